@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs, idempotently: Debian packages for the
+# real peers (pebble + pebble-challtestsrv, lego, openssl) and a Python venv
+# with certbot and pkilint. Safe to run repeatedly; skips what is present.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+venv="${IRONSEAL_VENV:-$here/.venv}"
+
+need_apt=()
+command -v pebble-challtestsrv >/dev/null 2>&1 || need_apt+=(pebble)
+command -v lego >/dev/null 2>&1 || need_apt+=(lego)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "install-test-deps: apt-get install ${need_apt[*]}"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x "$venv/bin/certbot" ] || [ ! -x "$venv/bin/lint_pkix_cert" ]; then
+  echo "install-test-deps: creating Python venv at $venv (certbot, pkilint)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip >/dev/null
+  "$venv/bin/pip" install -q certbot pkilint
+fi
+echo "install-test-deps: ok (pebble-challtestsrv: $(command -v pebble-challtestsrv), lego: $(command -v lego), venv: $venv)"

@@ -1,2 +1,179 @@
+//! `ironseal`: a certificate authority server. `ironseal serve` runs ACME
+//! (RFC 8555 + ARI, RFC 9773) over HTTPS and CA certificates, CRLs and
+//! metrics over plain HTTP.
 #![forbid(unsafe_code)]
-fn main() {}
+
+mod acme;
+mod admin;
+mod bootstrap;
+mod config;
+mod crl;
+mod http;
+mod issue;
+mod metrics;
+mod pki_http;
+mod state;
+mod validation;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use config::{Config, LogFormat, ServeArgs};
+use state::AppState;
+
+#[derive(Parser)]
+#[command(name = "ironseal", version, about = "ironseal certificate authority server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (creates the CA on first start).
+    Serve(ServeArgs),
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IRONSEAL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => b.json().init(),
+        LogFormat::Human => b.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let config = match Config::resolve(&args) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("ironseal: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logging(config.log_format);
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("ironseal: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(serve(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "ironseal stopped");
+                    eprintln!("ironseal: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    for knob in config.test_knobs() {
+        tracing::warn!("TEST OPTION ACTIVE: {knob}; never use this in production");
+    }
+    bootstrap::prepare_data_dir(&config.data_dir)?;
+    let kek = bootstrap::load_kek(&config)?;
+    let store = bootstrap::open_store(&config)?;
+    if bootstrap::ensure_hierarchy(&config, store.as_ref(), &kek)? {
+        tracing::info!(data_dir = %config.data_dir.display(), "first start: CA created");
+    }
+    let cas = bootstrap::load_cas(&config, store.as_ref(), &kek)?;
+    bootstrap::write_root(&config, &cas)?;
+    let (admin_hash, new_admin_key) = bootstrap::ensure_admin_key(&config)?;
+    if let Some(key) = new_admin_key {
+        if std::env::var("IRONSEAL_INITIAL_ADMIN_KEY").is_err() {
+            // Shown once; only its hash is kept.
+            eprintln!("ironseal: initial admin API key (shown once, store it now): {key}");
+        }
+    }
+    let tls = Arc::new(bootstrap::tls_config(&config, store.as_ref(), &cas)?);
+    let validator = validation::Validator::new(validation::ValidationConfig {
+        http01_port: config.http01_port,
+        tlsalpn01_port: config.tlsalpn01_port,
+        dns_resolver: config.dns_resolver,
+        timeout: Duration::from_secs(10),
+    })?;
+    tracing::info!(validation = ?validator.config(), "challenge validation settings");
+    let https = TcpListener::bind(config.listen).await?;
+    let plain = TcpListener::bind(config.http_listen).await?;
+    let limits = http::Limits {
+        header_read_timeout: config.header_read_timeout,
+        request_timeout: config.request_timeout,
+    };
+    let state = Arc::new(AppState::new(config, store, validator, cas, admin_hash));
+    let root_path = state.config.data_dir.join("root.pem");
+    tracing::info!(
+        directory = %format!("{}/directory", state.base_url_for(None)),
+        http = %state.config.http_public_url,
+        root = %root_path.display(),
+        "ironseal ready"
+    );
+
+    let (tx, rx) = watch::channel(false);
+    let st = state.clone();
+    let acme_handler = move |req: hyper::Request<hyper::body::Incoming>| {
+        let st = st.clone();
+        async move {
+            if req.uri().path().starts_with("/admin/") {
+                admin::handle(&st, req).await
+            } else {
+                acme::handle(&st, req).await
+            }
+        }
+    };
+    let st = state.clone();
+    let plain_handler = move |req| {
+        let st = st.clone();
+        async move { pki_http::handle(&st, req).await }
+    };
+    let a = tokio::spawn(http::serve(https, Some(tls), limits, acme_handler, rx.clone()));
+    let b = tokio::spawn(http::serve(plain, None, limits, plain_handler, rx.clone()));
+    let st = state.clone();
+    let mut housekeeping_rx = rx.clone();
+    let housekeeping = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => st.prune_rate_limits(),
+                _ = housekeeping_rx.changed() => break,
+            }
+        }
+    });
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: draining connections");
+    let _ = tx.send(true);
+    let _ = tokio::join!(a, b, housekeeping);
+    state.store.flush()?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

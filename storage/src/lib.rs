@@ -1,1 +1,208 @@
+//! ironseal storage: the [`Store`] trait and its backends.
+//!
+//! * [`SledStore`]: the embedded default (sled 0.34), one tree per record
+//!   kind plus index trees; see `docs/decisions/0002-storage-engine.md`.
+//! * [`MemoryStore`]: an in-process map, for tests.
+//!
+//! Both backends pass the same test battery (`tests/battery.rs`).
+//!
+//! # Semantics shared by every backend
+//!
+//! * Records are JSON documents (see [`records`]). Ids are opaque URL-safe
+//!   strings; [`new_id`] makes one from 16 random bytes.
+//! * Writes are visible to readers at once. They are *durable* only after
+//!   [`Store::flush`] returns: the server calls `flush()` before it answers a
+//!   request that changed state, so concurrent requests share one disk sync
+//!   (group commit).
+//! * Certificate serials are hex, case-insensitive; they are stored and
+//!   returned in lowercase.
+//! * Revocation and replacement are one-way: [`Store::update_certificate`]
+//!   never clears `revocation` or `replaced_by` once set.
 #![forbid(unsafe_code)]
+
+mod keys;
+mod memory;
+pub mod records;
+mod sled_store;
+pub mod types;
+
+use time::OffsetDateTime;
+
+pub use memory::MemoryStore;
+pub use records::{
+    AccountRecord, AuthzRecord, CaRecord, CaStatus, CertificateRecord, ChallengeRecord,
+    OrderRecord, RevocationRecord,
+};
+pub use sled_store::SledStore;
+pub use types::{
+    AccountStatus, AuthzStatus, ChallengeStatus, ChallengeType, Identifier, IdentifierKind,
+    KeyAlgorithm, OrderStatus, RevocationReason,
+};
+
+/// Errors a [`Store`] returns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was violated (thumbprint taken, id exists, a
+    /// thumbprint change through `update_account`, a stale key change).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A certificate with this serial already exists.
+    #[error("duplicate certificate serial")]
+    DuplicateSerial,
+    /// The certificate is already revoked.
+    #[error("certificate already revoked")]
+    AlreadyRevoked,
+    /// The certificate was already replaced (RFC 9773 §5 `alreadyReplaced`).
+    #[error("certificate already replaced")]
+    AlreadyReplaced,
+    /// The record to update, revoke or page after does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A stored value could not be decoded.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// The storage engine failed (I/O, engine error).
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// The persistence interface of the server.
+///
+/// Synchronous and object safe: the server holds an `Arc<dyn Store>` and calls
+/// it from blocking tasks. Every method is atomic on its own; the ones that
+/// check-and-write (noted below) are linearizable against concurrent callers.
+pub trait Store: Send + Sync + 'static {
+    /// Create an account. `Conflict` if the thumbprint or the id is taken;
+    /// atomic against a concurrent create with the same thumbprint.
+    fn create_account(&self, account: &AccountRecord) -> Result<(), StoreError>;
+
+    /// Fetch an account by id.
+    fn get_account(&self, id: &str) -> Result<Option<AccountRecord>, StoreError>;
+
+    /// Fetch an account by its key's RFC 7638 thumbprint.
+    fn account_by_thumbprint(&self, thumbprint: &str) -> Result<Option<AccountRecord>, StoreError>;
+
+    /// Replace an account (contact, status). `NotFound` if absent; `Conflict`
+    /// if `account.thumbprint` differs from the stored one (use
+    /// [`Store::change_account_key`] for that).
+    fn update_account(&self, account: &AccountRecord) -> Result<(), StoreError>;
+
+    /// Roll an account over to a new key (RFC 8555 §7.3.5), atomically:
+    /// `NotFound` if the account is absent; `Conflict` if the stored
+    /// thumbprint is not `old_thumbprint` or if `account.thumbprint` (the new
+    /// key) is already in use by any account.
+    fn change_account_key(
+        &self,
+        account: &AccountRecord,
+        old_thumbprint: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Create or replace an order.
+    fn put_order(&self, order: &OrderRecord) -> Result<(), StoreError>;
+
+    /// Fetch an order by id.
+    fn get_order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError>;
+
+    /// Ids of an account's orders, oldest first (by `created_at`, then id),
+    /// at most `limit`, strictly after the order id `after` if given
+    /// (RFC 8555 §7.1.2.1 pagination). `NotFound` if `after` is not an order
+    /// of this account.
+    fn list_orders(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Compare-and-swap on the stored order's status: write `order` only if
+    /// the stored order's status equals `expected`. `Ok(true)` if written,
+    /// `Ok(false)` if the stored status differs, `NotFound` if absent.
+    fn transition_order(
+        &self,
+        order: &OrderRecord,
+        expected: OrderStatus,
+    ) -> Result<bool, StoreError>;
+
+    /// Create or replace an authorization.
+    fn put_authz(&self, authz: &AuthzRecord) -> Result<(), StoreError>;
+
+    /// Fetch an authorization by id.
+    fn get_authz(&self, id: &str) -> Result<Option<AuthzRecord>, StoreError>;
+
+    /// An authorization of `account_id` that can be reused for `identifier`
+    /// (RFC 8555 §7.1.4): status valid or pending and `expires > now`,
+    /// preferring valid, then the latest expiry.
+    ///
+    /// `identifier` is given as it appears in the order: a DNS value starting
+    /// with `*.` matches only wildcard authorizations for the base name, any
+    /// other value only non-wildcard ones. DNS values compare
+    /// case-insensitively.
+    fn find_reusable_authz(
+        &self,
+        account_id: &str,
+        identifier: &Identifier,
+        now: OffsetDateTime,
+    ) -> Result<Option<AuthzRecord>, StoreError>;
+
+    /// Insert a newly issued certificate. `DuplicateSerial` if the serial
+    /// exists (atomic: of concurrent inserts of one serial, one wins).
+    fn insert_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError>;
+
+    /// Fetch a certificate by hex serial (case-insensitive).
+    fn get_certificate(&self, serial_hex: &str) -> Result<Option<CertificateRecord>, StoreError>;
+
+    /// Replace a certificate record. `NotFound` if absent. A stored
+    /// `revocation` or `replaced_by` is kept if `cert` has `None` there.
+    fn update_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError>;
+
+    /// Revoke a certificate. `NotFound` if absent, `AlreadyRevoked` if it is.
+    fn revoke_certificate(
+        &self,
+        serial_hex: &str,
+        revocation: RevocationRecord,
+    ) -> Result<(), StoreError>;
+
+    /// Record that `order_id` replaces this certificate (RFC 9773 §5).
+    /// `NotFound` if absent, `AlreadyReplaced` if `replaced_by` is set.
+    fn mark_replaced(&self, serial_hex: &str, order_id: &str) -> Result<(), StoreError>;
+
+    /// Every revoked certificate of one issuer as (lowercase hex serial,
+    /// revocation), ordered by serial. Expired entries are included; the CRL
+    /// builder decides what to drop.
+    fn revoked_certificates(
+        &self,
+        issuer_id: &str,
+    ) -> Result<Vec<(String, RevocationRecord)>, StoreError>;
+
+    /// Block a public key (hex SHA-256 of its key bits), e.g. after a
+    /// keyCompromise revocation. Idempotent.
+    fn block_key(&self, public_key_sha256: &str) -> Result<(), StoreError>;
+
+    /// Whether a public key is blocked.
+    fn is_key_blocked(&self, public_key_sha256: &str) -> Result<bool, StoreError>;
+
+    /// Create or replace a CA record.
+    fn put_ca(&self, ca: &CaRecord) -> Result<(), StoreError>;
+
+    /// Fetch a CA by id.
+    fn get_ca(&self, id: &str) -> Result<Option<CaRecord>, StoreError>;
+
+    /// Every CA, ordered by `created_at`, then id.
+    fn list_cas(&self) -> Result<Vec<CaRecord>, StoreError>;
+
+    /// The next CRL number for a CA (RFC 5280 §5.2.3): 1 on the first call,
+    /// then strictly increasing, persisted like any other write.
+    fn next_crl_number(&self, ca_id: &str) -> Result<u64, StoreError>;
+
+    /// Make everything written so far durable. Concurrent callers may share
+    /// one disk sync.
+    fn flush(&self) -> Result<(), StoreError>;
+}
+
+/// A new opaque id: 16 random bytes as unpadded base64url (22 characters,
+/// `[A-Za-z0-9_-]`). The caller supplies the randomness.
+pub fn new_id(random: [u8; 16]) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    URL_SAFE_NO_PAD.encode(random)
+}

@@ -1,0 +1,190 @@
+//! Subscriber (leaf) certificate issuance (RFC 5280 §4.1, §4.2).
+//!
+//! Profile: subject CN = first DNS identifier when it fits (≤ 64 octets,
+//! ub-common-name), otherwise an empty subject with a critical
+//! subjectAltName (§4.1.2.6, §4.2.1.6); SAN from the identifiers only;
+//! keyUsage critical digitalSignature (+ keyEncipherment for RSA,
+//! §4.2.1.3); extKeyUsage serverAuth + clientAuth (§4.2.1.12);
+//! basicConstraints cA=FALSE critical (§4.2.1.9); AKI (§4.2.1.1);
+//! SKI (§4.2.1.2); AIA caIssuers / OCSP (§4.2.2.1); CRL DP (§4.2.1.13).
+
+use der::asn1::Ia5String;
+use rcgen::{
+    CertificateParams, DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa,
+    KeyIdMethod, KeyUsagePurpose, PublicKeyData, SanType, SignatureAlgorithm,
+};
+use time::{Duration, OffsetDateTime};
+
+use crate::csr::{CheckedCsr, LeafKey};
+use crate::der_util::key_identifier;
+use crate::error::CaError;
+use crate::hierarchy::Issuer;
+use crate::names::SubjectName;
+use crate::serial::Serial;
+
+/// Validity policy for leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeafProfile {
+    /// notAfter − notBefore.
+    pub lifetime: Duration,
+    /// How far notBefore is set before "now" to tolerate clock skew.
+    pub backdate: Duration,
+}
+
+impl LeafProfile {
+    /// `(not_before, not_after)` for a certificate issued at `now`:
+    /// `not_before = now − backdate`, `not_after = not_before + lifetime`.
+    pub fn validity(&self, now: OffsetDateTime) -> (OffsetDateTime, OffsetDateTime) {
+        let nb = now - self.backdate;
+        (nb, nb + self.lifetime)
+    }
+}
+
+/// A freshly signed certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedCert {
+    /// The certificate, DER.
+    pub der: Vec<u8>,
+    /// Its serial number.
+    pub serial: Serial,
+    /// validity.notBefore as encoded (whole seconds).
+    pub not_before: OffsetDateTime,
+    /// validity.notAfter as encoded (whole seconds).
+    pub not_after: OffsetDateTime,
+}
+
+/// The subscriber key as rcgen needs it: the SPKI algorithm comes from the
+/// matching rcgen algorithm (only its SPKI OIDs are used), the key bits
+/// are the CSR's.
+struct LeafPublicKey<'a> {
+    bits: &'a [u8],
+    alg: &'static SignatureAlgorithm,
+}
+
+impl PublicKeyData for LeafPublicKey<'_> {
+    fn der_bytes(&self) -> &[u8] {
+        self.bits
+    }
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        self.alg
+    }
+}
+
+fn truncate_secs(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(0).unwrap_or(t)
+}
+
+/// Signs a leaf for `csr`'s key, naming exactly `identifiers`.
+///
+/// The caller must already have run `csr.require_names(identifiers)` and
+/// the authorization checks. Sub-second parts are truncated (RFC 5280
+/// §4.1.2.5 encodings carry whole seconds). A `not_before` earlier than the
+/// issuer's notBefore (e.g. from backdating right after a CA was created)
+/// is raised to it; the returned [`IssuedCert`] carries the encoded values.
+/// `not_after` beyond the issuer's notAfter is an error
+/// ([`CaError::InvalidValidity`]), not clamped: a leaf must not outlive its
+/// issuer, and shortening it silently would surprise the subscriber.
+///
+/// After signing, the certificate is re-parsed and checked: issuer name
+/// byte-identical to the CA subject, AKI = CA SKI, SPKI = CSR SPKI.
+pub fn issue_leaf(
+    issuer: &Issuer,
+    csr: &CheckedCsr,
+    identifiers: &[SubjectName],
+    serial: Serial,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<IssuedCert, CaError> {
+    // A backdated notBefore earlier than the issuer's is raised to the
+    // issuer's notBefore (reported in IssuedCert); notAfter is never moved.
+    let not_before = truncate_secs(not_before).max(issuer.not_before());
+    let not_after = truncate_secs(not_after);
+    if not_before >= not_after {
+        return Err(CaError::InvalidValidity(
+            "notBefore must precede notAfter".into(),
+        ));
+    }
+    if not_after > issuer.not_after() {
+        return Err(CaError::InvalidValidity(
+            "leaf notAfter must not exceed the issuer's notAfter".into(),
+        ));
+    }
+    if identifiers.is_empty() {
+        return Err(CaError::InvalidRequest("no identifiers".into()));
+    }
+
+    let mut sans: Vec<SanType> = Vec::new();
+    let mut seen: Vec<SubjectName> = Vec::new();
+    for id in identifiers {
+        let n = id.normalized();
+        if seen.contains(&n) {
+            continue;
+        }
+        seen.push(n.clone());
+        sans.push(match n {
+            SubjectName::Dns(d) => {
+                if d.is_empty() || Ia5String::new(&d).is_err() {
+                    return Err(CaError::InvalidRequest(format!("bad DNS name {d:?}")));
+                }
+                SanType::DnsName(
+                    d.try_into()
+                        .map_err(|e: rcgen::Error| CaError::InvalidRequest(e.to_string()))?,
+                )
+            }
+            SubjectName::Ip(ip) => SanType::IpAddress(ip),
+        });
+    }
+
+    let mut dn = DistinguishedName::new();
+    let first_dns = seen.iter().find_map(|n| match n {
+        SubjectName::Dns(d) => Some(d.clone()),
+        SubjectName::Ip(_) => None,
+    });
+    if let Some(cn) = first_dns.filter(|d| d.len() <= 64) {
+        dn.push(DnType::CommonName, DnValue::Utf8String(cn));
+    }
+
+    let alg: &'static SignatureAlgorithm = match csr.key {
+        LeafKey::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+        LeafKey::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+        LeafKey::Rsa { .. } => &rcgen::PKCS_RSA_SHA256,
+        LeafKey::Ed25519 => &rcgen::PKCS_ED25519,
+    };
+    let public_key = LeafPublicKey {
+        bits: &csr.public_key_bits,
+        alg,
+    };
+
+    let mut params = CertificateParams::default();
+    params.distinguished_name = dn;
+    params.subject_alt_names = sans;
+    params.serial_number = Some(serial.to_rcgen());
+    params.not_before = not_before;
+    params.not_after = not_after;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = if csr.key.is_rsa() {
+        vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ]
+    } else {
+        vec![KeyUsagePurpose::DigitalSignature]
+    };
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    params.use_authority_key_identifier_extension = true;
+    params.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier(&csr.public_key_bits));
+    issuer.urls().apply(&mut params)?;
+
+    let cert = params.signed_by(&public_key, &issuer.rcgen_issuer())?;
+    let der = cert.der().to_vec();
+    issuer.self_check(&der, &csr.spki_der)?;
+    Ok(IssuedCert {
+        der,
+        serial,
+        not_before,
+        not_after,
+    })
+}

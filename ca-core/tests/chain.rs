@@ -1,0 +1,588 @@
+//! End-to-end checks of the CA core against independent tools: every
+//! certificate and CRL produced is verified by the `openssl` CLI and
+//! linted by pkilint (ERROR or FATAL findings fail the test).
+//!
+//! pkilint lives in the venv at `$IRONSEAL_VENV`, else
+//! `<workspace>/.venv`; run `scripts/install-test-deps.sh` to create it.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use der::{Decode, Encode};
+use ironseal_ca_core::cert::{
+    cert_aki, cert_not_after, cert_public_key_bits, cert_serial, cert_ski, pem_encode,
+};
+use ironseal_ca_core::crl::{build_crl, RevokedEntry};
+use ironseal_ca_core::csr::{check_csr, CsrPolicy, LeafKey};
+use ironseal_ca_core::hierarchy::{
+    create_intermediate, create_root, CaProfile, Issuer, IssuerUrls,
+};
+use ironseal_ca_core::issuance::issue_leaf;
+use ironseal_ca_core::keys::KeyAlgorithm;
+use ironseal_ca_core::names::SubjectName;
+use ironseal_ca_core::revocation::RevocationReason;
+use ironseal_ca_core::serial::Serial;
+use rcgen::{CertificateParams, DnType, KeyPair, RsaKeySize};
+use time::{Duration, OffsetDateTime};
+use x509_cert::Certificate;
+
+fn venv() -> PathBuf {
+    match std::env::var_os("IRONSEAL_VENV") {
+        Some(v) => PathBuf::from(v),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv"),
+    }
+}
+
+fn tool(name: &str) -> PathBuf {
+    let p = venv().join("bin").join(name);
+    assert!(
+        p.is_file(),
+        "{} not found: run scripts/install-test-deps.sh to install pkilint",
+        p.display()
+    );
+    p
+}
+
+fn openssl(args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("openssl CLI missing ({e}): run scripts/install-test-deps.sh"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Runs a pkilint tool with `-s ERROR`; panics on any finding. Returns the
+/// WARNING-and-above findings text for information.
+fn pkilint(tool_name: &str, extra: &[&str], file: &Path) -> String {
+    let t = tool(tool_name);
+    let run = |sev: &str| {
+        let mut c = Command::new(&t);
+        c.arg("lint")
+            .args(extra)
+            .args(["-s", sev, "-f", "TEXT"])
+            .arg(file);
+        let out = c
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", t.display()));
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (code, text) = run("ERROR");
+    assert!(
+        code == Some(0) && !text.contains("(ERROR)") && !text.contains("(FATAL)"),
+        "{tool_name} reported errors for {}:\n{text}",
+        file.display()
+    );
+    let (_, warnings) = run("NOTICE");
+    warnings
+}
+
+fn write(dir: &Path, name: &str, label: &str, ders: &[&[u8]]) -> PathBuf {
+    let p = dir.join(name);
+    let pem: String = ders.iter().map(|d| pem_encode(label, d)).collect();
+    std::fs::write(&p, pem).expect("write temp file");
+    p
+}
+
+fn serial(n: u8) -> Serial {
+    let mut b = [0u8; 16];
+    for (i, x) in b.iter_mut().enumerate() {
+        *x = n.wrapping_mul(31).wrapping_add(i as u8 * 17) ^ 0xa5;
+    }
+    Serial::from_random(b)
+}
+
+fn profile(
+    cn: &str,
+    alg: KeyAlgorithm,
+    nb: OffsetDateTime,
+    na: OffsetDateTime,
+    pl: Option<u8>,
+) -> CaProfile {
+    CaProfile {
+        common_name: cn.to_string(),
+        organization: Some("ironseal test".to_string()),
+        algorithm: alg,
+        not_before: nb,
+        not_after: na,
+        path_len: pl,
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .expect("nanos")
+}
+
+struct Chain {
+    root: Issuer,
+    inter: Issuer,
+}
+
+fn build_chain(alg: KeyAlgorithm) -> Chain {
+    let t = now();
+    let (root_key, root_der) = create_root(
+        &profile(
+            &format!("ironseal root {alg}"),
+            alg,
+            t - Duration::days(1),
+            t + Duration::days(3650),
+            Some(1),
+        ),
+        serial(1),
+    )
+    .expect("root");
+    let root = Issuer::new(
+        "root".into(),
+        root_der,
+        root_key,
+        IssuerUrls {
+            ca_issuers: Some("http://ca.example.test/root.cer".into()),
+            ocsp: None,
+            crl: Some("http://ca.example.test/root.crl".into()),
+        },
+    )
+    .expect("root issuer");
+    let (inter_key, inter_der) = create_intermediate(
+        &profile(
+            &format!("ironseal intermediate {alg}"),
+            alg,
+            t - Duration::hours(1),
+            t + Duration::days(1825),
+            Some(0),
+        ),
+        serial(2),
+        &root,
+    )
+    .expect("intermediate");
+    let inter = Issuer::new(
+        "inter".into(),
+        inter_der,
+        inter_key,
+        IssuerUrls {
+            ca_issuers: Some("http://ca.example.test/inter.cer".into()),
+            ocsp: Some("http://ocsp.example.test/".into()),
+            crl: Some("http://ca.example.test/inter.crl".into()),
+        },
+    )
+    .expect("intermediate issuer");
+    Chain { root, inter }
+}
+
+fn leaf_key(kind: &str) -> KeyPair {
+    match kind {
+        "p256" => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
+        "p384" => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
+        "rsa2048" => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048),
+        "ed25519" => KeyPair::generate_for(&rcgen::PKCS_ED25519),
+        other => panic!("unknown leaf key {other}"),
+    }
+    .expect("leaf key")
+}
+
+fn make_csr(key: &KeyPair, cn: Option<&str>, sans: &[&str]) -> Vec<u8> {
+    let mut params = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .expect("params");
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    if let Some(cn) = cn {
+        params.distinguished_name.push(DnType::CommonName, cn);
+    }
+    params.serialize_request(key).expect("csr").der().to_vec()
+}
+
+fn tbs_name_ders(der: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let c = Certificate::from_der(der).expect("parse");
+    (
+        c.tbs_certificate().issuer().to_der().expect("issuer"),
+        c.tbs_certificate().subject().to_der().expect("subject"),
+    )
+}
+
+#[test]
+fn every_algorithm_chain_verifies_and_lints_clean() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // IRONSEAL_TEST_OUT=<dir> keeps the artifacts for manual inspection.
+    let keep = std::env::var_os("IRONSEAL_TEST_OUT").map(PathBuf::from);
+    let dir_path: PathBuf = keep.unwrap_or_else(|| dir.path().to_path_buf());
+    let dir = &dir_path;
+    let mut report = String::new();
+    for alg in KeyAlgorithm::ALL {
+        let chain = build_chain(alg);
+        let root_der = chain.root.cert_der().to_vec();
+        let inter_der = chain.inter.cert_der().to_vec();
+
+        // Byte-identical issuer names and AKI = parent SKI.
+        let (root_issuer, root_subject) = tbs_name_ders(&root_der);
+        assert_eq!(root_issuer, root_subject);
+        let (inter_issuer, _) = tbs_name_ders(&inter_der);
+        assert_eq!(inter_issuer, root_subject);
+        assert_eq!(chain.root.subject_der(), root_subject.as_slice());
+        assert_eq!(
+            cert_aki(&inter_der).expect("aki"),
+            Some(chain.root.key_identifier().to_vec())
+        );
+        assert_eq!(
+            cert_ski(&root_der).expect("ski").as_deref(),
+            Some(chain.root.key_identifier())
+        );
+        assert_eq!(cert_serial(&inter_der).expect("serial"), serial(2));
+
+        let root_pem = write(dir, &format!("root-{alg}.pem"), "CERTIFICATE", &[&root_der]);
+        let inter_pem = write(
+            dir,
+            &format!("inter-{alg}.pem"),
+            "CERTIFICATE",
+            &[&inter_der],
+        );
+        let root_s = root_pem.to_str().expect("path");
+        let inter_s = inter_pem.to_str().expect("path");
+        let (ok, out) = openssl(&["verify", "-x509_strict", "-CAfile", root_s, inter_s]);
+        assert!(ok, "openssl verify intermediate {alg}: {out}");
+        report += &format!(
+            "== root {alg}\n{}",
+            pkilint("lint_pkix_cert", &[], &root_pem)
+        );
+        report += &format!(
+            "== intermediate {alg}\n{}",
+            pkilint("lint_pkix_cert", &[], &inter_pem)
+        );
+
+        let mut revoked = Vec::new();
+        for (i, kind) in ["p256", "p384", "rsa2048", "ed25519"]
+            .into_iter()
+            .enumerate()
+        {
+            let key = leaf_key(kind);
+            let names = ["www.example.com", "Example.COM", "192.0.2.7", "2001:db8::1"];
+            let csr_der = make_csr(&key, Some("www.example.com"), &names);
+            let csr = check_csr(&csr_der, &CsrPolicy::default()).expect("check_csr");
+            let expected_key = match kind {
+                "p256" => LeafKey::EcdsaP256,
+                "p384" => LeafKey::EcdsaP384,
+                "rsa2048" => LeafKey::Rsa { bits: 2048 },
+                _ => LeafKey::Ed25519,
+            };
+            assert_eq!(csr.key, expected_key);
+            let ids = vec![
+                SubjectName::Dns("example.com".into()),
+                SubjectName::Dns("WWW.example.com".into()),
+                SubjectName::Ip("192.0.2.7".parse::<IpAddr>().expect("ip")),
+                SubjectName::Ip("2001:db8::1".parse::<IpAddr>().expect("ip")),
+            ];
+            csr.require_names(&ids).expect("names");
+            let t = now();
+            let s = serial(10 + i as u8);
+            let issued = issue_leaf(
+                &chain.inter,
+                &csr,
+                &ids,
+                s.clone(),
+                t - Duration::minutes(5),
+                t + Duration::days(90),
+            )
+            .expect("issue_leaf");
+            assert_eq!(cert_serial(&issued.der).expect("serial"), s);
+            assert_eq!(
+                cert_public_key_bits(&issued.der).expect("bits"),
+                csr.public_key_bits
+            );
+            assert_eq!(
+                cert_aki(&issued.der).expect("aki"),
+                Some(chain.inter.key_identifier().to_vec())
+            );
+            assert_eq!(cert_not_after(&issued.der).expect("na"), issued.not_after);
+            let (leaf_issuer, _) = tbs_name_ders(&issued.der);
+            assert_eq!(leaf_issuer.as_slice(), chain.inter.subject_der());
+
+            let leaf_pem = write(
+                dir,
+                &format!("leaf-{alg}-{kind}.pem"),
+                "CERTIFICATE",
+                &[&issued.der],
+            );
+            let leaf_s = leaf_pem.to_str().expect("path");
+            let (ok, out) = openssl(&[
+                "verify",
+                "-x509_strict",
+                "-purpose",
+                "sslserver",
+                "-CAfile",
+                root_s,
+                "-untrusted",
+                inter_s,
+                leaf_s,
+            ]);
+            assert!(ok, "openssl verify leaf {alg}/{kind}: {out}");
+            let (ok, out) = openssl(&["x509", "-in", leaf_s, "-noout", "-text"]);
+            assert!(ok, "{out}");
+            assert!(
+                out.contains("DNS:example.com, DNS:www.example.com, IP Address:192.0.2.7")
+                    && out.contains("Subject: CN = example.com"),
+                "{out}"
+            );
+            report += &format!(
+                "== leaf {alg}/{kind}\n{}",
+                pkilint("lint_pkix_cert", &[], &leaf_pem)
+            );
+            revoked.push((s, issued.der, leaf_pem));
+        }
+
+        // CRL: one entry with an unspecified reason (no reasonCode extension),
+        // one with keyCompromise, one superseded.
+        let t = now();
+        let entries: Vec<RevokedEntry> = revoked
+            .iter()
+            .take(3)
+            .zip([
+                RevocationReason::Unspecified,
+                RevocationReason::KeyCompromise,
+                RevocationReason::Superseded,
+            ])
+            .map(|((s, _, _), reason)| RevokedEntry {
+                serial: s.clone(),
+                revoked_at: t - Duration::minutes(1),
+                reason,
+            })
+            .collect();
+        let crl = build_crl(&chain.inter, 42, t, t + Duration::days(7), &entries).expect("crl");
+        let crl_pem = write(dir, &format!("crl-{alg}.pem"), "X509 CRL", &[&crl]);
+        let chain_pem = write(
+            dir,
+            &format!("chain-{alg}.pem"),
+            "CERTIFICATE",
+            &[&root_der, &inter_der],
+        );
+        let (ok, out) = openssl(&[
+            "crl",
+            "-in",
+            crl_pem.to_str().expect("p"),
+            "-CAfile",
+            chain_pem.to_str().expect("p"),
+            "-noout",
+            "-text",
+        ]);
+        assert!(ok && out.contains("verify OK"), "openssl crl {alg}: {out}");
+        assert!(
+            out.contains("X509v3 CRL Number: \n                42") || out.contains("42"),
+            "{out}"
+        );
+        assert!(
+            out.contains("Key Compromise") && out.contains("Superseded"),
+            "{out}"
+        );
+        assert_eq!(
+            out.matches("CRL Reason Code").count(),
+            2,
+            "unspecified must carry no reasonCode: {out}"
+        );
+        report += &format!(
+            "== crl {alg}\n{}",
+            pkilint("lint_crl", &["-t", "CRL", "-p", "PKIX"], &crl_pem)
+        );
+
+        // The revoked leaf fails a CRL-checked verify; an unrevoked one passes.
+        let empty_root_crl =
+            build_crl(&chain.root, 1, t, t + Duration::days(7), &[]).expect("root crl");
+        let root_crl_pem = write(
+            dir,
+            &format!("rootcrl-{alg}.pem"),
+            "X509 CRL",
+            &[&empty_root_crl],
+        );
+        report += &format!(
+            "== empty root crl {alg}\n{}",
+            pkilint("lint_crl", &["-t", "ARL", "-p", "PKIX"], &root_crl_pem)
+        );
+        let crls = write(
+            dir,
+            &format!("crls-{alg}.pem"),
+            "X509 CRL",
+            &[&crl, &empty_root_crl],
+        );
+        let crl_check = |leaf: &Path| {
+            openssl(&[
+                "verify",
+                "-crl_check_all",
+                "-CRLfile",
+                crls.to_str().expect("p"),
+                "-CAfile",
+                root_s,
+                "-untrusted",
+                inter_s,
+                leaf.to_str().expect("p"),
+            ])
+        };
+        let (ok, out) = crl_check(&revoked[1].2);
+        assert!(
+            !ok && out.contains("revoked"),
+            "revoked leaf must fail: {out}"
+        );
+        let (ok, out) = crl_check(&revoked[3].2);
+        assert!(ok, "unrevoked leaf must pass: {out}");
+    }
+    println!("pkilint findings at NOTICE and above (informational):\n{report}");
+}
+
+#[test]
+fn long_first_name_gives_empty_subject_and_critical_san() {
+    let chain = build_chain(KeyAlgorithm::EcdsaP256);
+    let long = format!("{}.example.com", "a".repeat(60));
+    let key = leaf_key("p256");
+    let csr = check_csr(
+        &make_csr(&key, None, &[&long, "192.0.2.1"]),
+        &CsrPolicy::default(),
+    )
+    .expect("csr");
+    let ids = vec![
+        SubjectName::Dns(long.clone()),
+        SubjectName::Ip("192.0.2.1".parse().expect("ip")),
+    ];
+    csr.require_names(&ids).expect("names");
+    let t = now();
+    let issued = issue_leaf(
+        &chain.inter,
+        &csr,
+        &ids,
+        serial(50),
+        t,
+        t + Duration::days(1),
+    )
+    .expect("issue");
+    let c = Certificate::from_der(&issued.der).expect("parse");
+    assert!(c.tbs_certificate().subject().is_empty());
+    let exts = c.tbs_certificate().extensions().expect("exts");
+    let san = exts
+        .iter()
+        .find(|e| e.extn_id.to_string() == "2.5.29.17")
+        .expect("san");
+    assert!(san.critical);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = write(dir.path(), "leaf.pem", "CERTIFICATE", &[&issued.der]);
+    pkilint("lint_pkix_cert", &[], &p);
+}
+
+#[test]
+fn validity_and_path_length_rules() {
+    let chain = build_chain(KeyAlgorithm::EcdsaP256);
+    let key = leaf_key("p256");
+    let csr = check_csr(&make_csr(&key, None, &["a.example"]), &CsrPolicy::default()).expect("csr");
+    let ids = vec![SubjectName::Dns("a.example".into())];
+    let t = now();
+    // inverted
+    assert!(issue_leaf(&chain.inter, &csr, &ids, serial(60), t, t).is_err());
+    // notBefore before the issuer's is raised to it
+    let early = chain.inter.not_before() - Duration::days(2);
+    let issued = issue_leaf(
+        &chain.inter,
+        &csr,
+        &ids,
+        serial(64),
+        early,
+        t + Duration::days(1),
+    )
+    .expect("clamped");
+    assert_eq!(issued.not_before, chain.inter.not_before());
+    assert_eq!(
+        ironseal_ca_core::cert::cert_not_before(&issued.der).expect("nb"),
+        chain.inter.not_before()
+    );
+    // beyond the issuer
+    assert!(issue_leaf(
+        &chain.inter,
+        &csr,
+        &ids,
+        serial(60),
+        t,
+        chain.inter.not_after() + Duration::seconds(1)
+    )
+    .is_err());
+    // no identifiers
+    assert!(issue_leaf(
+        &chain.inter,
+        &csr,
+        &[],
+        serial(60),
+        t,
+        t + Duration::days(1)
+    )
+    .is_err());
+    // the pathLen 0 intermediate cannot certify another CA
+    let p = profile(
+        "sub",
+        KeyAlgorithm::EcdsaP256,
+        t,
+        t + Duration::days(10),
+        Some(0),
+    );
+    assert!(create_intermediate(&p, serial(61), &chain.inter).is_err());
+    // the root (pathLen 1) refuses an unconstrained child
+    let p = profile(
+        "sub",
+        KeyAlgorithm::EcdsaP256,
+        t,
+        t + Duration::days(10),
+        None,
+    );
+    assert!(create_intermediate(&p, serial(62), &chain.root).is_err());
+    // a child outliving its parent
+    let p = profile(
+        "sub",
+        KeyAlgorithm::EcdsaP256,
+        t,
+        chain.root.not_after() + Duration::days(1),
+        Some(0),
+    );
+    assert!(create_intermediate(&p, serial(63), &chain.root).is_err());
+    // removeFromCRL in a full CRL
+    let e = RevokedEntry {
+        serial: serial(1),
+        revoked_at: t,
+        reason: RevocationReason::RemoveFromCrl,
+    };
+    assert!(build_crl(&chain.inter, 1, t, t + Duration::days(1), &[e]).is_err());
+    assert!(build_crl(&chain.inter, 1, t, t, &[]).is_err());
+}
+
+#[test]
+fn issuer_rejects_mismatched_key_and_non_ca() {
+    let a = build_chain(KeyAlgorithm::EcdsaP256);
+    let other = ironseal_ca_core::keys::CaKey::generate(KeyAlgorithm::EcdsaP256).expect("key");
+    let err = Issuer::new(
+        "x".into(),
+        a.root.cert_der().to_vec(),
+        other,
+        IssuerUrls::default(),
+    );
+    assert!(err.is_err());
+    // a leaf is not a CA
+    let key = leaf_key("p256");
+    let csr = check_csr(&make_csr(&key, None, &["a.example"]), &CsrPolicy::default()).expect("csr");
+    let t = now();
+    let leaf = issue_leaf(
+        &a.inter,
+        &csr,
+        &[SubjectName::Dns("a.example".into())],
+        serial(70),
+        t,
+        t + Duration::days(1),
+    )
+    .expect("leaf");
+    let leaf_key_ca =
+        ironseal_ca_core::keys::CaKey::from_pkcs8_der(&key.serialize_der()).expect("load");
+    assert!(Issuer::new("leaf".into(), leaf.der, leaf_key_ca, IssuerUrls::default()).is_err());
+    let k = ironseal_ca_core::keys::CaKey::generate(KeyAlgorithm::Ed25519).expect("key");
+    assert!(Issuer::new("g".into(), vec![1, 2, 3], k, IssuerUrls::default()).is_err());
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The one command that runs every test. It installs what the tests need
+# (idempotently), checks formatting and lints, runs the unit and storage
+# batteries, the black-box conformance suite against the release binary with
+# real clients (certbot, lego, openssl, pkilint), and smoke-runs every fuzz
+# target. Exit status is non-zero if anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+step() { printf '\n==> %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
+
+step "installing test dependencies"
+bash scripts/install-test-deps.sh
+export IRONSEAL_VENV="${IRONSEAL_VENV:-$PWD/.venv}"
+
+step "rustfmt"
+cargo fmt --all -- --check
+
+step "clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "building the release binary"
+cargo build --release --locked -p ironseal
+export IRONSEAL_BIN="$PWD/target/release/ironseal"
+
+step "unit, storage and conformance tests"
+cargo test --workspace --locked -- --test-threads="${IRONSEAL_TEST_THREADS:-4}"
+
+step "fuzz smoke run"
+bash scripts/fuzz-smoke.sh
+
+step "all tests passed in $(( $(date +%s) - start ))s"

@@ -1,0 +1,63 @@
+//! ACME Renewal Information (RFC 9773 §4): a suggested renewal window per
+//! certificate, in the past for revoked certificates and for certificates an
+//! operator marked for early renewal.
+
+use std::sync::Arc;
+
+use hyper::StatusCode;
+use ironseal_protocol::acme::ari::CertId;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::error::AcmeError;
+use super::render::ts;
+use super::Reply;
+use crate::state::AppState;
+
+/// GET renewalInfo/{certID}.
+pub async fn renewal_info(state: &Arc<AppState>, cert_id: &str) -> Result<Reply, AcmeError> {
+    let id = CertId::parse(cert_id)
+        .map_err(|e| AcmeError::malformed(format!("not a valid ARI certID: {e}")))?;
+    let serial = hex::encode(&id.serial);
+    let cert = state
+        .store
+        .get_certificate(&serial)?
+        .filter(|c| state.issuer_key_id_matches(&c.issuer_id, &id.key_identifier))
+        .ok_or_else(|| AcmeError::not_found("no certificate with that certID"))?;
+    let now = OffsetDateTime::now_utc();
+    let (start, end, why) = if cert.revocation.is_some() {
+        (now - time::Duration::hours(2), now - time::Duration::hours(1), Some("revoked"))
+    } else if cert.renew_early {
+        (now - time::Duration::hours(2), now - time::Duration::hours(1), Some("operator requested early renewal"))
+    } else {
+        window(cert.not_before, cert.not_after)
+    };
+    let mut body = json!({ "suggestedWindow": { "start": ts(start), "end": ts(end) } });
+    if let Some(w) = why {
+        body["explanationURL"] = json!(format!("{}#{}", state.config.website, w.replace(' ', "-")));
+    }
+    let retry = state.config.ari_retry_after.as_secs();
+    Ok(Reply::json(StatusCode::OK, &body).retry_after(retry))
+}
+
+/// The ordinary window: the middle of the last third of the lifetime
+/// (start at 2/3 of the lifetime, end at 5/6), as Let's Encrypt suggests.
+fn window(nb: OffsetDateTime, na: OffsetDateTime) -> (OffsetDateTime, OffsetDateTime, Option<&'static str>) {
+    let life = na - nb;
+    (nb + life * 2 / 3, nb + life * 5 / 6, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_is_inside_lifetime_and_ordered() {
+        let nb = OffsetDateTime::UNIX_EPOCH;
+        let na = nb + time::Duration::days(90);
+        let (s, e, _) = window(nb, na);
+        assert_eq!(s, nb + time::Duration::days(60));
+        assert_eq!(e, nb + time::Duration::days(75));
+        assert!(s < e && e < na);
+    }
+}

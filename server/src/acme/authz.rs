@@ -1,0 +1,184 @@
+//! Authorizations and challenges (RFC 8555 §7.5, §7.5.1, §7.5.2, §8).
+//! A challenge POST starts validation in a task; the response waits briefly
+//! for it so quick validations answer with their outcome at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::StatusCode;
+use ironseal_protocol::acme::problem::Problem;
+use ironseal_protocol::acme::types::{AuthzStatus, ChallengeStatus, ChallengeType, IdentifierKind};
+use ironseal_storage::AuthzRecord;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::error::AcmeError;
+use super::order::effective_authz_status;
+use super::{render, Authed, Ctx, Reply};
+use crate::state::AppState;
+use crate::validation::{ChallengeKind, Target, ValidationError};
+
+/// How long a challenge POST waits for its validation before answering
+/// `processing`.
+const CHALLENGE_WAIT: Duration = Duration::from_secs(2);
+
+fn load_authz(state: &AppState, account_id: &str, id: &str) -> Result<AuthzRecord, AcmeError> {
+    let mut az = state
+        .store
+        .get_authz(id)?
+        .ok_or_else(|| AcmeError::not_found(format!("no authorization {id}")))?;
+    if az.account_id != account_id {
+        return Err(AcmeError::unauthorized("this authorization belongs to another account"));
+    }
+    az.status = effective_authz_status(&az, OffsetDateTime::now_utc());
+    Ok(az)
+}
+
+/// POST to an authorization: POST-as-GET, or deactivation (§7.5.2).
+pub async fn authz(state: &Arc<AppState>, ctx: &Ctx, a: Authed, id: &str) -> Result<Reply, AcmeError> {
+    let acct = a.account()?;
+    let mut az = load_authz(state, &acct.id, id)?;
+    if !a.jws.is_post_as_get() {
+        let v: Value = a.jws.payload_json()?;
+        match v.get("status").and_then(Value::as_str) {
+            Some("deactivated") => {
+                if !matches!(az.status, AuthzStatus::Pending | AuthzStatus::Valid) {
+                    return Err(AcmeError::malformed(format!(
+                        "an authorization that is {:?} cannot be deactivated",
+                        az.status
+                    )));
+                }
+                az.status = AuthzStatus::Deactivated;
+                state.store.put_authz(&az)?;
+                state.durable().await?;
+            }
+            _ => {
+                return Err(AcmeError::malformed(
+                    "an authorization accepts only POST-as-GET or {\"status\": \"deactivated\"}",
+                ))
+            }
+        }
+    }
+    Ok(Reply::json(StatusCode::OK, &render::authz(ctx, &az)))
+}
+
+/// POST to a challenge: `{}` starts validation (§7.5.1); POST-as-GET reads it.
+pub async fn challenge(
+    state: &Arc<AppState>,
+    ctx: &Ctx,
+    a: Authed,
+    authz_id: &str,
+    id: &str,
+) -> Result<Reply, AcmeError> {
+    let acct = a.account()?.clone();
+    let az = load_authz(state, &acct.id, authz_id)?;
+    let idx = az
+        .challenges
+        .iter()
+        .position(|c| c.id == id)
+        .ok_or_else(|| AcmeError::not_found(format!("no challenge {id}")))?;
+    let up = ctx.authz_url(&az.id);
+    if a.jws.is_post_as_get() {
+        return Ok(Reply::json(StatusCode::OK, &render::challenge(ctx, &az.id, &az.challenges[idx])).link(up, "up"));
+    }
+    // The payload of a response is an empty JSON object (§7.5.1).
+    let _: Value = a.jws.payload_json()?;
+    let ch = &az.challenges[idx];
+    if az.status != AuthzStatus::Pending || ch.status != ChallengeStatus::Pending {
+        // Already processing or decided: report the state (idempotent).
+        return Ok(Reply::json(StatusCode::OK, &render::challenge(ctx, &az.id, ch)).link(up, "up"));
+    }
+    if !state.begin_validation(&az.id) {
+        return Ok(Reply::json(StatusCode::OK, &render::challenge(ctx, &az.id, ch)).link(up, "up"));
+    }
+    let mut processing = az.clone();
+    processing.challenges[idx].status = ChallengeStatus::Processing;
+    state.store.put_authz(&processing)?;
+    let key_authorization = format!("{}.{}", ch.token, acct.thumbprint);
+    let st = state.clone();
+    let task_authz = processing.clone();
+    let task = tokio::spawn(async move {
+        let result = run_validation(&st, task_authz, idx, key_authorization).await;
+        st.end_validation(&result.id);
+        result
+    });
+    let shown = match tokio::time::timeout(CHALLENGE_WAIT, task).await {
+        Ok(Ok(done)) => done,
+        Ok(Err(join)) => return Err(AcmeError::internal(join)),
+        Err(_) => processing,
+    };
+    let mut reply = Reply::json(StatusCode::OK, &render::challenge(ctx, &shown.id, &shown.challenges[idx])).link(up, "up");
+    if shown.challenges[idx].status == ChallengeStatus::Processing {
+        reply = reply.retry_after(1);
+    }
+    Ok(reply)
+}
+
+/// Validates one challenge and records the outcome on the authorization:
+/// valid (the authorization turns valid) or invalid with the problem (the
+/// authorization turns invalid, RFC 8555 §7.1.6).
+async fn run_validation(
+    state: &Arc<AppState>,
+    mut az: AuthzRecord,
+    idx: usize,
+    key_authorization: String,
+) -> AuthzRecord {
+    let ch = az.challenges[idx].clone();
+    let kind = match ch.kind {
+        ChallengeType::Http01 => ChallengeKind::Http01,
+        ChallengeType::Dns01 => ChallengeKind::Dns01,
+        ChallengeType::TlsAlpn01 => ChallengeKind::TlsAlpn01,
+    };
+    let target = match az.identifier.kind {
+        IdentifierKind::Dns => Ok(Target::Dns(az.identifier.value.clone())),
+        IdentifierKind::Ip => az
+            .identifier
+            .value
+            .parse()
+            .map(Target::Ip)
+            .map_err(|_| ValidationError::Malformed("bad IP identifier".into())),
+    };
+    let started = std::time::Instant::now();
+    let outcome = match target {
+        Ok(t) => state.validator.validate(kind, &t, &ch.token, &key_authorization).await,
+        Err(e) => Err(e),
+    };
+    let now = OffsetDateTime::now_utc();
+    match &outcome {
+        Ok(()) => {
+            az.challenges[idx].status = ChallengeStatus::Valid;
+            az.challenges[idx].validated = Some(now);
+            az.status = AuthzStatus::Valid;
+            state.metrics.inc("validations_valid");
+        }
+        Err(e) => {
+            let kind_name = e.acme_type();
+            let mut problem = Problem::new(
+                ironseal_protocol::acme::problem::ProblemType::from_name(kind_name)
+                    .unwrap_or(ironseal_protocol::acme::problem::ProblemType::Unauthorized),
+                e.to_string(),
+            );
+            problem.identifier = Some(az.identifier.clone());
+            az.challenges[idx].status = ChallengeStatus::Invalid;
+            az.challenges[idx].error = Some(problem.to_json());
+            az.status = AuthzStatus::Invalid;
+            state.metrics.inc("validations_invalid");
+        }
+    }
+    tracing::info!(
+        authz = %az.id,
+        identifier = %az.identifier.value,
+        challenge = ?ch.kind,
+        ok = outcome.is_ok(),
+        error = outcome.as_ref().err().map(|e| e.to_string()).unwrap_or_default(),
+        ms = started.elapsed().as_millis() as u64,
+        "challenge validated"
+    );
+    if let Err(e) = state.store.put_authz(&az) {
+        tracing::error!(error = %e, "could not store validation outcome");
+    }
+    if let Err(e) = state.durable().await {
+        tracing::error!(error = ?e.problem.detail, "could not flush validation outcome");
+    }
+    az
+}

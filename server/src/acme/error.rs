@@ -1,0 +1,98 @@
+//! The one place ACME errors become problem documents (RFC 8555 §6.7,
+//! RFC 7807). Inner layers return typed errors; handlers convert them here.
+
+use ironseal_ca_core::csr::CsrError;
+use ironseal_protocol::acme::jws::JwsError;
+use ironseal_protocol::acme::problem::{Problem, ProblemType};
+use ironseal_storage::StoreError;
+
+/// An ACME request failure: a problem document plus, for 409 answers, the
+/// URL of the conflicting resource (RFC 8555 §7.3.1, §7.3.5).
+#[derive(Debug)]
+pub struct AcmeError {
+    pub problem: Problem,
+    pub location: Option<String>,
+}
+
+impl AcmeError {
+    /// A problem of `kind` with `detail` and the type's default status.
+    pub fn new(kind: ProblemType, detail: impl Into<String>) -> AcmeError {
+        AcmeError {
+            problem: Problem::new(kind, detail.into()),
+            location: None,
+        }
+    }
+
+    pub fn malformed(detail: impl Into<String>) -> AcmeError {
+        Self::new(ProblemType::Malformed, detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> AcmeError {
+        Self::new(ProblemType::Unauthorized, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> AcmeError {
+        let mut e = Self::new(ProblemType::Malformed, detail);
+        e.problem.status = 404;
+        e
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> AcmeError {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(
+            ProblemType::ServerInternal,
+            "the server hit an internal error; the request was not applied",
+        )
+    }
+
+    /// Overrides the HTTP status.
+    pub fn with_status(mut self, status: u16) -> AcmeError {
+        self.problem.status = status;
+        self
+    }
+}
+
+impl From<JwsError> for AcmeError {
+    fn from(e: JwsError) -> Self {
+        let kind = e.problem_type();
+        let mut err = AcmeError::new(kind, e.to_string());
+        if kind == ProblemType::BadSignatureAlgorithm {
+            err.problem.algorithms = Some(
+                ["ES256", "ES384", "ES512", "RS256", "PS256", "EdDSA"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            );
+        }
+        err
+    }
+}
+
+impl From<CsrError> for AcmeError {
+    fn from(e: CsrError) -> Self {
+        AcmeError::new(ProblemType::BadCsr, e.to_string())
+    }
+}
+
+impl From<StoreError> for AcmeError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::AlreadyRevoked => {
+                AcmeError::new(ProblemType::AlreadyRevoked, "certificate is already revoked")
+            }
+            StoreError::AlreadyReplaced => AcmeError::new(
+                ProblemType::AlreadyReplaced,
+                "the certificate named in replaces was already replaced",
+            )
+            .with_status(409),
+            StoreError::NotFound => AcmeError::not_found("no such resource"),
+            other => AcmeError::internal(other),
+        }
+    }
+}
+
+impl From<ironseal_ca_core::error::CaError> for AcmeError {
+    fn from(e: ironseal_ca_core::error::CaError) -> Self {
+        AcmeError::internal(e)
+    }
+}

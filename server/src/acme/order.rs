@@ -1,0 +1,450 @@
+//! Orders: newOrder (RFC 8555 §7.4), order state (§7.1.6), the orders list
+//! (§7.1.2.1), finalize and certificate download (§7.4.2), and the ARI
+//! `replaces` check (RFC 9773 §5).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::StatusCode;
+use ironseal_protocol::acme::ari::CertId;
+use ironseal_protocol::acme::problem::{Problem, ProblemType};
+use ironseal_protocol::acme::requests::{validate_identifier, FinalizeRequest, NewOrderRequest};
+use ironseal_protocol::acme::types::{
+    AuthzStatus, ChallengeStatus, ChallengeType, Identifier, IdentifierKind, OrderStatus,
+};
+use ironseal_storage::{AccountRecord, AuthzRecord, ChallengeRecord, OrderRecord};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::error::AcmeError;
+use super::{render, Authed, Ctx, Reply};
+use crate::issue::{self, IssueError};
+use crate::state::{new_id, new_token, AppState};
+
+/// Most identifiers one order may carry.
+const MAX_IDENTIFIERS: usize = 100;
+/// Orders per page of the orders list.
+const ORDERS_PAGE: usize = 50;
+/// How long finalize waits for issuance before answering `processing`.
+const FINALIZE_WAIT: Duration = Duration::from_secs(3);
+
+/// POST newOrder (RFC 8555 §7.4).
+pub async fn new_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<Reply, AcmeError> {
+    let acct = a.account()?.clone();
+    let req = NewOrderRequest::from_payload(&a.jws.payload)
+        .map_err(|problem| AcmeError { problem, location: None })?;
+    state.check_order_rate(&acct.id)?;
+    let identifiers = normalize_identifiers(&req.identifiers)?;
+    let now = OffsetDateTime::now_utc();
+    let (not_before, not_after) = requested_validity(state, &req, now)?;
+    if let Some(p) = &req.profile {
+        if p != "default" {
+            return Err(AcmeError::new(
+                ProblemType::InvalidProfile,
+                format!("unknown profile {p:?}; this server offers \"default\""),
+            ));
+        }
+    }
+    if let Some(replaces) = &req.replaces {
+        check_replaces(state, &acct, replaces, &identifiers)?;
+    }
+
+    let expires = now + state.config.order_lifetime;
+    let mut authz_ids = Vec::with_capacity(identifiers.len());
+    let mut all_valid = true;
+    for ident in &identifiers {
+        let authz = match state.store.find_reusable_authz(&acct.id, ident, now)? {
+            Some(existing) => existing,
+            None => {
+                let authz = new_authz(state, &acct, ident, now);
+                state.store.put_authz(&authz)?;
+                authz
+            }
+        };
+        all_valid &= authz.status == AuthzStatus::Valid;
+        authz_ids.push(authz.id);
+    }
+    let order = OrderRecord {
+        id: new_id(),
+        account_id: acct.id.clone(),
+        status: if all_valid { OrderStatus::Ready } else { OrderStatus::Pending },
+        expires,
+        identifiers,
+        not_before,
+        not_after,
+        authz_ids,
+        error: None,
+        cert_serial: None,
+        replaces: req.replaces.clone(),
+        profile: req.profile.clone(),
+        created_at: now,
+    };
+    state.store.put_order(&order)?;
+    state.durable().await?;
+    state.metrics.inc("orders_created");
+    Ok(Reply::json(StatusCode::CREATED, &render::order(ctx, &order)).location(ctx.order_url(&order.id)))
+}
+
+/// Validates, lower-cases and de-duplicates the requested identifiers.
+fn normalize_identifiers(idents: &[Identifier]) -> Result<Vec<Identifier>, AcmeError> {
+    if idents.is_empty() {
+        return Err(AcmeError::malformed("an order needs at least one identifier"));
+    }
+    if idents.len() > MAX_IDENTIFIERS {
+        return Err(AcmeError::new(
+            ProblemType::RejectedIdentifier,
+            format!("an order may carry at most {MAX_IDENTIFIERS} identifiers"),
+        ));
+    }
+    let mut subproblems = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for ident in idents {
+        if let Err(p) = validate_identifier(ident) {
+            subproblems.push(p.with_identifier(ident.clone()));
+            continue;
+        }
+        let value = match ident.kind {
+            IdentifierKind::Dns => ident.value.to_ascii_lowercase(),
+            IdentifierKind::Ip => ident.value.clone(),
+        };
+        let normalized = Identifier { kind: ident.kind, value };
+        if seen.insert((normalized.kind as u8, normalized.value.clone())) {
+            out.push(normalized);
+        }
+    }
+    match subproblems.len() {
+        0 => Ok(out),
+        1 => Err(AcmeError { problem: subproblems.remove(0), location: None }),
+        n => {
+            let top = Problem::new(
+                ProblemType::RejectedIdentifier,
+                format!("{n} identifiers were rejected; see subproblems"),
+            )
+            .with_subproblems(subproblems.iter().map(Problem::to_subproblem).collect());
+            Err(AcmeError { problem: top, location: None })
+        }
+    }
+}
+
+fn parse_ts(field: &str, v: &str) -> Result<OffsetDateTime, AcmeError> {
+    OffsetDateTime::parse(v, &Rfc3339)
+        .map_err(|_| AcmeError::malformed(format!("{field} is not an RFC 3339 timestamp: {v:?}")))
+}
+
+/// notBefore/notAfter of RFC 8555 §7.4, bounded by the configured lifetime.
+fn requested_validity(
+    state: &AppState,
+    req: &NewOrderRequest,
+    now: OffsetDateTime,
+) -> Result<(Option<OffsetDateTime>, Option<OffsetDateTime>), AcmeError> {
+    let nb = req.not_before.as_deref().map(|v| parse_ts("notBefore", v)).transpose()?;
+    let na = req.not_after.as_deref().map(|v| parse_ts("notAfter", v)).transpose()?;
+    let max = state.config.leaf_lifetime;
+    let start = nb.unwrap_or(now);
+    if let Some(nb) = nb {
+        if nb < now - time::Duration::hours(1) || nb > now + time::Duration::days(30) {
+            return Err(AcmeError::malformed(
+                "notBefore must lie between one hour ago and 30 days from now",
+            ));
+        }
+    }
+    if let Some(na) = na {
+        if na <= start {
+            return Err(AcmeError::malformed("notAfter must be after notBefore"));
+        }
+        if (na - start).unsigned_abs() > max {
+            return Err(AcmeError::malformed(format!(
+                "the requested validity exceeds this server's maximum of {} days",
+                max.as_secs() / 86_400
+            )));
+        }
+    }
+    Ok((nb, na))
+}
+
+/// RFC 9773 §5: `replaces` must name an existing certificate of the same
+/// account that shares an identifier and was not replaced already.
+fn check_replaces(
+    state: &AppState,
+    acct: &AccountRecord,
+    replaces: &str,
+    identifiers: &[Identifier],
+) -> Result<(), AcmeError> {
+    let cert_id = CertId::parse(replaces)
+        .map_err(|e| AcmeError::malformed(format!("replaces is not a valid ARI certID: {e}")))?;
+    let serial = hex::encode(&cert_id.serial);
+    let cert = state
+        .store
+        .get_certificate(&serial)?
+        .ok_or_else(|| AcmeError::malformed("replaces names a certificate this server did not issue").with_status(404))?;
+    if !state.issuer_key_id_matches(&cert.issuer_id, &cert_id.key_identifier) {
+        return Err(AcmeError::malformed(
+            "replaces: the certID's authority key identifier does not match the certificate's issuer",
+        ));
+    }
+    if cert.account_id != acct.id {
+        return Err(AcmeError::unauthorized(
+            "replaces names a certificate issued to another account",
+        ));
+    }
+    if cert.replaced_by.is_some() {
+        return Err(AcmeError::new(
+            ProblemType::AlreadyReplaced,
+            format!("certificate {serial} was already replaced"),
+        )
+        .with_status(409));
+    }
+    let shares = cert.identifiers.iter().any(|ci| {
+        identifiers
+            .iter()
+            .any(|i| i.kind == ci.kind && i.value.eq_ignore_ascii_case(&ci.value))
+    });
+    if !shares {
+        return Err(AcmeError::malformed(
+            "replaces: the new order shares no identifier with the replaced certificate",
+        ));
+    }
+    Ok(())
+}
+
+/// A fresh pending authorization with the challenges its identifier allows
+/// (wildcards: dns-01 only, RFC 8555 §7.1.3; IPs: no dns-01, RFC 8738 §7).
+fn new_authz(state: &AppState, acct: &AccountRecord, ident: &Identifier, now: OffsetDateTime) -> AuthzRecord {
+    let wildcard = ident.kind == IdentifierKind::Dns && ident.value.starts_with("*.");
+    let kinds: &[ChallengeType] = match (ident.kind, wildcard) {
+        (IdentifierKind::Dns, true) => &[ChallengeType::Dns01],
+        (IdentifierKind::Dns, false) => &[ChallengeType::Http01, ChallengeType::Dns01, ChallengeType::TlsAlpn01],
+        (IdentifierKind::Ip, _) => &[ChallengeType::Http01, ChallengeType::TlsAlpn01],
+    };
+    let base = Identifier {
+        kind: ident.kind,
+        value: ident.value.trim_start_matches("*.").to_string(),
+    };
+    AuthzRecord {
+        id: new_id(),
+        account_id: acct.id.clone(),
+        identifier: base,
+        status: AuthzStatus::Pending,
+        expires: now + state.config.authz_lifetime,
+        wildcard,
+        challenges: kinds
+            .iter()
+            .map(|k| ChallengeRecord {
+                id: new_id(),
+                kind: *k,
+                token: new_token(),
+                status: ChallengeStatus::Pending,
+                validated: None,
+                error: None,
+            })
+            .collect(),
+    }
+}
+
+/// Loads an order owned by `acct`, bringing its status up to date from its
+/// authorizations and expiry (RFC 8555 §7.1.6).
+pub async fn load_order(state: &Arc<AppState>, acct: &AccountRecord, id: &str) -> Result<OrderRecord, AcmeError> {
+    let order = state
+        .store
+        .get_order(id)?
+        .ok_or_else(|| AcmeError::not_found(format!("no order {id}")))?;
+    if order.account_id != acct.id {
+        return Err(AcmeError::unauthorized("this order belongs to another account"));
+    }
+    refresh_order(state, order).await
+}
+
+/// Moves pending → ready when every authorization is valid, and pending or
+/// ready → invalid when one failed or the order expired.
+pub async fn refresh_order(state: &Arc<AppState>, order: OrderRecord) -> Result<OrderRecord, AcmeError> {
+    let now = OffsetDateTime::now_utc();
+    let next = match order.status {
+        OrderStatus::Pending | OrderStatus::Ready => {
+            let mut all_valid = true;
+            let mut failed: Option<(String, AuthzStatus)> = None;
+            for id in &order.authz_ids {
+                let az = state
+                    .store
+                    .get_authz(id)?
+                    .ok_or_else(|| AcmeError::internal(format!("order {} lost authz {id}", order.id)))?;
+                let status = effective_authz_status(&az, now);
+                if status != AuthzStatus::Valid {
+                    all_valid = false;
+                }
+                if !matches!(status, AuthzStatus::Valid | AuthzStatus::Pending) && failed.is_none() {
+                    failed = Some((az.identifier.value.clone(), status));
+                }
+            }
+            if order.expires <= now {
+                Some((OrderStatus::Invalid, Some(Problem::new(ProblemType::Malformed, "the order expired"))))
+            } else if let Some((name, st)) = failed {
+                Some((
+                    OrderStatus::Invalid,
+                    Some(Problem::new(
+                        ProblemType::Unauthorized,
+                        format!("the authorization for {name} is {st:?}"),
+                    )),
+                ))
+            } else if all_valid && order.status == OrderStatus::Pending {
+                Some((OrderStatus::Ready, None))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    };
+    match next {
+        None => Ok(order),
+        Some((status, problem)) => {
+            let mut updated = order.clone();
+            updated.status = status;
+            updated.error = problem.map(|p| p.to_json());
+            if state.store.transition_order(&updated, order.status)? {
+                state.durable().await?;
+                Ok(updated)
+            } else {
+                // Someone else moved it; read what they wrote.
+                state
+                    .store
+                    .get_order(&order.id)?
+                    .ok_or_else(|| AcmeError::internal("order vanished"))
+            }
+        }
+    }
+}
+
+/// An authorization's status with expiry applied.
+pub fn effective_authz_status(az: &AuthzRecord, now: OffsetDateTime) -> AuthzStatus {
+    match az.status {
+        AuthzStatus::Pending | AuthzStatus::Valid if az.expires <= now => AuthzStatus::Expired,
+        s => s,
+    }
+}
+
+/// POST-as-GET an order.
+pub async fn get_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed, id: &str) -> Result<Reply, AcmeError> {
+    a.require_post_as_get()?;
+    let acct = a.account()?;
+    let order = load_order(state, acct, id).await?;
+    let mut reply = Reply::json(StatusCode::OK, &render::order(ctx, &order));
+    if order.status == OrderStatus::Processing {
+        reply = reply.retry_after(1);
+    }
+    Ok(reply)
+}
+
+/// POST-as-GET the orders list of an account, paginated with Link rel="next"
+/// (RFC 8555 §7.1.2.1). `?cursor=` continues after the given order id.
+pub async fn list_orders(state: &Arc<AppState>, ctx: &Ctx, a: Authed, id: &str) -> Result<Reply, AcmeError> {
+    a.require_post_as_get()?;
+    let acct = a.account()?;
+    if acct.id != id {
+        return Err(AcmeError::unauthorized("the orders list belongs to another account"));
+    }
+    let cursor = ctx.query_param("cursor");
+    let mut ids = state.store.list_orders(id, cursor.as_deref(), ORDERS_PAGE + 1)?;
+    let more = ids.len() > ORDERS_PAGE;
+    ids.truncate(ORDERS_PAGE);
+    let urls: Vec<String> = ids.iter().map(|o| ctx.order_url(o)).collect();
+    let mut reply = Reply::json(StatusCode::OK, &serde_json::json!({ "orders": urls }));
+    if more {
+        if let Some(last) = ids.last() {
+            reply = reply.link(
+                ctx.url(&format!("/acme/acct/{id}/orders?cursor={last}")),
+                "next",
+            );
+        }
+    }
+    Ok(reply)
+}
+
+/// POST finalize (RFC 8555 §7.4): checks the CSR while the order is still
+/// `ready`, then moves it to `processing` (compare-and-swap, so a second
+/// finalize gets orderNotReady) and issues. Quick issuance answers `valid`;
+/// slow issuance answers `processing` with Retry-After.
+pub async fn finalize(state: &Arc<AppState>, ctx: &Ctx, a: Authed, id: &str) -> Result<Reply, AcmeError> {
+    let acct = a.account()?.clone();
+    let req: FinalizeRequest = a.jws.payload_json()?;
+    let order = load_order(state, &acct, id).await?;
+    if order.status != OrderStatus::Ready {
+        return Err(AcmeError::new(
+            ProblemType::OrderNotReady,
+            format!("the order is {:?}, not ready", order.status).to_lowercase(),
+        ));
+    }
+    let csr_der = base64_url_decode(&req.csr)
+        .ok_or_else(|| AcmeError::new(ProblemType::BadCsr, "csr is not base64url"))?;
+    let checked = issue::check_order_csr(state, &acct, &order, &csr_der)?;
+
+    let mut processing = order.clone();
+    processing.status = OrderStatus::Processing;
+    if !state.store.transition_order(&processing, OrderStatus::Ready)? {
+        return Err(AcmeError::new(
+            ProblemType::OrderNotReady,
+            "the order is already being finalized",
+        ));
+    }
+    let st = state.clone();
+    let task = tokio::spawn(async move { issue::issue_for_order(&st, processing, checked).await });
+    match tokio::time::timeout(FINALIZE_WAIT, task).await {
+        Ok(Ok(Ok(done))) => Ok(Reply::json(StatusCode::OK, &render::order(ctx, &done))
+            .location(ctx.order_url(&done.id))),
+        Ok(Ok(Err(IssueError::Acme(e)))) => Err(e),
+        Ok(Err(join)) => Err(AcmeError::internal(join)),
+        Err(_elapsed) => {
+            let current = state.store.get_order(id)?.unwrap_or(order);
+            Ok(Reply::json(StatusCode::OK, &render::order(ctx, &current))
+                .location(ctx.order_url(id))
+                .retry_after(1))
+        }
+    }
+}
+
+/// POST-as-GET a certificate chain, `application/pem-certificate-chain`
+/// (RFC 8555 §7.4.2). Alternate chains are offered with Link rel="alternate".
+pub async fn certificate(
+    state: &Arc<AppState>,
+    ctx: &Ctx,
+    a: Authed,
+    serial: &str,
+    alt: usize,
+) -> Result<Reply, AcmeError> {
+    a.require_post_as_get()?;
+    let acct = a.account()?;
+    let cert = state
+        .store
+        .get_certificate(serial)?
+        .ok_or_else(|| AcmeError::not_found(format!("no certificate {serial}")))?;
+    if cert.account_id != acct.id {
+        return Err(AcmeError::unauthorized("this certificate belongs to another account"));
+    }
+    let chains = state.chains_for(&cert.issuer_id);
+    let chain = chains
+        .get(alt)
+        .ok_or_else(|| AcmeError::not_found("no such alternate chain"))?;
+    let mut pem = ironseal_ca_core::cert::pem_encode("CERTIFICATE", &cert.der);
+    pem.push_str(chain);
+    let mut reply = Reply::empty(StatusCode::OK);
+    reply.body = bytes::Bytes::from(pem);
+    reply.content_type = "application/pem-certificate-chain";
+    for n in 0..chains.len() {
+        if n != alt {
+            let url = if n == 0 {
+                ctx.cert_url(serial)
+            } else {
+                format!("{}/{n}", ctx.cert_url(serial))
+            };
+            reply = reply.link(url, "alternate");
+        }
+    }
+    Ok(reply)
+}
+
+/// Decodes unpadded base64url, as JWS payload members are encoded.
+pub fn base64_url_decode(s: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok()
+}

@@ -1,0 +1,354 @@
+//! Server configuration: a TOML file with documented defaults, every option
+//! also settable on the command line or through the environment
+//! (`IRONSEAL_*`). Precedence: command line > environment > file > default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use ironseal_ca_core::keys::KeyAlgorithm;
+use serde::Deserialize;
+
+/// Options of `ironseal serve`. Each is optional here so that the file and
+/// the defaults can fill what the command line leaves out.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (see docs/configuration.md).
+    #[arg(long, env = "IRONSEAL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory: database, sealed CA keys, root.pem. Created on first start.
+    #[arg(long, env = "IRONSEAL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// HTTPS listener for ACME and the admin API (default 127.0.0.1:14000).
+    #[arg(long, env = "IRONSEAL_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Plain HTTP listener for CA certificates, CRLs and OCSP (default 127.0.0.1:14080).
+    #[arg(long, env = "IRONSEAL_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
+    /// Host names (or IP literals) the HTTPS certificate covers; the first is
+    /// used in URLs when a request's Host header is not one of them.
+    #[arg(long = "hostname", env = "IRONSEAL_HOSTNAMES", value_delimiter = ',')]
+    pub hostnames: Vec<String>,
+    /// Base URL put into certificates for the plain-HTTP endpoints
+    /// (AIA caIssuers, CRL distribution point). Default http://<first hostname>:<http port>.
+    #[arg(long, env = "IRONSEAL_HTTP_PUBLIC_URL")]
+    pub http_public_url: Option<String>,
+    /// File holding the 32-byte key-encryption key (base64), mode 0600.
+    /// Default <data-dir>/kek, created on first start. IRONSEAL_KEK (base64) wins if set.
+    #[arg(long, env = "IRONSEAL_KEK_FILE")]
+    pub kek_file: Option<PathBuf>,
+    /// Key algorithm for the CAs created on first start: p256, p384, rsa3072, rsa4096, ed25519.
+    #[arg(long, env = "IRONSEAL_CA_KEY_ALGORITHM")]
+    pub ca_key_algorithm: Option<KeyAlgorithm>,
+    /// Lifetime of issued leaf certificates, in days (default 90).
+    #[arg(long, env = "IRONSEAL_LEAF_LIFETIME_DAYS")]
+    pub leaf_lifetime_days: Option<u32>,
+    /// Retry-After of renewalInfo responses, in seconds (default 21600).
+    #[arg(long, env = "IRONSEAL_ARI_RETRY_AFTER_SECS")]
+    pub ari_retry_after_secs: Option<u64>,
+    /// Log format: human or json.
+    #[arg(long, env = "IRONSEAL_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// TEST ONLY: send every challenge DNS lookup to this resolver (ip:port).
+    #[arg(long, env = "IRONSEAL_TEST_DNS_RESOLVER")]
+    pub test_dns_resolver: Option<SocketAddr>,
+    /// TEST ONLY: connect to this port for http-01 instead of 80.
+    #[arg(long, env = "IRONSEAL_TEST_HTTP01_PORT")]
+    pub test_http01_port: Option<u16>,
+    /// TEST ONLY: connect to this port for tls-alpn-01 instead of 443.
+    #[arg(long, env = "IRONSEAL_TEST_TLSALPN01_PORT")]
+    pub test_tlsalpn01_port: Option<u16>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The configuration file's shape. Every field has a default.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub http_listen: Option<SocketAddr>,
+    pub hostnames: Option<Vec<String>>,
+    pub http_public_url: Option<String>,
+    pub kek_file: Option<PathBuf>,
+    pub ca_key_algorithm: Option<KeyAlgorithm>,
+    pub leaf_lifetime_days: Option<u32>,
+    pub log_format: Option<LogFormat>,
+    pub acme: AcmeFileConfig,
+    pub limits: LimitsFileConfig,
+    pub testing: TestingFileConfig,
+}
+
+/// `[acme]` section.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AcmeFileConfig {
+    pub terms_of_service: Option<String>,
+    pub website: Option<String>,
+    pub caa_identities: Option<Vec<String>>,
+    pub ari_retry_after_secs: Option<u64>,
+    pub order_lifetime_hours: Option<u32>,
+    pub authz_lifetime_days: Option<u32>,
+}
+
+/// `[limits]` section.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsFileConfig {
+    pub max_body_bytes: Option<usize>,
+    pub request_timeout_secs: Option<u64>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub new_orders_per_account_per_minute: Option<u32>,
+}
+
+/// `[testing]` section: options that weaken validation for test setups.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TestingFileConfig {
+    pub dns_resolver: Option<SocketAddr>,
+    pub http01_port: Option<u16>,
+    pub tlsalpn01_port: Option<u16>,
+}
+
+/// The resolved configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub hostnames: Vec<String>,
+    pub http_public_url: String,
+    pub kek_file: PathBuf,
+    pub ca_key_algorithm: KeyAlgorithm,
+    pub leaf_lifetime: Duration,
+    pub log_format: LogFormat,
+    pub terms_of_service: String,
+    pub website: String,
+    pub caa_identities: Vec<String>,
+    pub ari_retry_after: Duration,
+    pub order_lifetime: Duration,
+    pub authz_lifetime: Duration,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub new_orders_per_account_per_minute: u32,
+    pub dns_resolver: Option<SocketAddr>,
+    pub http01_port: u16,
+    pub tlsalpn01_port: u16,
+}
+
+/// Why a configuration could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Merges command line (with environment) over the file over defaults.
+    pub fn resolve(args: &ServeArgs) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|source| ConfigError::Parse {
+                    path: path.clone(),
+                    source: Box::new(source),
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 14000)));
+        let http_listen = args
+            .http_listen
+            .or(file.http_listen)
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 14080)));
+        let hostnames = if !args.hostnames.is_empty() {
+            args.hostnames.clone()
+        } else {
+            file.hostnames
+                .unwrap_or_else(|| vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        };
+        let first_host = hostnames
+            .first()
+            .cloned()
+            .ok_or_else(|| ConfigError::Invalid("at least one hostname is required".into()))?;
+        let http_public_url = args
+            .http_public_url
+            .clone()
+            .or(file.http_public_url)
+            .unwrap_or_else(|| format!("http://{}:{}", url_host(&first_host), http_listen.port()));
+        if !http_public_url.starts_with("http://") {
+            return Err(ConfigError::Invalid(
+                "http_public_url must be a plain http:// URL (RFC 5280 §4.2.1.13 CRL and AIA fetches are unauthenticated HTTP)".into(),
+            ));
+        }
+        let kek_file = args
+            .kek_file
+            .clone()
+            .or(file.kek_file)
+            .unwrap_or_else(|| data_dir.join("kek"));
+        let leaf_days = args
+            .leaf_lifetime_days
+            .or(file.leaf_lifetime_days)
+            .unwrap_or(90);
+        if leaf_days == 0 || leaf_days > 825 {
+            return Err(ConfigError::Invalid(
+                "leaf_lifetime_days must be between 1 and 825".into(),
+            ));
+        }
+        let acme = file.acme;
+        let limits = file.limits;
+        let testing = file.testing;
+        Ok(Config {
+            http_public_url: http_public_url.trim_end_matches('/').to_string(),
+            data_dir,
+            listen,
+            http_listen,
+            hostnames,
+            kek_file,
+            ca_key_algorithm: args
+                .ca_key_algorithm
+                .or(file.ca_key_algorithm)
+                .unwrap_or(KeyAlgorithm::EcdsaP256),
+            leaf_lifetime: Duration::from_secs(u64::from(leaf_days) * 86_400),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            terms_of_service: acme
+                .terms_of_service
+                .unwrap_or_else(|| "https://ironseal.invalid/terms/v1".to_string()),
+            website: acme
+                .website
+                .unwrap_or_else(|| "https://ironseal.invalid/".to_string()),
+            caa_identities: acme.caa_identities.unwrap_or_default(),
+            ari_retry_after: Duration::from_secs(
+                args.ari_retry_after_secs
+                    .or(acme.ari_retry_after_secs)
+                    .unwrap_or(6 * 3600),
+            ),
+            order_lifetime: Duration::from_secs(
+                u64::from(acme.order_lifetime_hours.unwrap_or(168)) * 3600,
+            ),
+            authz_lifetime: Duration::from_secs(
+                u64::from(acme.authz_lifetime_days.unwrap_or(30)) * 86_400,
+            ),
+            max_body_bytes: limits.max_body_bytes.unwrap_or(64 * 1024),
+            request_timeout: Duration::from_secs(limits.request_timeout_secs.unwrap_or(30)),
+            header_read_timeout: Duration::from_secs(limits.header_read_timeout_secs.unwrap_or(10)),
+            new_orders_per_account_per_minute: limits
+                .new_orders_per_account_per_minute
+                .unwrap_or(6000),
+            dns_resolver: args.test_dns_resolver.or(testing.dns_resolver),
+            http01_port: args.test_http01_port.or(testing.http01_port).unwrap_or(80),
+            tlsalpn01_port: args
+                .test_tlsalpn01_port
+                .or(testing.tlsalpn01_port)
+                .unwrap_or(443),
+        })
+    }
+
+    /// True when any option that weakens validation for tests is set.
+    pub fn test_knobs(&self) -> Vec<String> {
+        let mut knobs = Vec::new();
+        if let Some(r) = self.dns_resolver {
+            knobs.push(format!("challenge DNS resolver overridden to {r}"));
+        }
+        if self.http01_port != 80 {
+            knobs.push(format!("http-01 validated on port {}", self.http01_port));
+        }
+        if self.tlsalpn01_port != 443 {
+            knobs.push(format!("tls-alpn-01 validated on port {}", self.tlsalpn01_port));
+        }
+        knobs
+    }
+}
+
+/// Brackets IPv6 literals for use in a URL authority.
+pub fn url_host(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_loopback_and_p256() {
+        let c = Config::resolve(&ServeArgs::default()).expect("defaults resolve");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:14000");
+        assert_eq!(c.http_public_url, "http://localhost:14080");
+        assert_eq!(c.ca_key_algorithm, KeyAlgorithm::EcdsaP256);
+        assert_eq!(c.leaf_lifetime, Duration::from_secs(90 * 86_400));
+        assert!(c.test_knobs().is_empty());
+    }
+
+    #[test]
+    fn file_is_overridden_by_args() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "leaf_lifetime_days = 30\nlisten = \"127.0.0.1:9\"\n[testing]\nhttp01_port = 5002\n",
+        )
+        .expect("write");
+        let args = ServeArgs {
+            config: Some(path),
+            listen: Some("127.0.0.1:10".parse().expect("addr")),
+            ..Default::default()
+        };
+        let c = Config::resolve(&args).expect("resolve");
+        assert_eq!(c.listen.port(), 10);
+        assert_eq!(c.leaf_lifetime, Duration::from_secs(30 * 86_400));
+        assert_eq!(c.http01_port, 5002);
+        assert_eq!(c.test_knobs().len(), 1);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "lsiten = \"x\"\n").expect("write");
+        let args = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        assert!(matches!(
+            Config::resolve(&args),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+}

@@ -1,0 +1,85 @@
+//! The plain-HTTP listener: CA certificates (AIA caIssuers, RFC 5280
+//! §4.2.2.1), CRLs (§4.2.1.13, served as application/pkix-crl with caching
+//! headers), Prometheus metrics and a health check. Relying parties fetch
+//! these without TLS, as RFC 5280 expects.
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH, LAST_MODIFIED};
+use hyper::{Method, Request, Response, StatusCode};
+use time::format_description::well_known::Rfc2822;
+
+use crate::crl::current_crl;
+use crate::http::{full, text, Body};
+use crate::state::AppState;
+
+/// Handles one request on the plain-HTTP listener.
+pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<Body> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+    }
+    let path = req.uri().path().to_string();
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segs.as_slice() {
+        ["health"] => text(StatusCode::OK, "ok\n"),
+        ["metrics"] => Response::builder()
+            .header(CONTENT_TYPE, "text/plain; version=0.0.4")
+            .body(full(state.metrics.render()))
+            .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "")),
+        ["ca", "root.pem"] => Response::builder()
+            .header(CONTENT_TYPE, "application/x-pem-file")
+            .body(full(state.ca_set().root_pem.clone()))
+            .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "")),
+        ["ca", file] => match file.strip_suffix(".der") {
+            Some(id) => match state.ca_set().by_id.get(id) {
+                Some(ca) => Response::builder()
+                    .header(CONTENT_TYPE, "application/pkix-cert")
+                    .header(CACHE_CONTROL, "public, max-age=86400")
+                    .body(full(ca.issuer.cert_der().to_vec()))
+                    .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "")),
+                None => text(StatusCode::NOT_FOUND, "no such CA\n"),
+            },
+            None => text(StatusCode::NOT_FOUND, "not found\n"),
+        },
+        ["crl", file] => match file.strip_suffix(".crl") {
+            Some(id) => crl(state, id, &req),
+            None => text(StatusCode::NOT_FOUND, "not found\n"),
+        },
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+fn crl(state: &AppState, id: &str, req: &Request<Incoming>) -> Response<Body> {
+    if !state.ca_set().by_id.contains_key(id) {
+        return text(StatusCode::NOT_FOUND, "no such CA\n");
+    }
+    let c = match current_crl(state, id) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(ca = id, error = %e, "CRL build failed");
+            return text(StatusCode::INTERNAL_SERVER_ERROR, "CRL unavailable\n");
+        }
+    };
+    let etag = format!("\"{id}-{}\"", c.number);
+    if req
+        .headers()
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == etag)
+    {
+        return Response::builder()
+            .status(StatusCode::NOT_MODIFIED)
+            .header(ETAG, &etag)
+            .body(full(Vec::new()))
+            .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, ""));
+    }
+    let max_age = (c.next_update - time::OffsetDateTime::now_utc()).whole_seconds().clamp(0, 3600);
+    Response::builder()
+        .header(CONTENT_TYPE, "application/pkix-crl")
+        .header(ETAG, &etag)
+        .header(LAST_MODIFIED, c.this_update.format(&Rfc2822).unwrap_or_default().replace("+0000", "GMT"))
+        .header(CACHE_CONTROL, format!("public, max-age={max_age}"))
+        .body(full(c.der.as_ref().clone()))
+        .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, ""))
+}

@@ -1,0 +1,355 @@
+//! [`MemoryStore`]: every record in maps behind one mutex. For tests.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Bound;
+use std::sync::{Mutex, MutexGuard};
+
+use time::OffsetDateTime;
+
+use crate::keys;
+use crate::records::{
+    AccountRecord, AuthzRecord, CaRecord, CertificateRecord, OrderRecord, RevocationRecord,
+};
+use crate::types::{Identifier, OrderStatus};
+use crate::{Store, StoreError};
+
+#[derive(Default)]
+struct Inner {
+    accounts: HashMap<String, AccountRecord>,
+    thumbprints: HashMap<String, String>,
+    orders: HashMap<String, OrderRecord>,
+    orders_by_account: BTreeMap<Vec<u8>, String>,
+    authzs: HashMap<String, AuthzRecord>,
+    authz_by_identifier: BTreeMap<Vec<u8>, String>,
+    certs: HashMap<String, CertificateRecord>,
+    revoked: BTreeMap<Vec<u8>, (String, RevocationRecord)>,
+    blocked_keys: HashSet<String>,
+    cas: HashMap<String, CaRecord>,
+    crl_numbers: HashMap<String, u64>,
+}
+
+impl Inner {
+    fn index_revocation(&mut self, stored: Option<&CertificateRecord>, cert: &CertificateRecord) {
+        if let Some(old) = stored {
+            self.revoked.remove(&keys::revoked_key(old));
+        }
+        if let Some(rev) = cert.revocation {
+            self.revoked.insert(
+                keys::revoked_key(cert),
+                (keys::serial_key(&cert.serial), rev),
+            );
+        }
+    }
+}
+
+/// A [`Store`] in memory: one `Mutex` around plain maps, so every method is
+/// trivially atomic. Nothing survives the process; `flush` is a no-op.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-applied write:
+        // each method checks before it mutates. Keep serving.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Store for MemoryStore {
+    fn create_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if g.thumbprints.contains_key(&account.thumbprint) {
+            return Err(StoreError::Conflict("account key already in use".into()));
+        }
+        if g.accounts.contains_key(&account.id) {
+            return Err(StoreError::Conflict("account id exists".into()));
+        }
+        g.thumbprints
+            .insert(account.thumbprint.clone(), account.id.clone());
+        g.accounts.insert(account.id.clone(), account.clone());
+        Ok(())
+    }
+
+    fn get_account(&self, id: &str) -> Result<Option<AccountRecord>, StoreError> {
+        Ok(self.lock().accounts.get(id).cloned())
+    }
+
+    fn account_by_thumbprint(&self, thumbprint: &str) -> Result<Option<AccountRecord>, StoreError> {
+        let g = self.lock();
+        Ok(g.thumbprints
+            .get(thumbprint)
+            .and_then(|id| g.accounts.get(id))
+            .cloned())
+    }
+
+    fn update_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        let stored = g.accounts.get(&account.id).ok_or(StoreError::NotFound)?;
+        if stored.thumbprint != account.thumbprint {
+            return Err(StoreError::Conflict(
+                "thumbprint differs; use change_account_key".into(),
+            ));
+        }
+        g.accounts.insert(account.id.clone(), account.clone());
+        Ok(())
+    }
+
+    fn change_account_key(
+        &self,
+        account: &AccountRecord,
+        old_thumbprint: &str,
+    ) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        let stored = g.accounts.get(&account.id).ok_or(StoreError::NotFound)?;
+        if stored.thumbprint != old_thumbprint {
+            return Err(StoreError::Conflict("account key changed meanwhile".into()));
+        }
+        if g.thumbprints.contains_key(&account.thumbprint) {
+            return Err(StoreError::Conflict("new key already in use".into()));
+        }
+        g.thumbprints.remove(old_thumbprint);
+        g.thumbprints
+            .insert(account.thumbprint.clone(), account.id.clone());
+        g.accounts.insert(account.id.clone(), account.clone());
+        Ok(())
+    }
+
+    fn put_order(&self, order: &OrderRecord) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if let Some(old) = g.orders.get(&order.id) {
+            let old_key = keys::order_key(old);
+            g.orders_by_account.remove(&old_key);
+        }
+        g.orders_by_account
+            .insert(keys::order_key(order), order.id.clone());
+        g.orders.insert(order.id.clone(), order.clone());
+        Ok(())
+    }
+
+    fn get_order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        Ok(self.lock().orders.get(id).cloned())
+    }
+
+    fn list_orders(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let g = self.lock();
+        let prefix = keys::order_prefix(account_id);
+        let start = match after {
+            None => Bound::Included(prefix.clone()),
+            Some(cursor) => match g.orders.get(cursor) {
+                Some(o) if o.account_id == account_id => Bound::Excluded(keys::order_key(o)),
+                _ => return Err(StoreError::NotFound),
+            },
+        };
+        Ok(g.orders_by_account
+            .range((start, Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .take(limit)
+            .map(|(_, id)| id.clone())
+            .collect())
+    }
+
+    fn transition_order(
+        &self,
+        order: &OrderRecord,
+        expected: OrderStatus,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        let stored = g.orders.get(&order.id).ok_or(StoreError::NotFound)?;
+        if stored.status != expected {
+            return Ok(false);
+        }
+        let old_key = keys::order_key(stored);
+        g.orders_by_account.remove(&old_key);
+        g.orders_by_account
+            .insert(keys::order_key(order), order.id.clone());
+        g.orders.insert(order.id.clone(), order.clone());
+        Ok(true)
+    }
+
+    fn put_authz(&self, authz: &AuthzRecord) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if let Some(old) = g.authzs.get(&authz.id) {
+            let old_key = keys::authz_key(old);
+            g.authz_by_identifier.remove(&old_key);
+        }
+        g.authz_by_identifier
+            .insert(keys::authz_key(authz), authz.id.clone());
+        g.authzs.insert(authz.id.clone(), authz.clone());
+        Ok(())
+    }
+
+    fn get_authz(&self, id: &str) -> Result<Option<AuthzRecord>, StoreError> {
+        Ok(self.lock().authzs.get(id).cloned())
+    }
+
+    fn find_reusable_authz(
+        &self,
+        account_id: &str,
+        identifier: &Identifier,
+        now: OffsetDateTime,
+    ) -> Result<Option<AuthzRecord>, StoreError> {
+        let g = self.lock();
+        let prefix = keys::authz_query_prefix(account_id, identifier);
+        let mut best = None;
+        for (_, id) in g
+            .authz_by_identifier
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+        {
+            if let Some(a) = g.authzs.get(id) {
+                if keys::reusable(a, now) {
+                    best = Some(keys::better(best, a.clone()));
+                }
+            }
+        }
+        Ok(best)
+    }
+
+    fn insert_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        let serial = keys::serial_key(&cert.serial);
+        if g.certs.contains_key(&serial) {
+            return Err(StoreError::DuplicateSerial);
+        }
+        let mut cert = cert.clone();
+        cert.serial.clone_from(&serial);
+        g.index_revocation(None, &cert);
+        g.certs.insert(serial, cert);
+        Ok(())
+    }
+
+    fn get_certificate(&self, serial_hex: &str) -> Result<Option<CertificateRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .certs
+            .get(&keys::serial_key(serial_hex))
+            .cloned())
+    }
+
+    fn update_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        let serial = keys::serial_key(&cert.serial);
+        let stored = g.certs.get(&serial).cloned().ok_or(StoreError::NotFound)?;
+        let merged = keys::merge_certificate(&stored, cert);
+        g.index_revocation(Some(&stored), &merged);
+        g.certs.insert(serial, merged);
+        Ok(())
+    }
+
+    fn revoke_certificate(
+        &self,
+        serial_hex: &str,
+        revocation: RevocationRecord,
+    ) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        let serial = keys::serial_key(serial_hex);
+        let stored = g.certs.get(&serial).cloned().ok_or(StoreError::NotFound)?;
+        if stored.revocation.is_some() {
+            return Err(StoreError::AlreadyRevoked);
+        }
+        let mut cert = stored.clone();
+        cert.revocation = Some(revocation);
+        g.index_revocation(Some(&stored), &cert);
+        g.certs.insert(serial, cert);
+        Ok(())
+    }
+
+    fn mark_replaced(&self, serial_hex: &str, order_id: &str) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        let cert = g
+            .certs
+            .get_mut(&keys::serial_key(serial_hex))
+            .ok_or(StoreError::NotFound)?;
+        if cert.replaced_by.is_some() {
+            return Err(StoreError::AlreadyReplaced);
+        }
+        cert.replaced_by = Some(order_id.to_owned());
+        Ok(())
+    }
+
+    fn revoked_certificates(
+        &self,
+        issuer_id: &str,
+    ) -> Result<Vec<(String, RevocationRecord)>, StoreError> {
+        let g = self.lock();
+        let prefix = keys::revoked_prefix(issuer_id);
+        Ok(g.revoked
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, v)| v.clone())
+            .collect())
+    }
+
+    fn block_key(&self, public_key_sha256: &str) -> Result<(), StoreError> {
+        self.lock()
+            .blocked_keys
+            .insert(public_key_sha256.to_ascii_lowercase());
+        Ok(())
+    }
+
+    fn is_key_blocked(&self, public_key_sha256: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()
+            .blocked_keys
+            .contains(&public_key_sha256.to_ascii_lowercase()))
+    }
+
+    fn put_ca(&self, ca: &CaRecord) -> Result<(), StoreError> {
+        self.lock().cas.insert(ca.id.clone(), ca.clone());
+        Ok(())
+    }
+
+    fn get_ca(&self, id: &str) -> Result<Option<CaRecord>, StoreError> {
+        Ok(self.lock().cas.get(id).cloned())
+    }
+
+    fn list_cas(&self) -> Result<Vec<CaRecord>, StoreError> {
+        let mut cas: Vec<CaRecord> = self.lock().cas.values().cloned().collect();
+        cas.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(cas)
+    }
+
+    fn next_crl_number(&self, ca_id: &str) -> Result<u64, StoreError> {
+        let mut g = self.lock();
+        let n = g.crl_numbers.entry(ca_id.to_owned()).or_insert(0);
+        *n = n
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Backend("CRL number overflow".into()))?;
+        Ok(*n)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_is_object_safe() {
+        let s: std::sync::Arc<dyn Store> = std::sync::Arc::new(MemoryStore::new());
+        assert!(s.get_account("x").is_ok_and(|a| a.is_none()));
+    }
+}

@@ -1,0 +1,615 @@
+//! [`SledStore`]: the embedded backend on sled 0.34.
+//!
+//! # Layout
+//!
+//! One tree per record kind, values are the records' JSON (byte fields as
+//! base64 inside the JSON, see [`crate::records::b64`]):
+//!
+//! | tree                  | key                                          | value                 |
+//! |-----------------------|----------------------------------------------|-----------------------|
+//! | `accounts`            | account id                                   | `AccountRecord`       |
+//! | `account_thumbprints` | RFC 7638 thumbprint                          | account id            |
+//! | `orders`              | order id                                     | `OrderRecord`         |
+//! | `orders_by_account`   | account ‖ created_at (sortable) ‖ order id   | order id              |
+//! | `authzs`              | authz id                                     | `AuthzRecord`         |
+//! | `authz_by_identifier` | account ‖ kind ‖ wildcard ‖ value ‖ authz id | authz id              |
+//! | `certificates`        | serial (lowercase hex)                       | `CertificateRecord`   |
+//! | `revoked`             | issuer id ‖ serial                           | `RevocationRecord`    |
+//! | `blocked_keys`        | public key SHA-256 (lowercase hex)           | empty                 |
+//! | `cas`                 | CA id                                        | `CaRecord`            |
+//! | `crl_numbers`         | CA id                                        | last number, u64 BE   |
+//!
+//! Strings inside composite keys are length-prefixed (see `keys.rs`). The
+//! default tree holds `schema_version`.
+//!
+//! # Atomicity and durability
+//!
+//! Every check-and-write spans its record tree and index tree in one sled
+//! transaction (sled serializes transactions with a process-wide lock, so
+//! they are linearizable). Writes are not synced by themselves: the flusher
+//! thread is off (`flush_every_ms(None)`) and [`Store::flush`] makes them
+//! durable in two steps:
+//!
+//! 1. `Db::flush` writes sled's in-memory log buffers to the `db` file. On
+//!    Linux sled 0.34 ends that with `sync_file_range(2)`, which neither
+//!    writes file metadata (the file size after an append) nor flushes the
+//!    drive's write cache, so by itself it is not durable across power loss.
+//! 2. So we then `fdatasync` the `db` file ourselves, and `fsync` any new
+//!    blob file under `blobs/` (sled writes those without any sync) plus the
+//!    directories. Step 2 is a group commit: a sync that *starts* after a
+//!    caller's step 1 finished covers that caller, so concurrent callers
+//!    piggyback on one sync instead of queueing one each.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs::File;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, TransactionResult, Transactional,
+};
+use sled::{Db, Tree};
+use time::OffsetDateTime;
+
+use crate::keys;
+use crate::records::{
+    AccountRecord, AuthzRecord, CaRecord, CertificateRecord, OrderRecord, RevocationRecord,
+};
+use crate::types::{Identifier, OrderStatus};
+use crate::{Store, StoreError};
+
+/// Page cache size: keeps memory bounded however large the database grows.
+const CACHE_CAPACITY: u64 = 32 * 1024 * 1024;
+/// On-disk layout version, stored under `schema_version` in the default tree.
+const SCHEMA_VERSION: u64 = 1;
+
+/// State of the group-committed `fdatasync` (see the module docs).
+struct Syncer {
+    /// The database directory.
+    dir: PathBuf,
+    /// A handle on sled's log file, `<dir>/db`, used only to sync it.
+    log: File,
+    /// Flush requests so far; a sync covers every request counted before it
+    /// started.
+    requested: AtomicU64,
+    /// Held while syncing: the highest request number covered so far, and
+    /// the blob files already synced.
+    synced: Mutex<(u64, HashSet<OsString>)>,
+}
+
+fn io_error(what: &str, e: std::io::Error) -> StoreError {
+    StoreError::Backend(format!("{what}: {e}"))
+}
+
+impl Syncer {
+    fn open(dir: &Path) -> Result<Self, StoreError> {
+        let log = File::open(dir.join("db")).map_err(|e| io_error("open log for sync", e))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            log,
+            requested: AtomicU64::new(0),
+            synced: Mutex::new((0, HashSet::new())),
+        })
+    }
+
+    /// Sync everything sled has written so far. Call after `Db::flush`.
+    fn sync(&self) -> Result<(), StoreError> {
+        let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut guard = self
+            .synced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if guard.0 >= ticket {
+            // A sync that started after our request finished meanwhile.
+            return Ok(());
+        }
+        let covers = self.requested.load(Ordering::SeqCst);
+        self.sync_new_blobs(&mut guard.1)?;
+        self.log
+            .sync_data()
+            .map_err(|e| io_error("fdatasync log", e))?;
+        guard.0 = covers;
+        Ok(())
+    }
+
+    /// fsync blob files not synced before, then their directory.
+    fn sync_new_blobs(&self, seen: &mut HashSet<OsString>) -> Result<(), StoreError> {
+        let blobs = self.dir.join("blobs");
+        let entries = match std::fs::read_dir(&blobs) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_error("list blobs", e)),
+        };
+        let mut present = HashSet::new();
+        let mut new = false;
+        for entry in entries {
+            let name = entry.map_err(|e| io_error("list blobs", e))?.file_name();
+            if !seen.contains(&name) {
+                match File::open(blobs.join(&name)) {
+                    Ok(f) => f.sync_all().map_err(|e| io_error("fsync blob", e))?,
+                    // Garbage-collected by sled between listing and opening.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(io_error("open blob", e)),
+                }
+                new = true;
+            }
+            present.insert(name);
+        }
+        if new {
+            File::open(&blobs)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io_error("fsync blobs dir", e))?;
+        }
+        *seen = present;
+        Ok(())
+    }
+}
+
+/// The embedded [`Store`] on sled 0.34. Cheap to clone and share.
+#[derive(Clone)]
+pub struct SledStore {
+    db: Db,
+    syncer: Arc<Syncer>,
+    accounts: Tree,
+    thumbprints: Tree,
+    orders: Tree,
+    orders_by_account: Tree,
+    authzs: Tree,
+    authz_by_identifier: Tree,
+    certs: Tree,
+    revoked: Tree,
+    blocked_keys: Tree,
+    cas: Tree,
+    crl_numbers: Tree,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore").finish_non_exhaustive()
+    }
+}
+
+fn backend(e: sled::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Backend(format!("encode: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Abort a transaction with a store error.
+fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+fn tx_result<T>(r: TransactionResult<T, StoreError>) -> Result<T, StoreError> {
+    r.map_err(|e| match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => backend(e),
+    })
+}
+
+fn id_from(bytes: &[u8]) -> Result<String, StoreError> {
+    String::from_utf8(bytes.to_vec()).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl SledStore {
+    /// Open (or create) the database directory at `path` with a 32 MiB page
+    /// cache and no background flusher: writes become durable on
+    /// [`Store::flush`] (and best effort when the last handle drops).
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_CAPACITY)
+            .flush_every_ms(None)
+            .open()
+            .map_err(backend)?;
+        let syncer = Syncer::open(path)?;
+        // The directory entries of `db`, `conf` and `blobs/` must survive too.
+        File::open(path)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_error("fsync db dir", e))?;
+        Self::from_db(db, syncer)
+    }
+
+    fn from_db(db: Db, syncer: Syncer) -> Result<Self, StoreError> {
+        match db.get("schema_version").map_err(backend)? {
+            None => {
+                db.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())
+                    .map_err(backend)?;
+            }
+            Some(v) => {
+                let found = <[u8; 8]>::try_from(v.as_ref())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt("schema_version".into()))?;
+                if found != SCHEMA_VERSION {
+                    return Err(StoreError::Corrupt(format!(
+                        "schema_version {found}, expected {SCHEMA_VERSION}"
+                    )));
+                }
+            }
+        }
+        let tree = |name: &str| db.open_tree(name).map_err(backend);
+        Ok(Self {
+            accounts: tree("accounts")?,
+            thumbprints: tree("account_thumbprints")?,
+            orders: tree("orders")?,
+            orders_by_account: tree("orders_by_account")?,
+            authzs: tree("authzs")?,
+            authz_by_identifier: tree("authz_by_identifier")?,
+            certs: tree("certificates")?,
+            revoked: tree("revoked")?,
+            blocked_keys: tree("blocked_keys")?,
+            cas: tree("cas")?,
+            crl_numbers: tree("crl_numbers")?,
+            db,
+            syncer: Arc::new(syncer),
+        })
+    }
+
+    fn get_json<T: DeserializeOwned>(tree: &Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
+        tree.get(key)
+            .map_err(backend)?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    /// Write an order and keep its index entry in step, optionally only if
+    /// the stored status is `expected`.
+    fn write_order(
+        &self,
+        order: &OrderRecord,
+        expected: Option<OrderStatus>,
+    ) -> Result<bool, StoreError> {
+        let value = encode(order)?;
+        let new_key = keys::order_key(order);
+        tx_result(
+            (&self.orders, &self.orders_by_account).transaction(|(orders, index)| {
+                let stored = orders.get(order.id.as_bytes())?;
+                let stored: Option<OrderRecord> = match stored {
+                    Some(v) => Some(decode(&v).map_err(abort)?),
+                    None => None,
+                };
+                if let Some(expected) = expected {
+                    match &stored {
+                        None => return Err(abort(StoreError::NotFound)),
+                        Some(s) if s.status != expected => return Ok(false),
+                        Some(_) => {}
+                    }
+                }
+                if let Some(old) = &stored {
+                    index.remove(keys::order_key(old))?;
+                }
+                index.insert(new_key.as_slice(), order.id.as_bytes())?;
+                orders.insert(order.id.as_bytes(), value.as_slice())?;
+                Ok(true)
+            }),
+        )
+    }
+
+    /// Replace a certificate inside a transaction, keeping the revoked index
+    /// in step.
+    fn write_certificate<F>(&self, serial_hex: &str, change: F) -> Result<(), StoreError>
+    where
+        F: Fn(CertificateRecord) -> Result<CertificateRecord, StoreError>,
+    {
+        let serial = keys::serial_key(serial_hex);
+        tx_result(
+            (&self.certs, &self.revoked).transaction(|(certs, revoked)| {
+                let stored: CertificateRecord = match certs.get(serial.as_bytes())? {
+                    Some(v) => decode(&v).map_err(abort)?,
+                    None => return Err(abort(StoreError::NotFound)),
+                };
+                let old_index = keys::revoked_key(&stored);
+                let new = change(stored).map_err(abort)?;
+                revoked.remove(old_index)?;
+                if let Some(rev) = &new.revocation {
+                    revoked.insert(keys::revoked_key(&new), encode(rev).map_err(abort)?)?;
+                }
+                certs.insert(serial.as_bytes(), encode(&new).map_err(abort)?)?;
+                Ok(())
+            }),
+        )
+    }
+}
+
+impl Store for SledStore {
+    fn create_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
+        let value = encode(account)?;
+        tx_result(
+            (&self.accounts, &self.thumbprints).transaction(|(accounts, thumbs)| {
+                if thumbs.get(account.thumbprint.as_bytes())?.is_some() {
+                    return Err(abort(StoreError::Conflict(
+                        "account key already in use".into(),
+                    )));
+                }
+                if accounts.get(account.id.as_bytes())?.is_some() {
+                    return Err(abort(StoreError::Conflict("account id exists".into())));
+                }
+                thumbs.insert(account.thumbprint.as_bytes(), account.id.as_bytes())?;
+                accounts.insert(account.id.as_bytes(), value.as_slice())?;
+                Ok(())
+            }),
+        )
+    }
+
+    fn get_account(&self, id: &str) -> Result<Option<AccountRecord>, StoreError> {
+        Self::get_json(&self.accounts, id.as_bytes())
+    }
+
+    fn account_by_thumbprint(&self, thumbprint: &str) -> Result<Option<AccountRecord>, StoreError> {
+        match self.thumbprints.get(thumbprint).map_err(backend)? {
+            None => Ok(None),
+            Some(id) => Self::get_json(&self.accounts, &id),
+        }
+    }
+
+    fn update_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
+        let value = encode(account)?;
+        tx_result(self.accounts.transaction(|accounts| {
+            let stored: AccountRecord = match accounts.get(account.id.as_bytes())? {
+                Some(v) => decode(&v).map_err(abort)?,
+                None => return Err(abort(StoreError::NotFound)),
+            };
+            if stored.thumbprint != account.thumbprint {
+                return Err(abort(StoreError::Conflict(
+                    "thumbprint differs; use change_account_key".into(),
+                )));
+            }
+            accounts.insert(account.id.as_bytes(), value.as_slice())?;
+            Ok(())
+        }))
+    }
+
+    fn change_account_key(
+        &self,
+        account: &AccountRecord,
+        old_thumbprint: &str,
+    ) -> Result<(), StoreError> {
+        let value = encode(account)?;
+        tx_result(
+            (&self.accounts, &self.thumbprints).transaction(|(accounts, thumbs)| {
+                let stored: AccountRecord = match accounts.get(account.id.as_bytes())? {
+                    Some(v) => decode(&v).map_err(abort)?,
+                    None => return Err(abort(StoreError::NotFound)),
+                };
+                if stored.thumbprint != old_thumbprint {
+                    return Err(abort(StoreError::Conflict(
+                        "account key changed meanwhile".into(),
+                    )));
+                }
+                if thumbs.get(account.thumbprint.as_bytes())?.is_some() {
+                    return Err(abort(StoreError::Conflict("new key already in use".into())));
+                }
+                thumbs.remove(old_thumbprint.as_bytes())?;
+                thumbs.insert(account.thumbprint.as_bytes(), account.id.as_bytes())?;
+                accounts.insert(account.id.as_bytes(), value.as_slice())?;
+                Ok(())
+            }),
+        )
+    }
+
+    fn put_order(&self, order: &OrderRecord) -> Result<(), StoreError> {
+        self.write_order(order, None).map(|_| ())
+    }
+
+    fn get_order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        Self::get_json(&self.orders, id.as_bytes())
+    }
+
+    fn list_orders(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let prefix = keys::order_prefix(account_id);
+        let start = match after {
+            None => Bound::Included(prefix.clone()),
+            Some(cursor) => match self.get_order(cursor)? {
+                Some(o) if o.account_id == account_id => Bound::Excluded(keys::order_key(&o)),
+                _ => return Err(StoreError::NotFound),
+            },
+        };
+        let mut ids = Vec::new();
+        if limit == 0 {
+            return Ok(ids);
+        }
+        for item in self
+            .orders_by_account
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
+        {
+            let (k, v) = item.map_err(backend)?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            ids.push(id_from(&v)?);
+            if ids.len() >= limit {
+                break;
+            }
+        }
+        Ok(ids)
+    }
+
+    fn transition_order(
+        &self,
+        order: &OrderRecord,
+        expected: OrderStatus,
+    ) -> Result<bool, StoreError> {
+        self.write_order(order, Some(expected))
+    }
+
+    fn put_authz(&self, authz: &AuthzRecord) -> Result<(), StoreError> {
+        let value = encode(authz)?;
+        let new_key = keys::authz_key(authz);
+        tx_result(
+            (&self.authzs, &self.authz_by_identifier).transaction(|(authzs, index)| {
+                if let Some(v) = authzs.get(authz.id.as_bytes())? {
+                    let old: AuthzRecord = decode(&v).map_err(abort)?;
+                    index.remove(keys::authz_key(&old))?;
+                }
+                index.insert(new_key.as_slice(), authz.id.as_bytes())?;
+                authzs.insert(authz.id.as_bytes(), value.as_slice())?;
+                Ok(())
+            }),
+        )
+    }
+
+    fn get_authz(&self, id: &str) -> Result<Option<AuthzRecord>, StoreError> {
+        Self::get_json(&self.authzs, id.as_bytes())
+    }
+
+    fn find_reusable_authz(
+        &self,
+        account_id: &str,
+        identifier: &Identifier,
+        now: OffsetDateTime,
+    ) -> Result<Option<AuthzRecord>, StoreError> {
+        let prefix = keys::authz_query_prefix(account_id, identifier);
+        let mut best = None;
+        for item in self.authz_by_identifier.scan_prefix(&prefix) {
+            let (_, id) = item.map_err(backend)?;
+            if let Some(a) = Self::get_json::<AuthzRecord>(&self.authzs, &id)? {
+                if keys::reusable(&a, now) {
+                    best = Some(keys::better(best, a));
+                }
+            }
+        }
+        Ok(best)
+    }
+
+    fn insert_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
+        let serial = keys::serial_key(&cert.serial);
+        let mut cert = cert.clone();
+        cert.serial.clone_from(&serial);
+        let value = encode(&cert)?;
+        let revoked_entry = match &cert.revocation {
+            Some(rev) => Some((keys::revoked_key(&cert), encode(rev)?)),
+            None => None,
+        };
+        tx_result(
+            (&self.certs, &self.revoked).transaction(|(certs, revoked)| {
+                if certs.get(serial.as_bytes())?.is_some() {
+                    return Err(abort(StoreError::DuplicateSerial));
+                }
+                if let Some((k, v)) = &revoked_entry {
+                    revoked.insert(k.as_slice(), v.as_slice())?;
+                }
+                certs.insert(serial.as_bytes(), value.as_slice())?;
+                Ok(())
+            }),
+        )
+    }
+
+    fn get_certificate(&self, serial_hex: &str) -> Result<Option<CertificateRecord>, StoreError> {
+        Self::get_json(&self.certs, keys::serial_key(serial_hex).as_bytes())
+    }
+
+    fn update_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
+        self.write_certificate(&cert.serial, |stored| {
+            Ok(keys::merge_certificate(&stored, cert))
+        })
+    }
+
+    fn revoke_certificate(
+        &self,
+        serial_hex: &str,
+        revocation: RevocationRecord,
+    ) -> Result<(), StoreError> {
+        self.write_certificate(serial_hex, |mut stored| {
+            if stored.revocation.is_some() {
+                return Err(StoreError::AlreadyRevoked);
+            }
+            stored.revocation = Some(revocation);
+            Ok(stored)
+        })
+    }
+
+    fn mark_replaced(&self, serial_hex: &str, order_id: &str) -> Result<(), StoreError> {
+        self.write_certificate(serial_hex, |mut stored| {
+            if stored.replaced_by.is_some() {
+                return Err(StoreError::AlreadyReplaced);
+            }
+            stored.replaced_by = Some(order_id.to_owned());
+            Ok(stored)
+        })
+    }
+
+    fn revoked_certificates(
+        &self,
+        issuer_id: &str,
+    ) -> Result<Vec<(String, RevocationRecord)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.revoked.scan_prefix(keys::revoked_prefix(issuer_id)) {
+            let (k, v) = item.map_err(backend)?;
+            let serial = keys::serial_from_revoked_key(issuer_id, &k)
+                .ok_or_else(|| StoreError::Corrupt("revoked index key".into()))?;
+            out.push((serial, decode(&v)?));
+        }
+        Ok(out)
+    }
+
+    fn block_key(&self, public_key_sha256: &str) -> Result<(), StoreError> {
+        self.blocked_keys
+            .insert(public_key_sha256.to_ascii_lowercase(), &[])
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn is_key_blocked(&self, public_key_sha256: &str) -> Result<bool, StoreError> {
+        self.blocked_keys
+            .contains_key(public_key_sha256.to_ascii_lowercase())
+            .map_err(backend)
+    }
+
+    fn put_ca(&self, ca: &CaRecord) -> Result<(), StoreError> {
+        self.cas
+            .insert(ca.id.as_bytes(), encode(ca)?)
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn get_ca(&self, id: &str) -> Result<Option<CaRecord>, StoreError> {
+        Self::get_json(&self.cas, id.as_bytes())
+    }
+
+    fn list_cas(&self) -> Result<Vec<CaRecord>, StoreError> {
+        let mut cas = Vec::new();
+        for item in self.cas.iter() {
+            let (_, v) = item.map_err(backend)?;
+            cas.push(decode::<CaRecord>(&v)?);
+        }
+        cas.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(cas)
+    }
+
+    fn next_crl_number(&self, ca_id: &str) -> Result<u64, StoreError> {
+        tx_result(self.crl_numbers.transaction(|numbers| {
+            let last = match numbers.get(ca_id.as_bytes())? {
+                None => 0,
+                Some(v) => <[u8; 8]>::try_from(v.as_ref())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| abort(StoreError::Corrupt("CRL number".into())))?,
+            };
+            let next = last
+                .checked_add(1)
+                .ok_or_else(|| abort(StoreError::Backend("CRL number overflow".into())))?;
+            numbers.insert(ca_id.as_bytes(), &next.to_be_bytes())?;
+            Ok(next)
+        }))
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(backend)?;
+        self.syncer.sync()
+    }
+}

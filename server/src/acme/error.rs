@@ -54,17 +54,10 @@ impl AcmeError {
 
 impl From<JwsError> for AcmeError {
     fn from(e: JwsError) -> Self {
-        let kind = e.problem_type();
-        let mut err = AcmeError::new(kind, e.to_string());
-        if kind == ProblemType::BadSignatureAlgorithm {
-            err.problem.algorithms = Some(
-                ["ES256", "ES384", "ES512", "RS256", "PS256", "EdDSA"]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
-            );
+        AcmeError {
+            problem: e.to_problem(),
+            location: None,
         }
-        err
     }
 }
 

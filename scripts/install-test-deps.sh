@@ -10,6 +10,7 @@ need_apt=()
 command -v pebble-challtestsrv >/dev/null 2>&1 || need_apt+=(pebble)
 command -v lego >/dev/null 2>&1 || need_apt+=(lego)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-test-deps: apt-get install ${need_apt[*]}"

@@ -121,6 +121,7 @@ pub fn ensure_hierarchy(config: &Config, store: &dyn Store, kek: &Kek) -> Result
         not_before: now - time::Duration::hours(1),
         not_after: now + time::Duration::days(365 * 20),
         path_len: None,
+        ..Default::default()
     };
     let (root_key, root_der) = create_root(&root_profile, Serial::from_random(rand::random()))?;
     let root_sealed = seal(kek, root_key.pkcs8_der(), root_id.as_bytes(), rand::random())?;
@@ -134,6 +135,7 @@ pub fn ensure_hierarchy(config: &Config, store: &dyn Store, kek: &Kek) -> Result
         not_before: now - time::Duration::hours(1),
         not_after: now + time::Duration::days(365 * 8),
         path_len: Some(0),
+        ..Default::default()
     };
     let (int_key, int_der) = create_intermediate(&int_profile, Serial::from_random(rand::random()), &root_issuer)?;
 

@@ -50,6 +50,7 @@ pub struct AppState {
     pub crl_cache: CrlCache,
     pub metrics: Metrics,
     validating: Mutex<HashSet<String>>,
+    issuing: Mutex<HashSet<String>>,
     order_limiter: DefaultKeyedRateLimiter<String>,
 }
 
@@ -74,6 +75,7 @@ impl AppState {
             crl_cache: CrlCache::default(),
             metrics: Metrics::default(),
             validating: Mutex::new(HashSet::new()),
+            issuing: Mutex::new(HashSet::new()),
         }
     }
 
@@ -175,6 +177,38 @@ impl AppState {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(authz_id);
+    }
+
+    /// True while this process validates a challenge of `authz_id`.
+    pub fn is_validating(&self, authz_id: &str) -> bool {
+        self.validating
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(authz_id)
+    }
+
+    /// Marks an order as being issued by this process; false if it already is.
+    pub fn begin_issuing(&self, order_id: &str) -> bool {
+        self.issuing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(order_id.to_string())
+    }
+
+    /// Clears the mark set by [`AppState::begin_issuing`].
+    pub fn end_issuing(&self, order_id: &str) {
+        self.issuing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(order_id);
+    }
+
+    /// True while this process issues the certificate of `order_id`.
+    pub fn is_issuing(&self, order_id: &str) -> bool {
+        self.issuing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(order_id)
     }
 
     /// Drops the cached CRL of `issuer_id` so the next fetch rebuilds it.

@@ -34,10 +34,36 @@ fn load_authz(state: &AppState, account_id: &str, id: &str) -> Result<AuthzRecor
     Ok(az)
 }
 
+/// A challenge left `processing` with no validation running in this process
+/// was interrupted by a restart: record it as failed so the client sees a
+/// final state instead of polling forever.
+async fn recover_interrupted(state: &AppState, mut az: AuthzRecord) -> Result<AuthzRecord, AcmeError> {
+    let stuck = az.challenges.iter().any(|c| c.status == ChallengeStatus::Processing);
+    if !stuck || state.is_validating(&az.id) {
+        return Ok(az);
+    }
+    for c in az.challenges.iter_mut().filter(|c| c.status == ChallengeStatus::Processing) {
+        c.status = ChallengeStatus::Invalid;
+        let mut p = Problem::new(
+            ironseal_protocol::acme::problem::ProblemType::ServerInternal,
+            "validation was interrupted by a server restart; create a new order",
+        );
+        p.identifier = Some(az.identifier.clone());
+        c.error = Some(p.to_json());
+    }
+    if az.status == AuthzStatus::Pending {
+        az.status = AuthzStatus::Invalid;
+    }
+    state.store.put_authz(&az)?;
+    state.durable().await?;
+    Ok(az)
+}
+
 /// POST to an authorization: POST-as-GET, or deactivation (§7.5.2).
 pub async fn authz(state: &Arc<AppState>, ctx: &Ctx, a: Authed, id: &str) -> Result<Reply, AcmeError> {
     let acct = a.account()?;
-    let mut az = load_authz(state, &acct.id, id)?;
+    let az = load_authz(state, &acct.id, id)?;
+    let mut az = recover_interrupted(state, az).await?;
     if !a.jws.is_post_as_get() {
         let v: Value = a.jws.payload_json()?;
         match v.get("status").and_then(Value::as_str) {
@@ -72,6 +98,7 @@ pub async fn challenge(
 ) -> Result<Reply, AcmeError> {
     let acct = a.account()?.clone();
     let az = load_authz(state, &acct.id, authz_id)?;
+    let az = recover_interrupted(state, az).await?;
     let idx = az
         .challenges
         .iter()

@@ -293,6 +293,15 @@ pub async fn refresh_order(state: &Arc<AppState>, order: OrderRecord) -> Result<
                 None
             }
         }
+        // A `processing` order that no task of this process is issuing was
+        // interrupted (crash or restart): fail it so the client starts over.
+        OrderStatus::Processing if !state.is_issuing(&order.id) => Some((
+            OrderStatus::Invalid,
+            Some(Problem::new(
+                ProblemType::ServerInternal,
+                "issuance was interrupted by a server restart; create a new order",
+            )),
+        )),
         _ => None,
     };
     match next {
@@ -380,14 +389,35 @@ pub async fn finalize(state: &Arc<AppState>, ctx: &Ctx, a: Authed, id: &str) -> 
 
     let mut processing = order.clone();
     processing.status = OrderStatus::Processing;
-    if !state.store.transition_order(&processing, OrderStatus::Ready)? {
+    // Claim the order in memory before it turns `processing` in the store,
+    // so a concurrent read never mistakes it for an interrupted issuance.
+    if !state.begin_issuing(&order.id) {
         return Err(AcmeError::new(
             ProblemType::OrderNotReady,
             "the order is already being finalized",
         ));
     }
+    match state.store.transition_order(&processing, OrderStatus::Ready) {
+        Ok(true) => {}
+        Ok(false) => {
+            state.end_issuing(&order.id);
+            return Err(AcmeError::new(
+                ProblemType::OrderNotReady,
+                "the order is already being finalized",
+            ));
+        }
+        Err(e) => {
+            state.end_issuing(&order.id);
+            return Err(e.into());
+        }
+    }
     let st = state.clone();
-    let task = tokio::spawn(async move { issue::issue_for_order(&st, processing, checked).await });
+    let task = tokio::spawn(async move {
+        let id = processing.id.clone();
+        let r = issue::issue_for_order(&st, processing, checked).await;
+        st.end_issuing(&id);
+        r
+    });
     match tokio::time::timeout(FINALIZE_WAIT, task).await {
         Ok(Ok(Ok(done))) => Ok(Reply::json(StatusCode::OK, &render::order(ctx, &done))
             .location(ctx.order_url(&done.id))),

@@ -40,6 +40,28 @@ pub enum CaError {
     /// A post-signing self-check failed; the artifact must not be used.
     #[error("self-check failed: {0}")]
     SelfCheck(String),
+    /// A name (or a new CA's permitted subtree) is outside the permitted
+    /// subtrees, or inside the excluded subtrees, of a CA on the chain
+    /// (RFC 5280 §4.2.1.10, §6.1.3 (b)/(c)). Refused before signing; for
+    /// ACME this is `rejectedIdentifier` (RFC 8555 §6.7).
+    #[error("name constraint violation for {name}: {reason}")]
+    NameConstraintViolation {
+        /// The offending name, e.g. `dns:other.com` or `ip:192.168.1.1`.
+        name: String,
+        /// Which CA and which subtree refused it.
+        reason: String,
+    },
+    /// Certifying another CA here would break a pathLenConstraint on the
+    /// chain (RFC 5280 §4.2.1.9, §6.1.4 (l)/(m)). Refused before signing.
+    #[error("pathLenConstraint {path_len} of {ca} exceeded: {reason}")]
+    PathLenExceeded {
+        /// Subject of the CA whose constraint would be broken.
+        ca: String,
+        /// That CA's pathLenConstraint.
+        path_len: u8,
+        /// What was attempted.
+        reason: String,
+    },
 }
 
 impl From<rcgen::Error> for CaError {

@@ -6,6 +6,11 @@
 //! (critical, §4.2.1.3), subjectKeyIdentifier (§4.2.1.2, RFC 7093 method 1)
 //! and, below the root, authorityKeyIdentifier equal to the parent's SKI
 //! (§4.2.1.1). Subject names are UTF8String `O` (optional) then `CN`.
+//! Optionally nameConstraints (critical, §4.2.1.10) and
+//! certificatePolicies (non-critical, §4.2.1.4).
+//!
+//! Every CA creation and leaf issuance is checked against the constraints of
+//! the signing CA's chain ([`ChainPolicy`]) before anything is signed.
 
 use std::fmt;
 
@@ -25,12 +30,20 @@ use x509_cert::ext::pkix::{
 use x509_cert::name::Name;
 
 use crate::cert::{parse, time_to_offset};
+use crate::constraints::{
+    encode_policies, ChainPolicy, NameConstraints, OID_CERTIFICATE_POLICIES_ARCS,
+    OID_NAME_CONSTRAINTS_ARCS,
+};
 use crate::der_util::{key_identifier, OID_AD_CA_ISSUERS, OID_AD_OCSP, OID_AIA_ARCS};
 use crate::error::CaError;
 use crate::keys::{CaKey, KeyAlgorithm};
+use crate::names::SubjectName;
 use crate::serial::Serial;
 
 /// What a new CA certificate should look like.
+///
+/// `CaProfile { common_name, algorithm, not_before, not_after, path_len,
+/// ..Default::default() }` leaves the name constraints and policies empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaProfile {
     /// Subject commonName (required, 1..=64 characters, RFC 5280 ub-common-name).
@@ -45,6 +58,49 @@ pub struct CaProfile {
     pub not_after: OffsetDateTime,
     /// basicConstraints pathLenConstraint (RFC 5280 §4.2.1.9); `None` = unlimited.
     pub path_len: Option<u8>,
+    /// nameConstraints (RFC 5280 §4.2.1.10), emitted critical when not
+    /// empty. They bind everything issued below this CA.
+    pub name_constraints: NameConstraints,
+    /// certificatePolicies OIDs in dotted form (RFC 5280 §4.2.1.4),
+    /// emitted non-critical when not empty; `2.5.29.32.0` is anyPolicy.
+    pub policies: Vec<String>,
+}
+
+impl Default for CaProfile {
+    /// Placeholders only: the empty commonName and the 1970 validity are
+    /// refused by [`create_root`] / [`create_intermediate`], so a profile
+    /// built from defaults must set them.
+    fn default() -> Self {
+        CaProfile {
+            common_name: String::new(),
+            organization: None,
+            algorithm: KeyAlgorithm::EcdsaP256,
+            not_before: OffsetDateTime::UNIX_EPOCH,
+            not_after: OffsetDateTime::UNIX_EPOCH,
+            path_len: None,
+            name_constraints: NameConstraints::default(),
+            policies: Vec::new(),
+        }
+    }
+}
+
+impl CaProfile {
+    /// A profile with no organization, no pathLenConstraint, no name
+    /// constraints and no policies.
+    pub fn new(
+        common_name: impl Into<String>,
+        algorithm: KeyAlgorithm,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> CaProfile {
+        CaProfile {
+            common_name: common_name.into(),
+            algorithm,
+            not_before,
+            not_after,
+            ..CaProfile::default()
+        }
+    }
 }
 
 /// URLs a CA publishes, placed in the certificates it signs: the
@@ -149,13 +205,41 @@ fn ca_params(
     });
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier(key.public_key_bits()));
+    if !profile.name_constraints.is_empty() {
+        let mut ext = CustomExtension::from_oid_content(
+            OID_NAME_CONSTRAINTS_ARCS,
+            profile.name_constraints.to_der()?,
+        );
+        // RFC 5280 §4.2.1.10: "Conforming CAs MUST mark this extension as
+        // critical".
+        ext.set_criticality(true);
+        params.custom_extensions.push(ext);
+    }
+    if !profile.policies.is_empty() {
+        params
+            .custom_extensions
+            .push(CustomExtension::from_oid_content(
+                OID_CERTIFICATE_POLICIES_ARCS,
+                encode_policies(&profile.policies)?,
+            ));
+    }
     Ok(params)
+}
+
+/// Checks the profile's own constraint settings (before any key is made).
+fn check_profile(profile: &CaProfile) -> Result<(), CaError> {
+    profile.name_constraints.validate()?;
+    if !profile.policies.is_empty() {
+        encode_policies(&profile.policies)?;
+    }
+    Ok(())
 }
 
 /// Creates a self-signed root CA (RFC 5280 §3.2, §4.2.1.9). The root
 /// carries no authorityKeyIdentifier (permitted for self-signed
 /// certificates by RFC 5280 §4.2.1.1).
 pub fn create_root(profile: &CaProfile, serial: Serial) -> Result<(CaKey, Vec<u8>), CaError> {
+    check_profile(profile)?;
     let key = CaKey::generate(profile.algorithm)?;
     let params = ca_params(profile, &serial, &key)?;
     let cert = params.self_signed(key.pair())?;
@@ -167,9 +251,14 @@ pub fn create_root(profile: &CaProfile, serial: Serial) -> Result<(CaKey, Vec<u8
 /// subject (RFC 5280 §4.1.2.4). The parent's URLs become the child's AIA
 /// and CRL DP.
 ///
-/// Errors if the validity is not inside the parent's, if the parent's
-/// pathLenConstraint forbids another CA below it, or if `profile.path_len`
-/// would exceed what the parent allows.
+/// Errors if the validity is not inside the parent's; with
+/// [`CaError::PathLenExceeded`] if a pathLenConstraint of the parent (or of
+/// any ancestor given with [`Issuer::with_ancestors`]) forbids another CA
+/// below it or `profile.path_len` would exceed what remains (RFC 5280
+/// §4.2.1.9); with [`CaError::NameConstraintViolation`] if a permitted
+/// subtree of the profile lies outside the chain's permitted subtrees or
+/// wholly inside an excluded one (RFC 5280 §4.2.1.10). All of this is
+/// checked before the key is generated and anything is signed.
 pub fn create_intermediate(
     profile: &CaProfile,
     serial: Serial,
@@ -188,21 +277,10 @@ pub fn create_intermediate(
             "intermediate validity must lie within the parent's".into(),
         ));
     }
-    if let Some(parent_len) = parent.path_len {
-        if parent_len == 0 {
-            return Err(CaError::InvalidIssuer(
-                "parent pathLenConstraint is 0: it cannot certify CAs".into(),
-            ));
-        }
-        match profile.path_len {
-            Some(n) if n < parent_len => {}
-            _ => {
-                return Err(CaError::InvalidRequest(format!(
-                    "pathLenConstraint must be < {parent_len} below this parent"
-                )))
-            }
-        }
-    }
+    check_profile(profile)?;
+    parent
+        .chain
+        .check_new_ca(profile.path_len, &profile.name_constraints)?;
     let key = CaKey::generate(profile.algorithm)?;
     let mut params = ca_params(profile, &serial, &key)?;
     params.use_authority_key_identifier_extension = true;
@@ -225,6 +303,7 @@ pub struct Issuer {
     not_after: OffsetDateTime,
     path_len: Option<u8>,
     params: CertificateParams,
+    chain: ChainPolicy,
 }
 
 impl fmt::Debug for Issuer {
@@ -329,6 +408,7 @@ impl Issuer {
         let dn = name_to_rcgen(tbs.subject())?;
         let not_before = time_to_offset(tbs.validity().not_before)?;
         let not_after = time_to_offset(tbs.validity().not_after)?;
+        let chain = ChainPolicy::from_chain(&[cert_der.as_slice()])?;
 
         let mut params = CertificateParams::default();
         params.distinguished_name = dn;
@@ -355,7 +435,37 @@ impl Issuer {
             not_after,
             path_len,
             params,
+            chain,
         })
+    }
+
+    /// Teaches the issuer the rest of its chain: `ancestors[0]` is the
+    /// certificate (DER) of this CA's issuer, then its issuer, up to the
+    /// root. From then on, leaves and intermediates it signs are checked
+    /// against the nameConstraints and pathLenConstraints of every CA on
+    /// the chain ([`ChainPolicy::from_chain`], RFC 5280 §6.1), not only its
+    /// own. Errors if the certificates are not CAs, do not chain by name,
+    /// or already break a pathLenConstraint.
+    pub fn with_ancestors<D: AsRef<[u8]>>(mut self, ancestors: &[D]) -> Result<Issuer, CaError> {
+        let mut chain: Vec<&[u8]> = Vec::with_capacity(ancestors.len() + 1);
+        chain.push(&self.cert_der);
+        chain.extend(ancestors.iter().map(AsRef::as_ref));
+        self.chain = ChainPolicy::from_chain(&chain)?;
+        Ok(self)
+    }
+
+    /// The constraints this issuer enforces before signing: its own, plus
+    /// its ancestors' once [`Issuer::with_ancestors`] was called.
+    pub fn chain_policy(&self) -> &ChainPolicy {
+        &self.chain
+    }
+
+    /// Whether a leaf naming `names` may be signed by this CA under its
+    /// chain's name constraints (RFC 5280 §4.2.1.10). Errors with
+    /// [`CaError::NameConstraintViolation`]; the server can call this when
+    /// an order is created, to answer `rejectedIdentifier` early.
+    pub fn check_names(&self, names: &[SubjectName]) -> Result<(), CaError> {
+        self.chain.check_names(names)
     }
 
     /// The CA's identifier (as stored).

@@ -85,9 +85,29 @@ fn truncate_secs(t: OffsetDateTime) -> OffsetDateTime {
 /// ([`CaError::InvalidValidity`]), not clamped: a leaf must not outlive its
 /// issuer, and shortening it silently would surprise the subscriber.
 ///
+/// Before signing, every identifier is checked against the name
+/// constraints of the issuer's chain ([`Issuer::check_names`], RFC 5280
+/// §4.2.1.10): a name outside a permitted subtree of any CA, or inside an
+/// excluded one, gives [`CaError::NameConstraintViolation`] and nothing is
+/// signed.
+///
 /// After signing, the certificate is re-parsed and checked: issuer name
 /// byte-identical to the CA subject, AKI = CA SKI, SPKI = CSR SPKI.
 pub fn issue_leaf(
+    issuer: &Issuer,
+    csr: &CheckedCsr,
+    identifiers: &[SubjectName],
+    serial: Serial,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<IssuedCert, CaError> {
+    issuer.check_names(identifiers)?;
+    sign_leaf(issuer, csr, identifiers, serial, not_before, not_after)
+}
+
+/// [`issue_leaf`] without the name-constraint check. Only
+/// [`crate::danger::issue_leaf_unchecked`] calls it directly.
+pub(crate) fn sign_leaf(
     issuer: &Issuer,
     csr: &CheckedCsr,
     identifiers: &[SubjectName],

@@ -7,8 +7,11 @@
 #![deny(missing_docs)]
 
 pub mod cert;
+pub mod constraints;
 pub mod crl;
 pub mod csr;
+#[doc(hidden)]
+pub mod danger;
 pub mod error;
 pub mod hierarchy;
 pub mod issuance;

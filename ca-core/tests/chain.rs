@@ -118,6 +118,7 @@ fn profile(
         not_before: nb,
         not_after: na,
         path_len: pl,
+        ..Default::default()
     }
 }
 

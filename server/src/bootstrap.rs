@@ -135,6 +135,7 @@ pub fn ensure_hierarchy(config: &Config, store: &dyn Store, kek: &Kek) -> Result
         not_before: now - time::Duration::hours(1),
         not_after: now + time::Duration::days(365 * 8),
         path_len: Some(0),
+        name_constraints: config.ca_name_constraints.clone(),
         ..Default::default()
     };
     let (int_key, int_der) = create_intermediate(&int_profile, Serial::from_random(rand::random()), &root_issuer)?;
@@ -177,7 +178,17 @@ pub fn load_cas(config: &Config, store: &dyn Store, kek: &Kek) -> Result<CaSet, 
             why: format!("cannot unseal the key ({e}); is this the right key-encryption key?"),
         })?;
         let key = CaKey::from_pkcs8_der(&pkcs8)?;
-        let issuer = Issuer::new(r.id.clone(), r.cert_der.clone(), key, urls_for(config, &r.id))?;
+        // Ancestors (parent first, root last) so issuance enforces every
+        // CA's name constraints and path length (RFC 5280 §6.1).
+        let mut ancestors = Vec::new();
+        let mut up = r.parent_id.clone();
+        while let Some(pid) = up {
+            let Some((der, parent)) = der_by_id.get(&pid) else { break };
+            ancestors.push(der.clone());
+            up = parent.clone();
+        }
+        let issuer = Issuer::new(r.id.clone(), r.cert_der.clone(), key, urls_for(config, &r.id))?
+            .with_ancestors(&ancestors)?;
         // Chain after a leaf of this CA: this CA and its ancestors, root excluded.
         let mut chain = String::new();
         let mut cur = Some(r.id.clone());

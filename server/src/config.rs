@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use ironseal_ca_core::constraints::{GeneralSubtree, NameConstraints};
 use ironseal_ca_core::keys::KeyAlgorithm;
 use serde::Deserialize;
 
@@ -41,6 +42,13 @@ pub struct ServeArgs {
     /// Key algorithm for the CAs created on first start: p256, p384, rsa3072, rsa4096, ed25519.
     #[arg(long, env = "IRONSEAL_CA_KEY_ALGORITHM")]
     pub ca_key_algorithm: Option<KeyAlgorithm>,
+    /// Permitted subtree for the issuing CA created on first start
+    /// (RFC 5280 §4.2.1.10), e.g. `dns:example.com`, `ip:10.0.0.0/8`. Repeatable.
+    #[arg(long = "ca-permit", env = "IRONSEAL_CA_PERMIT", value_delimiter = ',')]
+    pub ca_permit: Vec<GeneralSubtree>,
+    /// Excluded subtree for the issuing CA created on first start. Repeatable.
+    #[arg(long = "ca-exclude", env = "IRONSEAL_CA_EXCLUDE", value_delimiter = ',')]
+    pub ca_exclude: Vec<GeneralSubtree>,
     /// Lifetime of issued leaf certificates, in days (default 90).
     #[arg(long, env = "IRONSEAL_LEAF_LIFETIME_DAYS")]
     pub leaf_lifetime_days: Option<u32>,
@@ -85,9 +93,18 @@ pub struct FileConfig {
     pub ca_key_algorithm: Option<KeyAlgorithm>,
     pub leaf_lifetime_days: Option<u32>,
     pub log_format: Option<LogFormat>,
+    pub ca: CaFileConfig,
     pub acme: AcmeFileConfig,
     pub limits: LimitsFileConfig,
     pub testing: TestingFileConfig,
+}
+
+/// `[ca]` section: the hierarchy created on first start.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaFileConfig {
+    /// Name constraints of the issuing CA (`permitted`, `excluded`).
+    pub name_constraints: Option<NameConstraints>,
 }
 
 /// `[acme]` section.
@@ -131,6 +148,7 @@ pub struct Config {
     pub http_public_url: String,
     pub kek_file: PathBuf,
     pub ca_key_algorithm: KeyAlgorithm,
+    pub ca_name_constraints: NameConstraints,
     pub leaf_lifetime: Duration,
     pub log_format: LogFormat,
     pub terms_of_service: String,
@@ -228,6 +246,14 @@ impl Config {
                 "leaf_lifetime_days must be between 1 and 825".into(),
             ));
         }
+        let ca_name_constraints = if args.ca_permit.is_empty() && args.ca_exclude.is_empty() {
+            file.ca.name_constraints.unwrap_or_default()
+        } else {
+            NameConstraints {
+                permitted: args.ca_permit.clone(),
+                excluded: args.ca_exclude.clone(),
+            }
+        };
         let acme = file.acme;
         let limits = file.limits;
         let testing = file.testing;
@@ -242,6 +268,7 @@ impl Config {
                 .ca_key_algorithm
                 .or(file.ca_key_algorithm)
                 .unwrap_or(KeyAlgorithm::EcdsaP256),
+            ca_name_constraints,
             leaf_lifetime: Duration::from_secs(u64::from(leaf_days) * 86_400),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             terms_of_service: acme

@@ -86,6 +86,13 @@ impl From<StoreError> for AcmeError {
 
 impl From<ironseal_ca_core::error::CaError> for AcmeError {
     fn from(e: ironseal_ca_core::error::CaError) -> Self {
-        AcmeError::internal(e)
+        use ironseal_ca_core::error::CaError;
+        match e {
+            CaError::NameConstraintViolation { name, reason } => AcmeError::new(
+                ProblemType::RejectedIdentifier,
+                format!("{name} is not allowed by the issuing CA's name constraints: {reason}"),
+            ),
+            other => AcmeError::internal(other),
+        }
     }
 }

@@ -46,6 +46,7 @@ pub async fn new_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<Re
             ));
         }
     }
+    check_name_constraints(state, &identifiers)?;
     if let Some(replaces) = &req.replaces {
         check_replaces(state, &acct, replaces, &identifiers)?;
     }
@@ -162,6 +163,38 @@ fn requested_validity(
         }
     }
     Ok((nb, na))
+}
+
+/// Refuses identifiers the issuing CA chain may not certify (RFC 5280
+/// §4.2.1.10), one `rejectedIdentifier` subproblem per refused name, before
+/// any authorization is created.
+fn check_name_constraints(state: &AppState, identifiers: &[Identifier]) -> Result<(), AcmeError> {
+    use ironseal_ca_core::error::CaError;
+    let issuer = state.active_issuer();
+    let mut refused = Vec::new();
+    for ident in identifiers {
+        let names = crate::issue::subject_names(std::slice::from_ref(ident))?;
+        match issuer.issuer.check_names(&names) {
+            Ok(()) => {}
+            Err(CaError::NameConstraintViolation { reason, .. }) => refused.push(
+                Problem::new(ProblemType::RejectedIdentifier, format!("{}: {reason}", ident.value))
+                    .with_identifier(ident.clone()),
+            ),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match refused.len() {
+        0 => Ok(()),
+        1 => Err(AcmeError { problem: refused.remove(0), location: None }),
+        n => Err(AcmeError {
+            problem: Problem::new(
+                ProblemType::RejectedIdentifier,
+                format!("{n} identifiers are outside the issuing CA's name constraints; see subproblems"),
+            )
+            .with_subproblems(refused.iter().map(Problem::to_subproblem).collect()),
+            location: None,
+        }),
+    }
 }
 
 /// RFC 9773 §5: `replaces` must name an existing certificate of the same

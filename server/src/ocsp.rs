@@ -1,0 +1,513 @@
+//! The OCSP responder (RFC 6960), served over plain HTTP with the RFC 5019
+//! profile: `GET /ocsp/{url-encoded base64 DER}` (RFC 6960 Appendix A.1.1,
+//! RFC 5019 §5) and `POST /ocsp` with `application/ocsp-request`, both
+//! answered with `application/ocsp-response`.
+//!
+//! Design (after cfssl's `ocspserve`, certctl and Boulder's old responder):
+//!
+//! - **Delegated responders** (RFC 6960 §4.2.2.2): one responder
+//!   certificate per CA that can sign (`CaSet::by_id`), issued by that CA,
+//!   with id-kp-OCSPSigning and id-pkix-ocsp-nocheck, valid
+//!   [`RESPONDER_VALIDITY`] (30 days, notBefore backdated by
+//!   [`RESPONDER_BACKDATE`]), key of the CA's own algorithm. It is re-issued
+//!   once less than a third of its validity remains. Responder keys live in
+//!   memory only: a restart issues fresh ones (nocheck certificates are
+//!   short-lived by design, so nothing needs to persist).
+//! - **Validity of responses**: thisUpdate = producedAt = now, nextUpdate =
+//!   now + [`RESPONSE_VALIDITY`] (4 days; CA/B Forum BR §4.9.10 allows 8 h to
+//!   10 days and asks for a refresh no later than 4 days after thisUpdate),
+//!   never past the responder certificate's notAfter.
+//! - **Pre-signed cache** for nonce-less single-CertID requests (RFC 5019
+//!   §2.2.1 pre-produced responses), keyed by (issuer id, serial) and then
+//!   by the exact CertID bytes (SHA-1 and SHA-256 CertIDs get their own
+//!   response, each echoing its CertID). Entries older than
+//!   [`RESPONSE_REFRESH`] (a quarter of the validity) are re-signed on the
+//!   next request; [`OcspService::invalidate`] drops a serial at once on
+//!   revocation. `unknown` answers are never cached (random serials must
+//!   not grow memory), and the cache is bounded by [`MAX_CACHE_ENTRIES`].
+//!   An epoch counter bumped by `invalidate` keeps a response computed from
+//!   a pre-revocation read from being cached after the revocation.
+//! - **Live signing** when the request carries a nonce (echoed, RFC 6960
+//!   §4.4.1, RFC 8954) or asks about several certificates.
+//! - **Status** from the store: a certificate record of the matched CA
+//!   with `revocation` → `revoked` (time, reason); without → `good`;
+//!   absent or of another CA → `unknown`. A CertID naming an issuer we do
+//!   not have (or a hash other than SHA-1/SHA-256) → `unauthorized`
+//!   (RFC 5019 §2.2.3). Undecodable requests → `malformedRequest`; store
+//!   failures → `internalError`. OCSP-level errors travel as HTTP 200 with
+//!   an unsigned `OCSPResponse` (RFC 6960 §2.3, Appendix A.1.2), since
+//!   clients parse the body; only a wrong HTTP method is an HTTP error.
+//! - **HTTP caching** (RFC 5019 §6.2, GET only, for pre-signed responses):
+//!   `Cache-Control: max-age=N, public, no-transform, must-revalidate` with
+//!   N = seconds until our own refresh point (never past nextUpdate),
+//!   `Last-Modified` = thisUpdate, `Expires` = nextUpdate, `ETag` = SHA-256
+//!   of the response; `If-None-Match` gets 304. Live-signed and error
+//!   responses carry `Cache-Control: no-store`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{
+    HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, ETAG, EXPIRES, IF_NONE_MATCH, LAST_MODIFIED,
+};
+use hyper::{Method, Request, Response, StatusCode};
+use ironseal_ca_core::error::CaError;
+use ironseal_ca_core::hierarchy::Issuer;
+use ironseal_ca_core::ocsp::{issue_responder_cert, revoked_status, OcspResponder};
+use ironseal_ca_core::serial::Serial;
+use ironseal_protocol::ocsp::{
+    decode_get_path, encode_error_response, CertId, CertStatus, OcspRequest, ResponseStatus,
+    MAX_REQUEST_SIZE,
+};
+use ironseal_storage::{Store, StoreError};
+use time::format_description::well_known::Rfc2822;
+use time::{Duration, OffsetDateTime};
+
+use crate::http::{full, text, Body};
+use crate::state::AppState;
+
+/// Validity of a delegated responder certificate.
+pub const RESPONDER_VALIDITY: Duration = Duration::days(30);
+/// notBefore of a responder certificate is set this far back (clock skew).
+pub const RESPONDER_BACKDATE: Duration = Duration::hours(1);
+/// nextUpdate − thisUpdate of every response.
+pub const RESPONSE_VALIDITY: Duration = Duration::days(4);
+/// A pre-signed response older than this is re-signed (¼ of the validity).
+pub const RESPONSE_REFRESH: Duration = Duration::days(1);
+/// Upper bound on cached responses (one per serial and CertID form).
+pub const MAX_CACHE_ENTRIES: usize = 100_000;
+/// Most CertIDs answered in one request (RFC 5019 §2.1.1 clients send one).
+pub const MAX_CERT_IDS: usize = 16;
+
+/// The media types of RFC 6960 Appendix C.
+pub const OCSP_REQUEST_TYPE: &str = "application/ocsp-request";
+/// See [`OCSP_REQUEST_TYPE`].
+pub const OCSP_RESPONSE_TYPE: &str = "application/ocsp-response";
+
+/// Why a responder could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum OcspServiceError {
+    /// Issuing the responder certificate failed (e.g. the CA has expired).
+    #[error("responder for CA {ca}: {err}")]
+    Responder { ca: String, err: CaError },
+}
+
+/// A signed response kept for nonce-less requests.
+#[derive(Debug, Clone)]
+pub struct CachedResponse {
+    /// The DER `OCSPResponse`.
+    pub der: Bytes,
+    /// thisUpdate (= producedAt).
+    pub this_update: OffsetDateTime,
+    /// nextUpdate.
+    pub next_update: OffsetDateTime,
+    /// Strong ETag (quoted).
+    pub etag: String,
+}
+
+/// What the responder answers, before HTTP framing.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The DER `OCSPResponse` (signed, or an unsigned error status).
+    pub der: Bytes,
+    /// The response status.
+    pub status: ResponseStatus,
+    /// Set when the response is a pre-produced one that HTTP caches may
+    /// keep (RFC 5019 §6).
+    pub cacheable: Option<Arc<CachedResponse>>,
+}
+
+impl Answer {
+    fn error(status: ResponseStatus) -> Answer {
+        Answer {
+            der: Bytes::from(encode_error_response(status)),
+            status,
+            cacheable: None,
+        }
+    }
+}
+
+type CacheKey = (String, String);
+
+/// Per-CA delegated responders and the pre-signed response cache. Lives in
+/// `AppState` (field `ocsp`).
+#[derive(Default)]
+pub struct OcspService {
+    responders: RwLock<HashMap<String, Arc<OcspResponder>>>,
+    /// Serializes responder (re)issuance so two requests never both mint one.
+    issuing: Mutex<()>,
+    cache: Mutex<HashMap<CacheKey, HashMap<Vec<u8>, Arc<CachedResponse>>>>,
+    cache_len: AtomicU64,
+    /// Bumped by every invalidation (see the module docs).
+    epoch: AtomicU64,
+}
+
+fn needs_renewal(r: &OcspResponder, issuer: &Issuer, now: OffsetDateTime) -> bool {
+    let total = r.not_after() - r.not_before();
+    let left = r.not_after() - now;
+    // Renew when under a third is left, unless a new one could not outlive
+    // the current one (the CA itself ends first).
+    left * 3 < total && issuer.not_after() > r.not_after()
+}
+
+fn new_responder(issuer: &Issuer, now: OffsetDateTime) -> Result<OcspResponder, CaError> {
+    let not_before = now - RESPONDER_BACKDATE;
+    let not_after = (not_before + RESPONDER_VALIDITY).min(issuer.not_after());
+    if not_after <= now {
+        return Err(CaError::InvalidValidity("the CA has expired".into()));
+    }
+    let serial = Serial::from_random(rand::random());
+    let (key, cert) = issue_responder_cert(
+        issuer,
+        issuer.key().algorithm(),
+        serial,
+        not_before,
+        not_after,
+    )?;
+    OcspResponder::new(issuer, key, cert)
+}
+
+fn http_date(t: OffsetDateTime) -> String {
+    t.format(&Rfc2822)
+        .unwrap_or_default()
+        .replace("+0000", "GMT")
+}
+
+impl OcspService {
+    /// Issues a responder for every CA in `issuers` that has none or whose
+    /// responder has less than a third of its validity left; drops
+    /// responders of CAs no longer listed. Returns how many were issued.
+    /// Key generation may take a while for RSA: call from a blocking
+    /// context. CAs that cannot get a responder (expired) are reported in
+    /// the error after the others were handled.
+    pub fn ensure(&self, issuers: &[&Issuer], now: OffsetDateTime) -> Result<usize, OcspServiceError> {
+        let _guard = self.issuing.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.responders.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut next: HashMap<String, Arc<OcspResponder>> = HashMap::new();
+        let mut issued = 0;
+        let mut first_err = None;
+        for issuer in issuers {
+            match current.get(issuer.id()) {
+                Some(r) if !needs_renewal(r, issuer, now) && r.not_after() > now => {
+                    next.insert(issuer.id().to_string(), r.clone());
+                }
+                old => match new_responder(issuer, now) {
+                    Ok(r) => {
+                        tracing::info!(ca = issuer.id(), not_after = %r.not_after(), "OCSP responder certificate issued");
+                        next.insert(issuer.id().to_string(), Arc::new(r));
+                        issued += 1;
+                    }
+                    Err(err) => {
+                        tracing::error!(ca = issuer.id(), error = %err, "cannot issue an OCSP responder certificate");
+                        if let Some(r) = old.filter(|r| r.not_after() > now) {
+                            next.insert(issuer.id().to_string(), r.clone());
+                        }
+                        first_err.get_or_insert(OcspServiceError::Responder {
+                            ca: issuer.id().to_string(),
+                            err,
+                        });
+                    }
+                },
+            }
+        }
+        *self.responders.write().unwrap_or_else(|e| e.into_inner()) = next;
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(issued),
+        }
+    }
+
+    /// The responder of CA `issuer_id`, if one is set up.
+    pub fn responder(&self, issuer_id: &str) -> Option<Arc<OcspResponder>> {
+        self.responders
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(issuer_id)
+            .cloned()
+    }
+
+    fn matching(&self, id: &CertId) -> Option<Arc<OcspResponder>> {
+        self.responders
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .find(|r| r.matches(id))
+            .cloned()
+    }
+
+    /// Drops the pre-signed responses for one certificate; call after its
+    /// revocation is durable.
+    pub fn invalidate(&self, issuer_id: &str, serial_hex: &str) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = cache.remove(&(issuer_id.to_string(), serial_hex.to_ascii_lowercase())) {
+            self.cache_len.fetch_sub(m.len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Drops every pre-signed response (e.g. after the CA set changed).
+    pub fn invalidate_all(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.cache_len.store(0, Ordering::Relaxed);
+    }
+
+    /// Number of cached responses.
+    pub fn cached(&self) -> usize {
+        self.cache_len.load(Ordering::Relaxed) as usize
+    }
+
+    fn cache_get(&self, key: &CacheKey, cert_id: &[u8], now: OffsetDateTime) -> Option<Arc<CachedResponse>> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .get(key)
+            .and_then(|m| m.get(cert_id))
+            .filter(|c| now - c.this_update < RESPONSE_REFRESH && now < c.next_update)
+            .cloned()
+    }
+
+    fn cache_put(&self, key: CacheKey, cert_id: Vec<u8>, entry: Arc<CachedResponse>, epoch: u64, now: OffsetDateTime) {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        // Checked under the lock: invalidate() bumps the epoch before it
+        // takes the lock, so a response computed before a revocation can
+        // never land after the invalidation.
+        if self.epoch.load(Ordering::SeqCst) != epoch {
+            return;
+        }
+        if self.cache_len.load(Ordering::Relaxed) as usize >= MAX_CACHE_ENTRIES {
+            cache.retain(|_, m| {
+                m.retain(|_, c| now - c.this_update < RESPONSE_REFRESH);
+                !m.is_empty()
+            });
+            let mut n: usize = cache.values().map(HashMap::len).sum();
+            if n >= MAX_CACHE_ENTRIES {
+                cache.clear();
+                n = 0;
+            }
+            self.cache_len.store(n as u64, Ordering::Relaxed);
+        }
+        if cache.entry(key).or_default().insert(cert_id, entry).is_none() {
+            self.cache_len.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Answers one DER `OCSPRequest`. `issuers` are the CAs we may answer
+    /// for (responders are set up lazily for any that lack one).
+    pub fn respond(&self, der: &[u8], store: &dyn Store, issuers: &[&Issuer], now: OffsetDateTime) -> Answer {
+        let req = match OcspRequest::from_der(der) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(error = %e, "malformed OCSP request");
+                return Answer::error(ResponseStatus::MalformedRequest);
+            }
+        };
+        if req.requests.len() > MAX_CERT_IDS {
+            return Answer::error(ResponseStatus::MalformedRequest);
+        }
+        let first = &req.requests[0].cert_id;
+        let responder = match self.matching(first) {
+            Some(r) => r,
+            None => {
+                // A CA may have been added since start: set responders up and retry.
+                let missing = issuers.iter().any(|i| self.responder(i.id()).is_none());
+                if missing {
+                    let _ = self.ensure(issuers, now);
+                }
+                match self.matching(first) {
+                    Some(r) => r,
+                    None => return Answer::error(ResponseStatus::Unauthorized),
+                }
+            }
+        };
+        let Some(issuer) = issuers.iter().find(|i| i.id() == responder.issuer_id()) else {
+            return Answer::error(ResponseStatus::Unauthorized);
+        };
+        let responder = if needs_renewal(&responder, issuer, now) || responder.not_after() <= now {
+            let _ = self.ensure(issuers, now);
+            match self.responder(issuer.id()) {
+                Some(r) if r.not_after() > now => r,
+                _ => return Answer::error(ResponseStatus::TryLater),
+            }
+        } else {
+            responder
+        };
+        if !req.requests.iter().all(|r| responder.matches(&r.cert_id)) {
+            // One response is signed by one responder: every CertID must name its CA.
+            return Answer::error(ResponseStatus::Unauthorized);
+        }
+
+        let single = req.nonce.is_none() && req.requests.len() == 1;
+        let cache_key = if single {
+            Serial::from_bytes(first.serial_bytes())
+                .ok()
+                .map(|s| (responder.issuer_id().to_string(), s.to_hex()))
+        } else {
+            None
+        };
+        let cert_id_der = first.to_der_bytes().unwrap_or_default();
+        if let Some(key) = &cache_key {
+            if let Some(c) = self.cache_get(key, &cert_id_der, now) {
+                return Answer {
+                    der: c.der.clone(),
+                    status: ResponseStatus::Successful,
+                    cacheable: Some(c),
+                };
+            }
+        }
+
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let mut items = Vec::with_capacity(req.requests.len());
+        for r in &req.requests {
+            match status_of(store, responder.issuer_id(), &r.cert_id) {
+                Ok(s) => items.push((r.cert_id.clone(), s)),
+                Err(e) => {
+                    tracing::error!(error = %e, "OCSP status lookup failed");
+                    return Answer::error(ResponseStatus::InternalError);
+                }
+            }
+        }
+        let this_update = now.replace_nanosecond(0).unwrap_or(now);
+        let next_update = (this_update + RESPONSE_VALIDITY).min(responder.not_after());
+        let der = match responder.sign_response(&items, this_update, this_update, next_update, req.nonce.as_deref()) {
+            Ok(d) => Bytes::from(d),
+            Err(e) => {
+                tracing::error!(error = %e, "OCSP signing failed");
+                return Answer::error(ResponseStatus::InternalError);
+            }
+        };
+        let cacheable = match (cache_key, items.first()) {
+            (Some(key), Some((_, status))) if *status != CertStatus::Unknown => {
+                let entry = Arc::new(CachedResponse {
+                    etag: format!("\"{}\"", &crate::state::sha256_hex(&der)[..32]),
+                    der: der.clone(),
+                    this_update,
+                    next_update,
+                });
+                self.cache_put(key, cert_id_der, entry.clone(), epoch, now);
+                Some(entry)
+            }
+            _ => None,
+        };
+        Answer {
+            der,
+            status: ResponseStatus::Successful,
+            cacheable,
+        }
+    }
+}
+
+/// The status of `id` under CA `issuer_id` from the store.
+fn status_of(store: &dyn Store, issuer_id: &str, id: &CertId) -> Result<CertStatus, StoreError> {
+    let Ok(serial) = Serial::from_bytes(id.serial_bytes()) else {
+        return Ok(CertStatus::Unknown); // zero, negative or over-long: never ours
+    };
+    Ok(match store.get_certificate(&serial.to_hex())? {
+        Some(rec) if rec.issuer_id == issuer_id => match rec.revocation {
+            Some(r) => revoked_status(r.revoked_at, r.reason).unwrap_or(CertStatus::Unknown),
+            None => CertStatus::Good,
+        },
+        _ => CertStatus::Unknown,
+    })
+}
+
+/// Sets up (or renews) the delegated responder of every CA. Call at start
+/// and from the housekeeping loop, inside `spawn_blocking` (RSA key
+/// generation is slow). Requests also do this lazily when needed.
+pub fn ensure_responders(state: &AppState) -> Result<usize, OcspServiceError> {
+    let cas = state.ca_set();
+    let issuers: Vec<&Issuer> = cas.by_id.values().map(|c| &c.issuer).collect();
+    state.ocsp.ensure(&issuers, OffsetDateTime::now_utc())
+}
+
+fn ocsp_response(answer: &Answer, get: bool, req_headers: &hyper::HeaderMap) -> Response<Body> {
+    let mut b = Response::builder().header(CONTENT_TYPE, OCSP_RESPONSE_TYPE);
+    match (&answer.cacheable, get) {
+        (Some(c), true) => {
+            let now = OffsetDateTime::now_utc();
+            let refresh_at = (c.this_update + RESPONSE_REFRESH).min(c.next_update);
+            let max_age = (refresh_at - now).whole_seconds().max(0);
+            b = b
+                .header(CACHE_CONTROL, format!("max-age={max_age}, public, no-transform, must-revalidate"))
+                .header(LAST_MODIFIED, http_date(c.this_update))
+                .header(EXPIRES, http_date(c.next_update))
+                .header(ETAG, &c.etag);
+            let hit = req_headers
+                .get(IF_NONE_MATCH)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.split(',').any(|t| t.trim() == c.etag || t.trim() == "*"));
+            if hit {
+                return b
+                    .status(StatusCode::NOT_MODIFIED)
+                    .body(full(Bytes::new()))
+                    .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, ""));
+            }
+        }
+        _ => b = b.header(CACHE_CONTROL, "no-store"),
+    }
+    b.body(full(answer.der.clone()))
+        .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, ""))
+}
+
+fn metric(state: &AppState, a: &Answer) {
+    state.metrics.inc(match a.status {
+        ResponseStatus::Successful if a.cacheable.is_some() => "ocsp_responses_presigned",
+        ResponseStatus::Successful => "ocsp_responses_signed",
+        ResponseStatus::MalformedRequest => "ocsp_malformed",
+        ResponseStatus::Unauthorized => "ocsp_unauthorized",
+        _ => "ocsp_errors",
+    });
+}
+
+/// Serves `/ocsp` and `/ocsp/...` on the plain-HTTP listener: GET (and HEAD)
+/// with the request in the path, POST with it in the body.
+pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<Body> {
+    let get = req.method() == Method::GET || req.method() == Method::HEAD;
+    let der: Result<Vec<u8>, ()> = if get {
+        let path = req.uri().path();
+        let seg = path.strip_prefix("/ocsp/").unwrap_or("");
+        decode_get_path(seg).map_err(|e| tracing::debug!(error = %e, "bad OCSP GET path"))
+    } else if req.method() == Method::POST {
+        let ct_ok = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case(OCSP_REQUEST_TYPE)));
+        if !ct_ok {
+            return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected application/ocsp-request\n");
+        }
+        let limited = http_body_util::Limited::new(req.into_body(), MAX_REQUEST_SIZE);
+        match limited.collect().await {
+            Ok(c) => Ok(c.to_bytes().to_vec()),
+            Err(_) => Err(()),
+        }
+    } else {
+        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "OCSP takes GET or POST\n");
+        r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
+        return r;
+    };
+    let answer = match der {
+        Ok(der) => {
+            let st = state.clone();
+            let run = move || {
+                let cas = st.ca_set();
+                let issuers: Vec<&Issuer> = cas.by_id.values().map(|c| &c.issuer).collect();
+                st.ocsp.respond(&der, st.store.as_ref(), &issuers, OffsetDateTime::now_utc())
+            };
+            // Store reads and (rarely) responder key generation block.
+            match tokio::task::spawn_blocking(run).await {
+                Ok(a) => a,
+                Err(_) => Answer::error(ResponseStatus::InternalError),
+            }
+        }
+        Err(()) => Answer::error(ResponseStatus::MalformedRequest),
+    };
+    metric(state, &answer);
+    ocsp_response(&answer, get, &HeaderMapRef::default().0)
+}
+
+#[derive(Default)]
+struct HeaderMapRef(hyper::HeaderMap);

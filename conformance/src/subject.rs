@@ -203,6 +203,12 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn start() -> TestEnv {
+        Self::start_with(&[])
+    }
+
+    /// Like [`TestEnv::start`], passing `extra` arguments to `ironseal serve`
+    /// (Pebble ignores them; tests that need them skip Pebble).
+    pub fn start_with(extra: &[&str]) -> TestEnv {
         let subject = Subject::from_env();
         let dir = tempfile::Builder::new()
             .prefix(&format!("ironseal-conf-{}-", subject.name()))
@@ -210,7 +216,7 @@ impl TestEnv {
             .expect("tempdir");
         let dns = ChallTestSrv::start(dir.path()).unwrap_or_else(|e| panic!("{e}"));
         let server = match subject {
-            Subject::Ironseal => start_ironseal(dir.path(), &dns),
+            Subject::Ironseal => start_ironseal(dir.path(), &dns, extra),
             Subject::Pebble => start_pebble(dir.path(), &dns),
         }
         .unwrap_or_else(|e| panic!("starting {}: {e}", subject.name()));
@@ -327,7 +333,7 @@ fn wait_directory(
     }
 }
 
-fn start_ironseal(work: &Path, dns: &ChallTestSrv) -> Result<Server, String> {
+fn start_ironseal(work: &Path, dns: &ChallTestSrv, extra: &[&str]) -> Result<Server, String> {
     let bin = ironseal_bin()?;
     let data = work.join("ironseal-data");
     std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
@@ -348,6 +354,7 @@ fn start_ironseal(work: &Path, dns: &ChallTestSrv) -> Result<Server, String> {
         // pkilint's URI check wants a dotted host; an IP literal satisfies it.
         .arg("--http-public-url")
         .arg(format!("http://127.0.0.1:{http_port}"))
+        .args(extra)
         .arg("--test-dns-resolver")
         .arg(dns.dns_addr())
         .arg("--test-http01-port")

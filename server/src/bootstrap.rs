@@ -13,7 +13,9 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use ironseal_ca_core::cert::pem_encode;
-use ironseal_ca_core::hierarchy::{create_intermediate, create_root, CaProfile, Issuer, IssuerUrls};
+use ironseal_ca_core::hierarchy::{
+    create_intermediate, create_root, CaProfile, Issuer, IssuerUrls,
+};
 use ironseal_ca_core::keys::CaKey;
 use ironseal_ca_core::sealed::{open, seal, Kek};
 use ironseal_ca_core::serial::Serial;
@@ -27,7 +29,10 @@ use crate::state::{new_id, CaSet, IssuingCa};
 #[derive(Debug, thiserror::Error)]
 pub enum BootError {
     #[error("data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("key-encryption key: {0}")]
     Kek(String),
     #[error("store: {0}")]
@@ -61,7 +66,8 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), BootError> {
 /// must not be readable by group or others.
 pub fn load_kek(config: &Config) -> Result<Kek, BootError> {
     if let Ok(b64) = std::env::var("IRONSEAL_KEK") {
-        return Kek::from_base64(b64.trim()).map_err(|e| BootError::Kek(format!("IRONSEAL_KEK: {e}")));
+        return Kek::from_base64(b64.trim())
+            .map_err(|e| BootError::Kek(format!("IRONSEAL_KEK: {e}")));
     }
     let path = &config.kek_file;
     if !path.exists() {
@@ -72,7 +78,8 @@ pub fn load_kek(config: &Config) -> Result<Kek, BootError> {
             .mode(0o600)
             .open(path)
             .map_err(io_err(path))?;
-        f.write_all(STANDARD.encode(key).as_bytes()).map_err(io_err(path))?;
+        f.write_all(STANDARD.encode(key).as_bytes())
+            .map_err(io_err(path))?;
         f.sync_all().map_err(io_err(path))?;
         tracing::warn!(path = %path.display(), "created a new key-encryption key; keep it apart from backups of the data directory");
     }
@@ -124,8 +131,18 @@ pub fn ensure_hierarchy(config: &Config, store: &dyn Store, kek: &Kek) -> Result
         ..Default::default()
     };
     let (root_key, root_der) = create_root(&root_profile, Serial::from_random(rand::random()))?;
-    let root_sealed = seal(kek, root_key.pkcs8_der(), root_id.as_bytes(), rand::random())?;
-    let root_issuer = Issuer::new(root_id.clone(), root_der.clone(), root_key, urls_for(config, &root_id))?;
+    let root_sealed = seal(
+        kek,
+        root_key.pkcs8_der(),
+        root_id.as_bytes(),
+        rand::random(),
+    )?;
+    let root_issuer = Issuer::new(
+        root_id.clone(),
+        root_der.clone(),
+        root_key,
+        urls_for(config, &root_id),
+    )?;
 
     let int_id = format!("int-{}", &new_id()[..8]).to_lowercase();
     let int_profile = CaProfile {
@@ -138,12 +155,28 @@ pub fn ensure_hierarchy(config: &Config, store: &dyn Store, kek: &Kek) -> Result
         name_constraints: config.ca_name_constraints.clone(),
         ..Default::default()
     };
-    let (int_key, int_der) = create_intermediate(&int_profile, Serial::from_random(rand::random()), &root_issuer)?;
+    let (int_key, int_der) = create_intermediate(
+        &int_profile,
+        Serial::from_random(rand::random()),
+        &root_issuer,
+    )?;
 
     let int_sealed = seal(kek, int_key.pkcs8_der(), int_id.as_bytes(), rand::random())?;
     for (id, name, parent, der, sealed) in [
-        (&root_id, &root_profile.common_name, None, root_der, root_sealed),
-        (&int_id, &int_profile.common_name, Some(root_id.clone()), int_der, int_sealed),
+        (
+            &root_id,
+            &root_profile.common_name,
+            None,
+            root_der,
+            root_sealed,
+        ),
+        (
+            &int_id,
+            &int_profile.common_name,
+            Some(root_id.clone()),
+            int_der,
+            int_sealed,
+        ),
     ] {
         store.put_ca(&CaRecord {
             id: id.clone(),
@@ -183,17 +216,26 @@ pub fn load_cas(config: &Config, store: &dyn Store, kek: &Kek) -> Result<CaSet, 
         let mut ancestors = Vec::new();
         let mut up = r.parent_id.clone();
         while let Some(pid) = up {
-            let Some((der, parent)) = der_by_id.get(&pid) else { break };
+            let Some((der, parent)) = der_by_id.get(&pid) else {
+                break;
+            };
             ancestors.push(der.clone());
             up = parent.clone();
         }
-        let issuer = Issuer::new(r.id.clone(), r.cert_der.clone(), key, urls_for(config, &r.id))?
-            .with_ancestors(&ancestors)?;
+        let issuer = Issuer::new(
+            r.id.clone(),
+            r.cert_der.clone(),
+            key,
+            urls_for(config, &r.id),
+        )?
+        .with_ancestors(&ancestors)?;
         // Chain after a leaf of this CA: this CA and its ancestors, root excluded.
         let mut chain = String::new();
         let mut cur = Some(r.id.clone());
         while let Some(id) = cur {
-            let Some((der, parent)) = der_by_id.get(&id) else { break };
+            let Some((der, parent)) = der_by_id.get(&id) else {
+                break;
+            };
             if parent.is_none() {
                 break;
             }
@@ -208,7 +250,9 @@ pub fn load_cas(config: &Config, store: &dyn Store, kek: &Kek) -> Result<CaSet, 
             chains: vec![chain],
         });
         if r.parent_id.is_some() && r.status == CaStatus::Active {
-            let newer = active.as_ref().is_none_or(|(a, _)| r.created_at >= a.created_at);
+            let newer = active
+                .as_ref()
+                .is_none_or(|(a, _)| r.created_at >= a.created_at);
             if newer {
                 active = Some((r, ca.clone()));
             }
@@ -239,7 +283,8 @@ pub fn ensure_admin_key(config: &Config) -> Result<([u8; 32], Option<String>), B
     let path = config.data_dir.join("admin-key.sha256");
     if path.exists() {
         let text = fs::read_to_string(&path).map_err(io_err(&path))?;
-        let bytes = hex::decode(text.trim()).map_err(|_| BootError::Kek(format!("{} is not hex", path.display())))?;
+        let bytes = hex::decode(text.trim())
+            .map_err(|_| BootError::Kek(format!("{} is not hex", path.display())))?;
         let arr: [u8; 32] = bytes
             .try_into()
             .map_err(|_| BootError::Kek(format!("{} is not a SHA-256", path.display())))?;
@@ -247,7 +292,11 @@ pub fn ensure_admin_key(config: &Config) -> Result<([u8; 32], Option<String>), B
     }
     let key = match std::env::var("IRONSEAL_INITIAL_ADMIN_KEY") {
         Ok(k) if k.len() >= 16 => k,
-        Ok(_) => return Err(BootError::Kek("IRONSEAL_INITIAL_ADMIN_KEY must be at least 16 characters".into())),
+        Ok(_) => {
+            return Err(BootError::Kek(
+                "IRONSEAL_INITIAL_ADMIN_KEY must be at least 16 characters".into(),
+            ))
+        }
         Err(_) => {
             let b: [u8; 24] = rand::random();
             format!("isk_{}", hex::encode(b))
@@ -262,7 +311,8 @@ pub fn ensure_admin_key(config: &Config) -> Result<([u8; 32], Option<String>), B
         .mode(0o600)
         .open(&path)
         .map_err(io_err(&path))?;
-    f.write_all(hex::encode(arr).as_bytes()).map_err(io_err(&path))?;
+    f.write_all(hex::encode(arr).as_bytes())
+        .map_err(io_err(&path))?;
     f.sync_all().map_err(io_err(&path))?;
     Ok((arr, Some(key)))
 }
@@ -270,7 +320,11 @@ pub fn ensure_admin_key(config: &Config) -> Result<([u8; 32], Option<String>), B
 /// Issues the HTTPS listener's certificate for the configured hostnames
 /// from the active issuing CA (fresh key each start, recorded in the store
 /// like any certificate) and builds the rustls server configuration.
-pub fn tls_config(config: &Config, store: &dyn Store, cas: &CaSet) -> Result<rustls::ServerConfig, BootError> {
+pub fn tls_config(
+    config: &Config,
+    store: &dyn Store,
+    cas: &CaSet,
+) -> Result<rustls::ServerConfig, BootError> {
     use ironseal_ca_core::csr::{check_csr, CsrPolicy};
     use ironseal_ca_core::names::SubjectName;
     let key = rcgen::KeyPair::generate().map_err(|e| BootError::Tls(e.to_string()))?;
@@ -298,7 +352,8 @@ pub fn tls_config(config: &Config, store: &dyn Store, cas: &CaSet) -> Result<rus
     let csr = params
         .serialize_request(&key)
         .map_err(|e| BootError::Tls(e.to_string()))?;
-    let checked = check_csr(csr.der(), &CsrPolicy::default()).map_err(|e| BootError::Tls(e.to_string()))?;
+    let checked =
+        check_csr(csr.der(), &CsrPolicy::default()).map_err(|e| BootError::Tls(e.to_string()))?;
     let now = OffsetDateTime::now_utc();
     let serial = Serial::from_random(rand::random());
     let issuer = &cas.active.issuer;
@@ -310,7 +365,16 @@ pub fn tls_config(config: &Config, store: &dyn Store, cas: &CaSet) -> Result<rus
         serial.clone(),
         now - time::Duration::minutes(5),
         not_after,
-    )?;
+    )
+    .map_err(|e| match e {
+        ironseal_ca_core::error::CaError::NameConstraintViolation { name, reason } => {
+            BootError::Tls(format!(
+                "the HTTPS certificate for {name} cannot be issued: {reason}; \
+             permit the server's --hostname values in the issuing CA's name constraints"
+            ))
+        }
+        other => BootError::Ca(other),
+    })?;
     store.insert_certificate(&ironseal_storage::CertificateRecord {
         serial: serial.to_hex(),
         issuer_id: issuer.id().to_string(),
@@ -327,7 +391,9 @@ pub fn tls_config(config: &Config, store: &dyn Store, cas: &CaSet) -> Result<rus
     })?;
     store.flush()?;
     let mut chain = vec![rustls_pki_types::CertificateDer::from(issued.der)];
-    chain.push(rustls_pki_types::CertificateDer::from(issuer.cert_der().to_vec()));
+    chain.push(rustls_pki_types::CertificateDer::from(
+        issuer.cert_der().to_vec(),
+    ));
     let key_der = rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
     let mut cfg = rustls::ServerConfig::builder()
         .with_no_client_auth()

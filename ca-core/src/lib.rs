@@ -17,6 +17,7 @@ pub mod hierarchy;
 pub mod issuance;
 pub mod keys;
 pub mod names;
+pub mod ocsp;
 pub mod revocation;
 pub mod sealed;
 pub mod serial;

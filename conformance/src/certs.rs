@@ -198,7 +198,9 @@ pub fn check_issued(
         .into_iter()
         .filter(|f| {
             if wildcard_ok(f) {
-                eprintln!("[conformance] tolerated pkilint finding for a requested wildcard name: {f}");
+                eprintln!(
+                    "[conformance] tolerated pkilint finding for a requested wildcard name: {f}"
+                );
                 false
             } else {
                 true

@@ -122,14 +122,24 @@ fn server_refuses_constraints_excluding_its_names() {
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .arg("--listen")
-        .arg(format!("127.0.0.1:{}", ironseal_conformance::net::free_tcp_port()))
+        .arg(format!(
+            "127.0.0.1:{}",
+            ironseal_conformance::net::free_tcp_port()
+        ))
         .arg("--http-listen")
-        .arg(format!("127.0.0.1:{}", ironseal_conformance::net::free_tcp_port()))
+        .arg(format!(
+            "127.0.0.1:{}",
+            ironseal_conformance::net::free_tcp_port()
+        ))
         .args(["--ca-permit", "dns:allowed.test"])
         .env("IRONSEAL_INITIAL_ADMIN_KEY", "constraints-test-admin-key");
     let o = ironseal_conformance::proc::run(cmd, std::time::Duration::from_secs(20));
     assert!(!o.timed_out(), "the server must refuse to start, not serve");
-    assert!(!o.success(), "the server must exit non-zero:\n{}", o.describe());
+    assert!(
+        !o.success(),
+        "the server must exit non-zero:\n{}",
+        o.describe()
+    );
     let text = o.combined();
     assert!(
         text.contains("permit the server's --hostname values"),

@@ -14,3 +14,4 @@
 )]
 
 pub mod acme;
+pub mod ocsp;

@@ -38,7 +38,8 @@ fn authorized(state: &AppState, req: &Request<Incoming>) -> bool {
         return false;
     };
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.trim().as_bytes());
-    aws_lc_rs::constant_time::verify_slices_are_equal(digest.as_ref(), &state.admin_key_sha256).is_ok()
+    aws_lc_rs::constant_time::verify_slices_are_equal(digest.as_ref(), &state.admin_key_sha256)
+        .is_ok()
 }
 
 /// Handles /admin/v1/... requests.
@@ -49,17 +50,22 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
             .status(StatusCode::UNAUTHORIZED)
             .header("www-authenticate", "Bearer")
             .header(CONTENT_TYPE, "application/json")
-            .body(full(json!({"error": "a valid admin API key is required (Authorization: Bearer ...)"}).to_string()))
+            .body(full(
+                json!({"error": "a valid admin API key is required (Authorization: Bearer ...)"})
+                    .to_string(),
+            ))
             .unwrap_or_else(|_| Response::new(full(Vec::new())));
     }
     let path = req.uri().path().to_string();
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let result = match (req.method().clone(), segs.as_slice()) {
         (Method::GET, ["admin", "v1", "certificates", serial]) => get_certificate(state, serial),
-        (Method::POST, ["admin", "v1", "certificates", serial, "renew-early"]) => renew_early(state, serial).await,
-        _ => Err(error(StatusCode::NOT_FOUND, "no such admin endpoint")),
+        (Method::POST, ["admin", "v1", "certificates", serial, "renew-early"]) => {
+            renew_early(state, serial).await
+        }
+        _ => error(StatusCode::NOT_FOUND, "no such admin endpoint"),
     };
-    let resp = result.unwrap_or_else(|r| r);
+    let resp = result;
     tracing::info!(target: "audit", method = %req.method(), path = %path, status = resp.status().as_u16(), "admin call");
     resp
 }
@@ -78,26 +84,26 @@ fn cert_json(c: &ironseal_storage::CertificateRecord) -> Value {
     })
 }
 
-fn get_certificate(state: &AppState, serial: &str) -> Result<Response<Body>, Response<Body>> {
+fn get_certificate(state: &AppState, serial: &str) -> Response<Body> {
     match state.store.get_certificate(&serial.to_ascii_lowercase()) {
-        Ok(Some(c)) => Ok(reply(StatusCode::OK, cert_json(&c))),
-        Ok(None) => Err(error(StatusCode::NOT_FOUND, "no certificate with that serial")),
-        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())),
+        Ok(Some(c)) => reply(StatusCode::OK, cert_json(&c)),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no certificate with that serial"),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
 
-async fn renew_early(state: &Arc<AppState>, serial: &str) -> Result<Response<Body>, Response<Body>> {
+async fn renew_early(state: &Arc<AppState>, serial: &str) -> Response<Body> {
     let mut c = match state.store.get_certificate(&serial.to_ascii_lowercase()) {
         Ok(Some(c)) => c,
-        Ok(None) => return Err(error(StatusCode::NOT_FOUND, "no certificate with that serial")),
-        Err(e) => return Err(error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())),
+        Ok(None) => return error(StatusCode::NOT_FOUND, "no certificate with that serial"),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
     c.renew_early = true;
     if let Err(e) = state.store.update_certificate(&c) {
-        return Err(error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()));
+        return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
     }
     if let Err(e) = state.durable().await {
-        return Err(error(StatusCode::INTERNAL_SERVER_ERROR, &e.problem.detail));
+        return error(StatusCode::INTERNAL_SERVER_ERROR, &e.problem.detail);
     }
-    Ok(reply(StatusCode::OK, cert_json(&c)))
+    reply(StatusCode::OK, cert_json(&c))
 }

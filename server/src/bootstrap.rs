@@ -107,7 +107,7 @@ fn urls_for(config: &Config, ca_id: &str) -> IssuerUrls {
     let base = &config.http_public_url;
     IssuerUrls {
         ca_issuers: Some(format!("{base}/ca/{ca_id}.der")),
-        ocsp: None,
+        ocsp: Some(format!("{base}/ocsp")),
         crl: Some(format!("{base}/crl/{ca_id}.crl")),
     }
 }

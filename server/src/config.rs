@@ -47,7 +47,11 @@ pub struct ServeArgs {
     #[arg(long = "ca-permit", env = "IRONSEAL_CA_PERMIT", value_delimiter = ',')]
     pub ca_permit: Vec<GeneralSubtree>,
     /// Excluded subtree for the issuing CA created on first start. Repeatable.
-    #[arg(long = "ca-exclude", env = "IRONSEAL_CA_EXCLUDE", value_delimiter = ',')]
+    #[arg(
+        long = "ca-exclude",
+        env = "IRONSEAL_CA_EXCLUDE",
+        value_delimiter = ','
+    )]
     pub ca_exclude: Vec<GeneralSubtree>,
     /// Lifetime of issued leaf certificates, in days (default 90).
     #[arg(long, env = "IRONSEAL_LEAF_LIFETIME_DAYS")]
@@ -314,7 +318,10 @@ impl Config {
             knobs.push(format!("http-01 validated on port {}", self.http01_port));
         }
         if self.tlsalpn01_port != 443 {
-            knobs.push(format!("tls-alpn-01 validated on port {}", self.tlsalpn01_port));
+            knobs.push(format!(
+                "tls-alpn-01 validated on port {}",
+                self.tlsalpn01_port
+            ));
         }
         knobs
     }

@@ -33,10 +33,17 @@ pub struct CrlCache {
 
 impl CrlCache {
     pub fn invalidate(&self, ca_id: &str) {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).remove(ca_id);
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(ca_id);
     }
     fn get(&self, ca_id: &str) -> Option<Arc<CachedCrl>> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).get(ca_id).cloned()
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(ca_id)
+            .cloned()
     }
     fn put(&self, ca_id: &str, crl: Arc<CachedCrl>) {
         self.inner

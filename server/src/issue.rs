@@ -90,7 +90,10 @@ pub async fn issue_for_order(
             let mut done = order.clone();
             done.status = OrderStatus::Valid;
             done.cert_serial = Some(serial_hex.clone());
-            if !state.store.transition_order(&done, OrderStatus::Processing)? {
+            if !state
+                .store
+                .transition_order(&done, OrderStatus::Processing)?
+            {
                 return Err(AcmeError::internal("order left processing during issuance").into());
             }
             if let Some(replaces) = &order.replaces {
@@ -105,7 +108,9 @@ pub async fn issue_for_order(
             let mut failed = order.clone();
             failed.status = OrderStatus::Invalid;
             failed.error = Some(e.problem.to_json());
-            let _ = state.store.transition_order(&failed, OrderStatus::Processing);
+            let _ = state
+                .store
+                .transition_order(&failed, OrderStatus::Processing);
             let _ = state.durable().await;
             Err(e.into())
         }
@@ -117,13 +122,20 @@ fn mark_replaced(state: &AppState, replaces: &str, order_id: &str) {
     let Ok(id) = ironseal_protocol::acme::ari::CertId::parse(replaces) else {
         return;
     };
-    match state.store.mark_replaced(&hex::encode(&id.serial), order_id) {
+    match state
+        .store
+        .mark_replaced(&hex::encode(&id.serial), order_id)
+    {
         Ok(()) | Err(StoreError::AlreadyReplaced) => {}
         Err(e) => tracing::warn!(error = %e, "could not mark certificate replaced"),
     }
 }
 
-fn sign_and_store(state: &AppState, order: &OrderRecord, csr: &CheckedCsr) -> Result<String, AcmeError> {
+fn sign_and_store(
+    state: &AppState,
+    order: &OrderRecord,
+    csr: &CheckedCsr,
+) -> Result<String, AcmeError> {
     let issuer = state.active_issuer();
     let now = OffsetDateTime::now_utc();
     let not_before = order.not_before.unwrap_or(now - BACKDATE);
@@ -139,7 +151,14 @@ fn sign_and_store(state: &AppState, order: &OrderRecord, csr: &CheckedCsr) -> Re
     let names = subject_names(&order.identifiers)?;
     for _ in 0..SERIAL_ATTEMPTS {
         let serial = Serial::from_random(rand::random());
-        let issued = issue_leaf(&issuer.issuer, csr, &names, serial.clone(), not_before, not_after)?;
+        let issued = issue_leaf(
+            &issuer.issuer,
+            csr,
+            &names,
+            serial.clone(),
+            not_before,
+            not_after,
+        )?;
         let record = CertificateRecord {
             serial: serial.to_hex(),
             issuer_id: issuer.issuer.id().to_string(),

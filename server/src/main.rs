@@ -11,6 +11,7 @@ mod crl;
 mod http;
 mod issue;
 mod metrics;
+mod ocsp;
 mod pki_http;
 mod state;
 mod validation;
@@ -27,7 +28,11 @@ use config::{Config, LogFormat, ServeArgs};
 use state::AppState;
 
 #[derive(Parser)]
-#[command(name = "ironseal", version, about = "ironseal certificate authority server")]
+#[command(
+    name = "ironseal",
+    version,
+    about = "ironseal certificate authority server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -42,7 +47,9 @@ enum Command {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("IRONSEAL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => b.json().init(),
         LogFormat::Human => b.init(),
@@ -61,7 +68,10 @@ fn main() -> ExitCode {
                 }
             };
             init_logging(config.log_format);
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("ironseal: cannot start the runtime: {e}");
@@ -115,6 +125,10 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         request_timeout: config.request_timeout,
     };
     let state = Arc::new(AppState::new(config, store, validator, cas, admin_hash));
+    let st = state.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || ocsp::ensure_responders(&st)).await? {
+        tracing::warn!(error = %e, "OCSP responder setup incomplete");
+    }
     let root_path = state.config.data_dir.join("root.pem");
     tracing::info!(
         directory = %format!("{}/directory", state.base_url_for(None)),
@@ -140,7 +154,13 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         let st = st.clone();
         async move { pki_http::handle(&st, req).await }
     };
-    let a = tokio::spawn(http::serve(https, Some(tls), limits, acme_handler, rx.clone()));
+    let a = tokio::spawn(http::serve(
+        https,
+        Some(tls),
+        limits,
+        acme_handler,
+        rx.clone(),
+    ));
     let b = tokio::spawn(http::serve(plain, None, limits, plain_handler, rx.clone()));
     let st = state.clone();
     let mut housekeeping_rx = rx.clone();
@@ -148,7 +168,14 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tokio::select! {
-                _ = tick.tick() => st.prune_rate_limits(),
+                _ = tick.tick() => {
+                    st.prune_rate_limits();
+                    let st2 = st.clone();
+                    // Renews delegated OCSP responder certificates off the request path.
+                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || ocsp::ensure_responders(&st2)).await {
+                        tracing::warn!(error = %e, "OCSP responder renewal failed");
+                    }
+                }
                 _ = housekeeping_rx.changed() => break,
             }
         }

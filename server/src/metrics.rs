@@ -33,9 +33,17 @@ impl Histogram {
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         for (i, b) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {}", self.counts[i]);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {}",
+                self.counts[i]
+            );
         }
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
         let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
         let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
     }
@@ -70,7 +78,10 @@ impl Metrics {
     pub fn observe_acme(&self, route: &'static str, status: u16, took: Duration) {
         self.with(|i| {
             *i.requests.entry((route, status)).or_default() += 1;
-            i.latency.entry(route).or_default().observe(took.as_secs_f64());
+            i.latency
+                .entry(route)
+                .or_default()
+                .observe(took.as_secs_f64());
         });
     }
 
@@ -94,12 +105,23 @@ impl Metrics {
                     "ironseal_acme_requests_total{{route=\"{route}\",status=\"{status}\"}} {v}"
                 );
             }
-            let _ = writeln!(out, "# TYPE ironseal_acme_request_duration_seconds histogram");
+            let _ = writeln!(
+                out,
+                "# TYPE ironseal_acme_request_duration_seconds histogram"
+            );
             for (route, h) in &i.latency {
-                h.render(&mut out, "ironseal_acme_request_duration_seconds", &format!("route=\"{route}\""));
+                h.render(
+                    &mut out,
+                    "ironseal_acme_request_duration_seconds",
+                    &format!("route=\"{route}\""),
+                );
             }
-            let _ = writeln!(out, "# TYPE ironseal_store_flush_duration_seconds histogram");
-            i.flush.render(&mut out, "ironseal_store_flush_duration_seconds", "");
+            let _ = writeln!(
+                out,
+                "# TYPE ironseal_store_flush_duration_seconds histogram"
+            );
+            i.flush
+                .render(&mut out, "ironseal_store_flush_duration_seconds", "");
             out
         })
     }
@@ -117,8 +139,16 @@ mod tests {
         m.observe_acme("new-order", 201, Duration::from_millis(3));
         let text = m.render();
         assert!(text.contains("ironseal_orders_created_total 2"), "{text}");
-        assert!(text.contains("route=\"new-order\",status=\"201\"} 1"), "{text}");
-        assert!(text.contains("ironseal_acme_request_duration_seconds_bucket{route=\"new-order\",le=\"0.005\"} 1"), "{text}");
+        assert!(
+            text.contains("route=\"new-order\",status=\"201\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "ironseal_acme_request_duration_seconds_bucket{route=\"new-order\",le=\"0.005\"} 1"
+            ),
+            "{text}"
+        );
         assert!(text.contains("ironseal_acme_request_duration_seconds_bucket{route=\"new-order\",le=\"0.0025\"} 0"), "{text}");
     }
 }

@@ -132,6 +132,8 @@ impl Answer {
 }
 
 type CacheKey = (String, String);
+/// Responses of one certificate, by the exact CertID DER they echo.
+type ByCertId = HashMap<Vec<u8>, Arc<CachedResponse>>;
 
 /// Per-CA delegated responders and the pre-signed response cache. Lives in
 /// `AppState` (field `ocsp`).
@@ -140,7 +142,7 @@ pub struct OcspService {
     responders: RwLock<HashMap<String, Arc<OcspResponder>>>,
     /// Serializes responder (re)issuance so two requests never both mint one.
     issuing: Mutex<()>,
-    cache: Mutex<HashMap<CacheKey, HashMap<Vec<u8>, Arc<CachedResponse>>>>,
+    cache: Mutex<HashMap<CacheKey, ByCertId>>,
     cache_len: AtomicU64,
     /// Bumped by every invalidation (see the module docs).
     epoch: AtomicU64,
@@ -184,9 +186,17 @@ impl OcspService {
     /// Key generation may take a while for RSA: call from a blocking
     /// context. CAs that cannot get a responder (expired) are reported in
     /// the error after the others were handled.
-    pub fn ensure(&self, issuers: &[&Issuer], now: OffsetDateTime) -> Result<usize, OcspServiceError> {
+    pub fn ensure(
+        &self,
+        issuers: &[&Issuer],
+        now: OffsetDateTime,
+    ) -> Result<usize, OcspServiceError> {
         let _guard = self.issuing.lock().unwrap_or_else(|e| e.into_inner());
-        let current = self.responders.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let current = self
+            .responders
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let mut next: HashMap<String, Arc<OcspResponder>> = HashMap::new();
         let mut issued = 0;
         let mut first_err = None;
@@ -249,19 +259,18 @@ impl OcspService {
         }
     }
 
-    /// Drops every pre-signed response (e.g. after the CA set changed).
-    pub fn invalidate_all(&self) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        self.cache_len.store(0, Ordering::Relaxed);
-    }
-
     /// Number of cached responses.
+    #[cfg(test)]
     pub fn cached(&self) -> usize {
         self.cache_len.load(Ordering::Relaxed) as usize
     }
 
-    fn cache_get(&self, key: &CacheKey, cert_id: &[u8], now: OffsetDateTime) -> Option<Arc<CachedResponse>> {
+    fn cache_get(
+        &self,
+        key: &CacheKey,
+        cert_id: &[u8],
+        now: OffsetDateTime,
+    ) -> Option<Arc<CachedResponse>> {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache
             .get(key)
@@ -270,7 +279,14 @@ impl OcspService {
             .cloned()
     }
 
-    fn cache_put(&self, key: CacheKey, cert_id: Vec<u8>, entry: Arc<CachedResponse>, epoch: u64, now: OffsetDateTime) {
+    fn cache_put(
+        &self,
+        key: CacheKey,
+        cert_id: Vec<u8>,
+        entry: Arc<CachedResponse>,
+        epoch: u64,
+        now: OffsetDateTime,
+    ) {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         // Checked under the lock: invalidate() bumps the epoch before it
         // takes the lock, so a response computed before a revocation can
@@ -290,14 +306,25 @@ impl OcspService {
             }
             self.cache_len.store(n as u64, Ordering::Relaxed);
         }
-        if cache.entry(key).or_default().insert(cert_id, entry).is_none() {
+        if cache
+            .entry(key)
+            .or_default()
+            .insert(cert_id, entry)
+            .is_none()
+        {
             self.cache_len.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Answers one DER `OCSPRequest`. `issuers` are the CAs we may answer
     /// for (responders are set up lazily for any that lack one).
-    pub fn respond(&self, der: &[u8], store: &dyn Store, issuers: &[&Issuer], now: OffsetDateTime) -> Answer {
+    pub fn respond(
+        &self,
+        der: &[u8],
+        store: &dyn Store,
+        issuers: &[&Issuer],
+        now: OffsetDateTime,
+    ) -> Answer {
         let req = match OcspRequest::from_der(der) {
             Ok(r) => r,
             Err(e) => {
@@ -372,7 +399,13 @@ impl OcspService {
         }
         let this_update = now.replace_nanosecond(0).unwrap_or(now);
         let next_update = (this_update + RESPONSE_VALIDITY).min(responder.not_after());
-        let der = match responder.sign_response(&items, this_update, this_update, next_update, req.nonce.as_deref()) {
+        let der = match responder.sign_response(
+            &items,
+            this_update,
+            this_update,
+            next_update,
+            req.nonce.as_deref(),
+        ) {
             Ok(d) => Bytes::from(d),
             Err(e) => {
                 tracing::error!(error = %e, "OCSP signing failed");
@@ -423,7 +456,11 @@ pub fn ensure_responders(state: &AppState) -> Result<usize, OcspServiceError> {
     state.ocsp.ensure(&issuers, OffsetDateTime::now_utc())
 }
 
-fn ocsp_response(answer: &Answer, get: bool, req_headers: &hyper::HeaderMap) -> Response<Body> {
+fn ocsp_response(
+    answer: &Answer,
+    get: bool,
+    if_none_match: Option<&HeaderValue>,
+) -> Response<Body> {
     let mut b = Response::builder().header(CONTENT_TYPE, OCSP_RESPONSE_TYPE);
     match (&answer.cacheable, get) {
         (Some(c), true) => {
@@ -431,12 +468,14 @@ fn ocsp_response(answer: &Answer, get: bool, req_headers: &hyper::HeaderMap) -> 
             let refresh_at = (c.this_update + RESPONSE_REFRESH).min(c.next_update);
             let max_age = (refresh_at - now).whole_seconds().max(0);
             b = b
-                .header(CACHE_CONTROL, format!("max-age={max_age}, public, no-transform, must-revalidate"))
+                .header(
+                    CACHE_CONTROL,
+                    format!("max-age={max_age}, public, no-transform, must-revalidate"),
+                )
                 .header(LAST_MODIFIED, http_date(c.this_update))
                 .header(EXPIRES, http_date(c.next_update))
                 .header(ETAG, &c.etag);
-            let hit = req_headers
-                .get(IF_NONE_MATCH)
+            let hit = if_none_match
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.split(',').any(|t| t.trim() == c.etag || t.trim() == "*"));
             if hit {
@@ -466,6 +505,7 @@ fn metric(state: &AppState, a: &Answer) {
 /// with the request in the path, POST with it in the body.
 pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<Body> {
     let get = req.method() == Method::GET || req.method() == Method::HEAD;
+    let if_none_match = req.headers().get(IF_NONE_MATCH).cloned();
     let der: Result<Vec<u8>, ()> = if get {
         let path = req.uri().path();
         let seg = path.strip_prefix("/ocsp/").unwrap_or("");
@@ -475,9 +515,16 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_none_or(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case(OCSP_REQUEST_TYPE)));
+            .is_none_or(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case(OCSP_REQUEST_TYPE))
+            });
         if !ct_ok {
-            return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected application/ocsp-request\n");
+            return text(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "expected application/ocsp-request\n",
+            );
         }
         let limited = http_body_util::Limited::new(req.into_body(), MAX_REQUEST_SIZE);
         match limited.collect().await {
@@ -486,7 +533,8 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
         }
     } else {
         let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "OCSP takes GET or POST\n");
-        r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
         return r;
     };
     let answer = match der {
@@ -495,7 +543,8 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
             let run = move || {
                 let cas = st.ca_set();
                 let issuers: Vec<&Issuer> = cas.by_id.values().map(|c| &c.issuer).collect();
-                st.ocsp.respond(&der, st.store.as_ref(), &issuers, OffsetDateTime::now_utc())
+                st.ocsp
+                    .respond(&der, st.store.as_ref(), &issuers, OffsetDateTime::now_utc())
             };
             // Store reads and (rarely) responder key generation block.
             match tokio::task::spawn_blocking(run).await {
@@ -506,8 +555,361 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
         Err(()) => Answer::error(ResponseStatus::MalformedRequest),
     };
     metric(state, &answer);
-    ocsp_response(&answer, get, &HeaderMapRef::default().0)
+    ocsp_response(&answer, get, if_none_match.as_ref())
 }
 
-#[derive(Default)]
-struct HeaderMapRef(hyper::HeaderMap);
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests panic on unexpected failures")]
+
+    use std::path::Path;
+    use std::process::Command;
+
+    use ironseal_ca_core::cert::pem_encode;
+    use ironseal_ca_core::hierarchy::{create_intermediate, create_root, CaProfile, IssuerUrls};
+    use ironseal_ca_core::keys::KeyAlgorithm;
+    use ironseal_ca_core::revocation::RevocationReason;
+    use ironseal_protocol::acme::types::{Identifier, IdentifierKind};
+    use ironseal_protocol::ocsp::response_status;
+    use ironseal_storage::{CertificateRecord, MemoryStore, RevocationRecord};
+
+    use super::*;
+
+    struct Pki {
+        root: Issuer,
+        inter: Issuer,
+        other: Issuer,
+    }
+
+    fn profile(cn: &str, nb: OffsetDateTime, na: OffsetDateTime, pl: u8) -> CaProfile {
+        CaProfile {
+            common_name: cn.into(),
+            organization: Some("ironseal test".into()),
+            algorithm: KeyAlgorithm::EcdsaP256,
+            not_before: nb,
+            not_after: na,
+            path_len: Some(pl),
+            ..Default::default()
+        }
+    }
+
+    fn pki() -> Pki {
+        let t = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let mk_root = |cn: &str| {
+            let (k, d) = create_root(
+                &profile(cn, t - Duration::days(1), t + Duration::days(3650), 1),
+                Serial::from_random(rand::random()),
+            )
+            .unwrap();
+            Issuer::new(cn.into(), d, k, IssuerUrls::default()).unwrap()
+        };
+        let root = mk_root("root");
+        let other = mk_root("other");
+        let (k, d) = create_intermediate(
+            &profile("inter", t - Duration::hours(2), t + Duration::days(365), 0),
+            Serial::from_random(rand::random()),
+            &root,
+        )
+        .unwrap();
+        let inter = Issuer::new("inter".into(), d, k, IssuerUrls::default()).unwrap();
+        Pki { root, inter, other }
+    }
+
+    fn record(serial: &Serial, issuer: &str) -> CertificateRecord {
+        let now = OffsetDateTime::now_utc();
+        CertificateRecord {
+            serial: serial.to_hex(),
+            issuer_id: issuer.into(),
+            account_id: "acct".into(),
+            order_id: "order".into(),
+            der: Vec::new(),
+            not_before: now,
+            not_after: now + Duration::days(90),
+            public_key_sha256: "00".into(),
+            identifiers: vec![Identifier {
+                kind: IdentifierKind::Dns,
+                value: "leaf.example".into(),
+            }],
+            revocation: None,
+            replaced_by: None,
+            renew_early: false,
+        }
+    }
+
+    /// A request made by the openssl CLI for `serial` under `issuer`.
+    fn openssl_request(dir: &Path, issuer: &Issuer, serial: &Serial, nonce: bool) -> Vec<u8> {
+        let issuer_pem = dir.join(format!("{}.pem", issuer.id()));
+        std::fs::write(&issuer_pem, pem_encode("CERTIFICATE", issuer.cert_der())).unwrap();
+        let out = dir.join("req.der");
+        let mut c = Command::new("openssl");
+        c.args(["ocsp", "-issuer"])
+            .arg(&issuer_pem)
+            .args(["-serial", &format!("0x{}", serial.to_hex())])
+            .arg("-reqout")
+            .arg(&out);
+        if !nonce {
+            c.arg("-no_nonce");
+        }
+        let o = c.output().expect("openssl CLI missing");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read(out).unwrap()
+    }
+
+    /// `openssl ocsp -respin` with the request: returns its output.
+    fn openssl_check(dir: &Path, p: &Pki, req: &[u8], resp: &[u8]) -> String {
+        let (rq, rs, ca, it) = (
+            dir.join("check-req.der"),
+            dir.join("check-resp.der"),
+            dir.join("check-root.pem"),
+            dir.join("check-inter.pem"),
+        );
+        std::fs::write(&rq, req).unwrap();
+        std::fs::write(&rs, resp).unwrap();
+        std::fs::write(&ca, pem_encode("CERTIFICATE", p.root.cert_der())).unwrap();
+        std::fs::write(&it, pem_encode("CERTIFICATE", p.inter.cert_der())).unwrap();
+        let o = Command::new("openssl")
+            .args(["ocsp", "-respin"])
+            .arg(&rs)
+            .arg("-reqin")
+            .arg(&rq)
+            .arg("-issuer")
+            .arg(&it)
+            .arg("-CAfile")
+            .arg(&ca)
+            .arg("-resp_text")
+            .output()
+            .expect("openssl CLI missing");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            o.status.success() && text.contains("Response verify OK"),
+            "{text}"
+        );
+        text
+    }
+
+    #[test]
+    fn statuses_cache_invalidation_and_nonces() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pki();
+        let store = MemoryStore::new();
+        let svc = OcspService::default();
+        let issuers = [&p.root, &p.inter];
+        let now = OffsetDateTime::now_utc();
+        assert_eq!(svc.ensure(&issuers, now).unwrap(), 2);
+        assert_eq!(svc.ensure(&issuers, now).unwrap(), 0);
+
+        let good = Serial::from_random(rand::random());
+        store.insert_certificate(&record(&good, "inter")).unwrap();
+        let req = openssl_request(dir.path(), &p.inter, &good, false);
+        let a = svc.respond(&req, &store, &issuers, now);
+        assert_eq!(a.status, ResponseStatus::Successful);
+        assert!(a.cacheable.is_some());
+        let text = openssl_check(dir.path(), &p, &req, &a.der);
+        assert!(text.contains("Cert Status: good"), "{text}");
+        assert_eq!(svc.cached(), 1);
+        // Served from the cache: identical bytes.
+        let b = svc.respond(&req, &store, &issuers, now + Duration::minutes(1));
+        assert_eq!(a.der, b.der);
+
+        // Revoked in the store: still cached until invalidated.
+        let at = now - Duration::minutes(1);
+        store
+            .revoke_certificate(
+                &good.to_hex(),
+                RevocationRecord {
+                    revoked_at: at,
+                    reason: RevocationReason::KeyCompromise,
+                },
+            )
+            .unwrap();
+        assert_eq!(svc.respond(&req, &store, &issuers, now).der, a.der);
+        svc.invalidate("inter", &good.to_hex().to_uppercase());
+        assert_eq!(svc.cached(), 0);
+        let r = svc.respond(&req, &store, &issuers, now);
+        assert_ne!(r.der, a.der);
+        let text = openssl_check(dir.path(), &p, &req, &r.der);
+        assert!(
+            text.contains("Cert Status: revoked") && text.contains("keyCompromise"),
+            "{text}"
+        );
+
+        // Refreshed once older than a quarter of the validity.
+        let later = svc.respond(
+            &req,
+            &store,
+            &issuers,
+            now + RESPONSE_REFRESH + Duration::seconds(1),
+        );
+        assert_ne!(later.der, r.der);
+
+        // Nonce: live-signed, echoed, not cached.
+        let nreq = openssl_request(dir.path(), &p.inter, &good, true);
+        let before = svc.cached();
+        let n = svc.respond(&nreq, &store, &issuers, now);
+        assert!(n.cacheable.is_none());
+        assert_eq!(svc.cached(), before);
+        let text = openssl_check(dir.path(), &p, &nreq, &n.der);
+        assert!(
+            !text.contains("WARNING: no nonce") && text.contains("OCSP Nonce"),
+            "{text}"
+        );
+
+        // Unknown: answered, never cached. Same for a cert of another CA.
+        let unknown = Serial::from_random(rand::random());
+        let ureq = openssl_request(dir.path(), &p.inter, &unknown, false);
+        let u = svc.respond(&ureq, &store, &issuers, now);
+        assert!(u.cacheable.is_none());
+        assert!(openssl_check(dir.path(), &p, &ureq, &u.der).contains("Cert Status: unknown"));
+        let elsewhere = Serial::from_random(rand::random());
+        store
+            .insert_certificate(&record(&elsewhere, "root"))
+            .unwrap();
+        let ereq = openssl_request(dir.path(), &p.inter, &elsewhere, false);
+        let e = svc.respond(&ereq, &store, &issuers, now);
+        assert!(openssl_check(dir.path(), &p, &ereq, &e.der).contains("Cert Status: unknown"));
+
+        // A CA we do not serve: unauthorized. Garbage: malformedRequest.
+        let foreign = openssl_request(dir.path(), &p.other, &good, false);
+        let f = svc.respond(&foreign, &store, &issuers, now);
+        assert_eq!(f.status, ResponseStatus::Unauthorized);
+        assert_eq!(
+            response_status(&f.der).unwrap(),
+            ResponseStatus::Unauthorized
+        );
+        for bad in [&b""[..], b"\x30\x00", &req[..req.len() - 1]] {
+            let m = svc.respond(bad, &store, &issuers, now);
+            assert_eq!(
+                response_status(&m.der).unwrap(),
+                ResponseStatus::MalformedRequest
+            );
+        }
+        let mut trailing = req.clone();
+        trailing.push(0);
+        assert_eq!(
+            svc.respond(&trailing, &store, &issuers, now).status,
+            ResponseStatus::MalformedRequest
+        );
+    }
+
+    #[test]
+    fn responders_renew_lazily_and_by_ensure() {
+        let p = pki();
+        let store = MemoryStore::new();
+        let svc = OcspService::default();
+        let issuers = [&p.root, &p.inter];
+        let now = OffsetDateTime::now_utc();
+        // No ensure() at start: the first request sets the responders up.
+        let dir = tempfile::tempdir().unwrap();
+        let s = Serial::from_random(rand::random());
+        let req = openssl_request(dir.path(), &p.inter, &s, false);
+        assert_eq!(
+            svc.respond(&req, &store, &issuers, now).status,
+            ResponseStatus::Successful
+        );
+        let first = svc.responder("inter").unwrap();
+        assert_eq!(svc.ensure(&issuers, now + Duration::days(5)).unwrap(), 0);
+        // Under a third of 30 days left (after day 20): re-issued.
+        assert_eq!(svc.ensure(&issuers, now + Duration::days(21)).unwrap(), 2);
+        let second = svc.responder("inter").unwrap();
+        assert_ne!(first.cert_der(), second.cert_der());
+        // Lazily on a request, too.
+        let third_time = now + Duration::days(42);
+        assert_eq!(
+            svc.respond(&req, &store, &issuers, third_time).status,
+            ResponseStatus::Successful
+        );
+        assert_ne!(
+            svc.responder("inter").unwrap().cert_der(),
+            second.cert_der()
+        );
+        // A CA that went away loses its responder.
+        svc.ensure(&[&p.inter], now).unwrap();
+        assert!(svc.responder("root").is_none());
+    }
+
+    #[test]
+    fn stale_results_never_enter_the_cache() {
+        let svc = OcspService::default();
+        let now = OffsetDateTime::now_utc();
+        let entry = Arc::new(CachedResponse {
+            der: Bytes::from_static(b"x"),
+            this_update: now,
+            next_update: now + RESPONSE_VALIDITY,
+            etag: "\"e\"".into(),
+        });
+        let epoch = svc.epoch.load(Ordering::SeqCst);
+        svc.invalidate("inter", "01");
+        svc.cache_put(
+            ("inter".into(), "01".into()),
+            vec![1],
+            entry.clone(),
+            epoch,
+            now,
+        );
+        assert_eq!(svc.cached(), 0);
+        let epoch = svc.epoch.load(Ordering::SeqCst);
+        svc.cache_put(("inter".into(), "01".into()), vec![1], entry, epoch, now);
+        assert_eq!(svc.cached(), 1);
+    }
+
+    #[test]
+    fn rfc5019_headers() {
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let entry = Arc::new(CachedResponse {
+            der: Bytes::from_static(b"resp"),
+            this_update: now,
+            next_update: now + RESPONSE_VALIDITY,
+            etag: "\"abc\"".into(),
+        });
+        let a = Answer {
+            der: entry.der.clone(),
+            status: ResponseStatus::Successful,
+            cacheable: Some(entry),
+        };
+        let r = ocsp_response(&a, true, None);
+        assert_eq!(r.status(), StatusCode::OK);
+        let h = r.headers();
+        assert_eq!(h[CONTENT_TYPE], OCSP_RESPONSE_TYPE);
+        let cc = h[CACHE_CONTROL].to_str().unwrap();
+        assert!(
+            cc.ends_with(", public, no-transform, must-revalidate"),
+            "{cc}"
+        );
+        let max_age: i64 = cc
+            .trim_start_matches("max-age=")
+            .split(',')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            max_age > 0 && max_age <= RESPONSE_REFRESH.whole_seconds(),
+            "{max_age}"
+        );
+        assert_eq!(h[LAST_MODIFIED].to_str().unwrap(), http_date(now));
+        assert!(h[LAST_MODIFIED].to_str().unwrap().ends_with(" GMT"));
+        assert_eq!(
+            h[EXPIRES].to_str().unwrap(),
+            http_date(now + RESPONSE_VALIDITY)
+        );
+        assert_eq!(h[ETAG], "\"abc\"");
+        let inm = HeaderValue::from_static("\"abc\"");
+        assert_eq!(
+            ocsp_response(&a, true, Some(&inm)).status(),
+            StatusCode::NOT_MODIFIED
+        );
+        // POST and live responses are not for shared caches.
+        assert_eq!(
+            ocsp_response(&a, false, None).headers()[CACHE_CONTROL],
+            "no-store"
+        );
+        let e = Answer::error(ResponseStatus::MalformedRequest);
+        let r = ocsp_response(&e, true, None);
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()[CACHE_CONTROL], "no-store");
+    }
+}

@@ -1,5 +1,5 @@
-//! The plain-HTTP listener: CA certificates (AIA caIssuers, RFC 5280
-//! §4.2.2.1), CRLs (§4.2.1.13, served as application/pkix-crl with caching
+//! The plain-HTTP listener: OCSP (RFC 6960, RFC 5019), CA certificates
+//! (AIA caIssuers, RFC 5280 §4.2.2.1), CRLs (§4.2.1.13, served as application/pkix-crl with caching
 //! headers), Prometheus metrics and a health check. Relying parties fetch
 //! these without TLS, as RFC 5280 expects.
 
@@ -16,6 +16,9 @@ use crate::state::AppState;
 
 /// Handles one request on the plain-HTTP listener.
 pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<Body> {
+    if req.uri().path() == "/ocsp" || req.uri().path().starts_with("/ocsp/") {
+        return crate::ocsp::handle(state, req).await;
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
     }
@@ -74,11 +77,19 @@ fn crl(state: &AppState, id: &str, req: &Request<Incoming>) -> Response<Body> {
             .body(full(Vec::new()))
             .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, ""));
     }
-    let max_age = (c.next_update - time::OffsetDateTime::now_utc()).whole_seconds().clamp(0, 3600);
+    let max_age = (c.next_update - time::OffsetDateTime::now_utc())
+        .whole_seconds()
+        .clamp(0, 3600);
     Response::builder()
         .header(CONTENT_TYPE, "application/pkix-crl")
         .header(ETAG, &etag)
-        .header(LAST_MODIFIED, c.this_update.format(&Rfc2822).unwrap_or_default().replace("+0000", "GMT"))
+        .header(
+            LAST_MODIFIED,
+            c.this_update
+                .format(&Rfc2822)
+                .unwrap_or_default()
+                .replace("+0000", "GMT"),
+        )
         .header(CACHE_CONTROL, format!("public, max-age={max_age}"))
         .body(full(c.der.as_ref().clone()))
         .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, ""))

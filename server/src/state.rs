@@ -48,6 +48,7 @@ pub struct AppState {
     pub cas: RwLock<Arc<CaSet>>,
     pub admin_key_sha256: [u8; 32],
     pub crl_cache: CrlCache,
+    pub ocsp: crate::ocsp::OcspService,
     pub metrics: Metrics,
     validating: Mutex<HashSet<String>>,
     issuing: Mutex<HashSet<String>>,
@@ -73,6 +74,7 @@ impl AppState {
             cas: RwLock::new(Arc::new(cas)),
             admin_key_sha256,
             crl_cache: CrlCache::default(),
+            ocsp: crate::ocsp::OcspService::default(),
             metrics: Metrics::default(),
             validating: Mutex::new(HashSet::new()),
             issuing: Mutex::new(HashSet::new()),
@@ -115,7 +117,12 @@ impl AppState {
                 return format!("https://{h}");
             }
         }
-        let first = self.config.hostnames.first().map(String::as_str).unwrap_or("localhost");
+        let first = self
+            .config
+            .hostnames
+            .first()
+            .map(String::as_str)
+            .unwrap_or("localhost");
         format!("https://{}:{}", url_host(first), self.config.listen.port())
     }
 
@@ -221,7 +228,9 @@ fn split_authority(a: &str) -> (&str, Option<u16>) {
     if let Some(rest) = a.strip_prefix('[') {
         if let Some(end) = rest.find(']') {
             let host = &rest[..end];
-            let port = rest[end + 1..].strip_prefix(':').and_then(|p| p.parse().ok());
+            let port = rest[end + 1..]
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok());
             return (host, port);
         }
     }
@@ -254,7 +263,10 @@ mod tests {
 
     #[test]
     fn authority_split() {
-        assert_eq!(split_authority("localhost:14000"), ("localhost", Some(14000)));
+        assert_eq!(
+            split_authority("localhost:14000"),
+            ("localhost", Some(14000))
+        );
         assert_eq!(split_authority("localhost"), ("localhost", None));
         assert_eq!(split_authority("[::1]:8"), ("::1", Some(8)));
         assert_eq!(split_authority("127.0.0.1:9"), ("127.0.0.1", Some(9)));
@@ -264,7 +276,9 @@ mod tests {
     fn ids_are_url_safe_and_distinct() {
         let a = new_id();
         assert_ne!(a, new_id());
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_eq!(new_token().len(), 22);
     }
 }

@@ -29,7 +29,7 @@ fn check_contacts(contacts: &[String]) -> Result<(), AcmeError> {
         ));
     }
     for c in contacts {
-        validate_contact(c).map_err(|problem| AcmeError { problem, location: None })?;
+        validate_contact(c).map_err(AcmeError::from_problem)?;
     }
     Ok(())
 }
@@ -39,9 +39,18 @@ pub async fn new_account(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<
     let req: NewAccountRequest = a.jws.payload_json()?;
     let thumbprint = a.jwk.thumbprint();
     if let Some(existing) = state.store.account_by_thumbprint(&thumbprint)? {
+        // §7.3.6: a deactivated (or revoked) account's key authorizes nothing.
+        if existing.status != AccountStatus::Valid {
+            return Err(AcmeError::unauthorized(format!(
+                "an account with this key exists but is {}; it can no longer be used",
+                existing.status
+            )));
+        }
         // §7.3.1: an existing key returns 200 with the account's URL.
-        return Ok(Reply::json(StatusCode::OK, &render::account(ctx, &existing))
-            .location(ctx.account_url(&existing.id)));
+        return Ok(
+            Reply::json(StatusCode::OK, &render::account(ctx, &existing))
+                .location(ctx.account_url(&existing.id)),
+        );
     }
     if req.only_return_existing == Some(true) {
         return Err(AcmeError::new(
@@ -49,7 +58,10 @@ pub async fn new_account(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<
             "no account exists for this key (onlyReturnExisting)",
         ));
     }
-    if state.store.is_key_blocked(&sha256_hex(&a.jwk.public_key_bits()))? {
+    if state
+        .store
+        .is_key_blocked(&sha256_hex(&a.jwk.public_key_bits()))?
+    {
         return Err(AcmeError::new(
             ProblemType::BadPublicKey,
             "this key was reported compromised and cannot be used",
@@ -79,8 +91,10 @@ pub async fn new_account(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<
         Err(StoreError::Conflict(_)) => {
             // Lost a race with a concurrent newAccount for the same key.
             if let Some(existing) = state.store.account_by_thumbprint(&record.thumbprint)? {
-                return Ok(Reply::json(StatusCode::OK, &render::account(ctx, &existing))
-                    .location(ctx.account_url(&existing.id)));
+                return Ok(
+                    Reply::json(StatusCode::OK, &render::account(ctx, &existing))
+                        .location(ctx.account_url(&existing.id)),
+                );
             }
             return Err(AcmeError::internal("account conflict without an account"));
         }
@@ -89,12 +103,19 @@ pub async fn new_account(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<
     state.durable().await?;
     state.metrics.inc("accounts_created");
     tracing::info!(account = %record.id, "account created");
-    Ok(Reply::json(StatusCode::CREATED, &render::account(ctx, &record))
-        .location(ctx.account_url(&record.id)))
+    Ok(
+        Reply::json(StatusCode::CREATED, &render::account(ctx, &record))
+            .location(ctx.account_url(&record.id)),
+    )
 }
 
 /// POST to an account URL: fetch, update contacts, or deactivate (§7.3.2, §7.3.6).
-pub async fn account(state: &Arc<AppState>, ctx: &Ctx, a: Authed, id: &str) -> Result<Reply, AcmeError> {
+pub async fn account(
+    state: &Arc<AppState>,
+    ctx: &Ctx,
+    a: Authed,
+    id: &str,
+) -> Result<Reply, AcmeError> {
     let acct = a.account()?.clone();
     if acct.id != id {
         return Err(AcmeError::unauthorized(
@@ -132,9 +153,8 @@ pub async fn account(state: &Arc<AppState>, ctx: &Ctx, a: Authed, id: &str) -> R
 /// names the account and the old key.
 pub async fn key_change(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<Reply, AcmeError> {
     let acct = a.account()?.clone();
-    let inner = jws::parse(&a.jws.payload).map_err(|e| {
-        AcmeError::malformed(format!("keyChange payload is not a valid JWS: {e}"))
-    })?;
+    let inner = jws::parse(&a.jws.payload)
+        .map_err(|e| AcmeError::malformed(format!("keyChange payload is not a valid JWS: {e}")))?;
     if inner.header.nonce.is_some() {
         return Err(AcmeError::malformed(
             "the inner keyChange JWS must not carry a nonce",
@@ -155,7 +175,9 @@ pub async fn key_change(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<R
     };
     let inner = inner.verify(&new_key)?;
     let req: KeyChangeRequest = inner.payload_json()?;
-    if req.account != ctx.account_url(&acct.id) && !req.account.ends_with(&format!("/acme/acct/{}", acct.id)) {
+    if req.account != ctx.account_url(&acct.id)
+        && !req.account.ends_with(&format!("/acme/acct/{}", acct.id))
+    {
         return Err(AcmeError::unauthorized(
             "the inner keyChange payload names another account",
         ));
@@ -177,7 +199,10 @@ pub async fn key_change(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<R
         e.location = Some(ctx.account_url(&other.id));
         return Err(e);
     }
-    if state.store.is_key_blocked(&sha256_hex(&new_key.public_key_bits()))? {
+    if state
+        .store
+        .is_key_blocked(&sha256_hex(&new_key.public_key_bits()))?
+    {
         return Err(AcmeError::new(
             ProblemType::BadPublicKey,
             "the new key was reported compromised and cannot be used",
@@ -189,8 +214,10 @@ pub async fn key_change(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<R
     match state.store.change_account_key(&updated, &acct.thumbprint) {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
-            return Err(AcmeError::malformed("the new key is already in use by another account")
-                .with_status(409))
+            return Err(
+                AcmeError::malformed("the new key is already in use by another account")
+                    .with_status(409),
+            )
         }
         Err(e) => return Err(e.into()),
     }

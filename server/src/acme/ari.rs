@@ -26,9 +26,17 @@ pub async fn renewal_info(state: &Arc<AppState>, cert_id: &str) -> Result<Reply,
         .ok_or_else(|| AcmeError::not_found("no certificate with that certID"))?;
     let now = OffsetDateTime::now_utc();
     let (start, end, why) = if cert.revocation.is_some() {
-        (now - time::Duration::hours(2), now - time::Duration::hours(1), Some("revoked"))
+        (
+            now - time::Duration::hours(2),
+            now - time::Duration::hours(1),
+            Some("revoked"),
+        )
     } else if cert.renew_early {
-        (now - time::Duration::hours(2), now - time::Duration::hours(1), Some("operator requested early renewal"))
+        (
+            now - time::Duration::hours(2),
+            now - time::Duration::hours(1),
+            Some("operator requested early renewal"),
+        )
     } else {
         window(cert.not_before, cert.not_after)
     };
@@ -42,7 +50,10 @@ pub async fn renewal_info(state: &Arc<AppState>, cert_id: &str) -> Result<Reply,
 
 /// The ordinary window: the middle of the last third of the lifetime
 /// (start at 2/3 of the lifetime, end at 5/6), as Let's Encrypt suggests.
-fn window(nb: OffsetDateTime, na: OffsetDateTime) -> (OffsetDateTime, OffsetDateTime, Option<&'static str>) {
+fn window(
+    nb: OffsetDateTime,
+    na: OffsetDateTime,
+) -> (OffsetDateTime, OffsetDateTime, Option<&'static str>) {
     let life = na - nb;
     (nb + life * 2 / 3, nb + life * 5 / 6, None)
 }

@@ -28,7 +28,9 @@ fn load_authz(state: &AppState, account_id: &str, id: &str) -> Result<AuthzRecor
         .get_authz(id)?
         .ok_or_else(|| AcmeError::not_found(format!("no authorization {id}")))?;
     if az.account_id != account_id {
-        return Err(AcmeError::unauthorized("this authorization belongs to another account"));
+        return Err(AcmeError::unauthorized(
+            "this authorization belongs to another account",
+        ));
     }
     az.status = effective_authz_status(&az, OffsetDateTime::now_utc());
     Ok(az)
@@ -37,12 +39,22 @@ fn load_authz(state: &AppState, account_id: &str, id: &str) -> Result<AuthzRecor
 /// A challenge left `processing` with no validation running in this process
 /// was interrupted by a restart: record it as failed so the client sees a
 /// final state instead of polling forever.
-async fn recover_interrupted(state: &AppState, mut az: AuthzRecord) -> Result<AuthzRecord, AcmeError> {
-    let stuck = az.challenges.iter().any(|c| c.status == ChallengeStatus::Processing);
+async fn recover_interrupted(
+    state: &AppState,
+    mut az: AuthzRecord,
+) -> Result<AuthzRecord, AcmeError> {
+    let stuck = az
+        .challenges
+        .iter()
+        .any(|c| c.status == ChallengeStatus::Processing);
     if !stuck || state.is_validating(&az.id) {
         return Ok(az);
     }
-    for c in az.challenges.iter_mut().filter(|c| c.status == ChallengeStatus::Processing) {
+    for c in az
+        .challenges
+        .iter_mut()
+        .filter(|c| c.status == ChallengeStatus::Processing)
+    {
         c.status = ChallengeStatus::Invalid;
         let mut p = Problem::new(
             ironseal_protocol::acme::problem::ProblemType::ServerInternal,
@@ -60,7 +72,12 @@ async fn recover_interrupted(state: &AppState, mut az: AuthzRecord) -> Result<Au
 }
 
 /// POST to an authorization: POST-as-GET, or deactivation (§7.5.2).
-pub async fn authz(state: &Arc<AppState>, ctx: &Ctx, a: Authed, id: &str) -> Result<Reply, AcmeError> {
+pub async fn authz(
+    state: &Arc<AppState>,
+    ctx: &Ctx,
+    a: Authed,
+    id: &str,
+) -> Result<Reply, AcmeError> {
     let acct = a.account()?;
     let az = load_authz(state, &acct.id, id)?;
     let mut az = recover_interrupted(state, az).await?;
@@ -106,7 +123,11 @@ pub async fn challenge(
         .ok_or_else(|| AcmeError::not_found(format!("no challenge {id}")))?;
     let up = ctx.authz_url(&az.id);
     if a.jws.is_post_as_get() {
-        return Ok(Reply::json(StatusCode::OK, &render::challenge(ctx, &az.id, &az.challenges[idx])).link(up, "up"));
+        return Ok(Reply::json(
+            StatusCode::OK,
+            &render::challenge(ctx, &az.id, &az.challenges[idx]),
+        )
+        .link(up, "up"));
     }
     // The payload of a response is an empty JSON object (§7.5.1).
     let _: Value = a.jws.payload_json()?;
@@ -134,7 +155,11 @@ pub async fn challenge(
         Ok(Err(join)) => return Err(AcmeError::internal(join)),
         Err(_) => processing,
     };
-    let mut reply = Reply::json(StatusCode::OK, &render::challenge(ctx, &shown.id, &shown.challenges[idx])).link(up, "up");
+    let mut reply = Reply::json(
+        StatusCode::OK,
+        &render::challenge(ctx, &shown.id, &shown.challenges[idx]),
+    )
+    .link(up, "up");
     if shown.challenges[idx].status == ChallengeStatus::Processing {
         reply = reply.retry_after(1);
     }
@@ -167,7 +192,12 @@ async fn run_validation(
     };
     let started = std::time::Instant::now();
     let outcome = match target {
-        Ok(t) => state.validator.validate(kind, &t, &ch.token, &key_authorization).await,
+        Ok(t) => {
+            state
+                .validator
+                .validate(kind, &t, &ch.token, &key_authorization)
+                .await
+        }
         Err(e) => Err(e),
     };
     let now = OffsetDateTime::now_utc();

@@ -10,15 +10,22 @@ use ironseal_storage::StoreError;
 /// URL of the conflicting resource (RFC 8555 §7.3.1, §7.3.5).
 #[derive(Debug)]
 pub struct AcmeError {
-    pub problem: Problem,
+    /// Boxed: a problem document is large and errors travel through every
+    /// `Result` in the handlers.
+    pub problem: Box<Problem>,
     pub location: Option<String>,
 }
 
 impl AcmeError {
     /// A problem of `kind` with `detail` and the type's default status.
     pub fn new(kind: ProblemType, detail: impl Into<String>) -> AcmeError {
+        Self::from_problem(Problem::new(kind, detail.into()))
+    }
+
+    /// Wraps a ready problem document.
+    pub fn from_problem(problem: Problem) -> AcmeError {
         AcmeError {
-            problem: Problem::new(kind, detail.into()),
+            problem: Box::new(problem),
             location: None,
         }
     }
@@ -54,10 +61,7 @@ impl AcmeError {
 
 impl From<JwsError> for AcmeError {
     fn from(e: JwsError) -> Self {
-        AcmeError {
-            problem: e.to_problem(),
-            location: None,
-        }
+        AcmeError::from_problem(e.to_problem())
     }
 }
 
@@ -70,9 +74,10 @@ impl From<CsrError> for AcmeError {
 impl From<StoreError> for AcmeError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::AlreadyRevoked => {
-                AcmeError::new(ProblemType::AlreadyRevoked, "certificate is already revoked")
-            }
+            StoreError::AlreadyRevoked => AcmeError::new(
+                ProblemType::AlreadyRevoked,
+                "certificate is already revoked",
+            ),
             StoreError::AlreadyReplaced => AcmeError::new(
                 ProblemType::AlreadyReplaced,
                 "the certificate named in replaces was already replaced",

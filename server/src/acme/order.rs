@@ -32,8 +32,7 @@ const FINALIZE_WAIT: Duration = Duration::from_secs(3);
 /// POST newOrder (RFC 8555 §7.4).
 pub async fn new_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<Reply, AcmeError> {
     let acct = a.account()?.clone();
-    let req = NewOrderRequest::from_payload(&a.jws.payload)
-        .map_err(|problem| AcmeError { problem, location: None })?;
+    let req = NewOrderRequest::from_payload(&a.jws.payload).map_err(AcmeError::from_problem)?;
     state.check_order_rate(&acct.id)?;
     let identifiers = normalize_identifiers(&req.identifiers)?;
     let now = OffsetDateTime::now_utc();
@@ -69,7 +68,11 @@ pub async fn new_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<Re
     let order = OrderRecord {
         id: new_id(),
         account_id: acct.id.clone(),
-        status: if all_valid { OrderStatus::Ready } else { OrderStatus::Pending },
+        status: if all_valid {
+            OrderStatus::Ready
+        } else {
+            OrderStatus::Pending
+        },
         expires,
         identifiers,
         not_before,
@@ -84,13 +87,18 @@ pub async fn new_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<Re
     state.store.put_order(&order)?;
     state.durable().await?;
     state.metrics.inc("orders_created");
-    Ok(Reply::json(StatusCode::CREATED, &render::order(ctx, &order)).location(ctx.order_url(&order.id)))
+    Ok(
+        Reply::json(StatusCode::CREATED, &render::order(ctx, &order))
+            .location(ctx.order_url(&order.id)),
+    )
 }
 
 /// Validates, lower-cases and de-duplicates the requested identifiers.
 fn normalize_identifiers(idents: &[Identifier]) -> Result<Vec<Identifier>, AcmeError> {
     if idents.is_empty() {
-        return Err(AcmeError::malformed("an order needs at least one identifier"));
+        return Err(AcmeError::malformed(
+            "an order needs at least one identifier",
+        ));
     }
     if idents.len() > MAX_IDENTIFIERS {
         return Err(AcmeError::new(
@@ -110,21 +118,32 @@ fn normalize_identifiers(idents: &[Identifier]) -> Result<Vec<Identifier>, AcmeE
             IdentifierKind::Dns => ident.value.to_ascii_lowercase(),
             IdentifierKind::Ip => ident.value.clone(),
         };
-        let normalized = Identifier { kind: ident.kind, value };
+        let normalized = Identifier {
+            kind: ident.kind,
+            value,
+        };
         if seen.insert((normalized.kind as u8, normalized.value.clone())) {
             out.push(normalized);
         }
     }
     match subproblems.len() {
         0 => Ok(out),
-        1 => Err(AcmeError { problem: subproblems.remove(0), location: None }),
+        1 => Err(AcmeError::from_problem(subproblems.remove(0))),
         n => {
+            // RFC 8555 §6.7.1: the top-level type is the shared type of the
+            // subproblems, or `compound` when they differ.
+            let first = subproblems[0].kind;
+            let kind = if subproblems.iter().all(|p| p.kind == first) {
+                first
+            } else {
+                ProblemType::Compound
+            };
             let top = Problem::new(
-                ProblemType::RejectedIdentifier,
+                kind,
                 format!("{n} identifiers were rejected; see subproblems"),
             )
             .with_subproblems(subproblems.iter().map(Problem::to_subproblem).collect());
-            Err(AcmeError { problem: top, location: None })
+            Err(AcmeError::from_problem(top))
         }
     }
 }
@@ -140,8 +159,16 @@ fn requested_validity(
     req: &NewOrderRequest,
     now: OffsetDateTime,
 ) -> Result<(Option<OffsetDateTime>, Option<OffsetDateTime>), AcmeError> {
-    let nb = req.not_before.as_deref().map(|v| parse_ts("notBefore", v)).transpose()?;
-    let na = req.not_after.as_deref().map(|v| parse_ts("notAfter", v)).transpose()?;
+    let nb = req
+        .not_before
+        .as_deref()
+        .map(|v| parse_ts("notBefore", v))
+        .transpose()?;
+    let na = req
+        .not_after
+        .as_deref()
+        .map(|v| parse_ts("notAfter", v))
+        .transpose()?;
     let max = state.config.leaf_lifetime;
     let start = nb.unwrap_or(now);
     if let Some(nb) = nb {
@@ -177,23 +204,23 @@ fn check_name_constraints(state: &AppState, identifiers: &[Identifier]) -> Resul
         match issuer.issuer.check_names(&names) {
             Ok(()) => {}
             Err(CaError::NameConstraintViolation { reason, .. }) => refused.push(
-                Problem::new(ProblemType::RejectedIdentifier, format!("{}: {reason}", ident.value))
-                    .with_identifier(ident.clone()),
+                Problem::new(
+                    ProblemType::RejectedIdentifier,
+                    format!("{}: {reason}", ident.value),
+                )
+                .with_identifier(ident.clone()),
             ),
             Err(e) => return Err(e.into()),
         }
     }
     match refused.len() {
         0 => Ok(()),
-        1 => Err(AcmeError { problem: refused.remove(0), location: None }),
-        n => Err(AcmeError {
-            problem: Problem::new(
+        1 => Err(AcmeError::from_problem(refused.remove(0))),
+        n => Err(AcmeError::from_problem(Problem::new(
                 ProblemType::RejectedIdentifier,
                 format!("{n} identifiers are outside the issuing CA's name constraints; see subproblems"),
             )
-            .with_subproblems(refused.iter().map(Problem::to_subproblem).collect()),
-            location: None,
-        }),
+            .with_subproblems(refused.iter().map(Problem::to_subproblem).collect()))),
     }
 }
 
@@ -208,10 +235,10 @@ fn check_replaces(
     let cert_id = CertId::parse(replaces)
         .map_err(|e| AcmeError::malformed(format!("replaces is not a valid ARI certID: {e}")))?;
     let serial = hex::encode(&cert_id.serial);
-    let cert = state
-        .store
-        .get_certificate(&serial)?
-        .ok_or_else(|| AcmeError::malformed("replaces names a certificate this server did not issue").with_status(404))?;
+    let cert = state.store.get_certificate(&serial)?.ok_or_else(|| {
+        AcmeError::malformed("replaces names a certificate this server did not issue")
+            .with_status(404)
+    })?;
     if !state.issuer_key_id_matches(&cert.issuer_id, &cert_id.key_identifier) {
         return Err(AcmeError::malformed(
             "replaces: the certID's authority key identifier does not match the certificate's issuer",
@@ -244,11 +271,20 @@ fn check_replaces(
 
 /// A fresh pending authorization with the challenges its identifier allows
 /// (wildcards: dns-01 only, RFC 8555 §7.1.3; IPs: no dns-01, RFC 8738 §7).
-fn new_authz(state: &AppState, acct: &AccountRecord, ident: &Identifier, now: OffsetDateTime) -> AuthzRecord {
+fn new_authz(
+    state: &AppState,
+    acct: &AccountRecord,
+    ident: &Identifier,
+    now: OffsetDateTime,
+) -> AuthzRecord {
     let wildcard = ident.kind == IdentifierKind::Dns && ident.value.starts_with("*.");
     let kinds: &[ChallengeType] = match (ident.kind, wildcard) {
         (IdentifierKind::Dns, true) => &[ChallengeType::Dns01],
-        (IdentifierKind::Dns, false) => &[ChallengeType::Http01, ChallengeType::Dns01, ChallengeType::TlsAlpn01],
+        (IdentifierKind::Dns, false) => &[
+            ChallengeType::Http01,
+            ChallengeType::Dns01,
+            ChallengeType::TlsAlpn01,
+        ],
         (IdentifierKind::Ip, _) => &[ChallengeType::Http01, ChallengeType::TlsAlpn01],
     };
     let base = Identifier {
@@ -278,40 +314,52 @@ fn new_authz(state: &AppState, acct: &AccountRecord, ident: &Identifier, now: Of
 
 /// Loads an order owned by `acct`, bringing its status up to date from its
 /// authorizations and expiry (RFC 8555 §7.1.6).
-pub async fn load_order(state: &Arc<AppState>, acct: &AccountRecord, id: &str) -> Result<OrderRecord, AcmeError> {
+pub async fn load_order(
+    state: &Arc<AppState>,
+    acct: &AccountRecord,
+    id: &str,
+) -> Result<OrderRecord, AcmeError> {
     let order = state
         .store
         .get_order(id)?
         .ok_or_else(|| AcmeError::not_found(format!("no order {id}")))?;
     if order.account_id != acct.id {
-        return Err(AcmeError::unauthorized("this order belongs to another account"));
+        return Err(AcmeError::unauthorized(
+            "this order belongs to another account",
+        ));
     }
     refresh_order(state, order).await
 }
 
 /// Moves pending → ready when every authorization is valid, and pending or
 /// ready → invalid when one failed or the order expired.
-pub async fn refresh_order(state: &Arc<AppState>, order: OrderRecord) -> Result<OrderRecord, AcmeError> {
+pub async fn refresh_order(
+    state: &Arc<AppState>,
+    order: OrderRecord,
+) -> Result<OrderRecord, AcmeError> {
     let now = OffsetDateTime::now_utc();
     let next = match order.status {
         OrderStatus::Pending | OrderStatus::Ready => {
             let mut all_valid = true;
             let mut failed: Option<(String, AuthzStatus)> = None;
             for id in &order.authz_ids {
-                let az = state
-                    .store
-                    .get_authz(id)?
-                    .ok_or_else(|| AcmeError::internal(format!("order {} lost authz {id}", order.id)))?;
+                let az = state.store.get_authz(id)?.ok_or_else(|| {
+                    AcmeError::internal(format!("order {} lost authz {id}", order.id))
+                })?;
                 let status = effective_authz_status(&az, now);
                 if status != AuthzStatus::Valid {
                     all_valid = false;
                 }
-                if !matches!(status, AuthzStatus::Valid | AuthzStatus::Pending) && failed.is_none() {
+                if !matches!(status, AuthzStatus::Valid | AuthzStatus::Pending) && failed.is_none()
+                {
                     failed = Some((az.identifier.value.clone(), status));
                 }
             }
             if order.expires <= now {
-                Some((OrderStatus::Invalid, Some(Problem::new(ProblemType::Malformed, "the order expired"))))
+                Some((
+                    OrderStatus::Invalid,
+                    Some(Problem::new(ProblemType::Malformed, "the order expired")),
+                ))
             } else if let Some((name, st)) = failed {
                 Some((
                     OrderStatus::Invalid,
@@ -366,7 +414,12 @@ pub fn effective_authz_status(az: &AuthzRecord, now: OffsetDateTime) -> AuthzSta
 }
 
 /// POST-as-GET an order.
-pub async fn get_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed, id: &str) -> Result<Reply, AcmeError> {
+pub async fn get_order(
+    state: &Arc<AppState>,
+    ctx: &Ctx,
+    a: Authed,
+    id: &str,
+) -> Result<Reply, AcmeError> {
     a.require_post_as_get()?;
     let acct = a.account()?;
     let order = load_order(state, acct, id).await?;
@@ -379,14 +432,23 @@ pub async fn get_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed, id: &str) ->
 
 /// POST-as-GET the orders list of an account, paginated with Link rel="next"
 /// (RFC 8555 §7.1.2.1). `?cursor=` continues after the given order id.
-pub async fn list_orders(state: &Arc<AppState>, ctx: &Ctx, a: Authed, id: &str) -> Result<Reply, AcmeError> {
+pub async fn list_orders(
+    state: &Arc<AppState>,
+    ctx: &Ctx,
+    a: Authed,
+    id: &str,
+) -> Result<Reply, AcmeError> {
     a.require_post_as_get()?;
     let acct = a.account()?;
     if acct.id != id {
-        return Err(AcmeError::unauthorized("the orders list belongs to another account"));
+        return Err(AcmeError::unauthorized(
+            "the orders list belongs to another account",
+        ));
     }
     let cursor = ctx.query_param("cursor");
-    let mut ids = state.store.list_orders(id, cursor.as_deref(), ORDERS_PAGE + 1)?;
+    let mut ids = state
+        .store
+        .list_orders(id, cursor.as_deref(), ORDERS_PAGE + 1)?;
     let more = ids.len() > ORDERS_PAGE;
     ids.truncate(ORDERS_PAGE);
     let urls: Vec<String> = ids.iter().map(|o| ctx.order_url(o)).collect();
@@ -406,7 +468,12 @@ pub async fn list_orders(state: &Arc<AppState>, ctx: &Ctx, a: Authed, id: &str) 
 /// `ready`, then moves it to `processing` (compare-and-swap, so a second
 /// finalize gets orderNotReady) and issues. Quick issuance answers `valid`;
 /// slow issuance answers `processing` with Retry-After.
-pub async fn finalize(state: &Arc<AppState>, ctx: &Ctx, a: Authed, id: &str) -> Result<Reply, AcmeError> {
+pub async fn finalize(
+    state: &Arc<AppState>,
+    ctx: &Ctx,
+    a: Authed,
+    id: &str,
+) -> Result<Reply, AcmeError> {
     let acct = a.account()?.clone();
     let req: FinalizeRequest = a.jws.payload_json()?;
     let order = load_order(state, &acct, id).await?;
@@ -430,7 +497,10 @@ pub async fn finalize(state: &Arc<AppState>, ctx: &Ctx, a: Authed, id: &str) -> 
             "the order is already being finalized",
         ));
     }
-    match state.store.transition_order(&processing, OrderStatus::Ready) {
+    match state
+        .store
+        .transition_order(&processing, OrderStatus::Ready)
+    {
         Ok(true) => {}
         Ok(false) => {
             state.end_issuing(&order.id);
@@ -481,7 +551,9 @@ pub async fn certificate(
         .get_certificate(serial)?
         .ok_or_else(|| AcmeError::not_found(format!("no certificate {serial}")))?;
     if cert.account_id != acct.id {
-        return Err(AcmeError::unauthorized("this certificate belongs to another account"));
+        return Err(AcmeError::unauthorized(
+            "this certificate belongs to another account",
+        ));
     }
     let chains = state.chains_for(&cert.issuer_id);
     let chain = chains

@@ -37,9 +37,16 @@ pub fn order(ctx: &Ctx, o: &OrderRecord) -> Value {
     }
     m.insert(
         "authorizations".into(),
-        json!(o.authz_ids.iter().map(|id| ctx.authz_url(id)).collect::<Vec<_>>()),
+        json!(o
+            .authz_ids
+            .iter()
+            .map(|id| ctx.authz_url(id))
+            .collect::<Vec<_>>()),
     );
-    m.insert("finalize".into(), json!(ctx.url(&format!("/acme/order/{}/finalize", o.id))));
+    m.insert(
+        "finalize".into(),
+        json!(ctx.url(&format!("/acme/order/{}/finalize", o.id))),
+    );
     if o.status == OrderStatus::Valid {
         if let Some(serial) = &o.cert_serial {
             m.insert("certificate".into(), json!(ctx.cert_url(serial)));
@@ -66,7 +73,12 @@ pub fn authz(ctx: &Ctx, a: &AuthzRecord) -> Value {
     m.insert("identifier".into(), json!(a.identifier));
     m.insert(
         "challenges".into(),
-        Value::Array(a.challenges.iter().map(|c| challenge(ctx, &a.id, c)).collect()),
+        Value::Array(
+            a.challenges
+                .iter()
+                .map(|c| challenge(ctx, &a.id, c))
+                .collect(),
+        ),
     );
     if a.wildcard {
         m.insert("wildcard".into(), json!(true));

@@ -22,7 +22,10 @@ use crate::state::AppState;
 fn subscriber_reason(code: Option<u8>) -> Result<RevocationReason, AcmeError> {
     let code = code.unwrap_or(0);
     let reason = RevocationReason::try_from(code).map_err(|_| {
-        AcmeError::new(ProblemType::BadRevocationReason, format!("{code} is not an RFC 5280 reason code"))
+        AcmeError::new(
+            ProblemType::BadRevocationReason,
+            format!("{code} is not an RFC 5280 reason code"),
+        )
     })?;
     match code {
         0 | 1 | 3 | 4 | 5 => Ok(reason),
@@ -65,7 +68,10 @@ pub async fn revoke_cert(state: &Arc<AppState>, a: Authed) -> Result<Reply, Acme
         }
     }
     if record.revocation.is_some() {
-        return Err(AcmeError::new(ProblemType::AlreadyRevoked, "certificate is already revoked"));
+        return Err(AcmeError::new(
+            ProblemType::AlreadyRevoked,
+            "certificate is already revoked",
+        ));
     }
     let rev = RevocationRecord {
         revoked_at: OffsetDateTime::now_utc(),
@@ -77,6 +83,7 @@ pub async fn revoke_cert(state: &Arc<AppState>, a: Authed) -> Result<Reply, Acme
     }
     state.durable().await?;
     state.invalidate_crl(&record.issuer_id);
+    state.ocsp.invalidate(&record.issuer_id, &record.serial);
     state.metrics.inc("certificates_revoked");
     tracing::info!(serial = %record.serial, reason = ?reason, "certificate revoked");
     Ok(Reply::empty(StatusCode::OK))

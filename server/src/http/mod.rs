@@ -47,12 +47,18 @@ fn builder(limits: Limits) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
-    b.http2().timer(TokioTimer::new()).max_concurrent_streams(256);
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256);
     b
 }
 
 /// Wraps a handler with the request deadline.
-async fn with_deadline<F, Fut>(limits: Limits, f: F, req: Request<Incoming>) -> Result<Response<Body>, Infallible>
+async fn with_deadline<F, Fut>(
+    limits: Limits,
+    f: F,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible>
 where
     F: Fn(Request<Incoming>) -> Fut,
     Fut: Future<Output = Response<Body>>,
@@ -91,21 +97,25 @@ pub async fn serve<F, Fut>(
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
-        let service = hyper::service::service_fn(move |req| with_deadline(limits, handler.clone(), req));
+        let service =
+            hyper::service::service_fn(move |req| with_deadline(limits, handler.clone(), req));
         let b = builder(limits);
         match &acceptor {
             Some(acc) => {
                 let acc = acc.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let tls = match tokio::time::timeout(limits.header_read_timeout, acc.accept(stream)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => return,
-                    };
+                    let tls =
+                        match tokio::time::timeout(limits.header_read_timeout, acc.accept(stream))
+                            .await
+                        {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => return,
+                        };
                     let conn = b.serve_connection_with_upgrades(TokioIo::new(tls), service);
                     let _ = watcher.watch(conn.into_owned()).await;
                 });

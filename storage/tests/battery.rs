@@ -11,7 +11,7 @@ use std::sync::Barrier;
 use ironseal_storage::{
     new_id, AccountRecord, AccountStatus, AuthzRecord, AuthzStatus, CaRecord, CaStatus,
     CertificateRecord, ChallengeRecord, ChallengeStatus, ChallengeType, Identifier, OrderRecord,
-    OrderStatus, RevocationRecord, RevocationReason, Store, StoreError,
+    OrderStatus, RevocationReason, RevocationRecord, Store, StoreError,
 };
 use serde_json::json;
 use time::macros::datetime;

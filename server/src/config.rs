@@ -372,6 +372,29 @@ mod tests {
     }
 
     #[test]
+    fn example_config_parses_to_the_defaults() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ironseal.example.toml");
+        let args = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        let from_file = Config::resolve(&args).expect("docs/ironseal.example.toml must parse");
+        let defaults = Config::resolve(&ServeArgs::default()).expect("defaults");
+        assert_eq!(from_file.listen, defaults.listen);
+        assert_eq!(from_file.http_listen, defaults.http_listen);
+        assert_eq!(from_file.hostnames, defaults.hostnames);
+        assert_eq!(from_file.leaf_lifetime, defaults.leaf_lifetime);
+        assert_eq!(from_file.ari_retry_after, defaults.ari_retry_after);
+        assert_eq!(from_file.max_body_bytes, defaults.max_body_bytes);
+        assert_eq!(
+            from_file.new_orders_per_account_per_minute,
+            defaults.new_orders_per_account_per_minute
+        );
+        assert!(from_file.test_knobs().is_empty());
+    }
+
+    #[test]
     fn unknown_file_keys_are_rejected() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.toml");

@@ -8,6 +8,7 @@ mod admin;
 mod bootstrap;
 mod config;
 mod crl;
+mod durability;
 mod http;
 mod issue;
 mod metrics;
@@ -124,7 +125,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         header_read_timeout: config.header_read_timeout,
         request_timeout: config.request_timeout,
     };
-    let state = Arc::new(AppState::new(config, store, validator, cas, admin_hash));
+    let state = Arc::new(AppState::new(config, store, validator, cas, admin_hash)?);
     let st = state.clone();
     if let Err(e) = tokio::task::spawn_blocking(move || ocsp::ensure_responders(&st)).await? {
         tracing::warn!(error = %e, "OCSP responder setup incomplete");

@@ -28,7 +28,7 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
         ["health"] => text(StatusCode::OK, "ok\n"),
         ["metrics"] => Response::builder()
             .header(CONTENT_TYPE, "text/plain; version=0.0.4")
-            .body(full(state.metrics.render()))
+            .body(full(render_metrics(state)))
             .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "")),
         ["ca", "root.pem"] => Response::builder()
             .header(CONTENT_TYPE, "application/x-pem-file")
@@ -51,6 +51,19 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
         },
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
+}
+
+/// Prometheus text: the request metrics plus the flusher's batching counts.
+fn render_metrics(state: &AppState) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut out = state.metrics.render();
+    out.push_str(&format!(
+        "# TYPE ironseal_store_flushes_total counter\nironseal_store_flushes_total {}\n\
+         # TYPE ironseal_store_flush_waiters_total counter\nironseal_store_flush_waiters_total {}\n",
+        state.flush_stats.flushes.load(Relaxed),
+        state.flush_stats.waiters.load(Relaxed)
+    ));
+    out
 }
 
 fn crl(state: &AppState, id: &str, req: &Request<Incoming>) -> Response<Body> {

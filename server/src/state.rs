@@ -50,6 +50,8 @@ pub struct AppState {
     pub crl_cache: CrlCache,
     pub ocsp: crate::ocsp::OcspService,
     pub metrics: Metrics,
+    flusher: crate::durability::Flusher,
+    pub flush_stats: Arc<crate::durability::FlushStats>,
     validating: Mutex<HashSet<String>>,
     issuing: Mutex<HashSet<String>>,
     order_limiter: DefaultKeyedRateLimiter<String>,
@@ -62,10 +64,14 @@ impl AppState {
         validator: Validator,
         cas: CaSet,
         admin_key_sha256: [u8; 32],
-    ) -> AppState {
+    ) -> std::io::Result<AppState> {
         let per_minute = NonZeroU32::new(config.new_orders_per_account_per_minute.max(1))
             .unwrap_or(NonZeroU32::MIN);
-        AppState {
+        let flush_stats = Arc::new(crate::durability::FlushStats::default());
+        let flusher = crate::durability::Flusher::start(store.clone(), flush_stats.clone())?;
+        Ok(AppState {
+            flusher,
+            flush_stats,
             order_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             config,
             store,
@@ -78,7 +84,7 @@ impl AppState {
             metrics: Metrics::default(),
             validating: Mutex::new(HashSet::new()),
             issuing: Mutex::new(HashSet::new()),
-        }
+        })
     }
 
     /// The CA set currently in force.
@@ -139,13 +145,10 @@ impl AppState {
     }
 
     /// Makes every write so far durable before a response acknowledges it.
-    /// Concurrent callers share flushes (group commit inside the store).
+    /// Concurrent callers share flushes (group commit in the flusher thread).
     pub async fn durable(&self) -> Result<(), AcmeError> {
-        let store = self.store.clone();
         let started = std::time::Instant::now();
-        let r = tokio::task::spawn_blocking(move || store.flush())
-            .await
-            .map_err(AcmeError::internal)?;
+        let r = self.flusher.durable().await;
         self.metrics.observe_flush(started.elapsed());
         r.map_err(AcmeError::internal)
     }

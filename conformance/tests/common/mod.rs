@@ -55,6 +55,8 @@ pub struct Srv {
     pub dns_addr: String,
     pub admin_key: String,
     pub starts: u32,
+    /// Extra `ironseal serve` arguments.
+    pub extra: Vec<String>,
     guard: Option<proc::Guard>,
 }
 
@@ -74,6 +76,7 @@ impl Srv {
             dns_addr: dns.dns_addr(),
             admin_key: format!("isk_test_{}", B64.encode(k)),
             starts: 0,
+            extra: Vec::new(),
             guard: None,
         }
     }
@@ -118,6 +121,7 @@ impl Srv {
             .arg("--test-tlsalpn01-port")
             .arg(self.alpn_port.to_string())
             .args(["--ari-retry-after-secs", "1", "--log-format", "json"])
+            .args(&self.extra)
             .env("IRONSEAL_INITIAL_ADMIN_KEY", &self.admin_key);
         let mut g = proc::Guard::spawn("ironseal", cmd, &self.log_path()).expect("spawn ironseal");
         let root = self.root();
@@ -259,12 +263,18 @@ pub struct Env {
 
 impl Env {
     pub async fn start(name: &str) -> Env {
+        Self::start_with(name, &[]).await
+    }
+
+    /// Like [`Env::start`] with extra `ironseal serve` arguments.
+    pub async fn start_with(name: &str, extra: &[&str]) -> Env {
         let dir = tempfile::Builder::new()
             .prefix(&format!("ironseal-{name}-"))
             .tempdir()
             .expect("tempdir");
         let dns = blocking(|| ChallTestSrv::start(dir.path())).unwrap_or_else(|e| panic!("{e}"));
         let mut srv = Srv::new(dir.path(), &dns);
+        srv.extra = extra.iter().map(|s| s.to_string()).collect();
         let h01 = Http01::start(srv.h01_port).await;
         blocking(|| srv.start());
         eprintln!(

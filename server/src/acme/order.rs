@@ -391,8 +391,9 @@ pub async fn refresh_order(
             let mut updated = order.clone();
             updated.status = status;
             updated.error = problem.map(|p| p.to_json());
+            // Derived state: recomputed from the authorizations on every
+            // read, so it needs no flush of its own before we answer.
             if state.store.transition_order(&updated, order.status)? {
-                state.durable().await?;
                 Ok(updated)
             } else {
                 // Someone else moved it; read what they wrote.

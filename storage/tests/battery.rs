@@ -779,7 +779,8 @@ fn cert_revoke_race(s: &dyn Store) {
                 let barrier = &barrier;
                 sc.spawn(move || {
                     barrier.wait();
-                    s.revoke_certificate("77", rev(i))
+                    // Eight distinct valid reason codes (7 is not one).
+                    s.revoke_certificate("77", rev(if i == 7 { 8 } else { i }))
                 })
             })
             .collect();

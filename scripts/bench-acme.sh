@@ -8,6 +8,8 @@
 #   MAX_SECONDS        --max-seconds cap for each bench_acme run (default 300)
 #   STALL_SECONDS      --stall-seconds: abort a run when no order finishes for this long (default 10)
 #   PEBBLE_TRIES       runs of Pebble (fresh process each) while it stalls (default 3)
+#   PEBBLE_AS_SHIPPED=1  run Pebble without PEBBLE_VA_NOSLEEP (its validation
+#                      sleeps, as installed); default: PEBBLE_VA_NOSLEEP=1
 #   SKIP_BUILD=1       do not run cargo build (use existing binaries)
 #   KEEP=1             keep the work dir (configs, certs, server logs, outputs)
 #   IRONSEAL=path      ironseal binary to use (default $CARGO_TARGET_DIR/release/ironseal)
@@ -154,7 +156,9 @@ EOF
 # fresh Pebble and run again, up to PEBBLE_TRIES times.
 for ((try = 1; try <= PEBBLE_TRIES; try++)); do
   rm -f "$WORK/pebble.json"
-  PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
+  PEBBLE_ENV=(PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0)
+  [[ ${PEBBLE_AS_SHIPPED:-0} == 1 ]] || PEBBLE_ENV+=(PEBBLE_VA_NOSLEEP=1)
+  env "${PEBBLE_ENV[@]}" \
     pebble -config "$P/config.json" -dnsserver "127.0.0.1:$DNS_PORT" >"$WORK/pebble.$try.log" 2>&1 &
   PEBBLE_PID=$!
   PIDS+=($PEBBLE_PID)

@@ -62,6 +62,67 @@ pub enum CaError {
         /// What was attempted.
         reason: String,
     },
+    /// The private key does not belong to the certificate: its public key
+    /// differs from the subjectPublicKeyInfo (RFC 5280 §4.1.2.7).
+    #[error("the private key does not match the certificate's subjectPublicKeyInfo")]
+    KeyMismatch,
+    /// A certificate that must be a CA is not one: no basicConstraints
+    /// cA=TRUE (RFC 5280 §4.2.1.9) or no keyCertSign (§4.2.1.3). `depth` 0
+    /// is the certificate being imported, 1 its issuer, and so on.
+    #[error("certificate at depth {depth} is not a CA: {reason}")]
+    NotACa {
+        /// Position in the path (0 = the certificate itself).
+        depth: usize,
+        /// What is missing.
+        reason: String,
+    },
+    /// The signature of the certificate at `depth` does not verify under
+    /// the public key of the certificate at `depth + 1` (RFC 5280 §6.1.3
+    /// (a)(1)), or uses an algorithm ironseal cannot verify.
+    #[error("signature of the certificate at depth {depth} does not verify: {reason}")]
+    BadSignature {
+        /// Position in the path (0 = the certificate itself).
+        depth: usize,
+        /// Why.
+        reason: String,
+    },
+    /// The path does not end in one of the trust anchors given
+    /// (RFC 5280 §6.1.1 (d)), or the anchor is not a valid self-signed
+    /// certificate.
+    #[error("untrusted chain: {0}")]
+    Untrusted(String),
+    /// A certificate on the path has expired (RFC 5280 §6.1.3 (a)(2)).
+    #[error("certificate at depth {depth} expired at {not_after}")]
+    Expired {
+        /// Position in the path (0 = the certificate itself).
+        depth: usize,
+        /// Its notAfter.
+        not_after: time::OffsetDateTime,
+    },
+    /// A certificate on the path is not valid yet (RFC 5280 §6.1.3 (a)(2)).
+    #[error("certificate at depth {depth} is not valid before {not_before}")]
+    NotYetValid {
+        /// Position in the path (0 = the certificate itself).
+        depth: usize,
+        /// Its notBefore.
+        not_before: time::OffsetDateTime,
+    },
+    /// The validity of the certificate at `depth` is not inside the
+    /// validity of its issuer (ironseal's nesting rule for CA
+    /// certificates, RFC 5280 §4.1.2.5).
+    #[error("validity of the certificate at depth {depth} is not inside its issuer's")]
+    ValidityNotNested {
+        /// Position in the path (0 = the certificate itself).
+        depth: usize,
+    },
+    /// The issuer name of the certificate at `depth` is not byte-identical
+    /// to the subject of the certificate at `depth + 1` (RFC 5280
+    /// §4.1.2.4, §6.1.3 (a)(4)).
+    #[error("issuer name of the certificate at depth {depth} differs from its issuer's subject")]
+    NameChain {
+        /// Position in the path (0 = the certificate itself).
+        depth: usize,
+    },
 }
 
 impl From<rcgen::Error> for CaError {

@@ -14,6 +14,7 @@ pub mod csr;
 pub mod danger;
 pub mod error;
 pub mod hierarchy;
+pub mod hierarchy_ops;
 pub mod issuance;
 pub mod keys;
 pub mod names;

@@ -24,7 +24,7 @@ cargo build --release --locked -p ironseal
 export IRONSEAL_BIN="$PWD/target/release/ironseal"
 
 step "unit, storage and conformance tests"
-cargo test --workspace --locked --no-fail-fast -- --test-threads="${IRONSEAL_TEST_THREADS:-4}"
+cargo test --workspace --locked --no-fail-fast -- --test-threads="${IRONSEAL_TEST_THREADS:-2}"
 
 step "fuzz smoke run"
 bash scripts/fuzz-smoke.sh

@@ -25,5 +25,13 @@ pub fn issue_leaf_unchecked(
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
 ) -> Result<IssuedCert, CaError> {
-    sign_leaf(issuer, csr, identifiers, serial, not_before, not_after)
+    sign_leaf(
+        issuer,
+        csr,
+        identifiers,
+        serial,
+        not_before,
+        not_after,
+        None,
+    )
 }

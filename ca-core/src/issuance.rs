@@ -102,7 +102,39 @@ pub fn issue_leaf(
     not_after: OffsetDateTime,
 ) -> Result<IssuedCert, CaError> {
     issuer.check_names(identifiers)?;
-    sign_leaf(issuer, csr, identifiers, serial, not_before, not_after)
+    sign_leaf(
+        issuer,
+        csr,
+        identifiers,
+        serial,
+        not_before,
+        not_after,
+        None,
+    )
+}
+
+/// [`issue_leaf`] with the CRL distribution point set to `crl_url` instead of
+/// the issuer's full-CRL URL: for partitioned CRLs, each certificate names
+/// the shard that will list it (RFC 5280 §4.2.1.13, §5.2.5).
+pub fn issue_leaf_with_crl_dp(
+    issuer: &Issuer,
+    csr: &CheckedCsr,
+    identifiers: &[SubjectName],
+    serial: Serial,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    crl_url: &str,
+) -> Result<IssuedCert, CaError> {
+    issuer.check_names(identifiers)?;
+    sign_leaf(
+        issuer,
+        csr,
+        identifiers,
+        serial,
+        not_before,
+        not_after,
+        Some(crl_url),
+    )
 }
 
 /// [`issue_leaf`] without the name-constraint check. Only
@@ -114,6 +146,7 @@ pub(crate) fn sign_leaf(
     serial: Serial,
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
+    crl_url: Option<&str>,
 ) -> Result<IssuedCert, CaError> {
     // A backdated notBefore earlier than the issuer's is raised to the
     // issuer's notBefore (reported in IssuedCert); notAfter is never moved.
@@ -196,7 +229,11 @@ pub(crate) fn sign_leaf(
     ];
     params.use_authority_key_identifier_extension = true;
     params.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier(&csr.public_key_bits));
-    issuer.urls().apply(&mut params)?;
+    let mut urls = issuer.urls().clone();
+    if let Some(u) = crl_url {
+        urls.crl = Some(u.to_string());
+    }
+    urls.apply(&mut params)?;
 
     let cert = params.signed_by(&public_key, &issuer.rcgen_issuer())?;
     let der = cert.der().to_vec();

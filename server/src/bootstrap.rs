@@ -1,6 +1,6 @@
 //! First start and every start: open the data directory, the key-encryption
 //! key, the store; create the root and issuing CA when there are none;
-//! unseal the CA keys; create the first admin API key; issue the HTTPS
+//! unseal the CA keys; create (or import) the first admin API key; issue the HTTPS
 //! listener's certificate from our own CA.
 
 use std::collections::HashMap;
@@ -19,9 +19,10 @@ use ironseal_ca_core::hierarchy::{
 use ironseal_ca_core::keys::CaKey;
 use ironseal_ca_core::sealed::{open, seal, Kek};
 use ironseal_ca_core::serial::Serial;
-use ironseal_storage::{CaRecord, CaStatus, SledStore, Store};
+use ironseal_storage::{ApiKeyRecord, ApiRole, AuditEvent, CaRecord, CaStatus, SledStore, Store};
 use time::OffsetDateTime;
 
+use crate::admin::auth::{generate_key, key_hash, INITIAL_KEY_ID};
 use crate::config::Config;
 use crate::state::{new_id, CaSet, IssuingCa};
 
@@ -277,44 +278,85 @@ pub fn write_root(config: &Config, cas: &CaSet) -> Result<(), BootError> {
     Ok(())
 }
 
-/// The first admin API key: from `IRONSEAL_INITIAL_ADMIN_KEY` or random,
-/// stored only as its SHA-256 (mode 0600 file) and shown once.
-pub fn ensure_admin_key(config: &Config) -> Result<([u8; 32], Option<String>), BootError> {
+/// The first admin API key, kept in the store as an admin-role key.
+///
+/// * The store has API keys already: nothing to do.
+/// * An older data directory has `admin-key.sha256` (the key's SHA-256 in
+///   hex): imported once as the admin key [`INITIAL_KEY_ID`], then the file
+///   is renamed to `admin-key.sha256.imported` so that deleting the key
+///   later through the API is not undone by the next start.
+/// * Otherwise a new key: `IRONSEAL_INITIAL_ADMIN_KEY` (at least 16
+///   characters; stored under [`INITIAL_KEY_ID`]) or a generated
+///   `isk_<id>_<secret>`, returned so the caller can show it once.
+///
+/// Creation and import are recorded in the audit log (actor `system`).
+pub fn ensure_admin_key(config: &Config, store: &dyn Store) -> Result<Option<String>, BootError> {
     let path = config.data_dir.join("admin-key.sha256");
+    let now = OffsetDateTime::now_utc();
+    let initial = |hash: String| ApiKeyRecord {
+        id: INITIAL_KEY_ID.to_string(),
+        name: "initial admin key".to_string(),
+        role: ApiRole::Admin,
+        secret_sha256: hash,
+        created_at: now,
+        created_by: "system".to_string(),
+        disabled_at: None,
+    };
+    let audit = |action: &str, summary: String| -> Result<(), BootError> {
+        store.append_audit(&AuditEvent {
+            at: now,
+            actor: "system".into(),
+            action: action.into(),
+            summary,
+            outcome: None,
+        })?;
+        Ok(())
+    };
     if path.exists() {
-        let text = fs::read_to_string(&path).map_err(io_err(&path))?;
-        let bytes = hex::decode(text.trim())
-            .map_err(|_| BootError::Kek(format!("{} is not hex", path.display())))?;
-        let arr: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| BootError::Kek(format!("{} is not a SHA-256", path.display())))?;
-        return Ok((arr, None));
+        if store.get_api_key(INITIAL_KEY_ID)?.is_none() {
+            let text = fs::read_to_string(&path).map_err(io_err(&path))?;
+            let bytes = hex::decode(text.trim())
+                .map_err(|_| BootError::Kek(format!("{} is not hex", path.display())))?;
+            if bytes.len() != 32 {
+                return Err(BootError::Kek(format!(
+                    "{} is not a SHA-256",
+                    path.display()
+                )));
+            }
+            store.create_api_key(&initial(hex::encode(bytes)))?;
+            audit(
+                "admin-key.import",
+                format!("imported {} as admin key {INITIAL_KEY_ID}", path.display()),
+            )?;
+            store.flush()?;
+            tracing::info!(file = %path.display(), "imported the admin API key into the store");
+        }
+        let done = config.data_dir.join("admin-key.sha256.imported");
+        fs::rename(&path, &done).map_err(io_err(&path))?;
+        return Ok(None);
     }
-    let key = match std::env::var("IRONSEAL_INITIAL_ADMIN_KEY") {
-        Ok(k) if k.len() >= 16 => k,
+    if !store.list_api_keys()?.is_empty() {
+        return Ok(None);
+    }
+    let (record, key) = match std::env::var("IRONSEAL_INITIAL_ADMIN_KEY") {
+        Ok(k) if k.len() >= 16 => (initial(key_hash(&k)), k),
         Ok(_) => {
             return Err(BootError::Kek(
                 "IRONSEAL_INITIAL_ADMIN_KEY must be at least 16 characters".into(),
             ))
         }
         Err(_) => {
-            let b: [u8; 24] = rand::random();
-            format!("isk_{}", hex::encode(b))
+            let new = generate_key("initial admin key", ApiRole::Admin, "system", now);
+            (new.record, new.key)
         }
     };
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
-    let mut arr = [0u8; 32];
-    arr.copy_from_slice(digest.as_ref());
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(io_err(&path))?;
-    f.write_all(hex::encode(arr).as_bytes())
-        .map_err(io_err(&path))?;
-    f.sync_all().map_err(io_err(&path))?;
-    Ok((arr, Some(key)))
+    store.create_api_key(&record)?;
+    audit(
+        "admin-key.create",
+        format!("created the first admin key {}", record.id),
+    )?;
+    store.flush()?;
+    Ok(Some(key))
 }
 
 /// Issues the HTTPS listener's certificate for the configured hostnames
@@ -401,4 +443,70 @@ pub fn tls_config(
         .map_err(|e| BootError::Tls(e.to_string()))?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use crate::admin::auth::authenticate;
+    use crate::config::ServeArgs;
+    use hyper::header::HeaderValue;
+    use ironseal_storage::MemoryStore;
+
+    fn config(dir: &Path) -> Config {
+        Config::resolve(&ServeArgs {
+            data_dir: Some(dir.to_path_buf()),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    fn bearer(key: &str) -> HeaderValue {
+        HeaderValue::from_str(&format!("Bearer {key}")).unwrap()
+    }
+
+    #[test]
+    fn legacy_hash_file_is_imported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        let legacy = "legacy-admin-key-0123456789";
+        std::fs::write(dir.path().join("admin-key.sha256"), key_hash(legacy)).unwrap();
+        let store = MemoryStore::new();
+        assert_eq!(ensure_admin_key(&cfg, &store).unwrap(), None);
+        let p = authenticate(&store, Some(&bearer(legacy))).unwrap();
+        assert_eq!((p.id.as_str(), p.role), (INITIAL_KEY_ID, ApiRole::Admin));
+        assert!(!dir.path().join("admin-key.sha256").exists());
+        assert!(dir.path().join("admin-key.sha256.imported").exists());
+        // Next start: nothing new, and a deleted key stays deleted.
+        store
+            .disable_api_key(INITIAL_KEY_ID, OffsetDateTime::now_utc())
+            .unwrap();
+        assert_eq!(ensure_admin_key(&cfg, &store).unwrap(), None);
+        assert!(authenticate(&store, Some(&bearer(legacy))).is_err());
+        assert_eq!(store.list_api_keys().unwrap().len(), 1);
+        let log = store.audit_entries(0, 10).unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].action, "admin-key.import");
+        assert_eq!(log[0].actor, "system");
+    }
+
+    #[test]
+    fn first_start_creates_an_admin_key() {
+        if std::env::var_os("IRONSEAL_INITIAL_ADMIN_KEY").is_some() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        let store = MemoryStore::new();
+        let key = ensure_admin_key(&cfg, &store).unwrap().unwrap();
+        assert!(key.starts_with("isk_"));
+        let p = authenticate(&store, Some(&bearer(&key))).unwrap();
+        assert_eq!(p.role, ApiRole::Admin);
+        // Shown once: the next start prints nothing.
+        assert_eq!(ensure_admin_key(&cfg, &store).unwrap(), None);
+        assert!(!store.list_api_keys().unwrap()[0]
+            .secret_sha256
+            .contains(&key));
+    }
 }

@@ -56,6 +56,10 @@ pub struct ServeArgs {
     /// Lifetime of issued leaf certificates, in days (default 90).
     #[arg(long, env = "IRONSEAL_LEAF_LIFETIME_DAYS")]
     pub leaf_lifetime_days: Option<u32>,
+    /// CRL partitions per CA (default 1 = one full CRL). Each certificate
+    /// names its shard; do not change while such certificates are valid.
+    #[arg(long, env = "IRONSEAL_CRL_SHARDS")]
+    pub crl_shards: Option<u32>,
     /// Retry-After of renewalInfo responses, in seconds (default 21600).
     #[arg(long, env = "IRONSEAL_ARI_RETRY_AFTER_SECS")]
     pub ari_retry_after_secs: Option<u64>,
@@ -98,6 +102,7 @@ pub struct FileConfig {
     pub leaf_lifetime_days: Option<u32>,
     pub log_format: Option<LogFormat>,
     pub ca: CaFileConfig,
+    pub crl: CrlFileConfig,
     pub acme: AcmeFileConfig,
     pub limits: LimitsFileConfig,
     pub testing: TestingFileConfig,
@@ -109,6 +114,14 @@ pub struct FileConfig {
 pub struct CaFileConfig {
     /// Name constraints of the issuing CA (`permitted`, `excluded`).
     pub name_constraints: Option<NameConstraints>,
+}
+
+/// `[crl]` section.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct CrlFileConfig {
+    /// CRL partitions per CA (Boulder-style sharding with a critical IDP).
+    pub shards: Option<u32>,
 }
 
 /// `[acme]` section.
@@ -153,6 +166,7 @@ pub struct Config {
     pub kek_file: PathBuf,
     pub ca_key_algorithm: KeyAlgorithm,
     pub ca_name_constraints: NameConstraints,
+    pub crl_shards: u32,
     pub leaf_lifetime: Duration,
     pub log_format: LogFormat,
     pub terms_of_service: String,
@@ -250,6 +264,9 @@ impl Config {
                 "leaf_lifetime_days must be between 1 and 825".into(),
             ));
         }
+        if args.crl_shards.or(file.crl.shards) == Some(0) {
+            return Err(ConfigError::Invalid("crl shards must be at least 1".into()));
+        }
         let ca_name_constraints = if args.ca_permit.is_empty() && args.ca_exclude.is_empty() {
             file.ca.name_constraints.unwrap_or_default()
         } else {
@@ -273,6 +290,7 @@ impl Config {
                 .or(file.ca_key_algorithm)
                 .unwrap_or(KeyAlgorithm::EcdsaP256),
             ca_name_constraints,
+            crl_shards: args.crl_shards.or(file.crl.shards).unwrap_or(1),
             leaf_lifetime: Duration::from_secs(u64::from(leaf_days) * 86_400),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             terms_of_service: acme

@@ -1,55 +1,95 @@
-//! CRLs per issuing CA (RFC 5280 §5), DER over plain HTTP. Built on first
-//! fetch and cached; a revocation drops the cache, and a cached CRL is
-//! rebuilt once it is older than a quarter of its validity, well before
-//! its nextUpdate.
+//! CRLs per issuing CA (RFC 5280 §5), DER over plain HTTP.
+//!
+//! - **Full CRL** at `/crl/{ca}.crl`: every revocation of the CA, no
+//!   issuingDistributionPoint. This is the URL certificates carry today.
+//! - **Partitions** (Boulder's sharded CRLs, EJBCA's partitioned CRLs) when
+//!   [`shard_count`] N > 1: shard k of N at `/crl/{ca}/{k}.crl` holds the
+//!   revocations whose serial maps to k ([`shard_of`]: SHA-256 of the
+//!   serial's DER content octets, first 8 bytes big-endian, mod N), with a
+//!   critical issuingDistributionPoint naming that URL (§5.2.5) and
+//!   onlyContainsUserCerts when the CA issues end entities only (pathLen 0).
+//!   [`crl_url_for`] is the URL a new certificate of a serial must carry in
+//!   its CRL DP. N must not change while certificates with shard URLs are
+//!   valid: their serials would map elsewhere.
+//! - **Numbering**: one persisted, strictly increasing counter per CA
+//!   (`Store::next_crl_number`, flushed before the CRL is served). One build
+//!   produces the full CRL and every shard under the same number; each scope
+//!   (full, shard k) therefore sees strictly increasing numbers.
+//! - **Freshness**: built on first fetch or by [`refresh_due`], which the
+//!   housekeeping loop calls every minute: a CA whose CRLs are missing or
+//!   older than [`CRL_REFRESH`] is rebuilt without waiting for a request, so
+//!   a CRL is always replaced long before its nextUpdate ([`CRL_VALIDITY`]).
+//!   A revocation drops the CA's CRLs ([`CrlCache::invalidate`]) and the next
+//!   fetch rebuilds them. Builds are serialized, and an epoch counter keeps a
+//!   CRL built from a pre-revocation read out of the cache.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ironseal_ca_core::crl::{build_crl, RevokedEntry};
+use ironseal_ca_core::crl::{build_crl, build_partitioned_crl, Partition, RevokedEntry};
 use ironseal_ca_core::serial::Serial;
 use time::OffsetDateTime;
 
-use crate::state::AppState;
+use crate::state::{AppState, IssuingCa};
 
 /// How long a CRL is valid (thisUpdate to nextUpdate).
 pub const CRL_VALIDITY: time::Duration = time::Duration::hours(24);
-/// After this age a cached CRL is rebuilt.
+/// After this age a CRL is rebuilt (by a request or by [`refresh_due`]).
 pub const CRL_REFRESH: time::Duration = time::Duration::hours(6);
+/// Upper bound on the shard count.
+pub const MAX_SHARDS: u32 = 4096;
 
 /// One built CRL.
 pub struct CachedCrl {
-    pub der: Arc<Vec<u8>>,
+    pub der: bytes::Bytes,
     pub number: u64,
     pub this_update: OffsetDateTime,
     pub next_update: OffsetDateTime,
+    /// Entries in this CRL.
+    pub entries: usize,
+}
+
+/// Which CRL of a CA: the full one or shard k.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Part {
+    Full,
+    Shard(u32),
 }
 
 /// The CRLs built so far, by CA id.
 #[derive(Default)]
 pub struct CrlCache {
-    inner: Mutex<HashMap<String, Arc<CachedCrl>>>,
+    inner: Mutex<HashMap<String, HashMap<Part, Arc<CachedCrl>>>>,
+    /// Serializes builds so two never race for numbers or the cache.
+    building: Mutex<()>,
+    /// Bumped by every invalidation.
+    epoch: AtomicU64,
 }
 
 impl CrlCache {
+    /// Drops every CRL of `ca_id`; call after a revocation is durable.
     pub fn invalidate(&self, ca_id: &str) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         self.inner
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(ca_id);
     }
-    fn get(&self, ca_id: &str) -> Option<Arc<CachedCrl>> {
+    fn get(&self, ca_id: &str, part: Part) -> Option<Arc<CachedCrl>> {
         self.inner
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(ca_id)
+            .and_then(|m| m.get(&part))
             .cloned()
     }
-    fn put(&self, ca_id: &str, crl: Arc<CachedCrl>) {
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(ca_id.to_string(), crl);
+    /// Stores a whole build unless an invalidation happened since `epoch`.
+    fn put(&self, ca_id: &str, built: HashMap<Part, Arc<CachedCrl>>, epoch: u64) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if self.epoch.load(Ordering::SeqCst) == epoch {
+            inner.insert(ca_id.to_string(), built);
+        }
     }
 }
 
@@ -58,25 +98,94 @@ impl CrlCache {
 pub enum CrlError {
     #[error("no CA {0}")]
     UnknownCa(String),
+    #[error("no shard {0} (the CA has {1})")]
+    UnknownShard(u32, u32),
     #[error("store: {0}")]
     Store(#[from] ironseal_storage::StoreError),
     #[error("signing: {0}")]
     Ca(#[from] ironseal_ca_core::error::CaError),
 }
 
-/// The current CRL of `ca_id`, from cache or freshly built and numbered.
-pub fn current_crl(state: &AppState, ca_id: &str) -> Result<Arc<CachedCrl>, CrlError> {
-    let now = OffsetDateTime::now_utc();
-    if let Some(c) = state.crl_cache.get(ca_id) {
-        if now - c.this_update < CRL_REFRESH {
-            return Ok(c);
+/// The number of CRL shards per CA (`crl_shards` in the configuration,
+/// default 1: a single full CRL, no partitions), clamped to 1..=[`MAX_SHARDS`].
+pub fn shard_count(state: &AppState) -> u32 {
+    state.config.crl_shards.clamp(1, MAX_SHARDS)
+}
+
+/// The shard of `serial` among `shards`: a stable hash, independent of the
+/// platform and the release.
+pub fn shard_of(serial: &Serial, shards: u32) -> u32 {
+    if shards <= 1 {
+        return 0;
+    }
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, serial.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d.as_ref()[..8]);
+    (u64::from_be_bytes(b) % u64::from(shards)) as u32
+}
+
+/// The URL of the full CRL of `ca_id`.
+pub fn full_crl_url(state: &AppState, ca_id: &str) -> String {
+    format!("{}/crl/{ca_id}.crl", state.config.http_public_url)
+}
+
+/// The URL of shard `k` of `ca_id`.
+pub fn shard_url(state: &AppState, ca_id: &str, k: u32) -> String {
+    format!("{}/crl/{ca_id}/{k}.crl", state.config.http_public_url)
+}
+
+/// The CRL distribution point a new certificate of `serial` under
+/// `issuer_id` must carry: the full CRL with one shard, else its shard.
+#[allow(
+    dead_code,
+    reason = "to be called by issuance (issue.rs) for the leaf's CRL DP"
+)]
+pub fn crl_url_for(state: &AppState, issuer_id: &str, serial: &Serial) -> String {
+    match shard_count(state) {
+        1 => full_crl_url(state, issuer_id),
+        n => shard_url(state, issuer_id, shard_of(serial, n)),
+    }
+}
+
+/// The current CRL `part` of `ca_id`, from cache or freshly built.
+pub fn current(state: &AppState, ca_id: &str, part: Part) -> Result<Arc<CachedCrl>, CrlError> {
+    let shards = shard_count(state);
+    if let Part::Shard(k) = part {
+        if shards <= 1 || k >= shards {
+            return Err(CrlError::UnknownShard(k, shards));
         }
     }
+    let fresh = |c: &Arc<CachedCrl>| OffsetDateTime::now_utc() - c.this_update < CRL_REFRESH;
+    if let Some(c) = state.crl_cache.get(ca_id, part).filter(fresh) {
+        return Ok(c);
+    }
+    let _guard = state
+        .crl_cache
+        .building
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    // Another caller may have built it while we waited.
+    if let Some(c) = state.crl_cache.get(ca_id, part).filter(fresh) {
+        return Ok(c);
+    }
+    let mut built = build_all(state, ca_id, shards)?;
+    built.remove(&part).ok_or(CrlError::UnknownShard(0, shards))
+}
+
+/// Builds, numbers and caches every CRL of `ca_id` (full + shards). The
+/// caller holds the build lock.
+fn build_all(
+    state: &AppState,
+    ca_id: &str,
+    shards: u32,
+) -> Result<HashMap<Part, Arc<CachedCrl>>, CrlError> {
     let cas = state.ca_set();
-    let ca = cas
+    let ca: &Arc<IssuingCa> = cas
         .by_id
         .get(ca_id)
         .ok_or_else(|| CrlError::UnknownCa(ca_id.to_string()))?;
+    let epoch = state.crl_cache.epoch.load(Ordering::SeqCst);
+    let now = OffsetDateTime::now_utc();
     let revoked = state.store.revoked_certificates(ca_id)?;
     let mut entries = Vec::with_capacity(revoked.len());
     for (serial_hex, rev) in revoked {
@@ -92,16 +201,114 @@ pub fn current_crl(state: &AppState, ca_id: &str) -> Result<Arc<CachedCrl>, CrlE
     }
     let number = state.store.next_crl_number(ca_id)?;
     state.store.flush()?;
-    let this_update = now;
-    let next_update = now + CRL_VALIDITY;
+    let this_update = now.replace_nanosecond(0).unwrap_or(now);
+    let next_update = this_update + CRL_VALIDITY;
+    let started = std::time::Instant::now();
+    let mut out = HashMap::new();
     let der = build_crl(&ca.issuer, number, this_update, next_update, &entries)?;
-    let built = Arc::new(CachedCrl {
-        der: Arc::new(der),
+    let mk = |der: Vec<u8>, n: usize| {
+        Arc::new(CachedCrl {
+            der: bytes::Bytes::from(der),
+            number,
+            this_update,
+            next_update,
+            entries: n,
+        })
+    };
+    out.insert(Part::Full, mk(der, entries.len()));
+    if shards > 1 {
+        let mut parts: Vec<Vec<RevokedEntry>> = (0..shards).map(|_| Vec::new()).collect();
+        for e in entries.drain(..) {
+            let k = shard_of(&e.serial, shards) as usize;
+            if let Some(p) = parts.get_mut(k) {
+                p.push(e);
+            }
+        }
+        let only_user_certs = ca.issuer.path_len() == Some(0);
+        for (k, part_entries) in parts.into_iter().enumerate() {
+            let k = k as u32;
+            let partition = Partition {
+                url: shard_url(state, ca_id, k),
+                only_user_certs,
+            };
+            let der = build_partitioned_crl(
+                &ca.issuer,
+                number,
+                this_update,
+                next_update,
+                &part_entries,
+                &partition,
+            )?;
+            out.insert(Part::Shard(k), mk(der, part_entries.len()));
+        }
+    }
+    tracing::info!(
+        ca = ca_id,
         number,
-        this_update,
-        next_update,
-    });
-    state.crl_cache.put(ca_id, built.clone());
+        shards,
+        entries = out.get(&Part::Full).map(|c| c.entries).unwrap_or(0),
+        ms = started.elapsed().as_millis() as u64,
+        "CRLs built"
+    );
+    state.crl_cache.put(ca_id, out.clone(), epoch);
     state.metrics.inc("crls_built");
-    Ok(built)
+    Ok(out)
+}
+
+/// Rebuilds the CRLs of every CA whose CRLs are missing or older than
+/// [`CRL_REFRESH`], so they are replaced well before nextUpdate even when
+/// nobody fetches them. Call from a blocking context (housekeeping). Returns
+/// how many CAs were rebuilt.
+pub fn refresh_due(state: &AppState) -> usize {
+    let cas = state.ca_set();
+    let mut ids: Vec<&String> = cas.by_id.keys().collect();
+    ids.sort();
+    let shards = shard_count(state);
+    let mut rebuilt = 0;
+    for id in ids {
+        let due = |c: Option<Arc<CachedCrl>>| {
+            c.is_none_or(|c| OffsetDateTime::now_utc() - c.this_update >= CRL_REFRESH)
+        };
+        if !due(state.crl_cache.get(id, Part::Full)) {
+            continue;
+        }
+        let _guard = state
+            .crl_cache
+            .building
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if !due(state.crl_cache.get(id, Part::Full)) {
+            continue;
+        }
+        match build_all(state, id, shards) {
+            Ok(_) => rebuilt += 1,
+            Err(e) => tracing::error!(ca = %id, error = %e, "scheduled CRL rebuild failed"),
+        }
+    }
+    rebuilt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_stable_and_spread() {
+        let s = Serial::from_hex("0123456789abcdef0123456789abcdef").expect("serial");
+        assert_eq!(shard_of(&s, 1), 0);
+        let k = shard_of(&s, 16);
+        assert!(k < 16);
+        assert_eq!(shard_of(&s, 16), k, "deterministic");
+        let mut counts = [0u32; 8];
+        for i in 0u32..8000 {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&i.to_be_bytes());
+            b[15] = 1;
+            counts[shard_of(&Serial::from_random(b), 8) as usize] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
+    }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use ironseal_ca_core::csr::{check_csr, CheckedCsr, CsrError, CsrPolicy};
-use ironseal_ca_core::issuance::issue_leaf;
+use ironseal_ca_core::issuance::issue_leaf_with_crl_dp;
 use ironseal_ca_core::names::SubjectName;
 use ironseal_ca_core::serial::Serial;
 use ironseal_protocol::acme::problem::ProblemType;
@@ -151,13 +151,16 @@ fn sign_and_store(
     let names = subject_names(&order.identifiers)?;
     for _ in 0..SERIAL_ATTEMPTS {
         let serial = Serial::from_random(rand::random());
-        let issued = issue_leaf(
+        // With partitioned CRLs the certificate names the shard that will list it.
+        let crl_url = crate::crl::crl_url_for(state, issuer.issuer.id(), &serial);
+        let issued = issue_leaf_with_crl_dp(
             &issuer.issuer,
             csr,
             &names,
             serial.clone(),
             not_before,
             not_after,
+            &crl_url,
         )?;
         let record = CertificateRecord {
             serial: serial.to_hex(),

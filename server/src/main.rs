@@ -6,6 +6,7 @@
 mod acme;
 mod admin;
 mod bootstrap;
+mod cli;
 mod config;
 mod crl;
 mod durability;
@@ -14,6 +15,7 @@ mod issue;
 mod metrics;
 mod ocsp;
 mod pki_http;
+mod revocation;
 mod state;
 mod validation;
 
@@ -43,6 +45,8 @@ struct Cli {
 enum Command {
     /// Run the server (creates the CA on first start).
     Serve(ServeArgs),
+    /// Call the admin API of a running server over HTTPS.
+    Admin(cli::AdminArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -60,6 +64,7 @@ fn init_logging(format: LogFormat) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Admin(args) => cli::run(args),
         Command::Serve(args) => {
             let config = match Config::resolve(&args) {
                 Ok(c) => c,
@@ -101,11 +106,26 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let store = bootstrap::open_store(&config)?;
     if bootstrap::ensure_hierarchy(&config, store.as_ref(), &kek)? {
         tracing::info!(data_dir = %config.data_dir.display(), "first start: CA created");
+        for ca in store.list_cas()? {
+            store.append_audit(&ironseal_storage::AuditEvent {
+                at: ca.created_at,
+                actor: "system".into(),
+                action: "ca.create".into(),
+                summary: format!(
+                    "id={} name={:?} parent={} algorithm={}",
+                    ca.id,
+                    ca.name,
+                    ca.parent_id.as_deref().unwrap_or("-"),
+                    ca.algorithm
+                ),
+                outcome: None,
+            })?;
+        }
+        store.flush()?;
     }
     let cas = bootstrap::load_cas(&config, store.as_ref(), &kek)?;
     bootstrap::write_root(&config, &cas)?;
-    let (admin_hash, new_admin_key) = bootstrap::ensure_admin_key(&config)?;
-    if let Some(key) = new_admin_key {
+    if let Some(key) = bootstrap::ensure_admin_key(&config, store.as_ref())? {
         if std::env::var("IRONSEAL_INITIAL_ADMIN_KEY").is_err() {
             // Shown once; only its hash is kept.
             eprintln!("ironseal: initial admin API key (shown once, store it now): {key}");
@@ -125,7 +145,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         header_read_timeout: config.header_read_timeout,
         request_timeout: config.request_timeout,
     };
-    let state = Arc::new(AppState::new(config, store, validator, cas, admin_hash)?);
+    let state = Arc::new(AppState::new(config, store, validator, cas)?);
     let st = state.clone();
     if let Err(e) = tokio::task::spawn_blocking(move || ocsp::ensure_responders(&st)).await? {
         tracing::warn!(error = %e, "OCSP responder setup incomplete");
@@ -176,6 +196,9 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
                     if let Ok(Err(e)) = tokio::task::spawn_blocking(move || ocsp::ensure_responders(&st2)).await {
                         tracing::warn!(error = %e, "OCSP responder renewal failed");
                     }
+                    // Rebuilds CRLs before they age past crl::CRL_REFRESH, requests or not.
+                    let st3 = st.clone();
+                    let _ = tokio::task::spawn_blocking(move || crl::refresh_due(&st3)).await;
                 }
                 _ = housekeeping_rx.changed() => break,
             }

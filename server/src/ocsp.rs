@@ -26,7 +26,9 @@
 //!   revocation. `unknown` answers are never cached (random serials must
 //!   not grow memory), and the cache is bounded by [`MAX_CACHE_ENTRIES`].
 //!   An epoch counter bumped by `invalidate` keeps a response computed from
-//!   a pre-revocation read from being cached after the revocation.
+//!   a pre-revocation read from being cached after the revocation. Hits
+//!   are served on the async worker ([`OcspService::cached_answer`]); only
+//!   misses, nonces and multi-CertID requests go to a blocking thread.
 //! - **Live signing** when the request carries a nonce (echoed, RFC 6960
 //!   §4.4.1, RFC 8954) or asks about several certificates.
 //! - **Status** from the store: a certificate record of the matched CA
@@ -316,6 +318,34 @@ impl OcspService {
         }
     }
 
+    /// The pre-signed answer to `der` when the cache holds one (a nonce-less
+    /// request for one certificate of a CA whose responder is set up), else
+    /// `None` and the caller goes through [`OcspService::respond`]. Reads
+    /// neither the store nor any key, so it can run on an async worker.
+    /// `is_current` says whether a CA id is still served (as `respond` checks
+    /// against its `issuers`).
+    pub fn cached_answer(
+        &self,
+        der: &[u8],
+        now: OffsetDateTime,
+        is_current: impl Fn(&str) -> bool,
+    ) -> Option<Answer> {
+        let req = OcspRequest::from_der(der).ok()?;
+        if req.nonce.is_some() || req.requests.len() != 1 {
+            return None;
+        }
+        let id = &req.requests[0].cert_id;
+        let responder = self.matching(id).filter(|r| is_current(r.issuer_id()))?;
+        let serial = Serial::from_bytes(id.serial_bytes()).ok()?;
+        let key = (responder.issuer_id().to_string(), serial.to_hex());
+        let c = self.cache_get(&key, &id.to_der_bytes().ok()?, now)?;
+        Some(Answer {
+            der: c.der.clone(),
+            status: ResponseStatus::Successful,
+            cacheable: Some(c),
+        })
+    }
+
     /// Answers one DER `OCSPRequest`. `issuers` are the CAs we may answer
     /// for (responders are set up lazily for any that lack one).
     pub fn respond(
@@ -538,20 +568,28 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
         return r;
     };
     let answer = match der {
-        Ok(der) => {
-            let st = state.clone();
-            let run = move || {
-                let cas = st.ca_set();
-                let issuers: Vec<&Issuer> = cas.by_id.values().map(|c| &c.issuer).collect();
-                st.ocsp
-                    .respond(&der, st.store.as_ref(), &issuers, OffsetDateTime::now_utc())
-            };
-            // Store reads and (rarely) responder key generation block.
-            match tokio::task::spawn_blocking(run).await {
-                Ok(a) => a,
-                Err(_) => Answer::error(ResponseStatus::InternalError),
+        // Pre-signed hit: answered on the async worker (no store, no blocking).
+        Ok(der) => match state
+            .ocsp
+            .cached_answer(&der, OffsetDateTime::now_utc(), |id| {
+                state.ca_set().by_id.contains_key(id)
+            }) {
+            Some(a) => a,
+            None => {
+                let st = state.clone();
+                let run = move || {
+                    let cas = st.ca_set();
+                    let issuers: Vec<&Issuer> = cas.by_id.values().map(|c| &c.issuer).collect();
+                    st.ocsp
+                        .respond(&der, st.store.as_ref(), &issuers, OffsetDateTime::now_utc())
+                };
+                // Store reads and (rarely) responder key generation block.
+                match tokio::task::spawn_blocking(run).await {
+                    Ok(a) => a,
+                    Err(_) => Answer::error(ResponseStatus::InternalError),
+                }
             }
-        }
+        },
         Err(()) => Answer::error(ResponseStatus::MalformedRequest),
     };
     metric(state, &answer);

@@ -6,11 +6,11 @@
 use std::sync::Arc;
 
 use hyper::body::Incoming;
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH, LAST_MODIFIED};
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, EXPIRES, IF_NONE_MATCH, LAST_MODIFIED};
 use hyper::{Method, Request, Response, StatusCode};
 use time::format_description::well_known::Rfc2822;
 
-use crate::crl::current_crl;
+use crate::crl::Part;
 use crate::http::{full, text, Body};
 use crate::state::AppState;
 
@@ -46,8 +46,15 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
             None => text(StatusCode::NOT_FOUND, "not found\n"),
         },
         ["crl", file] => match file.strip_suffix(".crl") {
-            Some(id) => crl(state, id, &req),
+            Some(id) => crl(state, id, Part::Full, &req).await,
             None => text(StatusCode::NOT_FOUND, "not found\n"),
+        },
+        // A CRL partition (shard), see crate::crl.
+        ["crl", id, file] => match file.strip_suffix(".crl").map(str::parse::<u32>) {
+            Some(Ok(k)) if crate::crl::shard_count(state) > 1 => {
+                crl(state, id, Part::Shard(k), &req).await
+            }
+            _ => text(StatusCode::NOT_FOUND, "not found\n"),
         },
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
@@ -66,18 +73,32 @@ fn render_metrics(state: &AppState) -> String {
     out
 }
 
-fn crl(state: &AppState, id: &str, req: &Request<Incoming>) -> Response<Body> {
+async fn crl(
+    state: &Arc<AppState>,
+    id: &str,
+    part: Part,
+    req: &Request<Incoming>,
+) -> Response<Body> {
     if !state.ca_set().by_id.contains_key(id) {
         return text(StatusCode::NOT_FOUND, "no such CA\n");
     }
-    let c = match current_crl(state, id) {
-        Ok(c) => c,
-        Err(e) => {
+    // A build reads the store and signs: keep it off the async workers.
+    let (st, ca) = (state.clone(), id.to_string());
+    let c = match tokio::task::spawn_blocking(move || crate::crl::current(&st, &ca, part)).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(crate::crl::CrlError::UnknownShard(..))) => {
+            return text(StatusCode::NOT_FOUND, "no such CRL shard\n")
+        }
+        Ok(Err(e)) => {
             tracing::error!(ca = id, error = %e, "CRL build failed");
             return text(StatusCode::INTERNAL_SERVER_ERROR, "CRL unavailable\n");
         }
+        Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, "CRL unavailable\n"),
     };
-    let etag = format!("\"{id}-{}\"", c.number);
+    let etag = match part {
+        Part::Full => format!("\"{id}-{}\"", c.number),
+        Part::Shard(k) => format!("\"{id}-{k}-{}\"", c.number),
+    };
     if req
         .headers()
         .get(IF_NONE_MATCH)
@@ -103,7 +124,14 @@ fn crl(state: &AppState, id: &str, req: &Request<Incoming>) -> Response<Body> {
                 .unwrap_or_default()
                 .replace("+0000", "GMT"),
         )
+        .header(
+            EXPIRES,
+            c.next_update
+                .format(&Rfc2822)
+                .unwrap_or_default()
+                .replace("+0000", "GMT"),
+        )
         .header(CACHE_CONTROL, format!("public, max-age={max_age}"))
-        .body(full(c.der.as_ref().clone()))
+        .body(full(c.der.clone()))
         .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, ""))
 }

@@ -46,7 +46,6 @@ pub struct AppState {
     pub nonces: NonceStore,
     pub validator: Validator,
     pub cas: RwLock<Arc<CaSet>>,
-    pub admin_key_sha256: [u8; 32],
     pub crl_cache: CrlCache,
     pub ocsp: crate::ocsp::OcspService,
     pub metrics: Metrics,
@@ -63,7 +62,6 @@ impl AppState {
         store: Arc<dyn Store>,
         validator: Validator,
         cas: CaSet,
-        admin_key_sha256: [u8; 32],
     ) -> std::io::Result<AppState> {
         let per_minute = NonZeroU32::new(config.new_orders_per_account_per_minute.max(1))
             .unwrap_or(NonZeroU32::MIN);
@@ -78,7 +76,6 @@ impl AppState {
             nonces: NonceStore::new(),
             validator,
             cas: RwLock::new(Arc::new(cas)),
-            admin_key_sha256,
             crl_cache: CrlCache::default(),
             ocsp: crate::ocsp::OcspService::default(),
             metrics: Metrics::default(),

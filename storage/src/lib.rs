@@ -20,6 +20,7 @@
 //!   never clears `revocation` or `replaced_by` once set.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 mod keys;
 mod memory;
 pub mod records;
@@ -28,10 +29,11 @@ pub mod types;
 
 use time::OffsetDateTime;
 
+pub use audit::{verify_chain, AuditEntry, AuditEvent, AuditHead, ChainError};
 pub use memory::MemoryStore;
 pub use records::{
-    AccountRecord, AuthzRecord, CaRecord, CaStatus, CertificateRecord, ChallengeRecord,
-    OrderRecord, RevocationRecord,
+    AccountRecord, ApiKeyRecord, ApiRole, AuthzRecord, CaRecord, CaStatus, CertificateRecord,
+    ChallengeRecord, OrderRecord, RevocationRecord,
 };
 pub use sled_store::SledStore;
 pub use types::{
@@ -193,6 +195,31 @@ pub trait Store: Send + Sync + 'static {
     /// The next CRL number for a CA (RFC 5280 §5.2.3): 1 on the first call,
     /// then strictly increasing, persisted like any other write.
     fn next_crl_number(&self, ca_id: &str) -> Result<u64, StoreError>;
+
+    /// Store a new admin API key. `Conflict` if the id exists (atomic
+    /// against a concurrent create of the same id).
+    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+
+    /// Fetch an API key by id (disabled keys included).
+    fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+
+    /// Every API key (disabled ones included), ordered by `created_at`, then id.
+    fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+
+    /// Disable (revoke) an API key at `at`; one-way. Returns the updated
+    /// record. `NotFound` if absent; `Conflict` if already disabled.
+    fn disable_api_key(&self, id: &str, at: OffsetDateTime) -> Result<ApiKeyRecord, StoreError>;
+
+    /// Append to the audit log atomically: assigns the next sequence
+    /// number, links to the previous entry's hash and moves the head, all
+    /// in one transaction (see [`audit`]). Returns the stored entry.
+    fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError>;
+
+    /// Audit entries with `seq > after`, ascending, at most `limit`.
+    fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// The last audit entry's seq and hash; `None` while the log is empty.
+    fn audit_head(&self) -> Result<Option<AuditHead>, StoreError>;
 
     /// Make everything written so far durable. Concurrent callers may share
     /// one disk sync.

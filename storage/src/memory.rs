@@ -6,9 +6,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use time::OffsetDateTime;
 
+use crate::audit::{AuditEntry, AuditEvent, AuditHead};
 use crate::keys;
 use crate::records::{
-    AccountRecord, AuthzRecord, CaRecord, CertificateRecord, OrderRecord, RevocationRecord,
+    AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, OrderRecord,
+    RevocationRecord,
 };
 use crate::types::{Identifier, OrderStatus};
 use crate::{Store, StoreError};
@@ -26,6 +28,8 @@ struct Inner {
     blocked_keys: HashSet<String>,
     cas: HashMap<String, CaRecord>,
     crl_numbers: HashMap<String, u64>,
+    api_keys: HashMap<String, ApiKeyRecord>,
+    audit: Vec<AuditEntry>,
 }
 
 impl Inner {
@@ -336,6 +340,54 @@ impl Store for MemoryStore {
             .checked_add(1)
             .ok_or_else(|| StoreError::Backend("CRL number overflow".into()))?;
         Ok(*n)
+    }
+
+    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if g.api_keys.contains_key(&key.id) {
+            return Err(StoreError::Conflict("API key id exists".into()));
+        }
+        g.api_keys.insert(key.id.clone(), key.clone());
+        Ok(())
+    }
+
+    fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        Ok(self.lock().api_keys.get(id).cloned())
+    }
+
+    fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let mut keys: Vec<ApiKeyRecord> = self.lock().api_keys.values().cloned().collect();
+        keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(keys)
+    }
+
+    fn disable_api_key(&self, id: &str, at: OffsetDateTime) -> Result<ApiKeyRecord, StoreError> {
+        let mut g = self.lock();
+        let key = g.api_keys.get_mut(id).ok_or(StoreError::NotFound)?;
+        if key.disabled_at.is_some() {
+            return Err(StoreError::Conflict("API key already disabled".into()));
+        }
+        key.disabled_at = Some(at);
+        Ok(key.clone())
+    }
+
+    fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
+        let mut g = self.lock();
+        let head = g.audit.last().map(AuditEntry::head);
+        let entry = AuditEntry::next(head.as_ref(), event).map_err(StoreError::Backend)?;
+        g.audit.push(entry.clone());
+        Ok(entry)
+    }
+
+    fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let g = self.lock();
+        // Entries are stored in seq order, seq n at index n - 1.
+        let start = usize::try_from(after).unwrap_or(usize::MAX);
+        Ok(g.audit.iter().skip(start).take(limit).cloned().collect())
+    }
+
+    fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+        Ok(self.lock().audit.last().map(AuditEntry::head))
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -227,3 +227,62 @@ pub mod b64 {
             .map_err(serde::de::Error::custom)
     }
 }
+
+/// What an admin API key may do (see `docs/admin-api.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiRole {
+    /// Everything, including API key management.
+    Admin,
+    /// Revoke, mark for early renewal, read certificates and CAs.
+    Operator,
+    /// Read only, including the audit log.
+    Auditor,
+}
+
+impl ApiRole {
+    /// The lowercase name used on the wire and in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiRole::Admin => "admin",
+            ApiRole::Operator => "operator",
+            ApiRole::Auditor => "auditor",
+        }
+    }
+}
+
+impl std::str::FromStr for ApiRole {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(ApiRole::Admin),
+            "operator" => Ok(ApiRole::Operator),
+            "auditor" => Ok(ApiRole::Auditor),
+            other => Err(format!(
+                "unknown role {other:?}; use admin, operator or auditor"
+            )),
+        }
+    }
+}
+
+/// An admin API key. Only the SHA-256 of the presented key is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    /// Public key id (the `<id>` of `isk_<id>_<secret>`); unique.
+    pub id: String,
+    /// Human-readable label.
+    pub name: String,
+    /// What the key may do.
+    pub role: ApiRole,
+    /// Lowercase hex SHA-256 of the whole key string as presented.
+    pub secret_sha256: String,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Who created it (an actor as in the audit log).
+    pub created_by: String,
+    /// Set once the key is revoked (never cleared); a disabled key
+    /// authenticates nothing.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub disabled_at: Option<OffsetDateTime>,
+}

@@ -18,6 +18,9 @@
 //! | `blocked_keys`        | public key SHA-256 (lowercase hex)           | empty                 |
 //! | `cas`                 | CA id                                        | `CaRecord`            |
 //! | `crl_numbers`         | CA id                                        | last number, u64 BE   |
+//! | `api_keys`            | API key id                                   | `ApiKeyRecord`        |
+//! | `audit`               | seq, u64 BE                                  | `AuditEntry`          |
+//! | `audit_meta`          | `head`                                       | `AuditHead`           |
 //!
 //! Strings inside composite keys are length-prefixed (see `keys.rs`). The
 //! default tree holds `schema_version`.
@@ -56,15 +59,19 @@ use sled::transaction::{
 use sled::{Db, Tree};
 use time::OffsetDateTime;
 
+use crate::audit::{AuditEntry, AuditEvent, AuditHead};
 use crate::keys;
 use crate::records::{
-    AccountRecord, AuthzRecord, CaRecord, CertificateRecord, OrderRecord, RevocationRecord,
+    AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, OrderRecord,
+    RevocationRecord,
 };
 use crate::types::{Identifier, OrderStatus};
 use crate::{Store, StoreError};
 
 /// Page cache size: keeps memory bounded however large the database grows.
 const CACHE_CAPACITY: u64 = 32 * 1024 * 1024;
+/// Key of the audit head in `audit_meta`.
+const AUDIT_HEAD: &[u8] = b"head";
 /// On-disk layout version, stored under `schema_version` in the default tree.
 const SCHEMA_VERSION: u64 = 1;
 
@@ -166,6 +173,9 @@ pub struct SledStore {
     blocked_keys: Tree,
     cas: Tree,
     crl_numbers: Tree,
+    api_keys: Tree,
+    audit: Tree,
+    audit_meta: Tree,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -251,6 +261,9 @@ impl SledStore {
             blocked_keys: tree("blocked_keys")?,
             cas: tree("cas")?,
             crl_numbers: tree("crl_numbers")?,
+            api_keys: tree("api_keys")?,
+            audit: tree("audit")?,
+            audit_meta: tree("audit_meta")?,
             db,
             syncer: Arc::new(syncer),
         })
@@ -606,6 +619,93 @@ impl Store for SledStore {
             numbers.insert(ca_id.as_bytes(), &next.to_be_bytes())?;
             Ok(next)
         }))
+    }
+
+    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let value = encode(key)?;
+        tx_result(self.api_keys.transaction(|keys| {
+            if keys.get(key.id.as_bytes())?.is_some() {
+                return Err(abort(StoreError::Conflict("API key id exists".into())));
+            }
+            keys.insert(key.id.as_bytes(), value.as_slice())?;
+            Ok(())
+        }))
+    }
+
+    fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        Self::get_json(&self.api_keys, id.as_bytes())
+    }
+
+    fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.api_keys.iter() {
+            let (_, v) = item.map_err(backend)?;
+            out.push(decode::<ApiKeyRecord>(&v)?);
+        }
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(out)
+    }
+
+    fn disable_api_key(&self, id: &str, at: OffsetDateTime) -> Result<ApiKeyRecord, StoreError> {
+        tx_result(self.api_keys.transaction(|keys| {
+            let mut key: ApiKeyRecord = match keys.get(id.as_bytes())? {
+                Some(v) => decode(&v).map_err(abort)?,
+                None => return Err(abort(StoreError::NotFound)),
+            };
+            if key.disabled_at.is_some() {
+                return Err(abort(StoreError::Conflict(
+                    "API key already disabled".into(),
+                )));
+            }
+            key.disabled_at = Some(at);
+            keys.insert(id.as_bytes(), encode(&key).map_err(abort)?)?;
+            Ok(key)
+        }))
+    }
+
+    fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
+        tx_result(
+            (&self.audit, &self.audit_meta).transaction(|(audit, meta)| {
+                let head: Option<AuditHead> = match meta.get(AUDIT_HEAD)? {
+                    Some(v) => Some(decode(&v).map_err(abort)?),
+                    None => None,
+                };
+                let entry = AuditEntry::next(head.as_ref(), event)
+                    .map_err(|e| abort(StoreError::Backend(e)))?;
+                if audit.get(entry.seq.to_be_bytes())?.is_some() {
+                    return Err(abort(StoreError::Corrupt(format!(
+                        "audit entry {} exists beyond the head",
+                        entry.seq
+                    ))));
+                }
+                audit.insert(&entry.seq.to_be_bytes(), encode(&entry).map_err(abort)?)?;
+                meta.insert(AUDIT_HEAD, encode(&entry.head()).map_err(abort)?)?;
+                Ok(entry)
+            }),
+        )
+    }
+
+    fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let start = after.to_be_bytes().to_vec();
+        for item in self
+            .audit
+            .range::<Vec<u8>, _>((Bound::Excluded(start), Bound::Unbounded))
+        {
+            let (_, v) = item.map_err(backend)?;
+            out.push(decode::<AuditEntry>(&v)?);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+        Self::get_json(&self.audit_meta, AUDIT_HEAD)
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -9,9 +9,10 @@
 use std::sync::Barrier;
 
 use ironseal_storage::{
-    new_id, AccountRecord, AccountStatus, AuthzRecord, AuthzStatus, CaRecord, CaStatus,
-    CertificateRecord, ChallengeRecord, ChallengeStatus, ChallengeType, Identifier, OrderRecord,
-    OrderStatus, RevocationReason, RevocationRecord, Store, StoreError,
+    audit, new_id, verify_chain, AccountRecord, AccountStatus, ApiKeyRecord, ApiRole, AuditEvent,
+    AuthzRecord, AuthzStatus, CaRecord, CaStatus, CertificateRecord, ChainError, ChallengeRecord,
+    ChallengeStatus, ChallengeType, Identifier, OrderRecord, OrderStatus, RevocationReason,
+    RevocationRecord, Store, StoreError,
 };
 use serde_json::json;
 use time::macros::datetime;
@@ -970,6 +971,144 @@ fn verify_populated(s: &dyn Store) {
     assert_eq!(s.next_crl_number("pica").unwrap(), 3);
 }
 
+// ---------------------------------------------------------------- API keys
+
+fn api_key(id: &str, role: ApiRole, created_at: OffsetDateTime) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: id.into(),
+        name: format!("key {id}"),
+        role,
+        secret_sha256: "cd".repeat(32),
+        created_at,
+        created_by: "system".into(),
+        disabled_at: None,
+    }
+}
+
+fn api_keys(s: &dyn Store) {
+    assert_eq!(s.list_api_keys().unwrap(), vec![]);
+    assert_eq!(s.get_api_key("k1").unwrap(), None);
+    let k2 = api_key("k2", ApiRole::Operator, T0 + Duration::hours(1));
+    let k1 = api_key("k1", ApiRole::Admin, T0 + Duration::hours(2));
+    let k0 = api_key("k0", ApiRole::Auditor, T0 + Duration::hours(2));
+    s.create_api_key(&k2).unwrap();
+    s.create_api_key(&k1).unwrap();
+    s.create_api_key(&k0).unwrap();
+    assert_eq!(s.get_api_key("k1").unwrap(), Some(k1.clone()));
+    // Same id again: Conflict, the stored key unchanged.
+    let mut other = k1.clone();
+    other.role = ApiRole::Auditor;
+    assert!(matches!(
+        s.create_api_key(&other),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.get_api_key("k1").unwrap(), Some(k1.clone()));
+    // Ordered by created_at, then id.
+    let ids: Vec<String> = s
+        .list_api_keys()
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(ids, ["k2", "k0", "k1"]);
+    // Disable: one-way, kept in the list.
+    let at = T0 + Duration::days(1);
+    let d = s.disable_api_key("k2", at).unwrap();
+    assert_eq!(d.disabled_at, Some(at));
+    assert_eq!(s.get_api_key("k2").unwrap().unwrap().disabled_at, Some(at));
+    assert!(matches!(
+        s.disable_api_key("k2", at + Duration::days(1)),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.get_api_key("k2").unwrap().unwrap().disabled_at, Some(at));
+    assert_eq!(s.disable_api_key("nope", at), Err(StoreError::NotFound));
+    assert_eq!(s.list_api_keys().unwrap().len(), 3);
+}
+
+fn api_key_create_race(s: &dyn Store) {
+    let barrier = Barrier::new(8);
+    let wins: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    let mut k = api_key("same", ApiRole::Operator, T0);
+                    k.name = format!("racer {i}");
+                    barrier.wait();
+                    s.create_api_key(&k).is_ok()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum()
+    });
+    assert_eq!(wins, 1);
+}
+
+// ---------------------------------------------------------------- audit log
+
+fn event(n: usize) -> AuditEvent {
+    AuditEvent {
+        at: T0 + Duration::seconds(n as i64),
+        actor: format!("key:k{}", n % 3),
+        action: "POST /admin/v1/certificates/{serial}/revoke".into(),
+        summary: format!("{{\"reason\":\"keyCompromise\",\"n\":{n}}}"),
+        outcome: if n.is_multiple_of(2) { Some(200) } else { None },
+    }
+}
+
+fn audit_append_read(s: &dyn Store) {
+    assert_eq!(s.audit_head().unwrap(), None);
+    assert_eq!(s.audit_entries(0, 10).unwrap(), vec![]);
+    let mut appended = Vec::new();
+    for n in 0..25 {
+        let e = s.append_audit(&event(n)).unwrap();
+        assert_eq!(e.seq, n as u64 + 1);
+        assert_eq!(e.actor, event(n).actor);
+        assert_eq!(e.outcome, event(n).outcome);
+        appended.push(e);
+    }
+    assert_eq!(appended[0].prev_hash, audit::GENESIS_HASH);
+    for w in appended.windows(2) {
+        assert_eq!(w[1].prev_hash, w[0].entry_hash);
+    }
+    let head = s.audit_head().unwrap().unwrap();
+    assert_eq!(head, appended[24].head());
+    // Range reads: seq > after, ascending, at most limit.
+    assert_eq!(s.audit_entries(0, 100).unwrap(), appended);
+    assert_eq!(s.audit_entries(10, 5).unwrap(), appended[10..15].to_vec());
+    assert_eq!(s.audit_entries(24, 5).unwrap(), appended[24..].to_vec());
+    assert_eq!(s.audit_entries(25, 5).unwrap(), vec![]);
+    assert_eq!(s.audit_entries(0, 0).unwrap(), vec![]);
+    assert_eq!(s.audit_entries(u64::MAX, 3).unwrap(), vec![]);
+    // The whole log and any window verify.
+    verify_chain(&appended, None, Some(&head)).unwrap();
+    let window = s.audit_entries(5, 7).unwrap();
+    verify_chain(&window, Some(&appended[4].head()), None).unwrap();
+}
+
+fn audit_append_race(s: &dyn Store) {
+    let barrier = Barrier::new(8);
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            let barrier = &barrier;
+            scope.spawn(move || {
+                barrier.wait();
+                for n in 0..25 {
+                    s.append_audit(&event(t * 100 + n)).unwrap();
+                }
+            });
+        }
+    });
+    let all = s.audit_entries(0, 1000).unwrap();
+    assert_eq!(all.len(), 200);
+    let head = s.audit_head().unwrap().unwrap();
+    assert_eq!(head.seq, 200);
+    verify_chain(&all, None, Some(&head)).unwrap();
+}
+
 fn populate_and_verify(s: &dyn Store) {
     populate(s);
     verify_populated(s);
@@ -987,6 +1126,7 @@ macro_rules! battery {
             cert_insert_get, cert_update, cert_revoke, cert_mark_replaced,
             cert_insert_race, cert_revoke_race,
             blocked_keys, cas, crl_numbers, flush_and_object_safety, concurrent_flush,
+            api_keys, api_key_create_race, audit_append_read, audit_append_race,
             populate_and_verify);
     };
     (@tests $backend:ident, $make:expr, $($test:ident),+ $(,)?) => {
@@ -1045,4 +1185,93 @@ fn sled_open_twice_in_one_process_fails_cleanly() {
         ironseal_storage::SledStore::open(dir.path()),
         Err(StoreError::Backend(_))
     ));
+}
+
+/// Tampering with the stored audit log behind the store's back (raw sled
+/// writes on the closed database) is detected by `verify_chain`: a modified
+/// entry, a removed entry (middle and tail) and two swapped entries.
+#[test]
+fn sled_audit_tampering_is_detected() {
+    fn fresh() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ironseal_storage::SledStore::open(dir.path()).unwrap();
+        for n in 0..6 {
+            s.append_audit(&event(n)).unwrap();
+        }
+        s.flush().unwrap();
+        dir
+    }
+    fn tamper(dir: &std::path::Path, f: impl FnOnce(&::sled::Tree, &::sled::Tree)) {
+        let db = ::sled::open(dir).unwrap();
+        let audit = db.open_tree("audit").unwrap();
+        let meta = db.open_tree("audit_meta").unwrap();
+        f(&audit, &meta);
+        db.flush().unwrap();
+    }
+    fn check(dir: &std::path::Path) -> Result<(), ChainError> {
+        let s = ironseal_storage::SledStore::open(dir).unwrap();
+        let all = s.audit_entries(0, 100).unwrap();
+        let head = s.audit_head().unwrap();
+        verify_chain(&all, None, head.as_ref())
+    }
+    let key = |seq: u64| seq.to_be_bytes();
+    let read = |t: &::sled::Tree, seq: u64| -> serde_json::Value {
+        serde_json::from_slice(&t.get(key(seq)).unwrap().unwrap()).unwrap()
+    };
+
+    // Untouched: verifies.
+    let dir = fresh();
+    check(dir.path()).unwrap();
+
+    // Modified summary of entry 3.
+    tamper(dir.path(), |audit, _| {
+        let mut v = read(audit, 3);
+        v["summary"] = "nothing to see".into();
+        audit
+            .insert(key(3), serde_json::to_vec(&v).unwrap())
+            .unwrap();
+    });
+    assert_eq!(check(dir.path()), Err(ChainError::Modified { seq: 3 }));
+
+    // Removed entry 2.
+    let dir = fresh();
+    tamper(dir.path(), |audit, _| {
+        audit.remove(key(2)).unwrap();
+    });
+    assert!(matches!(
+        check(dir.path()),
+        Err(ChainError::Sequence {
+            expected: 2,
+            found: 3
+        })
+    ));
+
+    // Removed the last entry (the head still names it).
+    let dir = fresh();
+    tamper(dir.path(), |audit, _| {
+        audit.remove(key(6)).unwrap();
+    });
+    assert!(matches!(
+        check(dir.path()),
+        Err(ChainError::Head {
+            last: 5,
+            head_seq: 6
+        })
+    ));
+
+    // Entries 4 and 5 swapped, seq numbers rewritten to look in order.
+    let dir = fresh();
+    tamper(dir.path(), |audit, _| {
+        let mut a = read(audit, 4);
+        let mut b = read(audit, 5);
+        a["seq"] = 5.into();
+        b["seq"] = 4.into();
+        audit
+            .insert(key(4), serde_json::to_vec(&b).unwrap())
+            .unwrap();
+        audit
+            .insert(key(5), serde_json::to_vec(&a).unwrap())
+            .unwrap();
+    });
+    assert!(check(dir.path()).is_err());
 }

@@ -8,12 +8,11 @@ use ironseal_ca_core::cert::cert_public_key_bits;
 use ironseal_ca_core::revocation::RevocationReason;
 use ironseal_protocol::acme::problem::ProblemType;
 use ironseal_protocol::acme::requests::RevokeRequest;
-use ironseal_storage::RevocationRecord;
-use time::OffsetDateTime;
 
 use super::error::AcmeError;
 use super::order::base64_url_decode;
 use super::{Authed, Reply};
+use crate::revocation::RevokeError;
 use crate::state::AppState;
 
 /// Reason codes a subscriber may give (RFC 5280 §5.3.1; the CA-only codes
@@ -73,19 +72,23 @@ pub async fn revoke_cert(state: &Arc<AppState>, a: Authed) -> Result<Reply, Acme
             "certificate is already revoked",
         ));
     }
-    let rev = RevocationRecord {
-        revoked_at: OffsetDateTime::now_utc(),
-        reason,
+    let actor = match &a.account {
+        Some(acct) => format!("acme:{}", acct.id),
+        None => "acme:certificate-key".to_string(),
     };
-    state.store.revoke_certificate(&record.serial, rev)?;
-    if reason == RevocationReason::KeyCompromise {
-        state.store.block_key(&record.public_key_sha256)?;
-    }
-    state.durable().await?;
-    state.invalidate_crl(&record.issuer_id);
-    state.ocsp.invalidate(&record.issuer_id, &record.serial);
-    state.metrics.inc("certificates_revoked");
-    tracing::info!(serial = %record.serial, reason = ?reason, "certificate revoked");
+    crate::revocation::revoke_certificate(state, &record, reason, &actor)
+        .await
+        .map_err(|e| match e {
+            RevokeError::AlreadyRevoked => AcmeError::new(
+                ProblemType::AlreadyRevoked,
+                "certificate is already revoked",
+            ),
+            RevokeError::NotFound => {
+                AcmeError::not_found("this server did not issue that certificate")
+            }
+            RevokeError::Store(e) => AcmeError::from(e),
+            RevokeError::Durability(d) => AcmeError::internal(d),
+        })?;
     Ok(Reply::empty(StatusCode::OK))
 }
 

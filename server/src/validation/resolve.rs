@@ -86,8 +86,9 @@ impl DnsResolver {
     /// See the module docs. `server = None` reads `/etc/resolv.conf`.
     ///
     /// Each DNS query attempt is bounded by a fifth of `validation_timeout`
-    /// (clamped to 100 ms ..= 3 s), two attempts: a dead nameserver is
-    /// reported as a `dns` error well before the overall validation timeout.
+    /// (clamped to 100 ms ..= 3 s), three attempts (a lost UDP datagram is
+    /// retried): a dead nameserver is still reported as a `dns` error before
+    /// the overall validation timeout.
     pub fn new(
         server: Option<SocketAddr>,
         validation_timeout: Duration,
@@ -117,7 +118,7 @@ impl DnsResolver {
         opts.use_hosts_file = ResolveHosts::Never;
         opts.timeout =
             (validation_timeout / 5).clamp(Duration::from_millis(100), Duration::from_secs(3));
-        opts.attempts = 2;
+        opts.attempts = 3;
         opts.ndots = 0;
         opts.try_tcp_on_error = true;
         let inner = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())

@@ -1,0 +1,610 @@
+//! The admin endpoints behind [`super::routes::ROUTES`].
+
+use std::sync::Arc;
+
+use hyper::StatusCode;
+use ironseal_ca_core::revocation::RevocationReason;
+use ironseal_storage::{
+    verify_chain, ApiKeyRecord, ApiRole, AuditEntry, AuditHead, CertificateRecord, StoreError,
+};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use super::auth::{generate_key, Principal};
+use super::routes::{Op, BULK_MAX_SERIALS};
+use super::{Answer, ApiError};
+use crate::acme::render::ts;
+use crate::revocation::{self, parse_reason, reason_name, RevokeError};
+use crate::state::AppState;
+
+/// Most audit entries returned by one call.
+const AUDIT_MAX_LIMIT: usize = 1000;
+/// Default page size of the audit log.
+const AUDIT_DEFAULT_LIMIT: usize = 100;
+
+/// Runs one admin operation.
+pub async fn dispatch(
+    state: &Arc<AppState>,
+    caller: &Principal,
+    op: Op,
+    params: &[String],
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Answer, ApiError> {
+    let param = |i: usize| params.get(i).map(String::as_str).unwrap_or_default();
+    match op {
+        Op::Whoami => Ok(Answer::ok(json!({
+            "id": caller.id,
+            "name": caller.name,
+            "role": caller.role,
+        }))),
+        Op::CreateKey => create_key(state, caller, body),
+        Op::ListKeys => list_keys(state),
+        Op::DeleteKey => delete_key(state, param(0)),
+        Op::GetCertificate => get_certificate(state, param(0)),
+        Op::RenewEarly => renew_early(state, param(0)),
+        Op::RevokeCertificate => revoke_one(state, caller, param(0), body).await,
+        Op::BulkRevoke => bulk_revoke(state, caller, body).await,
+        Op::ListCas => list_cas(state),
+        Op::Audit => audit(state, query),
+    }
+}
+
+/// Parses a JSON body, rejecting unknown fields (via the type's
+/// `deny_unknown_fields`); an empty body reads as `{}`.
+fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("request body: {e}")))
+}
+
+// ------------------------------------------------------------------ keys
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKeyRequest {
+    name: String,
+    role: ApiRole,
+}
+
+fn key_json(k: &ApiKeyRecord) -> Value {
+    json!({
+        "id": k.id,
+        "name": k.name,
+        "role": k.role,
+        "createdAt": ts(k.created_at),
+        "createdBy": k.created_by,
+        "disabledAt": k.disabled_at.map(ts),
+    })
+}
+
+fn create_key(state: &AppState, caller: &Principal, body: &[u8]) -> Result<Answer, ApiError> {
+    let req: CreateKeyRequest = parse_body(body)?;
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "name must be 1 to 128 characters without control characters",
+        ));
+    }
+    let new = generate_key(name, req.role, &caller.actor(), OffsetDateTime::now_utc());
+    state.store.create_api_key(&new.record)?;
+    let mut body = key_json(&new.record);
+    body["key"] = Value::String(new.key);
+    Ok(Answer {
+        status: StatusCode::CREATED,
+        body,
+        note: Some(format!("created key {}", new.record.id)),
+    })
+}
+
+fn list_keys(state: &AppState) -> Result<Answer, ApiError> {
+    let keys: Vec<Value> = state.store.list_api_keys()?.iter().map(key_json).collect();
+    Ok(Answer::ok(json!({ "keys": keys })))
+}
+
+fn delete_key(state: &AppState, id: &str) -> Result<Answer, ApiError> {
+    let keys = state.store.list_api_keys()?;
+    let Some(target) = keys.iter().find(|k| k.id == id) else {
+        return Err(ApiError::not_found("no API key with that id"));
+    };
+    if target.disabled_at.is_some() {
+        return Err(ApiError::conflict(
+            "already_disabled",
+            "the API key is already disabled",
+        ));
+    }
+    let active_admins = keys
+        .iter()
+        .filter(|k| k.role == ApiRole::Admin && k.disabled_at.is_none())
+        .count();
+    if target.role == ApiRole::Admin && active_admins <= 1 {
+        return Err(ApiError::conflict(
+            "last_admin_key",
+            "this is the last enabled admin key; create another admin key first",
+        ));
+    }
+    match state.store.disable_api_key(id, OffsetDateTime::now_utc()) {
+        Ok(k) => Ok(Answer::ok(key_json(&k))),
+        Err(StoreError::NotFound) => Err(ApiError::not_found("no API key with that id")),
+        Err(StoreError::Conflict(_)) => Err(ApiError::conflict(
+            "already_disabled",
+            "the API key is already disabled",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ---------------------------------------------------------- certificates
+
+fn cert_json(c: &CertificateRecord) -> Value {
+    json!({
+        "serial": c.serial,
+        "issuer": c.issuer_id,
+        "account": c.account_id,
+        "notBefore": ts(c.not_before),
+        "notAfter": ts(c.not_after),
+        "identifiers": c.identifiers,
+        "revoked": c.revocation.as_ref().map(|r| json!({
+            "at": ts(r.revoked_at),
+            "reason": r.reason,
+            "reasonName": reason_name(r.reason),
+        })),
+        "replacedBy": c.replaced_by,
+        "renewEarly": c.renew_early,
+    })
+}
+
+/// A serial as given in a path or list (hex, any case, colons allowed,
+/// leading zeros optional) in the stored form: the DER INTEGER content in
+/// lowercase hex, i.e. minimal, with one `00` byte only before a high bit.
+fn normalize_serial(s: &str) -> Option<String> {
+    let s: String = s.trim().chars().filter(|c| *c != ':').collect();
+    if s.is_empty() || s.len() > 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let digits = s.trim_start_matches('0').to_ascii_lowercase();
+    let mut out = if digits.len() % 2 == 1 {
+        format!("0{digits}")
+    } else {
+        digits
+    };
+    if out.is_empty() {
+        out = "00".into();
+    } else if out
+        .as_bytes()
+        .first()
+        .is_some_and(|b| b"89abcdef".contains(b))
+    {
+        out.insert_str(0, "00");
+    }
+    Some(out)
+}
+
+fn load_certificate(state: &AppState, serial: &str) -> Result<CertificateRecord, ApiError> {
+    let serial = normalize_serial(serial)
+        .ok_or_else(|| ApiError::not_found("no certificate with that serial"))?;
+    state
+        .store
+        .get_certificate(&serial)?
+        .ok_or_else(|| ApiError::not_found("no certificate with that serial"))
+}
+
+fn get_certificate(state: &AppState, serial: &str) -> Result<Answer, ApiError> {
+    Ok(Answer::ok(cert_json(&load_certificate(state, serial)?)))
+}
+
+fn renew_early(state: &AppState, serial: &str) -> Result<Answer, ApiError> {
+    let mut c = load_certificate(state, serial)?;
+    c.renew_early = true;
+    state.store.update_certificate(&c)?;
+    Ok(Answer::ok(cert_json(&c)))
+}
+
+/// A reason as a name (`"keyCompromise"`) or a code (`1`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ReasonInput {
+    Code(u8),
+    Name(String),
+}
+
+fn admin_reason(input: Option<ReasonInput>) -> Result<RevocationReason, ApiError> {
+    let reason = match input {
+        None => RevocationReason::Unspecified,
+        Some(ReasonInput::Code(c)) => RevocationReason::try_from(c)
+            .map_err(|_| ApiError::bad_request(format!("{c} is not an RFC 5280 reason code")))?,
+        Some(ReasonInput::Name(n)) => parse_reason(&n)
+            .ok_or_else(|| ApiError::bad_request(format!("{n:?} is not an RFC 5280 reason")))?,
+    };
+    match reason {
+        // Revocation here is final and CRLs are full CRLs: no hold, no
+        // delta-CRL removal.
+        RevocationReason::CertificateHold | RevocationReason::RemoveFromCrl => {
+            Err(ApiError::bad_request(format!(
+                "reason {} is not supported (revocation is permanent)",
+                reason_name(reason)
+            )))
+        }
+        r => Ok(r),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeRequest {
+    #[serde(default)]
+    reason: Option<ReasonInput>,
+}
+
+fn revoke_error(e: RevokeError) -> ApiError {
+    match e {
+        RevokeError::AlreadyRevoked => {
+            ApiError::conflict("already_revoked", "certificate is already revoked")
+        }
+        RevokeError::NotFound => ApiError::not_found("no certificate with that serial"),
+        other => ApiError::internal(other),
+    }
+}
+
+async fn revoke_one(
+    state: &Arc<AppState>,
+    caller: &Principal,
+    serial: &str,
+    body: &[u8],
+) -> Result<Answer, ApiError> {
+    let req: RevokeRequest = parse_body(body)?;
+    let reason = admin_reason(req.reason)?;
+    let record = load_certificate(state, serial)?;
+    if record.revocation.is_some() {
+        return Err(revoke_error(RevokeError::AlreadyRevoked));
+    }
+    revocation::revoke_certificate(state, &record, reason, &caller.actor())
+        .await
+        .map_err(revoke_error)?;
+    let updated = load_certificate(state, &record.serial)?;
+    Ok(Answer {
+        status: StatusCode::OK,
+        body: cert_json(&updated),
+        note: Some(format!("revoked {}", record.serial)),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkRequest {
+    serials: Vec<String>,
+    #[serde(default)]
+    reason: Option<ReasonInput>,
+}
+
+async fn bulk_revoke(
+    state: &Arc<AppState>,
+    caller: &Principal,
+    body: &[u8],
+) -> Result<Answer, ApiError> {
+    let req: BulkRequest = parse_body(body)?;
+    let reason = admin_reason(req.reason)?;
+    if req.serials.is_empty() {
+        return Err(ApiError::bad_request("serials is empty"));
+    }
+    if req.serials.len() > BULK_MAX_SERIALS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "too_many_serials",
+            format!(
+                "{} serials; at most {BULK_MAX_SERIALS} per call",
+                req.serials.len()
+            ),
+        ));
+    }
+    let st = state.clone();
+    let actor = caller.actor();
+    // Store writes for up to 10,000 certificates: off the async workers.
+    let (results, staged) = tokio::task::spawn_blocking(move || {
+        let mut results = Vec::with_capacity(req.serials.len());
+        let mut staged = Vec::new();
+        for given in &req.serials {
+            let outcome = match normalize_serial(given) {
+                None => "invalid_serial",
+                Some(serial) => match st.store.get_certificate(&serial) {
+                    Ok(None) => "not_found",
+                    Ok(Some(r)) if r.revocation.is_some() => "already_revoked",
+                    Ok(Some(r)) => match revocation::stage(&st, &r, reason, &actor) {
+                        Ok(_) => {
+                            staged.push(r);
+                            "revoked"
+                        }
+                        Err(RevokeError::AlreadyRevoked) => "already_revoked",
+                        Err(RevokeError::NotFound) => "not_found",
+                        Err(e) => {
+                            tracing::error!(serial = %serial, error = %e, "bulk revocation failed");
+                            "error"
+                        }
+                    },
+                    Err(e) => {
+                        tracing::error!(serial = %serial, error = %e, "bulk revocation lookup failed");
+                        "error"
+                    }
+                },
+            };
+            results.push(json!({ "serial": given, "outcome": outcome }));
+        }
+        (results, staged)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    if !staged.is_empty() {
+        state
+            .durable()
+            .await
+            .map_err(|e| ApiError::internal(e.problem.detail))?;
+        for r in &staged {
+            revocation::publish(state, r, reason);
+        }
+    }
+    let count = |o: &str| results.iter().filter(|r| r["outcome"] == o).count();
+    let note = format!(
+        "revoked {} of {} (already_revoked {}, not_found {}, invalid {}, error {})",
+        staged.len(),
+        results.len(),
+        count("already_revoked"),
+        count("not_found"),
+        count("invalid_serial"),
+        count("error"),
+    );
+    Ok(Answer {
+        status: StatusCode::OK,
+        body: json!({
+            "reason": reason_name(reason),
+            "revoked": staged.len(),
+            "results": results,
+        }),
+        note: Some(note),
+    })
+}
+
+// ------------------------------------------------------------------- CAs
+
+fn list_cas(state: &AppState) -> Result<Answer, ApiError> {
+    use ironseal_ca_core::cert::{cert_not_after, cert_not_before, cert_ski, cert_subject_der};
+    use x509_cert::der::Decode as _;
+    let active = state.active_issuer().issuer.id().to_string();
+    let mut out = Vec::new();
+    for r in state.store.list_cas()? {
+        let der = &r.cert_der;
+        let subject = cert_subject_der(der)
+            .ok()
+            .and_then(|d| x509_cert::name::Name::from_der(&d).ok())
+            .map(|n| n.to_string());
+        out.push(json!({
+            "id": r.id,
+            "name": r.name,
+            "parent": r.parent_id,
+            "status": r.status,
+            "issuing": r.id == active,
+            "algorithm": r.algorithm,
+            "notBefore": cert_not_before(der).ok().map(ts),
+            "notAfter": cert_not_after(der).ok().map(ts),
+            "subject": subject,
+            "ski": cert_ski(der).ok().flatten().map(hex::encode),
+            "createdAt": ts(r.created_at),
+        }));
+    }
+    Ok(Answer::ok(json!({ "cas": out })))
+}
+
+// ----------------------------------------------------------------- audit
+
+fn entry_json(e: &AuditEntry) -> Value {
+    json!({
+        "seq": e.seq,
+        "at": ts(e.at),
+        "actor": e.actor,
+        "action": e.action,
+        "summary": e.summary,
+        "outcome": e.outcome,
+        "prevHash": e.prev_hash,
+        "entryHash": e.entry_hash,
+    })
+}
+
+struct AuditQuery {
+    after: u64,
+    limit: usize,
+    full: bool,
+}
+
+fn parse_audit_query(query: Option<&str>) -> Result<AuditQuery, ApiError> {
+    let mut q = AuditQuery {
+        after: 0,
+        limit: AUDIT_DEFAULT_LIMIT,
+        full: false,
+    };
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "after" => {
+                q.after = v
+                    .parse()
+                    .map_err(|_| ApiError::bad_request("after must be a sequence number"))?;
+            }
+            "limit" => {
+                let n: usize = v
+                    .parse()
+                    .map_err(|_| ApiError::bad_request("limit must be a number"))?;
+                if n == 0 || n > AUDIT_MAX_LIMIT {
+                    return Err(ApiError::bad_request(format!(
+                        "limit must be 1 to {AUDIT_MAX_LIMIT}"
+                    )));
+                }
+                q.limit = n;
+            }
+            "verify" => {
+                q.full = match v {
+                    "full" => true,
+                    "page" | "" => false,
+                    _ => return Err(ApiError::bad_request("verify must be page or full")),
+                };
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter {other:?}"
+                )))
+            }
+        }
+    }
+    Ok(q)
+}
+
+fn audit(state: &AppState, query: Option<&str>) -> Result<Answer, ApiError> {
+    let q = parse_audit_query(query)?;
+    let store = state.store.as_ref();
+    // The head first: entries appended while we read are ignored, so a
+    // concurrent call never looks like a truncated log.
+    let head = store.audit_head()?;
+    let head_seq = head.as_ref().map_or(0, |h| h.seq);
+    let mut entries = store.audit_entries(q.after, q.limit)?;
+    entries.retain(|e| e.seq <= head_seq);
+    let prev: Option<AuditHead> = if q.after == 0 {
+        None
+    } else {
+        store
+            .audit_entries(q.after - 1, 1)?
+            .first()
+            .filter(|e| e.seq == q.after)
+            .map(AuditEntry::head)
+    };
+    // The page reaches the end of the log: compare with the head too.
+    let reaches_end = entries.len() < q.limit || entries.last().is_some_and(|e| e.seq >= head_seq);
+    let page = if q.after > 0 && prev.is_none() && q.after <= head_seq {
+        Err(format!("entry {} is missing", q.after))
+    } else if q.after > head_seq {
+        Ok(())
+    } else {
+        verify_chain(
+            &entries,
+            prev.as_ref(),
+            if reaches_end { head.as_ref() } else { None },
+        )
+        .map_err(|e| e.to_string())
+    };
+    let (scope, checked, verdict) = if q.full {
+        let (n, r) = verify_full(store, head.as_ref())?;
+        ("full", n, r)
+    } else {
+        ("page", entries.len() as u64, page)
+    };
+    let next = entries.last().filter(|e| e.seq < head_seq).map(|e| e.seq);
+    Ok(Answer::ok(json!({
+        "entries": entries.iter().map(entry_json).collect::<Vec<_>>(),
+        "next": next,
+        "head": head.as_ref().map(|h| json!({"seq": h.seq, "hash": h.hash})),
+        "verify": {
+            "scope": scope,
+            "ok": verdict.is_ok(),
+            "checked": checked,
+            "error": verdict.err(),
+        },
+    })))
+}
+
+/// Verifies the whole log up to `head`, page by page.
+fn verify_full(
+    store: &dyn ironseal_storage::Store,
+    head: Option<&AuditHead>,
+) -> Result<(u64, Result<(), String>), ApiError> {
+    let Some(head) = head else {
+        return Ok((0, Ok(())));
+    };
+    let mut prev: Option<AuditHead> = None;
+    let mut checked = 0u64;
+    loop {
+        let after = prev.as_ref().map_or(0, |p| p.seq);
+        let mut page = store.audit_entries(after, AUDIT_MAX_LIMIT)?;
+        page.retain(|e| e.seq <= head.seq);
+        let last_page =
+            page.len() < AUDIT_MAX_LIMIT || page.last().is_some_and(|e| e.seq >= head.seq);
+        if let Err(e) = verify_chain(
+            &page,
+            prev.as_ref(),
+            if last_page { Some(head) } else { None },
+        ) {
+            return Ok((checked, Err(e.to_string())));
+        }
+        checked += page.len() as u64;
+        if last_page {
+            return Ok((checked, Ok(())));
+        }
+        prev = page.last().map(AuditEntry::head);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn reasons() {
+        assert_eq!(
+            admin_reason(Some(ReasonInput::Name("keyCompromise".into()))).unwrap(),
+            RevocationReason::KeyCompromise
+        );
+        assert_eq!(
+            admin_reason(Some(ReasonInput::Code(4))).unwrap(),
+            RevocationReason::Superseded
+        );
+        assert_eq!(admin_reason(None).unwrap(), RevocationReason::Unspecified);
+        assert!(admin_reason(Some(ReasonInput::Code(7))).is_err());
+        assert!(admin_reason(Some(ReasonInput::Code(6))).is_err());
+        assert!(admin_reason(Some(ReasonInput::Name("nope".into()))).is_err());
+    }
+
+    #[test]
+    fn bodies_reject_unknown_fields() {
+        assert!(parse_body::<RevokeRequest>(br#"{"reason": 1}"#).is_ok());
+        assert!(parse_body::<RevokeRequest>(b"").is_ok());
+        let e = parse_body::<RevokeRequest>(br#"{"reason": 1, "x": 2}"#)
+            .err()
+            .unwrap();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(parse_body::<CreateKeyRequest>(br#"{"name": "a", "role": "root"}"#).is_err());
+        assert!(parse_body::<CreateKeyRequest>(br#"{"name": "a", "role": "auditor"}"#).is_ok());
+        assert!(
+            parse_body::<BulkRequest>(br#"{"serials": ["ab"], "reason": "superseded"}"#).is_ok()
+        );
+    }
+
+    #[test]
+    fn serials() {
+        assert_eq!(normalize_serial("0A:bC").as_deref(), Some("0abc"));
+        assert_eq!(normalize_serial("abc").as_deref(), Some("0abc"));
+        assert_eq!(normalize_serial("000d7d").as_deref(), Some("0d7d"));
+        assert_eq!(normalize_serial("8f01").as_deref(), Some("008f01"));
+        assert_eq!(normalize_serial("008F01").as_deref(), Some("008f01"));
+        assert_eq!(normalize_serial("7f").as_deref(), Some("7f"));
+        assert_eq!(normalize_serial("0").as_deref(), Some("00"));
+        assert_eq!(normalize_serial("xyz"), None);
+        assert_eq!(normalize_serial(""), None);
+    }
+
+    #[test]
+    fn audit_queries() {
+        let q = parse_audit_query(Some("after=5&limit=10&verify=full")).unwrap();
+        assert_eq!((q.after, q.limit, q.full), (5, 10, true));
+        assert!(parse_audit_query(Some("limit=0")).is_err());
+        assert!(parse_audit_query(Some("limit=100000")).is_err());
+        assert!(parse_audit_query(Some("bogus=1")).is_err());
+        let q = parse_audit_query(None).unwrap();
+        assert_eq!((q.after, q.limit, q.full), (0, AUDIT_DEFAULT_LIMIT, false));
+    }
+}

@@ -1,0 +1,301 @@
+//! The admin API: JSON over HTTPS under `/admin/v1`, authenticated with
+//! bearer API keys that carry a role (admin, operator, auditor; see
+//! [`auth`]). Every call, answered or refused, is appended to the
+//! hash-chained audit log (who, what, a short summary of the body, when,
+//! the HTTP status) and made durable before the response goes out.
+//!
+//! Routes live in one table ([`routes::ROUTES`]) that dispatch uses and
+//! that a test compares with `docs/openapi.yaml`. Errors are
+//! `{"error": "...", "code": "..."}` with the matching HTTP status.
+
+pub mod auth;
+mod handlers;
+pub mod routes;
+
+#[cfg(test)]
+mod openapi_test;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE};
+use hyper::{Request, Response, StatusCode};
+use ironseal_storage::AuditEvent;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use crate::http::{full, Body};
+use crate::state::AppState;
+use auth::AuthError;
+use routes::Lookup;
+
+/// An admin API error: HTTP status, machine-readable code, message.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+    pub fn internal(message: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %message, "admin API internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            message.to_string(),
+        )
+    }
+}
+
+impl From<ironseal_storage::StoreError> for ApiError {
+    fn from(e: ironseal_storage::StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+/// What a handler produces: status, JSON body, and an optional note for
+/// the audit summary (e.g. the id of a key it created).
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+    pub note: Option<String>,
+}
+
+impl Answer {
+    pub fn ok(body: Value) -> Answer {
+        Answer {
+            status: StatusCode::OK,
+            body,
+            note: None,
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    let text = serde_json::to_string_pretty(body).unwrap_or_else(|_| body.to_string());
+    Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "application/json")
+        .header("cache-control", "no-store")
+        .body(full(text))
+        .unwrap_or_else(|_| Response::new(full(Vec::new())))
+}
+
+fn error_body(e: &ApiError) -> Value {
+    json!({ "error": e.message, "code": e.code })
+}
+
+/// A short, secret-free summary of a request for the audit log: the query
+/// string and the JSON body with long arrays shortened, at most 300 chars.
+fn summarize(query: Option<&str>, body: &[u8]) -> String {
+    fn shorten(v: &Value) -> Value {
+        match v {
+            Value::Array(a) if a.len() > 3 => {
+                let mut out: Vec<Value> = a.iter().take(3).map(shorten).collect();
+                out.push(Value::String(format!("... {} items in all", a.len())));
+                Value::Array(out)
+            }
+            Value::Array(a) => Value::Array(a.iter().map(shorten).collect()),
+            Value::Object(m) => {
+                Value::Object(m.iter().map(|(k, v)| (k.clone(), shorten(v))).collect())
+            }
+            Value::String(s) if s.chars().count() > 80 => {
+                Value::String(format!("{}...", s.chars().take(80).collect::<String>()))
+            }
+            other => other.clone(),
+        }
+    }
+    let mut parts = Vec::new();
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
+        parts.push(format!("query={}", q.chars().take(120).collect::<String>()));
+    }
+    if !body.is_empty() {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(v) => parts.push(format!("body={}", shorten(&v))),
+            Err(_) => parts.push(format!("body=<{} bytes, not JSON>", body.len())),
+        }
+    }
+    let s = parts.join(" ");
+    if s.chars().count() > 300 {
+        format!("{}...", s.chars().take(300).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// Reads a request body of at most `limit` bytes.
+async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) => {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("request body larger than {limit} bytes"),
+                ))
+            } else {
+                Err(ApiError::bad_request(format!(
+                    "cannot read request body: {e}"
+                )))
+            }
+        }
+    }
+}
+
+/// Handles /admin/... requests.
+pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<Body> {
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
+    let (parts, body) = req.into_parts();
+    let action = format!("{method} {path}");
+    let lookup = routes::lookup(&method, &path);
+    let limit = match &lookup {
+        Lookup::Found(r, _) => r.max_body.unwrap_or(state.config.max_body_bytes),
+        _ => state.config.max_body_bytes,
+    };
+
+    let st = state.clone();
+    let header = parts.headers.get(AUTHORIZATION).cloned();
+    let auth =
+        tokio::task::spawn_blocking(move || auth::authenticate(st.store.as_ref(), header.as_ref()))
+            .await
+            .unwrap_or_else(|e| {
+                Err(AuthError::Store(ironseal_storage::StoreError::Backend(
+                    e.to_string(),
+                )))
+            });
+    // Read the body before answering, even a refusal: an HTTP/2 client
+    // still sending it would otherwise see its stream reset.
+    let body = read_body(body, limit).await;
+    let principal = match auth {
+        Ok(p) => p,
+        Err(AuthError::Store(e)) => {
+            let err = ApiError::internal(e);
+            return json_response(err.status, &error_body(&err));
+        }
+        Err(e) => {
+            tracing::warn!(path = %path, "admin request without a valid API key");
+            let err = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string());
+            let mut resp = finish(state, "anonymous", &action, String::new(), Err(err)).await;
+            resp.headers_mut().insert(
+                "www-authenticate",
+                hyper::header::HeaderValue::from_static("Bearer"),
+            );
+            return resp;
+        }
+    };
+    let actor = principal.actor();
+
+    let (route, params) = match lookup {
+        Lookup::Found(r, params) => (r, params),
+        Lookup::MethodNotAllowed(methods) => {
+            let err = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{path} allows {}", methods.join(", ")),
+            );
+            let mut resp = finish(state, &actor, &action, String::new(), Err(err)).await;
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&methods.join(", ")) {
+                resp.headers_mut().insert(ALLOW, v);
+            }
+            return resp;
+        }
+        Lookup::NotFound => {
+            let err = ApiError::not_found("no such admin endpoint");
+            return finish(state, &actor, &action, String::new(), Err(err)).await;
+        }
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(err) => return finish(state, &actor, &action, String::new(), Err(err)).await,
+    };
+    let summary = summarize(query.as_deref(), &body);
+    if !auth::allows(principal.role, route.permission) {
+        let err = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "the {} role may not call {} {}",
+                principal.role.as_str(),
+                route.method,
+                route.path
+            ),
+        );
+        return finish(state, &actor, &action, summary, Err(err)).await;
+    }
+    let params: Vec<String> = params.into_iter().map(str::to_string).collect();
+    let result = handlers::dispatch(
+        state,
+        &principal,
+        route.op,
+        &params,
+        query.as_deref(),
+        &body,
+    )
+    .await;
+    finish(state, &actor, &action, summary, result).await
+}
+
+/// Appends the audit entry of a call, makes it (and the call's writes)
+/// durable, and renders the response.
+async fn finish(
+    state: &Arc<AppState>,
+    actor: &str,
+    action: &str,
+    summary: String,
+    result: Result<Answer, ApiError>,
+) -> Response<Body> {
+    let (status, body, note) = match result {
+        Ok(a) => (a.status, a.body, a.note),
+        Err(e) => (e.status, error_body(&e), None),
+    };
+    let summary = match note {
+        Some(n) if summary.is_empty() => n,
+        Some(n) => format!("{summary} -> {n}"),
+        None => summary,
+    };
+    let event = AuditEvent {
+        at: OffsetDateTime::now_utc(),
+        actor: actor.to_string(),
+        action: action.to_string(),
+        summary,
+        outcome: Some(status.as_u16()),
+    };
+    let st = state.clone();
+    let appended = tokio::task::spawn_blocking(move || st.store.append_audit(&event)).await;
+    let durable = match appended {
+        Ok(Ok(_)) => state.durable().await.map_err(|e| e.problem.detail),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = durable {
+        let err = ApiError::internal(format!("audit log: {e}"));
+        return json_response(err.status, &error_body(&err));
+    }
+    state.metrics.inc("admin_requests");
+    tracing::info!(target: "audit", actor = %actor, action = %action, status = status.as_u16(), "admin call");
+    json_response(status, &body)
+}

@@ -1,0 +1,188 @@
+//! The admin route table: the one list that dispatch uses and that the
+//! OpenAPI test (`openapi_test.rs`) compares with `docs/openapi.yaml`.
+
+use super::auth::Permission;
+
+/// Largest body of a bulk revocation (10,000 serials of up to 40 hex
+/// digits with JSON punctuation fit well below this).
+pub const BULK_MAX_BODY: usize = 1024 * 1024;
+/// Most serials in one bulk revocation.
+pub const BULK_MAX_SERIALS: usize = 10_000;
+
+/// What a route does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Whoami,
+    CreateKey,
+    ListKeys,
+    DeleteKey,
+    GetCertificate,
+    RenewEarly,
+    RevokeCertificate,
+    BulkRevoke,
+    ListCas,
+    Audit,
+}
+
+/// One admin route. `path` is an OpenAPI path template (`{name}` matches
+/// one non-empty path segment).
+#[derive(Debug)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub op: Op,
+    pub permission: Permission,
+    /// Body size cap; `None`: the server's `max_body_bytes`.
+    pub max_body: Option<usize>,
+}
+
+const fn route(method: &'static str, path: &'static str, op: Op, permission: Permission) -> Route {
+    Route {
+        method,
+        path,
+        op,
+        permission,
+        max_body: None,
+    }
+}
+
+/// Every admin route.
+pub static ROUTES: &[Route] = &[
+    route("GET", "/admin/v1/whoami", Op::Whoami, Permission::Read),
+    route("POST", "/admin/v1/keys", Op::CreateKey, Permission::Admin),
+    route("GET", "/admin/v1/keys", Op::ListKeys, Permission::Admin),
+    route(
+        "DELETE",
+        "/admin/v1/keys/{id}",
+        Op::DeleteKey,
+        Permission::Admin,
+    ),
+    route(
+        "GET",
+        "/admin/v1/certificates/{serial}",
+        Op::GetCertificate,
+        Permission::Read,
+    ),
+    route(
+        "POST",
+        "/admin/v1/certificates/{serial}/renew-early",
+        Op::RenewEarly,
+        Permission::Operate,
+    ),
+    route(
+        "POST",
+        "/admin/v1/certificates/{serial}/revoke",
+        Op::RevokeCertificate,
+        Permission::Operate,
+    ),
+    Route {
+        max_body: Some(BULK_MAX_BODY),
+        ..route(
+            "POST",
+            "/admin/v1/revocations",
+            Op::BulkRevoke,
+            Permission::Operate,
+        )
+    },
+    route("GET", "/admin/v1/cas", Op::ListCas, Permission::Read),
+    route("GET", "/admin/v1/audit", Op::Audit, Permission::Audit),
+];
+
+/// Result of looking a request up in [`ROUTES`].
+#[derive(Debug)]
+pub enum Lookup<'a> {
+    /// The route and its path parameters, in template order.
+    Found(&'static Route, Vec<&'a str>),
+    /// The path exists with other methods.
+    MethodNotAllowed(Vec<&'static str>),
+    /// No such path.
+    NotFound,
+}
+
+/// Path parameters if `path` matches `template`.
+fn match_path<'a>(template: &str, path: &'a str) -> Option<Vec<&'a str>> {
+    let mut t = template.split('/');
+    let mut p = path.split('/');
+    let mut params = Vec::new();
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return Some(params),
+            (Some(ts), Some(ps)) => {
+                if ts.starts_with('{') && ts.ends_with('}') {
+                    if ps.is_empty() {
+                        return None;
+                    }
+                    params.push(ps);
+                } else if ts != ps {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Finds the route for `method` and `path`.
+pub fn lookup<'a>(method: &str, path: &'a str) -> Lookup<'a> {
+    let mut allowed = Vec::new();
+    for r in ROUTES {
+        if let Some(params) = match_path(r.path, path) {
+            if r.method == method {
+                return Lookup::Found(r, params);
+            }
+            allowed.push(r.method);
+        }
+    }
+    if allowed.is_empty() {
+        Lookup::NotFound
+    } else {
+        Lookup::MethodNotAllowed(allowed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups() {
+        match lookup("GET", "/admin/v1/certificates/0abc") {
+            Lookup::Found(r, p) => {
+                assert_eq!(r.op, Op::GetCertificate);
+                assert_eq!(p, ["0abc"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        match lookup("POST", "/admin/v1/certificates/0abc/revoke") {
+            Lookup::Found(r, p) => {
+                assert_eq!(r.op, Op::RevokeCertificate);
+                assert_eq!(p, ["0abc"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            lookup("PUT", "/admin/v1/keys"),
+            Lookup::MethodNotAllowed(m) if m == ["POST", "GET"]
+        ));
+        assert!(matches!(
+            lookup("GET", "/admin/v1/certificates/"),
+            Lookup::NotFound
+        ));
+        assert!(matches!(lookup("GET", "/admin/v1/nope"), Lookup::NotFound));
+        assert!(matches!(lookup("GET", "/admin/v1/cas/x"), Lookup::NotFound));
+    }
+
+    #[test]
+    fn table_is_unambiguous() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    !(a.method == b.method && a.path == b.path),
+                    "duplicate {} {}",
+                    a.method,
+                    a.path
+                );
+            }
+        }
+    }
+}

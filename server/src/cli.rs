@@ -1,0 +1,402 @@
+//! `ironseal admin ...`: a command-line client of the admin API over HTTPS.
+//! Prints the server's JSON answers (pretty) on stdout; on an HTTP error
+//! prints the error document on stderr and exits 1 (2 for usage, connection
+//! or TLS problems).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use clap::{Args, Subcommand};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+use serde_json::{json, Value};
+
+/// Most serials sent in one bulk revocation call (the server's limit).
+const BULK_CHUNK: usize = 10_000;
+
+/// `ironseal admin` options and subcommands.
+#[derive(Args)]
+pub struct AdminArgs {
+    /// Base URL of the server's HTTPS listener.
+    #[arg(
+        long,
+        env = "IRONSEAL_URL",
+        default_value = "https://localhost:14000",
+        global = true
+    )]
+    url: String,
+    /// Admin API key (`isk_...`).
+    #[arg(long, env = "IRONSEAL_API_KEY", hide_env_values = true, global = true)]
+    api_key: Option<String>,
+    /// PEM file with the root certificate that signed the server's certificate.
+    #[arg(
+        long,
+        env = "IRONSEAL_CA_CERT",
+        default_value = "./data/root.pem",
+        global = true
+    )]
+    ca_cert: PathBuf,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Show the key in use and its role.
+    Whoami,
+    /// Manage API keys (admin role).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Look at or act on one certificate.
+    Cert {
+        #[command(subcommand)]
+        command: CertCommand,
+    },
+    /// Revoke many certificates: serials (hex) one per line from a file or stdin.
+    RevokeBulk {
+        /// File with serials, `-` for stdin.
+        #[arg(long, default_value = "-")]
+        file: PathBuf,
+        /// RFC 5280 reason name (e.g. keyCompromise) or code.
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+    },
+    /// The CA hierarchy.
+    Cas {
+        #[command(subcommand)]
+        command: CasCommand,
+    },
+    /// Read the audit log.
+    Audit {
+        /// Entries with a sequence number greater than this.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// At most this many entries (1 to 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Verify the whole hash chain (not only the page); exit 3 if broken.
+        #[arg(long)]
+        verify: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key; its secret is shown once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// admin, operator or auditor.
+        #[arg(long)]
+        role: String,
+    },
+    /// List keys.
+    List,
+    /// Disable a key.
+    Delete { id: String },
+}
+
+#[derive(Subcommand)]
+enum CertCommand {
+    /// Show a certificate by serial (hex).
+    Show { serial: String },
+    /// Ask ARI clients to renew this certificate now.
+    RenewEarly { serial: String },
+    /// Revoke a certificate.
+    Revoke {
+        serial: String,
+        /// RFC 5280 reason name (e.g. keyCompromise) or code.
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CasCommand {
+    /// List CAs.
+    List,
+}
+
+/// A reason as the API takes it: a number stays a number.
+fn reason_value(s: &str) -> Value {
+    match s.parse::<u8>() {
+        Ok(n) => json!(n),
+        Err(_) => json!(s),
+    }
+}
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+struct Api {
+    base: String,
+    key: String,
+    client: HttpsClient,
+}
+
+fn tls_client(ca_cert: &Path) -> Result<HttpsClient, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca_cert)
+        .map_err(|e| format!("reading {}: {e}", ca_cert.display()))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| format!("parsing {}: {e}", ca_cert.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("adding root from {}: {e}", ca_cert.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("no certificates in {}", ca_cert.display()));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS configuration: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut tcp = HttpConnector::new();
+    tcp.enforce_http(false);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(tcp);
+    Ok(Client::builder(TokioExecutor::new()).build(https))
+}
+
+enum Failure {
+    /// The server answered with an error status.
+    Http(u16, String),
+    /// Usage, connection, TLS.
+    Local(String),
+}
+
+impl Api {
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Failure> {
+        let url = format!("{}{path}", self.base.trim_end_matches('/'));
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("authorization", format!("Bearer {}", self.key))
+            .header("accept", "application/json");
+        let payload = match body {
+            Some(v) => {
+                req = req.header("content-type", "application/json");
+                Bytes::from(v.to_string())
+            }
+            None => Bytes::new(),
+        };
+        let req = req
+            .body(Full::new(payload))
+            .map_err(|e| Failure::Local(format!("bad request for {url}: {e}")))?;
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| Failure::Local(format!("{method} {url}: {}", error_chain(&e))))?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| Failure::Local(format!("{method} {url}: reading the answer: {e}")))?
+            .to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if !(200..300).contains(&status) {
+            return Err(Failure::Http(status, text));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Failure::Local(format!("{method} {url}: answer is not JSON ({e}): {text}"))
+        })
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Serials from a file or stdin: one per line, blank lines and `#`
+/// comments skipped.
+fn read_serials(file: &Path) -> Result<Vec<String>, String> {
+    let text = if file == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| format!("stdin: {e}"))?
+    } else {
+        std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?
+    };
+    Ok(text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default().trim())
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// Percent-encodes a path segment (serials and ids are plain, but be safe).
+fn seg(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~:".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+async fn run_command(api: &Api, command: AdminCommand) -> Result<(Value, bool), Failure> {
+    let v = match command {
+        AdminCommand::Whoami => api.call("GET", "/admin/v1/whoami", None).await?,
+        AdminCommand::Keys { command } => match command {
+            KeysCommand::Create { name, role } => {
+                api.call(
+                    "POST",
+                    "/admin/v1/keys",
+                    Some(json!({"name": name, "role": role})),
+                )
+                .await?
+            }
+            KeysCommand::List => api.call("GET", "/admin/v1/keys", None).await?,
+            KeysCommand::Delete { id } => {
+                api.call("DELETE", &format!("/admin/v1/keys/{}", seg(&id)), None)
+                    .await?
+            }
+        },
+        AdminCommand::Cert { command } => match command {
+            CertCommand::Show { serial } => {
+                api.call(
+                    "GET",
+                    &format!("/admin/v1/certificates/{}", seg(&serial)),
+                    None,
+                )
+                .await?
+            }
+            CertCommand::RenewEarly { serial } => {
+                api.call(
+                    "POST",
+                    &format!("/admin/v1/certificates/{}/renew-early", seg(&serial)),
+                    None,
+                )
+                .await?
+            }
+            CertCommand::Revoke { serial, reason } => {
+                api.call(
+                    "POST",
+                    &format!("/admin/v1/certificates/{}/revoke", seg(&serial)),
+                    Some(json!({"reason": reason_value(&reason)})),
+                )
+                .await?
+            }
+        },
+        AdminCommand::RevokeBulk { file, reason } => {
+            let serials = read_serials(&file).map_err(Failure::Local)?;
+            if serials.is_empty() {
+                return Err(Failure::Local("no serials given".into()));
+            }
+            let mut results = Vec::new();
+            let mut revoked = 0u64;
+            for chunk in serials.chunks(BULK_CHUNK) {
+                let v = api
+                    .call(
+                        "POST",
+                        "/admin/v1/revocations",
+                        Some(json!({"serials": chunk, "reason": reason_value(&reason)})),
+                    )
+                    .await?;
+                revoked += v["revoked"].as_u64().unwrap_or(0);
+                if let Some(r) = v["results"].as_array() {
+                    results.extend(r.iter().cloned());
+                }
+            }
+            json!({"reason": reason, "revoked": revoked, "results": results})
+        }
+        AdminCommand::Cas { command } => match command {
+            CasCommand::List => api.call("GET", "/admin/v1/cas", None).await?,
+        },
+        AdminCommand::Audit {
+            after,
+            limit,
+            verify,
+        } => {
+            let mut path = format!("/admin/v1/audit?after={after}&limit={limit}");
+            if verify {
+                path.push_str("&verify=full");
+            }
+            let v = api.call("GET", &path, None).await?;
+            let broken = verify && v["verify"]["ok"] != json!(true);
+            return Ok((v, broken));
+        }
+    };
+    Ok((v, false))
+}
+
+/// Runs `ironseal admin ...`.
+pub fn run(args: AdminArgs) -> ExitCode {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let Some(key) = args.api_key.clone().filter(|k| !k.trim().is_empty()) else {
+        eprintln!("ironseal admin: no API key (--api-key or IRONSEAL_API_KEY)");
+        return ExitCode::from(2);
+    };
+    let client = match tls_client(&args.ca_cert) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ironseal admin: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let api = Api {
+        base: args.url.clone(),
+        key: key.trim().to_string(),
+        client,
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ironseal admin: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(run_command(&api, args.command)) {
+        Ok((v, broken)) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string())
+            );
+            if broken {
+                eprintln!("ironseal admin: the audit log does not verify");
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(Failure::Http(status, body)) => {
+            let pretty = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                .unwrap_or(body);
+            eprintln!("ironseal admin: HTTP {status}\n{pretty}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Local(e)) => {
+            eprintln!("ironseal admin: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

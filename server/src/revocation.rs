@@ -1,0 +1,164 @@
+//! Revoking a certificate, shared by ACME revokeCert (RFC 8555 §7.6) and
+//! the admin API: the store write, the key block on keyCompromise, the audit
+//! entry, durability, and dropping the cached CRL and OCSP responses.
+//!
+//! Split in two halves so a bulk revocation pays one disk sync:
+//! [`stage`] writes (visible at once, not yet durable), then the caller makes
+//! the writes durable ([`AppState::durable`]) and calls [`publish`] for each
+//! staged record. [`revoke_certificate`] does all three for one certificate.
+
+use ironseal_ca_core::revocation::RevocationReason;
+use ironseal_storage::{AuditEvent, CertificateRecord, RevocationRecord, StoreError};
+use time::OffsetDateTime;
+
+use crate::acme::error::AcmeError;
+use crate::state::AppState;
+
+/// Why a revocation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    /// The certificate was revoked before.
+    #[error("certificate is already revoked")]
+    AlreadyRevoked,
+    /// The certificate does not exist.
+    #[error("no certificate with that serial")]
+    NotFound,
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(StoreError),
+    /// The writes could not be made durable.
+    #[error("{0}")]
+    Durability(String),
+}
+
+impl From<StoreError> for RevokeError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::AlreadyRevoked => RevokeError::AlreadyRevoked,
+            StoreError::NotFound => RevokeError::NotFound,
+            other => RevokeError::Store(other),
+        }
+    }
+}
+
+impl From<AcmeError> for RevokeError {
+    fn from(e: AcmeError) -> Self {
+        RevokeError::Durability(e.problem.detail)
+    }
+}
+
+/// The RFC 5280 §5.3.1 name of a reason code.
+pub fn reason_name(reason: RevocationReason) -> &'static str {
+    match reason {
+        RevocationReason::Unspecified => "unspecified",
+        RevocationReason::KeyCompromise => "keyCompromise",
+        RevocationReason::CaCompromise => "cACompromise",
+        RevocationReason::AffiliationChanged => "affiliationChanged",
+        RevocationReason::Superseded => "superseded",
+        RevocationReason::CessationOfOperation => "cessationOfOperation",
+        RevocationReason::CertificateHold => "certificateHold",
+        RevocationReason::RemoveFromCrl => "removeFromCRL",
+        RevocationReason::PrivilegeWithdrawn => "privilegeWithdrawn",
+        RevocationReason::AaCompromise => "aACompromise",
+    }
+}
+
+/// A reason from its RFC 5280 name (case-insensitive) or decimal code.
+pub fn parse_reason(s: &str) -> Option<RevocationReason> {
+    if let Ok(code) = s.parse::<u8>() {
+        return RevocationReason::try_from(code).ok();
+    }
+    (0u8..=10)
+        .filter_map(|c| RevocationReason::try_from(c).ok())
+        .find(|r| reason_name(*r).eq_ignore_ascii_case(s))
+}
+
+/// Writes the revocation of `record` (and blocks its key on
+/// keyCompromise) and records it in the audit log as done by `actor`.
+/// Visible at once; durable only after [`AppState::durable`].
+pub fn stage(
+    state: &AppState,
+    record: &CertificateRecord,
+    reason: RevocationReason,
+    actor: &str,
+) -> Result<RevocationRecord, RevokeError> {
+    let rev = RevocationRecord {
+        revoked_at: OffsetDateTime::now_utc(),
+        reason,
+    };
+    state.store.revoke_certificate(&record.serial, rev)?;
+    if reason == RevocationReason::KeyCompromise {
+        state.store.block_key(&record.public_key_sha256)?;
+    }
+    state.store.append_audit(&AuditEvent {
+        at: rev.revoked_at,
+        actor: actor.to_string(),
+        action: "certificate.revoke".into(),
+        summary: format!(
+            "serial={} issuer={} reason={}{}",
+            record.serial,
+            record.issuer_id,
+            reason_name(reason),
+            if reason == RevocationReason::KeyCompromise {
+                " key blocked"
+            } else {
+                ""
+            }
+        ),
+        outcome: None,
+    })?;
+    Ok(rev)
+}
+
+/// After the staged writes are durable: drops the cached CRL and OCSP
+/// responses of the certificate so relying parties see the revocation.
+pub fn publish(state: &AppState, record: &CertificateRecord, reason: RevocationReason) {
+    state.invalidate_crl(&record.issuer_id);
+    state.ocsp.invalidate(&record.issuer_id, &record.serial);
+    state.metrics.inc("certificates_revoked");
+    tracing::info!(serial = %record.serial, reason = ?reason, "certificate revoked");
+}
+
+/// Revokes one certificate: [`stage`], make durable, [`publish`].
+pub async fn revoke_certificate(
+    state: &AppState,
+    record: &CertificateRecord,
+    reason: RevocationReason,
+    actor: &str,
+) -> Result<RevocationRecord, RevokeError> {
+    let rev = stage(state, record, reason, actor)?;
+    state.durable().await?;
+    publish(state, record, reason);
+    Ok(rev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_by_name_and_code() {
+        assert_eq!(
+            parse_reason("keyCompromise"),
+            Some(RevocationReason::KeyCompromise)
+        );
+        assert_eq!(
+            parse_reason("keycompromise"),
+            Some(RevocationReason::KeyCompromise)
+        );
+        assert_eq!(parse_reason("1"), Some(RevocationReason::KeyCompromise));
+        assert_eq!(
+            parse_reason("removeFromCRL"),
+            Some(RevocationReason::RemoveFromCrl)
+        );
+        assert_eq!(parse_reason("7"), None);
+        assert_eq!(parse_reason("bogus"), None);
+        for c in [0u8, 1, 2, 3, 4, 5, 6, 8, 9, 10] {
+            let r = RevocationReason::try_from(c).ok();
+            assert!(r.is_some());
+            if let Some(r) = r {
+                assert_eq!(parse_reason(reason_name(r)), Some(r));
+            }
+        }
+    }
+}

@@ -165,6 +165,24 @@ fn ca_params(
     serial: &Serial,
     key: &CaKey,
 ) -> Result<CertificateParams, CaError> {
+    if profile.not_before >= profile.not_after {
+        return Err(CaError::InvalidValidity(
+            "notBefore must precede notAfter".into(),
+        ));
+    }
+    let mut params = ca_subject_params(profile)?;
+    params.serial_number = Some(serial.to_rcgen());
+    params.not_before = profile.not_before;
+    params.not_after = profile.not_after;
+    params.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier(key.public_key_bits()));
+    Ok(params)
+}
+
+/// What a CA certificate and a CA certificate request share: the checked
+/// subject (RFC 5280 §4.1.2.6), basicConstraints CA:true with the profile's
+/// pathLen (§4.2.1.9), keyUsage keyCertSign + cRLSign (§4.2.1.3), critical
+/// nameConstraints (§4.2.1.10) and certificatePolicies (§4.2.1.4).
+pub(crate) fn ca_subject_params(profile: &CaProfile) -> Result<CertificateParams, CaError> {
     let cn_len = profile.common_name.chars().count();
     if cn_len == 0 || cn_len > 64 {
         return Err(CaError::InvalidRequest(
@@ -180,11 +198,7 @@ fn ca_params(
             "organization must be 1..=64 characters".into(),
         ));
     }
-    if profile.not_before >= profile.not_after {
-        return Err(CaError::InvalidValidity(
-            "notBefore must precede notAfter".into(),
-        ));
-    }
+    profile.name_constraints.validate()?;
     let mut dn = DistinguishedName::new();
     if let Some(o) = &profile.organization {
         dn.push(DnType::OrganizationName, DnValue::Utf8String(o.clone()));
@@ -193,18 +207,13 @@ fn ca_params(
         DnType::CommonName,
         DnValue::Utf8String(profile.common_name.clone()),
     );
-
     let mut params = CertificateParams::default();
     params.distinguished_name = dn;
-    params.serial_number = Some(serial.to_rcgen());
-    params.not_before = profile.not_before;
-    params.not_after = profile.not_after;
     params.is_ca = IsCa::Ca(match profile.path_len {
         Some(n) => BasicConstraints::Constrained(n),
         None => BasicConstraints::Unconstrained,
     });
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    params.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier(key.public_key_bits()));
     if !profile.name_constraints.is_empty() {
         let mut ext = CustomExtension::from_oid_content(
             OID_NAME_CONSTRAINTS_ARCS,

@@ -20,10 +20,7 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use der::asn1::{Ia5String, ObjectIdentifier, OctetString};
 use der::{Decode, Encode, Header, Reader, SliceReader, Tag, Tagged};
-use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue, IsCa,
-    KeyUsagePurpose, SigningKey,
-};
+use rcgen::SigningKey;
 use time::{Duration, OffsetDateTime};
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
@@ -37,9 +34,7 @@ use x509_cert::spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
 
 use crate::cert::{parse, time_to_offset};
-use crate::constraints::{
-    encode_policies, ChainPolicy, OID_CERTIFICATE_POLICIES_ARCS, OID_NAME_CONSTRAINTS_ARCS,
-};
+use crate::constraints::ChainPolicy;
 use crate::csr::{check_csr, CsrPolicy};
 use crate::der_util::{
     OID_AD_CA_ISSUERS, OID_AD_OCSP, OID_ECDSA_SHA256, OID_ECDSA_SHA384, OID_EC_PUBLIC_KEY,
@@ -362,53 +357,7 @@ pub fn intermediate_csr(profile: &CaProfile, key: &CaKey) -> Result<Vec<u8>, CaE
             profile.algorithm
         )));
     }
-    let cn_len = profile.common_name.chars().count();
-    if cn_len == 0 || cn_len > 64 {
-        return Err(CaError::InvalidRequest(
-            "commonName must be 1..=64 characters".into(),
-        ));
-    }
-    if profile
-        .organization
-        .as_ref()
-        .is_some_and(|o| o.is_empty() || o.chars().count() > 64)
-    {
-        return Err(CaError::InvalidRequest(
-            "organization must be 1..=64 characters".into(),
-        ));
-    }
-    profile.name_constraints.validate()?;
-    let mut dn = DistinguishedName::new();
-    if let Some(o) = &profile.organization {
-        dn.push(DnType::OrganizationName, DnValue::Utf8String(o.clone()));
-    }
-    dn.push(
-        DnType::CommonName,
-        DnValue::Utf8String(profile.common_name.clone()),
-    );
-    let mut params = CertificateParams::default();
-    params.distinguished_name = dn;
-    params.is_ca = IsCa::Ca(match profile.path_len {
-        Some(n) => BasicConstraints::Constrained(n),
-        None => BasicConstraints::Unconstrained,
-    });
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    if !profile.name_constraints.is_empty() {
-        let mut ext = CustomExtension::from_oid_content(
-            OID_NAME_CONSTRAINTS_ARCS,
-            profile.name_constraints.to_der()?,
-        );
-        ext.set_criticality(true);
-        params.custom_extensions.push(ext);
-    }
-    if !profile.policies.is_empty() {
-        params
-            .custom_extensions
-            .push(CustomExtension::from_oid_content(
-                OID_CERTIFICATE_POLICIES_ARCS,
-                encode_policies(&profile.policies)?,
-            ));
-    }
+    let params = crate::hierarchy::ca_subject_params(profile)?;
     let csr = params.serialize_request(key.pair())?;
     let der = csr.der().to_vec();
     // Self-check: the CSR parses and its signature verifies (RFC 2986 §4.2).

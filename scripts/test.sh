@@ -24,9 +24,22 @@ cargo build --release --locked -p ironseal
 export IRONSEAL_BIN="$PWD/target/release/ironseal"
 
 step "unit, storage and conformance tests"
-cargo test --workspace --locked --no-fail-fast -- --test-threads="${IRONSEAL_TEST_THREADS:-2}"
+test_log=$(mktemp)
+trap 'rm -f "$test_log"' EXIT
+set +e
+cargo test --workspace --locked --no-fail-fast -- --test-threads="${IRONSEAL_TEST_THREADS:-2}" 2>&1 | tee "$test_log"
+test_status=${PIPESTATUS[0]}
+set -e
+# Totals over every test binary (cargo prints one "test result" line each).
+passed=$(grep -E '^test result:' "$test_log" | sed -E 's/.* ([0-9]+) passed.*/\1/' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -E '^test result:' "$test_log" | sed -E 's/.* ([0-9]+) failed.*/\1/' | awk '{s+=$1} END {print s+0}')
+if [ "$test_status" -ne 0 ]; then
+  echo "tests: ${passed:-0} passed, ${failed:-?} failed"
+  exit "$test_status"
+fi
 
 step "fuzz smoke run"
 bash scripts/fuzz-smoke.sh
 
 step "all tests passed in $(( $(date +%s) - start ))s"
+echo "tests: ${passed} passed, ${failed} failed"

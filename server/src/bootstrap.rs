@@ -104,7 +104,7 @@ pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, BootError> {
 
 /// The URLs put into certificates this CA signs: its own certificate (AIA
 /// caIssuers) and its CRL (CRL distribution point), over plain HTTP.
-fn urls_for(config: &Config, ca_id: &str) -> IssuerUrls {
+pub(crate) fn urls_for(config: &Config, ca_id: &str) -> IssuerUrls {
     let base = &config.http_public_url;
     IssuerUrls {
         ca_issuers: Some(format!("{base}/ca/{ca_id}.der")),
@@ -195,16 +195,58 @@ pub fn ensure_hierarchy(config: &Config, store: &dyn Store, kek: &Kek) -> Result
     Ok(true)
 }
 
-/// Unseals every CA and picks the active issuing CA: the newest active CA
-/// with a parent (an intermediate).
+/// Name of the file in the data directory that names the issuing CA (the
+/// CA that signs new leaves), written by `POST /admin/v1/cas/{id}/activate`
+/// and pinned on every start.
+pub const ISSUING_FILE: &str = "issuing-ca";
+
+/// The id in the issuing-CA file, if there is one.
+pub fn read_issuing(config: &Config) -> Option<String> {
+    fs::read_to_string(config.data_dir.join(ISSUING_FILE))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Durably replaces the issuing-CA file (temporary file, fsync, rename,
+/// fsync of the directory).
+pub fn write_issuing(config: &Config, id: &str) -> Result<(), BootError> {
+    let path = config.data_dir.join(ISSUING_FILE);
+    let tmp = config.data_dir.join(format!("{ISSUING_FILE}.tmp"));
+    {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
+        f.write_all(format!("{id}\n").as_bytes())
+            .map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
+    }
+    fs::rename(&tmp, &path).map_err(io_err(&path))?;
+    fs::File::open(&config.data_dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(&config.data_dir))?;
+    Ok(())
+}
+
+/// Unseals every CA and picks the active issuing CA: the one named in the
+/// issuing-CA file ([`ISSUING_FILE`]) if that is an active intermediate;
+/// otherwise (first start, data directories from before the file) the
+/// newest active CA with a parent, which is then written to the file so
+/// that CAs created later through the admin API never take over issuance
+/// until they are activated.
 pub fn load_cas(config: &Config, store: &dyn Store, kek: &Kek) -> Result<CaSet, BootError> {
     let records = store.list_cas()?;
     let mut by_id = HashMap::new();
-    let mut root_pem = String::new();
     let mut der_by_id = HashMap::new();
     for r in &records {
         der_by_id.insert(r.id.clone(), (r.cert_der.clone(), r.parent_id.clone()));
     }
+    let pinned = read_issuing(config);
+    let mut pinned_ok = false;
     let mut active: Option<(&CaRecord, Arc<IssuingCa>)> = None;
     for r in &records {
         let pkcs8 = open(kek, &r.sealed_key, r.id.as_bytes()).map_err(|e| BootError::CaRecord {
@@ -232,6 +274,7 @@ pub fn load_cas(config: &Config, store: &dyn Store, kek: &Kek) -> Result<CaSet, 
         .with_ancestors(&ancestors)?;
         // Chain after a leaf of this CA: this CA and its ancestors, root excluded.
         let mut chain = String::new();
+        let mut chain_der = Vec::new();
         let mut cur = Some(r.id.clone());
         while let Some(id) = cur {
             let Some((der, parent)) = der_by_id.get(&id) else {
@@ -241,29 +284,51 @@ pub fn load_cas(config: &Config, store: &dyn Store, kek: &Kek) -> Result<CaSet, 
                 break;
             }
             chain.push_str(&pem_encode("CERTIFICATE", der));
+            chain_der.push(der.clone());
             cur = parent.clone();
-        }
-        if r.parent_id.is_none() && root_pem.is_empty() {
-            root_pem = pem_encode("CERTIFICATE", &r.cert_der);
         }
         let ca = Arc::new(IssuingCa {
             issuer,
+            chain_der,
             chains: vec![chain],
         });
-        if r.parent_id.is_some() && r.status == CaStatus::Active {
-            let newer = active
-                .as_ref()
-                .is_none_or(|(a, _)| r.created_at >= a.created_at);
-            if newer {
+        if r.parent_id.is_some() && r.status == CaStatus::Active && !pinned_ok {
+            if pinned.as_deref() == Some(r.id.as_str()) {
+                pinned_ok = true;
                 active = Some((r, ca.clone()));
+            } else {
+                let newer = active
+                    .as_ref()
+                    .is_none_or(|(a, _)| r.created_at >= a.created_at);
+                if newer {
+                    active = Some((r, ca.clone()));
+                }
             }
         }
         by_id.insert(r.id.clone(), ca);
     }
-    let (_, active) = active.ok_or_else(|| BootError::CaRecord {
+    let (active_record, active) = active.ok_or_else(|| BootError::CaRecord {
         id: "-".into(),
         why: "no active issuing CA in the store".into(),
     })?;
+    if !pinned_ok {
+        if let Some(p) = &pinned {
+            tracing::warn!(named = %p, using = %active_record.id, "the CA named in the issuing-CA file is not an active intermediate; using the newest active intermediate");
+        }
+        write_issuing(config, &active_record.id)?;
+    }
+    // The root of the active issuing CA.
+    let mut root_pem = String::new();
+    let mut cur = Some(active_record.id.clone());
+    while let Some(id) = cur {
+        let Some((der, parent)) = der_by_id.get(&id) else {
+            break;
+        };
+        if parent.is_none() {
+            root_pem = pem_encode("CERTIFICATE", der);
+        }
+        cur = parent.clone();
+    }
     Ok(CaSet {
         active,
         by_id,
@@ -359,6 +424,19 @@ pub fn ensure_admin_key(config: &Config, store: &dyn Store) -> Result<Option<Str
     Ok(Some(key))
 }
 
+/// The names of the HTTPS listener's certificate: the configured hostnames.
+pub fn listener_names(config: &Config) -> Vec<ironseal_ca_core::names::SubjectName> {
+    use ironseal_ca_core::names::SubjectName;
+    config
+        .hostnames
+        .iter()
+        .map(|h| match h.parse::<std::net::IpAddr>() {
+            Ok(ip) => SubjectName::Ip(ip),
+            Err(_) => SubjectName::Dns(h.to_ascii_lowercase()),
+        })
+        .collect()
+}
+
 /// Issues the HTTPS listener's certificate for the configured hostnames
 /// from the active issuing CA (fresh key each start, recorded in the store
 /// like any certificate) and builds the rustls server configuration.
@@ -433,9 +511,12 @@ pub fn tls_config(
     })?;
     store.flush()?;
     let mut chain = vec![rustls_pki_types::CertificateDer::from(issued.der)];
-    chain.push(rustls_pki_types::CertificateDer::from(
-        issuer.cert_der().to_vec(),
-    ));
+    chain.extend(
+        cas.active
+            .chain_der
+            .iter()
+            .map(|d| rustls_pki_types::CertificateDer::from(d.clone())),
+    );
     let key_der = rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
     let mut cfg = rustls::ServerConfig::builder()
         .with_no_client_auth()

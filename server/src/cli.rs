@@ -123,6 +123,38 @@ enum CertCommand {
 enum CasCommand {
     /// List CAs.
     List,
+    /// Create a CA (admin): a new root, or an intermediate under --parent.
+    Create {
+        /// Subject commonName.
+        #[arg(long)]
+        name: String,
+        /// Id of the parent CA; without it a self-signed root is created.
+        #[arg(long)]
+        parent: Option<String>,
+        /// p256, p384, rsa3072, rsa4096 or ed25519.
+        #[arg(long, default_value = "p256")]
+        algorithm: String,
+        /// Validity in days from now (an intermediate's must end before its parent's).
+        #[arg(long)]
+        validity_days: u32,
+        /// basicConstraints pathLenConstraint; absent: unlimited.
+        #[arg(long)]
+        path_len: Option<u8>,
+        /// certificatePolicies OID (repeatable).
+        #[arg(long = "policy")]
+        policies: Vec<String>,
+        /// Permitted subtree, e.g. dns:example.com or ip:10.0.0.0/8 (repeatable).
+        #[arg(long = "permit")]
+        permitted: Vec<String>,
+        /// Excluded subtree, same forms (repeatable).
+        #[arg(long = "exclude")]
+        excluded: Vec<String>,
+    },
+    /// Make an intermediate the CA that signs new ACME leaves (admin); the
+    /// previous issuing CA becomes retiring.
+    Activate { id: String },
+    /// Set a CA's status (admin): active, retiring or retired.
+    Status { id: String, status: String },
 }
 
 /// A reason as the API takes it: a number stays a number.
@@ -326,6 +358,49 @@ async fn run_command(api: &Api, command: AdminCommand) -> Result<(Value, bool), 
         }
         AdminCommand::Cas { command } => match command {
             CasCommand::List => api.call("GET", "/admin/v1/cas", None).await?,
+            CasCommand::Create {
+                name,
+                parent,
+                algorithm,
+                validity_days,
+                path_len,
+                policies,
+                permitted,
+                excluded,
+            } => {
+                let mut body = json!({
+                    "name": name,
+                    "algorithm": algorithm,
+                    "validityDays": validity_days,
+                    "policies": policies,
+                });
+                if let Some(p) = parent {
+                    body["parent"] = json!(p);
+                }
+                if let Some(p) = path_len {
+                    body["pathLen"] = json!(p);
+                }
+                if !permitted.is_empty() || !excluded.is_empty() {
+                    body["nameConstraints"] = json!({"permitted": permitted, "excluded": excluded});
+                }
+                api.call("POST", "/admin/v1/cas", Some(body)).await?
+            }
+            CasCommand::Activate { id } => {
+                api.call(
+                    "POST",
+                    &format!("/admin/v1/cas/{}/activate", seg(&id)),
+                    None,
+                )
+                .await?
+            }
+            CasCommand::Status { id, status } => {
+                api.call(
+                    "POST",
+                    &format!("/admin/v1/cas/{}/status", seg(&id)),
+                    Some(json!({ "status": status })),
+                )
+                .await?
+            }
         },
         AdminCommand::Audit {
             after,

@@ -145,7 +145,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         header_read_timeout: config.header_read_timeout,
         request_timeout: config.request_timeout,
     };
-    let state = Arc::new(AppState::new(config, store, validator, cas)?);
+    let state = Arc::new(AppState::new(config, store, validator, cas, kek)?);
     let st = state.clone();
     if let Err(e) = tokio::task::spawn_blocking(move || ocsp::ensure_responders(&st)).await? {
         tracing::warn!(error = %e, "OCSP responder setup incomplete");

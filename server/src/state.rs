@@ -10,6 +10,7 @@ use base64::Engine;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use hyper::header::HeaderValue;
 use ironseal_ca_core::hierarchy::Issuer;
+use ironseal_ca_core::sealed::Kek;
 use ironseal_protocol::acme::problem::ProblemType;
 use ironseal_storage::Store;
 
@@ -24,6 +25,9 @@ use crate::validation::Validator;
 /// up to (not including) the root.
 pub struct IssuingCa {
     pub issuer: Issuer,
+    /// The certificates (DER) that follow a leaf of this CA: this CA, then
+    /// its ancestors up to (not including) the root.
+    pub chain_der: Vec<Vec<u8>>,
     /// The PEM chains offered after a leaf: the first is the default chain,
     /// later ones are alternates (RFC 8555 §7.4.2).
     pub chains: Vec<String>,
@@ -35,7 +39,8 @@ pub struct CaSet {
     pub active: Arc<IssuingCa>,
     /// Every CA that can sign something (CRLs, leaves), by id.
     pub by_id: HashMap<String, Arc<IssuingCa>>,
-    /// The root certificate in PEM.
+    /// The root certificate in PEM: the root of the active issuing CA
+    /// when the server started (the root of its HTTPS certificate).
     pub root_pem: String,
 }
 
@@ -46,6 +51,12 @@ pub struct AppState {
     pub nonces: NonceStore,
     pub validator: Validator,
     pub cas: RwLock<Arc<CaSet>>,
+    /// The key-encryption key, for sealing the keys of CAs created
+    /// through the admin API.
+    pub kek: Kek,
+    /// Serializes changes to the CA hierarchy (create, activate, status)
+    /// and the reload of [`AppState::cas`] that follows each.
+    pub ca_admin: Mutex<()>,
     pub crl_cache: CrlCache,
     pub ocsp: crate::ocsp::OcspService,
     pub metrics: Metrics,
@@ -62,6 +73,7 @@ impl AppState {
         store: Arc<dyn Store>,
         validator: Validator,
         cas: CaSet,
+        kek: Kek,
     ) -> std::io::Result<AppState> {
         let per_minute = NonZeroU32::new(config.new_orders_per_account_per_minute.max(1))
             .unwrap_or(NonZeroU32::MIN);
@@ -76,6 +88,8 @@ impl AppState {
             nonces: NonceStore::new(),
             validator,
             cas: RwLock::new(Arc::new(cas)),
+            kek,
+            ca_admin: Mutex::new(()),
             crl_cache: CrlCache::default(),
             ocsp: crate::ocsp::OcspService::default(),
             metrics: Metrics::default(),
@@ -87,6 +101,11 @@ impl AppState {
     /// The CA set currently in force.
     pub fn ca_set(&self) -> Arc<CaSet> {
         self.cas.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts a new CA set in force (after the hierarchy changed).
+    pub fn replace_cas(&self, set: CaSet) {
+        *self.cas.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
     }
 
     /// The CA that signs new leaves.

@@ -3,9 +3,16 @@
 use std::sync::Arc;
 
 use hyper::StatusCode;
+use ironseal_ca_core::constraints::{GeneralSubtree, NameConstraints};
+use ironseal_ca_core::error::CaError;
+use ironseal_ca_core::hierarchy::{create_intermediate, create_root, CaProfile};
+use ironseal_ca_core::keys::KeyAlgorithm;
 use ironseal_ca_core::revocation::RevocationReason;
+use ironseal_ca_core::sealed::seal;
+use ironseal_ca_core::serial::Serial;
 use ironseal_storage::{
-    verify_chain, ApiKeyRecord, ApiRole, AuditEntry, AuditHead, CertificateRecord, StoreError,
+    verify_chain, ApiKeyRecord, ApiRole, AuditEntry, AuditEvent, AuditHead, CaRecord, CaStatus,
+    CertificateRecord, StoreError,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -16,8 +23,9 @@ use super::auth::{generate_key, Principal};
 use super::routes::{Op, BULK_MAX_SERIALS};
 use super::{Answer, ApiError};
 use crate::acme::render::ts;
+use crate::bootstrap::{listener_names, load_cas, read_issuing, write_issuing, BootError};
 use crate::revocation::{self, parse_reason, reason_name, RevokeError};
-use crate::state::AppState;
+use crate::state::{new_id, AppState, CaSet};
 
 /// Most audit entries returned by one call.
 const AUDIT_MAX_LIMIT: usize = 1000;
@@ -48,6 +56,9 @@ pub async fn dispatch(
         Op::RevokeCertificate => revoke_one(state, caller, param(0), body).await,
         Op::BulkRevoke => bulk_revoke(state, caller, body).await,
         Op::ListCas => list_cas(state),
+        Op::CreateCa => create_ca(state, caller, body).await,
+        Op::ActivateCa => activate_ca(state, caller, param(0)).await,
+        Op::SetCaStatus => set_ca_status(state, caller, param(0), body).await,
         Op::Audit => audit(state, query),
     }
 }
@@ -370,32 +381,402 @@ async fn bulk_revoke(
 
 // ------------------------------------------------------------------- CAs
 
-fn list_cas(state: &AppState) -> Result<Answer, ApiError> {
-    use ironseal_ca_core::cert::{cert_not_after, cert_not_before, cert_ski, cert_subject_der};
+/// The JSON of one CA (list items and the answers of the CA calls).
+fn ca_json(r: &CaRecord, set: &CaSet) -> Value {
+    use ironseal_ca_core::cert::{
+        cert_not_after, cert_not_before, cert_ski, cert_subject_der, pem_encode,
+    };
     use x509_cert::der::Decode as _;
-    let active = state.active_issuer().issuer.id().to_string();
-    let mut out = Vec::new();
-    for r in state.store.list_cas()? {
-        let der = &r.cert_der;
-        let subject = cert_subject_der(der)
-            .ok()
-            .and_then(|d| x509_cert::name::Name::from_der(&d).ok())
-            .map(|n| n.to_string());
-        out.push(json!({
-            "id": r.id,
-            "name": r.name,
-            "parent": r.parent_id,
-            "status": r.status,
-            "issuing": r.id == active,
-            "algorithm": r.algorithm,
-            "notBefore": cert_not_before(der).ok().map(ts),
-            "notAfter": cert_not_after(der).ok().map(ts),
-            "subject": subject,
-            "ski": cert_ski(der).ok().flatten().map(hex::encode),
-            "createdAt": ts(r.created_at),
-        }));
-    }
+    let der = &r.cert_der;
+    let subject = cert_subject_der(der)
+        .ok()
+        .and_then(|d| x509_cert::name::Name::from_der(&d).ok())
+        .map(|n| n.to_string());
+    let path_len = set
+        .by_id
+        .get(&r.id)
+        .and_then(|c| c.issuer.chain_policy().cas().first())
+        .and_then(|c| c.path_len);
+    json!({
+        "id": r.id,
+        "name": r.name,
+        "parent": r.parent_id,
+        "status": r.status,
+        "issuing": r.id == set.active.issuer.id(),
+        "algorithm": r.algorithm,
+        "pathLen": path_len,
+        "notBefore": cert_not_before(der).ok().map(ts),
+        "notAfter": cert_not_after(der).ok().map(ts),
+        "subject": subject,
+        "ski": cert_ski(der).ok().flatten().map(hex::encode),
+        "createdAt": ts(r.created_at),
+        "certificatePem": pem_encode("CERTIFICATE", der),
+    })
+}
+
+fn list_cas(state: &AppState) -> Result<Answer, ApiError> {
+    let set = state.ca_set();
+    let out: Vec<Value> = state
+        .store
+        .list_cas()?
+        .iter()
+        .map(|r| ca_json(r, &set))
+        .collect();
     Ok(Answer::ok(json!({ "cas": out })))
+}
+
+/// Name constraints as text subtrees (`dns:example.com`, `ip:10.0.0.0/8`, ...).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NameConstraintsInput {
+    #[serde(default)]
+    permitted: Vec<GeneralSubtree>,
+    #[serde(default)]
+    excluded: Vec<GeneralSubtree>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateCaRequest {
+    name: String,
+    #[serde(default)]
+    parent: Option<String>,
+    algorithm: KeyAlgorithm,
+    validity_days: u32,
+    #[serde(default)]
+    path_len: Option<u8>,
+    #[serde(default)]
+    policies: Vec<String>,
+    #[serde(default)]
+    name_constraints: Option<NameConstraintsInput>,
+}
+
+/// Longest validity of a CA created through the API.
+const CA_MAX_VALIDITY_DAYS: u32 = 36_500;
+
+/// A refusal of the CA core as an API error: what breaks the hierarchy's
+/// rules is 422 with the reason, malformed input 400.
+fn ca_error(e: CaError) -> ApiError {
+    let unprocessable =
+        |code, e: &CaError| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string());
+    match &e {
+        CaError::PathLenExceeded { .. } => unprocessable("path_len_exceeded", &e),
+        CaError::NameConstraintViolation { .. } => unprocessable("name_constraint_violation", &e),
+        CaError::InvalidValidity(_) | CaError::ValidityNotNested { .. } => {
+            unprocessable("invalid_validity", &e)
+        }
+        CaError::InvalidRequest(_) | CaError::Encoding(_) => ApiError::bad_request(e.to_string()),
+        _ => ApiError::internal(e),
+    }
+}
+
+fn boot_error(e: BootError) -> ApiError {
+    match e {
+        BootError::Ca(e) => ca_error(e),
+        other => ApiError::internal(other),
+    }
+}
+
+/// Rebuilds the CA set from the store, puts it in force and sets up the
+/// OCSP responders of new CAs. Call with `state.ca_admin` held. The root
+/// served as `/root.pem` stays the one the HTTPS certificate chains to
+/// (it changes at the next start if the issuing CA moved to another root).
+fn reload_cas(state: &AppState) -> Result<(), ApiError> {
+    let old = state.ca_set();
+    let mut set = load_cas(&state.config, state.store.as_ref(), &state.kek).map_err(boot_error)?;
+    set.root_pem = old.root_pem.clone();
+    state.replace_cas(set);
+    if let Err(e) = crate::ocsp::ensure_responders(state) {
+        tracing::warn!(error = %e, "OCSP responder setup after a CA change incomplete");
+    }
+    Ok(())
+}
+
+fn audit_ca(
+    state: &AppState,
+    caller: &Principal,
+    action: &str,
+    summary: String,
+) -> Result<(), ApiError> {
+    state.store.append_audit(&AuditEvent {
+        at: OffsetDateTime::now_utc(),
+        actor: caller.actor(),
+        action: action.into(),
+        summary,
+        outcome: None,
+    })?;
+    Ok(())
+}
+
+/// Runs a hierarchy change off the async workers (key generation, store
+/// writes, unsealing every CA) with `state.ca_admin` held, then makes it
+/// durable.
+async fn ca_change<F>(state: &Arc<AppState>, f: F) -> Result<Answer, ApiError>
+where
+    F: FnOnce(&AppState) -> Result<Answer, ApiError> + Send + 'static,
+{
+    let st = state.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        let _guard = st.ca_admin.lock().unwrap_or_else(|e| e.into_inner());
+        f(&st)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    state
+        .durable()
+        .await
+        .map_err(|e| ApiError::internal(e.problem.detail))?;
+    Ok(answer)
+}
+
+fn status_name(s: CaStatus) -> &'static str {
+    match s {
+        CaStatus::Active => "active",
+        CaStatus::Retiring => "retiring",
+        CaStatus::Retired => "retired",
+    }
+}
+
+fn load_ca(state: &AppState, id: &str) -> Result<CaRecord, ApiError> {
+    state
+        .store
+        .get_ca(id)?
+        .ok_or_else(|| ApiError::not_found(format!("no CA with id {id:?}")))
+}
+
+async fn create_ca(
+    state: &Arc<AppState>,
+    caller: &Principal,
+    body: &[u8],
+) -> Result<Answer, ApiError> {
+    let req: CreateCaRequest = parse_body(body)?;
+    let name = req.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "name must be 1 to 64 characters without control characters",
+        ));
+    }
+    if req.validity_days == 0 || req.validity_days > CA_MAX_VALIDITY_DAYS {
+        return Err(ApiError::bad_request(format!(
+            "validityDays must be 1 to {CA_MAX_VALIDITY_DAYS}"
+        )));
+    }
+    let caller = caller.clone();
+    ca_change(state, move |state| {
+        let set = state.ca_set();
+        let now = OffsetDateTime::now_utc();
+        let nc = req.name_constraints.unwrap_or(NameConstraintsInput {
+            permitted: Vec::new(),
+            excluded: Vec::new(),
+        });
+        let profile = CaProfile {
+            common_name: name.clone(),
+            organization: Some("ironseal".to_string()),
+            algorithm: req.algorithm,
+            not_before: now - time::Duration::hours(1),
+            not_after: now + time::Duration::days(i64::from(req.validity_days)),
+            path_len: req.path_len,
+            name_constraints: NameConstraints {
+                permitted: nc.permitted,
+                excluded: nc.excluded,
+            },
+            policies: req.policies,
+        };
+        let serial = Serial::from_random(rand::random());
+        let (id, key, der) = match &req.parent {
+            None => {
+                let id = format!("root-{}", &new_id()[..8]).to_lowercase();
+                let (key, der) = create_root(&profile, serial).map_err(ca_error)?;
+                (id, key, der)
+            }
+            Some(parent_id) => {
+                let parent = load_ca(state, parent_id)?;
+                if parent.status != CaStatus::Active {
+                    return Err(ApiError::conflict(
+                        "ca_not_active",
+                        format!(
+                            "CA {parent_id} is {}; only an active CA may certify new CAs",
+                            status_name(parent.status)
+                        ),
+                    ));
+                }
+                let issuer = set
+                    .by_id
+                    .get(parent_id)
+                    .ok_or_else(|| ApiError::internal(format!("CA {parent_id} is not loaded")))?;
+                let id = format!("int-{}", &new_id()[..8]).to_lowercase();
+                let (key, der) =
+                    create_intermediate(&profile, serial, &issuer.issuer).map_err(ca_error)?;
+                (id, key, der)
+            }
+        };
+        let sealed = seal(&state.kek, key.pkcs8_der(), id.as_bytes(), rand::random())
+            .map_err(ApiError::internal)?;
+        // Pin the current issuing CA first: a new CA never takes over
+        // issuance before it is activated.
+        if read_issuing(&state.config).is_none() {
+            write_issuing(&state.config, set.active.issuer.id()).map_err(ApiError::internal)?;
+        }
+        let record = CaRecord {
+            id: id.clone(),
+            name: name.clone(),
+            parent_id: req.parent.clone(),
+            cert_der: der,
+            sealed_key: sealed,
+            algorithm: req.algorithm,
+            status: CaStatus::Active,
+            created_at: now,
+        };
+        state.store.put_ca(&record)?;
+        audit_ca(
+            state,
+            &caller,
+            "ca.create",
+            format!(
+                "id={} name={:?} parent={} algorithm={} pathLen={}",
+                id,
+                name,
+                req.parent.as_deref().unwrap_or("-"),
+                req.algorithm.as_str(),
+                req.path_len.map_or("-".to_string(), |p| p.to_string()),
+            ),
+        )?;
+        state.store.flush()?;
+        reload_cas(state)?;
+        tracing::info!(id = %id, parent = ?req.parent, "CA created through the admin API");
+        Ok(Answer {
+            status: StatusCode::CREATED,
+            body: ca_json(&record, &state.ca_set()),
+            note: Some(format!("created CA {id}")),
+        })
+    })
+    .await
+}
+
+async fn activate_ca(
+    state: &Arc<AppState>,
+    caller: &Principal,
+    id: &str,
+) -> Result<Answer, ApiError> {
+    let id = id.to_string();
+    let caller = caller.clone();
+    ca_change(state, move |state| {
+        let mut record = load_ca(state, &id)?;
+        if record.parent_id.is_none() {
+            return Err(ApiError::conflict(
+                "not_intermediate",
+                "a root CA cannot sign leaves; activate an intermediate",
+            ));
+        }
+        if record.status == CaStatus::Retired {
+            return Err(ApiError::conflict(
+                "ca_retired",
+                format!("CA {id} is retired"),
+            ));
+        }
+        let previous = state.active_issuer().issuer.id().to_string();
+        if previous == id && record.status == CaStatus::Active {
+            return Ok(Answer::ok(ca_json(&record, &state.ca_set())));
+        }
+        let set = state.ca_set();
+        let Some(ca) = set.by_id.get(&id) else {
+            return Err(ApiError::internal(format!("CA {id} is not loaded")));
+        };
+        // The HTTPS listener's certificate comes from the issuing CA at the
+        // next start: refuse a CA whose chain cannot name this server.
+        if let Err(e) = ca.issuer.check_names(&listener_names(&state.config)) {
+            return Err(ApiError::conflict(
+                "hostnames_not_permitted",
+                format!(
+                    "the server's hostnames must be permitted for the HTTPS certificate \
+                     issued from the issuing CA at start: {e}"
+                ),
+            ));
+        }
+        // The file first: a crash before the records are updated leaves
+        // the new CA issuing and the old one still marked active.
+        write_issuing(&state.config, &id).map_err(ApiError::internal)?;
+        record.status = CaStatus::Active;
+        state.store.put_ca(&record)?;
+        if previous != id {
+            if let Some(mut prev) = state.store.get_ca(&previous)? {
+                if prev.status == CaStatus::Active {
+                    prev.status = CaStatus::Retiring;
+                    state.store.put_ca(&prev)?;
+                }
+            }
+        }
+        audit_ca(
+            state,
+            &caller,
+            "ca.activate",
+            format!("id={id} previous={previous} (now retiring)"),
+        )?;
+        state.store.flush()?;
+        reload_cas(state)?;
+        Ok(Answer {
+            status: StatusCode::OK,
+            body: ca_json(&record, &state.ca_set()),
+            note: Some(format!("activated CA {id}; {previous} retiring")),
+        })
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaStatusRequest {
+    status: CaStatus,
+}
+
+async fn set_ca_status(
+    state: &Arc<AppState>,
+    caller: &Principal,
+    id: &str,
+    body: &[u8],
+) -> Result<Answer, ApiError> {
+    let req: CaStatusRequest = parse_body(body)?;
+    let id = id.to_string();
+    let caller = caller.clone();
+    ca_change(state, move |state| {
+        let mut record = load_ca(state, &id)?;
+        if state.active_issuer().issuer.id() == id && req.status != CaStatus::Active {
+            return Err(ApiError::conflict(
+                "issuing_ca",
+                "this CA signs new leaves; activate another issuing CA first",
+            ));
+        }
+        if record.status == req.status {
+            return Ok(Answer::ok(ca_json(&record, &state.ca_set())));
+        }
+        if record.status == CaStatus::Retired {
+            return Err(ApiError::conflict(
+                "ca_retired",
+                format!("CA {id} is retired; that is final"),
+            ));
+        }
+        let from = record.status;
+        record.status = req.status;
+        state.store.put_ca(&record)?;
+        audit_ca(
+            state,
+            &caller,
+            "ca.status",
+            format!(
+                "id={id} {} -> {}",
+                status_name(from),
+                status_name(req.status)
+            ),
+        )?;
+        state.store.flush()?;
+        reload_cas(state)?;
+        Ok(Answer {
+            status: StatusCode::OK,
+            body: ca_json(&record, &state.ca_set()),
+            note: Some(format!("CA {id} {}", status_name(req.status))),
+        })
+    })
+    .await
 }
 
 // ----------------------------------------------------------------- audit
@@ -581,6 +962,45 @@ mod tests {
         assert!(parse_body::<CreateKeyRequest>(br#"{"name": "a", "role": "auditor"}"#).is_ok());
         assert!(
             parse_body::<BulkRequest>(br#"{"serials": ["ab"], "reason": "superseded"}"#).is_ok()
+        );
+    }
+
+    #[test]
+    fn ca_requests() {
+        let r = parse_body::<CreateCaRequest>(
+            br#"{"name": "P", "parent": "root-x", "algorithm": "p384", "validityDays": 30,
+                "pathLen": 1, "policies": ["1.3.6.1.4.1.99999.1.1"],
+                "nameConstraints": {"permitted": ["dns:shop.test", "ip:127.0.0.1/32"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.algorithm, KeyAlgorithm::EcdsaP384);
+        assert_eq!(r.path_len, Some(1));
+        assert_eq!(r.name_constraints.unwrap().permitted.len(), 2);
+        for bad in [
+            &br#"{"name": "P", "algorithm": "p256", "validityDays": 1, "x": 1}"#[..],
+            br#"{"name": "P", "algorithm": "dsa", "validityDays": 1}"#,
+            br#"{"name": "P", "algorithm": "p256", "validityDays": 1,
+                "nameConstraints": {"permitted": ["bogus"]}}"#,
+            br#"{"name": "P", "algorithm": "p256", "validityDays": 1,
+                "nameConstraints": {"allowed": []}}"#,
+        ] {
+            assert!(parse_body::<CreateCaRequest>(bad).is_err());
+        }
+        assert_eq!(
+            parse_body::<CaStatusRequest>(br#"{"status": "retiring"}"#)
+                .unwrap()
+                .status,
+            CaStatus::Retiring
+        );
+        assert!(parse_body::<CaStatusRequest>(br#"{"status": "gone"}"#).is_err());
+        let e = ca_error(CaError::PathLenExceeded {
+            ca: "CN=x".into(),
+            path_len: 0,
+            reason: "r".into(),
+        });
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::UNPROCESSABLE_ENTITY, "path_len_exceeded")
         );
     }
 

@@ -21,6 +21,9 @@ pub enum Op {
     RevokeCertificate,
     BulkRevoke,
     ListCas,
+    CreateCa,
+    ActivateCa,
+    SetCaStatus,
     Audit,
 }
 
@@ -85,6 +88,19 @@ pub static ROUTES: &[Route] = &[
         )
     },
     route("GET", "/admin/v1/cas", Op::ListCas, Permission::Read),
+    route("POST", "/admin/v1/cas", Op::CreateCa, Permission::Admin),
+    route(
+        "POST",
+        "/admin/v1/cas/{id}/activate",
+        Op::ActivateCa,
+        Permission::Admin,
+    ),
+    route(
+        "POST",
+        "/admin/v1/cas/{id}/status",
+        Op::SetCaStatus,
+        Permission::Admin,
+    ),
     route("GET", "/admin/v1/audit", Op::Audit, Permission::Audit),
 ];
 
@@ -170,6 +186,17 @@ mod tests {
         ));
         assert!(matches!(lookup("GET", "/admin/v1/nope"), Lookup::NotFound));
         assert!(matches!(lookup("GET", "/admin/v1/cas/x"), Lookup::NotFound));
+        match lookup("POST", "/admin/v1/cas/int-ab12/activate") {
+            Lookup::Found(r, p) => {
+                assert_eq!(r.op, Op::ActivateCa);
+                assert_eq!(p, ["int-ab12"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            lookup("GET", "/admin/v1/cas/x/status"),
+            Lookup::MethodNotAllowed(m) if m == ["POST"]
+        ));
     }
 
     #[test]

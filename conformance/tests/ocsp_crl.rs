@@ -674,7 +674,7 @@ async fn ocsp_and_crls_with_outside_tools() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sharded_crls() {
     const SHARDS: u32 = 4;
-    let env = Env::start_with_env("crl-shards", &[], &[("IRONSEAL_CRL_SHARDS", "4")]).await;
+    let env = Env::start_with("crl-shards", &["--crl-shards", "4"]).await;
     let (acct, _) = env.account().await;
     let work = env.path().join("shards");
     std::fs::create_dir_all(&work).unwrap();

@@ -4,7 +4,8 @@
 //! ub-common-name), otherwise an empty subject with a critical
 //! subjectAltName (§4.1.2.6, §4.2.1.6); SAN from the identifiers only;
 //! keyUsage critical digitalSignature (+ keyEncipherment for RSA,
-//! §4.2.1.3); extKeyUsage serverAuth + clientAuth (§4.2.1.12);
+//! §4.2.1.3); extKeyUsage serverAuth + clientAuth by default, or the
+//! purposes of [`LeafOptions`] (§4.2.1.12);
 //! basicConstraints cA=FALSE critical (§4.2.1.9); AKI (§4.2.1.1);
 //! SKI (§4.2.1.2); AIA caIssuers / OCSP (§4.2.2.1); CRL DP (§4.2.1.13).
 
@@ -137,6 +138,79 @@ pub fn issue_leaf_with_crl_dp(
     )
 }
 
+/// An extendedKeyUsage purpose a leaf may carry (RFC 5280 §4.2.1.12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Eku {
+    /// id-kp-serverAuth.
+    ServerAuth,
+    /// id-kp-clientAuth.
+    ClientAuth,
+}
+
+impl Eku {
+    fn to_rcgen(self) -> ExtendedKeyUsagePurpose {
+        match self {
+            Eku::ServerAuth => ExtendedKeyUsagePurpose::ServerAuth,
+            Eku::ClientAuth => ExtendedKeyUsagePurpose::ClientAuth,
+        }
+    }
+}
+
+/// Per-issuance choices beyond names, key and validity. The default is the
+/// historical profile: serverAuth + clientAuth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LeafOptions {
+    /// extKeyUsage purposes, in order; must not be empty. keyUsage stays
+    /// determined by the key type.
+    pub ekus: Vec<Eku>,
+}
+
+impl Default for LeafOptions {
+    fn default() -> Self {
+        LeafOptions {
+            ekus: vec![Eku::ServerAuth, Eku::ClientAuth],
+        }
+    }
+}
+
+impl LeafOptions {
+    /// Options with the given extKeyUsage purposes.
+    pub fn with_ekus(ekus: Vec<Eku>) -> Self {
+        LeafOptions { ekus }
+    }
+}
+
+/// [`issue_leaf_with_crl_dp`] with explicit [`LeafOptions`] (e.g. the
+/// extKeyUsage of an issuance profile). An empty EKU list is refused
+/// ([`CaError::InvalidRequest`]).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "mirrors issue_leaf's explicit parameters; a builder would hide which ones are set"
+)]
+pub fn issue_leaf_with_options(
+    issuer: &Issuer,
+    csr: &CheckedCsr,
+    identifiers: &[SubjectName],
+    serial: Serial,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    crl_url: Option<&str>,
+    options: &LeafOptions,
+) -> Result<IssuedCert, CaError> {
+    issuer.check_names(identifiers)?;
+    sign_leaf_with_options(
+        issuer,
+        csr,
+        identifiers,
+        serial,
+        not_before,
+        not_after,
+        crl_url,
+        options,
+    )
+}
+
 /// [`issue_leaf`] without the name-constraint check. Only
 /// [`crate::danger::issue_leaf_unchecked`] calls it directly.
 pub(crate) fn sign_leaf(
@@ -148,6 +222,37 @@ pub(crate) fn sign_leaf(
     not_after: OffsetDateTime,
     crl_url: Option<&str>,
 ) -> Result<IssuedCert, CaError> {
+    sign_leaf_with_options(
+        issuer,
+        csr,
+        identifiers,
+        serial,
+        not_before,
+        not_after,
+        crl_url,
+        &LeafOptions::default(),
+    )
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "mirrors issue_leaf's explicit parameters; a builder would hide which ones are set"
+)]
+fn sign_leaf_with_options(
+    issuer: &Issuer,
+    csr: &CheckedCsr,
+    identifiers: &[SubjectName],
+    serial: Serial,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    crl_url: Option<&str>,
+    options: &LeafOptions,
+) -> Result<IssuedCert, CaError> {
+    if options.ekus.is_empty() {
+        return Err(CaError::InvalidRequest(
+            "a leaf needs at least one extKeyUsage purpose".into(),
+        ));
+    }
     // A backdated notBefore earlier than the issuer's is raised to the
     // issuer's notBefore (reported in IssuedCert); notAfter is never moved.
     let not_before = truncate_secs(not_before).max(issuer.not_before());
@@ -223,10 +328,13 @@ pub(crate) fn sign_leaf(
     } else {
         vec![KeyUsagePurpose::DigitalSignature]
     };
-    params.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
+    let mut ekus: Vec<Eku> = Vec::new();
+    for e in &options.ekus {
+        if !ekus.contains(e) {
+            ekus.push(*e);
+        }
+    }
+    params.extended_key_usages = ekus.into_iter().map(Eku::to_rcgen).collect();
     params.use_authority_key_identifier_extension = true;
     params.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier(&csr.public_key_bits));
     let mut urls = issuer.urls().clone();

@@ -587,3 +587,74 @@ fn issuer_rejects_mismatched_key_and_non_ca() {
     let k = ironseal_ca_core::keys::CaKey::generate(KeyAlgorithm::Ed25519).expect("key");
     assert!(Issuer::new("g".into(), vec![1, 2, 3], k, IssuerUrls::default()).is_err());
 }
+
+/// `issue_leaf_with_options` puts exactly the requested extKeyUsage purposes
+/// in the leaf (keyUsage still per key type); the older entry points keep
+/// serverAuth + clientAuth; an empty list is refused.
+#[test]
+fn leaf_options_choose_the_eku() {
+    use ironseal_ca_core::issuance::{issue_leaf_with_options, Eku, LeafOptions};
+    const SERVER_AUTH: const_oid::ObjectIdentifier =
+        const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.1");
+    const CLIENT_AUTH: const_oid::ObjectIdentifier =
+        const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2");
+    fn ekus(der: &[u8]) -> Vec<const_oid::ObjectIdentifier> {
+        let c = Certificate::from_der(der).expect("parse");
+        c.tbs_certificate()
+            .get_extension::<x509_cert::ext::pkix::ExtendedKeyUsage>()
+            .expect("eku ext")
+            .map(|(_, e)| e.0)
+            .expect("eku present")
+    }
+    let chain = build_chain(KeyAlgorithm::EcdsaP256);
+    let key = leaf_key("p256");
+    let csr = check_csr(
+        &make_csr(&key, None, &["opts.example.com"]),
+        &CsrPolicy::default(),
+    )
+    .expect("csr");
+    let ids = vec![SubjectName::Dns("opts.example.com".into())];
+    let t = now();
+    let (nb, na) = (t - Duration::minutes(5), t + Duration::days(7));
+    for (n, (want, oids)) in [
+        (vec![Eku::ServerAuth], vec![SERVER_AUTH]),
+        (vec![Eku::ClientAuth], vec![CLIENT_AUTH]),
+        (
+            vec![Eku::ServerAuth, Eku::ClientAuth],
+            vec![SERVER_AUTH, CLIENT_AUTH],
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let issued = issue_leaf_with_options(
+            &chain.inter,
+            &csr,
+            &ids,
+            serial(40 + n as u8),
+            nb,
+            na,
+            Some("http://ca.example.test/shard-0.crl"),
+            &LeafOptions::with_ekus(want),
+        )
+        .expect("issue_leaf_with_options");
+        assert_eq!(ekus(&issued.der), oids);
+    }
+    let default = issue_leaf(&chain.inter, &csr, &ids, serial(50), nb, na).expect("issue_leaf");
+    assert_eq!(ekus(&default.der), vec![SERVER_AUTH, CLIENT_AUTH]);
+    assert_eq!(
+        LeafOptions::default().ekus,
+        vec![Eku::ServerAuth, Eku::ClientAuth]
+    );
+    assert!(issue_leaf_with_options(
+        &chain.inter,
+        &csr,
+        &ids,
+        serial(51),
+        nb,
+        na,
+        None,
+        &LeafOptions::with_ekus(Vec::new()),
+    )
+    .is_err());
+}

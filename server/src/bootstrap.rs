@@ -19,7 +19,9 @@ use ironseal_ca_core::hierarchy::{
 use ironseal_ca_core::keys::CaKey;
 use ironseal_ca_core::sealed::{open, seal, Kek};
 use ironseal_ca_core::serial::Serial;
-use ironseal_storage::{ApiKeyRecord, ApiRole, AuditEvent, CaRecord, CaStatus, SledStore, Store};
+use ironseal_storage::{
+    ApiKeyRecord, ApiRole, AuditEvent, CaRecord, CaStatus, CrossCert, SledStore, Store,
+};
 use time::OffsetDateTime;
 
 use crate::admin::auth::{generate_key, key_hash, INITIAL_KEY_ID};
@@ -188,6 +190,7 @@ pub fn ensure_hierarchy(config: &Config, store: &dyn Store, kek: &Kek) -> Result
             algorithm: alg,
             status: CaStatus::Active,
             created_at: now,
+            cross_certs: Vec::new(),
         })?;
     }
     store.flush()?;
@@ -245,6 +248,11 @@ pub fn load_cas(config: &Config, store: &dyn Store, kek: &Kek) -> Result<CaSet, 
     for r in &records {
         der_by_id.insert(r.id.clone(), (r.cert_der.clone(), r.parent_id.clone()));
     }
+    let cross_by_id: HashMap<String, Vec<CrossCert>> = records
+        .iter()
+        .filter(|r| !r.cross_certs.is_empty())
+        .map(|r| (r.id.clone(), r.cross_certs.clone()))
+        .collect();
     let pinned = read_issuing(config);
     let mut pinned_ok = false;
     let mut active: Option<(&CaRecord, Arc<IssuingCa>)> = None;
@@ -287,10 +295,12 @@ pub fn load_cas(config: &Config, store: &dyn Store, kek: &Kek) -> Result<CaSet, 
             chain_der.push(der.clone());
             cur = parent.clone();
         }
+        let mut chains = vec![chain];
+        chains.extend(cross_chains(&r.id, &der_by_id, &cross_by_id));
         let ca = Arc::new(IssuingCa {
             issuer,
             chain_der,
-            chains: vec![chain],
+            chains,
         });
         if r.parent_id.is_some() && r.status == CaStatus::Active && !pinned_ok {
             if pinned.as_deref() == Some(r.id.as_str()) {
@@ -334,6 +344,66 @@ pub fn load_cas(config: &Config, store: &dyn Store, kek: &Kek) -> Result<CaSet, 
         by_id,
         root_pem,
     })
+}
+
+/// Ids and parents of the CAs in the store.
+type DerById = HashMap<String, (Vec<u8>, Option<String>)>;
+
+/// The certificates of `id` and its ancestors, root excluded.
+fn chain_up(id: &str, der_by_id: &DerById) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut cur = Some(id.to_string());
+    while let Some(id) = cur {
+        let Some((der, parent)) = der_by_id.get(&id) else {
+            break;
+        };
+        if parent.is_none() || out.len() > 64 {
+            break;
+        }
+        out.push(der.clone());
+        cur = parent.clone();
+    }
+    out
+}
+
+/// Alternate chains after a leaf of CA `id`: for every CA on its path to
+/// the root (itself included) that has a cross certificate, the default
+/// chain up to that CA, then the cross certificate in place of the CA's own
+/// certificate, then the cross-signer's ancestors (root excluded). One
+/// substitution per chain; in store order.
+fn cross_chains(
+    id: &str,
+    der_by_id: &DerById,
+    cross_by_id: &HashMap<String, Vec<CrossCert>>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut prefix: Vec<Vec<u8>> = Vec::new();
+    let mut cur = Some(id.to_string());
+    while let Some(cid) = cur {
+        let Some((der, parent)) = der_by_id.get(&cid) else {
+            break;
+        };
+        for cross in cross_by_id.get(&cid).into_iter().flatten() {
+            if !der_by_id.contains_key(&cross.by) {
+                continue;
+            }
+            let mut chain = String::new();
+            for d in prefix
+                .iter()
+                .chain(std::iter::once(&cross.der))
+                .chain(chain_up(&cross.by, der_by_id).iter())
+            {
+                chain.push_str(&pem_encode("CERTIFICATE", d));
+            }
+            out.push(chain);
+        }
+        if prefix.len() > 64 {
+            break;
+        }
+        prefix.push(der.clone());
+        cur = parent.clone();
+    }
+    out
 }
 
 /// Writes root.pem into the data directory so clients can trust it.
@@ -589,5 +659,41 @@ mod tests {
         assert!(!store.list_api_keys().unwrap()[0]
             .secret_sha256
             .contains(&key));
+    }
+
+    #[test]
+    fn cross_chains_replace_the_cross_signed_ca() {
+        // root1 <- a <- b; r2 (root) cross-signs a: chains of b and a gain
+        // an alternate with the cross certificate in place of a.
+        let mut ders: DerById = HashMap::new();
+        ders.insert("root1".into(), (vec![1], None));
+        ders.insert("a".into(), (vec![2], Some("root1".into())));
+        ders.insert("b".into(), (vec![3], Some("a".into())));
+        ders.insert("r2".into(), (vec![9], None));
+        let mut cross = HashMap::new();
+        cross.insert(
+            "a".to_string(),
+            vec![CrossCert {
+                by: "r2".into(),
+                der: vec![7],
+            }],
+        );
+        let pem = |d: &[&[u8]]| {
+            d.iter()
+                .map(|d| pem_encode("CERTIFICATE", d))
+                .collect::<String>()
+        };
+        assert_eq!(cross_chains("b", &ders, &cross), [pem(&[&[3], &[7]])]);
+        assert_eq!(cross_chains("a", &ders, &cross), [pem(&[&[7]])]);
+        assert!(cross_chains("root1", &ders, &cross).is_empty());
+        assert!(cross_chains("r2", &ders, &cross).is_empty());
+        // A cross-signer under an intermediate: its ancestors follow, root
+        // excluded.
+        ders.insert("r2i".into(), (vec![8], Some("r2".into())));
+        cross.get_mut("a").unwrap()[0].by = "r2i".into();
+        assert_eq!(cross_chains("b", &ders, &cross), [pem(&[&[3], &[7], &[8]])]);
+        // A cross-signer missing from the store is skipped.
+        cross.get_mut("a").unwrap()[0].by = "gone".into();
+        assert!(cross_chains("b", &ders, &cross).is_empty());
     }
 }

@@ -155,6 +155,18 @@ enum CasCommand {
     Activate { id: String },
     /// Set a CA's status (admin): active, retiring or retired.
     Status { id: String, status: String },
+    /// Cross-sign CA <id> by CA --by (admin): chains through <id> gain an
+    /// alternate through --by.
+    CrossSign {
+        id: String,
+        /// Id of the cross-signing CA.
+        #[arg(long)]
+        by: String,
+        /// Validity of the cross certificate in days from now (clamped
+        /// into the cross-signer's).
+        #[arg(long, default_value_t = 365)]
+        validity_days: u32,
+    },
 }
 
 /// A reason as the API takes it: a number stays a number.
@@ -398,6 +410,18 @@ async fn run_command(api: &Api, command: AdminCommand) -> Result<(Value, bool), 
                     "POST",
                     &format!("/admin/v1/cas/{}/status", seg(&id)),
                     Some(json!({ "status": status })),
+                )
+                .await?
+            }
+            CasCommand::CrossSign {
+                id,
+                by,
+                validity_days,
+            } => {
+                api.call(
+                    "POST",
+                    &format!("/admin/v1/cas/{}/cross-sign", seg(&id)),
+                    Some(json!({ "by": by, "validityDays": validity_days })),
                 )
                 .await?
             }

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::Args;
 use ironseal_ca_core::constraints::{GeneralSubtree, NameConstraints};
+use ironseal_ca_core::csr::LeafKey;
+use ironseal_ca_core::issuance::Eku;
 use ironseal_ca_core::keys::KeyAlgorithm;
 use serde::Deserialize;
 
@@ -106,6 +108,185 @@ pub struct FileConfig {
     pub acme: AcmeFileConfig,
     pub limits: LimitsFileConfig,
     pub testing: TestingFileConfig,
+    /// `[[profiles]]`: issuance profiles offered to ACME clients.
+    pub profiles: Vec<ProfileFileConfig>,
+}
+
+/// One `[[profiles]]` entry (draft-ietf-acme-profiles). Values are checked
+/// in [`Config::resolve`] so that errors name the offending field.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProfileFileConfig {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub lifetime_days: Option<u32>,
+    pub ekus: Option<Vec<String>>,
+    pub key_types: Option<Vec<String>>,
+    pub ca: Option<String>,
+}
+
+/// A CSR key kind a profile may accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    P256,
+    P384,
+    Rsa,
+    Ed25519,
+}
+
+impl KeyType {
+    /// Every kind, in documentation order.
+    pub const ALL: [KeyType; 4] = [KeyType::P256, KeyType::P384, KeyType::Rsa, KeyType::Ed25519];
+
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::P256 => "p256",
+            KeyType::P384 => "p384",
+            KeyType::Rsa => "rsa",
+            KeyType::Ed25519 => "ed25519",
+        }
+    }
+
+    fn parse(s: &str) -> Option<KeyType> {
+        KeyType::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The kind of a checked CSR key.
+    pub fn of(key: LeafKey) -> KeyType {
+        match key {
+            LeafKey::EcdsaP256 => KeyType::P256,
+            LeafKey::EcdsaP384 => KeyType::P384,
+            LeafKey::Rsa { .. } => KeyType::Rsa,
+            LeafKey::Ed25519 => KeyType::Ed25519,
+        }
+    }
+}
+
+fn parse_eku(s: &str) -> Option<Eku> {
+    match s {
+        "serverAuth" => Some(Eku::ServerAuth),
+        "clientAuth" => Some(Eku::ClientAuth),
+        _ => None,
+    }
+}
+
+/// A resolved issuance profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    pub lifetime: Duration,
+    pub ekus: Vec<Eku>,
+    pub key_types: Vec<KeyType>,
+    /// CA id to issue from; `None` = the active issuing CA.
+    pub ca: Option<String>,
+}
+
+impl Profile {
+    /// The built-in profile used when none is configured.
+    fn builtin_default(lifetime: Duration) -> Profile {
+        Profile {
+            name: "default".to_string(),
+            description: "TLS server and client certificate, the configured leaf lifetime"
+                .to_string(),
+            lifetime,
+            ekus: vec![Eku::ServerAuth, Eku::ClientAuth],
+            key_types: KeyType::ALL.to_vec(),
+            ca: None,
+        }
+    }
+
+    /// Whether a CSR key of this kind may be certified under the profile.
+    pub fn allows_key(&self, key: LeafKey) -> bool {
+        self.key_types.contains(&KeyType::of(key))
+    }
+
+    /// The allowed key kinds, comma-separated, for error messages.
+    pub fn key_types_list(&self) -> String {
+        self.key_types
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn resolve(index: usize, p: &ProfileFileConfig) -> Result<Profile, ConfigError> {
+        let at = |field: &str| format!("profiles[{index}].{field}");
+        let name = p
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .ok_or_else(|| ConfigError::Invalid(format!("{} is required", at("name"))))?;
+        let at = |field: &str| format!("profiles[{index}] ({name:?}).{field}");
+        let lifetime_days = p
+            .lifetime_days
+            .ok_or_else(|| ConfigError::Invalid(format!("{} is required", at("lifetime_days"))))?;
+        if lifetime_days == 0 || lifetime_days > 825 {
+            return Err(ConfigError::Invalid(format!(
+                "{} must be between 1 and 825, got {lifetime_days}",
+                at("lifetime_days")
+            )));
+        }
+        let mut ekus = Vec::new();
+        for e in p.ekus.as_deref().unwrap_or(&[]) {
+            let eku = parse_eku(e).ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "{}: unknown value {e:?} (expected serverAuth or clientAuth)",
+                    at("ekus")
+                ))
+            })?;
+            if !ekus.contains(&eku) {
+                ekus.push(eku);
+            }
+        }
+        if ekus.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "{} must name at least one of serverAuth, clientAuth",
+                at("ekus")
+            )));
+        }
+        let key_types = match &p.key_types {
+            None => KeyType::ALL.to_vec(),
+            Some(list) => {
+                let mut out = Vec::new();
+                for k in list {
+                    let kt = KeyType::parse(k).ok_or_else(|| {
+                        ConfigError::Invalid(format!(
+                            "{}: unknown value {k:?} (expected p256, p384, rsa or ed25519)",
+                            at("key_types")
+                        ))
+                    })?;
+                    if !out.contains(&kt) {
+                        out.push(kt);
+                    }
+                }
+                if out.is_empty() {
+                    return Err(ConfigError::Invalid(format!(
+                        "{} must not be empty",
+                        at("key_types")
+                    )));
+                }
+                out
+            }
+        };
+        if let Some(ca) = &p.ca {
+            if ca.trim().is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "{} must not be empty",
+                    at("ca")
+                )));
+            }
+        }
+        Ok(Profile {
+            description: p.description.clone().unwrap_or_else(|| name.clone()),
+            name,
+            lifetime: Duration::from_secs(u64::from(lifetime_days) * 86_400),
+            ekus,
+            key_types,
+            ca: p.ca.clone(),
+        })
+    }
 }
 
 /// `[ca]` section: the hierarchy created on first start.
@@ -167,6 +348,12 @@ pub struct Config {
     pub ca_key_algorithm: KeyAlgorithm,
     pub ca_name_constraints: NameConstraints,
     pub crl_shards: u32,
+    /// `leaf_lifetime_days`: the lifetime of the built-in "default"
+    /// profile; issuance uses [`Profile::lifetime`].
+    #[allow(
+        dead_code,
+        reason = "kept for operators reading the resolved config and for tests; issuance reads it through the built-in profile"
+    )]
     pub leaf_lifetime: Duration,
     pub log_format: LogFormat,
     pub terms_of_service: String,
@@ -182,6 +369,9 @@ pub struct Config {
     pub dns_resolver: Option<SocketAddr>,
     pub http01_port: u16,
     pub tlsalpn01_port: u16,
+    /// Issuance profiles, in file order; never empty (the built-in
+    /// "default" when none is configured).
+    pub profiles: Vec<Profile>,
 }
 
 /// Why a configuration could not be assembled.
@@ -275,6 +465,23 @@ impl Config {
                 excluded: args.ca_exclude.clone(),
             }
         };
+        let leaf_lifetime = Duration::from_secs(u64::from(leaf_days) * 86_400);
+        let profiles = if file.profiles.is_empty() {
+            vec![Profile::builtin_default(leaf_lifetime)]
+        } else {
+            let mut out: Vec<Profile> = Vec::with_capacity(file.profiles.len());
+            for (i, p) in file.profiles.iter().enumerate() {
+                let resolved = Profile::resolve(i, p)?;
+                if out.iter().any(|o| o.name == resolved.name) {
+                    return Err(ConfigError::Invalid(format!(
+                        "profiles[{i}].name: duplicate profile name {:?}",
+                        resolved.name
+                    )));
+                }
+                out.push(resolved);
+            }
+            out
+        };
         let acme = file.acme;
         let limits = file.limits;
         let testing = file.testing;
@@ -291,7 +498,7 @@ impl Config {
                 .unwrap_or(KeyAlgorithm::EcdsaP256),
             ca_name_constraints,
             crl_shards: args.crl_shards.or(file.crl.shards).unwrap_or(1),
-            leaf_lifetime: Duration::from_secs(u64::from(leaf_days) * 86_400),
+            leaf_lifetime,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             terms_of_service: acme
                 .terms_of_service
@@ -323,7 +530,19 @@ impl Config {
                 .test_tlsalpn01_port
                 .or(testing.tlsalpn01_port)
                 .unwrap_or(443),
+            profiles,
         })
+    }
+
+    /// The profile called `name`, if configured.
+    pub fn profile(&self, name: &str) -> Option<&Profile> {
+        self.profiles.iter().find(|p| p.name == name)
+    }
+
+    /// The profile of orders that name none: "default" if configured,
+    /// otherwise the first configured profile.
+    pub fn default_profile(&self) -> &Profile {
+        self.profile("default").unwrap_or(&self.profiles[0])
     }
 
     /// True when any option that weakens validation for tests is set.
@@ -410,6 +629,114 @@ mod tests {
             defaults.new_orders_per_account_per_minute
         );
         assert!(from_file.test_knobs().is_empty());
+    }
+
+    fn resolve_text(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).expect("write");
+        Config::resolve(&ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+    }
+
+    fn invalid_message(r: Result<Config, ConfigError>) -> String {
+        match r {
+            Err(ConfigError::Invalid(m)) => m,
+            other => panic!("expected ConfigError::Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn builtin_default_profile_when_none_configured() {
+        let c = Config::resolve(&ServeArgs::default()).expect("defaults");
+        assert_eq!(c.profiles.len(), 1);
+        let p = c.profile("default").expect("default profile");
+        assert_eq!(p.lifetime, c.leaf_lifetime);
+        assert_eq!(p.ekus, vec![Eku::ServerAuth, Eku::ClientAuth]);
+        assert_eq!(p.key_types, KeyType::ALL.to_vec());
+        assert_eq!(p.ca, None);
+        assert_eq!(c.default_profile().name, "default");
+        assert!(c.profile("nope").is_none());
+    }
+
+    #[test]
+    fn profiles_parse() {
+        let c = resolve_text(
+            r#"
+[[profiles]]
+name = "tls-server"
+description = "TLS servers"
+lifetime_days = 30
+ekus = ["serverAuth"]
+key_types = ["p256"]
+
+[[profiles]]
+name = "client"
+description = "Clients"
+lifetime_days = 7
+ekus = ["clientAuth"]
+ca = "some-ca"
+"#,
+        )
+        .expect("resolve");
+        assert_eq!(c.profiles.len(), 2);
+        let t = c.profile("tls-server").expect("tls-server");
+        assert_eq!(t.description, "TLS servers");
+        assert_eq!(t.lifetime, Duration::from_secs(30 * 86_400));
+        assert_eq!(t.ekus, vec![Eku::ServerAuth]);
+        assert_eq!(t.key_types, vec![KeyType::P256]);
+        assert!(t.allows_key(LeafKey::EcdsaP256));
+        assert!(!t.allows_key(LeafKey::Rsa { bits: 2048 }));
+        let cl = c.profile("client").expect("client");
+        assert_eq!(cl.ekus, vec![Eku::ClientAuth]);
+        assert_eq!(cl.key_types, KeyType::ALL.to_vec());
+        assert_eq!(cl.ca.as_deref(), Some("some-ca"));
+        // No "default": the first configured profile is the default.
+        assert!(c.profile("default").is_none());
+        assert_eq!(c.default_profile().name, "tls-server");
+    }
+
+    #[test]
+    fn configured_default_profile_wins() {
+        let c = resolve_text(
+            "[[profiles]]\nname = \"a\"\nlifetime_days = 1\nekus = [\"clientAuth\"]\n\
+             [[profiles]]\nname = \"default\"\nlifetime_days = 2\nekus = [\"serverAuth\"]\n",
+        )
+        .expect("resolve");
+        assert_eq!(c.default_profile().name, "default");
+    }
+
+    #[test]
+    fn profile_validation_names_the_field() {
+        let dup = "[[profiles]]\nname = \"x\"\nlifetime_days = 1\nekus = [\"serverAuth\"]\n\
+                   [[profiles]]\nname = \"x\"\nlifetime_days = 2\nekus = [\"serverAuth\"]\n";
+        assert!(invalid_message(resolve_text(dup)).contains("name"));
+        for days in ["0", "826"] {
+            let t = format!(
+                "[[profiles]]\nname = \"x\"\nlifetime_days = {days}\nekus = [\"serverAuth\"]\n"
+            );
+            assert!(invalid_message(resolve_text(&t)).contains("lifetime_days"));
+        }
+        let no_life = "[[profiles]]\nname = \"x\"\nekus = [\"serverAuth\"]\n";
+        assert!(invalid_message(resolve_text(no_life)).contains("lifetime_days"));
+        let empty_ekus = "[[profiles]]\nname = \"x\"\nlifetime_days = 1\nekus = []\n";
+        assert!(invalid_message(resolve_text(empty_ekus)).contains("ekus"));
+        let bad_eku = "[[profiles]]\nname = \"x\"\nlifetime_days = 1\nekus = [\"codeSigning\"]\n";
+        let m = invalid_message(resolve_text(bad_eku));
+        assert!(m.contains("ekus") && m.contains("codeSigning"), "{m}");
+        let bad_key = "[[profiles]]\nname = \"x\"\nlifetime_days = 1\nekus = [\"serverAuth\"]\nkey_types = [\"dsa\"]\n";
+        let m = invalid_message(resolve_text(bad_key));
+        assert!(m.contains("key_types") && m.contains("dsa"), "{m}");
+        let no_name = "[[profiles]]\nlifetime_days = 1\nekus = [\"serverAuth\"]\n";
+        assert!(invalid_message(resolve_text(no_name)).contains("name"));
+        let unknown_key =
+            "[[profiles]]\nname = \"x\"\nlifetime_days = 1\nekus = [\"serverAuth\"]\nfoo = 1\n";
+        assert!(matches!(
+            resolve_text(unknown_key),
+            Err(ConfigError::Parse { .. })
+        ));
     }
 
     #[test]

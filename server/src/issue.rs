@@ -5,17 +5,18 @@
 use std::sync::Arc;
 
 use ironseal_ca_core::csr::{check_csr, CheckedCsr, CsrError, CsrPolicy};
-use ironseal_ca_core::issuance::issue_leaf_with_crl_dp;
+use ironseal_ca_core::issuance::{issue_leaf_with_options, LeafOptions};
 use ironseal_ca_core::names::SubjectName;
 use ironseal_ca_core::serial::Serial;
 use ironseal_protocol::acme::problem::ProblemType;
 use ironseal_protocol::acme::types::{Identifier, IdentifierKind, OrderStatus};
-use ironseal_storage::{AccountRecord, CertificateRecord, OrderRecord, StoreError};
+use ironseal_storage::{AccountRecord, CaStatus, CertificateRecord, OrderRecord, StoreError};
 use time::OffsetDateTime;
 
 use crate::acme::error::AcmeError;
 use crate::acme::jwk_bits;
-use crate::state::{sha256_hex, AppState};
+use crate::config::Profile;
+use crate::state::{sha256_hex, AppState, IssuingCa};
 
 /// How far notBefore is backdated to absorb relying parties' clock skew.
 const BACKDATE: time::Duration = time::Duration::minutes(5);
@@ -63,6 +64,18 @@ pub fn check_order_csr(
         ..CsrPolicy::default()
     };
     let checked = check_csr(csr_der, &policy)?;
+    let profile = order_profile(state, order)?;
+    if !profile.allows_key(checked.key) {
+        return Err(AcmeError::new(
+            ProblemType::BadCsr,
+            format!(
+                "profile {:?} does not accept {} keys; allowed key types: {}",
+                profile.name,
+                crate::config::KeyType::of(checked.key).as_str(),
+                profile.key_types_list()
+            ),
+        ));
+    }
     checked.require_names(&subject_names(&order.identifiers)?)?;
     let account_bits = jwk_bits(&acct.jwk)?;
     checked.require_key_differs(&account_bits)?;
@@ -76,6 +89,55 @@ pub fn check_order_csr(
         ));
     }
     Ok(checked)
+}
+
+/// The issuance profile of an order: the one it names, or the default.
+pub fn order_profile<'a>(
+    state: &'a AppState,
+    order: &OrderRecord,
+) -> Result<&'a Profile, AcmeError> {
+    match &order.profile {
+        None => Ok(state.config.default_profile()),
+        Some(name) => state.config.profile(name).ok_or_else(|| {
+            AcmeError::new(
+                ProblemType::InvalidProfile,
+                format!("profile {name:?} is no longer offered by this server"),
+            )
+        }),
+    }
+}
+
+/// The CA that signs under `profile`: its configured CA when that is an
+/// active intermediate, else (no CA configured) the active issuing CA.
+pub fn profile_issuer(state: &AppState, profile: &Profile) -> Result<Arc<IssuingCa>, AcmeError> {
+    let Some(id) = &profile.ca else {
+        return Ok(state.active_issuer());
+    };
+    let unusable = |why: &str| {
+        AcmeError::new(
+            ProblemType::ServerInternal,
+            format!(
+                "profile {:?} names CA {id:?}, which {why}; an operator must fix the profile",
+                profile.name
+            ),
+        )
+    };
+    let record = state
+        .store
+        .get_ca(id)?
+        .ok_or_else(|| unusable("does not exist"))?;
+    if record.parent_id.is_none() {
+        return Err(unusable("is a root, not an intermediate"));
+    }
+    if record.status != CaStatus::Active {
+        return Err(unusable("is not active"));
+    }
+    state
+        .ca_set()
+        .by_id
+        .get(id)
+        .cloned()
+        .ok_or_else(|| unusable("is not loaded"))
 }
 
 /// Signs the certificate for an order in `processing` and moves it to
@@ -136,12 +198,12 @@ fn sign_and_store(
     order: &OrderRecord,
     csr: &CheckedCsr,
 ) -> Result<String, AcmeError> {
-    let issuer = state.active_issuer();
+    let profile = order_profile(state, order)?;
+    let issuer = profile_issuer(state, profile)?;
     let now = OffsetDateTime::now_utc();
     let not_before = order.not_before.unwrap_or(now - BACKDATE);
-    let not_after = order
-        .not_after
-        .unwrap_or(not_before + state.config.leaf_lifetime);
+    let not_after = order.not_after.unwrap_or(not_before + profile.lifetime);
+    let options = LeafOptions::with_ekus(profile.ekus.clone());
     if not_after > issuer.issuer.not_after() {
         return Err(AcmeError::new(
             ProblemType::ServerInternal,
@@ -153,14 +215,15 @@ fn sign_and_store(
         let serial = Serial::from_random(rand::random());
         // With partitioned CRLs the certificate names the shard that will list it.
         let crl_url = crate::crl::crl_url_for(state, issuer.issuer.id(), &serial);
-        let issued = issue_leaf_with_crl_dp(
+        let issued = issue_leaf_with_options(
             &issuer.issuer,
             csr,
             &names,
             serial.clone(),
             not_before,
             not_after,
-            &crl_url,
+            Some(&crl_url),
+            &options,
         )?;
         let record = CertificateRecord {
             serial: serial.to_hex(),

@@ -33,7 +33,7 @@ pub use audit::{verify_chain, AuditEntry, AuditEvent, AuditHead, ChainError};
 pub use memory::MemoryStore;
 pub use records::{
     AccountRecord, ApiKeyRecord, ApiRole, AuthzRecord, CaRecord, CaStatus, CertificateRecord,
-    ChallengeRecord, OrderRecord, RevocationRecord,
+    ChallengeRecord, CrossCert, OrderRecord, RevocationRecord,
 };
 pub use sled_store::SledStore;
 pub use types::{

@@ -190,6 +190,20 @@ pub struct CaRecord {
     /// Creation time.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Cross certificates of this CA (same subject and key, issued by
+    /// another CA of the store). Absent in older records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cross_certs: Vec<CrossCert>,
+}
+
+/// A cross certificate of a CA: its subject and key certified by `by`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrossCert {
+    /// The id of the cross-signing CA.
+    pub by: String,
+    /// The cross certificate DER.
+    #[serde(with = "b64")]
+    pub der: Vec<u8>,
 }
 
 impl std::fmt::Debug for CaRecord {
@@ -204,6 +218,7 @@ impl std::fmt::Debug for CaRecord {
             .field("algorithm", &self.algorithm)
             .field("status", &self.status)
             .field("created_at", &self.created_at)
+            .field("cross_certs", &self.cross_certs.len())
             .finish()
     }
 }
@@ -285,4 +300,28 @@ pub struct ApiKeyRecord {
     /// authenticates nothing.
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub disabled_at: Option<OffsetDateTime>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn ca_record_without_cross_certs_loads() {
+        let old = r#"{"id":"int-1","name":"I","parent_id":"root-1","cert_der":"MAA=",
+            "sealed_key":"AAE=","algorithm":"p256","status":"active",
+            "created_at":"2026-01-01T00:00:00Z"}"#;
+        let r: CaRecord = serde_json::from_str(old).unwrap();
+        assert!(r.cross_certs.is_empty());
+        // An empty list is not written, so older binaries read new records.
+        assert!(!serde_json::to_string(&r).unwrap().contains("cross_certs"));
+        let mut r2 = r.clone();
+        r2.cross_certs.push(CrossCert {
+            by: "root-2".into(),
+            der: vec![0x30, 0x00],
+        });
+        let back: CaRecord = serde_json::from_str(&serde_json::to_string(&r2).unwrap()).unwrap();
+        assert_eq!(back, r2);
+    }
 }

@@ -105,6 +105,7 @@ fn ca(id: &str, created_at: OffsetDateTime) -> CaRecord {
         algorithm: ironseal_storage::KeyAlgorithm::EcdsaP256,
         status: CaStatus::Active,
         created_at,
+        cross_certs: Vec::new(),
     }
 }
 

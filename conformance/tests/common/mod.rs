@@ -7,7 +7,10 @@
 //! Everything here talks to the real release binary; nothing links the
 //! server's crates.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "shared by several test binaries; each uses a different subset"
+)]
 #![allow(clippy::unwrap_used, reason = "tests: a panic is a test failure")]
 
 use std::collections::HashMap;

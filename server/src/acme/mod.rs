@@ -445,12 +445,23 @@ fn account_id_from_kid<'a>(kid: &'a str, state: &AppState) -> Option<&'a str> {
 
 fn directory(state: &AppState, ctx: &Ctx) -> Reply {
     let c = &state.config;
+    // draft-ietf-acme-profiles: profile name → human-readable description.
+    let profiles: serde_json::Map<String, serde_json::Value> = c
+        .profiles
+        .iter()
+        .map(|p| {
+            (
+                p.name.clone(),
+                serde_json::Value::String(p.description.clone()),
+            )
+        })
+        .collect();
     let mut meta = serde_json::json!({
         "termsOfService": c.terms_of_service,
         "website": c.website,
         "caaIdentities": c.caa_identities,
         "externalAccountRequired": false,
-        "profiles": { "default": "TLS server and client certificate, the configured leaf lifetime" },
+        "profiles": profiles,
     });
     if c.caa_identities.is_empty() {
         if let Some(m) = meta.as_object_mut() {

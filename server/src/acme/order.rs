@@ -36,16 +36,26 @@ pub async fn new_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<Re
     state.check_order_rate(&acct.id)?;
     let identifiers = normalize_identifiers(&req.identifiers)?;
     let now = OffsetDateTime::now_utc();
-    let (not_before, not_after) = requested_validity(state, &req, now)?;
-    if let Some(p) = &req.profile {
-        if p != "default" {
-            return Err(AcmeError::new(
+    let profile = match &req.profile {
+        None => state.config.default_profile(),
+        Some(p) => state.config.profile(p).ok_or_else(|| {
+            let offered: Vec<String> = state
+                .config
+                .profiles
+                .iter()
+                .map(|o| format!("{:?}", o.name))
+                .collect();
+            AcmeError::new(
                 ProblemType::InvalidProfile,
-                format!("unknown profile {p:?}; this server offers \"default\""),
-            ));
-        }
-    }
-    check_name_constraints(state, &identifiers)?;
+                format!(
+                    "unknown profile {p:?}; this server offers {}",
+                    offered.join(", ")
+                ),
+            )
+        })?,
+    };
+    let (not_before, not_after) = requested_validity(profile.lifetime, &req, now)?;
+    check_name_constraints(state, profile, &identifiers)?;
     if let Some(replaces) = &req.replaces {
         check_replaces(state, &acct, replaces, &identifiers)?;
     }
@@ -81,6 +91,8 @@ pub async fn new_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<Re
         error: None,
         cert_serial: None,
         replaces: req.replaces.clone(),
+        // Echoed as requested; an order without one is issued under the
+        // default profile (Config::default_profile).
         profile: req.profile.clone(),
         created_at: now,
     };
@@ -153,9 +165,9 @@ fn parse_ts(field: &str, v: &str) -> Result<OffsetDateTime, AcmeError> {
         .map_err(|_| AcmeError::malformed(format!("{field} is not an RFC 3339 timestamp: {v:?}")))
 }
 
-/// notBefore/notAfter of RFC 8555 §7.4, bounded by the configured lifetime.
+/// notBefore/notAfter of RFC 8555 §7.4, bounded by the profile's lifetime.
 fn requested_validity(
-    state: &AppState,
+    max: Duration,
     req: &NewOrderRequest,
     now: OffsetDateTime,
 ) -> Result<(Option<OffsetDateTime>, Option<OffsetDateTime>), AcmeError> {
@@ -169,7 +181,6 @@ fn requested_validity(
         .as_deref()
         .map(|v| parse_ts("notAfter", v))
         .transpose()?;
-    let max = state.config.leaf_lifetime;
     let start = nb.unwrap_or(now);
     if let Some(nb) = nb {
         if nb < now - time::Duration::hours(1) || nb > now + time::Duration::days(30) {
@@ -184,7 +195,7 @@ fn requested_validity(
         }
         if (na - start).unsigned_abs() > max {
             return Err(AcmeError::malformed(format!(
-                "the requested validity exceeds this server's maximum of {} days",
+                "the requested validity exceeds the profile's maximum of {} days",
                 max.as_secs() / 86_400
             )));
         }
@@ -195,9 +206,13 @@ fn requested_validity(
 /// Refuses identifiers the issuing CA chain may not certify (RFC 5280
 /// §4.2.1.10), one `rejectedIdentifier` subproblem per refused name, before
 /// any authorization is created.
-fn check_name_constraints(state: &AppState, identifiers: &[Identifier]) -> Result<(), AcmeError> {
+fn check_name_constraints(
+    state: &AppState,
+    profile: &crate::config::Profile,
+    identifiers: &[Identifier],
+) -> Result<(), AcmeError> {
     use ironseal_ca_core::error::CaError;
-    let issuer = state.active_issuer();
+    let issuer = issue::profile_issuer(state, profile)?;
     let mut refused = Vec::new();
     for ident in identifiers {
         let names = crate::issue::subject_names(std::slice::from_ref(ident))?;

@@ -12,7 +12,7 @@ use ironseal_ca_core::sealed::seal;
 use ironseal_ca_core::serial::Serial;
 use ironseal_storage::{
     verify_chain, ApiKeyRecord, ApiRole, AuditEntry, AuditEvent, AuditHead, CaRecord, CaStatus,
-    CertificateRecord, StoreError,
+    CertificateRecord, CrossCert, StoreError,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -59,6 +59,7 @@ pub async fn dispatch(
         Op::CreateCa => create_ca(state, caller, body).await,
         Op::ActivateCa => activate_ca(state, caller, param(0)).await,
         Op::SetCaStatus => set_ca_status(state, caller, param(0), body).await,
+        Op::CrossSignCa => cross_sign_ca(state, caller, param(0), body).await,
         Op::Audit => audit(state, query),
     }
 }
@@ -411,6 +412,10 @@ fn ca_json(r: &CaRecord, set: &CaSet) -> Value {
         "ski": cert_ski(der).ok().flatten().map(hex::encode),
         "createdAt": ts(r.created_at),
         "certificatePem": pem_encode("CERTIFICATE", der),
+        "crossCertificates": r.cross_certs.iter().map(|c| json!({
+            "by": c.by,
+            "certificatePem": pem_encode("CERTIFICATE", &c.der),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -626,6 +631,7 @@ async fn create_ca(
             algorithm: req.algorithm,
             status: CaStatus::Active,
             created_at: now,
+            cross_certs: Vec::new(),
         };
         state.store.put_ca(&record)?;
         audit_ca(
@@ -774,6 +780,87 @@ async fn set_ca_status(
             status: StatusCode::OK,
             body: ca_json(&record, &state.ca_set()),
             note: Some(format!("CA {id} {}", status_name(req.status))),
+        })
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CrossSignRequest {
+    by: String,
+    validity_days: u32,
+}
+
+/// `POST /admin/v1/cas/{id}/cross-sign`: CA `by` certifies CA `id`'s
+/// subject and key; the cross certificate is kept on `id`'s record and
+/// every chain through `id` gains an alternate through `by`.
+async fn cross_sign_ca(
+    state: &Arc<AppState>,
+    caller: &Principal,
+    id: &str,
+    body: &[u8],
+) -> Result<Answer, ApiError> {
+    let req: CrossSignRequest = parse_body(body)?;
+    if req.validity_days == 0 || req.validity_days > CA_MAX_VALIDITY_DAYS {
+        return Err(ApiError::bad_request(format!(
+            "validityDays must be 1 to {CA_MAX_VALIDITY_DAYS}"
+        )));
+    }
+    let id = id.to_string();
+    let caller = caller.clone();
+    ca_change(state, move |state| {
+        let mut record = load_ca(state, &id)?;
+        if req.by == id {
+            return Err(ApiError::bad_request("a CA cannot cross-sign itself"));
+        }
+        let by = load_ca(state, &req.by)?;
+        if by.status != CaStatus::Active {
+            return Err(ApiError::conflict(
+                "ca_not_active",
+                format!(
+                    "CA {} is {}; only an active CA may certify CAs",
+                    req.by,
+                    status_name(by.status)
+                ),
+            ));
+        }
+        let set = state.ca_set();
+        let signer = set
+            .by_id
+            .get(&req.by)
+            .ok_or_else(|| ApiError::internal(format!("CA {} is not loaded", req.by)))?;
+        let now = OffsetDateTime::now_utc();
+        let der = ironseal_ca_core::hierarchy_ops::cross_sign(
+            &record.cert_der,
+            &signer.issuer,
+            Serial::from_random(rand::random()),
+            // Clamped into the cross-signer's validity.
+            (now - time::Duration::hours(1)).max(signer.issuer.not_before()),
+            (now + time::Duration::days(i64::from(req.validity_days)))
+                .min(signer.issuer.not_after()),
+        )
+        .map_err(ca_error)?;
+        record.cross_certs.push(CrossCert {
+            by: req.by.clone(),
+            der: der.clone(),
+        });
+        state.store.put_ca(&record)?;
+        audit_ca(
+            state,
+            &caller,
+            "ca.cross-sign",
+            format!("id={id} by={} validityDays={}", req.by, req.validity_days),
+        )?;
+        state.store.flush()?;
+        reload_cas(state)?;
+        let mut body = ca_json(&record, &state.ca_set());
+        body["crossCertificatePem"] =
+            json!(ironseal_ca_core::cert::pem_encode("CERTIFICATE", &der));
+        Ok(Answer {
+            status: StatusCode::CREATED,
+            body,
+            note: Some(format!("CA {id} cross-signed by {}", req.by)),
         })
     })
     .await

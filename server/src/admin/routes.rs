@@ -24,6 +24,7 @@ pub enum Op {
     CreateCa,
     ActivateCa,
     SetCaStatus,
+    CrossSignCa,
     Audit,
 }
 
@@ -99,6 +100,12 @@ pub static ROUTES: &[Route] = &[
         "POST",
         "/admin/v1/cas/{id}/status",
         Op::SetCaStatus,
+        Permission::Admin,
+    ),
+    route(
+        "POST",
+        "/admin/v1/cas/{id}/cross-sign",
+        Op::CrossSignCa,
         Permission::Admin,
     ),
     route("GET", "/admin/v1/audit", Op::Audit, Permission::Audit),

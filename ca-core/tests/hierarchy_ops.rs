@@ -258,6 +258,10 @@ fn offline_root_signs_our_csr() {
     let root = openssl_root(dir, "root", "Offline Root", 1);
 
     let t = now();
+    // Certificates openssl makes later in this test start later than `t`;
+    // imports are checked half an hour on, inside every validity window, so
+    // a slow run cannot turn a path-length case into NotYetValid.
+    let checked_at = t + Duration::minutes(30);
     let mut profile = CaProfile::new(
         "Externally Signed CA",
         KeyAlgorithm::EcdsaP256,
@@ -288,13 +292,13 @@ fn offline_root_signs_our_csr() {
         &key,
         std::slice::from_ref(&root),
         std::slice::from_ref(&root),
-        t,
+        checked_at,
     )
     .expect("import signed CA");
     assert_eq!(imported.ancestors, vec![root.clone()]);
     assert_eq!(imported.path_len, Some(0));
     // The chain may leave out the root when it is a trust anchor.
-    let again = import_signed_ca(&int, &key, &[], std::slice::from_ref(&root), t)
+    let again = import_signed_ca(&int, &key, &[], std::slice::from_ref(&root), checked_at)
         .expect("import without the root in the chain");
     assert_eq!(again.ancestors, vec![root.clone()]);
 
@@ -353,7 +357,7 @@ fn offline_root_signs_our_csr() {
     openssl_sign(dir, "other.csr", "root", &ext, "other.pem", "365", "0x1002");
     let other = read_cert(dir, "other.pem");
     assert_eq!(
-        import_signed_ca(&other, &key, &[], std::slice::from_ref(&root), t),
+        import_signed_ca(&other, &key, &[], std::slice::from_ref(&root), checked_at),
         Err(CaError::KeyMismatch)
     );
 
@@ -375,12 +379,18 @@ fn offline_root_signs_our_csr() {
             &key,
             std::slice::from_ref(&evil),
             std::slice::from_ref(&root),
-            t
+            checked_at,
         ),
         Err(CaError::Untrusted(_))
     ));
     assert!(matches!(
-        import_signed_ca(&evil_int, &key, &[], std::slice::from_ref(&root), t),
+        import_signed_ca(
+            &evil_int,
+            &key,
+            &[],
+            std::slice::from_ref(&root),
+            checked_at
+        ),
         Err(CaError::Untrusted(_))
     ));
     // A chain that does not chain by name → NameChain.
@@ -390,7 +400,7 @@ fn offline_root_signs_our_csr() {
             &key,
             std::slice::from_ref(&evil),
             &[root.clone(), evil.clone()],
-            t
+            checked_at,
         ),
         Err(CaError::NameChain { depth: 0 })
     );
@@ -413,7 +423,7 @@ fn offline_root_signs_our_csr() {
     );
     let notca = read_cert(dir, "notca.pem");
     assert!(matches!(
-        import_signed_ca(&notca, &key, &[], std::slice::from_ref(&root), t),
+        import_signed_ca(&notca, &key, &[], std::slice::from_ref(&root), checked_at),
         Err(CaError::NotACa { depth: 0, .. })
     ));
 
@@ -423,7 +433,13 @@ fn offline_root_signs_our_csr() {
         *b ^= 0x01;
     }
     assert!(matches!(
-        import_signed_ca(&tampered, &key, &[], std::slice::from_ref(&root), t),
+        import_signed_ca(
+            &tampered,
+            &key,
+            &[],
+            std::slice::from_ref(&root),
+            checked_at
+        ),
         Err(CaError::BadSignature { depth: 0, .. })
     ));
 
@@ -440,7 +456,13 @@ fn offline_root_signs_our_csr() {
     );
     let tight_int = read_cert(dir, "tight-int.pem");
     assert!(matches!(
-        import_signed_ca(&tight_int, &key, &[], std::slice::from_ref(&tight), t),
+        import_signed_ca(
+            &tight_int,
+            &key,
+            &[],
+            std::slice::from_ref(&tight),
+            checked_at
+        ),
         Err(CaError::PathLenExceeded { .. })
     ));
 }

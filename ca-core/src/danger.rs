@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use crate::csr::CheckedCsr;
 use crate::error::CaError;
 use crate::hierarchy::Issuer;
-use crate::issuance::{sign_leaf, IssuedCert};
+use crate::issuance::{sign_leaf_with_options, IssuedCert, LeafOptions};
 use crate::names::SubjectName;
 use crate::serial::Serial;
 
@@ -25,7 +25,7 @@ pub fn issue_leaf_unchecked(
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
 ) -> Result<IssuedCert, CaError> {
-    sign_leaf(
+    sign_leaf_with_options(
         issuer,
         csr,
         identifiers,
@@ -33,5 +33,6 @@ pub fn issue_leaf_unchecked(
         not_before,
         not_after,
         None,
+        &LeafOptions::default(),
     )
 }

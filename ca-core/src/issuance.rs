@@ -102,8 +102,7 @@ pub fn issue_leaf(
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
 ) -> Result<IssuedCert, CaError> {
-    issuer.check_names(identifiers)?;
-    sign_leaf(
+    issue_leaf_with_options(
         issuer,
         csr,
         identifiers,
@@ -111,30 +110,7 @@ pub fn issue_leaf(
         not_before,
         not_after,
         None,
-    )
-}
-
-/// [`issue_leaf`] with the CRL distribution point set to `crl_url` instead of
-/// the issuer's full-CRL URL: for partitioned CRLs, each certificate names
-/// the shard that will list it (RFC 5280 §4.2.1.13, §5.2.5).
-pub fn issue_leaf_with_crl_dp(
-    issuer: &Issuer,
-    csr: &CheckedCsr,
-    identifiers: &[SubjectName],
-    serial: Serial,
-    not_before: OffsetDateTime,
-    not_after: OffsetDateTime,
-    crl_url: &str,
-) -> Result<IssuedCert, CaError> {
-    issuer.check_names(identifiers)?;
-    sign_leaf(
-        issuer,
-        csr,
-        identifiers,
-        serial,
-        not_before,
-        not_after,
-        Some(crl_url),
+        &LeafOptions::default(),
     )
 }
 
@@ -181,9 +157,11 @@ impl LeafOptions {
     }
 }
 
-/// [`issue_leaf_with_crl_dp`] with explicit [`LeafOptions`] (e.g. the
-/// extKeyUsage of an issuance profile). An empty EKU list is refused
-/// ([`CaError::InvalidRequest`]).
+/// [`issue_leaf`] with the CRL distribution point set to `crl_url` instead
+/// of the issuer's full-CRL URL (for partitioned CRLs each certificate names
+/// the shard that will list it, RFC 5280 §4.2.1.13, §5.2.5) and explicit
+/// [`LeafOptions`] (e.g. the extKeyUsage of an issuance profile). An empty
+/// EKU list is refused ([`CaError::InvalidRequest`]).
 #[allow(
     clippy::too_many_arguments,
     reason = "mirrors issue_leaf's explicit parameters; a builder would hide which ones are set"
@@ -211,34 +189,13 @@ pub fn issue_leaf_with_options(
     )
 }
 
-/// [`issue_leaf`] without the name-constraint check. Only
-/// [`crate::danger::issue_leaf_unchecked`] calls it directly.
-pub(crate) fn sign_leaf(
-    issuer: &Issuer,
-    csr: &CheckedCsr,
-    identifiers: &[SubjectName],
-    serial: Serial,
-    not_before: OffsetDateTime,
-    not_after: OffsetDateTime,
-    crl_url: Option<&str>,
-) -> Result<IssuedCert, CaError> {
-    sign_leaf_with_options(
-        issuer,
-        csr,
-        identifiers,
-        serial,
-        not_before,
-        not_after,
-        crl_url,
-        &LeafOptions::default(),
-    )
-}
-
 #[allow(
     clippy::too_many_arguments,
     reason = "mirrors issue_leaf's explicit parameters; a builder would hide which ones are set"
 )]
-fn sign_leaf_with_options(
+/// Signs a leaf without the name-constraint check. Only
+/// [`crate::danger::issue_leaf_unchecked`] calls it directly.
+pub(crate) fn sign_leaf_with_options(
     issuer: &Issuer,
     csr: &CheckedCsr,
     identifiers: &[SubjectName],

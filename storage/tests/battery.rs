@@ -1159,6 +1159,24 @@ battery!(sled, {
 
 // ------------------------------------------------------- sled-only tests
 
+/// Reopens a sled store that was just dropped. sled's background thread
+/// may hold the file lock for a moment after the handle is gone, so a lock
+/// conflict is retried for up to 5 s; any other error fails at once.
+fn reopen(path: &std::path::Path) -> ironseal_storage::SledStore {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match ironseal_storage::SledStore::open(path) {
+            Ok(s) => return s,
+            Err(StoreError::Backend(m))
+                if m.contains("could not acquire lock") && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("reopen {}: {e}", path.display()),
+        }
+    }
+}
+
 #[test]
 fn sled_reopen_after_drop() {
     let dir = tempfile::tempdir().unwrap();
@@ -1167,12 +1185,12 @@ fn sled_reopen_after_drop() {
         populate(&s);
         s.flush().unwrap();
     }
-    let s = ironseal_storage::SledStore::open(dir.path()).unwrap();
+    let s = reopen(dir.path());
     verify_populated(&s);
     s.flush().unwrap();
     drop(s);
     // And once more: the CRL number written after the first reopen persisted.
-    let s = ironseal_storage::SledStore::open(dir.path()).unwrap();
+    let s = reopen(dir.path());
     assert_eq!(s.next_crl_number("pica").unwrap(), 4);
 }
 
@@ -1203,14 +1221,25 @@ fn sled_audit_tampering_is_detected() {
         dir
     }
     fn tamper(dir: &std::path::Path, f: impl FnOnce(&::sled::Tree, &::sled::Tree)) {
-        let db = ::sled::open(dir).unwrap();
+        // As in `reopen`: the just-dropped store may hold the lock briefly.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let db = loop {
+            match ::sled::open(dir) {
+                Ok(db) => break db,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    let _ = e;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("open {}: {e}", dir.display()),
+            }
+        };
         let audit = db.open_tree("audit").unwrap();
         let meta = db.open_tree("audit_meta").unwrap();
         f(&audit, &meta);
         db.flush().unwrap();
     }
     fn check(dir: &std::path::Path) -> Result<(), ChainError> {
-        let s = ironseal_storage::SledStore::open(dir).unwrap();
+        let s = reopen(dir);
         let all = s.audit_entries(0, 100).unwrap();
         let head = s.audit_head().unwrap();
         verify_chain(&all, None, head.as_ref())

@@ -3,6 +3,8 @@
 //! * [`intermediate_csr`] + [`import_signed_ca`]: an intermediate whose key
 //!   lives here but whose certificate is signed by an offline or external
 //!   root (PKCS#10, RFC 2986; path validation per RFC 5280 §6.1).
+//! * [`check_external_ca`]: a CA certificate kept without its key (an
+//!   offline root, or a CA of an external hierarchy), validated as a path.
 //! * [`import_ca`]: bring an existing CA certificate and its private key
 //!   (PKCS#8, SEC1 or PKCS#1; DER or PEM, RFC 7468) under management.
 //! * [`cross_sign`]: a second certificate for an existing CA, issued by
@@ -468,6 +470,33 @@ pub fn import_signed_ca(
         }
     }
 
+    validate_path(&path, now)?;
+
+    let ancestors: Vec<Vec<u8>> = path[1..].to_vec();
+    probe_issuer(cert_der, key, &ancestors)?;
+    let v = cert.tbs_certificate().validity();
+    Ok(ImportedCa {
+        cert_der: cert_der.to_vec(),
+        ancestors,
+        not_before: time_to_offset(v.not_before)?,
+        not_after: time_to_offset(v.not_after)?,
+        path_len,
+    })
+}
+
+/// Validates a certification path that ends in its trust anchor: `path[0]`
+/// is the certificate, each next one its issuer, the last a self-signed
+/// root. Steps 3 (the anchor's part) to 6 of [`import_signed_ca`]: the
+/// anchor is self-issued and its signature verifies
+/// ([`CaError::Untrusted`]); every link chains by name
+/// ([`CaError::NameChain`]), by signature ([`CaError::BadSignature`]) and
+/// by nested validity ([`CaError::ValidityNotNested`]); every issuer is a CA
+/// ([`CaError::NotACa`]); everything is valid at `now`; pathLenConstraints
+/// hold (RFC 5280 §6.1).
+fn validate_path(path: &[Vec<u8>], now: OffsetDateTime) -> Result<(), CaError> {
+    if path.is_empty() {
+        return Err(CaError::InvalidRequest("empty certification path".into()));
+    }
     let parsed: Vec<Certificate> = path.iter().map(|d| parse(d)).collect::<Result<_, _>>()?;
     let root_depth = path.len() - 1;
     // The trust anchor must be a proper self-signed certificate.
@@ -516,18 +545,40 @@ pub fn import_signed_ca(
         }
     }
     // pathLenConstraints along the whole path (RFC 5280 §6.1.4 (l)/(m)).
-    ChainPolicy::from_chain(&path)?;
+    ChainPolicy::from_chain(path)?;
 
-    let ancestors: Vec<Vec<u8>> = path[1..].to_vec();
-    probe_issuer(cert_der, key, &ancestors)?;
-    let v = cert.tbs_certificate().validity();
-    Ok(ImportedCa {
-        cert_der: cert_der.to_vec(),
-        ancestors,
-        not_before: time_to_offset(v.not_before)?,
-        not_after: time_to_offset(v.not_after)?,
-        path_len,
-    })
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// 1c. A CA certificate without its key
+// ---------------------------------------------------------------------------
+
+/// Checks a CA certificate whose key stays outside ironseal (an offline
+/// root, or a CA of an external hierarchy) before it is kept as a trust
+/// anchor and chain member, and returns its DER.
+///
+/// `cert` is DER or PEM. `ancestors` are its issuer first, up to and
+/// including a self-signed root, and are themselves trusted (already in
+/// the store); empty means `cert` must be a self-signed root. Errors:
+/// [`CaError::NotACa`] without cA=TRUE and keyCertSign (RFC 5280
+/// §4.2.1.9, §4.2.1.3); then every check of [`import_signed_ca`] on the
+/// path (`cert`, `ancestors`...): [`CaError::Untrusted`] for a root whose
+/// self-signature fails, [`CaError::NameChain`], [`CaError::BadSignature`],
+/// [`CaError::ValidityNotNested`], [`CaError::Expired`],
+/// [`CaError::NotYetValid`], [`CaError::PathLenExceeded`].
+pub fn check_external_ca(
+    cert: &[u8],
+    ancestors: &[Vec<u8>],
+    now: OffsetDateTime,
+) -> Result<Vec<u8>, CaError> {
+    let cert_der = decode_certificate(cert)?;
+    ca_path_len(&parse(&cert_der)?, 0, true)?;
+    let mut path = Vec::with_capacity(ancestors.len() + 1);
+    path.push(cert_der.clone());
+    path.extend(ancestors.iter().cloned());
+    validate_path(&path, now)?;
+    Ok(cert_der)
 }
 
 // ---------------------------------------------------------------------------

@@ -18,7 +18,8 @@ use ironseal_ca_core::hierarchy::{
     create_intermediate, create_root, CaProfile, Issuer, IssuerUrls,
 };
 use ironseal_ca_core::hierarchy_ops::{
-    cross_sign, import_ca, import_signed_ca, intermediate_csr, load_ca_key, rollover_profile,
+    check_external_ca, cross_sign, import_ca, import_signed_ca, intermediate_csr, load_ca_key,
+    rollover_profile,
 };
 use ironseal_ca_core::issuance::issue_leaf;
 use ironseal_ca_core::keys::{CaKey, KeyAlgorithm};
@@ -905,4 +906,102 @@ fn cross_signed_intermediate_verifies_under_both_roots() {
         &["verify", "-x509_strict", "-CAfile", s(&a_pem), s(&g2_pem)],
     );
     assert!(ok, "{out}");
+}
+
+// ---------------------------------------------------------------------------
+// (e) CA certificates kept without their key
+// ---------------------------------------------------------------------------
+
+#[test]
+fn external_ca_certificates_are_validated_as_paths() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let root = openssl_root(dir, "xroot", "External Root", 1);
+    let other = openssl_root(dir, "other", "Other Root", 1);
+    let t = now() + Duration::minutes(30);
+
+    // A self-signed root stands alone, as PEM or DER.
+    let pem = std::fs::read(dir.join("xroot.pem")).expect("read pem");
+    assert_eq!(check_external_ca(&pem, &[], t).expect("root"), root);
+    assert_eq!(check_external_ca(&root, &[], t).expect("root der"), root);
+    // Too early or too late for its validity.
+    assert!(matches!(
+        check_external_ca(&root, &[], t - Duration::days(2)),
+        Err(CaError::NotYetValid { depth: 0, .. })
+    ));
+    assert!(matches!(
+        check_external_ca(&root, &[], t + Duration::days(4000)),
+        Err(CaError::Expired { depth: 0, .. })
+    ));
+
+    // An intermediate of the external hierarchy: valid under its root,
+    // refused without it or under the wrong one.
+    ossl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "xint.key",
+            "-subj",
+            "/O=Offline Org/CN=External Issuing",
+            "-out",
+            "xint.csr",
+        ],
+    );
+    let ext = ext_file(dir, "ca.ext", CA_EXT);
+    openssl_sign(dir, "xint.csr", "xroot", &ext, "xint.pem", "365", "0x2001");
+    let int = read_cert(dir, "xint.pem");
+    assert_eq!(
+        check_external_ca(&int, std::slice::from_ref(&root), t).expect("intermediate"),
+        int
+    );
+    assert!(matches!(
+        check_external_ca(&int, &[], t),
+        Err(CaError::Untrusted(_))
+    ));
+    assert!(matches!(
+        check_external_ca(&int, std::slice::from_ref(&other), t),
+        Err(CaError::NameChain { depth: 0 })
+    ));
+
+    // A leaf certificate is not a CA.
+    let leaf_ext = ext_file(
+        dir,
+        "leaf.ext",
+        "basicConstraints = critical,CA:false\nkeyUsage = critical,digitalSignature\n",
+    );
+    ossl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-subj",
+            "/CN=leaf.test",
+            "-out",
+            "leaf.csr",
+        ],
+    );
+    openssl_sign(
+        dir, "leaf.csr", "xroot", &leaf_ext, "leaf.pem", "30", "0x2002",
+    );
+    let leaf = read_cert(dir, "leaf.pem");
+    assert!(matches!(
+        check_external_ca(&leaf, std::slice::from_ref(&root), t),
+        Err(CaError::NotACa { depth: 0, .. })
+    ));
+    // Garbage is an encoding error, not a panic.
+    assert!(check_external_ca(b"not a certificate", &[], t).is_err());
 }

@@ -12,47 +12,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::path::Path;
 
+use common::pki::*;
 use common::*;
 use ironseal_conformance::proc;
-use serde_json::Value;
-
-/// `ironseal admin ...` with the admin key: (exit code, stdout, stderr).
-fn admin(srv: &Srv, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut c = Command::new(ironseal_conformance::subject::ironseal_bin().unwrap());
-    c.arg("admin")
-        .args(args)
-        .env("IRONSEAL_URL", srv.base())
-        .env("IRONSEAL_API_KEY", &srv.admin_key)
-        .env("IRONSEAL_CA_CERT", srv.root());
-    let o = blocking(|| proc::run(c, Duration::from_secs(120)));
-    (o.status.and_then(|s| s.code()), o.stdout, o.stderr)
-}
-
-fn admin_ok(srv: &Srv, args: &[&str]) -> Value {
-    let (code, out, err) = admin(srv, args);
-    assert_eq!(code, Some(0), "admin {args:?} failed:\n{out}\n{err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn run(program: &str, args: &[&str]) -> proc::Output {
-    let mut c = Command::new(program);
-    c.args(args);
-    blocking(|| proc::run(c, Duration::from_secs(60)))
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 fn verify(ca_file: &Path, untrusted: &Path, leaf: &Path) -> proc::Output {
     run(

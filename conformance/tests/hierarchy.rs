@@ -18,69 +18,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::pki::*;
 use common::*;
 use instant_acme::NewOrder;
 use ironseal_conformance::proc;
 use serde_json::Value;
 
 const POLICY_OID: &str = "1.3.6.1.4.1.99999.1.1";
-
-/// `ironseal admin ...` with the admin key: (exit code, stdout, stderr).
-fn admin(srv: &Srv, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut c = Command::new(ironseal_conformance::subject::ironseal_bin().unwrap());
-    c.arg("admin")
-        .args(args)
-        .env("IRONSEAL_URL", srv.base())
-        .env("IRONSEAL_API_KEY", &srv.admin_key)
-        .env("IRONSEAL_CA_CERT", srv.root());
-    let o = blocking(|| proc::run(c, Duration::from_secs(120)));
-    (o.status.and_then(|s| s.code()), o.stdout, o.stderr)
-}
-
-fn admin_ok(srv: &Srv, args: &[&str]) -> Value {
-    let (code, out, err) = admin(srv, args);
-    assert_eq!(code, Some(0), "admin {args:?} failed:\n{out}\n{err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
-}
-
-fn admin_err(srv: &Srv, args: &[&str], status: u16, code: &str) -> String {
-    let (c, out, err) = admin(srv, args);
-    assert_eq!(
-        c,
-        Some(1),
-        "admin {args:?}: expected an HTTP error:\n{out}\n{err}"
-    );
-    assert!(
-        err.contains(&format!("HTTP {status}")) && err.contains(&format!("\"code\": \"{code}\"")),
-        "admin {args:?}: expected HTTP {status} {code}, got:\n{err}"
-    );
-    err
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn run(program: &str, args: &[&str]) -> proc::Output {
-    let mut c = Command::new(program);
-    c.args(args);
-    blocking(|| proc::run(c, Duration::from_secs(60)))
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-fn ca<'a>(list: &'a Value, id: &str) -> &'a Value {
-    list["cas"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("CA {id} not listed: {list:#}"))
-}
 
 /// Downloads the CRL at the CRL DP of `cert` and writes it as PEM.
 fn crl_pem_of(cert: &Path, work: &Path, tag: &str) -> PathBuf {
@@ -301,7 +245,7 @@ async fn hierarchy_root_policy_issuing_acme_revocation() {
 
     // Still the original issuing CA; a root cannot be activated.
     let list = admin_ok(srv, &["cas", "list"]);
-    assert_eq!(ca(&list, &original)["issuing"], true);
+    assert_eq!(ca_in(&list, &original)["issuing"], true);
     admin_err(
         srv,
         &["cas", "activate", &root2_id],
@@ -390,9 +334,9 @@ async fn hierarchy_root_policy_issuing_acme_revocation() {
     let act = admin_ok(srv, &["cas", "activate", &issuing_id]);
     assert_eq!(act["issuing"], true);
     let list = admin_ok(srv, &["cas", "list"]);
-    assert_eq!(ca(&list, &issuing_id)["issuing"], true);
-    assert_eq!(ca(&list, &original)["issuing"], false);
-    assert_eq!(ca(&list, &original)["status"], "retiring");
+    assert_eq!(ca_in(&list, &issuing_id)["issuing"], true);
+    assert_eq!(ca_in(&list, &original)["issuing"], false);
+    assert_eq!(ca_in(&list, &original)["status"], "retiring");
 
     // ACME under the new hierarchy.
     let (acct, _) = env.account().await;
@@ -546,7 +490,7 @@ async fn hierarchy_root_policy_issuing_acme_revocation() {
         norm(root2["certificatePem"].as_str().unwrap())
     );
     let list = admin_ok(&env.srv, &["cas", "list"]);
-    assert_eq!(ca(&list, &issuing_id)["issuing"], true);
+    assert_eq!(ca_in(&list, &issuing_id)["issuing"], true);
     let (acct, _) = env.account().await;
     let again = issue(&acct, &env.h01, None, &[dns("c.shop.test")], None)
         .await

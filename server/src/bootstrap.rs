@@ -187,10 +187,11 @@ pub fn ensure_hierarchy(config: &Config, store: &dyn Store, kek: &Kek) -> Result
             parent_id: parent,
             cert_der: der,
             sealed_key: sealed,
-            algorithm: alg,
+            algorithm: Some(alg),
             status: CaStatus::Active,
             created_at: now,
             cross_certs: Vec::new(),
+            csr_der: Vec::new(),
         })?;
     }
     store.flush()?;
@@ -245,8 +246,16 @@ pub fn load_cas(config: &Config, store: &dyn Store, kek: &Kek) -> Result<CaSet, 
     let records = store.list_cas()?;
     let mut by_id = HashMap::new();
     let mut der_by_id = HashMap::new();
+    let mut external_by_id = HashMap::new();
     for r in &records {
+        // A pending CA has no certificate yet: not part of any chain.
+        if r.status == CaStatus::Pending {
+            continue;
+        }
         der_by_id.insert(r.id.clone(), (r.cert_der.clone(), r.parent_id.clone()));
+        if r.status == CaStatus::External {
+            external_by_id.insert(r.id.clone(), r.cert_der.clone());
+        }
     }
     let cross_by_id: HashMap<String, Vec<CrossCert>> = records
         .iter()
@@ -257,6 +266,10 @@ pub fn load_cas(config: &Config, store: &dyn Store, kek: &Kek) -> Result<CaSet, 
     let mut pinned_ok = false;
     let mut active: Option<(&CaRecord, Arc<IssuingCa>)> = None;
     for r in &records {
+        // Only CAs whose key and certificate ironseal holds can sign.
+        if !r.status.has_key_and_cert() {
+            continue;
+        }
         let pkcs8 = open(kek, &r.sealed_key, r.id.as_bytes()).map_err(|e| BootError::CaRecord {
             id: r.id.clone(),
             why: format!("cannot unseal the key ({e}); is this the right key-encryption key?"),
@@ -342,6 +355,7 @@ pub fn load_cas(config: &Config, store: &dyn Store, kek: &Kek) -> Result<CaSet, 
     Ok(CaSet {
         active,
         by_id,
+        external_by_id,
         root_pem,
     })
 }

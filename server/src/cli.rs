@@ -167,6 +167,69 @@ enum CasCommand {
         #[arg(long, default_value_t = 365)]
         validity_days: u32,
     },
+    /// Show one CA (a pending CA includes its request, csrPem).
+    Show { id: String },
+    /// Start an intermediate for an offline or external root to sign
+    /// (admin): the key is made and sealed here; prints the pending CA and
+    /// writes its PKCS#10 request to --out.
+    Csr {
+        /// Subject commonName.
+        #[arg(long)]
+        name: String,
+        /// p256, p384, rsa3072, rsa4096 or ed25519.
+        #[arg(long, default_value = "p256")]
+        algorithm: String,
+        /// basicConstraints pathLenConstraint to ask for.
+        #[arg(long)]
+        path_len: Option<u8>,
+        /// certificatePolicies OID to ask for (repeatable).
+        #[arg(long = "policy")]
+        policies: Vec<String>,
+        /// Permitted subtree to ask for (repeatable).
+        #[arg(long = "permit")]
+        permitted: Vec<String>,
+        /// Excluded subtree to ask for (repeatable).
+        #[arg(long = "exclude")]
+        excluded: Vec<String>,
+        /// Where to write the request (PEM).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Import the certificate an external issuer signed for pending CA
+    /// <id> (admin).
+    ImportSigned {
+        id: String,
+        /// The signed CA certificate, PEM.
+        #[arg(long)]
+        cert: PathBuf,
+    },
+    /// Register a CA certificate whose key stays outside ironseal, e.g. an
+    /// offline root (admin).
+    RegisterExternal {
+        /// A label.
+        #[arg(long)]
+        name: String,
+        /// The CA certificate, PEM.
+        #[arg(long)]
+        cert: PathBuf,
+    },
+    /// Bring an existing CA and its private key under management (admin).
+    Import {
+        /// A label.
+        #[arg(long)]
+        name: String,
+        /// The CA certificate, PEM.
+        #[arg(long)]
+        cert: PathBuf,
+        /// Its private key, PEM (PKCS#8, SEC1 or PKCS#1, unencrypted).
+        #[arg(long)]
+        key: PathBuf,
+    },
+}
+
+/// A PEM file's text, or a usage failure naming the file.
+fn read_pem(file: &Path) -> Result<String, Failure> {
+    std::fs::read_to_string(file).map_err(|e| Failure::Local(format!("{}: {e}", file.display())))
 }
 
 /// A reason as the API takes it: a number stays a number.
@@ -422,6 +485,68 @@ async fn run_command(api: &Api, command: AdminCommand) -> Result<(Value, bool), 
                     "POST",
                     &format!("/admin/v1/cas/{}/cross-sign", seg(&id)),
                     Some(json!({ "by": by, "validityDays": validity_days })),
+                )
+                .await?
+            }
+            CasCommand::Show { id } => {
+                api.call("GET", &format!("/admin/v1/cas/{}", seg(&id)), None)
+                    .await?
+            }
+            CasCommand::Csr {
+                name,
+                algorithm,
+                path_len,
+                policies,
+                permitted,
+                excluded,
+                out,
+            } => {
+                let mut body = json!({
+                    "name": name,
+                    "algorithm": algorithm,
+                    "policies": policies,
+                });
+                if let Some(p) = path_len {
+                    body["pathLen"] = json!(p);
+                }
+                if !permitted.is_empty() || !excluded.is_empty() {
+                    body["nameConstraints"] = json!({"permitted": permitted, "excluded": excluded});
+                }
+                let v = api.call("POST", "/admin/v1/cas/csr", Some(body)).await?;
+                if let Some(out) = out {
+                    let pem = v["csrPem"].as_str().ok_or_else(|| {
+                        Failure::Local("the answer carries no csrPem".to_string())
+                    })?;
+                    std::fs::write(&out, pem)
+                        .map_err(|e| Failure::Local(format!("{}: {e}", out.display())))?;
+                }
+                v
+            }
+            CasCommand::ImportSigned { id, cert } => {
+                api.call(
+                    "POST",
+                    &format!("/admin/v1/cas/{}/certificate", seg(&id)),
+                    Some(json!({ "certificatePem": read_pem(&cert)? })),
+                )
+                .await?
+            }
+            CasCommand::RegisterExternal { name, cert } => {
+                api.call(
+                    "POST",
+                    "/admin/v1/cas/external",
+                    Some(json!({ "name": name, "certificatePem": read_pem(&cert)? })),
+                )
+                .await?
+            }
+            CasCommand::Import { name, cert, key } => {
+                api.call(
+                    "POST",
+                    "/admin/v1/cas/import",
+                    Some(json!({
+                        "name": name,
+                        "certificatePem": read_pem(&cert)?,
+                        "privateKeyPem": read_pem(&key)?,
+                    })),
                 )
                 .await?
             }

@@ -116,7 +116,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
                     ca.id,
                     ca.name,
                     ca.parent_id.as_deref().unwrap_or("-"),
-                    ca.algorithm
+                    ca.algorithm.map_or("-", |a| a.as_str())
                 ),
                 outcome: None,
             })?;

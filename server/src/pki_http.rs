@@ -35,14 +35,21 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
             .body(full(state.ca_set().root_pem.clone()))
             .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "")),
         ["ca", file] => match file.strip_suffix(".der") {
-            Some(id) => match state.ca_set().by_id.get(id) {
-                Some(ca) => Response::builder()
-                    .header(CONTENT_TYPE, "application/pkix-cert")
-                    .header(CACHE_CONTROL, "public, max-age=86400")
-                    .body(full(ca.issuer.cert_der().to_vec()))
-                    .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "")),
-                None => text(StatusCode::NOT_FOUND, "no such CA\n"),
-            },
+            Some(id) => {
+                let set = state.ca_set();
+                let der = match set.by_id.get(id) {
+                    Some(ca) => Some(ca.issuer.cert_der().to_vec()),
+                    None => set.external_by_id.get(id).cloned(),
+                };
+                match der {
+                    Some(der) => Response::builder()
+                        .header(CONTENT_TYPE, "application/pkix-cert")
+                        .header(CACHE_CONTROL, "public, max-age=86400")
+                        .body(full(der))
+                        .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "")),
+                    None => text(StatusCode::NOT_FOUND, "no such CA\n"),
+                }
+            }
             None => text(StatusCode::NOT_FOUND, "not found\n"),
         },
         ["crl", file] => match file.strip_suffix(".crl") {

@@ -39,6 +39,9 @@ pub struct CaSet {
     pub active: Arc<IssuingCa>,
     /// Every CA that can sign something (CRLs, leaves), by id.
     pub by_id: HashMap<String, Arc<IssuingCa>>,
+    /// Certificates (DER) of the CAs whose key is held outside ironseal
+    /// (offline or external roots and intermediates), by id.
+    pub external_by_id: HashMap<String, Vec<u8>>,
     /// The root certificate in PEM: the root of the active issuing CA
     /// when the server started (the root of its HTTPS certificate).
     pub root_pem: String,

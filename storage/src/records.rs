@@ -156,6 +156,14 @@ pub struct RevocationRecord {
 }
 
 /// Lifecycle state of a CA in the hierarchy.
+///
+/// `Active`, `Retiring` and `Retired` are the lifecycle of a CA whose key
+/// ironseal holds. `Pending` and `External` describe records that cannot
+/// sign: a key waiting for its certificate from an offline or external CA
+/// (RFC 2986 request made, certificate not yet imported), and a CA
+/// certificate whose key lives outside ironseal (an offline root, or an
+/// intermediate of an external hierarchy) kept as a trust anchor and chain
+/// member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CaStatus {
@@ -165,6 +173,34 @@ pub enum CaStatus {
     Retiring,
     /// Out of service.
     Retired,
+    /// Key generated, certificate signing request issued; `cert_der` is
+    /// empty and `csr_der` holds the request until the signed certificate
+    /// is imported (then the CA becomes `Active`).
+    Pending,
+    /// Certificate only: the key is held elsewhere; `sealed_key` is empty.
+    External,
+}
+
+impl CaStatus {
+    /// The lowercase wire name (`"active"`, ...), as serde writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaStatus::Active => "active",
+            CaStatus::Retiring => "retiring",
+            CaStatus::Retired => "retired",
+            CaStatus::Pending => "pending",
+            CaStatus::External => "external",
+        }
+    }
+
+    /// True when ironseal holds this CA's key and its certificate: it can
+    /// sign CRLs and OCSP responses (and leaves or CAs when `Active`).
+    pub fn has_key_and_cert(self) -> bool {
+        matches!(
+            self,
+            CaStatus::Active | CaStatus::Retiring | CaStatus::Retired
+        )
+    }
 }
 
 /// A CA (root or intermediate) and its sealed private key.
@@ -183,8 +219,10 @@ pub struct CaRecord {
     /// The PKCS#8 private key, sealed with the KEK (AES-256-GCM blob).
     #[serde(with = "b64")]
     pub sealed_key: Vec<u8>,
-    /// Key algorithm name.
-    pub algorithm: KeyAlgorithm,
+    /// The algorithm of the key ironseal holds; `None` for an `External`
+    /// CA, whose key (of any type) is held elsewhere.
+    #[serde(default)]
+    pub algorithm: Option<KeyAlgorithm>,
     /// Lifecycle state.
     pub status: CaStatus,
     /// Creation time.
@@ -194,6 +232,10 @@ pub struct CaRecord {
     /// another CA of the store). Absent in older records.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cross_certs: Vec<CrossCert>,
+    /// The PKCS#10 request (RFC 2986) of a `Pending` CA, DER; empty
+    /// otherwise and in older records.
+    #[serde(default, with = "b64", skip_serializing_if = "Vec::is_empty")]
+    pub csr_der: Vec<u8>,
 }
 
 /// A cross certificate of a CA: its subject and key certified by `by`.
@@ -219,6 +261,7 @@ impl std::fmt::Debug for CaRecord {
             .field("status", &self.status)
             .field("created_at", &self.created_at)
             .field("cross_certs", &self.cross_certs.len())
+            .field("csr_der_len", &self.csr_der.len())
             .finish()
     }
 }

@@ -102,10 +102,11 @@ fn ca(id: &str, created_at: OffsetDateTime) -> CaRecord {
         parent_id: None,
         cert_der: vec![0x30, 0x03, 0x02, 0x01, 0x00],
         sealed_key: (0u8..=255).collect(),
-        algorithm: ironseal_storage::KeyAlgorithm::EcdsaP256,
+        algorithm: Some(ironseal_storage::KeyAlgorithm::EcdsaP256),
         status: CaStatus::Active,
         created_at,
         cross_certs: Vec::new(),
+        csr_der: Vec::new(),
     }
 }
 
@@ -820,7 +821,7 @@ fn cas(s: &dyn Store) {
     let root = ca("root", T0);
     let mut inter = ca("inter", T0 + Duration::hours(1));
     inter.parent_id = Some("root".into());
-    inter.algorithm = ironseal_storage::KeyAlgorithm::Rsa3072;
+    inter.algorithm = Some(ironseal_storage::KeyAlgorithm::Rsa3072);
     let b = ca("b-later", T0 + Duration::hours(2));
     s.put_ca(&b).unwrap();
     s.put_ca(&inter).unwrap();
@@ -838,6 +839,26 @@ fn cas(s: &dyn Store) {
         CaStatus::Retiring
     );
     assert_eq!(s.list_cas().unwrap().len(), 3);
+    // A pending CA keeps its request and no certificate; an external one a
+    // certificate and no key. Both round-trip unchanged.
+    let mut pending = ca("pending", T0 + Duration::hours(3));
+    pending.status = CaStatus::Pending;
+    pending.cert_der = Vec::new();
+    pending.csr_der = vec![0x30, 0x00];
+    let mut external = ca("external", T0 + Duration::hours(4));
+    external.status = CaStatus::External;
+    external.sealed_key = Vec::new();
+    external.algorithm = None;
+    s.put_ca(&pending).unwrap();
+    s.put_ca(&external).unwrap();
+    assert_eq!(s.get_ca("pending").unwrap(), Some(pending.clone()));
+    assert_eq!(s.get_ca("external").unwrap(), Some(external.clone()));
+    pending.status = CaStatus::Active;
+    pending.cert_der = root.cert_der.clone();
+    pending.csr_der = Vec::new();
+    s.put_ca(&pending).unwrap();
+    assert_eq!(s.get_ca("pending").unwrap(), Some(pending));
+    assert_eq!(s.list_cas().unwrap().len(), 5);
     // Debug never shows the sealed key bytes.
     assert!(!format!("{root:?}").contains("255"));
 }

@@ -37,6 +37,8 @@ use josekit::jwk::KeyPair as _;
 use josekit::jws::JwsSigner as _;
 use serde_json::{json, Value};
 
+pub mod pki;
+
 pub const ERR: &str = "urn:ietf:params:acme:error:";
 
 /// Runs blocking work (curl, openssl, process waits) from async test code.

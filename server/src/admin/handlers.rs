@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use super::auth::{generate_key, Principal};
+use super::ca_import;
 use super::routes::{Op, BULK_MAX_SERIALS};
 use super::{Answer, ApiError};
 use crate::acme::render::ts;
@@ -60,13 +61,18 @@ pub async fn dispatch(
         Op::ActivateCa => activate_ca(state, caller, param(0)).await,
         Op::SetCaStatus => set_ca_status(state, caller, param(0), body).await,
         Op::CrossSignCa => cross_sign_ca(state, caller, param(0), body).await,
+        Op::GetCa => ca_import::get_ca(state, param(0)),
+        Op::CreateCaCsr => ca_import::create_csr(state, caller, body).await,
+        Op::ImportSignedCa => ca_import::import_signed(state, caller, param(0), body).await,
+        Op::RegisterExternalCa => ca_import::register_external(state, caller, body).await,
+        Op::ImportCa => ca_import::import_existing(state, caller, body).await,
         Op::Audit => audit(state, query),
     }
 }
 
 /// Parses a JSON body, rejecting unknown fields (via the type's
 /// `deny_unknown_fields`); an empty body reads as `{}`.
-fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
@@ -383,7 +389,7 @@ async fn bulk_revoke(
 // ------------------------------------------------------------------- CAs
 
 /// The JSON of one CA (list items and the answers of the CA calls).
-fn ca_json(r: &CaRecord, set: &CaSet) -> Value {
+pub(super) fn ca_json(r: &CaRecord, set: &CaSet) -> Value {
     use ironseal_ca_core::cert::{
         cert_not_after, cert_not_before, cert_ski, cert_subject_der, pem_encode,
     };
@@ -411,7 +417,9 @@ fn ca_json(r: &CaRecord, set: &CaSet) -> Value {
         "subject": subject,
         "ski": cert_ski(der).ok().flatten().map(hex::encode),
         "createdAt": ts(r.created_at),
-        "certificatePem": pem_encode("CERTIFICATE", der),
+        "keyHeld": r.status != CaStatus::External,
+        "certificatePem": (!der.is_empty()).then(|| pem_encode("CERTIFICATE", der)),
+        "csrPem": (!r.csr_der.is_empty()).then(|| pem_encode("CERTIFICATE REQUEST", &r.csr_der)),
         "crossCertificates": r.cross_certs.iter().map(|c| json!({
             "by": c.by,
             "certificatePem": pem_encode("CERTIFICATE", &c.der),
@@ -431,13 +439,13 @@ fn list_cas(state: &AppState) -> Result<Answer, ApiError> {
 }
 
 /// Name constraints as text subtrees (`dns:example.com`, `ip:10.0.0.0/8`, ...).
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct NameConstraintsInput {
+pub(super) struct NameConstraintsInput {
     #[serde(default)]
-    permitted: Vec<GeneralSubtree>,
+    pub(super) permitted: Vec<GeneralSubtree>,
     #[serde(default)]
-    excluded: Vec<GeneralSubtree>,
+    pub(super) excluded: Vec<GeneralSubtree>,
 }
 
 #[derive(Deserialize)]
@@ -461,7 +469,7 @@ const CA_MAX_VALIDITY_DAYS: u32 = 36_500;
 
 /// A refusal of the CA core as an API error: what breaks the hierarchy's
 /// rules is 422 with the reason, malformed input 400.
-fn ca_error(e: CaError) -> ApiError {
+pub(super) fn ca_error(e: CaError) -> ApiError {
     let unprocessable =
         |code, e: &CaError| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string());
     match &e {
@@ -470,7 +478,18 @@ fn ca_error(e: CaError) -> ApiError {
         CaError::InvalidValidity(_) | CaError::ValidityNotNested { .. } => {
             unprocessable("invalid_validity", &e)
         }
-        CaError::InvalidRequest(_) | CaError::Encoding(_) => ApiError::bad_request(e.to_string()),
+        // An imported certificate or key that does not fit (RFC 5280 §6.1).
+        CaError::KeyMismatch => unprocessable("key_mismatch", &e),
+        CaError::NotACa { .. } => unprocessable("not_a_ca", &e),
+        CaError::BadSignature { .. } => unprocessable("bad_signature", &e),
+        CaError::Untrusted(_) => unprocessable("untrusted", &e),
+        CaError::NameChain { .. } => unprocessable("name_chain", &e),
+        CaError::Expired { .. } | CaError::NotYetValid { .. } => unprocessable("not_valid_now", &e),
+        CaError::InvalidIssuer(_) => unprocessable("unusable_ca_certificate", &e),
+        CaError::InvalidRequest(_)
+        | CaError::Encoding(_)
+        | CaError::InvalidCertificate(_)
+        | CaError::Key(_) => ApiError::bad_request(e.to_string()),
         _ => ApiError::internal(e),
     }
 }
@@ -486,7 +505,7 @@ fn boot_error(e: BootError) -> ApiError {
 /// OCSP responders of new CAs. Call with `state.ca_admin` held. The root
 /// served as `/root.pem` stays the one the HTTPS certificate chains to
 /// (it changes at the next start if the issuing CA moved to another root).
-fn reload_cas(state: &AppState) -> Result<(), ApiError> {
+pub(super) fn reload_cas(state: &AppState) -> Result<(), ApiError> {
     let old = state.ca_set();
     let mut set = load_cas(&state.config, state.store.as_ref(), &state.kek).map_err(boot_error)?;
     set.root_pem = old.root_pem.clone();
@@ -497,7 +516,7 @@ fn reload_cas(state: &AppState) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn audit_ca(
+pub(super) fn audit_ca(
     state: &AppState,
     caller: &Principal,
     action: &str,
@@ -516,7 +535,7 @@ fn audit_ca(
 /// Runs a hierarchy change off the async workers (key generation, store
 /// writes, unsealing every CA) with `state.ca_admin` held, then makes it
 /// durable.
-async fn ca_change<F>(state: &Arc<AppState>, f: F) -> Result<Answer, ApiError>
+pub(super) async fn ca_change<F>(state: &Arc<AppState>, f: F) -> Result<Answer, ApiError>
 where
     F: FnOnce(&AppState) -> Result<Answer, ApiError> + Send + 'static,
 {
@@ -534,15 +553,43 @@ where
     Ok(answer)
 }
 
-fn status_name(s: CaStatus) -> &'static str {
-    match s {
-        CaStatus::Active => "active",
-        CaStatus::Retiring => "retiring",
-        CaStatus::Retired => "retired",
+/// A CA's display name: trimmed, 1 to 64 characters, no control
+/// characters.
+pub(super) fn ca_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "name must be 1 to 64 characters without control characters",
+        ));
+    }
+    Ok(name)
+}
+
+/// Refuses a CA that cannot sign here: `pending` (no certificate yet) or
+/// `external` (no key).
+fn require_key_and_cert(record: &CaRecord) -> Result<(), ApiError> {
+    match record.status {
+        CaStatus::Pending => Err(ApiError::conflict(
+            "ca_pending",
+            format!(
+                "CA {} is pending: import its signed certificate first \
+                 (POST /admin/v1/cas/{}/certificate)",
+                record.id, record.id
+            ),
+        )),
+        CaStatus::External => Err(ApiError::conflict(
+            "ca_external",
+            format!(
+                "ironseal holds no key for CA {}; it signs nothing here \
+                 (for a CA under it, POST /admin/v1/cas/csr and have it signed offline)",
+                record.id
+            ),
+        )),
+        CaStatus::Active | CaStatus::Retiring | CaStatus::Retired => Ok(()),
     }
 }
 
-fn load_ca(state: &AppState, id: &str) -> Result<CaRecord, ApiError> {
+pub(super) fn load_ca(state: &AppState, id: &str) -> Result<CaRecord, ApiError> {
     state
         .store
         .get_ca(id)?
@@ -555,12 +602,7 @@ async fn create_ca(
     body: &[u8],
 ) -> Result<Answer, ApiError> {
     let req: CreateCaRequest = parse_body(body)?;
-    let name = req.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "name must be 1 to 64 characters without control characters",
-        ));
-    }
+    let name = ca_name(&req.name)?;
     if req.validity_days == 0 || req.validity_days > CA_MAX_VALIDITY_DAYS {
         return Err(ApiError::bad_request(format!(
             "validityDays must be 1 to {CA_MAX_VALIDITY_DAYS}"
@@ -596,12 +638,13 @@ async fn create_ca(
             }
             Some(parent_id) => {
                 let parent = load_ca(state, parent_id)?;
+                require_key_and_cert(&parent)?;
                 if parent.status != CaStatus::Active {
                     return Err(ApiError::conflict(
                         "ca_not_active",
                         format!(
                             "CA {parent_id} is {}; only an active CA may certify new CAs",
-                            status_name(parent.status)
+                            CaStatus::as_str(parent.status)
                         ),
                     ));
                 }
@@ -610,6 +653,11 @@ async fn create_ca(
                     .get(parent_id)
                     .ok_or_else(|| ApiError::internal(format!("CA {parent_id} is not loaded")))?;
                 let id = format!("int-{}", &new_id()[..8]).to_lowercase();
+                // Backdated an hour for clock skew, but never before the
+                // parent's own notBefore (a parent made or imported
+                // minutes ago).
+                let mut profile = profile;
+                profile.not_before = profile.not_before.max(issuer.issuer.not_before());
                 let (key, der) =
                     create_intermediate(&profile, serial, &issuer.issuer).map_err(ca_error)?;
                 (id, key, der)
@@ -628,10 +676,11 @@ async fn create_ca(
             parent_id: req.parent.clone(),
             cert_der: der,
             sealed_key: sealed,
-            algorithm: req.algorithm,
+            algorithm: Some(req.algorithm),
             status: CaStatus::Active,
             created_at: now,
             cross_certs: Vec::new(),
+            csr_der: Vec::new(),
         };
         state.store.put_ca(&record)?;
         audit_ca(
@@ -668,6 +717,7 @@ async fn activate_ca(
     let caller = caller.clone();
     ca_change(state, move |state| {
         let mut record = load_ca(state, &id)?;
+        require_key_and_cert(&record)?;
         if record.parent_id.is_none() {
             return Err(ApiError::conflict(
                 "not_intermediate",
@@ -742,10 +792,16 @@ async fn set_ca_status(
     body: &[u8],
 ) -> Result<Answer, ApiError> {
     let req: CaStatusRequest = parse_body(body)?;
+    if !req.status.has_key_and_cert() {
+        return Err(ApiError::bad_request(
+            "status must be active, retiring or retired",
+        ));
+    }
     let id = id.to_string();
     let caller = caller.clone();
     ca_change(state, move |state| {
         let mut record = load_ca(state, &id)?;
+        require_key_and_cert(&record)?;
         if state.active_issuer().issuer.id() == id && req.status != CaStatus::Active {
             return Err(ApiError::conflict(
                 "issuing_ca",
@@ -770,8 +826,8 @@ async fn set_ca_status(
             "ca.status",
             format!(
                 "id={id} {} -> {}",
-                status_name(from),
-                status_name(req.status)
+                CaStatus::as_str(from),
+                CaStatus::as_str(req.status)
             ),
         )?;
         state.store.flush()?;
@@ -779,7 +835,7 @@ async fn set_ca_status(
         Ok(Answer {
             status: StatusCode::OK,
             body: ca_json(&record, &state.ca_set()),
-            note: Some(format!("CA {id} {}", status_name(req.status))),
+            note: Some(format!("CA {id} {}", CaStatus::as_str(req.status))),
         })
     })
     .await
@@ -811,17 +867,21 @@ async fn cross_sign_ca(
     let caller = caller.clone();
     ca_change(state, move |state| {
         let mut record = load_ca(state, &id)?;
+        if record.status == CaStatus::Pending {
+            require_key_and_cert(&record)?;
+        }
         if req.by == id {
             return Err(ApiError::bad_request("a CA cannot cross-sign itself"));
         }
         let by = load_ca(state, &req.by)?;
+        require_key_and_cert(&by)?;
         if by.status != CaStatus::Active {
             return Err(ApiError::conflict(
                 "ca_not_active",
                 format!(
                     "CA {} is {}; only an active CA may certify CAs",
                     req.by,
-                    status_name(by.status)
+                    CaStatus::as_str(by.status)
                 ),
             ));
         }

@@ -25,6 +25,11 @@ pub enum Op {
     ActivateCa,
     SetCaStatus,
     CrossSignCa,
+    GetCa,
+    CreateCaCsr,
+    ImportSignedCa,
+    RegisterExternalCa,
+    ImportCa,
     Audit,
 }
 
@@ -106,6 +111,31 @@ pub static ROUTES: &[Route] = &[
         "POST",
         "/admin/v1/cas/{id}/cross-sign",
         Op::CrossSignCa,
+        Permission::Admin,
+    ),
+    route("GET", "/admin/v1/cas/{id}", Op::GetCa, Permission::Read),
+    route(
+        "POST",
+        "/admin/v1/cas/csr",
+        Op::CreateCaCsr,
+        Permission::Admin,
+    ),
+    route(
+        "POST",
+        "/admin/v1/cas/{id}/certificate",
+        Op::ImportSignedCa,
+        Permission::Admin,
+    ),
+    route(
+        "POST",
+        "/admin/v1/cas/external",
+        Op::RegisterExternalCa,
+        Permission::Admin,
+    ),
+    route(
+        "POST",
+        "/admin/v1/cas/import",
+        Op::ImportCa,
         Permission::Admin,
     ),
     route("GET", "/admin/v1/audit", Op::Audit, Permission::Audit),
@@ -192,7 +222,23 @@ mod tests {
             Lookup::NotFound
         ));
         assert!(matches!(lookup("GET", "/admin/v1/nope"), Lookup::NotFound));
-        assert!(matches!(lookup("GET", "/admin/v1/cas/x"), Lookup::NotFound));
+        assert!(matches!(
+            lookup("GET", "/admin/v1/cas/x/y"),
+            Lookup::NotFound
+        ));
+        assert!(matches!(
+            lookup("GET", "/admin/v1/cas/int-x"),
+            Lookup::Found(r, _) if r.op == Op::GetCa
+        ));
+        // Fixed segments win over the `{id}` template for their method.
+        assert!(matches!(
+            lookup("POST", "/admin/v1/cas/csr"),
+            Lookup::Found(r, _) if r.op == Op::CreateCaCsr
+        ));
+        assert!(matches!(
+            lookup("DELETE", "/admin/v1/cas/csr"),
+            Lookup::MethodNotAllowed(m) if m == ["GET", "POST"]
+        ));
         match lookup("POST", "/admin/v1/cas/int-ab12/activate") {
             Lookup::Found(r, p) => {
                 assert_eq!(r.op, Op::ActivateCa);

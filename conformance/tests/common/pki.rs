@@ -1,0 +1,209 @@
+//! Operator-side helpers for the hierarchy tests: the `ironseal admin` CLI
+//! with the server's admin key, and openssl (an offline root, signing a
+//! CA request, `openssl ocsp`). Every helper runs a real process with a
+//! deadline.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use ironseal_conformance::proc;
+use serde_json::Value;
+
+use super::{blocking, Srv};
+
+/// `ironseal admin ...` with the admin key: (exit code, stdout, stderr).
+pub fn admin(srv: &Srv, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut c = Command::new(ironseal_conformance::subject::ironseal_bin().unwrap());
+    c.arg("admin")
+        .args(args)
+        .env("IRONSEAL_URL", srv.base())
+        .env("IRONSEAL_API_KEY", &srv.admin_key)
+        .env("IRONSEAL_CA_CERT", srv.root());
+    let o = blocking(|| proc::run(c, Duration::from_secs(120)));
+    (o.status.and_then(|s| s.code()), o.stdout, o.stderr)
+}
+
+/// `ironseal admin ...` that must succeed; its JSON answer.
+pub fn admin_ok(srv: &Srv, args: &[&str]) -> Value {
+    let (code, out, err) = admin(srv, args);
+    assert_eq!(code, Some(0), "admin {args:?} failed:\n{out}\n{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+/// `ironseal admin ...` that must fail with HTTP `status` and error
+/// `code`; its stderr.
+pub fn admin_err(srv: &Srv, args: &[&str], status: u16, code: &str) -> String {
+    let (c, out, err) = admin(srv, args);
+    assert_eq!(
+        c,
+        Some(1),
+        "admin {args:?}: expected an HTTP error:\n{out}\n{err}"
+    );
+    assert!(
+        err.contains(&format!("HTTP {status}")) && err.contains(&format!("\"code\": \"{code}\"")),
+        "admin {args:?}: expected HTTP {status} {code}, got:\n{err}"
+    );
+    err
+}
+
+/// The CA `id` in a `cas list` answer.
+pub fn ca_in<'a>(list: &'a Value, id: &str) -> &'a Value {
+    list["cas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("CA {id} not listed: {list:#}"))
+}
+
+/// Writes `text` to `dir/name`.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Runs a program (60 s deadline).
+pub fn run(program: &str, args: &[&str]) -> proc::Output {
+    let mut c = Command::new(program);
+    c.args(args);
+    blocking(|| proc::run(c, Duration::from_secs(60)))
+}
+
+/// Runs a program in `dir` (60 s deadline).
+pub fn run_in(dir: &Path, program: &str, args: &[&str]) -> proc::Output {
+    let mut c = Command::new(program);
+    c.current_dir(dir).args(args);
+    blocking(|| proc::run(c, Duration::from_secs(60)))
+}
+
+/// A path as `&str`.
+pub fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// An offline root made by openssl in `dir`: `<name>.pem` (P-256,
+/// self-signed, `pathlen`) and `<name>.key`. Returns the certificate path.
+pub fn openssl_root(dir: &Path, name: &str, cn: &str, pathlen: u8) -> PathBuf {
+    let cnf = write(
+        dir,
+        &format!("{name}.cnf"),
+        &format!(
+            "[req]\ndistinguished_name = dn\nprompt = no\nx509_extensions = v3_root\n\
+             string_mask = utf8only\n\
+             [dn]\nO = Offline Org\nCN = {cn}\n\
+             [v3_root]\nbasicConstraints = critical,CA:true,pathlen:{pathlen}\n\
+             keyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n"
+        ),
+    );
+    run_in(
+        dir,
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-config",
+            p(&cnf),
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "3650",
+            "-sha256",
+        ],
+    )
+    .expect_success("openssl req -x509 (offline root)");
+    dir.join(format!("{name}.pem"))
+}
+
+/// openssl signs the request `csr` (PEM path) with CA `ca` (files
+/// `<ca>.pem`, `<ca>.key` in `dir`) as a certificate with the extensions
+/// `ext` (openssl.cnf syntax), `days` long; returns the certificate path.
+pub fn openssl_sign(dir: &Path, csr: &Path, ca: &str, ext: &str, out: &str, days: u32) -> PathBuf {
+    let ext_file = write(dir, &format!("{out}.ext"), &format!("[ext]\n{ext}"));
+    // Distinct serials per call: the clock's nanoseconds.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let serial = format!("0x{nanos:x}");
+    run_in(
+        dir,
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            p(csr),
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-set_serial",
+            &serial,
+            "-days",
+            &days.to_string(),
+            "-sha256",
+            "-extfile",
+            p(&ext_file),
+            "-extensions",
+            "ext",
+            "-out",
+            out,
+        ],
+    )
+    .expect_success("openssl x509 -req");
+    dir.join(out)
+}
+
+/// Extensions of an intermediate CA certificate with `pathlen`.
+pub fn ca_extensions(pathlen: u8) -> String {
+    format!(
+        "basicConstraints = critical,CA:true,pathlen:{pathlen}\n\
+         keyUsage = critical,keyCertSign,cRLSign\n\
+         subjectKeyIdentifier = hash\n\
+         authorityKeyIdentifier = keyid:always\n"
+    )
+}
+
+/// `openssl ocsp` against the server's responder: the status word
+/// ("good", "revoked", ...) for `leaf` issued by `issuer`, after checking
+/// that the response verifies against `ca_file` (with `others` as extra
+/// certificates for the responder's chain).
+pub fn ocsp_status(srv: &Srv, issuer: &Path, leaf: &Path, ca_file: &Path, others: &Path) -> String {
+    let o = run(
+        "openssl",
+        &[
+            "ocsp",
+            "-issuer",
+            p(issuer),
+            "-cert",
+            p(leaf),
+            "-CAfile",
+            p(ca_file),
+            "-verify_other",
+            p(others),
+            "-url",
+            &format!("http://127.0.0.1:{}/ocsp", srv.http_port),
+        ],
+    );
+    o.expect_success("openssl ocsp");
+    assert!(
+        o.combined().contains("Response verify OK"),
+        "OCSP response does not verify:\n{}",
+        o.describe()
+    );
+    let prefix = format!("{}: ", leaf.display());
+    o.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| panic!("no status line:\n{}", o.describe()))
+}

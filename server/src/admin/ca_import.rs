@@ -1,0 +1,459 @@
+//! CAs that do not start life on this server: an intermediate whose
+//! certificate an offline or external root signs (request, then import of
+//! the signed certificate), a CA certificate kept without its key (the
+//! offline root itself, or a CA of an external hierarchy), and an existing
+//! CA brought in with its key.
+//!
+//! Trust: a root is trusted when an admin puts it in the store, by creating
+//! it, registering its certificate (`POST /admin/v1/cas/external`) or
+//! importing it with its key. Everything else must chain, by name and
+//! signature, to a CA already in the store (RFC 5280 §6.1); the chain is
+//! then validated whole by the CA core.
+
+use std::sync::Arc;
+
+use hyper::StatusCode;
+use ironseal_ca_core::cert::{cert_issuer_der, cert_subject_der};
+use ironseal_ca_core::hierarchy::CaProfile;
+use ironseal_ca_core::hierarchy_ops::{
+    check_external_ca, decode_certificate, import_ca, import_signed_ca, intermediate_csr,
+    verify_cert_signature,
+};
+use ironseal_ca_core::keys::{CaKey, KeyAlgorithm};
+use ironseal_ca_core::sealed::{open, seal};
+use ironseal_storage::{CaRecord, CaStatus};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::auth::Principal;
+use super::handlers::{
+    audit_ca, ca_change, ca_error, ca_json, ca_name, load_ca, parse_body, reload_cas,
+    NameConstraintsInput,
+};
+use super::{Answer, ApiError};
+use crate::state::{new_id, AppState};
+
+/// `POST /admin/v1/cas/csr`: what the new intermediate asks its external
+/// issuer for. The issuer decides what it signs; these become the
+/// extensionRequest of the PKCS#10 request (RFC 2985 §5.4.2).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct CsrRequest {
+    name: String,
+    algorithm: KeyAlgorithm,
+    #[serde(default)]
+    path_len: Option<u8>,
+    #[serde(default)]
+    policies: Vec<String>,
+    #[serde(default)]
+    name_constraints: Option<NameConstraintsInput>,
+}
+
+/// `POST /admin/v1/cas/{id}/certificate`: the certificate the external
+/// issuer signed for a pending CA.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct SignedCertificateRequest {
+    certificate_pem: String,
+}
+
+/// `POST /admin/v1/cas/external`: a CA certificate kept without its key.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct ExternalCaRequest {
+    name: String,
+    certificate_pem: String,
+}
+
+/// `POST /admin/v1/cas/import`: an existing CA and its private key
+/// (PKCS#8, SEC1 or PKCS#1, PEM).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct ImportCaRequest {
+    name: String,
+    certificate_pem: String,
+    private_key_pem: String,
+}
+
+/// Id of a CA made by these calls: `root-…` for a self-signed root,
+/// `int-…` for anything below one.
+fn ca_id(root: bool) -> String {
+    let prefix = if root { "root" } else { "int" };
+    format!("{prefix}-{}", &new_id()[..8]).to_lowercase()
+}
+
+/// The certificate bytes of `input` (PEM or DER), or 400.
+fn certificate(input: &str) -> Result<Vec<u8>, ApiError> {
+    decode_certificate(input.as_bytes())
+        .map_err(|e| ApiError::bad_request(format!("certificatePem: {e}")))
+}
+
+/// Refuses a certificate already in the store under another record.
+fn refuse_duplicate(state: &AppState, der: &[u8]) -> Result<(), ApiError> {
+    if let Some(r) = state
+        .store
+        .list_cas()?
+        .into_iter()
+        .find(|r| r.cert_der == der)
+    {
+        return Err(ApiError::conflict(
+            "ca_exists",
+            format!("this certificate is already CA {} ({:?})", r.id, r.name),
+        ));
+    }
+    Ok(())
+}
+
+/// True when the certificate's issuer and subject names are the same
+/// bytes (a self-issued certificate, RFC 5280 §3.2: a root or a key
+/// rollover certificate).
+fn self_issued(der: &[u8]) -> Result<bool, ApiError> {
+    let subject = cert_subject_der(der).map_err(ca_error)?;
+    let issuer = cert_issuer_der(der).map_err(ca_error)?;
+    Ok(subject == issuer)
+}
+
+/// The CA of the store that issued `der` (subject equals its issuer name,
+/// signature verifies) and the certificates from it up to its root, issuer
+/// first. A retired issuer is refused; 422 `issuer_unknown` when no CA of
+/// the store issued it.
+fn issuer_in_store(state: &AppState, der: &[u8]) -> Result<(CaRecord, Vec<Vec<u8>>), ApiError> {
+    let issuer_name = cert_issuer_der(der).map_err(ca_error)?;
+    let records = state.store.list_cas()?;
+    let issuer = records
+        .iter()
+        .filter(|r| !r.cert_der.is_empty() && r.cert_der != der)
+        .filter(|r| cert_subject_der(&r.cert_der).is_ok_and(|s| s == issuer_name))
+        .find(|r| verify_cert_signature(der, &r.cert_der).is_ok())
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "issuer_unknown",
+                "no CA in this server issued this certificate; register its issuer first \
+                 (POST /admin/v1/cas/external with the issuer's certificate, root first)",
+            )
+        })?;
+    if issuer.status == CaStatus::Retired {
+        return Err(ApiError::conflict(
+            "ca_retired",
+            format!("the issuer, CA {}, is retired", issuer.id),
+        ));
+    }
+    let mut chain = Vec::new();
+    let mut cur = Some(issuer.id.clone());
+    while let Some(id) = cur {
+        let Some(r) = records.iter().find(|r| r.id == id) else {
+            break;
+        };
+        if chain.len() > 16 {
+            return Err(ApiError::internal(format!(
+                "the parents of CA {} form a loop",
+                issuer.id
+            )));
+        }
+        chain.push(r.cert_der.clone());
+        cur = r.parent_id.clone();
+    }
+    Ok((issuer, chain))
+}
+
+/// Seals a CA key for the record `id` (the id is the AEAD's associated
+/// data, so a sealed key cannot be moved to another record).
+fn seal_key(state: &AppState, key: &CaKey, id: &str) -> Result<Vec<u8>, ApiError> {
+    seal(&state.kek, key.pkcs8_der(), id.as_bytes(), rand::random()).map_err(ApiError::internal)
+}
+
+/// `POST /admin/v1/cas/csr`: generates the key of a new intermediate,
+/// seals it, and answers with its PKCS#10 request (RFC 2986) for an
+/// offline or external root to sign. The CA is `pending` until
+/// [`import_signed`].
+pub(super) async fn create_csr(
+    state: &Arc<AppState>,
+    caller: &Principal,
+    body: &[u8],
+) -> Result<Answer, ApiError> {
+    let req: CsrRequest = parse_body(body)?;
+    let name = ca_name(&req.name)?;
+    let caller = caller.clone();
+    ca_change(state, move |state| {
+        let now = OffsetDateTime::now_utc();
+        let nc = req.name_constraints.unwrap_or_default();
+        let mut profile = CaProfile::new(&name, req.algorithm, now, now + time::Duration::days(1));
+        profile.organization = Some("ironseal".to_string());
+        profile.path_len = req.path_len;
+        profile.policies = req.policies;
+        profile.name_constraints.permitted = nc.permitted;
+        profile.name_constraints.excluded = nc.excluded;
+        let key = CaKey::generate(req.algorithm).map_err(ApiError::internal)?;
+        let csr = intermediate_csr(&profile, &key).map_err(ca_error)?;
+        let id = ca_id(false);
+        let record = CaRecord {
+            id: id.clone(),
+            name: name.clone(),
+            parent_id: None,
+            cert_der: Vec::new(),
+            sealed_key: seal_key(state, &key, &id)?,
+            algorithm: Some(req.algorithm),
+            status: CaStatus::Pending,
+            created_at: now,
+            cross_certs: Vec::new(),
+            csr_der: csr,
+        };
+        state.store.put_ca(&record)?;
+        audit_ca(
+            state,
+            &caller,
+            "ca.csr",
+            format!("id={id} name={name:?} algorithm={}", req.algorithm.as_str()),
+        )?;
+        state.store.flush()?;
+        tracing::info!(id = %id, "CA key and request made for an external issuer");
+        Ok(Answer {
+            status: StatusCode::CREATED,
+            body: ca_json(&record, &state.ca_set()),
+            note: Some(format!("pending CA {id}")),
+        })
+    })
+    .await
+}
+
+/// `POST /admin/v1/cas/{id}/certificate`: imports the certificate an
+/// external issuer signed for pending CA `id`. The certificate must carry
+/// the pending key, be a CA, and chain to a root of the store through CAs
+/// of the store; the whole path is validated (RFC 5280 §6.1) before the CA
+/// becomes `active` (it issues ACME leaves only after `activate`).
+pub(super) async fn import_signed(
+    state: &Arc<AppState>,
+    caller: &Principal,
+    id: &str,
+    body: &[u8],
+) -> Result<Answer, ApiError> {
+    let req: SignedCertificateRequest = parse_body(body)?;
+    let der = certificate(&req.certificate_pem)?;
+    let id = id.to_string();
+    let caller = caller.clone();
+    ca_change(state, move |state| {
+        let mut record = load_ca(state, &id)?;
+        if record.status != CaStatus::Pending {
+            return Err(ApiError::conflict(
+                "not_pending",
+                format!(
+                    "CA {id} is {}; only a pending CA takes a signed certificate",
+                    record.status.as_str()
+                ),
+            ));
+        }
+        refuse_duplicate(state, &der)?;
+        let (issuer, chain) = issuer_in_store(state, &der)?;
+        let pkcs8 = open(&state.kek, &record.sealed_key, id.as_bytes())
+            .map_err(|e| ApiError::internal(format!("cannot unseal the key of CA {id}: {e}")))?;
+        let key = CaKey::from_pkcs8_der(&pkcs8).map_err(ApiError::internal)?;
+        let root = chain.last().cloned().unwrap_or_default();
+        let now = OffsetDateTime::now_utc();
+        let imported = import_signed_ca(&der, &key, &chain, &[root], now).map_err(ca_error)?;
+        record.cert_der = imported.cert_der;
+        record.parent_id = Some(issuer.id.clone());
+        record.status = CaStatus::Active;
+        record.csr_der = Vec::new();
+        state.store.put_ca(&record)?;
+        audit_ca(
+            state,
+            &caller,
+            "ca.import-signed",
+            format!("id={id} issuer={}", issuer.id),
+        )?;
+        state.store.flush()?;
+        reload_cas(state)?;
+        tracing::info!(id = %id, issuer = %issuer.id, "externally signed CA certificate imported");
+        Ok(Answer {
+            status: StatusCode::OK,
+            body: ca_json(&record, &state.ca_set()),
+            note: Some(format!("CA {id} signed by {}", issuer.id)),
+        })
+    })
+    .await
+}
+
+/// `POST /admin/v1/cas/external`: keeps a CA certificate whose key stays
+/// outside (an offline root, or a CA of an external hierarchy) as a trust
+/// anchor and chain member. A self-signed root stands alone; anything else
+/// must chain to CAs already in the store. The CA signs nothing here.
+pub(super) async fn register_external(
+    state: &Arc<AppState>,
+    caller: &Principal,
+    body: &[u8],
+) -> Result<Answer, ApiError> {
+    let req: ExternalCaRequest = parse_body(body)?;
+    let name = ca_name(&req.name)?;
+    let der = certificate(&req.certificate_pem)?;
+    let caller = caller.clone();
+    ca_change(state, move |state| {
+        refuse_duplicate(state, &der)?;
+        let now = OffsetDateTime::now_utc();
+        let (parent, chain) = if self_issued(&der)? {
+            (None, Vec::new())
+        } else {
+            let (issuer, chain) = issuer_in_store(state, &der)?;
+            (Some(issuer.id), chain)
+        };
+        let der = check_external_ca(&der, &chain, now).map_err(ca_error)?;
+        let id = ca_id(parent.is_none());
+        let record = CaRecord {
+            id: id.clone(),
+            name: name.clone(),
+            parent_id: parent.clone(),
+            cert_der: der,
+            sealed_key: Vec::new(),
+            algorithm: None,
+            status: CaStatus::External,
+            created_at: now,
+            cross_certs: Vec::new(),
+            csr_der: Vec::new(),
+        };
+        state.store.put_ca(&record)?;
+        audit_ca(
+            state,
+            &caller,
+            "ca.register-external",
+            format!(
+                "id={id} name={name:?} parent={}",
+                parent.as_deref().unwrap_or("-")
+            ),
+        )?;
+        state.store.flush()?;
+        reload_cas(state)?;
+        tracing::info!(id = %id, parent = ?parent, "external CA certificate registered");
+        Ok(Answer {
+            status: StatusCode::CREATED,
+            body: ca_json(&record, &state.ca_set()),
+            note: Some(format!("external CA {id}")),
+        })
+    })
+    .await
+}
+
+/// `POST /admin/v1/cas/import`: brings an existing CA and its private key
+/// under management. The key must be the certificate's and the certificate
+/// a CA; a self-signed root is taken as a new trust anchor, anything else
+/// must chain to CAs already in the store and is validated as a path
+/// (RFC 5280 §6.1). The key is sealed like the keys made here; the CA
+/// starts `active` and issues ACME leaves only after `activate`.
+pub(super) async fn import_existing(
+    state: &Arc<AppState>,
+    caller: &Principal,
+    body: &[u8],
+) -> Result<Answer, ApiError> {
+    let req: ImportCaRequest = parse_body(body)?;
+    let name = ca_name(&req.name)?;
+    let caller = caller.clone();
+    ca_change(state, move |state| {
+        let (key, der) = import_ca(
+            req.certificate_pem.as_bytes(),
+            req.private_key_pem.as_bytes(),
+        )
+        .map_err(ca_error)?;
+        refuse_duplicate(state, &der)?;
+        let now = OffsetDateTime::now_utc();
+        let (parent, chain) = if self_issued(&der)? {
+            (None, Vec::new())
+        } else {
+            let (issuer, chain) = issuer_in_store(state, &der)?;
+            (Some(issuer.id), chain)
+        };
+        match chain.last() {
+            None => {
+                check_external_ca(&der, &[], now).map_err(ca_error)?;
+            }
+            Some(root) => {
+                import_signed_ca(&der, &key, &chain, std::slice::from_ref(root), now)
+                    .map_err(ca_error)?;
+            }
+        }
+        let algorithm = key.algorithm();
+        let id = ca_id(parent.is_none());
+        let record = CaRecord {
+            id: id.clone(),
+            name: name.clone(),
+            parent_id: parent.clone(),
+            cert_der: der,
+            sealed_key: seal_key(state, &key, &id)?,
+            algorithm: Some(algorithm),
+            status: CaStatus::Active,
+            created_at: now,
+            cross_certs: Vec::new(),
+            csr_der: Vec::new(),
+        };
+        state.store.put_ca(&record)?;
+        audit_ca(
+            state,
+            &caller,
+            "ca.import",
+            format!(
+                "id={id} name={name:?} parent={} algorithm={}",
+                parent.as_deref().unwrap_or("-"),
+                algorithm.as_str()
+            ),
+        )?;
+        state.store.flush()?;
+        reload_cas(state)?;
+        tracing::info!(id = %id, parent = ?parent, "existing CA imported with its key");
+        Ok(Answer {
+            status: StatusCode::CREATED,
+            body: ca_json(&record, &state.ca_set()),
+            note: Some(format!("imported CA {id}")),
+        })
+    })
+    .await
+}
+
+/// `GET /admin/v1/cas/{id}`: one CA (with its request while pending).
+pub(super) fn get_ca(state: &AppState, id: &str) -> Result<Answer, ApiError> {
+    let record = load_ca(state, id)?;
+    Ok(Answer::ok(ca_json(&record, &state.ca_set())))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use ironseal_ca_core::cert::pem_encode;
+
+    #[test]
+    fn request_bodies() {
+        let r: CsrRequest = parse_body(
+            br#"{"name": "Ext", "algorithm": "p384", "pathLen": 0,
+                "nameConstraints": {"permitted": ["dns:shop.test"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.algorithm, KeyAlgorithm::EcdsaP384);
+        assert_eq!(r.path_len, Some(0));
+        assert_eq!(r.name_constraints.unwrap().permitted.len(), 1);
+        for bad in [
+            &br#"{"name": "Ext"}"#[..],
+            br#"{"name": "Ext", "algorithm": "p256", "validityDays": 3}"#,
+            br#"{"name": "Ext", "algorithm": "p256", "nameConstraints": {"permitted": ["bogus:x"]}}"#,
+        ] {
+            assert!(parse_body::<CsrRequest>(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_body::<SignedCertificateRequest>(br#"{"certificatePem": "x"}"#).is_ok());
+        assert!(parse_body::<SignedCertificateRequest>(br#"{"cert": "x"}"#).is_err());
+        assert!(parse_body::<ExternalCaRequest>(br#"{"name": "R"}"#).is_err());
+        assert!(parse_body::<ImportCaRequest>(
+            br#"{"name": "R", "certificatePem": "a", "privateKeyPem": "b"}"#
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn certificates_are_decoded_or_refused() {
+        let key = CaKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let profile = CaProfile::new("R", KeyAlgorithm::EcdsaP256, now, now);
+        let csr = intermediate_csr(&profile, &key).unwrap();
+        // A request is not a certificate.
+        let e = certificate(&pem_encode("CERTIFICATE REQUEST", &csr)).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(certificate("garbage").is_err());
+    }
+}

@@ -27,8 +27,7 @@ use time::OffsetDateTime;
 
 use super::auth::Principal;
 use super::handlers::{
-    audit_ca, ca_change, ca_error, ca_json, ca_name, load_ca, parse_body, reload_cas,
-    NameConstraintsInput,
+    ca_change, ca_error, ca_json, ca_name, load_ca, parse_body, save_ca, NameConstraintsInput,
 };
 use super::{Answer, ApiError};
 use crate::state::{new_id, AppState};
@@ -164,6 +163,34 @@ fn seal_key(state: &AppState, key: &CaKey, id: &str) -> Result<Vec<u8>, ApiError
     seal(&state.kek, key.pkcs8_der(), id.as_bytes(), rand::random()).map_err(ApiError::internal)
 }
 
+/// Where a CA certificate goes in the hierarchy: a self-issued one is a
+/// root (no parent, empty chain); anything else sits under the store CA
+/// that issued it, with that CA's certificates up to its root.
+fn placement(state: &AppState, der: &[u8]) -> Result<(Option<String>, Vec<Vec<u8>>), ApiError> {
+    if self_issued(der)? {
+        return Ok((None, Vec::new()));
+    }
+    let (issuer, chain) = issuer_in_store(state, der)?;
+    Ok((Some(issuer.id), chain))
+}
+
+/// A new record named `name` in `status`, created now, with an id for its
+/// place (`root-…` without a parent); certificate, key and request empty.
+fn new_record(name: &str, parent: Option<String>, status: CaStatus) -> CaRecord {
+    CaRecord {
+        id: ca_id(parent.is_none() && status != CaStatus::Pending),
+        name: name.to_string(),
+        parent_id: parent,
+        cert_der: Vec::new(),
+        sealed_key: Vec::new(),
+        algorithm: None,
+        status,
+        created_at: OffsetDateTime::now_utc(),
+        cross_certs: Vec::new(),
+        csr_der: Vec::new(),
+    }
+}
+
 /// `POST /admin/v1/cas/csr`: generates the key of a new intermediate,
 /// seals it, and answers with its PKCS#10 request (RFC 2986) for an
 /// offline or external root to sign. The CA is `pending` until
@@ -186,34 +213,21 @@ pub(super) async fn create_csr(
         profile.name_constraints.permitted = nc.permitted;
         profile.name_constraints.excluded = nc.excluded;
         let key = CaKey::generate(req.algorithm).map_err(ApiError::internal)?;
-        let csr = intermediate_csr(&profile, &key).map_err(ca_error)?;
-        let id = ca_id(false);
-        let record = CaRecord {
-            id: id.clone(),
-            name: name.clone(),
-            parent_id: None,
-            cert_der: Vec::new(),
-            sealed_key: seal_key(state, &key, &id)?,
-            algorithm: Some(req.algorithm),
-            status: CaStatus::Pending,
-            created_at: now,
-            cross_certs: Vec::new(),
-            csr_der: csr,
-        };
-        state.store.put_ca(&record)?;
-        audit_ca(
+        let mut record = new_record(&name, None, CaStatus::Pending);
+        let id = record.id.clone();
+        record.csr_der = intermediate_csr(&profile, &key).map_err(ca_error)?;
+        record.sealed_key = seal_key(state, &key, &id)?;
+        record.algorithm = Some(req.algorithm);
+        tracing::info!(id = %id, "CA key and request made for an external issuer");
+        save_ca(
             state,
             &caller,
+            &record,
             "ca.csr",
             format!("id={id} name={name:?} algorithm={}", req.algorithm.as_str()),
-        )?;
-        state.store.flush()?;
-        tracing::info!(id = %id, "CA key and request made for an external issuer");
-        Ok(Answer {
-            status: StatusCode::CREATED,
-            body: ca_json(&record, &state.ca_set()),
-            note: Some(format!("pending CA {id}")),
-        })
+            StatusCode::CREATED,
+            format!("pending CA {id}"),
+        )
     })
     .await
 }
@@ -256,21 +270,16 @@ pub(super) async fn import_signed(
         record.parent_id = Some(issuer.id.clone());
         record.status = CaStatus::Active;
         record.csr_der = Vec::new();
-        state.store.put_ca(&record)?;
-        audit_ca(
+        tracing::info!(id = %id, issuer = %issuer.id, "externally signed CA certificate imported");
+        save_ca(
             state,
             &caller,
+            &record,
             "ca.import-signed",
             format!("id={id} issuer={}", issuer.id),
-        )?;
-        state.store.flush()?;
-        reload_cas(state)?;
-        tracing::info!(id = %id, issuer = %issuer.id, "externally signed CA certificate imported");
-        Ok(Answer {
-            status: StatusCode::OK,
-            body: ca_json(&record, &state.ca_set()),
-            note: Some(format!("CA {id} signed by {}", issuer.id)),
-        })
+            StatusCode::OK,
+            format!("CA {id} signed by {}", issuer.id),
+        )
     })
     .await
 }
@@ -290,45 +299,24 @@ pub(super) async fn register_external(
     let caller = caller.clone();
     ca_change(state, move |state| {
         refuse_duplicate(state, &der)?;
-        let now = OffsetDateTime::now_utc();
-        let (parent, chain) = if self_issued(&der)? {
-            (None, Vec::new())
-        } else {
-            let (issuer, chain) = issuer_in_store(state, &der)?;
-            (Some(issuer.id), chain)
-        };
-        let der = check_external_ca(&der, &chain, now).map_err(ca_error)?;
-        let id = ca_id(parent.is_none());
-        let record = CaRecord {
-            id: id.clone(),
-            name: name.clone(),
-            parent_id: parent.clone(),
-            cert_der: der,
-            sealed_key: Vec::new(),
-            algorithm: None,
-            status: CaStatus::External,
-            created_at: now,
-            cross_certs: Vec::new(),
-            csr_der: Vec::new(),
-        };
-        state.store.put_ca(&record)?;
-        audit_ca(
+        let (parent, chain) = placement(state, &der)?;
+        let mut record = new_record(&name, parent.clone(), CaStatus::External);
+        record.cert_der =
+            check_external_ca(&der, &chain, OffsetDateTime::now_utc()).map_err(ca_error)?;
+        let id = record.id.clone();
+        tracing::info!(id = %id, parent = ?parent, "external CA certificate registered");
+        save_ca(
             state,
             &caller,
+            &record,
             "ca.register-external",
             format!(
                 "id={id} name={name:?} parent={}",
                 parent.as_deref().unwrap_or("-")
             ),
-        )?;
-        state.store.flush()?;
-        reload_cas(state)?;
-        tracing::info!(id = %id, parent = ?parent, "external CA certificate registered");
-        Ok(Answer {
-            status: StatusCode::CREATED,
-            body: ca_json(&record, &state.ca_set()),
-            note: Some(format!("external CA {id}")),
-        })
+            StatusCode::CREATED,
+            format!("external CA {id}"),
+        )
     })
     .await
 }
@@ -354,55 +342,35 @@ pub(super) async fn import_existing(
         )
         .map_err(ca_error)?;
         refuse_duplicate(state, &der)?;
+        let (parent, chain) = placement(state, &der)?;
         let now = OffsetDateTime::now_utc();
-        let (parent, chain) = if self_issued(&der)? {
-            (None, Vec::new())
-        } else {
-            let (issuer, chain) = issuer_in_store(state, &der)?;
-            (Some(issuer.id), chain)
-        };
         match chain.last() {
-            None => {
-                check_external_ca(&der, &[], now).map_err(ca_error)?;
-            }
+            None => check_external_ca(&der, &[], now).map(drop),
             Some(root) => {
-                import_signed_ca(&der, &key, &chain, std::slice::from_ref(root), now)
-                    .map_err(ca_error)?;
+                import_signed_ca(&der, &key, &chain, std::slice::from_ref(root), now).map(drop)
             }
         }
+        .map_err(ca_error)?;
         let algorithm = key.algorithm();
-        let id = ca_id(parent.is_none());
-        let record = CaRecord {
-            id: id.clone(),
-            name: name.clone(),
-            parent_id: parent.clone(),
-            cert_der: der,
-            sealed_key: seal_key(state, &key, &id)?,
-            algorithm: Some(algorithm),
-            status: CaStatus::Active,
-            created_at: now,
-            cross_certs: Vec::new(),
-            csr_der: Vec::new(),
-        };
-        state.store.put_ca(&record)?;
-        audit_ca(
+        let mut record = new_record(&name, parent.clone(), CaStatus::Active);
+        let id = record.id.clone();
+        record.cert_der = der;
+        record.sealed_key = seal_key(state, &key, &id)?;
+        record.algorithm = Some(algorithm);
+        tracing::info!(id = %id, parent = ?parent, "existing CA imported with its key");
+        save_ca(
             state,
             &caller,
+            &record,
             "ca.import",
             format!(
                 "id={id} name={name:?} parent={} algorithm={}",
                 parent.as_deref().unwrap_or("-"),
                 algorithm.as_str()
             ),
-        )?;
-        state.store.flush()?;
-        reload_cas(state)?;
-        tracing::info!(id = %id, parent = ?parent, "existing CA imported with its key");
-        Ok(Answer {
-            status: StatusCode::CREATED,
-            body: ca_json(&record, &state.ca_set()),
-            note: Some(format!("imported CA {id}")),
-        })
+            StatusCode::CREATED,
+            format!("imported CA {id}"),
+        )
     })
     .await
 }

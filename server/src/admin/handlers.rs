@@ -532,6 +532,29 @@ pub(super) fn audit_ca(
     Ok(())
 }
 
+/// The common end of a hierarchy change: stores `record`, appends the
+/// audit entry, makes both durable, rebuilds the CA set, and answers with
+/// the CA. Call inside [`ca_change`].
+pub(super) fn save_ca(
+    state: &AppState,
+    caller: &Principal,
+    record: &CaRecord,
+    action: &str,
+    summary: String,
+    status: StatusCode,
+    note: String,
+) -> Result<Answer, ApiError> {
+    state.store.put_ca(record)?;
+    audit_ca(state, caller, action, summary)?;
+    state.store.flush()?;
+    reload_cas(state)?;
+    Ok(Answer {
+        status,
+        body: ca_json(record, &state.ca_set()),
+        note: Some(note),
+    })
+}
+
 /// Runs a hierarchy change off the async workers (key generation, store
 /// writes, unsealing every CA) with `state.ca_admin` held, then makes it
 /// durable.
@@ -682,28 +705,25 @@ async fn create_ca(
             cross_certs: Vec::new(),
             csr_der: Vec::new(),
         };
-        state.store.put_ca(&record)?;
-        audit_ca(
+        let summary = format!(
+            "id={} name={:?} parent={} algorithm={} pathLen={}",
+            id,
+            name,
+            req.parent.as_deref().unwrap_or("-"),
+            req.algorithm.as_str(),
+            req.path_len.map_or("-".to_string(), |p| p.to_string()),
+        );
+        tracing::info!(id = %id, parent = ?req.parent, "CA created through the admin API");
+        let note = format!("created CA {id}");
+        save_ca(
             state,
             &caller,
+            &record,
             "ca.create",
-            format!(
-                "id={} name={:?} parent={} algorithm={} pathLen={}",
-                id,
-                name,
-                req.parent.as_deref().unwrap_or("-"),
-                req.algorithm.as_str(),
-                req.path_len.map_or("-".to_string(), |p| p.to_string()),
-            ),
-        )?;
-        state.store.flush()?;
-        reload_cas(state)?;
-        tracing::info!(id = %id, parent = ?req.parent, "CA created through the admin API");
-        Ok(Answer {
-            status: StatusCode::CREATED,
-            body: ca_json(&record, &state.ca_set()),
-            note: Some(format!("created CA {id}")),
-        })
+            summary,
+            StatusCode::CREATED,
+            note,
+        )
     })
     .await
 }
@@ -819,24 +839,15 @@ async fn set_ca_status(
         }
         let from = record.status;
         record.status = req.status;
-        state.store.put_ca(&record)?;
-        audit_ca(
+        save_ca(
             state,
             &caller,
+            &record,
             "ca.status",
-            format!(
-                "id={id} {} -> {}",
-                CaStatus::as_str(from),
-                CaStatus::as_str(req.status)
-            ),
-        )?;
-        state.store.flush()?;
-        reload_cas(state)?;
-        Ok(Answer {
-            status: StatusCode::OK,
-            body: ca_json(&record, &state.ca_set()),
-            note: Some(format!("CA {id} {}", CaStatus::as_str(req.status))),
-        })
+            format!("id={id} {} -> {}", from.as_str(), req.status.as_str()),
+            StatusCode::OK,
+            format!("CA {id} {}", req.status.as_str()),
+        )
     })
     .await
 }
@@ -905,23 +916,18 @@ async fn cross_sign_ca(
             by: req.by.clone(),
             der: der.clone(),
         });
-        state.store.put_ca(&record)?;
-        audit_ca(
+        let mut answer = save_ca(
             state,
             &caller,
+            &record,
             "ca.cross-sign",
             format!("id={id} by={} validityDays={}", req.by, req.validity_days),
+            StatusCode::CREATED,
+            format!("CA {id} cross-signed by {}", req.by),
         )?;
-        state.store.flush()?;
-        reload_cas(state)?;
-        let mut body = ca_json(&record, &state.ca_set());
-        body["crossCertificatePem"] =
+        answer.body["crossCertificatePem"] =
             json!(ironseal_ca_core::cert::pem_encode("CERTIFICATE", &der));
-        Ok(Answer {
-            status: StatusCode::CREATED,
-            body,
-            note: Some(format!("CA {id} cross-signed by {}", req.by)),
-        })
+        Ok(answer)
     })
     .await
 }

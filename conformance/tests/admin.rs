@@ -137,30 +137,7 @@ fn ocsp_status(srv: &Srv, work: &Path, issued: &Issued, tag: &str) -> String {
     let blocks = ironseal_conformance::certs::pem_blocks(&issued.chain);
     let leaf = write(work, &format!("{tag}-leaf.pem"), &blocks[0]);
     let issuer = write(work, &format!("{tag}-issuer.pem"), &blocks[1]);
-    let mut c = Command::new("openssl");
-    c.args(["ocsp", "-issuer"])
-        .arg(&issuer)
-        .arg("-cert")
-        .arg(&leaf)
-        .arg("-CAfile")
-        .arg(srv.root())
-        .arg("-verify_other")
-        .arg(&issuer)
-        .arg("-url")
-        .arg(format!("http://127.0.0.1:{}/ocsp", srv.http_port));
-    let o = blocking(|| proc::run(c, Duration::from_secs(30)));
-    o.expect_success("openssl ocsp");
-    assert!(
-        o.combined().contains("Response verify OK"),
-        "OCSP response does not verify:\n{}",
-        o.describe()
-    );
-    let prefix = format!("{}: ", leaf.display());
-    o.stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|| panic!("no status line:\n{}", o.describe()))
+    common::pki::ocsp_status(srv, &issuer, &leaf, &srv.root(), &issuer)
 }
 
 fn hex_serial(issued: &Issued) -> String {

@@ -228,3 +228,114 @@ async fn configured_profiles() {
         assert_eq!(api_type(&e), format!("{ERR}invalidProfile"), "{e}");
     }
 }
+
+/// A profile's `ca` picks the CA that signs under it: a team CA made
+/// through the admin CLI issues that profile's leaves (its chain, its name
+/// constraints), while orders without a profile stay with the issuing CA;
+/// once the team CA is retired the profile fails with a problem that
+/// names the cause, and other profiles keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_selects_its_signing_ca() {
+    use common::pki::{admin_ok, ca_in, write};
+
+    let mut env = Env::start("profiles-ca").await;
+    let work = env.path().join("profile-ca");
+    std::fs::create_dir_all(&work).unwrap();
+    let list = admin_ok(&env.srv, &["cas", "list"]);
+    let cas = list["cas"].as_array().unwrap();
+    let issuing = cas.iter().find(|c| c["issuing"] == true).unwrap();
+    let root_id = cas.iter().find(|c| c["parent"].is_null()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let issuing_pem = issuing["certificatePem"].as_str().unwrap().to_string();
+    let team = admin_ok(
+        &env.srv,
+        &[
+            "cas",
+            "create",
+            "--name",
+            "Team CA",
+            "--parent",
+            &root_id,
+            "--validity-days",
+            "200",
+            "--path-len",
+            "0",
+            "--permit",
+            "dns:team.test",
+        ],
+    );
+    let team_id = team["id"].as_str().unwrap().to_string();
+    let team_pem = team["certificatePem"].as_str().unwrap().to_string();
+
+    let cfg = write(
+        &work,
+        "profiles.toml",
+        &format!(
+            "[[profiles]]\nname = \"default\"\ndescription = \"issuing CA\"\nlifetime_days = 30\nekus = [\"serverAuth\"]\n\n\
+             [[profiles]]\nname = \"team\"\ndescription = \"Team CA, 10 days\"\n\
+             lifetime_days = 10\nekus = [\"clientAuth\"]\nca = \"{team_id}\"\n"
+        ),
+    );
+    env.srv.extra = vec!["--config".into(), cfg.to_str().unwrap().into()];
+    env.srv.kill9();
+    env.srv.start();
+    let (acct, _) = env.account().await;
+    let norm = |s: &str| s.split_whitespace().collect::<String>();
+
+    // The team profile: signed by the Team CA, its chain, its constraints.
+    let issued = issue_with_profile(&env, &acct, "team", "svc.team.test")
+        .await
+        .unwrap_or_else(|e| panic!("team profile: {e}\n{}", env.srv.log_tail()));
+    let blocks = ironseal_conformance::certs::pem_blocks(&issued.chain);
+    assert_eq!(blocks.len(), 2, "leaf + Team CA");
+    assert_eq!(norm(&blocks[1]), norm(&team_pem), "signed by the Team CA");
+    let leaf = leaf_clean(&issued.chain, &work, "team");
+    let team_file = write(&work, "team.pem", &team_pem);
+    let v = Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(env.srv.root())
+        .arg("-untrusted")
+        .arg(&team_file)
+        .arg(&leaf)
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    assert_eq!(eku_line(&x509_text(&leaf)), "TLS Web Client Authentication");
+    let days = lifetime_days(&leaf);
+    assert!((9.9..=10.01).contains(&days), "team lifetime {days} days");
+    let e = acct
+        .new_order(&NewOrder::new(&[dns("svc.other.test")]).profile("team"))
+        .await
+        .err()
+        .expect("svc.other.test is outside the Team CA's constraints");
+    assert_eq!(api_type(&e), format!("{ERR}rejectedIdentifier"), "{e}");
+
+    // No profile: the default profile, signed by the issuing CA.
+    let issued = issue(&acct, &env.h01, None, &[dns("plain.example.test")], None)
+        .await
+        .unwrap();
+    let blocks = ironseal_conformance::certs::pem_blocks(&issued.chain);
+    assert_eq!(
+        norm(&blocks[1]),
+        norm(&issuing_pem),
+        "signed by the issuing CA"
+    );
+
+    // A retired Team CA: the profile fails and says why; others still work.
+    let r = admin_ok(&env.srv, &["cas", "status", &team_id, "retired"]);
+    assert_eq!(r["status"], "retired");
+    let e = acct
+        .new_order(&NewOrder::new(&[dns("late.team.test")]).profile("team"))
+        .await
+        .err()
+        .expect("a retired CA must not issue");
+    assert_eq!(api_type(&e), format!("{ERR}serverInternal"), "{e}");
+    assert!(e.to_string().contains(&team_id), "{e}");
+    issue(&acct, &env.h01, None, &[dns("still.example.test")], None)
+        .await
+        .unwrap();
+    let list = admin_ok(&env.srv, &["cas", "list"]);
+    assert_eq!(ca_in(&list, &team_id)["status"], "retired");
+}

@@ -684,6 +684,46 @@ mod tests {
         assert!(from_file.test_knobs().is_empty());
     }
 
+    #[test]
+    fn example_admin_client_certs_block_parses_when_uncommented() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ironseal.example.toml");
+        let text = std::fs::read_to_string(path).expect("example");
+        let keys = [
+            "admin_client_ca =",
+            "[[admin_client_certs]]",
+            "subject_cn =",
+            "san_uri =",
+            "role =",
+        ];
+        let mut uncommented = 0;
+        let text: String = text
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if keys.iter().any(|k| rest.starts_with(k)) => {
+                    uncommented += 1;
+                    format!("{rest}\n")
+                }
+                _ => format!("{l}\n"),
+            })
+            .collect();
+        assert_eq!(uncommented, 7, "the example's admin client block changed");
+        let c = resolve_text(&text).expect("uncommented example must parse");
+        assert!(c.admin_client_ca.is_some());
+        let rules: Vec<String> = c
+            .admin_client_certs
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "operator=subject_cn:ops-laptop",
+                "auditor=san_uri:spiffe://corp.example/audit"
+            ]
+        );
+    }
+
     fn resolve_text(text: &str) -> Result<Config, ConfigError> {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.toml");

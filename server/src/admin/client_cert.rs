@@ -447,7 +447,10 @@ fn subject_and_key(der_bytes: &[u8]) -> Option<Vec<u8>> {
 
 /// Requests a client certificate without requiring one and without
 /// judging its chain; the handshake signature is still verified, so the
-/// peer holds the key of the certificate it sent.
+/// peer holds the key of the certificate it sent. RFC 8446 §4.4.2.4 lets a
+/// server continue a handshake whose client certificate it does not accept,
+/// "considering the client unauthenticated"; here that decision is left to
+/// [`ClientCertAuth::verify`] per request.
 #[derive(Debug)]
 struct OfferClientAuth {
     inner: Arc<dyn ClientCertVerifier>,

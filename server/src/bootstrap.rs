@@ -25,6 +25,7 @@ use ironseal_storage::{
 use time::OffsetDateTime;
 
 use crate::admin::auth::{generate_key, key_hash, INITIAL_KEY_ID};
+use crate::admin::client_cert::ClientCertAuth;
 use crate::config::Config;
 use crate::state::{new_id, CaSet, IssuingCa};
 
@@ -521,13 +522,32 @@ pub fn listener_names(config: &Config) -> Vec<ironseal_ca_core::names::SubjectNa
         .collect()
 }
 
+/// Admin client-certificate authentication, when `admin_client_ca` is
+/// configured. Checked against every CA in the store (see
+/// [`ClientCertAuth::new`]).
+pub fn client_cert_auth(
+    config: &Config,
+    store: &dyn Store,
+) -> Result<Option<Arc<ClientCertAuth>>, BootError> {
+    let Some(ca_file) = &config.admin_client_ca else {
+        return Ok(None);
+    };
+    let own: Vec<Vec<u8>> = store.list_cas()?.into_iter().map(|c| c.cert_der).collect();
+    let auth = ClientCertAuth::new(ca_file, config.admin_client_certs.clone(), &own)
+        .map_err(BootError::Tls)?;
+    Ok(Some(Arc::new(auth)))
+}
+
 /// Issues the HTTPS listener's certificate for the configured hostnames
 /// from the active issuing CA (fresh key each start, recorded in the store
-/// like any certificate) and builds the rustls server configuration.
+/// like any certificate) and builds the rustls server configuration. With
+/// `client_auth`, the listener asks every client for a certificate but
+/// requires none (RFC 8446 §4.3.2), so ACME clients are unaffected.
 pub fn tls_config(
     config: &Config,
     store: &dyn Store,
     cas: &CaSet,
+    client_auth: Option<&ClientCertAuth>,
 ) -> Result<rustls::ServerConfig, BootError> {
     use ironseal_ca_core::csr::{check_csr, CsrPolicy};
     use ironseal_ca_core::names::SubjectName;
@@ -602,8 +622,12 @@ pub fn tls_config(
             .map(|d| rustls_pki_types::CertificateDer::from(d.clone())),
     );
     let key_der = rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
-    let mut cfg = rustls::ServerConfig::builder()
-        .with_no_client_auth()
+    let builder = rustls::ServerConfig::builder();
+    let builder = match client_auth {
+        Some(auth) => builder.with_client_cert_verifier(auth.tls_verifier()),
+        None => builder.with_no_client_auth(),
+    };
+    let mut cfg = builder
         .with_single_cert(chain, key_der)
         .map_err(|e| BootError::Tls(e.to_string()))?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];

@@ -1,4 +1,6 @@
-//! `ironseal admin ...`: a command-line client of the admin API over HTTPS.
+//! `ironseal admin ...`: a command-line client of the admin API over HTTPS,
+//! authenticated with an API key, a TLS client certificate, or both (the
+//! server then goes by the key).
 //! Prints the server's JSON answers (pretty) on stdout; on an HTTP error
 //! prints the error document on stderr and exits 1 (2 for usage, connection
 //! or TLS problems).
@@ -14,7 +16,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::CertificateDer;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{json, Value};
 
 /// Most serials sent in one bulk revocation call (the server's limit).
@@ -34,6 +36,23 @@ pub struct AdminArgs {
     /// Admin API key (`isk_...`).
     #[arg(long, env = "IRONSEAL_API_KEY", hide_env_values = true, global = true)]
     api_key: Option<String>,
+    /// PEM file with a client certificate (and any intermediates after it)
+    /// for servers configured with `admin_client_ca`; needs --client-key.
+    #[arg(
+        long,
+        env = "IRONSEAL_CLIENT_CERT",
+        global = true,
+        requires = "client_key"
+    )]
+    client_cert: Option<PathBuf>,
+    /// PEM file with the private key of --client-cert (PKCS#8, SEC1 or PKCS#1).
+    #[arg(
+        long,
+        env = "IRONSEAL_CLIENT_KEY",
+        global = true,
+        requires = "client_cert"
+    )]
+    client_key: Option<PathBuf>,
     /// PEM file with the root certificate that signed the server's certificate.
     #[arg(
         long,
@@ -244,11 +263,33 @@ type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Byte
 
 struct Api {
     base: String,
-    key: String,
+    /// None: authenticate with the client certificate alone.
+    key: Option<String>,
     client: HttpsClient,
 }
 
-fn tls_client(ca_cert: &Path) -> Result<HttpsClient, String> {
+/// A client certificate chain and its key, read from PEM files.
+struct ClientIdentity {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl ClientIdentity {
+    fn load(cert: &Path, key: &Path) -> Result<ClientIdentity, String> {
+        let chain = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| format!("reading {}: {e}", cert.display()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("parsing {}: {e}", cert.display()))?;
+        if chain.is_empty() {
+            return Err(format!("no certificates in {}", cert.display()));
+        }
+        let key = PrivateKeyDer::from_pem_file(key)
+            .map_err(|e| format!("reading the private key {}: {e}", key.display()))?;
+        Ok(ClientIdentity { chain, key })
+    }
+}
+
+fn tls_client(ca_cert: &Path, identity: Option<ClientIdentity>) -> Result<HttpsClient, String> {
     let mut roots = rustls::RootCertStore::empty();
     let certs = CertificateDer::pem_file_iter(ca_cert)
         .map_err(|e| format!("reading {}: {e}", ca_cert.display()))?;
@@ -262,11 +303,16 @@ fn tls_client(ca_cert: &Path) -> Result<HttpsClient, String> {
         return Err(format!("no certificates in {}", ca_cert.display()));
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS configuration: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let tls = match identity {
+        Some(id) => builder
+            .with_client_auth_cert(id.chain, id.key)
+            .map_err(|e| format!("client certificate and key: {e}"))?,
+        None => builder.with_no_client_auth(),
+    };
     let mut tcp = HttpConnector::new();
     tcp.enforce_http(false);
     let https = hyper_rustls::HttpsConnectorBuilder::new()
@@ -291,8 +337,10 @@ impl Api {
         let mut req = hyper::Request::builder()
             .method(method)
             .uri(&url)
-            .header("authorization", format!("Bearer {}", self.key))
             .header("accept", "application/json");
+        if let Some(key) = &self.key {
+            req = req.header("authorization", format!("Bearer {key}"));
+        }
         let payload = match body {
             Some(v) => {
                 req = req.header("content-type", "application/json");
@@ -571,11 +619,31 @@ async fn run_command(api: &Api, command: AdminCommand) -> Result<(Value, bool), 
 /// Runs `ironseal admin ...`.
 pub fn run(args: AdminArgs) -> ExitCode {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let Some(key) = args.api_key.clone().filter(|k| !k.trim().is_empty()) else {
-        eprintln!("ironseal admin: no API key (--api-key or IRONSEAL_API_KEY)");
-        return ExitCode::from(2);
+    let key = args
+        .api_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_string);
+    let identity = match (&args.client_cert, &args.client_key) {
+        (Some(cert), Some(k)) => match ClientIdentity::load(cert, k) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                eprintln!("ironseal admin: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
     };
-    let client = match tls_client(&args.ca_cert) {
+    if key.is_none() && identity.is_none() {
+        eprintln!(
+            "ironseal admin: no API key (--api-key or IRONSEAL_API_KEY) and no client \
+             certificate (--client-cert and --client-key, or IRONSEAL_CLIENT_CERT and \
+             IRONSEAL_CLIENT_KEY)"
+        );
+        return ExitCode::from(2);
+    }
+    let client = match tls_client(&args.ca_cert, identity) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("ironseal admin: {e}");
@@ -584,7 +652,7 @@ pub fn run(args: AdminArgs) -> ExitCode {
     };
     let api = Api {
         base: args.url.clone(),
-        key: key.trim().to_string(),
+        key,
         client,
     };
     let rt = match tokio::runtime::Builder::new_current_thread()

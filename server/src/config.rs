@@ -13,6 +13,8 @@ use ironseal_ca_core::issuance::Eku;
 use ironseal_ca_core::keys::KeyAlgorithm;
 use serde::Deserialize;
 
+use crate::admin::client_cert::{CertRule, CertRuleFileConfig};
+
 /// Options of `ironseal serve`. Each is optional here so that the file and
 /// the defaults can fill what the command line leaves out.
 #[derive(Debug, Clone, Default, Args)]
@@ -68,6 +70,19 @@ pub struct ServeArgs {
     /// Log format: human or json.
     #[arg(long, env = "IRONSEAL_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// PEM bundle of the CA certificates trusted for admin API client
+    /// certificates; unset: no client-certificate authentication.
+    #[arg(long, env = "IRONSEAL_ADMIN_CLIENT_CA")]
+    pub admin_client_ca: Option<PathBuf>,
+    /// Role of admin client certificates, `ROLE=KIND:VALUE` with KIND one
+    /// of sha256, subject_cn, san_uri, san_dns, san_email (repeatable;
+    /// replaces the file's `[[admin_client_certs]]`). First match wins.
+    #[arg(
+        long = "admin-client-cert",
+        env = "IRONSEAL_ADMIN_CLIENT_CERTS",
+        value_delimiter = ','
+    )]
+    pub admin_client_certs: Vec<CertRule>,
     /// TEST ONLY: send every challenge DNS lookup to this resolver (ip:port).
     #[arg(long, env = "IRONSEAL_TEST_DNS_RESOLVER")]
     pub test_dns_resolver: Option<SocketAddr>,
@@ -110,6 +125,10 @@ pub struct FileConfig {
     pub testing: TestingFileConfig,
     /// `[[profiles]]`: issuance profiles offered to ACME clients.
     pub profiles: Vec<ProfileFileConfig>,
+    /// CA bundle trusted for admin client certificates.
+    pub admin_client_ca: Option<PathBuf>,
+    /// `[[admin_client_certs]]`: certificate identity → role.
+    pub admin_client_certs: Vec<CertRuleFileConfig>,
 }
 
 /// One `[[profiles]]` entry (draft-ietf-acme-profiles). Values are checked
@@ -372,6 +391,12 @@ pub struct Config {
     /// Issuance profiles, in file order; never empty (the built-in
     /// "default" when none is configured).
     pub profiles: Vec<Profile>,
+    /// CA bundle trusted for admin client certificates; `None`: client
+    /// certificates are neither requested nor looked at.
+    pub admin_client_ca: Option<PathBuf>,
+    /// Certificate identity → role, first match wins; non-empty exactly
+    /// when `admin_client_ca` is set.
+    pub admin_client_certs: Vec<CertRule>,
 }
 
 /// Why a configuration could not be assembled.
@@ -482,6 +507,32 @@ impl Config {
             }
             out
         };
+        let admin_client_ca = args.admin_client_ca.clone().or(file.admin_client_ca);
+        let admin_client_certs = if args.admin_client_certs.is_empty() {
+            file.admin_client_certs
+                .iter()
+                .enumerate()
+                .map(|(i, e)| e.resolve(i))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(ConfigError::Invalid)?
+        } else {
+            args.admin_client_certs.clone()
+        };
+        match (&admin_client_ca, admin_client_certs.is_empty()) {
+            (Some(ca), true) => {
+                return Err(ConfigError::Invalid(format!(
+                    "admin_client_ca {} is set but no admin_client_certs rule gives a role",
+                    ca.display()
+                )))
+            }
+            (None, false) => {
+                return Err(ConfigError::Invalid(
+                    "admin_client_certs rules need admin_client_ca (the CAs trusted for them)"
+                        .into(),
+                ))
+            }
+            _ => {}
+        }
         let acme = file.acme;
         let limits = file.limits;
         let testing = file.testing;
@@ -531,6 +582,8 @@ impl Config {
                 .or(testing.tlsalpn01_port)
                 .unwrap_or(443),
             profiles,
+            admin_client_ca,
+            admin_client_certs,
         })
     }
 
@@ -629,6 +682,46 @@ mod tests {
             defaults.new_orders_per_account_per_minute
         );
         assert!(from_file.test_knobs().is_empty());
+    }
+
+    #[test]
+    fn example_admin_client_certs_block_parses_when_uncommented() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ironseal.example.toml");
+        let text = std::fs::read_to_string(path).expect("example");
+        let keys = [
+            "admin_client_ca =",
+            "[[admin_client_certs]]",
+            "subject_cn =",
+            "san_uri =",
+            "role =",
+        ];
+        let mut uncommented = 0;
+        let text: String = text
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if keys.iter().any(|k| rest.starts_with(k)) => {
+                    uncommented += 1;
+                    format!("{rest}\n")
+                }
+                _ => format!("{l}\n"),
+            })
+            .collect();
+        assert_eq!(uncommented, 7, "the example's admin client block changed");
+        let c = resolve_text(&text).expect("uncommented example must parse");
+        assert!(c.admin_client_ca.is_some());
+        let rules: Vec<String> = c
+            .admin_client_certs
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "operator=subject_cn:ops-laptop",
+                "auditor=san_uri:spiffe://corp.example/audit"
+            ]
+        );
     }
 
     fn resolve_text(text: &str) -> Result<Config, ConfigError> {
@@ -735,6 +828,84 @@ ca = "some-ca"
             "[[profiles]]\nname = \"x\"\nlifetime_days = 1\nekus = [\"serverAuth\"]\nfoo = 1\n";
         assert!(matches!(
             resolve_text(unknown_key),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+
+    #[test]
+    fn admin_client_certificates_parse() {
+        use crate::admin::client_cert::CertMatcher;
+        use ironseal_storage::ApiRole;
+        let c = resolve_text(
+            r#"
+admin_client_ca = "/etc/ironseal/admin-clients.pem"
+
+[[admin_client_certs]]
+subject_cn = "ops laptop"
+role = "operator"
+
+[[admin_client_certs]]
+san_uri = "spiffe://corp/audit"
+role = "auditor"
+"#,
+        )
+        .expect("resolve");
+        assert_eq!(
+            c.admin_client_ca.as_deref(),
+            Some(std::path::Path::new("/etc/ironseal/admin-clients.pem"))
+        );
+        assert_eq!(c.admin_client_certs.len(), 2);
+        assert_eq!(c.admin_client_certs[0].role, ApiRole::Operator);
+        assert_eq!(
+            c.admin_client_certs[1].matcher,
+            CertMatcher::SanUri("spiffe://corp/audit".into())
+        );
+        // Defaults: off.
+        let d = Config::resolve(&ServeArgs::default()).expect("defaults");
+        assert!(d.admin_client_ca.is_none() && d.admin_client_certs.is_empty());
+    }
+
+    #[test]
+    fn admin_client_certificate_flags_replace_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "admin_client_ca = \"a.pem\"\n[[admin_client_certs]]\nsubject_cn = \"x\"\nrole = \"admin\"\n",
+        )
+        .expect("write");
+        let args = ServeArgs {
+            config: Some(path),
+            admin_client_ca: Some("b.pem".into()),
+            admin_client_certs: vec!["auditor=san_dns:a.example".parse().expect("rule")],
+            ..Default::default()
+        };
+        let c = Config::resolve(&args).expect("resolve");
+        assert_eq!(c.admin_client_ca, Some(PathBuf::from("b.pem")));
+        assert_eq!(
+            c.admin_client_certs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["auditor=san_dns:a.example"]
+        );
+    }
+
+    #[test]
+    fn admin_client_certificate_options_come_in_pairs() {
+        let m = invalid_message(resolve_text("admin_client_ca = \"a.pem\"\n"));
+        assert!(m.contains("no admin_client_certs rule"), "{m}");
+        let m = invalid_message(resolve_text(
+            "[[admin_client_certs]]\nsubject_cn = \"x\"\nrole = \"admin\"\n",
+        ));
+        assert!(m.contains("need admin_client_ca"), "{m}");
+        let m = invalid_message(resolve_text(
+            "admin_client_ca = \"a.pem\"\n[[admin_client_certs]]\nrole = \"admin\"\n",
+        ));
+        assert!(m.contains("admin_client_certs[0] needs one of"), "{m}");
+        let unknown = "admin_client_ca = \"a.pem\"\n[[admin_client_certs]]\nserial = \"01\"\nrole = \"admin\"\n";
+        assert!(matches!(
+            resolve_text(unknown),
             Err(ConfigError::Parse { .. })
         ));
     }

@@ -131,7 +131,21 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             eprintln!("ironseal: initial admin API key (shown once, store it now): {key}");
         }
     }
-    let tls = Arc::new(bootstrap::tls_config(&config, store.as_ref(), &cas)?);
+    let client_certs = bootstrap::client_cert_auth(&config, store.as_ref())?;
+    if let (Some(ca), Some(auth)) = (&config.admin_client_ca, &client_certs) {
+        let rules: Vec<String> = auth.rules().iter().map(ToString::to_string).collect();
+        tracing::info!(
+            client_ca = %ca.display(),
+            rules = %rules.join(", "),
+            "admin client-certificate authentication enabled; the HTTPS listener requests (does not require) client certificates"
+        );
+    }
+    let tls = Arc::new(bootstrap::tls_config(
+        &config,
+        store.as_ref(),
+        &cas,
+        client_certs.as_deref(),
+    )?);
     let validator = validation::Validator::new(validation::ValidationConfig {
         http01_port: config.http01_port,
         tlsalpn01_port: config.tlsalpn01_port,
@@ -145,7 +159,14 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         header_read_timeout: config.header_read_timeout,
         request_timeout: config.request_timeout,
     };
-    let state = Arc::new(AppState::new(config, store, validator, cas, kek)?);
+    let state = Arc::new(AppState::new(
+        config,
+        store,
+        validator,
+        cas,
+        kek,
+        client_certs,
+    )?);
     let st = state.clone();
     if let Err(e) = tokio::task::spawn_blocking(move || ocsp::ensure_responders(&st)).await? {
         tracing::warn!(error = %e, "OCSP responder setup incomplete");

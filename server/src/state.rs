@@ -57,6 +57,9 @@ pub struct AppState {
     /// The key-encryption key, for sealing the keys of CAs created
     /// through the admin API.
     pub kek: Kek,
+    /// Admin client-certificate authentication, when `admin_client_ca`
+    /// is configured.
+    pub client_certs: Option<Arc<crate::admin::client_cert::ClientCertAuth>>,
     /// Serializes changes to the CA hierarchy (create, activate, status)
     /// and the reload of [`AppState::cas`] that follows each.
     pub ca_admin: Mutex<()>,
@@ -77,6 +80,7 @@ impl AppState {
         validator: Validator,
         cas: CaSet,
         kek: Kek,
+        client_certs: Option<Arc<crate::admin::client_cert::ClientCertAuth>>,
     ) -> std::io::Result<AppState> {
         let per_minute = NonZeroU32::new(config.new_orders_per_account_per_minute.max(1))
             .unwrap_or(NonZeroU32::MIN);
@@ -92,6 +96,7 @@ impl AppState {
             validator,
             cas: RwLock::new(Arc::new(cas)),
             kek,
+            client_certs,
             ca_admin: Mutex::new(()),
             crl_cache: CrlCache::default(),
             ocsp: crate::ocsp::OcspService::default(),

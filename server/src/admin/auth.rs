@@ -9,6 +9,9 @@
 //! The presented key's hash is compared with the stored one in constant
 //! time (`aws_lc_rs::constant_time::verify_slices_are_equal`).
 //!
+//! With `admin_client_ca` configured, a client certificate can stand in
+//! for a key (see [`super::client_cert`] and [`authenticate_request`]).
+//!
 //! The first admin key may be chosen by the operator
 //! (`IRONSEAL_INITIAL_ADMIN_KEY`, any string of at least 16 characters) or
 //! come from an older data directory (`admin-key.sha256`); it is stored
@@ -19,7 +22,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hyper::header::HeaderValue;
 use ironseal_storage::{ApiKeyRecord, ApiRole, Store, StoreError};
+use rustls_pki_types::{CertificateDer, UnixTime};
 use time::OffsetDateTime;
+
+use super::client_cert::ClientCertAuth;
 
 /// Prefix of every key this server generates.
 pub const KEY_PREFIX: &str = "isk_";
@@ -51,21 +57,47 @@ pub fn allows(role: ApiRole, perm: Permission) -> bool {
     }
 }
 
+/// How the caller of a request authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// `Authorization: Bearer <API key>`.
+    ApiKey,
+    /// A TLS client certificate mapped by `[[admin_client_certs]]`.
+    ClientCertificate,
+}
+
+impl Credential {
+    /// The wire name (`whoami`'s `credential`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Credential::ApiKey => "apiKey",
+            Credential::ClientCertificate => "clientCertificate",
+        }
+    }
+}
+
 /// The caller of an authenticated request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    /// API key id.
+    /// API key id, or for a certificate `<commonName>/<16 hex digits of
+    /// its SHA-256>` ([`super::client_cert::CertInfo::label`]).
     pub id: String,
-    /// The key's name.
+    /// The key's name, or the certificate's subject (RFC 4514).
     pub name: String,
-    /// The key's role.
+    /// The key's role, or the role of the first matching certificate rule.
     pub role: ApiRole,
+    /// Key or certificate.
+    pub credential: Credential,
 }
 
 impl Principal {
-    /// The actor string written to the audit log.
+    /// The actor string written to the audit log: `key:<id>` or
+    /// `cert:<commonName>/<fingerprint prefix>`.
     pub fn actor(&self) -> String {
-        format!("key:{}", self.id)
+        match self.credential {
+            Credential::ApiKey => format!("key:{}", self.id),
+            Credential::ClientCertificate => format!("cert:{}", self.id),
+        }
     }
 }
 
@@ -78,6 +110,25 @@ pub enum AuthError {
     /// Unknown, wrong or disabled key.
     #[error("the API key is not valid")]
     Invalid,
+    /// No API key, and the connection's client certificate does not
+    /// authenticate (untrusted, expired, wrong EKU, revoked, unreadable).
+    #[error("the client certificate (SHA-256 {fingerprint}...) is not accepted: {reason}")]
+    CertRejected {
+        /// Fingerprint prefix of the presented leaf.
+        fingerprint: String,
+        reason: String,
+    },
+    /// A trusted client certificate that no `[[admin_client_certs]]` rule
+    /// gives a role: authenticated, but allowed nothing (403).
+    #[error(
+        "the client certificate {label} is trusted but no admin_client_certs rule gives it a role"
+    )]
+    NoRole {
+        /// [`super::client_cert::CertInfo::label`].
+        label: String,
+        /// The subject, RFC 4514.
+        subject: String,
+    },
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
@@ -170,11 +221,76 @@ pub fn authenticate(
                     id: rec.id,
                     name: rec.name,
                     role: rec.role,
+                    credential: Credential::ApiKey,
                 });
             }
         }
     }
     Err(AuthError::Invalid)
+}
+
+/// Authenticates an admin request.
+///
+/// A bearer token, when the request has one, decides alone: a wrong key is
+/// refused even on a connection with a good client certificate, so that
+/// what a request asks for is what it gets. Without one, and with
+/// client-certificate authentication configured, the connection's client
+/// certificate (`chain`, leaf first, as the TLS layer received it) decides:
+/// verified against `admin_client_ca` at `now`, refused if ironseal issued
+/// exactly this certificate and has revoked it, then mapped to a role.
+pub fn authenticate_request(
+    store: &dyn Store,
+    header: Option<&HeaderValue>,
+    client_certs: Option<&ClientCertAuth>,
+    chain: Option<&[CertificateDer<'_>]>,
+    now: UnixTime,
+) -> Result<Principal, AuthError> {
+    match (client_certs, chain) {
+        (Some(auth), Some(chain)) if bearer(header).is_none() && !chain.is_empty() => {
+            authenticate_cert(store, auth, chain, now)
+        }
+        _ => authenticate(store, header),
+    }
+}
+
+/// Client-certificate half of [`authenticate_request`].
+fn authenticate_cert(
+    store: &dyn Store,
+    auth: &ClientCertAuth,
+    chain: &[CertificateDer<'_>],
+    now: UnixTime,
+) -> Result<Principal, AuthError> {
+    let cert = auth
+        .verify(chain, now)
+        .map_err(|r| AuthError::CertRejected {
+            fingerprint: r.fingerprint,
+            reason: r.reason,
+        })?;
+    // A certificate ironseal issued: its store record (same serial, same
+    // DER, hence same issuer) says whether it is revoked (RFC 5280 §3.3).
+    if let Some(record) = store.get_certificate(&cert.serial_hex)? {
+        let same = chain
+            .first()
+            .is_some_and(|leaf| leaf.as_ref() == record.der.as_slice());
+        if same && record.revocation.is_some() {
+            return Err(AuthError::CertRejected {
+                fingerprint: cert.fingerprint().chars().take(16).collect(),
+                reason: format!("serial {} is revoked", cert.serial_hex),
+            });
+        }
+    }
+    let Some(rule) = auth.rule_for(&cert) else {
+        return Err(AuthError::NoRole {
+            label: cert.label(),
+            subject: cert.subject,
+        });
+    };
+    Ok(Principal {
+        id: cert.label(),
+        name: cert.subject.clone(),
+        role: rule.role,
+        credential: Credential::ClientCertificate,
+    })
 }
 
 #[cfg(test)]
@@ -271,5 +387,170 @@ mod tests {
             authenticate(&store, Some(&hv(&long))),
             Err(AuthError::Invalid)
         ));
+    }
+
+    mod client_certificates {
+        #![allow(clippy::unwrap_used, reason = "tests")]
+        use super::super::*;
+        use crate::admin::client_cert::testing::TestCa;
+        use crate::admin::client_cert::CertInfo;
+        use ironseal_storage::{
+            CertificateRecord, MemoryStore, RevocationReason, RevocationRecord,
+        };
+
+        fn hv(s: &str) -> HeaderValue {
+            HeaderValue::from_str(s).unwrap()
+        }
+
+        fn record(der: &[u8], serial_hex: &str) -> CertificateRecord {
+            let now = OffsetDateTime::now_utc();
+            CertificateRecord {
+                serial: serial_hex.to_string(),
+                issuer_id: "int-test".into(),
+                account_id: "acct".into(),
+                order_id: "order".into(),
+                der: der.to_vec(),
+                not_before: now,
+                not_after: now,
+                public_key_sha256: String::new(),
+                identifiers: Vec::new(),
+                revocation: None,
+                replaced_by: None,
+                renew_early: false,
+            }
+        }
+
+        #[test]
+        fn certificates_authenticate_without_a_key() {
+            let dir = tempfile::tempdir().unwrap();
+            let ca = TestCa::new("admin client CA");
+            let other = TestCa::new("untrusted");
+            let auth = ClientCertAuth::new(
+                &ca.write(dir.path()),
+                vec![
+                    "operator=subject_cn:ops".parse().unwrap(),
+                    "auditor=subject_cn:audit".parse().unwrap(),
+                ],
+                &[],
+            )
+            .unwrap();
+            let store = MemoryStore::new();
+            let now = OffsetDateTime::now_utc();
+            let key = generate_key("k", ApiRole::Admin, "system", now);
+            store.create_api_key(&key.record).unwrap();
+            let bearer_ok = hv(&format!("Bearer {}", key.key));
+            let t = UnixTime::now();
+            let run = |header: Option<&HeaderValue>, der: &[u8]| {
+                let chain = [CertificateDer::from(der.to_vec())];
+                authenticate_request(&store, header, Some(&auth), Some(&chain), t)
+            };
+
+            // Mapped: the rule's role, a cert: actor naming CN and fingerprint.
+            let ops = ca.client("ops");
+            let fp = crate::state::sha256_hex(&ops);
+            let p = run(None, &ops).unwrap();
+            assert_eq!(p.role, ApiRole::Operator);
+            assert_eq!(p.credential, Credential::ClientCertificate);
+            assert_eq!(p.actor(), format!("cert:ops/{}", &fp[..16]));
+            assert!(p.name.contains("CN=ops"), "{}", p.name);
+            assert_eq!(
+                run(None, &ca.client("audit")).unwrap().role,
+                ApiRole::Auditor
+            );
+
+            // Trusted but unmapped: NoRole (403), naming the certificate.
+            match run(None, &ca.client("intern")) {
+                Err(AuthError::NoRole { label, subject }) => {
+                    assert!(label.starts_with("intern/"), "{label}");
+                    assert!(subject.contains("CN=intern"), "{subject}");
+                }
+                other => panic!("expected NoRole, got {other:?}"),
+            }
+
+            // Untrusted: refused without a key, the key decides with one.
+            let stranger = other.client("ops");
+            assert!(matches!(
+                run(None, &stranger),
+                Err(AuthError::CertRejected { .. })
+            ));
+            let p = run(Some(&bearer_ok), &stranger).unwrap();
+            assert_eq!((p.credential, p.role), (Credential::ApiKey, ApiRole::Admin));
+            // A key always decides: a wrong one is 401 even with a good
+            // certificate, a good one wins over the certificate's role.
+            assert!(matches!(
+                run(Some(&hv("Bearer isk_0123456789abcdef_nope")), &ops),
+                Err(AuthError::Invalid)
+            ));
+            assert_eq!(run(Some(&bearer_ok), &ops).unwrap().role, ApiRole::Admin);
+            // A non-bearer Authorization header does not hide the certificate.
+            assert_eq!(
+                run(Some(&hv("Basic Zm9vOmJhcg==")), &ops).unwrap().role,
+                ApiRole::Operator
+            );
+
+            // Without client-certificate authentication configured, or
+            // without a certificate, only keys count.
+            let chain = [CertificateDer::from(ops.clone())];
+            assert!(matches!(
+                authenticate_request(&store, None, None, Some(&chain), t),
+                Err(AuthError::Missing)
+            ));
+            assert!(matches!(
+                authenticate_request(&store, None, Some(&auth), None, t),
+                Err(AuthError::Missing)
+            ));
+            assert!(matches!(
+                authenticate_request(&store, None, Some(&auth), Some(&[]), t),
+                Err(AuthError::Missing)
+            ));
+        }
+
+        #[test]
+        fn certificates_revoked_in_the_store_are_refused() {
+            let dir = tempfile::tempdir().unwrap();
+            let ca = TestCa::new("admin client CA");
+            let auth = ClientCertAuth::new(
+                &ca.write(dir.path()),
+                vec!["operator=subject_cn:ops".parse().unwrap()],
+                &[],
+            )
+            .unwrap();
+            let store = MemoryStore::new();
+            let t = UnixTime::now();
+            let ops = ca.client("ops");
+            let serial = CertInfo::parse(&ops).unwrap().serial_hex;
+            store.insert_certificate(&record(&ops, &serial)).unwrap();
+            let chain = [CertificateDer::from(ops.clone())];
+            let run = || authenticate_request(&store, None, Some(&auth), Some(&chain), t);
+            assert!(run().is_ok(), "issued by us, not revoked");
+            store
+                .revoke_certificate(
+                    &serial,
+                    RevocationRecord {
+                        revoked_at: OffsetDateTime::now_utc(),
+                        reason: RevocationReason::KeyCompromise,
+                    },
+                )
+                .unwrap();
+            match run() {
+                Err(AuthError::CertRejected { reason, .. }) => {
+                    assert!(reason.contains("revoked"), "{reason}")
+                }
+                other => panic!("expected CertRejected, got {other:?}"),
+            }
+
+            // A revoked record with the same serial but other bytes is
+            // another certificate (another issuer): not this one.
+            let other = ca.client("ops");
+            let other_serial = CertInfo::parse(&other).unwrap().serial_hex;
+            let mut rec = record(&ops, &other_serial);
+            rec.revocation = Some(RevocationRecord {
+                revoked_at: OffsetDateTime::now_utc(),
+                reason: RevocationReason::Superseded,
+            });
+            store.insert_certificate(&rec).unwrap();
+            let chain = [CertificateDer::from(other)];
+            assert!(authenticate_request(&store, None, Some(&auth), Some(&chain), t).is_ok());
+        }
     }
 }

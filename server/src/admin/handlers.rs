@@ -48,6 +48,7 @@ pub async fn dispatch(
             "id": caller.id,
             "name": caller.name,
             "role": caller.role,
+            "credential": caller.credential.as_str(),
         }))),
         Op::CreateKey => create_key(state, caller, body),
         Op::ListKeys => list_keys(state),

@@ -1,6 +1,7 @@
 //! The admin API: JSON over HTTPS under `/admin/v1`, authenticated with
 //! bearer API keys that carry a role (admin, operator, auditor; see
-//! [`auth`]). Every call, answered or refused, is appended to the
+//! [`auth`]) or, when configured, TLS client certificates mapped to a role
+//! (see [`client_cert`]). Every call, answered or refused, is appended to the
 //! hash-chained audit log (who, what, a short summary of the body, when,
 //! the HTTP status) and made durable before the response goes out.
 //!
@@ -10,6 +11,7 @@
 
 pub mod auth;
 mod ca_import;
+pub mod client_cert;
 mod handlers;
 pub mod routes;
 
@@ -27,7 +29,7 @@ use ironseal_storage::AuditEvent;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use crate::http::{full, Body};
+use crate::http::{full, Body, PeerCertificates};
 use crate::state::AppState;
 use auth::AuthError;
 use routes::Lookup;
@@ -197,14 +199,22 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
 
     let st = state.clone();
     let header = parts.headers.get(AUTHORIZATION).cloned();
-    let auth =
-        tokio::task::spawn_blocking(move || auth::authenticate(st.store.as_ref(), header.as_ref()))
-            .await
-            .unwrap_or_else(|e| {
-                Err(AuthError::Store(ironseal_storage::StoreError::Backend(
-                    e.to_string(),
-                )))
-            });
+    let peer = parts.extensions.get::<PeerCertificates>().cloned();
+    let auth = tokio::task::spawn_blocking(move || {
+        auth::authenticate_request(
+            st.store.as_ref(),
+            header.as_ref(),
+            st.client_certs.as_deref(),
+            peer.as_ref().map(|p| p.0.as_slice()),
+            rustls_pki_types::UnixTime::now(),
+        )
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(AuthError::Store(ironseal_storage::StoreError::Backend(
+            e.to_string(),
+        )))
+    });
     // Read the body before answering, even a refusal: an HTTP/2 client
     // still sending it would otherwise see its stream reset.
     let body = read_body(body, limit).await;
@@ -214,10 +224,34 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
             let err = ApiError::internal(e);
             return json_response(err.status, &error_body(&err));
         }
+        Err(AuthError::NoRole { label, subject }) => {
+            tracing::warn!(path = %path, certificate = %label, "admin request with a client certificate that has no role");
+            let err = ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                AuthError::NoRole {
+                    label: label.clone(),
+                    subject: subject.clone(),
+                }
+                .to_string(),
+            );
+            let summary =
+                format!("client certificate {subject:?} matches no admin_client_certs rule");
+            return finish(state, &format!("cert:{label}"), &action, summary, Err(err)).await;
+        }
         Err(e) => {
-            tracing::warn!(path = %path, "admin request without a valid API key");
+            tracing::warn!(path = %path, error = %e, "admin request without a valid API key or client certificate");
+            // A refused client certificate is named in the summary (the
+            // actor stays anonymous: nothing about it is trusted).
+            let summary = match &e {
+                AuthError::CertRejected {
+                    fingerprint,
+                    reason,
+                } => format!("client certificate sha256:{fingerprint}... refused: {reason}"),
+                _ => String::new(),
+            };
             let err = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string());
-            let mut resp = finish(state, "anonymous", &action, String::new(), Err(err)).await;
+            let mut resp = finish(state, "anonymous", &action, summary, Err(err)).await;
             resp.headers_mut().insert(
                 "www-authenticate",
                 hyper::header::HeaderValue::from_static("Bearer"),

@@ -13,6 +13,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use rustls_pki_types::CertificateDer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -34,6 +35,16 @@ pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
         .unwrap_or_else(|_| Response::new(full(Bytes::new())))
 }
 
+/// The certificate chain a TLS client sent (leaf first), attached to each
+/// request of its connection as a request extension.
+///
+/// It proves only that the client holds the leaf's private key (the
+/// handshake's CertificateVerify); the chain itself is NOT verified by the
+/// TLS layer. Only `admin::client_cert::ClientCertAuth::verify` turns it
+/// into an identity.
+#[derive(Clone, Debug)]
+pub struct PeerCertificates(pub Arc<Vec<CertificateDer<'static>>>);
+
 /// Timeouts applied to every connection and request.
 #[derive(Clone, Copy)]
 pub struct Limits {
@@ -53,16 +64,21 @@ fn builder(limits: Limits) -> auto::Builder<TokioExecutor> {
     b
 }
 
-/// Wraps a handler with the request deadline.
+/// Wraps a handler with the request deadline; attaches the connection's
+/// client certificates, if any.
 async fn with_deadline<F, Fut>(
     limits: Limits,
     f: F,
-    req: Request<Incoming>,
+    peer: Option<PeerCertificates>,
+    mut req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible>
 where
     F: Fn(Request<Incoming>) -> Fut,
     Fut: Future<Output = Response<Body>>,
 {
+    if let Some(p) = peer {
+        req.extensions_mut().insert(p);
+    }
     match tokio::time::timeout(limits.request_timeout, f(req)).await {
         Ok(r) => Ok(r),
         Err(_) => Ok(text(StatusCode::SERVICE_UNAVAILABLE, "request timed out\n")),
@@ -97,8 +113,6 @@ pub async fn serve<F, Fut>(
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
-        let service =
-            hyper::service::service_fn(move |req| with_deadline(limits, handler.clone(), req));
         let b = builder(limits);
         match &acceptor {
             Some(acc) => {
@@ -116,11 +130,27 @@ pub async fn serve<F, Fut>(
                             }
                             Err(_) => return,
                         };
+                    let peer = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .filter(|c| !c.is_empty())
+                        .map(|c| {
+                            PeerCertificates(Arc::new(
+                                c.iter().map(|d| d.clone().into_owned()).collect(),
+                            ))
+                        });
+                    let service = hyper::service::service_fn(move |req| {
+                        with_deadline(limits, handler.clone(), peer.clone(), req)
+                    });
                     let conn = b.serve_connection_with_upgrades(TokioIo::new(tls), service);
                     let _ = watcher.watch(conn.into_owned()).await;
                 });
             }
             None => {
+                let service = hyper::service::service_fn(move |req| {
+                    with_deadline(limits, handler.clone(), None, req)
+                });
                 let conn = b.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 let fut = graceful.watch(conn.into_owned());
                 tokio::spawn(async move {

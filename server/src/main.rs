@@ -1,23 +1,9 @@
 //! `ironseal`: a certificate authority server. `ironseal serve` runs ACME
 //! (RFC 8555 + ARI, RFC 9773) over HTTPS and CA certificates, CRLs and
-//! metrics over plain HTTP.
+//! metrics over plain HTTP; `ironseal admin` calls the admin API. The
+//! server itself is the `ironseal` library (`src/lib.rs`); this file only
+//! parses the command line and starts it.
 #![forbid(unsafe_code)]
-
-mod acme;
-mod admin;
-mod bootstrap;
-mod cli;
-mod config;
-mod crl;
-mod durability;
-mod http;
-mod issue;
-mod metrics;
-mod ocsp;
-mod pki_http;
-mod revocation;
-mod state;
-mod validation;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -27,8 +13,9 @@ use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use config::{Config, LogFormat, ServeArgs};
-use state::AppState;
+use ironseal::config::{Config, LogFormat, ServeArgs};
+use ironseal::state::AppState;
+use ironseal::{acme, admin, bootstrap, cli, crl, http, ocsp, pki_http, validation};
 
 #[derive(Parser)]
 #[command(

@@ -29,6 +29,7 @@ use super::auth::Principal;
 use super::handlers::{
     ca_change, ca_error, ca_json, ca_name, load_ca, parse_body, save_ca, NameConstraintsInput,
 };
+use super::routes::Op;
 use super::{Answer, ApiError};
 use crate::state::{new_id, AppState};
 
@@ -373,6 +374,31 @@ pub(super) async fn import_existing(
         )
     })
     .await
+}
+
+/// Decodes the body of one of this module's calls as its handler does
+/// before touching state: the JSON, the name, and the PEM certificate
+/// (and key) it carries. See [`super::handlers::decode_request`].
+pub(super) fn decode_request(op: Op, body: &[u8]) -> Result<(), ApiError> {
+    match op {
+        Op::CreateCaCsr => parse_body::<CsrRequest>(body).and_then(|r| ca_name(&r.name).map(drop)),
+        Op::ImportSignedCa => parse_body::<SignedCertificateRequest>(body)
+            .and_then(|r| certificate(&r.certificate_pem).map(drop)),
+        Op::RegisterExternalCa => parse_body::<ExternalCaRequest>(body).and_then(|r| {
+            ca_name(&r.name)?;
+            let der = certificate(&r.certificate_pem)?;
+            self_issued(&der)?;
+            check_external_ca(&der, &[], OffsetDateTime::now_utc()).map_err(ca_error)?;
+            Ok(())
+        }),
+        Op::ImportCa => parse_body::<ImportCaRequest>(body).and_then(|r| {
+            ca_name(&r.name)?;
+            import_ca(r.certificate_pem.as_bytes(), r.private_key_pem.as_bytes())
+                .map_err(ca_error)?;
+            Ok(())
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// `GET /admin/v1/cas/{id}`: one CA (with its request while pending).

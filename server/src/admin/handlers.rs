@@ -71,6 +71,50 @@ pub async fn dispatch(
     }
 }
 
+/// Decodes what an admin call carries — path parameters, query and JSON
+/// body — the way its handler does before it touches any state, and
+/// reports the first refusal. Used by the `admin_json` fuzz target (via
+/// [`super::decode_for_fuzzing`]): arbitrary bytes must give an error,
+/// never a panic.
+pub(super) fn decode_request(
+    op: Op,
+    params: &[&str],
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    for p in params {
+        // Serial parameters are normalized; ids are looked up verbatim.
+        let _ = normalize_serial(p);
+    }
+    match op {
+        Op::CreateKey => parse_body::<CreateKeyRequest>(body).map(drop),
+        Op::RevokeCertificate => {
+            parse_body::<RevokeRequest>(body).and_then(|r| admin_reason(r.reason).map(drop))
+        }
+        Op::BulkRevoke => parse_body::<BulkRequest>(body).and_then(|r| {
+            r.serials.iter().for_each(|s| drop(normalize_serial(s)));
+            admin_reason(r.reason).map(drop)
+        }),
+        Op::CreateCa => {
+            parse_body::<CreateCaRequest>(body).and_then(|r| ca_name(&r.name).map(drop))
+        }
+        Op::SetCaStatus => parse_body::<CaStatusRequest>(body).map(drop),
+        Op::CrossSignCa => parse_body::<CrossSignRequest>(body).map(drop),
+        Op::CreateCaCsr | Op::ImportSignedCa | Op::RegisterExternalCa | Op::ImportCa => {
+            ca_import::decode_request(op, body)
+        }
+        Op::Audit => parse_audit_query(query).map(drop),
+        Op::Whoami
+        | Op::ListKeys
+        | Op::DeleteKey
+        | Op::GetCertificate
+        | Op::RenewEarly
+        | Op::ListCas
+        | Op::ActivateCa
+        | Op::GetCa => Ok(()),
+    }
+}
+
 /// Parses a JSON body, rejecting unknown fields (via the type's
 /// `deny_unknown_fields`); an empty body reads as `{}`.
 pub(super) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {

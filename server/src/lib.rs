@@ -1,0 +1,21 @@
+//! The ironseal CA server as a library: everything `ironseal serve` and
+//! `ironseal admin` run (`src/main.rs` only parses the command line), and
+//! what the fuzz targets (`fuzz/`) reach: admin API routing and request
+//! bodies, configuration, and the other parsers of untrusted input.
+#![forbid(unsafe_code)]
+
+pub mod acme;
+pub mod admin;
+pub mod bootstrap;
+pub mod cli;
+pub mod config;
+pub mod crl;
+pub mod durability;
+pub mod http;
+pub mod issue;
+pub mod metrics;
+pub mod ocsp;
+pub mod pki_http;
+pub mod revocation;
+pub mod state;
+pub mod validation;

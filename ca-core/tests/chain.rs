@@ -5,128 +5,27 @@
 //! pkilint lives in the venv at `$IRONSEAL_VENV`, else
 //! `<workspace>/.venv`; run `scripts/install-test-deps.sh` to create it.
 
-use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod support;
+
+use std::path::Path;
 
 use der::{Decode, Encode};
 use ironseal_ca_core::cert::{
-    cert_aki, cert_not_after, cert_public_key_bits, cert_serial, cert_ski, pem_encode,
+    cert_aki, cert_not_after, cert_public_key_bits, cert_serial, cert_ski,
 };
 use ironseal_ca_core::crl::{build_crl, RevokedEntry};
 use ironseal_ca_core::csr::{check_csr, CsrPolicy, LeafKey};
-use ironseal_ca_core::hierarchy::{
-    create_intermediate, create_root, CaProfile, Issuer, IssuerUrls,
-};
+use ironseal_ca_core::hierarchy::{create_intermediate, Issuer, IssuerUrls};
 use ironseal_ca_core::issuance::issue_leaf;
 use ironseal_ca_core::keys::KeyAlgorithm;
-use ironseal_ca_core::names::SubjectName;
 use ironseal_ca_core::revocation::RevocationReason;
-use ironseal_ca_core::serial::Serial;
-use rcgen::{CertificateParams, DnType, KeyPair, RsaKeySize};
-use time::{Duration, OffsetDateTime};
+use rcgen::{KeyPair, RsaKeySize};
+use support::{
+    assert_verifies, csr_der, dns, ip, now, openssl, openssl_ok, out_dir, pkilint, pkilint_cert,
+    profile, root_and_intermediate, s, serial, write_certs, write_pem,
+};
+use time::Duration;
 use x509_cert::Certificate;
-
-fn venv() -> PathBuf {
-    match std::env::var_os("IRONSEAL_VENV") {
-        Some(v) => PathBuf::from(v),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv"),
-    }
-}
-
-fn tool(name: &str) -> PathBuf {
-    let p = venv().join("bin").join(name);
-    assert!(
-        p.is_file(),
-        "{} not found: run scripts/install-test-deps.sh to install pkilint",
-        p.display()
-    );
-    p
-}
-
-fn openssl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("openssl CLI missing ({e}): run scripts/install-test-deps.sh"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-/// Runs a pkilint tool with `-s ERROR`; panics on any finding. Returns the
-/// WARNING-and-above findings text for information.
-fn pkilint(tool_name: &str, extra: &[&str], file: &Path) -> String {
-    let t = tool(tool_name);
-    let run = |sev: &str| {
-        let mut c = Command::new(&t);
-        c.arg("lint")
-            .args(extra)
-            .args(["-s", sev, "-f", "TEXT"])
-            .arg(file);
-        let out = c
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", t.display()));
-        (
-            out.status.code(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    };
-    let (code, text) = run("ERROR");
-    assert!(
-        code == Some(0) && !text.contains("(ERROR)") && !text.contains("(FATAL)"),
-        "{tool_name} reported errors for {}:\n{text}",
-        file.display()
-    );
-    let (_, warnings) = run("NOTICE");
-    warnings
-}
-
-fn write(dir: &Path, name: &str, label: &str, ders: &[&[u8]]) -> PathBuf {
-    let p = dir.join(name);
-    let pem: String = ders.iter().map(|d| pem_encode(label, d)).collect();
-    std::fs::write(&p, pem).expect("write temp file");
-    p
-}
-
-fn serial(n: u8) -> Serial {
-    let mut b = [0u8; 16];
-    for (i, x) in b.iter_mut().enumerate() {
-        *x = n.wrapping_mul(31).wrapping_add(i as u8 * 17) ^ 0xa5;
-    }
-    Serial::from_random(b)
-}
-
-fn profile(
-    cn: &str,
-    alg: KeyAlgorithm,
-    nb: OffsetDateTime,
-    na: OffsetDateTime,
-    pl: Option<u8>,
-) -> CaProfile {
-    CaProfile {
-        common_name: cn.to_string(),
-        organization: Some("ironseal test".to_string()),
-        algorithm: alg,
-        not_before: nb,
-        not_after: na,
-        path_len: pl,
-        ..Default::default()
-    }
-}
-
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .expect("nanos")
-}
 
 struct Chain {
     root: Issuer,
@@ -134,52 +33,21 @@ struct Chain {
 }
 
 fn build_chain(alg: KeyAlgorithm) -> Chain {
-    let t = now();
-    let (root_key, root_der) = create_root(
-        &profile(
-            &format!("ironseal root {alg}"),
-            alg,
-            t - Duration::days(1),
-            t + Duration::days(3650),
-            Some(1),
-        ),
-        serial(1),
-    )
-    .expect("root");
-    let root = Issuer::new(
-        "root".into(),
-        root_der,
-        root_key,
+    let (root, inter) = root_and_intermediate(
+        alg,
+        "ironseal",
+        Duration::hours(1),
         IssuerUrls {
             ca_issuers: Some("http://ca.example.test/root.cer".into()),
             ocsp: None,
             crl: Some("http://ca.example.test/root.crl".into()),
         },
-    )
-    .expect("root issuer");
-    let (inter_key, inter_der) = create_intermediate(
-        &profile(
-            &format!("ironseal intermediate {alg}"),
-            alg,
-            t - Duration::hours(1),
-            t + Duration::days(1825),
-            Some(0),
-        ),
-        serial(2),
-        &root,
-    )
-    .expect("intermediate");
-    let inter = Issuer::new(
-        "inter".into(),
-        inter_der,
-        inter_key,
         IssuerUrls {
             ca_issuers: Some("http://ca.example.test/inter.cer".into()),
             ocsp: Some("http://ocsp.example.test/".into()),
             crl: Some("http://ca.example.test/inter.crl".into()),
         },
-    )
-    .expect("intermediate issuer");
+    );
     Chain { root, inter }
 }
 
@@ -194,16 +62,6 @@ fn leaf_key(kind: &str) -> KeyPair {
     .expect("leaf key")
 }
 
-fn make_csr(key: &KeyPair, cn: Option<&str>, sans: &[&str]) -> Vec<u8> {
-    let mut params = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .expect("params");
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    if let Some(cn) = cn {
-        params.distinguished_name.push(DnType::CommonName, cn);
-    }
-    params.serialize_request(key).expect("csr").der().to_vec()
-}
-
 fn tbs_name_ders(der: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let c = Certificate::from_der(der).expect("parse");
     (
@@ -214,11 +72,9 @@ fn tbs_name_ders(der: &[u8]) -> (Vec<u8>, Vec<u8>) {
 
 #[test]
 fn every_algorithm_chain_verifies_and_lints_clean() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let tmp = tempfile::tempdir().expect("tempdir");
     // IRONSEAL_TEST_OUT=<dir> keeps the artifacts for manual inspection.
-    let keep = std::env::var_os("IRONSEAL_TEST_OUT").map(PathBuf::from);
-    let dir_path: PathBuf = keep.unwrap_or_else(|| dir.path().to_path_buf());
-    let dir = &dir_path;
+    let dir = &out_dir(&tmp);
     let mut report = String::new();
     for alg in KeyAlgorithm::ALL {
         let chain = build_chain(alg);
@@ -241,17 +97,15 @@ fn every_algorithm_chain_verifies_and_lints_clean() {
         );
         assert_eq!(cert_serial(&inter_der).expect("serial"), serial(2));
 
-        let root_pem = write(dir, &format!("root-{alg}.pem"), "CERTIFICATE", &[&root_der]);
-        let inter_pem = write(
-            dir,
-            &format!("inter-{alg}.pem"),
-            "CERTIFICATE",
-            &[&inter_der],
+        let root_pem = write_certs(dir, &format!("root-{alg}.pem"), &[&root_der]);
+        let inter_pem = write_certs(dir, &format!("inter-{alg}.pem"), &[&inter_der]);
+        assert_verifies(
+            &format!("intermediate {alg}"),
+            &[],
+            &root_pem,
+            &[],
+            &inter_pem,
         );
-        let root_s = root_pem.to_str().expect("path");
-        let inter_s = inter_pem.to_str().expect("path");
-        let (ok, out) = openssl(&["verify", "-x509_strict", "-CAfile", root_s, inter_s]);
-        assert!(ok, "openssl verify intermediate {alg}: {out}");
         report += &format!(
             "== root {alg}\n{}",
             pkilint("lint_pkix_cert", &[], &root_pem)
@@ -268,7 +122,7 @@ fn every_algorithm_chain_verifies_and_lints_clean() {
         {
             let key = leaf_key(kind);
             let names = ["www.example.com", "Example.COM", "192.0.2.7", "2001:db8::1"];
-            let csr_der = make_csr(&key, Some("www.example.com"), &names);
+            let csr_der = csr_der(&key, Some("www.example.com"), &names);
             let csr = check_csr(&csr_der, &CsrPolicy::default()).expect("check_csr");
             let expected_key = match kind {
                 "p256" => LeafKey::EcdsaP256,
@@ -278,24 +132,24 @@ fn every_algorithm_chain_verifies_and_lints_clean() {
             };
             assert_eq!(csr.key, expected_key);
             let ids = vec![
-                SubjectName::Dns("example.com".into()),
-                SubjectName::Dns("WWW.example.com".into()),
-                SubjectName::Ip("192.0.2.7".parse::<IpAddr>().expect("ip")),
-                SubjectName::Ip("2001:db8::1".parse::<IpAddr>().expect("ip")),
+                dns("example.com"),
+                dns("WWW.example.com"),
+                ip("192.0.2.7"),
+                ip("2001:db8::1"),
             ];
             csr.require_names(&ids).expect("names");
             let t = now();
-            let s = serial(10 + i as u8);
+            let sn = serial(10 + i as u8);
             let issued = issue_leaf(
                 &chain.inter,
                 &csr,
                 &ids,
-                s.clone(),
+                sn.clone(),
                 t - Duration::minutes(5),
                 t + Duration::days(90),
             )
             .expect("issue_leaf");
-            assert_eq!(cert_serial(&issued.der).expect("serial"), s);
+            assert_eq!(cert_serial(&issued.der).expect("serial"), sn);
             assert_eq!(
                 cert_public_key_bits(&issued.der).expect("bits"),
                 csr.public_key_bits
@@ -308,27 +162,15 @@ fn every_algorithm_chain_verifies_and_lints_clean() {
             let (leaf_issuer, _) = tbs_name_ders(&issued.der);
             assert_eq!(leaf_issuer.as_slice(), chain.inter.subject_der());
 
-            let leaf_pem = write(
-                dir,
-                &format!("leaf-{alg}-{kind}.pem"),
-                "CERTIFICATE",
-                &[&issued.der],
+            let leaf_pem = write_certs(dir, &format!("leaf-{alg}-{kind}.pem"), &[&issued.der]);
+            assert_verifies(
+                &format!("leaf {alg}/{kind}"),
+                &["-purpose", "sslserver"],
+                &root_pem,
+                &[&inter_pem],
+                &leaf_pem,
             );
-            let leaf_s = leaf_pem.to_str().expect("path");
-            let (ok, out) = openssl(&[
-                "verify",
-                "-x509_strict",
-                "-purpose",
-                "sslserver",
-                "-CAfile",
-                root_s,
-                "-untrusted",
-                inter_s,
-                leaf_s,
-            ]);
-            assert!(ok, "openssl verify leaf {alg}/{kind}: {out}");
-            let (ok, out) = openssl(&["x509", "-in", leaf_s, "-noout", "-text"]);
-            assert!(ok, "{out}");
+            let out = openssl_ok(&["x509", "-in", s(&leaf_pem), "-noout", "-text"]);
             assert!(
                 out.contains("DNS:example.com, DNS:www.example.com, IP Address:192.0.2.7")
                     && out.contains("Subject: CN = example.com"),
@@ -338,7 +180,7 @@ fn every_algorithm_chain_verifies_and_lints_clean() {
                 "== leaf {alg}/{kind}\n{}",
                 pkilint("lint_pkix_cert", &[], &leaf_pem)
             );
-            revoked.push((s, issued.der, leaf_pem));
+            revoked.push((sn, issued.der, leaf_pem));
         }
 
         // CRL: one entry with an unspecified reason (no reasonCode extension),
@@ -352,26 +194,21 @@ fn every_algorithm_chain_verifies_and_lints_clean() {
                 RevocationReason::KeyCompromise,
                 RevocationReason::Superseded,
             ])
-            .map(|((s, _, _), reason)| RevokedEntry {
-                serial: s.clone(),
+            .map(|((sn, _, _), reason)| RevokedEntry {
+                serial: sn.clone(),
                 revoked_at: t - Duration::minutes(1),
                 reason,
             })
             .collect();
         let crl = build_crl(&chain.inter, 42, t, t + Duration::days(7), &entries).expect("crl");
-        let crl_pem = write(dir, &format!("crl-{alg}.pem"), "X509 CRL", &[&crl]);
-        let chain_pem = write(
-            dir,
-            &format!("chain-{alg}.pem"),
-            "CERTIFICATE",
-            &[&root_der, &inter_der],
-        );
+        let crl_pem = write_pem(dir, &format!("crl-{alg}.pem"), "X509 CRL", &[&crl]);
+        let chain_pem = write_certs(dir, &format!("chain-{alg}.pem"), &[&root_der, &inter_der]);
         let (ok, out) = openssl(&[
             "crl",
             "-in",
-            crl_pem.to_str().expect("p"),
+            s(&crl_pem),
             "-CAfile",
-            chain_pem.to_str().expect("p"),
+            s(&chain_pem),
             "-noout",
             "-text",
         ]);
@@ -397,7 +234,7 @@ fn every_algorithm_chain_verifies_and_lints_clean() {
         // The revoked leaf fails a CRL-checked verify; an unrevoked one passes.
         let empty_root_crl =
             build_crl(&chain.root, 1, t, t + Duration::days(7), &[]).expect("root crl");
-        let root_crl_pem = write(
+        let root_crl_pem = write_pem(
             dir,
             &format!("rootcrl-{alg}.pem"),
             "X509 CRL",
@@ -407,7 +244,7 @@ fn every_algorithm_chain_verifies_and_lints_clean() {
             "== empty root crl {alg}\n{}",
             pkilint("lint_crl", &["-t", "ARL", "-p", "PKIX"], &root_crl_pem)
         );
-        let crls = write(
+        let crls = write_pem(
             dir,
             &format!("crls-{alg}.pem"),
             "X509 CRL",
@@ -418,12 +255,12 @@ fn every_algorithm_chain_verifies_and_lints_clean() {
                 "verify",
                 "-crl_check_all",
                 "-CRLfile",
-                crls.to_str().expect("p"),
+                s(&crls),
                 "-CAfile",
-                root_s,
+                s(&root_pem),
                 "-untrusted",
-                inter_s,
-                leaf.to_str().expect("p"),
+                s(&inter_pem),
+                s(leaf),
             ])
         };
         let (ok, out) = crl_check(&revoked[1].2);
@@ -443,14 +280,11 @@ fn long_first_name_gives_empty_subject_and_critical_san() {
     let long = format!("{}.example.com", "a".repeat(60));
     let key = leaf_key("p256");
     let csr = check_csr(
-        &make_csr(&key, None, &[&long, "192.0.2.1"]),
+        &csr_der(&key, None, &[&long, "192.0.2.1"]),
         &CsrPolicy::default(),
     )
     .expect("csr");
-    let ids = vec![
-        SubjectName::Dns(long.clone()),
-        SubjectName::Ip("192.0.2.1".parse().expect("ip")),
-    ];
+    let ids = vec![dns(&long), ip("192.0.2.1")];
     csr.require_names(&ids).expect("names");
     let t = now();
     let issued = issue_leaf(
@@ -471,16 +305,16 @@ fn long_first_name_gives_empty_subject_and_critical_san() {
         .expect("san");
     assert!(san.critical);
     let dir = tempfile::tempdir().expect("tempdir");
-    let p = write(dir.path(), "leaf.pem", "CERTIFICATE", &[&issued.der]);
-    pkilint("lint_pkix_cert", &[], &p);
+    let p = write_certs(dir.path(), "leaf.pem", &[&issued.der]);
+    pkilint_cert(&p);
 }
 
 #[test]
 fn validity_and_path_length_rules() {
     let chain = build_chain(KeyAlgorithm::EcdsaP256);
     let key = leaf_key("p256");
-    let csr = check_csr(&make_csr(&key, None, &["a.example"]), &CsrPolicy::default()).expect("csr");
-    let ids = vec![SubjectName::Dns("a.example".into())];
+    let csr = check_csr(&csr_der(&key, None, &["a.example"]), &CsrPolicy::default()).expect("csr");
+    let ids = vec![dns("a.example")];
     let t = now();
     // inverted
     assert!(issue_leaf(&chain.inter, &csr, &ids, serial(60), t, t).is_err());
@@ -570,12 +404,12 @@ fn issuer_rejects_mismatched_key_and_non_ca() {
     assert!(err.is_err());
     // a leaf is not a CA
     let key = leaf_key("p256");
-    let csr = check_csr(&make_csr(&key, None, &["a.example"]), &CsrPolicy::default()).expect("csr");
+    let csr = check_csr(&csr_der(&key, None, &["a.example"]), &CsrPolicy::default()).expect("csr");
     let t = now();
     let leaf = issue_leaf(
         &a.inter,
         &csr,
-        &[SubjectName::Dns("a.example".into())],
+        &[dns("a.example")],
         serial(70),
         t,
         t + Duration::days(1),
@@ -609,11 +443,11 @@ fn leaf_options_choose_the_eku() {
     let chain = build_chain(KeyAlgorithm::EcdsaP256);
     let key = leaf_key("p256");
     let csr = check_csr(
-        &make_csr(&key, None, &["opts.example.com"]),
+        &csr_der(&key, None, &["opts.example.com"]),
         &CsrPolicy::default(),
     )
     .expect("csr");
-    let ids = vec![SubjectName::Dns("opts.example.com".into())];
+    let ids = vec![dns("opts.example.com")];
     let t = now();
     let (nb, na) = (t - Duration::minutes(5), t + Duration::days(7));
     for (n, (want, oids)) in [

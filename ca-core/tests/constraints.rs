@@ -7,103 +7,23 @@
 //! `<workspace>/.venv`; run `scripts/install-test-deps.sh` to create it.
 //! A missing openssl or pkilint fails the tests: they are never skipped.
 
-use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod support;
 
-use ironseal_ca_core::cert::pem_encode;
 use ironseal_ca_core::constraints::{ChainPolicy, GeneralSubtree, NameConstraints};
-use ironseal_ca_core::csr::{check_csr, CheckedCsr, CsrPolicy};
 use ironseal_ca_core::danger::issue_leaf_unchecked;
 use ironseal_ca_core::hierarchy::{
     create_intermediate, create_root, CaProfile, Issuer, IssuerUrls,
 };
-use ironseal_ca_core::issuance::issue_leaf;
 use ironseal_ca_core::keys::KeyAlgorithm;
 use ironseal_ca_core::names::SubjectName;
-use ironseal_ca_core::serial::Serial;
 use ironseal_ca_core::CaError;
-use rcgen::{CertificateParams, KeyPair};
-use time::{Duration, OffsetDateTime};
+use support::{
+    assert_verifies, checked_csr, dns, ip, leaf, now, openssl_ok, out_dir, pkilint_cert, profile,
+    s, serial, verify_chain, write_certs,
+};
+use time::Duration;
 
 const POLICY_OID: &str = "1.3.6.1.4.1.99999.1.1";
-
-fn venv() -> PathBuf {
-    match std::env::var_os("IRONSEAL_VENV") {
-        Some(v) => PathBuf::from(v),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv"),
-    }
-}
-
-fn openssl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("openssl CLI missing ({e}): run scripts/install-test-deps.sh"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-/// `lint_pkix_cert lint -s ERROR`: panics on any ERROR/FATAL finding.
-fn pkilint_cert(file: &Path) {
-    let t = venv().join("bin").join("lint_pkix_cert");
-    assert!(
-        t.is_file(),
-        "{} not found: run scripts/install-test-deps.sh to install pkilint",
-        t.display()
-    );
-    let out = Command::new(&t)
-        .args(["lint", "-s", "ERROR", "-f", "TEXT"])
-        .arg(file)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", t.display()));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.code() == Some(0) && !text.contains("(ERROR)") && !text.contains("(FATAL)"),
-        "pkilint reported errors for {}:\n{text}",
-        file.display()
-    );
-}
-
-fn write(dir: &Path, name: &str, der: &[u8]) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, pem_encode("CERTIFICATE", der)).expect("write temp file");
-    p
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn serial(n: u8) -> Serial {
-    let mut b = [0u8; 16];
-    for (i, x) in b.iter_mut().enumerate() {
-        *x = n.wrapping_mul(29).wrapping_add(i as u8 * 13) ^ 0x5a;
-    }
-    Serial::from_random(b)
-}
-
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .expect("nanos")
-}
-
-fn dns(d: &str) -> SubjectName {
-    SubjectName::Dns(d.to_string())
-}
-
-fn ip(a: &str) -> SubjectName {
-    SubjectName::Ip(a.parse::<IpAddr>().expect("ip"))
-}
 
 fn urls(id: &str) -> IssuerUrls {
     IssuerUrls {
@@ -125,21 +45,17 @@ struct Hierarchy {
 fn hierarchy() -> Hierarchy {
     let t = now();
     let alg = KeyAlgorithm::EcdsaP256;
-    let root_profile = CaProfile {
-        organization: Some("ironseal test".into()),
-        ..CaProfile::new(
-            "ironseal constraints root",
-            alg,
-            t - Duration::days(1),
-            t + Duration::days(3650),
-        )
-    };
+    let root_profile = profile(
+        "ironseal constraints root",
+        alg,
+        t - Duration::days(1),
+        t + Duration::days(3650),
+        None,
+    );
     let (root_key, root_der) = create_root(&root_profile, serial(1)).expect("root");
     let root = Issuer::new("root".into(), root_der.clone(), root_key, urls("root")).expect("root");
 
     let policy_profile = CaProfile {
-        organization: Some("ironseal test".into()),
-        path_len: Some(1),
         name_constraints: NameConstraints {
             permitted: vec![
                 GeneralSubtree::Dns("example.com".into()),
@@ -148,11 +64,12 @@ fn hierarchy() -> Hierarchy {
             excluded: vec![GeneralSubtree::Dns("bad.example.com".into())],
         },
         policies: vec![POLICY_OID.into()],
-        ..CaProfile::new(
+        ..profile(
             "ironseal policy CA",
             alg,
             t - Duration::hours(2),
             t + Duration::days(1825),
+            Some(1),
         )
     };
     let (policy_key, policy_der) =
@@ -168,17 +85,16 @@ fn hierarchy() -> Hierarchy {
     .expect("policy ancestors");
 
     let issuing_profile = CaProfile {
-        organization: Some("ironseal test".into()),
-        path_len: Some(0),
         name_constraints: NameConstraints {
             permitted: vec![GeneralSubtree::Dns("sub.example.com".into())],
             excluded: vec![],
         },
-        ..CaProfile::new(
+        ..profile(
             "ironseal issuing CA",
             alg,
             t - Duration::hours(1),
             t + Duration::days(900),
+            Some(0),
         )
     };
     let (issuing_key, issuing_der) =
@@ -194,50 +110,17 @@ fn hierarchy() -> Hierarchy {
     }
 }
 
-fn csr_for(names: &[SubjectName]) -> CheckedCsr {
-    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("leaf key");
-    let sans: Vec<String> = names
-        .iter()
-        .map(|n| match n {
-            SubjectName::Dns(d) => d.clone(),
-            SubjectName::Ip(i) => i.to_string(),
-        })
-        .collect();
-    let mut params = CertificateParams::new(sans).expect("params");
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    let der = params.serialize_request(&key).expect("csr").der().to_vec();
-    let csr = check_csr(&der, &CsrPolicy::default()).expect("check_csr");
-    csr.require_names(names).expect("names");
-    csr
-}
-
-fn leaf(issuer: &Issuer, names: &[SubjectName], n: u8) -> Result<Vec<u8>, CaError> {
-    let t = now();
-    issue_leaf(
-        issuer,
-        &csr_for(names),
-        names,
-        serial(n),
-        t - Duration::minutes(5),
-        t + Duration::days(30),
-    )
-    .map(|c| c.der)
-}
-
 #[test]
 fn constrained_hierarchy_against_openssl_and_pkilint() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let keep = std::env::var_os("IRONSEAL_TEST_OUT").map(PathBuf::from);
-    let dir: PathBuf = keep.unwrap_or_else(|| tmp.path().to_path_buf());
-    let dir = dir.as_path();
+    let dir = &out_dir(&tmp);
     let h = hierarchy();
-    let root = write(dir, "nc-root.pem", h.root.cert_der());
-    let policy = write(dir, "nc-policy.pem", h.policy.cert_der());
-    let issuing = write(dir, "nc-issuing.pem", h.issuing.cert_der());
+    let root = write_certs(dir, "nc-root.pem", &[h.root.cert_der()]);
+    let policy = write_certs(dir, "nc-policy.pem", &[h.policy.cert_der()]);
+    let issuing = write_certs(dir, "nc-issuing.pem", &[h.issuing.cert_der()]);
 
     // The CA certificates carry what was asked, as openssl reads them.
-    let (ok, text) = openssl(&["x509", "-in", s(&policy), "-noout", "-text"]);
-    assert!(ok, "{text}");
+    let text = openssl_ok(&["x509", "-in", s(&policy), "-noout", "-text"]);
     for want in [
         "X509v3 Name Constraints: critical",
         "DNS:example.com",
@@ -250,8 +133,7 @@ fn constrained_hierarchy_against_openssl_and_pkilint() {
     ] {
         assert!(text.contains(want), "policy CA lacks {want:?}:\n{text}");
     }
-    let (ok, text) = openssl(&["x509", "-in", s(&issuing), "-noout", "-text"]);
-    assert!(ok, "{text}");
+    let text = openssl_ok(&["x509", "-in", s(&issuing), "-noout", "-text"]);
     assert!(
         text.contains("X509v3 Name Constraints: critical")
             && text.contains("DNS:sub.example.com")
@@ -260,35 +142,11 @@ fn constrained_hierarchy_against_openssl_and_pkilint() {
         "{text}"
     );
     // The CAs verify and lint clean.
-    let (ok, out) = openssl(&["verify", "-x509_strict", "-CAfile", s(&root), s(&policy)]);
-    assert!(ok, "policy CA: {out}");
-    let (ok, out) = openssl(&[
-        "verify",
-        "-x509_strict",
-        "-CAfile",
-        s(&root),
-        "-untrusted",
-        s(&policy),
-        s(&issuing),
-    ]);
-    assert!(ok, "issuing CA: {out}");
+    assert_verifies("policy CA", &[], &root, &[], &policy);
+    assert_verifies("issuing CA", &[], &root, &[&policy], &issuing);
     for ca in [&root, &policy, &issuing] {
         pkilint_cert(ca);
     }
-
-    let verify = |leaf: &Path| {
-        openssl(&[
-            "verify",
-            "-x509_strict",
-            "-CAfile",
-            s(&root),
-            "-untrusted",
-            s(&policy),
-            "-untrusted",
-            s(&issuing),
-            s(leaf),
-        ])
-    };
 
     // Allowed leaves: issued, verified by openssl, linted clean.
     let allowed: [(&str, Vec<SubjectName>); 3] = [
@@ -301,9 +159,8 @@ fn constrained_hierarchy_against_openssl_and_pkilint() {
     ];
     for (i, (file, names)) in allowed.iter().enumerate() {
         let der = leaf(&h.issuing, names, 10 + i as u8).expect("allowed leaf");
-        let p = write(dir, file, &der);
-        let (ok, out) = verify(&p);
-        assert!(ok, "openssl verify {file}: {out}");
+        let p = write_certs(dir, file, &[&der]);
+        assert_verifies(file, &[], &root, &[&policy, &issuing], &p);
         pkilint_cert(&p);
     }
 
@@ -403,7 +260,7 @@ fn constrained_hierarchy_against_openssl_and_pkilint() {
         let t = now();
         let der = issue_leaf_unchecked(
             &h.issuing,
-            &csr_for(&names),
+            &checked_csr(&names),
             &names,
             serial(50 + i as u8),
             t - Duration::minutes(5),
@@ -411,8 +268,8 @@ fn constrained_hierarchy_against_openssl_and_pkilint() {
         )
         .expect("forced leaf")
         .der;
-        let p = write(dir, file, &der);
-        let (ok, out) = verify(&p);
+        let p = write_certs(dir, file, &[&der]);
+        let (ok, out) = verify_chain(&[], &root, &[&policy, &issuing], &p);
         assert!(
             !ok && (out.contains("permitted subtree violation")
                 || out.contains("excluded subtree violation")),
@@ -504,9 +361,8 @@ fn every_subtree_form_encodes_and_lints_clean() {
         )
     };
     let (_, der) = create_intermediate(&profile, serial(61), &root).expect("forms CA");
-    let p = write(tmp.path(), "forms.pem", &der);
-    let (ok, text) = openssl(&["x509", "-in", s(&p), "-noout", "-text"]);
-    assert!(ok, "{text}");
+    let p = write_certs(tmp.path(), "forms.pem", &[&der]);
+    let text = openssl_ok(&["x509", "-in", s(&p), "-noout", "-text"]);
     for want in [
         "DNS:example.org",
         "DNS:example.net",
@@ -522,9 +378,8 @@ fn every_subtree_form_encodes_and_lints_clean() {
         assert!(text.contains(want), "missing {want:?}:\n{text}");
     }
     pkilint_cert(&p);
-    let r = write(tmp.path(), "forms-root.pem", &root_der);
-    let (ok, out) = openssl(&["verify", "-x509_strict", "-CAfile", s(&r), s(&p)]);
-    assert!(ok, "{out}");
+    let r = write_certs(tmp.path(), "forms-root.pem", &[&root_der]);
+    assert_verifies("forms CA", &[], &r, &[], &p);
 
     // Invalid profile settings are refused before any key is generated.
     for bad in [

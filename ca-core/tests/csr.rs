@@ -1,22 +1,11 @@
 //! PKCS#10 (RFC 2986) acceptance and rejection, including CSRs produced by
 //! the `openssl` CLI as an independent encoder.
 
-use std::net::IpAddr;
-use std::process::Command;
+mod support;
 
 use ironseal_ca_core::csr::{check_csr, CsrError, CsrPolicy, LeafKey};
-use ironseal_ca_core::names::SubjectName;
-use rcgen::{CertificateParams, DnType, KeyPair, SanType};
-
-fn rcgen_csr(key: &KeyPair, cn: Option<&str>, sans: &[&str]) -> Vec<u8> {
-    let mut params = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .expect("params");
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    if let Some(cn) = cn {
-        params.distinguished_name.push(DnType::CommonName, cn);
-    }
-    params.serialize_request(key).expect("csr").der().to_vec()
-}
+use rcgen::{CertificateParams, KeyPair, SanType};
+use support::{csr_der, dns, ip, openssl_ok, s};
 
 fn p256() -> KeyPair {
     KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key")
@@ -27,23 +16,23 @@ fn openssl_csr(newkey: &[&str], subj: &str, san: Option<&str>) -> Vec<u8> {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("req.der");
     let key = dir.path().join("key.pem");
-    let mut cmd = Command::new("openssl");
-    cmd.args(["req", "-new", "-nodes"]).args(newkey);
-    cmd.args(["-keyout"])
-        .arg(&key)
-        .args(["-subj", subj, "-outform", "DER", "-out"])
-        .arg(&out);
-    if let Some(san) = san {
-        cmd.args(["-addext", &format!("subjectAltName={san}")]);
+    let mut args = vec!["req", "-new", "-nodes"];
+    args.extend(newkey);
+    args.extend([
+        "-keyout",
+        s(&key),
+        "-subj",
+        subj,
+        "-outform",
+        "DER",
+        "-out",
+        s(&out),
+    ]);
+    let ext = san.map(|san| format!("subjectAltName={san}"));
+    if let Some(ext) = &ext {
+        args.extend(["-addext", ext.as_str()]);
     }
-    let o = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("openssl CLI missing ({e}): run scripts/install-test-deps.sh"));
-    assert!(
-        o.status.success(),
-        "openssl req: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    openssl_ok(&args);
     std::fs::read(&out).expect("read csr")
 }
 
@@ -59,17 +48,17 @@ fn accepts_openssl_csr_and_collects_names() {
     assert_eq!(
         csr.names,
         vec![
-            SubjectName::Dns("www.example.org".into()),
-            SubjectName::Dns("mail.example.org".into()),
-            SubjectName::Ip("198.51.100.4".parse::<IpAddr>().expect("ip")),
-            SubjectName::Ip("2001:db8::2".parse::<IpAddr>().expect("ip")),
+            dns("www.example.org"),
+            dns("mail.example.org"),
+            ip("198.51.100.4"),
+            ip("2001:db8::2"),
         ]
     );
     let ids = [
-        SubjectName::Dns("MAIL.example.org".into()),
-        SubjectName::Dns("www.example.org".into()),
-        SubjectName::Ip("198.51.100.4".parse().expect("ip")),
-        SubjectName::Ip("2001:0db8:0::2".parse().expect("ip")),
+        dns("MAIL.example.org"),
+        dns("www.example.org"),
+        ip("198.51.100.4"),
+        ip("2001:0db8:0::2"),
     ];
     csr.require_names(&ids).expect("same set");
 
@@ -77,7 +66,7 @@ fn accepts_openssl_csr_and_collects_names() {
     let der = openssl_csr(&["-newkey", "rsa:2048", "-sha384"], "/CN=rsa.example", None);
     let csr = check_csr(&der, &CsrPolicy::default()).expect("rsa accepted");
     assert_eq!(csr.key, LeafKey::Rsa { bits: 2048 });
-    assert_eq!(csr.names, vec![SubjectName::Dns("rsa.example".into())]);
+    assert_eq!(csr.names, vec![dns("rsa.example")]);
     let der = openssl_csr(
         &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"],
         "/CN=p384.example",
@@ -130,9 +119,24 @@ fn rejects_weak_and_unsupported_keys() {
     ));
 }
 
+/// Overwrites the first byte of `name` inside the signed part of `der` with
+/// `first` and asserts that `check_csr` then reports a bad signature.
+fn assert_renamed_fails_signature(der: &[u8], name: &[u8], first: u8) {
+    let pos = der
+        .windows(name.len())
+        .position(|w| w == name)
+        .expect("name present");
+    let mut bad = der.to_vec();
+    bad[pos] = first;
+    assert_eq!(
+        check_csr(&bad, &CsrPolicy::default()),
+        Err(CsrError::BadSignature)
+    );
+}
+
 #[test]
 fn rejects_bad_signature() {
-    let der = rcgen_csr(&p256(), Some("a.example"), &["a.example"]);
+    let der = csr_der(&p256(), Some("a.example"), &["a.example"]);
     assert!(check_csr(&der, &CsrPolicy::default()).is_ok());
     // Flip a bit in the signature (the last byte of the DER).
     let mut bad = der.clone();
@@ -144,40 +148,19 @@ fn rejects_bad_signature() {
         Err(CsrError::BadSignature | CsrError::Malformed(_))
     ));
     // Change a name inside the signed info: signature must no longer verify.
-    let pos = der
-        .windows(9)
-        .position(|w| w == b"a.example")
-        .expect("name present");
-    let mut bad = der.clone();
-    bad[pos] = b'b';
-    assert_eq!(
-        check_csr(&bad, &CsrPolicy::default()),
-        Err(CsrError::BadSignature)
-    );
+    assert_renamed_fails_signature(&der, b"a.example", b'b');
     // Ed25519 too.
     let ed = KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("ed");
-    let der = rcgen_csr(&ed, None, &["ed.example"]);
-    let pos = der
-        .windows(10)
-        .position(|w| w == b"ed.example")
-        .expect("name present");
-    let mut bad = der.clone();
-    bad[pos] = b'f';
-    assert_eq!(
-        check_csr(&bad, &CsrPolicy::default()),
-        Err(CsrError::BadSignature)
-    );
+    let der = csr_der(&ed, None, &["ed.example"]);
+    assert_renamed_fails_signature(&der, b"ed.example", b'f');
 }
 
 #[test]
 fn names_mismatch_reports_both_sides() {
-    let der = rcgen_csr(&p256(), Some("a.example"), &["a.example", "b.example"]);
+    let der = csr_der(&p256(), Some("a.example"), &["a.example", "b.example"]);
     let csr = check_csr(&der, &CsrPolicy::default()).expect("ok");
     let err = csr
-        .require_names(&[
-            SubjectName::Dns("A.EXAMPLE".into()),
-            SubjectName::Dns("c.example".into()),
-        ])
+        .require_names(&[dns("A.EXAMPLE"), dns("c.example")])
         .expect_err("mismatch");
     assert_eq!(
         err,
@@ -187,11 +170,9 @@ fn names_mismatch_reports_both_sides() {
         }
     );
     // A CN that is not in the SAN counts as a requested name.
-    let der = rcgen_csr(&p256(), Some("cn-only.example"), &["a.example"]);
+    let der = csr_der(&p256(), Some("cn-only.example"), &["a.example"]);
     let csr = check_csr(&der, &CsrPolicy::default()).expect("ok");
-    assert!(csr
-        .require_names(&[SubjectName::Dns("a.example".into())])
-        .is_err());
+    assert!(csr.require_names(&[dns("a.example")]).is_err());
     // Email SANs are refused.
     let mut params = CertificateParams::new(vec!["a.example".to_string()]).expect("params");
     params
@@ -211,7 +192,7 @@ fn names_mismatch_reports_both_sides() {
 #[test]
 fn rejects_account_key() {
     let key = p256();
-    let der = rcgen_csr(&key, None, &["a.example"]);
+    let der = csr_der(&key, None, &["a.example"]);
     let csr = check_csr(&der, &CsrPolicy::default()).expect("ok");
     assert_eq!(
         csr.require_key_differs(key.public_key_raw()),
@@ -222,7 +203,7 @@ fn rejects_account_key() {
 
 #[test]
 fn garbage_never_panics() {
-    let der = rcgen_csr(&p256(), Some("a.example"), &["a.example", "192.0.2.1"]);
+    let der = csr_der(&p256(), Some("a.example"), &["a.example", "192.0.2.1"]);
     let policy = CsrPolicy::default();
     // Every truncation.
     for n in 0..der.len() {

@@ -6,13 +6,13 @@
 //! pkilint lives in the venv at `$IRONSEAL_VENV`, else
 //! `<workspace>/.venv`; run `scripts/install-test-deps.sh` to create it.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use der::{Decode, Encode};
-use ironseal_ca_core::cert::{cert_aki, cert_ski, cert_spki_der, cert_subject_der, pem_encode};
+use ironseal_ca_core::cert::{cert_aki, cert_ski, cert_spki_der, cert_subject_der};
 use ironseal_ca_core::constraints::{GeneralSubtree, NameConstraints};
-use ironseal_ca_core::csr::{check_csr, CsrPolicy};
 use ironseal_ca_core::error::CaError;
 use ironseal_ca_core::hierarchy::{
     create_intermediate, create_root, CaProfile, Issuer, IssuerUrls,
@@ -21,87 +21,14 @@ use ironseal_ca_core::hierarchy_ops::{
     check_external_ca, cross_sign, import_ca, import_signed_ca, intermediate_csr, load_ca_key,
     rollover_profile,
 };
-use ironseal_ca_core::issuance::issue_leaf;
 use ironseal_ca_core::keys::{CaKey, KeyAlgorithm};
-use ironseal_ca_core::names::SubjectName;
-use ironseal_ca_core::serial::Serial;
-use rcgen::{CertificateParams, KeyPair};
-use time::{Duration, OffsetDateTime};
+use support::{
+    assert_verifies, dns, now, openssl_ok_in, out_dir, pkilint_cert, profile, s, serial,
+    verify_chain, write_certs, write_pem, write_text,
+};
+use time::Duration;
 use x509_cert::ext::pkix::BasicConstraints;
 use x509_cert::Certificate;
-
-fn venv() -> PathBuf {
-    match std::env::var_os("IRONSEAL_VENV") {
-        Some(v) => PathBuf::from(v),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv"),
-    }
-}
-
-fn tool(name: &str) -> PathBuf {
-    let p = venv().join("bin").join(name);
-    assert!(
-        p.is_file(),
-        "{} not found: run scripts/install-test-deps.sh to install pkilint",
-        p.display()
-    );
-    p
-}
-
-/// Runs the openssl CLI (panics if it is missing).
-fn openssl_in(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("openssl CLI missing ({e}): run scripts/install-test-deps.sh"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-/// Runs openssl and panics on failure.
-fn ossl(dir: &Path, args: &[&str]) -> String {
-    let (ok, out) = openssl_in(dir, args);
-    assert!(ok, "openssl {args:?} failed:\n{out}");
-    out
-}
-
-/// pkilint with `-s ERROR`: panics on any ERROR/FATAL finding.
-fn pkilint_cert(file: &Path) {
-    let t = tool("lint_pkix_cert");
-    let out = Command::new(&t)
-        .arg("lint")
-        .args(["-s", "ERROR", "-f", "TEXT"])
-        .arg(file)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", t.display()));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.code() == Some(0) && !text.contains("(ERROR)") && !text.contains("(FATAL)"),
-        "pkilint reported errors for {}:\n{text}",
-        file.display()
-    );
-}
-
-fn write_pem(dir: &Path, name: &str, label: &str, ders: &[&[u8]]) -> PathBuf {
-    let p = dir.join(name);
-    let pem: String = ders.iter().map(|d| pem_encode(label, d)).collect();
-    std::fs::write(&p, pem).expect("write temp file");
-    p
-}
-
-fn write_text(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("write temp file");
-    p
-}
 
 /// Reads a PEM certificate written by openssl and returns its DER.
 fn read_cert(dir: &Path, name: &str) -> Vec<u8> {
@@ -109,24 +36,6 @@ fn read_cert(dir: &Path, name: &str) -> Vec<u8> {
     let (label, der) = der::pem::decode_vec(&pem).expect("pem");
     assert_eq!(label, "CERTIFICATE");
     der
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn serial(n: u8) -> Serial {
-    let mut b = [0u8; 16];
-    for (i, x) in b.iter_mut().enumerate() {
-        *x = n.wrapping_mul(37).wrapping_add(i as u8 * 13) ^ 0x5a;
-    }
-    Serial::from_random(b)
-}
-
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .expect("nanos")
 }
 
 /// An openssl-made self-signed root (`openssl req -x509`).
@@ -142,29 +51,22 @@ fn openssl_root(dir: &Path, name: &str, cn: &str, pathlen: u8) -> Vec<u8> {
              keyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n"
         ),
     );
-    ossl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-config",
-            s(&cnf),
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.pem"),
-            "-days",
-            "3650",
-            "-sha256",
-        ],
-    );
-    read_cert(dir, &format!("{name}.pem"))
+    let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
+    let mut args = vec!["req", "-x509", "-config", s(&cnf)];
+    args.extend(NEW_P256_KEY);
+    args.extend(["-keyout", &key, "-out", &pem, "-days", "3650", "-sha256"]);
+    openssl_ok_in(dir, &args);
+    read_cert(dir, &pem)
 }
+
+/// `openssl req` arguments for a new, unencrypted EC P-256 key.
+const NEW_P256_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+];
 
 /// Writes an extension file with section `ext` for `openssl x509 -req`.
 fn ext_file(dir: &Path, name: &str, body: &str) -> PathBuf {
@@ -176,7 +78,8 @@ const CA_EXT: &str = "basicConstraints = critical,CA:true,pathlen:0\n\
                       subjectKeyIdentifier = hash\n\
                       authorityKeyIdentifier = keyid:always\n";
 
-/// `openssl x509 -req` signs `csr` (PEM file) with the root `ca`.
+/// `openssl x509 -req` signs `csr` (PEM file) with the root `ca`, writes the
+/// certificate to `out` and returns its DER.
 fn openssl_sign(
     dir: &Path,
     csr: &str,
@@ -185,8 +88,8 @@ fn openssl_sign(
     out: &str,
     days: &str,
     serial_hex: &str,
-) {
-    ossl(
+) -> Vec<u8> {
+    openssl_ok_in(
         dir,
         &[
             "x509",
@@ -210,42 +113,22 @@ fn openssl_sign(
             out,
         ],
     );
+    read_cert(dir, out)
 }
 
-/// Issues a leaf for `name` under `issuer` and returns its DER.
-fn leaf(issuer: &Issuer, name: &str, n: u8) -> Vec<u8> {
-    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("leaf key");
-    let params = CertificateParams::new(vec![name.to_string()]).expect("params");
-    let csr = params.serialize_request(&key).expect("csr").der().to_vec();
-    let checked = check_csr(&csr, &CsrPolicy::default()).expect("check csr");
-    let t = now();
-    let na = (t + Duration::days(30)).min(issuer.not_after());
-    issue_leaf(
-        issuer,
-        &checked,
-        &[SubjectName::Dns(name.to_string())],
-        serial(n),
-        t - Duration::minutes(5),
-        na,
-    )
-    .expect("issue leaf")
-    .der
+/// Issues a leaf for the DNS name `name` under `issuer` and returns its DER.
+fn leaf_for(issuer: &Issuer, name: &str, n: u8) -> Vec<u8> {
+    support::leaf(issuer, &[dns(name)], n).expect("issue leaf")
 }
 
-fn verify(dir: &Path, ca_file: &Path, untrusted: &Path, leaf: &Path) {
-    let (ok, out) = openssl_in(
-        dir,
-        &[
-            "verify",
-            "-x509_strict",
-            "-CAfile",
-            s(ca_file),
-            "-untrusted",
-            s(untrusted),
-            s(leaf),
-        ],
-    );
-    assert!(ok && out.contains(": OK"), "openssl verify failed:\n{out}");
+/// An EC P-256 key `{name}.key` and a CSR `{name}.csr` for `subj`, made by
+/// `openssl req -new` in `dir`.
+fn openssl_ec_csr(dir: &Path, name: &str, subj: &str) {
+    let (key, csr) = (format!("{name}.key"), format!("{name}.csr"));
+    let mut args = vec!["req", "-new"];
+    args.extend(NEW_P256_KEY);
+    args.extend(["-keyout", &key, "-subj", subj, "-out", &csr]);
+    openssl_ok_in(dir, &args);
 }
 
 // ---------------------------------------------------------------------------
@@ -263,20 +146,21 @@ fn offline_root_signs_our_csr() {
     // imports are checked half an hour on, inside every validity window, so
     // a slow run cannot turn a path-length case into NotYetValid.
     let checked_at = t + Duration::minutes(30);
-    let mut profile = CaProfile::new(
-        "Externally Signed CA",
-        KeyAlgorithm::EcdsaP256,
-        t,
-        t + Duration::days(365),
-    );
-    profile.organization = Some("ironseal test".into());
-    profile.path_len = Some(0);
-    profile.policies = vec!["2.23.140.1.2.1".into()];
+    let profile = CaProfile {
+        policies: vec!["2.23.140.1.2.1".into()],
+        ..profile(
+            "Externally Signed CA",
+            KeyAlgorithm::EcdsaP256,
+            t,
+            t + Duration::days(365),
+            Some(0),
+        )
+    };
     let key = CaKey::generate(KeyAlgorithm::EcdsaP256).expect("key");
     let csr = intermediate_csr(&profile, &key).expect("csr");
     write_pem(dir, "our.csr", "CERTIFICATE REQUEST", &[&csr]);
     // openssl accepts the CSR, its signature and its requested extensions.
-    let text = ossl(
+    let text = openssl_ok_in(
         dir,
         &["req", "-in", "our.csr", "-noout", "-verify", "-text"],
     );
@@ -285,8 +169,11 @@ fn offline_root_signs_our_csr() {
     assert!(text.contains("2.23.140.1.2.1"), "{text}");
 
     let ext = ext_file(dir, "ca.ext", CA_EXT);
-    openssl_sign(dir, "our.csr", "root", &ext, "int.pem", "365", "0x1001");
-    let int = read_cert(dir, "int.pem");
+    // openssl signs our CSR for a year under root `ca` with `ext`.
+    let sign_ours = |ca: &str, ext: &Path, out: &str, serial_hex: &str| {
+        openssl_sign(dir, "our.csr", ca, ext, out, "365", serial_hex)
+    };
+    let int = sign_ours("root", &ext, "int.pem", "0x1001");
 
     let imported = import_signed_ca(
         &int,
@@ -310,70 +197,38 @@ fn offline_root_signs_our_csr() {
             IssuerUrls::default(),
         )
         .expect("issuer");
-    let leaf_der = leaf(&issuer, "www.example.test", 1);
-    let leaf_pem = write_pem(dir, "leaf.pem", "CERTIFICATE", &[&leaf_der]);
-    verify(dir, &dir.join("root.pem"), &dir.join("int.pem"), &leaf_pem);
+    let leaf_der = leaf_for(&issuer, "www.example.test", 1);
+    let leaf_pem = write_certs(dir, "leaf.pem", &[&leaf_der]);
+    assert_verifies(
+        "leaf under the offline root",
+        &[],
+        &dir.join("root.pem"),
+        &[&dir.join("int.pem")],
+        &leaf_pem,
+    );
+
+    // `cert` imported with no chain, `root` as the only trust anchor.
+    let under_root =
+        |cert: &[u8], at| import_signed_ca(cert, &key, &[], std::slice::from_ref(&root), at);
 
     // Expired at the given time.
     assert!(matches!(
-        import_signed_ca(
-            &int,
-            &key,
-            &[],
-            std::slice::from_ref(&root),
-            t + Duration::days(400)
-        ),
+        under_root(&int, t + Duration::days(400)),
         Err(CaError::Expired { depth: 0, .. })
     ));
     assert!(matches!(
-        import_signed_ca(
-            &int,
-            &key,
-            &[],
-            std::slice::from_ref(&root),
-            t - Duration::days(2)
-        ),
+        under_root(&int, t - Duration::days(2)),
         Err(CaError::NotYetValid { .. })
     ));
 
     // Signed certificate for a different key → KeyMismatch.
-    ossl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "other.key",
-            "-subj",
-            "/CN=Other CA",
-            "-out",
-            "other.csr",
-        ],
-    );
-    openssl_sign(dir, "other.csr", "root", &ext, "other.pem", "365", "0x1002");
-    let other = read_cert(dir, "other.pem");
-    assert_eq!(
-        import_signed_ca(&other, &key, &[], std::slice::from_ref(&root), checked_at),
-        Err(CaError::KeyMismatch)
-    );
+    openssl_ec_csr(dir, "other", "/CN=Other CA");
+    let other = openssl_sign(dir, "other.csr", "root", &ext, "other.pem", "365", "0x1002");
+    assert_eq!(under_root(&other, checked_at), Err(CaError::KeyMismatch));
 
     // Signed by a root that is not trusted → Untrusted.
     let evil = openssl_root(dir, "evil", "Evil Root", 1);
-    openssl_sign(
-        dir,
-        "our.csr",
-        "evil",
-        &ext,
-        "evil-int.pem",
-        "365",
-        "0x1003",
-    );
-    let evil_int = read_cert(dir, "evil-int.pem");
+    let evil_int = sign_ours("evil", &ext, "evil-int.pem", "0x1003");
     assert!(matches!(
         import_signed_ca(
             &evil_int,
@@ -385,13 +240,7 @@ fn offline_root_signs_our_csr() {
         Err(CaError::Untrusted(_))
     ));
     assert!(matches!(
-        import_signed_ca(
-            &evil_int,
-            &key,
-            &[],
-            std::slice::from_ref(&root),
-            checked_at
-        ),
+        under_root(&evil_int, checked_at),
         Err(CaError::Untrusted(_))
     ));
     // A chain that does not chain by name → NameChain.
@@ -413,18 +262,9 @@ fn offline_root_signs_our_csr() {
         "basicConstraints = critical,CA:false\nkeyUsage = critical,digitalSignature\n\
          subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always\n",
     );
-    openssl_sign(
-        dir,
-        "our.csr",
-        "root",
-        &leaf_ext,
-        "notca.pem",
-        "365",
-        "0x1004",
-    );
-    let notca = read_cert(dir, "notca.pem");
+    let notca = sign_ours("root", &leaf_ext, "notca.pem", "0x1004");
     assert!(matches!(
-        import_signed_ca(&notca, &key, &[], std::slice::from_ref(&root), checked_at),
+        under_root(&notca, checked_at),
         Err(CaError::NotACa { depth: 0, .. })
     ));
 
@@ -434,28 +274,13 @@ fn offline_root_signs_our_csr() {
         *b ^= 0x01;
     }
     assert!(matches!(
-        import_signed_ca(
-            &tampered,
-            &key,
-            &[],
-            std::slice::from_ref(&root),
-            checked_at
-        ),
+        under_root(&tampered, checked_at),
         Err(CaError::BadSignature { depth: 0, .. })
     ));
 
     // A root with pathlen:0 cannot have a CA below it that issues → PathLenExceeded.
     let tight = openssl_root(dir, "tight", "Tight Root", 0);
-    openssl_sign(
-        dir,
-        "our.csr",
-        "tight",
-        &ext,
-        "tight-int.pem",
-        "365",
-        "0x1005",
-    );
-    let tight_int = read_cert(dir, "tight-int.pem");
+    let tight_int = sign_ours("tight", &ext, "tight-int.pem", "0x1005");
     assert!(matches!(
         import_signed_ca(
             &tight_int,
@@ -505,9 +330,9 @@ fn import_existing_openssl_ca_every_key_form() {
         let key_file = format!("{alg}.key");
         let mut args = genkey.clone();
         args.extend(["-out", key_file.as_str()]);
-        ossl(dir, &args);
+        openssl_ok_in(dir, &args);
         let csr = format!("{alg}.csr");
-        ossl(
+        openssl_ok_in(
             dir,
             &[
                 "req",
@@ -528,9 +353,9 @@ fn import_existing_openssl_ca_every_key_form() {
         let trad = format!("{alg}.trad");
         let mut a: Vec<&str> = trad_cmd.clone();
         a.extend(["-in", key_file.as_str(), "-out", trad.as_str()]);
-        ossl(dir, &a);
+        openssl_ok_in(dir, &a);
         let p8der = format!("{alg}.p8.der");
-        ossl(
+        openssl_ok_in(
             dir,
             &["pkey", "-in", &key_file, "-outform", "DER", "-out", &p8der],
         );
@@ -544,7 +369,7 @@ fn import_existing_openssl_ca_every_key_form() {
             "-out",
             trad_der.as_str(),
         ]);
-        ossl(dir, &a);
+        openssl_ok_in(dir, &a);
 
         let pkcs8_pem = std::fs::read(dir.join(&key_file)).expect("read");
         let trad_pem = std::fs::read(dir.join(&trad)).expect("read");
@@ -583,7 +408,7 @@ fn import_existing_openssl_ca_every_key_form() {
                 "PRIVATE KEY",
                 &[key.pkcs8_der()],
             );
-            ossl(dir, &["pkey", "-in", s(&p8), "-noout"]);
+            openssl_ok_in(dir, &["pkey", "-in", s(&p8), "-noout"]);
             match &spki {
                 Some(sp) => assert_eq!(&key.spki_der(), sp),
                 None => spki = Some(key.spki_der()),
@@ -591,14 +416,15 @@ fn import_existing_openssl_ca_every_key_form() {
             let issuer = Issuer::new(alg.into(), cert_der, key, IssuerUrls::default())
                 .and_then(|i| i.with_ancestors(std::slice::from_ref(&root)))
                 .unwrap_or_else(|e| panic!("{alg} {form}: issuer: {e}"));
-            let leaf_der = leaf(&issuer, "legacy.example.test", 10 + i as u8);
-            let leaf_pem = write_pem(
-                dir,
-                &format!("{alg}-leaf-{i}.pem"),
-                "CERTIFICATE",
-                &[&leaf_der],
+            let leaf_der = leaf_for(&issuer, "legacy.example.test", 10 + i as u8);
+            let leaf_pem = write_certs(dir, &format!("{alg}-leaf-{i}.pem"), &[&leaf_der]);
+            assert_verifies(
+                &format!("{alg} {form} leaf"),
+                &[],
+                &dir.join("root.pem"),
+                &[&dir.join(&int_file)],
+                &leaf_pem,
             );
-            verify(dir, &dir.join("root.pem"), &dir.join(&int_file), &leaf_pem);
         }
     }
     // Key of another CA → KeyMismatch; a root key for the intermediate too.
@@ -645,7 +471,7 @@ fn import_existing_openssl_ca_every_key_form() {
     ));
     // Garbage and encrypted keys are refused.
     assert!(matches!(load_ca_key(b"garbage"), Err(CaError::Key(_))));
-    ossl(
+    openssl_ok_in(
         dir,
         &[
             "pkey", "-in", "p256.key", "-aes256", "-passout", "pass:x", "-out", "enc.key",
@@ -661,9 +487,13 @@ fn import_existing_openssl_ca_every_key_form() {
 
 fn our_root(cn: &str, alg: KeyAlgorithm, path_len: Option<u8>, n: u8, urls: IssuerUrls) -> Issuer {
     let t = now();
-    let mut p = CaProfile::new(cn, alg, t - Duration::days(1), t + Duration::days(3650));
-    p.organization = Some("ironseal test".into());
-    p.path_len = path_len;
+    let p = profile(
+        cn,
+        alg,
+        t - Duration::days(1),
+        t + Duration::days(3650),
+        path_len,
+    );
     let (k, d) = create_root(&p, serial(n)).expect("root");
     Issuer::new(cn.into(), d, k, urls).expect("root issuer")
 }
@@ -683,9 +513,7 @@ fn path_len_of(der: &[u8]) -> Option<u8> {
 fn cross_signed_intermediate_verifies_under_both_roots() {
     let tmp = tempfile::tempdir().expect("tempdir");
     // IRONSEAL_TEST_OUT=<dir> keeps the artifacts for manual inspection.
-    let keep = std::env::var_os("IRONSEAL_TEST_OUT").map(PathBuf::from);
-    let dir_buf = keep.unwrap_or_else(|| tmp.path().to_path_buf());
-    let dir = dir_buf.as_path();
+    let dir = &out_dir(&tmp);
     let t = now();
     let a = our_root(
         "Root A",
@@ -705,18 +533,19 @@ fn cross_signed_intermediate_verifies_under_both_roots() {
             crl: Some("http://b.example.test/b.crl".into()),
         },
     );
-    let mut xp = CaProfile::new(
-        "Intermediate X",
-        KeyAlgorithm::EcdsaP256,
-        t - Duration::hours(1),
-        t + Duration::days(730),
-    );
-    xp.organization = Some("ironseal test".into());
-    xp.path_len = Some(0);
-    xp.policies = vec!["2.23.140.1.2.1".into()];
-    xp.name_constraints = NameConstraints {
-        permitted: vec![GeneralSubtree::Dns("example.test".into())],
-        excluded: vec![],
+    let xp = CaProfile {
+        policies: vec!["2.23.140.1.2.1".into()],
+        name_constraints: NameConstraints {
+            permitted: vec![GeneralSubtree::Dns("example.test".into())],
+            excluded: vec![],
+        },
+        ..profile(
+            "Intermediate X",
+            KeyAlgorithm::EcdsaP256,
+            t - Duration::hours(1),
+            t + Duration::days(730),
+            Some(0),
+        )
     };
     let (xk, xd) = create_intermediate(&xp, serial(3), &a).expect("X");
     let x2 = cross_sign(
@@ -754,34 +583,19 @@ fn cross_signed_intermediate_verifies_under_both_roots() {
     let x = Issuer::new("x".into(), xd.clone(), xk, IssuerUrls::default())
         .and_then(|i| i.with_ancestors(&[a.cert_der()]))
         .expect("X issuer");
-    let leaf_der = leaf(&x, "www.example.test", 20);
-    let leaf_pem = write_pem(dir, "leaf.pem", "CERTIFICATE", &[&leaf_der]);
-    let a_pem = write_pem(dir, "a.pem", "CERTIFICATE", &[a.cert_der()]);
-    let b_pem = write_pem(dir, "b.pem", "CERTIFICATE", &[b.cert_der()]);
-    let x_pem = write_pem(dir, "x.pem", "CERTIFICATE", &[&xd]);
-    let x2_pem = write_pem(dir, "x2.pem", "CERTIFICATE", &[&x2]);
-    verify(dir, &a_pem, &x_pem, &leaf_pem);
-    verify(dir, &b_pem, &x2_pem, &leaf_pem);
+    let leaf_der = leaf_for(&x, "www.example.test", 20);
+    let leaf_pem = write_certs(dir, "leaf.pem", &[&leaf_der]);
+    let a_pem = write_certs(dir, "a.pem", &[a.cert_der()]);
+    let b_pem = write_certs(dir, "b.pem", &[b.cert_der()]);
+    let x_pem = write_certs(dir, "x.pem", &[&xd]);
+    let x2_pem = write_certs(dir, "x2.pem", &[&x2]);
+    assert_verifies("leaf under A via X", &[], &a_pem, &[&x_pem], &leaf_pem);
+    assert_verifies("leaf under B via X'", &[], &b_pem, &[&x2_pem], &leaf_pem);
     // X' alone under B, and the leaf does NOT verify under B with X.
-    let (ok, out) = openssl_in(
-        dir,
-        &["verify", "-x509_strict", "-CAfile", s(&b_pem), s(&x2_pem)],
-    );
-    assert!(ok, "{out}");
-    let (ok, _) = openssl_in(
-        dir,
-        &[
-            "verify",
-            "-x509_strict",
-            "-CAfile",
-            s(&b_pem),
-            "-untrusted",
-            s(&x_pem),
-            s(&leaf_pem),
-        ],
-    );
+    assert_verifies("X' under B", &[], &b_pem, &[], &x2_pem);
+    let (ok, _) = verify_chain(&[], &b_pem, &[&x_pem], &leaf_pem);
     assert!(!ok, "the leaf must not verify under B through X");
-    let text = ossl(dir, &["x509", "-in", s(&x2_pem), "-noout", "-text"]);
+    let text = openssl_ok_in(dir, &["x509", "-in", s(&x2_pem), "-noout", "-text"]);
     assert!(
         text.contains("Permitted:") && text.contains("2.23.140.1.2.1"),
         "{text}"
@@ -796,14 +610,15 @@ fn cross_signed_intermediate_verifies_under_both_roots() {
         let signer = our_root(&format!("Root {alg}"), alg, None, n, IssuerUrls::default());
         let xx = cross_sign(&xd, &signer, serial(n + 1), t, t + Duration::days(30))
             .unwrap_or_else(|e| panic!("{alg}: {e}"));
-        let signer_pem = write_pem(
-            dir,
-            &format!("root-{alg}.pem"),
-            "CERTIFICATE",
-            &[signer.cert_der()],
+        let signer_pem = write_certs(dir, &format!("root-{alg}.pem"), &[signer.cert_der()]);
+        let xx_pem = write_certs(dir, &format!("x-{alg}.pem"), &[&xx]);
+        assert_verifies(
+            &format!("leaf under {alg} signer"),
+            &[],
+            &signer_pem,
+            &[&xx_pem],
+            &leaf_pem,
         );
-        let xx_pem = write_pem(dir, &format!("x-{alg}.pem"), "CERTIFICATE", &[&xx]);
-        verify(dir, &signer_pem, &xx_pem, &leaf_pem);
         pkilint_cert(&xx_pem);
     }
 
@@ -819,26 +634,21 @@ fn cross_signed_intermediate_verifies_under_both_roots() {
     let a2 = cross_sign(a.cert_der(), &e, serial(31), t, t + Duration::days(365)).expect("A'");
     assert_eq!(path_len_of(&a2), Some(1));
     assert_eq!(cert_subject_der(&a2).expect("s"), a.subject_der());
-    let e_pem = write_pem(dir, "e.pem", "CERTIFICATE", &[e.cert_der()]);
-    let a2x_pem = write_pem(dir, "a2x.pem", "CERTIFICATE", &[&a2, &xd]);
-    verify(dir, &e_pem, &a2x_pem, &leaf_pem);
-    pkilint_cert(&write_pem(dir, "a2.pem", "CERTIFICATE", &[&a2]));
+    let e_pem = write_certs(dir, "e.pem", &[e.cert_der()]);
+    let a2x_pem = write_certs(dir, "a2x.pem", &[&a2, &xd]);
+    assert_verifies(
+        "leaf under E via A' and X",
+        &[],
+        &e_pem,
+        &[&a2x_pem],
+        &leaf_pem,
+    );
+    pkilint_cert(&write_certs(dir, "a2.pem", &[&a2]));
     // B (pathLen 1) lowers A' to pathLen 0: A' → X → leaf is then too deep.
     let a3 = cross_sign(a.cert_der(), &b, serial(32), t, t + Duration::days(365)).expect("A''");
     assert_eq!(path_len_of(&a3), Some(0));
-    let a3x_pem = write_pem(dir, "a3x.pem", "CERTIFICATE", &[&a3, &xd]);
-    let (ok, _) = openssl_in(
-        dir,
-        &[
-            "verify",
-            "-x509_strict",
-            "-CAfile",
-            s(&b_pem),
-            "-untrusted",
-            s(&a3x_pem),
-            s(&leaf_pem),
-        ],
-    );
+    let a3x_pem = write_certs(dir, "a3x.pem", &[&a3, &xd]);
+    let (ok, _) = verify_chain(&[], &b_pem, &[&a3x_pem], &leaf_pem);
     assert!(
         !ok,
         "pathLen 0 on A'' must stop the path B → A'' → X → leaf"
@@ -859,7 +669,7 @@ fn cross_signed_intermediate_verifies_under_both_roots() {
     assert_eq!(path_len_of(&yd), None);
     let y2 = cross_sign(&yd, &b, serial(7), t, t + Duration::days(30)).expect("Y'");
     assert_eq!(path_len_of(&y2), Some(0));
-    let y2_pem = write_pem(dir, "y2.pem", "CERTIFICATE", &[&y2]);
+    let y2_pem = write_certs(dir, "y2.pem", &[&y2]);
     pkilint_cert(&y2_pem);
 
     // A name-constrained cross-signer refuses a CA permitted elsewhere.
@@ -900,12 +710,8 @@ fn cross_signed_intermediate_verifies_under_both_roots() {
     let mut next = next;
     next.not_after = next.not_after.min(a.not_after());
     let (_, x_g2) = create_intermediate(&next, serial(12), &a).expect("successor");
-    let g2_pem = write_pem(dir, "g2.pem", "CERTIFICATE", &[&x_g2]);
-    let (ok, out) = openssl_in(
-        dir,
-        &["verify", "-x509_strict", "-CAfile", s(&a_pem), s(&g2_pem)],
-    );
-    assert!(ok, "{out}");
+    let g2_pem = write_certs(dir, "g2.pem", &[&x_g2]);
+    assert_verifies("X G2 under A", &[], &a_pem, &[], &g2_pem);
 }
 
 // ---------------------------------------------------------------------------
@@ -936,27 +742,9 @@ fn external_ca_certificates_are_validated_as_paths() {
 
     // An intermediate of the external hierarchy: valid under its root,
     // refused without it or under the wrong one.
-    ossl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "xint.key",
-            "-subj",
-            "/O=Offline Org/CN=External Issuing",
-            "-out",
-            "xint.csr",
-        ],
-    );
+    openssl_ec_csr(dir, "xint", "/O=Offline Org/CN=External Issuing");
     let ext = ext_file(dir, "ca.ext", CA_EXT);
-    openssl_sign(dir, "xint.csr", "xroot", &ext, "xint.pem", "365", "0x2001");
-    let int = read_cert(dir, "xint.pem");
+    let int = openssl_sign(dir, "xint.csr", "xroot", &ext, "xint.pem", "365", "0x2001");
     assert_eq!(
         check_external_ca(&int, std::slice::from_ref(&root), t).expect("intermediate"),
         int
@@ -976,28 +764,10 @@ fn external_ca_certificates_are_validated_as_paths() {
         "leaf.ext",
         "basicConstraints = critical,CA:false\nkeyUsage = critical,digitalSignature\n",
     );
-    ossl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "leaf.key",
-            "-subj",
-            "/CN=leaf.test",
-            "-out",
-            "leaf.csr",
-        ],
-    );
-    openssl_sign(
+    openssl_ec_csr(dir, "leaf", "/CN=leaf.test");
+    let leaf = openssl_sign(
         dir, "leaf.csr", "xroot", &leaf_ext, "leaf.pem", "30", "0x2002",
     );
-    let leaf = read_cert(dir, "leaf.pem");
     assert!(matches!(
         check_external_ca(&leaf, std::slice::from_ref(&root), t),
         Err(CaError::NotACa { depth: 0, .. })

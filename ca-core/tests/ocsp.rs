@@ -9,124 +9,26 @@
 //! pkilint lives in the venv at `$IRONSEAL_VENV`, else
 //! `<workspace>/.venv`; run `scripts/install-test-deps.sh` to create it.
 
-use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod support;
 
-use ironseal_ca_core::cert::{cert_serial, pem_encode};
+use std::path::{Path, PathBuf};
+
+use ironseal_ca_core::cert::cert_serial;
 use ironseal_ca_core::csr::{check_csr, CsrPolicy};
-use ironseal_ca_core::hierarchy::{
-    create_intermediate, create_root, CaProfile, Issuer, IssuerUrls,
-};
+use ironseal_ca_core::hierarchy::{Issuer, IssuerUrls};
 use ironseal_ca_core::issuance::issue_leaf;
 use ironseal_ca_core::keys::KeyAlgorithm;
-use ironseal_ca_core::names::SubjectName;
 use ironseal_ca_core::ocsp::{issue_responder_cert, revoked_status, OcspResponder};
 use ironseal_ca_core::revocation::RevocationReason;
-use ironseal_ca_core::serial::Serial;
 use ironseal_protocol::ocsp::request::CertIdHash;
 use ironseal_protocol::ocsp::response::response_status;
 use ironseal_protocol::ocsp::{CertStatus, OcspRequest, ResponseStatus};
-use rcgen::{CertificateParams, DnType, KeyPair};
-use time::{Duration, OffsetDateTime};
-
-fn venv() -> PathBuf {
-    match std::env::var_os("IRONSEAL_VENV") {
-        Some(v) => PathBuf::from(v),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv"),
-    }
-}
-
-fn tool(name: &str) -> PathBuf {
-    let p = venv().join("bin").join(name);
-    assert!(
-        p.is_file(),
-        "{} not found: run scripts/install-test-deps.sh to install pkilint",
-        p.display()
-    );
-    p
-}
-
-fn openssl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("openssl CLI missing ({e}): run scripts/install-test-deps.sh"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-/// Runs a pkilint tool with `-s ERROR`; panics on any finding. Returns the
-/// NOTICE-and-above findings for the log.
-fn pkilint(tool_name: &str, file: &Path) -> String {
-    let t = tool(tool_name);
-    let run = |sev: &str| {
-        let out = Command::new(&t)
-            .arg("lint")
-            .args(["-s", sev, "-f", "TEXT"])
-            .arg(file)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", t.display()));
-        (
-            out.status.code(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    };
-    let (code, text) = run("ERROR");
-    assert!(
-        code == Some(0) && !text.contains("(ERROR)") && !text.contains("(FATAL)"),
-        "{tool_name} reported errors for {}:\n{text}",
-        file.display()
-    );
-    run("NOTICE").1
-}
-
-fn write_pem(dir: &Path, name: &str, ders: &[&[u8]]) -> PathBuf {
-    let p = dir.join(name);
-    let pem: String = ders.iter().map(|d| pem_encode("CERTIFICATE", d)).collect();
-    std::fs::write(&p, pem).expect("write temp file");
-    p
-}
-
-fn serial(n: u8) -> Serial {
-    let mut b = [0u8; 16];
-    for (i, x) in b.iter_mut().enumerate() {
-        *x = n.wrapping_mul(37).wrapping_add(i as u8 * 13) ^ 0x5a;
-    }
-    Serial::from_random(b)
-}
-
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .expect("nanos")
-}
-
-fn profile(
-    cn: &str,
-    alg: KeyAlgorithm,
-    nb: OffsetDateTime,
-    na: OffsetDateTime,
-    pl: u8,
-) -> CaProfile {
-    CaProfile {
-        common_name: cn.to_string(),
-        organization: Some("ironseal test".to_string()),
-        algorithm: alg,
-        not_before: nb,
-        not_after: na,
-        path_len: Some(pl),
-        ..Default::default()
-    }
-}
+use rcgen::KeyPair;
+use support::{
+    assert_verifies, csr_der, dns, now, openssl, openssl_ok, out_dir, pkilint,
+    root_and_intermediate, s, serial, write_certs,
+};
+use time::Duration;
 
 struct Pki {
     root: Issuer,
@@ -137,51 +39,25 @@ struct Pki {
 
 fn build(alg: KeyAlgorithm) -> Pki {
     let t = now();
-    let (rk, rd) = create_root(
-        &profile(
-            &format!("ocsp test root {alg}"),
-            alg,
-            t - Duration::days(1),
-            t + Duration::days(3650),
-            1,
-        ),
-        serial(1),
-    )
-    .expect("root");
-    let root = Issuer::new("root".into(), rd, rk, IssuerUrls::default()).expect("root issuer");
-    let (ik, id) = create_intermediate(
-        &profile(
-            &format!("ocsp test intermediate {alg}"),
-            alg,
-            t - Duration::hours(2),
-            t + Duration::days(1825),
-            0,
-        ),
-        serial(2),
-        &root,
-    )
-    .expect("intermediate");
-    let inter = Issuer::new(
-        "inter".into(),
-        id,
-        ik,
+    let (root, inter) = root_and_intermediate(
+        alg,
+        "ocsp test",
+        Duration::hours(2),
+        IssuerUrls::default(),
         IssuerUrls {
             ca_issuers: Some("http://ca.example.test/inter.cer".into()),
             ocsp: Some("http://ocsp.example.test/ocsp".into()),
             crl: None,
         },
-    )
-    .expect("intermediate issuer");
+    );
 
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("leaf key");
-    let mut params = CertificateParams::new(vec!["leaf.example.com".to_string()]).expect("params");
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "leaf.example.com");
-    let csr_der = params.serialize_request(&key).expect("csr").der().to_vec();
-    let csr = check_csr(&csr_der, &CsrPolicy::default()).expect("check_csr");
-    let ids = vec![SubjectName::Dns("leaf.example.com".into())];
+    let csr = check_csr(
+        &csr_der(&key, Some("leaf.example.com"), &["leaf.example.com"]),
+        &CsrPolicy::default(),
+    )
+    .expect("check_csr");
+    let ids = vec![dns("leaf.example.com")];
     let leaf = issue_leaf(
         &inter,
         &csr,
@@ -219,21 +95,15 @@ fn openssl_request(
     sha256: bool,
 ) -> (PathBuf, Vec<u8>) {
     let out = dir.join(name);
-    let mut args = vec!["ocsp", "-issuer", inter.to_str().expect("path")];
+    let mut args = vec!["ocsp", "-issuer", s(inter)];
     if sha256 {
         args.push("-sha256");
     }
-    args.extend([
-        "-cert",
-        leaf.to_str().expect("path"),
-        "-reqout",
-        out.to_str().expect("path"),
-    ]);
+    args.extend(["-cert", s(leaf), "-reqout", s(&out)]);
     if !nonce {
         args.push("-no_nonce");
     }
-    let (ok, text) = openssl(&args);
-    assert!(ok, "openssl ocsp -reqout failed: {text}");
+    openssl_ok(&args);
     let der = std::fs::read(&out).expect("read request");
     (out, der)
 }
@@ -242,6 +112,18 @@ struct Files {
     root: PathBuf,
     inter: PathBuf,
     leaf: PathBuf,
+}
+
+impl Files {
+    /// Writes `pki`'s root, intermediate and leaf as `root-{tag}.pem`,
+    /// `inter-{tag}.pem` and `leaf-{tag}.pem` in `dir`.
+    fn write(dir: &Path, tag: &str, pki: &Pki) -> Files {
+        Files {
+            root: write_certs(dir, &format!("root-{tag}.pem"), &[pki.root.cert_der()]),
+            inter: write_certs(dir, &format!("inter-{tag}.pem"), &[pki.inter.cert_der()]),
+            leaf: write_certs(dir, &format!("leaf-{tag}.pem"), &[&pki.leaf_der]),
+        }
+    }
 }
 
 /// Verifies `resp` with openssl twice and returns both outputs plus the
@@ -262,79 +144,58 @@ fn openssl_verify(
 ) -> String {
     let path = dir.join(name);
     std::fs::write(&path, resp).expect("write response");
-    let p = |x: &Path| x.to_str().expect("path").to_string();
     let common = [
-        "ocsp".to_string(),
-        "-respin".into(),
-        p(&path),
-        "-issuer".into(),
-        p(&f.inter),
-        "-CAfile".into(),
-        p(&f.root),
-        "-resp_text".into(),
+        "ocsp",
+        "-respin",
+        s(&path),
+        "-issuer",
+        s(&f.inter),
+        "-CAfile",
+        s(&f.root),
+        "-resp_text",
     ];
-    let mut with_req: Vec<String> = common.to_vec();
-    with_req.extend(["-reqin".into(), p(req)]);
-    let args: Vec<&str> = with_req.iter().map(String::as_str).collect();
-    let (ok, text1) = openssl(&args);
+    let mut with_req = common.to_vec();
+    with_req.extend(["-reqin", s(req)]);
+    let (ok, text1) = openssl(&with_req);
     assert!(
         ok,
         "openssl ocsp -respin -reqin failed for {name}:\n{text1}"
     );
-    let mut with_cert: Vec<String> = common.to_vec();
+    let mut with_cert = common.to_vec();
     if sha256 {
-        with_cert.push("-sha256".into());
+        with_cert.push("-sha256");
     }
-    with_cert.extend(["-cert".into(), p(&f.leaf), "-no_nonce".into()]);
-    let args: Vec<&str> = with_cert.iter().map(String::as_str).collect();
-    let (ok, text2) = openssl(&args);
+    with_cert.extend(["-cert", s(&f.leaf), "-no_nonce"]);
+    let (ok, text2) = openssl(&with_cert);
     assert!(ok, "openssl ocsp -respin -cert failed for {name}:\n{text2}");
-    let lint = pkilint("lint_ocsp_response", &path);
+    let lint = pkilint("lint_ocsp_response", &[], &path);
     format!("{text1}\n--- with -cert:\n{text2}\n--- pkilint {name}:\n{lint}")
 }
 
 #[test]
 fn openssl_requests_get_verified_responses_for_every_status() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let keep = std::env::var_os("IRONSEAL_TEST_OUT").map(PathBuf::from);
-    let dir: PathBuf = keep.unwrap_or_else(|| tmp.path().to_path_buf());
-    let dir = dir.as_path();
-    std::fs::create_dir_all(dir).expect("out dir");
+    let dir = &out_dir(&tmp);
     let mut log = String::new();
 
     for alg in KeyAlgorithm::ALL {
         let pki = build(alg);
-        let f = Files {
-            root: write_pem(dir, &format!("root-{alg}.pem"), &[pki.root.cert_der()]),
-            inter: write_pem(dir, &format!("inter-{alg}.pem"), &[pki.inter.cert_der()]),
-            leaf: write_pem(dir, &format!("leaf-{alg}.pem"), &[&pki.leaf_der]),
-        };
-        let responder_pem = write_pem(
+        let f = Files::write(dir, &alg.to_string(), &pki);
+        let responder_pem = write_certs(
             dir,
             &format!("responder-{alg}.pem"),
             &[pki.responder.cert_der()],
         );
-        let lint = pkilint("lint_pkix_cert", &responder_pem);
+        let lint = pkilint("lint_pkix_cert", &[], &responder_pem);
         log += &format!("== responder cert {alg}\n{lint}");
-        let (ok, text) = openssl(&[
-            "verify",
-            "-x509_strict",
-            "-purpose",
-            "ocsphelper",
-            "-CAfile",
-            f.root.to_str().expect("path"),
-            "-untrusted",
-            f.inter.to_str().expect("path"),
-            responder_pem.to_str().expect("path"),
-        ]);
-        assert!(ok, "responder cert does not verify ({alg}): {text}");
-        let (_, text) = openssl(&[
-            "x509",
-            "-noout",
-            "-text",
-            "-in",
-            responder_pem.to_str().expect("path"),
-        ]);
+        assert_verifies(
+            &format!("responder cert ({alg})"),
+            &["-purpose", "ocsphelper"],
+            &f.root,
+            &[&f.inter],
+            &responder_pem,
+        );
+        let text = openssl_ok(&["x509", "-noout", "-text", "-in", s(&responder_pem)]);
         assert!(text.contains("OCSP Signing"), "{text}");
         assert!(text.contains("OCSP No Check"), "{text}");
         assert!(!text.contains("Authority Information Access"), "{text}");
@@ -439,9 +300,8 @@ fn openssl_requests_get_verified_responses_for_every_status() {
                     &f,
                     sha256,
                 );
-                let leaf_s = f.leaf.to_str().expect("path");
                 assert!(
-                    out.contains(&format!("{leaf_s}{expect}")),
+                    out.contains(&format!("{}{expect}", s(&f.leaf))),
                     "{tag} {name}: {out}"
                 );
                 assert_eq!(
@@ -468,11 +328,7 @@ fn openssl_requests_get_verified_responses_for_every_status() {
 
     // The nonce check is real: a response without the nonce makes openssl warn.
     let pki = build(KeyAlgorithm::EcdsaP256);
-    let f = Files {
-        root: write_pem(dir, "root-x.pem", &[pki.root.cert_der()]),
-        inter: write_pem(dir, "inter-x.pem", &[pki.inter.cert_der()]),
-        leaf: write_pem(dir, "leaf-x.pem", &[&pki.leaf_der]),
-    };
+    let f = Files::write(dir, "x", &pki);
     let (req_path, req_der) = openssl_request(dir, "req-x.der", &f.inter, &f.leaf, true, false);
     let req = OcspRequest::from_der(&req_der).expect("decode");
     let id = req.requests[0].cert_id.clone();
@@ -535,36 +391,19 @@ fn responder_cert_rules() {
         .responder
         .sign_response(&[(id.clone(), CertStatus::Good)], t, t, t, None)
         .is_err());
-    assert!(pki
-        .responder
-        .sign_response(
+    // Nonces outside 1..=128 octets are refused.
+    let good_for_a_day = |nonce: Option<&[u8]>| {
+        pki.responder.sign_response(
             &[(id.clone(), CertStatus::Good)],
             t,
             t,
             t + Duration::days(1),
-            Some(&[])
+            nonce,
         )
-        .is_err());
-    assert!(pki
-        .responder
-        .sign_response(
-            &[(id.clone(), CertStatus::Good)],
-            t,
-            t,
-            t + Duration::days(1),
-            Some(&[1; 129])
-        )
-        .is_err());
-    assert!(pki
-        .responder
-        .sign_response(
-            &[(id.clone(), CertStatus::Good)],
-            t,
-            t,
-            t + Duration::days(1),
-            Some(&[1; 128])
-        )
-        .is_ok());
+    };
+    assert!(good_for_a_day(Some(&[])).is_err());
+    assert!(good_for_a_day(Some(&[1; 129])).is_err());
+    assert!(good_for_a_day(Some(&[1; 128])).is_ok());
     assert!(pki
         .responder
         .cert_id(CertIdHash::Sha384, &serial(3))
@@ -588,5 +427,4 @@ fn responder_cert_rules() {
         response_status(&resp).expect("status"),
         ResponseStatus::Successful
     );
-    let _ = IpAddr::from([127, 0, 0, 1]);
 }

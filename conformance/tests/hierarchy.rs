@@ -501,3 +501,106 @@ async fn hierarchy_root_policy_issuing_acme_revocation() {
         norm(issuing["certificatePem"].as_str().unwrap())
     );
 }
+
+/// `activate` moves the HTTPS listener's certificate to the new issuing CA
+/// at once when it chains to the root clients trust (`root.pem`); a CA
+/// under another root takes over ACME issuance but the listener keeps its
+/// certificate (and `root.pem`) until the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listener_certificate_follows_activation_under_the_same_root() {
+    let mut env = Env::start("listener-cert").await;
+    let work = env.path().join("listener-cert");
+    std::fs::create_dir_all(&work).unwrap();
+    let srv = &env.srv;
+    let list = admin_ok(srv, &["cas", "list"]);
+    let cas = list["cas"].as_array().unwrap();
+    let root_id = cas.iter().find(|c| c["parent"].is_null()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = served_certificate(srv);
+    let original_issuer = x509_field(&work, &before, "issuer");
+
+    // Same root: the listener moves at activation.
+    let next = admin_ok(
+        srv,
+        &[
+            "cas",
+            "create",
+            "--name",
+            "Next Issuing CA",
+            "--parent",
+            &root_id,
+            "--validity-days",
+            "200",
+            "--path-len",
+            "0",
+        ],
+    );
+    let next_id = next["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        x509_field(&work, &served_certificate(srv), "issuer"),
+        original_issuer,
+        "creating a CA does not move the listener"
+    );
+    admin_ok(srv, &["cas", "activate", &next_id]);
+    let moved = served_certificate(srv);
+    let issuer = x509_field(&work, &moved, "issuer");
+    assert!(issuer.contains("Next Issuing CA"), "{issuer}");
+    assert_ne!(
+        x509_field(&work, &moved, "serial"),
+        x509_field(&work, &before, "serial")
+    );
+
+    // Another root: ACME moves, the listener and root.pem do not.
+    let root_pem_before = std::fs::read_to_string(srv.root()).unwrap();
+    let other_root = admin_ok(
+        srv,
+        &[
+            "cas",
+            "create",
+            "--name",
+            "Other Root",
+            "--validity-days",
+            "400",
+            "--path-len",
+            "1",
+        ],
+    );
+    let other = admin_ok(
+        srv,
+        &[
+            "cas",
+            "create",
+            "--name",
+            "Other Issuing CA",
+            "--parent",
+            other_root["id"].as_str().unwrap(),
+            "--validity-days",
+            "200",
+            "--path-len",
+            "0",
+        ],
+    );
+    admin_ok(srv, &["cas", "activate", other["id"].as_str().unwrap()]);
+    let kept = served_certificate(srv);
+    assert_eq!(
+        x509_field(&work, &kept, "serial"),
+        x509_field(&work, &moved, "serial")
+    );
+    assert_eq!(
+        std::fs::read_to_string(srv.root()).unwrap(),
+        root_pem_before
+    );
+
+    // At the next start the listener and root.pem follow the issuing CA.
+    env.srv.kill9();
+    env.srv.start();
+    let after = served_certificate(&env.srv);
+    let issuer = x509_field(&work, &after, "issuer");
+    assert!(issuer.contains("Other Issuing CA"), "{issuer}");
+    assert_ne!(
+        std::fs::read_to_string(env.srv.root()).unwrap(),
+        root_pem_before
+    );
+}

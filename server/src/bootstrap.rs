@@ -357,6 +357,7 @@ pub fn load_cas(config: &Config, store: &dyn Store, kek: &Kek) -> Result<CaSet, 
         active,
         by_id,
         external_by_id,
+        active_root_pem: root_pem.clone(),
         root_pem,
     })
 }
@@ -538,100 +539,23 @@ pub fn client_cert_auth(
     Ok(Some(Arc::new(auth)))
 }
 
-/// Issues the HTTPS listener's certificate for the configured hostnames
-/// from the active issuing CA (fresh key each start, recorded in the store
-/// like any certificate) and builds the rustls server configuration. With
-/// `client_auth`, the listener asks every client for a certificate but
-/// requires none (RFC 8446 §4.3.2), so ACME clients are unaffected.
+/// The rustls server configuration of the HTTPS listener: its
+/// certificate comes from `listener` (issued from the issuing CA, renewed
+/// live; see [`crate::listener_cert`]). With `client_auth`, the listener
+/// asks every client for a certificate but requires none (RFC 8446
+/// §4.3.2), so ACME clients are unaffected.
 pub fn tls_config(
-    config: &Config,
-    store: &dyn Store,
-    cas: &CaSet,
+    listener: Arc<crate::listener_cert::ListenerCert>,
     client_auth: Option<&ClientCertAuth>,
-) -> Result<rustls::ServerConfig, BootError> {
-    use ironseal_ca_core::csr::{check_csr, CsrPolicy};
-    use ironseal_ca_core::names::SubjectName;
-    let key = rcgen::KeyPair::generate().map_err(|e| BootError::Tls(e.to_string()))?;
-    let mut names = Vec::new();
-    let mut sans = Vec::new();
-    for h in &config.hostnames {
-        match h.parse::<std::net::IpAddr>() {
-            Ok(ip) => {
-                names.push(SubjectName::Ip(ip));
-                sans.push(rcgen::SanType::IpAddress(ip));
-            }
-            Err(_) => {
-                names.push(SubjectName::Dns(h.to_ascii_lowercase()));
-                sans.push(rcgen::SanType::DnsName(
-                    h.to_ascii_lowercase()
-                        .try_into()
-                        .map_err(|_| BootError::Tls(format!("bad hostname {h:?}")))?,
-                ));
-            }
-        }
-    }
-    let mut params = rcgen::CertificateParams::default();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params.subject_alt_names = sans;
-    let csr = params
-        .serialize_request(&key)
-        .map_err(|e| BootError::Tls(e.to_string()))?;
-    let checked =
-        check_csr(csr.der(), &CsrPolicy::default()).map_err(|e| BootError::Tls(e.to_string()))?;
-    let now = OffsetDateTime::now_utc();
-    let serial = Serial::from_random(rand::random());
-    let issuer = &cas.active.issuer;
-    let not_after = (now + time::Duration::days(90)).min(issuer.not_after());
-    let issued = ironseal_ca_core::issuance::issue_leaf(
-        issuer,
-        &checked,
-        &names,
-        serial.clone(),
-        now - time::Duration::minutes(5),
-        not_after,
-    )
-    .map_err(|e| match e {
-        ironseal_ca_core::error::CaError::NameConstraintViolation { name, reason } => {
-            BootError::Tls(format!(
-                "the HTTPS certificate for {name} cannot be issued: {reason}; \
-             permit the server's --hostname values in the issuing CA's name constraints"
-            ))
-        }
-        other => BootError::Ca(other),
-    })?;
-    store.insert_certificate(&ironseal_storage::CertificateRecord {
-        serial: serial.to_hex(),
-        issuer_id: issuer.id().to_string(),
-        account_id: "ironseal-https-listener".into(),
-        order_id: String::new(),
-        der: issued.der.clone(),
-        not_before: issued.not_before,
-        not_after: issued.not_after,
-        public_key_sha256: crate::state::sha256_hex(&checked.public_key_bits),
-        identifiers: Vec::new(),
-        revocation: None,
-        replaced_by: None,
-        renew_early: false,
-    })?;
-    store.flush()?;
-    let mut chain = vec![rustls_pki_types::CertificateDer::from(issued.der)];
-    chain.extend(
-        cas.active
-            .chain_der
-            .iter()
-            .map(|d| rustls_pki_types::CertificateDer::from(d.clone())),
-    );
-    let key_der = rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+) -> rustls::ServerConfig {
     let builder = rustls::ServerConfig::builder();
     let builder = match client_auth {
         Some(auth) => builder.with_client_cert_verifier(auth.tls_verifier()),
         None => builder.with_no_client_auth(),
     };
-    let mut cfg = builder
-        .with_single_cert(chain, key_der)
-        .map_err(|e| BootError::Tls(e.to_string()))?;
+    let mut cfg = builder.with_cert_resolver(listener);
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(cfg)
+    cfg
 }
 
 #[cfg(test)]

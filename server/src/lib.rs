@@ -13,6 +13,7 @@ pub mod crl;
 pub mod durability;
 pub mod http;
 pub mod issue;
+pub mod listener_cert;
 pub mod metrics;
 pub mod ocsp;
 pub mod pki_http;

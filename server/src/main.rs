@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use ironseal::config::{Config, LogFormat, ServeArgs};
+use ironseal::listener_cert::ListenerCert;
 use ironseal::state::AppState;
 use ironseal::{acme, admin, bootstrap, cli, crl, http, ocsp, pki_http, validation};
 
@@ -127,12 +128,11 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             "admin client-certificate authentication enabled; the HTTPS listener requests (does not require) client certificates"
         );
     }
+    let listener_cert = Arc::new(ListenerCert::issue(&config, store.as_ref(), &cas)?);
     let tls = Arc::new(bootstrap::tls_config(
-        &config,
-        store.as_ref(),
-        &cas,
+        listener_cert.clone(),
         client_certs.as_deref(),
-    )?);
+    ));
     let validator = validation::Validator::new(validation::ValidationConfig {
         http01_port: config.http01_port,
         tlsalpn01_port: config.tlsalpn01_port,
@@ -153,6 +153,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         cas,
         kek,
         client_certs,
+        listener_cert,
     )?);
     let st = state.clone();
     if let Err(e) = tokio::task::spawn_blocking(move || ocsp::ensure_responders(&st)).await? {
@@ -207,6 +208,11 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
                     // Rebuilds CRLs before they age past crl::CRL_REFRESH, requests or not.
                     let st3 = st.clone();
                     let _ = tokio::task::spawn_blocking(move || crl::refresh_due(&st3)).await;
+                    // Renews the HTTPS listener's certificate when it is due.
+                    let st4 = st.clone();
+                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || st4.refresh_listener_cert()).await {
+                        tracing::warn!(error = %e, "HTTPS listener certificate renewal failed");
+                    }
                 }
                 _ = housekeeping_rx.changed() => break,
             }

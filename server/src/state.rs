@@ -43,8 +43,12 @@ pub struct CaSet {
     /// (offline or external roots and intermediates), by id.
     pub external_by_id: HashMap<String, Vec<u8>>,
     /// The root certificate in PEM: the root of the active issuing CA
-    /// when the server started (the root of its HTTPS certificate).
+    /// when the server started (the root of its HTTPS certificate), served
+    /// as `root.pem`.
     pub root_pem: String,
+    /// The root (PEM) of the active issuing CA now; differs from
+    /// `root_pem` after `activate` moved issuance under another root.
+    pub active_root_pem: String,
 }
 
 /// Everything a request handler needs.
@@ -63,6 +67,9 @@ pub struct AppState {
     /// Serializes changes to the CA hierarchy (create, activate, status)
     /// and the reload of [`AppState::cas`] that follows each.
     pub ca_admin: Mutex<()>,
+    /// The HTTPS listener's certificate (renewed and moved to a new
+    /// issuing CA live, see [`crate::listener_cert`]).
+    pub listener_cert: Arc<crate::listener_cert::ListenerCert>,
     pub crl_cache: CrlCache,
     pub ocsp: crate::ocsp::OcspService,
     pub metrics: Metrics,
@@ -81,6 +88,7 @@ impl AppState {
         cas: CaSet,
         kek: Kek,
         client_certs: Option<Arc<crate::admin::client_cert::ClientCertAuth>>,
+        listener_cert: Arc<crate::listener_cert::ListenerCert>,
     ) -> std::io::Result<AppState> {
         let per_minute = NonZeroU32::new(config.new_orders_per_account_per_minute.max(1))
             .unwrap_or(NonZeroU32::MIN);
@@ -97,6 +105,7 @@ impl AppState {
             cas: RwLock::new(Arc::new(cas)),
             kek,
             client_certs,
+            listener_cert,
             ca_admin: Mutex::new(()),
             crl_cache: CrlCache::default(),
             ocsp: crate::ocsp::OcspService::default(),
@@ -114,6 +123,19 @@ impl AppState {
     /// Puts a new CA set in force (after the hierarchy changed).
     pub fn replace_cas(&self, set: CaSet) {
         *self.cas.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+    }
+
+    /// Renews the HTTPS listener's certificate if due, or moves it to a
+    /// new issuing CA under the served root (see [`crate::listener_cert`]).
+    pub fn refresh_listener_cert(
+        &self,
+    ) -> Result<Option<crate::listener_cert::Refreshed>, crate::bootstrap::BootError> {
+        self.listener_cert.refresh(
+            &self.config,
+            self.store.as_ref(),
+            &self.ca_set(),
+            time::OffsetDateTime::now_utc(),
+        )
     }
 
     /// The CA that signs new leaves.

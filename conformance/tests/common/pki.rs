@@ -207,3 +207,39 @@ pub fn ocsp_status(srv: &Srv, issuer: &Path, leaf: &Path, ca_file: &Path, others
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|| panic!("no status line:\n{}", o.describe()))
 }
+
+/// The certificate (PEM) the HTTPS listener presents now, fetched with
+/// `openssl s_client` and verified against `root.pem`.
+pub fn served_certificate(srv: &Srv) -> String {
+    let mut c = Command::new("openssl");
+    c.args(["s_client", "-connect"])
+        .arg(format!("127.0.0.1:{}", srv.port))
+        .args([
+            "-servername",
+            "localhost",
+            "-verify_return_error",
+            "-CAfile",
+        ])
+        .arg(srv.root())
+        .stdin(std::process::Stdio::null());
+    let o = blocking(|| proc::run(c, Duration::from_secs(30)));
+    assert!(
+        o.stdout.contains("Verify return code: 0 (ok)"),
+        "the listener's chain does not verify to root.pem:\n{}",
+        o.describe()
+    );
+    let start = o.stdout.find("-----BEGIN CERTIFICATE-----").unwrap();
+    let end = o.stdout[start..].find("-----END CERTIFICATE-----").unwrap() + start + 25;
+    format!("{}\n", &o.stdout[start..end])
+}
+
+/// `openssl x509 -noout -<field>` of a PEM certificate, e.g. "issuer".
+pub fn x509_field(dir: &Path, pem: &str, field: &str) -> String {
+    let f = write(dir, &format!("x509-{field}.pem"), pem);
+    let o = run(
+        "openssl",
+        &["x509", "-noout", &format!("-{field}"), "-in", p(&f)],
+    );
+    o.expect_success("openssl x509");
+    o.stdout.trim().to_string()
+}

@@ -558,6 +558,9 @@ pub(super) fn reload_cas(state: &AppState) -> Result<(), ApiError> {
     if let Err(e) = crate::ocsp::ensure_responders(state) {
         tracing::warn!(error = %e, "OCSP responder setup after a CA change incomplete");
     }
+    if let Err(e) = state.refresh_listener_cert() {
+        tracing::warn!(error = %e, "HTTPS listener certificate not moved to the new issuing CA");
+    }
     Ok(())
 }
 

@@ -1,0 +1,273 @@
+//! The HTTPS listener's own certificate, for the configured hostnames,
+//! issued from the issuing CA and served through a rustls certificate
+//! resolver so that it can be replaced without a restart:
+//!
+//! * renewed once two thirds of its lifetime have passed (a server that
+//!   runs longer than the certificate's 90 days keeps a valid one);
+//! * re-issued when `activate` hands issuance to a CA under the root that
+//!   clients already trust (`root.pem`), so the retiring CA stops signing
+//!   for the listener too.
+//!
+//! A new issuing CA under a different root is only taken at the next
+//! start, when `root.pem` changes with it: switching live would break
+//! every client that trusts the old root. Until then renewals stay with a
+//! CA of the served root when one can sign, and a warning says a restart
+//! is due.
+
+use std::sync::{Arc, RwLock};
+
+use ironseal_ca_core::csr::{check_csr, CsrPolicy};
+use ironseal_ca_core::names::SubjectName;
+use ironseal_ca_core::serial::Serial;
+use ironseal_storage::Store;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use time::{Duration, OffsetDateTime};
+
+use crate::bootstrap::BootError;
+use crate::config::Config;
+use crate::state::{CaSet, IssuingCa};
+
+/// Lifetime of a listener certificate (capped by the issuer's notAfter).
+const LIFETIME: Duration = Duration::days(90);
+
+/// One issued listener certificate.
+struct Current {
+    key: Arc<CertifiedKey>,
+    issuer_id: String,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+}
+
+/// The certificate the HTTPS listener presents; see the module docs.
+pub struct ListenerCert {
+    current: RwLock<Current>,
+}
+
+impl std::fmt::Debug for ListenerCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = self.current.read().unwrap_or_else(|e| e.into_inner());
+        f.debug_struct("ListenerCert")
+            .field("issuer_id", &c.issuer_id)
+            .field("not_after", &c.not_after)
+            .finish()
+    }
+}
+
+/// Why [`ListenerCert::refresh`] replaced the certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refreshed {
+    /// Two thirds of its lifetime had passed.
+    Renewed,
+    /// Issuance moved to another CA under the served root.
+    NewIssuer,
+}
+
+impl ListenerCert {
+    /// Issues the first certificate from the issuing CA of `cas`.
+    pub fn issue(config: &Config, store: &dyn Store, cas: &CaSet) -> Result<Self, BootError> {
+        let current = issue_from(config, store, &cas.active, OffsetDateTime::now_utc())?;
+        Ok(ListenerCert {
+            current: RwLock::new(current),
+        })
+    }
+
+    /// The issuer id and notAfter of the certificate now served.
+    pub fn status(&self) -> (String, OffsetDateTime) {
+        let c = self.current.read().unwrap_or_else(|e| e.into_inner());
+        (c.issuer_id.clone(), c.not_after)
+    }
+
+    /// Replaces the certificate when it is due (two thirds of its life
+    /// gone) or when issuance moved to another CA under the served root;
+    /// `Ok(None)` when nothing had to change. Issues from the issuing CA
+    /// if it chains to the served root, else (due only) from the current
+    /// issuer if it can still sign, with a warning that a restart will
+    /// switch roots.
+    pub fn refresh(
+        &self,
+        config: &Config,
+        store: &dyn Store,
+        cas: &CaSet,
+        now: OffsetDateTime,
+    ) -> Result<Option<Refreshed>, BootError> {
+        let (issuer_id, not_before, not_after) = {
+            let c = self.current.read().unwrap_or_else(|e| e.into_inner());
+            (c.issuer_id.clone(), c.not_before, c.not_after)
+        };
+        let due = now >= not_before + (not_after - not_before) * 2 / 3;
+        let moved = cas.active.issuer.id() != issuer_id;
+        let same_root = cas.active_root_pem == cas.root_pem;
+        let (signer, why) = if moved && same_root {
+            (cas.active.clone(), Refreshed::NewIssuer)
+        } else if due && same_root {
+            (cas.active.clone(), Refreshed::Renewed)
+        } else if due {
+            tracing::warn!(
+                issuing = %cas.active.issuer.id(),
+                "the issuing CA chains to another root than root.pem; the HTTPS \
+                 certificate is renewed from its current CA until a restart switches roots"
+            );
+            match cas.by_id.get(&issuer_id) {
+                Some(ca) => (ca.clone(), Refreshed::Renewed),
+                None => return Ok(None),
+            }
+        } else {
+            return Ok(None);
+        };
+        let next = issue_from(config, store, &signer, now)?;
+        tracing::info!(
+            issuer = %next.issuer_id,
+            not_after = %next.not_after,
+            reason = ?why,
+            "HTTPS listener certificate replaced"
+        );
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = next;
+        Ok(Some(why))
+    }
+}
+
+impl ResolvesServerCert for ListenerCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let c = self.current.read().unwrap_or_else(|e| e.into_inner());
+        Some(c.key.clone())
+    }
+}
+
+/// Issues a listener certificate (fresh P-256 key) for the configured
+/// hostnames from `ca`, records it in the store like any certificate, and
+/// returns it with `ca`'s chain.
+fn issue_from(
+    config: &Config,
+    store: &dyn Store,
+    ca: &IssuingCa,
+    now: OffsetDateTime,
+) -> Result<Current, BootError> {
+    let tls = |e: &dyn std::fmt::Display| BootError::Tls(e.to_string());
+    let key = rcgen::KeyPair::generate().map_err(|e| tls(&e))?;
+    let mut names = Vec::new();
+    let mut sans = Vec::new();
+    for h in &config.hostnames {
+        match h.parse::<std::net::IpAddr>() {
+            Ok(ip) => {
+                names.push(SubjectName::Ip(ip));
+                sans.push(rcgen::SanType::IpAddress(ip));
+            }
+            Err(_) => {
+                let h = h.to_ascii_lowercase();
+                names.push(SubjectName::Dns(h.clone()));
+                sans.push(rcgen::SanType::DnsName(
+                    h.clone()
+                        .try_into()
+                        .map_err(|_| BootError::Tls(format!("bad hostname {h:?}")))?,
+                ));
+            }
+        }
+    }
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.subject_alt_names = sans;
+    let csr = params.serialize_request(&key).map_err(|e| tls(&e))?;
+    let checked = check_csr(csr.der(), &CsrPolicy::default()).map_err(|e| tls(&e))?;
+    let serial = Serial::from_random(rand::random());
+    let issuer = &ca.issuer;
+    let not_after = (now + LIFETIME).min(issuer.not_after());
+    let issued = ironseal_ca_core::issuance::issue_leaf(
+        issuer,
+        &checked,
+        &names,
+        serial.clone(),
+        now - Duration::minutes(5),
+        not_after,
+    )
+    .map_err(|e| match e {
+        ironseal_ca_core::error::CaError::NameConstraintViolation { name, reason } => {
+            BootError::Tls(format!(
+                "the HTTPS certificate for {name} cannot be issued: {reason}; \
+                 permit the server's --hostname values in the issuing CA's name constraints"
+            ))
+        }
+        other => BootError::Ca(other),
+    })?;
+    store.insert_certificate(&ironseal_storage::CertificateRecord {
+        serial: serial.to_hex(),
+        issuer_id: issuer.id().to_string(),
+        account_id: "ironseal-https-listener".into(),
+        order_id: String::new(),
+        der: issued.der.clone(),
+        not_before: issued.not_before,
+        not_after: issued.not_after,
+        public_key_sha256: crate::state::sha256_hex(&checked.public_key_bits),
+        identifiers: Vec::new(),
+        revocation: None,
+        replaced_by: None,
+        renew_early: false,
+    })?;
+    store.flush()?;
+    let mut chain = vec![CertificateDer::from(issued.der)];
+    chain.extend(ca.chain_der.iter().map(|d| CertificateDer::from(d.clone())));
+    let key_der = PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    let signing =
+        rustls::crypto::aws_lc_rs::sign::any_supported_type(&key_der).map_err(|e| tls(&e))?;
+    Ok(Current {
+        key: Arc::new(CertifiedKey::new(chain, signing)),
+        issuer_id: issuer.id().to_string(),
+        not_before: issued.not_before,
+        not_after: issued.not_after,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use crate::bootstrap::{ensure_hierarchy, load_cas};
+    use crate::config::ServeArgs;
+    use ironseal_ca_core::sealed::Kek;
+    use ironseal_storage::MemoryStore;
+
+    #[test]
+    fn renewed_after_two_thirds_of_its_life_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::resolve(&ServeArgs {
+            data_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        })
+        .unwrap();
+        let store = MemoryStore::new();
+        let kek = Kek::from_bytes(&[7u8; 32]).unwrap();
+        ensure_hierarchy(&config, &store, &kek).unwrap();
+        let cas = load_cas(&config, &store, &kek).unwrap();
+        let lc = ListenerCert::issue(&config, &store, &cas).unwrap();
+        let (issuer, first_na) = lc.status();
+        assert_eq!(issuer, cas.active.issuer.id());
+        let now = OffsetDateTime::now_utc();
+        let life = first_na - (now - Duration::minutes(5));
+        // Early in its life: kept.
+        assert_eq!(lc.refresh(&config, &store, &cas, now).unwrap(), None);
+        assert_eq!(
+            lc.refresh(&config, &store, &cas, now + life / 2).unwrap(),
+            None
+        );
+        // Two thirds on: a new certificate from the issuing CA, recorded
+        // in the store like any other.
+        let later = now + life * 2 / 3 + Duration::minutes(10);
+        assert_eq!(
+            lc.refresh(&config, &store, &cas, later).unwrap(),
+            Some(Refreshed::Renewed)
+        );
+        let (issuer, na) = lc.status();
+        assert_eq!(issuer, cas.active.issuer.id());
+        assert!(na > first_na, "{na} after {first_na}");
+        let served = lc.current.read().unwrap().key.cert[0].to_vec();
+        let serial = ironseal_ca_core::cert::cert_serial(&served)
+            .unwrap()
+            .to_hex();
+        let record = store.get_certificate(&serial).unwrap().unwrap();
+        assert_eq!(record.der, served);
+        assert_eq!(record.not_after, na);
+        // Fresh again: kept.
+        assert_eq!(lc.refresh(&config, &store, &cas, later).unwrap(), None);
+    }
+}

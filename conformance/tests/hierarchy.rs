@@ -503,9 +503,11 @@ async fn hierarchy_root_policy_issuing_acme_revocation() {
 }
 
 /// `activate` moves the HTTPS listener's certificate to the new issuing CA
-/// at once when it chains to the root clients trust (`root.pem`); a CA
-/// under another root takes over ACME issuance but the listener keeps its
-/// certificate (and `root.pem`) until the next start.
+/// at once when it chains to the root clients trust (`root.pem`), and so
+/// does a key rotation (`cas rollover --activate`, whose successor issues
+/// the next ACME leaf); a CA under another root takes over ACME issuance
+/// but the listener keeps its certificate (and `root.pem`) until the next
+/// start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listener_certificate_follows_activation_under_the_same_root() {
     let mut env = Env::start("listener-cert").await;
@@ -551,6 +553,32 @@ async fn listener_certificate_follows_activation_under_the_same_root() {
         x509_field(&work, &moved, "serial"),
         x509_field(&work, &before, "serial")
     );
+
+    // Key rotation: a successor with the same profile under the same
+    // parent takes over in one call; the listener follows.
+    let g2 = admin_ok(srv, &["cas", "rollover", &next_id, "--activate"]);
+    assert_eq!(g2["name"], "Next Issuing CA G2", "{g2:#}");
+    assert_eq!(g2["issuing"], true);
+    assert_eq!(g2["parent"], root_id.as_str());
+    assert_eq!(g2["pathLen"], 0);
+    assert_ne!(g2["ski"], next["ski"], "a new key");
+    let list = admin_ok(srv, &["cas", "list"]);
+    assert_eq!(ca_in(&list, &next_id)["status"], "retiring");
+    let moved = served_certificate(srv);
+    let issuer = x509_field(&work, &moved, "issuer");
+    assert!(issuer.contains("Next Issuing CA G2"), "{issuer}");
+    let (acct, _) = env.account().await;
+    let issued = issue(&acct, &env.h01, None, &[dns("rolled.example.test")], None)
+        .await
+        .unwrap();
+    let blocks = ironseal_conformance::certs::pem_blocks(&issued.chain);
+    let norm = |s: &str| s.split_whitespace().collect::<String>();
+    assert_eq!(
+        norm(&blocks[1]),
+        norm(g2["certificatePem"].as_str().unwrap())
+    );
+    // A root is not rolled over this way.
+    admin_err(srv, &["cas", "rollover", &root_id], 409, "not_intermediate");
 
     // Another root: ACME moves, the listener and root.pem do not.
     let root_pem_before = std::fs::read_to_string(srv.root()).unwrap();

@@ -186,6 +186,14 @@ enum CasCommand {
         #[arg(long, default_value_t = 365)]
         validity_days: u32,
     },
+    /// Rotate intermediate <id>'s key (admin): a successor "… G2" with the
+    /// same profile under the same parent; --activate hands it issuance.
+    Rollover {
+        id: String,
+        /// Make the successor the issuing CA at once.
+        #[arg(long)]
+        activate: bool,
+    },
     /// Show one CA (a pending CA includes its request, csrPem).
     Show { id: String },
     /// Start an intermediate for an offline or external root to sign
@@ -533,6 +541,14 @@ async fn run_command(api: &Api, command: AdminCommand) -> Result<(Value, bool), 
                     "POST",
                     &format!("/admin/v1/cas/{}/cross-sign", seg(&id)),
                     Some(json!({ "by": by, "validityDays": validity_days })),
+                )
+                .await?
+            }
+            CasCommand::Rollover { id, activate } => {
+                api.call(
+                    "POST",
+                    &format!("/admin/v1/cas/{}/rollover", seg(&id)),
+                    Some(json!({ "activate": activate })),
                 )
                 .await?
             }

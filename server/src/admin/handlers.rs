@@ -20,8 +20,8 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use super::auth::{generate_key, Principal};
-use super::ca_import;
 use super::routes::{Op, BULK_MAX_SERIALS};
+use super::{ca_import, rollover};
 use super::{Answer, ApiError};
 use crate::acme::render::ts;
 use crate::bootstrap::{listener_names, load_cas, read_issuing, write_issuing, BootError};
@@ -67,6 +67,7 @@ pub async fn dispatch(
         Op::ImportSignedCa => ca_import::import_signed(state, caller, param(0), body).await,
         Op::RegisterExternalCa => ca_import::register_external(state, caller, body).await,
         Op::ImportCa => ca_import::import_existing(state, caller, body).await,
+        Op::RolloverCa => rollover::rollover(state, caller, param(0), body).await,
         Op::Audit => audit(state, query),
     }
 }
@@ -103,6 +104,7 @@ pub(super) fn decode_request(
         Op::CreateCaCsr | Op::ImportSignedCa | Op::RegisterExternalCa | Op::ImportCa => {
             ca_import::decode_request(op, body)
         }
+        Op::RolloverCa => parse_body::<rollover::RolloverRequest>(body).map(drop),
         Op::Audit => parse_audit_query(query).map(drop),
         Op::Whoami
         | Op::ListKeys
@@ -638,7 +640,7 @@ pub(super) fn ca_name(name: &str) -> Result<String, ApiError> {
 
 /// Refuses a CA that cannot sign here: `pending` (no certificate yet) or
 /// `external` (no key).
-fn require_key_and_cert(record: &CaRecord) -> Result<(), ApiError> {
+pub(super) fn require_key_and_cert(record: &CaRecord) -> Result<(), ApiError> {
     match record.status {
         CaStatus::Pending => Err(ApiError::conflict(
             "ca_pending",
@@ -783,68 +785,77 @@ async fn activate_ca(
 ) -> Result<Answer, ApiError> {
     let id = id.to_string();
     let caller = caller.clone();
-    ca_change(state, move |state| {
-        let mut record = load_ca(state, &id)?;
-        require_key_and_cert(&record)?;
-        if record.parent_id.is_none() {
-            return Err(ApiError::conflict(
-                "not_intermediate",
-                "a root CA cannot sign leaves; activate an intermediate",
-            ));
-        }
-        if record.status == CaStatus::Retired {
-            return Err(ApiError::conflict(
-                "ca_retired",
-                format!("CA {id} is retired"),
-            ));
-        }
-        let previous = state.active_issuer().issuer.id().to_string();
-        if previous == id && record.status == CaStatus::Active {
-            return Ok(Answer::ok(ca_json(&record, &state.ca_set())));
-        }
-        let set = state.ca_set();
-        let Some(ca) = set.by_id.get(&id) else {
-            return Err(ApiError::internal(format!("CA {id} is not loaded")));
-        };
-        // The HTTPS listener's certificate comes from the issuing CA at the
-        // next start: refuse a CA whose chain cannot name this server.
-        if let Err(e) = ca.issuer.check_names(&listener_names(&state.config)) {
-            return Err(ApiError::conflict(
-                "hostnames_not_permitted",
-                format!(
-                    "the server's hostnames must be permitted for the HTTPS certificate \
-                     issued from the issuing CA at start: {e}"
-                ),
-            ));
-        }
-        // The file first: a crash before the records are updated leaves
-        // the new CA issuing and the old one still marked active.
-        write_issuing(&state.config, &id).map_err(ApiError::internal)?;
-        record.status = CaStatus::Active;
-        state.store.put_ca(&record)?;
-        if previous != id {
-            if let Some(mut prev) = state.store.get_ca(&previous)? {
-                if prev.status == CaStatus::Active {
-                    prev.status = CaStatus::Retiring;
-                    state.store.put_ca(&prev)?;
-                }
+    ca_change(state, move |state| activate_in(state, &caller, &id)).await
+}
+
+/// Makes intermediate `id` the issuing CA; the previous one becomes
+/// `retiring`. Call inside [`ca_change`].
+pub(super) fn activate_in(
+    state: &AppState,
+    caller: &Principal,
+    id: &str,
+) -> Result<Answer, ApiError> {
+    let id = id.to_string();
+    let mut record = load_ca(state, &id)?;
+    require_key_and_cert(&record)?;
+    if record.parent_id.is_none() {
+        return Err(ApiError::conflict(
+            "not_intermediate",
+            "a root CA cannot sign leaves; activate an intermediate",
+        ));
+    }
+    if record.status == CaStatus::Retired {
+        return Err(ApiError::conflict(
+            "ca_retired",
+            format!("CA {id} is retired"),
+        ));
+    }
+    let previous = state.active_issuer().issuer.id().to_string();
+    if previous == id && record.status == CaStatus::Active {
+        return Ok(Answer::ok(ca_json(&record, &state.ca_set())));
+    }
+    let set = state.ca_set();
+    let Some(ca) = set.by_id.get(&id) else {
+        return Err(ApiError::internal(format!("CA {id} is not loaded")));
+    };
+    // The HTTPS listener's certificate is issued from the issuing CA (now
+    // or at the next start): refuse a CA whose chain cannot name this
+    // server.
+    if let Err(e) = ca.issuer.check_names(&listener_names(&state.config)) {
+        return Err(ApiError::conflict(
+            "hostnames_not_permitted",
+            format!(
+                "the server's hostnames must be permitted for the HTTPS certificate \
+                 issued from the issuing CA at start: {e}"
+            ),
+        ));
+    }
+    // The file first: a crash before the records are updated leaves
+    // the new CA issuing and the old one still marked active.
+    write_issuing(&state.config, &id).map_err(ApiError::internal)?;
+    record.status = CaStatus::Active;
+    state.store.put_ca(&record)?;
+    if previous != id {
+        if let Some(mut prev) = state.store.get_ca(&previous)? {
+            if prev.status == CaStatus::Active {
+                prev.status = CaStatus::Retiring;
+                state.store.put_ca(&prev)?;
             }
         }
-        audit_ca(
-            state,
-            &caller,
-            "ca.activate",
-            format!("id={id} previous={previous} (now retiring)"),
-        )?;
-        state.store.flush()?;
-        reload_cas(state)?;
-        Ok(Answer {
-            status: StatusCode::OK,
-            body: ca_json(&record, &state.ca_set()),
-            note: Some(format!("activated CA {id}; {previous} retiring")),
-        })
+    }
+    audit_ca(
+        state,
+        caller,
+        "ca.activate",
+        format!("id={id} previous={previous} (now retiring)"),
+    )?;
+    state.store.flush()?;
+    reload_cas(state)?;
+    Ok(Answer {
+        status: StatusCode::OK,
+        body: ca_json(&record, &state.ca_set()),
+        note: Some(format!("activated CA {id}; {previous} retiring")),
     })
-    .await
 }
 
 #[derive(Deserialize)]

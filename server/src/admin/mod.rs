@@ -13,6 +13,7 @@ pub mod auth;
 mod ca_import;
 pub mod client_cert;
 mod handlers;
+mod rollover;
 pub mod routes;
 
 #[cfg(test)]

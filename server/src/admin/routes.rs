@@ -30,6 +30,7 @@ pub enum Op {
     ImportSignedCa,
     RegisterExternalCa,
     ImportCa,
+    RolloverCa,
     Audit,
 }
 
@@ -136,6 +137,12 @@ pub static ROUTES: &[Route] = &[
         "POST",
         "/admin/v1/cas/import",
         Op::ImportCa,
+        Permission::Admin,
+    ),
+    route(
+        "POST",
+        "/admin/v1/cas/{id}/rollover",
+        Op::RolloverCa,
         Permission::Admin,
     ),
     route("GET", "/admin/v1/audit", Op::Audit, Permission::Audit),

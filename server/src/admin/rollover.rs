@@ -1,0 +1,130 @@
+//! Key rotation of an intermediate (`POST /admin/v1/cas/{id}/rollover`):
+//! a successor with a new key and the same profile — organization, key
+//! algorithm, pathLenConstraint, name constraints and policies, the
+//! commonName with the next generation suffix (`… G2`) — certified by the
+//! same parent, with a validity of the same length clamped into the
+//! parent's (ca-core `rollover_profile`, RFC 5280 §4.2.1.1/§4.2.1.2).
+//! With `activate`, the successor takes over issuance in the same call and
+//! the predecessor becomes `retiring`.
+
+use std::sync::Arc;
+
+use hyper::StatusCode;
+use ironseal_ca_core::hierarchy::create_intermediate;
+use ironseal_ca_core::hierarchy_ops::rollover_profile;
+use ironseal_ca_core::sealed::seal;
+use ironseal_ca_core::serial::Serial;
+use ironseal_storage::{CaRecord, CaStatus};
+use serde::Deserialize;
+use time::{Duration, OffsetDateTime};
+
+use super::auth::Principal;
+use super::handlers::{
+    activate_in, ca_change, ca_error, load_ca, parse_body, require_key_and_cert, save_ca,
+};
+use super::{Answer, ApiError};
+use crate::bootstrap::{read_issuing, write_issuing};
+use crate::state::{new_id, AppState};
+
+/// The body of a rollover call.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RolloverRequest {
+    /// Hand issuance to the successor at once.
+    #[serde(default)]
+    activate: bool,
+}
+
+/// `POST /admin/v1/cas/{id}/rollover`: see the module documentation.
+/// Refused for a root (409 `not_intermediate`: make a new root and
+/// cross-sign instead), a retired CA (`ca_retired`), a parent that cannot
+/// sign here (`ca_not_active`, `ca_external`: for a CA under an offline
+/// root, `cas csr` makes the successor).
+pub(super) async fn rollover(
+    state: &Arc<AppState>,
+    caller: &Principal,
+    id: &str,
+    body: &[u8],
+) -> Result<Answer, ApiError> {
+    let req: RolloverRequest = parse_body(body)?;
+    let id = id.to_string();
+    let caller = caller.clone();
+    ca_change(state, move |state| {
+        let current = load_ca(state, &id)?;
+        require_key_and_cert(&current)?;
+        let Some(parent_id) = current.parent_id.clone() else {
+            return Err(ApiError::conflict(
+                "not_intermediate",
+                "a root is not rolled over here; create a new root and cross-sign",
+            ));
+        };
+        if current.status == CaStatus::Retired {
+            return Err(ApiError::conflict(
+                "ca_retired",
+                format!("CA {id} is retired"),
+            ));
+        }
+        let parent_record = load_ca(state, &parent_id)?;
+        require_key_and_cert(&parent_record)?;
+        if parent_record.status != CaStatus::Active {
+            return Err(ApiError::conflict(
+                "ca_not_active",
+                format!(
+                    "the parent, CA {parent_id}, is {}; only an active CA certifies a successor",
+                    parent_record.status.as_str()
+                ),
+            ));
+        }
+        let set = state.ca_set();
+        let loaded = |cid: &str| {
+            set.by_id
+                .get(cid)
+                .cloned()
+                .ok_or_else(|| ApiError::internal(format!("CA {cid} is not loaded")))
+        };
+        let (cur, parent) = (loaded(&id)?, loaded(&parent_id)?);
+        let now = OffsetDateTime::now_utc();
+        let mut profile = rollover_profile(&cur.issuer, now).map_err(ca_error)?;
+        profile.not_before = (now - Duration::hours(1)).max(parent.issuer.not_before());
+        profile.not_after = profile.not_after.min(parent.issuer.not_after());
+        let serial = Serial::from_random(rand::random());
+        let (key, der) = create_intermediate(&profile, serial, &parent.issuer).map_err(ca_error)?;
+        let new = format!("int-{}", &new_id()[..8]).to_lowercase();
+        let sealed = seal(&state.kek, key.pkcs8_der(), new.as_bytes(), rand::random())
+            .map_err(ApiError::internal)?;
+        // Pin the current issuing CA first, as for create: the successor
+        // takes over only through activate.
+        if read_issuing(&state.config).is_none() {
+            write_issuing(&state.config, set.active.issuer.id()).map_err(ApiError::internal)?;
+        }
+        let record = CaRecord {
+            id: new.clone(),
+            name: profile.common_name.clone(),
+            parent_id: Some(parent_id.clone()),
+            cert_der: der,
+            sealed_key: sealed,
+            algorithm: Some(profile.algorithm),
+            status: CaStatus::Active,
+            created_at: now,
+            cross_certs: Vec::new(),
+            csr_der: Vec::new(),
+        };
+        tracing::info!(id = %new, predecessor = %id, "CA rolled over");
+        let created = save_ca(
+            state,
+            &caller,
+            &record,
+            "ca.rollover",
+            format!("id={new} predecessor={id} parent={parent_id}"),
+            StatusCode::CREATED,
+            format!("CA {new} succeeds {id}"),
+        )?;
+        if !req.activate {
+            return Ok(created);
+        }
+        let mut activated = activate_in(state, &caller, &new)?;
+        activated.status = StatusCode::CREATED;
+        Ok(activated)
+    })
+    .await
+}

@@ -115,6 +115,7 @@ EOF
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.2f", b - a}'; }
 hwm_mb() { awk '/^VmHWM:/{printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo 0; }
+rss_mb() { awk '/^VmRSS:/{printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo 0; }
 load_avg() { cut -d" " -f1-3 /proc/loadavg; }
 
 RESULTS=$WORK/results.txt
@@ -211,7 +212,7 @@ measure() { # measure ROUND LABEL
   if [[ -d $d/seeded ]]; then rm -rf "$d/data" && cp -a "$d/seeded" "$d/data"; fi
   start_server "$d/data" "$d/serve.$round.log"
   echo "  ready in $STARTUP_S s"
-  record "round=$round size=$label name=startup secs=$STARTUP_S"
+  record "round=$round size=$label name=startup secs=$STARTUP_S rss_mb=$(rss_mb "$IS_PID")"
   if [[ ! -e $d/checked ]]; then
     # The first seeded serial and the last ACME one must answer `good`, verified by openssl.
     for which in head tail; do
@@ -231,6 +232,7 @@ measure() { # measure ROUND LABEL
   ocsp_run "$round" "$label" get_cached --requests "$d/plain.txt" --get --seconds "$SECS"
   # (3) POST with a nonce: store read + live signature on every request.
   ocsp_run "$round" "$label" post_nonce --requests "$d/nonce.txt" --seconds "$SECS"
+  record "round=$round size=$label name=after_ocsp rss_mb=$(rss_mb "$IS_PID")"
   # (4) Issuance: complete ACME orders.
   "$BENCH_ACME" --label "$label" --directory "https://localhost:$IS_PORT/directory" --ca-cert "$d/data/root.pem" \
     --orders "$ORDERS" --concurrency "$ACME_C" --http01-port "$H01" --server-pid "$IS_PID" \
@@ -276,7 +278,7 @@ if [[ $CRL_REVOKED -gt 0 ]]; then
   # (housekeeping), and GET /crl/<id>.crl waits for that build.
   start_server "$d/data" "$d/serve.log"
   ISSUING=$(tr -d '[:space:]' <"$d/data/issuing-ca")
-  rss_ready=$(awk '/^VmRSS:/{printf "%.1f", $2/1024}' "/proc/$IS_PID/status")
+  rss_ready=$(rss_mb "$IS_PID")
   curl -sf -o "$d/crl.der" "http://127.0.0.1:$IS_HTTP/crl/$ISSUING.crl"
   t_done=$(now)
   peak=$(hwm_mb "$IS_PID")
@@ -332,7 +334,7 @@ def spread(v):
 print()
 print(f"== Scale: {n_small:,} vs {n_large:,} stored certificates "
       f"(median over rounds; each round's values in brackets) ==")
-print(f'{"":38}{"small":>28}{"large":>28}{"large/small":>12}{"noise":>7}  within 10%?')
+print(f'{"":38}{"small":>30}{"large":>30}{"large/small":>12}{"noise":>7}  within 10%?')
 verdicts = []
 def row(label, name, key, lower_is_better, judged=True, fmt="{:,.2f}"):
     s, l = vals("small", name, key), vals("large", name, key)
@@ -347,7 +349,7 @@ def row(label, name, key, lower_is_better, judged=True, fmt="{:,.2f}"):
         ok = ratio <= 1.10 if lower_is_better else ratio >= 1 / 1.10
         verdict = "yes" if ok else ("NO (within noise)" if abs(ratio - 1) <= noise else "NO")
         verdicts.append((label, ok))
-    print(f"{label:38}{br(s):>28}{br(l):>28}{ratio:>11.2f}x{noise:>6.0%}  {verdict}")
+    print(f"{label:38}{br(s):>30}{br(l):>30}{ratio:>11.2f}x{noise:>6.0%}  {verdict}")
 
 row("startup s (spawn -> /directory)", "startup", "secs", True, judged=False)
 for name, label in [("get_miss", "OCSP GET, first fetch"), ("get_cached", "OCSP GET, cached"),
@@ -359,7 +361,9 @@ row("issuance: p50 ms", "acme", "p50_ms", True)
 row("issuance: p99 ms", "acme", "p99_ms", True)
 row("issuance: orders/s", "acme", "rps", False, fmt="{:,.1f}")
 row("issuance: server CPU ms/order", "acme", "cpu_ms", True, judged=False)
-row("server peak RSS MB", "server", "peak_rss_mb", True, judged=False, fmt="{:,.1f}")
+row("server RSS MB at ready", "startup", "rss_mb", True, judged=False, fmt="{:,.1f}")
+row("server RSS MB after the OCSP runs", "after_ocsp", "rss_mb", True, judged=False, fmt="{:,.1f}")
+row("server peak RSS MB (end of round)", "server", "peak_rss_mb", True, judged=False, fmt="{:,.1f}")
 row("store get_certificate p50 us", "store_get", "p50_us", True, judged=False, fmt="{:,.1f}")
 row("store get_certificate p99 us", "store_get", "p99_us", True, judged=False, fmt="{:,.1f}")
 row("store insert_certificate p50 us", "store_insert", "p50_us", True, judged=False, fmt="{:,.1f}")

@@ -9,18 +9,27 @@
 //!   as `leaf{i}.pem` plus `inter.pem` into `--out`.
 //! - `fixed`: a trivial HTTP/1.1 server (hyper, like ironseal's) that answers
 //!   every request with the bytes of one file: the ceiling for a given client.
+//! - `requests`: OCSP requests (RFC 6960 §4.1.1, one SHA-1 CertID each, as
+//!   RFC 5019 §2.1.1 clients send them, optionally with a fresh RFC 8954
+//!   nonce each) for the serials in a file and/or the given certificates,
+//!   under one issuer certificate; written one base64 DER per line.
+//!   `scripts/bench-scale.sh` uses it for thousands of seeded serials.
 //! - `load`: sends requests for `--seconds` (or until `--max-requests`) over
 //!   `--connections` concurrent connections, either keep-alive or a new TCP
-//!   connection per request (`--new-connection`, with `Connection: close`),
-//!   GET of `--url` or POST of the `--body` files (round-robin). It counts
-//!   HTTP 200 answers with a non-empty body whose first byte is a DER
-//!   SEQUENCE (0x30), and prints responses/s, latency percentiles and errors,
-//!   then one machine-readable `RESULT` line.
+//!   connection per request (`--new-connection`, with `Connection: close`):
+//!   GET of `--url`, POST of the `--body` files, or the requests of a
+//!   `--requests` file as POST bodies or (`--get`) as RFC 6960 Appendix A.1
+//!   GET paths under `--url`. Several requests are used round-robin over all
+//!   connections (one shared counter), so `--max-requests` = the number of
+//!   requests sends each exactly once. It counts HTTP 200 answers with a
+//!   non-empty body whose first byte is a DER SEQUENCE (0x30), and prints
+//!   responses/s, latency percentiles and errors, then one machine-readable
+//!   `RESULT` line.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -76,6 +85,24 @@ enum Cmd {
         #[arg(long)]
         file: PathBuf,
     },
+    /// Write OCSP requests (one base64 DER per line) for serials under an issuer.
+    Requests {
+        /// PEM certificate of the CA that issued the serials
+        #[arg(long)]
+        issuer: PathBuf,
+        /// File with one hex serial per line
+        #[arg(long)]
+        serials: Option<PathBuf>,
+        /// Certificates (PEM) whose serials to add
+        #[arg(long)]
+        cert: Vec<PathBuf>,
+        /// Give every request its own random nonce (RFC 8954)
+        #[arg(long)]
+        nonce: bool,
+        /// Output file
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Generate load and print figures.
     Load {
         /// Label for the RESULT line
@@ -87,6 +114,12 @@ enum Cmd {
         /// POST these DER request bodies (round-robin); GET when absent
         #[arg(long)]
         body: Vec<PathBuf>,
+        /// Requests file from `requests` (one base64 DER per line), used round-robin
+        #[arg(long, conflicts_with = "body")]
+        requests: Option<PathBuf>,
+        /// With --requests: send them as GET /<url path>/<percent-encoded base64>
+        #[arg(long, requires = "requests")]
+        get: bool,
         /// Concurrent connections
         #[arg(long, default_value_t = 16)]
         connections: usize,
@@ -125,10 +158,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 out,
             } => issue(&directory, ca_cert, http01_port, count, out).await,
             Cmd::Fixed { listen, file } => fixed(listen, file).await,
+            Cmd::Requests {
+                issuer,
+                serials,
+                cert,
+                nonce,
+                out,
+            } => requests(&issuer, serials.as_deref(), &cert, nonce, &out),
             Cmd::Load {
                 name,
                 url,
                 body,
+                requests,
+                get,
                 connections,
                 new_connection,
                 seconds,
@@ -139,6 +181,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     name,
                     url,
                     bodies: body,
+                    requests,
+                    get,
                     connections,
                     new_connection,
                     seconds,
@@ -267,6 +311,141 @@ async fn issue(
 }
 
 // ---------------------------------------------------------------------------
+// requests
+// ---------------------------------------------------------------------------
+
+/// One DER TLV (definite length, long form when needed).
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// `AlgorithmIdentifier` of SHA-1 (OID 1.3.14.3.2.26, NULL parameters), as
+/// `openssl ocsp` writes it.
+const SHA1_ALG_ID: &[u8] = &[
+    0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00,
+];
+/// DER of the OID id-pkix-ocsp-nonce (1.3.6.1.5.5.7.48.1.2).
+const NONCE_OID: &[u8] = &[
+    0x06, 0x09, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x02,
+];
+
+/// An `OCSPRequest` (RFC 6960 §4.1.1) for one serial (INTEGER content
+/// octets), with an RFC 8954 nonce extension when `nonce` is given.
+fn ocsp_request(name_hash: &[u8], key_hash: &[u8], serial: &[u8], nonce: Option<&[u8]>) -> Vec<u8> {
+    let mut cert_id = SHA1_ALG_ID.to_vec();
+    cert_id.extend(tlv(0x04, name_hash));
+    cert_id.extend(tlv(0x04, key_hash));
+    cert_id.extend(tlv(0x02, serial));
+    let request = tlv(0x30, &tlv(0x30, &cert_id));
+    let mut tbs = tlv(0x30, &request); // requestList
+    if let Some(n) = nonce {
+        let mut ext = NONCE_OID.to_vec();
+        ext.extend(tlv(0x04, &tlv(0x04, n))); // extnValue wraps the nonce OCTET STRING
+        tbs.extend(tlv(0xa2, &tlv(0x30, &tlv(0x30, &ext))));
+    }
+    tlv(0x30, &tlv(0x30, &tbs))
+}
+
+/// DER INTEGER content octets of a hex serial (a leading zero octet added
+/// if the top bit is set).
+fn serial_octets(hex_serial: &str) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    let s = hex_serial.trim();
+    let s = if s.len() % 2 == 1 {
+        format!("0{s}")
+    } else {
+        s.to_string()
+    };
+    let mut out = Vec::with_capacity(s.len() / 2 + 1);
+    for i in (0..s.len()).step_by(2) {
+        out.push(u8::from_str_radix(s.get(i..i + 2).ok_or("bad hex")?, 16)?);
+    }
+    while out.len() > 1 && out[0] == 0 && out[1] & 0x80 == 0 {
+        out.remove(0);
+    }
+    if out.first().is_none_or(|b| b & 0x80 != 0) {
+        out.insert(0, 0);
+    }
+    Ok(out)
+}
+
+fn requests(
+    issuer: &Path,
+    serials: Option<&Path>,
+    certs: &[PathBuf],
+    nonce: bool,
+    out: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use base64::Engine as _;
+    use der::{DecodePem as _, Encode as _};
+    use std::io::Write as _;
+    let sha1 = |b: &[u8]| {
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, b)
+            .as_ref()
+            .to_vec()
+    };
+    let ca = x509_cert::Certificate::from_pem(std::fs::read(issuer)?)?;
+    // RFC 6960 §4.1.1: hashes of the issuer's DN and of its public key's
+    // BIT STRING value (without tag, length and unused-bits octet).
+    let name_hash = sha1(&ca.tbs_certificate().subject().to_der()?);
+    let key_hash = sha1(
+        ca.tbs_certificate()
+            .subject_public_key_info()
+            .subject_public_key
+            .raw_bytes(),
+    );
+    let mut list: Vec<Vec<u8>> = Vec::new();
+    if let Some(p) = serials {
+        for line in std::fs::read_to_string(p)?.lines() {
+            if !line.trim().is_empty() {
+                list.push(serial_octets(line)?);
+            }
+        }
+    }
+    for c in certs {
+        let leaf = x509_cert::Certificate::from_pem(std::fs::read(c)?)?;
+        list.push(leaf.tbs_certificate().serial_number().as_bytes().to_vec());
+    }
+    if list.is_empty() {
+        return Err("no serials: give --serials and/or --cert".into());
+    }
+    let mut w = std::io::BufWriter::new(std::fs::File::create(out)?);
+    for serial in &list {
+        let mut n = [0u8; 16];
+        let nonce = if nonce {
+            aws_lc_rs::rand::fill(&mut n).map_err(|_| "randomness failed")?;
+            Some(&n[..])
+        } else {
+            None
+        };
+        let der = ocsp_request(&name_hash, &key_hash, serial, nonce);
+        writeln!(
+            w,
+            "{}",
+            base64::engine::general_purpose::STANDARD.encode(der)
+        )?;
+    }
+    w.flush()?;
+    println!(
+        "{} OCSP requests{} written to {}",
+        list.len(),
+        if nonce { " with nonces" } else { "" },
+        out.display()
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
 // fixed
 // ---------------------------------------------------------------------------
 
@@ -305,6 +484,8 @@ struct LoadSpec {
     name: String,
     url: String,
     bodies: Vec<PathBuf>,
+    requests: Option<PathBuf>,
+    get: bool,
     connections: usize,
     new_connection: bool,
     seconds: f64,
@@ -316,6 +497,8 @@ struct Shared {
     authority: String,
     path: String,
     bodies: Vec<Bytes>,
+    /// GET paths, used round-robin instead of `path` when not empty.
+    paths: Vec<String>,
     new_connection: bool,
     stop: AtomicBool,
     started: AtomicU64,
@@ -337,9 +520,8 @@ fn parse_url(url: &str) -> Result<(String, String), Box<dyn std::error::Error>> 
     Ok((authority.to_string(), path.to_string()))
 }
 
-async fn worker(sh: Arc<Shared>, id: usize) -> Vec<u32> {
+async fn worker(sh: Arc<Shared>) -> Vec<u32> {
     let mut lat = Vec::new();
-    let mut n = id;
     'outer: while !sh.stop.load(Ordering::Relaxed) {
         sh.connects.fetch_add(1, Ordering::Relaxed);
         let stream = match TcpStream::connect(sh.addr).await {
@@ -368,12 +550,19 @@ async fn worker(sh: Arc<Shared>, id: usize) -> Vec<u32> {
             if sh.stop.load(Ordering::Relaxed) {
                 break 'outer;
             }
-            if sh.started.fetch_add(1, Ordering::Relaxed) >= sh.max {
+            let n = sh.started.fetch_add(1, Ordering::Relaxed);
+            if n >= sh.max {
                 sh.stop.store(true, Ordering::Relaxed);
                 break 'outer;
             }
+            // One shared counter: round-robin over all connections.
+            let n = n as usize;
+            let uri = match sh.paths.len() {
+                0 => sh.path.as_str(),
+                k => sh.paths[n % k].as_str(),
+            };
             let mut b = Request::builder()
-                .uri(sh.path.as_str())
+                .uri(uri)
                 .header(HOST, sh.authority.as_str());
             if sh.new_connection {
                 b = b.header(CONNECTION, "close");
@@ -381,7 +570,6 @@ async fn worker(sh: Arc<Shared>, id: usize) -> Vec<u32> {
             let req = if sh.bodies.is_empty() {
                 b.method(Method::GET).body(Full::new(Bytes::new()))
             } else {
-                n = n.wrapping_add(1);
                 b.method(Method::POST)
                     .header(CONTENT_TYPE, "application/ocsp-request")
                     .body(Full::new(sh.bodies[n % sh.bodies.len()].clone()))
@@ -438,11 +626,38 @@ async fn load(spec: LoadSpec) -> Result<(), Box<dyn std::error::Error>> {
     for b in &spec.bodies {
         bodies.push(Bytes::from(std::fs::read(b)?));
     }
+    let mut paths = Vec::new();
+    if let Some(file) = &spec.requests {
+        use base64::Engine as _;
+        let base = path.trim_end_matches('/');
+        for line in std::fs::read_to_string(file)?.lines() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            if spec.get {
+                // RFC 6960 Appendix A.1: url-encoding of the base64 DER.
+                let enc = line
+                    .replace('+', "%2B")
+                    .replace('/', "%2F")
+                    .replace('=', "%3D");
+                paths.push(format!("{base}/{enc}"));
+            } else {
+                bodies.push(Bytes::from(
+                    base64::engine::general_purpose::STANDARD.decode(line)?,
+                ));
+            }
+        }
+        if paths.is_empty() && bodies.is_empty() {
+            return Err(format!("{}: no requests", file.display()).into());
+        }
+    }
     let sh = Arc::new(Shared {
         addr,
         authority,
         path,
         bodies,
+        paths,
         new_connection: spec.new_connection,
         stop: AtomicBool::new(false),
         started: AtomicU64::new(0),
@@ -454,8 +669,8 @@ async fn load(spec: LoadSpec) -> Result<(), Box<dyn std::error::Error>> {
     });
     let t0 = Instant::now();
     let mut tasks = Vec::new();
-    for id in 0..spec.connections.max(1) {
-        tasks.push(tokio::spawn(worker(sh.clone(), id)));
+    for _ in 0..spec.connections.max(1) {
+        tasks.push(tokio::spawn(worker(sh.clone())));
     }
     let deadline = Duration::from_secs_f64(spec.seconds);
     while t0.elapsed() < deadline && !sh.stop.load(Ordering::Relaxed) {

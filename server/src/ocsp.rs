@@ -468,7 +468,7 @@ fn status_of(store: &dyn Store, issuer_id: &str, id: &CertId) -> Result<CertStat
     let Ok(serial) = Serial::from_bytes(id.serial_bytes()) else {
         return Ok(CertStatus::Unknown); // zero, negative or over-long: never ours
     };
-    Ok(match store.get_certificate(&serial.to_hex())? {
+    Ok(match store.certificate_status(&serial.to_hex())? {
         Some(rec) if rec.issuer_id == issuer_id => match rec.revocation {
             Some(r) => revoked_status(r.revoked_at, r.reason).unwrap_or(CertStatus::Unknown),
             None => CertStatus::Good,

@@ -89,10 +89,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 3. Encode and sign (throwaway CA of the same algorithm).
     let now = OffsetDateTime::now_utc().replace_nanosecond(0)?;
+    // The issuing CA holds its key, so its algorithm is known (P-256 if not).
+    let algorithm = ca
+        .algorithm
+        .unwrap_or(ironseal_storage::KeyAlgorithm::EcdsaP256);
     let profile = CaProfile {
         common_name: "crl_from_store signer".into(),
         organization: Some("ironseal bench".into()),
-        algorithm: ca.algorithm,
+        algorithm,
         not_before: now - Duration::days(1),
         not_after: now + Duration::days(365),
         path_len: Some(0),
@@ -107,7 +111,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "crl_from_store: {} (issuing CA {issuing}, {}), {n} revocations{}",
         dir.display(),
-        ca.algorithm,
+        algorithm,
         if skipped > 0 {
             format!(", {skipped} unparseable serials skipped")
         } else {

@@ -33,7 +33,7 @@ pub use audit::{verify_chain, AuditEntry, AuditEvent, AuditHead, ChainError};
 pub use memory::MemoryStore;
 pub use records::{
     AccountRecord, ApiKeyRecord, ApiRole, AuthzRecord, CaRecord, CaStatus, CertificateRecord,
-    ChallengeRecord, CrossCert, OrderRecord, RevocationRecord,
+    CertificateStatus, ChallengeRecord, CrossCert, OrderRecord, RevocationRecord,
 };
 pub use sled_store::SledStore;
 pub use types::{
@@ -152,6 +152,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Fetch a certificate by hex serial (case-insensitive).
     fn get_certificate(&self, serial_hex: &str) -> Result<Option<CertificateRecord>, StoreError>;
+
+    /// The issuer and revocation of a certificate by hex serial
+    /// (case-insensitive): what an OCSP answer needs. Backends may answer
+    /// from a compact index; by default it reads the full record.
+    fn certificate_status(
+        &self,
+        serial_hex: &str,
+    ) -> Result<Option<CertificateStatus>, StoreError> {
+        Ok(self
+            .get_certificate(serial_hex)?
+            .as_ref()
+            .map(CertificateStatus::from))
+    }
 
     /// Replace a certificate record. `NotFound` if absent. A stored
     /// `revocation` or `replaced_by` is kept if `cert` has `None` there.

@@ -145,6 +145,28 @@ pub struct CertificateRecord {
     pub renew_early: bool,
 }
 
+/// What an OCSP answer needs of a certificate (RFC 6960 §2.2): its issuer
+/// and its revocation. Kept by the sled backend in a compact index next to
+/// the full record, so a status lookup reads tens of bytes instead of the
+/// whole JSON record with its DER.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateStatus {
+    /// The issuing CA's id.
+    pub issuer_id: String,
+    /// Set once the certificate is revoked.
+    #[serde(default)]
+    pub revocation: Option<RevocationRecord>,
+}
+
+impl From<&CertificateRecord> for CertificateStatus {
+    fn from(c: &CertificateRecord) -> Self {
+        CertificateStatus {
+            issuer_id: c.issuer_id.clone(),
+            revocation: c.revocation,
+        }
+    }
+}
+
 /// A revocation (RFC 5280 §5.3.1 reason, time of revocation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevocationRecord {

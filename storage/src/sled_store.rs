@@ -14,6 +14,7 @@
 //! | `authzs`              | authz id                                     | `AuthzRecord`         |
 //! | `authz_by_identifier` | account ‖ kind ‖ wildcard ‖ value ‖ authz id | authz id              |
 //! | `certificates`        | serial (lowercase hex)                       | `CertificateRecord`   |
+//! | `cert_status`         | serial (lowercase hex)                       | `CertificateStatus`   |
 //! | `revoked`             | issuer id ‖ serial                           | `RevocationRecord`    |
 //! | `blocked_keys`        | public key SHA-256 (lowercase hex)           | empty                 |
 //! | `cas`                 | CA id                                        | `CaRecord`            |
@@ -23,7 +24,15 @@
 //! | `audit_meta`          | `head`                                       | `AuditHead`           |
 //!
 //! Strings inside composite keys are length-prefixed (see `keys.rs`). The
-//! default tree holds `schema_version`.
+//! default tree holds `schema_version` and `cert_status_built` (set once
+//! `cert_status` covers every certificate; a store written before that
+//! index existed is indexed at open).
+//!
+//! `cert_status` repeats the issuer and revocation of each certificate so
+//! that OCSP lookups read a small value: with a million certificates the
+//! full records (JSON with base64 DER, about 1.2 KB) no longer fit sled's
+//! page cache and each status read became a log read and a page decode
+//! (docs/benchmarks.md, "Scale").
 //!
 //! # Atomicity and durability
 //!
@@ -62,8 +71,8 @@ use time::OffsetDateTime;
 use crate::audit::{AuditEntry, AuditEvent, AuditHead};
 use crate::keys;
 use crate::records::{
-    AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, OrderRecord,
-    RevocationRecord,
+    AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, CertificateStatus,
+    OrderRecord, RevocationRecord,
 };
 use crate::types::{Identifier, OrderStatus};
 use crate::{Store, StoreError};
@@ -74,6 +83,8 @@ const CACHE_CAPACITY: u64 = 32 * 1024 * 1024;
 const AUDIT_HEAD: &[u8] = b"head";
 /// On-disk layout version, stored under `schema_version` in the default tree.
 const SCHEMA_VERSION: u64 = 1;
+/// Marker in the default tree: `cert_status` is complete.
+const CERT_STATUS_BUILT: &[u8] = b"cert_status_built";
 
 /// State of the group-committed `fdatasync` (see the module docs).
 struct Syncer {
@@ -170,6 +181,7 @@ pub struct SledStore {
     authz_by_identifier: Tree,
     certs: Tree,
     revoked: Tree,
+    cert_status: Tree,
     blocked_keys: Tree,
     cas: Tree,
     crl_numbers: Tree,
@@ -249,6 +261,22 @@ impl SledStore {
             }
         }
         let tree = |name: &str| db.open_tree(name).map_err(backend);
+        let certs = tree("certificates")?;
+        let cert_status = tree("cert_status")?;
+        if db.get(CERT_STATUS_BUILT).map_err(backend)?.is_none() {
+            // Index every certificate (idempotent; a crash before the marker
+            // is written makes the next open do it again), flush, then mark.
+            for item in certs.iter() {
+                let (k, v) = item.map_err(backend)?;
+                let rec: CertificateRecord = decode(&v)?;
+                cert_status
+                    .insert(k, encode(&CertificateStatus::from(&rec))?)
+                    .map_err(backend)?;
+            }
+            db.flush().map_err(backend)?;
+            db.insert(CERT_STATUS_BUILT, &[1u8]).map_err(backend)?;
+            db.flush().map_err(backend)?;
+        }
         Ok(Self {
             accounts: tree("accounts")?,
             thumbprints: tree("account_thumbprints")?,
@@ -256,8 +284,9 @@ impl SledStore {
             orders_by_account: tree("orders_by_account")?,
             authzs: tree("authzs")?,
             authz_by_identifier: tree("authz_by_identifier")?,
-            certs: tree("certificates")?,
+            certs,
             revoked: tree("revoked")?,
+            cert_status,
             blocked_keys: tree("blocked_keys")?,
             cas: tree("cas")?,
             crl_numbers: tree("crl_numbers")?,
@@ -316,8 +345,8 @@ impl SledStore {
         F: Fn(CertificateRecord) -> Result<CertificateRecord, StoreError>,
     {
         let serial = keys::serial_key(serial_hex);
-        tx_result(
-            (&self.certs, &self.revoked).transaction(|(certs, revoked)| {
+        tx_result((&self.certs, &self.revoked, &self.cert_status).transaction(
+            |(certs, revoked, status)| {
                 let stored: CertificateRecord = match certs.get(serial.as_bytes())? {
                     Some(v) => decode(&v).map_err(abort)?,
                     None => return Err(abort(StoreError::NotFound)),
@@ -328,10 +357,14 @@ impl SledStore {
                 if let Some(rev) = &new.revocation {
                     revoked.insert(keys::revoked_key(&new), encode(rev).map_err(abort)?)?;
                 }
+                status.insert(
+                    serial.as_bytes(),
+                    encode(&CertificateStatus::from(&new)).map_err(abort)?,
+                )?;
                 certs.insert(serial.as_bytes(), encode(&new).map_err(abort)?)?;
                 Ok(())
-            }),
-        )
+            },
+        ))
     }
 }
 
@@ -505,26 +538,35 @@ impl Store for SledStore {
         let mut cert = cert.clone();
         cert.serial.clone_from(&serial);
         let value = encode(&cert)?;
+        let status_value = encode(&CertificateStatus::from(&cert))?;
         let revoked_entry = match &cert.revocation {
             Some(rev) => Some((keys::revoked_key(&cert), encode(rev)?)),
             None => None,
         };
-        tx_result(
-            (&self.certs, &self.revoked).transaction(|(certs, revoked)| {
+        tx_result((&self.certs, &self.revoked, &self.cert_status).transaction(
+            |(certs, revoked, status)| {
                 if certs.get(serial.as_bytes())?.is_some() {
                     return Err(abort(StoreError::DuplicateSerial));
                 }
                 if let Some((k, v)) = &revoked_entry {
                     revoked.insert(k.as_slice(), v.as_slice())?;
                 }
+                status.insert(serial.as_bytes(), status_value.as_slice())?;
                 certs.insert(serial.as_bytes(), value.as_slice())?;
                 Ok(())
-            }),
-        )
+            },
+        ))
     }
 
     fn get_certificate(&self, serial_hex: &str) -> Result<Option<CertificateRecord>, StoreError> {
         Self::get_json(&self.certs, keys::serial_key(serial_hex).as_bytes())
+    }
+
+    fn certificate_status(
+        &self,
+        serial_hex: &str,
+    ) -> Result<Option<CertificateStatus>, StoreError> {
+        Self::get_json(&self.cert_status, keys::serial_key(serial_hex).as_bytes())
     }
 
     fn update_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {

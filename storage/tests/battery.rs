@@ -623,6 +623,17 @@ fn cert_insert_get(s: &dyn Store) {
     assert_eq!(s.get_certificate("b1").unwrap(), Some(big));
 }
 
+/// The compact status (issuer, revocation) of `serial` matches its record.
+fn assert_status(s: &dyn Store, serial: &str) {
+    let full = s.get_certificate(serial).unwrap();
+    let status = s.certificate_status(serial).unwrap();
+    assert_eq!(
+        status,
+        full.as_ref().map(ironseal_storage::CertificateStatus::from),
+        "status of {serial}"
+    );
+}
+
 fn cert_update(s: &dyn Store) {
     let mut c = cert("01", "ica");
     s.insert_certificate(&c).unwrap();
@@ -659,6 +670,13 @@ fn cert_update(s: &dyn Store) {
     assert_eq!(
         s.revoked_certificates("ica").unwrap(),
         vec![("01".into(), rev(1)), ("03".into(), rev(4))]
+    );
+    for serial in ["01", "02", "03", "0003"] {
+        assert_status(s, serial);
+    }
+    assert_eq!(
+        s.certificate_status("03").unwrap().unwrap().revocation,
+        Some(rev(4))
     );
 }
 
@@ -717,6 +735,20 @@ fn cert_revoke(s: &dyn Store) {
         vec![("0f".into(), rev(0))]
     );
     assert_eq!(s.revoked_certificates("none").unwrap(), vec![]);
+    // The status index follows inserts and revocations.
+    for serial in ["0a", "0B", "0c", "0d", "0e", "0f", "99"] {
+        assert_status(s, serial);
+    }
+    let st = s.certificate_status("0C").unwrap().unwrap();
+    assert_eq!(
+        (st.issuer_id.as_str(), st.revocation),
+        ("ica", Some(rev(1)))
+    );
+    assert_eq!(
+        s.certificate_status("0d").unwrap().unwrap().revocation,
+        None
+    );
+    assert_eq!(s.certificate_status("99").unwrap(), None);
 }
 
 fn cert_mark_replaced(s: &dyn Store) {
@@ -1325,4 +1357,44 @@ fn sled_audit_tampering_is_detected() {
             .unwrap();
     });
     assert!(check(dir.path()).is_err());
+}
+
+/// A store written before the `cert_status` index existed (simulated by
+/// removing the index and its marker with raw sled writes on the closed
+/// database) is indexed when opened: every certificate's status, revoked
+/// or not, is then answered from the index.
+#[test]
+fn sled_status_index_is_built_for_older_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = ironseal_storage::SledStore::open(dir.path()).unwrap();
+        for (serial, issuer) in [("a1", "ica"), ("a2", "ica"), ("b1", "icb")] {
+            s.insert_certificate(&cert(serial, issuer)).unwrap();
+        }
+        s.revoke_certificate("a2", rev(1)).unwrap();
+        s.flush().unwrap();
+    }
+    {
+        let db = loop {
+            match ::sled::open(dir.path()) {
+                Ok(db) => break db,
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        };
+        db.remove("cert_status_built").unwrap();
+        db.drop_tree("cert_status").unwrap();
+        db.flush().unwrap();
+    }
+    let s = reopen(dir.path());
+    for serial in ["a1", "a2", "b1", "zz"] {
+        assert_status(&s, serial);
+    }
+    assert_eq!(
+        s.certificate_status("a2").unwrap().unwrap().revocation,
+        Some(rev(1))
+    );
+    assert_eq!(
+        s.certificate_status("b1").unwrap().unwrap().issuer_id,
+        "icb"
+    );
 }

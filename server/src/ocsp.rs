@@ -31,6 +31,11 @@
 //!   misses, nonces and multi-CertID requests go to a blocking thread.
 //! - **Live signing** when the request carries a nonce (echoed, RFC 6960
 //!   §4.4.1, RFC 8954) or asks about several certificates.
+//! - **Remembered statuses**: a status read from the store (not
+//!   `unknown`) is kept by (issuer id, serial), bounded by
+//!   [`MAX_STATUS_ENTRIES`], so nonce and multi-CertID requests sign live
+//!   without reading the store again; `invalidate` and the epoch govern it
+//!   exactly as they govern the pre-signed cache.
 //! - **Status** from the store: a certificate record of the matched CA
 //!   with `revocation` → `revoked` (time, reason); without → `good`;
 //!   absent or of another CA → `unknown`. A CertID naming an issuer we do
@@ -82,6 +87,9 @@ pub const RESPONSE_VALIDITY: Duration = Duration::days(4);
 pub const RESPONSE_REFRESH: Duration = Duration::days(1);
 /// Upper bound on cached responses (one per serial and CertID form).
 pub const MAX_CACHE_ENTRIES: usize = 100_000;
+/// Upper bound on remembered certificate statuses (see [`OcspService`]);
+/// about 100 bytes each. The map is emptied when it is full.
+pub const MAX_STATUS_ENTRIES: usize = 262_144;
 /// Most CertIDs answered in one request (RFC 5019 §2.1.1 clients send one).
 pub const MAX_CERT_IDS: usize = 16;
 
@@ -146,6 +154,12 @@ pub struct OcspService {
     issuing: Mutex<()>,
     cache: Mutex<HashMap<CacheKey, ByCertId>>,
     cache_len: AtomicU64,
+    /// Statuses read from the store, by (issuer id, serial): nonce and
+    /// multi-CertID requests are signed live but need not read the store
+    /// again for a certificate already looked up. `unknown` is never kept;
+    /// the same epoch discipline as the response cache applies, and
+    /// `invalidate` drops the entry on revocation.
+    statuses: Mutex<HashMap<CacheKey, CertStatus>>,
     /// Bumped by every invalidation (see the module docs).
     epoch: AtomicU64,
 }
@@ -255,10 +269,51 @@ impl OcspService {
     /// revocation is durable.
     pub fn invalidate(&self, issuer_id: &str, serial_hex: &str) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
+        let key = (issuer_id.to_string(), serial_hex.to_ascii_lowercase());
+        self.statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(m) = cache.remove(&(issuer_id.to_string(), serial_hex.to_ascii_lowercase())) {
+        if let Some(m) = cache.remove(&key) {
             self.cache_len.fetch_sub(m.len() as u64, Ordering::Relaxed);
         }
+    }
+
+    /// The status of `id` under CA `issuer_id`: remembered, or read from
+    /// the store (and remembered unless `unknown`, or unless an
+    /// invalidation happened since `epoch` was read — checked under the
+    /// lock, as in `cache_put`).
+    fn status(
+        &self,
+        store: &dyn Store,
+        issuer_id: &str,
+        id: &CertId,
+        epoch: u64,
+    ) -> Result<CertStatus, StoreError> {
+        let Ok(serial) = Serial::from_bytes(id.serial_bytes()) else {
+            return Ok(CertStatus::Unknown); // zero, negative or over-long: never ours
+        };
+        let key = (issuer_id.to_string(), serial.to_hex());
+        if let Some(s) = self
+            .statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(s.clone());
+        }
+        let status = status_of(store, issuer_id, &serial)?;
+        if status != CertStatus::Unknown {
+            let mut statuses = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
+            if self.epoch.load(Ordering::SeqCst) == epoch {
+                if statuses.len() >= MAX_STATUS_ENTRIES {
+                    statuses.clear();
+                }
+                statuses.insert(key, status.clone());
+            }
+        }
+        Ok(status)
     }
 
     /// Number of cached responses.
@@ -419,7 +474,7 @@ impl OcspService {
         let epoch = self.epoch.load(Ordering::SeqCst);
         let mut items = Vec::with_capacity(req.requests.len());
         for r in &req.requests {
-            match status_of(store, responder.issuer_id(), &r.cert_id) {
+            match self.status(store, responder.issuer_id(), &r.cert_id, epoch) {
                 Ok(s) => items.push((r.cert_id.clone(), s)),
                 Err(e) => {
                     tracing::error!(error = %e, "OCSP status lookup failed");
@@ -463,11 +518,12 @@ impl OcspService {
     }
 }
 
-/// The status of `id` under CA `issuer_id` from the store.
-fn status_of(store: &dyn Store, issuer_id: &str, id: &CertId) -> Result<CertStatus, StoreError> {
-    let Ok(serial) = Serial::from_bytes(id.serial_bytes()) else {
-        return Ok(CertStatus::Unknown); // zero, negative or over-long: never ours
-    };
+/// The status of certificate `serial` under CA `issuer_id` from the store.
+fn status_of(
+    store: &dyn Store,
+    issuer_id: &str,
+    serial: &Serial,
+) -> Result<CertStatus, StoreError> {
     Ok(match store.certificate_status(&serial.to_hex())? {
         Some(rec) if rec.issuer_id == issuer_id => match rec.revocation {
             Some(r) => revoked_status(r.revoked_at, r.reason).unwrap_or(CertStatus::Unknown),
@@ -727,6 +783,73 @@ mod tests {
             "{text}"
         );
         text
+    }
+
+    #[test]
+    fn nonce_statuses_are_remembered_until_invalidated() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pki();
+        let store = MemoryStore::new();
+        let svc = OcspService::default();
+        let issuers = [&p.root, &p.inter];
+        let now = OffsetDateTime::now_utc();
+        svc.ensure(&issuers, now).unwrap();
+        let serial = Serial::from_random(rand::random());
+        store.insert_certificate(&record(&serial, "inter")).unwrap();
+        let nreq = openssl_request(dir.path(), &p.inter, &serial, true);
+        let check = |der: &[u8]| openssl_check(dir.path(), &p, &nreq, der);
+        assert!(check(&svc.respond(&nreq, &store, &issuers, now).der).contains("Cert Status: good"));
+
+        // Revoked in the store but not yet published: the remembered
+        // status stands (as the pre-signed cache does until `publish`).
+        store
+            .revoke_certificate(
+                &serial.to_hex(),
+                RevocationRecord {
+                    revoked_at: now - Duration::minutes(1),
+                    reason: RevocationReason::Superseded,
+                },
+            )
+            .unwrap();
+        assert!(check(&svc.respond(&nreq, &store, &issuers, now).der).contains("Cert Status: good"));
+        // Published: the next nonce answer reads the store again.
+        svc.invalidate("inter", &serial.to_hex());
+        let text = check(&svc.respond(&nreq, &store, &issuers, now).der);
+        assert!(
+            text.contains("Cert Status: revoked") && text.contains("superseded"),
+            "{text}"
+        );
+
+        // A status read before an invalidation is not remembered after it.
+        let other = Serial::from_random(rand::random());
+        store.insert_certificate(&record(&other, "inter")).unwrap();
+        let oreq = openssl_request(dir.path(), &p.inter, &other, true);
+        let cert_id = OcspRequest::from_der(&oreq).unwrap().requests[0]
+            .cert_id
+            .clone();
+        let stale = svc.epoch.load(Ordering::SeqCst);
+        svc.invalidate("inter", "00ff");
+        assert_eq!(
+            svc.status(&store, "inter", &cert_id, stale).unwrap(),
+            CertStatus::Good
+        );
+        let key = ("inter".to_string(), other.to_hex());
+        assert!(!svc.statuses.lock().unwrap().contains_key(&key));
+        let fresh = svc.epoch.load(Ordering::SeqCst);
+        svc.status(&store, "inter", &cert_id, fresh).unwrap();
+        assert!(svc.statuses.lock().unwrap().contains_key(&key));
+        // Unknown serials are never remembered.
+        let unknown = Serial::from_random(rand::random());
+        let ureq = openssl_request(dir.path(), &p.inter, &unknown, true);
+        let uid = OcspRequest::from_der(&ureq).unwrap().requests[0]
+            .cert_id
+            .clone();
+        let remembered = svc.statuses.lock().unwrap().len();
+        assert_eq!(
+            svc.status(&store, "inter", &uid, fresh).unwrap(),
+            CertStatus::Unknown
+        );
+        assert_eq!(svc.statuses.lock().unwrap().len(), remembered);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::pki::CliOut as Out;
 use common::*;
 use instant_acme::{RevocationReason, RevocationRequest};
 use ironseal_conformance::proc;
@@ -29,44 +30,6 @@ struct Cli {
     url: String,
     root: PathBuf,
     key: String,
-}
-
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
-    }
-    fn ok(&self, what: &str) -> Value {
-        assert_eq!(
-            self.code,
-            Some(0),
-            "{what} failed:\n{}\n{}",
-            self.stdout,
-            self.stderr
-        );
-        self.json()
-    }
-    fn http_error(&self, status: u16, code: &str, what: &str) {
-        assert_eq!(
-            self.code,
-            Some(1),
-            "{what}:\n{}\n{}",
-            self.stdout,
-            self.stderr
-        );
-        assert!(
-            self.stderr.contains(&format!("HTTP {status}"))
-                && self.stderr.contains(&format!("\"code\": \"{code}\"")),
-            "{what}: expected HTTP {status} {code}, got:\n{}",
-            self.stderr
-        );
-    }
 }
 
 impl Cli {
@@ -101,11 +64,7 @@ impl Cli {
             .env("IRONSEAL_API_KEY", &self.key)
             .env("IRONSEAL_CA_CERT", &self.root);
         let o = blocking(|| proc::run(c, Duration::from_secs(60)));
-        Out {
-            code: o.status.and_then(|s| s.code()),
-            stdout: o.stdout,
-            stderr: o.stderr,
-        }
+        Out::from_output(o)
     }
 }
 

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::pki::CliOut as Out;
 use common::*;
 use ironseal_conformance::{net, proc};
 use serde_json::Value;
@@ -213,40 +214,6 @@ fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn ok(&self, what: &str) -> Value {
-        assert_eq!(
-            self.code,
-            Some(0),
-            "{what} failed:\n{}\n{}",
-            self.stdout,
-            self.stderr
-        );
-        json(&self.stdout)
-    }
-    fn http_error(&self, status: u16, code: &str, what: &str) {
-        assert_eq!(
-            self.code,
-            Some(1),
-            "{what}:\n{}\n{}",
-            self.stdout,
-            self.stderr
-        );
-        assert!(
-            self.stderr.contains(&format!("HTTP {status}"))
-                && self.stderr.contains(&format!("\"code\": \"{code}\"")),
-            "{what}: expected HTTP {status} {code}, got:\n{}",
-            self.stderr
-        );
-    }
-}
-
 /// How `ironseal admin` is given the client certificate.
 #[derive(Clone, Copy)]
 enum Via {
@@ -286,11 +253,7 @@ fn cli(srv: &Srv, args: &[&str], key: Option<&str>, ident: Option<(&Ident, Via)>
     }
     c.args(args);
     let o = blocking(|| proc::run(c, Duration::from_secs(60)));
-    Out {
-        code: o.status.and_then(|s| s.code()),
-        stdout: o.stdout,
-        stderr: o.stderr,
-    }
+    Out::from_output(o)
 }
 
 fn hex_serial(issued: &Issued) -> String {

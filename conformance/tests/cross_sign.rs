@@ -40,13 +40,7 @@ async fn cross_signed_intermediate_offers_alternate_chain() {
     std::fs::create_dir_all(&work).unwrap();
 
     let before = admin_ok(srv, &["cas", "list"]);
-    let issuing = before["cas"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["issuing"] == true)
-        .unwrap()
-        .clone();
+    let issuing = issuing_in(&before).clone();
     let issuing_id = issuing["id"].as_str().unwrap().to_string();
     assert_eq!(issuing["crossCertificates"], serde_json::json!([]));
 

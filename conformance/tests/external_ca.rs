@@ -562,8 +562,9 @@ async fn offline_root_external_csr_and_imported_cas() {
     verify_to(&root_pem, &legacy_pem, &after_leaf);
 
     // The audit log names every step and never holds a private key.
-    let (code, audit, err) = admin(&env.srv, &["audit", "--limit", "1000"]);
-    assert_eq!(code, Some(0), "{err}");
+    let out = admin(&env.srv, &["audit", "--limit", "1000"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let audit = out.stdout;
     for action in [
         "ca.register-external",
         "ca.csr",

@@ -47,15 +47,7 @@ async fn hierarchy_root_policy_issuing_acme_revocation() {
     std::fs::create_dir_all(&work).unwrap();
 
     let before = admin_ok(srv, &["cas", "list"]);
-    let original = before["cas"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["issuing"] == true)
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let original = issuing_in(&before)["id"].as_str().unwrap().to_string();
 
     // Unknown fields are refused; operators may not create CAs.
     let mut c = Command::new("curl");

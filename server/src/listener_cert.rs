@@ -25,7 +25,7 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use time::{Duration, OffsetDateTime};
 
-use crate::bootstrap::BootError;
+use crate::bootstrap::{listener_names, BootError};
 use crate::config::Config;
 use crate::state::{CaSet, IssuingCa};
 
@@ -146,25 +146,18 @@ fn issue_from(
 ) -> Result<Current, BootError> {
     let tls = |e: &dyn std::fmt::Display| BootError::Tls(e.to_string());
     let key = rcgen::KeyPair::generate().map_err(|e| tls(&e))?;
-    let mut names = Vec::new();
-    let mut sans = Vec::new();
-    for h in &config.hostnames {
-        match h.parse::<std::net::IpAddr>() {
-            Ok(ip) => {
-                names.push(SubjectName::Ip(ip));
-                sans.push(rcgen::SanType::IpAddress(ip));
-            }
-            Err(_) => {
-                let h = h.to_ascii_lowercase();
-                names.push(SubjectName::Dns(h.clone()));
-                sans.push(rcgen::SanType::DnsName(
-                    h.clone()
-                        .try_into()
-                        .map_err(|_| BootError::Tls(format!("bad hostname {h:?}")))?,
-                ));
-            }
-        }
-    }
+    let names = listener_names(config);
+    let sans = names
+        .iter()
+        .map(|n| match n {
+            SubjectName::Ip(ip) => Ok(rcgen::SanType::IpAddress(*ip)),
+            SubjectName::Dns(h) => h
+                .clone()
+                .try_into()
+                .map(rcgen::SanType::DnsName)
+                .map_err(|_| BootError::Tls(format!("bad hostname {h:?}"))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let mut params = rcgen::CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
     params.subject_alt_names = sans;

@@ -12,39 +12,91 @@ use serde_json::Value;
 
 use super::{blocking, Srv};
 
-/// `ironseal admin ...` with the admin key: (exit code, stdout, stderr).
-pub fn admin(srv: &Srv, args: &[&str]) -> (Option<i32>, String, String) {
+/// What one `ironseal admin` run printed, and its exit code.
+pub struct CliOut {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOut {
+    /// From a finished process.
+    pub fn from_output(o: proc::Output) -> CliOut {
+        CliOut {
+            code: o.status.and_then(|s| s.code()),
+            stdout: o.stdout,
+            stderr: o.stderr,
+        }
+    }
+
+    /// stdout as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+    }
+
+    /// Exit 0; the JSON answer.
+    pub fn ok(&self, what: &str) -> Value {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "{what} failed:\n{}\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self.json()
+    }
+
+    /// Exit 1 with the server's HTTP `status` and error `code` on stderr.
+    pub fn http_error(&self, status: u16, code: &str, what: &str) {
+        assert_eq!(
+            self.code,
+            Some(1),
+            "{what}: expected an HTTP error:\n{}\n{}",
+            self.stdout,
+            self.stderr
+        );
+        assert!(
+            self.stderr.contains(&format!("HTTP {status}"))
+                && self.stderr.contains(&format!("\"code\": \"{code}\"")),
+            "{what}: expected HTTP {status} {code}, got:\n{}",
+            self.stderr
+        );
+    }
+}
+
+/// `ironseal admin ...` with the admin key.
+pub fn admin(srv: &Srv, args: &[&str]) -> CliOut {
     let mut c = Command::new(ironseal_conformance::subject::ironseal_bin().unwrap());
     c.arg("admin")
         .args(args)
         .env("IRONSEAL_URL", srv.base())
         .env("IRONSEAL_API_KEY", &srv.admin_key)
         .env("IRONSEAL_CA_CERT", srv.root());
-    let o = blocking(|| proc::run(c, Duration::from_secs(120)));
-    (o.status.and_then(|s| s.code()), o.stdout, o.stderr)
+    CliOut::from_output(blocking(|| proc::run(c, Duration::from_secs(120))))
 }
 
 /// `ironseal admin ...` that must succeed; its JSON answer.
 pub fn admin_ok(srv: &Srv, args: &[&str]) -> Value {
-    let (code, out, err) = admin(srv, args);
-    assert_eq!(code, Some(0), "admin {args:?} failed:\n{out}\n{err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+    admin(srv, args).ok(&format!("admin {args:?}"))
 }
 
 /// `ironseal admin ...` that must fail with HTTP `status` and error
 /// `code`; its stderr.
 pub fn admin_err(srv: &Srv, args: &[&str], status: u16, code: &str) -> String {
-    let (c, out, err) = admin(srv, args);
-    assert_eq!(
-        c,
-        Some(1),
-        "admin {args:?}: expected an HTTP error:\n{out}\n{err}"
-    );
-    assert!(
-        err.contains(&format!("HTTP {status}")) && err.contains(&format!("\"code\": \"{code}\"")),
-        "admin {args:?}: expected HTTP {status} {code}, got:\n{err}"
-    );
-    err
+    let out = admin(srv, args);
+    out.http_error(status, code, &format!("admin {args:?}"));
+    out.stderr
+}
+
+/// The issuing CA in a `cas list` answer.
+pub fn issuing_in(list: &Value) -> &Value {
+    list["cas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["issuing"] == true)
+        .unwrap_or_else(|| panic!("no issuing CA: {list:#}"))
 }
 
 /// The CA `id` in a `cas list` answer.

@@ -20,14 +20,15 @@ use ironseal_ca_core::hierarchy_ops::{
     verify_cert_signature,
 };
 use ironseal_ca_core::keys::{CaKey, KeyAlgorithm};
-use ironseal_ca_core::sealed::{open, seal};
+use ironseal_ca_core::sealed::open;
 use ironseal_storage::{CaRecord, CaStatus};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::auth::Principal;
 use super::handlers::{
-    ca_change, ca_error, ca_json, ca_name, load_ca, parse_body, save_ca, NameConstraintsInput,
+    ca_change, ca_error, ca_json, ca_name, load_ca, parse_body, save_ca, seal_key,
+    NameConstraintsInput,
 };
 use super::routes::Op;
 use super::{Answer, ApiError};
@@ -156,12 +157,6 @@ fn issuer_in_store(state: &AppState, der: &[u8]) -> Result<(CaRecord, Vec<Vec<u8
         cur = r.parent_id.clone();
     }
     Ok((issuer, chain))
-}
-
-/// Seals a CA key for the record `id` (the id is the AEAD's associated
-/// data, so a sealed key cannot be moved to another record).
-fn seal_key(state: &AppState, key: &CaKey, id: &str) -> Result<Vec<u8>, ApiError> {
-    seal(&state.kek, key.pkcs8_der(), id.as_bytes(), rand::random()).map_err(ApiError::internal)
 }
 
 /// Where a CA certificate goes in the hierarchy: a self-issued one is a

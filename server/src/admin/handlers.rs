@@ -594,6 +594,13 @@ pub(super) fn save_ca(
     status: StatusCode,
     note: String,
 ) -> Result<Answer, ApiError> {
+    // Pin the current issuing CA first (older data directories may lack
+    // the file): a new active CA never takes over issuance before it is
+    // activated.
+    if read_issuing(&state.config).is_none() {
+        write_issuing(&state.config, state.active_issuer().issuer.id())
+            .map_err(ApiError::internal)?;
+    }
     state.store.put_ca(record)?;
     audit_ca(state, caller, action, summary)?;
     state.store.flush()?;
@@ -636,6 +643,16 @@ pub(super) fn ca_name(name: &str) -> Result<String, ApiError> {
         ));
     }
     Ok(name)
+}
+
+/// Seals a CA key for the record `id` (the id is the AEAD's associated
+/// data, so a sealed key cannot be moved to another record).
+pub(super) fn seal_key(
+    state: &AppState,
+    key: &ironseal_ca_core::keys::CaKey,
+    id: &str,
+) -> Result<Vec<u8>, ApiError> {
+    seal(&state.kek, key.pkcs8_der(), id.as_bytes(), rand::random()).map_err(ApiError::internal)
 }
 
 /// Refuses a CA that cannot sign here: `pending` (no certificate yet) or
@@ -736,13 +753,7 @@ async fn create_ca(
                 (id, key, der)
             }
         };
-        let sealed = seal(&state.kek, key.pkcs8_der(), id.as_bytes(), rand::random())
-            .map_err(ApiError::internal)?;
-        // Pin the current issuing CA first: a new CA never takes over
-        // issuance before it is activated.
-        if read_issuing(&state.config).is_none() {
-            write_issuing(&state.config, set.active.issuer.id()).map_err(ApiError::internal)?;
-        }
+        let sealed = seal_key(state, &key, &id)?;
         let record = CaRecord {
             id: id.clone(),
             name: name.clone(),

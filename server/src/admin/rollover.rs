@@ -12,7 +12,6 @@ use std::sync::Arc;
 use hyper::StatusCode;
 use ironseal_ca_core::hierarchy::create_intermediate;
 use ironseal_ca_core::hierarchy_ops::rollover_profile;
-use ironseal_ca_core::sealed::seal;
 use ironseal_ca_core::serial::Serial;
 use ironseal_storage::{CaRecord, CaStatus};
 use serde::Deserialize;
@@ -20,10 +19,9 @@ use time::{Duration, OffsetDateTime};
 
 use super::auth::Principal;
 use super::handlers::{
-    activate_in, ca_change, ca_error, load_ca, parse_body, require_key_and_cert, save_ca,
+    activate_in, ca_change, ca_error, load_ca, parse_body, require_key_and_cert, save_ca, seal_key,
 };
 use super::{Answer, ApiError};
-use crate::bootstrap::{read_issuing, write_issuing};
 use crate::state::{new_id, AppState};
 
 /// The body of a rollover call.
@@ -90,13 +88,7 @@ pub(super) async fn rollover(
         let serial = Serial::from_random(rand::random());
         let (key, der) = create_intermediate(&profile, serial, &parent.issuer).map_err(ca_error)?;
         let new = format!("int-{}", &new_id()[..8]).to_lowercase();
-        let sealed = seal(&state.kek, key.pkcs8_der(), new.as_bytes(), rand::random())
-            .map_err(ApiError::internal)?;
-        // Pin the current issuing CA first, as for create: the successor
-        // takes over only through activate.
-        if read_issuing(&state.config).is_none() {
-            write_issuing(&state.config, set.active.issuer.id()).map_err(ApiError::internal)?;
-        }
+        let sealed = seal_key(state, &key, &new)?;
         let record = CaRecord {
             id: new.clone(),
             name: profile.common_name.clone(),

@@ -238,6 +238,7 @@ fn sign_and_store(
             revocation: None,
             replaced_by: None,
             renew_early: false,
+            origin: Default::default(),
         };
         match state.store.insert_certificate(&record) {
             Ok(()) => return Ok(record.serial),

@@ -196,6 +196,7 @@ fn issue_from(
         revocation: None,
         replaced_by: None,
         renew_early: false,
+        origin: Default::default(),
     })?;
     store.flush()?;
     let mut chain = vec![CertificateDer::from(issued.der)];

@@ -727,6 +727,7 @@ mod tests {
             revocation: None,
             replaced_by: None,
             renew_early: false,
+            origin: Default::default(),
         }
     }
 

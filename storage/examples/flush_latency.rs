@@ -31,6 +31,7 @@ fn cert(serial: String) -> CertificateRecord {
         revocation: None,
         replaced_by: None,
         renew_early: false,
+        origin: Default::default(),
     }
 }
 

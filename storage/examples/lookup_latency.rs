@@ -117,6 +117,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             revocation: None,
             replaced_by: None,
             renew_early: false,
+            origin: Default::default(),
         };
         let t = Instant::now();
         store.insert_certificate(&rec)?;

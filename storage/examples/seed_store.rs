@@ -230,6 +230,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             revocation,
             replaced_by: None,
             renew_early: false,
+            origin: Default::default(),
         };
         match store.insert_certificate(&record) {
             Ok(()) => {}

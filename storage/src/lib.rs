@@ -20,22 +20,28 @@
 //!   never clears `revocation` or `replaced_by` once set.
 #![forbid(unsafe_code)]
 
+pub mod approvals;
 pub mod audit;
+pub mod issuance;
 mod keys;
 mod memory;
 pub mod records;
 mod sled_store;
+pub mod tenancy;
 pub mod types;
 
 use time::OffsetDateTime;
 
+pub use approvals::{ApprovalRecord, ApprovalStatus};
 pub use audit::{verify_chain, AuditEntry, AuditEvent, AuditHead, ChainError};
+pub use issuance::{CertOrigin, IssuanceWrite};
 pub use memory::MemoryStore;
 pub use records::{
     AccountRecord, ApiKeyRecord, ApiRole, AuthzRecord, CaRecord, CaStatus, CertificateRecord,
     CertificateStatus, ChallengeRecord, CrossCert, OrderRecord, RevocationRecord,
 };
 pub use sled_store::SledStore;
+pub use tenancy::{EabKeyRecord, TenantNames, TenantRecord};
 pub use types::{
     AccountStatus, AuthzStatus, ChallengeStatus, ChallengeType, Identifier, IdentifierKind,
     KeyAlgorithm, OrderStatus, RevocationReason,
@@ -237,6 +243,71 @@ pub trait Store: Send + Sync + 'static {
     /// Make everything written so far durable. Concurrent callers may share
     /// one disk sync.
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// Record one issuance atomically (see [`IssuanceWrite`]): insert the
+    /// certificate (`DuplicateSerial` if the serial exists), move the order
+    /// if one is given (`Conflict` unless the stored order is
+    /// `processing`), link `replaces`, and append the audit entry. Nothing
+    /// is written when any part fails. Returns the audit entry.
+    fn record_issuance(&self, write: &IssuanceWrite) -> Result<AuditEntry, StoreError>;
+
+    /// Create an account bound to an external account binding key, atomically
+    /// (RFC 8555 §7.3.4): `NotFound` if the key does not exist, `Conflict`
+    /// if it is disabled or already bound, or if the account's thumbprint
+    /// or id is taken. The key records the account as bound.
+    fn create_account_bound(
+        &self,
+        account: &AccountRecord,
+        eab_kid: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Store a new tenant. `Conflict` if the id exists.
+    fn create_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError>;
+
+    /// Fetch a tenant by id (disabled ones included).
+    fn get_tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError>;
+
+    /// Every tenant, ordered by id.
+    fn list_tenants(&self) -> Result<Vec<TenantRecord>, StoreError>;
+
+    /// Disable a tenant at `at`; one-way. `NotFound` if absent, `Conflict`
+    /// if already disabled.
+    fn disable_tenant(&self, id: &str, at: OffsetDateTime) -> Result<TenantRecord, StoreError>;
+
+    /// Store a new EAB key. `Conflict` if the kid exists.
+    fn create_eab_key(&self, key: &EabKeyRecord) -> Result<(), StoreError>;
+
+    /// Fetch an EAB key by kid.
+    fn get_eab_key(&self, kid: &str) -> Result<Option<EabKeyRecord>, StoreError>;
+
+    /// EAB keys, of one tenant or all, ordered by kid.
+    fn list_eab_keys(&self, tenant_id: Option<&str>) -> Result<Vec<EabKeyRecord>, StoreError>;
+
+    /// Disable an EAB key at `at`; one-way. `NotFound` / `Conflict` as for
+    /// tenants.
+    fn disable_eab_key(&self, kid: &str, at: OffsetDateTime) -> Result<EabKeyRecord, StoreError>;
+
+    /// Queue a held issuance request. `Conflict` if the id exists.
+    fn create_approval(&self, approval: &ApprovalRecord) -> Result<(), StoreError>;
+
+    /// Fetch a held request by id.
+    fn get_approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError>;
+
+    /// Held requests, all or of one status, oldest first (by
+    /// `requested_at`, then id).
+    fn list_approvals(
+        &self,
+        status: Option<ApprovalStatus>,
+    ) -> Result<Vec<ApprovalRecord>, StoreError>;
+
+    /// Compare-and-swap on a held request's status: write `approval` only if
+    /// the stored status equals `expected`. `Ok(false)` if it differs,
+    /// `NotFound` if absent.
+    fn update_approval(
+        &self,
+        approval: &ApprovalRecord,
+        expected: ApprovalStatus,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A new opaque id: 16 random bytes as unpadded base64url (22 characters,

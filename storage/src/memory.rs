@@ -6,12 +6,15 @@ use std::sync::{Mutex, MutexGuard};
 
 use time::OffsetDateTime;
 
+use crate::approvals::{ApprovalRecord, ApprovalStatus};
 use crate::audit::{AuditEntry, AuditEvent, AuditHead};
+use crate::issuance::IssuanceWrite;
 use crate::keys;
 use crate::records::{
     AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, OrderRecord,
     RevocationRecord,
 };
+use crate::tenancy::{EabKeyRecord, TenantRecord};
 use crate::types::{Identifier, OrderStatus};
 use crate::{Store, StoreError};
 
@@ -30,6 +33,9 @@ struct Inner {
     crl_numbers: HashMap<String, u64>,
     api_keys: HashMap<String, ApiKeyRecord>,
     audit: Vec<AuditEntry>,
+    tenants: BTreeMap<String, TenantRecord>,
+    eab_keys: BTreeMap<String, EabKeyRecord>,
+    approvals: HashMap<String, ApprovalRecord>,
 }
 
 impl Inner {
@@ -74,18 +80,29 @@ impl MemoryStore {
     }
 }
 
+impl Inner {
+    fn check_new_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
+        if self.thumbprints.contains_key(&account.thumbprint) {
+            return Err(StoreError::Conflict("account key already in use".into()));
+        }
+        if self.accounts.contains_key(&account.id) {
+            return Err(StoreError::Conflict("account id exists".into()));
+        }
+        Ok(())
+    }
+
+    fn insert_account(&mut self, account: &AccountRecord) {
+        self.thumbprints
+            .insert(account.thumbprint.clone(), account.id.clone());
+        self.accounts.insert(account.id.clone(), account.clone());
+    }
+}
+
 impl Store for MemoryStore {
     fn create_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
         let mut g = self.lock();
-        if g.thumbprints.contains_key(&account.thumbprint) {
-            return Err(StoreError::Conflict("account key already in use".into()));
-        }
-        if g.accounts.contains_key(&account.id) {
-            return Err(StoreError::Conflict("account id exists".into()));
-        }
-        g.thumbprints
-            .insert(account.thumbprint.clone(), account.id.clone());
-        g.accounts.insert(account.id.clone(), account.clone());
+        g.check_new_account(account)?;
+        g.insert_account(account);
         Ok(())
     }
 
@@ -392,6 +409,168 @@ impl Store for MemoryStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    fn record_issuance(&self, write: &IssuanceWrite) -> Result<AuditEntry, StoreError> {
+        let mut g = self.lock();
+        let serial = keys::serial_key(&write.certificate.serial);
+        if g.certs.contains_key(&serial) {
+            return Err(StoreError::DuplicateSerial);
+        }
+        if let Some(order) = &write.order {
+            let stored = g.orders.get(&order.id).ok_or(StoreError::NotFound)?;
+            if stored.status != OrderStatus::Processing {
+                return Err(StoreError::Conflict("the order left processing".into()));
+            }
+        }
+        let head = g.audit.last().map(AuditEntry::head);
+        let entry = AuditEntry::next(head.as_ref(), &write.audit).map_err(StoreError::Backend)?;
+        // Every check passed: apply.
+        let mut cert = write.certificate.clone();
+        cert.serial.clone_from(&serial);
+        g.index_revocation(None, &cert);
+        g.certs.insert(serial, cert);
+        if let Some(order) = &write.order {
+            if let Some(old) = g.orders.get(&order.id) {
+                let old_key = keys::order_key(old);
+                g.orders_by_account.remove(&old_key);
+            }
+            g.orders_by_account
+                .insert(keys::order_key(order), order.id.clone());
+            g.orders.insert(order.id.clone(), order.clone());
+        }
+        if let (Some(replaced), Some(order)) = (&write.replaces, &write.order) {
+            if let Some(old) = g.certs.get_mut(&keys::serial_key(replaced)) {
+                if old.replaced_by.is_none() {
+                    old.replaced_by = Some(order.id.clone());
+                }
+            }
+        }
+        g.audit.push(entry.clone());
+        Ok(entry)
+    }
+
+    fn create_account_bound(
+        &self,
+        account: &AccountRecord,
+        eab_kid: &str,
+    ) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        g.check_new_account(account)?;
+        let key = g.eab_keys.get(eab_kid).ok_or(StoreError::NotFound)?;
+        if key.disabled_at.is_some() {
+            return Err(StoreError::Conflict("the EAB key is disabled".into()));
+        }
+        if key.bound_account.is_some() {
+            return Err(StoreError::Conflict("the EAB key is already bound".into()));
+        }
+        g.insert_account(account);
+        if let Some(key) = g.eab_keys.get_mut(eab_kid) {
+            key.bound_account = Some(account.id.clone());
+        }
+        Ok(())
+    }
+
+    fn create_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if g.tenants.contains_key(&tenant.id) {
+            return Err(StoreError::Conflict("tenant id exists".into()));
+        }
+        g.tenants.insert(tenant.id.clone(), tenant.clone());
+        Ok(())
+    }
+
+    fn get_tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError> {
+        Ok(self.lock().tenants.get(id).cloned())
+    }
+
+    fn list_tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
+        Ok(self.lock().tenants.values().cloned().collect())
+    }
+
+    fn disable_tenant(&self, id: &str, at: OffsetDateTime) -> Result<TenantRecord, StoreError> {
+        let mut g = self.lock();
+        let t = g.tenants.get_mut(id).ok_or(StoreError::NotFound)?;
+        if t.disabled_at.is_some() {
+            return Err(StoreError::Conflict("tenant already disabled".into()));
+        }
+        t.disabled_at = Some(at);
+        Ok(t.clone())
+    }
+
+    fn create_eab_key(&self, key: &EabKeyRecord) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if g.eab_keys.contains_key(&key.kid) {
+            return Err(StoreError::Conflict("EAB key id exists".into()));
+        }
+        g.eab_keys.insert(key.kid.clone(), key.clone());
+        Ok(())
+    }
+
+    fn get_eab_key(&self, kid: &str) -> Result<Option<EabKeyRecord>, StoreError> {
+        Ok(self.lock().eab_keys.get(kid).cloned())
+    }
+
+    fn list_eab_keys(&self, tenant_id: Option<&str>) -> Result<Vec<EabKeyRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .eab_keys
+            .values()
+            .filter(|k| tenant_id.is_none_or(|t| k.tenant_id == t))
+            .cloned()
+            .collect())
+    }
+
+    fn disable_eab_key(&self, kid: &str, at: OffsetDateTime) -> Result<EabKeyRecord, StoreError> {
+        let mut g = self.lock();
+        let k = g.eab_keys.get_mut(kid).ok_or(StoreError::NotFound)?;
+        if k.disabled_at.is_some() {
+            return Err(StoreError::Conflict("EAB key already disabled".into()));
+        }
+        k.disabled_at = Some(at);
+        Ok(k.clone())
+    }
+
+    fn create_approval(&self, approval: &ApprovalRecord) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if g.approvals.contains_key(&approval.id) {
+            return Err(StoreError::Conflict("approval id exists".into()));
+        }
+        g.approvals.insert(approval.id.clone(), approval.clone());
+        Ok(())
+    }
+
+    fn get_approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError> {
+        Ok(self.lock().approvals.get(id).cloned())
+    }
+
+    fn list_approvals(
+        &self,
+        status: Option<ApprovalStatus>,
+    ) -> Result<Vec<ApprovalRecord>, StoreError> {
+        let mut out: Vec<ApprovalRecord> = self
+            .lock()
+            .approvals
+            .values()
+            .filter(|a| status.is_none_or(|s| a.status == s))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| (a.requested_at, &a.id).cmp(&(b.requested_at, &b.id)));
+        Ok(out)
+    }
+
+    fn update_approval(
+        &self,
+        approval: &ApprovalRecord,
+        expected: ApprovalStatus,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        let stored = g.approvals.get(&approval.id).ok_or(StoreError::NotFound)?;
+        if stored.status != expected {
+            return Ok(false);
+        }
+        g.approvals.insert(approval.id.clone(), approval.clone());
+        Ok(true)
     }
 }
 

@@ -30,6 +30,12 @@ pub struct AccountRecord {
     /// Creation time.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The tenant the account is bound to (through an EAB key), if any.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// The EAB key id the account was created with, if any.
+    #[serde(default)]
+    pub eab_kid: Option<String>,
 }
 
 /// An ACME order (RFC 8555 §7.1.3).
@@ -143,6 +149,9 @@ pub struct CertificateRecord {
     /// ARI hint: ask the client to renew early (RFC 9773 §4.2).
     #[serde(default)]
     pub renew_early: bool,
+    /// Protocol, requester, tenant and profile it was issued for.
+    #[serde(default)]
+    pub origin: crate::issuance::CertOrigin,
 }
 
 /// What an OCSP answer needs of a certificate (RFC 6960 §2.2): its issuer

@@ -22,6 +22,9 @@
 //! | `api_keys`            | API key id                                   | `ApiKeyRecord`        |
 //! | `audit`               | seq, u64 BE                                  | `AuditEntry`          |
 //! | `audit_meta`          | `head`                                       | `AuditHead`           |
+//! | `tenants`             | tenant id                                    | `TenantRecord`        |
+//! | `eab_keys`            | EAB key id                                   | `EabKeyRecord`        |
+//! | `approvals`           | approval id                                  | `ApprovalRecord`      |
 //!
 //! Strings inside composite keys are length-prefixed (see `keys.rs`). The
 //! default tree holds `schema_version` and `cert_status_built` (set once
@@ -68,12 +71,15 @@ use sled::transaction::{
 use sled::{Db, Tree};
 use time::OffsetDateTime;
 
+use crate::approvals::{ApprovalRecord, ApprovalStatus};
 use crate::audit::{AuditEntry, AuditEvent, AuditHead};
+use crate::issuance::IssuanceWrite;
 use crate::keys;
 use crate::records::{
     AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, CertificateStatus,
     OrderRecord, RevocationRecord,
 };
+use crate::tenancy::{EabKeyRecord, TenantRecord};
 use crate::types::{Identifier, OrderStatus};
 use crate::{Store, StoreError};
 
@@ -188,6 +194,9 @@ pub struct SledStore {
     api_keys: Tree,
     audit: Tree,
     audit_meta: Tree,
+    tenants: Tree,
+    eab_keys: Tree,
+    approvals: Tree,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -293,6 +302,9 @@ impl SledStore {
             api_keys: tree("api_keys")?,
             audit: tree("audit")?,
             audit_meta: tree("audit_meta")?,
+            tenants: tree("tenants")?,
+            eab_keys: tree("eab_keys")?,
+            approvals: tree("approvals")?,
             db,
             syncer: Arc::new(syncer),
         })
@@ -336,6 +348,53 @@ impl SledStore {
                 Ok(true)
             }),
         )
+    }
+
+    /// Insert a JSON record under `id` unless the key exists (`Conflict`
+    /// naming `what`).
+    fn create_json<T: Serialize>(
+        tree: &Tree,
+        id: &str,
+        value: &T,
+        what: &str,
+    ) -> Result<(), StoreError> {
+        let value = encode(value)?;
+        tx_result(tree.transaction(|t| {
+            if t.get(id.as_bytes())?.is_some() {
+                return Err(abort(StoreError::Conflict(format!("{what} id exists"))));
+            }
+            t.insert(id.as_bytes(), value.as_slice())?;
+            Ok(())
+        }))
+    }
+
+    /// Every record of a tree, in key order.
+    fn list_json<T: DeserializeOwned>(tree: &Tree) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        for item in tree.iter() {
+            let (_, v) = item.map_err(backend)?;
+            out.push(decode::<T>(&v)?);
+        }
+        Ok(out)
+    }
+
+    /// Read-modify-write of one record in a transaction; `NotFound` if absent.
+    fn update_json<T, R, F>(tree: &Tree, id: &str, change: F) -> Result<R, StoreError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: Fn(T) -> Result<(Option<T>, R), StoreError>,
+    {
+        tx_result(tree.transaction(|t| {
+            let stored: T = match t.get(id.as_bytes())? {
+                Some(v) => decode(&v).map_err(abort)?,
+                None => return Err(abort(StoreError::NotFound)),
+            };
+            let (next, out) = change(stored).map_err(abort)?;
+            if let Some(next) = next {
+                t.insert(id.as_bytes(), encode(&next).map_err(abort)?)?;
+            }
+            Ok(out)
+        }))
     }
 
     /// Replace a certificate inside a transaction, keeping the revoked index
@@ -753,5 +812,187 @@ impl Store for SledStore {
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(backend)?;
         self.syncer.sync()
+    }
+
+    fn record_issuance(&self, write: &IssuanceWrite) -> Result<AuditEntry, StoreError> {
+        let serial = keys::serial_key(&write.certificate.serial);
+        let mut cert = write.certificate.clone();
+        cert.serial.clone_from(&serial);
+        let cert_value = encode(&cert)?;
+        let status_value = encode(&CertificateStatus::from(&cert))?;
+        let order_value = write.order.as_ref().map(encode).transpose()?;
+        let replaced_key = write.replaces.as_deref().map(keys::serial_key);
+        tx_result(
+            (
+                &self.certs,
+                &self.cert_status,
+                &self.orders,
+                &self.orders_by_account,
+                &self.audit,
+                &self.audit_meta,
+            )
+                .transaction(|(certs, status, orders, index, audit, meta)| {
+                    if certs.get(serial.as_bytes())?.is_some() {
+                        return Err(abort(StoreError::DuplicateSerial));
+                    }
+                    if let (Some(order), Some(value)) = (&write.order, &order_value) {
+                        let stored: OrderRecord = match orders.get(order.id.as_bytes())? {
+                            Some(v) => decode(&v).map_err(abort)?,
+                            None => return Err(abort(StoreError::NotFound)),
+                        };
+                        if stored.status != OrderStatus::Processing {
+                            return Err(abort(StoreError::Conflict(
+                                "the order left processing".into(),
+                            )));
+                        }
+                        index.remove(keys::order_key(&stored))?;
+                        index.insert(keys::order_key(order).as_slice(), order.id.as_bytes())?;
+                        orders.insert(order.id.as_bytes(), value.as_slice())?;
+                        if let Some(old_serial) = &replaced_key {
+                            if let Some(v) = certs.get(old_serial.as_bytes())? {
+                                let mut old: CertificateRecord = decode(&v).map_err(abort)?;
+                                if old.replaced_by.is_none() {
+                                    old.replaced_by = Some(order.id.clone());
+                                    certs.insert(
+                                        old_serial.as_bytes(),
+                                        encode(&old).map_err(abort)?,
+                                    )?;
+                                }
+                            }
+                        }
+                    }
+                    status.insert(serial.as_bytes(), status_value.as_slice())?;
+                    certs.insert(serial.as_bytes(), cert_value.as_slice())?;
+                    let head: Option<AuditHead> = match meta.get(AUDIT_HEAD)? {
+                        Some(v) => Some(decode(&v).map_err(abort)?),
+                        None => None,
+                    };
+                    let entry = AuditEntry::next(head.as_ref(), &write.audit)
+                        .map_err(|e| abort(StoreError::Backend(e)))?;
+                    audit.insert(&entry.seq.to_be_bytes(), encode(&entry).map_err(abort)?)?;
+                    meta.insert(AUDIT_HEAD, encode(&entry.head()).map_err(abort)?)?;
+                    Ok(entry)
+                }),
+        )
+    }
+
+    fn create_account_bound(
+        &self,
+        account: &AccountRecord,
+        eab_kid: &str,
+    ) -> Result<(), StoreError> {
+        let value = encode(account)?;
+        tx_result(
+            (&self.accounts, &self.thumbprints, &self.eab_keys).transaction(
+                |(accounts, thumbs, eab)| {
+                    if thumbs.get(account.thumbprint.as_bytes())?.is_some() {
+                        return Err(abort(StoreError::Conflict(
+                            "account key already in use".into(),
+                        )));
+                    }
+                    if accounts.get(account.id.as_bytes())?.is_some() {
+                        return Err(abort(StoreError::Conflict("account id exists".into())));
+                    }
+                    let mut key: EabKeyRecord = match eab.get(eab_kid.as_bytes())? {
+                        Some(v) => decode(&v).map_err(abort)?,
+                        None => return Err(abort(StoreError::NotFound)),
+                    };
+                    if key.disabled_at.is_some() {
+                        return Err(abort(StoreError::Conflict(
+                            "the EAB key is disabled".into(),
+                        )));
+                    }
+                    if key.bound_account.is_some() {
+                        return Err(abort(StoreError::Conflict(
+                            "the EAB key is already bound".into(),
+                        )));
+                    }
+                    key.bound_account = Some(account.id.clone());
+                    eab.insert(eab_kid.as_bytes(), encode(&key).map_err(abort)?)?;
+                    thumbs.insert(account.thumbprint.as_bytes(), account.id.as_bytes())?;
+                    accounts.insert(account.id.as_bytes(), value.as_slice())?;
+                    Ok(())
+                },
+            ),
+        )
+    }
+
+    fn create_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError> {
+        Self::create_json(&self.tenants, &tenant.id, tenant, "tenant")
+    }
+
+    fn get_tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError> {
+        Self::get_json(&self.tenants, id.as_bytes())
+    }
+
+    fn list_tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
+        Self::list_json(&self.tenants)
+    }
+
+    fn disable_tenant(&self, id: &str, at: OffsetDateTime) -> Result<TenantRecord, StoreError> {
+        Self::update_json(&self.tenants, id, |mut t: TenantRecord| {
+            if t.disabled_at.is_some() {
+                return Err(StoreError::Conflict("tenant already disabled".into()));
+            }
+            t.disabled_at = Some(at);
+            Ok((Some(t.clone()), t))
+        })
+    }
+
+    fn create_eab_key(&self, key: &EabKeyRecord) -> Result<(), StoreError> {
+        Self::create_json(&self.eab_keys, &key.kid, key, "EAB key")
+    }
+
+    fn get_eab_key(&self, kid: &str) -> Result<Option<EabKeyRecord>, StoreError> {
+        Self::get_json(&self.eab_keys, kid.as_bytes())
+    }
+
+    fn list_eab_keys(&self, tenant_id: Option<&str>) -> Result<Vec<EabKeyRecord>, StoreError> {
+        let all: Vec<EabKeyRecord> = Self::list_json(&self.eab_keys)?;
+        Ok(all
+            .into_iter()
+            .filter(|k| tenant_id.is_none_or(|t| k.tenant_id == t))
+            .collect())
+    }
+
+    fn disable_eab_key(&self, kid: &str, at: OffsetDateTime) -> Result<EabKeyRecord, StoreError> {
+        Self::update_json(&self.eab_keys, kid, |mut k: EabKeyRecord| {
+            if k.disabled_at.is_some() {
+                return Err(StoreError::Conflict("EAB key already disabled".into()));
+            }
+            k.disabled_at = Some(at);
+            Ok((Some(k.clone()), k))
+        })
+    }
+
+    fn create_approval(&self, approval: &ApprovalRecord) -> Result<(), StoreError> {
+        Self::create_json(&self.approvals, &approval.id, approval, "approval")
+    }
+
+    fn get_approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError> {
+        Self::get_json(&self.approvals, id.as_bytes())
+    }
+
+    fn list_approvals(
+        &self,
+        status: Option<ApprovalStatus>,
+    ) -> Result<Vec<ApprovalRecord>, StoreError> {
+        let mut out: Vec<ApprovalRecord> = Self::list_json(&self.approvals)?;
+        out.retain(|a| status.is_none_or(|s| a.status == s));
+        out.sort_by(|a, b| (a.requested_at, &a.id).cmp(&(b.requested_at, &b.id)));
+        Ok(out)
+    }
+
+    fn update_approval(
+        &self,
+        approval: &ApprovalRecord,
+        expected: ApprovalStatus,
+    ) -> Result<bool, StoreError> {
+        Self::update_json(&self.approvals, &approval.id, |stored: ApprovalRecord| {
+            if stored.status != expected {
+                return Ok((None, false));
+            }
+            Ok((Some(approval.clone()), true))
+        })
     }
 }

@@ -9,10 +9,11 @@
 use std::sync::Barrier;
 
 use ironseal_storage::{
-    audit, new_id, verify_chain, AccountRecord, AccountStatus, ApiKeyRecord, ApiRole, AuditEvent,
-    AuthzRecord, AuthzStatus, CaRecord, CaStatus, CertificateRecord, ChainError, ChallengeRecord,
-    ChallengeStatus, ChallengeType, Identifier, OrderRecord, OrderStatus, RevocationReason,
-    RevocationRecord, Store, StoreError,
+    audit, new_id, verify_chain, AccountRecord, AccountStatus, ApiKeyRecord, ApiRole,
+    ApprovalRecord, ApprovalStatus, AuditEvent, AuthzRecord, AuthzStatus, CaRecord, CaStatus,
+    CertificateRecord, ChainError, ChallengeRecord, ChallengeStatus, ChallengeType, EabKeyRecord,
+    Identifier, IssuanceWrite, OrderRecord, OrderStatus, RevocationReason, RevocationRecord, Store,
+    StoreError, TenantNames, TenantRecord,
 };
 use serde_json::json;
 use time::macros::datetime;
@@ -28,6 +29,8 @@ fn account(id: &str, thumb: &str) -> AccountRecord {
         contact: vec!["mailto:a@example.com".into()],
         status: AccountStatus::Valid,
         created_at: T0,
+        tenant_id: None,
+        eab_kid: None,
     }
 }
 
@@ -92,6 +95,7 @@ fn cert(serial: &str, issuer_id: &str) -> CertificateRecord {
         revocation: None,
         replaced_by: None,
         renew_early: false,
+        origin: Default::default(),
     }
 }
 
@@ -1163,6 +1167,293 @@ fn audit_append_race(s: &dyn Store) {
     verify_chain(&all, None, Some(&head)).unwrap();
 }
 
+fn issuance(serial: &str, order: Option<OrderRecord>, replaces: Option<&str>) -> IssuanceWrite {
+    IssuanceWrite {
+        certificate: cert(serial, "ca1"),
+        order,
+        replaces: replaces.map(str::to_string),
+        audit: event(7),
+    }
+}
+
+fn issuance_is_atomic(s: &dyn Store) {
+    // Without an order: certificate and audit entry together.
+    let e = s.record_issuance(&issuance("0a", None, None)).unwrap();
+    assert_eq!(e.seq, 1);
+    assert!(s.get_certificate("0a").unwrap().is_some());
+    assert_eq!(
+        s.certificate_status("0a").unwrap().unwrap().issuer_id,
+        "ca1"
+    );
+    // A duplicate serial writes nothing, not even the audit entry.
+    assert_eq!(
+        s.record_issuance(&issuance("0A", None, None)),
+        Err(StoreError::DuplicateSerial)
+    );
+    assert_eq!(s.audit_head().unwrap().unwrap().seq, 1);
+
+    // With an order: it must still be processing.
+    let mut o = order("o1", "acct", T0);
+    o.status = OrderStatus::Ready;
+    s.put_order(&o).unwrap();
+    let mut done = o.clone();
+    done.status = OrderStatus::Valid;
+    done.cert_serial = Some("0b".into());
+    assert!(matches!(
+        s.record_issuance(&issuance("0b", Some(done.clone()), Some("0a"))),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.get_certificate("0b").unwrap(), None);
+    assert_eq!(s.get_certificate("0a").unwrap().unwrap().replaced_by, None);
+    assert_eq!(s.audit_head().unwrap().unwrap().seq, 1);
+
+    o.status = OrderStatus::Processing;
+    s.put_order(&o).unwrap();
+    let e = s
+        .record_issuance(&issuance("0b", Some(done.clone()), Some("0a")))
+        .unwrap();
+    assert_eq!(e.seq, 2);
+    assert_eq!(s.get_order("o1").unwrap().unwrap(), done);
+    assert_eq!(
+        s.get_certificate("0a")
+            .unwrap()
+            .unwrap()
+            .replaced_by
+            .as_deref(),
+        Some("o1")
+    );
+    assert_eq!(
+        s.list_orders("acct", None, 10).unwrap(),
+        vec!["o1".to_string()]
+    );
+    // The order left processing: a second issuance for it is refused.
+    assert!(matches!(
+        s.record_issuance(&issuance("0c", Some(done), None)),
+        Err(StoreError::Conflict(_))
+    ));
+    let all = s.audit_entries(0, 10).unwrap();
+    verify_chain(&all, None, s.audit_head().unwrap().as_ref()).unwrap();
+}
+
+fn issuance_race(s: &dyn Store) {
+    let mut o = order("race", "acct", T0);
+    o.status = OrderStatus::Processing;
+    s.put_order(&o).unwrap();
+    let barrier = Barrier::new(8);
+    let wins: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let barrier = &barrier;
+                let mut done = o.clone();
+                done.status = OrderStatus::Valid;
+                done.cert_serial = Some(format!("{t:02x}"));
+                scope.spawn(move || {
+                    barrier.wait();
+                    s.record_issuance(&issuance(&format!("{t:02x}"), Some(done), None))
+                        .is_ok()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum()
+    });
+    assert_eq!(wins, 1, "exactly one issuance wins an order");
+    assert_eq!(s.audit_head().unwrap().unwrap().seq, 1);
+}
+
+fn tenant(id: &str) -> TenantRecord {
+    TenantRecord {
+        id: id.into(),
+        name: format!("Tenant {id}"),
+        names: TenantNames {
+            dns: vec!["*.a.example".into()],
+            ip: vec!["10.1.0.0/16".into()],
+            uri: vec![],
+            email: vec![],
+        },
+        profiles: vec!["default".into()],
+        created_at: T0,
+        created_by: "key:k1".into(),
+        disabled_at: None,
+    }
+}
+
+fn eab(kid: &str, tenant_id: &str) -> EabKeyRecord {
+    EabKeyRecord {
+        kid: kid.into(),
+        tenant_id: tenant_id.into(),
+        sealed_hmac_key: vec![1, 2, 3],
+        created_at: T0,
+        created_by: "key:k1".into(),
+        bound_account: None,
+        disabled_at: None,
+    }
+}
+
+fn tenants_and_eab(s: &dyn Store) {
+    s.create_tenant(&tenant("b")).unwrap();
+    s.create_tenant(&tenant("a")).unwrap();
+    assert!(matches!(
+        s.create_tenant(&tenant("a")),
+        Err(StoreError::Conflict(_))
+    ));
+    let ids: Vec<String> = s
+        .list_tenants()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids, vec!["a", "b"]);
+    assert_eq!(s.get_tenant("a").unwrap().unwrap(), tenant("a"));
+    let off = s.disable_tenant("b", T0 + Duration::hours(1)).unwrap();
+    assert_eq!(off.disabled_at, Some(T0 + Duration::hours(1)));
+    assert!(matches!(
+        s.disable_tenant("b", T0),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.disable_tenant("zz", T0), Err(StoreError::NotFound));
+
+    s.create_eab_key(&eab("k2", "b")).unwrap();
+    s.create_eab_key(&eab("k1", "a")).unwrap();
+    s.create_eab_key(&eab("k3", "a")).unwrap();
+    assert!(matches!(
+        s.create_eab_key(&eab("k1", "b")),
+        Err(StoreError::Conflict(_))
+    ));
+    let of_a: Vec<String> = s
+        .list_eab_keys(Some("a"))
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(of_a, vec!["k1", "k3"]);
+    assert_eq!(s.list_eab_keys(None).unwrap().len(), 3);
+
+    // Binding: one account per key, atomically with the account.
+    let mut acct = account("acc1", "th1");
+    acct.tenant_id = Some("a".into());
+    acct.eab_kid = Some("k1".into());
+    assert_eq!(
+        s.create_account_bound(&acct, "nokey"),
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(s.get_account("acc1").unwrap(), None);
+    s.create_account_bound(&acct, "k1").unwrap();
+    assert_eq!(s.get_account("acc1").unwrap().unwrap(), acct);
+    assert_eq!(
+        s.get_eab_key("k1")
+            .unwrap()
+            .unwrap()
+            .bound_account
+            .as_deref(),
+        Some("acc1")
+    );
+    let second = account("acc2", "th2");
+    assert!(matches!(
+        s.create_account_bound(&second, "k1"),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.get_account("acc2").unwrap(), None);
+    // A key already used by an account cannot create another through a key.
+    assert!(matches!(
+        s.create_account_bound(&account("acc3", "th1"), "k3"),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.get_eab_key("k3").unwrap().unwrap().bound_account, None);
+    // Disabled keys bind nothing.
+    s.disable_eab_key("k3", T0).unwrap();
+    assert!(matches!(
+        s.create_account_bound(&second, "k3"),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.disable_eab_key("k3", T0),
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+fn eab_bind_race(s: &dyn Store) {
+    s.create_eab_key(&eab("race", "a")).unwrap();
+    let barrier = Barrier::new(8);
+    let wins: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    let a = account(&format!("r{t}"), &format!("rt{t}"));
+                    s.create_account_bound(&a, "race").is_ok()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum()
+    });
+    assert_eq!(wins, 1, "an EAB key binds exactly one account");
+}
+
+fn approval(id: &str, at: OffsetDateTime) -> ApprovalRecord {
+    ApprovalRecord {
+        id: id.into(),
+        status: ApprovalStatus::Pending,
+        protocol: "acme".into(),
+        requester: "acme:acct".into(),
+        tenant_id: Some("a".into()),
+        profile: "sensitive".into(),
+        names: vec!["dns:x.a.example".into()],
+        csr_der: vec![0x30, 0x00],
+        context: json!({"order": "o1"}),
+        requested_at: at,
+        decided_by: None,
+        decided_at: None,
+        comment: None,
+        cert_serial: None,
+        error: None,
+    }
+}
+
+fn approvals(s: &dyn Store) {
+    s.create_approval(&approval("p2", T0 + Duration::seconds(2)))
+        .unwrap();
+    s.create_approval(&approval("p1", T0 + Duration::seconds(1)))
+        .unwrap();
+    s.create_approval(&approval("p3", T0 + Duration::seconds(3)))
+        .unwrap();
+    assert!(matches!(
+        s.create_approval(&approval("p1", T0)),
+        Err(StoreError::Conflict(_))
+    ));
+    let ids = |st| -> Vec<String> {
+        s.list_approvals(st)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect()
+    };
+    assert_eq!(ids(None), vec!["p1", "p2", "p3"]);
+    let mut decided = approval("p2", T0 + Duration::seconds(2));
+    decided.status = ApprovalStatus::Rejected;
+    decided.decided_by = Some("key:k2".into());
+    assert!(s
+        .update_approval(&decided, ApprovalStatus::Pending)
+        .unwrap());
+    // A second decision loses.
+    let mut late = decided.clone();
+    late.status = ApprovalStatus::Approved;
+    assert!(!s.update_approval(&late, ApprovalStatus::Pending).unwrap());
+    assert_eq!(s.get_approval("p2").unwrap().unwrap(), decided);
+    assert_eq!(ids(Some(ApprovalStatus::Pending)), vec!["p1", "p3"]);
+    assert_eq!(ids(Some(ApprovalStatus::Rejected)), vec!["p2"]);
+    assert_eq!(
+        s.update_approval(&approval("nope", T0), ApprovalStatus::Pending),
+        Err(StoreError::NotFound)
+    );
+}
+
 fn populate_and_verify(s: &dyn Store) {
     populate(s);
     verify_populated(s);
@@ -1181,6 +1472,7 @@ macro_rules! battery {
             cert_insert_race, cert_revoke_race,
             blocked_keys, cas, crl_numbers, flush_and_object_safety, concurrent_flush,
             api_keys, api_key_create_race, audit_append_read, audit_append_race,
+            issuance_is_atomic, issuance_race, tenants_and_eab, eab_bind_race, approvals,
             populate_and_verify);
     };
     (@tests $backend:ident, $make:expr, $($test:ident),+ $(,)?) => {

@@ -45,6 +45,7 @@ fn cert(serial: &str) -> CertificateRecord {
         revocation: None,
         replaced_by: None,
         renew_early: false,
+        origin: Default::default(),
     }
 }
 

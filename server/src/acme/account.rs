@@ -85,6 +85,8 @@ pub async fn new_account(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<
         contact,
         status: AccountStatus::Valid,
         created_at: OffsetDateTime::now_utc(),
+        tenant_id: None,
+        eab_kid: None,
     };
     match state.store.create_account(&record) {
         Ok(()) => {}

@@ -417,6 +417,7 @@ mod tests {
                 revocation: None,
                 replaced_by: None,
                 renew_early: false,
+                origin: Default::default(),
             }
         }
 

@@ -17,6 +17,7 @@ pub mod hierarchy;
 pub mod hierarchy_ops;
 pub mod issuance;
 pub mod keys;
+pub mod name_policy;
 pub mod names;
 pub mod ocsp;
 pub mod revocation;

@@ -27,10 +27,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ironseal_ca_core::crl::{build_crl, build_partitioned_crl, Partition, RevokedEntry};
+use ironseal_ca_core::crl::{Partition, RevokedEntry};
 use ironseal_ca_core::serial::Serial;
 use time::OffsetDateTime;
 
+use crate::config::Config;
 use crate::state::{AppState, IssuingCa};
 
 /// How long a CRL is valid (thisUpdate to nextUpdate).
@@ -104,12 +105,14 @@ pub enum CrlError {
     Store(#[from] ironseal_storage::StoreError),
     #[error("signing: {0}")]
     Ca(#[from] ironseal_ca_core::error::CaError),
+    #[error("{0}")]
+    Signing(#[from] crate::authority::signing::SigningError),
 }
 
 /// The number of CRL shards per CA (`crl_shards` in the configuration,
 /// default 1: a single full CRL, no partitions), clamped to 1..=[`MAX_SHARDS`].
-pub fn shard_count(state: &AppState) -> u32 {
-    state.config.crl_shards.clamp(1, MAX_SHARDS)
+pub fn shard_count(config: &Config) -> u32 {
+    config.crl_shards.clamp(1, MAX_SHARDS)
 }
 
 /// The shard of `serial` among `shards`: a stable hash, independent of the
@@ -125,31 +128,27 @@ pub fn shard_of(serial: &Serial, shards: u32) -> u32 {
 }
 
 /// The URL of the full CRL of `ca_id`.
-pub fn full_crl_url(state: &AppState, ca_id: &str) -> String {
-    format!("{}/crl/{ca_id}.crl", state.config.http_public_url)
+pub fn full_crl_url(config: &Config, ca_id: &str) -> String {
+    format!("{}/crl/{ca_id}.crl", config.http_public_url)
 }
 
 /// The URL of shard `k` of `ca_id`.
-pub fn shard_url(state: &AppState, ca_id: &str, k: u32) -> String {
-    format!("{}/crl/{ca_id}/{k}.crl", state.config.http_public_url)
+pub fn shard_url(config: &Config, ca_id: &str, k: u32) -> String {
+    format!("{}/crl/{ca_id}/{k}.crl", config.http_public_url)
 }
 
 /// The CRL distribution point a new certificate of `serial` under
 /// `issuer_id` must carry: the full CRL with one shard, else its shard.
-#[allow(
-    dead_code,
-    reason = "to be called by issuance (issue.rs) for the leaf's CRL DP"
-)]
-pub fn crl_url_for(state: &AppState, issuer_id: &str, serial: &Serial) -> String {
-    match shard_count(state) {
-        1 => full_crl_url(state, issuer_id),
-        n => shard_url(state, issuer_id, shard_of(serial, n)),
+pub fn crl_url_for(config: &Config, issuer_id: &str, serial: &Serial) -> String {
+    match shard_count(config) {
+        1 => full_crl_url(config, issuer_id),
+        n => shard_url(config, issuer_id, shard_of(serial, n)),
     }
 }
 
 /// The current CRL `part` of `ca_id`, from cache or freshly built.
 pub fn current(state: &AppState, ca_id: &str, part: Part) -> Result<Arc<CachedCrl>, CrlError> {
-    let shards = shard_count(state);
+    let shards = shard_count(&state.config);
     if let Part::Shard(k) = part {
         if shards <= 1 || k >= shards {
             return Err(CrlError::UnknownShard(k, shards));
@@ -205,7 +204,33 @@ fn build_all(
     let next_update = this_update + CRL_VALIDITY;
     let started = std::time::Instant::now();
     let mut out = HashMap::new();
-    let der = build_crl(&ca.issuer, number, this_update, next_update, &entries)?;
+    let mut partitions = Vec::new();
+    if shards > 1 {
+        let mut parts: Vec<Vec<RevokedEntry>> = (0..shards).map(|_| Vec::new()).collect();
+        for e in &entries {
+            let k = shard_of(&e.serial, shards) as usize;
+            if let Some(p) = parts.get_mut(k) {
+                p.push(e.clone());
+            }
+        }
+        let only_user_certs = ca.issuer.path_len() == Some(0);
+        for (k, part_entries) in parts.into_iter().enumerate() {
+            let partition = Partition {
+                url: shard_url(&state.config, ca_id, k as u32),
+                only_user_certs,
+            };
+            partitions.push((partition, part_entries));
+        }
+    }
+    let signed = crate::authority::signing::sign_crls(
+        state.store.as_ref(),
+        &ca.issuer,
+        number,
+        this_update,
+        next_update,
+        &entries,
+        &partitions,
+    )?;
     let mk = |der: Vec<u8>, n: usize| {
         Arc::new(CachedCrl {
             der: bytes::Bytes::from(der),
@@ -215,32 +240,9 @@ fn build_all(
             entries: n,
         })
     };
-    out.insert(Part::Full, mk(der, entries.len()));
-    if shards > 1 {
-        let mut parts: Vec<Vec<RevokedEntry>> = (0..shards).map(|_| Vec::new()).collect();
-        for e in entries.drain(..) {
-            let k = shard_of(&e.serial, shards) as usize;
-            if let Some(p) = parts.get_mut(k) {
-                p.push(e);
-            }
-        }
-        let only_user_certs = ca.issuer.path_len() == Some(0);
-        for (k, part_entries) in parts.into_iter().enumerate() {
-            let k = k as u32;
-            let partition = Partition {
-                url: shard_url(state, ca_id, k),
-                only_user_certs,
-            };
-            let der = build_partitioned_crl(
-                &ca.issuer,
-                number,
-                this_update,
-                next_update,
-                &part_entries,
-                &partition,
-            )?;
-            out.insert(Part::Shard(k), mk(der, part_entries.len()));
-        }
+    out.insert(Part::Full, mk(signed.full, entries.len()));
+    for (k, (der, (_, part_entries))) in signed.shards.into_iter().zip(&partitions).enumerate() {
+        out.insert(Part::Shard(k as u32), mk(der, part_entries.len()));
     }
     tracing::info!(
         ca = ca_id,
@@ -263,7 +265,7 @@ pub fn refresh_due(state: &AppState) -> usize {
     let cas = state.ca_set();
     let mut ids: Vec<&String> = cas.by_id.keys().collect();
     ids.sort();
-    let shards = shard_count(state);
+    let shards = shard_count(&state.config);
     let mut rebuilt = 0;
     for id in ids {
         let due = |c: Option<Arc<CachedCrl>>| {

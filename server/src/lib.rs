@@ -6,17 +6,17 @@
 
 pub mod acme;
 pub mod admin;
+pub mod authority;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod crl;
 pub mod durability;
 pub mod http;
-pub mod issue;
+
 pub mod listener_cert;
 pub mod metrics;
 pub mod ocsp;
 pub mod pki_http;
-pub mod revocation;
 pub mod state;
 pub mod validation;

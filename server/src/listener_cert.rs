@@ -16,17 +16,19 @@
 
 use std::sync::{Arc, RwLock};
 
-use ironseal_ca_core::csr::{check_csr, CsrPolicy};
+use ironseal_ca_core::issuance::Eku;
 use ironseal_ca_core::names::SubjectName;
-use ironseal_ca_core::serial::Serial;
 use ironseal_storage::Store;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use time::{Duration, OffsetDateTime};
 
+use crate::authority::{
+    self, ErrorKind, IssuanceRequest, ProfileChoice, Requester, ServerPurpose, Validity,
+};
 use crate::bootstrap::{listener_names, BootError};
-use crate::config::Config;
+use crate::config::{Config, KeyType, Profile};
 use crate::state::{CaSet, IssuingCa};
 
 /// Lifetime of a listener certificate (capped by the issuer's notAfter).
@@ -67,7 +69,7 @@ pub enum Refreshed {
 impl ListenerCert {
     /// Issues the first certificate from the issuing CA of `cas`.
     pub fn issue(config: &Config, store: &dyn Store, cas: &CaSet) -> Result<Self, BootError> {
-        let current = issue_from(config, store, &cas.active, OffsetDateTime::now_utc())?;
+        let current = issue_from(config, store, cas, &cas.active, OffsetDateTime::now_utc())?;
         Ok(ListenerCert {
             current: RwLock::new(current),
         })
@@ -116,7 +118,7 @@ impl ListenerCert {
         } else {
             return Ok(None);
         };
-        let next = issue_from(config, store, &signer, now)?;
+        let next = issue_from(config, store, cas, &signer, now)?;
         tracing::info!(
             issuer = %next.issuer_id,
             not_after = %next.not_after,
@@ -141,6 +143,7 @@ impl ResolvesServerCert for ListenerCert {
 fn issue_from(
     config: &Config,
     store: &dyn Store,
+    cas: &CaSet,
     ca: &IssuingCa,
     now: OffsetDateTime,
 ) -> Result<Current, BootError> {
@@ -162,43 +165,36 @@ fn issue_from(
     params.distinguished_name = rcgen::DistinguishedName::new();
     params.subject_alt_names = sans;
     let csr = params.serialize_request(&key).map_err(|e| tls(&e))?;
-    let checked = check_csr(csr.der(), &CsrPolicy::default()).map_err(|e| tls(&e))?;
-    let serial = Serial::from_random(rand::random());
     let issuer = &ca.issuer;
     let not_after = (now + LIFETIME).min(issuer.not_after());
-    let issued = ironseal_ca_core::issuance::issue_leaf(
-        issuer,
-        &checked,
-        &names,
-        serial.clone(),
-        now - Duration::minutes(5),
-        not_after,
-    )
-    .map_err(|e| match e {
-        ironseal_ca_core::error::CaError::NameConstraintViolation { name, reason } => {
-            BootError::Tls(format!(
-                "the HTTPS certificate for {name} cannot be issued: {reason}; \
-                 permit the server's --hostname values in the issuing CA's name constraints"
-            ))
-        }
-        other => BootError::Ca(other),
+    let mut req = IssuanceRequest::new(
+        Requester::Server(ServerPurpose::Listener),
+        csr.der().to_vec(),
+        names,
+    );
+    req.profile = ProfileChoice::Builtin(Box::new(Profile {
+        name: "server-listener".into(),
+        description: "the HTTPS listener's own certificate".into(),
+        lifetime: LIFETIME.unsigned_abs(),
+        ekus: vec![Eku::ServerAuth],
+        key_types: vec![KeyType::P256],
+        ca: None,
+    }));
+    req.validity = Validity {
+        not_before: Some(now - Duration::minutes(5)),
+        not_after: Some(not_after),
+    };
+    req.signing_ca = Some(issuer.id().to_string());
+    let ctx = authority::Ctx { config, store, cas };
+    let issued = authority::issue_blocking(&ctx, &req, now).map_err(|e| match e.kind {
+        ErrorKind::RejectedName => BootError::Tls(format!(
+            "the HTTPS certificate cannot be issued: {}; \
+             permit the server's --hostname values in the issuing CA's name constraints",
+            e.detail
+        )),
+        _ => BootError::Tls(format!("the HTTPS certificate cannot be issued: {e}")),
     })?;
-    store.insert_certificate(&ironseal_storage::CertificateRecord {
-        serial: serial.to_hex(),
-        issuer_id: issuer.id().to_string(),
-        account_id: "ironseal-https-listener".into(),
-        order_id: String::new(),
-        der: issued.der.clone(),
-        not_before: issued.not_before,
-        not_after: issued.not_after,
-        public_key_sha256: crate::state::sha256_hex(&checked.public_key_bits),
-        identifiers: Vec::new(),
-        revocation: None,
-        replaced_by: None,
-        renew_early: false,
-        origin: Default::default(),
-    })?;
-    store.flush()?;
+    let issued = issued.record;
     let mut chain = vec![CertificateDer::from(issued.der)];
     chain.extend(ca.chain_der.iter().map(|d| CertificateDer::from(d.clone())));
     let key_der = PrivateKeyDer::Pkcs8(key.serialize_der().into());

@@ -62,9 +62,8 @@ use hyper::header::{
     HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, ETAG, EXPIRES, IF_NONE_MATCH, LAST_MODIFIED,
 };
 use hyper::{Method, Request, Response, StatusCode};
-use ironseal_ca_core::error::CaError;
 use ironseal_ca_core::hierarchy::Issuer;
-use ironseal_ca_core::ocsp::{issue_responder_cert, revoked_status, OcspResponder};
+use ironseal_ca_core::ocsp::{revoked_status, OcspResponder};
 use ironseal_ca_core::serial::Serial;
 use ironseal_protocol::ocsp::{
     decode_get_path, encode_error_response, CertId, CertStatus, OcspRequest, ResponseStatus,
@@ -103,7 +102,10 @@ pub const OCSP_RESPONSE_TYPE: &str = "application/ocsp-response";
 pub enum OcspServiceError {
     /// Issuing the responder certificate failed (e.g. the CA has expired).
     #[error("responder for CA {ca}: {err}")]
-    Responder { ca: String, err: CaError },
+    Responder {
+        ca: String,
+        err: crate::authority::signing::SigningError,
+    },
 }
 
 /// A signed response kept for nonce-less requests.
@@ -172,23 +174,6 @@ fn needs_renewal(r: &OcspResponder, issuer: &Issuer, now: OffsetDateTime) -> boo
     left * 3 < total && issuer.not_after() > r.not_after()
 }
 
-fn new_responder(issuer: &Issuer, now: OffsetDateTime) -> Result<OcspResponder, CaError> {
-    let not_before = now - RESPONDER_BACKDATE;
-    let not_after = (not_before + RESPONDER_VALIDITY).min(issuer.not_after());
-    if not_after <= now {
-        return Err(CaError::InvalidValidity("the CA has expired".into()));
-    }
-    let serial = Serial::from_random(rand::random());
-    let (key, cert) = issue_responder_cert(
-        issuer,
-        issuer.key().algorithm(),
-        serial,
-        not_before,
-        not_after,
-    )?;
-    OcspResponder::new(issuer, key, cert)
-}
-
 fn http_date(t: OffsetDateTime) -> String {
     t.format(&Rfc2822)
         .unwrap_or_default()
@@ -204,6 +189,7 @@ impl OcspService {
     /// the error after the others were handled.
     pub fn ensure(
         &self,
+        store: &dyn Store,
         issuers: &[&Issuer],
         now: OffsetDateTime,
     ) -> Result<usize, OcspServiceError> {
@@ -221,7 +207,13 @@ impl OcspService {
                 Some(r) if !needs_renewal(r, issuer, now) && r.not_after() > now => {
                     next.insert(issuer.id().to_string(), r.clone());
                 }
-                old => match new_responder(issuer, now) {
+                old => match crate::authority::signing::sign_ocsp_responder(
+                    store,
+                    issuer,
+                    now,
+                    RESPONDER_VALIDITY,
+                    RESPONDER_BACKDATE,
+                ) {
                     Ok(r) => {
                         tracing::info!(ca = issuer.id(), not_after = %r.not_after(), "OCSP responder certificate issued");
                         next.insert(issuer.id().to_string(), Arc::new(r));
@@ -427,7 +419,7 @@ impl OcspService {
                 // A CA may have been added since start: set responders up and retry.
                 let missing = issuers.iter().any(|i| self.responder(i.id()).is_none());
                 if missing {
-                    let _ = self.ensure(issuers, now);
+                    let _ = self.ensure(store, issuers, now);
                 }
                 match self.matching(first) {
                     Some(r) => r,
@@ -439,7 +431,7 @@ impl OcspService {
             return Answer::error(ResponseStatus::Unauthorized);
         };
         let responder = if needs_renewal(&responder, issuer, now) || responder.not_after() <= now {
-            let _ = self.ensure(issuers, now);
+            let _ = self.ensure(store, issuers, now);
             match self.responder(issuer.id()) {
                 Some(r) if r.not_after() > now => r,
                 _ => return Answer::error(ResponseStatus::TryLater),
@@ -539,7 +531,9 @@ fn status_of(
 pub fn ensure_responders(state: &AppState) -> Result<usize, OcspServiceError> {
     let cas = state.ca_set();
     let issuers: Vec<&Issuer> = cas.by_id.values().map(|c| &c.issuer).collect();
-    state.ocsp.ensure(&issuers, OffsetDateTime::now_utc())
+    state
+        .ocsp
+        .ensure(state.store.as_ref(), &issuers, OffsetDateTime::now_utc())
 }
 
 fn ocsp_response(
@@ -794,7 +788,7 @@ mod tests {
         let svc = OcspService::default();
         let issuers = [&p.root, &p.inter];
         let now = OffsetDateTime::now_utc();
-        svc.ensure(&issuers, now).unwrap();
+        svc.ensure(&store, &issuers, now).unwrap();
         let serial = Serial::from_random(rand::random());
         store.insert_certificate(&record(&serial, "inter")).unwrap();
         let nreq = openssl_request(dir.path(), &p.inter, &serial, true);
@@ -861,8 +855,8 @@ mod tests {
         let svc = OcspService::default();
         let issuers = [&p.root, &p.inter];
         let now = OffsetDateTime::now_utc();
-        assert_eq!(svc.ensure(&issuers, now).unwrap(), 2);
-        assert_eq!(svc.ensure(&issuers, now).unwrap(), 0);
+        assert_eq!(svc.ensure(&store, &issuers, now).unwrap(), 2);
+        assert_eq!(svc.ensure(&store, &issuers, now).unwrap(), 0);
 
         let good = Serial::from_random(rand::random());
         store.insert_certificate(&record(&good, "inter")).unwrap();
@@ -973,9 +967,17 @@ mod tests {
             ResponseStatus::Successful
         );
         let first = svc.responder("inter").unwrap();
-        assert_eq!(svc.ensure(&issuers, now + Duration::days(5)).unwrap(), 0);
+        assert_eq!(
+            svc.ensure(&store, &issuers, now + Duration::days(5))
+                .unwrap(),
+            0
+        );
         // Under a third of 30 days left (after day 20): re-issued.
-        assert_eq!(svc.ensure(&issuers, now + Duration::days(21)).unwrap(), 2);
+        assert_eq!(
+            svc.ensure(&store, &issuers, now + Duration::days(21))
+                .unwrap(),
+            2
+        );
         let second = svc.responder("inter").unwrap();
         assert_ne!(first.cert_der(), second.cert_der());
         // Lazily on a request, too.
@@ -989,7 +991,7 @@ mod tests {
             second.cert_der()
         );
         // A CA that went away loses its responder.
-        svc.ensure(&[&p.inter], now).unwrap();
+        svc.ensure(&store, &[&p.inter], now).unwrap();
         assert!(svc.responder("root").is_none());
     }
 

@@ -58,7 +58,7 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
         },
         // A CRL partition (shard), see crate::crl.
         ["crl", id, file] => match file.strip_suffix(".crl").map(str::parse::<u32>) {
-            Some(Ok(k)) if crate::crl::shard_count(state) > 1 => {
+            Some(Ok(k)) if crate::crl::shard_count(&state.config) > 1 => {
                 crl(state, id, Part::Shard(k), &req).await
             }
             _ => text(StatusCode::NOT_FOUND, "not found\n"),

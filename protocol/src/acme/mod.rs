@@ -5,9 +5,11 @@
 //! * [`jws`]: flattened JSON JWS parsing and verification (RFC 8555 §6.2).
 //! * [`problem`]: ACME problem documents (RFC 8555 §6.7, RFC 7807).
 //! * [`ari`]: ACME Renewal Information certificate identifiers (RFC 9773 §4.1).
+//! * [`eab`]: external account binding (RFC 8555 §7.3.4).
 //! * [`requests`]: request payloads (RFC 8555 §7.3–§7.6) and their validation.
 
 pub mod ari;
+pub mod eab;
 pub mod jwk;
 pub mod jws;
 pub mod problem;

@@ -89,6 +89,25 @@ impl From<StoreError> for AcmeError {
     }
 }
 
+/// The authority's errors as ACME problems (RFC 8555 §6.7).
+impl From<crate::authority::AuthorityError> for AcmeError {
+    fn from(e: crate::authority::AuthorityError) -> Self {
+        use crate::authority::ErrorKind;
+        let kind = match e.kind {
+            ErrorKind::BadCsr | ErrorKind::BadKey | ErrorKind::ForbiddenKey => ProblemType::BadCsr,
+            ErrorKind::RejectedName => ProblemType::RejectedIdentifier,
+            ErrorKind::UnknownProfile | ErrorKind::ProfileNotAllowed => ProblemType::InvalidProfile,
+            ErrorKind::Unauthorized | ErrorKind::Rejected => ProblemType::Unauthorized,
+            ErrorKind::RateLimited => ProblemType::RateLimited,
+            ErrorKind::Conflict => ProblemType::OrderNotReady,
+            ErrorKind::AlreadyRevoked => ProblemType::AlreadyRevoked,
+            ErrorKind::NotFound => return AcmeError::not_found(e.detail),
+            ErrorKind::CaUnavailable | ErrorKind::Internal => ProblemType::ServerInternal,
+        };
+        AcmeError::new(kind, e.detail)
+    }
+}
+
 impl From<ironseal_ca_core::error::CaError> for AcmeError {
     fn from(e: ironseal_ca_core::error::CaError) -> Self {
         use ironseal_ca_core::error::CaError;

@@ -5,6 +5,7 @@ pub mod account;
 pub mod ari;
 pub mod authz;
 pub mod error;
+pub mod finalize;
 pub mod nonce;
 pub mod order;
 pub mod render;
@@ -265,7 +266,7 @@ async fn post(
         }
         ["acme", "order", id, "finalize"] => {
             let a = authenticate(state, ctx, body, KeyMode::Kid).await?;
-            order::finalize(state, ctx, a, id).await
+            finalize::finalize(state, ctx, a, id).await
         }
         ["acme", "authz", id] => {
             let a = authenticate(state, ctx, body, KeyMode::Kid).await?;

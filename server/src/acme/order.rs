@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::StatusCode;
+use ironseal_ca_core::names::SubjectName;
 use ironseal_protocol::acme::ari::CertId;
 use ironseal_protocol::acme::problem::{Problem, ProblemType};
-use ironseal_protocol::acme::requests::{validate_identifier, FinalizeRequest, NewOrderRequest};
+use ironseal_protocol::acme::requests::{validate_identifier, NewOrderRequest};
 use ironseal_protocol::acme::types::{
     AuthzStatus, ChallengeStatus, ChallengeType, Identifier, IdentifierKind, OrderStatus,
 };
@@ -19,15 +20,13 @@ use time::OffsetDateTime;
 
 use super::error::AcmeError;
 use super::{render, Authed, Ctx, Reply};
-use crate::issue::{self, IssueError};
+use crate::authority;
 use crate::state::{new_id, new_token, AppState};
 
 /// Most identifiers one order may carry.
 const MAX_IDENTIFIERS: usize = 100;
 /// Orders per page of the orders list.
 const ORDERS_PAGE: usize = 50;
-/// How long finalize waits for issuance before answering `processing`.
-const FINALIZE_WAIT: Duration = Duration::from_secs(3);
 
 /// POST newOrder (RFC 8555 §7.4).
 pub async fn new_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<Reply, AcmeError> {
@@ -55,7 +54,7 @@ pub async fn new_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<Re
         })?,
     };
     let (not_before, not_after) = requested_validity(profile.lifetime, &req, now)?;
-    check_name_constraints(state, profile, &identifiers)?;
+    check_names(state, &acct, profile, &identifiers)?;
     if let Some(replaces) = &req.replaces {
         check_replaces(state, &acct, replaces, &identifiers)?;
     }
@@ -203,19 +202,60 @@ fn requested_validity(
     Ok((nb, na))
 }
 
-/// Refuses identifiers the issuing CA chain may not certify (RFC 5280
-/// §4.2.1.10), one `rejectedIdentifier` subproblem per refused name, before
-/// any authorization is created.
-fn check_name_constraints(
+/// Converts ACME identifiers into the CA core's subject names.
+pub fn subject_names(idents: &[Identifier]) -> Result<Vec<SubjectName>, AcmeError> {
+    idents
+        .iter()
+        .map(|i| match i.kind {
+            IdentifierKind::Dns => Ok(SubjectName::Dns(i.value.clone())),
+            IdentifierKind::Ip => i
+                .value
+                .parse()
+                .map(SubjectName::Ip)
+                .map_err(|_| AcmeError::malformed(format!("bad IP identifier {:?}", i.value))),
+        })
+        .collect()
+}
+
+/// Refuses, before any authorization is created, identifiers the account's
+/// tenant may not have (its name policy) or the issuing CA chain may not
+/// certify (RFC 5280 §4.2.1.10): one `rejectedIdentifier` subproblem per
+/// refused name, naming the rule. The authority checks both again before
+/// it signs.
+fn check_names(
     state: &AppState,
+    acct: &AccountRecord,
     profile: &crate::config::Profile,
     identifiers: &[Identifier],
 ) -> Result<(), AcmeError> {
     use ironseal_ca_core::error::CaError;
-    let issuer = issue::profile_issuer(state, profile)?;
+    let cas = state.ca_set();
+    let ctx = authority::Ctx {
+        config: &state.config,
+        store: state.store.as_ref(),
+        cas: &cas,
+    };
+    let tenant = match &acct.tenant_id {
+        Some(id) => {
+            let t = authority::tenant::load(ctx.store, id)?;
+            t.check_profile(&profile.name)?;
+            Some(t)
+        }
+        None => None,
+    };
+    let issuer = authority::profile_issuer(&ctx, profile, None)?;
     let mut refused = Vec::new();
     for ident in identifiers {
-        let names = crate::issue::subject_names(std::slice::from_ref(ident))?;
+        let names = subject_names(std::slice::from_ref(ident))?;
+        if let Some(t) = &tenant {
+            if let Err(e) = t.check_names(&names) {
+                refused.push(
+                    Problem::new(ProblemType::RejectedIdentifier, e.detail)
+                        .with_identifier(ident.clone()),
+                );
+                continue;
+            }
+        }
         match issuer.issuer.check_names(&names) {
             Ok(()) => {}
             Err(CaError::NameConstraintViolation { reason, .. }) => refused.push(
@@ -233,7 +273,7 @@ fn check_name_constraints(
         1 => Err(AcmeError::from_problem(refused.remove(0))),
         n => Err(AcmeError::from_problem(Problem::new(
                 ProblemType::RejectedIdentifier,
-                format!("{n} identifiers are outside the issuing CA's name constraints; see subproblems"),
+                format!("{n} identifiers are refused (tenant policy or the issuing CA's name constraints); see subproblems"),
             )
             .with_subproblems(refused.iter().map(Problem::to_subproblem).collect()))),
     }
@@ -478,77 +518,6 @@ pub async fn list_orders(
         }
     }
     Ok(reply)
-}
-
-/// POST finalize (RFC 8555 §7.4): checks the CSR while the order is still
-/// `ready`, then moves it to `processing` (compare-and-swap, so a second
-/// finalize gets orderNotReady) and issues. Quick issuance answers `valid`;
-/// slow issuance answers `processing` with Retry-After.
-pub async fn finalize(
-    state: &Arc<AppState>,
-    ctx: &Ctx,
-    a: Authed,
-    id: &str,
-) -> Result<Reply, AcmeError> {
-    let acct = a.account()?.clone();
-    let req: FinalizeRequest = a.jws.payload_json()?;
-    let order = load_order(state, &acct, id).await?;
-    if order.status != OrderStatus::Ready {
-        return Err(AcmeError::new(
-            ProblemType::OrderNotReady,
-            format!("the order is {:?}, not ready", order.status).to_lowercase(),
-        ));
-    }
-    let csr_der = base64_url_decode(&req.csr)
-        .ok_or_else(|| AcmeError::new(ProblemType::BadCsr, "csr is not base64url"))?;
-    let checked = issue::check_order_csr(state, &acct, &order, &csr_der)?;
-
-    let mut processing = order.clone();
-    processing.status = OrderStatus::Processing;
-    // Claim the order in memory before it turns `processing` in the store,
-    // so a concurrent read never mistakes it for an interrupted issuance.
-    if !state.begin_issuing(&order.id) {
-        return Err(AcmeError::new(
-            ProblemType::OrderNotReady,
-            "the order is already being finalized",
-        ));
-    }
-    match state
-        .store
-        .transition_order(&processing, OrderStatus::Ready)
-    {
-        Ok(true) => {}
-        Ok(false) => {
-            state.end_issuing(&order.id);
-            return Err(AcmeError::new(
-                ProblemType::OrderNotReady,
-                "the order is already being finalized",
-            ));
-        }
-        Err(e) => {
-            state.end_issuing(&order.id);
-            return Err(e.into());
-        }
-    }
-    let st = state.clone();
-    let task = tokio::spawn(async move {
-        let id = processing.id.clone();
-        let r = issue::issue_for_order(&st, processing, checked).await;
-        st.end_issuing(&id);
-        r
-    });
-    match tokio::time::timeout(FINALIZE_WAIT, task).await {
-        Ok(Ok(Ok(done))) => Ok(Reply::json(StatusCode::OK, &render::order(ctx, &done))
-            .location(ctx.order_url(&done.id))),
-        Ok(Ok(Err(IssueError::Acme(e)))) => Err(e),
-        Ok(Err(join)) => Err(AcmeError::internal(join)),
-        Err(_elapsed) => {
-            let current = state.store.get_order(id)?.unwrap_or(order);
-            Ok(Reply::json(StatusCode::OK, &render::order(ctx, &current))
-                .location(ctx.order_url(id))
-                .retry_after(1))
-        }
-    }
 }
 
 /// POST-as-GET a certificate chain, `application/pem-certificate-chain`

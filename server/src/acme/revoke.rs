@@ -12,7 +12,6 @@ use ironseal_protocol::acme::requests::RevokeRequest;
 use super::error::AcmeError;
 use super::order::base64_url_decode;
 use super::{Authed, Reply};
-use crate::revocation::RevokeError;
 use crate::state::AppState;
 
 /// Reason codes a subscriber may give (RFC 5280 §5.3.1; the CA-only codes
@@ -76,19 +75,7 @@ pub async fn revoke_cert(state: &Arc<AppState>, a: Authed) -> Result<Reply, Acme
         Some(acct) => format!("acme:{}", acct.id),
         None => "acme:certificate-key".to_string(),
     };
-    crate::revocation::revoke_certificate(state, &record, reason, &actor)
-        .await
-        .map_err(|e| match e {
-            RevokeError::AlreadyRevoked => AcmeError::new(
-                ProblemType::AlreadyRevoked,
-                "certificate is already revoked",
-            ),
-            RevokeError::NotFound => {
-                AcmeError::not_found("this server did not issue that certificate")
-            }
-            RevokeError::Store(e) => AcmeError::from(e),
-            RevokeError::Durability(d) => AcmeError::internal(d),
-        })?;
+    crate::authority::revoke(state, &record, reason, &actor).await?;
     Ok(Reply::empty(StatusCode::OK))
 }
 

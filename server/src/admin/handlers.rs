@@ -24,8 +24,8 @@ use super::routes::{Op, BULK_MAX_SERIALS};
 use super::{ca_import, rollover};
 use super::{Answer, ApiError};
 use crate::acme::render::ts;
+use crate::authority::{self, parse_reason, reason_name, AuthorityError, ErrorKind};
 use crate::bootstrap::{listener_names, load_cas, read_issuing, write_issuing, BootError};
-use crate::revocation::{self, parse_reason, reason_name, RevokeError};
 use crate::state::{new_id, AppState, CaSet};
 
 /// Most audit entries returned by one call.
@@ -306,16 +306,6 @@ struct RevokeRequest {
     reason: Option<ReasonInput>,
 }
 
-fn revoke_error(e: RevokeError) -> ApiError {
-    match e {
-        RevokeError::AlreadyRevoked => {
-            ApiError::conflict("already_revoked", "certificate is already revoked")
-        }
-        RevokeError::NotFound => ApiError::not_found("no certificate with that serial"),
-        other => ApiError::internal(other),
-    }
-}
-
 async fn revoke_one(
     state: &Arc<AppState>,
     caller: &Principal,
@@ -326,11 +316,13 @@ async fn revoke_one(
     let reason = admin_reason(req.reason)?;
     let record = load_certificate(state, serial)?;
     if record.revocation.is_some() {
-        return Err(revoke_error(RevokeError::AlreadyRevoked));
+        return Err(AuthorityError::new(
+            ErrorKind::AlreadyRevoked,
+            "certificate is already revoked",
+        )
+        .into());
     }
-    revocation::revoke_certificate(state, &record, reason, &caller.actor())
-        .await
-        .map_err(revoke_error)?;
+    authority::revoke(state, &record, reason, &caller.actor()).await?;
     let updated = load_certificate(state, &record.serial)?;
     Ok(Answer {
         status: StatusCode::OK,
@@ -379,13 +371,13 @@ async fn bulk_revoke(
                 Some(serial) => match st.store.get_certificate(&serial) {
                     Ok(None) => "not_found",
                     Ok(Some(r)) if r.revocation.is_some() => "already_revoked",
-                    Ok(Some(r)) => match revocation::stage(&st, &r, reason, &actor) {
+                    Ok(Some(r)) => match authority::revoke_staged(&st, &r, reason, &actor) {
                         Ok(_) => {
                             staged.push(r);
                             "revoked"
                         }
-                        Err(RevokeError::AlreadyRevoked) => "already_revoked",
-                        Err(RevokeError::NotFound) => "not_found",
+                        Err(e) if e.kind == ErrorKind::AlreadyRevoked => "already_revoked",
+                        Err(e) if e.kind == ErrorKind::NotFound => "not_found",
                         Err(e) => {
                             tracing::error!(serial = %serial, error = %e, "bulk revocation failed");
                             "error"
@@ -409,7 +401,7 @@ async fn bulk_revoke(
             .await
             .map_err(|e| ApiError::internal(e.problem.detail))?;
         for r in &staged {
-            revocation::publish(state, r, reason);
+            authority::publish(state, r, reason);
         }
     }
     let count = |o: &str| results.iter().filter(|r| r["outcome"] == o).count();

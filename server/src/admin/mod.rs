@@ -70,6 +70,29 @@ impl ApiError {
     }
 }
 
+/// The authority's errors as admin API answers: the status says who must
+/// act (the caller: 4xx; the operator or the server: 5xx), the code names
+/// the rule.
+impl From<crate::authority::AuthorityError> for ApiError {
+    fn from(e: crate::authority::AuthorityError) -> Self {
+        use crate::authority::ErrorKind;
+        let status = match e.kind {
+            ErrorKind::BadCsr | ErrorKind::BadKey => StatusCode::BAD_REQUEST,
+            ErrorKind::ForbiddenKey
+            | ErrorKind::RejectedName
+            | ErrorKind::UnknownProfile
+            | ErrorKind::ProfileNotAllowed => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorKind::Unauthorized | ErrorKind::Rejected => StatusCode::FORBIDDEN,
+            ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::Conflict | ErrorKind::AlreadyRevoked => StatusCode::CONFLICT,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::CaUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.kind.as_str(), e.detail)
+    }
+}
+
 impl From<ironseal_storage::StoreError> for ApiError {
     fn from(e: ironseal_storage::StoreError) -> Self {
         ApiError::internal(e)

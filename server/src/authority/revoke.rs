@@ -1,49 +1,28 @@
-//! Revoking a certificate, shared by ACME revokeCert (RFC 8555 §7.6) and
-//! the admin API: the store write, the key block on keyCompromise, the audit
+//! The authority's revocation entry point, shared by ACME revokeCert
+//! (RFC 8555 §7.6) and the admin API (and later SCEP and EST): the store write, the key block on keyCompromise, the audit
 //! entry, durability, and dropping the cached CRL and OCSP responses.
 //!
 //! Split in two halves so a bulk revocation pays one disk sync:
-//! [`stage`] writes (visible at once, not yet durable), then the caller makes
+//! [`revoke_staged`] writes (visible at once, not yet durable), then the caller makes
 //! the writes durable ([`AppState::durable`]) and calls [`publish`] for each
-//! staged record. [`revoke_certificate`] does all three for one certificate.
+//! staged record. [`revoke`] does all three for one certificate.
 
 use ironseal_ca_core::revocation::RevocationReason;
 use ironseal_storage::{AuditEvent, CertificateRecord, RevocationRecord, StoreError};
 use time::OffsetDateTime;
 
-use crate::acme::error::AcmeError;
+use super::error::{AuthorityError, ErrorKind};
 use crate::state::AppState;
 
-/// Why a revocation did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum RevokeError {
-    /// The certificate was revoked before.
-    #[error("certificate is already revoked")]
-    AlreadyRevoked,
-    /// The certificate does not exist.
-    #[error("no certificate with that serial")]
-    NotFound,
-    /// The store failed.
-    #[error("store: {0}")]
-    Store(StoreError),
-    /// The writes could not be made durable.
-    #[error("{0}")]
-    Durability(String),
-}
-
-impl From<StoreError> for RevokeError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::AlreadyRevoked => RevokeError::AlreadyRevoked,
-            StoreError::NotFound => RevokeError::NotFound,
-            other => RevokeError::Store(other),
+fn revoke_error(e: StoreError) -> AuthorityError {
+    match e {
+        StoreError::AlreadyRevoked => {
+            AuthorityError::new(ErrorKind::AlreadyRevoked, "certificate is already revoked")
         }
-    }
-}
-
-impl From<AcmeError> for RevokeError {
-    fn from(e: AcmeError) -> Self {
-        RevokeError::Durability(e.problem.detail)
+        StoreError::NotFound => {
+            AuthorityError::new(ErrorKind::NotFound, "no certificate with that serial")
+        }
+        other => AuthorityError::internal(other),
     }
 }
 
@@ -76,17 +55,20 @@ pub fn parse_reason(s: &str) -> Option<RevocationReason> {
 /// Writes the revocation of `record` (and blocks its key on
 /// keyCompromise) and records it in the audit log as done by `actor`.
 /// Visible at once; durable only after [`AppState::durable`].
-pub fn stage(
+pub fn revoke_staged(
     state: &AppState,
     record: &CertificateRecord,
     reason: RevocationReason,
     actor: &str,
-) -> Result<RevocationRecord, RevokeError> {
+) -> Result<RevocationRecord, AuthorityError> {
     let rev = RevocationRecord {
         revoked_at: OffsetDateTime::now_utc(),
         reason,
     };
-    state.store.revoke_certificate(&record.serial, rev)?;
+    state
+        .store
+        .revoke_certificate(&record.serial, rev)
+        .map_err(revoke_error)?;
     if reason == RevocationReason::KeyCompromise {
         state.store.block_key(&record.public_key_sha256)?;
     }
@@ -119,15 +101,18 @@ pub fn publish(state: &AppState, record: &CertificateRecord, reason: RevocationR
     tracing::info!(serial = %record.serial, reason = ?reason, "certificate revoked");
 }
 
-/// Revokes one certificate: [`stage`], make durable, [`publish`].
-pub async fn revoke_certificate(
+/// Revokes one certificate: [`revoke_staged`], make durable, [`publish`].
+pub async fn revoke(
     state: &AppState,
     record: &CertificateRecord,
     reason: RevocationReason,
     actor: &str,
-) -> Result<RevocationRecord, RevokeError> {
-    let rev = stage(state, record, reason, actor)?;
-    state.durable().await?;
+) -> Result<RevocationRecord, AuthorityError> {
+    let rev = revoke_staged(state, record, reason, actor)?;
+    state
+        .durable()
+        .await
+        .map_err(|e| AuthorityError::internal(e.problem.detail))?;
     publish(state, record, reason);
     Ok(rev)
 }

@@ -1,0 +1,252 @@
+//! The issuance pipeline, in the order every request passes through it:
+//! profile → tenant policy → CSR and key checks (blocked keys included) →
+//! signing CA → validity → name constraints of every ancestor and the TBS
+//! checks (in `ca-core`) → sign → one atomic store write with the audit
+//! entry. Durability is the caller's next step (see [`super::issue`]).
+
+use std::sync::Arc;
+
+use ironseal_ca_core::csr::{check_csr, CheckedCsr, CsrPolicy};
+use ironseal_ca_core::issuance::{issue_leaf_with_options, LeafOptions};
+use ironseal_ca_core::serial::Serial;
+use ironseal_storage::{
+    AuditEvent, CaStatus, CertOrigin, CertificateRecord, IssuanceWrite, StoreError,
+};
+use time::OffsetDateTime;
+
+use super::error::{AuthorityError, ErrorKind};
+use super::request::{IssuanceRequest, ProfileChoice};
+use super::{tenant, Ctx};
+use crate::config::{KeyType, Profile};
+use crate::state::{sha256_hex, IssuingCa};
+
+/// How far notBefore is backdated to absorb relying parties' clock skew.
+pub const BACKDATE: time::Duration = time::Duration::minutes(5);
+/// Serial collisions tolerated before giving up (each is a 2^-127 event).
+const SERIAL_ATTEMPTS: usize = 4;
+
+/// A certificate the authority signed and stored.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The stored record (DER, serial, validity, origin).
+    pub record: CertificateRecord,
+    /// The CSR as checked (key bits, names).
+    pub csr: CheckedCsr,
+    /// Sequence number of its audit entry.
+    pub audit_seq: u64,
+}
+
+/// The profile a request names: a configured one or the server's own.
+pub fn resolve_profile(ctx: &Ctx<'_>, choice: &ProfileChoice) -> Result<Profile, AuthorityError> {
+    match choice {
+        ProfileChoice::Builtin(p) => Ok((**p).clone()),
+        ProfileChoice::Configured(None) => Ok(ctx.config.default_profile().clone()),
+        ProfileChoice::Configured(Some(name)) => {
+            ctx.config.profile(name).cloned().ok_or_else(|| {
+                AuthorityError::new(
+                    ErrorKind::UnknownProfile,
+                    format!("profile {name:?} is not offered by this server"),
+                )
+            })
+        }
+    }
+}
+
+/// The CA that signs under `profile`: its configured CA when that is an
+/// active intermediate, else the active issuing CA.
+pub fn profile_issuer(
+    ctx: &Ctx<'_>,
+    profile: &Profile,
+    override_ca: Option<&str>,
+) -> Result<Arc<IssuingCa>, AuthorityError> {
+    let Some(id) = override_ca.or(profile.ca.as_deref()) else {
+        return Ok(ctx.cas.active.clone());
+    };
+    let unusable = |why: &str| {
+        AuthorityError::new(
+            ErrorKind::CaUnavailable,
+            format!(
+                "profile {:?} names CA {id:?}, which {why}; an operator must fix the profile",
+                profile.name
+            ),
+        )
+    };
+    if override_ca.is_none() {
+        let record = ctx
+            .store
+            .get_ca(id)?
+            .ok_or_else(|| unusable("does not exist"))?;
+        if record.parent_id.is_none() {
+            return Err(unusable("is a root, not an intermediate"));
+        }
+        if record.status != CaStatus::Active {
+            return Err(unusable("is not active"));
+        }
+    }
+    ctx.cas
+        .by_id
+        .get(id)
+        .cloned()
+        .ok_or_else(|| unusable("is not loaded"))
+}
+
+/// Checks a CSR against the request and the profile without signing:
+/// well formed, signature over the original bytes, an accepted key that is
+/// neither forbidden nor blocked, and exactly the names asked for. ACME
+/// finalize calls this before the order turns `processing`, so a bad CSR
+/// leaves the order `ready`; [`prepare_and_sign`] runs it again.
+pub fn check_request_csr(
+    ctx: &Ctx<'_>,
+    req: &IssuanceRequest,
+    profile: &Profile,
+) -> Result<CheckedCsr, AuthorityError> {
+    let policy = CsrPolicy {
+        allow_ed25519: true,
+        ..CsrPolicy::default()
+    };
+    let checked = check_csr(&req.csr_der, &policy)?;
+    if !profile.allows_key(checked.key) {
+        return Err(AuthorityError::new(
+            ErrorKind::BadKey,
+            format!(
+                "profile {:?} does not accept {} keys; allowed key types: {}",
+                profile.name,
+                KeyType::of(checked.key).as_str(),
+                profile.key_types_list()
+            ),
+        ));
+    }
+    checked.require_names(&req.names)?;
+    if let Some(bits) = &req.forbidden_key {
+        checked.require_key_differs(bits)?;
+    }
+    if ctx
+        .store
+        .is_key_blocked(&sha256_hex(&checked.public_key_bits))?
+    {
+        return Err(AuthorityError::new(
+            ErrorKind::ForbiddenKey,
+            "the CSR's key was reported compromised (keyCompromise) and cannot be certified",
+        ));
+    }
+    Ok(checked)
+}
+
+/// Runs the whole pipeline for `req` at `now` and stores the result; not
+/// yet durable.
+pub fn prepare_and_sign(
+    ctx: &Ctx<'_>,
+    req: &IssuanceRequest,
+    now: OffsetDateTime,
+) -> Result<Issued, AuthorityError> {
+    // 1. Profile.
+    let profile = resolve_profile(ctx, &req.profile)?;
+    // 2. Tenant policy: the tenant is active, may use the profile, owns the names.
+    if let Some(id) = &req.tenant {
+        let t = tenant::load(ctx.store, id)?;
+        t.check_profile(&profile.name)?;
+        t.check_names(&req.names)?;
+    }
+    // 3. CSR and key.
+    let csr = check_request_csr(ctx, req, &profile)?;
+    // 4. Signing CA and validity.
+    let issuer = profile_issuer(ctx, &profile, req.signing_ca.as_deref())?;
+    let not_before = req.validity.not_before.unwrap_or(now - BACKDATE);
+    let not_after = req
+        .validity
+        .not_after
+        .unwrap_or(not_before + profile.lifetime);
+    if not_after > issuer.issuer.not_after() {
+        return Err(AuthorityError::new(
+            ErrorKind::CaUnavailable,
+            "the issuing CA expires before the requested notAfter; an operator must rotate it",
+        ));
+    }
+    let options = LeafOptions::with_ekus(profile.ekus.clone());
+    let origin = CertOrigin {
+        protocol: req.requester.protocol().to_string(),
+        requester: req.requester.actor(),
+        tenant_id: req.tenant.clone(),
+        profile: profile.name.clone(),
+    };
+    // 5. Build, check (name constraints of every ancestor, TBS self-check)
+    //    and sign; 6. one atomic write with the audit entry.
+    for _ in 0..SERIAL_ATTEMPTS {
+        let serial = Serial::from_random(rand::random());
+        // With partitioned CRLs the certificate names the shard that will list it.
+        let crl_url = crate::crl::crl_url_for(ctx.config, issuer.issuer.id(), &serial);
+        let issued = issue_leaf_with_options(
+            &issuer.issuer,
+            &csr,
+            &req.names,
+            serial.clone(),
+            not_before,
+            not_after,
+            Some(&crl_url),
+            &options,
+        )?;
+        let record = CertificateRecord {
+            serial: serial.to_hex(),
+            issuer_id: issuer.issuer.id().to_string(),
+            account_id: match &req.requester {
+                super::Requester::Acme { account_id } => account_id.clone(),
+                other => other.actor(),
+            },
+            order_id: req.order.as_ref().map(|o| o.id.clone()).unwrap_or_default(),
+            der: issued.der,
+            not_before: issued.not_before,
+            not_after: issued.not_after,
+            public_key_sha256: sha256_hex(&csr.public_key_bits),
+            identifiers: super::identifiers_of(&req.names),
+            revocation: None,
+            replaced_by: None,
+            renew_early: false,
+            origin: origin.clone(),
+        };
+        let order = req.order.clone().map(|mut o| {
+            o.status = ironseal_storage::OrderStatus::Valid;
+            o.cert_serial = Some(record.serial.clone());
+            o
+        });
+        let audit = AuditEvent {
+            at: now,
+            actor: origin.requester.clone(),
+            action: "certificate.issue".into(),
+            summary: format!(
+                "serial={} issuer={} protocol={} profile={} tenant={} names={} not_after={}",
+                record.serial,
+                record.issuer_id,
+                origin.protocol,
+                origin.profile,
+                origin.tenant_id.as_deref().unwrap_or("-"),
+                super::names_summary(&req.names),
+                record.not_after
+            ),
+            outcome: None,
+        };
+        let write = IssuanceWrite {
+            certificate: record,
+            order,
+            replaces: req.replaces.clone(),
+            audit,
+        };
+        match ctx.store.record_issuance(&write) {
+            Ok(entry) => {
+                return Ok(Issued {
+                    record: write.certificate,
+                    csr,
+                    audit_seq: entry.seq,
+                })
+            }
+            Err(StoreError::DuplicateSerial) => {
+                tracing::warn!(serial = %write.certificate.serial, "serial collision; drawing another");
+                continue;
+            }
+            Err(StoreError::Conflict(why)) => {
+                return Err(AuthorityError::new(ErrorKind::Conflict, why));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AuthorityError::internal("could not find a unique serial"))
+}

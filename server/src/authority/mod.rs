@@ -1,0 +1,100 @@
+//! The authority: the one path every front end calls to issue and to
+//! revoke (the shape of Boulder's registration authority, inside one
+//! process). ACME finalize, the admin API, the HTTPS listener certificate,
+//! and the SCEP and EST handlers build an [`IssuanceRequest`] and call
+//! [`issue`] (async callers) or [`issue_blocking`] (blocking threads);
+//! revocation goes through [`revoke`]. Nothing else signs a leaf with a CA
+//! key, and every signature leaves an entry in the hash-chained audit log,
+//! written in the same store transaction as the certificate.
+//!
+//! Failures are one typed [`AuthorityError`]; each front end maps it to its
+//! wire format in one place.
+
+mod error;
+mod issue;
+mod request;
+pub mod revoke;
+pub mod signing;
+pub mod tenant;
+
+use ironseal_ca_core::names::SubjectName;
+use ironseal_storage::{Identifier, Store};
+use time::OffsetDateTime;
+
+pub use error::{AuthorityError, ErrorKind};
+pub use issue::{check_request_csr, profile_issuer, resolve_profile, Issued, BACKDATE};
+pub use request::{IssuanceRequest, ProfileChoice, Requester, ServerPurpose, Validity};
+pub use revoke::{parse_reason, publish, reason_name, revoke, revoke_staged};
+
+use crate::config::Config;
+use crate::state::{AppState, CaSet};
+
+/// What the pipeline reads: configuration (profiles, URLs), the store and
+/// the CA material in force. Borrowed, so the server can issue its own
+/// listener certificate before the rest of its state exists.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    /// The configuration.
+    pub config: &'a Config,
+    /// The store.
+    pub store: &'a dyn Store,
+    /// The CAs in force.
+    pub cas: &'a CaSet,
+}
+
+/// Issues from an async handler: runs the pipeline, then waits until the
+/// certificate, its order and its audit entry are durable (group commit)
+/// before returning, so nothing a client receives can be lost.
+pub async fn issue(state: &AppState, req: &IssuanceRequest) -> Result<Issued, AuthorityError> {
+    let cas = state.ca_set();
+    let ctx = Ctx {
+        config: &state.config,
+        store: state.store.as_ref(),
+        cas: &cas,
+    };
+    let issued = issue::prepare_and_sign(&ctx, req, OffsetDateTime::now_utc())?;
+    state
+        .durable()
+        .await
+        .map_err(|e| AuthorityError::internal(e.problem.detail))?;
+    tracing::info!(
+        serial = %issued.record.serial,
+        requester = %issued.record.origin.requester,
+        profile = %issued.record.origin.profile,
+        "certificate issued"
+    );
+    Ok(issued)
+}
+
+/// Issues from a blocking context (startup, housekeeping threads): the
+/// same pipeline, made durable with a direct flush.
+pub fn issue_blocking(
+    ctx: &Ctx<'_>,
+    req: &IssuanceRequest,
+    now: OffsetDateTime,
+) -> Result<Issued, AuthorityError> {
+    let issued = issue::prepare_and_sign(ctx, req, now)?;
+    ctx.store.flush()?;
+    Ok(issued)
+}
+
+/// The stored identifiers (ACME form) of the DNS and IP names.
+pub fn identifiers_of(names: &[SubjectName]) -> Vec<Identifier> {
+    names
+        .iter()
+        .map(|n| match n {
+            SubjectName::Dns(d) => Identifier::dns(d),
+            SubjectName::Ip(ip) => Identifier::ip(&ip.to_string()),
+        })
+        .collect()
+}
+
+/// The names for an audit summary, bounded (a request may carry many).
+pub fn names_summary(names: &[SubjectName]) -> String {
+    const SHOWN: usize = 8;
+    let mut out: Vec<String> = names.iter().take(SHOWN).map(ToString::to_string).collect();
+    if names.len() > SHOWN {
+        out.push(format!("+{} more", names.len() - SHOWN));
+    }
+    out.join(",")
+}

@@ -1,0 +1,104 @@
+//! The authority's other signatures with CA keys: CRLs (RFC 5280 §5) and
+//! delegated OCSP responder certificates (RFC 6960 §4.2.2.2). Each leaves
+//! one audit entry: a CRL number (with all its shards) is one entry, a
+//! responder certificate is one entry.
+
+use ironseal_ca_core::crl::{build_crl, build_partitioned_crl, Partition, RevokedEntry};
+use ironseal_ca_core::error::CaError;
+use ironseal_ca_core::hierarchy::Issuer;
+use ironseal_ca_core::ocsp::{issue_responder_cert, OcspResponder};
+use ironseal_ca_core::serial::Serial;
+use ironseal_storage::{AuditEvent, Store, StoreError};
+use time::{Duration, OffsetDateTime};
+
+/// Why a CRL or responder could not be signed.
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    /// The CA core refused or failed.
+    #[error("signing: {0}")]
+    Ca(#[from] CaError),
+    /// The audit entry could not be written; nothing is published.
+    #[error("audit: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// A CRL number's worth of CRLs: the full CRL and, when partitioned, one
+/// per shard.
+pub struct SignedCrls {
+    /// The full CRL (DER).
+    pub full: Vec<u8>,
+    /// The shard CRLs (DER), in the order of the partitions given.
+    pub shards: Vec<Vec<u8>>,
+}
+
+/// Signs the full CRL and its shards for CRL `number` of `issuer` and
+/// records one audit entry for the number.
+pub fn sign_crls(
+    store: &dyn Store,
+    issuer: &Issuer,
+    number: u64,
+    this_update: OffsetDateTime,
+    next_update: OffsetDateTime,
+    entries: &[RevokedEntry],
+    partitions: &[(Partition, Vec<RevokedEntry>)],
+) -> Result<SignedCrls, SigningError> {
+    let full = build_crl(issuer, number, this_update, next_update, entries)?;
+    let shards = partitions
+        .iter()
+        .map(|(p, e)| build_partitioned_crl(issuer, number, this_update, next_update, e, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    store.append_audit(&AuditEvent {
+        at: this_update,
+        actor: "system".into(),
+        action: "crl.sign".into(),
+        summary: format!(
+            "ca={} number={number} entries={} shards={} next_update={next_update}",
+            issuer.id(),
+            entries.len(),
+            shards.len()
+        ),
+        outcome: None,
+    })?;
+    Ok(SignedCrls { full, shards })
+}
+
+/// Issues a delegated OCSP responder certificate (fresh key of the CA's
+/// algorithm, id-kp-OCSPSigning, id-pkix-ocsp-nocheck) valid for
+/// `validity` from `now − backdate`, never past the CA's notAfter, records
+/// the signature in the audit log and makes it durable.
+pub fn sign_ocsp_responder(
+    store: &dyn Store,
+    issuer: &Issuer,
+    now: OffsetDateTime,
+    validity: Duration,
+    backdate: Duration,
+) -> Result<OcspResponder, SigningError> {
+    let not_before = now - backdate;
+    let not_after = (not_before + validity).min(issuer.not_after());
+    if not_after <= now {
+        return Err(CaError::InvalidValidity("the CA has expired".into()).into());
+    }
+    let serial = Serial::from_random(rand::random());
+    let (key, cert) = issue_responder_cert(
+        issuer,
+        issuer.key().algorithm(),
+        serial.clone(),
+        not_before,
+        not_after,
+    )?;
+    let responder = OcspResponder::new(issuer, key, cert)?;
+    store.append_audit(&AuditEvent {
+        at: now,
+        actor: "system".into(),
+        action: "ocsp_responder.issue".into(),
+        summary: format!(
+            "ca={} serial={} not_after={}",
+            issuer.id(),
+            serial.to_hex(),
+            responder.not_after()
+        ),
+        outcome: None,
+    })?;
+    store.flush()?;
+    Ok(responder)
+}

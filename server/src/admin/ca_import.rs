@@ -26,10 +26,10 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::auth::Principal;
-use super::handlers::{
-    ca_change, ca_error, ca_json, ca_name, load_ca, parse_body, save_ca, seal_key,
-    NameConstraintsInput,
+use super::cas::{
+    ca_change, ca_error, ca_json, ca_name, load_ca, save_ca, seal_key, NameConstraintsInput,
 };
+use super::handlers::parse_body;
 use super::routes::Op;
 use super::{Answer, ApiError};
 use crate::state::{new_id, AppState};

@@ -9,10 +9,14 @@
 //! that a test compares with `docs/openapi.yaml`. Errors are
 //! `{"error": "...", "code": "..."}` with the matching HTTP status.
 
+mod audit_log;
 pub mod auth;
 mod ca_import;
+mod cas;
+mod certificates;
 pub mod client_cert;
 mod handlers;
+mod keys;
 mod rollover;
 pub mod routes;
 

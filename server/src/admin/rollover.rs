@@ -18,9 +18,10 @@ use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 
 use super::auth::Principal;
-use super::handlers::{
-    activate_in, ca_change, ca_error, load_ca, parse_body, require_key_and_cert, save_ca, seal_key,
+use super::cas::{
+    activate_in, ca_change, ca_error, load_ca, require_key_and_cert, save_ca, seal_key,
 };
+use super::handlers::parse_body;
 use super::{Answer, ApiError};
 use crate::state::{new_id, AppState};
 

@@ -84,7 +84,7 @@ pub fn identifiers_of(names: &[SubjectName]) -> Vec<Identifier> {
         .iter()
         .map(|n| match n {
             SubjectName::Dns(d) => Identifier::dns(d),
-            SubjectName::Ip(ip) => Identifier::ip(&ip.to_string()),
+            SubjectName::Ip(ip) => Identifier::ip(ip.to_string()),
         })
         .collect()
 }

@@ -1,0 +1,637 @@
+//! The CA hierarchy through the admin API: list, create roots and
+//! intermediates, activate, retire, cross-sign.
+
+use std::sync::Arc;
+
+use hyper::StatusCode;
+use ironseal_ca_core::constraints::{GeneralSubtree, NameConstraints};
+use ironseal_ca_core::error::CaError;
+use ironseal_ca_core::hierarchy::{create_intermediate, create_root, CaProfile};
+use ironseal_ca_core::keys::KeyAlgorithm;
+use ironseal_ca_core::sealed::seal;
+use ironseal_ca_core::serial::Serial;
+use ironseal_storage::{AuditEvent, CaRecord, CaStatus, CrossCert};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use super::auth::Principal;
+use super::{Answer, ApiError};
+use crate::acme::render::ts;
+use crate::bootstrap::{listener_names, load_cas, read_issuing, write_issuing, BootError};
+use crate::state::{new_id, AppState, CaSet};
+
+/// Most audit entries returned by one call.
+use super::handlers::parse_body;
+
+/// The JSON of one CA (list items and the answers of the CA calls).
+pub(super) fn ca_json(r: &CaRecord, set: &CaSet) -> Value {
+    use ironseal_ca_core::cert::{
+        cert_not_after, cert_not_before, cert_ski, cert_subject_der, pem_encode,
+    };
+    use x509_cert::der::Decode as _;
+    let der = &r.cert_der;
+    let subject = cert_subject_der(der)
+        .ok()
+        .and_then(|d| x509_cert::name::Name::from_der(&d).ok())
+        .map(|n| n.to_string());
+    let path_len = set
+        .by_id
+        .get(&r.id)
+        .and_then(|c| c.issuer.chain_policy().cas().first())
+        .and_then(|c| c.path_len);
+    json!({
+        "id": r.id,
+        "name": r.name,
+        "parent": r.parent_id,
+        "status": r.status,
+        "issuing": r.id == set.active.issuer.id(),
+        "algorithm": r.algorithm,
+        "pathLen": path_len,
+        "notBefore": cert_not_before(der).ok().map(ts),
+        "notAfter": cert_not_after(der).ok().map(ts),
+        "subject": subject,
+        "ski": cert_ski(der).ok().flatten().map(hex::encode),
+        "createdAt": ts(r.created_at),
+        "keyHeld": r.status != CaStatus::External,
+        "certificatePem": (!der.is_empty()).then(|| pem_encode("CERTIFICATE", der)),
+        "csrPem": (!r.csr_der.is_empty()).then(|| pem_encode("CERTIFICATE REQUEST", &r.csr_der)),
+        "crossCertificates": r.cross_certs.iter().map(|c| json!({
+            "by": c.by,
+            "certificatePem": pem_encode("CERTIFICATE", &c.der),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub(super) fn list_cas(state: &AppState) -> Result<Answer, ApiError> {
+    let set = state.ca_set();
+    let out: Vec<Value> = state
+        .store
+        .list_cas()?
+        .iter()
+        .map(|r| ca_json(r, &set))
+        .collect();
+    Ok(Answer::ok(json!({ "cas": out })))
+}
+
+/// Name constraints as text subtrees (`dns:example.com`, `ip:10.0.0.0/8`, ...).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NameConstraintsInput {
+    #[serde(default)]
+    pub(super) permitted: Vec<GeneralSubtree>,
+    #[serde(default)]
+    pub(super) excluded: Vec<GeneralSubtree>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct CreateCaRequest {
+    pub(super) name: String,
+    #[serde(default)]
+    pub(super) parent: Option<String>,
+    pub(super) algorithm: KeyAlgorithm,
+    pub(super) validity_days: u32,
+    #[serde(default)]
+    pub(super) path_len: Option<u8>,
+    #[serde(default)]
+    pub(super) policies: Vec<String>,
+    #[serde(default)]
+    pub(super) name_constraints: Option<NameConstraintsInput>,
+}
+
+/// Longest validity of a CA created through the API.
+pub(super) const CA_MAX_VALIDITY_DAYS: u32 = 36_500;
+
+/// A refusal of the CA core as an API error: what breaks the hierarchy's
+/// rules is 422 with the reason, malformed input 400.
+pub(super) fn ca_error(e: CaError) -> ApiError {
+    let unprocessable =
+        |code, e: &CaError| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string());
+    match &e {
+        CaError::PathLenExceeded { .. } => unprocessable("path_len_exceeded", &e),
+        CaError::NameConstraintViolation { .. } => unprocessable("name_constraint_violation", &e),
+        CaError::InvalidValidity(_) | CaError::ValidityNotNested { .. } => {
+            unprocessable("invalid_validity", &e)
+        }
+        // An imported certificate or key that does not fit (RFC 5280 §6.1).
+        CaError::KeyMismatch => unprocessable("key_mismatch", &e),
+        CaError::NotACa { .. } => unprocessable("not_a_ca", &e),
+        CaError::BadSignature { .. } => unprocessable("bad_signature", &e),
+        CaError::Untrusted(_) => unprocessable("untrusted", &e),
+        CaError::NameChain { .. } => unprocessable("name_chain", &e),
+        CaError::Expired { .. } | CaError::NotYetValid { .. } => unprocessable("not_valid_now", &e),
+        CaError::InvalidIssuer(_) => unprocessable("unusable_ca_certificate", &e),
+        CaError::InvalidRequest(_)
+        | CaError::Encoding(_)
+        | CaError::InvalidCertificate(_)
+        | CaError::Key(_) => ApiError::bad_request(e.to_string()),
+        _ => ApiError::internal(e),
+    }
+}
+
+pub(super) fn boot_error(e: BootError) -> ApiError {
+    match e {
+        BootError::Ca(e) => ca_error(e),
+        other => ApiError::internal(other),
+    }
+}
+
+/// Rebuilds the CA set from the store, puts it in force and sets up the
+/// OCSP responders of new CAs. Call with `state.ca_admin` held. The root
+/// served as `/root.pem` stays the one the HTTPS certificate chains to
+/// (it changes at the next start if the issuing CA moved to another root).
+pub(super) fn reload_cas(state: &AppState) -> Result<(), ApiError> {
+    let old = state.ca_set();
+    let mut set = load_cas(&state.config, state.store.as_ref(), &state.kek).map_err(boot_error)?;
+    set.root_pem = old.root_pem.clone();
+    state.replace_cas(set);
+    if let Err(e) = crate::ocsp::ensure_responders(state) {
+        tracing::warn!(error = %e, "OCSP responder setup after a CA change incomplete");
+    }
+    if let Err(e) = state.refresh_listener_cert() {
+        tracing::warn!(error = %e, "HTTPS listener certificate not moved to the new issuing CA");
+    }
+    Ok(())
+}
+
+pub(super) fn audit_ca(
+    state: &AppState,
+    caller: &Principal,
+    action: &str,
+    summary: String,
+) -> Result<(), ApiError> {
+    state.store.append_audit(&AuditEvent {
+        at: OffsetDateTime::now_utc(),
+        actor: caller.actor(),
+        action: action.into(),
+        summary,
+        outcome: None,
+    })?;
+    Ok(())
+}
+
+/// The common end of a hierarchy change: stores `record`, appends the
+/// audit entry, makes both durable, rebuilds the CA set, and answers with
+/// the CA. Call inside [`ca_change`].
+pub(super) fn save_ca(
+    state: &AppState,
+    caller: &Principal,
+    record: &CaRecord,
+    action: &str,
+    summary: String,
+    status: StatusCode,
+    note: String,
+) -> Result<Answer, ApiError> {
+    // Pin the current issuing CA first (older data directories may lack
+    // the file): a new active CA never takes over issuance before it is
+    // activated.
+    if read_issuing(&state.config).is_none() {
+        write_issuing(&state.config, state.active_issuer().issuer.id())
+            .map_err(ApiError::internal)?;
+    }
+    state.store.put_ca(record)?;
+    audit_ca(state, caller, action, summary)?;
+    state.store.flush()?;
+    reload_cas(state)?;
+    Ok(Answer {
+        status,
+        body: ca_json(record, &state.ca_set()),
+        note: Some(note),
+    })
+}
+
+/// Runs a hierarchy change off the async workers (key generation, store
+/// writes, unsealing every CA) with `state.ca_admin` held, then makes it
+/// durable.
+pub(super) async fn ca_change<F>(state: &Arc<AppState>, f: F) -> Result<Answer, ApiError>
+where
+    F: FnOnce(&AppState) -> Result<Answer, ApiError> + Send + 'static,
+{
+    let st = state.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        let _guard = st.ca_admin.lock().unwrap_or_else(|e| e.into_inner());
+        f(&st)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    state
+        .durable()
+        .await
+        .map_err(|e| ApiError::internal(e.problem.detail))?;
+    Ok(answer)
+}
+
+/// A CA's display name: trimmed, 1 to 64 characters, no control
+/// characters.
+pub(super) fn ca_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "name must be 1 to 64 characters without control characters",
+        ));
+    }
+    Ok(name)
+}
+
+/// Seals a CA key for the record `id` (the id is the AEAD's associated
+/// data, so a sealed key cannot be moved to another record).
+pub(super) fn seal_key(
+    state: &AppState,
+    key: &ironseal_ca_core::keys::CaKey,
+    id: &str,
+) -> Result<Vec<u8>, ApiError> {
+    seal(&state.kek, key.pkcs8_der(), id.as_bytes(), rand::random()).map_err(ApiError::internal)
+}
+
+/// Refuses a CA that cannot sign here: `pending` (no certificate yet) or
+/// `external` (no key).
+pub(super) fn require_key_and_cert(record: &CaRecord) -> Result<(), ApiError> {
+    match record.status {
+        CaStatus::Pending => Err(ApiError::conflict(
+            "ca_pending",
+            format!(
+                "CA {} is pending: import its signed certificate first \
+                 (POST /admin/v1/cas/{}/certificate)",
+                record.id, record.id
+            ),
+        )),
+        CaStatus::External => Err(ApiError::conflict(
+            "ca_external",
+            format!(
+                "ironseal holds no key for CA {}; it signs nothing here \
+                 (for a CA under it, POST /admin/v1/cas/csr and have it signed offline)",
+                record.id
+            ),
+        )),
+        CaStatus::Active | CaStatus::Retiring | CaStatus::Retired => Ok(()),
+    }
+}
+
+pub(super) fn load_ca(state: &AppState, id: &str) -> Result<CaRecord, ApiError> {
+    state
+        .store
+        .get_ca(id)?
+        .ok_or_else(|| ApiError::not_found(format!("no CA with id {id:?}")))
+}
+
+pub(super) async fn create_ca(
+    state: &Arc<AppState>,
+    caller: &Principal,
+    body: &[u8],
+) -> Result<Answer, ApiError> {
+    let req: CreateCaRequest = parse_body(body)?;
+    let name = ca_name(&req.name)?;
+    if req.validity_days == 0 || req.validity_days > CA_MAX_VALIDITY_DAYS {
+        return Err(ApiError::bad_request(format!(
+            "validityDays must be 1 to {CA_MAX_VALIDITY_DAYS}"
+        )));
+    }
+    let caller = caller.clone();
+    ca_change(state, move |state| {
+        let set = state.ca_set();
+        let now = OffsetDateTime::now_utc();
+        let nc = req.name_constraints.unwrap_or(NameConstraintsInput {
+            permitted: Vec::new(),
+            excluded: Vec::new(),
+        });
+        let profile = CaProfile {
+            common_name: name.clone(),
+            organization: Some("ironseal".to_string()),
+            algorithm: req.algorithm,
+            not_before: now - time::Duration::hours(1),
+            not_after: now + time::Duration::days(i64::from(req.validity_days)),
+            path_len: req.path_len,
+            name_constraints: NameConstraints {
+                permitted: nc.permitted,
+                excluded: nc.excluded,
+            },
+            policies: req.policies,
+        };
+        let serial = Serial::from_random(rand::random());
+        let (id, key, der) = match &req.parent {
+            None => {
+                let id = format!("root-{}", &new_id()[..8]).to_lowercase();
+                let (key, der) = create_root(&profile, serial).map_err(ca_error)?;
+                (id, key, der)
+            }
+            Some(parent_id) => {
+                let parent = load_ca(state, parent_id)?;
+                require_key_and_cert(&parent)?;
+                if parent.status != CaStatus::Active {
+                    return Err(ApiError::conflict(
+                        "ca_not_active",
+                        format!(
+                            "CA {parent_id} is {}; only an active CA may certify new CAs",
+                            CaStatus::as_str(parent.status)
+                        ),
+                    ));
+                }
+                let issuer = set
+                    .by_id
+                    .get(parent_id)
+                    .ok_or_else(|| ApiError::internal(format!("CA {parent_id} is not loaded")))?;
+                let id = format!("int-{}", &new_id()[..8]).to_lowercase();
+                // Backdated an hour for clock skew, but never before the
+                // parent's own notBefore (a parent made or imported
+                // minutes ago).
+                let mut profile = profile;
+                profile.not_before = profile.not_before.max(issuer.issuer.not_before());
+                let (key, der) =
+                    create_intermediate(&profile, serial, &issuer.issuer).map_err(ca_error)?;
+                (id, key, der)
+            }
+        };
+        let sealed = seal_key(state, &key, &id)?;
+        let record = CaRecord {
+            id: id.clone(),
+            name: name.clone(),
+            parent_id: req.parent.clone(),
+            cert_der: der,
+            sealed_key: sealed,
+            algorithm: Some(req.algorithm),
+            status: CaStatus::Active,
+            created_at: now,
+            cross_certs: Vec::new(),
+            csr_der: Vec::new(),
+        };
+        let summary = format!(
+            "id={} name={:?} parent={} algorithm={} pathLen={}",
+            id,
+            name,
+            req.parent.as_deref().unwrap_or("-"),
+            req.algorithm.as_str(),
+            req.path_len.map_or("-".to_string(), |p| p.to_string()),
+        );
+        tracing::info!(id = %id, parent = ?req.parent, "CA created through the admin API");
+        let note = format!("created CA {id}");
+        save_ca(
+            state,
+            &caller,
+            &record,
+            "ca.create",
+            summary,
+            StatusCode::CREATED,
+            note,
+        )
+    })
+    .await
+}
+
+pub(super) async fn activate_ca(
+    state: &Arc<AppState>,
+    caller: &Principal,
+    id: &str,
+) -> Result<Answer, ApiError> {
+    let id = id.to_string();
+    let caller = caller.clone();
+    ca_change(state, move |state| activate_in(state, &caller, &id)).await
+}
+
+/// Makes intermediate `id` the issuing CA; the previous one becomes
+/// `retiring`. Call inside [`ca_change`].
+pub(super) fn activate_in(
+    state: &AppState,
+    caller: &Principal,
+    id: &str,
+) -> Result<Answer, ApiError> {
+    let id = id.to_string();
+    let mut record = load_ca(state, &id)?;
+    require_key_and_cert(&record)?;
+    if record.parent_id.is_none() {
+        return Err(ApiError::conflict(
+            "not_intermediate",
+            "a root CA cannot sign leaves; activate an intermediate",
+        ));
+    }
+    if record.status == CaStatus::Retired {
+        return Err(ApiError::conflict(
+            "ca_retired",
+            format!("CA {id} is retired"),
+        ));
+    }
+    let previous = state.active_issuer().issuer.id().to_string();
+    if previous == id && record.status == CaStatus::Active {
+        return Ok(Answer::ok(ca_json(&record, &state.ca_set())));
+    }
+    let set = state.ca_set();
+    let Some(ca) = set.by_id.get(&id) else {
+        return Err(ApiError::internal(format!("CA {id} is not loaded")));
+    };
+    // The HTTPS listener's certificate is issued from the issuing CA (now
+    // or at the next start): refuse a CA whose chain cannot name this
+    // server.
+    if let Err(e) = ca.issuer.check_names(&listener_names(&state.config)) {
+        return Err(ApiError::conflict(
+            "hostnames_not_permitted",
+            format!(
+                "the server's hostnames must be permitted for the HTTPS certificate \
+                 issued from the issuing CA at start: {e}"
+            ),
+        ));
+    }
+    // The file first: a crash before the records are updated leaves
+    // the new CA issuing and the old one still marked active.
+    write_issuing(&state.config, &id).map_err(ApiError::internal)?;
+    record.status = CaStatus::Active;
+    state.store.put_ca(&record)?;
+    if previous != id {
+        if let Some(mut prev) = state.store.get_ca(&previous)? {
+            if prev.status == CaStatus::Active {
+                prev.status = CaStatus::Retiring;
+                state.store.put_ca(&prev)?;
+            }
+        }
+    }
+    audit_ca(
+        state,
+        caller,
+        "ca.activate",
+        format!("id={id} previous={previous} (now retiring)"),
+    )?;
+    state.store.flush()?;
+    reload_cas(state)?;
+    Ok(Answer {
+        status: StatusCode::OK,
+        body: ca_json(&record, &state.ca_set()),
+        note: Some(format!("activated CA {id}; {previous} retiring")),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CaStatusRequest {
+    status: CaStatus,
+}
+
+pub(super) async fn set_ca_status(
+    state: &Arc<AppState>,
+    caller: &Principal,
+    id: &str,
+    body: &[u8],
+) -> Result<Answer, ApiError> {
+    let req: CaStatusRequest = parse_body(body)?;
+    if !req.status.has_key_and_cert() {
+        return Err(ApiError::bad_request(
+            "status must be active, retiring or retired",
+        ));
+    }
+    let id = id.to_string();
+    let caller = caller.clone();
+    ca_change(state, move |state| {
+        let mut record = load_ca(state, &id)?;
+        require_key_and_cert(&record)?;
+        if state.active_issuer().issuer.id() == id && req.status != CaStatus::Active {
+            return Err(ApiError::conflict(
+                "issuing_ca",
+                "this CA signs new leaves; activate another issuing CA first",
+            ));
+        }
+        if record.status == req.status {
+            return Ok(Answer::ok(ca_json(&record, &state.ca_set())));
+        }
+        if record.status == CaStatus::Retired {
+            return Err(ApiError::conflict(
+                "ca_retired",
+                format!("CA {id} is retired; that is final"),
+            ));
+        }
+        let from = record.status;
+        record.status = req.status;
+        save_ca(
+            state,
+            &caller,
+            &record,
+            "ca.status",
+            format!("id={id} {} -> {}", from.as_str(), req.status.as_str()),
+            StatusCode::OK,
+            format!("CA {id} {}", req.status.as_str()),
+        )
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct CrossSignRequest {
+    by: String,
+    validity_days: u32,
+}
+
+/// `POST /admin/v1/cas/{id}/cross-sign`: CA `by` certifies CA `id`'s
+/// subject and key; the cross certificate is kept on `id`'s record and
+/// every chain through `id` gains an alternate through `by`.
+pub(super) async fn cross_sign_ca(
+    state: &Arc<AppState>,
+    caller: &Principal,
+    id: &str,
+    body: &[u8],
+) -> Result<Answer, ApiError> {
+    let req: CrossSignRequest = parse_body(body)?;
+    if req.validity_days == 0 || req.validity_days > CA_MAX_VALIDITY_DAYS {
+        return Err(ApiError::bad_request(format!(
+            "validityDays must be 1 to {CA_MAX_VALIDITY_DAYS}"
+        )));
+    }
+    let id = id.to_string();
+    let caller = caller.clone();
+    ca_change(state, move |state| {
+        let mut record = load_ca(state, &id)?;
+        if record.status == CaStatus::Pending {
+            require_key_and_cert(&record)?;
+        }
+        if req.by == id {
+            return Err(ApiError::bad_request("a CA cannot cross-sign itself"));
+        }
+        let by = load_ca(state, &req.by)?;
+        require_key_and_cert(&by)?;
+        if by.status != CaStatus::Active {
+            return Err(ApiError::conflict(
+                "ca_not_active",
+                format!(
+                    "CA {} is {}; only an active CA may certify CAs",
+                    req.by,
+                    CaStatus::as_str(by.status)
+                ),
+            ));
+        }
+        let set = state.ca_set();
+        let signer = set
+            .by_id
+            .get(&req.by)
+            .ok_or_else(|| ApiError::internal(format!("CA {} is not loaded", req.by)))?;
+        let now = OffsetDateTime::now_utc();
+        let der = ironseal_ca_core::hierarchy_ops::cross_sign(
+            &record.cert_der,
+            &signer.issuer,
+            Serial::from_random(rand::random()),
+            // Clamped into the cross-signer's validity.
+            (now - time::Duration::hours(1)).max(signer.issuer.not_before()),
+            (now + time::Duration::days(i64::from(req.validity_days)))
+                .min(signer.issuer.not_after()),
+        )
+        .map_err(ca_error)?;
+        record.cross_certs.push(CrossCert {
+            by: req.by.clone(),
+            der: der.clone(),
+        });
+        let mut answer = save_ca(
+            state,
+            &caller,
+            &record,
+            "ca.cross-sign",
+            format!("id={id} by={} validityDays={}", req.by, req.validity_days),
+            StatusCode::CREATED,
+            format!("CA {id} cross-signed by {}", req.by),
+        )?;
+        answer.body["crossCertificatePem"] =
+            json!(ironseal_ca_core::cert::pem_encode("CERTIFICATE", &der));
+        Ok(answer)
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn ca_requests() {
+        let r = parse_body::<CreateCaRequest>(
+            br#"{"name": "P", "parent": "root-x", "algorithm": "p384", "validityDays": 30,
+                "pathLen": 1, "policies": ["1.3.6.1.4.1.99999.1.1"],
+                "nameConstraints": {"permitted": ["dns:shop.test", "ip:127.0.0.1/32"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.algorithm, KeyAlgorithm::EcdsaP384);
+        assert_eq!(r.path_len, Some(1));
+        assert_eq!(r.name_constraints.unwrap().permitted.len(), 2);
+        for bad in [
+            &br#"{"name": "P", "algorithm": "p256", "validityDays": 1, "x": 1}"#[..],
+            br#"{"name": "P", "algorithm": "dsa", "validityDays": 1}"#,
+            br#"{"name": "P", "algorithm": "p256", "validityDays": 1,
+                "nameConstraints": {"permitted": ["bogus"]}}"#,
+            br#"{"name": "P", "algorithm": "p256", "validityDays": 1,
+                "nameConstraints": {"allowed": []}}"#,
+        ] {
+            assert!(parse_body::<CreateCaRequest>(bad).is_err());
+        }
+        assert_eq!(
+            parse_body::<CaStatusRequest>(br#"{"status": "retiring"}"#)
+                .unwrap()
+                .status,
+            CaStatus::Retiring
+        );
+        assert!(parse_body::<CaStatusRequest>(br#"{"status": "gone"}"#).is_err());
+        let e = ca_error(CaError::PathLenExceeded {
+            ca: "CN=x".into(),
+            path_len: 0,
+            reason: "r".into(),
+        });
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::UNPROCESSABLE_ENTITY, "path_len_exceeded")
+        );
+    }
+}

@@ -1,0 +1,105 @@
+//! Admin API keys: create (the secret is shown once), list, disable.
+
+use hyper::StatusCode;
+use ironseal_storage::{ApiKeyRecord, ApiRole, StoreError};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use super::auth::{generate_key, Principal};
+use super::{Answer, ApiError};
+use crate::acme::render::ts;
+use crate::state::AppState;
+
+/// Most audit entries returned by one call.
+use super::handlers::parse_body;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateKeyRequest {
+    name: String,
+    role: ApiRole,
+}
+
+pub(super) fn key_json(k: &ApiKeyRecord) -> Value {
+    json!({
+        "id": k.id,
+        "name": k.name,
+        "role": k.role,
+        "createdAt": ts(k.created_at),
+        "createdBy": k.created_by,
+        "disabledAt": k.disabled_at.map(ts),
+    })
+}
+
+pub(super) fn create_key(
+    state: &AppState,
+    caller: &Principal,
+    body: &[u8],
+) -> Result<Answer, ApiError> {
+    let req: CreateKeyRequest = parse_body(body)?;
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "name must be 1 to 128 characters without control characters",
+        ));
+    }
+    let new = generate_key(name, req.role, &caller.actor(), OffsetDateTime::now_utc());
+    state.store.create_api_key(&new.record)?;
+    let mut body = key_json(&new.record);
+    body["key"] = Value::String(new.key);
+    Ok(Answer {
+        status: StatusCode::CREATED,
+        body,
+        note: Some(format!("created key {}", new.record.id)),
+    })
+}
+
+pub(super) fn list_keys(state: &AppState) -> Result<Answer, ApiError> {
+    let keys: Vec<Value> = state.store.list_api_keys()?.iter().map(key_json).collect();
+    Ok(Answer::ok(json!({ "keys": keys })))
+}
+
+pub(super) fn delete_key(state: &AppState, id: &str) -> Result<Answer, ApiError> {
+    let keys = state.store.list_api_keys()?;
+    let Some(target) = keys.iter().find(|k| k.id == id) else {
+        return Err(ApiError::not_found("no API key with that id"));
+    };
+    if target.disabled_at.is_some() {
+        return Err(ApiError::conflict(
+            "already_disabled",
+            "the API key is already disabled",
+        ));
+    }
+    let active_admins = keys
+        .iter()
+        .filter(|k| k.role == ApiRole::Admin && k.disabled_at.is_none())
+        .count();
+    if target.role == ApiRole::Admin && active_admins <= 1 {
+        return Err(ApiError::conflict(
+            "last_admin_key",
+            "this is the last enabled admin key; create another admin key first",
+        ));
+    }
+    match state.store.disable_api_key(id, OffsetDateTime::now_utc()) {
+        Ok(k) => Ok(Answer::ok(key_json(&k))),
+        Err(StoreError::NotFound) => Err(ApiError::not_found("no API key with that id")),
+        Err(StoreError::Conflict(_)) => Err(ApiError::conflict(
+            "already_disabled",
+            "the API key is already disabled",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn key_bodies_name_a_known_role() {
+        assert!(parse_body::<CreateKeyRequest>(br#"{"name": "a", "role": "root"}"#).is_err());
+        assert!(parse_body::<CreateKeyRequest>(br#"{"name": "a", "role": "auditor"}"#).is_ok());
+    }
+}

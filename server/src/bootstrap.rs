@@ -452,6 +452,7 @@ pub fn ensure_admin_key(config: &Config, store: &dyn Store) -> Result<Option<Str
         created_at: now,
         created_by: "system".to_string(),
         disabled_at: None,
+        tenant_id: None,
     };
     let audit = |action: &str, summary: String| -> Result<(), BootError> {
         store.append_audit(&AuditEvent {

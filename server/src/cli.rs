@@ -93,6 +93,16 @@ enum AdminCommand {
         #[command(subcommand)]
         command: CasCommand,
     },
+    /// Tenants: name policy, profiles, and their ACME EAB keys.
+    Tenants {
+        #[command(subcommand)]
+        command: TenantsCommand,
+    },
+    /// ACME external account binding keys of a tenant (RFC 8555 §7.3.4).
+    Eab {
+        #[command(subcommand)]
+        command: EabCommand,
+    },
     /// Read the audit log.
     Audit {
         /// Entries with a sequence number greater than this.
@@ -116,11 +126,64 @@ enum KeysCommand {
         /// admin, operator or auditor.
         #[arg(long)]
         role: String,
+        /// Scope the key to one tenant (operator and auditor keys).
+        #[arg(long)]
+        tenant: Option<String>,
     },
     /// List keys.
     List,
     /// Disable a key.
     Delete { id: String },
+}
+
+#[derive(Subcommand)]
+enum TenantsCommand {
+    /// Create a tenant with the names its credentials may yield.
+    Create {
+        /// Tenant id: a-z, 0-9 and '-'.
+        id: String,
+        /// Human-readable name (default: the id).
+        #[arg(long)]
+        name: Option<String>,
+        /// Allowed DNS suffix; `*.example.com` also allows wildcards (repeatable).
+        #[arg(long = "dns")]
+        dns: Vec<String>,
+        /// Allowed IP range in CIDR form (repeatable).
+        #[arg(long = "ip")]
+        ip: Vec<String>,
+        /// Allowed URI prefix, e.g. spiffe://td/ns/a (repeatable).
+        #[arg(long = "uri")]
+        uri: Vec<String>,
+        /// Allowed email domain; `.example.com` for subdomains (repeatable).
+        #[arg(long = "email")]
+        email: Vec<String>,
+        /// Profile the tenant may use (repeatable; default: the default profile).
+        #[arg(long = "profile")]
+        profiles: Vec<String>,
+    },
+    /// List tenants.
+    List,
+    /// Show a tenant and its EAB keys.
+    Show { id: String },
+    /// Disable a tenant: its credentials stop working (one-way).
+    Disable { id: String },
+}
+
+#[derive(Subcommand)]
+enum EabCommand {
+    /// Create an EAB key for a tenant; the HMAC key is shown once.
+    Create {
+        /// The tenant id.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// List a tenant's EAB keys.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Disable an EAB key (one-way).
+    Disable { kid: String },
 }
 
 #[derive(Subcommand)]
@@ -425,18 +488,79 @@ async fn run_command(api: &Api, command: AdminCommand) -> Result<(Value, bool), 
     let v = match command {
         AdminCommand::Whoami => api.call("GET", "/admin/v1/whoami", None).await?,
         AdminCommand::Keys { command } => match command {
-            KeysCommand::Create { name, role } => {
-                api.call(
-                    "POST",
-                    "/admin/v1/keys",
-                    Some(json!({"name": name, "role": role})),
-                )
-                .await?
+            KeysCommand::Create { name, role, tenant } => {
+                let mut body = json!({"name": name, "role": role});
+                if let Some(t) = tenant {
+                    body["tenant"] = Value::String(t);
+                }
+                api.call("POST", "/admin/v1/keys", Some(body)).await?
             }
             KeysCommand::List => api.call("GET", "/admin/v1/keys", None).await?,
             KeysCommand::Delete { id } => {
                 api.call("DELETE", &format!("/admin/v1/keys/{}", seg(&id)), None)
                     .await?
+            }
+        },
+        AdminCommand::Tenants { command } => match command {
+            TenantsCommand::Create {
+                id,
+                name,
+                dns,
+                ip,
+                uri,
+                email,
+                profiles,
+            } => {
+                let mut body = json!({
+                    "id": id,
+                    "names": {"dns": dns, "ip": ip, "uri": uri, "email": email},
+                });
+                if let Some(n) = name {
+                    body["name"] = Value::String(n);
+                }
+                if !profiles.is_empty() {
+                    body["profiles"] = json!(profiles);
+                }
+                api.call("POST", "/admin/v1/tenants", Some(body)).await?
+            }
+            TenantsCommand::List => api.call("GET", "/admin/v1/tenants", None).await?,
+            TenantsCommand::Show { id } => {
+                api.call("GET", &format!("/admin/v1/tenants/{}", seg(&id)), None)
+                    .await?
+            }
+            TenantsCommand::Disable { id } => {
+                api.call(
+                    "POST",
+                    &format!("/admin/v1/tenants/{}/disable", seg(&id)),
+                    None,
+                )
+                .await?
+            }
+        },
+        AdminCommand::Eab { command } => match command {
+            EabCommand::Create { tenant } => {
+                api.call(
+                    "POST",
+                    &format!("/admin/v1/tenants/{}/eab-keys", seg(&tenant)),
+                    None,
+                )
+                .await?
+            }
+            EabCommand::List { tenant } => {
+                api.call(
+                    "GET",
+                    &format!("/admin/v1/tenants/{}/eab-keys", seg(&tenant)),
+                    None,
+                )
+                .await?
+            }
+            EabCommand::Disable { kid } => {
+                api.call(
+                    "POST",
+                    &format!("/admin/v1/eab-keys/{}/disable", seg(&kid)),
+                    None,
+                )
+                .await?
             }
         },
         AdminCommand::Cert { command } => match command {

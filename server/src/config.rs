@@ -67,6 +67,10 @@ pub struct ServeArgs {
     /// Retry-After of renewalInfo responses, in seconds (default 21600).
     #[arg(long, env = "IRONSEAL_ARI_RETRY_AFTER_SECS")]
     pub ari_retry_after_secs: Option<u64>,
+    /// Whether newAccount requires an external account binding (RFC 8555
+    /// §7.3.4): auto (when any EAB key exists), always or never.
+    #[arg(long, env = "IRONSEAL_EXTERNAL_ACCOUNT_REQUIRED")]
+    pub external_account_required: Option<EabPolicy>,
     /// Log format: human or json.
     #[arg(long, env = "IRONSEAL_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -92,6 +96,19 @@ pub struct ServeArgs {
     /// TEST ONLY: connect to this port for tls-alpn-01 instead of 443.
     #[arg(long, env = "IRONSEAL_TEST_TLSALPN01_PORT")]
     pub test_tlsalpn01_port: Option<u16>,
+}
+
+/// When newAccount requires an external account binding (RFC 8555 §7.3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EabPolicy {
+    /// Required as soon as any tenant has an EAB key.
+    #[default]
+    Auto,
+    /// Always required (a new server accepts no account until an EAB key exists).
+    Always,
+    /// Never required (a binding, when sent, still binds the account to its tenant).
+    Never,
 }
 
 /// Log output format.
@@ -334,6 +351,7 @@ pub struct AcmeFileConfig {
     pub ari_retry_after_secs: Option<u64>,
     pub order_lifetime_hours: Option<u32>,
     pub authz_lifetime_days: Option<u32>,
+    pub external_account_required: Option<EabPolicy>,
 }
 
 /// `[limits]` section.
@@ -378,6 +396,7 @@ pub struct Config {
     pub terms_of_service: String,
     pub website: String,
     pub caa_identities: Vec<String>,
+    pub external_account_required: EabPolicy,
     pub ari_retry_after: Duration,
     pub order_lifetime: Duration,
     pub authz_lifetime: Duration,
@@ -558,6 +577,10 @@ impl Config {
                 .website
                 .unwrap_or_else(|| "https://ironseal.invalid/".to_string()),
             caa_identities: acme.caa_identities.unwrap_or_default(),
+            external_account_required: args
+                .external_account_required
+                .or(acme.external_account_required)
+                .unwrap_or_default(),
             ari_retry_after: Duration::from_secs(
                 args.ari_retry_after_secs
                     .or(acme.ari_retry_after_secs)

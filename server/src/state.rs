@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -16,7 +17,7 @@ use ironseal_storage::Store;
 
 use crate::acme::error::AcmeError;
 use crate::acme::nonce::NonceStore;
-use crate::config::{url_host, Config};
+use crate::config::{url_host, Config, EabPolicy};
 use crate::crl::CrlCache;
 use crate::metrics::Metrics;
 use crate::validation::Validator;
@@ -78,6 +79,9 @@ pub struct AppState {
     validating: Mutex<HashSet<String>>,
     issuing: Mutex<HashSet<String>>,
     order_limiter: DefaultKeyedRateLimiter<String>,
+    /// Some EAB key exists (set at start from the store, then on creation);
+    /// drives `externalAccountRequired` under [`EabPolicy::Auto`].
+    eab_in_use: AtomicBool,
 }
 
 impl AppState {
@@ -94,7 +98,12 @@ impl AppState {
             .unwrap_or(NonZeroU32::MIN);
         let flush_stats = Arc::new(crate::durability::FlushStats::default());
         let flusher = crate::durability::Flusher::start(store.clone(), flush_stats.clone())?;
+        let eab_in_use = !store
+            .list_eab_keys(None)
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+            .is_empty();
         Ok(AppState {
+            eab_in_use: AtomicBool::new(eab_in_use),
             flusher,
             flush_stats,
             order_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
@@ -113,6 +122,21 @@ impl AppState {
             validating: Mutex::new(HashSet::new()),
             issuing: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// Whether newAccount requires an external account binding (RFC 8555
+    /// §7.3.4), per `external_account_required`.
+    pub fn eab_required(&self) -> bool {
+        match self.config.external_account_required {
+            EabPolicy::Always => true,
+            EabPolicy::Never => false,
+            EabPolicy::Auto => self.eab_in_use.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Records that an EAB key now exists.
+    pub fn eab_created(&self) {
+        self.eab_in_use.store(true, Ordering::Relaxed);
     }
 
     /// The CA set currently in force.

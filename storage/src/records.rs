@@ -374,6 +374,10 @@ pub struct ApiKeyRecord {
     /// authenticates nothing.
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub disabled_at: Option<OffsetDateTime>,
+    /// The tenant the key is scoped to: it then sees and acts on that
+    /// tenant's certificates, credentials and approvals only.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use crate::records::b64;
 /// The names a tenant's credentials may yield. An empty list allows no name
 /// of that kind. The rules are evaluated by `ironseal_ca_core::name_policy`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TenantNames {
     /// DNS suffixes: `example.com` allows `example.com` and every name below
     /// it; `*.example.com` additionally allows wildcard names below it.

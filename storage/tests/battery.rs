@@ -1040,6 +1040,7 @@ fn api_key(id: &str, role: ApiRole, created_at: OffsetDateTime) -> ApiKeyRecord 
         created_at,
         created_by: "system".into(),
         disabled_at: None,
+        tenant_id: None,
     }
 }
 

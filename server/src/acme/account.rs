@@ -11,7 +11,7 @@ use ironseal_protocol::acme::requests::{
     validate_contact, AccountUpdateRequest, KeyChangeRequest, NewAccountRequest,
 };
 use ironseal_protocol::acme::types::AccountStatus;
-use ironseal_storage::{AccountRecord, StoreError};
+use ironseal_storage::{AccountRecord, AuditEvent, StoreError};
 use time::OffsetDateTime;
 
 use super::error::AcmeError;
@@ -31,6 +31,23 @@ fn check_contacts(contacts: &[String]) -> Result<(), AcmeError> {
     for c in contacts {
         validate_contact(c).map_err(AcmeError::from_problem)?;
     }
+    Ok(())
+}
+
+/// Records an account event in the audit log (actor `acme:<account>`).
+fn audit(
+    state: &AppState,
+    account_id: &str,
+    action: &str,
+    summary: String,
+) -> Result<(), AcmeError> {
+    state.store.append_audit(&AuditEvent {
+        at: OffsetDateTime::now_utc(),
+        actor: format!("acme:{account_id}"),
+        action: action.into(),
+        summary,
+        outcome: None,
+    })?;
     Ok(())
 }
 
@@ -78,6 +95,17 @@ pub async fn new_account(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<
     }
     let contact = req.contact.unwrap_or_default();
     check_contacts(&contact)?;
+    let binding = match &req.external_account_binding {
+        Some(b) => Some(super::eab::verify(state, b, &a.jwk, &a.jws.header.url)?),
+        None if state.eab_required() => {
+            return Err(AcmeError::new(
+                ProblemType::ExternalAccountRequired,
+                "this server requires an external account binding (RFC 8555 §7.3.4): \
+                 ask its operator for an EAB key id and HMAC key",
+            ))
+        }
+        None => None,
+    };
     let record = AccountRecord {
         id: new_id(),
         jwk: a.jwk.to_json(),
@@ -85,11 +113,21 @@ pub async fn new_account(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<
         contact,
         status: AccountStatus::Valid,
         created_at: OffsetDateTime::now_utc(),
-        tenant_id: None,
-        eab_kid: None,
+        tenant_id: binding.as_ref().map(|b| b.tenant_id.clone()),
+        eab_kid: binding.as_ref().map(|b| b.kid.clone()),
     };
-    match state.store.create_account(&record) {
+    let created = match &binding {
+        Some(b) => state.store.create_account_bound(&record, &b.kid),
+        None => state.store.create_account(&record),
+    };
+    match created {
         Ok(()) => {}
+        Err(StoreError::Conflict(why)) if why.contains("EAB") => {
+            // Lost a race for the same EAB key.
+            return Err(AcmeError::unauthorized(format!(
+                "externalAccountBinding: {why}"
+            )));
+        }
         Err(StoreError::Conflict(_)) => {
             // Lost a race with a concurrent newAccount for the same key.
             if let Some(existing) = state.store.account_by_thumbprint(&record.thumbprint)? {
@@ -102,9 +140,20 @@ pub async fn new_account(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<
         }
         Err(e) => return Err(e.into()),
     }
+    audit(
+        state,
+        &record.id,
+        "account.create",
+        format!(
+            "thumbprint={} tenant={} eab_kid={}",
+            record.thumbprint,
+            record.tenant_id.as_deref().unwrap_or("-"),
+            record.eab_kid.as_deref().unwrap_or("-")
+        ),
+    )?;
     state.durable().await?;
     state.metrics.inc("accounts_created");
-    tracing::info!(account = %record.id, "account created");
+    tracing::info!(account = %record.id, tenant = ?record.tenant_id, "account created");
     Ok(
         Reply::json(StatusCode::CREATED, &render::account(ctx, &record))
             .location(ctx.account_url(&record.id)),
@@ -143,6 +192,9 @@ pub async fn account(
         }
     }
     state.store.update_account(&updated)?;
+    if updated.status == AccountStatus::Deactivated && acct.status != AccountStatus::Deactivated {
+        audit(state, &acct.id, "account.deactivate", String::new())?;
+    }
     state.durable().await?;
     if updated.status == AccountStatus::Deactivated {
         tracing::info!(account = %updated.id, "account deactivated");
@@ -223,6 +275,12 @@ pub async fn key_change(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<R
         }
         Err(e) => return Err(e.into()),
     }
+    audit(
+        state,
+        &acct.id,
+        "account.key_change",
+        format!("old={} new={}", acct.thumbprint, updated.thumbprint),
+    )?;
     state.durable().await?;
     tracing::info!(account = %acct.id, "account key rolled over");
     Ok(Reply::json(StatusCode::OK, &render::account(ctx, &updated)))

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod ari;
 pub mod authz;
+pub mod eab;
 pub mod error;
 pub mod finalize;
 pub mod nonce;
@@ -461,7 +462,7 @@ fn directory(state: &AppState, ctx: &Ctx) -> Reply {
         "termsOfService": c.terms_of_service,
         "website": c.website,
         "caaIdentities": c.caa_identities,
-        "externalAccountRequired": false,
+        "externalAccountRequired": state.eab_required(),
         "profiles": profiles,
     });
     if c.caa_identities.is_empty() {

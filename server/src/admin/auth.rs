@@ -88,9 +88,22 @@ pub struct Principal {
     pub role: ApiRole,
     /// Key or certificate.
     pub credential: Credential,
+    /// The tenant the caller is scoped to (API keys only); `None` sees
+    /// everything its role allows.
+    pub tenant: Option<String>,
 }
 
 impl Principal {
+    /// Whether the caller may see or act on something of `tenant`
+    /// (`None`: belongs to no tenant). Unscoped callers may; a scoped one
+    /// only on its own tenant's.
+    pub fn may_touch(&self, tenant: Option<&str>) -> bool {
+        match &self.tenant {
+            None => true,
+            Some(mine) => tenant == Some(mine.as_str()),
+        }
+    }
+
     /// The actor string written to the audit log: `key:<id>` or
     /// `cert:<commonName>/<fingerprint prefix>`.
     pub fn actor(&self) -> String {
@@ -162,6 +175,7 @@ pub fn generate_key(name: &str, role: ApiRole, created_by: &str, now: OffsetDate
             created_at: now,
             created_by: created_by.to_string(),
             disabled_at: None,
+            tenant_id: None,
         },
         key,
     }
@@ -222,6 +236,7 @@ pub fn authenticate(
                     name: rec.name,
                     role: rec.role,
                     credential: Credential::ApiKey,
+                    tenant: rec.tenant_id,
                 });
             }
         }
@@ -290,6 +305,7 @@ fn authenticate_cert(
         name: cert.subject.clone(),
         role: rule.role,
         credential: Credential::ClientCertificate,
+        tenant: None,
     })
 }
 
@@ -371,6 +387,7 @@ mod tests {
                     created_at: now,
                     created_by: "system".into(),
                     disabled_at: None,
+                    tenant_id: None,
                 })
                 .unwrap();
             let p = authenticate(&store2, Some(&hv(&format!("Bearer {chosen}")))).unwrap();

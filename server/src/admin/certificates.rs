@@ -34,6 +34,10 @@ pub(super) fn cert_json(c: &CertificateRecord) -> Value {
         })),
         "replacedBy": c.replaced_by,
         "renewEarly": c.renew_early,
+        "protocol": c.origin.protocol,
+        "requester": c.origin.requester,
+        "tenant": c.origin.tenant_id,
+        "profile": c.origin.profile,
     })
 }
 
@@ -63,24 +67,39 @@ pub(super) fn normalize_serial(s: &str) -> Option<String> {
     Some(out)
 }
 
+/// The certificate `serial` if it exists and the caller may see it (a
+/// tenant-scoped key sees its tenant's certificates only; others are
+/// `not_found`, so scoping reveals nothing).
 pub(super) fn load_certificate(
     state: &AppState,
+    caller: &Principal,
     serial: &str,
 ) -> Result<CertificateRecord, ApiError> {
-    let serial = normalize_serial(serial)
-        .ok_or_else(|| ApiError::not_found("no certificate with that serial"))?;
+    let missing = || ApiError::not_found("no certificate with that serial");
+    let serial = normalize_serial(serial).ok_or_else(missing)?;
     state
         .store
         .get_certificate(&serial)?
-        .ok_or_else(|| ApiError::not_found("no certificate with that serial"))
+        .filter(|c| caller.may_touch(c.origin.tenant_id.as_deref()))
+        .ok_or_else(missing)
 }
 
-pub(super) fn get_certificate(state: &AppState, serial: &str) -> Result<Answer, ApiError> {
-    Ok(Answer::ok(cert_json(&load_certificate(state, serial)?)))
+pub(super) fn get_certificate(
+    state: &AppState,
+    caller: &Principal,
+    serial: &str,
+) -> Result<Answer, ApiError> {
+    Ok(Answer::ok(cert_json(&load_certificate(
+        state, caller, serial,
+    )?)))
 }
 
-pub(super) fn renew_early(state: &AppState, serial: &str) -> Result<Answer, ApiError> {
-    let mut c = load_certificate(state, serial)?;
+pub(super) fn renew_early(
+    state: &AppState,
+    caller: &Principal,
+    serial: &str,
+) -> Result<Answer, ApiError> {
+    let mut c = load_certificate(state, caller, serial)?;
     c.renew_early = true;
     state.store.update_certificate(&c)?;
     Ok(Answer::ok(cert_json(&c)))
@@ -130,7 +149,7 @@ pub(super) async fn revoke_one(
 ) -> Result<Answer, ApiError> {
     let req: RevokeRequest = parse_body(body)?;
     let reason = admin_reason(req.reason)?;
-    let record = load_certificate(state, serial)?;
+    let record = load_certificate(state, caller, serial)?;
     if record.revocation.is_some() {
         return Err(AuthorityError::new(
             ErrorKind::AlreadyRevoked,
@@ -139,7 +158,7 @@ pub(super) async fn revoke_one(
         .into());
     }
     authority::revoke(state, &record, reason, &caller.actor()).await?;
-    let updated = load_certificate(state, &record.serial)?;
+    let updated = load_certificate(state, caller, &record.serial)?;
     Ok(Answer {
         status: StatusCode::OK,
         body: cert_json(&updated),
@@ -177,6 +196,7 @@ pub(super) async fn bulk_revoke(
     }
     let st = state.clone();
     let actor = caller.actor();
+    let scope = caller.clone();
     // Store writes for up to 10,000 certificates: off the async workers.
     let (results, staged) = tokio::task::spawn_blocking(move || {
         let mut results = Vec::with_capacity(req.serials.len());
@@ -186,6 +206,7 @@ pub(super) async fn bulk_revoke(
                 None => "invalid_serial",
                 Some(serial) => match st.store.get_certificate(&serial) {
                     Ok(None) => "not_found",
+                    Ok(Some(r)) if !scope.may_touch(r.origin.tenant_id.as_deref()) => "not_found",
                     Ok(Some(r)) if r.revocation.is_some() => "already_revoked",
                     Ok(Some(r)) => match authority::revoke_staged(&st, &r, reason, &actor) {
                         Ok(_) => {

@@ -11,7 +11,7 @@ use super::cas::*;
 use super::certificates::*;
 use super::keys::*;
 use super::routes::Op;
-use super::{ca_import, rollover};
+use super::{ca_import, rollover, tenants};
 use super::{Answer, ApiError};
 use crate::state::AppState;
 
@@ -35,8 +35,8 @@ pub async fn dispatch(
         Op::CreateKey => create_key(state, caller, body),
         Op::ListKeys => list_keys(state),
         Op::DeleteKey => delete_key(state, param(0)),
-        Op::GetCertificate => get_certificate(state, param(0)),
-        Op::RenewEarly => renew_early(state, param(0)),
+        Op::GetCertificate => get_certificate(state, caller, param(0)),
+        Op::RenewEarly => renew_early(state, caller, param(0)),
         Op::RevokeCertificate => revoke_one(state, caller, param(0), body).await,
         Op::BulkRevoke => bulk_revoke(state, caller, body).await,
         Op::ListCas => list_cas(state),
@@ -50,6 +50,13 @@ pub async fn dispatch(
         Op::RegisterExternalCa => ca_import::register_external(state, caller, body).await,
         Op::ImportCa => ca_import::import_existing(state, caller, body).await,
         Op::RolloverCa => rollover::rollover(state, caller, param(0), body).await,
+        Op::CreateTenant => tenants::create_tenant(state, caller, body),
+        Op::ListTenants => tenants::list_tenants(state, caller),
+        Op::GetTenant => tenants::get_tenant(state, caller, param(0)),
+        Op::DisableTenant => tenants::disable_tenant(state, caller, param(0)),
+        Op::CreateEabKey => tenants::create_eab_key(state, caller, param(0)),
+        Op::ListEabKeys => tenants::list_eab_keys(state, caller, param(0)),
+        Op::DisableEabKey => tenants::disable_eab_key(state, caller, param(0)),
         Op::Audit => audit(state, query),
     }
 }
@@ -88,6 +95,8 @@ pub(super) fn decode_request(
         }
         Op::RolloverCa => parse_body::<rollover::RolloverRequest>(body).map(drop),
         Op::Audit => parse_audit_query(query).map(drop),
+        Op::CreateTenant => parse_body::<tenants::CreateTenantRequest>(body)
+            .and_then(|r| tenants::tenant_id(&r.id).map(drop)),
         Op::Whoami
         | Op::ListKeys
         | Op::DeleteKey
@@ -95,7 +104,13 @@ pub(super) fn decode_request(
         | Op::RenewEarly
         | Op::ListCas
         | Op::ActivateCa
-        | Op::GetCa => Ok(()),
+        | Op::GetCa
+        | Op::ListTenants
+        | Op::GetTenant
+        | Op::DisableTenant
+        | Op::CreateEabKey
+        | Op::ListEabKeys
+        | Op::DisableEabKey => Ok(()),
     }
 }
 

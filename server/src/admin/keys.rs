@@ -11,7 +11,6 @@ use super::{Answer, ApiError};
 use crate::acme::render::ts;
 use crate::state::AppState;
 
-/// Most audit entries returned by one call.
 use super::handlers::parse_body;
 
 #[derive(Deserialize)]
@@ -19,6 +18,9 @@ use super::handlers::parse_body;
 pub(super) struct CreateKeyRequest {
     name: String,
     role: ApiRole,
+    /// Scope the key to one tenant (operator and auditor keys only).
+    #[serde(default)]
+    tenant: Option<String>,
 }
 
 pub(super) fn key_json(k: &ApiKeyRecord) -> Value {
@@ -29,6 +31,7 @@ pub(super) fn key_json(k: &ApiKeyRecord) -> Value {
         "createdAt": ts(k.created_at),
         "createdBy": k.created_by,
         "disabledAt": k.disabled_at.map(ts),
+        "tenant": k.tenant_id,
     })
 }
 
@@ -44,7 +47,22 @@ pub(super) fn create_key(
             "name must be 1 to 128 characters without control characters",
         ));
     }
-    let new = generate_key(name, req.role, &caller.actor(), OffsetDateTime::now_utc());
+    if let Some(t) = &req.tenant {
+        if req.role == ApiRole::Admin {
+            return Err(ApiError::bad_request(
+                "admin keys cannot be scoped to a tenant; use the operator or auditor role",
+            ));
+        }
+        if state.store.get_tenant(t)?.is_none() {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_tenant",
+                format!("no tenant {t:?}"),
+            ));
+        }
+    }
+    let mut new = generate_key(name, req.role, &caller.actor(), OffsetDateTime::now_utc());
+    new.record.tenant_id = req.tenant;
     state.store.create_api_key(&new.record)?;
     let mut body = key_json(&new.record);
     body["key"] = Value::String(new.key);

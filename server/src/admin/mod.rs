@@ -19,6 +19,7 @@ mod handlers;
 mod keys;
 mod rollover;
 pub mod routes;
+pub mod tenants;
 
 #[cfg(test)]
 mod openapi_test;

@@ -31,6 +31,13 @@ pub enum Op {
     RegisterExternalCa,
     ImportCa,
     RolloverCa,
+    CreateTenant,
+    ListTenants,
+    GetTenant,
+    DisableTenant,
+    CreateEabKey,
+    ListEabKeys,
+    DisableEabKey,
     Audit,
 }
 
@@ -144,6 +151,48 @@ pub static ROUTES: &[Route] = &[
         "/admin/v1/cas/{id}/rollover",
         Op::RolloverCa,
         Permission::Admin,
+    ),
+    route(
+        "POST",
+        "/admin/v1/tenants",
+        Op::CreateTenant,
+        Permission::Admin,
+    ),
+    route(
+        "GET",
+        "/admin/v1/tenants",
+        Op::ListTenants,
+        Permission::Read,
+    ),
+    route(
+        "GET",
+        "/admin/v1/tenants/{id}",
+        Op::GetTenant,
+        Permission::Read,
+    ),
+    route(
+        "POST",
+        "/admin/v1/tenants/{id}/disable",
+        Op::DisableTenant,
+        Permission::Admin,
+    ),
+    route(
+        "POST",
+        "/admin/v1/tenants/{id}/eab-keys",
+        Op::CreateEabKey,
+        Permission::Operate,
+    ),
+    route(
+        "GET",
+        "/admin/v1/tenants/{id}/eab-keys",
+        Op::ListEabKeys,
+        Permission::Read,
+    ),
+    route(
+        "POST",
+        "/admin/v1/eab-keys/{kid}/disable",
+        Op::DisableEabKey,
+        Permission::Operate,
     ),
     route("GET", "/admin/v1/audit", Op::Audit, Permission::Audit),
 ];

@@ -103,6 +103,11 @@ enum AdminCommand {
         #[command(subcommand)]
         command: EabCommand,
     },
+    /// Requests held for approval (two-person integrity).
+    Approvals {
+        #[command(subcommand)]
+        command: ApprovalsCommand,
+    },
     /// Read the audit log.
     Audit {
         /// Entries with a sequence number greater than this.
@@ -170,6 +175,30 @@ enum TenantsCommand {
 }
 
 #[derive(Subcommand)]
+enum ApprovalsCommand {
+    /// List held requests, oldest first.
+    List {
+        /// pending, approved or rejected (default: all).
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Show one request and its outcome.
+    Show { id: String },
+    /// Approve: the certificate is issued at once. You must not be the requester.
+    Approve {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Reject: nothing is issued; the client is told it was rejected.
+    Reject {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum EabCommand {
     /// Create an EAB key for a tenant; the HMAC key is shown once.
     Create {
@@ -188,6 +217,18 @@ enum EabCommand {
 
 #[derive(Subcommand)]
 enum CertCommand {
+    /// Issue from a PKCS#10 request (PEM file); profiles that require
+    /// approval return the held request instead.
+    Issue {
+        /// The CSR file (PEM), `-` for stdin.
+        #[arg(long)]
+        csr: PathBuf,
+        #[arg(long)]
+        profile: Option<String>,
+        /// Issue for this tenant (unscoped keys).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     /// Show a certificate by serial (hex).
     Show { serial: String },
     /// Ask ARI clients to renew this certificate now.
@@ -457,12 +498,17 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// Serials from a file or stdin: one per line, blank lines and `#`
 /// comments skipped.
-fn read_serials(file: &Path) -> Result<Vec<String>, String> {
-    let text = if file == Path::new("-") {
-        std::io::read_to_string(std::io::stdin()).map_err(|e| format!("stdin: {e}"))?
+/// A text file, or stdin for `-`.
+fn read_text(file: &Path) -> Result<String, String> {
+    if file == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| format!("stdin: {e}"))
     } else {
-        std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?
-    };
+        std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))
+    }
+}
+
+fn read_serials(file: &Path) -> Result<Vec<String>, String> {
+    let text = read_text(file)?;
     Ok(text
         .lines()
         .map(|l| l.split('#').next().unwrap_or_default().trim())
@@ -563,7 +609,52 @@ async fn run_command(api: &Api, command: AdminCommand) -> Result<(Value, bool), 
                 .await?
             }
         },
+        AdminCommand::Approvals { command } => match command {
+            ApprovalsCommand::List { status } => {
+                let q = status
+                    .map(|s| format!("?status={}", seg(&s)))
+                    .unwrap_or_default();
+                api.call("GET", &format!("/admin/v1/approvals{q}"), None)
+                    .await?
+            }
+            ApprovalsCommand::Show { id } => {
+                api.call("GET", &format!("/admin/v1/approvals/{}", seg(&id)), None)
+                    .await?
+            }
+            ApprovalsCommand::Approve { id, comment } => {
+                api.call(
+                    "POST",
+                    &format!("/admin/v1/approvals/{}/approve", seg(&id)),
+                    Some(json!({"comment": comment})),
+                )
+                .await?
+            }
+            ApprovalsCommand::Reject { id, comment } => {
+                api.call(
+                    "POST",
+                    &format!("/admin/v1/approvals/{}/reject", seg(&id)),
+                    Some(json!({"comment": comment})),
+                )
+                .await?
+            }
+        },
         AdminCommand::Cert { command } => match command {
+            CertCommand::Issue {
+                csr,
+                profile,
+                tenant,
+            } => {
+                let pem = read_text(&csr).map_err(Failure::Local)?;
+                let mut body = json!({ "csrPem": pem });
+                if let Some(p) = profile {
+                    body["profile"] = Value::String(p);
+                }
+                if let Some(t) = tenant {
+                    body["tenant"] = Value::String(t);
+                }
+                api.call("POST", "/admin/v1/certificates", Some(body))
+                    .await?
+            }
             CertCommand::Show { serial } => {
                 api.call(
                     "GET",

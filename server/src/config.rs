@@ -159,6 +159,7 @@ pub struct ProfileFileConfig {
     pub ekus: Option<Vec<String>>,
     pub key_types: Option<Vec<String>>,
     pub ca: Option<String>,
+    pub requires_approval: Option<bool>,
 }
 
 /// A CSR key kind a profile may accept.
@@ -217,6 +218,8 @@ pub struct Profile {
     pub key_types: Vec<KeyType>,
     /// CA id to issue from; `None` = the active issuing CA.
     pub ca: Option<String>,
+    /// Hold each request for a second person's approval before signing.
+    pub requires_approval: bool,
 }
 
 impl Profile {
@@ -230,6 +233,7 @@ impl Profile {
             ekus: vec![Eku::ServerAuth, Eku::ClientAuth],
             key_types: KeyType::ALL.to_vec(),
             ca: None,
+            requires_approval: false,
         }
     }
 
@@ -321,6 +325,7 @@ impl Profile {
             ekus,
             key_types,
             ca: p.ca.clone(),
+            requires_approval: p.requires_approval.unwrap_or(false),
         })
     }
 }

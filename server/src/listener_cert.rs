@@ -179,6 +179,7 @@ fn issue_from(
         ekus: vec![Eku::ServerAuth],
         key_types: vec![KeyType::P256],
         ca: None,
+        requires_approval: false,
     }));
     req.validity = Validity {
         not_before: Some(now - Duration::minutes(5)),

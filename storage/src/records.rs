@@ -72,6 +72,10 @@ pub struct OrderRecord {
     /// Requested profile name, if any.
     #[serde(default)]
     pub profile: Option<String>,
+    /// The approval request holding this order's issuance, if its profile
+    /// requires approval.
+    #[serde(default)]
+    pub approval_id: Option<String>,
     /// Creation time; orders are listed per account in this order.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

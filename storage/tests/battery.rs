@@ -51,6 +51,7 @@ fn order(id: &str, account_id: &str, created_at: OffsetDateTime) -> OrderRecord 
         cert_serial: None,
         replaces: None,
         profile: Some("tls".into()),
+        approval_id: None,
         created_at,
     }
 }

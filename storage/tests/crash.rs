@@ -82,6 +82,7 @@ fn crash_child_writer() {
                 cert_serial: None,
                 replaces: None,
                 profile: None,
+                approval_id: None,
                 created_at: t0 + Duration::seconds(i as i64),
             };
             if bg.put_order(&o).is_err() {

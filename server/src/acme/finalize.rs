@@ -18,7 +18,7 @@ use ironseal_storage::{AccountRecord, OrderRecord};
 use super::error::AcmeError;
 use super::order::{base64_url_decode, load_order, subject_names};
 use super::{jwk_bits, render, Authed, Ctx, Reply};
-use crate::authority::{self, IssuanceRequest, ProfileChoice, Requester, Validity};
+use crate::authority::{self, IssuanceRequest, Outcome, ProfileChoice, Requester, Validity};
 use crate::state::AppState;
 
 /// How long finalize waits for issuance before answering `processing`.
@@ -143,12 +143,19 @@ async fn complete_order(state: &AppState, req: &IssuanceRequest) -> Result<Order
         return Err(AcmeError::internal("finalize without an order"));
     };
     match authority::issue(state, req).await {
-        Ok(issued) => {
+        Ok(Outcome::Issued(issued)) => {
             state.metrics.inc("certificates_issued");
             let mut done = order;
             done.status = OrderStatus::Valid;
             done.cert_serial = Some(issued.record.serial);
             Ok(done)
+        }
+        // Held for approval: the order stays `processing` (with the
+        // approval's id) until an approver decides; clients poll it.
+        Ok(Outcome::Held(approval)) => {
+            let mut held = order;
+            held.approval_id = Some(approval.id);
+            Ok(held)
         }
         Err(e) => {
             let e = AcmeError::from(e);

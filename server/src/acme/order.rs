@@ -93,6 +93,7 @@ pub async fn new_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<Re
         // Echoed as requested; an order without one is issued under the
         // default profile (Config::default_profile).
         profile: req.profile.clone(),
+        approval_id: None,
         created_at: now,
     };
     state.store.put_order(&order)?;
@@ -429,6 +430,10 @@ pub async fn refresh_order(
                 None
             }
         }
+        // Held for approval: the approval decides (see `held_order`).
+        OrderStatus::Processing if order.approval_id.is_some() && !state.is_issuing(&order.id) => {
+            return held_order(state, order).await;
+        }
         // A `processing` order that no task of this process is issuing was
         // interrupted (crash or restart): fail it so the client starts over.
         OrderStatus::Processing if !state.is_issuing(&order.id) => Some((
@@ -458,6 +463,70 @@ pub async fn refresh_order(
                     .ok_or_else(|| AcmeError::internal("order vanished"))
             }
         }
+    }
+}
+
+/// A `processing` order held for approval: still `processing` while the
+/// request waits; `invalid` (unauthorized, naming the approver and their
+/// comment) once rejected; after approval, `valid` (the issuance wrote
+/// it) or `invalid` with the issuance error. An approval whose issuance
+/// was interrupted by a restart is finished here.
+async fn held_order(state: &Arc<AppState>, order: OrderRecord) -> Result<OrderRecord, AcmeError> {
+    use ironseal_storage::ApprovalStatus;
+    let Some(id) = order.approval_id.clone() else {
+        return Ok(order);
+    };
+    let Some(mut approval) = state.store.get_approval(&id)? else {
+        return Err(AcmeError::internal(format!(
+            "order {} lost approval {id}",
+            order.id
+        )));
+    };
+    if approval.status == ApprovalStatus::Approved
+        && approval.cert_serial.is_none()
+        && approval.error.is_none()
+    {
+        approval = authority::approvals::finish(state, approval).await?;
+    }
+    let problem = match approval.status {
+        ApprovalStatus::Pending => return Ok(order),
+        ApprovalStatus::Rejected => Problem::new(
+            ProblemType::Unauthorized,
+            format!(
+                "the request was rejected by an approver ({}){}",
+                approval.decided_by.as_deref().unwrap_or("unknown"),
+                approval
+                    .comment
+                    .as_deref()
+                    .map(|c| format!(": {c}"))
+                    .unwrap_or_default()
+            ),
+        ),
+        ApprovalStatus::Approved => match &approval.error {
+            Some(e) => *AcmeError::from(authority::approvals::stored_error(e)).problem,
+            // Issued: the issuance moved the order to valid; read it.
+            None => {
+                return state
+                    .store
+                    .get_order(&order.id)?
+                    .ok_or_else(|| AcmeError::internal("order vanished"))
+            }
+        },
+    };
+    let mut failed = order.clone();
+    failed.status = OrderStatus::Invalid;
+    failed.error = Some(problem.to_json());
+    if state
+        .store
+        .transition_order(&failed, OrderStatus::Processing)?
+    {
+        state.durable().await?;
+        Ok(failed)
+    } else {
+        state
+            .store
+            .get_order(&order.id)?
+            .ok_or_else(|| AcmeError::internal("order vanished"))
     }
 }
 

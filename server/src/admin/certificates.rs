@@ -38,6 +38,7 @@ pub(super) fn cert_json(c: &CertificateRecord) -> Value {
         "requester": c.origin.requester,
         "tenant": c.origin.tenant_id,
         "profile": c.origin.profile,
+        "certificatePem": ironseal_ca_core::cert::pem_encode("CERTIFICATE", &c.der),
     })
 }
 

@@ -11,8 +11,9 @@ use super::cas::*;
 use super::certificates::*;
 use super::keys::*;
 use super::routes::Op;
-use super::{ca_import, rollover, tenants};
+use super::{approvals, ca_import, issuance, rollover, tenants};
 use super::{Answer, ApiError};
+use crate::authority::approvals::Decision;
 use crate::state::AppState;
 
 /// Runs the handler of `op`.
@@ -57,6 +58,13 @@ pub async fn dispatch(
         Op::CreateEabKey => tenants::create_eab_key(state, caller, param(0)),
         Op::ListEabKeys => tenants::list_eab_keys(state, caller, param(0)),
         Op::DisableEabKey => tenants::disable_eab_key(state, caller, param(0)),
+        Op::IssueCertificate => issuance::issue(state, caller, body).await,
+        Op::ListApprovals => approvals::list(state, caller, query),
+        Op::GetApproval => approvals::get(state, caller, param(0)),
+        Op::Approve => {
+            approvals::decide_one(state, caller, param(0), body, Decision::Approve).await
+        }
+        Op::Reject => approvals::decide_one(state, caller, param(0), body, Decision::Reject).await,
         Op::Audit => audit(state, query),
     }
 }
@@ -95,6 +103,10 @@ pub(super) fn decode_request(
         }
         Op::RolloverCa => parse_body::<rollover::RolloverRequest>(body).map(drop),
         Op::Audit => parse_audit_query(query).map(drop),
+        Op::IssueCertificate => parse_body::<issuance::IssueRequest>(body)
+            .and_then(|r| issuance::csr_der(&r.csr_pem).map(drop)),
+        Op::ListApprovals => approvals::parse_status(query).map(drop),
+        Op::Approve | Op::Reject => parse_body::<approvals::DecisionRequest>(body).map(drop),
         Op::CreateTenant => parse_body::<tenants::CreateTenantRequest>(body)
             .and_then(|r| tenants::tenant_id(&r.id).map(drop)),
         Op::Whoami
@@ -110,7 +122,8 @@ pub(super) fn decode_request(
         | Op::DisableTenant
         | Op::CreateEabKey
         | Op::ListEabKeys
-        | Op::DisableEabKey => Ok(()),
+        | Op::DisableEabKey
+        | Op::GetApproval => Ok(()),
     }
 }
 

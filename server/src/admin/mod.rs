@@ -9,6 +9,7 @@
 //! that a test compares with `docs/openapi.yaml`. Errors are
 //! `{"error": "...", "code": "..."}` with the matching HTTP status.
 
+mod approvals;
 mod audit_log;
 pub mod auth;
 mod ca_import;
@@ -16,6 +17,7 @@ mod cas;
 mod certificates;
 pub mod client_cert;
 mod handlers;
+mod issuance;
 mod keys;
 mod rollover;
 pub mod routes;

@@ -38,6 +38,11 @@ pub enum Op {
     CreateEabKey,
     ListEabKeys,
     DisableEabKey,
+    IssueCertificate,
+    ListApprovals,
+    GetApproval,
+    Approve,
+    Reject,
     Audit,
 }
 
@@ -192,6 +197,36 @@ pub static ROUTES: &[Route] = &[
         "POST",
         "/admin/v1/eab-keys/{kid}/disable",
         Op::DisableEabKey,
+        Permission::Operate,
+    ),
+    route(
+        "POST",
+        "/admin/v1/certificates",
+        Op::IssueCertificate,
+        Permission::Operate,
+    ),
+    route(
+        "GET",
+        "/admin/v1/approvals",
+        Op::ListApprovals,
+        Permission::Read,
+    ),
+    route(
+        "GET",
+        "/admin/v1/approvals/{id}",
+        Op::GetApproval,
+        Permission::Read,
+    ),
+    route(
+        "POST",
+        "/admin/v1/approvals/{id}/approve",
+        Op::Approve,
+        Permission::Operate,
+    ),
+    route(
+        "POST",
+        "/admin/v1/approvals/{id}/reject",
+        Op::Reject,
         Permission::Operate,
     ),
     route("GET", "/admin/v1/audit", Op::Audit, Permission::Audit),

@@ -64,6 +64,33 @@ impl ErrorKind {
     }
 }
 
+impl std::str::FromStr for ErrorKind {
+    type Err = ();
+    /// The inverse of [`ErrorKind::as_str`].
+    fn from_str(s: &str) -> Result<Self, ()> {
+        use ErrorKind::*;
+        [
+            BadCsr,
+            BadKey,
+            ForbiddenKey,
+            RejectedName,
+            UnknownProfile,
+            ProfileNotAllowed,
+            Unauthorized,
+            Rejected,
+            RateLimited,
+            Conflict,
+            NotFound,
+            AlreadyRevoked,
+            CaUnavailable,
+            Internal,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or(())
+    }
+}
+
 /// A failed issuance or revocation: a kind and a detail a client can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {detail}", kind.as_str())]

@@ -36,6 +36,15 @@ pub struct Issued {
     pub audit_seq: u64,
 }
 
+/// What the pipeline did with a request.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Signed and stored.
+    Issued(Issued),
+    /// Held for approval (the profile requires it); nothing was signed.
+    Held(ironseal_storage::ApprovalRecord),
+}
+
 /// The profile a request names: a configured one or the server's own.
 pub fn resolve_profile(ctx: &Ctx<'_>, choice: &ProfileChoice) -> Result<Profile, AuthorityError> {
     match choice {
@@ -138,7 +147,7 @@ pub fn prepare_and_sign(
     ctx: &Ctx<'_>,
     req: &IssuanceRequest,
     now: OffsetDateTime,
-) -> Result<Issued, AuthorityError> {
+) -> Result<Outcome, AuthorityError> {
     // 1. Profile.
     let profile = resolve_profile(ctx, &req.profile)?;
     // 2. Tenant policy: the tenant is active, may use the profile, owns the names.
@@ -149,7 +158,21 @@ pub fn prepare_and_sign(
     }
     // 3. CSR and key.
     let csr = check_request_csr(ctx, req, &profile)?;
-    // 4. Signing CA and validity.
+    // 4. Approval: held until a second person decides.
+    if profile.requires_approval {
+        match &req.approval {
+            None => {
+                return Ok(Outcome::Held(super::approvals::hold(
+                    ctx,
+                    req,
+                    &profile.name,
+                    now,
+                )?))
+            }
+            Some(id) => super::approvals::require_approved(ctx.store, id)?,
+        }
+    }
+    // 5. Signing CA and validity.
     let issuer = profile_issuer(ctx, &profile, req.signing_ca.as_deref())?;
     let not_before = req.validity.not_before.unwrap_or(now - BACKDATE);
     let not_after = req
@@ -169,8 +192,8 @@ pub fn prepare_and_sign(
         tenant_id: req.tenant.clone(),
         profile: profile.name.clone(),
     };
-    // 5. Build, check (name constraints of every ancestor, TBS self-check)
-    //    and sign; 6. one atomic write with the audit entry.
+    // 6. Build, check (name constraints of every ancestor, TBS self-check)
+    //    and sign; 7. one atomic write with the audit entry.
     for _ in 0..SERIAL_ATTEMPTS {
         let serial = Serial::from_random(rand::random());
         // With partitioned CRLs the certificate names the shard that will list it.
@@ -206,6 +229,7 @@ pub fn prepare_and_sign(
         let order = req.order.clone().map(|mut o| {
             o.status = ironseal_storage::OrderStatus::Valid;
             o.cert_serial = Some(record.serial.clone());
+            o.approval_id.clone_from(&req.approval);
             o
         });
         let audit = AuditEvent {
@@ -213,14 +237,18 @@ pub fn prepare_and_sign(
             actor: origin.requester.clone(),
             action: "certificate.issue".into(),
             summary: format!(
-                "serial={} issuer={} protocol={} profile={} tenant={} names={} not_after={}",
+                "serial={} issuer={} protocol={} profile={} tenant={} names={} not_after={}{}",
                 record.serial,
                 record.issuer_id,
                 origin.protocol,
                 origin.profile,
                 origin.tenant_id.as_deref().unwrap_or("-"),
                 super::names_summary(&req.names),
-                record.not_after
+                record.not_after,
+                req.approval
+                    .as_deref()
+                    .map(|a| format!(" approval={a}"))
+                    .unwrap_or_default()
             ),
             outcome: None,
         };
@@ -232,11 +260,11 @@ pub fn prepare_and_sign(
         };
         match ctx.store.record_issuance(&write) {
             Ok(entry) => {
-                return Ok(Issued {
+                return Ok(Outcome::Issued(Issued {
                     record: write.certificate,
                     csr,
                     audit_seq: entry.seq,
-                })
+                }))
             }
             Err(StoreError::DuplicateSerial) => {
                 tracing::warn!(serial = %write.certificate.serial, "serial collision; drawing another");

@@ -10,6 +10,7 @@
 //! Failures are one typed [`AuthorityError`]; each front end maps it to its
 //! wire format in one place.
 
+pub mod approvals;
 mod error;
 mod issue;
 mod request;
@@ -22,7 +23,7 @@ use ironseal_storage::{Identifier, Store};
 use time::OffsetDateTime;
 
 pub use error::{AuthorityError, ErrorKind};
-pub use issue::{check_request_csr, profile_issuer, resolve_profile, Issued, BACKDATE};
+pub use issue::{check_request_csr, profile_issuer, resolve_profile, Issued, Outcome, BACKDATE};
 pub use request::{IssuanceRequest, ProfileChoice, Requester, ServerPurpose, Validity};
 pub use revoke::{parse_reason, publish, reason_name, revoke, revoke_staged};
 
@@ -45,37 +46,46 @@ pub struct Ctx<'a> {
 /// Issues from an async handler: runs the pipeline, then waits until the
 /// certificate, its order and its audit entry are durable (group commit)
 /// before returning, so nothing a client receives can be lost.
-pub async fn issue(state: &AppState, req: &IssuanceRequest) -> Result<Issued, AuthorityError> {
+pub async fn issue(state: &AppState, req: &IssuanceRequest) -> Result<Outcome, AuthorityError> {
     let cas = state.ca_set();
     let ctx = Ctx {
         config: &state.config,
         store: state.store.as_ref(),
         cas: &cas,
     };
-    let issued = issue::prepare_and_sign(&ctx, req, OffsetDateTime::now_utc())?;
+    let outcome = issue::prepare_and_sign(&ctx, req, OffsetDateTime::now_utc())?;
     state
         .durable()
         .await
         .map_err(|e| AuthorityError::internal(e.problem.detail))?;
-    tracing::info!(
-        serial = %issued.record.serial,
-        requester = %issued.record.origin.requester,
-        profile = %issued.record.origin.profile,
-        "certificate issued"
-    );
-    Ok(issued)
+    if let Outcome::Issued(issued) = &outcome {
+        tracing::info!(
+            serial = %issued.record.serial,
+            requester = %issued.record.origin.requester,
+            profile = %issued.record.origin.profile,
+            "certificate issued"
+        );
+    }
+    Ok(outcome)
 }
 
-/// Issues from a blocking context (startup, housekeeping threads): the
-/// same pipeline, made durable with a direct flush.
+/// Issues from a blocking context (the server's own certificates at start
+/// and from housekeeping): the same pipeline, made durable with a direct
+/// flush. Such requests are never held for approval.
 pub fn issue_blocking(
     ctx: &Ctx<'_>,
     req: &IssuanceRequest,
     now: OffsetDateTime,
 ) -> Result<Issued, AuthorityError> {
-    let issued = issue::prepare_and_sign(ctx, req, now)?;
+    let outcome = issue::prepare_and_sign(ctx, req, now)?;
     ctx.store.flush()?;
-    Ok(issued)
+    match outcome {
+        Outcome::Issued(issued) => Ok(issued),
+        Outcome::Held(a) => Err(AuthorityError::internal(format!(
+            "a server certificate request was held for approval {}",
+            a.id
+        ))),
+    }
 }
 
 /// The stored identifiers (ACME form) of the DNS and IP names.

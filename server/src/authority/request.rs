@@ -32,10 +32,10 @@ pub enum Requester {
         /// How the client is known.
         client: String,
     },
-    /// An admin API key.
+    /// An admin API caller (key or client certificate).
     Admin {
-        /// The key id.
-        key_id: String,
+        /// Its audit actor (`key:<id>` or `cert:<label>`).
+        actor: String,
     },
     /// The server itself.
     Server(ServerPurpose),
@@ -59,7 +59,7 @@ impl Requester {
             Requester::Acme { account_id } => format!("acme:{account_id}"),
             Requester::Scep { client } => format!("scep:{client}"),
             Requester::Est { client } => format!("est:{client}"),
-            Requester::Admin { key_id } => format!("key:{key_id}"),
+            Requester::Admin { actor } => actor.clone(),
             Requester::Server(ServerPurpose::Listener) => "server:listener".into(),
         }
     }
@@ -108,6 +108,9 @@ pub struct IssuanceRequest {
     pub order: Option<OrderRecord>,
     /// Hex serial of the certificate this one replaces (RFC 9773 §5).
     pub replaces: Option<String>,
+    /// The approval this request was held under, once approved: the
+    /// pipeline then signs instead of holding it again.
+    pub approval: Option<String>,
 }
 
 impl IssuanceRequest {
@@ -125,6 +128,7 @@ impl IssuanceRequest {
             signing_ca: None,
             order: None,
             replaces: None,
+            approval: None,
         }
     }
 }

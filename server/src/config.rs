@@ -14,6 +14,7 @@ use ironseal_ca_core::keys::KeyAlgorithm;
 use serde::Deserialize;
 
 use crate::admin::client_cert::{CertRule, CertRuleFileConfig};
+use crate::rate_limits::{Limit, Rate};
 
 /// Options of `ironseal serve`. Each is optional here so that the file and
 /// the defaults can fill what the command line leaves out.
@@ -367,6 +368,10 @@ pub struct LimitsFileConfig {
     pub request_timeout_secs: Option<u64>,
     pub header_read_timeout_secs: Option<u64>,
     pub new_orders_per_account_per_minute: Option<u32>,
+    pub new_orders_per_tenant_per_minute: Option<u32>,
+    pub new_orders_per_ip_per_minute: Option<u32>,
+    pub new_accounts_per_ip_per_hour: Option<u32>,
+    pub failed_validations_per_account_per_hour: Option<u32>,
 }
 
 /// `[testing]` section: options that weaken validation for test setups.
@@ -409,6 +414,10 @@ pub struct Config {
     pub request_timeout: Duration,
     pub header_read_timeout: Duration,
     pub new_orders_per_account_per_minute: u32,
+    pub new_orders_per_tenant_per_minute: u32,
+    pub new_orders_per_ip_per_minute: u32,
+    pub new_accounts_per_ip_per_hour: u32,
+    pub failed_validations_per_account_per_hour: u32,
     pub dns_resolver: Option<SocketAddr>,
     pub http01_port: u16,
     pub tlsalpn01_port: u16,
@@ -603,6 +612,14 @@ impl Config {
             new_orders_per_account_per_minute: limits
                 .new_orders_per_account_per_minute
                 .unwrap_or(6000),
+            new_orders_per_tenant_per_minute: limits
+                .new_orders_per_tenant_per_minute
+                .unwrap_or(30_000),
+            new_orders_per_ip_per_minute: limits.new_orders_per_ip_per_minute.unwrap_or(100_000),
+            new_accounts_per_ip_per_hour: limits.new_accounts_per_ip_per_hour.unwrap_or(10_000),
+            failed_validations_per_account_per_hour: limits
+                .failed_validations_per_account_per_hour
+                .unwrap_or(300),
             dns_resolver: args.test_dns_resolver.or(testing.dns_resolver),
             http01_port: args.test_http01_port.or(testing.http01_port).unwrap_or(80),
             tlsalpn01_port: args
@@ -618,6 +635,32 @@ impl Config {
     /// The profile called `name`, if configured.
     pub fn profile(&self, name: &str) -> Option<&Profile> {
         self.profiles.iter().find(|p| p.name == name)
+    }
+
+    /// The configured rate limits (see [`crate::rate_limits`]).
+    pub fn rate_limits(&self) -> Vec<(Limit, Rate)> {
+        vec![
+            (
+                Limit::NewAccountsPerIp,
+                Rate::per_hour(self.new_accounts_per_ip_per_hour),
+            ),
+            (
+                Limit::NewOrdersPerAccount,
+                Rate::per_minute(self.new_orders_per_account_per_minute),
+            ),
+            (
+                Limit::NewOrdersPerTenant,
+                Rate::per_minute(self.new_orders_per_tenant_per_minute),
+            ),
+            (
+                Limit::NewOrdersPerIp,
+                Rate::per_minute(self.new_orders_per_ip_per_minute),
+            ),
+            (
+                Limit::FailedValidationsPerAccount,
+                Rate::per_hour(self.failed_validations_per_account_per_hour),
+            ),
+        ]
     }
 
     /// The profile of orders that name none: "default" if configured,

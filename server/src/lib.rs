@@ -18,5 +18,6 @@ pub mod listener_cert;
 pub mod metrics;
 pub mod ocsp;
 pub mod pki_http;
+pub mod rate_limits;
 pub mod state;
 pub mod validation;

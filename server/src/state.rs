@@ -2,17 +2,14 @@
 //! validator, caches and metrics.
 
 use std::collections::{HashMap, HashSet};
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use hyper::header::HeaderValue;
 use ironseal_ca_core::hierarchy::Issuer;
 use ironseal_ca_core::sealed::Kek;
-use ironseal_protocol::acme::problem::ProblemType;
 use ironseal_storage::Store;
 
 use crate::acme::error::AcmeError;
@@ -78,7 +75,8 @@ pub struct AppState {
     pub flush_stats: Arc<crate::durability::FlushStats>,
     validating: Mutex<HashSet<String>>,
     issuing: Mutex<HashSet<String>>,
-    order_limiter: DefaultKeyedRateLimiter<String>,
+    /// Rate limits per account, tenant and client IP.
+    pub rate_limits: crate::rate_limits::RateLimits,
     /// Some EAB key exists (set at start from the store, then on creation);
     /// drives `externalAccountRequired` under [`EabPolicy::Auto`].
     eab_in_use: AtomicBool,
@@ -94,8 +92,6 @@ impl AppState {
         client_certs: Option<Arc<crate::admin::client_cert::ClientCertAuth>>,
         listener_cert: Arc<crate::listener_cert::ListenerCert>,
     ) -> std::io::Result<AppState> {
-        let per_minute = NonZeroU32::new(config.new_orders_per_account_per_minute.max(1))
-            .unwrap_or(NonZeroU32::MIN);
         let flush_stats = Arc::new(crate::durability::FlushStats::default());
         let flusher = crate::durability::Flusher::start(store.clone(), flush_stats.clone())?;
         let eab_in_use = !store
@@ -106,7 +102,7 @@ impl AppState {
             eab_in_use: AtomicBool::new(eab_in_use),
             flusher,
             flush_stats,
-            order_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            rate_limits: crate::rate_limits::RateLimits::new(&config.rate_limits()),
             config,
             store,
             nonces: NonceStore::new(),
@@ -223,24 +219,23 @@ impl AppState {
         r.map_err(AcmeError::internal)
     }
 
-    /// Per-account newOrder rate limit (GCRA via governor).
-    pub fn check_order_rate(&self, account_id: &str) -> Result<(), AcmeError> {
-        match self.order_limiter.check_key(&account_id.to_string()) {
-            Ok(()) => Ok(()),
-            Err(_) => Err(AcmeError::new(
-                ProblemType::RateLimited,
-                format!(
-                    "more than {} new orders per minute for this account; retry later",
-                    self.config.new_orders_per_account_per_minute
-                ),
-            )),
+    /// Counts one event of `limit` for each key; the first refusal is a
+    /// `rateLimited` problem with Retry-After.
+    pub fn check_rate(
+        &self,
+        checks: &[(crate::rate_limits::Limit, String)],
+    ) -> Result<(), AcmeError> {
+        for (limit, key) in checks {
+            self.rate_limits
+                .check(*limit, key)
+                .map_err(AcmeError::rate_limited)?;
         }
+        Ok(())
     }
 
     /// Forgets rate-limit state of idle keys so memory stays bounded.
     pub fn prune_rate_limits(&self) {
-        self.order_limiter.retain_recent();
-        self.order_limiter.shrink_to_fit();
+        self.rate_limits.prune();
     }
 
     /// Marks an authorization as being validated; false if it already is.

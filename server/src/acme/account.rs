@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 
 use super::error::AcmeError;
 use super::{render, Authed, Ctx, Reply};
+use crate::rate_limits::Limit;
 use crate::state::{new_id, sha256_hex, AppState};
 
 /// Most contacts an account may list.
@@ -95,6 +96,9 @@ pub async fn new_account(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<
     }
     let contact = req.contact.unwrap_or_default();
     check_contacts(&contact)?;
+    if let Some(ip) = ctx.client_ip {
+        state.check_rate(&[(Limit::NewAccountsPerIp, crate::rate_limits::ip_key(ip))])?;
+    }
     let binding = match &req.external_account_binding {
         Some(b) => Some(super::eab::verify(state, b, &a.jwk, &a.jws.header.url)?),
         None if state.eab_required() => {

@@ -131,6 +131,10 @@ pub async fn challenge(
     }
     // The payload of a response is an empty JSON object (§7.5.1).
     let _: Value = a.jws.payload_json()?;
+    state
+        .rate_limits
+        .check_failures(&acct.id)
+        .map_err(AcmeError::rate_limited)?;
     let ch = &az.challenges[idx];
     if az.status != AuthzStatus::Pending || ch.status != ChallengeStatus::Pending {
         // Already processing or decided: report the state (idempotent).
@@ -220,6 +224,7 @@ async fn run_validation(
             az.challenges[idx].error = Some(problem.to_json());
             az.status = AuthzStatus::Invalid;
             state.metrics.inc("validations_invalid");
+            state.rate_limits.record_failure(&az.account_id);
         }
     }
     tracing::info!(

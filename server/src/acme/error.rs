@@ -14,6 +14,8 @@ pub struct AcmeError {
     /// `Result` in the handlers.
     pub problem: Box<Problem>,
     pub location: Option<String>,
+    /// Seconds for a Retry-After header (rate limits, RFC 8555 §6.6).
+    pub retry_after: Option<u64>,
 }
 
 impl AcmeError {
@@ -27,6 +29,7 @@ impl AcmeError {
         AcmeError {
             problem: Box::new(problem),
             location: None,
+            retry_after: None,
         }
     }
 
@@ -50,6 +53,13 @@ impl AcmeError {
             ProblemType::ServerInternal,
             "the server hit an internal error; the request was not applied",
         )
+    }
+
+    /// `rateLimited` naming the limit, with Retry-After (RFC 8555 §6.6).
+    pub fn rate_limited(r: crate::rate_limits::Refused) -> AcmeError {
+        let mut e = Self::new(ProblemType::RateLimited, r.detail());
+        e.retry_after = Some(r.retry_after.as_secs().max(1));
+        e
     }
 
     /// Overrides the HTTP status.

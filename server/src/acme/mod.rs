@@ -37,6 +37,8 @@ pub struct Ctx {
     pub path: String,
     /// The raw query string, if any.
     pub query: Option<String>,
+    /// The client's IP address (rate limits per client).
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 impl Ctx {
@@ -165,6 +167,10 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
         base: state.base_url_for(req.headers().get(HOST)),
         path: req.uri().path().to_string(),
         query: req.uri().query().map(str::to_string),
+        client_ip: req
+            .extensions()
+            .get::<crate::http::ClientAddr>()
+            .map(|c| c.0.ip()),
     };
     let started = std::time::Instant::now();
     let method = req.method().clone();
@@ -512,7 +518,7 @@ pub fn problem_response(state: &AppState, ctx: &Ctx, err: AcmeError) -> Response
     reply.content_type = "application/problem+json";
     reply.location = err.location;
     if err.problem.kind == ProblemType::RateLimited {
-        reply.retry_after = Some(60);
+        reply.retry_after = Some(err.retry_after.unwrap_or(60));
     }
     let mut resp = finish(state, ctx, reply);
     if let Ok(v) = HeaderValue::from_str("application/problem+json") {

@@ -21,6 +21,7 @@ use time::OffsetDateTime;
 use super::error::AcmeError;
 use super::{render, Authed, Ctx, Reply};
 use crate::authority;
+use crate::rate_limits::Limit;
 use crate::state::{new_id, new_token, AppState};
 
 /// Most identifiers one order may carry.
@@ -32,7 +33,14 @@ const ORDERS_PAGE: usize = 50;
 pub async fn new_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<Reply, AcmeError> {
     let acct = a.account()?.clone();
     let req = NewOrderRequest::from_payload(&a.jws.payload).map_err(AcmeError::from_problem)?;
-    state.check_order_rate(&acct.id)?;
+    let mut limits = vec![(Limit::NewOrdersPerAccount, acct.id.clone())];
+    if let Some(t) = &acct.tenant_id {
+        limits.push((Limit::NewOrdersPerTenant, t.clone()));
+    }
+    if let Some(ip) = ctx.client_ip {
+        limits.push((Limit::NewOrdersPerIp, crate::rate_limits::ip_key(ip)));
+    }
+    state.check_rate(&limits)?;
     let identifiers = normalize_identifiers(&req.identifiers)?;
     let now = OffsetDateTime::now_utc();
     let profile = match &req.profile {

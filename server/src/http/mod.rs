@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,11 +65,17 @@ fn builder(limits: Limits) -> auto::Builder<TokioExecutor> {
     b
 }
 
-/// Wraps a handler with the request deadline; attaches the connection's
-/// client certificates, if any.
+/// The address of the client that opened the connection, attached to
+/// every request (rate limits per client IP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// Wraps a handler with the request deadline; attaches the client's
+/// address and the connection's client certificates, if any.
 async fn with_deadline<F, Fut>(
     limits: Limits,
     f: F,
+    client: SocketAddr,
     peer: Option<PeerCertificates>,
     mut req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible>
@@ -76,6 +83,7 @@ where
     F: Fn(Request<Incoming>) -> Fut,
     Fut: Future<Output = Response<Body>>,
 {
+    req.extensions_mut().insert(ClientAddr(client));
     if let Some(p) = peer {
         req.extensions_mut().insert(p);
     }
@@ -112,6 +120,7 @@ pub async fn serve<F, Fut>(
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
+        let client = peer;
         let handler = handler.clone();
         let b = builder(limits);
         match &acceptor {
@@ -141,7 +150,7 @@ pub async fn serve<F, Fut>(
                             ))
                         });
                     let service = hyper::service::service_fn(move |req| {
-                        with_deadline(limits, handler.clone(), peer.clone(), req)
+                        with_deadline(limits, handler.clone(), client, peer.clone(), req)
                     });
                     let conn = b.serve_connection_with_upgrades(TokioIo::new(tls), service);
                     let _ = watcher.watch(conn.into_owned()).await;
@@ -149,7 +158,7 @@ pub async fn serve<F, Fut>(
             }
             None => {
                 let service = hyper::service::service_fn(move |req| {
-                    with_deadline(limits, handler.clone(), None, req)
+                    with_deadline(limits, handler.clone(), client, None, req)
                 });
                 let conn = b.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 let fut = graceful.watch(conn.into_owned());

@@ -1,0 +1,148 @@
+//! Rate limits per account and per client IP (RFC 8555 §6.6): over the
+//! configured budget, newAccount, newOrder and challenge responses get
+//! `rateLimited` (HTTP 429) with a Retry-After that says when to come back,
+//! and the problem names the limit.
+
+mod common;
+
+use common::Env;
+use serde_json::json;
+
+/// Writes a configuration with tight limits and returns its path (kept
+/// alive by the returned directory).
+fn config(limits: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ironseal.toml");
+    std::fs::write(&path, format!("[limits]\n{limits}\n")).expect("write config");
+    let p = path.to_str().expect("utf-8").to_string();
+    (dir, p)
+}
+
+fn retry_after(r: &common::Resp) -> u64 {
+    r.header("Retry-After")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no numeric Retry-After\n{}", r.describe()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_orders_and_new_accounts_are_limited_with_retry_after() {
+    let (_cfg_dir, cfg) =
+        config("new_orders_per_account_per_minute = 2\nnew_accounts_per_ip_per_hour = 3");
+    let env = Env::start_with("rate-orders", &["--config", &cfg]).await;
+    let raw = env.raw().await;
+    let (acct, key) = env.account().await;
+    let new_order = raw.url("newOrder");
+    for n in 0..2 {
+        let body = json!({"identifiers": [{"type": "dns", "value": format!("o{n}.example.test")}]});
+        raw.signed(&key, Some(acct.id()), &new_order, Some(&body))
+            .await
+            .expect_status(201, "an order within the limit");
+    }
+    let body = json!({"identifiers": [{"type": "dns", "value": "o2.example.test"}]});
+    let r = raw
+        .signed(&key, Some(acct.id()), &new_order, Some(&body))
+        .await;
+    let p = r.expect_problem(429, "rateLimited", "the third order in a minute");
+    assert!(
+        p["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("new_orders_per_account")),
+        "the problem names the limit: {p}"
+    );
+    let wait = retry_after(&r);
+    assert!(
+        (1..=60).contains(&wait),
+        "Retry-After {wait} for a 2/minute limit"
+    );
+    // Another account is not affected.
+    let (acct2, key2) = env.account().await;
+    let body = json!({"identifiers": [{"type": "dns", "value": "other.example.test"}]});
+    raw.signed(&key2, Some(acct2.id()), &new_order, Some(&body))
+        .await
+        .expect_status(201, "another account's order");
+
+    // Two accounts so far from 127.0.0.1; the third is admitted, the fourth not.
+    let _third = env.account().await;
+    let fresh = common::AcctKey::generate();
+    let r = raw
+        .signed(
+            &fresh,
+            None,
+            &raw.url("newAccount"),
+            Some(&json!({"termsOfServiceAgreed": true})),
+        )
+        .await;
+    let p = r.expect_problem(429, "rateLimited", "the fourth account in an hour");
+    assert!(
+        p["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("new_accounts_per_ip")),
+        "{p}"
+    );
+    let wait = retry_after(&r);
+    assert!(
+        wait > 60,
+        "a 3/hour budget refills in minutes, not {wait} s"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_validations_stop_new_attempts() {
+    let (_cfg_dir, cfg) = config("failed_validations_per_account_per_hour = 1");
+    let env = Env::start_with("rate-fails", &["--config", &cfg]).await;
+    let raw = env.raw().await;
+    let (acct, key) = env.account().await;
+    // Each order's http-01 challenge is answered while nothing serves the
+    // token, so validation fails.
+    let mut last = None;
+    for n in 0..3 {
+        let body = json!({"identifiers": [{"type": "dns", "value": format!("f{n}.example.test")}]});
+        let order = raw
+            .signed(&key, Some(acct.id()), &raw.url("newOrder"), Some(&body))
+            .await;
+        order.expect_status(201, "newOrder");
+        let az_url = order.json()["authorizations"][0]
+            .as_str()
+            .expect("authz url")
+            .to_string();
+        let az = raw
+            .signed(&key, Some(acct.id()), &az_url, None)
+            .await
+            .json();
+        let ch = az["challenges"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == "http-01"))
+            .expect("http-01 challenge")["url"]
+            .as_str()
+            .expect("challenge url")
+            .to_string();
+        let r = raw
+            .signed(&key, Some(acct.id()), &ch, Some(&json!({})))
+            .await;
+        if r.status == 429 {
+            last = Some(r);
+            break;
+        }
+        r.expect_status(200, "challenge response");
+        // Wait for the failure to be recorded.
+        for _ in 0..50 {
+            let s = raw
+                .signed(&key, Some(acct.id()), &az_url, None)
+                .await
+                .json();
+            if s["status"] == "invalid" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    let r = last.expect("the third challenge response must be rate limited");
+    let p = r.expect_problem(429, "rateLimited", "a challenge after the failure budget");
+    assert!(
+        p["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("failed_validations_per_account")),
+        "{p}"
+    );
+    assert!(retry_after(&r) > 60);
+}

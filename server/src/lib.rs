@@ -13,6 +13,7 @@ pub mod config;
 pub mod crl;
 pub mod durability;
 pub mod http;
+pub mod in_flight;
 
 pub mod listener_cert;
 pub mod metrics;

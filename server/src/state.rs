@@ -1,7 +1,7 @@
 //! Shared server state: configuration, store, CA material, nonces,
 //! validator, caches and metrics.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -73,8 +73,10 @@ pub struct AppState {
     pub metrics: Metrics,
     flusher: crate::durability::Flusher,
     pub flush_stats: Arc<crate::durability::FlushStats>,
-    validating: Mutex<HashSet<String>>,
-    issuing: Mutex<HashSet<String>>,
+    /// Validations in flight, by authorization id.
+    pub validating: crate::in_flight::InFlight,
+    /// Issuances in flight, by order id.
+    pub issuing: crate::in_flight::InFlight,
     /// Rate limits per account, tenant and client IP.
     pub rate_limits: crate::rate_limits::RateLimits,
     /// Some EAB key exists (set at start from the store, then on creation);
@@ -103,6 +105,7 @@ impl AppState {
             flusher,
             flush_stats,
             rate_limits: crate::rate_limits::RateLimits::new(&config.rate_limits()),
+
             config,
             store,
             nonces: NonceStore::new(),
@@ -115,8 +118,8 @@ impl AppState {
             crl_cache: CrlCache::default(),
             ocsp: crate::ocsp::OcspService::default(),
             metrics: Metrics::default(),
-            validating: Mutex::new(HashSet::new()),
-            issuing: Mutex::new(HashSet::new()),
+            validating: Default::default(),
+            issuing: Default::default(),
         })
     }
 
@@ -236,54 +239,6 @@ impl AppState {
     /// Forgets rate-limit state of idle keys so memory stays bounded.
     pub fn prune_rate_limits(&self) {
         self.rate_limits.prune();
-    }
-
-    /// Marks an authorization as being validated; false if it already is.
-    pub fn begin_validation(&self, authz_id: &str) -> bool {
-        self.validating
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(authz_id.to_string())
-    }
-
-    /// Clears the mark set by [`AppState::begin_validation`].
-    pub fn end_validation(&self, authz_id: &str) {
-        self.validating
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(authz_id);
-    }
-
-    /// True while this process validates a challenge of `authz_id`.
-    pub fn is_validating(&self, authz_id: &str) -> bool {
-        self.validating
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(authz_id)
-    }
-
-    /// Marks an order as being issued by this process; false if it already is.
-    pub fn begin_issuing(&self, order_id: &str) -> bool {
-        self.issuing
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(order_id.to_string())
-    }
-
-    /// Clears the mark set by [`AppState::begin_issuing`].
-    pub fn end_issuing(&self, order_id: &str) {
-        self.issuing
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(order_id);
-    }
-
-    /// True while this process issues the certificate of `order_id`.
-    pub fn is_issuing(&self, order_id: &str) -> bool {
-        self.issuing
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(order_id)
     }
 
     /// Drops the cached CRL of `issuer_id` so the next fetch rebuilds it.

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 use super::error::AcmeError;
 use super::order::effective_authz_status;
+use super::order::IN_FLIGHT_WAIT;
 use super::{render, Authed, Ctx, Reply};
 use crate::state::AppState;
 use crate::validation::{ChallengeKind, Target, ValidationError};
@@ -47,7 +48,7 @@ async fn recover_interrupted(
         .challenges
         .iter()
         .any(|c| c.status == ChallengeStatus::Processing);
-    if !stuck || state.is_validating(&az.id) {
+    if !stuck || state.validating.contains(&az.id) {
         return Ok(az);
     }
     for c in az
@@ -79,7 +80,12 @@ pub async fn authz(
     id: &str,
 ) -> Result<Reply, AcmeError> {
     let acct = a.account()?;
-    let az = load_authz(state, &acct.id, id)?;
+    let mut az = load_authz(state, &acct.id, id)?;
+    if a.jws.is_post_as_get() && state.validating.contains(&az.id) {
+        // Wait (bounded) for the validation in flight: see crate::in_flight.
+        state.validating.wait(&az.id, IN_FLIGHT_WAIT).await;
+        az = load_authz(state, &acct.id, id)?;
+    }
     let mut az = recover_interrupted(state, az).await?;
     if !a.jws.is_post_as_get() {
         let v: Value = a.jws.payload_json()?;
@@ -123,6 +129,11 @@ pub async fn challenge(
         .ok_or_else(|| AcmeError::not_found(format!("no challenge {id}")))?;
     let up = ctx.authz_url(&az.id);
     if a.jws.is_post_as_get() {
+        let mut az = az;
+        if state.validating.contains(&az.id) {
+            state.validating.wait(&az.id, IN_FLIGHT_WAIT).await;
+            az = load_authz(state, &acct.id, authz_id)?;
+        }
         return Ok(Reply::json(
             StatusCode::OK,
             &render::challenge(ctx, &az.id, &az.challenges[idx]),
@@ -140,7 +151,7 @@ pub async fn challenge(
         // Already processing or decided: report the state (idempotent).
         return Ok(Reply::json(StatusCode::OK, &render::challenge(ctx, &az.id, ch)).link(up, "up"));
     }
-    if !state.begin_validation(&az.id) {
+    if !state.validating.begin(&az.id) {
         return Ok(Reply::json(StatusCode::OK, &render::challenge(ctx, &az.id, ch)).link(up, "up"));
     }
     let mut processing = az.clone();
@@ -151,7 +162,7 @@ pub async fn challenge(
     let task_authz = processing.clone();
     let task = tokio::spawn(async move {
         let result = run_validation(&st, task_authz, idx, key_authorization).await;
-        st.end_validation(&result.id);
+        st.validating.end(&result.id);
         result
     });
     let shown = match tokio::time::timeout(CHALLENGE_WAIT, task).await {

@@ -89,7 +89,7 @@ pub async fn finalize(
     processing.status = OrderStatus::Processing;
     // Claim the order in memory before it turns `processing` in the store,
     // so a concurrent read never mistakes it for an interrupted issuance.
-    if !state.begin_issuing(&order.id) {
+    if !state.issuing.begin(&order.id) {
         return Err(AcmeError::new(
             ProblemType::OrderNotReady,
             "the order is already being finalized",
@@ -101,14 +101,14 @@ pub async fn finalize(
     {
         Ok(true) => {}
         Ok(false) => {
-            state.end_issuing(&order.id);
+            state.issuing.end(&order.id);
             return Err(AcmeError::new(
                 ProblemType::OrderNotReady,
                 "the order is already being finalized",
             ));
         }
         Err(e) => {
-            state.end_issuing(&order.id);
+            state.issuing.end(&order.id);
             return Err(e.into());
         }
     }
@@ -117,7 +117,7 @@ pub async fn finalize(
     let task = tokio::spawn(async move {
         let r = complete_order(&st, &req).await;
         if let Some(o) = &req.order {
-            st.end_issuing(&o.id);
+            st.issuing.end(&o.id);
         }
         r
     });

@@ -26,6 +26,8 @@ use crate::state::{new_id, new_token, AppState};
 
 /// Most identifiers one order may carry.
 const MAX_IDENTIFIERS: usize = 100;
+/// How long a POST-as-GET waits for an issuance in flight.
+pub const IN_FLIGHT_WAIT: Duration = Duration::from_secs(2);
 /// Orders per page of the orders list.
 const ORDERS_PAGE: usize = 50;
 
@@ -439,12 +441,14 @@ pub async fn refresh_order(
             }
         }
         // Held for approval: the approval decides (see `held_order`).
-        OrderStatus::Processing if order.approval_id.is_some() && !state.is_issuing(&order.id) => {
+        OrderStatus::Processing
+            if order.approval_id.is_some() && !state.issuing.contains(&order.id) =>
+        {
             return held_order(state, order).await;
         }
         // A `processing` order that no task of this process is issuing was
         // interrupted (crash or restart): fail it so the client starts over.
-        OrderStatus::Processing if !state.is_issuing(&order.id) => Some((
+        OrderStatus::Processing if !state.issuing.contains(&order.id) => Some((
             OrderStatus::Invalid,
             Some(Problem::new(
                 ProblemType::ServerInternal,
@@ -555,7 +559,11 @@ pub async fn get_order(
 ) -> Result<Reply, AcmeError> {
     a.require_post_as_get()?;
     let acct = a.account()?;
-    let order = load_order(state, acct, id).await?;
+    let mut order = load_order(state, acct, id).await?;
+    if order.status == OrderStatus::Processing && state.issuing.contains(&order.id) {
+        state.issuing.wait(&order.id, IN_FLIGHT_WAIT).await;
+        order = load_order(state, acct, id).await?;
+    }
     let mut reply = Reply::json(StatusCode::OK, &render::order(ctx, &order));
     if order.status == OrderStatus::Processing {
         reply = reply.retry_after(1);

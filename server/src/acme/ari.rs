@@ -44,8 +44,23 @@ pub async fn renewal_info(state: &Arc<AppState>, cert_id: &str) -> Result<Reply,
     if let Some(w) = why {
         body["explanationURL"] = json!(format!("{}#{}", state.config.website, w.replace(' ', "-")));
     }
-    let retry = state.config.ari_retry_after.as_secs();
+    let retry = retry_after(
+        state.config.ari_retry_after,
+        cert.not_after - cert.not_before,
+    );
     Ok(Reply::json(StatusCode::OK, &body).retry_after(retry))
+}
+
+/// Retry-After of a renewalInfo answer (RFC 9773 §4.3): the configured
+/// interval, but never more than a tenth of the certificate's lifetime
+/// (at least a minute), so a client that honours it still checks several
+/// times before the window of a short-lived certificate (an hour or less)
+/// closes.
+fn retry_after(configured: std::time::Duration, lifetime: time::Duration) -> u64 {
+    let tenth = (lifetime.whole_seconds() / 10).max(60);
+    configured
+        .as_secs()
+        .min(u64::try_from(tenth).unwrap_or(u64::MAX))
 }
 
 /// The ordinary window: the middle of the last third of the lifetime
@@ -61,6 +76,23 @@ fn window(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_is_bounded_by_the_lifetime() {
+        let six_hours = std::time::Duration::from_secs(6 * 3600);
+        assert_eq!(retry_after(six_hours, time::Duration::days(90)), 6 * 3600);
+        assert_eq!(retry_after(six_hours, time::Duration::hours(1)), 360);
+        assert_eq!(retry_after(six_hours, time::Duration::minutes(5)), 60);
+        let (s, e, _) = window(
+            OffsetDateTime::UNIX_EPOCH,
+            OffsetDateTime::UNIX_EPOCH + time::Duration::hours(1),
+        );
+        assert_eq!(
+            (e - s).whole_minutes(),
+            10,
+            "a one-hour certificate gets a ten-minute window"
+        );
+    }
 
     #[test]
     fn window_is_inside_lifetime_and_ordered() {

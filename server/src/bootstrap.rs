@@ -25,9 +25,10 @@ use ironseal_storage::{
 use time::OffsetDateTime;
 
 use crate::admin::auth::{generate_key, key_hash, INITIAL_KEY_ID};
-use crate::admin::client_cert::ClientCertAuth;
+use crate::client_cert::ClientCertAuth;
 use crate::config::Config;
-use crate::state::{new_id, CaSet, IssuingCa};
+use crate::ids::new_id;
+use crate::state::{CaSet, IssuingCa};
 
 /// Startup failures, each with what the operator should do.
 #[derive(Debug, thiserror::Error)]

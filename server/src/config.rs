@@ -13,7 +13,7 @@ use ironseal_ca_core::issuance::Eku;
 use ironseal_ca_core::keys::KeyAlgorithm;
 use serde::Deserialize;
 
-use crate::admin::client_cert::{CertRule, CertRuleFileConfig};
+use crate::client_cert::{CertRule, CertRuleFileConfig};
 use crate::rate_limits::{Limit, Rate};
 
 /// Options of `ironseal serve`. Each is optional here so that the file and
@@ -905,7 +905,7 @@ ca = "some-ca"
 
     #[test]
     fn admin_client_certificates_parse() {
-        use crate::admin::client_cert::CertMatcher;
+        use crate::client_cert::CertMatcher;
         use ironseal_storage::ApiRole;
         let c = resolve_text(
             r#"

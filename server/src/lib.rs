@@ -9,10 +9,12 @@ pub mod admin;
 pub mod authority;
 pub mod bootstrap;
 pub mod cli;
+pub mod client_cert;
 pub mod config;
 pub mod crl;
 pub mod durability;
 pub mod http;
+pub mod ids;
 pub mod in_flight;
 
 pub mod listener_cert;

@@ -492,7 +492,7 @@ impl OcspService {
         let cacheable = match (cache_key, items.first()) {
             (Some(key), Some((_, status))) if *status != CertStatus::Unknown => {
                 let entry = Arc::new(CachedResponse {
-                    etag: format!("\"{}\"", &crate::state::sha256_hex(&der)[..32]),
+                    etag: format!("\"{}\"", &crate::ids::sha256_hex(&der)[..32]),
                     der: der.clone(),
                     this_update,
                     next_update,

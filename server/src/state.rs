@@ -5,8 +5,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use hyper::header::HeaderValue;
 use ironseal_ca_core::hierarchy::Issuer;
 use ironseal_ca_core::sealed::Kek;
@@ -61,7 +59,7 @@ pub struct AppState {
     pub kek: Kek,
     /// Admin client-certificate authentication, when `admin_client_ca`
     /// is configured.
-    pub client_certs: Option<Arc<crate::admin::client_cert::ClientCertAuth>>,
+    pub client_certs: Option<Arc<crate::client_cert::ClientCertAuth>>,
     /// Serializes changes to the CA hierarchy (create, activate, status)
     /// and the reload of [`AppState::cas`] that follows each.
     pub ca_admin: Mutex<()>,
@@ -91,7 +89,7 @@ impl AppState {
         validator: Validator,
         cas: CaSet,
         kek: Kek,
-        client_certs: Option<Arc<crate::admin::client_cert::ClientCertAuth>>,
+        client_certs: Option<Arc<crate::client_cert::ClientCertAuth>>,
         listener_cert: Arc<crate::listener_cert::ListenerCert>,
     ) -> std::io::Result<AppState> {
         let flush_stats = Arc::new(crate::durability::FlushStats::default());
@@ -263,23 +261,6 @@ fn split_authority(a: &str) -> (&str, Option<u16>) {
     }
 }
 
-/// A new opaque identifier for accounts, orders, authorizations, challenges.
-pub fn new_id() -> String {
-    let b: [u8; 12] = rand::random();
-    URL_SAFE_NO_PAD.encode(b)
-}
-
-/// A challenge token: 128 bits of entropy, base64url (RFC 8555 §8.1).
-pub fn new_token() -> String {
-    let b: [u8; 16] = rand::random();
-    URL_SAFE_NO_PAD.encode(b)
-}
-
-/// Lower-case hex SHA-256.
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,15 +274,5 @@ mod tests {
         assert_eq!(split_authority("localhost"), ("localhost", None));
         assert_eq!(split_authority("[::1]:8"), ("::1", Some(8)));
         assert_eq!(split_authority("127.0.0.1:9"), ("127.0.0.1", Some(9)));
-    }
-
-    #[test]
-    fn ids_are_url_safe_and_distinct() {
-        let a = new_id();
-        assert_ne!(a, new_id());
-        assert!(a
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
-        assert_eq!(new_token().len(), 22);
     }
 }

@@ -16,8 +16,9 @@ use time::OffsetDateTime;
 
 use super::error::AcmeError;
 use super::{render, Authed, Ctx, Reply};
+use crate::ids::{new_id, sha256_hex};
 use crate::rate_limits::Limit;
-use crate::state::{new_id, sha256_hex, AppState};
+use crate::state::AppState;
 
 /// Most contacts an account may list.
 const MAX_CONTACTS: usize = 10;

@@ -21,8 +21,9 @@ use time::OffsetDateTime;
 use super::error::AcmeError;
 use super::{render, Authed, Ctx, Reply};
 use crate::authority;
+use crate::ids::{new_id, new_token};
 use crate::rate_limits::Limit;
-use crate::state::{new_id, new_token, AppState};
+use crate::state::AppState;
 
 /// Most identifiers one order may carry.
 const MAX_IDENTIFIERS: usize = 100;

@@ -25,7 +25,7 @@ use ironseal_storage::{ApiKeyRecord, ApiRole, Store, StoreError};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use time::OffsetDateTime;
 
-use super::client_cert::ClientCertAuth;
+use crate::client_cert::ClientCertAuth;
 
 /// Prefix of every key this server generates.
 pub const KEY_PREFIX: &str = "isk_";
@@ -80,7 +80,7 @@ impl Credential {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     /// API key id, or for a certificate `<commonName>/<16 hex digits of
-    /// its SHA-256>` ([`super::client_cert::CertInfo::label`]).
+    /// its SHA-256>` ([`crate::client_cert::CertInfo::label`]).
     pub id: String,
     /// The key's name, or the certificate's subject (RFC 4514).
     pub name: String,
@@ -137,7 +137,7 @@ pub enum AuthError {
         "the client certificate {label} is trusted but no admin_client_certs rule gives it a role"
     )]
     NoRole {
-        /// [`super::client_cert::CertInfo::label`].
+        /// [`crate::client_cert::CertInfo::label`].
         label: String,
         /// The subject, RFC 4514.
         subject: String,
@@ -157,7 +157,7 @@ pub struct NewKey {
 
 /// Lowercase hex SHA-256 of a key string.
 pub fn key_hash(key: &str) -> String {
-    crate::state::sha256_hex(key.as_bytes())
+    crate::ids::sha256_hex(key.as_bytes())
 }
 
 /// Generates a key `isk_<id>_<secret>` for `role`.
@@ -409,8 +409,8 @@ mod tests {
     mod client_certificates {
         #![allow(clippy::unwrap_used, reason = "tests")]
         use super::super::*;
-        use crate::admin::client_cert::testing::TestCa;
-        use crate::admin::client_cert::CertInfo;
+        use crate::client_cert::testing::TestCa;
+        use crate::client_cert::CertInfo;
         use ironseal_storage::{
             CertificateRecord, MemoryStore, RevocationReason, RevocationRecord,
         };
@@ -465,7 +465,7 @@ mod tests {
 
             // Mapped: the rule's role, a cert: actor naming CN and fingerprint.
             let ops = ca.client("ops");
-            let fp = crate::state::sha256_hex(&ops);
+            let fp = crate::ids::sha256_hex(&ops);
             let p = run(None, &ops).unwrap();
             assert_eq!(p.role, ApiRole::Operator);
             assert_eq!(p.credential, Credential::ClientCertificate);

@@ -32,7 +32,8 @@ use super::cas::{
 use super::handlers::parse_body;
 use super::routes::Op;
 use super::{Answer, ApiError};
-use crate::state::{new_id, AppState};
+use crate::ids::new_id;
+use crate::state::AppState;
 
 /// `POST /admin/v1/cas/csr`: what the new intermediate asks its external
 /// issuer for. The issuer decides what it signs; these become the

@@ -19,7 +19,8 @@ use super::auth::Principal;
 use super::{Answer, ApiError};
 use crate::acme::render::ts;
 use crate::bootstrap::{listener_names, load_cas, read_issuing, write_issuing, BootError};
-use crate::state::{new_id, AppState, CaSet};
+use crate::ids::new_id;
+use crate::state::{AppState, CaSet};
 
 /// Most audit entries returned by one call.
 use super::handlers::parse_body;

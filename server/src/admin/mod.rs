@@ -15,7 +15,6 @@ pub mod auth;
 mod ca_import;
 mod cas;
 mod certificates;
-pub mod client_cert;
 mod handlers;
 mod issuance;
 mod keys;

@@ -23,7 +23,8 @@ use super::cas::{
 };
 use super::handlers::parse_body;
 use super::{Answer, ApiError};
-use crate::state::{new_id, AppState};
+use crate::ids::new_id;
+use crate::state::AppState;
 
 /// The body of a rollover call.
 #[derive(Deserialize, Default)]

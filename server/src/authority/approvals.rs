@@ -20,7 +20,8 @@ use super::error::{AuthorityError, ErrorKind};
 use super::issue::{Issued, Outcome};
 use super::request::{IssuanceRequest, ProfileChoice, Requester, Validity};
 use super::Ctx;
-use crate::state::{new_id, AppState};
+use crate::ids::new_id;
+use crate::state::AppState;
 
 /// Queues `req` for approval under `profile` and records who asked. When
 /// the request completes an ACME order, the order (still `processing`)

@@ -41,7 +41,7 @@ pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
 ///
 /// It proves only that the client holds the leaf's private key (the
 /// handshake's CertificateVerify); the chain itself is NOT verified by the
-/// TLS layer. Only `admin::client_cert::ClientCertAuth::verify` turns it
+/// TLS layer. Only `client_cert::ClientCertAuth::verify` turns it
 /// into an identity.
 #[derive(Clone, Debug)]
 pub struct PeerCertificates(pub Arc<Vec<CertificateDer<'static>>>);

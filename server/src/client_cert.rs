@@ -1,4 +1,4 @@
-//! Client-certificate authentication for the admin API: TLS client
+//! TLS client-certificate authentication (used by the admin API; EST will use it too): TLS client
 //! authentication (RFC 8446 §4.3.2 CertificateRequest, §4.4.2 Certificate,
 //! §4.4.3 CertificateVerify; RFC 5246 §7.4.4 for TLS 1.2) against an
 //! operator-chosen CA bundle (`admin_client_ca`), with an explicit mapping
@@ -415,7 +415,7 @@ impl ClientCertAuth {
             });
         };
         let fingerprint = {
-            let fp = crate::state::sha256_hex(leaf.as_ref());
+            let fp = crate::ids::sha256_hex(leaf.as_ref());
             fp[..LABEL_FINGERPRINT_HEX].to_string()
         };
         self.verifier
@@ -502,7 +502,7 @@ impl ClientCertVerifier for OfferClientAuth {
     }
 }
 
-/// Certificates for the tests of this module and of [`super::auth`].
+/// Certificates for the tests of this module and of [`crate::admin::auth`].
 #[cfg(test)]
 pub(crate) mod testing {
     #![allow(clippy::unwrap_used, reason = "tests")]
@@ -698,7 +698,7 @@ mod tests {
         assert!(info.subject.contains("CN=alice"), "{}", info.subject);
         assert_eq!(info.uris, ["spiffe://corp/admin/alice"]);
         assert_eq!(info.emails, ["alice@example.com"]);
-        assert_eq!(info.fingerprint(), crate::state::sha256_hex(&der));
+        assert_eq!(info.fingerprint(), crate::ids::sha256_hex(&der));
         assert_eq!(info.label(), format!("alice/{}", &info.fingerprint()[..16]));
         let m = |s: &str| rule(&format!("admin={s}")).matcher.matches(&info);
         assert!(m("subject_cn:alice"));

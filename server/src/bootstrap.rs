@@ -25,10 +25,10 @@ use ironseal_storage::{
 use time::OffsetDateTime;
 
 use crate::admin::auth::{generate_key, key_hash, INITIAL_KEY_ID};
+use crate::authority::{CaSet, IssuingCa};
 use crate::client_cert::ClientCertAuth;
 use crate::config::Config;
 use crate::ids::new_id;
-use crate::state::{CaSet, IssuingCa};
 
 /// Startup failures, each with what the operator should do.
 #[derive(Debug, thiserror::Error)]

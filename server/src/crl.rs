@@ -31,8 +31,9 @@ use ironseal_ca_core::crl::{Partition, RevokedEntry};
 use ironseal_ca_core::serial::Serial;
 use time::OffsetDateTime;
 
+use crate::authority::IssuingCa;
 use crate::config::Config;
-use crate::state::{AppState, IssuingCa};
+use crate::state::AppState;
 
 /// How long a CRL is valid (thisUpdate to nextUpdate).
 pub const CRL_VALIDITY: time::Duration = time::Duration::hours(24);

@@ -27,9 +27,9 @@ use time::{Duration, OffsetDateTime};
 use crate::authority::{
     self, ErrorKind, IssuanceRequest, ProfileChoice, Requester, ServerPurpose, Validity,
 };
+use crate::authority::{CaSet, IssuingCa};
 use crate::bootstrap::{listener_names, BootError};
 use crate::config::{Config, KeyType, Profile};
-use crate::state::{CaSet, IssuingCa};
 
 /// Lifetime of a listener certificate (capped by the issuer's notAfter).
 const LIFETIME: Duration = Duration::days(90);

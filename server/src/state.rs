@@ -1,12 +1,10 @@
 //! Shared server state: configuration, store, CA material, nonces,
 //! validator, caches and metrics.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use hyper::header::HeaderValue;
-use ironseal_ca_core::hierarchy::Issuer;
 use ironseal_ca_core::sealed::Kek;
 use ironseal_storage::Store;
 
@@ -17,35 +15,7 @@ use crate::crl::CrlCache;
 use crate::metrics::Metrics;
 use crate::validation::Validator;
 
-/// One CA that can sign, with the PEM chain that follows its certificates
-/// up to (not including) the root.
-pub struct IssuingCa {
-    pub issuer: Issuer,
-    /// The certificates (DER) that follow a leaf of this CA: this CA, then
-    /// its ancestors up to (not including) the root.
-    pub chain_der: Vec<Vec<u8>>,
-    /// The PEM chains offered after a leaf: the first is the default chain,
-    /// later ones are alternates (RFC 8555 §7.4.2).
-    pub chains: Vec<String>,
-}
-
-/// The CA material loaded from the store at start.
-pub struct CaSet {
-    /// The CA that signs new leaves.
-    pub active: Arc<IssuingCa>,
-    /// Every CA that can sign something (CRLs, leaves), by id.
-    pub by_id: HashMap<String, Arc<IssuingCa>>,
-    /// Certificates (DER) of the CAs whose key is held outside ironseal
-    /// (offline or external roots and intermediates), by id.
-    pub external_by_id: HashMap<String, Vec<u8>>,
-    /// The root certificate in PEM: the root of the active issuing CA
-    /// when the server started (the root of its HTTPS certificate), served
-    /// as `root.pem`.
-    pub root_pem: String,
-    /// The root (PEM) of the active issuing CA now; differs from
-    /// `root_pem` after `activate` moved issuance under another root.
-    pub active_root_pem: String,
-}
+use crate::authority::{CaSet, IssuingCa};
 
 /// Everything a request handler needs.
 pub struct AppState {

@@ -18,9 +18,10 @@ use time::OffsetDateTime;
 use super::auth::Principal;
 use super::{Answer, ApiError};
 use crate::acme::render::ts;
+use crate::authority::CaSet;
 use crate::bootstrap::{listener_names, load_cas, read_issuing, write_issuing, BootError};
 use crate::ids::new_id;
-use crate::state::{AppState, CaSet};
+use crate::state::AppState;
 
 /// Most audit entries returned by one call.
 use super::handlers::parse_body;

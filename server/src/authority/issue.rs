@@ -16,10 +16,10 @@ use time::OffsetDateTime;
 
 use super::error::{AuthorityError, ErrorKind};
 use super::request::{IssuanceRequest, ProfileChoice};
+use super::IssuingCa;
 use super::{tenant, Ctx};
 use crate::config::{KeyType, Profile};
 use crate::ids::sha256_hex;
-use crate::state::IssuingCa;
 
 /// How far notBefore is backdated to absorb relying parties' clock skew.
 pub const BACKDATE: time::Duration = time::Duration::minutes(5);

@@ -13,6 +13,7 @@
 pub mod approvals;
 mod error;
 mod issue;
+pub mod registry;
 mod request;
 pub mod revoke;
 pub mod signing;
@@ -28,7 +29,9 @@ pub use request::{IssuanceRequest, ProfileChoice, Requester, ServerPurpose, Vali
 pub use revoke::{parse_reason, publish, reason_name, revoke, revoke_staged};
 
 use crate::config::Config;
-use crate::state::{AppState, CaSet};
+pub use registry::{CaSet, IssuingCa};
+
+use crate::state::AppState;
 
 /// What the pipeline reads: configuration (profiles, URLs), the store and
 /// the CA material in force. Borrowed, so the server can issue its own

@@ -136,6 +136,7 @@ pub struct FileConfig {
     pub ca_key_algorithm: Option<KeyAlgorithm>,
     pub leaf_lifetime_days: Option<u32>,
     pub log_format: Option<LogFormat>,
+    pub storage: StorageFileConfig,
     pub ca: CaFileConfig,
     pub crl: CrlFileConfig,
     pub acme: AcmeFileConfig,
@@ -347,6 +348,14 @@ pub struct CrlFileConfig {
     pub shards: Option<u32>,
 }
 
+/// `[storage]` section: where and how state is kept (the PostgreSQL
+/// backend of issue 11 adds its connection here).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageFileConfig {
+    pub data_dir: Option<PathBuf>,
+}
+
 /// `[acme]` section.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -465,10 +474,20 @@ impl Config {
             }
             None => FileConfig::default(),
         };
+        if let (Some(top), Some(nested)) = (&file.data_dir, &file.storage.data_dir) {
+            if top != nested {
+                return Err(ConfigError::Invalid(format!(
+                    "data_dir ({}) and [storage] data_dir ({}) disagree; keep [storage] data_dir",
+                    top.display(),
+                    nested.display()
+                )));
+            }
+        }
         let data_dir = args
             .data_dir
             .clone()
-            .or(file.data_dir)
+            .or(file.storage.data_dir.clone())
+            .or(file.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from("data"));
         let listen = args
             .listen
@@ -753,6 +772,36 @@ mod tests {
             defaults.new_orders_per_account_per_minute
         );
         assert!(from_file.test_knobs().is_empty());
+        assert_eq!(from_file.data_dir, defaults.data_dir);
+        assert_eq!(from_file.rate_limits(), defaults.rate_limits());
+        assert_eq!(
+            from_file.external_account_required,
+            defaults.external_account_required
+        );
+    }
+
+    #[test]
+    fn storage_section_and_the_older_top_level_data_dir() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let resolve = |text: &str| {
+            let path = dir.path().join("c.toml");
+            std::fs::write(&path, text).expect("write");
+            Config::resolve(&ServeArgs {
+                config: Some(path),
+                ..Default::default()
+            })
+        };
+        let nested = resolve("[storage]\ndata_dir = \"/var/lib/a\"\n").expect("nested");
+        assert_eq!(nested.data_dir, PathBuf::from("/var/lib/a"));
+        let old = resolve("data_dir = \"/var/lib/b\"\n").expect("top level");
+        assert_eq!(old.data_dir, PathBuf::from("/var/lib/b"));
+        let same = resolve("data_dir = \"/x\"\n[storage]\ndata_dir = \"/x\"\n").expect("same");
+        assert_eq!(same.data_dir, PathBuf::from("/x"));
+        let err = resolve("data_dir = \"/x\"\n[storage]\ndata_dir = \"/y\"\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("disagree"), "{err}");
     }
 
     #[test]

@@ -343,6 +343,8 @@ impl From<&SubjectName> for ConstrainedName {
         match n {
             SubjectName::Dns(d) => ConstrainedName::Dns(d.clone()),
             SubjectName::Ip(ip) => ConstrainedName::Ip(*ip),
+            SubjectName::Uri(u) => ConstrainedName::Uri(u.clone()),
+            SubjectName::Email(m) => ConstrainedName::Email(m.clone()),
         }
     }
 }

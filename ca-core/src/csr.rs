@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
-use der::asn1::{AnyRef, ObjectIdentifier};
-use der::{Decode, Encode, Header, Reader, SliceReader, Tag, Tagged};
+use der::asn1::ObjectIdentifier;
+use der::{Decode, Encode, Header, Reader, SliceReader};
 use thiserror::Error;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::SubjectAltName;
@@ -23,6 +23,13 @@ use crate::der_util::{
     OID_SHA256_WITH_RSA, OID_SHA384_WITH_RSA, OID_SHA512_WITH_RSA, OID_SUBJECT_ALT_NAME,
 };
 use crate::names::SubjectName;
+use crate::subject::{directory_string, SubjectDn};
+
+/// PKCS#9 challengePassword (RFC 2985 §5.4.1).
+const OID_CHALLENGE_PASSWORD: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.7");
+/// pkcs-9-ub-challengePassword (RFC 2985 Appendix A).
+const MAX_CHALLENGE_PASSWORD: usize = 255;
 
 /// Largest CSR we parse, in bytes.
 pub const MAX_CSR_LEN: usize = 64 * 1024;
@@ -110,8 +117,25 @@ pub struct CheckedCsr {
     /// Key type.
     pub key: LeafKey,
     /// Names from the subject CN and the subjectAltName extension request,
-    /// DNS names lowercased, duplicates removed, SAN order first.
+    /// DNS names lowercased, duplicates removed, SAN order first. A CN
+    /// that is not ASCII is not a name and is left out here, but
+    /// [`CheckedCsr::require_names`] still refuses it.
     pub names: Vec<SubjectName>,
+    /// The requested subjectAltName entries only, in order, duplicates
+    /// removed: dNSName (lowercased), iPAddress, uniformResourceIdentifier
+    /// and rfc822Name (RFC 5280 §4.2.1.6).
+    pub san_names: Vec<SubjectName>,
+    /// The subject Name exactly as encoded in the CSR (DER).
+    pub subject_der: Vec<u8>,
+    /// The subject as typed attributes; attributes ironseal does not type
+    /// are listed by OID in [`SubjectDn::unknown`] (not refused here: the
+    /// TLS profile ignores the subject, the device profile refuses them).
+    pub subject: SubjectDn,
+    /// The PKCS#9 challengePassword attribute (RFC 2985 §5.4.1), used by
+    /// SCEP (RFC 8894 §3.3.1) and EST (RFC 7030 §3.5). Any DirectoryString
+    /// choice is accepted (see [`directory_string`]); at most one attribute
+    /// with exactly one value, at most 255 characters.
+    pub challenge_password: Option<String>,
 }
 
 fn malformed(e: impl std::fmt::Display) -> CsrError {
@@ -257,16 +281,36 @@ fn raw_info(der: &[u8]) -> Result<&[u8], der::Error> {
     r.tlv_bytes()
 }
 
-fn dir_string(v: AnyRef<'_>) -> Result<String, CsrError> {
-    match v.tag() {
-        Tag::Utf8String | Tag::PrintableString | Tag::Ia5String => {
-            String::from_utf8(v.value().to_vec()).map_err(malformed)
-        }
-        t => Err(malformed(format!("unsupported commonName string type {t}"))),
+/// The challengePassword attribute (RFC 2985 §5.4.1): at most one, with
+/// exactly one DirectoryString value.
+fn challenge_password(req: &CertReq) -> Result<Option<String>, CsrError> {
+    let mut attrs = req
+        .info
+        .attributes
+        .iter()
+        .filter(|a| a.oid == OID_CHALLENGE_PASSWORD);
+    let Some(attr) = attrs.next() else {
+        return Ok(None);
+    };
+    if attrs.next().is_some() {
+        return Err(malformed("more than one challengePassword attribute"));
     }
+    let mut values = attr.values.iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(malformed("challengePassword must have exactly one value"));
+    };
+    let pw = directory_string(value.to_ref())
+        .map_err(|e| malformed(format!("challengePassword: {e}")))?;
+    if pw.chars().count() > MAX_CHALLENGE_PASSWORD {
+        return Err(malformed("challengePassword longer than 255 characters"));
+    }
+    Ok(Some(pw))
 }
 
 fn name_from_text(s: &str) -> Result<SubjectName, CsrError> {
+    if s.chars().any(char::is_control) {
+        return Err(malformed("control character in name"));
+    }
     if s.is_empty() {
         return Err(malformed("empty name"));
     }
@@ -332,6 +376,33 @@ fn san_names(req: &CertReq) -> Result<Vec<SubjectName>, CsrError> {
                 }
                 _ => return Err(malformed("iPAddress must be 4 or 16 octets")),
             },
+            GeneralName::Rfc822Name(m) => {
+                let m = m.as_str();
+                match m.split_once('@') {
+                    Some((local, domain))
+                        if !local.is_empty()
+                            && !domain.is_empty()
+                            && !domain.contains('@')
+                            && !m.chars().any(|c| c.is_ascii_whitespace() || c.is_control()) =>
+                    {
+                        SubjectName::Email(m.to_string())
+                    }
+                    _ => return Err(malformed("invalid rfc822Name")),
+                }
+            }
+            GeneralName::UniformResourceIdentifier(u) => {
+                let u = u.as_str();
+                let scheme_ok = u.split_once(':').is_some_and(|(scheme, _)| {
+                    scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                        && scheme
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                });
+                if !scheme_ok || u.chars().any(|c| c.is_ascii_whitespace() || c.is_control()) {
+                    return Err(malformed("invalid uniformResourceIdentifier"));
+                }
+                SubjectName::Uri(u.to_string())
+            }
             _ => return Err(malformed("unsupported subjectAltName type")),
         };
         out.push(n);
@@ -343,7 +414,9 @@ fn san_names(req: &CertReq) -> Result<Vec<SubjectName>, CsrError> {
 /// strict DER without trailing bytes, version v1, the self-signature
 /// verified over the original CertificationRequestInfo bytes (§4.2), key
 /// type and size within `policy`, and names collected from the subject CN
-/// and the requested subjectAltName (dNSName, iPAddress only).
+/// and the requested subjectAltName (dNSName, iPAddress,
+/// uniformResourceIdentifier, rfc822Name; any other form is refused), the
+/// subject DN ([`CheckedCsr::subject`]) and the challengePassword.
 ///
 /// Never panics, whatever the input.
 pub fn check_csr(der: &[u8], policy: &CsrPolicy) -> Result<CheckedCsr, CsrError> {
@@ -365,18 +438,26 @@ pub fn check_csr(der: &[u8], policy: &CsrPolicy) -> Result<CheckedCsr, CsrError>
         .verify(info_raw, sig)
         .map_err(|_| CsrError::BadSignature)?;
 
-    let mut names: Vec<SubjectName> = Vec::new();
-    let mut push = |n: SubjectName| {
-        if !names.contains(&n) {
-            names.push(n);
-        }
-    };
+    let mut sans: Vec<SubjectName> = Vec::new();
     for n in san_names(&req)? {
-        push(n);
+        if !sans.contains(&n) {
+            sans.push(n);
+        }
     }
+    let subject = SubjectDn::from_name(&req.info.subject).map_err(malformed)?;
+    let mut names = sans.clone();
     for atv in req.info.subject.iter() {
         if atv.oid == OID_COMMON_NAME {
-            push(name_from_text(&dir_string(atv.value.to_ref())?)?);
+            let cn = directory_string(atv.value.to_ref()).map_err(malformed)?;
+            // A non-ASCII CN (a person's name on a device CSR) is no DNS or
+            // IP name; require_names refuses it separately.
+            if !cn.is_ascii() {
+                continue;
+            }
+            let n = name_from_text(&cn)?;
+            if !names.contains(&n) {
+                names.push(n);
+            }
         }
     }
 
@@ -385,6 +466,10 @@ pub fn check_csr(der: &[u8], policy: &CsrPolicy) -> Result<CheckedCsr, CsrError>
         spki_der: spki.to_der().map_err(malformed)?,
         key,
         names,
+        san_names: sans,
+        subject_der: req.info.subject.to_der().map_err(malformed)?,
+        subject,
+        challenge_password: challenge_password(&req)?,
     })
 }
 
@@ -395,12 +480,21 @@ impl CheckedCsr {
     pub fn require_names(&self, expected: &[SubjectName]) -> Result<(), CsrError> {
         let have: BTreeSet<SubjectName> = self.names.iter().map(SubjectName::normalized).collect();
         let want: BTreeSet<SubjectName> = expected.iter().map(SubjectName::normalized).collect();
-        if have == want {
+        let stray_cns: Vec<String> = self
+            .subject
+            .attributes
+            .iter()
+            .filter(|(a, v)| *a == crate::subject::DnAttribute::CommonName && !v.is_ascii())
+            .map(|(_, v)| format!("cn:{v}"))
+            .collect();
+        if have == want && stray_cns.is_empty() {
             return Ok(());
         }
+        let mut unexpected: Vec<String> = have.difference(&want).map(ToString::to_string).collect();
+        unexpected.extend(stray_cns);
         Err(CsrError::NamesMismatch {
             missing: want.difference(&have).map(ToString::to_string).collect(),
-            unexpected: have.difference(&want).map(ToString::to_string).collect(),
+            unexpected,
         })
     }
 

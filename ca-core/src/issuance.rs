@@ -11,8 +11,8 @@
 
 use der::asn1::Ia5String;
 use rcgen::{
-    CertificateParams, DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa,
-    KeyIdMethod, KeyUsagePurpose, PublicKeyData, SanType, SignatureAlgorithm,
+    CertificateParams, DistinguishedName, ExtendedKeyUsagePurpose, IsCa, KeyIdMethod,
+    KeyUsagePurpose, PublicKeyData, SanType, SignatureAlgorithm,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -22,6 +22,7 @@ use crate::error::CaError;
 use crate::hierarchy::Issuer;
 use crate::names::SubjectName;
 use crate::serial::Serial;
+use crate::subject::{DnAttribute, SubjectDn};
 
 /// Validity policy for leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,7 +206,151 @@ pub(crate) fn sign_leaf_with_options(
     crl_url: Option<&str>,
     options: &LeafOptions,
 ) -> Result<IssuedCert, CaError> {
-    if options.ekus.is_empty() {
+    let template = LeafTemplate::tls(csr, identifiers, &options.ekus)?;
+    sign_template(issuer, &template, serial, not_before, not_after, crl_url)
+}
+
+/// Everything a leaf carries besides validity, serial and the issuer's
+/// URLs: built and checked by a profile
+/// ([`crate::profile::CertProfile::template`]) and signed by
+/// [`issue_template`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafTemplate {
+    pub(crate) subject: SubjectDn,
+    pub(crate) sans: Vec<SubjectName>,
+    pub(crate) ekus: Vec<Eku>,
+    pub(crate) key: LeafKey,
+    pub(crate) public_key_bits: Vec<u8>,
+    pub(crate) spki_der: Vec<u8>,
+}
+
+impl LeafTemplate {
+    /// The historical TLS shape: SANs = `identifiers` (normalized,
+    /// duplicates removed), CN = the first DNS name when ≤ 64 octets.
+    pub(crate) fn tls(
+        csr: &CheckedCsr,
+        identifiers: &[SubjectName],
+        ekus: &[Eku],
+    ) -> Result<LeafTemplate, CaError> {
+        if identifiers.is_empty() {
+            return Err(CaError::InvalidRequest("no identifiers".into()));
+        }
+        let mut sans: Vec<SubjectName> = Vec::new();
+        for id in identifiers {
+            let n = id.normalized();
+            if !sans.contains(&n) {
+                sans.push(n);
+            }
+        }
+        let first_dns = sans.iter().find_map(|n| match n {
+            SubjectName::Dns(d) => Some(d.clone()),
+            _ => None,
+        });
+        let subject = match first_dns.filter(|d| d.len() <= 64) {
+            Some(cn) => SubjectDn::common_name_only(&cn),
+            None => SubjectDn::default(),
+        };
+        Ok(LeafTemplate::new(csr, subject, sans, ekus.to_vec()))
+    }
+
+    pub(crate) fn new(
+        csr: &CheckedCsr,
+        subject: SubjectDn,
+        sans: Vec<SubjectName>,
+        ekus: Vec<Eku>,
+    ) -> LeafTemplate {
+        let mut uniq: Vec<Eku> = Vec::new();
+        for e in ekus {
+            if !uniq.contains(&e) {
+                uniq.push(e);
+            }
+        }
+        LeafTemplate {
+            subject,
+            sans,
+            ekus: uniq,
+            key: csr.key,
+            public_key_bits: csr.public_key_bits.clone(),
+            spki_der: csr.spki_der.clone(),
+        }
+    }
+
+    /// The subject DN (empty: the subjectAltName is marked critical,
+    /// RFC 5280 §4.2.1.6).
+    pub fn subject(&self) -> &SubjectDn {
+        &self.subject
+    }
+
+    /// The subjectAltName entries, in order.
+    pub fn sans(&self) -> &[SubjectName] {
+        &self.sans
+    }
+
+    /// The extKeyUsage purposes, in order.
+    pub fn ekus(&self) -> &[Eku] {
+        &self.ekus
+    }
+
+    /// The subscriber key type.
+    pub fn key(&self) -> LeafKey {
+        self.key
+    }
+
+    /// Every name the issuer's name constraints apply to (RFC 5280
+    /// §4.2.1.10): the SANs, plus each emailAddress attribute of the
+    /// subject as an rfc822Name (checked whether or not the certificate has
+    /// SANs, which is stricter than §4.2.1.10 asks and never weaker).
+    pub fn constrained_names(&self) -> Vec<SubjectName> {
+        let mut out = self.sans.clone();
+        out.extend(
+            self.subject
+                .attributes
+                .iter()
+                .filter(|(a, _)| *a == DnAttribute::EmailAddress)
+                .map(|(_, v)| SubjectName::Email(v.clone())),
+        );
+        out
+    }
+}
+
+/// Signs `template` with `issuer`: every name of
+/// [`LeafTemplate::constrained_names`] is first checked against the name
+/// constraints of the issuer's chain ([`Issuer::check_names`], RFC 5280
+/// §4.2.1.10, giving [`CaError::NameConstraintViolation`]); then validity
+/// is handled as in [`issue_leaf`] (whole seconds, notBefore raised to the
+/// issuer's, notAfter beyond the issuer's refused) and the signed
+/// certificate is re-parsed and checked. `crl_url` overrides the issuer's
+/// CRL distribution point as in [`issue_leaf_with_options`].
+pub fn issue_template(
+    issuer: &Issuer,
+    template: &LeafTemplate,
+    serial: Serial,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    crl_url: Option<&str>,
+) -> Result<IssuedCert, CaError> {
+    issuer.check_names(&template.constrained_names())?;
+    sign_template(issuer, template, serial, not_before, not_after, crl_url)
+}
+
+fn ia5<T: TryFrom<String, Error = rcgen::Error>>(s: &str, what: &str) -> Result<T, CaError> {
+    if s.is_empty() || Ia5String::new(s).is_err() {
+        return Err(CaError::InvalidRequest(format!("bad {what} {s:?}")));
+    }
+    s.to_string()
+        .try_into()
+        .map_err(|e: rcgen::Error| CaError::InvalidRequest(e.to_string()))
+}
+
+fn sign_template(
+    issuer: &Issuer,
+    template: &LeafTemplate,
+    serial: Serial,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    crl_url: Option<&str>,
+) -> Result<IssuedCert, CaError> {
+    if template.ekus.is_empty() {
         return Err(CaError::InvalidRequest(
             "a leaf needs at least one extKeyUsage purpose".into(),
         ));
@@ -224,49 +369,34 @@ pub(crate) fn sign_leaf_with_options(
             "leaf notAfter must not exceed the issuer's notAfter".into(),
         ));
     }
-    if identifiers.is_empty() {
-        return Err(CaError::InvalidRequest("no identifiers".into()));
+    if template.sans.is_empty() && template.subject.is_empty() {
+        return Err(CaError::InvalidRequest(
+            "a leaf needs a subject or at least one subjectAltName".into(),
+        ));
     }
 
     let mut sans: Vec<SanType> = Vec::new();
-    let mut seen: Vec<SubjectName> = Vec::new();
-    for id in identifiers {
-        let n = id.normalized();
-        if seen.contains(&n) {
-            continue;
-        }
-        seen.push(n.clone());
+    for n in &template.sans {
         sans.push(match n {
-            SubjectName::Dns(d) => {
-                if d.is_empty() || Ia5String::new(&d).is_err() {
-                    return Err(CaError::InvalidRequest(format!("bad DNS name {d:?}")));
-                }
-                SanType::DnsName(
-                    d.try_into()
-                        .map_err(|e: rcgen::Error| CaError::InvalidRequest(e.to_string()))?,
-                )
-            }
-            SubjectName::Ip(ip) => SanType::IpAddress(ip),
+            SubjectName::Dns(d) => SanType::DnsName(ia5(d, "DNS name")?),
+            SubjectName::Ip(ip) => SanType::IpAddress(*ip),
+            SubjectName::Uri(u) => SanType::URI(ia5(u, "URI")?),
+            SubjectName::Email(m) => SanType::Rfc822Name(ia5(m, "email address")?),
         });
     }
+    let dn: DistinguishedName = template
+        .subject
+        .to_rcgen()
+        .map_err(CaError::InvalidRequest)?;
 
-    let mut dn = DistinguishedName::new();
-    let first_dns = seen.iter().find_map(|n| match n {
-        SubjectName::Dns(d) => Some(d.clone()),
-        SubjectName::Ip(_) => None,
-    });
-    if let Some(cn) = first_dns.filter(|d| d.len() <= 64) {
-        dn.push(DnType::CommonName, DnValue::Utf8String(cn));
-    }
-
-    let alg: &'static SignatureAlgorithm = match csr.key {
+    let alg: &'static SignatureAlgorithm = match template.key {
         LeafKey::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
         LeafKey::EcdsaP384 => &rcgen::PKCS_ECDSA_P384_SHA384,
         LeafKey::Rsa { .. } => &rcgen::PKCS_RSA_SHA256,
         LeafKey::Ed25519 => &rcgen::PKCS_ED25519,
     };
     let public_key = LeafPublicKey {
-        bits: &csr.public_key_bits,
+        bits: &template.public_key_bits,
         alg,
     };
 
@@ -277,7 +407,7 @@ pub(crate) fn sign_leaf_with_options(
     params.not_before = not_before;
     params.not_after = not_after;
     params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = if csr.key.is_rsa() {
+    params.key_usages = if template.key.is_rsa() {
         vec![
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyEncipherment,
@@ -285,15 +415,10 @@ pub(crate) fn sign_leaf_with_options(
     } else {
         vec![KeyUsagePurpose::DigitalSignature]
     };
-    let mut ekus: Vec<Eku> = Vec::new();
-    for e in &options.ekus {
-        if !ekus.contains(e) {
-            ekus.push(*e);
-        }
-    }
-    params.extended_key_usages = ekus.into_iter().map(Eku::to_rcgen).collect();
+    params.extended_key_usages = template.ekus.iter().map(|e| e.to_rcgen()).collect();
     params.use_authority_key_identifier_extension = true;
-    params.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier(&csr.public_key_bits));
+    params.key_identifier_method =
+        KeyIdMethod::PreSpecified(key_identifier(&template.public_key_bits));
     let mut urls = issuer.urls().clone();
     if let Some(u) = crl_url {
         urls.crl = Some(u.to_string());
@@ -302,7 +427,7 @@ pub(crate) fn sign_leaf_with_options(
 
     let cert = params.signed_by(&public_key, &issuer.rcgen_issuer())?;
     let der = cert.der().to_vec();
-    issuer.self_check(&der, &csr.spki_der)?;
+    issuer.self_check(&der, &template.spki_der)?;
     Ok(IssuedCert {
         der,
         serial,

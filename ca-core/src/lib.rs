@@ -17,12 +17,16 @@ pub mod hierarchy;
 pub mod hierarchy_ops;
 pub mod issuance;
 pub mod keys;
+pub mod ms_sid;
 pub mod name_policy;
 pub mod names;
 pub mod ocsp;
+pub mod profile;
 pub mod revocation;
 pub mod sealed;
 pub mod serial;
+pub mod spiffe;
+pub mod subject;
 
 mod der_util;
 

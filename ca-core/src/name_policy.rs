@@ -150,7 +150,10 @@ fn split_uri(u: &str) -> (String, &str) {
     }
 }
 
-fn uri_within(uri: &str, prefix: &str) -> bool {
+/// Whether `uri` lies under `prefix`: same scheme and authority (case-
+/// insensitive), and the path equals the prefix path or continues it at a
+/// `/` boundary.
+pub(crate) fn uri_within(uri: &str, prefix: &str) -> bool {
     let (uh, ur) = split_uri(uri);
     let (ph, pr) = split_uri(prefix);
     if uh != ph {
@@ -268,6 +271,8 @@ impl NamePolicy {
                     "IP",
                 ))
             }
+            SubjectName::Uri(u) => self.check_uri(u),
+            SubjectName::Email(m) => self.check_email(m),
         }
     }
 

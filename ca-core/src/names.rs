@@ -2,9 +2,10 @@
 //!
 //! A stand-in for `ironseal_protocol::acme::types::Identifier` so this crate
 //! builds independently of the protocol crate; the server converts between
-//! the two. These are the two `GeneralName` forms we issue in the
+//! the two. These are the `GeneralName` forms we issue in the
 //! subjectAltName extension (RFC 5280 §4.2.1.6): `dNSName` and `iPAddress`
-//! (RFC 8738 for ACME IP identifiers).
+//! (RFC 8738 for ACME IP identifiers), and, for device and SPIFFE profiles,
+//! `uniformResourceIdentifier` and `rfc822Name`.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -16,16 +17,28 @@ pub enum SubjectName {
     Dns(String),
     /// An IP address (`iPAddress`, RFC 5280 §4.2.1.6).
     Ip(IpAddr),
+    /// A `uniformResourceIdentifier` (RFC 5280 §4.2.1.6, RFC 3986), e.g. a
+    /// SPIFFE ID or a Microsoft SID URI. Compared byte for byte.
+    Uri(String),
+    /// An `rfc822Name` mailbox `local@domain` (RFC 5280 §4.2.1.6). The
+    /// domain compares case-insensitively, the local part exactly.
+    Email(String),
 }
 
 impl SubjectName {
     /// The name in the canonical form used for comparisons: DNS names are
     /// ASCII-lowercased (DNS names compare case-insensitively, RFC 4343),
-    /// IP addresses are kept as parsed values.
+    /// IP addresses are kept as parsed values, URIs are kept as they are,
+    /// mailboxes get their domain lowercased (RFC 5280 §4.2.1.6, §7.5).
     pub fn normalized(&self) -> SubjectName {
         match self {
             SubjectName::Dns(d) => SubjectName::Dns(d.to_ascii_lowercase()),
             SubjectName::Ip(ip) => SubjectName::Ip(*ip),
+            SubjectName::Uri(u) => SubjectName::Uri(u.clone()),
+            SubjectName::Email(m) => SubjectName::Email(match m.rsplit_once('@') {
+                Some((local, domain)) => format!("{local}@{}", domain.to_ascii_lowercase()),
+                None => m.clone(),
+            }),
         }
     }
 }
@@ -35,6 +48,8 @@ impl fmt::Display for SubjectName {
         match self {
             SubjectName::Dns(d) => write!(f, "dns:{d}"),
             SubjectName::Ip(ip) => write!(f, "ip:{ip}"),
+            SubjectName::Uri(u) => write!(f, "uri:{u}"),
+            SubjectName::Email(m) => write!(f, "email:{m}"),
         }
     }
 }

@@ -4,6 +4,7 @@
 mod support;
 
 use ironseal_ca_core::csr::{check_csr, CsrError, CsrPolicy, LeafKey};
+use ironseal_ca_core::names::SubjectName;
 use rcgen::{CertificateParams, KeyPair, SanType};
 use support::{csr_der, dns, ip, openssl_ok, s};
 
@@ -173,11 +174,44 @@ fn names_mismatch_reports_both_sides() {
     let der = csr_der(&p256(), Some("cn-only.example"), &["a.example"]);
     let csr = check_csr(&der, &CsrPolicy::default()).expect("ok");
     assert!(csr.require_names(&[dns("a.example")]).is_err());
-    // Email SANs are refused.
+    // Email SANs are parsed (device profiles use them) but are not ACME
+    // identifiers: require_names reports them as unexpected.
     let mut params = CertificateParams::new(vec!["a.example".to_string()]).expect("params");
     params
         .subject_alt_names
         .push(SanType::Rfc822Name("x@a.example".try_into().expect("ia5")));
+    let der = params
+        .serialize_request(&p256())
+        .expect("csr")
+        .der()
+        .to_vec();
+    let csr = check_csr(&der, &CsrPolicy::default()).expect("email SAN parses");
+    assert_eq!(
+        csr.san_names,
+        vec![dns("a.example"), SubjectName::Email("x@a.example".into())]
+    );
+    match csr.require_names(&[dns("a.example")]) {
+        Err(CsrError::NamesMismatch { unexpected, .. }) => {
+            assert!(
+                unexpected.contains(&"email:x@a.example".to_string()),
+                "{unexpected:?}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // A non-ASCII CN is no DNS name: kept out of `names`, still refused by
+    // require_names.
+    let der = csr_der(&p256(), Some("Jürgen"), &["a.example"]);
+    let csr = check_csr(&der, &CsrPolicy::default()).expect("ok");
+    assert_eq!(csr.names, vec![dns("a.example")]);
+    assert_eq!(csr.subject.common_name(), Some("Jürgen"));
+    assert!(csr.require_names(&[dns("a.example")]).is_err());
+    // Other SAN forms (here an otherName UPN) are still refused.
+    let mut params = CertificateParams::new(vec!["a.example".to_string()]).expect("params");
+    params.subject_alt_names.push(SanType::OtherName((
+        vec![1, 3, 6, 1, 4, 1, 311, 20, 2, 3],
+        "u@a.example".into(),
+    )));
     let der = params
         .serialize_request(&p256())
         .expect("csr")

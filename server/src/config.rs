@@ -11,6 +11,7 @@ use ironseal_ca_core::constraints::{GeneralSubtree, NameConstraints};
 use ironseal_ca_core::csr::LeafKey;
 use ironseal_ca_core::issuance::Eku;
 use ironseal_ca_core::keys::KeyAlgorithm;
+use ironseal_ca_core::profile::{CertProfile, DeviceOptions, ProfileKind, SanKind, SpiffeOptions};
 use serde::Deserialize;
 
 use crate::client_cert::{CertRule, CertRuleFileConfig};
@@ -162,45 +163,20 @@ pub struct ProfileFileConfig {
     pub key_types: Option<Vec<String>>,
     pub ca: Option<String>,
     pub requires_approval: Option<bool>,
+    /// `tls` (default), `device` or `spiffe`.
+    pub kind: Option<String>,
+    /// Alternative to `lifetime_days` for short-lived certificates.
+    pub lifetime_minutes: Option<u32>,
+    /// Device profiles: copy the CSR subject (default true).
+    pub subject_from_csr: Option<bool>,
+    /// Device profiles: SAN kinds copied from the CSR (default dns, email, uri).
+    pub allowed_sans: Option<Vec<String>>,
+    /// Device profiles: allow the Microsoft SID URI SAN (default false).
+    pub allow_sid: Option<bool>,
 }
 
-/// A CSR key kind a profile may accept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyType {
-    P256,
-    P384,
-    Rsa,
-    Ed25519,
-}
-
-impl KeyType {
-    /// Every kind, in documentation order.
-    pub const ALL: [KeyType; 4] = [KeyType::P256, KeyType::P384, KeyType::Rsa, KeyType::Ed25519];
-
-    /// The configuration spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyType::P256 => "p256",
-            KeyType::P384 => "p384",
-            KeyType::Rsa => "rsa",
-            KeyType::Ed25519 => "ed25519",
-        }
-    }
-
-    fn parse(s: &str) -> Option<KeyType> {
-        KeyType::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    /// The kind of a checked CSR key.
-    pub fn of(key: LeafKey) -> KeyType {
-        match key {
-            LeafKey::EcdsaP256 => KeyType::P256,
-            LeafKey::EcdsaP384 => KeyType::P384,
-            LeafKey::Rsa { .. } => KeyType::Rsa,
-            LeafKey::Ed25519 => KeyType::Ed25519,
-        }
-    }
-}
+/// A CSR key kind a profile may accept (defined in the CA core).
+pub use ironseal_ca_core::profile::KeyType;
 
 fn parse_eku(s: &str) -> Option<Eku> {
     match s {
@@ -222,9 +198,26 @@ pub struct Profile {
     pub ca: Option<String>,
     /// Hold each request for a second person's approval before signing.
     pub requires_approval: bool,
+    /// Certificate shape (TLS, device, SPIFFE).
+    pub kind: ProfileKind,
 }
 
 impl Profile {
+    /// The CA-core profile this configured profile stands for.
+    pub fn to_cert_profile(&self) -> CertProfile {
+        CertProfile {
+            name: self.name.clone(),
+            kind: self.kind.clone(),
+            lifetime: time::Duration::seconds(
+                i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX),
+            ),
+            key_types: self.key_types.clone(),
+            ekus: self.ekus.clone(),
+            ca: self.ca.clone(),
+            requires_approval: self.requires_approval,
+        }
+    }
+
     /// The built-in profile used when none is configured.
     fn builtin_default(lifetime: Duration) -> Profile {
         Profile {
@@ -236,6 +229,7 @@ impl Profile {
             key_types: KeyType::ALL.to_vec(),
             ca: None,
             requires_approval: false,
+            kind: ProfileKind::Tls,
         }
     }
 
@@ -261,17 +255,107 @@ impl Profile {
             .filter(|n| !n.trim().is_empty())
             .ok_or_else(|| ConfigError::Invalid(format!("{} is required", at("name"))))?;
         let at = |field: &str| format!("profiles[{index}] ({name:?}).{field}");
-        let lifetime_days = p
-            .lifetime_days
-            .ok_or_else(|| ConfigError::Invalid(format!("{} is required", at("lifetime_days"))))?;
-        if lifetime_days == 0 || lifetime_days > 825 {
-            return Err(ConfigError::Invalid(format!(
-                "{} must be between 1 and 825, got {lifetime_days}",
-                at("lifetime_days")
-            )));
+        let kind = match p.kind.as_deref().unwrap_or("tls") {
+            "tls" => ProfileKind::Tls,
+            "spiffe" => ProfileKind::Spiffe(SpiffeOptions::default()),
+            "device" => {
+                let mut o = DeviceOptions::default();
+                if let Some(v) = p.subject_from_csr {
+                    o.subject_from_csr = v;
+                }
+                if let Some(v) = p.allow_sid {
+                    o.allow_sid = v;
+                }
+                if let Some(list) = &p.allowed_sans {
+                    o.allowed_sans.clear();
+                    for k in list {
+                        let kind = SanKind::parse(k).ok_or_else(|| {
+                            ConfigError::Invalid(format!(
+                                "{}: unknown value {k:?} (expected dns, ip, email or uri)",
+                                at("allowed_sans")
+                            ))
+                        })?;
+                        if !o.allowed_sans.contains(&kind) {
+                            o.allowed_sans.push(kind);
+                        }
+                    }
+                }
+                ProfileKind::Device(o)
+            }
+            other => {
+                return Err(ConfigError::Invalid(format!(
+                    "{}: unknown value {other:?} (expected tls, device or spiffe)",
+                    at("kind")
+                )))
+            }
+        };
+        if !matches!(kind, ProfileKind::Device(_)) {
+            for (field, set) in [
+                ("subject_from_csr", p.subject_from_csr.is_some()),
+                ("allowed_sans", p.allowed_sans.is_some()),
+                ("allow_sid", p.allow_sid.is_some()),
+            ] {
+                if set {
+                    return Err(ConfigError::Invalid(format!(
+                        "{} applies to kind = \"device\" only",
+                        at(field)
+                    )));
+                }
+            }
         }
+        let lifetime_secs: u64 = match (p.lifetime_days, p.lifetime_minutes) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid(format!(
+                    "{} and {} are mutually exclusive",
+                    at("lifetime_days"),
+                    at("lifetime_minutes")
+                )))
+            }
+            (Some(d), None) => {
+                if d == 0 || d > 825 {
+                    return Err(ConfigError::Invalid(format!(
+                        "{} must be between 1 and 825, got {d}",
+                        at("lifetime_days")
+                    )));
+                }
+                u64::from(d) * 86_400
+            }
+            (None, Some(m)) => {
+                if m == 0 || m > 825 * 1440 {
+                    return Err(ConfigError::Invalid(format!(
+                        "{} must be between 1 and {}, got {m}",
+                        at("lifetime_minutes"),
+                        825 * 1440
+                    )));
+                }
+                u64::from(m) * 60
+            }
+            (None, None) => match kind {
+                ProfileKind::Spiffe(_) => 3600,
+                _ => {
+                    return Err(ConfigError::Invalid(format!(
+                        "{} (or {}) is required",
+                        at("lifetime_days"),
+                        at("lifetime_minutes")
+                    )))
+                }
+            },
+        };
         let mut ekus = Vec::new();
-        for e in p.ekus.as_deref().unwrap_or(&[]) {
+        let default_ekus: Vec<String> = kind
+            .default_ekus()
+            .iter()
+            .map(|e| match e {
+                Eku::ServerAuth => "serverAuth".to_string(),
+                Eku::ClientAuth => "clientAuth".to_string(),
+            })
+            .collect();
+        let eku_names: &[String] = match (&p.ekus, &kind) {
+            (Some(v), _) => v,
+            (None, ProfileKind::Tls) => &[],
+            (None, _) => &default_ekus,
+        };
+        for e in eku_names {
             let eku = parse_eku(e).ok_or_else(|| {
                 ConfigError::Invalid(format!(
                     "{}: unknown value {e:?} (expected serverAuth or clientAuth)",
@@ -323,11 +407,12 @@ impl Profile {
         Ok(Profile {
             description: p.description.clone().unwrap_or_else(|| name.clone()),
             name,
-            lifetime: Duration::from_secs(u64::from(lifetime_days) * 86_400),
+            lifetime: Duration::from_secs(lifetime_secs),
             ekus,
             key_types,
             ca: p.ca.clone(),
             requires_approval: p.requires_approval.unwrap_or(false),
+            kind,
         })
     }
 }
@@ -919,6 +1004,51 @@ ca = "some-ca"
         )
         .expect("resolve");
         assert_eq!(c.default_profile().name, "default");
+    }
+
+    #[test]
+    fn profile_kinds_parse() {
+        let c = resolve_text(
+            r#"
+[[profiles]]
+name = "devices"
+kind = "device"
+lifetime_days = 365
+subject_from_csr = false
+allowed_sans = ["email", "uri"]
+allow_sid = true
+
+[[profiles]]
+name = "svid"
+kind = "spiffe"
+
+[[profiles]]
+name = "short"
+lifetime_minutes = 5
+ekus = ["serverAuth"]
+"#,
+        )
+        .expect("resolve");
+        let d = c.profile("devices").expect("devices").to_cert_profile();
+        assert_eq!(
+            d.kind,
+            ProfileKind::Device(DeviceOptions {
+                subject_from_csr: false,
+                allowed_sans: vec![SanKind::Email, SanKind::Uri],
+                allow_sid: true,
+            })
+        );
+        assert_eq!(d.ekus, vec![Eku::ClientAuth]);
+        let s = c.profile("svid").expect("svid").to_cert_profile();
+        assert_eq!(s.lifetime, time::Duration::hours(1));
+        assert_eq!(s.ekus, vec![Eku::ServerAuth, Eku::ClientAuth]);
+        let t = c.profile("short").expect("short");
+        assert_eq!(t.kind, ProfileKind::Tls);
+        assert_eq!(t.lifetime, Duration::from_secs(300));
+        let bad = "[[profiles]]\nname = \"x\"\nkind = \"iot\"\nlifetime_days = 1\n";
+        assert!(invalid_message(resolve_text(bad)).contains("kind"));
+        let misplaced = "[[profiles]]\nname = \"x\"\nlifetime_days = 1\nekus = [\"serverAuth\"]\nallow_sid = true\n";
+        assert!(invalid_message(resolve_text(misplaced)).contains("allow_sid"));
     }
 
     #[test]

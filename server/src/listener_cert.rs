@@ -159,6 +159,9 @@ fn issue_from(
                 .try_into()
                 .map(rcgen::SanType::DnsName)
                 .map_err(|_| BootError::Tls(format!("bad hostname {h:?}"))),
+            SubjectName::Uri(_) | SubjectName::Email(_) => {
+                Err(BootError::Tls(format!("listener name {n} is not a host")))
+            }
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut params = rcgen::CertificateParams::default();
@@ -180,6 +183,7 @@ fn issue_from(
         key_types: vec![KeyType::P256],
         ca: None,
         requires_approval: false,
+        kind: ironseal_ca_core::profile::ProfileKind::Tls,
     }));
     req.validity = Validity {
         not_before: Some(now - Duration::minutes(5)),

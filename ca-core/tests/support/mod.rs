@@ -318,6 +318,7 @@ pub fn checked_csr(names: &[SubjectName]) -> CheckedCsr {
         .map(|n| match n {
             SubjectName::Dns(d) => d.clone(),
             SubjectName::Ip(i) => i.to_string(),
+            other => panic!("checked_csr makes DNS/IP CSRs only, not {other}"),
         })
         .collect();
     let sans: Vec<&str> = sans.iter().map(String::as_str).collect();

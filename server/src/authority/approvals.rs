@@ -100,12 +100,14 @@ pub fn require_approved(store: &dyn Store, id: &str) -> Result<(), AuthorityErro
     }
 }
 
-/// A name as written by [`SubjectName`]'s `Display` (`dns:…`, `ip:…`).
+/// A name as written by [`SubjectName`]'s `Display` (`dns:…`, `ip:…`, `uri:…`, `email:…`).
 fn parse_name(s: &str) -> Result<SubjectName, AuthorityError> {
     let bad = || AuthorityError::internal(format!("held request has an unreadable name {s:?}"));
     match s.split_once(':') {
         Some(("dns", d)) => Ok(SubjectName::Dns(d.to_string())),
         Some(("ip", ip)) => ip.parse().map(SubjectName::Ip).map_err(|_| bad()),
+        Some(("uri", u)) => Ok(SubjectName::Uri(u.to_string())),
+        Some(("email", m)) => Ok(SubjectName::Email(m.to_string())),
         _ => Err(bad()),
     }
 }

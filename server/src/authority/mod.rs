@@ -91,13 +91,15 @@ pub fn issue_blocking(
     }
 }
 
-/// The stored identifiers (ACME form) of the DNS and IP names.
+/// The stored identifiers (ACME form) of the DNS and IP names; URI and
+/// email names have no ACME identifier type and are left out.
 pub fn identifiers_of(names: &[SubjectName]) -> Vec<Identifier> {
     names
         .iter()
-        .map(|n| match n {
-            SubjectName::Dns(d) => Identifier::dns(d),
-            SubjectName::Ip(ip) => Identifier::ip(ip.to_string()),
+        .filter_map(|n| match n {
+            SubjectName::Dns(d) => Some(Identifier::dns(d)),
+            SubjectName::Ip(ip) => Some(Identifier::ip(ip.to_string())),
+            SubjectName::Uri(_) | SubjectName::Email(_) => None,
         })
         .collect()
 }

@@ -2,7 +2,7 @@
 //! records for every name, pointing at 127.0.0.1). Its HTTP/TLS challenge
 //! responders are disabled: the ACME clients answer those themselves.
 
-use crate::{http, net, proc};
+use crate::{client, net, proc};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -38,7 +38,7 @@ impl ChallTestSrv {
             if guard.exited().is_some() {
                 return Some(false);
             }
-            http::post_json(
+            client::post_json(
                 &format!("{url}/clear-txt"),
                 None,
                 r#"{"host":"_ready.test."}"#,
@@ -69,7 +69,7 @@ impl ChallTestSrv {
     }
 
     fn post(&self, path: &str, body: serde_json::Value) -> Result<(), String> {
-        let r = http::post_json(
+        let r = client::post_json(
             &format!("{}{path}", self.mgmt_url()),
             None,
             &body.to_string(),
@@ -77,7 +77,7 @@ impl ChallTestSrv {
         if r.status == 200 {
             Ok(())
         } else {
-            Err(format!("challtestsrv {path}: HTTP {} {}", r.status, r.body))
+            Err(format!("challtestsrv {path}: {}", r.describe()))
         }
     }
 

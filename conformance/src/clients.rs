@@ -13,7 +13,7 @@ pub const CLIENT_LIMIT: Duration = Duration::from_secs(180);
 pub fn venv() -> PathBuf {
     std::env::var("IRONSEAL_VENV")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| crate::subject::workspace_root().join(".venv"))
+        .unwrap_or_else(|_| crate::server::workspace_root().join(".venv"))
 }
 
 /// certbot with its own config/work/logs dirs under the test's tempdir.
@@ -138,7 +138,7 @@ impl Lego {
             .args(command_args)
             .env("LEGO_CA_CERTIFICATES", &self.tls_root)
             .env("IRONSEAL_CHALLTESTSRV_URL", &self.dns_mgmt)
-            .env("EXEC_PATH", crate::subject::script("lego-dns-exec.sh"))
+            .env("EXEC_PATH", crate::server::script("lego-dns-exec.sh"))
             .env("EXEC_PROPAGATION_TIMEOUT", "60")
             .env("EXEC_POLLING_INTERVAL", "1")
             // The exec provider solves names one after another with a pause

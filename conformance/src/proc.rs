@@ -52,6 +52,26 @@ impl Guard {
         }
     }
 
+    /// Asks the daemon to exit (SIGTERM, sent with `kill`), waits up to
+    /// `grace`, then SIGKILLs it; reaped either way.
+    pub fn terminate(&mut self, grace: Duration) {
+        if let Some(c) = self.child.as_mut() {
+            let mut k = Command::new("kill");
+            k.args(["-TERM", &c.id().to_string()]);
+            let _ = run(k, Duration::from_secs(5));
+            let _ = wait_for(grace, Duration::from_millis(20), || {
+                c.try_wait().ok().flatten()
+            });
+        }
+        // Drop sends SIGKILL if it is still running and reaps it.
+        if let Some(mut c) = self.child.take() {
+            if let Ok(None) = c.try_wait() {
+                let _ = c.kill();
+            }
+            let _ = c.wait();
+        }
+    }
+
     /// `Some(status)` if the daemon has already exited.
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child

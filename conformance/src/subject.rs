@@ -1,9 +1,11 @@
-//! The server under test, chosen at runtime by `IRONSEAL_TEST_SUBJECT`
-//! (`ironseal`, the default, or `pebble`), and the per-test environment.
+//! The ACME server under the real-client tests (certbot, lego), chosen at
+//! runtime by `IRONSEAL_TEST_SUBJECT` (`ironseal`, the default, or
+//! `pebble`), and their per-test environment. For ironseal it is the one
+//! [`crate::server::Server`] handle; Pebble is started here.
 
 use crate::challtestsrv::ChallTestSrv;
-use crate::{http, net, proc};
-use base64::Engine as _;
+use crate::client::{self, ClientConfig, HttpClient};
+use crate::{net, proc, server};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -30,52 +32,8 @@ impl Subject {
     }
 }
 
-/// Workspace root (parent of this crate's directory).
-pub fn workspace_root() -> PathBuf {
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    here.parent().map(Path::to_path_buf).unwrap_or(here)
-}
-
-/// `conformance/scripts/<name>`.
-pub fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("scripts")
-        .join(name)
-}
-
-/// The ironseal binary: `IRONSEAL_BIN`, else `$CARGO_TARGET_DIR/release/ironseal`
-/// if that exists, else `<workspace>/target/release/ironseal`. Never built here.
-pub fn ironseal_bin() -> Result<PathBuf, String> {
-    if let Ok(p) = std::env::var("IRONSEAL_BIN") {
-        let p = PathBuf::from(p);
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(format!("IRONSEAL_BIN={} does not exist", p.display()))
-        };
-    }
-    let mut tried = Vec::new();
-    if let Ok(t) = std::env::var("CARGO_TARGET_DIR") {
-        let p = PathBuf::from(t).join("release/ironseal");
-        if p.is_file() {
-            return Ok(p);
-        }
-        tried.push(p);
-    }
-    let p = workspace_root().join("target/release/ironseal");
-    if p.is_file() {
-        return Ok(p);
-    }
-    tried.push(p);
-    Err(format!(
-        "ironseal binary not found (tried {tried:?}). Build it first with \
-         `cargo build --release -p ironseal`, or set IRONSEAL_BIN, or run the suite \
-         against Pebble with IRONSEAL_TEST_SUBJECT=pebble"
-    ))
-}
-
-/// A running ACME server.
-pub struct Server {
+/// The running ACME server under test, subject-neutral.
+pub struct AcmeServer {
     pub subject: Subject,
     /// ACME directory URL.
     pub directory_url: String,
@@ -93,12 +51,36 @@ pub struct Server {
     /// Pebble management API base URL.
     pub pebble_mgmt_url: Option<String>,
     pub directory: serde_json::Value,
-    guard: proc::Guard,
+    process: Process,
 }
 
-impl Server {
+/// What runs behind an [`AcmeServer`].
+enum Process {
+    Ironseal(Box<server::Server>),
+    Pebble(proc::Guard),
+}
+
+impl AcmeServer {
     pub fn log_tail(&self, max: usize) -> String {
-        self.guard.log_tail(max)
+        match &self.process {
+            // The handle keeps its own (6000-byte) tail.
+            Process::Ironseal(s) => s.log_tail(),
+            Process::Pebble(g) => g.log_tail(max),
+        }
+    }
+
+    /// The ironseal handle (restart, ports, data dir); `None` for Pebble.
+    pub fn ironseal(&mut self) -> Option<&mut server::Server> {
+        match &mut self.process {
+            Process::Ironseal(s) => Some(s),
+            Process::Pebble(_) => None,
+        }
+    }
+
+    /// A client trusting the server's TLS root.
+    pub fn client(&self) -> HttpClient {
+        HttpClient::new(ClientConfig::trusting(&self.tls_root))
+            .unwrap_or_else(|e| panic!("HTTP client: {e}"))
     }
 
     /// The directory's `renewalInfo` URL, if the server offers ARI.
@@ -113,11 +95,11 @@ impl Server {
     pub fn renewal_info(&self, cert_id: &str) -> Result<RenewalInfo, String> {
         let base = self.renewal_info_url().ok_or("server has no renewalInfo")?;
         let url = format!("{}/{cert_id}", base.trim_end_matches('/'));
-        let r = http::get(&url, Some(&self.tls_root))?;
+        let r = self.client().get_blocking(&url)?;
         if r.status != 200 {
-            return Err(format!("GET {url}: HTTP {} {}", r.status, r.body));
+            return Err(format!("GET {url}: {}", r.describe()));
         }
-        let v = r.json()?;
+        let v = r.try_json()?;
         let w = v
             .get("suggestedWindow")
             .ok_or_else(|| format!("no suggestedWindow in {v}"))?;
@@ -148,17 +130,16 @@ impl Server {
                     self.base_url
                 );
                 let auth = format!("Bearer {key}");
-                let r = http::request(
+                let r = self.client().request_blocking(
                     "POST",
                     &url,
-                    Some(&self.tls_root),
                     &[("Authorization", &auth)],
-                    None,
+                    Vec::new(),
                 )?;
                 if r.status == 200 {
                     Ok(())
                 } else {
-                    Err(format!("POST {url}: HTTP {} {}", r.status, r.body))
+                    Err(format!("POST {url}: {}", r.describe()))
                 }
             }
             Subject::Pebble => {
@@ -171,11 +152,10 @@ impl Server {
     /// (`/cert-status-by-serial/<hex>`), e.g. "Valid" or "Revoked".
     pub fn pebble_cert_status(&self, serial_hex: &str) -> Result<String, String> {
         let base = self.pebble_mgmt_url.as_deref().ok_or("not pebble")?;
-        let r = http::get(
-            &format!("{base}/cert-status-by-serial/{serial_hex}"),
-            Some(&self.tls_root),
-        )?;
-        let v = r.json()?;
+        let r = self
+            .client()
+            .get_blocking(&format!("{base}/cert-status-by-serial/{serial_hex}"))?;
+        let v = r.try_json()?;
         v.get("Status")
             .and_then(|s| s.as_str())
             .map(str::to_string)
@@ -196,7 +176,7 @@ pub struct RenewalInfo {
 pub struct TestEnv {
     pub subject: Subject,
     // Field order matters for drop: server first, then DNS, then the dir.
-    pub server: Server,
+    pub server: AcmeServer,
     pub dns: ChallTestSrv,
     pub dir: tempfile::TempDir,
 }
@@ -265,6 +245,38 @@ impl TestEnv {
         )
     }
 
+    /// The certificate (ARI `cert_id`, serial in hex) is revoked as far as
+    /// the subject can tell: for ironseal, ARI's suggestedWindow has ended;
+    /// Pebble 2.4 has no ARI, so its management API must say "Revoked".
+    #[track_caller]
+    pub fn assert_revoked(&self, cert_id: &str, serial_hex: &str) {
+        match self.subject {
+            Subject::Ironseal => {
+                let ri = self
+                    .server
+                    .renewal_info(cert_id)
+                    .unwrap_or_else(|e| panic!("{e}\n{}", self.server_log()));
+                let now = time::OffsetDateTime::now_utc();
+                assert!(
+                    ri.end < now,
+                    "revoked certificate: ARI suggestedWindow.end must be in the past: {}",
+                    ri.raw
+                );
+            }
+            Subject::Pebble => {
+                self.skip(
+                    "ARI check after revocation",
+                    "the directory has no renewalInfo (Pebble 2.4 predates ARI)",
+                );
+                let st = self
+                    .server
+                    .pebble_cert_status(serial_hex)
+                    .expect("pebble cert-status-by-serial");
+                assert_eq!(st, "Revoked", "pebble management API status");
+            }
+        }
+    }
+
     /// Extra context for assertion failures: the server's log tail.
     pub fn server_log(&self) -> String {
         format!(
@@ -288,12 +300,6 @@ impl Drop for TestEnv {
     }
 }
 
-fn random_token() -> String {
-    let mut b = [0u8; 24];
-    aws_lc_rs::rand::fill(&mut b).expect("random");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
-}
-
 fn wait_directory(
     guard: &mut proc::Guard,
     url: &str,
@@ -305,8 +311,8 @@ fn wait_directory(
             last = format!("server exited early: {st}");
             return Some(None);
         }
-        match http::get(url, Some(ca)) {
-            Ok(r) if r.status == 200 => match r.json() {
+        match client::get(url, Some(ca)) {
+            Ok(r) if r.status == 200 => match r.try_json() {
                 Ok(v) => Some(Some(v)),
                 Err(e) => {
                     last = e;
@@ -333,67 +339,25 @@ fn wait_directory(
     }
 }
 
-fn start_ironseal(work: &Path, dns: &ChallTestSrv, extra: &[&str]) -> Result<Server, String> {
-    let bin = ironseal_bin()?;
-    let data = work.join("ironseal-data");
-    std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
-    let port = net::free_tcp_port();
-    let http_port = net::free_tcp_port();
-    let p1 = net::free_tcp_port();
-    let p2 = net::free_tcp_port();
-    let key = random_token();
-    let mut cmd = Command::new(&bin);
-    cmd.arg("serve")
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--http-listen")
-        .arg(format!("127.0.0.1:{http_port}"))
-        .args(["--hostname", "localhost", "--hostname", "127.0.0.1"])
-        // pkilint's URI check wants a dotted host; an IP literal satisfies it.
-        .arg("--http-public-url")
-        .arg(format!("http://127.0.0.1:{http_port}"))
-        .args(extra)
-        .arg("--test-dns-resolver")
-        .arg(dns.dns_addr())
-        .arg("--test-http01-port")
-        .arg(p1.to_string())
-        .arg("--test-tlsalpn01-port")
-        .arg(p2.to_string())
-        .args(["--log-format", "json"])
-        .env("IRONSEAL_INITIAL_ADMIN_KEY", &key);
-    let mut guard = proc::Guard::spawn("ironseal", cmd, &work.join("ironseal.log"))?;
-    let root = data.join("root.pem");
-    let ok = proc::wait_for(Duration::from_secs(30), Duration::from_millis(100), || {
-        if guard.exited().is_some() {
-            return Some(false);
-        }
-        let s = std::fs::read_to_string(&root).ok()?;
-        s.contains("-----END CERTIFICATE-----").then_some(true)
-    });
-    if ok != Some(true) {
-        return Err(format!(
-            "{} never appeared\n--- ironseal log ---\n{}",
-            root.display(),
-            guard.log_tail(6000)
-        ));
-    }
-    let base_url = format!("https://localhost:{port}");
-    let directory_url = format!("{base_url}/directory");
-    let directory = wait_directory(&mut guard, &directory_url, &root)?;
-    Ok(Server {
+fn start_ironseal(work: &Path, dns: &ChallTestSrv, extra: &[&str]) -> Result<AcmeServer, String> {
+    let mut srv = server::Server::new(work, &dns.dns_addr());
+    srv.extra = extra.iter().map(|s| s.to_string()).collect();
+    srv.try_start()?;
+    let root = srv.root();
+    let directory_url = srv.directory_url();
+    let directory = client::get(&directory_url, Some(&root))?.try_json()?;
+    Ok(AcmeServer {
         subject: Subject::Ironseal,
         directory_url,
         tls_root: root.clone(),
         issuing_root: root,
-        http01_port: p1,
-        tlsalpn01_port: p2,
-        admin_key: Some(key),
-        base_url,
+        http01_port: srv.h01_port,
+        tlsalpn01_port: srv.alpn_port,
+        admin_key: Some(srv.admin_key.clone()),
+        base_url: srv.base_url(),
         pebble_mgmt_url: None,
         directory,
-        guard,
+        process: Process::Ironseal(Box::new(srv)),
     })
 }
 
@@ -474,7 +438,7 @@ fn make_pebble_tls(work: &Path) -> Result<(PathBuf, PathBuf, PathBuf), String> {
     Ok((ca, cert, key))
 }
 
-fn start_pebble(work: &Path, dns: &ChallTestSrv) -> Result<Server, String> {
+fn start_pebble(work: &Path, dns: &ChallTestSrv) -> Result<AcmeServer, String> {
     let bin = std::env::var("IRONSEAL_PEBBLE").unwrap_or_else(|_| "pebble".into());
     let (tls_ca, cert, key) = make_pebble_tls(work)?;
     let port = net::free_tcp_port();
@@ -507,13 +471,13 @@ fn start_pebble(work: &Path, dns: &ChallTestSrv) -> Result<Server, String> {
     let directory_url = format!("{base_url}/dir");
     let directory = wait_directory(&mut guard, &directory_url, &tls_ca)?;
     let mgmt_url = format!("https://localhost:{mgmt}");
-    let r = http::get(&format!("{mgmt_url}/roots/0"), Some(&tls_ca))?;
-    if r.status != 200 || !r.body.contains("BEGIN CERTIFICATE") {
-        return Err(format!("pebble /roots/0: HTTP {} {}", r.status, r.body));
+    let r = client::get(&format!("{mgmt_url}/roots/0"), Some(&tls_ca))?;
+    if r.status != 200 || !r.text().contains("BEGIN CERTIFICATE") {
+        return Err(format!("pebble /roots/0: {}", r.describe()));
     }
     let issuing_root = work.join("pebble-root.pem");
     std::fs::write(&issuing_root, &r.body).map_err(|e| e.to_string())?;
-    Ok(Server {
+    Ok(AcmeServer {
         subject: Subject::Pebble,
         directory_url,
         tls_root: tls_ca,
@@ -524,6 +488,6 @@ fn start_pebble(work: &Path, dns: &ChallTestSrv) -> Result<Server, String> {
         base_url,
         pebble_mgmt_url: Some(mgmt_url),
         directory,
-        guard,
+        process: Process::Pebble(guard),
     })
 }

@@ -8,10 +8,8 @@
 
 #![allow(clippy::unwrap_used, reason = "tests: a panic is a test failure")]
 
-mod common;
-
-use common::*;
 use instant_acme::{NewOrder, RevocationReason, RevocationRequest};
+use ironseal_conformance::prelude::*;
 use rustls_pki_types::CertificateDer;
 use serde_json::{json, Value};
 
@@ -76,7 +74,7 @@ async fn full_order_http01_dns_and_ip() {
 /// dns-01 for a wildcard: the authorization names the base domain, says
 /// "wildcard": true and offers only dns-01 (RFC 8555 §7.1.3, §7.1.4).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dns01_wildcard() {
+async fn dns01_wildcard_authorization_offers_only_dns01() {
     let env = Env::start("wildcard").await;
     let (acct, key) = env.account().await;
     let raw = env.raw().await;
@@ -118,7 +116,7 @@ async fn dns01_wildcard() {
 /// keyChange (RFC 8555 §7.3.5): after a rollover the old key is refused and
 /// the new one works; rolling over to another account's key is 409 + Location.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn key_change() {
+async fn key_change_rolls_over_and_refuses_old_or_taken_keys() {
     let env = Env::start("keychange").await;
     let raw = env.raw().await;
     let (mut acct, old) = env.account().await;
@@ -194,7 +192,7 @@ async fn key_change() {
 
 /// Contact update (§7.3.2) and contact validation (invalidContact, unsupportedContact).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn contacts() {
+async fn contact_update_and_bad_contacts_refused() {
     let env = Env::start("contacts").await;
     let raw = env.raw().await;
     let (acct, key) = env.account().await;
@@ -238,7 +236,7 @@ async fn contacts() {
 
 /// Deactivation (§7.3.6): afterwards every request of the account is unauthorized.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn account_deactivation() {
+async fn deactivated_account_is_refused_everywhere() {
     let env = Env::start("deactivate").await;
     let raw = env.raw().await;
     let (acct, key) = env.account().await;
@@ -324,7 +322,7 @@ async fn deactivated_key_refused_at_new_account() {
 
 /// newAccount with onlyReturnExisting (§7.3.1) and the idempotent newAccount.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn new_account_existing() {
+async fn new_account_only_return_existing_and_idempotent() {
     let env = Env::start("existing").await;
     let raw = env.raw().await;
     let key = AcctKey::generate();
@@ -364,7 +362,7 @@ async fn new_account_existing() {
 
 /// Broken JWS requests (§6.2-§6.5): exact problem types and a fresh nonce each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_jws() {
+async fn broken_jws_gets_exact_problem_and_fresh_nonce() {
     let env = Env::start("badjws").await;
     let raw = env.raw().await;
     let (acct, key) = env.account().await;
@@ -424,7 +422,7 @@ async fn bad_jws() {
         .expect_problem(400, "malformed", "jwk + kid");
 
     // unknown kid.
-    let ghost = format!("{}/acme/acct/doesnotexist0000", env.srv.base());
+    let ghost = format!("{}/acme/acct/doesnotexist0000", env.srv.base_url());
     let n = raw.nonce().await;
     let body = jws_with(&key, &header(&key, Some(&ghost), Some(&n), &ghost), "");
     raw.post_body(&ghost, &body)
@@ -556,7 +554,7 @@ async fn post_as_get_required() {
 /// finalize errors (§7.4): orderNotReady before ready and after valid;
 /// badCSR for a foreign name and for the account key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn finalize_errors() {
+async fn finalize_refuses_unready_order_and_bad_csr() {
     let env = Env::start("finalize").await;
     let raw = env.raw().await;
     let (acct, key) = env.account().await;
@@ -612,7 +610,7 @@ async fn finalize_errors() {
 
 /// The orders list (§7.1.2.1) pages 50 at a time with Link rel="next".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn orders_pagination() {
+async fn orders_list_pages_fifty_with_link_next() {
     let env = Env::start("orders").await;
     let raw = env.raw().await;
     let (acct, key) = env.account().await;
@@ -665,7 +663,7 @@ async fn orders_pagination() {
 /// Revocation (§7.6) and its effects: CRL, ARI, alreadyRevoked,
 /// badRevocationReason, revocation by the certificate key, key blocking.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revocation() {
+async fn revocation_reaches_crl_and_ari_and_blocks_key() {
     let env = Env::start("revoke").await;
     let raw = env.raw().await;
     let (acct, key) = env.account().await;
@@ -851,7 +849,7 @@ async fn revocation() {
 /// `replaces` by another account is unauthorized; by the owner it works once,
 /// then alreadyReplaced (409).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ari_and_replaces() {
+async fn ari_window_and_replaces_once_by_owner_only() {
     let env = Env::start("ari").await;
     let raw = env.raw().await;
     let (acct, key) = env.account().await;
@@ -897,51 +895,35 @@ async fn ari_and_replaces() {
         .await
         .unwrap();
     let serial2 = c2.url_serial();
-    let admin = format!("{}/admin/v1/certificates/{serial2}", env.srv.base());
+    let admin = format!("{}/admin/v1/certificates/{serial2}", env.srv.base_url());
     let auth = format!("Bearer {}", env.srv.admin_key);
-    let root = env.srv.root();
-    let r = blocking(|| {
-        ironseal_conformance::http::request(
+    let http = env.srv.client();
+    let r = http
+        .request("POST", &format!("{admin}/renew-early"), &[], Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status,
+        401,
+        "renew-early without the admin key: {}",
+        r.describe()
+    );
+    let r = http
+        .request(
             "POST",
             &format!("{admin}/renew-early"),
-            Some(&root),
-            &[],
-            None,
-        )
-    })
-    .unwrap();
-    assert_eq!(
-        r.status, 401,
-        "renew-early without the admin key: {} {}",
-        r.status, r.body
-    );
-    let r = blocking(|| {
-        ironseal_conformance::http::request(
-            "POST",
-            &format!("{admin}/renew-early"),
-            Some(&root),
             &[("Authorization", &auth)],
-            None,
+            Vec::new(),
         )
-    })
-    .unwrap();
-    assert_eq!(r.status, 200, "renew-early: {} {}", r.status, r.body);
-    let r = blocking(|| {
-        ironseal_conformance::http::request(
-            "GET",
-            &admin,
-            Some(&root),
-            &[("Authorization", &auth)],
-            None,
-        )
-    })
-    .unwrap();
-    assert_eq!(
-        r.status, 200,
-        "admin GET certificate: {} {}",
-        r.status, r.body
-    );
-    let v = r.json().unwrap();
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "renew-early: {}", r.describe());
+    let r = http
+        .request("GET", &admin, &[("Authorization", &auth)], Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "admin GET certificate: {}", r.describe());
+    let v = r.json();
     assert_eq!(v["renewEarly"], json!(true), "{v}");
     let (_, end2, _) = ari(&raw, &cert_id_of(&c2.leaf_pem(), &work)).await;
     assert!(
@@ -995,7 +977,7 @@ async fn ari_and_replaces() {
 
 /// An unknown profile is invalidProfile (draft-ietf-acme-profiles).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_profile() {
+async fn unknown_profile_is_invalid_profile() {
     let env = Env::start("profile").await;
     let raw = env.raw().await;
     let (acct, key) = env.account().await;
@@ -1023,7 +1005,7 @@ async fn unknown_profile() {
 /// cross-account access, newNonce, keyChange inner-JWS rules, concurrent
 /// finalize, and a failed http-01 validation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cross_account_and_misc() {
+async fn key_reference_cross_account_nonce_and_failed_validation_rules() {
     let env = Env::start("misc").await;
     let raw = env.raw().await;
     let (acct, key) = env.account().await;
@@ -1226,7 +1208,7 @@ async fn cross_account_and_misc() {
 /// Identifier validation at newOrder (§7.4, rfc-divergences "§7.4
 /// identifiers") and JWK checks at newAccount (badPublicKey).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn identifier_and_key_validation() {
+async fn bad_identifiers_and_account_keys_refused() {
     let env = Env::start("idents").await;
     let raw = env.raw().await;
     let (acct, key) = env.account().await;

@@ -1,5 +1,5 @@
 //! The admin API and CLI, black box: the release binary serves, the same
-//! binary's `ironseal admin ...` and curl call it over HTTPS, openssl checks
+//! binary's `ironseal admin ...` and the harness HTTP client call it over HTTPS, openssl checks
 //! the CRL and the OCSP responder after revocations.
 //!
 //! Covers: roles (auditor cannot revoke: 403; operator cannot create keys:
@@ -11,96 +11,51 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, reason = "tests: a panic is a test failure")]
 
-mod common;
+use std::path::Path;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
-
-use common::pki::CliOut as Out;
-use common::*;
 use instant_acme::{RevocationReason, RevocationRequest};
-use ironseal_conformance::proc;
+use ironseal_conformance::pki::CliOut as Out;
+use ironseal_conformance::prelude::*;
 use rustls_pki_types::CertificateDer;
 use serde_json::Value;
 
 /// `ironseal admin` with one API key.
-struct Cli {
-    bin: PathBuf,
-    url: String,
-    root: PathBuf,
+struct Cli<'a> {
+    srv: &'a Server,
     key: String,
 }
 
-impl Cli {
-    fn new(srv: &Srv, key: &str) -> Cli {
+impl<'a> Cli<'a> {
+    fn new(srv: &'a Server, key: &str) -> Cli<'a> {
         Cli {
-            bin: ironseal_conformance::subject::ironseal_bin().unwrap(),
-            url: srv.base(),
-            root: srv.root(),
+            srv,
             key: key.to_string(),
         }
     }
 
     fn run(&self, args: &[&str]) -> Out {
-        self.run_stdin(args, None)
+        admin_as(self.srv, &self.key, args, None)
     }
 
     fn run_stdin(&self, args: &[&str], file: Option<&Path>) -> Out {
-        // proc::run gives the child /dev/null as stdin; a shell redirects it.
-        let mut c = match file {
-            None => Command::new(&self.bin),
-            Some(f) => {
-                let mut c = Command::new("sh");
-                c.args(["-c", r#"exec "$0" "$@" < "$ADMIN_TEST_STDIN""#])
-                    .arg(&self.bin)
-                    .env("ADMIN_TEST_STDIN", f);
-                c
-            }
-        };
-        c.arg("admin")
-            .args(args)
-            .env("IRONSEAL_URL", &self.url)
-            .env("IRONSEAL_API_KEY", &self.key)
-            .env("IRONSEAL_CA_CERT", &self.root);
-        let o = blocking(|| proc::run(c, Duration::from_secs(60)));
-        Out::from_output(o)
+        admin_as(self.srv, &self.key, args, file)
     }
 }
 
-/// curl: (HTTP status, body).
-fn curl(srv: &Srv, method: &str, path: &str, key: &str, body: Option<&str>) -> (u16, String) {
-    let mut c = Command::new("curl");
-    c.args(["-sS", "--max-time", "20", "-X", method, "--cacert"])
-        .arg(srv.root())
-        .args(["-H", &format!("Authorization: Bearer {key}")])
-        .args(["-w", "\n%{http_code}"]);
-    if let Some(b) = body {
-        c.args(["-H", "Content-Type: application/json", "--data-binary", b]);
-    }
-    c.arg(format!("{}{path}", srv.base()));
-    let o = blocking(|| proc::run(c, Duration::from_secs(30)));
-    o.expect_success("curl");
-    let (body, status) = o.stdout.rsplit_once('\n').unwrap();
-    (status.trim().parse().unwrap(), body.to_string())
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
+/// One admin API call with an API key: (HTTP status, body).
+fn call(srv: &Server, method: &str, path: &str, key: &str, body: Option<&str>) -> (u16, String) {
+    let r = srv
+        .call(method, path, Some(key), body)
+        .unwrap_or_else(|e| panic!("{e}"));
+    (r.status, r.text())
 }
 
 /// `openssl ocsp` status line for `leaf` ("good", "revoked", ...).
-fn ocsp_status(srv: &Srv, work: &Path, issued: &Issued, tag: &str) -> String {
+fn ocsp_status(srv: &Server, work: &Path, issued: &Issued, tag: &str) -> String {
     let blocks = ironseal_conformance::certs::pem_blocks(&issued.chain);
     let leaf = write(work, &format!("{tag}-leaf.pem"), &blocks[0]);
     let issuer = write(work, &format!("{tag}-issuer.pem"), &blocks[1]);
-    common::pki::ocsp_status(srv, &issuer, &leaf, &srv.root(), &issuer)
-}
-
-fn hex_serial(issued: &Issued) -> String {
-    der_serial(&issued.leaf_der).to_ascii_lowercase()
+    ironseal_conformance::pki::ocsp_status(srv, &issuer, &leaf, &srv.root(), &issuer)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,18 +107,18 @@ async fn admin_api_cli_roles_revocation_audit() {
     );
 
     // --- role enforcement and authentication
-    let target = hex_serial(&certs[0]);
+    let target = certs[0].serial_hex();
     auditor
         .run(&["cert", "revoke", &target, "--reason", "keyCompromise"])
         .http_error(403, "forbidden", "auditor revokes");
-    let (st, body) = curl(
+    let (st, body) = call(
         srv,
         "POST",
         &format!("/admin/v1/certificates/{target}/revoke"),
         &aud_key,
         Some(r#"{"reason":"keyCompromise"}"#),
     );
-    assert_eq!(st, 403, "auditor revoke via curl: {body}");
+    assert_eq!(st, 403, "auditor revoke via the HTTP API: {body}");
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap()["code"],
         "forbidden"
@@ -174,7 +129,7 @@ async fn admin_api_cli_roles_revocation_audit() {
     operator
         .run(&["audit"])
         .http_error(403, "forbidden", "operator reads the audit log");
-    let (st, body) = curl(
+    let (st, body) = call(
         srv,
         "GET",
         "/admin/v1/whoami",
@@ -185,7 +140,7 @@ async fn admin_api_cli_roles_revocation_audit() {
     Cli::new(srv, "isk_0123456789abcdef_wrong")
         .run(&["whoami"])
         .http_error(401, "unauthorized", "CLI with a wrong key");
-    let (st, body) = curl(
+    let (st, body) = call(
         srv,
         "POST",
         &format!("/admin/v1/certificates/{target}/revoke"),
@@ -193,10 +148,10 @@ async fn admin_api_cli_roles_revocation_audit() {
         Some(r#"{"reason":"keyCompromise","force":true}"#),
     );
     assert_eq!(st, 400, "unknown field: {body}");
-    let (st, body) = curl(srv, "PUT", "/admin/v1/keys", &srv.admin_key, None);
+    let (st, body) = call(srv, "PUT", "/admin/v1/keys", &srv.admin_key, None);
     assert_eq!(st, 405, "wrong method: {body}");
     let big = format!(r#"{{"reason":"{}"}}"#, "x".repeat(70_000));
-    let (st, body) = curl(
+    let (st, body) = call(
         srv,
         "POST",
         &format!("/admin/v1/certificates/{target}/revoke"),
@@ -247,7 +202,7 @@ async fn admin_api_cli_roles_revocation_audit() {
     assert!(e.contains("compromised"), "{e}");
 
     // --- bulk revocation of 3 (plus one unknown and one already revoked)
-    let bulk: Vec<String> = certs[1..4].iter().map(hex_serial).collect();
+    let bulk: Vec<String> = certs[1..4].iter().map(Issued::serial_hex).collect();
     let list = format!(
         "# serials to revoke\n{}\n\nabcdef0123\n{target}\n",
         bulk.join("\n")
@@ -414,7 +369,7 @@ async fn admin_api_cli_roles_revocation_audit() {
                 && e["summary"]
                     .as_str()
                     .unwrap()
-                    .contains(&hex_serial(&certs[4]))
+                    .contains(&certs[4].serial_hex())
         })
         .unwrap_or_else(|| panic!("no ACME revocation in the audit log"));
     assert!(

@@ -1,10 +1,11 @@
 //! Admin API client-certificate authentication, black box: openssl makes a
 //! client CA, an untrusted CA and client certificates (the recipe of
 //! docs/admin-api.md); the release binary serves with `--admin-client-ca`
-//! and `--admin-client-cert` rules; curl (OpenSSL) and `ironseal admin`
-//! (rustls) call it with `--cert`/`--key` and `--client-cert`/`--client-key`.
+//! and `--admin-client-cert` rules; the harness HTTP client (the client
+//! certificate in its rustls config) and `ironseal admin`
+//! (`--client-cert`/`--client-key`) call it.
 //!
-//! Covers: a mapped operator certificate revokes (curl and CLI), an auditor
+//! Covers: a mapped operator certificate revokes (HTTP API and CLI), an auditor
 //! certificate may not (403), a trusted unmapped certificate gets 403, a
 //! certificate from an untrusted CA or with the wrong EKU falls back to 401
 //! without a key and to the key with one, a wrong key is 401 even with a
@@ -16,15 +17,13 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, reason = "tests: a panic is a test failure")]
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::pki::CliOut as Out;
-use common::*;
-use ironseal_conformance::{net, proc};
+use ironseal_conformance::pki::CliOut as Out;
+use ironseal_conformance::prelude::*;
+use ironseal_conformance::proc;
 use serde_json::Value;
 
 /// A client certificate (PEM, leaf then chain) and its key (PEM).
@@ -53,9 +52,7 @@ impl Ident {
 }
 
 fn openssl(dir: &Path, args: &[&str]) -> proc::Output {
-    let mut c = Command::new("openssl");
-    c.current_dir(dir).args(args);
-    let o = proc::run(c, Duration::from_secs(30));
+    let o = run_in(dir, "openssl", args);
     o.expect_success(&format!("openssl {}", args.join(" ")));
     o
 }
@@ -167,47 +164,25 @@ fn openssl_fingerprint(dir: &Path, cert: &Path) -> String {
         .unwrap_or_else(|| panic!("no fingerprint in {}", o.stdout))
 }
 
-/// curl: (HTTP status, body), or Err with curl's output when it fails
-/// (e.g. the TLS handshake).
-fn try_curl(
-    srv: &Srv,
-    method: &str,
-    path: &str,
-    ident: Option<&Ident>,
-    key: Option<&str>,
-    body: Option<&str>,
-) -> Result<(u16, String), String> {
-    let mut c = Command::new("curl");
-    c.args(["-sS", "--max-time", "20", "-X", method, "--cacert"])
-        .arg(srv.root())
-        .args(["-w", "\n%{http_code}"]);
-    if let Some(id) = ident {
-        c.arg("--cert").arg(&id.cert).arg("--key").arg(&id.key);
-    }
-    if let Some(k) = key {
-        c.args(["-H", &format!("Authorization: Bearer {k}")]);
-    }
-    if let Some(b) = body {
-        c.args(["-H", "Content-Type: application/json", "--data-binary", b]);
-    }
-    c.arg(format!("{}{path}", srv.base()));
-    let o = blocking(|| proc::run(c, Duration::from_secs(30)));
-    if !o.success() {
-        return Err(o.describe());
-    }
-    let (body, status) = o.stdout.rsplit_once('\n').unwrap();
-    Ok((status.trim().parse().unwrap(), body.to_string()))
-}
-
-fn curl(
-    srv: &Srv,
+/// One HTTPS call through the harness client, presenting `ident`'s
+/// certificate when given: (HTTP status, body).
+fn call(
+    srv: &Server,
     method: &str,
     path: &str,
     ident: Option<&Ident>,
     key: Option<&str>,
     body: Option<&str>,
 ) -> (u16, String) {
-    try_curl(srv, method, path, ident, key, body).unwrap_or_else(|e| panic!("curl: {e}"))
+    let mut cfg = srv.client_config();
+    if let Some(id) = ident {
+        cfg = cfg.with_client_cert(&id.cert, &id.key);
+    }
+    let client = HttpClient::new(cfg).unwrap_or_else(|e| panic!("{e}"));
+    let r = srv
+        .call_with(&client, method, path, key, body)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    (r.status, r.text())
 }
 
 fn json(body: &str) -> Value {
@@ -222,8 +197,8 @@ enum Via {
 }
 
 /// `ironseal admin ARGS` with an optional key and client certificate.
-fn cli(srv: &Srv, args: &[&str], key: Option<&str>, ident: Option<(&Ident, Via)>) -> Out {
-    let bin = ironseal_conformance::subject::ironseal_bin().unwrap();
+fn cli(srv: &Server, args: &[&str], key: Option<&str>, ident: Option<(&Ident, Via)>) -> Out {
+    let bin = ironseal_conformance::server::ironseal_bin().unwrap();
     let mut c = Command::new(bin);
     c.arg("admin");
     for v in [
@@ -233,7 +208,7 @@ fn cli(srv: &Srv, args: &[&str], key: Option<&str>, ident: Option<(&Ident, Via)>
     ] {
         c.env_remove(v);
     }
-    c.env("IRONSEAL_URL", srv.base())
+    c.env("IRONSEAL_URL", srv.base_url())
         .env("IRONSEAL_CA_CERT", srv.root());
     if let Some(k) = key {
         c.env("IRONSEAL_API_KEY", k);
@@ -256,12 +231,8 @@ fn cli(srv: &Srv, args: &[&str], key: Option<&str>, ident: Option<(&Ident, Via)>
     Out::from_output(o)
 }
 
-fn hex_serial(issued: &Issued) -> String {
-    der_serial(&issued.leaf_der).to_ascii_lowercase()
-}
-
-fn audit_entries(srv: &Srv) -> Vec<Value> {
-    let (st, body) = curl(
+fn audit_entries(srv: &Server) -> Vec<Value> {
+    let (st, body) = call(
         srv,
         "GET",
         "/admin/v1/audit?limit=1000&verify=full",
@@ -291,7 +262,7 @@ fn has_entry(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admin_client_certificates() {
+async fn admin_client_certificates_map_to_roles_or_fall_back_to_keys() {
     // --- PKI: the admin client CA, a stranger's CA, client certificates.
     let pki_dir = tempfile::Builder::new()
         .prefix("ironseal-admin-mtls-pki-")
@@ -352,7 +323,7 @@ async fn admin_client_certificates() {
     // --- ACME is unaffected: the directory with and without certificates,
     // and a whole issuance (instant-acme sends no client certificate).
     for ident in [None, Some(&ops), Some(&rogue)] {
-        let (st, body) = curl(srv, "GET", "/directory", ident, None, None);
+        let (st, body) = call(srv, "GET", "/directory", ident, None, None);
         assert_eq!(st, 200, "directory: {body}");
         assert!(json(&body)["newOrder"].is_string(), "{body}");
     }
@@ -367,8 +338,8 @@ async fn admin_client_certificates() {
         );
     }
 
-    // --- whoami with each certificate, curl (OpenSSL) and CLI (rustls).
-    let (st, body) = curl(srv, "GET", "/admin/v1/whoami", Some(&ops), None, None);
+    // --- whoami with each certificate, HTTP API and CLI.
+    let (st, body) = call(srv, "GET", "/admin/v1/whoami", Some(&ops), None, None);
     assert_eq!(st, 200, "ops whoami: {body}");
     let me = json(&body);
     assert_eq!(me["role"], "operator", "{me}");
@@ -391,10 +362,10 @@ async fn admin_client_certificates() {
     );
 
     // --- operator certificate revokes; auditor certificate may not.
-    let t0 = hex_serial(&certs[0]);
-    let t1 = hex_serial(&certs[1]);
+    let t0 = certs[0].serial_hex();
+    let t1 = certs[1].serial_hex();
     let revoke0 = format!("/admin/v1/certificates/{t0}/revoke");
-    let (st, body) = curl(
+    let (st, body) = call(
         srv,
         "POST",
         &revoke0,
@@ -402,7 +373,7 @@ async fn admin_client_certificates() {
         None,
         Some(r#"{"reason":"keyCompromise"}"#),
     );
-    assert_eq!(st, 403, "auditor revokes via curl: {body}");
+    assert_eq!(st, 403, "auditor revokes via the HTTP API: {body}");
     assert_eq!(json(&body)["code"], "forbidden");
     cli(
         srv,
@@ -411,7 +382,7 @@ async fn admin_client_certificates() {
         Some((&audit, Via::Env)),
     )
     .http_error(403, "forbidden", "auditor revokes via CLI");
-    let (st, body) = curl(
+    let (st, body) = call(
         srv,
         "POST",
         &revoke0,
@@ -419,7 +390,7 @@ async fn admin_client_certificates() {
         None,
         Some(r#"{"reason":"keyCompromise"}"#),
     );
-    assert_eq!(st, 200, "operator revokes via curl: {body}");
+    assert_eq!(st, 200, "operator revokes via the HTTP API: {body}");
     assert_eq!(json(&body)["revoked"]["reasonName"], "keyCompromise");
     let r = cli(
         srv,
@@ -442,8 +413,8 @@ async fn admin_client_certificates() {
     )
     .http_error(403, "forbidden", "operator certificate creates a key");
 
-    // --- trusted but unmapped: 403, curl and CLI.
-    let (st, body) = curl(srv, "GET", "/admin/v1/whoami", Some(&intern), None, None);
+    // --- trusted but unmapped: 403, HTTP API and CLI.
+    let (st, body) = call(srv, "GET", "/admin/v1/whoami", Some(&intern), None, None);
     assert_eq!(st, 403, "unmapped certificate: {body}");
     let e = json(&body);
     assert_eq!(e["code"], "forbidden", "{e}");
@@ -465,20 +436,20 @@ async fn admin_client_certificates() {
         (&rogue, "untrusted CA"),
         (&server_eku, "serverAuth-only EKU"),
     ] {
-        let (st, body) = curl(srv, "GET", "/admin/v1/whoami", Some(ident), None, None);
+        let (st, body) = call(srv, "GET", "/admin/v1/whoami", Some(ident), None, None);
         assert_eq!(st, 401, "{what}: {body}");
         assert_eq!(json(&body)["code"], "unauthorized");
         cli(srv, &["whoami"], None, Some((ident, Via::Env))).http_error(401, "unauthorized", what);
     }
     // Nothing at all: 401; the CLI refuses to start without a credential.
-    let (st, body) = curl(srv, "GET", "/admin/v1/whoami", None, None, None);
+    let (st, body) = call(srv, "GET", "/admin/v1/whoami", None, None, None);
     assert_eq!(st, 401, "no credential: {body}");
     let none = cli(srv, &["whoami"], None, None);
     assert_eq!(none.code, Some(2), "{}\n{}", none.stdout, none.stderr);
     assert!(none.stderr.contains("no API key"), "{}", none.stderr);
 
     // --- API keys keep working, alone and beside certificates; a key decides.
-    let (st, body) = curl(
+    let (st, body) = call(
         srv,
         "GET",
         "/admin/v1/whoami",
@@ -491,7 +462,7 @@ async fn admin_client_certificates() {
     let me = cli(srv, &["whoami"], Some(&srv.admin_key), None).ok("CLI with the admin key");
     assert_eq!(me["id"], "initial", "{me}");
     // Untrusted certificate + good key: the key.
-    let (st, body) = curl(
+    let (st, body) = call(
         srv,
         "GET",
         "/admin/v1/whoami",
@@ -515,7 +486,7 @@ async fn admin_client_certificates() {
         "{me}"
     );
     // Good certificate + wrong key: 401.
-    let (st, body) = curl(
+    let (st, body) = call(
         srv,
         "GET",
         "/admin/v1/whoami",
@@ -533,7 +504,7 @@ async fn admin_client_certificates() {
     )
     .ok("create an operator key");
     let op_key = k["key"].as_str().unwrap().to_string();
-    let t2 = hex_serial(&certs[2]);
+    let t2 = certs[2].serial_hex();
     cli(srv, &["cert", "renew-early", &t2], Some(&op_key), None).ok("operator key renew-early");
 
     // --- the audit log names the certificates.
@@ -631,20 +602,13 @@ async fn admin_client_certificates() {
     .unwrap();
     env.srv.kill9();
     {
-        let srv = &env.srv;
-        let bin = ironseal_conformance::subject::ironseal_bin().unwrap();
-        let mut c = Command::new(bin);
-        c.arg("serve")
-            .arg("--data-dir")
-            .arg(&srv.data)
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{}", net::free_tcp_port()))
-            .arg("--http-listen")
-            .arg(format!("127.0.0.1:{}", net::free_tcp_port()))
-            .arg("--admin-client-ca")
-            .arg(&bundle)
-            .args(["--admin-client-cert", "operator=subject_cn:ops-laptop"]);
-        let o = blocking(|| proc::run(c, Duration::from_secs(60)));
+        env.srv.extra = vec![
+            "--admin-client-ca".into(),
+            bundle.to_str().unwrap().into(),
+            "--admin-client-cert".into(),
+            "operator=subject_cn:ops-laptop".into(),
+        ];
+        let o = blocking(|| env.srv.run_until_exit(Duration::from_secs(60))).unwrap();
         assert!(
             !o.timed_out() && !o.success(),
             "started with a name rule and ironseal's root in the bundle:\n{}",
@@ -671,7 +635,7 @@ async fn admin_client_certificates() {
     ];
     blocking(|| env.srv.start());
     let srv = &env.srv;
-    let (st, body) = curl(srv, "GET", "/admin/v1/whoami", Some(&acme_leaf), None, None);
+    let (st, body) = call(srv, "GET", "/admin/v1/whoami", Some(&acme_leaf), None, None);
     assert_eq!(st, 200, "ACME-issued, pinned: {body}");
     let me = json(&body);
     assert_eq!(me["role"], "operator", "{me}");
@@ -683,7 +647,7 @@ async fn admin_client_certificates() {
         "{me}"
     );
     // The unpinned operator certificate of the external CA: trusted, no role.
-    let (st, body) = curl(srv, "GET", "/admin/v1/whoami", Some(&ops), None, None);
+    let (st, body) = call(srv, "GET", "/admin/v1/whoami", Some(&ops), None, None);
     assert_eq!(st, 403, "unpinned after the restart: {body}");
     // The admin certificate (pinned) revokes the ACME certificate...
     let me = cli(
@@ -694,8 +658,8 @@ async fn admin_client_certificates() {
     )
     .ok("admin certificate revokes the ACME client certificate");
     assert_eq!(me["revoked"]["reasonName"], "keyCompromise", "{me}");
-    // ... which no longer authenticates: 401 without a key, curl and CLI.
-    let (st, body) = curl(srv, "GET", "/admin/v1/whoami", Some(&acme_leaf), None, None);
+    // ... which no longer authenticates: 401 without a key, HTTP API and CLI.
+    let (st, body) = call(srv, "GET", "/admin/v1/whoami", Some(&acme_leaf), None, None);
     assert_eq!(st, 401, "revoked client certificate: {body}");
     assert!(
         json(&body)["error"].as_str().unwrap().contains("revoked"),
@@ -707,7 +671,7 @@ async fn admin_client_certificates() {
         "revoked client certificate via CLI",
     );
     // ACME still works with the revoked certificate presented at TLS level.
-    let (st, body) = curl(srv, "GET", "/directory", Some(&acme_leaf), None, None);
+    let (st, body) = call(srv, "GET", "/directory", Some(&acme_leaf), None, None);
     assert_eq!(st, 200, "directory with a revoked client cert: {body}");
     let entries = audit_entries(srv);
     assert!(

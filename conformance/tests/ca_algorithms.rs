@@ -3,9 +3,7 @@
 //! and an ACME order gives a leaf whose chain openssl verifies against the
 //! written root and pkilint finds clean.
 
-mod common;
-
-use common::*;
+use ironseal_conformance::prelude::*;
 
 async fn issue_with(alg: &str) {
     let env = Env::start_with(&format!("alg-{alg}"), &["--ca-key-algorithm", alg]).await;
@@ -47,21 +45,21 @@ async fn issue_with(alg: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ca_p384() {
+async fn p384_ca_serves_tls_and_issues_clean_leaf() {
     issue_with("p384").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ca_rsa3072() {
+async fn rsa3072_ca_serves_tls_and_issues_clean_leaf() {
     issue_with("rsa3072").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ca_rsa4096() {
+async fn rsa4096_ca_serves_tls_and_issues_clean_leaf() {
     issue_with("rsa4096").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ca_ed25519() {
+async fn ed25519_ca_serves_tls_and_issues_clean_leaf() {
     issue_with("ed25519").await;
 }

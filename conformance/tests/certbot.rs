@@ -4,7 +4,7 @@
 
 use ironseal_conformance::certs;
 use ironseal_conformance::clients::{acme_problem_types, file_bytes, Certbot};
-use ironseal_conformance::subject::{script, Subject};
+use ironseal_conformance::server::script;
 use ironseal_conformance::TestEnv;
 use std::path::Path;
 
@@ -228,31 +228,7 @@ fn certbot_revoke_then_already_revoked() {
         env.server_log()
     );
 
-    match env.subject {
-        Subject::Ironseal => {
-            let ri = env
-                .server
-                .renewal_info(&certs::ari_cert_id(&cert))
-                .unwrap_or_else(|e| panic!("{e}\n{}", env.server_log()));
-            let now = time::OffsetDateTime::now_utc();
-            assert!(
-                ri.end < now,
-                "revoked certificate: ARI suggestedWindow.end must be in the past: {}",
-                ri.raw
-            );
-        }
-        Subject::Pebble => {
-            env.skip(
-                "ARI check after revocation",
-                "the directory has no renewalInfo (Pebble 2.4 predates ARI)",
-            );
-            let st = env
-                .server
-                .pebble_cert_status(&serial)
-                .expect("pebble cert-status-by-serial");
-            assert_eq!(st, "Revoked", "pebble management API status");
-        }
-    }
+    env.assert_revoked(&certs::ari_cert_id(&cert), &serial);
 
     let o = cb.run(&revoke);
     assert!(

@@ -116,24 +116,11 @@ fn server_refuses_constraints_excluding_its_names() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let bin = ironseal_conformance::subject::ironseal_bin().unwrap_or_else(|e| panic!("{e}"));
-    let mut cmd = std::process::Command::new(bin);
-    cmd.arg("serve")
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .arg("--listen")
-        .arg(format!(
-            "127.0.0.1:{}",
-            ironseal_conformance::net::free_tcp_port()
-        ))
-        .arg("--http-listen")
-        .arg(format!(
-            "127.0.0.1:{}",
-            ironseal_conformance::net::free_tcp_port()
-        ))
-        .args(["--ca-permit", "dns:allowed.test"])
-        .env("IRONSEAL_INITIAL_ADMIN_KEY", "constraints-test-admin-key");
-    let o = ironseal_conformance::proc::run(cmd, std::time::Duration::from_secs(20));
+    let mut srv = ironseal_conformance::Server::without_dns(dir.path());
+    srv.extra = vec!["--ca-permit".into(), "dns:allowed.test".into()];
+    let o = srv
+        .run_until_exit(std::time::Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(!o.timed_out(), "the server must refuse to start, not serve");
     assert!(
         !o.success(),

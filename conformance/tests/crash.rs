@@ -15,15 +15,13 @@
 
 #![allow(clippy::unwrap_used, reason = "tests: a panic is a test failure")]
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
 use instant_acme::{Account, NewOrder, RevocationReason, RevocationRequest};
+use ironseal_conformance::prelude::*;
 use rustls_pki_types::CertificateDer;
 use serde_json::Value;
 

@@ -10,12 +10,9 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, reason = "tests: a panic is a test failure")]
 
-mod common;
-
 use std::path::Path;
 
-use common::pki::*;
-use common::*;
+use ironseal_conformance::prelude::*;
 use ironseal_conformance::proc;
 
 fn verify(ca_file: &Path, untrusted: &Path, leaf: &Path) -> proc::Output {

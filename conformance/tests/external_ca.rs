@@ -21,13 +21,10 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, reason = "tests: a panic is a test failure")]
 
-mod common;
-
 use std::path::Path;
 
-use common::pki::*;
-use common::*;
 use instant_acme::NewOrder;
+use ironseal_conformance::prelude::*;
 use serde_json::Value;
 
 fn id_of(v: &Value) -> String {
@@ -139,19 +136,10 @@ async fn offline_root_external_csr_and_imported_cas() {
     );
     // Served over plain HTTP like every CA certificate.
     let der = work.join("offline-served.der");
-    run(
-        "curl",
-        &[
-            "-sS",
-            "-f",
-            "--max-time",
-            "15",
-            "-o",
-            p(&der),
-            &format!("http://127.0.0.1:{}/ca/{root_id}.der", srv.http_port),
-        ],
-    )
-    .expect_success("curl /ca/{id}.der");
+    let url = format!("{}/ca/{root_id}.der", srv.http_base_url());
+    let r = ironseal_conformance::client::get(&url, None).unwrap();
+    assert_eq!(r.status, 200, "GET {url}: {}", r.describe());
+    std::fs::write(&der, &r.body).unwrap();
     let root_der = work.join("offline.der");
     run(
         "openssl",

@@ -104,7 +104,7 @@ fn ari_cert_id_matches_certbot() {
 }
 
 #[test]
-fn problem_types_are_extracted() {
+fn acme_problem_types_are_extracted_from_client_output() {
     let t = "acme: error: 400 :: POST :: https://x/revoke :: urn:ietf:params:acme:error:alreadyRevoked :: gone.\n\
              \"type\": \"urn:ietf:params:acme:error:connection\",";
     assert_eq!(

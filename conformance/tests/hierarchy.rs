@@ -12,16 +12,10 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, reason = "tests: a panic is a test failure")]
 
-mod common;
-
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
 
-use common::pki::*;
-use common::*;
 use instant_acme::NewOrder;
-use ironseal_conformance::proc;
+use ironseal_conformance::prelude::*;
 use serde_json::Value;
 
 const POLICY_OID: &str = "1.3.6.1.4.1.99999.1.1";
@@ -50,23 +44,16 @@ async fn hierarchy_root_policy_issuing_acme_revocation() {
     let original = issuing_in(&before)["id"].as_str().unwrap().to_string();
 
     // Unknown fields are refused; operators may not create CAs.
-    let mut c = Command::new("curl");
-    c.args([
-        "-sS",
-        "--max-time",
-        "20",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-    ])
-    .args(["-X", "POST", "--cacert", p(&srv.root())])
-    .args(["-H", &format!("Authorization: Bearer {}", srv.admin_key)])
-    .args(["-H", "Content-Type: application/json", "--data-binary"])
-    .arg(r#"{"name":"x","algorithm":"p256","validityDays":10,"colour":"red"}"#)
-    .arg(format!("{}/admin/v1/cas", srv.base()));
-    let o = blocking(|| proc::run(c, Duration::from_secs(30)));
-    assert_eq!(o.stdout.trim(), "400", "unknown field: {}", o.describe());
+    let r = blocking(|| {
+        srv.call(
+            "POST",
+            "/admin/v1/cas",
+            Some(&srv.admin_key),
+            Some(r#"{"name":"x","algorithm":"p256","validityDays":10,"colour":"red"}"#),
+        )
+    })
+    .unwrap();
+    assert_eq!(r.status, 400, "unknown field: {}", r.describe());
 
     let nc = [
         "--permit",
@@ -410,7 +397,7 @@ async fn hierarchy_root_policy_issuing_acme_revocation() {
             "-verify_other",
             p(&others),
             "-url",
-            &format!("http://127.0.0.1:{}/ocsp", srv.http_port),
+            &format!("{}/ocsp", srv.http_base_url()),
         ],
     );
     o.expect_success("openssl ocsp");
@@ -471,7 +458,7 @@ async fn hierarchy_root_policy_issuing_acme_revocation() {
     }
 
     // Restart: the issuing CA stays the activated one, the HTTPS
-    // certificate now chains to root2 (Srv::start reaches the directory
+    // certificate now chains to root2 (Server::start reaches the directory
     // trusting only the new root.pem), and ACME still issues under it.
     let mut env = env;
     env.srv.kill9();

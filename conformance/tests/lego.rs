@@ -4,7 +4,6 @@
 
 use ironseal_conformance::certs;
 use ironseal_conformance::clients::{acme_problem_types, Lego};
-use ironseal_conformance::subject::Subject;
 use ironseal_conformance::TestEnv;
 
 fn http_flags(env: &TestEnv) -> Vec<String> {
@@ -62,14 +61,14 @@ fn issue(env: &TestEnv, lego: &Lego, flags: Vec<String>, domains: &[&str]) {
 }
 
 #[test]
-fn lego_http01() {
+fn lego_http01_issues_checked_certificate() {
     let env = TestEnv::start();
     let lego = Lego::new(&env, "http");
     issue(&env, &lego, http_flags(&env), &["x.example.test"]);
 }
 
 #[test]
-fn lego_tlsalpn01() {
+fn lego_tlsalpn01_issues_checked_certificate() {
     let env = TestEnv::start();
     let lego = Lego::new(&env, "tls");
     issue(&env, &lego, tls_flags(&env), &["y.example.test"]);
@@ -168,29 +167,5 @@ fn lego_revoke_then_already_revoked() {
         o2.describe()
     );
 
-    match env.subject {
-        Subject::Ironseal => {
-            let ri = env
-                .server
-                .renewal_info(&cert_id)
-                .unwrap_or_else(|e| panic!("{e}\n{}", env.server_log()));
-            let now = time::OffsetDateTime::now_utc();
-            assert!(
-                ri.end < now,
-                "revoked certificate: ARI suggestedWindow.end must be in the past: {}",
-                ri.raw
-            );
-        }
-        Subject::Pebble => {
-            env.skip(
-                "ARI check after revocation",
-                "the directory has no renewalInfo (Pebble 2.4 predates ARI)",
-            );
-            let st = env
-                .server
-                .pebble_cert_status(&serial)
-                .expect("pebble cert-status-by-serial");
-            assert_eq!(st, "Revoked", "pebble management API status");
-        }
-    }
+    env.assert_revoked(&cert_id, &serial);
 }

@@ -9,15 +9,13 @@
 
 #![allow(clippy::unwrap_used, reason = "tests: a panic is a test failure")]
 
-mod common;
-
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
 use instant_acme::{RevocationReason, RevocationRequest};
+use ironseal_conformance::prelude::*;
 use ironseal_conformance::proc;
 use rustls_pki_types::CertificateDer;
 
@@ -38,85 +36,45 @@ fn tool(program: &str, args: &[&str]) -> proc::Output {
     o
 }
 
-fn p(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
-fn venv_tool(name: &str) -> PathBuf {
-    let bin = ironseal_conformance::clients::venv().join("bin").join(name);
-    assert!(
-        bin.is_file(),
-        "{} missing: run scripts/install-test-deps.sh (pkilint in the venv)",
-        bin.display()
-    );
-    bin
-}
-
 /// `lint_ocsp_response` (pkilint): no ERROR or FATAL finding.
 fn lint_ocsp(resp: &Path) {
-    let bin = venv_tool("lint_ocsp_response");
-    let o = tool(
-        p(&bin),
-        &[
-            "lint",
-            "-s",
-            "ERROR",
-            "-f",
-            "TEXT",
-            "--document-format",
-            "DER",
-            p(resp),
-        ],
-    );
-    let findings: Vec<&str> = o
-        .stdout
-        .lines()
-        .filter(|l| l.contains("ERROR") || l.contains("FATAL"))
-        .collect();
-    assert!(
-        findings.is_empty() && o.success(),
-        "lint_ocsp_response {}: ERROR/FATAL findings or failure:\n{}",
-        resp.display(),
-        o.describe()
-    );
+    pkilint_der("lint_ocsp_response", &[], resp);
 }
 
-/// One HTTP exchange through curl: status, lower-cased headers, body file.
+/// One plain-HTTP exchange: status, lower-cased headers, body (also
+/// written to `work/<tag>.body`).
 struct Http {
     status: u16,
     headers: HashMap<String, String>,
     body: Vec<u8>,
 }
 
-fn curl(url: &str, work: &Path, tag: &str, extra: &[&str]) -> Http {
-    let body = work.join(format!("{tag}.body"));
-    let hdrs = work.join(format!("{tag}.headers"));
-    let mut args = vec![
-        "-sS",
-        "--max-time",
-        "20",
-        "-o",
-        p(&body),
-        "-D",
-        p(&hdrs),
-        "-w",
-        "%{http_code}",
-    ];
-    args.extend_from_slice(extra);
-    args.push(url);
-    let o = tool("curl", &args);
-    o.expect_success("curl");
-    let status: u16 = o.stdout.trim().parse().expect("curl status");
-    let headers = std::fs::read_to_string(&hdrs)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
+/// GET `url` (POST `body` when given) with `headers`, through the harness client.
+fn fetch(
+    url: &str,
+    work: &Path,
+    tag: &str,
+    headers: &[(&str, &str)],
+    body: Option<Vec<u8>>,
+) -> Http {
+    let method = if body.is_some() { "POST" } else { "GET" };
+    let r = HttpClient::new(ClientConfig::plain())
+        .and_then(|c| c.request_blocking(method, url, headers, body.unwrap_or_default()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(work.join(format!("{tag}.body")), &r.body).unwrap();
     Http {
-        status,
-        headers,
-        body: std::fs::read(&body).unwrap_or_default(),
+        status: r.status,
+        headers: r
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    v.to_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect(),
+        body: r.body.to_vec(),
     }
 }
 
@@ -312,7 +270,7 @@ async fn ocsp_and_crls_with_outside_tools() {
     std::fs::create_dir_all(&work).unwrap();
     let root = env.srv.root();
     let inter = work.join("inter.pem");
-    let ocsp_url = format!("http://127.0.0.1:{}/ocsp", env.srv.http_port);
+    let ocsp_url = format!("{}/ocsp", env.srv.http_base_url());
 
     let good = issue_leaf(&env, &acct, "good.ocsp.test", &work).await;
     let revoked = issue_leaf(&env, &acct, "revoked.ocsp.test", &work).await;
@@ -441,16 +399,12 @@ async fn ocsp_and_crls_with_outside_tools() {
                 ],
             )
             .expect_success("openssl ocsp -reqout");
-            let h = curl(
+            let h = fetch(
                 &ocsp_url,
                 &work,
                 &format!("nonce{i}"),
-                &[
-                    "-H",
-                    "Content-Type: application/ocsp-request",
-                    "--data-binary",
-                    &format!("@{}", p(&req)),
-                ],
+                &[("Content-Type", "application/ocsp-request")],
+                Some(std::fs::read(&req).unwrap()),
             );
             assert_eq!(h.status, 200);
             assert_eq!(h.headers["content-type"], "application/ocsp-response");
@@ -503,7 +457,7 @@ async fn ocsp_and_crls_with_outside_tools() {
             )
             .expect_success("openssl ocsp -reqout -no_nonce");
             let url = format!("{ocsp_url}/{}", get_path(&std::fs::read(&req).unwrap()));
-            let a = curl(&url, &work, &format!("{name}.get1"), &[]);
+            let a = fetch(&url, &work, &format!("{name}.get1"), &[], None);
             assert_eq!(a.status, 200, "GET {url}");
             assert_eq!(a.headers["content-type"], "application/ocsp-response");
             let cc = &a.headers["cache-control"];
@@ -550,15 +504,21 @@ async fn ocsp_and_crls_with_outside_tools() {
             assert!(out.contains(want), "{want}: {out}");
             lint_ocsp(&resp);
 
-            let b = curl(&url, &work, &format!("{name}.get2"), &[]);
+            let b = fetch(&url, &work, &format!("{name}.get2"), &[], None);
             assert_eq!(b.status, 200);
             assert_eq!(
                 a.body, b.body,
                 "second GET must return the pre-signed bytes"
             );
             assert_eq!(a.headers["etag"], b.headers["etag"]);
-            let inm = format!("If-None-Match: {}", a.headers["etag"]);
-            let c = curl(&url, &work, &format!("{name}.get3"), &["-H", &inm]);
+            let inm = a.headers["etag"].clone();
+            let c = fetch(
+                &url,
+                &work,
+                &format!("{name}.get3"),
+                &[("If-None-Match", &inm)],
+                None,
+            );
             assert_eq!(c.status, 304, "If-None-Match on OCSP GET");
             assert!(c.body.is_empty());
         }
@@ -623,15 +583,21 @@ async fn ocsp_and_crls_with_outside_tools() {
         assert!(!out.contains(": OK"), "{out}");
 
         // --- CRL caching headers and 304.
-        let h = curl(&leaf_crl_url, &work, "crl1", &[]);
+        let h = fetch(&leaf_crl_url, &work, "crl1", &[], None);
         assert_eq!(h.status, 200);
         assert_eq!(h.headers["content-type"], "application/pkix-crl");
         for k in ["etag", "last-modified", "cache-control", "expires"] {
             assert!(h.headers.contains_key(k), "CRL lacks {k}: {:?}", h.headers);
         }
         assert!(h.headers["cache-control"].contains("max-age="));
-        let inm = format!("If-None-Match: {}", h.headers["etag"]);
-        let h304 = curl(&leaf_crl_url, &work, "crl2", &["-H", &inm]);
+        let inm = h.headers["etag"].clone();
+        let h304 = fetch(
+            &leaf_crl_url,
+            &work,
+            "crl2",
+            &[("If-None-Match", &inm)],
+            None,
+        );
         assert_eq!(h304.status, 304, "If-None-Match on the CRL");
     });
 
@@ -672,7 +638,7 @@ async fn ocsp_and_crls_with_outside_tools() {
 /// for the pathLen-0 intermediate), disjoint shards whose union is the full
 /// CRL, each pkilint-clean; k ≥ N is 404. The full CRL stays in place.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sharded_crls() {
+async fn sharded_crls_partition_the_full_crl() {
     const SHARDS: u32 = 4;
     let env = Env::start_with("crl-shards", &["--crl-shards", "4"]).await;
     let (acct, _) = env.account().await;
@@ -737,7 +703,7 @@ async fn sharded_crls() {
             let s = serials_in(&text);
             total += s.len();
             union.extend(s);
-            let h = curl(&url, &work, &format!("shard{k}"), &[]);
+            let h = fetch(&url, &work, &format!("shard{k}"), &[], None);
             assert_eq!(h.status, 200);
             assert!(h.headers.contains_key("etag"));
         }
@@ -754,7 +720,7 @@ async fn sharded_crls() {
             );
         }
         assert_eq!(union, all, "shards do not add up to the full CRL");
-        let h = curl(&format!("{base}/{SHARDS}.crl"), &work, "noshard", &[]);
+        let h = fetch(&format!("{base}/{SHARDS}.crl"), &work, "noshard", &[], None);
         assert_eq!(h.status, 404);
 
         // The root's shards: it certifies a CA, so no onlyContainsUserCerts.

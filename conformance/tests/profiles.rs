@@ -7,13 +7,11 @@
 
 #![allow(clippy::unwrap_used, reason = "tests: a panic is a test failure")]
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
 use instant_acme::{Account, NewOrder};
+use ironseal_conformance::prelude::*;
 
 const CONFIG: &str = r#"
 [[profiles]]
@@ -32,15 +30,9 @@ key_types = ["p256", "p384", "rsa", "ed25519"]
 "#;
 
 async fn start(name: &str) -> Env {
-    let cfg = std::env::temp_dir().join(format!(
-        "ironseal-profiles-{name}-{}.toml",
-        std::process::id()
-    ));
-    std::fs::write(&cfg, CONFIG).expect("write config");
-    let cfg = cfg.to_str().expect("utf-8 path").to_string();
     // --config combines with the flags the harness passes (command line wins
     // over the file; the file holds only the profiles here).
-    Env::start_with(name, &["--config", &cfg]).await
+    Env::start_with_config(name, CONFIG).await
 }
 
 /// `openssl x509 -text` of a PEM file.
@@ -101,7 +93,7 @@ async fn issue_with_profile(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn configured_profiles() {
+async fn configured_profiles_set_key_types_eku_and_lifetime() {
     let env = start("profiles").await;
     let (acct, key) = env.account().await;
 
@@ -236,7 +228,7 @@ async fn configured_profiles() {
 /// names the cause, and other profiles keep working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn profile_selects_its_signing_ca() {
-    use common::pki::{admin_ok, ca_in, write};
+    use ironseal_conformance::pki::{admin_ok, ca_in, write};
 
     let mut env = Env::start("profiles-ca").await;
     let work = env.path().join("profile-ca");
@@ -269,16 +261,11 @@ async fn profile_selects_its_signing_ca() {
     let team_id = team["id"].as_str().unwrap().to_string();
     let team_pem = team["certificatePem"].as_str().unwrap().to_string();
 
-    let cfg = write(
-        &work,
-        "profiles.toml",
-        &format!(
+    env.srv.set_config(&format!(
             "[[profiles]]\nname = \"default\"\ndescription = \"issuing CA\"\nlifetime_days = 30\nekus = [\"serverAuth\"]\n\n\
              [[profiles]]\nname = \"team\"\ndescription = \"Team CA, 10 days\"\n\
              lifetime_days = 10\nekus = [\"clientAuth\"]\nca = \"{team_id}\"\n"
-        ),
-    );
-    env.srv.extra = vec!["--config".into(), cfg.to_str().unwrap().into()];
+    ));
     env.srv.kill9();
     env.srv.start();
     let (acct, _) = env.account().await;

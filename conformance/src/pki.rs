@@ -1,16 +1,22 @@
-//! Operator-side helpers for the hierarchy tests: the `ironseal admin` CLI
-//! with the server's admin key, and openssl (an offline root, signing a
-//! CA request, `openssl ocsp`). Every helper runs a real process with a
-//! deadline.
+//! Operator-side helpers shared by the tests: the `ironseal admin` CLI with
+//! the server's admin key, openssl (an offline root, signing a CA request,
+//! `openssl ocsp`, `s_client`), CRL download and checks with openssl and
+//! pkilint. Every helper runs a real process with a deadline.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test harness: a panic is a test failure"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use ironseal_conformance::proc;
 use serde_json::Value;
 
-use super::{blocking, Srv};
+use crate::env::blocking;
+use crate::proc;
+use crate::server::Server;
 
 /// What one `ironseal admin` run printed, and its exit code.
 pub struct CliOut {
@@ -66,24 +72,41 @@ impl CliOut {
 }
 
 /// `ironseal admin ...` with the admin key.
-pub fn admin(srv: &Srv, args: &[&str]) -> CliOut {
-    let mut c = Command::new(ironseal_conformance::subject::ironseal_bin().unwrap());
+pub fn admin(srv: &Server, args: &[&str]) -> CliOut {
+    admin_as(srv, &srv.admin_key, args, None)
+}
+
+/// `ironseal admin ...` with the API key `key`, reading `stdin` from a
+/// file when given (120 s deadline).
+pub fn admin_as(srv: &Server, key: &str, args: &[&str], stdin: Option<&Path>) -> CliOut {
+    let bin = crate::server::ironseal_bin().unwrap_or_else(|e| panic!("{e}"));
+    // proc::run gives the child /dev/null as stdin; a shell redirects it.
+    let mut c = match stdin {
+        None => Command::new(&bin),
+        Some(f) => {
+            let mut c = Command::new("sh");
+            c.args(["-c", r#"exec "$0" "$@" < "$ADMIN_TEST_STDIN""#])
+                .arg(&bin)
+                .env("ADMIN_TEST_STDIN", f);
+            c
+        }
+    };
     c.arg("admin")
         .args(args)
-        .env("IRONSEAL_URL", srv.base())
-        .env("IRONSEAL_API_KEY", &srv.admin_key)
+        .env("IRONSEAL_URL", srv.base_url())
+        .env("IRONSEAL_API_KEY", key)
         .env("IRONSEAL_CA_CERT", srv.root());
     CliOut::from_output(blocking(|| proc::run(c, Duration::from_secs(120))))
 }
 
 /// `ironseal admin ...` that must succeed; its JSON answer.
-pub fn admin_ok(srv: &Srv, args: &[&str]) -> Value {
+pub fn admin_ok(srv: &Server, args: &[&str]) -> Value {
     admin(srv, args).ok(&format!("admin {args:?}"))
 }
 
 /// `ironseal admin ...` that must fail with HTTP `status` and error
 /// `code`; its stderr.
-pub fn admin_err(srv: &Srv, args: &[&str], status: u16, code: &str) -> String {
+pub fn admin_err(srv: &Server, args: &[&str], status: u16, code: &str) -> String {
     let out = admin(srv, args);
     out.http_error(status, code, &format!("admin {args:?}"));
     out.stderr
@@ -229,7 +252,13 @@ pub fn ca_extensions(pathlen: u8) -> String {
 /// ("good", "revoked", ...) for `leaf` issued by `issuer`, after checking
 /// that the response verifies against `ca_file` (with `others` as extra
 /// certificates for the responder's chain).
-pub fn ocsp_status(srv: &Srv, issuer: &Path, leaf: &Path, ca_file: &Path, others: &Path) -> String {
+pub fn ocsp_status(
+    srv: &Server,
+    issuer: &Path,
+    leaf: &Path,
+    ca_file: &Path,
+    others: &Path,
+) -> String {
     let o = run(
         "openssl",
         &[
@@ -243,7 +272,7 @@ pub fn ocsp_status(srv: &Srv, issuer: &Path, leaf: &Path, ca_file: &Path, others
             "-verify_other",
             p(others),
             "-url",
-            &format!("http://127.0.0.1:{}/ocsp", srv.http_port),
+            &format!("{}/ocsp", srv.http_base_url()),
         ],
     );
     o.expect_success("openssl ocsp");
@@ -262,7 +291,7 @@ pub fn ocsp_status(srv: &Srv, issuer: &Path, leaf: &Path, ca_file: &Path, others
 
 /// The certificate (PEM) the HTTPS listener presents now, fetched with
 /// `openssl s_client` and verified against `root.pem`.
-pub fn served_certificate(srv: &Srv) -> String {
+pub fn served_certificate(srv: &Server) -> String {
     let mut c = Command::new("openssl");
     c.args(["s_client", "-connect"])
         .arg(format!("127.0.0.1:{}", srv.port))
@@ -294,4 +323,114 @@ pub fn x509_field(dir: &Path, pem: &str, field: &str) -> String {
     );
     o.expect_success("openssl x509");
     o.stdout.trim().to_string()
+}
+
+/// Normalized serial: uppercase hex without leading zero bytes.
+pub fn norm_serial(s: &str) -> String {
+    let s = s.trim().replace(':', "").to_ascii_uppercase();
+    let t = s.trim_start_matches('0');
+    if t.is_empty() {
+        "0".into()
+    } else {
+        t.to_string()
+    }
+}
+
+/// Serial of a DER certificate as uppercase hex (x509-cert).
+pub fn der_serial(der: &[u8]) -> String {
+    use x509_cert::der::Decode as _;
+    let c = x509_cert::Certificate::from_der(der).expect("parse certificate");
+    norm_serial(&hex_upper(c.tbs_certificate().serial_number().as_bytes()))
+}
+
+pub fn hex_upper(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02X}")).collect()
+}
+
+/// The CRL distribution point URI of a PEM certificate.
+pub fn crl_dp(leaf_pem_path: &Path) -> String {
+    let mut c = Command::new("openssl");
+    c.args(["x509", "-noout", "-ext", "crlDistributionPoints", "-in"])
+        .arg(leaf_pem_path);
+    let o = proc::run(c, Duration::from_secs(30));
+    o.expect_success("openssl x509 -ext crlDistributionPoints");
+    o.stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("URI:").map(str::to_string))
+        .unwrap_or_else(|| panic!("no CRL DP URI in {}", o.stdout))
+}
+
+/// Downloads the DER CRL at `url` (plain HTTP) into `work`.
+pub fn crl_fetch(url: &str, work: &Path) -> PathBuf {
+    let n = std::fs::read_dir(work).map(|d| d.count()).unwrap_or(0);
+    let file = work.join(format!("crl-{n}.der"));
+    let r = crate::client::get(url, None).unwrap_or_else(|e| panic!("GET CRL: {e}"));
+    assert_eq!(r.status, 200, "GET CRL {url}: {}", r.describe());
+    std::fs::write(&file, &r.body).unwrap_or_else(|e| panic!("write {}: {e}", file.display()));
+    file
+}
+
+/// Downloads the DER CRL at `url` and returns the revoked serials
+/// (normalized) as printed by `openssl crl -text`, plus the text.
+pub fn crl_serials(url: &str, work: &Path) -> (Vec<String>, String) {
+    let file = crl_fetch(url, work);
+    let mut c = Command::new("openssl");
+    c.args(["crl", "-inform", "DER", "-noout", "-text", "-in"])
+        .arg(&file);
+    let o = proc::run(c, Duration::from_secs(30));
+    o.expect_success("openssl crl -text");
+    let serials = o
+        .stdout
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Serial Number:").map(norm_serial))
+        .collect();
+    (serials, o.stdout)
+}
+
+/// The CRL's signature verifies against `ca_file` (issuer + root, PEM) and
+/// pkilint's `lint_crl` (PKIX profile) reports no ERROR/FATAL.
+pub fn crl_check(crl: &Path, ca_file: &Path) {
+    let mut c = Command::new("openssl");
+    c.args(["crl", "-inform", "DER", "-noout", "-in"])
+        .arg(crl)
+        .arg("-CAfile")
+        .arg(ca_file);
+    let o = proc::run(c, Duration::from_secs(30));
+    assert!(
+        o.success() && o.combined().contains("verify OK"),
+        "CRL signature does not verify:\n{}",
+        o.describe()
+    );
+    pkilint_der("lint_crl", &["-t", "CRL", "-p", "PKIX"], crl);
+}
+
+/// Runs pkilint's `tool` (`lint_crl`, `lint_ocsp_response`, ...) from the
+/// venv on a DER document with `tool_args` before the common ones, and
+/// asserts it succeeds with no ERROR or FATAL finding.
+#[track_caller]
+pub fn pkilint_der(tool: &str, tool_args: &[&str], der: &Path) {
+    let bin = crate::clients::venv().join("bin").join(tool);
+    assert!(
+        bin.is_file(),
+        "{} missing: run scripts/install-test-deps.sh (pkilint in the venv)",
+        bin.display()
+    );
+    let mut c = Command::new(&bin);
+    c.arg("lint")
+        .args(tool_args)
+        .args(["-s", "ERROR", "-f", "TEXT", "--document-format", "DER"])
+        .arg(der);
+    let o = blocking(|| proc::run(c, Duration::from_secs(60)));
+    assert!(!o.timed_out(), "{tool} timed out");
+    let findings: Vec<&str> = o
+        .stdout
+        .lines()
+        .filter(|l| l.contains("ERROR") || l.contains("FATAL"))
+        .collect();
+    assert!(
+        findings.is_empty() && o.success(),
+        "{tool} {}: failed or reports ERROR/FATAL findings:\n{}",
+        der.display(),
+        o.describe()
+    );
 }

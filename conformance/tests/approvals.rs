@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use ironseal_conformance::certs;
 use ironseal_conformance::clients::Certbot;
-use ironseal_conformance::http;
 use ironseal_conformance::subject::Subject;
 use ironseal_conformance::TestEnv;
 use serde_json::{json, Value};
@@ -35,17 +34,19 @@ fn admin(env: &TestEnv, key: &str, method: &str, path: &str, body: Option<Value>
     if text.is_some() {
         headers.push(("Content-Type", "application/json"));
     }
-    let r = http::request(
-        method,
-        &url,
-        Some(&env.server.tls_root),
-        &headers,
-        text.as_deref(),
-    )
-    .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let r = env
+        .server
+        .client()
+        .request_blocking(
+            method,
+            &url,
+            &headers,
+            text.unwrap_or_default().into_bytes(),
+        )
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
     (
         r.status,
-        serde_json::from_str(&r.body).unwrap_or(Value::Null),
+        serde_json::from_str(&r.text()).unwrap_or(Value::Null),
     )
 }
 

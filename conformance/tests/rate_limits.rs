@@ -3,22 +3,10 @@
 //! `rateLimited` (HTTP 429) with a Retry-After that says when to come back,
 //! and the problem names the limit.
 
-mod common;
-
-use common::Env;
+use ironseal_conformance::prelude::*;
 use serde_json::json;
 
-/// Writes a configuration with tight limits and returns its path (kept
-/// alive by the returned directory).
-fn config(limits: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("ironseal.toml");
-    std::fs::write(&path, format!("[limits]\n{limits}\n")).expect("write config");
-    let p = path.to_str().expect("utf-8").to_string();
-    (dir, p)
-}
-
-fn retry_after(r: &common::Resp) -> u64 {
+fn retry_after(r: &Resp) -> u64 {
     r.header("Retry-After")
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no numeric Retry-After\n{}", r.describe()))
@@ -26,9 +14,11 @@ fn retry_after(r: &common::Resp) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_orders_and_new_accounts_are_limited_with_retry_after() {
-    let (_cfg_dir, cfg) =
-        config("new_orders_per_account_per_minute = 2\nnew_accounts_per_ip_per_hour = 3");
-    let env = Env::start_with("rate-orders", &["--config", &cfg]).await;
+    let env = Env::start_with_config(
+        "rate-orders",
+        "[limits]\nnew_orders_per_account_per_minute = 2\nnew_accounts_per_ip_per_hour = 3\n",
+    )
+    .await;
     let raw = env.raw().await;
     let (acct, key) = env.account().await;
     let new_order = raw.url("newOrder");
@@ -63,7 +53,7 @@ async fn new_orders_and_new_accounts_are_limited_with_retry_after() {
 
     // Two accounts so far from 127.0.0.1; the third is admitted, the fourth not.
     let _third = env.account().await;
-    let fresh = common::AcctKey::generate();
+    let fresh = AcctKey::generate();
     let r = raw
         .signed(
             &fresh,
@@ -88,8 +78,11 @@ async fn new_orders_and_new_accounts_are_limited_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_validations_stop_new_attempts() {
-    let (_cfg_dir, cfg) = config("failed_validations_per_account_per_hour = 1");
-    let env = Env::start_with("rate-fails", &["--config", &cfg]).await;
+    let env = Env::start_with_config(
+        "rate-fails",
+        "[limits]\nfailed_validations_per_account_per_hour = 1\n",
+    )
+    .await;
     let raw = env.raw().await;
     let (acct, key) = env.account().await;
     // Each order's http-01 challenge is answered while nothing serves the

@@ -6,7 +6,6 @@
 
 use ironseal_conformance::certs;
 use ironseal_conformance::clients::{acme_problem_types, Certbot, Lego};
-use ironseal_conformance::http;
 use ironseal_conformance::subject::Subject;
 use ironseal_conformance::TestEnv;
 use serde_json::{json, Value};
@@ -20,15 +19,17 @@ fn admin(env: &TestEnv, key: &str, method: &str, path: &str, body: Option<Value>
     if text.is_some() {
         headers.push(("Content-Type", "application/json"));
     }
-    let r = http::request(
-        method,
-        &url,
-        Some(&env.server.tls_root),
-        &headers,
-        text.as_deref(),
-    )
-    .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-    let v = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+    let r = env
+        .server
+        .client()
+        .request_blocking(
+            method,
+            &url,
+            &headers,
+            text.unwrap_or_default().into_bytes(),
+        )
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let v = serde_json::from_str(&r.text()).unwrap_or(Value::Null);
     (r.status, v)
 }
 
@@ -56,8 +57,8 @@ fn eab_key(env: &TestEnv, tenant: &str) -> (String, String) {
 }
 
 fn directory(env: &TestEnv) -> Value {
-    http::get(&env.server.directory_url, Some(&env.server.tls_root))
-        .and_then(|r| r.json())
+    ironseal_conformance::client::get(&env.server.directory_url, Some(&env.server.tls_root))
+        .and_then(|r| r.try_json())
         .expect("directory")
 }
 

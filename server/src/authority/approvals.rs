@@ -48,6 +48,7 @@ pub fn hold(
             "notAfter": ts(req.validity.not_after),
             "forbiddenKey": req.forbidden_key.as_ref().map(hex::encode),
             "replaces": req.replaces,
+            "sid": req.sid,
         }),
         requested_at: now,
         decided_by: None,
@@ -152,6 +153,7 @@ fn request_of(store: &dyn Store, a: &ApprovalRecord) -> Result<IssuanceRequest, 
         .as_str()
         .and_then(|h| hex::decode(h).ok());
     req.replaces = a.context["replaces"].as_str().map(str::to_string);
+    req.sid = a.context["sid"].as_str().map(str::to_string);
     if let Some(order_id) = a.context["order"].as_str() {
         let order = store.get_order(order_id)?.ok_or_else(|| {
             AuthorityError::new(

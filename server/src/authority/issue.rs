@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use ironseal_ca_core::csr::{check_csr, CheckedCsr, CsrPolicy};
-use ironseal_ca_core::issuance::{issue_leaf_with_options, LeafOptions};
+use ironseal_ca_core::issuance::{issue_template, LeafTemplate};
+use ironseal_ca_core::names::SubjectName;
+use ironseal_ca_core::profile::{ProfileError, TemplateRequest};
 use ironseal_ca_core::serial::Serial;
 use ironseal_storage::{
     AuditEvent, CaStatus, CertOrigin, CertificateRecord, IssuanceWrite, StoreError,
@@ -18,7 +20,7 @@ use super::error::{AuthorityError, ErrorKind};
 use super::request::{IssuanceRequest, ProfileChoice};
 use super::IssuingCa;
 use super::{tenant, Ctx};
-use crate::config::{KeyType, Profile};
+use crate::config::Profile;
 use crate::ids::sha256_hex;
 
 /// How far notBefore is backdated to absorb relying parties' clock skew.
@@ -100,46 +102,106 @@ pub fn profile_issuer(
         .ok_or_else(|| unusable("is not loaded"))
 }
 
-/// Checks a CSR against the request and the profile without signing:
-/// well formed, signature over the original bytes, an accepted key that is
-/// neither forbidden nor blocked, and exactly the names asked for. ACME
+/// A CSR checked against the request and the profile, and the leaf it
+/// becomes: subject, SANs and EKUs decided by the profile's kind (TLS:
+/// exactly the names asked for; device: subject and allowed SANs from the
+/// CSR, optional SID; SPIFFE: one SPIFFE ID under the tenant's URI
+/// prefixes).
+pub struct Prepared {
+    /// The checked CSR.
+    pub csr: CheckedCsr,
+    /// The leaf to sign.
+    pub template: LeafTemplate,
+}
+
+fn profile_error(profile: &Profile, e: ProfileError) -> AuthorityError {
+    if let ProfileError::KeyTypeNotAllowed { key, .. } = &e {
+        return AuthorityError::new(
+            ErrorKind::BadKey,
+            format!(
+                "profile {:?} does not accept {} keys; allowed key types: {}",
+                profile.name,
+                key.as_str(),
+                profile.key_types_list()
+            ),
+        );
+    }
+    let kind = match &e {
+        ProfileError::KeyTypeNotAllowed { .. } => ErrorKind::BadKey,
+        ProfileError::UnsupportedIdentifier(_)
+        | ProfileError::SanKindNotAllowed(_)
+        | ProfileError::UriNotAllowed { .. } => ErrorKind::RejectedName,
+        ProfileError::InvalidProfile { .. } => ErrorKind::CaUnavailable,
+        _ => ErrorKind::BadCsr,
+    };
+    AuthorityError::new(kind, e.to_string())
+}
+
+/// Checks a CSR against the request, the profile and the tenant without
+/// signing: well formed, signature over the original bytes, an accepted
+/// key that is neither forbidden nor blocked, the names the profile
+/// allows, and every resulting name inside the tenant's policy. ACME
 /// finalize calls this before the order turns `processing`, so a bad CSR
 /// leaves the order `ready`; [`prepare_and_sign`] runs it again.
 pub fn check_request_csr(
     ctx: &Ctx<'_>,
     req: &IssuanceRequest,
     profile: &Profile,
-) -> Result<CheckedCsr, AuthorityError> {
+) -> Result<Prepared, AuthorityError> {
     let policy = CsrPolicy {
         allow_ed25519: true,
         ..CsrPolicy::default()
     };
-    let checked = check_csr(&req.csr_der, &policy)?;
-    if !profile.allows_key(checked.key) {
-        return Err(AuthorityError::new(
-            ErrorKind::BadKey,
-            format!(
-                "profile {:?} does not accept {} keys; allowed key types: {}",
-                profile.name,
-                KeyType::of(checked.key).as_str(),
-                profile.key_types_list()
-            ),
-        ));
+    let csr = check_csr(&req.csr_der, &policy)?;
+    let tenant = match &req.tenant {
+        Some(id) => {
+            let t = tenant::load(ctx.store, id)?;
+            t.check_profile(&profile.name)?;
+            Some(t)
+        }
+        None => None,
+    };
+    // Without a tenant, URI names are limited only by the profile (and the
+    // CA's name constraints): allow the CSR's own.
+    let own_uris: Vec<String> = csr
+        .san_names
+        .iter()
+        .filter_map(|n| match n {
+            SubjectName::Uri(u) => Some(u.clone()),
+            _ => None,
+        })
+        .collect();
+    let allowed_uri_prefixes = match &tenant {
+        Some(t) => t.names.uri_prefixes(),
+        None => &own_uris,
+    };
+    let template = profile
+        .to_cert_profile()
+        .template(
+            &csr,
+            &TemplateRequest {
+                requested: &req.names,
+                extra_sid: req.sid.as_deref(),
+                allowed_uri_prefixes,
+            },
+        )
+        .map_err(|e| profile_error(profile, e))?;
+    if let Some(t) = &tenant {
+        t.check_names(template.sans())?;
     }
-    checked.require_names(&req.names)?;
     if let Some(bits) = &req.forbidden_key {
-        checked.require_key_differs(bits)?;
+        csr.require_key_differs(bits)?;
     }
     if ctx
         .store
-        .is_key_blocked(&sha256_hex(&checked.public_key_bits))?
+        .is_key_blocked(&sha256_hex(&csr.public_key_bits))?
     {
         return Err(AuthorityError::new(
             ErrorKind::ForbiddenKey,
             "the CSR's key was reported compromised (keyCompromise) and cannot be certified",
         ));
     }
-    Ok(checked)
+    Ok(Prepared { csr, template })
 }
 
 /// Runs the whole pipeline for `req` at `now` and stores the result; not
@@ -149,16 +211,9 @@ pub fn prepare_and_sign(
     req: &IssuanceRequest,
     now: OffsetDateTime,
 ) -> Result<Outcome, AuthorityError> {
-    // 1. Profile.
+    // 1. Profile. 2-3. Tenant policy, CSR and key, the leaf's names.
     let profile = resolve_profile(ctx, &req.profile)?;
-    // 2. Tenant policy: the tenant is active, may use the profile, owns the names.
-    if let Some(id) = &req.tenant {
-        let t = tenant::load(ctx.store, id)?;
-        t.check_profile(&profile.name)?;
-        t.check_names(&req.names)?;
-    }
-    // 3. CSR and key.
-    let csr = check_request_csr(ctx, req, &profile)?;
+    let Prepared { csr, template } = check_request_csr(ctx, req, &profile)?;
     // 4. Approval: held until a second person decides.
     if profile.requires_approval {
         match &req.approval {
@@ -175,18 +230,15 @@ pub fn prepare_and_sign(
     }
     // 5. Signing CA and validity.
     let issuer = profile_issuer(ctx, &profile, req.signing_ca.as_deref())?;
-    let not_before = req.validity.not_before.unwrap_or(now - BACKDATE);
-    let not_after = req
-        .validity
-        .not_after
-        .unwrap_or(not_before + profile.lifetime);
+    let (default_nb, default_na) = profile.to_cert_profile().validity(now, BACKDATE);
+    let not_before = req.validity.not_before.unwrap_or(default_nb);
+    let not_after = req.validity.not_after.unwrap_or(default_na);
     if not_after > issuer.issuer.not_after() {
         return Err(AuthorityError::new(
             ErrorKind::CaUnavailable,
             "the issuing CA expires before the requested notAfter; an operator must rotate it",
         ));
     }
-    let options = LeafOptions::with_ekus(profile.ekus.clone());
     let origin = CertOrigin {
         protocol: req.requester.protocol().to_string(),
         requester: req.requester.actor(),
@@ -199,15 +251,13 @@ pub fn prepare_and_sign(
         let serial = Serial::from_random(rand::random());
         // With partitioned CRLs the certificate names the shard that will list it.
         let crl_url = crate::crl::crl_url_for(ctx.config, issuer.issuer.id(), &serial);
-        let issued = issue_leaf_with_options(
+        let issued = issue_template(
             &issuer.issuer,
-            &csr,
-            &req.names,
+            &template,
             serial.clone(),
             not_before,
             not_after,
             Some(&crl_url),
-            &options,
         )?;
         let record = CertificateRecord {
             serial: serial.to_hex(),
@@ -221,7 +271,7 @@ pub fn prepare_and_sign(
             not_before: issued.not_before,
             not_after: issued.not_after,
             public_key_sha256: sha256_hex(&csr.public_key_bits),
-            identifiers: super::identifiers_of(&req.names),
+            identifiers: super::identifiers_of(template.sans()),
             revocation: None,
             replaced_by: None,
             renew_early: false,
@@ -244,7 +294,7 @@ pub fn prepare_and_sign(
                 origin.protocol,
                 origin.profile,
                 origin.tenant_id.as_deref().unwrap_or("-"),
-                super::names_summary(&req.names),
+                super::names_summary(template.sans()),
                 record.not_after,
                 req.approval
                     .as_deref()

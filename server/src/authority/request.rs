@@ -98,6 +98,9 @@ pub struct IssuanceRequest {
     pub names: Vec<SubjectName>,
     /// Requested validity.
     pub validity: Validity,
+    /// A Microsoft SID (`S-1-5-…`) the requester vouches for (Intune):
+    /// added as the strong-mapping URI SAN where the profile allows it.
+    pub sid: Option<String>,
     /// Key bits that must not be certified (the requester's account key,
     /// RFC 8555 §11.1).
     pub forbidden_key: Option<Vec<u8>>,
@@ -124,6 +127,7 @@ impl IssuanceRequest {
             csr_der,
             names,
             validity: Validity::default(),
+            sid: None,
             forbidden_key: None,
             signing_ca: None,
             order: None,

@@ -162,11 +162,12 @@ pub async fn issue_for_order(
                 mark_replaced(state, replaces, &order.id);
             }
             state.durable().await?;
-            state.metrics.inc("certificates_issued");
+            crate::metrics::on_issued(state, crate::metrics::Protocol::Acme, &order, &serial_hex);
             tracing::info!(order = %order.id, serial = %serial_hex, "certificate issued");
             Ok(done)
         }
         Err(e) => {
+            crate::metrics::on_issue_failed(state, crate::metrics::Protocol::Acme, &order);
             let mut failed = order.clone();
             failed.status = OrderStatus::Invalid;
             failed.error = Some(e.problem.to_json());

@@ -115,7 +115,7 @@ pub fn stage(
 pub fn publish(state: &AppState, record: &CertificateRecord, reason: RevocationReason) {
     state.invalidate_crl(&record.issuer_id);
     state.ocsp.invalidate(&record.issuer_id, &record.serial);
-    state.metrics.inc("certificates_revoked");
+    crate::metrics::on_revoked(state, record);
     tracing::info!(serial = %record.serial, reason = ?reason, "certificate revoked");
 }
 
@@ -129,6 +129,14 @@ pub async fn revoke_certificate(
     let rev = stage(state, record, reason, actor)?;
     state.durable().await?;
     publish(state, record, reason);
+    let protocol = if actor.starts_with("acme:") {
+        crate::metrics::Protocol::Acme
+    } else {
+        crate::metrics::Protocol::Admin
+    };
+    state
+        .metrics
+        .certificate_revoked(protocol, reason_name(reason));
     Ok(rev)
 }
 

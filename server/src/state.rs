@@ -196,6 +196,9 @@ impl AppState {
         let started = std::time::Instant::now();
         let r = self.flusher.durable().await;
         self.metrics.observe_flush(started.elapsed());
+        if r.is_err() {
+            crate::metrics::count_storage_error(crate::metrics::StorageOp::Flush);
+        }
         r.map_err(AcmeError::internal)
     }
 
@@ -203,13 +206,16 @@ impl AppState {
     pub fn check_order_rate(&self, account_id: &str) -> Result<(), AcmeError> {
         match self.order_limiter.check_key(&account_id.to_string()) {
             Ok(()) => Ok(()),
-            Err(_) => Err(AcmeError::new(
-                ProblemType::RateLimited,
-                format!(
-                    "more than {} new orders per minute for this account; retry later",
-                    self.config.new_orders_per_account_per_minute
-                ),
-            )),
+            Err(_) => {
+                self.metrics.rate_limited("new_order_per_account");
+                Err(AcmeError::new(
+                    ProblemType::RateLimited,
+                    format!(
+                        "more than {} new orders per minute for this account; retry later",
+                        self.config.new_orders_per_account_per_minute
+                    ),
+                ))
+            }
         }
     }
 

@@ -410,6 +410,10 @@ async fn bulk_revoke(
             .map_err(|e| ApiError::internal(e.problem.detail))?;
         for r in &staged {
             revocation::publish(state, r, reason);
+            state.metrics.certificate_revoked(
+                crate::metrics::Protocol::Admin,
+                revocation::reason_name(reason),
+            );
         }
     }
     let count = |o: &str| results.iter().filter(|r| r["outcome"] == o).count();

@@ -72,6 +72,7 @@ impl ApiError {
 
 impl From<ironseal_storage::StoreError> for ApiError {
     fn from(e: ironseal_storage::StoreError) -> Self {
+        crate::metrics::storage_error(crate::metrics::StorageOp::Request, &e);
         ApiError::internal(e)
     }
 }

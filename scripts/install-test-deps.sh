@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, idempotently: Debian packages for the
-# real peers (pebble + pebble-challtestsrv, lego, openssl) and a Python venv
-# with certbot and pkilint. Safe to run repeatedly; skips what is present.
+# real peers (pebble + pebble-challtestsrv, lego, openssl), the deployment
+# checkers (promtool from `prometheus`, systemd-analyze from `systemd`) and a
+# Python venv with certbot, pkilint and kubernetes-validate. Safe to run
+# repeatedly; skips what is present.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv="${IRONSEAL_VENV:-$here/.venv}"
@@ -12,6 +14,8 @@ command -v lego >/dev/null 2>&1 || need_apt+=(lego)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-test-deps: apt-get install ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -25,4 +29,8 @@ if [ ! -x "$venv/bin/certbot" ] || [ ! -x "$venv/bin/lint_pkix_cert" ]; then
   "$venv/bin/pip" install -q --upgrade pip >/dev/null
   "$venv/bin/pip" install -q certbot pkilint
 fi
-echo "install-test-deps: ok (pebble-challtestsrv: $(command -v pebble-challtestsrv), lego: $(command -v lego), venv: $venv)"
+if [ ! -x "$venv/bin/kubernetes-validate" ]; then
+  echo "install-test-deps: adding kubernetes-validate to $venv"
+  "$venv/bin/pip" install -q kubernetes-validate
+fi
+echo "install-test-deps: ok (pebble-challtestsrv: $(command -v pebble-challtestsrv), lego: $(command -v lego), promtool: $(command -v promtool), systemd-analyze: $(command -v systemd-analyze), venv: $venv)"

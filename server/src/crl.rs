@@ -254,7 +254,7 @@ fn build_all(
         "CRLs built"
     );
     state.crl_cache.put(ca_id, out.clone(), epoch);
-    state.metrics.inc("crls_built");
+    state.metrics.crl_built(ca_id, this_update, next_update);
     Ok(out)
 }
 
@@ -285,7 +285,12 @@ pub fn refresh_due(state: &AppState) -> usize {
         }
         match build_all(state, id, shards) {
             Ok(_) => rebuilt += 1,
-            Err(e) => tracing::error!(ca = %id, error = %e, "scheduled CRL rebuild failed"),
+            Err(e) => {
+                if let CrlError::Store(se) = &e {
+                    crate::metrics::storage_error(crate::metrics::StorageOp::Crl, se);
+                }
+                tracing::error!(ca = %id, error = %e, "scheduled CRL rebuild failed")
+            }
         }
     }
     rebuilt

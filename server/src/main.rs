@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use ironseal::config::{Config, LogFormat, ServeArgs};
 use ironseal::listener_cert::ListenerCert;
 use ironseal::state::AppState;
-use ironseal::{acme, admin, bootstrap, cli, crl, http, ocsp, pki_http, validation};
+use ironseal::{acme, admin, bootstrap, cli, crl, http, metrics, ocsp, pki_http, validation};
 
 #[derive(Parser)]
 #[command(
@@ -172,17 +172,27 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let acme_handler = move |req: hyper::Request<hyper::body::Incoming>| {
         let st = st.clone();
         async move {
-            if req.uri().path().starts_with("/admin/") {
+            let started = std::time::Instant::now();
+            let protocol = metrics::HttpProtocol::of_https_path(req.uri().path());
+            let resp = if protocol == metrics::HttpProtocol::Admin {
                 admin::handle(&st, req).await
             } else {
                 acme::handle(&st, req).await
-            }
+            };
+            st.metrics.observe_http(protocol, started.elapsed());
+            resp
         }
     };
     let st = state.clone();
-    let plain_handler = move |req| {
+    let plain_handler = move |req: hyper::Request<hyper::body::Incoming>| {
         let st = st.clone();
-        async move { pki_http::handle(&st, req).await }
+        async move {
+            let started = std::time::Instant::now();
+            let protocol = metrics::HttpProtocol::of_plain_path(req.uri().path());
+            let resp = pki_http::handle(&st, req).await;
+            st.metrics.observe_http(protocol, started.elapsed());
+            resp
+        }
     };
     let a = tokio::spawn(http::serve(
         https,

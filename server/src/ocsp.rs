@@ -469,6 +469,7 @@ impl OcspService {
             match self.status(store, responder.issuer_id(), &r.cert_id, epoch) {
                 Ok(s) => items.push((r.cert_id.clone(), s)),
                 Err(e) => {
+                    crate::metrics::storage_error(crate::metrics::StorageOp::Ocsp, &e);
                     tracing::error!(error = %e, "OCSP status lookup failed");
                     return Answer::error(ResponseStatus::InternalError);
                 }

@@ -70,7 +70,7 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
 /// Prometheus text: the request metrics plus the flusher's batching counts.
 fn render_metrics(state: &AppState) -> String {
     use std::sync::atomic::Ordering::Relaxed;
-    let mut out = state.metrics.render();
+    let mut out = crate::metrics::render(state);
     out.push_str(&format!(
         "# TYPE ironseal_store_flushes_total counter\nironseal_store_flushes_total {}\n\
          # TYPE ironseal_store_flush_waiters_total counter\nironseal_store_flush_waiters_total {}\n",

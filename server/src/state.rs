@@ -187,6 +187,9 @@ impl AppState {
         let started = std::time::Instant::now();
         let r = self.flusher.durable().await;
         self.metrics.observe_flush(started.elapsed());
+        if r.is_err() {
+            crate::metrics::count_storage_error(crate::metrics::StorageOp::Flush);
+        }
         r.map_err(AcmeError::internal)
     }
 
@@ -197,9 +200,10 @@ impl AppState {
         checks: &[(crate::rate_limits::Limit, String)],
     ) -> Result<(), AcmeError> {
         for (limit, key) in checks {
-            self.rate_limits
-                .check(*limit, key)
-                .map_err(AcmeError::rate_limited)?;
+            self.rate_limits.check(*limit, key).map_err(|r| {
+                self.metrics.rate_limited(r.limit.as_str());
+                AcmeError::rate_limited(r)
+            })?;
         }
         Ok(())
     }

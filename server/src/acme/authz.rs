@@ -221,7 +221,7 @@ async fn run_validation(
             az.challenges[idx].status = ChallengeStatus::Valid;
             az.challenges[idx].validated = Some(now);
             az.status = AuthzStatus::Valid;
-            state.metrics.inc("validations_valid");
+            state.metrics.validation(ch.kind, true);
         }
         Err(e) => {
             let kind_name = e.acme_type();
@@ -234,7 +234,7 @@ async fn run_validation(
             az.challenges[idx].status = ChallengeStatus::Invalid;
             az.challenges[idx].error = Some(problem.to_json());
             az.status = AuthzStatus::Invalid;
-            state.metrics.inc("validations_invalid");
+            state.metrics.validation(ch.kind, false);
             state.rate_limits.record_failure(&az.account_id);
         }
     }

@@ -94,7 +94,10 @@ impl From<StoreError> for AcmeError {
             )
             .with_status(409),
             StoreError::NotFound => AcmeError::not_found("no such resource"),
-            other => AcmeError::internal(other),
+            other => {
+                crate::metrics::storage_error(crate::metrics::StorageOp::Request, &other);
+                AcmeError::internal(other)
+            }
         }
     }
 }

@@ -520,6 +520,9 @@ pub fn problem_response(state: &AppState, ctx: &Ctx, err: AcmeError) -> Response
     if err.problem.kind == ProblemType::RateLimited {
         reply.retry_after = Some(err.retry_after.unwrap_or(60));
     }
+    if err.problem.kind == ProblemType::BadNonce {
+        state.metrics.bad_nonce();
+    }
     let mut resp = finish(state, ctx, reply);
     if let Ok(v) = HeaderValue::from_str("application/problem+json") {
         resp.headers_mut().insert(CONTENT_TYPE, v);

@@ -240,6 +240,9 @@ pub(super) async fn bulk_revoke(
             .map_err(|e| ApiError::internal(e.problem.detail))?;
         for r in &staged {
             authority::publish(state, r, reason);
+            state
+                .metrics
+                .certificate_revoked(crate::metrics::Protocol::Admin, reason_name(reason));
         }
     }
     let count = |o: &str| results.iter().filter(|r| r["outcome"] == o).count();

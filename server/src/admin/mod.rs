@@ -101,6 +101,7 @@ impl From<crate::authority::AuthorityError> for ApiError {
 
 impl From<ironseal_storage::StoreError> for ApiError {
     fn from(e: ironseal_storage::StoreError) -> Self {
+        crate::metrics::storage_error(crate::metrics::StorageOp::Request, &e);
         ApiError::internal(e)
     }
 }

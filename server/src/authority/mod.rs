@@ -56,12 +56,29 @@ pub async fn issue(state: &AppState, req: &IssuanceRequest) -> Result<Outcome, A
         store: state.store.as_ref(),
         cas: &cas,
     };
-    let outcome = issue::prepare_and_sign(&ctx, req, OffsetDateTime::now_utc())?;
+    let outcome = match issue::prepare_and_sign(&ctx, req, OffsetDateTime::now_utc()) {
+        Ok(o) => o,
+        Err(e) => {
+            let profile = match &req.profile {
+                ProfileChoice::Configured(Some(p)) => p.clone(),
+                ProfileChoice::Configured(None) => state.config.default_profile().name.clone(),
+                ProfileChoice::Builtin(p) => p.name.clone(),
+            };
+            crate::metrics::on_issue_failed(
+                state,
+                req.requester.protocol(),
+                &profile,
+                req.tenant.as_deref(),
+            );
+            return Err(e);
+        }
+    };
     state
         .durable()
         .await
         .map_err(|e| AuthorityError::internal(e.problem.detail))?;
     if let Outcome::Issued(issued) = &outcome {
+        crate::metrics::on_issued(state, &issued.record, req.replaces.as_deref());
         tracing::info!(
             serial = %issued.record.serial,
             requester = %issued.record.origin.requester,

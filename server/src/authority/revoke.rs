@@ -97,7 +97,7 @@ pub fn revoke_staged(
 pub fn publish(state: &AppState, record: &CertificateRecord, reason: RevocationReason) {
     state.invalidate_crl(&record.issuer_id);
     state.ocsp.invalidate(&record.issuer_id, &record.serial);
-    state.metrics.inc("certificates_revoked");
+    crate::metrics::on_revoked(state, record);
     tracing::info!(serial = %record.serial, reason = ?reason, "certificate revoked");
 }
 
@@ -114,6 +114,14 @@ pub async fn revoke(
         .await
         .map_err(|e| AuthorityError::internal(e.problem.detail))?;
     publish(state, record, reason);
+    let protocol = if actor.starts_with("acme:") {
+        crate::metrics::Protocol::Acme
+    } else {
+        crate::metrics::Protocol::Admin
+    };
+    state
+        .metrics
+        .certificate_revoked(protocol, reason_name(reason));
     Ok(rev)
 }
 

@@ -466,6 +466,8 @@ pub struct LimitsFileConfig {
     pub new_orders_per_ip_per_minute: Option<u32>,
     pub new_accounts_per_ip_per_hour: Option<u32>,
     pub failed_validations_per_account_per_hour: Option<u32>,
+    pub failed_validations_per_tenant_per_hour: Option<u32>,
+    pub failed_validations_per_ip_per_hour: Option<u32>,
 }
 
 /// `[testing]` section: options that weaken validation for test setups.
@@ -512,6 +514,8 @@ pub struct Config {
     pub new_orders_per_ip_per_minute: u32,
     pub new_accounts_per_ip_per_hour: u32,
     pub failed_validations_per_account_per_hour: u32,
+    pub failed_validations_per_tenant_per_hour: u32,
+    pub failed_validations_per_ip_per_hour: u32,
     pub dns_resolver: Option<SocketAddr>,
     pub http01_port: u16,
     pub tlsalpn01_port: u16,
@@ -724,6 +728,12 @@ impl Config {
             failed_validations_per_account_per_hour: limits
                 .failed_validations_per_account_per_hour
                 .unwrap_or(300),
+            failed_validations_per_tenant_per_hour: limits
+                .failed_validations_per_tenant_per_hour
+                .unwrap_or(3000),
+            failed_validations_per_ip_per_hour: limits
+                .failed_validations_per_ip_per_hour
+                .unwrap_or(3000),
             dns_resolver: args.test_dns_resolver.or(testing.dns_resolver),
             http01_port: args.test_http01_port.or(testing.http01_port).unwrap_or(80),
             tlsalpn01_port: args
@@ -763,6 +773,14 @@ impl Config {
             (
                 Limit::FailedValidationsPerAccount,
                 Rate::per_hour(self.failed_validations_per_account_per_hour),
+            ),
+            (
+                Limit::FailedValidationsPerTenant,
+                Rate::per_hour(self.failed_validations_per_tenant_per_hour),
+            ),
+            (
+                Limit::FailedValidationsPerIp,
+                Rate::per_hour(self.failed_validations_per_ip_per_hour),
             ),
         ]
     }

@@ -31,16 +31,23 @@ pub enum Limit {
     NewOrdersPerIp,
     /// Failed challenge validations per account.
     FailedValidationsPerAccount,
+    /// Failed challenge validations per tenant.
+    FailedValidationsPerTenant,
+    /// Failed challenge validations per client IP (the one that answered
+    /// the challenge).
+    FailedValidationsPerIp,
 }
 
 impl Limit {
     /// Every limit.
-    pub const ALL: [Limit; 5] = [
+    pub const ALL: [Limit; 7] = [
         Limit::NewAccountsPerIp,
         Limit::NewOrdersPerAccount,
         Limit::NewOrdersPerTenant,
         Limit::NewOrdersPerIp,
         Limit::FailedValidationsPerAccount,
+        Limit::FailedValidationsPerTenant,
+        Limit::FailedValidationsPerIp,
     ];
 
     /// The label used in problems, logs and metrics.
@@ -51,6 +58,8 @@ impl Limit {
             Limit::NewOrdersPerTenant => "new_orders_per_tenant",
             Limit::NewOrdersPerIp => "new_orders_per_ip",
             Limit::FailedValidationsPerAccount => "failed_validations_per_account",
+            Limit::FailedValidationsPerTenant => "failed_validations_per_tenant",
+            Limit::FailedValidationsPerIp => "failed_validations_per_ip",
         }
     }
 }
@@ -126,8 +135,8 @@ impl Refused {
 /// Every limit's buckets.
 pub struct RateLimits {
     buckets: HashMap<Limit, (Rate, DefaultKeyedRateLimiter<String>)>,
-    /// Keys whose failed-validation budget ran out, until when.
-    blocked: Mutex<HashMap<String, Instant>>,
+    /// (limit, key) pairs whose failed-validation budget ran out, until when.
+    blocked: Mutex<HashMap<(Limit, String), Instant>>,
 }
 
 /// Most keys remembered as blocked (each a few dozen bytes).
@@ -168,41 +177,46 @@ impl RateLimits {
         }
     }
 
-    /// Records a failed validation of `key` (an account): when its budget
-    /// is spent, `key` is blocked until the bucket admits again.
-    pub fn record_failure(&self, key: &str) {
-        if let Err(r) = self.check(Limit::FailedValidationsPerAccount, key) {
-            let mut b = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-            if b.len() >= MAX_BLOCKED {
-                let now = Instant::now();
-                b.retain(|_, until| *until > now);
-            }
-            if b.len() < MAX_BLOCKED {
-                b.insert(key.to_string(), Instant::now() + r.retry_after);
+    /// Records a failed validation for each (limit, key): once a budget is
+    /// spent, that key is blocked until its bucket admits again.
+    pub fn record_failure(&self, keys: &[(Limit, String)]) {
+        for (limit, key) in keys {
+            if let Err(r) = self.check(*limit, key) {
+                let mut b = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+                if b.len() >= MAX_BLOCKED {
+                    let now = Instant::now();
+                    b.retain(|_, until| *until > now);
+                }
+                if b.len() < MAX_BLOCKED {
+                    b.insert((*limit, key.clone()), Instant::now() + r.retry_after);
+                }
             }
         }
     }
 
-    /// `Err` while `key` is blocked by its failed validations.
-    pub fn check_failures(&self, key: &str) -> Result<(), Refused> {
+    /// `Err` while any (limit, key) is blocked by failed validations.
+    pub fn check_failures(&self, keys: &[(Limit, String)]) -> Result<(), Refused> {
         let b = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(until) = b.get(key) else {
-            return Ok(());
-        };
         let now = Instant::now();
-        if *until <= now {
-            return Ok(());
+        for (limit, key) in keys {
+            let Some(until) = b.get(&(*limit, key.clone())) else {
+                continue;
+            };
+            if *until <= now {
+                continue;
+            }
+            let rate = self
+                .buckets
+                .get(limit)
+                .map(|(r, _)| *r)
+                .unwrap_or(Rate::per_hour(0));
+            return Err(Refused {
+                limit: *limit,
+                rate,
+                retry_after: (*until - now).max(Duration::from_secs(1)),
+            });
         }
-        let rate = self
-            .buckets
-            .get(&Limit::FailedValidationsPerAccount)
-            .map(|(r, _)| *r)
-            .unwrap_or(Rate::per_hour(0));
-        Err(Refused {
-            limit: Limit::FailedValidationsPerAccount,
-            rate,
-            retry_after: (*until - now).max(Duration::from_secs(1)),
-        })
+        Ok(())
     }
 
     /// Forgets idle keys so memory stays bounded.
@@ -279,16 +293,33 @@ mod tests {
 
     #[test]
     fn failed_validations_block_after_the_budget() {
-        let l = RateLimits::new(&[(Limit::FailedValidationsPerAccount, Rate::per_hour(2))]);
-        l.record_failure("acct");
-        l.record_failure("acct");
+        let l = RateLimits::new(&[
+            (Limit::FailedValidationsPerAccount, Rate::per_hour(2)),
+            (Limit::FailedValidationsPerIp, Rate::per_hour(5)),
+        ]);
+        let keys = |acct: &str| {
+            vec![
+                (Limit::FailedValidationsPerAccount, acct.to_string()),
+                (Limit::FailedValidationsPerIp, "192.0.2.1".to_string()),
+            ]
+        };
+        l.record_failure(&keys("acct"));
+        l.record_failure(&keys("acct"));
         assert!(
-            l.check_failures("acct").is_ok(),
+            l.check_failures(&keys("acct")).is_ok(),
             "the budget is not spent yet"
         );
-        l.record_failure("acct");
-        let r = l.check_failures("acct").unwrap_err();
+        l.record_failure(&keys("acct"));
+        let r = l.check_failures(&keys("acct")).unwrap_err();
+        assert_eq!(r.limit, Limit::FailedValidationsPerAccount);
         assert!(r.retry_after > Duration::from_secs(60), "{r:?}");
-        assert!(l.check_failures("other").is_ok());
+        // Another account from the same IP: the IP's budget (5) is not spent yet...
+        assert!(l.check_failures(&keys("other")).is_ok());
+        l.record_failure(&keys("other"));
+        l.record_failure(&keys("other"));
+        l.record_failure(&keys("other"));
+        // ...now it is: six failures from one IP.
+        let r = l.check_failures(&keys("third")).unwrap_err();
+        assert_eq!(r.limit, Limit::FailedValidationsPerIp);
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use hyper::StatusCode;
 use ironseal_protocol::acme::problem::Problem;
 use ironseal_protocol::acme::types::{AuthzStatus, ChallengeStatus, ChallengeType, IdentifierKind};
-use ironseal_storage::AuthzRecord;
+use ironseal_storage::{AccountRecord, AuthzRecord};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -16,6 +16,7 @@ use super::error::AcmeError;
 use super::order::effective_authz_status;
 use super::order::IN_FLIGHT_WAIT;
 use super::{render, Authed, Ctx, Reply};
+use crate::rate_limits::Limit;
 use crate::state::AppState;
 use crate::validation::{ChallengeKind, Target, ValidationError};
 
@@ -142,10 +143,14 @@ pub async fn challenge(
     }
     // The payload of a response is an empty JSON object (§7.5.1).
     let _: Value = a.jws.payload_json()?;
+    let failure_keys = failure_keys(&acct, ctx);
     state
         .rate_limits
-        .check_failures(&acct.id)
-        .map_err(AcmeError::rate_limited)?;
+        .check_failures(&failure_keys)
+        .map_err(|r| {
+            state.metrics.rate_limited(r.limit.as_str());
+            AcmeError::rate_limited(r)
+        })?;
     let ch = &az.challenges[idx];
     if az.status != AuthzStatus::Pending || ch.status != ChallengeStatus::Pending {
         // Already processing or decided: report the state (idempotent).
@@ -161,7 +166,7 @@ pub async fn challenge(
     let st = state.clone();
     let task_authz = processing.clone();
     let task = tokio::spawn(async move {
-        let result = run_validation(&st, task_authz, idx, key_authorization).await;
+        let result = run_validation(&st, task_authz, idx, key_authorization, failure_keys).await;
         st.validating.end(&result.id);
         result
     });
@@ -181,6 +186,22 @@ pub async fn challenge(
     Ok(reply)
 }
 
+/// The failed-validation budgets a challenge response counts against: the
+/// account's, its tenant's and the client IP's.
+fn failure_keys(acct: &AccountRecord, ctx: &Ctx) -> Vec<(Limit, String)> {
+    let mut keys = vec![(Limit::FailedValidationsPerAccount, acct.id.clone())];
+    if let Some(t) = &acct.tenant_id {
+        keys.push((Limit::FailedValidationsPerTenant, t.clone()));
+    }
+    if let Some(ip) = ctx.client_ip {
+        keys.push((
+            Limit::FailedValidationsPerIp,
+            crate::rate_limits::ip_key(ip),
+        ));
+    }
+    keys
+}
+
 /// Validates one challenge and records the outcome on the authorization:
 /// valid (the authorization turns valid) or invalid with the problem (the
 /// authorization turns invalid, RFC 8555 §7.1.6).
@@ -189,6 +210,7 @@ async fn run_validation(
     mut az: AuthzRecord,
     idx: usize,
     key_authorization: String,
+    failure_keys: Vec<(Limit, String)>,
 ) -> AuthzRecord {
     let ch = az.challenges[idx].clone();
     let kind = match ch.kind {
@@ -235,7 +257,7 @@ async fn run_validation(
             az.challenges[idx].error = Some(problem.to_json());
             az.status = AuthzStatus::Invalid;
             state.metrics.validation(ch.kind, false);
-            state.rate_limits.record_failure(&az.account_id);
+            state.rate_limits.record_failure(&failure_keys);
         }
     }
     tracing::info!(

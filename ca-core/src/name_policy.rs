@@ -154,6 +154,20 @@ fn split_uri(u: &str) -> (String, &str) {
 /// insensitive), and the path equals the prefix path or continues it at a
 /// `/` boundary.
 pub(crate) fn uri_within(uri: &str, prefix: &str) -> bool {
+    if !prefix.contains("://") {
+        // An opaque URI (urn:, tag:): scheme case-insensitive, the rest
+        // exact, on a ':' or '/' boundary (`urn:dev:mesh` allows
+        // `urn:dev:mesh:sensor-1`, not `urn:dev:meshx`).
+        let (Some((us, ur)), Some((ps, pr))) = (uri.split_once(':'), prefix.split_once(':')) else {
+            return false;
+        };
+        if !us.eq_ignore_ascii_case(ps) {
+            return false;
+        }
+        let pr = pr.trim_end_matches([':', '/']);
+        return ur == pr
+            || (ur.starts_with(pr) && matches!(ur.as_bytes().get(pr.len()), Some(b':' | b'/')));
+    }
     let (uh, ur) = split_uri(uri);
     let (ph, pr) = split_uri(prefix);
     if uh != ph {
@@ -202,10 +216,18 @@ impl NamePolicy {
         let uri = uri
             .iter()
             .map(|u| {
-                if !u.contains("://") {
+                let u = u.trim();
+                let scheme_ok = u.split_once(':').is_some_and(|(scheme, rest)| {
+                    !rest.is_empty()
+                        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                        && scheme
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+                });
+                if !scheme_ok {
                     return Err(format!("{u:?} is not an absolute URI prefix"));
                 }
-                Ok(u.trim().to_string())
+                Ok(u.to_string())
             })
             .collect::<Result<_, _>>()?;
         let email = email
@@ -391,6 +413,12 @@ mod tests {
         assert!(p.check_uri("spiffe://td.example/ns/ab").is_err());
         assert!(p.check_uri("spiffe://td.example.evil/ns/a").is_err());
         assert!(p.check_uri("spiffe://other/ns/a").is_err());
+        let urn = NamePolicy::parse(&[], &[], &["urn:dev:mesh".into()], &[]).unwrap();
+        assert!(urn.check_uri("urn:dev:mesh:sensor-1").is_ok());
+        assert!(urn.check_uri("URN:dev:mesh").is_ok());
+        assert!(urn.check_uri("urn:dev:meshx").is_err());
+        assert!(urn.check_uri("urn:dev:other:mesh").is_err());
+        assert!(urn.check_uri("tag:dev:mesh").is_err());
     }
 
     #[test]

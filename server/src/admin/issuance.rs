@@ -59,8 +59,15 @@ pub(super) async fn issue(
         (Some(mine), _) => Some(mine.clone()),
         (None, asked) => asked,
     };
-    // The names asked for are the CSR's; the pipeline checks them against
-    // the profile, the tenant and the CA's name constraints.
+    // TLS profiles: the names asked for are the CSR's (SANs and CN).
+    // Device and SPIFFE profiles take their names from the CSR themselves.
+    // The pipeline checks them against the profile, the tenant and the
+    // CA's name constraints.
+    let tls = match &req.profile {
+        None => Some(state.config.default_profile()),
+        Some(p) => state.config.profile(p),
+    }
+    .is_none_or(|p| matches!(p.kind, ironseal_ca_core::profile::ProfileKind::Tls));
     let names = check_csr(
         &der,
         &CsrPolicy {
@@ -70,6 +77,7 @@ pub(super) async fn issue(
     )
     .map_err(|e| ApiError::bad_request(format!("csrPem: {e}")))?
     .names;
+    let names = if tls { names } else { Vec::new() };
     let mut request = IssuanceRequest::new(
         Requester::Admin {
             actor: caller.actor(),

@@ -17,7 +17,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::error::{AuthorityError, ErrorKind};
-use super::issue::{Issued, Outcome};
+use super::issue::Outcome;
 use super::request::{IssuanceRequest, ProfileChoice, Requester, Validity};
 use super::Ctx;
 use crate::ids::new_id;
@@ -262,7 +262,7 @@ pub async fn finish(
     };
     let mut done = approval;
     match outcome {
-        Ok(Outcome::Issued(Issued { record, .. })) => done.cert_serial = Some(record.serial),
+        Ok(Outcome::Issued(issued)) => done.cert_serial = Some(issued.record.serial),
         Ok(Outcome::Held(_)) => {
             return Err(AuthorityError::internal(
                 "an approved request was held again",

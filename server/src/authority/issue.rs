@@ -33,8 +33,6 @@ const SERIAL_ATTEMPTS: usize = 4;
 pub struct Issued {
     /// The stored record (DER, serial, validity, origin).
     pub record: CertificateRecord,
-    /// The CSR as checked (key bits, names).
-    pub csr: CheckedCsr,
     /// Sequence number of its audit entry.
     pub audit_seq: u64,
 }
@@ -43,9 +41,9 @@ pub struct Issued {
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// Signed and stored.
-    Issued(Issued),
+    Issued(Box<Issued>),
     /// Held for approval (the profile requires it); nothing was signed.
-    Held(ironseal_storage::ApprovalRecord),
+    Held(Box<ironseal_storage::ApprovalRecord>),
 }
 
 /// The profile a request names: a configured one or the server's own.
@@ -218,12 +216,12 @@ pub fn prepare_and_sign(
     if profile.requires_approval {
         match &req.approval {
             None => {
-                return Ok(Outcome::Held(super::approvals::hold(
+                return Ok(Outcome::Held(Box::new(super::approvals::hold(
                     ctx,
                     req,
                     &profile.name,
                     now,
-                )?))
+                )?)))
             }
             Some(id) => super::approvals::require_approved(ctx.store, id)?,
         }
@@ -311,11 +309,10 @@ pub fn prepare_and_sign(
         };
         match ctx.store.record_issuance(&write) {
             Ok(entry) => {
-                return Ok(Outcome::Issued(Issued {
+                return Ok(Outcome::Issued(Box::new(Issued {
                     record: write.certificate,
-                    csr,
                     audit_seq: entry.seq,
-                }))
+                })))
             }
             Err(StoreError::DuplicateSerial) => {
                 tracing::warn!(serial = %write.certificate.serial, "serial collision; drawing another");

@@ -100,7 +100,7 @@ pub fn issue_blocking(
     let outcome = issue::prepare_and_sign(ctx, req, now)?;
     ctx.store.flush()?;
     match outcome {
-        Outcome::Issued(issued) => Ok(issued),
+        Outcome::Issued(issued) => Ok(*issued),
         Outcome::Held(a) => Err(AuthorityError::internal(format!(
             "a server certificate request was held for approval {}",
             a.id

@@ -15,3 +15,4 @@
 
 pub mod acme;
 pub mod ocsp;
+pub mod pkcs7;

@@ -310,7 +310,7 @@ async fn admin_api_cli_roles_revocation_audit() {
     let op_actor = format!("key:{op_id}");
     let aud_actor = format!("key:{aud_id}");
     for (actor, action, outcome, summary) in [
-        ("system", "ca.create", None, "parent=-"),
+        ("server:bootstrap", "ca.create", None, "parent=- algorithm="),
         ("system", "admin-key.create", None, "initial"),
         ("key:initial", "POST /admin/v1/keys", Some(201), "operator"),
         (

@@ -456,6 +456,28 @@ async fn hierarchy_root_policy_issuing_acme_revocation() {
     for a in ["ca.create", "ca.activate", "ca.status"] {
         assert!(actions.contains(&a), "no {a} in the audit log: {actions:?}");
     }
+    // Every CA certificate was signed by the authority and recorded with
+    // its serial, including the two the server made at its first start.
+    let signed: Vec<&serde_json::Value> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "ca.create")
+        .collect();
+    assert!(
+        signed.iter().all(|e| e["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("signed=[ca-certificate serial="))),
+        "{signed:#?}"
+    );
+    let at_start = signed
+        .iter()
+        .filter(|e| e["actor"] == "server:bootstrap")
+        .count();
+    assert_eq!(
+        at_start, 2,
+        "first-start root and intermediate: {signed:#?}"
+    );
 
     // Restart: the issuing CA stays the activated one, the HTTPS
     // certificate now chains to root2 (Server::start reaches the directory

@@ -13,18 +13,16 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use ironseal_ca_core::cert::pem_encode;
-use ironseal_ca_core::hierarchy::{
-    create_intermediate, create_root, CaProfile, Issuer, IssuerUrls,
-};
+use ironseal_ca_core::hierarchy::{CaProfile, Issuer, IssuerUrls};
 use ironseal_ca_core::keys::CaKey;
 use ironseal_ca_core::sealed::{open, seal, Kek};
-use ironseal_ca_core::serial::Serial;
 use ironseal_storage::{
     ApiKeyRecord, ApiRole, AuditEvent, CaRecord, CaStatus, CrossCert, SledStore, Store,
 };
 use time::OffsetDateTime;
 
 use crate::admin::auth::{generate_key, key_hash, INITIAL_KEY_ID};
+use crate::authority::ca_ops::{self, CaCertificate, CaChange};
 use crate::authority::{CaSet, IssuingCa};
 use crate::client_cert::ClientCertAuth;
 use crate::config::Config;
@@ -117,6 +115,9 @@ pub(crate) fn urls_for(config: &Config, ca_id: &str) -> IssuerUrls {
     }
 }
 
+/// The audit actor of what the server does at its first start.
+pub const BOOTSTRAP_ACTOR: &str = "server:bootstrap";
+
 /// Creates a root and an issuing intermediate (pathLen 0) when the store has
 /// no CA yet. Keys are sealed with the KEK, bound to the CA id.
 pub fn ensure_hierarchy(config: &Config, store: &dyn Store, kek: &Kek) -> Result<bool, BootError> {
@@ -135,16 +136,45 @@ pub fn ensure_hierarchy(config: &Config, store: &dyn Store, kek: &Kek) -> Result
         path_len: None,
         ..Default::default()
     };
-    let (root_key, root_der) = create_root(&root_profile, Serial::from_random(rand::random()))?;
+    // Both signatures go through the authority and are recorded (records
+    // plus one audit entry each) before the hierarchy is used.
+    let root_signed = ca_ops::sign_ca(CaCertificate::Root {
+        profile: &root_profile,
+    })?;
+    let (root_key, root_der) = root_signed.get();
     let root_sealed = seal(
         kek,
         root_key.pkcs8_der(),
         root_id.as_bytes(),
         rand::random(),
     )?;
+    let root_record = CaRecord {
+        id: root_id.clone(),
+        name: root_profile.common_name.clone(),
+        parent_id: None,
+        cert_der: root_der.clone(),
+        sealed_key: root_sealed,
+        algorithm: Some(alg),
+        status: CaStatus::Active,
+        created_at: now,
+        cross_certs: Vec::new(),
+        csr_der: Vec::new(),
+    };
+    let (root_key, root_der) = root_signed.record(
+        store,
+        BOOTSTRAP_ACTOR,
+        &CaChange {
+            records: std::slice::from_ref(&root_record),
+            action: "ca.create",
+            summary: format!(
+                "id={root_id} name={:?} parent=- algorithm={alg} first start",
+                root_profile.common_name
+            ),
+        },
+    )?;
     let root_issuer = Issuer::new(
         root_id.clone(),
-        root_der.clone(),
+        root_der,
         root_key,
         urls_for(config, &root_id),
     )?;
@@ -160,42 +190,36 @@ pub fn ensure_hierarchy(config: &Config, store: &dyn Store, kek: &Kek) -> Result
         name_constraints: config.ca_name_constraints.clone(),
         ..Default::default()
     };
-    let (int_key, int_der) = create_intermediate(
-        &int_profile,
-        Serial::from_random(rand::random()),
-        &root_issuer,
-    )?;
-
+    let int_signed = ca_ops::sign_ca(CaCertificate::Subordinate {
+        profile: &int_profile,
+        parent: &root_issuer,
+    })?;
+    let (int_key, int_der) = int_signed.get();
     let int_sealed = seal(kek, int_key.pkcs8_der(), int_id.as_bytes(), rand::random())?;
-    for (id, name, parent, der, sealed) in [
-        (
-            &root_id,
-            &root_profile.common_name,
-            None,
-            root_der,
-            root_sealed,
-        ),
-        (
-            &int_id,
-            &int_profile.common_name,
-            Some(root_id.clone()),
-            int_der,
-            int_sealed,
-        ),
-    ] {
-        store.put_ca(&CaRecord {
-            id: id.clone(),
-            name: name.clone(),
-            parent_id: parent,
-            cert_der: der,
-            sealed_key: sealed,
-            algorithm: Some(alg),
-            status: CaStatus::Active,
-            created_at: now,
-            cross_certs: Vec::new(),
-            csr_der: Vec::new(),
-        })?;
-    }
+    let int_record = CaRecord {
+        id: int_id.clone(),
+        name: int_profile.common_name.clone(),
+        parent_id: Some(root_id.clone()),
+        cert_der: int_der.clone(),
+        sealed_key: int_sealed,
+        algorithm: Some(alg),
+        status: CaStatus::Active,
+        created_at: now,
+        cross_certs: Vec::new(),
+        csr_der: Vec::new(),
+    };
+    int_signed.record(
+        store,
+        BOOTSTRAP_ACTOR,
+        &CaChange {
+            records: std::slice::from_ref(&int_record),
+            action: "ca.create",
+            summary: format!(
+                "id={int_id} name={:?} parent={root_id} algorithm={alg} first start",
+                int_profile.common_name
+            ),
+        },
+    )?;
     store.flush()?;
     tracing::info!(root = %root_id, issuing = %int_id, algorithm = %alg, "created CA hierarchy");
     Ok(true)

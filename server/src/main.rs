@@ -94,22 +94,6 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let store = bootstrap::open_store(&config)?;
     if bootstrap::ensure_hierarchy(&config, store.as_ref(), &kek)? {
         tracing::info!(data_dir = %config.data_dir.display(), "first start: CA created");
-        for ca in store.list_cas()? {
-            store.append_audit(&ironseal_storage::AuditEvent {
-                at: ca.created_at,
-                actor: "system".into(),
-                action: "ca.create".into(),
-                summary: format!(
-                    "id={} name={:?} parent={} algorithm={}",
-                    ca.id,
-                    ca.name,
-                    ca.parent_id.as_deref().unwrap_or("-"),
-                    ca.algorithm.map_or("-", |a| a.as_str())
-                ),
-                outcome: None,
-            })?;
-        }
-        store.flush()?;
     }
     let cas = bootstrap::load_cas(&config, store.as_ref(), &kek)?;
     bootstrap::write_root(&config, &cas)?;

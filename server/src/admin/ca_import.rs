@@ -16,8 +16,7 @@ use hyper::StatusCode;
 use ironseal_ca_core::cert::{cert_issuer_der, cert_subject_der};
 use ironseal_ca_core::hierarchy::CaProfile;
 use ironseal_ca_core::hierarchy_ops::{
-    check_external_ca, decode_certificate, import_ca, import_signed_ca, intermediate_csr,
-    verify_cert_signature,
+    check_external_ca, decode_certificate, import_ca, import_signed_ca, verify_cert_signature,
 };
 use ironseal_ca_core::keys::{CaKey, KeyAlgorithm};
 use ironseal_ca_core::sealed::open;
@@ -27,11 +26,13 @@ use time::OffsetDateTime;
 
 use super::auth::Principal;
 use super::cas::{
-    ca_change, ca_error, ca_json, ca_name, load_ca, save_ca, seal_key, NameConstraintsInput,
+    ca_change, ca_error, ca_json, ca_name, load_ca, save_ca, save_signed_ca, seal_key,
+    NameConstraintsInput, Reply,
 };
 use super::handlers::parse_body;
 use super::routes::Op;
 use super::{Answer, ApiError};
+use crate::authority::ca_ops;
 use crate::ids::new_id;
 use crate::state::AppState;
 
@@ -212,19 +213,24 @@ pub(super) async fn create_csr(
         let key = CaKey::generate(req.algorithm).map_err(ApiError::internal)?;
         let mut record = new_record(&name, None, CaStatus::Pending);
         let id = record.id.clone();
-        record.csr_der = intermediate_csr(&profile, &key).map_err(ca_error)?;
+        let signed = ca_ops::sign_ca_request(&profile, &key).map_err(ca_error)?;
+        record.csr_der = signed.get().clone();
         record.sealed_key = seal_key(state, &key, &id)?;
         record.algorithm = Some(req.algorithm);
         tracing::info!(id = %id, "CA key and request made for an external issuer");
-        save_ca(
+        save_signed_ca(
             state,
             &caller,
+            signed,
             &record,
             "ca.csr",
             format!("id={id} name={name:?} algorithm={}", req.algorithm.as_str()),
-            StatusCode::CREATED,
-            format!("pending CA {id}"),
+            Reply {
+                status: StatusCode::CREATED,
+                note: format!("pending CA {id}"),
+            },
         )
+        .map(|(answer, _)| answer)
     })
     .await
 }
@@ -274,8 +280,10 @@ pub(super) async fn import_signed(
             &record,
             "ca.import-signed",
             format!("id={id} issuer={}", issuer.id),
-            StatusCode::OK,
-            format!("CA {id} signed by {}", issuer.id),
+            Reply {
+                status: StatusCode::OK,
+                note: format!("CA {id} signed by {}", issuer.id),
+            },
         )
     })
     .await
@@ -311,8 +319,10 @@ pub(super) async fn register_external(
                 "id={id} name={name:?} parent={}",
                 parent.as_deref().unwrap_or("-")
             ),
-            StatusCode::CREATED,
-            format!("external CA {id}"),
+            Reply {
+                status: StatusCode::CREATED,
+                note: format!("external CA {id}"),
+            },
         )
     })
     .await
@@ -365,8 +375,10 @@ pub(super) async fn import_existing(
                 parent.as_deref().unwrap_or("-"),
                 algorithm.as_str()
             ),
-            StatusCode::CREATED,
-            format!("imported CA {id}"),
+            Reply {
+                status: StatusCode::CREATED,
+                note: format!("imported CA {id}"),
+            },
         )
     })
     .await
@@ -408,6 +420,7 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
     use ironseal_ca_core::cert::pem_encode;
+    use ironseal_ca_core::hierarchy_ops::intermediate_csr;
 
     #[test]
     fn request_bodies() {

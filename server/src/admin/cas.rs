@@ -6,11 +6,10 @@ use std::sync::Arc;
 use hyper::StatusCode;
 use ironseal_ca_core::constraints::{GeneralSubtree, NameConstraints};
 use ironseal_ca_core::error::CaError;
-use ironseal_ca_core::hierarchy::{create_intermediate, create_root, CaProfile};
+use ironseal_ca_core::hierarchy::CaProfile;
 use ironseal_ca_core::keys::KeyAlgorithm;
 use ironseal_ca_core::sealed::seal;
-use ironseal_ca_core::serial::Serial;
-use ironseal_storage::{AuditEvent, CaRecord, CaStatus, CrossCert};
+use ironseal_storage::{CaRecord, CaStatus, CrossCert};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -18,6 +17,7 @@ use time::OffsetDateTime;
 use super::auth::Principal;
 use super::{Answer, ApiError};
 use crate::acme::render::ts;
+use crate::authority::ca_ops::{self, CaCertificate, CaChange, Signed};
 use crate::authority::CaSet;
 use crate::bootstrap::{listener_names, load_cas, read_issuing, write_issuing, BootError};
 use crate::ids::new_id;
@@ -157,50 +157,75 @@ pub(super) fn reload_cas(state: &AppState) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub(super) fn audit_ca(
-    state: &AppState,
-    caller: &Principal,
-    action: &str,
-    summary: String,
-) -> Result<(), ApiError> {
-    state.store.append_audit(&AuditEvent {
-        at: OffsetDateTime::now_utc(),
-        actor: caller.actor(),
-        action: action.into(),
-        summary,
-        outcome: None,
-    })?;
+/// What an admin call answers after a hierarchy change.
+pub(super) struct Reply {
+    pub(super) status: StatusCode,
+    pub(super) note: String,
+}
+
+/// Pins the current issuing CA first (older data directories may lack the
+/// file): a new active CA never takes over issuance before it is
+/// activated.
+fn pin_issuing(state: &AppState) -> Result<(), ApiError> {
+    if read_issuing(&state.config).is_none() {
+        write_issuing(&state.config, state.active_issuer().issuer.id())
+            .map_err(ApiError::internal)?;
+    }
     Ok(())
 }
 
-/// The common end of a hierarchy change: stores `record`, appends the
-/// audit entry, makes both durable, rebuilds the CA set, and answers with
-/// the CA. Call inside [`ca_change`].
+/// The common end of a hierarchy change: makes the records and their
+/// audit entry durable, rebuilds the CA set, and answers with `record`.
+fn finish_change(state: &AppState, record: &CaRecord, reply: Reply) -> Result<Answer, ApiError> {
+    state.store.flush()?;
+    reload_cas(state)?;
+    Ok(Answer {
+        status: reply.status,
+        body: ca_json(record, &state.ca_set()),
+        note: Some(reply.note),
+    })
+}
+
+/// Stores `record` and the audit entry of a change that signed nothing
+/// (see [`ca_ops::record_change`]), then [`finish_change`]. Call inside
+/// [`ca_change`].
 pub(super) fn save_ca(
     state: &AppState,
     caller: &Principal,
     record: &CaRecord,
     action: &str,
     summary: String,
-    status: StatusCode,
-    note: String,
+    reply: Reply,
 ) -> Result<Answer, ApiError> {
-    // Pin the current issuing CA first (older data directories may lack
-    // the file): a new active CA never takes over issuance before it is
-    // activated.
-    if read_issuing(&state.config).is_none() {
-        write_issuing(&state.config, state.active_issuer().issuer.id())
-            .map_err(ApiError::internal)?;
-    }
-    state.store.put_ca(record)?;
-    audit_ca(state, caller, action, summary)?;
-    state.store.flush()?;
-    reload_cas(state)?;
-    Ok(Answer {
-        status,
-        body: ca_json(record, &state.ca_set()),
-        note: Some(note),
-    })
+    pin_issuing(state)?;
+    let change = CaChange {
+        records: std::slice::from_ref(record),
+        action,
+        summary,
+    };
+    ca_ops::record_change(state.store.as_ref(), &caller.actor(), &change)?;
+    finish_change(state, record, reply)
+}
+
+/// Like [`save_ca`] for a change that the authority signed: records the
+/// signature with `record`, and hands back the signed value.
+pub(super) fn save_signed_ca<T>(
+    state: &AppState,
+    caller: &Principal,
+    signed: Signed<T>,
+    record: &CaRecord,
+    action: &str,
+    summary: String,
+    reply: Reply,
+) -> Result<(Answer, T), ApiError> {
+    pin_issuing(state)?;
+    let change = CaChange {
+        records: std::slice::from_ref(record),
+        action,
+        summary,
+    };
+    let value = signed.record(state.store.as_ref(), &caller.actor(), &change)?;
+    Ok((finish_change(state, record, reply)?, value))
 }
 
 /// Runs a hierarchy change off the async workers (key generation, store
@@ -310,12 +335,12 @@ pub(super) async fn create_ca(
             },
             policies: req.policies,
         };
-        let serial = Serial::from_random(rand::random());
-        let (id, key, der) = match &req.parent {
+        let (id, signed) = match &req.parent {
             None => {
                 let id = format!("root-{}", &new_id()[..8]).to_lowercase();
-                let (key, der) = create_root(&profile, serial).map_err(ca_error)?;
-                (id, key, der)
+                let signed =
+                    ca_ops::sign_ca(CaCertificate::Root { profile: &profile }).map_err(ca_error)?;
+                (id, signed)
             }
             Some(parent_id) => {
                 let parent = load_ca(state, parent_id)?;
@@ -339,17 +364,21 @@ pub(super) async fn create_ca(
                 // minutes ago).
                 let mut profile = profile;
                 profile.not_before = profile.not_before.max(issuer.issuer.not_before());
-                let (key, der) =
-                    create_intermediate(&profile, serial, &issuer.issuer).map_err(ca_error)?;
-                (id, key, der)
+                let signed = ca_ops::sign_ca(CaCertificate::Subordinate {
+                    profile: &profile,
+                    parent: &issuer.issuer,
+                })
+                .map_err(ca_error)?;
+                (id, signed)
             }
         };
-        let sealed = seal_key(state, &key, &id)?;
+        let (key, der) = signed.get();
+        let sealed = seal_key(state, key, &id)?;
         let record = CaRecord {
             id: id.clone(),
             name: name.clone(),
             parent_id: req.parent.clone(),
-            cert_der: der,
+            cert_der: der.clone(),
             sealed_key: sealed,
             algorithm: Some(req.algorithm),
             status: CaStatus::Active,
@@ -366,16 +395,12 @@ pub(super) async fn create_ca(
             req.path_len.map_or("-".to_string(), |p| p.to_string()),
         );
         tracing::info!(id = %id, parent = ?req.parent, "CA created through the admin API");
-        let note = format!("created CA {id}");
-        save_ca(
-            state,
-            &caller,
-            &record,
-            "ca.create",
-            summary,
-            StatusCode::CREATED,
-            note,
-        )
+        let reply = Reply {
+            status: StatusCode::CREATED,
+            note: format!("created CA {id}"),
+        };
+        save_signed_ca(state, &caller, signed, &record, "ca.create", summary, reply)
+            .map(|(answer, _)| answer)
     })
     .await
 }
@@ -436,28 +461,29 @@ pub(super) fn activate_in(
     // the new CA issuing and the old one still marked active.
     write_issuing(&state.config, &id).map_err(ApiError::internal)?;
     record.status = CaStatus::Active;
-    state.store.put_ca(&record)?;
+    let mut records = vec![record.clone()];
     if previous != id {
         if let Some(mut prev) = state.store.get_ca(&previous)? {
             if prev.status == CaStatus::Active {
                 prev.status = CaStatus::Retiring;
-                state.store.put_ca(&prev)?;
+                records.push(prev);
             }
         }
     }
-    audit_ca(
+    let change = CaChange {
+        records: &records,
+        action: "ca.activate",
+        summary: format!("id={id} previous={previous} (now retiring)"),
+    };
+    ca_ops::record_change(state.store.as_ref(), &caller.actor(), &change)?;
+    finish_change(
         state,
-        caller,
-        "ca.activate",
-        format!("id={id} previous={previous} (now retiring)"),
-    )?;
-    state.store.flush()?;
-    reload_cas(state)?;
-    Ok(Answer {
-        status: StatusCode::OK,
-        body: ca_json(&record, &state.ca_set()),
-        note: Some(format!("activated CA {id}; {previous} retiring")),
-    })
+        &record,
+        Reply {
+            status: StatusCode::OK,
+            note: format!("activated CA {id}; {previous} retiring"),
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -506,8 +532,10 @@ pub(super) async fn set_ca_status(
             &record,
             "ca.status",
             format!("id={id} {} -> {}", from.as_str(), req.status.as_str()),
-            StatusCode::OK,
-            format!("CA {id} {}", req.status.as_str()),
+            Reply {
+                status: StatusCode::OK,
+                note: format!("CA {id} {}", req.status.as_str()),
+            },
         )
     })
     .await
@@ -563,10 +591,9 @@ pub(super) async fn cross_sign_ca(
             .get(&req.by)
             .ok_or_else(|| ApiError::internal(format!("CA {} is not loaded", req.by)))?;
         let now = OffsetDateTime::now_utc();
-        let der = ironseal_ca_core::hierarchy_ops::cross_sign(
+        let signed = ca_ops::sign_cross(
             &record.cert_der,
             &signer.issuer,
-            Serial::from_random(rand::random()),
             // Clamped into the cross-signer's validity.
             (now - time::Duration::hours(1)).max(signer.issuer.not_before()),
             (now + time::Duration::days(i64::from(req.validity_days)))
@@ -575,16 +602,19 @@ pub(super) async fn cross_sign_ca(
         .map_err(ca_error)?;
         record.cross_certs.push(CrossCert {
             by: req.by.clone(),
-            der: der.clone(),
+            der: signed.get().clone(),
         });
-        let mut answer = save_ca(
+        let (mut answer, der) = save_signed_ca(
             state,
             &caller,
+            signed,
             &record,
             "ca.cross-sign",
             format!("id={id} by={} validityDays={}", req.by, req.validity_days),
-            StatusCode::CREATED,
-            format!("CA {id} cross-signed by {}", req.by),
+            Reply {
+                status: StatusCode::CREATED,
+                note: format!("CA {id} cross-signed by {}", req.by),
+            },
         )?;
         answer.body["crossCertificatePem"] =
             json!(ironseal_ca_core::cert::pem_encode("CERTIFICATE", &der));

@@ -10,19 +10,19 @@
 use std::sync::Arc;
 
 use hyper::StatusCode;
-use ironseal_ca_core::hierarchy::create_intermediate;
 use ironseal_ca_core::hierarchy_ops::rollover_profile;
-use ironseal_ca_core::serial::Serial;
 use ironseal_storage::{CaRecord, CaStatus};
 use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 
 use super::auth::Principal;
 use super::cas::{
-    activate_in, ca_change, ca_error, load_ca, require_key_and_cert, save_ca, seal_key,
+    activate_in, ca_change, ca_error, load_ca, require_key_and_cert, save_signed_ca, seal_key,
+    Reply,
 };
 use super::handlers::parse_body;
 use super::{Answer, ApiError};
+use crate::authority::ca_ops::{self, CaCertificate};
 use crate::ids::new_id;
 use crate::state::AppState;
 
@@ -87,15 +87,19 @@ pub(super) async fn rollover(
         let mut profile = rollover_profile(&cur.issuer, now).map_err(ca_error)?;
         profile.not_before = (now - Duration::hours(1)).max(parent.issuer.not_before());
         profile.not_after = profile.not_after.min(parent.issuer.not_after());
-        let serial = Serial::from_random(rand::random());
-        let (key, der) = create_intermediate(&profile, serial, &parent.issuer).map_err(ca_error)?;
+        let signed = ca_ops::sign_ca(CaCertificate::Subordinate {
+            profile: &profile,
+            parent: &parent.issuer,
+        })
+        .map_err(ca_error)?;
+        let (key, der) = signed.get();
         let new = format!("int-{}", &new_id()[..8]).to_lowercase();
-        let sealed = seal_key(state, &key, &new)?;
+        let sealed = seal_key(state, key, &new)?;
         let record = CaRecord {
             id: new.clone(),
             name: profile.common_name.clone(),
             parent_id: Some(parent_id.clone()),
-            cert_der: der,
+            cert_der: der.clone(),
             sealed_key: sealed,
             algorithm: Some(profile.algorithm),
             status: CaStatus::Active,
@@ -104,14 +108,17 @@ pub(super) async fn rollover(
             csr_der: Vec::new(),
         };
         tracing::info!(id = %new, predecessor = %id, "CA rolled over");
-        let created = save_ca(
+        let (created, _) = save_signed_ca(
             state,
             &caller,
+            signed,
             &record,
             "ca.rollover",
             format!("id={new} predecessor={id} parent={parent_id}"),
-            StatusCode::CREATED,
-            format!("CA {new} succeeds {id}"),
+            Reply {
+                status: StatusCode::CREATED,
+                note: format!("CA {new} succeeds {id}"),
+            },
         )?;
         if !req.activate {
             return Ok(created);

@@ -11,6 +11,7 @@
 //! wire format in one place.
 
 pub mod approvals;
+pub mod ca_ops;
 mod error;
 mod issue;
 pub mod registry;

@@ -89,6 +89,17 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub admin_client_certs: Vec<CertRule>,
+    /// Non-public address ranges challenge validation may connect to, in
+    /// CIDR form (e.g. `10.0.0.0/8`); default none: public addresses only.
+    #[arg(
+        long = "validation-allow-address",
+        env = "IRONSEAL_VALIDATION_ALLOW_ADDRESSES",
+        value_delimiter = ','
+    )]
+    pub validation_allow_addresses: Vec<ipnet::IpNet>,
+    /// Validations run at once; more wait for a slot (default 64).
+    #[arg(long, env = "IRONSEAL_VALIDATION_MAX_CONCURRENT")]
+    pub validation_max_concurrent: Option<usize>,
     /// TEST ONLY: send every challenge DNS lookup to this resolver (ip:port).
     #[arg(long, env = "IRONSEAL_TEST_DNS_RESOLVER")]
     pub test_dns_resolver: Option<SocketAddr>,
@@ -142,6 +153,7 @@ pub struct FileConfig {
     pub crl: CrlFileConfig,
     pub acme: AcmeFileConfig,
     pub limits: LimitsFileConfig,
+    pub validation: ValidationFileConfig,
     pub testing: TestingFileConfig,
     /// `[[profiles]]`: issuance profiles offered to ACME clients.
     pub profiles: Vec<ProfileFileConfig>,
@@ -470,6 +482,15 @@ pub struct LimitsFileConfig {
     pub failed_validations_per_ip_per_hour: Option<u32>,
 }
 
+/// `[validation]` section: challenge validation limits.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ValidationFileConfig {
+    /// CIDR ranges of non-public addresses validation may dial.
+    pub allow_addresses: Option<Vec<ipnet::IpNet>>,
+    pub max_concurrent: Option<usize>,
+}
+
 /// `[testing]` section: options that weaken validation for test setups.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -519,6 +540,11 @@ pub struct Config {
     pub dns_resolver: Option<SocketAddr>,
     pub http01_port: u16,
     pub tlsalpn01_port: u16,
+    /// Non-public ranges validation may connect to (besides public
+    /// addresses); loopback is added when any test knob is set.
+    pub validation_allow_addresses: Vec<ipnet::IpNet>,
+    /// Concurrent validations (≥ 1).
+    pub validation_max_concurrent: usize,
     /// Issuance profiles, in file order; never empty (the built-in
     /// "default" when none is configured).
     pub profiles: Vec<Profile>,
@@ -674,6 +700,20 @@ impl Config {
             }
             _ => {}
         }
+        let validation_allow_addresses = if args.validation_allow_addresses.is_empty() {
+            file.validation.allow_addresses.unwrap_or_default()
+        } else {
+            args.validation_allow_addresses.clone()
+        };
+        let validation_max_concurrent = args
+            .validation_max_concurrent
+            .or(file.validation.max_concurrent)
+            .unwrap_or(64);
+        if validation_max_concurrent == 0 {
+            return Err(ConfigError::Invalid(
+                "validation max_concurrent must be at least 1".into(),
+            ));
+        }
         let acme = file.acme;
         let limits = file.limits;
         let testing = file.testing;
@@ -740,6 +780,8 @@ impl Config {
                 .test_tlsalpn01_port
                 .or(testing.tlsalpn01_port)
                 .unwrap_or(443),
+            validation_allow_addresses,
+            validation_max_concurrent,
             profiles,
             admin_client_ca,
             admin_client_certs,
@@ -789,6 +831,19 @@ impl Config {
     /// otherwise the first configured profile.
     pub fn default_profile(&self) -> &Profile {
         self.profile("default").unwrap_or(&self.profiles[0])
+    }
+
+    /// The address policy of challenge validation: public addresses, the
+    /// configured ranges, and loopback when a test knob is set (test
+    /// setups run their challenge responders on loopback).
+    pub fn validation_address_policy(&self) -> crate::validation::AddressPolicy {
+        let p =
+            crate::validation::AddressPolicy::with_allowed(self.validation_allow_addresses.clone());
+        if self.test_knobs().is_empty() {
+            p
+        } else {
+            p.allow_loopback()
+        }
     }
 
     /// True when any option that weakens validation for tests is set.

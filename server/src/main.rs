@@ -89,6 +89,11 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     for knob in config.test_knobs() {
         tracing::warn!("TEST OPTION ACTIVE: {knob}; never use this in production");
     }
+    if !config.test_knobs().is_empty() {
+        tracing::warn!(
+            "TEST OPTION ACTIVE: challenge validation may connect to loopback addresses (implied by the test options above)"
+        );
+    }
     bootstrap::prepare_data_dir(&config.data_dir)?;
     let kek = bootstrap::load_kek(&config)?;
     let store = bootstrap::open_store(&config)?;
@@ -122,6 +127,8 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         tlsalpn01_port: config.tlsalpn01_port,
         dns_resolver: config.dns_resolver,
         timeout: Duration::from_secs(10),
+        address_policy: config.validation_address_policy(),
+        max_concurrent: config.validation_max_concurrent,
     })?;
     tracing::info!(validation = ?validator.config(), "challenge validation settings");
     let https = TcpListener::bind(config.listen).await?;

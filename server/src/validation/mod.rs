@@ -29,7 +29,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
+use tokio::sync::Semaphore;
 
+pub use address_policy::AddressPolicy;
+
+/// At most this many addresses of one name are tried (RFC 8555 §8.3 does
+/// not require trying every A/AAAA answer; an applicant publishing hundreds
+/// of them would otherwise multiply the CA's connection attempts).
+pub const MAX_ADDRESSES_TRIED: usize = 4;
+
+pub mod address_policy;
 mod cert;
 pub mod dns01;
 pub mod http01;
@@ -102,6 +111,11 @@ pub struct ValidationConfig {
     /// Upper bound for one whole validation (all lookups, connections,
     /// redirects). Default 10 s.
     pub timeout: Duration,
+    /// Which addresses may be dialled. Default: public addresses only.
+    pub address_policy: AddressPolicy,
+    /// Validations running at once; further ones wait for a slot (the wait
+    /// is not counted in `timeout`). Default 64.
+    pub max_concurrent: usize,
 }
 
 impl Default for ValidationConfig {
@@ -111,6 +125,8 @@ impl Default for ValidationConfig {
             tlsalpn01_port: 443,
             dns_resolver: None,
             timeout: Duration::from_secs(10),
+            address_policy: AddressPolicy::public_only(),
+            max_concurrent: 64,
         }
     }
 }
@@ -165,6 +181,8 @@ pub(crate) struct Inner {
     /// TLS client for https redirects during http-01 (ALPN `http/1.1`, any
     /// certificate).
     pub(crate) tls_https: Arc<rustls::ClientConfig>,
+    /// One permit per running validation ([`ValidationConfig::max_concurrent`]).
+    slots: Semaphore,
 }
 
 /// The challenge validator. Cheap to clone; share it between tasks.
@@ -187,6 +205,7 @@ impl Validator {
     /// client cannot be configured.
     pub fn new(cfg: ValidationConfig) -> Result<Validator, ValidationError> {
         let resolver = resolve::DnsResolver::new(cfg.dns_resolver, cfg.timeout)?;
+        let cfg_slots = cfg.max_concurrent.max(1);
         let tls_alpn = tlsalpn01::client_config(vec![tlsalpn01::ACME_TLS_1.to_vec()])?;
         let tls_https = tlsalpn01::client_config(vec![b"http/1.1".to_vec()])?;
         Ok(Validator {
@@ -195,6 +214,7 @@ impl Validator {
                 resolver,
                 tls_alpn,
                 tls_https,
+                slots: Semaphore::new(cfg_slots),
             }),
         })
     }
@@ -210,7 +230,9 @@ impl Validator {
     /// only), `key_authorization` is `token || '.' || base64url(JWK
     /// thumbprint)` as computed by the server (RFC 8555 §8.1).
     ///
-    /// The whole call is bounded by [`ValidationConfig::timeout`].
+    /// The whole call is bounded by [`ValidationConfig::timeout`], once it
+    /// holds one of the [`ValidationConfig::max_concurrent`] slots (a busy CA
+    /// queues validations rather than opening unbounded connections).
     pub async fn validate(
         &self,
         kind: ChallengeKind,
@@ -218,6 +240,12 @@ impl Validator {
         token: &str,
         key_authorization: &str,
     ) -> Result<(), ValidationError> {
+        let _slot = self
+            .inner
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| ValidationError::Connection("validator is shutting down".into()))?;
         let fut = async {
             match kind {
                 ChallengeKind::Http01 => {
@@ -319,16 +347,23 @@ pub fn reverse_dns_name(ip: &IpAddr) -> String {
 }
 
 /// Connects to the first address that accepts, in the given order (the
-/// resolver returns IPv4 before IPv6). When there is more than one address,
-/// each attempt is bounded by a third of `validation_timeout` so that one
-/// black-holed address does not use up the whole validation. Errors are
-/// collected into one `Connection` message.
+/// resolver returns IPv4 before IPv6), after checking each against the
+/// address policy; at most [`MAX_ADDRESSES_TRIED`] addresses are tried. When
+/// there is more than one address, each attempt is bounded by a third of
+/// `validation_timeout` so that one black-holed address does not use up the
+/// whole validation.
+///
+/// Errors name the address and a short, fixed reason only (refused, timed
+/// out, unreachable, not allowed): the operating system's message is not
+/// passed on to the applicant.
 pub(crate) async fn connect_first(
     kind: ChallengeKind,
+    policy: &AddressPolicy,
     addrs: &[IpAddr],
     port: u16,
     validation_timeout: Duration,
 ) -> Result<(tokio::net::TcpStream, SocketAddr), ValidationError> {
+    let addrs = &addrs[..addrs.len().min(MAX_ADDRESSES_TRIED)];
     let per_attempt = if addrs.len() > 1 {
         validation_timeout / 3
     } else {
@@ -337,13 +372,18 @@ pub(crate) async fn connect_first(
     let mut errors = Vec::new();
     for ip in addrs {
         let sa = SocketAddr::new(*ip, port);
+        if let Err(class) = policy.check(*ip) {
+            tracing::info!(%kind, addr = %sa, class, "validation refused to connect: address policy");
+            errors.push(format!("{sa}: not allowed ({class})"));
+            continue;
+        }
         match tokio::time::timeout(per_attempt, tokio::net::TcpStream::connect(sa)).await {
             Ok(Ok(s)) => {
                 let _ = s.set_nodelay(true);
                 return Ok((s, sa));
             }
-            Ok(Err(e)) => errors.push(format!("{sa}: {e}")),
-            Err(_) => errors.push(format!("{sa}: connect timed out after {per_attempt:?}")),
+            Ok(Err(e)) => errors.push(format!("{sa}: {}", io_reason(&e))),
+            Err(_) => errors.push(format!("{sa}: connect timed out")),
         }
     }
     Err(ValidationError::Connection(format!(
@@ -354,4 +394,16 @@ pub(crate) async fn connect_first(
             errors.join("; ")
         }
     )))
+}
+
+/// A short, fixed description of a connect error.
+fn io_reason(e: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused => "connection refused",
+        K::ConnectionReset | K::ConnectionAborted => "connection reset",
+        K::TimedOut => "connect timed out",
+        K::HostUnreachable | K::NetworkUnreachable => "unreachable",
+        _ => "connect failed",
+    }
 }

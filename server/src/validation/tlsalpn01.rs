@@ -190,7 +190,14 @@ pub(crate) async fn validate(
     let server_name = ServerName::try_from(sni.clone())
         .map_err(|e| ValidationError::Malformed(format!("{kind}: invalid SNI {sni:?}: {e}")))?;
 
-    let (tcp, peer) = connect_first(kind, &addrs, port, inner.cfg.timeout).await?;
+    let (tcp, peer) = connect_first(
+        kind,
+        &inner.cfg.address_policy,
+        &addrs,
+        port,
+        inner.cfg.timeout,
+    )
+    .await?;
     let connector = tokio_rustls::TlsConnector::from(inner.tls_alpn.clone());
     let tls = connector.connect(server_name, tcp).await.map_err(|e| {
         ValidationError::Tls(format!(

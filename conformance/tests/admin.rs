@@ -320,7 +320,6 @@ async fn admin_api_cli_roles_revocation_audit() {
             "keyCompromise",
         ),
         (op_actor.as_str(), "POST /admin/v1/keys", Some(403), ""),
-        ("anonymous", "GET /admin/v1/whoami", Some(401), ""),
         (op_actor.as_str(), revoke_path.as_str(), Some(400), "force"),
         (op_actor.as_str(), revoke_path.as_str(), Some(413), ""),
         (
@@ -391,4 +390,57 @@ async fn admin_api_cli_roles_revocation_audit() {
     assert_eq!(page["entries"][0]["seq"], 4);
     assert_eq!(page["next"], 5);
     assert_eq!(page["verify"]["ok"], true, "{}", page["verify"]);
+}
+
+/// Hardening: anonymous or wrongly keyed admin requests are refused with
+/// 401 and counted, but never written to the hash-chained audit log, so an
+/// attacker cannot grow it (20 requests with 3,000-byte paths left 20
+/// entries of 3 KB each before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_admin_requests_do_not_grow_the_audit_log() {
+    let env = Env::start("admin-refusals").await;
+    let srv = &env.srv;
+    let head = |srv: &Server| {
+        let log = admin_ok(srv, &["audit", "--limit", "1000"]);
+        let entries = log["entries"].as_array().unwrap().clone();
+        (entries.len(), entries)
+    };
+    let (before, _) = head(srv);
+    let long = format!("/admin/{}", "a".repeat(3000));
+    for i in 0..20 {
+        let key = if i % 2 == 0 { None } else { Some("isk_not-a-real-key") };
+        let r = blocking(|| srv.call("GET", &long, key, None)).unwrap();
+        assert_eq!(r.status, 401, "anonymous request {i}: {}", r.text());
+        assert!(r.text().contains("unauthorized"), "{}", r.text());
+    }
+    let r = blocking(|| srv.call("GET", "/admin/v1/whoami", None, None)).unwrap();
+    assert_eq!(r.status, 401);
+    // The audit log gained only the entries of the `audit` call above.
+    let (after, entries) = head(srv);
+    assert_eq!(after, before + 1, "{entries:#?}");
+    assert!(
+        entries.iter().all(|e| e["outcome"] != 401
+            && e["action"].as_str().is_some_and(|a| a.len() < 200)),
+        "{entries:#?}"
+    );
+    // An authenticated call to an unknown long path is audited with the
+    // start of the path only.
+    let r = blocking(|| srv.call("GET", &long, Some(&srv.admin_key), None)).unwrap();
+    assert_eq!(r.status, 404);
+    let (_, entries) = head(srv);
+    let e = entries
+        .iter()
+        .find(|e| e["outcome"] == 404)
+        .expect("the 404 is audited");
+    let action = e["action"].as_str().unwrap();
+    assert!(action.len() < 200 && action.ends_with("(3007 bytes)"), "{action}");
+    // The refusals are counted for alerting.
+    let url = format!("http://127.0.0.1:{}/metrics", srv.http_port);
+    let m = blocking(|| ironseal_conformance::client::get(&url, None)).unwrap().text();
+    let n: f64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("ironseal_admin_auth_failures_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no ironseal_admin_auth_failures_total in\n{m}"));
+    assert!(n >= 21.0, "{n}");
 }

@@ -540,18 +540,6 @@ async fn admin_client_certificates_map_to_roles_or_fall_back_to_keys() {
         ),
         (audit_actor.as_str(), "GET /admin/v1/whoami", Some(200), ""),
         (ops_actor.as_str(), "POST /admin/v1/keys", Some(403), ""),
-        (
-            intern_actor.as_str(),
-            "GET /admin/v1/whoami",
-            Some(403),
-            "matches no admin_client_certs rule",
-        ),
-        (
-            "anonymous",
-            "GET /admin/v1/whoami",
-            Some(401),
-            &format!("client certificate sha256:{}... refused", &rogue_fp[..16]),
-        ),
         ("key:initial", "POST /admin/v1/keys", Some(201), "operator"),
     ] {
         assert!(
@@ -560,6 +548,15 @@ async fn admin_client_certificates_map_to_roles_or_fall_back_to_keys() {
             serde_json::to_string_pretty(&entries).unwrap()
         );
     }
+    // Refused credentials (a certificate without a role, a rogue
+    // certificate) are logged and counted, never audited.
+    assert!(
+        !entries.iter().any(|e| e["actor"] == "anonymous"
+            || e["actor"] == intern_actor.as_str()
+            || e["summary"].as_str().unwrap_or("").contains(&rogue_fp[..16])),
+        "refused requests in the audit log:\n{}",
+        serde_json::to_string_pretty(&entries).unwrap()
+    );
     let boss_actor = boss.actor("boss");
     assert!(
         has_entry(&entries, &boss_actor, "GET /admin/v1/whoami", Some(200), ""),
@@ -675,14 +672,8 @@ async fn admin_client_certificates_map_to_roles_or_fall_back_to_keys() {
     assert_eq!(st, 200, "directory with a revoked client cert: {body}");
     let entries = audit_entries(srv);
     assert!(
-        has_entry(
-            &entries,
-            "anonymous",
-            "GET /admin/v1/whoami",
-            Some(401),
-            &format!("{t2} is revoked"),
-        ),
-        "no audit entry for the revoked certificate:\n{}",
+        !entries.iter().any(|e| e["outcome"] == 401),
+        "a refused credential in the audit log:\n{}",
         serde_json::to_string_pretty(&entries).unwrap()
     );
 }

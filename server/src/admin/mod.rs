@@ -18,6 +18,7 @@ mod certificates;
 mod handlers;
 mod issuance;
 mod keys;
+mod refusals;
 mod rollover;
 pub mod routes;
 pub mod tenants;
@@ -233,13 +234,18 @@ async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
     }
 }
 
+/// The log budget of refused admin requests.
+static REFUSAL_LOG: std::sync::LazyLock<refusals::LogBudget> =
+    std::sync::LazyLock::new(refusals::LogBudget::default);
+
 /// Handles /admin/... requests.
 pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<Body> {
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let query = req.uri().query().map(str::to_string);
     let (parts, body) = req.into_parts();
-    let action = format!("{method} {path}");
+    // The path is the caller's: only its start goes into the audit log.
+    let action = format!("{method} {}", refusals::shown_path(&path));
     let lookup = routes::lookup(&method, &path);
     let limit = match &lookup {
         Lookup::Found(r, _) => r.max_body.unwrap_or(state.config.max_body_bytes),
@@ -249,6 +255,10 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
     let st = state.clone();
     let header = parts.headers.get(AUTHORIZATION).cloned();
     let peer = parts.extensions.get::<PeerCertificates>().cloned();
+    let client = parts
+        .extensions
+        .get::<crate::http::ClientAddr>()
+        .map_or_else(|| "-".to_string(), |c| c.0.ip().to_string());
     let auth = tokio::task::spawn_blocking(move || {
         auth::authenticate_request(
             st.store.as_ref(),
@@ -273,38 +283,35 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
             let err = ApiError::internal(e);
             return json_response(err.status, &error_body(&err));
         }
-        Err(AuthError::NoRole { label, subject }) => {
-            tracing::warn!(path = %path, certificate = %label, "admin request with a client certificate that has no role");
-            let err = ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                AuthError::NoRole {
-                    label: label.clone(),
-                    subject: subject.clone(),
-                }
-                .to_string(),
-            );
-            let summary =
-                format!("client certificate {subject:?} matches no admin_client_certs rule");
-            return finish(state, &format!("cert:{label}"), &action, summary, Err(err)).await;
-        }
         Err(e) => {
-            tracing::warn!(path = %path, error = %e, "admin request without a valid API key or client certificate");
-            // A refused client certificate is named in the summary (the
-            // actor stays anonymous: nothing about it is trusted).
-            let summary = match &e {
-                AuthError::CertRejected {
-                    fingerprint,
-                    reason,
-                } => format!("client certificate sha256:{fingerprint}... refused: {reason}"),
-                _ => String::new(),
+            // Not audited (see `refusals`): logged within a budget, counted.
+            state.metrics.inc("admin_auth_failures");
+            let (status, code, www) = match &e {
+                AuthError::NoRole { .. } => (StatusCode::FORBIDDEN, "forbidden", false),
+                _ => (StatusCode::UNAUTHORIZED, "unauthorized", true),
             };
-            let err = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string());
-            let mut resp = finish(state, "anonymous", &action, summary, Err(err)).await;
-            resp.headers_mut().insert(
-                "www-authenticate",
-                hyper::header::HeaderValue::from_static("Bearer"),
-            );
+            if let refusals::Permit::Log { suppressed } =
+                REFUSAL_LOG.take(std::time::Instant::now())
+            {
+                if suppressed > 0 {
+                    tracing::warn!(suppressed, "more refused admin requests were not logged");
+                }
+                tracing::warn!(
+                    method = %method,
+                    path = %refusals::shown_path(&path),
+                    client = %client,
+                    error = %e,
+                    "admin request refused: no valid API key or client certificate"
+                );
+            }
+            let err = ApiError::new(status, code, e.to_string());
+            let mut resp = json_response(err.status, &error_body(&err));
+            if www {
+                resp.headers_mut().insert(
+                    "www-authenticate",
+                    hyper::header::HeaderValue::from_static("Bearer"),
+                );
+            }
             return resp;
         }
     };

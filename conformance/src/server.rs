@@ -83,7 +83,8 @@ pub struct Server {
     pub alpn_port: u16,
     /// Fake DNS resolver (`pebble-challtestsrv`) the VA asks, if any.
     pub dns_addr: Option<String>,
-    /// The first admin API key (`IRONSEAL_INITIAL_ADMIN_KEY`).
+    /// The first admin API key (`IRONSEAL_INITIAL_ADMIN_KEY`); set it
+    /// empty before the first start to have the server generate one.
     pub admin_key: String,
     /// How many times the binary has been started.
     pub starts: u32,
@@ -240,8 +241,11 @@ impl Server {
         if let Some(c) = &self.config {
             cmd.arg("--config").arg(c);
         }
-        cmd.args(&self.extra)
-            .env("IRONSEAL_INITIAL_ADMIN_KEY", &self.admin_key);
+        cmd.args(&self.extra);
+        // An empty key lets the server generate its own.
+        if !self.admin_key.is_empty() {
+            cmd.env("IRONSEAL_INITIAL_ADMIN_KEY", &self.admin_key);
+        }
         cmd
     }
 

@@ -408,7 +408,11 @@ async fn refused_admin_requests_do_not_grow_the_audit_log() {
     let (before, _) = head(srv);
     let long = format!("/admin/{}", "a".repeat(3000));
     for i in 0..20 {
-        let key = if i % 2 == 0 { None } else { Some("isk_not-a-real-key") };
+        let key = if i % 2 == 0 {
+            None
+        } else {
+            Some("isk_not-a-real-key")
+        };
         let r = blocking(|| srv.call("GET", &long, key, None)).unwrap();
         assert_eq!(r.status, 401, "anonymous request {i}: {}", r.text());
         assert!(r.text().contains("unauthorized"), "{}", r.text());
@@ -419,8 +423,9 @@ async fn refused_admin_requests_do_not_grow_the_audit_log() {
     let (after, entries) = head(srv);
     assert_eq!(after, before + 1, "{entries:#?}");
     assert!(
-        entries.iter().all(|e| e["outcome"] != 401
-            && e["action"].as_str().is_some_and(|a| a.len() < 200)),
+        entries
+            .iter()
+            .all(|e| e["outcome"] != 401 && e["action"].as_str().is_some_and(|a| a.len() < 200)),
         "{entries:#?}"
     );
     // An authenticated call to an unknown long path is audited with the
@@ -433,14 +438,52 @@ async fn refused_admin_requests_do_not_grow_the_audit_log() {
         .find(|e| e["outcome"] == 404)
         .expect("the 404 is audited");
     let action = e["action"].as_str().unwrap();
-    assert!(action.len() < 200 && action.ends_with("(3007 bytes)"), "{action}");
+    assert!(
+        action.len() < 200 && action.ends_with("(3007 bytes)"),
+        "{action}"
+    );
     // The refusals are counted for alerting.
     let url = format!("http://127.0.0.1:{}/metrics", srv.http_port);
-    let m = blocking(|| ironseal_conformance::client::get(&url, None)).unwrap().text();
+    let m = blocking(|| ironseal_conformance::client::get(&url, None))
+        .unwrap()
+        .text();
     let n: f64 = m
         .lines()
         .find_map(|l| l.strip_prefix("ironseal_admin_auth_failures_total "))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no ironseal_admin_auth_failures_total in\n{m}"));
     assert!(n >= 21.0, "{n}");
+}
+
+/// Hardening: a generated first admin key goes to a 0600 file in the data
+/// directory, never into the log stream (where journald and log shippers
+/// keep it), and it works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_admin_key_is_written_to_a_private_file_not_the_log() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut srv = Server::without_dns(dir.path());
+    srv.admin_key = String::new();
+    blocking(|| srv.start());
+    let file = srv.data.join("initial-admin-key");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{}", file.display());
+    let key = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    assert!(key.starts_with("isk_") && key.len() > 30, "{key}");
+    let log = std::fs::read_to_string(srv.log_path()).unwrap();
+    assert!(!log.contains(&key), "the key is in the log:\n{log}");
+    assert!(
+        log.contains("initial-admin-key"),
+        "the log names the file:\n{log}"
+    );
+    srv.admin_key = key;
+    let r = blocking(|| srv.call("GET", "/admin/v1/whoami", Some(&srv.admin_key), None)).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("\"admin\""), "{}", r.text());
+    // A restart neither rewrites the file nor makes a second key.
+    blocking(|| srv.restart());
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap().trim(),
+        srv.admin_key
+    );
 }

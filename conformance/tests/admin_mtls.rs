@@ -553,7 +553,10 @@ async fn admin_client_certificates_map_to_roles_or_fall_back_to_keys() {
     assert!(
         !entries.iter().any(|e| e["actor"] == "anonymous"
             || e["actor"] == intern_actor.as_str()
-            || e["summary"].as_str().unwrap_or("").contains(&rogue_fp[..16])),
+            || e["summary"]
+                .as_str()
+                .unwrap_or("")
+                .contains(&rogue_fp[..16])),
         "refused requests in the audit log:\n{}",
         serde_json::to_string_pretty(&entries).unwrap()
     );

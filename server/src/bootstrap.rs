@@ -447,6 +447,26 @@ fn cross_chains(
     out
 }
 
+/// File in the data directory that receives a generated first admin key.
+pub const INITIAL_KEY_FILE: &str = "initial-admin-key";
+
+/// Writes a generated first admin key to [`INITIAL_KEY_FILE`] (mode 0600,
+/// never overwriting) and returns its path. The key never goes to the log
+/// stream, where journald and log shippers would keep it.
+pub fn write_initial_key(config: &Config, key: &str) -> Result<std::path::PathBuf, BootError> {
+    let path = config.data_dir.join(INITIAL_KEY_FILE);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    f.write_all(format!("{key}\n").as_bytes())
+        .map_err(io_err(&path))?;
+    f.sync_all().map_err(io_err(&path))?;
+    Ok(path)
+}
+
 /// Writes root.pem into the data directory so clients can trust it.
 pub fn write_root(config: &Config, cas: &CaSet) -> Result<(), BootError> {
     let path = config.data_dir.join("root.pem");

@@ -104,8 +104,20 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     bootstrap::write_root(&config, &cas)?;
     if let Some(key) = bootstrap::ensure_admin_key(&config, store.as_ref())? {
         if std::env::var("IRONSEAL_INITIAL_ADMIN_KEY").is_err() {
-            // Shown once; only its hash is kept.
-            eprintln!("ironseal: initial admin API key (shown once, store it now): {key}");
+            // Only its hash is kept in the store. The key goes to a 0600
+            // file, and to the terminal only when stderr is one: never into
+            // the log stream.
+            let path = bootstrap::write_initial_key(&config, &key)?;
+            tracing::warn!(
+                path = %path.display(),
+                "initial admin API key written to this file (mode 0600): store it, then delete the file"
+            );
+            if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                eprintln!(
+                    "ironseal: initial admin API key (also in {}): {key}",
+                    path.display()
+                );
+            }
         }
     }
     let client_certs = bootstrap::client_cert_auth(&config, store.as_ref())?;

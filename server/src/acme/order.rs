@@ -565,6 +565,11 @@ pub async fn get_order(
         state.issuing.wait(&order.id, IN_FLIGHT_WAIT).await;
         order = load_order(state, acct, id).await?;
     }
+    if order.status == OrderStatus::Valid {
+        // The order turned valid in the same write as its certificate;
+        // whoever reads the certificate URL must find it after a crash.
+        state.durable().await?;
+    }
     let mut reply = Reply::json(StatusCode::OK, &render::order(ctx, &order));
     if order.status == OrderStatus::Processing {
         reply = reply.retry_after(1);
@@ -626,6 +631,10 @@ pub async fn certificate(
             "this certificate belongs to another account",
         ));
     }
+    // Never hand out a certificate whose record could still be lost in a
+    // crash (its issuance may be waiting for the group commit): OCSP and
+    // revocation must know every certificate a client holds.
+    state.durable().await?;
     let chains = state.chains_for(&cert.issuer_id);
     let chain = chains
         .get(alt)

@@ -487,6 +487,20 @@ fn uri_host(uri: &str) -> Option<String> {
     Some(host.to_ascii_lowercase())
 }
 
+/// The IPv4 address an IPv4-mapped (`::ffff:a.b.c.d`) or IPv4-compatible
+/// (`::a.b.c.d`, deprecated; not `::` or `::1`) IPv6 address carries.
+pub fn embedded_ipv4(v6: &std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let s = v6.segments();
+    if s[..6] == [0; 6] && (s[6] != 0 || s[7] > 1) {
+        let o = v6.octets();
+        return Some(std::net::Ipv4Addr::new(o[12], o[13], o[14], o[15]));
+    }
+    None
+}
+
 fn same_family(a: IpAddr, b: IpAddr) -> bool {
     a.is_ipv4() == b.is_ipv4()
 }
@@ -931,10 +945,23 @@ impl ChainPolicy {
     }
 
     /// [`ChainPolicy::check_name`] for every name a leaf will carry.
+    ///
+    /// An IPv4-mapped or IPv4-compatible IPv6 address (`::ffff:10.1.2.3`,
+    /// RFC 4291 §2.5.5) is refused: subtrees of one family do not match the
+    /// other, so such a name would escape excluded IPv4 subtrees.
     pub fn check_names(&self, names: &[SubjectName]) -> Result<(), CaError> {
-        names
-            .iter()
-            .try_for_each(|n| self.check_name(&ConstrainedName::from(n)))
+        for n in names {
+            if let SubjectName::Ip(IpAddr::V6(v6)) = n {
+                if let Some(v4) = embedded_ipv4(v6) {
+                    return Err(CaError::NameConstraintViolation {
+                        name: format!("ip:{v6}"),
+                        reason: format!("an IPv4 address in IPv6 form; ask for {v4}"),
+                    });
+                }
+            }
+            self.check_name(&ConstrainedName::from(n))?;
+        }
+        Ok(())
     }
 
     /// Checks that `cas[0]` may certify a new CA whose basicConstraints
@@ -1314,5 +1341,32 @@ mod tests {
         assert!("ftp:x".parse::<GeneralSubtree>().is_err());
         let j = serde_json::to_string(&nc(&[dns("example.com")], &[])).expect("json");
         assert_eq!(j, r#"{"permitted":["dns:example.com"],"excluded":[]}"#);
+    }
+
+    #[test]
+    fn ipv4_in_ipv6_form_cannot_escape_excluded_ipv4_subtrees() {
+        let p = policy(vec![(
+            None,
+            NameConstraints {
+                permitted: Vec::new(),
+                excluded: vec![ip("10.0.0.0/8")],
+            },
+        )]);
+        let name = |s: &str| SubjectName::Ip(s.parse().expect("ip"));
+        assert!(p.check_names(&[name("10.1.2.3")]).is_err());
+        for mapped in ["::ffff:10.1.2.3", "::10.1.2.3", "::ffff:192.0.2.1"] {
+            let e = p
+                .check_names(&[name(mapped)])
+                .map(|()| "accepted".to_string());
+            assert!(
+                e.as_ref()
+                    .is_err_and(|e| e.to_string().contains("IPv6 form")),
+                "{mapped}: {e:?}"
+            );
+        }
+        assert!(p
+            .check_names(&[name("192.0.2.1"), name("2001:db8::1")])
+            .is_ok());
+        assert!(p.check_names(&[name("::1")]).is_ok());
     }
 }

@@ -294,6 +294,15 @@ pub fn validate_identifier(identifier: &Identifier) -> Result<(), Problem> {
                 .value
                 .parse()
                 .map_err(|_| fail("not an IP address".into()))?;
+            if let IpAddr::V6(v6) = addr {
+                // RFC 4291 §2.5.5: an IPv4 address in IPv6 form would
+                // escape IPv4 name constraints and policies.
+                if let Some(v4) = v6.to_ipv4_mapped() {
+                    return Err(fail(format!(
+                        "an IPv4-mapped IPv6 address; ask for the IPv4 address {v4}"
+                    )));
+                }
+            }
             let canonical = addr.to_string();
             if canonical != identifier.value {
                 return Err(fail(format!(
@@ -558,7 +567,7 @@ mod tests {
 
     #[test]
     fn ip_identifiers() {
-        for ok in ["192.0.2.1", "2001:db8::1", "::1", "::ffff:192.0.2.1"] {
+        for ok in ["192.0.2.1", "2001:db8::1", "::1"] {
             validate_identifier(&Identifier::ip(ok)).unwrap();
         }
         for bad in [
@@ -572,8 +581,13 @@ mod tests {
             "192.0.2.1/32",
             "example.org",
             " 192.0.2.1",
+            // IPv4-mapped: would escape IPv4 constraints (issue 10 item 11).
+            "::ffff:192.0.2.1",
+            "::ffff:10.1.2.3",
         ] {
             assert!(validate_identifier(&Identifier::ip(bad)).is_err(), "{bad}");
         }
+        let p = validate_identifier(&Identifier::ip("::ffff:10.1.2.3")).unwrap_err();
+        assert!(p.detail.contains("10.1.2.3"), "{}", p.detail);
     }
 }

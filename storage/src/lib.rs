@@ -72,6 +72,9 @@ pub enum StoreError {
     /// The storage engine failed (I/O, engine error).
     #[error("storage backend: {0}")]
     Backend(String),
+    /// Disabling this key would leave no enabled admin key.
+    #[error("the last enabled admin key cannot be disabled")]
+    LastAdminKey,
 }
 
 /// The persistence interface of the server.
@@ -226,7 +229,10 @@ pub trait Store: Send + Sync + 'static {
     fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
 
     /// Disable (revoke) an API key at `at`; one-way. Returns the updated
-    /// record. `NotFound` if absent; `Conflict` if already disabled.
+    /// record. `NotFound` if absent; `Conflict` if already disabled;
+    /// `LastAdminKey` if it is the last enabled admin key, checked
+    /// atomically with the write (two concurrent disables of the last two
+    /// admin keys leave one).
     fn disable_api_key(&self, id: &str, at: OffsetDateTime) -> Result<ApiKeyRecord, StoreError>;
 
     /// Append to the audit log atomically: assigns the next sequence

@@ -10,6 +10,7 @@ use crate::approvals::{ApprovalRecord, ApprovalStatus};
 use crate::audit::{AuditEntry, AuditEvent, AuditHead};
 use crate::issuance::IssuanceWrite;
 use crate::keys;
+use crate::records::ApiRole;
 use crate::records::{
     AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, OrderRecord,
     RevocationRecord,
@@ -380,9 +381,17 @@ impl Store for MemoryStore {
 
     fn disable_api_key(&self, id: &str, at: OffsetDateTime) -> Result<ApiKeyRecord, StoreError> {
         let mut g = self.lock();
+        let enabled_admins = g
+            .api_keys
+            .values()
+            .filter(|k| k.role == ApiRole::Admin && k.disabled_at.is_none())
+            .count();
         let key = g.api_keys.get_mut(id).ok_or(StoreError::NotFound)?;
         if key.disabled_at.is_some() {
             return Err(StoreError::Conflict("API key already disabled".into()));
+        }
+        if key.role == ApiRole::Admin && enabled_admins <= 1 {
+            return Err(StoreError::LastAdminKey);
         }
         key.disabled_at = Some(at);
         Ok(key.clone())

@@ -75,6 +75,7 @@ use crate::approvals::{ApprovalRecord, ApprovalStatus};
 use crate::audit::{AuditEntry, AuditEvent, AuditHead};
 use crate::issuance::IssuanceWrite;
 use crate::keys;
+use crate::records::ApiRole;
 use crate::records::{
     AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, CertificateStatus,
     OrderRecord, RevocationRecord,
@@ -192,6 +193,9 @@ pub struct SledStore {
     cas: Tree,
     crl_numbers: Tree,
     api_keys: Tree,
+    /// [`ENABLED_ADMINS`]: the count of enabled admin keys, kept in step
+    /// with `api_keys` in the same transactions.
+    api_key_meta: Tree,
     audit: Tree,
     audit_meta: Tree,
     tenants: Tree,
@@ -227,6 +231,21 @@ fn tx_result<T>(r: TransactionResult<T, StoreError>) -> Result<T, StoreError> {
         TransactionError::Abort(e) => e,
         TransactionError::Storage(e) => backend(e),
     })
+}
+
+/// Key of the enabled-admin-key count in the `api_key_meta` tree.
+const ENABLED_ADMINS: &[u8] = b"enabled_admins";
+
+/// The enabled-admin-key count, read inside a transaction.
+fn enabled_admins(
+    meta: &sled::transaction::TransactionalTree,
+) -> Result<u64, ConflictableTransactionError<StoreError>> {
+    match meta.get(ENABLED_ADMINS)? {
+        Some(v) => <[u8; 8]>::try_from(v.as_ref())
+            .map(u64::from_be_bytes)
+            .map_err(|_| abort(StoreError::Corrupt("enabled_admins".into()))),
+        None => Ok(0),
+    }
 }
 
 fn id_from(bytes: &[u8]) -> Result<String, StoreError> {
@@ -271,6 +290,7 @@ impl SledStore {
         }
         let tree = |name: &str| db.open_tree(name).map_err(backend);
         let certs = tree("certificates")?;
+        let api_keys = tree("api_keys")?;
         let cert_status = tree("cert_status")?;
         if db.get(CERT_STATUS_BUILT).map_err(backend)?.is_none() {
             // Index every certificate (idempotent; a crash before the marker
@@ -299,7 +319,25 @@ impl SledStore {
             blocked_keys: tree("blocked_keys")?,
             cas: tree("cas")?,
             crl_numbers: tree("crl_numbers")?,
-            api_keys: tree("api_keys")?,
+            api_key_meta: {
+                let meta = tree("api_key_meta")?;
+                if meta.get(ENABLED_ADMINS).map_err(backend)?.is_none() {
+                    // Older databases: count once at open, before any
+                    // concurrent writer exists.
+                    let mut n: u64 = 0;
+                    for item in api_keys.iter() {
+                        let (_, v) = item.map_err(backend)?;
+                        let k: ApiKeyRecord = decode(&v)?;
+                        if k.role == ApiRole::Admin && k.disabled_at.is_none() {
+                            n += 1;
+                        }
+                    }
+                    meta.insert(ENABLED_ADMINS, &n.to_be_bytes())
+                        .map_err(backend)?;
+                }
+                meta
+            },
+            api_keys,
             audit: tree("audit")?,
             audit_meta: tree("audit_meta")?,
             tenants: tree("tenants")?,
@@ -724,13 +762,20 @@ impl Store for SledStore {
 
     fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         let value = encode(key)?;
-        tx_result(self.api_keys.transaction(|keys| {
-            if keys.get(key.id.as_bytes())?.is_some() {
-                return Err(abort(StoreError::Conflict("API key id exists".into())));
-            }
-            keys.insert(key.id.as_bytes(), value.as_slice())?;
-            Ok(())
-        }))
+        let counts = key.role == ApiRole::Admin && key.disabled_at.is_none();
+        tx_result(
+            (&self.api_keys, &self.api_key_meta).transaction(|(keys, meta)| {
+                if keys.get(key.id.as_bytes())?.is_some() {
+                    return Err(abort(StoreError::Conflict("API key id exists".into())));
+                }
+                keys.insert(key.id.as_bytes(), value.as_slice())?;
+                if counts {
+                    let n = enabled_admins(meta)?;
+                    meta.insert(ENABLED_ADMINS, &(n + 1).to_be_bytes())?;
+                }
+                Ok(())
+            }),
+        )
     }
 
     fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -748,20 +793,29 @@ impl Store for SledStore {
     }
 
     fn disable_api_key(&self, id: &str, at: OffsetDateTime) -> Result<ApiKeyRecord, StoreError> {
-        tx_result(self.api_keys.transaction(|keys| {
-            let mut key: ApiKeyRecord = match keys.get(id.as_bytes())? {
-                Some(v) => decode(&v).map_err(abort)?,
-                None => return Err(abort(StoreError::NotFound)),
-            };
-            if key.disabled_at.is_some() {
-                return Err(abort(StoreError::Conflict(
-                    "API key already disabled".into(),
-                )));
-            }
-            key.disabled_at = Some(at);
-            keys.insert(id.as_bytes(), encode(&key).map_err(abort)?)?;
-            Ok(key)
-        }))
+        tx_result(
+            (&self.api_keys, &self.api_key_meta).transaction(|(keys, meta)| {
+                let mut key: ApiKeyRecord = match keys.get(id.as_bytes())? {
+                    Some(v) => decode(&v).map_err(abort)?,
+                    None => return Err(abort(StoreError::NotFound)),
+                };
+                if key.disabled_at.is_some() {
+                    return Err(abort(StoreError::Conflict(
+                        "API key already disabled".into(),
+                    )));
+                }
+                if key.role == ApiRole::Admin {
+                    let n = enabled_admins(meta)?;
+                    if n <= 1 {
+                        return Err(abort(StoreError::LastAdminKey));
+                    }
+                    meta.insert(ENABLED_ADMINS, &(n - 1).to_be_bytes())?;
+                }
+                key.disabled_at = Some(at);
+                keys.insert(id.as_bytes(), encode(&key).map_err(abort)?)?;
+                Ok(key)
+            }),
+        )
     }
 
     fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError> {

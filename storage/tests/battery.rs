@@ -1083,6 +1083,58 @@ fn api_keys(s: &dyn Store) {
     assert_eq!(s.get_api_key("k2").unwrap().unwrap().disabled_at, Some(at));
     assert_eq!(s.disable_api_key("nope", at), Err(StoreError::NotFound));
     assert_eq!(s.list_api_keys().unwrap().len(), 3);
+    // k1 is the only enabled admin key: it stays.
+    assert_eq!(s.disable_api_key("k1", at), Err(StoreError::LastAdminKey));
+    assert_eq!(s.get_api_key("k1").unwrap().unwrap().disabled_at, None);
+    // With a second admin key, one of them may go; then not the other.
+    s.create_api_key(&api_key("k3", ApiRole::Admin, T0))
+        .unwrap();
+    s.disable_api_key("k1", at).unwrap();
+    assert_eq!(s.disable_api_key("k3", at), Err(StoreError::LastAdminKey));
+    // A key created disabled does not count.
+    let mut off = api_key("k4", ApiRole::Admin, T0);
+    off.disabled_at = Some(at);
+    s.create_api_key(&off).unwrap();
+    assert_eq!(s.disable_api_key("k3", at), Err(StoreError::LastAdminKey));
+}
+
+/// Issue 10 item 13: with n enabled admin keys, n concurrent disables
+/// succeed n - 1 times: the last enabled admin key always stays.
+fn last_admin_key_race(s: &dyn Store) {
+    let enabled = || -> Vec<String> {
+        s.list_api_keys()
+            .unwrap()
+            .into_iter()
+            .filter(|k| k.role == ApiRole::Admin && k.disabled_at.is_none())
+            .map(|k| k.id)
+            .collect()
+    };
+    for round in 0..20 {
+        for id in [format!("a{round}"), format!("b{round}")] {
+            s.create_api_key(&api_key(&id, ApiRole::Admin, T0)).unwrap();
+        }
+        let ids = enabled();
+        assert!(ids.len() >= 2, "round {round}: {ids:?}");
+        let barrier = Barrier::new(ids.len());
+        let wins: usize = std::thread::scope(|scope| {
+            let handles: Vec<_> = ids
+                .iter()
+                .map(|id| {
+                    let barrier = &barrier;
+                    scope.spawn(move || {
+                        barrier.wait();
+                        s.disable_api_key(id, T0).is_ok()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| usize::from(h.join().unwrap()))
+                .sum()
+        });
+        assert_eq!(wins, ids.len() - 1, "round {round}");
+        assert_eq!(enabled().len(), 1, "round {round}");
+    }
 }
 
 fn api_key_create_race(s: &dyn Store) {
@@ -1473,7 +1525,7 @@ macro_rules! battery {
             cert_insert_get, cert_update, cert_revoke, cert_mark_replaced,
             cert_insert_race, cert_revoke_race,
             blocked_keys, cas, crl_numbers, flush_and_object_safety, concurrent_flush,
-            api_keys, api_key_create_race, audit_append_read, audit_append_race,
+            api_keys, api_key_create_race, last_admin_key_race, audit_append_read, audit_append_race,
             issuance_is_atomic, issuance_race, tenants_and_eab, eab_bind_race, approvals,
             populate_and_verify);
     };

@@ -89,19 +89,15 @@ pub(super) fn delete_key(state: &AppState, id: &str) -> Result<Answer, ApiError>
             "the API key is already disabled",
         ));
     }
-    let active_admins = keys
-        .iter()
-        .filter(|k| k.role == ApiRole::Admin && k.disabled_at.is_none())
-        .count();
-    if target.role == ApiRole::Admin && active_admins <= 1 {
-        return Err(ApiError::conflict(
-            "last_admin_key",
-            "this is the last enabled admin key; create another admin key first",
-        ));
-    }
+    // The last-admin-key rule is checked by the store, atomically with
+    // the write: two concurrent deletes cannot leave no admin key.
     match state.store.disable_api_key(id, OffsetDateTime::now_utc()) {
         Ok(k) => Ok(Answer::ok(key_json(&k))),
         Err(StoreError::NotFound) => Err(ApiError::not_found("no API key with that id")),
+        Err(StoreError::LastAdminKey) => Err(ApiError::conflict(
+            "last_admin_key",
+            "this is the last enabled admin key; create another admin key first",
+        )),
         Err(StoreError::Conflict(_)) => Err(ApiError::conflict(
             "already_disabled",
             "the API key is already disabled",

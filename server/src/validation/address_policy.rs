@@ -19,6 +19,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
+use ironseal_ca_core::constraints::embedded_ipv4;
 
 /// The set of non-public addresses validation may still connect to.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -69,18 +70,7 @@ impl AddressPolicy {
 /// address; unchanged otherwise.
 pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return IpAddr::V4(v4);
-            }
-            let s = v6.segments();
-            // ::a.b.c.d (RFC 4291 §2.5.5.1, deprecated); not :: and ::1.
-            if s[..6] == [0; 6] && (s[6] != 0 || s[7] > 1) {
-                let o = v6.octets();
-                return IpAddr::V4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
-            }
-            IpAddr::V6(v6)
-        }
+        IpAddr::V6(v6) => embedded_ipv4(&v6).map_or(ip, IpAddr::V4),
         v4 => v4,
     }
 }

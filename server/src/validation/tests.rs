@@ -1285,29 +1285,7 @@ async fn http01_follows_redirect_to_https_on_tlsalpn_port() {
     // Plain HTTP server redirecting to it.
     let l = TcpListener::bind((LO4, 0)).await.unwrap();
     let http_port = l.local_addr().unwrap().port();
-    let loc = format!("https://example.test:{https_port}/final");
-    tokio::spawn(async move {
-        while let Ok((s, _)) = l.accept().await {
-            let loc = loc.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |_req| {
-                    let loc = loc.clone();
-                    async move {
-                        Ok::<_, std::convert::Infallible>(
-                            Response::builder()
-                                .status(301)
-                                .header("location", loc)
-                                .body(Full::new(Bytes::new()))
-                                .unwrap(),
-                        )
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(s), svc)
-                    .await;
-            });
-        }
-    });
+    redirect_from(l, 301, format!("https://example.test:{https_port}/final"));
     let p = Pebble::start().await; // DNS only: example.test → 127.0.0.1
     p.mgmt("/set-default-ipv6", r#"{"ip":""}"#).await;
     let mut cfg = p.cfg();
@@ -1434,7 +1412,11 @@ async fn policy_refuses_loopback_ip_identifier_by_default() {
 
 /// Answers every request with `302 Location: location`.
 async fn redirect_server(addr: SocketAddr, location: String) {
-    let l = TcpListener::bind(addr).await.unwrap();
+    redirect_from(TcpListener::bind(addr).await.unwrap(), 302, location);
+}
+
+/// Answers every request on `l` with `status` and `Location: location`.
+fn redirect_from(l: TcpListener, status: u16, location: String) {
     tokio::spawn(async move {
         while let Ok((s, _)) = l.accept().await {
             let loc = location.clone();
@@ -1444,7 +1426,7 @@ async fn redirect_server(addr: SocketAddr, location: String) {
                     async move {
                         Ok::<_, std::convert::Infallible>(
                             Response::builder()
-                                .status(302)
+                                .status(status)
                                 .header("location", loc)
                                 .body(Full::new(Bytes::new()))
                                 .unwrap(),

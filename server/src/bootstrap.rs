@@ -637,13 +637,26 @@ mod tests {
         assert_eq!((p.id.as_str(), p.role), (INITIAL_KEY_ID, ApiRole::Admin));
         assert!(!dir.path().join("admin-key.sha256").exists());
         assert!(dir.path().join("admin-key.sha256.imported").exists());
-        // Next start: nothing new, and a deleted key stays deleted.
+        // Next start: nothing new, and a deleted key stays deleted (the
+        // store keeps one admin key enabled, so another one exists first).
+        store
+            .create_api_key(&ApiKeyRecord {
+                id: "second".into(),
+                name: "second admin".into(),
+                role: ApiRole::Admin,
+                secret_sha256: key_hash("second-admin-key-0123456789"),
+                created_at: OffsetDateTime::now_utc(),
+                created_by: "test".into(),
+                disabled_at: None,
+                tenant_id: None,
+            })
+            .unwrap();
         store
             .disable_api_key(INITIAL_KEY_ID, OffsetDateTime::now_utc())
             .unwrap();
         assert_eq!(ensure_admin_key(&cfg, &store).unwrap(), None);
         assert!(authenticate(&store, Some(&bearer(legacy))).is_err());
-        assert_eq!(store.list_api_keys().unwrap().len(), 1);
+        assert_eq!(store.list_api_keys().unwrap().len(), 2);
         let log = store.audit_entries(0, 10).unwrap();
         assert_eq!(log.len(), 1);
         assert_eq!(log[0].action, "admin-key.import");

@@ -149,6 +149,8 @@ pub struct FileConfig {
     pub admin_client_ca: Option<PathBuf>,
     /// `[[admin_client_certs]]`: certificate identity → role.
     pub admin_client_certs: Vec<CertRuleFileConfig>,
+    /// `[scep]`: the SCEP front end.
+    pub scep: crate::scep::config::ScepFileConfig,
 }
 
 /// One `[[profiles]]` entry (draft-ietf-acme-profiles). Values are checked
@@ -528,6 +530,8 @@ pub struct Config {
     /// Certificate identity → role, first match wins; non-empty exactly
     /// when `admin_client_ca` is set.
     pub admin_client_certs: Vec<CertRule>,
+    /// `[scep]`, see [`crate::scep::config`].
+    pub scep: crate::scep::config::ScepConfig,
 }
 
 /// Why a configuration could not be assembled.
@@ -740,6 +744,7 @@ impl Config {
                 .test_tlsalpn01_port
                 .or(testing.tlsalpn01_port)
                 .unwrap_or(443),
+            scep: crate::scep::config::resolve(&file.scep, &profiles)?,
             profiles,
             admin_client_ca,
             admin_client_certs,

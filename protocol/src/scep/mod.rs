@@ -30,6 +30,6 @@ pub use csr::challenge_password;
 pub use digest::DigestAlg;
 pub use envelope::{decrypt_envelope, encrypt_envelope, Decrypted};
 pub use error::ScepError;
-pub use pki_message::{PkiMessage, MAX_MESSAGE_LEN};
+pub use pki_message::{peek_attributes, PkiMessage, MAX_MESSAGE_LEN};
 pub use ra::RaKey;
 pub use types::{FailInfo, MessageType, PkiStatus};

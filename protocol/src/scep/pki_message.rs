@@ -156,3 +156,16 @@ impl PkiMessage {
         })
     }
 }
+
+/// The SCEP attributes of a message whose verification failed, read
+/// without trusting them, so that the failure CertRep can still name the
+/// transaction (RFC 8894 §3.3.2.2). `None` when they cannot be read.
+pub fn peek_attributes(bytes: &[u8]) -> Option<ScepAttributes> {
+    if bytes.len() > MAX_MESSAGE_LEN {
+        return None;
+    }
+    let info = ContentInfo::from_ber(bytes).ok()?;
+    let signed: SignedData = info.content.decode_as_encoding(EncodingRules::Ber).ok()?;
+    let signer = signed.signer_infos.0.iter().next()?;
+    ScepAttributes::from_signed_attrs(signer.signed_attrs.as_ref()?).ok()
+}

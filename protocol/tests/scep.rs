@@ -160,3 +160,12 @@ fn failure_and_pending_certreps_carry_status_and_fail_info() {
     let view = CertRepView::decode(&rep).unwrap();
     assert_eq!((view.pki_status.as_str(), view.fail_info), ("3", None));
 }
+
+/// scepclient reused a cached self-signed certificate (`self.pem`) of
+/// another key: the signature does not verify with the certificate sent.
+#[test]
+fn a_signer_certificate_of_another_key_is_bad_message_check() {
+    const STALE: &[u8] = include_bytes!("vectors/scep/scepclient-2.1-pkcsreq-stale-signer.der");
+    let err = PkiMessage::decode(STALE).unwrap_err();
+    assert!(matches!(err, ScepError::BadSignature), "{err:?}");
+}

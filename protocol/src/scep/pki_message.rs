@@ -124,7 +124,12 @@ pub(crate) fn verify_signed(bytes: &[u8]) -> Result<Verified, ScepError> {
             spki.algorithm.oid
         )));
     }
-    let signed_attrs_der = attrs.to_der()?;
+    // Verify over the bytes as sent (RFC 5652 §5.4): a signer that does
+    // not sort its SET OF attributes would fail against a re-encoding.
+    let signed_attrs_der = match original_signed_attrs(&info.content) {
+        Some(raw) => raw,
+        None => attrs.to_der()?,
+    };
     UnparsedPublicKey::new(
         digest.rsa_verification(),
         spki.subject_public_key.raw_bytes(),
@@ -137,6 +142,28 @@ pub(crate) fn verify_signed(bytes: &[u8]) -> Result<Verified, ScepError> {
         digest,
         content,
     })
+}
+
+/// The first SignerInfo's signedAttrs as sent, re-tagged as the SET OF
+/// that the signature covers (RFC 5652 §5.4).
+fn original_signed_attrs(signed_data: &der::Any) -> Option<Vec<u8>> {
+    use der::{Any, Reader, SliceReader};
+    let elements = |bytes: &[u8]| -> Option<Vec<Any>> {
+        let mut r = SliceReader::new_with_encoding_rules(bytes, EncodingRules::Ber).ok()?;
+        let mut out = Vec::new();
+        while !r.is_finished() {
+            out.push(Any::decode(&mut r).ok()?);
+        }
+        Some(out)
+    };
+    let signer_infos = elements(signed_data.value())?.pop()?;
+    let signer = elements(signer_infos.value())?.into_iter().next()?;
+    let attrs = elements(signer.value())?.into_iter().nth(3)?;
+    let tag = attrs.tag();
+    if tag.class() != der::Class::ContextSpecific || tag.number() != der::TagNumber(0) {
+        return None;
+    }
+    Any::new(der::Tag::Set, attrs.value()).ok()?.to_der().ok()
 }
 
 impl PkiMessage {

@@ -138,3 +138,68 @@ pub fn resolve(file: &ScepFileConfig, profiles: &[Profile]) -> Result<ScepConfig
         profiles: out,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use crate::config::{Config, ServeArgs};
+
+    fn resolve_toml(extra: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let text = format!(
+            "[[profiles]]\nname = \"tls\"\nlifetime_days = 90\nekus = [\"serverAuth\"]\n\n[[profiles]]\nname = \"devices\"\nkind = \"device\"\nlifetime_days = 30\nekus = [\"clientAuth\"]\n\n{extra}"
+        );
+        std::fs::write(&path, text).unwrap();
+        Config::resolve(&ServeArgs {
+            config: Some(path),
+            data_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn defaults_and_path_lookup() {
+        let c = resolve_toml("").unwrap();
+        assert!(c.scep.enabled && !c.scep.des3 && c.scep.profiles.is_empty());
+        assert!(c.scep.for_path(None).is_none());
+        let c = resolve_toml(
+            "[scep]\ndes3 = true\n[[scep.profiles]]\npath = \"a\"\nprofile = \"devices\"\nchallenge = \"x\"\n\
+             [[scep.profiles]]\npath = \"b\"\nprofile = \"devices\"\nchallenge = \"y\"\n",
+        )
+        .unwrap();
+        assert!(c.scep.des3);
+        assert_eq!(c.scep.for_path(None).unwrap().path, "a");
+        assert_eq!(c.scep.for_path(Some("b")).unwrap().challenge, "y");
+        assert!(c.scep.for_path(Some("c")).is_none());
+        assert!(
+            !format!("{:?}", c.scep).contains("\"y\""),
+            "challenge redacted"
+        );
+    }
+
+    #[test]
+    fn bad_entries_are_refused_with_their_reason() {
+        for (entry, why) in [
+            ("path = \"a\"\nprofile = \"devices\"\n", "challenge"),
+            (
+                "path = \"a\"\nprofile = \"tls\"\nchallenge = \"x\"\n",
+                "device",
+            ),
+            (
+                "path = \"a\"\nprofile = \"nope\"\nchallenge = \"x\"\n",
+                "nope",
+            ),
+            (
+                "path = \"a/b\"\nprofile = \"devices\"\nchallenge = \"x\"\n",
+                "path",
+            ),
+        ] {
+            let err = resolve_toml(&format!("[[scep.profiles]]\n{entry}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{err}");
+        }
+    }
+}

@@ -267,3 +267,40 @@ async fn enrol(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn get_messages_decode_escaped_or_not_with_or_without_newlines() {
+        let bytes: Vec<u8> = (0u8..=255).collect();
+        let std = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let escaped = std
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D");
+        let wrapped: String = std
+            .as_bytes()
+            .chunks(64)
+            .map(|c| format!("{}%0A", std::str::from_utf8(c).unwrap()))
+            .collect();
+        let url_safe = std.replace('+', "-").replace('/', "_").replace('=', "");
+        for form in [&std, &escaped, &wrapped, &url_safe, &format!("{std}\n")] {
+            assert_eq!(
+                decode_get_message(form).as_deref(),
+                Some(&bytes[..]),
+                "{form}"
+            );
+        }
+        assert_eq!(decode_get_message("!!!"), None);
+    }
+
+    #[test]
+    fn challenges_compare_exactly() {
+        assert!(challenge_matches("s3cret", "s3cret"));
+        assert!(!challenge_matches("s3cre", "s3cret"));
+        assert!(!challenge_matches("", "s3cret"));
+    }
+}

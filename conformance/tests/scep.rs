@@ -2,7 +2,8 @@
 //! (package `scep`, installed by scripts/install-test-deps.sh) enrols
 //! through `/scep/{path}`; the certificate verifies with openssl against
 //! the root and passes pkilint. A wrong challenge gets FAILURE badRequest
-//! and issues nothing; a tampered signature gets badMessageCheck.
+//! and issues nothing; a tampered signature gets badMessageCheck; a
+//! RenewalReq signed with the issued certificate renews it.
 //!
 //! scepclient 2.1 encrypts its request to every certificate GetCACert
 //! returns, so the CA here is RSA; and it always uses DES-CBC whatever
@@ -172,13 +173,36 @@ async fn scepclient_enrols_and_bad_requests_are_refused() {
     assert!(findings.is_empty(), "pkilint: {findings:#?}");
     assert_eq!(scep_issuances(&env), 1);
 
+    // RenewalReq: scepclient signs with the certificate it has, no
+    // challenge; the new certificate keeps the subject.
+    let first = certs::serial_hex(&cert);
+    let subject = |p: &Path| {
+        let o = Command::new("openssl")
+            .args(["x509", "-noout", "-subject", "-in"])
+            .arg(p)
+            .output()
+            .expect("openssl");
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let old_subject = subject(&cert);
+    let url = base.clone();
+    let (ok, out, cert) = blocking(|| scepclient(&dir, &url, "", "dev1"));
+    assert!(ok && out.contains("SUCCESS"), "renewal failed:\n{out}");
+    assert_ne!(
+        certs::serial_hex(&cert),
+        first,
+        "renewal issued a new certificate"
+    );
+    assert_eq!(subject(&cert), old_subject);
+    assert_eq!(scep_issuances(&env), 2);
+
     // Wrong challenge: FAILURE badRequest, nothing issued.
     let url = base.clone();
     let dir = work.join("dev2");
     let (ok, out, _) = blocking(|| scepclient(&dir, &url, "wrong", "dev2"));
     assert!(!ok, "a wrong challenge enrolled:\n{out}");
     assert!(out.contains("badRequest"), "{out}");
-    assert_eq!(scep_issuances(&env), 1, "a refused request issued");
+    assert_eq!(scep_issuances(&env), 2, "a refused request issued");
 
     // Tampered signature: badMessageCheck, nothing issued. The request
     // is the captured scepclient vector with its last signature byte
@@ -202,5 +226,5 @@ async fn scepclient_enrols_and_bad_requests_are_refused() {
     )
     .expect("write");
     assert_eq!(fail_info(&rep).as_deref(), Some("1"), "badMessageCheck");
-    assert_eq!(scep_issuances(&env), 1);
+    assert_eq!(scep_issuances(&env), 2);
 }

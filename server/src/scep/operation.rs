@@ -181,10 +181,14 @@ fn decode(state: &AppState, ra: &Ra, sub: Option<&str>, body: &[u8]) -> Option<D
     let attrs = msg.attributes.clone();
     let digest = msg.digest;
     let refuse = |info| Some(Decoded::Refuse(attrs.clone(), digest, info));
-    if msg.attributes.message_type != MessageType::PkcsReq {
-        tracing::info!(kind = ?msg.attributes.message_type, "SCEP message type not supported");
-        return refuse(FailInfo::BadRequest);
-    }
+    let renewal = match msg.attributes.message_type {
+        MessageType::PkcsReq => false,
+        MessageType::RenewalReq => true,
+        other => {
+            tracing::info!(kind = ?other, "SCEP message type not supported");
+            return refuse(FailInfo::BadRequest);
+        }
+    };
     let opened = match decrypt_envelope(&ra.key, &msg.envelope, &SystemRandom::new()) {
         Ok(o) => o,
         Err(e) => {
@@ -196,6 +200,19 @@ fn decode(state: &AppState, ra: &Ra, sub: Option<&str>, body: &[u8]) -> Option<D
         tracing::info!("SCEP enrolment on /scep with no [[scep.profiles]] configured");
         return refuse(FailInfo::BadRequest);
     };
+    if renewal {
+        // RFC 8894 §3.3.1.2: signed with the existing certificate, which
+        // authenticates the client instead of a challenge.
+        return match renewal_check(state, &msg, &opened.content) {
+            Ok(()) => Some(Decoded::Enrol {
+                msg: Box::new(msg),
+                csr: opened.content,
+                cipher: opened.cipher,
+                entry: entry.clone(),
+            }),
+            Err(info) => refuse(info),
+        };
+    }
     let given = match challenge_password(&opened.content) {
         Ok(c) => c.unwrap_or_default(),
         Err(e) => {
@@ -214,6 +231,45 @@ fn decode(state: &AppState, ra: &Ra, sub: Option<&str>, body: &[u8]) -> Option<D
         cipher: opened.cipher,
         entry: entry.clone(),
     })
+}
+
+/// A RenewalReq's signer must be a certificate this CA issued (the very
+/// DER in the store), unexpired and unrevoked, and the new CSR must keep
+/// its subject. Refusals: badCertId for an unknown, expired or revoked
+/// certificate, badRequest for a changed subject.
+fn renewal_check(state: &AppState, msg: &PkiMessage, csr: &[u8]) -> Result<(), FailInfo> {
+    use der::Decode;
+    let serial = ironseal_ca_core::cert::cert_serial(&msg.signer_cert_der)
+        .map_err(|_| FailInfo::BadCertId)?
+        .to_hex();
+    let record = match state.store.get_certificate(&serial) {
+        Ok(Some(r)) if r.der == msg.signer_cert_der => r,
+        Ok(_) => {
+            tracing::info!(%serial, "SCEP renewal signed by a certificate we did not issue");
+            return Err(FailInfo::BadCertId);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "SCEP renewal: store lookup failed");
+            return Err(FailInfo::BadRequest);
+        }
+    };
+    let now = time::OffsetDateTime::now_utc();
+    if record.revocation.is_some() || record.not_after <= now || record.not_before > now {
+        tracing::info!(%serial, "SCEP renewal signed by a revoked or expired certificate");
+        return Err(FailInfo::BadCertId);
+    }
+    let req = x509_cert::request::CertReq::from_der(csr).map_err(|_| FailInfo::BadRequest)?;
+    // Compared as RFC 4514 strings: issuance may re-encode the string
+    // types (PrintableString in the CSR, UTF8String in the certificate).
+    let old = msg.signer_cert.tbs_certificate().subject().to_string();
+    let new = req.info.subject.to_string();
+    match old == new {
+        true => Ok(()),
+        false => {
+            tracing::info!(%serial, "SCEP renewal changes the subject");
+            Err(FailInfo::BadRequest)
+        }
+    }
 }
 
 /// Compares challenge passwords in constant time (over their SHA-256, so

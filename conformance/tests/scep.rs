@@ -22,6 +22,7 @@ ca_key_algorithm = "rsa3072"
 [[profiles]]
 name = "default"
 lifetime_days = 90
+ekus = ["serverAuth", "clientAuth"]
 
 [[profiles]]
 name = "devices"

@@ -169,3 +169,102 @@ fn a_signer_certificate_of_another_key_is_bad_message_check() {
     let err = PkiMessage::decode(STALE).unwrap_err();
     assert!(matches!(err, ScepError::BadSignature), "{err:?}");
 }
+
+/// openssl, an independent CMS implementation, verifies the CertRep's RA
+/// signature and opens its envelope for each cipher we answer with.
+#[test]
+fn openssl_verifies_and_decrypts_our_certreps() {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    std::fs::write(p("client.pk8"), CLIENT_KEY).unwrap();
+    std::fs::write(p("client.der"), ISSUED).unwrap();
+    let run = |args: &[&str]| {
+        let o = Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    run(&[
+        "pkey",
+        "-inform",
+        "DER",
+        "-in",
+        "client.pk8",
+        "-out",
+        "client.key",
+    ]);
+    run(&[
+        "x509",
+        "-inform",
+        "DER",
+        "-in",
+        "client.der",
+        "-out",
+        "client.pem",
+    ]);
+    let msg = PkiMessage::decode(PKCSREQ).unwrap();
+    let recipient = Certificate::from_der(ISSUED).unwrap();
+    for cipher in [
+        ContentCipher::Aes128,
+        ContentCipher::Aes256,
+        ContentCipher::Des3,
+    ] {
+        let rep = CertRep::Success {
+            certs: vec![ISSUED],
+            recipient: &recipient,
+            cipher,
+        }
+        .encode(
+            Reply {
+                transaction_id: &msg.attributes.transaction_id,
+                recipient_nonce: &msg.attributes.sender_nonce,
+                digest: DigestAlg::Sha256,
+            },
+            &ra(),
+            Duration::from_secs(1_800_000_000),
+            &SystemRandom::new(),
+        )
+        .unwrap();
+        std::fs::write(p("rep.der"), &rep).unwrap();
+        run(&[
+            "cms",
+            "-verify",
+            "-noverify",
+            "-inform",
+            "DER",
+            "-in",
+            "rep.der",
+            "-binary",
+            "-out",
+            "env.der",
+        ]);
+        run(&[
+            "cms",
+            "-decrypt",
+            "-inform",
+            "DER",
+            "-in",
+            "env.der",
+            "-recip",
+            "client.pem",
+            "-inkey",
+            "client.key",
+            "-binary",
+            "-out",
+            "p7.der",
+        ]);
+        let p7 = std::fs::read(p("p7.der")).unwrap();
+        assert_eq!(
+            certificates_of(&p7).unwrap(),
+            vec![ISSUED.to_vec()],
+            "{cipher:?}"
+        );
+    }
+}

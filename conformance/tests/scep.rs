@@ -30,6 +30,13 @@ kind = "device"
 lifetime_days = 30
 ekus = ["clientAuth"]
 
+[[profiles]]
+name = "held"
+kind = "device"
+lifetime_days = 30
+ekus = ["clientAuth"]
+requires_approval = true
+
 [scep]
 des3 = true
 
@@ -37,6 +44,11 @@ des3 = true
 path = "devices"
 profile = "devices"
 challenge = "s3cret-challenge"
+
+[[scep.profiles]]
+path = "held"
+profile = "held"
+challenge = "held-challenge"
 "#;
 
 /// Runs scepclient in its own directory (it writes `self.pem` and
@@ -44,7 +56,10 @@ challenge = "s3cret-challenge"
 fn scepclient(dir: &Path, url: &str, challenge: &str, cn: &str) -> (bool, String, PathBuf) {
     std::fs::create_dir_all(dir).expect("mkdir");
     let cert = dir.join("cert.pem");
-    let o = Command::new("scepclient")
+    // scepclient retries a PENDING answer every 30 s for ever: cap it.
+    let o = Command::new("timeout")
+        .arg("10")
+        .arg("scepclient")
         .current_dir(dir)
         .args(["-server-url", url, "-challenge", challenge, "-cn", cn])
         .arg("-private-key")
@@ -228,4 +243,18 @@ async fn scepclient_enrols_and_bad_requests_are_refused() {
     .expect("write");
     assert_eq!(fail_info(&rep).as_deref(), Some("1"), "badMessageCheck");
     assert_eq!(scep_issuances(&env), 2);
+
+    // A profile that requires approval: PENDING, held in the approval
+    // queue, nothing issued.
+    let url = format!("{}/scep/held", env.srv.http_base_url());
+    let dir = work.join("held1");
+    let (ok, out, _) = blocking(|| scepclient(&dir, &url, "held-challenge", "held1"));
+    assert!(!ok && out.contains("PENDING"), "{out}");
+    assert_eq!(scep_issuances(&env), 2, "a held request issued");
+    let r = blocking(|| {
+        env.srv
+            .call("GET", "/admin/v1/approvals", Some(&env.srv.admin_key), None)
+    })
+    .expect("approvals");
+    assert!(r.text().contains("scep:"), "no SCEP approval: {}", r.text());
 }

@@ -11,6 +11,8 @@ venv="${IRONSEAL_VENV:-$here/.venv}"
 need_apt=()
 command -v pebble-challtestsrv >/dev/null 2>&1 || need_apt+=(pebble)
 command -v lego >/dev/null 2>&1 || need_apt+=(lego)
+# micromdm's scepclient (and scepserver) for the SCEP conformance tests.
+command -v scepclient >/dev/null 2>&1 || need_apt+=(scep)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
@@ -33,4 +35,4 @@ if [ ! -x "$venv/bin/kubernetes-validate" ]; then
   echo "install-test-deps: adding kubernetes-validate to $venv"
   "$venv/bin/pip" install -q kubernetes-validate
 fi
-echo "install-test-deps: ok (pebble-challtestsrv: $(command -v pebble-challtestsrv), lego: $(command -v lego), promtool: $(command -v promtool), systemd-analyze: $(command -v systemd-analyze), venv: $venv)"
+echo "install-test-deps: ok (pebble-challtestsrv: $(command -v pebble-challtestsrv), lego: $(command -v lego), scepclient: $(command -v scepclient), promtool: $(command -v promtool), systemd-analyze: $(command -v systemd-analyze), venv: $venv)"

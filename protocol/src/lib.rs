@@ -16,3 +16,4 @@
 pub mod acme;
 pub mod ocsp;
 pub mod pkcs7;
+pub mod scep;

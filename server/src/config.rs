@@ -161,6 +161,8 @@ pub struct FileConfig {
     pub admin_client_ca: Option<PathBuf>,
     /// `[[admin_client_certs]]`: certificate identity → role.
     pub admin_client_certs: Vec<CertRuleFileConfig>,
+    /// `[scep]`: the SCEP front end.
+    pub scep: crate::scep::config::ScepFileConfig,
 }
 
 /// One `[[profiles]]` entry (draft-ietf-acme-profiles). Values are checked
@@ -554,6 +556,8 @@ pub struct Config {
     /// Certificate identity → role, first match wins; non-empty exactly
     /// when `admin_client_ca` is set.
     pub admin_client_certs: Vec<CertRule>,
+    /// `[scep]`, see [`crate::scep::config`].
+    pub scep: crate::scep::config::ScepConfig,
 }
 
 /// Why a configuration could not be assembled.
@@ -782,6 +786,7 @@ impl Config {
                 .unwrap_or(443),
             validation_allow_addresses,
             validation_max_concurrent,
+            scep: crate::scep::config::resolve(&file.scep, &profiles)?,
             profiles,
             admin_client_ca,
             admin_client_certs,

@@ -22,5 +22,6 @@ pub mod metrics;
 pub mod ocsp;
 pub mod pki_http;
 pub mod rate_limits;
+pub mod scep;
 pub mod state;
 pub mod validation;

@@ -162,6 +162,13 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     if let Err(e) = tokio::task::spawn_blocking(move || ocsp::ensure_responders(&st)).await? {
         tracing::warn!(error = %e, "OCSP responder setup incomplete");
     }
+    let st = state.clone();
+    let now = time::OffsetDateTime::now_utc();
+    if let Err(e) =
+        tokio::task::spawn_blocking(move || ironseal::scep::ra::ensure(&st, now)).await?
+    {
+        tracing::warn!(error = %e, "SCEP RA setup failed; SCEP answers 503 until it succeeds");
+    }
     let root_path = state.config.data_dir.join("root.pem");
     tracing::info!(
         directory = %format!("{}/directory", state.base_url_for(None)),
@@ -225,6 +232,11 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
                     let st4 = st.clone();
                     if let Ok(Err(e)) = tokio::task::spawn_blocking(move || st4.refresh_listener_cert()).await {
                         tracing::warn!(error = %e, "HTTPS listener certificate renewal failed");
+                    }
+                    // Issues or renews the SCEP RA certificate when it is due.
+                    let st5 = st.clone();
+                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || ironseal::scep::ra::ensure(&st5, time::OffsetDateTime::now_utc())).await {
+                        tracing::warn!(error = %e, "SCEP RA certificate renewal failed");
                     }
                 }
                 _ = housekeeping_rx.changed() => break,

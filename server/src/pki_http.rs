@@ -19,6 +19,9 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
     if req.uri().path() == "/ocsp" || req.uri().path().starts_with("/ocsp/") {
         return crate::ocsp::handle(state, req).await;
     }
+    if req.uri().path() == "/scep" || req.uri().path().starts_with("/scep/") {
+        return crate::scep::handle(state, req).await;
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
     }

@@ -50,6 +50,8 @@ pub struct AppState {
     /// Some EAB key exists (set at start from the store, then on creation);
     /// drives `externalAccountRequired` under [`EabPolicy::Auto`].
     eab_in_use: AtomicBool,
+    /// The SCEP RA certificate and key, see [`crate::scep::ra`].
+    pub scep_ra: crate::scep::ra::RaSlot,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
             .is_empty();
         Ok(AppState {
             eab_in_use: AtomicBool::new(eab_in_use),
+            scep_ra: Default::default(),
             flusher,
             flush_stats,
             rate_limits: crate::rate_limits::RateLimits::new(&config.rate_limits()),

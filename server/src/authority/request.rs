@@ -12,6 +12,8 @@ use crate::config::Profile;
 pub enum ServerPurpose {
     /// The HTTPS listener's certificate.
     Listener,
+    /// The SCEP RA certificate (RFC 8894 §2.1.1).
+    ScepRa,
 }
 
 /// Who asks for a certificate.
@@ -61,6 +63,7 @@ impl Requester {
             Requester::Est { client } => format!("est:{client}"),
             Requester::Admin { actor } => actor.clone(),
             Requester::Server(ServerPurpose::Listener) => "server:listener".into(),
+            Requester::Server(ServerPurpose::ScepRa) => "server:scep-ra".into(),
         }
     }
 }

@@ -1,0 +1,205 @@
+//! The `[scep]` configuration section (see docs/configuration.md).
+
+use serde::Deserialize;
+
+use crate::config::{ConfigError, Profile};
+
+/// `[scep]` as written in the file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScepFileConfig {
+    /// Serve SCEP on the plain-HTTP listener (default true).
+    pub enabled: Option<bool>,
+    /// Advertise and answer with 3DES for old devices (default false;
+    /// 3DES and DES requests are decrypted regardless).
+    pub des3: Option<bool>,
+    /// `[[scep.profiles]]`: one per URL path.
+    pub profiles: Vec<ScepProfileFileConfig>,
+}
+
+/// One `[[scep.profiles]]` entry.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScepProfileFileConfig {
+    /// The path segment after `/scep/`.
+    pub path: Option<String>,
+    /// The issuance profile (a `kind = "device"` `[[profiles]]` entry).
+    pub profile: Option<String>,
+    /// The tenant whose policy applies (optional).
+    pub tenant: Option<String>,
+    /// The static challenge password the CSR must carry.
+    pub challenge: Option<String>,
+}
+
+/// The resolved `[scep]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScepConfig {
+    /// Whether `/scep` is served.
+    pub enabled: bool,
+    /// Whether DES3 is advertised.
+    pub des3: bool,
+    /// Paths in file order; `/scep` alone uses the first.
+    pub profiles: Vec<ScepProfile>,
+}
+
+impl Default for ScepConfig {
+    fn default() -> Self {
+        ScepConfig {
+            enabled: true,
+            des3: false,
+            profiles: Vec::new(),
+        }
+    }
+}
+
+/// One SCEP path.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ScepProfile {
+    /// The path segment after `/scep/`.
+    pub path: String,
+    /// The issuance profile's name.
+    pub profile: String,
+    /// The tenant, if any.
+    pub tenant: Option<String>,
+    /// The static challenge password.
+    pub challenge: String,
+}
+
+impl std::fmt::Debug for ScepProfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScepProfile")
+            .field("path", &self.path)
+            .field("profile", &self.profile)
+            .field("tenant", &self.tenant)
+            .field("challenge", &"<redacted>")
+            .finish()
+    }
+}
+
+impl ScepConfig {
+    /// The entry for `/scep/{path}`, or for `/scep` (`None`): the first.
+    pub fn for_path(&self, path: Option<&str>) -> Option<&ScepProfile> {
+        match path {
+            None => self.profiles.first(),
+            Some(p) => self.profiles.iter().find(|e| e.path == p),
+        }
+    }
+}
+
+/// Checks `[scep]` against the issuance profiles.
+pub fn resolve(file: &ScepFileConfig, profiles: &[Profile]) -> Result<ScepConfig, ConfigError> {
+    let bad = |i: usize, what: &str| {
+        ConfigError::Invalid(format!("[[scep.profiles]] entry {}: {what}", i + 1))
+    };
+    let mut out = Vec::new();
+    for (i, p) in file.profiles.iter().enumerate() {
+        let path = p.path.clone().ok_or_else(|| bad(i, "path is required"))?;
+        if path.is_empty()
+            || !path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return Err(bad(i, "path must be letters, digits, '-', '_' or '.'"));
+        }
+        if out.iter().any(|e: &ScepProfile| e.path == path) {
+            return Err(bad(i, &format!("path {path:?} appears twice")));
+        }
+        let profile = p
+            .profile
+            .clone()
+            .ok_or_else(|| bad(i, "profile is required"))?;
+        let Some(pr) = profiles.iter().find(|x| x.name == profile) else {
+            return Err(bad(
+                i,
+                &format!("no [[profiles]] entry is named {profile:?}"),
+            ));
+        };
+        if !matches!(pr.kind, ironseal_ca_core::profile::ProfileKind::Device(_)) {
+            return Err(bad(
+                i,
+                &format!("profile {profile:?} must have kind = \"device\""),
+            ));
+        }
+        let challenge = p
+            .challenge
+            .clone()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| bad(i, "challenge is required"))?;
+        out.push(ScepProfile {
+            path,
+            profile,
+            tenant: p.tenant.clone(),
+            challenge,
+        });
+    }
+    Ok(ScepConfig {
+        enabled: file.enabled.unwrap_or(true),
+        des3: file.des3.unwrap_or(false),
+        profiles: out,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use crate::config::{Config, ServeArgs};
+
+    fn resolve_toml(extra: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let text = format!(
+            "[[profiles]]\nname = \"tls\"\nlifetime_days = 90\nekus = [\"serverAuth\"]\n\n[[profiles]]\nname = \"devices\"\nkind = \"device\"\nlifetime_days = 30\nekus = [\"clientAuth\"]\n\n{extra}"
+        );
+        std::fs::write(&path, text).unwrap();
+        Config::resolve(&ServeArgs {
+            config: Some(path),
+            data_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn defaults_and_path_lookup() {
+        let c = resolve_toml("").unwrap();
+        assert!(c.scep.enabled && !c.scep.des3 && c.scep.profiles.is_empty());
+        assert!(c.scep.for_path(None).is_none());
+        let c = resolve_toml(
+            "[scep]\ndes3 = true\n[[scep.profiles]]\npath = \"a\"\nprofile = \"devices\"\nchallenge = \"x\"\n\
+             [[scep.profiles]]\npath = \"b\"\nprofile = \"devices\"\nchallenge = \"y\"\n",
+        )
+        .unwrap();
+        assert!(c.scep.des3);
+        assert_eq!(c.scep.for_path(None).unwrap().path, "a");
+        assert_eq!(c.scep.for_path(Some("b")).unwrap().challenge, "y");
+        assert!(c.scep.for_path(Some("c")).is_none());
+        assert!(
+            !format!("{:?}", c.scep).contains("\"y\""),
+            "challenge redacted"
+        );
+    }
+
+    #[test]
+    fn bad_entries_are_refused_with_their_reason() {
+        for (entry, why) in [
+            ("path = \"a\"\nprofile = \"devices\"\n", "challenge"),
+            (
+                "path = \"a\"\nprofile = \"tls\"\nchallenge = \"x\"\n",
+                "device",
+            ),
+            (
+                "path = \"a\"\nprofile = \"nope\"\nchallenge = \"x\"\n",
+                "nope",
+            ),
+            (
+                "path = \"a/b\"\nprofile = \"devices\"\nchallenge = \"x\"\n",
+                "path",
+            ),
+        ] {
+            let err = resolve_toml(&format!("[[scep.profiles]]\n{entry}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{err}");
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! PKIOperation (RFC 8894 §3.3, §4.3): PKCSReq answered with a CertRep.
+//! Every answer the client can attribute to its transaction is a CertRep
+//! (SUCCESS, PENDING or FAILURE with failInfo); only a message whose
+//! attributes cannot be read at all gets a plain HTTP 400.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::rand::SystemRandom;
+use base64::Engine;
+use hyper::header::CONTENT_TYPE;
+use hyper::{Response, StatusCode};
+use ironseal_protocol::scep::{
+    challenge_password, decrypt_envelope, peek_attributes, CertRep, ContentCipher, DigestAlg,
+    FailInfo, MessageType, PkiMessage, Reply, ScepAttributes,
+};
+use x509_cert::Certificate;
+
+use super::config::ScepProfile;
+use super::ra::Ra;
+use crate::authority::{self, IssuanceRequest, Outcome, ProfileChoice, Requester};
+use crate::http::{full, text, Body};
+use crate::state::AppState;
+
+/// Decodes `%XX` escapes (and nothing else: a `+` stays a `+`, as
+/// base64 needs).
+pub fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// The PKIMessage of a GET PKIOperation (RFC 8894 §4.3): base64, whether
+/// URL-escaped or not, with or without line breaks, standard or URL-safe
+/// alphabet, padded or not (Cisco sends `%0A`, macOS unescaped `+`/`/`).
+pub fn decode_get_message(raw: &str) -> Option<Vec<u8>> {
+    let cleaned: Vec<u8> = percent_decode(raw)
+        .into_iter()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+        .map(|c| match c {
+            b'-' => b'+',
+            b'_' => b'/',
+            c => c,
+        })
+        .collect();
+    base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(cleaned)
+        .ok()
+}
+
+fn pki_message(der: Vec<u8>) -> Response<Body> {
+    Response::builder()
+        .header(CONTENT_TYPE, "application/x-pki-message")
+        .body(full(der))
+        .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, ""))
+}
+
+/// What the request decoded to, before the authority is asked.
+enum Decoded {
+    /// A PKCSReq with the right challenge.
+    Enrol {
+        msg: Box<PkiMessage>,
+        csr: Vec<u8>,
+        cipher: ContentCipher,
+        entry: ScepProfile,
+    },
+    /// Refused before issuance; answer with this failInfo.
+    Refuse(ScepAttributes, DigestAlg, FailInfo),
+}
+
+/// Handles a PKIOperation body for `/scep[/sub]`.
+pub async fn pki_operation(
+    state: &Arc<AppState>,
+    sub: Option<String>,
+    body: Vec<u8>,
+) -> Response<Body> {
+    let Some(ra) = state.scep_ra.get() else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "SCEP RA not ready\n");
+    };
+    let (st, ra2) = (state.clone(), ra.clone());
+    let decoded = tokio::task::spawn_blocking(move || decode(&st, &ra2, sub.as_deref(), &body))
+        .await
+        .unwrap_or(None);
+    let Some(decoded) = decoded else {
+        state.metrics.inc("scep_malformed");
+        return text(StatusCode::BAD_REQUEST, "not a SCEP PKIMessage\n");
+    };
+    let rep = match decoded {
+        Decoded::Refuse(attrs, digest, info) => Answer::Fail(attrs, digest, info),
+        Decoded::Enrol {
+            msg,
+            csr,
+            cipher,
+            entry,
+        } => enrol(state, msg, csr, cipher, entry).await,
+    };
+    let ra3 = ra.clone();
+    let encoded = tokio::task::spawn_blocking(move || rep.encode(&ra3)).await;
+    match encoded {
+        Ok(Ok(der)) => pki_message(der),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "CertRep encoding failed");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "")
+        }
+        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, ""),
+    }
+}
+
+/// The CertRep to send, owned so it can move to a blocking thread.
+enum Answer {
+    Issued {
+        attrs: ScepAttributes,
+        digest: DigestAlg,
+        cert: Vec<u8>,
+        recipient: Box<Certificate>,
+        cipher: ContentCipher,
+    },
+    Pending(ScepAttributes, DigestAlg),
+    Fail(ScepAttributes, DigestAlg, FailInfo),
+}
+
+impl Answer {
+    fn encode(&self, ra: &Ra) -> Result<Vec<u8>, ironseal_protocol::scep::ScepError> {
+        let (attrs, digest) = match self {
+            Answer::Issued { attrs, digest, .. }
+            | Answer::Pending(attrs, digest)
+            | Answer::Fail(attrs, digest, _) => (attrs, *digest),
+        };
+        let reply = Reply {
+            transaction_id: &attrs.transaction_id,
+            recipient_nonce: &attrs.sender_nonce,
+            digest,
+        };
+        let rep = match self {
+            Answer::Issued {
+                cert,
+                recipient,
+                cipher,
+                ..
+            } => CertRep::Success {
+                certs: vec![cert.as_slice()],
+                recipient,
+                cipher: *cipher,
+            },
+            Answer::Pending(..) => CertRep::Pending,
+            Answer::Fail(_, _, info) => CertRep::Failure(*info),
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        rep.encode(reply, &ra.key, now, &SystemRandom::new())
+    }
+}
+
+/// Verifies, decrypts and checks the challenge. `None`: not even the
+/// transaction can be read.
+fn decode(state: &AppState, ra: &Ra, sub: Option<&str>, body: &[u8]) -> Option<Decoded> {
+    let msg = match PkiMessage::decode(body) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::info!(error = %e, "SCEP message refused");
+            let attrs = peek_attributes(body)?;
+            return Some(Decoded::Refuse(attrs, DigestAlg::Sha256, e.fail_info()));
+        }
+    };
+    let attrs = msg.attributes.clone();
+    let digest = msg.digest;
+    let refuse = |info| Some(Decoded::Refuse(attrs.clone(), digest, info));
+    let renewal = match msg.attributes.message_type {
+        MessageType::PkcsReq => false,
+        MessageType::RenewalReq => true,
+        other => {
+            tracing::info!(kind = ?other, "SCEP message type not supported");
+            return refuse(FailInfo::BadRequest);
+        }
+    };
+    let opened = match decrypt_envelope(&ra.key, &msg.envelope, &SystemRandom::new()) {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::info!(error = %e, "SCEP envelope refused");
+            return refuse(e.fail_info());
+        }
+    };
+    let Some(entry) = state.config.scep.for_path(sub) else {
+        tracing::info!("SCEP enrolment on /scep with no [[scep.profiles]] configured");
+        return refuse(FailInfo::BadRequest);
+    };
+    if renewal {
+        // RFC 8894 §3.3.1.2: signed with the existing certificate, which
+        // authenticates the client instead of a challenge.
+        return match renewal_check(state, &msg, &opened.content) {
+            Ok(()) => Some(Decoded::Enrol {
+                msg: Box::new(msg),
+                csr: opened.content,
+                cipher: opened.cipher,
+                entry: entry.clone(),
+            }),
+            Err(info) => refuse(info),
+        };
+    }
+    let given = match challenge_password(&opened.content) {
+        Ok(c) => c.unwrap_or_default(),
+        Err(e) => {
+            tracing::info!(error = %e, "SCEP CSR refused");
+            return refuse(e.fail_info());
+        }
+    };
+    if !challenge_matches(&given, &entry.challenge) {
+        tracing::info!(path = %entry.path, "SCEP challenge password does not match");
+        state.metrics.inc("scep_bad_challenge");
+        return refuse(FailInfo::BadRequest);
+    }
+    Some(Decoded::Enrol {
+        msg: Box::new(msg),
+        csr: opened.content,
+        cipher: opened.cipher,
+        entry: entry.clone(),
+    })
+}
+
+/// A RenewalReq's signer must be a certificate this CA issued (the very
+/// DER in the store), unexpired and unrevoked, and the new CSR must keep
+/// its subject. Refusals: badCertId for an unknown, expired or revoked
+/// certificate, badRequest for a changed subject.
+fn renewal_check(state: &AppState, msg: &PkiMessage, csr: &[u8]) -> Result<(), FailInfo> {
+    use der::Decode;
+    let serial = ironseal_ca_core::cert::cert_serial(&msg.signer_cert_der)
+        .map_err(|_| FailInfo::BadCertId)?
+        .to_hex();
+    let record = match state.store.get_certificate(&serial) {
+        Ok(Some(r)) if r.der == msg.signer_cert_der => r,
+        Ok(_) => {
+            tracing::info!(%serial, "SCEP renewal signed by a certificate we did not issue");
+            return Err(FailInfo::BadCertId);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "SCEP renewal: store lookup failed");
+            return Err(FailInfo::BadRequest);
+        }
+    };
+    let now = time::OffsetDateTime::now_utc();
+    if record.revocation.is_some() || record.not_after <= now || record.not_before > now {
+        tracing::info!(%serial, "SCEP renewal signed by a revoked or expired certificate");
+        return Err(FailInfo::BadCertId);
+    }
+    let req = x509_cert::request::CertReq::from_der(csr).map_err(|_| FailInfo::BadRequest)?;
+    // Compared as RFC 4514 strings: issuance may re-encode the string
+    // types (PrintableString in the CSR, UTF8String in the certificate).
+    let old = msg.signer_cert.tbs_certificate().subject().to_string();
+    let new = req.info.subject.to_string();
+    match old == new {
+        true => Ok(()),
+        false => {
+            tracing::info!(%serial, "SCEP renewal changes the subject");
+            Err(FailInfo::BadRequest)
+        }
+    }
+}
+
+/// Compares challenge passwords in constant time (over their SHA-256, so
+/// the length does not leak either).
+fn challenge_matches(given: &str, expected: &str) -> bool {
+    use aws_lc_rs::digest::{digest, SHA256};
+    aws_lc_rs::constant_time::verify_slices_are_equal(
+        digest(&SHA256, given.as_bytes()).as_ref(),
+        digest(&SHA256, expected.as_bytes()).as_ref(),
+    )
+    .is_ok()
+}
+
+/// Asks the authority; the answer becomes SUCCESS, PENDING or FAILURE.
+async fn enrol(
+    state: &Arc<AppState>,
+    msg: Box<PkiMessage>,
+    csr: Vec<u8>,
+    cipher: ContentCipher,
+    entry: ScepProfile,
+) -> Answer {
+    let attrs = msg.attributes.clone();
+    let digest = msg.digest;
+    let mut req = IssuanceRequest::new(
+        Requester::Scep {
+            client: attrs.transaction_id.clone(),
+        },
+        csr,
+        Vec::new(),
+    );
+    req.tenant = entry.tenant.clone();
+    req.profile = ProfileChoice::Configured(Some(entry.profile.clone()));
+    match authority::issue(state, &req).await {
+        Ok(Outcome::Issued(issued)) => {
+            state.metrics.inc("scep_issued");
+            Answer::Issued {
+                attrs,
+                digest,
+                cert: issued.record.der.clone(),
+                recipient: Box::new(msg.signer_cert.clone()),
+                cipher,
+            }
+        }
+        Ok(Outcome::Held(approval)) => {
+            tracing::info!(approval = %approval.id, "SCEP request held for approval");
+            Answer::Pending(attrs, digest)
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "SCEP enrolment refused by the authority");
+            Answer::Fail(attrs, digest, super::error::fail_info(&e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn get_messages_decode_escaped_or_not_with_or_without_newlines() {
+        let bytes: Vec<u8> = (0u8..=255).collect();
+        let std = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let escaped = std
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D");
+        let wrapped: String = std
+            .as_bytes()
+            .chunks(64)
+            .map(|c| format!("{}%0A", std::str::from_utf8(c).unwrap()))
+            .collect();
+        let url_safe = std.replace('+', "-").replace('/', "_").replace('=', "");
+        for form in [&std, &escaped, &wrapped, &url_safe, &format!("{std}\n")] {
+            assert_eq!(
+                decode_get_message(form).as_deref(),
+                Some(&bytes[..]),
+                "{form}"
+            );
+        }
+        assert_eq!(decode_get_message("!!!"), None);
+    }
+
+    #[test]
+    fn challenges_compare_exactly() {
+        assert!(challenge_matches("s3cret", "s3cret"));
+        assert!(!challenge_matches("s3cre", "s3cret"));
+        assert!(!challenge_matches("", "s3cret"));
+    }
+}

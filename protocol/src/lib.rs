@@ -14,5 +14,6 @@
 )]
 
 pub mod acme;
+pub mod est;
 pub mod ocsp;
 pub mod pkcs7;

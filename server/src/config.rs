@@ -161,6 +161,8 @@ pub struct FileConfig {
     pub admin_client_ca: Option<PathBuf>,
     /// `[[admin_client_certs]]`: certificate identity → role.
     pub admin_client_certs: Vec<CertRuleFileConfig>,
+    /// `[est]`: EST labels (RFC 7030).
+    pub est: crate::est::config::EstFileConfig,
 }
 
 /// One `[[profiles]]` entry (draft-ietf-acme-profiles). Values are checked
@@ -554,6 +556,8 @@ pub struct Config {
     /// Certificate identity → role, first match wins; non-empty exactly
     /// when `admin_client_ca` is set.
     pub admin_client_certs: Vec<CertRule>,
+    /// `[est]`: EST labels; empty when EST is off.
+    pub est: crate::est::config::EstConfig,
 }
 
 /// Why a configuration could not be assembled.
@@ -714,6 +718,10 @@ impl Config {
                 "validation max_concurrent must be at least 1".into(),
             ));
         }
+        let est = file
+            .est
+            .resolve(|p| profiles.iter().any(|x| x.name == p))
+            .map_err(ConfigError::Invalid)?;
         let acme = file.acme;
         let limits = file.limits;
         let testing = file.testing;
@@ -785,6 +793,7 @@ impl Config {
             profiles,
             admin_client_ca,
             admin_client_certs,
+            est,
         })
     }
 

@@ -127,15 +127,16 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Encodes a response body as RFC 7030 §4.1.3 / RFC 8951 want it: base64
-/// (RFC 4648 §4) in lines of 64 characters, CRLF-terminated, to be sent
+/// (RFC 4648 §4) in lines of 64 characters, LF-terminated, to be sent
 /// with `Content-Transfer-Encoding: base64`. Strict clients (libest,
-/// strongSwan) read this framing; lenient ones do not mind it.
+/// strongSwan) read this framing, and so does `base64 -d` (GNU coreutils
+/// refuses CR), which RFC 7030-style curl recipes pipe into.
 pub fn encode_base64_body(der: &[u8]) -> Vec<u8> {
     let text = base64::engine::general_purpose::STANDARD.encode(der);
     let mut out = Vec::with_capacity(text.len() + text.len() / 32 + 2);
     for line in text.as_bytes().chunks(64) {
         out.extend_from_slice(line);
-        out.extend_from_slice(b"\r\n");
+        out.push(b'\n');
     }
     out
 }
@@ -162,12 +163,12 @@ mod tests {
     }
 
     #[test]
-    fn wrapped_at_64_columns_crlf_and_lf() {
+    fn wrapped_at_64_columns_lf_and_crlf() {
         let der = long_der();
         let body = String::from_utf8(encode_base64_body(&der)).unwrap();
         assert!(body.lines().all(|l| l.len() <= 64));
         assert_eq!(decode_body(body.as_bytes(), Some("base64")).unwrap(), der);
-        let lf = body.replace("\r\n", "\n");
+        let lf = body.replace('\n', "\r\n");
         assert_eq!(decode_body(lf.as_bytes(), None).unwrap(), der);
         let odd: String = b64(&der)
             .as_bytes()

@@ -71,9 +71,9 @@ mod tests {
         assert_eq!(
             text,
             "--est_b0undary\r\nContent-Type: application/pkcs8\r\n\
-             Content-Transfer-Encoding: base64\r\n\r\nMAA=\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\nMAA=\n\
              --est_b0undary\r\nContent-Type: application/pkcs7-mime; smime-type=certs-only\r\n\
-             Content-Transfer-Encoding: base64\r\n\r\nMAEA\r\n--est_b0undary--\r\n"
+             Content-Transfer-Encoding: base64\r\n\r\nMAEA\n--est_b0undary--\r\n"
         );
     }
 

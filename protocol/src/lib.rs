@@ -14,6 +14,7 @@
 )]
 
 pub mod acme;
+pub mod est;
 pub mod ocsp;
 pub mod pkcs7;
 pub mod scep;

@@ -589,14 +589,19 @@ pub fn client_cert_auth(
 /// certificate comes from `listener` (issued from the issuing CA, renewed
 /// live; see [`crate::listener_cert`]). With `client_auth`, the listener
 /// asks every client for a certificate but requires none (RFC 8446
-/// §4.3.2), so ACME clients are unaffected.
+/// §4.3.2), so ACME clients are unaffected. `offer_client_auth` (EST is
+/// configured) asks for client certificates even without `client_auth`.
 pub fn tls_config(
     listener: Arc<crate::listener_cert::ListenerCert>,
     client_auth: Option<&ClientCertAuth>,
+    offer_client_auth: bool,
 ) -> rustls::ServerConfig {
     let builder = rustls::ServerConfig::builder();
     let builder = match client_auth {
         Some(auth) => builder.with_client_cert_verifier(auth.tls_verifier()),
+        None if offer_client_auth => {
+            builder.with_client_cert_verifier(crate::client_cert::offer_only_verifier())
+        }
         None => builder.with_no_client_auth(),
     };
     let mut cfg = builder.with_cert_resolver(listener);

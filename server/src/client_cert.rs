@@ -502,6 +502,68 @@ impl ClientCertVerifier for OfferClientAuth {
     }
 }
 
+/// A listener verifier that asks for a client certificate, requires none,
+/// trusts no CA and only checks the handshake signature (CertificateVerify,
+/// RFC 8446 §4.4.3): for EST (RFC 7030 §3.3.2) when admin client
+/// certificates are not configured. As with [`ClientCertAuth::tls_verifier`],
+/// the chain means nothing until a front end verifies it per request.
+pub fn offer_only_verifier() -> Arc<dyn ClientCertVerifier> {
+    Arc::new(OfferOnly {
+        algs: rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms,
+    })
+}
+
+#[derive(Debug)]
+struct OfferOnly {
+    algs: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for OfferOnly {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        // Judged per request by the front end (EST: crate::est::auth).
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algs.supported_schemes()
+    }
+}
+
 /// Certificates for the tests of this module and of [`crate::admin::auth`].
 #[cfg(test)]
 pub(crate) mod testing {

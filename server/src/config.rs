@@ -163,6 +163,8 @@ pub struct FileConfig {
     pub admin_client_certs: Vec<CertRuleFileConfig>,
     /// `[scep]`: the SCEP front end.
     pub scep: crate::scep::config::ScepFileConfig,
+    /// `[est]`: EST labels (RFC 7030).
+    pub est: crate::est::config::EstFileConfig,
 }
 
 /// One `[[profiles]]` entry (draft-ietf-acme-profiles). Values are checked
@@ -558,6 +560,8 @@ pub struct Config {
     pub admin_client_certs: Vec<CertRule>,
     /// `[scep]`, see [`crate::scep::config`].
     pub scep: crate::scep::config::ScepConfig,
+    /// `[est]`: EST labels; empty when EST is off.
+    pub est: crate::est::config::EstConfig,
 }
 
 /// Why a configuration could not be assembled.
@@ -718,6 +722,10 @@ impl Config {
                 "validation max_concurrent must be at least 1".into(),
             ));
         }
+        let est = file
+            .est
+            .resolve(|p| profiles.iter().any(|x| x.name == p))
+            .map_err(ConfigError::Invalid)?;
         let acme = file.acme;
         let limits = file.limits;
         let testing = file.testing;
@@ -790,6 +798,7 @@ impl Config {
             profiles,
             admin_client_ca,
             admin_client_certs,
+            est,
         })
     }
 

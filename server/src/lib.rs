@@ -13,6 +13,7 @@ pub mod client_cert;
 pub mod config;
 pub mod crl;
 pub mod durability;
+pub mod est;
 pub mod http;
 pub mod ids;
 pub mod in_flight;

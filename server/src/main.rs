@@ -133,7 +133,9 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let tls = Arc::new(bootstrap::tls_config(
         listener_cert.clone(),
         client_certs.as_deref(),
+        config.est.enabled(),
     ));
+    let est = Arc::new(ironseal::est::Est::new(&config.est)?);
     let validator = validation::Validator::new(validation::ValidationConfig {
         http01_port: config.http01_port,
         tlsalpn01_port: config.tlsalpn01_port,
@@ -179,13 +181,17 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
 
     let (tx, rx) = watch::channel(false);
     let st = state.clone();
+    let est = est.clone();
     let acme_handler = move |req: hyper::Request<hyper::body::Incoming>| {
         let st = st.clone();
+        let est = est.clone();
         async move {
             let started = std::time::Instant::now();
             let protocol = metrics::HttpProtocol::of_https_path(req.uri().path());
             let resp = if protocol == metrics::HttpProtocol::Admin {
                 admin::handle(&st, req).await
+            } else if req.uri().path().starts_with(ironseal::est::PATH_PREFIX) {
+                ironseal::est::handle(&st, &est, req).await
             } else {
                 acme::handle(&st, req).await
             };

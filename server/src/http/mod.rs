@@ -46,6 +46,27 @@ pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
 #[derive(Clone, Debug)]
 pub struct PeerCertificates(pub Arc<Vec<CertificateDer<'static>>>);
 
+/// The connection's RFC 9266 `tls-exporter` channel-binding value (TLS 1.3
+/// only: the keying-material exporter of RFC 8446 §7.5 with label
+/// `EXPORTER-Channel-Binding`, no context, 32 bytes), attached to each
+/// request of the connection. EST checks it against the CSR's
+/// challengePassword (RFC 7030 §3.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TlsExporter(pub [u8; ironseal_protocol::est::TLS_EXPORTER_LEN]);
+
+impl TlsExporter {
+    /// The value for `conn`, or `None` before TLS 1.3.
+    fn of(conn: &rustls::ServerConnection) -> Option<TlsExporter> {
+        if conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+            return None;
+        }
+        let mut out = [0u8; ironseal_protocol::est::TLS_EXPORTER_LEN];
+        conn.export_keying_material(&mut out, ironseal_protocol::est::TLS_EXPORTER_LABEL, None)
+            .ok()?;
+        Some(TlsExporter(out))
+    }
+}
+
 /// Timeouts applied to every connection and request.
 #[derive(Clone, Copy)]
 pub struct Limits {
@@ -77,6 +98,7 @@ async fn with_deadline<F, Fut>(
     f: F,
     client: SocketAddr,
     peer: Option<PeerCertificates>,
+    exporter: Option<TlsExporter>,
     mut req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible>
 where
@@ -86,6 +108,9 @@ where
     req.extensions_mut().insert(ClientAddr(client));
     if let Some(p) = peer {
         req.extensions_mut().insert(p);
+    }
+    if let Some(x) = exporter {
+        req.extensions_mut().insert(x);
     }
     match tokio::time::timeout(limits.request_timeout, f(req)).await {
         Ok(r) => Ok(r),
@@ -149,8 +174,9 @@ pub async fn serve<F, Fut>(
                                 c.iter().map(|d| d.clone().into_owned()).collect(),
                             ))
                         });
+                    let exporter = TlsExporter::of(tls.get_ref().1);
                     let service = hyper::service::service_fn(move |req| {
-                        with_deadline(limits, handler.clone(), client, peer.clone(), req)
+                        with_deadline(limits, handler.clone(), client, peer.clone(), exporter, req)
                     });
                     let conn = b.serve_connection_with_upgrades(TokioIo::new(tls), service);
                     let _ = watcher.watch(conn.into_owned()).await;
@@ -158,7 +184,7 @@ pub async fn serve<F, Fut>(
             }
             None => {
                 let service = hyper::service::service_fn(move |req| {
-                    with_deadline(limits, handler.clone(), client, None, req)
+                    with_deadline(limits, handler.clone(), client, None, None, req)
                 });
                 let conn = b.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 let fut = graceful.watch(conn.into_owned());

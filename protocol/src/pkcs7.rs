@@ -6,9 +6,11 @@
 
 use cms::cert::CertificateChoices;
 use cms::content_info::{CmsVersion, ContentInfo};
+use cms::revocation::{RevocationInfoChoice, RevocationInfoChoices};
 use cms::signed_data::{CertificateSet, EncapsulatedContentInfo, SignedData, SignerInfos};
 use der::asn1::SetOfVec;
 use der::{Any, Decode, Encode};
+use x509_cert::crl::CertificateList;
 use x509_cert::Certificate;
 
 /// Why a certs-only message could not be built or read.
@@ -28,9 +30,19 @@ pub enum CertsOnlyError {
 /// The SET OF certificates is emitted in DER order (sorted by encoding),
 /// as DER requires; clients must not rely on the order (RFC 7030 §4.1.3).
 pub fn certs_only(certs: &[&[u8]]) -> Result<Vec<u8>, CertsOnlyError> {
+    degenerate(certs, &[])
+}
+
+/// Encodes a degenerate SignedData carrying `certs` and `crls` (each DER),
+/// as SCEP's GetCRL answer does with one CRL (RFC 8894 §3.3.2.1).
+pub fn degenerate(certs: &[&[u8]], crls: &[&[u8]]) -> Result<Vec<u8>, CertsOnlyError> {
     let mut set = SetOfVec::new();
     for der in certs {
         set.insert(CertificateChoices::Certificate(Certificate::from_der(der)?))?;
+    }
+    let mut crl_set = SetOfVec::new();
+    for der in crls {
+        crl_set.insert(RevocationInfoChoice::Crl(CertificateList::from_der(der)?))?;
     }
     let signed = SignedData {
         version: CmsVersion::V1,
@@ -39,8 +51,8 @@ pub fn certs_only(certs: &[&[u8]]) -> Result<Vec<u8>, CertsOnlyError> {
             econtent_type: const_oid::db::rfc5911::ID_DATA,
             econtent: None,
         },
-        certificates: Some(CertificateSet(set)),
-        crls: None,
+        certificates: (!set.is_empty()).then_some(CertificateSet(set)),
+        crls: (!crl_set.is_empty()).then_some(RevocationInfoChoices(crl_set)),
         signer_infos: SignerInfos(SetOfVec::new()),
     };
     let info = ContentInfo {

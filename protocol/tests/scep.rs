@@ -109,6 +109,7 @@ fn success_certrep_round_trips_with_the_clients_cipher() {
         };
         let rep = CertRep::Success {
             certs: vec![ISSUED],
+            crls: vec![],
             recipient: &recipient,
             cipher,
         }
@@ -218,6 +219,7 @@ fn openssl_verifies_and_decrypts_our_certreps() {
     ] {
         let rep = CertRep::Success {
             certs: vec![ISSUED],
+            crls: vec![],
             recipient: &recipient,
             cipher,
         }
@@ -267,4 +269,54 @@ fn openssl_verifies_and_decrypts_our_certreps() {
             "{cipher:?}"
         );
     }
+}
+
+/// A request we build (as the conformance suite and benchmark do) is one
+/// the server's decoder verifies and opens, for every message type.
+#[test]
+fn built_requests_decode_verify_and_open() {
+    use ironseal_protocol::scep::{issuer_and_serial, parse_issuer_and_serial, Request};
+    let client = RaKey::new(ISSUED, CLIENT_KEY).unwrap();
+    let ra_cert = Certificate::from_der(RA_CERT).unwrap();
+    let rng = SystemRandom::new();
+    let content = issuer_and_serial(ISSUED).unwrap();
+    for (kind, cipher, digest) in [
+        (MessageType::GetCert, ContentCipher::Aes128, DigestAlg::Sha256),
+        (MessageType::GetCrl, ContentCipher::Des3, DigestAlg::Sha512),
+        (MessageType::CertPoll, ContentCipher::Aes256, DigestAlg::Sha256),
+    ] {
+        let (der, nonce) = Request {
+            message_type: kind,
+            transaction_id: "tx-1",
+            content: &content,
+            recipient: &ra_cert,
+            cipher,
+            digest,
+        }
+        .encode(&client, Duration::from_secs(1_800_000_000), &rng)
+        .unwrap();
+        let msg = PkiMessage::decode(&der).unwrap();
+        assert_eq!(msg.attributes.message_type, kind);
+        assert_eq!(msg.attributes.transaction_id, "tx-1");
+        assert_eq!(msg.attributes.sender_nonce, nonce);
+        assert_eq!(msg.digest, digest);
+        assert_eq!(msg.signer_cert_der, ISSUED);
+        let opened = decrypt_envelope(&ra(), &msg.envelope, &rng).unwrap();
+        assert_eq!(opened.cipher, cipher);
+        assert_eq!(opened.content, content);
+        let ias = parse_issuer_and_serial(&opened.content).unwrap();
+        let issued = Certificate::from_der(ISSUED).unwrap();
+        assert_eq!(&ias.serial_number, issued.tbs_certificate().serial_number());
+    }
+    // SHA-1 is read, never written.
+    assert!(Request {
+        message_type: MessageType::GetCert,
+        transaction_id: "tx-1",
+        content: &content,
+        recipient: &ra_cert,
+        cipher: ContentCipher::Aes128,
+        digest: DigestAlg::Sha1,
+    }
+    .encode(&client, Duration::from_secs(1_800_000_000), &rng)
+    .is_err());
 }

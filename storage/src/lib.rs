@@ -26,6 +26,7 @@ pub mod issuance;
 mod keys;
 mod memory;
 pub mod records;
+pub mod scep;
 mod sled_store;
 pub mod tenancy;
 pub mod types;
@@ -40,6 +41,7 @@ pub use records::{
     AccountRecord, ApiKeyRecord, ApiRole, AuthzRecord, CaRecord, CaStatus, CertificateRecord,
     CertificateStatus, ChallengeRecord, CrossCert, OrderRecord, RevocationRecord,
 };
+pub use scep::{ScepTransactionRecord, ScepTransactionState};
 pub use sled_store::SledStore;
 pub use tenancy::{EabKeyRecord, TenantNames, TenantRecord};
 pub use types::{
@@ -314,6 +316,24 @@ pub trait Store: Send + Sync + 'static {
         approval: &ApprovalRecord,
         expected: ApprovalStatus,
     ) -> Result<bool, StoreError>;
+
+    /// Fetch the SCEP transaction with this transactionID.
+    fn get_scep_transaction(&self, id: &str) -> Result<Option<ScepTransactionRecord>, StoreError>;
+
+    /// Compare-and-swap on a SCEP transaction: write `record` (keyed by its
+    /// `transaction_id`) only if the stored record equals `expected`
+    /// (`None`: only if there is none). `Ok(false)` if it differs.
+    fn put_scep_transaction(
+        &self,
+        record: &ScepTransactionRecord,
+        expected: Option<&ScepTransactionRecord>,
+    ) -> Result<bool, StoreError>;
+
+    /// Remove a SCEP transaction only if the stored record equals
+    /// `expected` (a failed issuance leaves nothing behind). `Ok(false)`
+    /// if it differs or is absent.
+    fn delete_scep_transaction(&self, expected: &ScepTransactionRecord)
+        -> Result<bool, StoreError>;
 }
 
 /// A new opaque id: 16 random bytes as unpadded base64url (22 characters,

@@ -15,6 +15,7 @@ use crate::records::{
     AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, OrderRecord,
     RevocationRecord,
 };
+use crate::scep::ScepTransactionRecord;
 use crate::tenancy::{EabKeyRecord, TenantRecord};
 use crate::types::{Identifier, OrderStatus};
 use crate::{Store, StoreError};
@@ -37,6 +38,7 @@ struct Inner {
     tenants: BTreeMap<String, TenantRecord>,
     eab_keys: BTreeMap<String, EabKeyRecord>,
     approvals: HashMap<String, ApprovalRecord>,
+    scep_transactions: HashMap<String, ScepTransactionRecord>,
 }
 
 impl Inner {
@@ -579,6 +581,36 @@ impl Store for MemoryStore {
             return Ok(false);
         }
         g.approvals.insert(approval.id.clone(), approval.clone());
+        Ok(true)
+    }
+
+    fn get_scep_transaction(&self, id: &str) -> Result<Option<ScepTransactionRecord>, StoreError> {
+        Ok(self.lock().scep_transactions.get(id).cloned())
+    }
+
+    fn put_scep_transaction(
+        &self,
+        record: &ScepTransactionRecord,
+        expected: Option<&ScepTransactionRecord>,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        if g.scep_transactions.get(&record.transaction_id) != expected {
+            return Ok(false);
+        }
+        g.scep_transactions
+            .insert(record.transaction_id.clone(), record.clone());
+        Ok(true)
+    }
+
+    fn delete_scep_transaction(
+        &self,
+        expected: &ScepTransactionRecord,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        if g.scep_transactions.get(&expected.transaction_id) != Some(expected) {
+            return Ok(false);
+        }
+        g.scep_transactions.remove(&expected.transaction_id);
         Ok(true)
     }
 }

@@ -25,6 +25,7 @@
 //! | `tenants`             | tenant id                                    | `TenantRecord`        |
 //! | `eab_keys`            | EAB key id                                   | `EabKeyRecord`        |
 //! | `approvals`           | approval id                                  | `ApprovalRecord`      |
+//! | `scep_transactions`   | SCEP transactionID                           | `ScepTransactionRecord` |
 //!
 //! Strings inside composite keys are length-prefixed (see `keys.rs`). The
 //! default tree holds `schema_version` and `cert_status_built` (set once
@@ -80,6 +81,7 @@ use crate::records::{
     AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, CertificateStatus,
     OrderRecord, RevocationRecord,
 };
+use crate::scep::ScepTransactionRecord;
 use crate::tenancy::{EabKeyRecord, TenantRecord};
 use crate::types::{Identifier, OrderStatus};
 use crate::{Store, StoreError};
@@ -201,6 +203,7 @@ pub struct SledStore {
     tenants: Tree,
     eab_keys: Tree,
     approvals: Tree,
+    scep_transactions: Tree,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -343,6 +346,7 @@ impl SledStore {
             tenants: tree("tenants")?,
             eab_keys: tree("eab_keys")?,
             approvals: tree("approvals")?,
+            scep_transactions: tree("scep_transactions")?,
             db,
             syncer: Arc::new(syncer),
         })
@@ -1048,5 +1052,47 @@ impl Store for SledStore {
             }
             Ok((Some(approval.clone()), true))
         })
+    }
+
+    fn get_scep_transaction(&self, id: &str) -> Result<Option<ScepTransactionRecord>, StoreError> {
+        Self::get_json(&self.scep_transactions, id.as_bytes())
+    }
+
+    fn put_scep_transaction(
+        &self,
+        record: &ScepTransactionRecord,
+        expected: Option<&ScepTransactionRecord>,
+    ) -> Result<bool, StoreError> {
+        let value = encode(record)?;
+        let key = record.transaction_id.as_bytes();
+        tx_result(self.scep_transactions.transaction(|t| {
+            let stored: Option<ScepTransactionRecord> = match t.get(key)? {
+                Some(v) => Some(decode(&v).map_err(abort)?),
+                None => None,
+            };
+            if stored.as_ref() != expected {
+                return Ok(false);
+            }
+            t.insert(key, value.as_slice())?;
+            Ok(true)
+        }))
+    }
+
+    fn delete_scep_transaction(
+        &self,
+        expected: &ScepTransactionRecord,
+    ) -> Result<bool, StoreError> {
+        let key = expected.transaction_id.as_bytes();
+        tx_result(self.scep_transactions.transaction(|t| {
+            let stored: Option<ScepTransactionRecord> = match t.get(key)? {
+                Some(v) => Some(decode(&v).map_err(abort)?),
+                None => None,
+            };
+            if stored.as_ref() != Some(expected) {
+                return Ok(false);
+            }
+            t.remove(key)?;
+            Ok(true)
+        }))
     }
 }

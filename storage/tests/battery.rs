@@ -12,8 +12,8 @@ use ironseal_storage::{
     audit, new_id, verify_chain, AccountRecord, AccountStatus, ApiKeyRecord, ApiRole,
     ApprovalRecord, ApprovalStatus, AuditEvent, AuthzRecord, AuthzStatus, CaRecord, CaStatus,
     CertificateRecord, ChainError, ChallengeRecord, ChallengeStatus, ChallengeType, EabKeyRecord,
-    Identifier, IssuanceWrite, OrderRecord, OrderStatus, RevocationReason, RevocationRecord, Store,
-    StoreError, TenantNames, TenantRecord,
+    Identifier, IssuanceWrite, OrderRecord, OrderStatus, RevocationReason, RevocationRecord,
+    ScepTransactionRecord, ScepTransactionState, Store, StoreError, TenantNames, TenantRecord,
 };
 use serde_json::json;
 use time::macros::datetime;
@@ -1508,6 +1508,59 @@ fn approvals(s: &dyn Store) {
     );
 }
 
+fn scep_tx(id: &str, request: &str, state: ScepTransactionState) -> ScepTransactionRecord {
+    ScepTransactionRecord {
+        transaction_id: id.into(),
+        request: request.into(),
+        signer_key: "k".into(),
+        state,
+        updated_at: T0,
+    }
+}
+
+fn scep_transactions(s: &dyn Store) {
+    assert_eq!(s.get_scep_transaction("t1").unwrap(), None);
+    let claim = scep_tx("t1", "r1", ScepTransactionState::InFlight);
+    assert!(s.put_scep_transaction(&claim, None).unwrap());
+    // A second claim of the same transactionID loses.
+    assert!(!s.put_scep_transaction(&claim, None).unwrap());
+    let issued = scep_tx(
+        "t1",
+        "r1",
+        ScepTransactionState::Issued {
+            serial: "0a".into(),
+        },
+    );
+    // A stale expectation loses; the right one wins.
+    assert!(!s.put_scep_transaction(&issued, Some(&issued)).unwrap());
+    assert!(s.put_scep_transaction(&issued, Some(&claim)).unwrap());
+    assert_eq!(s.get_scep_transaction("t1").unwrap(), Some(issued.clone()));
+    // Delete only what was expected.
+    assert!(!s.delete_scep_transaction(&claim).unwrap());
+    assert!(s.delete_scep_transaction(&issued).unwrap());
+    assert_eq!(s.get_scep_transaction("t1").unwrap(), None);
+    assert!(!s.delete_scep_transaction(&issued).unwrap());
+}
+
+/// Eight threads claim one transactionID at once: exactly one wins.
+fn scep_transaction_race(s: &dyn Store) {
+    let wins: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                scope.spawn(move || {
+                    let claim = scep_tx("race", &format!("r{t}"), ScepTransactionState::InFlight);
+                    s.put_scep_transaction(&claim, None).unwrap()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum()
+    });
+    assert_eq!(wins, 1, "one claim per transactionID");
+}
+
 fn populate_and_verify(s: &dyn Store) {
     populate(s);
     verify_populated(s);
@@ -1527,6 +1580,7 @@ macro_rules! battery {
             blocked_keys, cas, crl_numbers, flush_and_object_safety, concurrent_flush,
             api_keys, api_key_create_race, last_admin_key_race, audit_append_read, audit_append_race,
             issuance_is_atomic, issuance_race, tenants_and_eab, eab_bind_race, approvals,
+            scep_transactions, scep_transaction_race,
             populate_and_verify);
     };
     (@tests $backend:ident, $make:expr, $($test:ident),+ $(,)?) => {

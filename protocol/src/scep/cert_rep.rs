@@ -8,20 +8,11 @@
 use std::time::Duration;
 
 use aws_lc_rs::rand::SecureRandom;
-use aws_lc_rs::signature;
-use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
-use cms::content_info::{CmsVersion, ContentInfo};
-use cms::signed_data::{
-    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
-};
-use der::asn1::{OctetString, SetOfVec, UtcTime};
-use der::{Any, Decode, Encode};
 use x509_cert::attr::Attributes;
-use x509_cert::spki::AlgorithmIdentifierOwned;
-use x509_cert::time::Time;
 use x509_cert::Certificate;
 
-use super::attributes::{any_attr, build, octets_attr, printable_attr};
+use super::attributes::{build, octets_attr, printable_attr};
+use super::signer::sign_message;
 use super::{
     encrypt_envelope, oids, ContentCipher, DigestAlg, FailInfo, MessageType, PkiStatus, RaKey,
     ScepError,
@@ -36,6 +27,8 @@ pub enum CertRep<'a> {
     Success {
         /// Certificates for the degenerate SignedData.
         certs: Vec<&'a [u8]>,
+        /// CRLs for the degenerate SignedData (GetCRL, §3.3.2.1).
+        crls: Vec<&'a [u8]>,
         /// Who can open the envelope.
         recipient: &'a Certificate,
         /// The request's content cipher.
@@ -81,10 +74,11 @@ impl CertRep<'_> {
         let content = match self {
             CertRep::Success {
                 certs,
+                crls,
                 recipient,
                 cipher,
             } => {
-                let degenerate = crate::pkcs7::certs_only(certs).map_err(build)?;
+                let degenerate = crate::pkcs7::degenerate(certs, crls).map_err(build)?;
                 Some(encrypt_envelope(recipient, *cipher, &degenerate, rng)?)
             }
             _ => None,
@@ -95,13 +89,6 @@ impl CertRep<'_> {
         rng.fill(&mut nonce).map_err(build)?;
         let mut attrs = Attributes::new();
         let mut add = |a| attrs.insert(a).map_err(build);
-        add(any_attr(oids::CONTENT_TYPE, &oids::DATA)?)?;
-        add(octets_attr(
-            oids::MESSAGE_DIGEST,
-            &digest.digest(content.as_deref().unwrap_or(&[])),
-        )?)?;
-        let time = UtcTime::from_unix_duration(now).map_err(build)?;
-        add(any_attr(oids::SIGNING_TIME, &Time::UtcTime(time))?)?;
         add(printable_attr(oids::TRANSACTION_ID, reply.transaction_id)?)?;
         add(printable_attr(
             oids::MESSAGE_TYPE,
@@ -113,64 +100,6 @@ impl CertRep<'_> {
         }
         add(octets_attr(oids::SENDER_NONCE, &nonce)?)?;
         add(octets_attr(oids::RECIPIENT_NONCE, reply.recipient_nonce)?)?;
-
-        let to_sign = attrs.to_der()?;
-        let mut sig = vec![0u8; ra.signing.public_modulus_len()];
-        let padding: &'static dyn signature::RsaEncoding = match digest {
-            DigestAlg::Sha512 => &signature::RSA_PKCS1_SHA512,
-            _ => &signature::RSA_PKCS1_SHA256,
-        };
-        ra.signing
-            .sign(padding, rng, &to_sign, &mut sig)
-            .map_err(build)?;
-
-        let tbs = ra.cert.tbs_certificate();
-        let signer = SignerInfo {
-            version: CmsVersion::V1,
-            sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-                issuer: tbs.issuer().clone(),
-                serial_number: tbs.serial_number().clone(),
-            }),
-            digest_alg: AlgorithmIdentifierOwned {
-                oid: digest.oid(),
-                parameters: None,
-            },
-            signed_attrs: Some(attrs),
-            signature_algorithm: AlgorithmIdentifierOwned {
-                oid: oids::RSA_ENCRYPTION,
-                parameters: Some(Any::null()),
-            },
-            signature: OctetString::new(sig)?,
-            unsigned_attrs: None,
-        };
-        let mut digests = SetOfVec::new();
-        digests.insert(AlgorithmIdentifierOwned {
-            oid: digest.oid(),
-            parameters: None,
-        })?;
-        let mut certs = SetOfVec::new();
-        certs.insert(CertificateChoices::Certificate(ra.cert.clone()))?;
-        let mut signers = SetOfVec::new();
-        signers.insert(signer)?;
-        let econtent = match content {
-            Some(c) => Some(Any::encode_from(&OctetString::new(c)?)?),
-            None => None,
-        };
-        let signed = SignedData {
-            version: CmsVersion::V1,
-            digest_algorithms: digests,
-            encap_content_info: EncapsulatedContentInfo {
-                econtent_type: oids::DATA,
-                econtent,
-            },
-            certificates: Some(CertificateSet(certs)),
-            crls: None,
-            signer_infos: SignerInfos(signers),
-        };
-        let info = ContentInfo {
-            content_type: oids::SIGNED_DATA,
-            content: Any::from_der(&signed.to_der()?)?,
-        };
-        Ok(info.to_der()?)
+        sign_message(attrs, content, ra, digest, now, rng)
     }
 }

@@ -20,6 +20,8 @@ mod error;
 mod oids;
 mod pki_message;
 mod ra;
+mod request;
+mod signer;
 mod types;
 
 pub use attributes::ScepAttributes;
@@ -32,4 +34,7 @@ pub use envelope::{decrypt_envelope, encrypt_envelope, Decrypted};
 pub use error::ScepError;
 pub use pki_message::{peek_attributes, PkiMessage, MAX_MESSAGE_LEN};
 pub use ra::RaKey;
+pub use request::{
+    issuer_and_serial, parse_issuer_and_serial, parse_issuer_and_subject, IssuerAndSubject, Request,
+};
 pub use types::{FailInfo, MessageType, PkiStatus};

@@ -12,9 +12,17 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use aws_lc_rs::rand::SystemRandom;
+use der::{Decode, Encode};
 use ironseal_conformance::certs;
 use ironseal_conformance::prelude::*;
+use ironseal_protocol::pkcs7::certificates_of;
+use ironseal_protocol::scep::{
+    decrypt_envelope, issuer_and_serial, CertRepView, ContentCipher, DigestAlg, IssuerAndSubject,
+    MessageType, RaKey, Request,
+};
 use serde_json::Value;
+use x509_cert::Certificate;
 
 const CONFIG: &str = r#"
 ca_key_algorithm = "rsa3072"
@@ -257,4 +265,306 @@ async fn scepclient_enrols_and_bad_requests_are_refused() {
     })
     .expect("approvals");
     assert!(r.text().contains("scep:"), "no SCEP approval: {}", r.text());
+}
+
+/// A SCEP client made with openssl: an RSA key, a self-signed signer
+/// certificate and a CSR with `challenge`, driven by the protocol crate's
+/// request encoder (for the message types scepclient does not send).
+struct Client {
+    key: RaKey,
+    signer_der: Vec<u8>,
+    csr_der: Vec<u8>,
+}
+
+fn openssl(args: &[&str], dir: &Path) {
+    let o = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn client(dir: &Path, cn: &str, challenge: &str) -> Client {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-subj",
+            &format!("/CN={cn}"),
+            "-days",
+            "1",
+            "-outform",
+            "DER",
+            "-out",
+            "self.der",
+        ],
+        dir,
+    );
+    openssl(
+        &[
+            "pkcs8", "-topk8", "-nocrypt", "-in", "key.pem", "-outform", "DER", "-out", "key.pk8",
+        ],
+        dir,
+    );
+    std::fs::write(
+        dir.join("req.cnf"),
+        format!(
+            "[req]\nprompt=no\ndistinguished_name=dn\nattributes=attrs\n[dn]\nCN={cn}\n\
+             [attrs]\nchallengePassword={challenge}\n"
+        ),
+    )
+    .expect("write");
+    openssl(
+        &[
+            "req", "-new", "-key", "key.pem", "-config", "req.cnf", "-outform", "DER", "-out",
+            "csr.der",
+        ],
+        dir,
+    );
+    let read = |f: &str| std::fs::read(dir.join(f)).expect("read");
+    let signer_der = read("self.der");
+    Client {
+        key: RaKey::new(&signer_der, &read("key.pk8")).expect("client key"),
+        signer_der,
+        csr_der: read("csr.der"),
+    }
+}
+
+/// Encodes a request from `c` (fresh senderNonce each time).
+fn request(c: &Client, ra: &Certificate, kind: MessageType, tx: &str, content: &[u8]) -> Vec<u8> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock");
+    Request {
+        message_type: kind,
+        transaction_id: tx,
+        content,
+        recipient: ra,
+        cipher: ContentCipher::Aes256,
+        digest: DigestAlg::Sha256,
+    }
+    .encode(&c.key, now, &SystemRandom::new())
+    .expect("encode")
+    .0
+}
+
+/// POSTs a PKIMessage; answers (pkiStatus, failInfo, opened content).
+fn post(url: &str, work: &Path, c: &Client, msg: &[u8]) -> (String, Option<String>, Vec<u8>) {
+    let req = work.join("req.der");
+    std::fs::write(&req, msg).expect("write");
+    let rep = curl(&[
+        "-H",
+        "Content-Type: application/x-pki-message",
+        "--data-binary",
+        &format!("@{}", req.display()),
+        &format!("{url}?operation=PKIOperation"),
+    ]);
+    let view = CertRepView::decode(&rep).expect("a CertRep signed by the RA");
+    let content = match &view.envelope {
+        Some(env) => {
+            decrypt_envelope(&c.key, env, &SystemRandom::new())
+                .expect("encrypted to the request's signer")
+                .content
+        }
+        None => Vec::new(),
+    };
+    (view.pki_status, view.fail_info, content)
+}
+
+/// The only certificate of a degenerate SignedData.
+fn only_cert(p7: &[u8]) -> Vec<u8> {
+    let mut certs = certificates_of(p7).expect("certs-only");
+    assert_eq!(certs.len(), 1, "one certificate");
+    certs.remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_are_idempotent_polled_and_get_cert_and_crl_answer() {
+    let env = Env::start_with_config("scep-tx", CONFIG).await;
+    let http = env.srv.http_base_url();
+    let devices = format!("{http}/scep/devices");
+    let held = format!("{http}/scep/held");
+    let work = env.path().join("scep-tx");
+    std::fs::create_dir_all(&work).expect("mkdir");
+
+    let p7 = curl(&[&format!("{devices}?operation=GetCACert")]);
+    let certs: Vec<Certificate> = certificates_of(&p7)
+        .expect("GetCACert")
+        .iter()
+        .map(|d| Certificate::from_der(d).expect("cert"))
+        .collect();
+    let is_ra = |c: &Certificate| {
+        c.tbs_certificate()
+            .subject()
+            .to_string()
+            .contains("SCEP RA")
+    };
+    let ra = certs
+        .iter()
+        .find(|c| is_ra(c))
+        .expect("RA certificate")
+        .clone();
+    let ca = certs
+        .iter()
+        .find(|c| !is_ra(c))
+        .expect("CA certificate")
+        .clone();
+
+    // PKCSReq, then the same request again (resent as is, and re-encoded
+    // with a new senderNonce): one certificate, the same each time.
+    let a = client(&work.join("a"), "tx-a", "s3cret-challenge");
+    let first = request(&a, &ra, MessageType::PkcsReq, "tx-a", &a.csr_der);
+    let (status, info, content) = blocking(|| post(&devices, &work, &a, &first));
+    assert_eq!((status.as_str(), info), ("0", None), "PKCSReq");
+    let issued = only_cert(&content);
+    assert_eq!(scep_issuances(&env), 1);
+    let (status, _, content) = blocking(|| post(&devices, &work, &a, &first));
+    assert_eq!(status, "0", "the same message again");
+    assert_eq!(
+        only_cert(&content),
+        issued,
+        "a retry gets the same certificate"
+    );
+    let again = request(&a, &ra, MessageType::PkcsReq, "tx-a", &a.csr_der);
+    let (status, _, content) = blocking(|| post(&devices, &work, &a, &again));
+    assert_eq!(status, "0", "the same request, re-encoded");
+    assert_eq!(only_cert(&content), issued);
+    assert_eq!(
+        scep_issuances(&env),
+        1,
+        "a retry issued a second certificate"
+    );
+
+    // The transactionID with another request: FAILURE badRequest.
+    let other = client(&work.join("a2"), "tx-a-other", "s3cret-challenge");
+    let replay = request(&a, &ra, MessageType::PkcsReq, "tx-a", &other.csr_der);
+    let (status, info, _) = blocking(|| post(&devices, &work, &a, &replay));
+    assert_eq!(
+        (status.as_str(), info.as_deref()),
+        ("2", Some("2")),
+        "replayed transactionID"
+    );
+    assert_eq!(scep_issuances(&env), 1);
+
+    // GetCert: the certificate by issuer and serial; an unknown serial
+    // is badCertId.
+    let ias = issuer_and_serial(&issued).expect("issuerAndSerialNumber");
+    let msg = request(&a, &ra, MessageType::GetCert, "tx-getcert", &ias);
+    let (status, _, content) = blocking(|| post(&devices, &work, &a, &msg));
+    assert_eq!(status, "0", "GetCert");
+    assert_eq!(only_cert(&content), issued);
+    let unknown = issuer_and_serial(&a.signer_der).expect("issuerAndSerialNumber");
+    let msg = request(&a, &ra, MessageType::GetCert, "tx-getcert2", &unknown);
+    let (status, info, _) = blocking(|| post(&devices, &work, &a, &msg));
+    assert_eq!(
+        (status.as_str(), info.as_deref()),
+        ("2", Some("4")),
+        "badCertId"
+    );
+
+    // GetCRL: the issuer's CRL, which openssl reads and verifies.
+    let msg = request(&a, &ra, MessageType::GetCrl, "tx-getcrl", &ias);
+    let (status, _, content) = blocking(|| post(&devices, &work, &a, &msg));
+    assert_eq!(status, "0", "GetCRL");
+    let crl_p7 = work.join("crl.p7b");
+    std::fs::write(&crl_p7, &content).expect("write");
+    let o = Command::new("openssl")
+        .args(["pkcs7", "-inform", "DER", "-print_certs", "-text", "-in"])
+        .arg(&crl_p7)
+        .output()
+        .expect("openssl");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && text.contains("Certificate Revocation List"),
+        "{text}"
+    );
+    let ca_subject = ca.tbs_certificate().subject().to_string();
+    let cn = ca_subject
+        .split("CN=")
+        .nth(1)
+        .and_then(|v| v.split(',').next())
+        .unwrap_or_default();
+    assert!(text.contains(cn), "CRL issuer {ca_subject}: {text}");
+
+    // Held for approval: PENDING; CertPoll answers PENDING until an
+    // operator approves, then SUCCESS; CertPoll by another key is
+    // badCertId; the original request resent gets the same certificate.
+    let h = client(&work.join("h"), "tx-h", "held-challenge");
+    let held_req = request(&h, &ra, MessageType::PkcsReq, "tx-h", &h.csr_der);
+    let (status, _, _) = blocking(|| post(&held, &work, &h, &held_req));
+    assert_eq!(status, "3", "PENDING");
+    let signer = Certificate::from_der(&h.signer_der).expect("cert");
+    let poll_content = IssuerAndSubject {
+        issuer: ca.tbs_certificate().subject().clone(),
+        subject: signer.tbs_certificate().subject().clone(),
+    }
+    .to_der()
+    .expect("IssuerAndSubject");
+    let poll = request(&h, &ra, MessageType::CertPoll, "tx-h", &poll_content);
+    let (status, _, _) = blocking(|| post(&held, &work, &h, &poll));
+    assert_eq!(status, "3", "CertPoll while held");
+    let stranger = request(&a, &ra, MessageType::CertPoll, "tx-h", &poll_content);
+    let (status, info, _) = blocking(|| post(&held, &work, &a, &stranger));
+    assert_eq!(
+        (status.as_str(), info.as_deref()),
+        ("2", Some("4")),
+        "CertPoll by another key"
+    );
+    assert_eq!(scep_issuances(&env), 1, "a held request issued");
+
+    let list = blocking(|| {
+        env.srv.call(
+            "GET",
+            "/admin/v1/approvals?status=pending",
+            Some(&env.srv.admin_key),
+            None,
+        )
+    })
+    .expect("approvals");
+    let v: Value = serde_json::from_str(&list.text()).expect("json");
+    let id = v["approvals"]
+        .as_array()
+        .or_else(|| v.as_array())
+        .and_then(|a| a.iter().find(|x| x.to_string().contains("scep:tx-h")))
+        .and_then(|x| x["id"].as_str())
+        .unwrap_or_else(|| panic!("no approval for tx-h: {v}"))
+        .to_string();
+    let r = blocking(|| {
+        env.srv.call(
+            "POST",
+            &format!("/admin/v1/approvals/{id}/approve"),
+            Some(&env.srv.admin_key),
+            Some("{}"),
+        )
+    })
+    .expect("approve");
+    assert_eq!(r.status, 200, "approve: {}", r.text());
+    let poll = request(&h, &ra, MessageType::CertPoll, "tx-h", &poll_content);
+    let (status, _, content) = blocking(|| post(&held, &work, &h, &poll));
+    assert_eq!(status, "0", "CertPoll after approval");
+    let approved = only_cert(&content);
+    let (status, _, content) = blocking(|| post(&held, &work, &h, &held_req));
+    assert_eq!(status, "0", "the held request resent after approval");
+    assert_eq!(only_cert(&content), approved);
+    assert_eq!(
+        scep_issuances(&env),
+        2,
+        "exactly one certificate for the held request"
+    );
+
+    // CertPoll for a transaction nobody started: badCertId.
+    let poll = request(&h, &ra, MessageType::CertPoll, "tx-none", &poll_content);
+    let (status, info, _) = blocking(|| post(&held, &work, &h, &poll));
+    assert_eq!((status.as_str(), info.as_deref()), ("2", Some("4")));
 }

@@ -1,12 +1,15 @@
 //! SCEP PKIMessage decoding (RFC 8894 §3): the outer SignedData with its
 //! signature check, and the EnvelopedData opened with a fixed test RA key
 //! (fed the raw input too, so the envelope parser is reached without a
-//! valid signature).
+//! valid signature), and the decrypted contents of CertPoll, GetCert and
+//! GetCRL (IssuerAndSubject, IssuerAndSerialNumber) fed the raw input.
 #![no_main]
 
 use std::sync::OnceLock;
 
-use ironseal_protocol::scep::{decrypt_envelope, PkiMessage, RaKey};
+use ironseal_protocol::scep::{
+    decrypt_envelope, parse_issuer_and_serial, parse_issuer_and_subject, PkiMessage, RaKey,
+};
 use libfuzzer_sys::fuzz_target;
 
 fn ra() -> &'static RaKey {
@@ -26,4 +29,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = decrypt_envelope(ra(), &msg.envelope, &rng);
     }
     let _ = decrypt_envelope(ra(), data, &rng);
+    let _ = parse_issuer_and_serial(data);
+    let _ = parse_issuer_and_subject(data);
 });

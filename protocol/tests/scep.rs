@@ -281,9 +281,17 @@ fn built_requests_decode_verify_and_open() {
     let rng = SystemRandom::new();
     let content = issuer_and_serial(ISSUED).unwrap();
     for (kind, cipher, digest) in [
-        (MessageType::GetCert, ContentCipher::Aes128, DigestAlg::Sha256),
+        (
+            MessageType::GetCert,
+            ContentCipher::Aes128,
+            DigestAlg::Sha256,
+        ),
         (MessageType::GetCrl, ContentCipher::Des3, DigestAlg::Sha512),
-        (MessageType::CertPoll, ContentCipher::Aes256, DigestAlg::Sha256),
+        (
+            MessageType::CertPoll,
+            ContentCipher::Aes256,
+            DigestAlg::Sha256,
+        ),
     ] {
         let (der, nonce) = Request {
             message_type: kind,

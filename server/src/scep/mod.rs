@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 mod operation;
 pub mod ra;
+pub mod transaction;
 
 use std::sync::Arc;
 

@@ -1,5 +1,6 @@
-//! PKIOperation (RFC 8894 §3.3, §4.3): PKCSReq answered with a CertRep.
-//! Every answer the client can attribute to its transaction is a CertRep
+//! PKIOperation (RFC 8894 §3.3, §4.3): PKCSReq and RenewalReq go to the
+//! authority once per transaction ([`super::transaction`]); CertPoll,
+//! GetCert and GetCRL are answered from the store. Every answer the client can attribute to its transaction is a CertRep
 //! (SUCCESS, PENDING or FAILURE with failInfo); only a message whose
 //! attributes cannot be read at all gets a plain HTTP 400.
 
@@ -11,13 +12,17 @@ use base64::Engine;
 use hyper::header::CONTENT_TYPE;
 use hyper::{Response, StatusCode};
 use ironseal_protocol::scep::{
-    challenge_password, decrypt_envelope, peek_attributes, CertRep, ContentCipher, DigestAlg,
-    FailInfo, MessageType, PkiMessage, Reply, ScepAttributes,
+    challenge_password, decrypt_envelope, parse_issuer_and_serial, parse_issuer_and_subject,
+    peek_attributes, CertRep, ContentCipher, DigestAlg, FailInfo, MessageType, PkiMessage, Reply,
+    ScepAttributes,
 };
+use ironseal_storage::ScepTransactionState;
+use x509_cert::name::Name;
 use x509_cert::Certificate;
 
 use super::config::ScepProfile;
 use super::ra::Ra;
+use super::transaction::{self, Claim, Standing, MAX_TRANSACTION_ID_LEN};
 use crate::authority::{self, IssuanceRequest, Outcome, ProfileChoice, Requester};
 use crate::http::{full, text, Body};
 use crate::state::AppState;
@@ -72,12 +77,32 @@ fn pki_message(der: Vec<u8>) -> Response<Body> {
 
 /// What the request decoded to, before the authority is asked.
 enum Decoded {
-    /// A PKCSReq with the right challenge.
+    /// A PKCSReq with the right challenge, or a RenewalReq signed by the
+    /// certificate of serial `renewal_of`.
     Enrol {
         msg: Box<PkiMessage>,
         csr: Vec<u8>,
         cipher: ContentCipher,
         entry: ScepProfile,
+        renewal_of: Option<String>,
+    },
+    /// CertPoll (§3.3.3): how is this transaction doing?
+    Poll {
+        msg: Box<PkiMessage>,
+        cipher: ContentCipher,
+    },
+    /// GetCert (§3.3.4): the certificate of this serial (hex) and issuer.
+    GetCert {
+        msg: Box<PkiMessage>,
+        cipher: ContentCipher,
+        serial: String,
+        issuer: Name,
+    },
+    /// GetCRL (§3.3.5): the CRL of this issuer.
+    GetCrl {
+        msg: Box<PkiMessage>,
+        cipher: ContentCipher,
+        issuer: Name,
     },
     /// Refused before issuance; answer with this failInfo.
     Refuse(ScepAttributes, DigestAlg, FailInfo),
@@ -107,7 +132,20 @@ pub async fn pki_operation(
             csr,
             cipher,
             entry,
-        } => enrol(state, msg, csr, cipher, entry).await,
+            renewal_of,
+        } => enrol(state, msg, csr, cipher, entry, renewal_of).await,
+        Decoded::Poll { msg, cipher } => poll(state, &msg, cipher),
+        Decoded::GetCert {
+            msg,
+            cipher,
+            serial,
+            issuer,
+        } => get_cert(state, &msg, cipher, &serial, &issuer),
+        Decoded::GetCrl {
+            msg,
+            cipher,
+            issuer,
+        } => get_crl(state, &msg, cipher, &issuer),
     };
     let ra3 = ra.clone();
     let encoded = tokio::task::spawn_blocking(move || rep.encode(&ra3)).await;
@@ -123,10 +161,12 @@ pub async fn pki_operation(
 
 /// The CertRep to send, owned so it can move to a blocking thread.
 enum Answer {
-    Issued {
+    /// SUCCESS with certificates (issued first) or CRLs.
+    Success {
         attrs: ScepAttributes,
         digest: DigestAlg,
-        cert: Vec<u8>,
+        certs: Vec<Vec<u8>>,
+        crls: Vec<Vec<u8>>,
         recipient: Box<Certificate>,
         cipher: ContentCipher,
     },
@@ -137,7 +177,7 @@ enum Answer {
 impl Answer {
     fn encode(&self, ra: &Ra) -> Result<Vec<u8>, ironseal_protocol::scep::ScepError> {
         let (attrs, digest) = match self {
-            Answer::Issued { attrs, digest, .. }
+            Answer::Success { attrs, digest, .. }
             | Answer::Pending(attrs, digest)
             | Answer::Fail(attrs, digest, _) => (attrs, *digest),
         };
@@ -147,13 +187,15 @@ impl Answer {
             digest,
         };
         let rep = match self {
-            Answer::Issued {
-                cert,
+            Answer::Success {
+                certs,
+                crls,
                 recipient,
                 cipher,
                 ..
             } => CertRep::Success {
-                certs: vec![cert.as_slice()],
+                certs: certs.iter().map(Vec::as_slice).collect(),
+                crls: crls.iter().map(Vec::as_slice).collect(),
                 recipient,
                 cipher: *cipher,
             },
@@ -181,20 +223,61 @@ fn decode(state: &AppState, ra: &Ra, sub: Option<&str>, body: &[u8]) -> Option<D
     let attrs = msg.attributes.clone();
     let digest = msg.digest;
     let refuse = |info| Some(Decoded::Refuse(attrs.clone(), digest, info));
-    let renewal = match msg.attributes.message_type {
-        MessageType::PkcsReq => false,
-        MessageType::RenewalReq => true,
-        other => {
-            tracing::info!(kind = ?other, "SCEP message type not supported");
-            return refuse(FailInfo::BadRequest);
-        }
-    };
+    let id_len = msg.attributes.transaction_id.len();
+    if id_len == 0 || id_len > MAX_TRANSACTION_ID_LEN {
+        tracing::info!(len = id_len, "SCEP transactionID empty or too long");
+        return refuse(FailInfo::BadRequest);
+    }
+    let kind = msg.attributes.message_type;
+    if kind == MessageType::CertRep {
+        tracing::info!("SCEP CertRep sent to the server");
+        return refuse(FailInfo::BadRequest);
+    }
     let opened = match decrypt_envelope(&ra.key, &msg.envelope, &SystemRandom::new()) {
         Ok(o) => o,
         Err(e) => {
             tracing::info!(error = %e, "SCEP envelope refused");
             return refuse(e.fail_info());
         }
+    };
+    let renewal = match kind {
+        MessageType::PkcsReq => false,
+        MessageType::RenewalReq => true,
+        MessageType::CertPoll => {
+            if let Err(e) = parse_issuer_and_subject(&opened.content) {
+                tracing::info!(error = %e, "SCEP CertPoll content is not an IssuerAndSubject");
+                return refuse(FailInfo::BadRequest);
+            }
+            return Some(Decoded::Poll {
+                msg: Box::new(msg),
+                cipher: opened.cipher,
+            });
+        }
+        MessageType::GetCert | MessageType::GetCrl => {
+            let ias = match parse_issuer_and_serial(&opened.content) {
+                Ok(i) => i,
+                Err(e) => {
+                    tracing::info!(error = %e, "SCEP GetCert/GetCRL content is not an IssuerAndSerialNumber");
+                    return refuse(FailInfo::BadRequest);
+                }
+            };
+            let cipher = opened.cipher;
+            let msg = Box::new(msg);
+            return Some(match kind {
+                MessageType::GetCert => Decoded::GetCert {
+                    msg,
+                    cipher,
+                    serial: hex::encode(ias.serial_number.as_bytes()),
+                    issuer: ias.issuer,
+                },
+                _ => Decoded::GetCrl {
+                    msg,
+                    cipher,
+                    issuer: ias.issuer,
+                },
+            });
+        }
+        MessageType::CertRep => return refuse(FailInfo::BadRequest),
     };
     let Some(entry) = state.config.scep.for_path(sub) else {
         tracing::info!("SCEP enrolment on /scep with no [[scep.profiles]] configured");
@@ -204,11 +287,12 @@ fn decode(state: &AppState, ra: &Ra, sub: Option<&str>, body: &[u8]) -> Option<D
         // RFC 8894 §3.3.1.2: signed with the existing certificate, which
         // authenticates the client instead of a challenge.
         return match renewal_check(state, &msg, &opened.content) {
-            Ok(()) => Some(Decoded::Enrol {
+            Ok(serial) => Some(Decoded::Enrol {
                 msg: Box::new(msg),
                 csr: opened.content,
                 cipher: opened.cipher,
                 entry: entry.clone(),
+                renewal_of: Some(serial),
             }),
             Err(info) => refuse(info),
         };
@@ -230,14 +314,16 @@ fn decode(state: &AppState, ra: &Ra, sub: Option<&str>, body: &[u8]) -> Option<D
         csr: opened.content,
         cipher: opened.cipher,
         entry: entry.clone(),
+        renewal_of: None,
     })
 }
 
 /// A RenewalReq's signer must be a certificate this CA issued (the very
 /// DER in the store), unexpired and unrevoked, and the new CSR must keep
-/// its subject. Refusals: badCertId for an unknown, expired or revoked
-/// certificate, badRequest for a changed subject.
-fn renewal_check(state: &AppState, msg: &PkiMessage, csr: &[u8]) -> Result<(), FailInfo> {
+/// its subject. Answers the signer's serial (lowercase hex). Refusals:
+/// badCertId for an unknown, expired or revoked certificate, badRequest
+/// for a changed subject.
+fn renewal_check(state: &AppState, msg: &PkiMessage, csr: &[u8]) -> Result<String, FailInfo> {
     use der::Decode;
     let serial = ironseal_ca_core::cert::cert_serial(&msg.signer_cert_der)
         .map_err(|_| FailInfo::BadCertId)?
@@ -264,7 +350,7 @@ fn renewal_check(state: &AppState, msg: &PkiMessage, csr: &[u8]) -> Result<(), F
     let old = msg.signer_cert.tbs_certificate().subject().to_string();
     let new = req.info.subject.to_string();
     match old == new {
-        true => Ok(()),
+        true => Ok(record.serial),
         false => {
             tracing::info!(%serial, "SCEP renewal changes the subject");
             Err(FailInfo::BadRequest)
@@ -283,16 +369,81 @@ fn challenge_matches(given: &str, expected: &str) -> bool {
     .is_ok()
 }
 
-/// Asks the authority; the answer becomes SUCCESS, PENDING or FAILURE.
+/// The SUCCESS answer carrying `certs`, encrypted to the request's signer.
+fn success(msg: &PkiMessage, cipher: ContentCipher, certs: Vec<Vec<u8>>) -> Answer {
+    Answer::Success {
+        attrs: msg.attributes.clone(),
+        digest: msg.digest,
+        certs,
+        crls: Vec::new(),
+        recipient: Box::new(msg.signer_cert.clone()),
+        cipher,
+    }
+}
+
+/// The answer for a transaction that exists: its certificate, PENDING,
+/// or FAILURE (badRequest) with the reason logged.
+fn answer_standing(
+    state: &Arc<AppState>,
+    record: &ironseal_storage::ScepTransactionRecord,
+    msg: &PkiMessage,
+    cipher: ContentCipher,
+) -> Answer {
+    let (attrs, digest) = (msg.attributes.clone(), msg.digest);
+    match transaction::standing(state, record) {
+        Ok(Standing::Issued(cert)) => success(msg, cipher, vec![cert]),
+        Ok(Standing::Pending) => Answer::Pending(attrs, digest),
+        Ok(Standing::Failed(why)) => {
+            tracing::info!(transaction = %record.transaction_id, %why, "SCEP transaction failed");
+            Answer::Fail(attrs, digest, FailInfo::BadRequest)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "SCEP transaction lookup failed");
+            Answer::Fail(attrs, digest, FailInfo::BadRequest)
+        }
+    }
+}
+
+/// Claims the transaction, asks the authority once, and records the
+/// outcome; a retry of the same request is answered from the record.
 async fn enrol(
     state: &Arc<AppState>,
     msg: Box<PkiMessage>,
     csr: Vec<u8>,
     cipher: ContentCipher,
     entry: ScepProfile,
+    renewal_of: Option<String>,
 ) -> Answer {
     let attrs = msg.attributes.clone();
     let digest = msg.digest;
+    let request = transaction::request_digest(attrs.message_type, &msg.signer_cert_der, &csr);
+    let key = transaction::signer_key(&msg);
+    let now = time::OffsetDateTime::now_utc();
+    let claimed = transaction::claim(
+        state.store.as_ref(),
+        &attrs.transaction_id,
+        &request,
+        &key,
+        renewal_of.as_deref(),
+        now,
+    );
+    let claim = match claimed {
+        Ok(Claim::New(c)) => c,
+        Ok(Claim::Existing(r)) => {
+            state.metrics.inc("scep_retries_answered");
+            tracing::info!(transaction = %attrs.transaction_id, "SCEP request retried; answering from the transaction record");
+            return answer_standing(state, &r, &msg, cipher);
+        }
+        Ok(Claim::Replayed) => {
+            state.metrics.inc("scep_transactions_replayed");
+            tracing::info!(transaction = %attrs.transaction_id, "SCEP transactionID reused with a different request");
+            return Answer::Fail(attrs, digest, FailInfo::BadRequest);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "SCEP transaction claim failed");
+            return Answer::Fail(attrs, digest, FailInfo::BadRequest);
+        }
+    };
     let mut req = IssuanceRequest::new(
         Requester::Scep {
             client: attrs.transaction_id.clone(),
@@ -302,24 +453,115 @@ async fn enrol(
     );
     req.tenant = entry.tenant.clone();
     req.profile = ProfileChoice::Configured(Some(entry.profile.clone()));
-    match authority::issue(state, &req).await {
+    let (answer, outcome) = match authority::issue(state, &req).await {
         Ok(Outcome::Issued(issued)) => {
             state.metrics.inc("scep_issued");
-            Answer::Issued {
-                attrs,
-                digest,
-                cert: issued.record.der.clone(),
-                recipient: Box::new(msg.signer_cert.clone()),
-                cipher,
-            }
+            let serial = issued.record.serial.clone();
+            (
+                success(&msg, cipher, vec![issued.record.der.clone()]),
+                Some(ScepTransactionState::Issued { serial }),
+            )
         }
         Ok(Outcome::Held(approval)) => {
             tracing::info!(approval = %approval.id, "SCEP request held for approval");
-            Answer::Pending(attrs, digest)
+            (
+                Answer::Pending(attrs, digest),
+                Some(ScepTransactionState::Held {
+                    approval_id: approval.id.clone(),
+                }),
+            )
         }
         Err(e) => {
             tracing::info!(error = %e, "SCEP enrolment refused by the authority");
-            Answer::Fail(attrs, digest, super::error::fail_info(&e))
+            (
+                Answer::Fail(attrs, digest, super::error::fail_info(&e)),
+                None,
+            )
+        }
+    };
+    let settled = transaction::settle(state.store.as_ref(), &claim, outcome);
+    if let Err(e) = settled {
+        tracing::error!(error = %e, "SCEP transaction record not written");
+    }
+    if let Err(e) = state.durable().await {
+        tracing::error!(error = %e.problem.detail, "SCEP transaction record not durable");
+    }
+    answer
+}
+
+/// CertPoll (RFC 8894 §3.3.3): the transaction must exist and be polled
+/// with the key that started it; badCertId otherwise.
+fn poll(state: &Arc<AppState>, msg: &PkiMessage, cipher: ContentCipher) -> Answer {
+    let (attrs, digest) = (msg.attributes.clone(), msg.digest);
+    match state.store.get_scep_transaction(&attrs.transaction_id) {
+        Ok(Some(r)) if r.signer_key == transaction::signer_key(msg) => {
+            answer_standing(state, &r, msg, cipher)
+        }
+        Ok(_) => {
+            tracing::info!(transaction = %attrs.transaction_id, "SCEP CertPoll for an unknown transaction or by another key");
+            Answer::Fail(attrs, digest, FailInfo::BadCertId)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "SCEP CertPoll lookup failed");
+            Answer::Fail(attrs, digest, FailInfo::BadRequest)
+        }
+    }
+}
+
+/// The id of the CA (one of ours that signs) whose subject is `issuer`.
+fn ca_named(state: &AppState, issuer: &Name) -> Option<String> {
+    use der::Decode;
+    state.ca_set().by_id.iter().find_map(|(id, ca)| {
+        let cert = Certificate::from_der(ca.issuer.cert_der()).ok()?;
+        (cert.tbs_certificate().subject() == issuer).then(|| id.clone())
+    })
+}
+
+/// GetCert (RFC 8894 §3.3.4): a certificate we issued, by issuer and
+/// serial; badCertId when there is none.
+fn get_cert(
+    state: &Arc<AppState>,
+    msg: &PkiMessage,
+    cipher: ContentCipher,
+    serial: &str,
+    issuer: &Name,
+) -> Answer {
+    let (attrs, digest) = (msg.attributes.clone(), msg.digest);
+    let record = state.store.get_certificate(serial);
+    match (record, ca_named(state, issuer)) {
+        (Ok(Some(c)), Some(ca)) if c.issuer_id == ca => success(msg, cipher, vec![c.der]),
+        (Err(e), _) => {
+            tracing::error!(error = %e, "SCEP GetCert lookup failed");
+            Answer::Fail(attrs, digest, FailInfo::BadRequest)
+        }
+        _ => Answer::Fail(attrs, digest, FailInfo::BadCertId),
+    }
+}
+
+/// GetCRL (RFC 8894 §3.3.5): the current full CRL of the named issuer;
+/// badCertId when the issuer is not one of ours.
+fn get_crl(
+    state: &Arc<AppState>,
+    msg: &PkiMessage,
+    cipher: ContentCipher,
+    issuer: &Name,
+) -> Answer {
+    let (attrs, digest) = (msg.attributes.clone(), msg.digest);
+    let Some(ca_id) = ca_named(state, issuer) else {
+        return Answer::Fail(attrs, digest, FailInfo::BadCertId);
+    };
+    match crate::crl::current(state, &ca_id, crate::crl::Part::Full) {
+        Ok(crl) => Answer::Success {
+            attrs,
+            digest,
+            certs: Vec::new(),
+            crls: vec![crl.der.to_vec()],
+            recipient: Box::new(msg.signer_cert.clone()),
+            cipher,
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "SCEP GetCRL: no CRL");
+            Answer::Fail(attrs, digest, FailInfo::BadRequest)
         }
     }
 }

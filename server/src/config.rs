@@ -477,6 +477,10 @@ pub struct LimitsFileConfig {
     pub max_body_bytes: Option<usize>,
     pub request_timeout_secs: Option<u64>,
     pub header_read_timeout_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub max_connections_per_ip: Option<usize>,
+    pub max_body_requests: Option<usize>,
     pub new_orders_per_account_per_minute: Option<u32>,
     pub new_orders_per_tenant_per_minute: Option<u32>,
     pub new_orders_per_ip_per_minute: Option<u32>,
@@ -534,6 +538,14 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub header_read_timeout: Duration,
+    /// A connection with nothing in flight this long is closed.
+    pub idle_timeout: Duration,
+    /// Open connections per listener.
+    pub max_connections: usize,
+    /// Open connections per client IP (IPv6 /64) per listener.
+    pub max_connections_per_ip: usize,
+    /// Requests with a body handled at once per listener.
+    pub max_body_requests: usize,
     pub new_orders_per_account_per_minute: u32,
     pub new_orders_per_tenant_per_minute: u32,
     pub new_orders_per_ip_per_minute: u32,
@@ -769,6 +781,10 @@ impl Config {
             max_body_bytes: limits.max_body_bytes.unwrap_or(64 * 1024),
             request_timeout: Duration::from_secs(limits.request_timeout_secs.unwrap_or(30)),
             header_read_timeout: Duration::from_secs(limits.header_read_timeout_secs.unwrap_or(10)),
+            idle_timeout: Duration::from_secs(limits.idle_timeout_secs.unwrap_or(60).max(1)),
+            max_connections: limits.max_connections.unwrap_or(4096).max(1),
+            max_connections_per_ip: limits.max_connections_per_ip.unwrap_or(256).max(1),
+            max_body_requests: limits.max_body_requests.unwrap_or(256).max(1),
             new_orders_per_account_per_minute: limits
                 .new_orders_per_account_per_minute
                 .unwrap_or(6000),

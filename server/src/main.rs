@@ -150,6 +150,12 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let limits = http::Limits {
         header_read_timeout: config.header_read_timeout,
         request_timeout: config.request_timeout,
+        idle_timeout: config.idle_timeout,
+        connections: http::connections::ConnectionCaps {
+            total: config.max_connections,
+            per_ip: config.max_connections_per_ip,
+        },
+        max_body_requests: config.max_body_requests,
     };
     let state = Arc::new(AppState::new(
         config,

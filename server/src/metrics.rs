@@ -572,6 +572,33 @@ impl Metrics {
                     STORAGE_ERRORS[k].load(Ordering::Relaxed)
                 );
             }
+            {
+                use crate::http::connections::{CLOSED_IDLE, REFUSED_FULL, REFUSED_PER_IP};
+                help(
+                    &mut out,
+                    "ironseal_connections_refused_total",
+                    "counter",
+                    "Connections closed at accept: listener full or the client IP over its share.",
+                );
+                for (reason, c) in [("listener_full", &REFUSED_FULL), ("per_ip", &REFUSED_PER_IP)] {
+                    let _ = writeln!(
+                        out,
+                        "ironseal_connections_refused_total{{reason=\"{reason}\"}} {}",
+                        c.load(Ordering::Relaxed)
+                    );
+                }
+                help(
+                    &mut out,
+                    "ironseal_connections_closed_idle_total",
+                    "counter",
+                    "Connections closed for sending nothing in time or staying idle.",
+                );
+                let _ = writeln!(
+                    out,
+                    "ironseal_connections_closed_idle_total {}",
+                    CLOSED_IDLE.load(Ordering::Relaxed)
+                );
+            }
             help(
                 &mut out,
                 "ironseal_approval_queue_length",

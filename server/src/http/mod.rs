@@ -1,23 +1,31 @@
-//! Listener plumbing: TLS and plain HTTP accept loops on hyper, with header
-//! read timeouts, a per-request deadline and graceful shutdown.
+//! Listener plumbing: TLS and plain HTTP accept loops on hyper, with a
+//! connection cap per listener and per client IP, a first-byte / handshake
+//! timeout, header read and idle timeouts, HTTP/2 keep-alive pings, a
+//! per-request deadline, a bound on bodies in flight, and graceful
+//! shutdown.
+
+pub mod connections;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::GracefulConnection;
 use rustls_pki_types::CertificateDer;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
+
+use self::connections::{ConnectionCaps, Connections};
 
 /// The response body type used throughout the server.
 pub type Body = Full<Bytes>;
@@ -67,23 +75,140 @@ impl TlsExporter {
     }
 }
 
-/// Timeouts applied to every connection and request.
+/// Timeouts and caps applied to every connection and request of a
+/// listener.
 #[derive(Clone, Copy)]
 pub struct Limits {
+    /// Time for the TLS handshake, the client's first bytes, and each
+    /// request's headers.
     pub header_read_timeout: Duration,
+    /// Deadline for one request.
     pub request_timeout: Duration,
+    /// A connection with no request in flight for this long is closed
+    /// (HTTP/1 keep-alive and HTTP/2 alike).
+    pub idle_timeout: Duration,
+    /// Open connections per listener and per client IP.
+    pub connections: ConnectionCaps,
+    /// Requests with a body handled at once per listener: bounds how
+    /// many bodies are buffered before their sender is authenticated.
+    pub max_body_requests: usize,
 }
 
-fn builder(limits: Limits) -> auto::Builder<TokioExecutor> {
-    let mut b = auto::Builder::new(TokioExecutor::new());
-    b.http1()
-        .timer(TokioTimer::new())
+/// The HTTP/2 connection preface (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Waits up to `limit` for the client's first bytes and tells the
+/// HTTP/2 preface from HTTP/1. `None`: nothing in time, or closed.
+/// (hyper-util's own sniffing has no timeout: a silent socket would be
+/// held for ever.)
+async fn sniff_h2(stream: &TcpStream, limit: Duration) -> Option<bool> {
+    let mut buf = [0u8; 24];
+    let sniff = async {
+        loop {
+            let n = stream.peek(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            if buf[..n] != H2_PREFACE[..n] {
+                return Some(false);
+            }
+            if n == H2_PREFACE.len() {
+                return Some(true);
+            }
+            // A partial preface: wait for the rest.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(limit, sniff).await.ok().flatten()
+}
+
+/// Requests in flight on one connection and when the last one ended.
+struct Activity {
+    in_flight: AtomicUsize,
+    idle_since: std::sync::Mutex<Instant>,
+}
+
+/// Marks one request in flight until dropped.
+struct Busy(Arc<Activity>);
+
+impl Activity {
+    fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            in_flight: AtomicUsize::new(0),
+            idle_since: std::sync::Mutex::new(Instant::now()),
+        })
+    }
+
+    fn busy(self: &Arc<Self>) -> Busy {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        Busy(self.clone())
+    }
+
+    /// How long the connection has had nothing in flight (zero while busy).
+    fn idle_for(&self) -> Duration {
+        if self.in_flight.load(Ordering::SeqCst) > 0 {
+            return Duration::ZERO;
+        }
+        self.idle_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        *self.0.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn http1(limits: Limits) -> http1::Builder {
+    let mut b = http1::Builder::new();
+    b.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
-    b.http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(256);
     b
+}
+
+fn http2(limits: Limits) -> http2::Builder<TokioExecutor> {
+    let mut b = http2::Builder::new(TokioExecutor::new());
+    b.timer(TokioTimer::new())
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Some(limits.idle_timeout.min(Duration::from_secs(30))))
+        .keep_alive_timeout(limits.header_read_timeout);
+    b
+}
+
+/// Runs one connection until it ends: closed gracefully once idle for
+/// `limits.idle_timeout` or when the server shuts down.
+async fn drive<C>(
+    conn: C,
+    activity: Arc<Activity>,
+    limits: Limits,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    C: GracefulConnection,
+{
+    let mut conn = std::pin::pin!(conn);
+    let check = (limits.idle_timeout / 4).max(Duration::from_millis(250));
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = tokio::time::sleep(check), if !closing => {
+                if activity.idle_for() >= limits.idle_timeout {
+                    connections::CLOSED_IDLE.fetch_add(1, Ordering::Relaxed);
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+            }
+            _ = shutdown.changed(), if !closing => {
+                conn.as_mut().graceful_shutdown();
+                closing = true;
+            }
+        }
+    }
 }
 
 /// The address of the client that opened the connection, attached to
@@ -91,28 +216,48 @@ fn builder(limits: Limits) -> auto::Builder<TokioExecutor> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
 
-/// Wraps a handler with the request deadline; attaches the client's
-/// address and the connection's client certificates, if any.
-async fn with_deadline<F, Fut>(
+/// What every request of a connection carries along.
+#[derive(Clone)]
+struct ConnInfo {
     limits: Limits,
-    f: F,
     client: SocketAddr,
     peer: Option<PeerCertificates>,
     exporter: Option<TlsExporter>,
+    bodies: Arc<Semaphore>,
+    activity: Arc<Activity>,
+}
+
+/// Wraps a handler with the request deadline and the body bound;
+/// attaches the client's address and the connection's client
+/// certificates, if any.
+async fn with_deadline<F, Fut>(
+    info: ConnInfo,
+    f: F,
     mut req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible>
 where
     F: Fn(Request<Incoming>) -> Fut,
     Fut: Future<Output = Response<Body>>,
 {
-    req.extensions_mut().insert(ClientAddr(client));
-    if let Some(p) = peer {
+    use hyper::body::Body as _;
+    let _busy = info.activity.busy();
+    req.extensions_mut().insert(ClientAddr(info.client));
+    if let Some(p) = info.peer {
         req.extensions_mut().insert(p);
     }
-    if let Some(x) = exporter {
+    if let Some(x) = info.exporter {
         req.extensions_mut().insert(x);
     }
-    match tokio::time::timeout(limits.request_timeout, f(req)).await {
+    let has_body = !req.body().is_end_stream();
+    let bodies = info.bodies;
+    let run = async move {
+        let _permit = match has_body {
+            true => Some(bodies.acquire_owned().await),
+            false => None,
+        };
+        f(req).await
+    };
+    match tokio::time::timeout(info.limits.request_timeout, run).await {
         Ok(r) => Ok(r),
         Err(_) => Ok(text(StatusCode::SERVICE_UNAVAILABLE, "request timed out\n")),
     }
@@ -130,10 +275,11 @@ pub async fn serve<F, Fut>(
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
-    let graceful = GracefulShutdown::new();
     let acceptor = tls.map(TlsAcceptor::from);
+    let conns = Connections::new(limits.connections);
+    let bodies = Arc::new(Semaphore::new(limits.max_body_requests.max(1)));
     loop {
-        let (stream, peer) = tokio::select! {
+        let (stream, client) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(s) => s,
                 Err(e) => {
@@ -144,60 +290,99 @@ pub async fn serve<F, Fut>(
             },
             _ = shutdown.changed() => break,
         };
+        let slot = match conns.admit(client.ip()) {
+            Ok(s) => s,
+            Err(why) => {
+                connections::count_refused(why);
+                tracing::debug!(%client, ?why, "connection refused: over the connection cap");
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
-        let client = peer;
         let handler = handler.clone();
-        let b = builder(limits);
-        match &acceptor {
-            Some(acc) => {
-                let acc = acc.clone();
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let tls =
-                        match tokio::time::timeout(limits.header_read_timeout, acc.accept(stream))
-                            .await
-                        {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => return,
-                        };
-                    let peer = tls
-                        .get_ref()
-                        .1
-                        .peer_certificates()
-                        .filter(|c| !c.is_empty())
-                        .map(|c| {
-                            PeerCertificates(Arc::new(
-                                c.iter().map(|d| d.clone().into_owned()).collect(),
-                            ))
-                        });
-                    let exporter = TlsExporter::of(tls.get_ref().1);
-                    let service = hyper::service::service_fn(move |req| {
-                        with_deadline(limits, handler.clone(), client, peer.clone(), exporter, req)
+        let acceptor = acceptor.clone();
+        let bodies = bodies.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let activity = Activity::new();
+            let mut info = ConnInfo {
+                limits,
+                client,
+                peer: None,
+                exporter: None,
+                bodies,
+                activity: activity.clone(),
+            };
+            match acceptor {
+                Some(acc) => {
+                    let accepted =
+                        tokio::time::timeout(limits.header_read_timeout, acc.accept(stream)).await;
+                    let tls = match accepted {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%client, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            connections::CLOSED_IDLE.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
+                    };
+                    let conn = tls.get_ref().1;
+                    info.peer = conn.peer_certificates().filter(|c| !c.is_empty()).map(|c| {
+                        PeerCertificates(Arc::new(
+                            c.iter().map(|d| d.clone().into_owned()).collect(),
+                        ))
                     });
-                    let conn = b.serve_connection_with_upgrades(TokioIo::new(tls), service);
-                    let _ = watcher.watch(conn.into_owned()).await;
-                });
+                    info.exporter = TlsExporter::of(conn);
+                    let h2 = conn.alpn_protocol() == Some(b"h2");
+                    let service = hyper::service::service_fn(move |req| {
+                        with_deadline(info.clone(), handler.clone(), req)
+                    });
+                    let io = TokioIo::new(tls);
+                    match h2 {
+                        true => {
+                            let c = http2(limits).serve_connection(io, service);
+                            drive(c, activity, limits, shutdown).await
+                        }
+                        false => {
+                            let c = http1(limits).serve_connection(io, service);
+                            drive(c, activity, limits, shutdown).await
+                        }
+                    }
+                }
+                None => {
+                    let Some(h2) = sniff_h2(&stream, limits.header_read_timeout).await else {
+                        connections::CLOSED_IDLE.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    };
+                    let service = hyper::service::service_fn(move |req| {
+                        with_deadline(info.clone(), handler.clone(), req)
+                    });
+                    let io = TokioIo::new(stream);
+                    match h2 {
+                        true => {
+                            let c = http2(limits).serve_connection(io, service);
+                            drive(c, activity, limits, shutdown).await
+                        }
+                        false => {
+                            let c = http1(limits).serve_connection(io, service);
+                            drive(c, activity, limits, shutdown).await
+                        }
+                    }
+                }
             }
-            None => {
-                let service = hyper::service::service_fn(move |req| {
-                    with_deadline(limits, handler.clone(), client, None, None, req)
-                });
-                let conn = b.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                let fut = graceful.watch(conn.into_owned());
-                tokio::spawn(async move {
-                    let _ = fut.await;
-                });
-            }
-        }
+        });
     }
-    tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(Duration::from_secs(10)) => {
-            tracing::warn!("connections still open after 10 s; closing them");
-        }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while conns.open() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if conns.open() > 0 {
+        tracing::warn!(
+            open = conns.open(),
+            "connections still open after 10 s; closing them"
+        );
     }
 }

@@ -14,6 +14,7 @@
 )]
 
 pub mod acme;
+pub mod admin;
 pub mod est;
 pub mod ocsp;
 pub mod pkcs7;

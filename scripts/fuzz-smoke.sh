@@ -36,6 +36,18 @@ else
     mapfile -t targets < <(cargo fuzz list)
 fi
 
+# Build every target in one cargo invocation first: the shared
+# dependencies (protocol, ca-core, aws-lc with ASan) compile once and the
+# target binaries compile and link in parallel; `cargo fuzz run` below
+# then finds them up to date.
+if [ "$#" -gt 0 ]; then
+    for t in "${targets[@]}"; do
+        cargo fuzz build --sanitizer "$sanitizer" "$t"
+    done
+else
+    cargo fuzz build --sanitizer "$sanitizer"
+fi
+
 failed=()
 for t in "${targets[@]}"; do
     mkdir -p "fuzz/corpus/$t"

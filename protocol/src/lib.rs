@@ -3,7 +3,9 @@
 //! The [`acme`] module implements the ACME protocol (RFC 8555) objects the
 //! server needs: JWK/JWS handling (RFC 7515, RFC 7517, RFC 7638), problem
 //! documents (RFC 8555 §6.7, RFC 7807), ACME Renewal Information identifiers
-//! (RFC 9773) and request payloads.
+//! (RFC 9773) and request payloads. The [`admin`] module decodes admin API
+//! requests (routes, path parameters, queries, JSON bodies) into typed
+//! values.
 #![forbid(unsafe_code)]
 #![cfg_attr(
     test,
@@ -14,6 +16,7 @@
 )]
 
 pub mod acme;
+pub mod admin;
 pub mod est;
 pub mod ocsp;
 pub mod pkcs7;

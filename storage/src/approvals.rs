@@ -8,28 +8,7 @@ use time::OffsetDateTime;
 
 use crate::records::b64;
 
-/// Where a held request stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ApprovalStatus {
-    /// Waiting for a decision.
-    Pending,
-    /// Approved; the certificate is being (or has been) issued.
-    Approved,
-    /// Rejected; nothing is issued.
-    Rejected,
-}
-
-impl ApprovalStatus {
-    /// The lowercase name used on the wire and in storage.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApprovalStatus::Pending => "pending",
-            ApprovalStatus::Approved => "approved",
-            ApprovalStatus::Rejected => "rejected",
-        }
-    }
-}
+pub use ironseal_protocol::admin::ApprovalStatus;
 
 /// One held issuance request with everything needed to issue it later.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,27 +11,7 @@ use time::OffsetDateTime;
 
 use crate::records::b64;
 
-/// The names a tenant's credentials may yield. An empty list allows no name
-/// of that kind. The rules are evaluated by `ironseal_ca_core::name_policy`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TenantNames {
-    /// DNS suffixes: `example.com` allows `example.com` and every name below
-    /// it; `*.example.com` additionally allows wildcard names below it.
-    #[serde(default)]
-    pub dns: Vec<String>,
-    /// IP ranges in CIDR form (`10.1.0.0/16`, `2001:db8::/32`).
-    #[serde(default)]
-    pub ip: Vec<String>,
-    /// URI prefixes (`spiffe://td.example/ns/team-a`), matched on a path
-    /// segment boundary.
-    #[serde(default)]
-    pub uri: Vec<String>,
-    /// Email domains: `example.com` allows mailboxes at that host;
-    /// `.example.com` those at hosts below it.
-    #[serde(default)]
-    pub email: Vec<String>,
-}
+pub use ironseal_protocol::admin::TenantNames;
 
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,8 +4,8 @@
 //! requester; the authority enforces it and audits each decision.
 
 use hyper::StatusCode;
+use ironseal_protocol::admin::DecisionRequest;
 use ironseal_storage::ApprovalStatus;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Principal;
@@ -14,29 +14,9 @@ use super::{Answer, ApiError};
 use crate::authority::approvals::{approval_json, decide, Decision};
 use crate::state::AppState;
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct DecisionRequest {
-    #[serde(default)]
-    comment: Option<String>,
-}
-
 /// `status=pending|approved|rejected` (default: all).
 pub(super) fn parse_status(query: Option<&str>) -> Result<Option<ApprovalStatus>, ApiError> {
-    let mut status = None;
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some(("status", "pending")) => status = Some(ApprovalStatus::Pending),
-            Some(("status", "approved")) => status = Some(ApprovalStatus::Approved),
-            Some(("status", "rejected")) => status = Some(ApprovalStatus::Rejected),
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown query parameter {pair:?}; use status=pending|approved|rejected"
-                )))
-            }
-        }
-    }
-    Ok(status)
+    Ok(ironseal_protocol::admin::parse_status(query)?)
 }
 
 pub(super) fn list(

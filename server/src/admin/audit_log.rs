@@ -7,10 +7,7 @@ use super::{Answer, ApiError};
 use crate::acme::render::ts;
 use crate::state::AppState;
 
-/// Most audit entries returned by one call.
-pub(super) const AUDIT_MAX_LIMIT: usize = 1000;
-/// Default page size of the audit log.
-pub(super) const AUDIT_DEFAULT_LIMIT: usize = 100;
+use ironseal_protocol::admin::AUDIT_MAX_LIMIT;
 
 pub(super) fn entry_json(e: &AuditEntry) -> Value {
     json!({
@@ -25,56 +22,10 @@ pub(super) fn entry_json(e: &AuditEntry) -> Value {
     })
 }
 
-pub(super) struct AuditQuery {
-    after: u64,
-    limit: usize,
-    full: bool,
-}
-
-pub(super) fn parse_audit_query(query: Option<&str>) -> Result<AuditQuery, ApiError> {
-    let mut q = AuditQuery {
-        after: 0,
-        limit: AUDIT_DEFAULT_LIMIT,
-        full: false,
-    };
-    for pair in query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        match k {
-            "after" => {
-                q.after = v
-                    .parse()
-                    .map_err(|_| ApiError::bad_request("after must be a sequence number"))?;
-            }
-            "limit" => {
-                let n: usize = v
-                    .parse()
-                    .map_err(|_| ApiError::bad_request("limit must be a number"))?;
-                if n == 0 || n > AUDIT_MAX_LIMIT {
-                    return Err(ApiError::bad_request(format!(
-                        "limit must be 1 to {AUDIT_MAX_LIMIT}"
-                    )));
-                }
-                q.limit = n;
-            }
-            "verify" => {
-                q.full = match v {
-                    "full" => true,
-                    "page" | "" => false,
-                    _ => return Err(ApiError::bad_request("verify must be page or full")),
-                };
-            }
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown query parameter {other:?}"
-                )))
-            }
-        }
-    }
-    Ok(q)
+pub(super) fn parse_audit_query(
+    query: Option<&str>,
+) -> Result<ironseal_protocol::admin::AuditQuery, ApiError> {
+    Ok(ironseal_protocol::admin::parse_audit_query(query)?)
 }
 
 pub(super) fn audit(state: &AppState, query: Option<&str>) -> Result<Answer, ApiError> {
@@ -161,10 +112,10 @@ pub(super) fn verify_full(
 }
 
 #[cfg(test)]
-#[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
+    use ironseal_protocol::admin::AUDIT_DEFAULT_LIMIT;
 
     #[test]
     fn audit_queries() {

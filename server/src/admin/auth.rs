@@ -35,18 +35,8 @@ pub const INITIAL_KEY_ID: &str = "initial";
 /// Longest bearer token looked at.
 const MAX_TOKEN_LEN: usize = 512;
 
-/// What a route needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permission {
-    /// Read certificates, CAs, one's own identity.
-    Read,
-    /// Read the audit log.
-    Audit,
-    /// Revoke, mark for early renewal.
-    Operate,
-    /// Manage API keys.
-    Admin,
-}
+/// What a route needs (the route table is the protocol crate's).
+pub use ironseal_protocol::admin::Permission;
 
 /// Whether `role` grants `perm`.
 pub fn allows(role: ApiRole, perm: Permission) -> bool {

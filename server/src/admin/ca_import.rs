@@ -14,69 +14,29 @@ use std::sync::Arc;
 
 use hyper::StatusCode;
 use ironseal_ca_core::cert::{cert_issuer_der, cert_subject_der};
+use ironseal_ca_core::constraints::GeneralSubtree;
 use ironseal_ca_core::hierarchy::CaProfile;
 use ironseal_ca_core::hierarchy_ops::{
     check_external_ca, decode_certificate, import_ca, import_signed_ca, verify_cert_signature,
 };
 use ironseal_ca_core::keys::{CaKey, KeyAlgorithm};
 use ironseal_ca_core::sealed::open;
+use ironseal_protocol::admin::{ExternalCaRequest, ImportCaRequest, SignedCertificateRequest};
 use ironseal_storage::{CaRecord, CaStatus};
-use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::auth::Principal;
 use super::cas::{
-    ca_change, ca_error, ca_json, ca_name, load_ca, save_ca, save_signed_ca, seal_key,
-    NameConstraintsInput, Reply,
+    ca_change, ca_error, ca_json, ca_name, load_ca, save_ca, save_signed_ca, seal_key, Reply,
 };
 use super::handlers::parse_body;
-use super::routes::Op;
 use super::{Answer, ApiError};
 use crate::authority::ca_ops;
 use crate::ids::new_id;
 use crate::state::AppState;
 
-/// `POST /admin/v1/cas/csr`: what the new intermediate asks its external
-/// issuer for. The issuer decides what it signs; these become the
-/// extensionRequest of the PKCS#10 request (RFC 2985 §5.4.2).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(super) struct CsrRequest {
-    name: String,
-    algorithm: KeyAlgorithm,
-    #[serde(default)]
-    path_len: Option<u8>,
-    #[serde(default)]
-    policies: Vec<String>,
-    #[serde(default)]
-    name_constraints: Option<NameConstraintsInput>,
-}
-
-/// `POST /admin/v1/cas/{id}/certificate`: the certificate the external
-/// issuer signed for a pending CA.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(super) struct SignedCertificateRequest {
-    certificate_pem: String,
-}
-
-/// `POST /admin/v1/cas/external`: a CA certificate kept without its key.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(super) struct ExternalCaRequest {
-    name: String,
-    certificate_pem: String,
-}
-
-/// `POST /admin/v1/cas/import`: an existing CA and its private key
-/// (PKCS#8, SEC1 or PKCS#1, PEM).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(super) struct ImportCaRequest {
-    name: String,
-    certificate_pem: String,
-    private_key_pem: String,
-}
+/// `POST /admin/v1/cas/csr` (see the protocol crate).
+type CsrRequest = ironseal_protocol::admin::CsrRequest<KeyAlgorithm, GeneralSubtree>;
 
 /// Id of a CA made by these calls: `root-…` for a self-signed root,
 /// `int-…` for anything below one.
@@ -387,7 +347,9 @@ pub(super) async fn import_existing(
 /// Decodes the body of one of this module's calls as its handler does
 /// before touching state: the JSON, the name, and the PEM certificate
 /// (and key) it carries. See [`super::handlers::decode_request`].
-pub(super) fn decode_request(op: Op, body: &[u8]) -> Result<(), ApiError> {
+#[cfg(test)]
+pub(super) fn decode_request(op: super::routes::Op, body: &[u8]) -> Result<(), ApiError> {
+    use super::routes::Op;
     match op {
         Op::CreateCaCsr => parse_body::<CsrRequest>(body).and_then(|r| ca_name(&r.name).map(drop)),
         Op::ImportSignedCa => parse_body::<SignedCertificateRequest>(body)

@@ -9,8 +9,21 @@ use ironseal_ca_core::error::CaError;
 use ironseal_ca_core::hierarchy::CaProfile;
 use ironseal_ca_core::keys::KeyAlgorithm;
 use ironseal_ca_core::sealed::seal;
+use ironseal_protocol::admin::{CaStatusRequest, CrossSignRequest};
 use ironseal_storage::{CaRecord, CaStatus, CrossCert};
-use serde::Deserialize;
+
+/// Name constraints as text subtrees, as the API takes them.
+pub(super) type NameConstraintsInput =
+    ironseal_protocol::admin::NameConstraintsInput<GeneralSubtree>;
+/// `POST /admin/v1/cas`.
+pub(super) type CreateCaRequest =
+    ironseal_protocol::admin::CreateCaRequest<KeyAlgorithm, GeneralSubtree>;
+
+/// A CA's display name: trimmed, 1 to 64 characters, no control
+/// characters.
+pub(super) fn ca_name(name: &str) -> Result<String, ApiError> {
+    Ok(ironseal_protocol::admin::ca_name(name)?)
+}
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -74,32 +87,6 @@ pub(super) fn list_cas(state: &AppState) -> Result<Answer, ApiError> {
         .map(|r| ca_json(r, &set))
         .collect();
     Ok(Answer::ok(json!({ "cas": out })))
-}
-
-/// Name constraints as text subtrees (`dns:example.com`, `ip:10.0.0.0/8`, ...).
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NameConstraintsInput {
-    #[serde(default)]
-    pub(super) permitted: Vec<GeneralSubtree>,
-    #[serde(default)]
-    pub(super) excluded: Vec<GeneralSubtree>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(super) struct CreateCaRequest {
-    pub(super) name: String,
-    #[serde(default)]
-    pub(super) parent: Option<String>,
-    pub(super) algorithm: KeyAlgorithm,
-    pub(super) validity_days: u32,
-    #[serde(default)]
-    pub(super) path_len: Option<u8>,
-    #[serde(default)]
-    pub(super) policies: Vec<String>,
-    #[serde(default)]
-    pub(super) name_constraints: Option<NameConstraintsInput>,
 }
 
 /// Longest validity of a CA created through the API.
@@ -247,18 +234,6 @@ where
         .await
         .map_err(|e| ApiError::internal(e.problem.detail))?;
     Ok(answer)
-}
-
-/// A CA's display name: trimmed, 1 to 64 characters, no control
-/// characters.
-pub(super) fn ca_name(name: &str) -> Result<String, ApiError> {
-    let name = name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "name must be 1 to 64 characters without control characters",
-        ));
-    }
-    Ok(name)
 }
 
 /// Seals a CA key for the record `id` (the id is the AEAD's associated
@@ -486,12 +461,6 @@ pub(super) fn activate_in(
     )
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct CaStatusRequest {
-    status: CaStatus,
-}
-
 pub(super) async fn set_ca_status(
     state: &Arc<AppState>,
     caller: &Principal,
@@ -539,13 +508,6 @@ pub(super) async fn set_ca_status(
         )
     })
     .await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(super) struct CrossSignRequest {
-    by: String,
-    validity_days: u32,
 }
 
 /// `POST /admin/v1/cas/{id}/cross-sign`: CA `by` certifies CA `id`'s

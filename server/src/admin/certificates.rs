@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use hyper::StatusCode;
 use ironseal_ca_core::revocation::RevocationReason;
+use ironseal_protocol::admin::{normalize_serial, BulkRequest, ReasonInput, RevokeRequest};
 use ironseal_storage::CertificateRecord;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Principal;
@@ -40,32 +40,6 @@ pub(super) fn cert_json(c: &CertificateRecord) -> Value {
         "profile": c.origin.profile,
         "certificatePem": ironseal_ca_core::cert::pem_encode("CERTIFICATE", &c.der),
     })
-}
-
-/// A serial as given in a path or list (hex, any case, colons allowed,
-/// leading zeros optional) in the stored form: the DER INTEGER content in
-/// lowercase hex, i.e. minimal, with one `00` byte only before a high bit.
-pub(super) fn normalize_serial(s: &str) -> Option<String> {
-    let s: String = s.trim().chars().filter(|c| *c != ':').collect();
-    if s.is_empty() || s.len() > 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let digits = s.trim_start_matches('0').to_ascii_lowercase();
-    let mut out = if digits.len() % 2 == 1 {
-        format!("0{digits}")
-    } else {
-        digits
-    };
-    if out.is_empty() {
-        out = "00".into();
-    } else if out
-        .as_bytes()
-        .first()
-        .is_some_and(|b| b"89abcdef".contains(b))
-    {
-        out.insert_str(0, "00");
-    }
-    Some(out)
 }
 
 /// The certificate `serial` if it exists and the caller may see it (a
@@ -106,14 +80,6 @@ pub(super) fn renew_early(
     Ok(Answer::ok(cert_json(&c)))
 }
 
-/// A reason as a name (`"keyCompromise"`) or a code (`1`).
-#[derive(Deserialize)]
-#[serde(untagged)]
-pub(super) enum ReasonInput {
-    Code(u8),
-    Name(String),
-}
-
 pub(super) fn admin_reason(input: Option<ReasonInput>) -> Result<RevocationReason, ApiError> {
     let reason = match input {
         None => RevocationReason::Unspecified,
@@ -133,13 +99,6 @@ pub(super) fn admin_reason(input: Option<ReasonInput>) -> Result<RevocationReaso
         }
         r => Ok(r),
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RevokeRequest {
-    #[serde(default)]
-    pub(super) reason: Option<ReasonInput>,
 }
 
 pub(super) async fn revoke_one(
@@ -165,14 +124,6 @@ pub(super) async fn revoke_one(
         body: cert_json(&updated),
         note: Some(format!("revoked {}", record.serial)),
     })
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct BulkRequest {
-    pub(super) serials: Vec<String>,
-    #[serde(default)]
-    pub(super) reason: Option<ReasonInput>,
 }
 
 pub(super) async fn bulk_revoke(

@@ -69,71 +69,27 @@ pub async fn dispatch(
     }
 }
 
-/// Decodes what an admin call carries — path parameters, query and JSON
-/// body — the way its handler does before it touches any state, and
-/// reports the first refusal. Used by the `admin_json` fuzz target (via
-/// [`super::decode_for_fuzzing`]): arbitrary bytes must give an error,
-/// never a panic.
-pub(super) fn decode_request(
-    op: Op,
-    params: &[&str],
-    query: Option<&str>,
-    body: &[u8],
-) -> Result<(), ApiError> {
-    for p in params {
-        // Serial parameters are normalized; ids are looked up verbatim.
-        let _ = normalize_serial(p);
-    }
-    match op {
-        Op::CreateKey => parse_body::<CreateKeyRequest>(body).map(drop),
-        Op::RevokeCertificate => {
-            parse_body::<RevokeRequest>(body).and_then(|r| admin_reason(r.reason).map(drop))
-        }
-        Op::BulkRevoke => parse_body::<BulkRequest>(body).and_then(|r| {
-            r.serials.iter().for_each(|s| drop(normalize_serial(s)));
-            admin_reason(r.reason).map(drop)
-        }),
-        Op::CreateCa => {
-            parse_body::<CreateCaRequest>(body).and_then(|r| ca_name(&r.name).map(drop))
-        }
-        Op::SetCaStatus => parse_body::<CaStatusRequest>(body).map(drop),
-        Op::CrossSignCa => parse_body::<CrossSignRequest>(body).map(drop),
-        Op::CreateCaCsr | Op::ImportSignedCa | Op::RegisterExternalCa | Op::ImportCa => {
-            ca_import::decode_request(op, body)
-        }
-        Op::RolloverCa => parse_body::<rollover::RolloverRequest>(body).map(drop),
-        Op::Audit => parse_audit_query(query).map(drop),
-        Op::IssueCertificate => parse_body::<issuance::IssueRequest>(body)
-            .and_then(|r| issuance::csr_der(&r.csr_pem).map(drop)),
-        Op::ListApprovals => approvals::parse_status(query).map(drop),
-        Op::Approve | Op::Reject => parse_body::<approvals::DecisionRequest>(body).map(drop),
-        Op::CreateTenant => parse_body::<tenants::CreateTenantRequest>(body)
-            .and_then(|r| tenants::tenant_id(&r.id).map(drop)),
-        Op::Whoami
-        | Op::ListKeys
-        | Op::DeleteKey
-        | Op::GetCertificate
-        | Op::RenewEarly
-        | Op::ListCas
-        | Op::ActivateCa
-        | Op::GetCa
-        | Op::ListTenants
-        | Op::GetTenant
-        | Op::DisableTenant
-        | Op::CreateEabKey
-        | Op::ListEabKeys
-        | Op::DisableEabKey
-        | Op::GetApproval => Ok(()),
+/// Decodes what an admin call carries — query and JSON body — the way its
+/// handler does before it touches any state (the protocol crate's
+/// decoding, then the checks that need the CA core), and reports the first
+/// refusal. The `admin_json` fuzz target makes the same two steps.
+#[cfg(test)]
+pub(super) fn decode_request(op: Op, query: Option<&str>, body: &[u8]) -> Result<(), ApiError> {
+    use ironseal_ca_core::constraints::GeneralSubtree;
+    use ironseal_ca_core::keys::KeyAlgorithm;
+    use ironseal_protocol::admin::{decode_body, AdminRequest};
+    match decode_body::<KeyAlgorithm, GeneralSubtree>(op, query, body)? {
+        AdminRequest::Revoke(r) => admin_reason(r.reason).map(drop),
+        AdminRequest::BulkRevoke(r) => admin_reason(r.reason).map(drop),
+        AdminRequest::ImportSignedCa(_)
+        | AdminRequest::RegisterExternalCa(_)
+        | AdminRequest::ImportCa(_) => ca_import::decode_request(op, body),
+        _ => Ok(()),
     }
 }
 
 /// Parses a JSON body, rejecting unknown fields (via the type's
 /// `deny_unknown_fields`); an empty body reads as `{}`.
 pub(super) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        body
-    };
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("request body: {e}")))
+    Ok(ironseal_protocol::admin::parse_body(body)?)
 }

@@ -7,7 +7,7 @@
 use hyper::StatusCode;
 use ironseal_ca_core::cert::pem_encode;
 use ironseal_ca_core::csr::{check_csr, CsrPolicy};
-use serde::Deserialize;
+use ironseal_protocol::admin::IssueRequest;
 use serde_json::json;
 
 use super::auth::Principal;
@@ -17,28 +17,9 @@ use crate::authority::approvals::approval_json;
 use crate::authority::{self, IssuanceRequest, Outcome, ProfileChoice, Requester};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(super) struct IssueRequest {
-    /// The PKCS#10 request in PEM (`CERTIFICATE REQUEST`).
-    pub(super) csr_pem: String,
-    #[serde(default)]
-    profile: Option<String>,
-    /// The tenant to issue for (unscoped callers only).
-    #[serde(default)]
-    tenant: Option<String>,
-}
-
 /// The DER of a PEM certificate request.
 pub(super) fn csr_der(pem: &str) -> Result<Vec<u8>, ApiError> {
-    let (label, der) = der::pem::decode_vec(pem.trim().as_bytes())
-        .map_err(|e| ApiError::bad_request(format!("csrPem is not PEM: {e}")))?;
-    if label != "CERTIFICATE REQUEST" && label != "NEW CERTIFICATE REQUEST" {
-        return Err(ApiError::bad_request(format!(
-            "csrPem has label {label:?}, expected CERTIFICATE REQUEST"
-        )));
-    }
-    Ok(der)
+    Ok(ironseal_protocol::admin::csr_der(pem)?)
 }
 
 pub(super) async fn issue(

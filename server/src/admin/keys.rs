@@ -1,8 +1,8 @@
 //! Admin API keys: create (the secret is shown once), list, disable.
 
 use hyper::StatusCode;
+use ironseal_protocol::admin::CreateKeyRequest;
 use ironseal_storage::{ApiKeyRecord, ApiRole, StoreError};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -12,16 +12,6 @@ use crate::acme::render::ts;
 use crate::state::AppState;
 
 use super::handlers::parse_body;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct CreateKeyRequest {
-    name: String,
-    role: ApiRole,
-    /// Scope the key to one tenant (operator and auditor keys only).
-    #[serde(default)]
-    tenant: Option<String>,
-}
 
 pub(super) fn key_json(k: &ApiKeyRecord) -> Value {
     json!({

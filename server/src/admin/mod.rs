@@ -20,7 +20,8 @@ mod issuance;
 mod keys;
 mod refusals;
 mod rollover;
-pub mod routes;
+/// The route table (the protocol crate's).
+pub use ironseal_protocol::admin::routes;
 pub mod tenants;
 
 #[cfg(test)]
@@ -40,6 +41,7 @@ use time::OffsetDateTime;
 use crate::http::{full, Body, PeerCertificates};
 use crate::state::AppState;
 use auth::AuthError;
+use ironseal_protocol::admin::{summarize, RequestError};
 use routes::Lookup;
 
 /// An admin API error: HTTP status, machine-readable code, message.
@@ -100,6 +102,13 @@ impl From<crate::authority::AuthorityError> for ApiError {
     }
 }
 
+/// A request that cannot be decoded: 400 with the decoder's code.
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, e.code, e.message)
+    }
+}
+
 impl From<ironseal_storage::StoreError> for ApiError {
     fn from(e: ironseal_storage::StoreError) -> Self {
         crate::metrics::storage_error(crate::metrics::StorageOp::Request, &e);
@@ -137,79 +146,6 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
 
 fn error_body(e: &ApiError) -> Value {
     json!({ "error": e.message, "code": e.code })
-}
-
-/// A short, secret-free summary of a request for the audit log: the query
-/// string and the JSON body with long arrays shortened, at most 300 chars.
-/// Members named like a secret (`privateKeyPem`, ...) and strings holding
-/// a PEM private key are replaced by `<redacted>`: even the first 80
-/// characters of a PKCS#8 EC key carry part of the private scalar.
-fn summarize(query: Option<&str>, body: &[u8]) -> String {
-    fn secret_name(name: &str) -> bool {
-        let n = name.to_ascii_lowercase();
-        n.contains("private") || n.contains("secret") || n.contains("password")
-    }
-    fn shorten(v: &Value) -> Value {
-        match v {
-            Value::String(s) if s.contains("PRIVATE KEY") => Value::String("<redacted>".into()),
-            Value::Array(a) if a.len() > 3 => {
-                let mut out: Vec<Value> = a.iter().take(3).map(shorten).collect();
-                out.push(Value::String(format!("... {} items in all", a.len())));
-                Value::Array(out)
-            }
-            Value::Array(a) => Value::Array(a.iter().map(shorten).collect()),
-            Value::Object(m) => Value::Object(
-                m.iter()
-                    .map(|(k, v)| {
-                        let v = if secret_name(k) {
-                            Value::String("<redacted>".into())
-                        } else {
-                            shorten(v)
-                        };
-                        (k.clone(), v)
-                    })
-                    .collect(),
-            ),
-            Value::String(s) if s.chars().count() > 80 => {
-                Value::String(format!("{}...", s.chars().take(80).collect::<String>()))
-            }
-            other => other.clone(),
-        }
-    }
-    let mut parts = Vec::new();
-    if let Some(q) = query.filter(|q| !q.is_empty()) {
-        parts.push(format!("query={}", q.chars().take(120).collect::<String>()));
-    }
-    if !body.is_empty() {
-        match serde_json::from_slice::<Value>(body) {
-            Ok(v) => parts.push(format!("body={}", shorten(&v))),
-            Err(_) => parts.push(format!("body=<{} bytes, not JSON>", body.len())),
-        }
-    }
-    let s = parts.join(" ");
-    if s.chars().count() > 300 {
-        format!("{}...", s.chars().take(300).collect::<String>())
-    } else {
-        s
-    }
-}
-
-/// Fuzzing entry point (`fuzz/fuzz_targets/admin_json.rs`): routes
-/// `method path`, decodes its parameters, query and body as the handler
-/// would before touching state, and summarizes the call for the audit log.
-/// Nothing is stored. Any input must come back as `Ok` or an [`ApiError`],
-/// never a panic.
-pub fn decode_for_fuzzing(
-    method: &str,
-    path: &str,
-    query: Option<&str>,
-    body: &[u8],
-) -> Result<(), ApiError> {
-    let _ = summarize(query, body);
-    match routes::lookup(method, path) {
-        Lookup::Found(route, params) => handlers::decode_request(route.op, &params, query, body),
-        Lookup::MethodNotAllowed(_) | Lookup::NotFound => Ok(()),
-    }
 }
 
 /// Reads a request body of at most `limit` bytes.
@@ -411,10 +347,21 @@ async fn finish(
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
-    use super::{decode_for_fuzzing, summarize};
+    use super::handlers::decode_request;
+    use super::routes::{lookup, Lookup};
+    use super::ApiError;
 
-    /// The fuzz target's seeds are valid requests, and decode as such;
-    /// broken variants of them are refused, not accepted or panicked on.
+    /// Routes and decodes as the server does before touching state.
+    fn decode(method: &str, path: &str, query: Option<&str>, body: &[u8]) -> Result<(), ApiError> {
+        match lookup(method, path) {
+            Lookup::Found(route, _) => decode_request(route.op, query, body),
+            Lookup::MethodNotAllowed(_) | Lookup::NotFound => Ok(()),
+        }
+    }
+
+    /// The fuzz target's seeds are valid requests, and decode as such,
+    /// including the checks the CA core makes; broken variants of them
+    /// are refused, not accepted or panicked on.
     #[test]
     fn fuzz_seeds_decode_and_their_mutants_are_refused() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/seeds/admin_json");
@@ -428,49 +375,20 @@ mod tests {
                 Some((p, q)) => (p, Some(q)),
                 None => (target, None),
             };
-            decode_for_fuzzing(method, path, query, body.as_bytes())
+            decode(method, path, query, body.as_bytes())
                 .unwrap_or_else(|e| panic!("{line}: {}", e.message));
             if !body.is_empty() {
                 let cut = &body.as_bytes()[..body.len() / 2];
-                assert!(
-                    decode_for_fuzzing(method, path, query, cut).is_err(),
-                    "{line}"
-                );
+                assert!(decode(method, path, query, cut).is_err(), "{line}");
                 let extra = body.replacen('{', r#"{"unknownField": 1, "#, 1);
                 assert!(
-                    decode_for_fuzzing(method, path, query, extra.as_bytes()).is_err(),
+                    decode(method, path, query, extra.as_bytes()).is_err(),
                     "{line}: unknown field accepted"
                 );
             }
             n += 1;
         }
         assert!(n >= 10, "only {n} seeds");
-        assert!(decode_for_fuzzing("GET", "/admin/v1/audit", Some("limit=-1"), b"").is_err());
-    }
-
-    #[test]
-    fn summaries_never_carry_private_keys() {
-        let key = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgSECRETSECRETSECRET\n-----END PRIVATE KEY-----\n";
-        let body = serde_json::json!({
-            "name": "Imported",
-            "certificatePem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
-            "privateKeyPem": key,
-            "nested": [{"anything": key}],
-            "clientSecret": "hunter2",
-        })
-        .to_string();
-        let s = summarize(None, body.as_bytes());
-        assert!(
-            !s.contains("SECRET") && !s.contains("hunter2") && !s.contains("BG0w"),
-            "{s}"
-        );
-        assert!(
-            s.contains("privateKeyPem") && s.contains("<redacted>"),
-            "{s}"
-        );
-        assert!(
-            s.contains("Imported") && s.contains("BEGIN CERTIFICATE"),
-            "{s}"
-        );
+        assert!(decode("GET", "/admin/v1/audit", Some("limit=-1"), b"").is_err());
     }
 }

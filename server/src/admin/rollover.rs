@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use hyper::StatusCode;
 use ironseal_ca_core::hierarchy_ops::rollover_profile;
+use ironseal_protocol::admin::RolloverRequest;
 use ironseal_storage::{CaRecord, CaStatus};
-use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 
 use super::auth::Principal;
@@ -25,15 +25,6 @@ use super::{Answer, ApiError};
 use crate::authority::ca_ops::{self, CaCertificate};
 use crate::ids::new_id;
 use crate::state::AppState;
-
-/// The body of a rollover call.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RolloverRequest {
-    /// Hand issuance to the successor at once.
-    #[serde(default)]
-    activate: bool,
-}
 
 /// `POST /admin/v1/cas/{id}/rollover`: see the module documentation.
 /// Refused for a root (409 `not_intermediate`: make a new root and

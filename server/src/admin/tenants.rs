@@ -8,8 +8,8 @@ use base64::Engine as _;
 use hyper::StatusCode;
 use ironseal_ca_core::name_policy::NamePolicy;
 use ironseal_ca_core::sealed::seal;
-use ironseal_storage::{EabKeyRecord, StoreError, TenantNames, TenantRecord};
-use serde::Deserialize;
+use ironseal_protocol::admin::CreateTenantRequest;
+use ironseal_storage::{EabKeyRecord, StoreError, TenantRecord};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -27,34 +27,10 @@ pub fn eab_aad(kid: &str) -> Vec<u8> {
     format!("eab:{kid}").into_bytes()
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(super) struct CreateTenantRequest {
-    pub(super) id: String,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    names: TenantNames,
-    #[serde(default)]
-    profiles: Option<Vec<String>>,
-}
-
 /// A tenant id: 1 to 64 of `[a-z0-9-]`, starting with a letter or digit,
 /// so it is safe in URLs, logs and file names.
 pub(super) fn tenant_id(id: &str) -> Result<&str, ApiError> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !id.starts_with('-');
-    if ok {
-        Ok(id)
-    } else {
-        Err(ApiError::bad_request(
-            "tenant id must be 1 to 64 characters of a-z, 0-9 and '-', not starting with '-'",
-        ))
-    }
+    Ok(ironseal_protocol::admin::tenant_id(id)?)
 }
 
 pub(super) fn tenant_json(t: &TenantRecord) -> Value {

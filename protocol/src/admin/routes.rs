@@ -1,7 +1,18 @@
-//! The admin route table: the one list that dispatch uses and that the
-//! OpenAPI test (`openapi_test.rs`) compares with `docs/openapi.yaml`.
+//! The admin route table: the one list that the server's dispatch uses
+//! and that its OpenAPI test compares with `docs/openapi.yaml`.
 
-use super::auth::Permission;
+/// What a route needs; the server grants it by the caller's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Read certificates, CAs, one's own identity.
+    Read,
+    /// Read the audit log.
+    Audit,
+    /// Revoke, mark for early renewal.
+    Operate,
+    /// Manage API keys.
+    Admin,
+}
 
 /// Largest body of a bulk revocation (10,000 serials of up to 40 hex
 /// digits with JSON punctuation fit well below this).

@@ -25,6 +25,7 @@
 //! | `tenants`             | tenant id                                    | `TenantRecord`        |
 //! | `eab_keys`            | EAB key id                                   | `EabKeyRecord`        |
 //! | `approvals`           | approval id                                  | `ApprovalRecord`      |
+//! | `est_users`           | user name                                    | `EstUserRecord`       |
 //!
 //! Strings inside composite keys are length-prefixed (see `keys.rs`). The
 //! default tree holds `schema_version` and `cert_status_built` (set once
@@ -80,6 +81,7 @@ use crate::records::{
     AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, CertificateStatus,
     OrderRecord, RevocationRecord,
 };
+use crate::est_users::EstUserRecord;
 use crate::tenancy::{EabKeyRecord, TenantRecord};
 use crate::types::{Identifier, OrderStatus};
 use crate::{Store, StoreError};
@@ -201,6 +203,7 @@ pub struct SledStore {
     tenants: Tree,
     eab_keys: Tree,
     approvals: Tree,
+    est_users: Tree,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -343,6 +346,7 @@ impl SledStore {
             tenants: tree("tenants")?,
             eab_keys: tree("eab_keys")?,
             approvals: tree("approvals")?,
+            est_users: tree("est_users")?,
             db,
             syncer: Arc::new(syncer),
         })
@@ -1016,6 +1020,36 @@ impl Store for SledStore {
             }
             k.disabled_at = Some(at);
             Ok((Some(k.clone()), k))
+        })
+    }
+
+    fn create_est_user(&self, user: &EstUserRecord) -> Result<(), StoreError> {
+        Self::create_json(&self.est_users, &user.username, user, "EST user")
+    }
+
+    fn get_est_user(&self, username: &str) -> Result<Option<EstUserRecord>, StoreError> {
+        Self::get_json(&self.est_users, username.as_bytes())
+    }
+
+    fn list_est_users(&self, tenant_id: Option<&str>) -> Result<Vec<EstUserRecord>, StoreError> {
+        let all: Vec<EstUserRecord> = Self::list_json(&self.est_users)?;
+        Ok(all
+            .into_iter()
+            .filter(|u| tenant_id.is_none_or(|t| u.tenant_id.as_deref() == Some(t)))
+            .collect())
+    }
+
+    fn disable_est_user(
+        &self,
+        username: &str,
+        at: OffsetDateTime,
+    ) -> Result<EstUserRecord, StoreError> {
+        Self::update_json(&self.est_users, username, |mut u: EstUserRecord| {
+            if u.disabled_at.is_some() {
+                return Err(StoreError::Conflict("EST user already disabled".into()));
+            }
+            u.disabled_at = Some(at);
+            Ok((Some(u.clone()), u))
         })
     }
 

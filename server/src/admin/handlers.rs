@@ -11,7 +11,7 @@ use super::cas::*;
 use super::certificates::*;
 use super::keys::*;
 use super::routes::Op;
-use super::{approvals, ca_import, issuance, rollover, tenants};
+use super::{approvals, ca_import, est_users, issuance, rollover, tenants};
 use super::{Answer, ApiError};
 use crate::authority::approvals::Decision;
 use crate::state::AppState;
@@ -58,6 +58,9 @@ pub async fn dispatch(
         Op::CreateEabKey => tenants::create_eab_key(state, caller, param(0)),
         Op::ListEabKeys => tenants::list_eab_keys(state, caller, param(0)),
         Op::DisableEabKey => tenants::disable_eab_key(state, caller, param(0)),
+        Op::CreateEstUser => est_users::create(state, caller, body).await,
+        Op::ListEstUsers => est_users::list(state, caller, query),
+        Op::DisableEstUser => est_users::disable(state, caller, param(0)),
         Op::IssueCertificate => issuance::issue(state, caller, body).await,
         Op::ListApprovals => approvals::list(state, caller, query),
         Op::GetApproval => approvals::get(state, caller, param(0)),
@@ -106,6 +109,8 @@ pub(super) fn decode_request(
         Op::IssueCertificate => parse_body::<issuance::IssueRequest>(body)
             .and_then(|r| issuance::csr_der(&r.csr_pem).map(drop)),
         Op::ListApprovals => approvals::parse_status(query).map(drop),
+        Op::CreateEstUser => est_users::decode_create(body).map(drop),
+        Op::ListEstUsers => est_users::parse_query(query).map(drop),
         Op::Approve | Op::Reject => parse_body::<approvals::DecisionRequest>(body).map(drop),
         Op::CreateTenant => parse_body::<tenants::CreateTenantRequest>(body)
             .and_then(|r| tenants::tenant_id(&r.id).map(drop)),
@@ -123,6 +128,7 @@ pub(super) fn decode_request(
         | Op::CreateEabKey
         | Op::ListEabKeys
         | Op::DisableEabKey
+        | Op::DisableEstUser
         | Op::GetApproval => Ok(()),
     }
 }

@@ -223,11 +223,17 @@ fn b64(der: &[u8], width: usize) -> String {
 /// after checking that it is one line.
 fn unbase64(work: &Path, body: &[u8], out: &str) -> PathBuf {
     let text = String::from_utf8_lossy(body);
-    assert!(!text.trim_end().contains('\n'), "base64 body with line breaks");
+    assert!(
+        !text.trim_end().contains('\n'),
+        "base64 body with line breaks"
+    );
     let b = write(work, &format!("{out}.b64"), &text);
     let der = work.join(out);
-    run("openssl", &["base64", "-d", "-A", "-in", p(&b), "-out", p(&der)])
-        .expect_success("openssl base64 -d");
+    run(
+        "openssl",
+        &["base64", "-d", "-A", "-in", p(&b), "-out", p(&der)],
+    )
+    .expect_success("openssl base64 -d");
     der
 }
 
@@ -278,13 +284,25 @@ fn verify_and_lint(root: &Path, chain: &Path, leaf: &Path) {
     run("openssl", &["x509", "-in", p(leaf), "-out", p(&clean)])
         .expect_success("openssl x509 (clean PEM)");
     let findings = certs::pkilint_errors(&clean);
-    assert!(findings.is_empty(), "pkilint {}: {findings:#?}", leaf.display());
+    assert!(
+        findings.is_empty(),
+        "pkilint {}: {findings:#?}",
+        leaf.display()
+    );
 }
 
 fn subject_of(cert: &Path) -> String {
     run(
         "openssl",
-        &["x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in", p(cert)],
+        &[
+            "x509",
+            "-noout",
+            "-subject",
+            "-nameopt",
+            "RFC2253",
+            "-in",
+            p(cert),
+        ],
     )
     .expect_success("openssl x509 -subject")
     .stdout
@@ -337,12 +355,7 @@ async fn est_with_curl_openssl_and_strongswan() {
     let base = format!("{}/.well-known/est", env.srv.base_url());
     let root = env.srv.root();
     let tls = ["--cacert", p(&root)];
-    let boot = [
-        "--cert",
-        p(&mfg.idevid),
-        "--key",
-        p(&mfg.idevid_key),
-    ];
+    let boot = ["--cert", p(&mfg.idevid), "--key", p(&mfg.idevid_key)];
 
     // /cacerts (RFC 7030 §4.1): base64 certs-only PKCS#7.
     let a = blocking(|| curl(&work, &[&tls[..], &[&format!("{base}/cacerts")]].concat()));
@@ -372,7 +385,10 @@ async fn est_with_curl_openssl_and_strongswan() {
     assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(a.header("content-type"), Some("application/csrattrs"));
     let attrs = unbase64(&work, &a.body, "csrattrs.der");
-    let o = run("openssl", &["asn1parse", "-inform", "DER", "-in", p(&attrs)]);
+    let o = run(
+        "openssl",
+        &["asn1parse", "-inform", "DER", "-in", p(&attrs)],
+    );
     o.expect_success("openssl asn1parse csrattrs");
     assert!(o.stdout.contains("id-ecPublicKey"), "{}", o.stdout);
 
@@ -443,7 +459,12 @@ async fn est_with_curl_openssl_and_strongswan() {
     let a = blocking(|| {
         curl(
             &work,
-            &[&tls[..], &mine[..], &["--data-binary", &data, &reenroll_url]].concat(),
+            &[
+                &tls[..],
+                &mine[..],
+                &["--data-binary", &data, &reenroll_url],
+            ]
+            .concat(),
         )
     });
     assert_eq!(a.status, 200, "{}", a.text());
@@ -461,18 +482,33 @@ async fn est_with_curl_openssl_and_strongswan() {
     let a = blocking(|| {
         curl(
             &work,
-            &[&tls[..], &mine[..], &["--data-binary", &data, &reenroll_url]].concat(),
+            &[
+                &tls[..],
+                &mine[..],
+                &["--data-binary", &data, &reenroll_url],
+            ]
+            .concat(),
         )
     });
     assert_eq!(a.status, 403, "{}", a.text());
     assert!(a.text().contains("subject"), "{}", a.text());
     // A bootstrap certificate cannot re-enrol.
-    let csr = csr_for_key(&work, &mfg.idevid_key, "idevid-renew", "/O=Device Maker/CN=serial-0001");
+    let csr = csr_for_key(
+        &work,
+        &mfg.idevid_key,
+        "idevid-renew",
+        "/O=Device Maker/CN=serial-0001",
+    );
     let data = format!("@{}", csr.display());
     let a = blocking(|| {
         curl(
             &work,
-            &[&tls[..], &boot[..], &["--data-binary", &data, &reenroll_url]].concat(),
+            &[
+                &tls[..],
+                &boot[..],
+                &["--data-binary", &data, &reenroll_url],
+            ]
+            .concat(),
         )
     });
     assert_eq!(a.status, 403, "{}", a.text());
@@ -482,14 +518,24 @@ async fn est_with_curl_openssl_and_strongswan() {
     // does not trust: 403, nothing issued.
     let (_, csr) = key_and_csr(&work, "anon", "/CN=anon");
     let data = format!("@{}", csr.display());
-    let a = blocking(|| curl(&work, &[&tls[..], &["--data-binary", &data, &enroll_url]].concat()));
+    let a = blocking(|| {
+        curl(
+            &work,
+            &[&tls[..], &["--data-binary", &data, &enroll_url]].concat(),
+        )
+    });
     assert!(matches!(a.status, 401 | 403), "{}: {}", a.status, a.text());
     assert!(a.text().contains("client certificate"), "{}", a.text());
     let stranger = ["--cert", p(&mfg.stranger), "--key", p(&mfg.stranger_key)];
     let a = blocking(|| {
         curl(
             &work,
-            &[&tls[..], &stranger[..], &["--data-binary", &data, &enroll_url]].concat(),
+            &[
+                &tls[..],
+                &stranger[..],
+                &["--data-binary", &data, &enroll_url],
+            ]
+            .concat(),
         )
     });
     assert!(matches!(a.status, 401 | 403), "{}: {}", a.status, a.text());
@@ -519,7 +565,12 @@ async fn est_with_curl_openssl_and_strongswan() {
     let a = blocking(|| {
         curl(
             &work,
-            &[&tls[..], &boot[..], &["--data-binary", "not*base64!", &enroll_url]].concat(),
+            &[
+                &tls[..],
+                &boot[..],
+                &["--data-binary", "not*base64!", &enroll_url],
+            ]
+            .concat(),
         )
     });
     assert_eq!(a.status, 400, "{}", a.text());
@@ -535,8 +586,12 @@ async fn est_with_curl_openssl_and_strongswan() {
     let a = blocking(|| {
         curl(
             &work,
-            &[&tls[..], &boot[..], &["--data-binary", &data, &format!("{base}/nope/simpleenroll")]]
-                .concat(),
+            &[
+                &tls[..],
+                &boot[..],
+                &["--data-binary", &data, &format!("{base}/nope/simpleenroll")],
+            ]
+            .concat(),
         )
     });
     assert_eq!(a.status, 404, "{}", a.text());
@@ -619,7 +674,11 @@ async fn est_with_curl_openssl_and_strongswan() {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "pem"))
         .collect();
-    assert!(!got.is_empty(), "pki --estca wrote no certificate:\n{}", o.describe());
+    assert!(
+        !got.is_empty(),
+        "pki --estca wrote no certificate:\n{}",
+        o.describe()
+    );
 
     let (dev1_key, dev1_cert) = issued[1].clone();
     let (_, csr) = key_and_csr(&sw, "dev1-renew", "/CN=dev1");
@@ -758,13 +817,22 @@ async fn est_basic_auth_serverkeygen_and_strongswan_enrolment() {
     assert_eq!(r.status, 201, "{}", r.text());
     assert!(!r.text().contains("password"), "{}", r.text());
     let v = admin_ok(&env.srv, &["est-users", "create", "--username", "router-2"]);
-    let generated = v["password"].as_str().expect("generated password").to_string();
+    let generated = v["password"]
+        .as_str()
+        .expect("generated password")
+        .to_string();
     admin_ok(&env.srv, &["est-users", "create", "--username", "gone"]);
     admin_ok(&env.srv, &["est-users", "disable", "gone"]);
     let list = admin_ok(&env.srv, &["est-users", "list"]);
     let text = list.to_string();
-    assert!(text.contains("router-1") && text.contains("router-2"), "{text}");
-    assert!(!text.contains("pbkdf2") && !text.contains(&generated), "{text}");
+    assert!(
+        text.contains("router-1") && text.contains("router-2"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("pbkdf2") && !text.contains(&generated),
+        "{text}"
+    );
     admin_err(
         &env.srv,
         &["est-users", "create", "--username", "router-1"],
@@ -893,14 +961,20 @@ async fn est_basic_auth_serverkeygen_and_strongswan_enrolment() {
     let from_key = public_key_of(&["pkey", "-inform", "DER", "-in", p(&key_der), "-pubout"]);
     let from_cert = public_key_of(&["x509", "-in", p(&kg), "-noout", "-pubkey"]);
     assert_eq!(from_key, from_cert, "the key matches the certificate");
-    let template_pub = public_key_of(&[
-        "pkey",
-        "-in",
-        p(&work.join("kg-template.key")),
-        "-pubout",
-    ]);
+    let template_pub = public_key_of(&["pkey", "-in", p(&work.join("kg-template.key")), "-pubout"]);
     assert_ne!(from_key, template_pub, "a fresh key, not the template's");
-    let text = run("openssl", &["pkey", "-inform", "DER", "-in", p(&key_der), "-text", "-noout"]);
+    let text = run(
+        "openssl",
+        &[
+            "pkey",
+            "-inform",
+            "DER",
+            "-in",
+            p(&key_der),
+            "-text",
+            "-noout",
+        ],
+    );
     assert!(text.stdout.contains("P-384"), "{}", text.stdout);
     assert_eq!(est_issuances(&env), 3);
     // Never under a profile that requires approval.

@@ -22,12 +22,12 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod est_users;
 pub mod issuance;
 mod keys;
 mod memory;
 pub mod records;
 mod sled_store;
-pub mod est_users;
 pub mod tenancy;
 pub mod types;
 
@@ -35,13 +35,13 @@ use time::OffsetDateTime;
 
 pub use approvals::{ApprovalRecord, ApprovalStatus};
 pub use audit::{verify_chain, AuditEntry, AuditEvent, AuditHead, ChainError};
+pub use est_users::EstUserRecord;
 pub use issuance::{CertOrigin, IssuanceWrite};
 pub use memory::MemoryStore;
 pub use records::{
     AccountRecord, ApiKeyRecord, ApiRole, AuthzRecord, CaRecord, CaStatus, CertificateRecord,
     CertificateStatus, ChallengeRecord, CrossCert, OrderRecord, RevocationRecord,
 };
-pub use est_users::EstUserRecord;
 pub use sled_store::SledStore;
 pub use tenancy::{EabKeyRecord, TenantNames, TenantRecord};
 pub use types::{
@@ -307,8 +307,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Disable an EST user at `at`; one-way. `NotFound` / `Conflict` as
     /// for tenants.
-    fn disable_est_user(&self, username: &str, at: OffsetDateTime)
-        -> Result<EstUserRecord, StoreError>;
+    fn disable_est_user(
+        &self,
+        username: &str,
+        at: OffsetDateTime,
+    ) -> Result<EstUserRecord, StoreError>;
 
     /// Queue a held issuance request. `Conflict` if the id exists.
     fn create_approval(&self, approval: &ApprovalRecord) -> Result<(), StoreError>;

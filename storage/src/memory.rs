@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use crate::approvals::{ApprovalRecord, ApprovalStatus};
 use crate::audit::{AuditEntry, AuditEvent, AuditHead};
+use crate::est_users::EstUserRecord;
 use crate::issuance::IssuanceWrite;
 use crate::keys;
 use crate::records::ApiRole;
@@ -15,7 +16,6 @@ use crate::records::{
     AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, OrderRecord,
     RevocationRecord,
 };
-use crate::est_users::EstUserRecord;
 use crate::tenancy::{EabKeyRecord, TenantRecord};
 use crate::types::{Identifier, OrderStatus};
 use crate::{Store, StoreError};

@@ -74,6 +74,7 @@ use time::OffsetDateTime;
 
 use crate::approvals::{ApprovalRecord, ApprovalStatus};
 use crate::audit::{AuditEntry, AuditEvent, AuditHead};
+use crate::est_users::EstUserRecord;
 use crate::issuance::IssuanceWrite;
 use crate::keys;
 use crate::records::ApiRole;
@@ -81,7 +82,6 @@ use crate::records::{
     AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, CertificateStatus,
     OrderRecord, RevocationRecord,
 };
-use crate::est_users::EstUserRecord;
 use crate::tenancy::{EabKeyRecord, TenantRecord};
 use crate::types::{Identifier, OrderStatus};
 use crate::{Store, StoreError};

@@ -146,7 +146,11 @@ pub(super) async fn create(
 /// `?tenant=<id>` or nothing.
 pub(super) fn parse_query(query: Option<&str>) -> Result<Option<String>, ApiError> {
     let mut tenant = None;
-    for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         match pair.split_once('=') {
             Some(("tenant", v)) if !v.is_empty() => tenant = Some(v.to_string()),
             _ => {
@@ -225,7 +229,10 @@ mod tests {
         assert!(decode_create(br#"{"username": "dev1", "password": "short"}"#).is_err());
         assert!(decode_create(br#"{"username": "dev1", "x": 1}"#).is_err());
         assert!(decode_create(br#"{"username": "a:b"}"#).is_err());
-        assert_eq!(parse_query(Some("tenant=t1")).unwrap().as_deref(), Some("t1"));
+        assert_eq!(
+            parse_query(Some("tenant=t1")).unwrap().as_deref(),
+            Some("t1")
+        );
         assert!(parse_query(Some("x=1")).is_err());
         assert_eq!(parse_query(None).unwrap(), None);
     }

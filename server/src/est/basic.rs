@@ -240,13 +240,19 @@ mod tests {
     #[test]
     fn basic_headers() {
         let c = parse_basic("Basic ZGV2MTpzM2NyZXQ6eA==").unwrap().unwrap();
-        assert_eq!((c.username.as_str(), c.password.as_str()), ("dev1", "s3cret:x"));
+        assert_eq!(
+            (c.username.as_str(), c.password.as_str()),
+            ("dev1", "s3cret:x")
+        );
         assert!(parse_basic("basic ZGV2MTpwdw==").unwrap().is_ok());
         assert!(parse_basic("Bearer abc").is_none());
         assert!(parse_basic("Basic !!").unwrap().is_err());
         assert!(parse_basic("Basic OnB3").unwrap().is_err(), "empty user");
         assert!(parse_basic("Basic ZGV2MQ==").unwrap().is_err(), "no colon");
-        assert!(!format!("{c:?}").contains("s3cret"), "password not in Debug");
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "password not in Debug"
+        );
     }
 
     #[test]

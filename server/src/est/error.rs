@@ -103,9 +103,9 @@ impl EstError {
             | EstError::Unauthenticated(s)
             | EstError::BasicRequired(s)
             | EstError::Forbidden(s) => s.clone(),
-            EstError::TooManyFailures(secs) => format!(
-                "too many failed attempts for this user name; retry in {secs} s"
-            ),
+            EstError::TooManyFailures(secs) => {
+                format!("too many failed attempts for this user name; retry in {secs} s")
+            }
             EstError::Method(allowed) => format!("method not allowed; use {allowed}"),
             EstError::NotImplemented(what) => format!("{what} is not offered by this server"),
             EstError::Authority(e) => format!("{}: {}", e.kind.as_str(), e.detail),

@@ -508,7 +508,9 @@ mod tests {
     fn csr(alg: &'static rcgen::SignatureAlgorithm, attrs: Vec<rcgen::Attribute>) -> Vec<u8> {
         let key = rcgen::KeyPair::generate_for(alg).unwrap();
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(rcgen::DnType::CommonName, "dev1");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "dev1");
         params
             .serialize_request_with_attributes(&key, attrs)
             .unwrap()
@@ -530,12 +532,13 @@ mod tests {
     #[test]
     fn serverkeygen_refuses_requests_for_an_encrypted_key() {
         assert!(refuse_key_encryption(&csr(&rcgen::PKCS_ECDSA_P256_SHA256, vec![])).is_ok());
-        // DecryptKeyIdentifier (RFC 7030 §4.4.1.1) with an OCTET STRING.
+        // DecryptKeyIdentifier (RFC 7030 §4.4.1.1): SET { OCTET STRING }.
         let attr = rcgen::Attribute {
             oid: &[1, 2, 840, 113549, 1, 9, 16, 2, 37],
-            values: vec![0x04, 0x01, 0x07],
+            values: vec![0x31, 0x03, 0x04, 0x01, 0x07],
         };
-        let e = refuse_key_encryption(&csr(&rcgen::PKCS_ECDSA_P256_SHA256, vec![attr])).unwrap_err();
+        let e =
+            refuse_key_encryption(&csr(&rcgen::PKCS_ECDSA_P256_SHA256, vec![attr])).unwrap_err();
         assert_eq!(e.status(), StatusCode::NOT_IMPLEMENTED);
         assert_eq!(
             refuse_key_encryption(b"junk").unwrap_err().status(),

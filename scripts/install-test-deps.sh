@@ -13,6 +13,10 @@ command -v pebble-challtestsrv >/dev/null 2>&1 || need_apt+=(pebble)
 command -v lego >/dev/null 2>&1 || need_apt+=(lego)
 # micromdm's scepclient (and scepserver) for the SCEP conformance tests.
 command -v scepclient >/dev/null 2>&1 || need_apt+=(scep)
+# strongSwan's `pki --est` / `pki --estca` for the EST conformance tests.
+# Its https fetcher is the curl plugin, packaged in the extra plugins.
+command -v pki >/dev/null 2>&1 || need_apt+=(strongswan-pki)
+dpkg -s libstrongswan-extra-plugins >/dev/null 2>&1 || need_apt+=(libstrongswan-extra-plugins)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
@@ -35,4 +39,4 @@ if [ ! -x "$venv/bin/kubernetes-validate" ]; then
   echo "install-test-deps: adding kubernetes-validate to $venv"
   "$venv/bin/pip" install -q kubernetes-validate
 fi
-echo "install-test-deps: ok (pebble-challtestsrv: $(command -v pebble-challtestsrv), lego: $(command -v lego), scepclient: $(command -v scepclient), promtool: $(command -v promtool), systemd-analyze: $(command -v systemd-analyze), venv: $venv)"
+echo "install-test-deps: ok (pebble-challtestsrv: $(command -v pebble-challtestsrv), lego: $(command -v lego), scepclient: $(command -v scepclient), pki: $(command -v pki), promtool: $(command -v promtool), systemd-analyze: $(command -v systemd-analyze), venv: $venv)"

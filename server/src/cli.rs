@@ -103,6 +103,11 @@ enum AdminCommand {
         #[command(subcommand)]
         command: EabCommand,
     },
+    /// EST users for HTTP Basic authentication (RFC 7030 §3.2.3).
+    EstUsers {
+        #[command(subcommand)]
+        command: EstUsersCommand,
+    },
     /// Requests held for approval (two-person integrity).
     Approvals {
         #[command(subcommand)]
@@ -213,6 +218,30 @@ enum EabCommand {
     },
     /// Disable an EAB key (one-way).
     Disable { kid: String },
+}
+
+#[derive(Subcommand)]
+enum EstUsersCommand {
+    /// Create an EST user; without --password-file a password is
+    /// generated and shown once.
+    Create {
+        /// The user name the device sends.
+        #[arg(long)]
+        username: String,
+        /// The tenant whose EST labels it may use.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Read the password from this file (`-`: stdin), first line.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// List EST users (of one tenant).
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Disable an EST user (one-way).
+    Disable { username: String },
 }
 
 #[derive(Subcommand)]
@@ -604,6 +633,39 @@ async fn run_command(api: &Api, command: AdminCommand) -> Result<(Value, bool), 
                 api.call(
                     "POST",
                     &format!("/admin/v1/eab-keys/{}/disable", seg(&kid)),
+                    None,
+                )
+                .await?
+            }
+        },
+        AdminCommand::EstUsers { command } => match command {
+            EstUsersCommand::Create {
+                username,
+                tenant,
+                password_file,
+            } => {
+                let mut body = json!({ "username": username });
+                if let Some(t) = tenant {
+                    body["tenant"] = Value::String(t);
+                }
+                if let Some(f) = password_file {
+                    let text = read_text(&f).map_err(Failure::Local)?;
+                    let pw = text.lines().next().unwrap_or_default().to_string();
+                    body["password"] = Value::String(pw);
+                }
+                api.call("POST", "/admin/v1/est-users", Some(body)).await?
+            }
+            EstUsersCommand::List { tenant } => {
+                let q = tenant
+                    .map(|t| format!("?tenant={}", seg(&t)))
+                    .unwrap_or_default();
+                api.call("GET", &format!("/admin/v1/est-users{q}"), None)
+                    .await?
+            }
+            EstUsersCommand::Disable { username } => {
+                api.call(
+                    "POST",
+                    &format!("/admin/v1/est-users/{}/disable", seg(&username)),
                     None,
                 )
                 .await?

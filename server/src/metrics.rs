@@ -89,6 +89,8 @@ pub enum HttpProtocol {
     Crl,
     /// CA certificates, /health, /metrics.
     Pki,
+    /// EST (RFC 7030) under `/.well-known/est/`.
+    Est,
 }
 
 impl HttpProtocol {
@@ -99,6 +101,7 @@ impl HttpProtocol {
             HttpProtocol::Ocsp => "ocsp",
             HttpProtocol::Crl => "crl",
             HttpProtocol::Pki => "pki",
+            HttpProtocol::Est => "est",
         }
     }
 
@@ -106,6 +109,8 @@ impl HttpProtocol {
     pub fn of_https_path(path: &str) -> HttpProtocol {
         if path.starts_with("/admin/") {
             HttpProtocol::Admin
+        } else if path.starts_with("/.well-known/est/") {
+            HttpProtocol::Est
         } else {
             HttpProtocol::Acme
         }
@@ -874,8 +879,15 @@ mod tests {
         m.bad_nonce();
         m.observe_http(HttpProtocol::Ocsp, Duration::from_millis(2));
         m.set_approval_queue(3, 42.5);
+        m.certificate_issued(Protocol::Est, "devices", "", Outcome::Issued);
+        m.observe_http(
+            HttpProtocol::of_https_path("/.well-known/est/iot/simpleenroll"),
+            Duration::from_millis(2),
+        );
         let t = m.render();
         for want in [
+            "ironseal_certificates_issued_total{protocol=\"est\",profile=\"devices\",tenant=\"\",outcome=\"issued\"} 1",
+            "ironseal_http_request_duration_seconds_count{protocol=\"est\"} 1",
             "ironseal_certificates_issued_total{protocol=\"acme\",profile=\"tls\",tenant=\"\",outcome=\"issued\"} 1",
             "ironseal_certificates_issued_total{protocol=\"acme\",profile=\"tls\",tenant=\"\",outcome=\"failed\"} 1",
             "ironseal_certificates_renewed_total{protocol=\"acme\",profile=\"tls\",tenant=\"\"} 1",

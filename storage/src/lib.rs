@@ -22,6 +22,7 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod est_users;
 pub mod issuance;
 mod keys;
 mod memory;
@@ -35,6 +36,7 @@ use time::OffsetDateTime;
 
 pub use approvals::{ApprovalRecord, ApprovalStatus};
 pub use audit::{verify_chain, AuditEntry, AuditEvent, AuditHead, ChainError};
+pub use est_users::EstUserRecord;
 pub use issuance::{CertOrigin, IssuanceWrite};
 pub use memory::MemoryStore;
 pub use records::{
@@ -294,6 +296,24 @@ pub trait Store: Send + Sync + 'static {
     /// Disable an EAB key at `at`; one-way. `NotFound` / `Conflict` as for
     /// tenants.
     fn disable_eab_key(&self, kid: &str, at: OffsetDateTime) -> Result<EabKeyRecord, StoreError>;
+
+    /// Store a new EST user (RFC 7030 §3.2.3 Basic). `Conflict` if the
+    /// user name exists.
+    fn create_est_user(&self, user: &EstUserRecord) -> Result<(), StoreError>;
+
+    /// Fetch an EST user by name (disabled ones included).
+    fn get_est_user(&self, username: &str) -> Result<Option<EstUserRecord>, StoreError>;
+
+    /// EST users, of one tenant or all, ordered by name.
+    fn list_est_users(&self, tenant_id: Option<&str>) -> Result<Vec<EstUserRecord>, StoreError>;
+
+    /// Disable an EST user at `at`; one-way. `NotFound` / `Conflict` as
+    /// for tenants.
+    fn disable_est_user(
+        &self,
+        username: &str,
+        at: OffsetDateTime,
+    ) -> Result<EstUserRecord, StoreError>;
 
     /// Queue a held issuance request. `Conflict` if the id exists.
     fn create_approval(&self, approval: &ApprovalRecord) -> Result<(), StoreError>;

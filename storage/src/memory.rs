@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use crate::approvals::{ApprovalRecord, ApprovalStatus};
 use crate::audit::{AuditEntry, AuditEvent, AuditHead};
+use crate::est_users::EstUserRecord;
 use crate::issuance::IssuanceWrite;
 use crate::keys;
 use crate::records::ApiRole;
@@ -39,6 +40,7 @@ struct Inner {
     eab_keys: BTreeMap<String, EabKeyRecord>,
     approvals: HashMap<String, ApprovalRecord>,
     scep_transactions: HashMap<String, ScepTransactionRecord>,
+    est_users: BTreeMap<String, EstUserRecord>,
 }
 
 impl Inner {
@@ -540,6 +542,43 @@ impl Store for MemoryStore {
         }
         k.disabled_at = Some(at);
         Ok(k.clone())
+    }
+
+    fn create_est_user(&self, user: &EstUserRecord) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if g.est_users.contains_key(&user.username) {
+            return Err(StoreError::Conflict("EST user exists".into()));
+        }
+        g.est_users.insert(user.username.clone(), user.clone());
+        Ok(())
+    }
+
+    fn get_est_user(&self, username: &str) -> Result<Option<EstUserRecord>, StoreError> {
+        Ok(self.lock().est_users.get(username).cloned())
+    }
+
+    fn list_est_users(&self, tenant_id: Option<&str>) -> Result<Vec<EstUserRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .est_users
+            .values()
+            .filter(|u| tenant_id.is_none_or(|t| u.tenant_id.as_deref() == Some(t)))
+            .cloned()
+            .collect())
+    }
+
+    fn disable_est_user(
+        &self,
+        username: &str,
+        at: OffsetDateTime,
+    ) -> Result<EstUserRecord, StoreError> {
+        let mut g = self.lock();
+        let u = g.est_users.get_mut(username).ok_or(StoreError::NotFound)?;
+        if u.disabled_at.is_some() {
+            return Err(StoreError::Conflict("EST user already disabled".into()));
+        }
+        u.disabled_at = Some(at);
+        Ok(u.clone())
     }
 
     fn create_approval(&self, approval: &ApprovalRecord) -> Result<(), StoreError> {

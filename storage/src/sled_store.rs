@@ -26,6 +26,7 @@
 //! | `eab_keys`            | EAB key id                                   | `EabKeyRecord`        |
 //! | `approvals`           | approval id                                  | `ApprovalRecord`      |
 //! | `scep_transactions`   | SCEP transactionID                           | `ScepTransactionRecord` |
+//! | `est_users`           | user name                                    | `EstUserRecord`       |
 //!
 //! Strings inside composite keys are length-prefixed (see `keys.rs`). The
 //! default tree holds `schema_version` and `cert_status_built` (set once
@@ -74,6 +75,7 @@ use time::OffsetDateTime;
 
 use crate::approvals::{ApprovalRecord, ApprovalStatus};
 use crate::audit::{AuditEntry, AuditEvent, AuditHead};
+use crate::est_users::EstUserRecord;
 use crate::issuance::IssuanceWrite;
 use crate::keys;
 use crate::records::ApiRole;
@@ -204,6 +206,7 @@ pub struct SledStore {
     eab_keys: Tree,
     approvals: Tree,
     scep_transactions: Tree,
+    est_users: Tree,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -347,6 +350,7 @@ impl SledStore {
             eab_keys: tree("eab_keys")?,
             approvals: tree("approvals")?,
             scep_transactions: tree("scep_transactions")?,
+            est_users: tree("est_users")?,
             db,
             syncer: Arc::new(syncer),
         })
@@ -1020,6 +1024,36 @@ impl Store for SledStore {
             }
             k.disabled_at = Some(at);
             Ok((Some(k.clone()), k))
+        })
+    }
+
+    fn create_est_user(&self, user: &EstUserRecord) -> Result<(), StoreError> {
+        Self::create_json(&self.est_users, &user.username, user, "EST user")
+    }
+
+    fn get_est_user(&self, username: &str) -> Result<Option<EstUserRecord>, StoreError> {
+        Self::get_json(&self.est_users, username.as_bytes())
+    }
+
+    fn list_est_users(&self, tenant_id: Option<&str>) -> Result<Vec<EstUserRecord>, StoreError> {
+        let all: Vec<EstUserRecord> = Self::list_json(&self.est_users)?;
+        Ok(all
+            .into_iter()
+            .filter(|u| tenant_id.is_none_or(|t| u.tenant_id.as_deref() == Some(t)))
+            .collect())
+    }
+
+    fn disable_est_user(
+        &self,
+        username: &str,
+        at: OffsetDateTime,
+    ) -> Result<EstUserRecord, StoreError> {
+        Self::update_json(&self.est_users, username, |mut u: EstUserRecord| {
+            if u.disabled_at.is_some() {
+                return Err(StoreError::Conflict("EST user already disabled".into()));
+            }
+            u.disabled_at = Some(at);
+            Ok((Some(u.clone()), u))
         })
     }
 

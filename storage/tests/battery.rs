@@ -1561,6 +1561,47 @@ fn scep_transaction_race(s: &dyn Store) {
     assert_eq!(wins, 1, "one claim per transactionID");
 }
 
+fn est_user(name: &str, tenant_id: Option<&str>) -> ironseal_storage::EstUserRecord {
+    ironseal_storage::EstUserRecord {
+        username: name.into(),
+        tenant_id: tenant_id.map(Into::into),
+        password_hash: "$pbkdf2-sha512$i=1$c2FsdA$aGFzaA".into(),
+        created_at: T0,
+        created_by: "key:k1".into(),
+        disabled_at: None,
+    }
+}
+
+fn est_users(s: &dyn Store) {
+    s.create_est_user(&est_user("dev-b", Some("t1"))).unwrap();
+    s.create_est_user(&est_user("dev-a", None)).unwrap();
+    assert!(matches!(
+        s.create_est_user(&est_user("dev-a", Some("t1"))),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.get_est_user("dev-a").unwrap().unwrap().tenant_id, None);
+    assert!(s.get_est_user("nobody").unwrap().is_none());
+    let all: Vec<String> = s
+        .list_est_users(None)
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(all, ["dev-a", "dev-b"]);
+    assert_eq!(s.list_est_users(Some("t1")).unwrap().len(), 1);
+    let u = s.disable_est_user("dev-b", T0).unwrap();
+    assert!(!u.is_active());
+    assert!(!s.get_est_user("dev-b").unwrap().unwrap().is_active());
+    assert!(matches!(
+        s.disable_est_user("dev-b", T0),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.disable_est_user("nobody", T0),
+        Err(StoreError::NotFound)
+    ));
+}
+
 fn populate_and_verify(s: &dyn Store) {
     populate(s);
     verify_populated(s);
@@ -1579,7 +1620,7 @@ macro_rules! battery {
             cert_insert_race, cert_revoke_race,
             blocked_keys, cas, crl_numbers, flush_and_object_safety, concurrent_flush,
             api_keys, api_key_create_race, last_admin_key_race, audit_append_read, audit_append_race,
-            issuance_is_atomic, issuance_race, tenants_and_eab, eab_bind_race, approvals,
+            issuance_is_atomic, issuance_race, tenants_and_eab, eab_bind_race, approvals, est_users,
             scep_transactions, scep_transaction_race,
             populate_and_verify);
     };

@@ -12,6 +12,7 @@ mod ca_status;
 pub mod cas;
 mod certificates;
 mod error;
+mod est_users;
 mod issuance;
 mod keys;
 mod request;
@@ -31,6 +32,10 @@ pub use cas::{
 };
 pub use certificates::{BulkRequest, ReasonInput, RevokeRequest};
 pub use error::RequestError;
+pub use est_users::{
+    decode_create as decode_est_user, parse_tenant_query, username as est_username,
+    CreateEstUserRequest, MAX_CREDENTIAL_LEN, MIN_PASSWORD_LEN,
+};
 pub use issuance::{csr_der, IssueRequest};
 pub use keys::CreateKeyRequest;
 pub use request::{decode_body, decode_request, AdminRequest, Decoded};

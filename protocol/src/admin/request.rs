@@ -4,11 +4,11 @@ use serde::de::DeserializeOwned;
 
 use super::routes::{lookup, Lookup, Op, Route};
 use super::{
-    ca_name, csr_der, normalize_serial, parse_audit_query, parse_body, parse_status, tenant_id,
-    ApprovalStatus, AuditQuery, BulkRequest, CaStatusRequest, CreateCaRequest, CreateKeyRequest,
-    CreateTenantRequest, CrossSignRequest, CsrRequest, DecisionRequest, ExternalCaRequest,
-    ImportCaRequest, IssueRequest, RequestError, RevokeRequest, RolloverRequest,
-    SignedCertificateRequest,
+    ca_name, csr_der, decode_est_user, normalize_serial, parse_audit_query, parse_body,
+    parse_status, parse_tenant_query, tenant_id, ApprovalStatus, AuditQuery, BulkRequest,
+    CaStatusRequest, CreateCaRequest, CreateEstUserRequest, CreateKeyRequest, CreateTenantRequest,
+    CrossSignRequest, CsrRequest, DecisionRequest, ExternalCaRequest, ImportCaRequest,
+    IssueRequest, RequestError, RevokeRequest, RolloverRequest, SignedCertificateRequest,
 };
 
 /// What an admin call carries beyond its route, decoded; `A` and `S` are
@@ -47,6 +47,10 @@ pub enum AdminRequest<A, S> {
     Decide(DecisionRequest),
     /// `POST /admin/v1/tenants`.
     CreateTenant(CreateTenantRequest),
+    /// `POST /admin/v1/est-users`.
+    CreateEstUser(CreateEstUserRequest),
+    /// `GET /admin/v1/est-users`: the tenant filter.
+    ListEstUsers(Option<String>),
     /// A call whose only input is its route and path parameters.
     Bare,
 }
@@ -99,6 +103,8 @@ pub fn decode_body<A: DeserializeOwned, S: DeserializeOwned>(
             AdminRequest::IssueCertificate(r, der)
         }
         Op::ListApprovals => AdminRequest::ListApprovals(parse_status(query)?),
+        Op::CreateEstUser => AdminRequest::CreateEstUser(decode_est_user(body)?),
+        Op::ListEstUsers => AdminRequest::ListEstUsers(parse_tenant_query(query)?),
         Op::Approve | Op::Reject => AdminRequest::Decide(parse_body(body)?),
         Op::CreateTenant => {
             let r: CreateTenantRequest = parse_body(body)?;
@@ -118,6 +124,7 @@ pub fn decode_body<A: DeserializeOwned, S: DeserializeOwned>(
         | Op::DisableTenant
         | Op::CreateEabKey
         | Op::ListEabKeys
+        | Op::DisableEstUser
         | Op::DisableEabKey
         | Op::GetApproval => AdminRequest::Bare,
     })

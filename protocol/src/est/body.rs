@@ -126,19 +126,17 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Encodes a response body as RFC 7030 §4.1.3 / RFC 8951 want it: base64
-/// (RFC 4648 §4) in lines of 64 characters, LF-terminated, to be sent
-/// with `Content-Transfer-Encoding: base64`. Strict clients (libest,
-/// strongSwan) read this framing, and so does `base64 -d` (GNU coreutils
-/// refuses CR), which RFC 7030-style curl recipes pipe into.
+/// Encodes a response body as RFC 8951 §3 wants it: base64 per RFC 4648
+/// §4, to be sent with `Content-Transfer-Encoding: base64`, as one
+/// unbroken line. RFC 4648 §3.1 forbids line feeds unless the referring
+/// specification asks for them, and RFC 8951 does not; strict clients
+/// read it that way (strongSwan's `pki --est` decodes the body four
+/// characters at a time and turns a line break into garbage). With
+/// `openssl base64 -d` use `-A` (single line).
 pub fn encode_base64_body(der: &[u8]) -> Vec<u8> {
-    let text = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = Vec::with_capacity(text.len() + text.len() / 32 + 2);
-    for line in text.as_bytes().chunks(64) {
-        out.extend_from_slice(line);
-        out.push(b'\n');
-    }
-    out
+    base64::engine::general_purpose::STANDARD
+        .encode(der)
+        .into_bytes()
 }
 
 #[cfg(test)]
@@ -163,18 +161,31 @@ mod tests {
     }
 
     #[test]
-    fn wrapped_at_64_columns_lf_and_crlf() {
+    fn responses_are_one_unbroken_line() {
         let der = long_der();
         let body = String::from_utf8(encode_base64_body(&der)).unwrap();
+        assert!(!body.contains(['\n', '\r']), "{body}");
+        assert_eq!(body.len() % 4, 0, "padded");
+        assert_eq!(decode_body(body.as_bytes(), None).unwrap(), der);
+    }
+
+    fn wrapped(der: &[u8], width: usize) -> String {
+        b64(der)
+            .as_bytes()
+            .chunks(width)
+            .map(|c| format!("{}\n", std::str::from_utf8(c).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn wrapped_at_64_columns_lf_and_crlf() {
+        let der = long_der();
+        let body = wrapped(&der, 64);
         assert!(body.lines().all(|l| l.len() <= 64));
         assert_eq!(decode_body(body.as_bytes(), Some("base64")).unwrap(), der);
         let lf = body.replace('\n', "\r\n");
         assert_eq!(decode_body(lf.as_bytes(), None).unwrap(), der);
-        let odd: String = b64(&der)
-            .as_bytes()
-            .chunks(76)
-            .map(|c| format!("{}\n", std::str::from_utf8(c).unwrap()))
-            .collect();
+        let odd = wrapped(&der, 76);
         assert_eq!(decode_body(odd.as_bytes(), None).unwrap(), der);
     }
 
@@ -183,7 +194,7 @@ mod tests {
         let der = long_der();
         let pem = format!(
             "-----BEGIN CERTIFICATE REQUEST-----\n{}-----END CERTIFICATE REQUEST-----\n",
-            String::from_utf8(encode_base64_body(&der)).unwrap()
+            wrapped(&der, 64)
         );
         assert_eq!(decode_body(pem.as_bytes(), None).unwrap(), der);
         let trailing = format!("{pem}junk\n");

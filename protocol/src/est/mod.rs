@@ -3,7 +3,7 @@
 //! - [`body`]: request bodies (base64 PKCS#10) decoded the ways devices send
 //!   them: wrapped or not, PEM armoured or not, with or without
 //!   `Content-Transfer-Encoding: base64` (RFC 8951 §3), and the base64
-//!   framing of responses (RFC 7030 §4.1.3, 64-column lines).
+//!   framing of responses (RFC 4648 §4, one unbroken line).
 //! - [`csrattrs`]: the `/csrattrs` answer, `CsrAttrs` (RFC 7030 §4.5.2).
 //! - [`serverkeygen`]: the `/serverkeygen` `multipart/mixed` answer
 //!   (RFC 7030 §4.4.2).

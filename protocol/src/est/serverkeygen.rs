@@ -45,6 +45,7 @@ pub fn serverkeygen_response(
         body.extend_from_slice(format!("Content-Type: {ctype}\r\n").as_bytes());
         body.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n\r\n");
         body.extend_from_slice(&encode_base64_body(der));
+        body.extend_from_slice(b"\r\n");
     };
     part(&mut body, "application/pkcs8", pkcs8_der);
     part(
@@ -71,9 +72,9 @@ mod tests {
         assert_eq!(
             text,
             "--est_b0undary\r\nContent-Type: application/pkcs8\r\n\
-             Content-Transfer-Encoding: base64\r\n\r\nMAA=\n\
+             Content-Transfer-Encoding: base64\r\n\r\nMAA=\r\n\
              --est_b0undary\r\nContent-Type: application/pkcs7-mime; smime-type=certs-only\r\n\
-             Content-Transfer-Encoding: base64\r\n\r\nMAEA\n--est_b0undary--\r\n"
+             Content-Transfer-Encoding: base64\r\n\r\nMAEA\r\n--est_b0undary--\r\n"
         );
     }
 

@@ -11,7 +11,7 @@ use super::cas::*;
 use super::certificates::*;
 use super::keys::*;
 use super::routes::Op;
-use super::{approvals, ca_import, issuance, rollover, tenants};
+use super::{approvals, ca_import, est_users, issuance, rollover, tenants};
 use super::{Answer, ApiError};
 use crate::authority::approvals::Decision;
 use crate::state::AppState;
@@ -58,6 +58,9 @@ pub async fn dispatch(
         Op::CreateEabKey => tenants::create_eab_key(state, caller, param(0)),
         Op::ListEabKeys => tenants::list_eab_keys(state, caller, param(0)),
         Op::DisableEabKey => tenants::disable_eab_key(state, caller, param(0)),
+        Op::CreateEstUser => est_users::create(state, caller, body).await,
+        Op::ListEstUsers => est_users::list(state, caller, query),
+        Op::DisableEstUser => est_users::disable(state, caller, param(0)),
         Op::IssueCertificate => issuance::issue(state, caller, body).await,
         Op::ListApprovals => approvals::list(state, caller, query),
         Op::GetApproval => approvals::get(state, caller, param(0)),

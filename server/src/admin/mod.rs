@@ -15,6 +15,7 @@ pub mod auth;
 mod ca_import;
 mod cas;
 mod certificates;
+mod est_users;
 mod handlers;
 mod issuance;
 mod keys;

@@ -17,6 +17,7 @@ use ironseal_storage::{
 use time::OffsetDateTime;
 
 use super::error::{AuthorityError, ErrorKind};
+use super::keygen::GeneratedKey;
 use super::request::{IssuanceRequest, ProfileChoice};
 use super::IssuingCa;
 use super::{tenant, Ctx};
@@ -35,6 +36,9 @@ pub struct Issued {
     pub record: CertificateRecord,
     /// Sequence number of its audit entry.
     pub audit_seq: u64,
+    /// The private key the authority generated, when the request asked
+    /// for one ([`IssuanceRequest::generate_key`]); never stored.
+    pub generated_key: Option<GeneratedKey>,
 }
 
 /// What the pipeline did with a request.
@@ -211,6 +215,29 @@ pub fn prepare_and_sign(
 ) -> Result<Outcome, AuthorityError> {
     // 1. Profile. 2-3. Tenant policy, CSR and key, the leaf's names.
     let profile = resolve_profile(ctx, &req.profile)?;
+    // 0. A server-generated key (RFC 7030 §4.4): the request becomes one
+    //    for the new key; the pipeline then treats it like any other.
+    let rekeyed;
+    let (req, generated_key) = match req.generate_key {
+        None => (req, None),
+        Some(key_type) => {
+            if profile.requires_approval {
+                return Err(AuthorityError::new(
+                    ErrorKind::ProfileNotAllowed,
+                    format!(
+                        "profile {:?} requires approval; a server-generated key cannot wait \
+                         for it (it would have to be stored); enrol with your own key",
+                        profile.name
+                    ),
+                ));
+            }
+            let (csr_der, key) = super::keygen::rekey_request(&req.csr_der, key_type)?;
+            let mut r = req.clone();
+            r.csr_der = csr_der;
+            rekeyed = r;
+            (&rekeyed, Some(key))
+        }
+    };
     let Prepared { csr, template } = check_request_csr(ctx, req, &profile)?;
     // 4. Approval: held until a second person decides.
     if profile.requires_approval {
@@ -312,6 +339,7 @@ pub fn prepare_and_sign(
                 return Ok(Outcome::Issued(Box::new(Issued {
                     record: write.certificate,
                     audit_seq: entry.seq,
+                    generated_key,
                 })))
             }
             Err(StoreError::DuplicateSerial) => {

@@ -14,6 +14,7 @@ pub mod approvals;
 pub mod ca_ops;
 mod error;
 mod issue;
+pub mod keygen;
 pub mod registry;
 mod request;
 pub mod revoke;

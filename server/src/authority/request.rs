@@ -2,6 +2,7 @@
 //! profile, the CSR, the names, the validity.
 
 use ironseal_ca_core::names::SubjectName;
+use ironseal_ca_core::profile::KeyType;
 use ironseal_storage::OrderRecord;
 use time::OffsetDateTime;
 
@@ -117,6 +118,12 @@ pub struct IssuanceRequest {
     /// The approval this request was held under, once approved: the
     /// pipeline then signs instead of holding it again.
     pub approval: Option<String>,
+    /// Generate the key pair in the authority (EST `/serverkeygen`,
+    /// RFC 7030 §4.4): `csr_der` is then only a template (subject and
+    /// extension requests; its key and signature are ignored) and the new
+    /// private key comes back in [`super::Issued::generated_key`]. Never
+    /// held for approval (the key would have to be kept).
+    pub generate_key: Option<KeyType>,
 }
 
 impl IssuanceRequest {
@@ -136,6 +143,7 @@ impl IssuanceRequest {
             order: None,
             replaces: None,
             approval: None,
+            generate_key: None,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Who an EST client is (RFC 7030 §3.3.2 TLS client authentication):
+//! Who an EST client is (RFC 7030 §3.3.2 TLS client authentication; HTTP
+//! Basic, RFC 7030 §3.2.3, is in [`super::basic`]):
 //! a certificate ironseal issued (unexpired, unrevoked, per the store) or a
 //! certificate chaining to the label's manufacturer CA (IEEE 802.1AR IDevID
 //! style bootstrap). The TLS layer only proved possession of the leaf's key
@@ -29,8 +30,8 @@ const OID_EXTENSION_REQUEST: der::asn1::ObjectIdentifier =
 pub struct Client {
     /// How it authenticated.
     pub method: EstAuth,
-    /// Its leaf certificate.
-    pub leaf: Certificate,
+    /// Its leaf certificate (`None` for HTTP Basic).
+    pub leaf: Option<Certificate>,
     /// A short stable identity for audit (`<label>:<sha256 prefix>`).
     pub id: String,
 }
@@ -132,15 +133,14 @@ pub fn authenticate(
                 }
                 None => Err(EstError::Unauthenticated("no bootstrap CA".into())),
             },
-            EstAuth::Basic => Err(EstError::Unauthenticated(
-                "HTTP Basic is not offered".into(),
-            )),
+            // Checked by the caller from the Authorization header.
+            EstAuth::Basic => continue,
         };
         match r {
             Ok(()) => {
                 return Ok(Client {
                     method: *method,
-                    leaf: cert,
+                    leaf: Some(cert),
                     id,
                 })
             }

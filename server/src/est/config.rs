@@ -7,7 +7,7 @@
 //! label = "default"          # serves /.well-known/est/ too
 //! profile = "devices"
 //! tenant = "acme-corp"       # optional
-//! auth = ["bootstrap", "client_cert"]
+//! auth = ["bootstrap", "client_cert", "basic"]
 //! bootstrap_ca = "/etc/ironseal/manufacturer-ca.pem"
 //! channel_binding = true
 //! ```
@@ -51,7 +51,9 @@ pub enum EstAuth {
     /// A TLS client certificate chaining to the label's `bootstrap_ca`
     /// (a manufacturer CA, IEEE 802.1AR IDevID style).
     Bootstrap,
-    /// HTTP Basic (RFC 7030 §3.2.3). Not implemented yet: refused at start.
+    /// HTTP Basic (RFC 7030 §3.2.3, RFC 7617) with an EST user of the
+    /// label's tenant, created through the admin API (`/admin/v1/est-users`).
+    /// Never enough for `/simplereenroll`.
     Basic,
 }
 
@@ -148,12 +150,6 @@ impl EstFileConfig {
                         at("auth")
                     )
                 })?;
-                if a == EstAuth::Basic {
-                    return Err(format!(
-                        "{}: \"basic\" is not supported yet; use client_cert or bootstrap",
-                        at("auth")
-                    ));
-                }
                 auth.push(a);
             }
             match (auth.contains(&EstAuth::Bootstrap), &l.bootstrap_ca) {
@@ -199,7 +195,8 @@ mod tests {
         let c = parse(
             "[[labels]]\nlabel = \"default\"\nprofile = \"devices\"\n\
              [[labels]]\nlabel = \"iot\"\nprofile = \"devices\"\nauth = [\"bootstrap\"]\n\
-             bootstrap_ca = \"/x.pem\"\nchannel_binding = true\n",
+             bootstrap_ca = \"/x.pem\"\nchannel_binding = true\n\
+             [[labels]]\nlabel = \"pw\"\nprofile = \"devices\"\nauth = [\"basic\", \"client_cert\"]\n",
         )
         .unwrap();
         assert_eq!(c.label(None).unwrap().auth, vec![EstAuth::ClientCert]);
@@ -207,6 +204,10 @@ mod tests {
         assert!(iot.channel_binding);
         assert_eq!(iot.auth, vec![EstAuth::Bootstrap]);
         assert!(c.label(Some("nope")).is_none());
+        assert_eq!(
+            c.label(Some("pw")).unwrap().auth,
+            vec![EstAuth::Basic, EstAuth::ClientCert]
+        );
     }
 
     #[test]

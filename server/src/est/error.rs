@@ -21,6 +21,12 @@ pub enum EstError {
     BadRequest(String),
     /// No acceptable client authentication was presented.
     Unauthenticated(String),
+    /// HTTP Basic credentials are required or were wrong (RFC 7030
+    /// §3.2.3): 401 with `WWW-Authenticate: Basic`.
+    BasicRequired(String),
+    /// Too many failed Basic attempts for this user name; retry after
+    /// this many seconds.
+    TooManyFailures(u64),
     /// Authenticated, but not allowed (revoked, mismatch, channel binding).
     Forbidden(String),
     /// The operation exists in RFC 7030 but is not offered.
@@ -66,6 +72,8 @@ impl EstError {
             EstError::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
             EstError::BadRequest(_) => StatusCode::BAD_REQUEST,
             EstError::Unauthenticated(_) | EstError::Forbidden(_) => StatusCode::FORBIDDEN,
+            EstError::BasicRequired(_) => StatusCode::UNAUTHORIZED,
+            EstError::TooManyFailures(_) => StatusCode::TOO_MANY_REQUESTS,
             EstError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             EstError::Authority(e) => match e.kind {
                 ErrorKind::BadCsr
@@ -93,7 +101,11 @@ impl EstError {
             EstError::NotFound(s)
             | EstError::BadRequest(s)
             | EstError::Unauthenticated(s)
+            | EstError::BasicRequired(s)
             | EstError::Forbidden(s) => s.clone(),
+            EstError::TooManyFailures(secs) => {
+                format!("too many failed attempts for this user name; retry in {secs} s")
+            }
             EstError::Method(allowed) => format!("method not allowed; use {allowed}"),
             EstError::NotImplemented(what) => format!("{what} is not offered by this server"),
             EstError::Authority(e) => format!("{}: {}", e.kind.as_str(), e.detail),
@@ -107,6 +119,10 @@ impl EstError {
             .header("content-type", "text/plain; charset=utf-8");
         match self {
             EstError::Method(allowed) => b = b.header("allow", *allowed),
+            EstError::BasicRequired(_) => {
+                b = b.header("www-authenticate", "Basic realm=\"est\", charset=\"UTF-8\"")
+            }
+            EstError::TooManyFailures(secs) => b = b.header("retry-after", secs.to_string()),
             EstError::Authority(e) if e.kind == ErrorKind::RateLimited => {
                 b = b.header("retry-after", "60")
             }
@@ -154,5 +170,14 @@ mod tests {
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         let r = EstError::Method("POST").response();
         assert_eq!(r.headers()["allow"], "POST");
+        let r = EstError::BasicRequired("wrong password".into()).response();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("Basic realm="));
+        let r = EstError::TooManyFailures(12).response();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()["retry-after"], "12");
     }
 }

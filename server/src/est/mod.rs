@@ -1,5 +1,5 @@
 //! The EST front end (RFC 7030, RFC 8951, RFC 9266) on the HTTPS listener:
-//! `/.well-known/est/[label/]{cacerts,simpleenroll,simplereenroll,csrattrs}`.
+//! `/.well-known/est/[label/]{cacerts,simpleenroll,simplereenroll,csrattrs,serverkeygen}`.
 //!
 //! It only translates: decode the body ([`ironseal_protocol::est`]),
 //! authenticate the client ([`auth`]), check channel binding, build an
@@ -9,6 +9,7 @@
 //! the decision.
 
 pub mod auth;
+pub mod basic;
 pub mod config;
 pub mod error;
 
@@ -38,9 +39,11 @@ pub const PATH_PREFIX: &str = "/.well-known/est/";
 /// (RFC 7030 §4.2.3).
 const RETRY_AFTER_SECS: u32 = 60;
 
-/// EST state built at start: the bootstrap CA verifiers per label.
+/// EST state built at start: the bootstrap CA verifiers per label and
+/// the failed-Basic-attempt limiter.
 pub struct Est {
     bootstrap: HashMap<String, Arc<dyn ClientCertVerifier>>,
+    failures: basic::FailureLimiter,
 }
 
 impl Est {
@@ -52,7 +55,10 @@ impl Est {
                 bootstrap.insert(l.label.clone(), v);
             }
         }
-        Ok(Est { bootstrap })
+        Ok(Est {
+            bootstrap,
+            failures: basic::FailureLimiter::default(),
+        })
     }
 }
 
@@ -103,6 +109,20 @@ async fn serve(
     est: &Est,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, EstError> {
+    // Read a POST body before any answer: a client that is still sending
+    // (HTTP/2 especially) must not see its stream reset by an early 404.
+    let (parts, body) = req.into_parts();
+    let body = if parts.method == Method::POST {
+        let limit = wire::MAX_BODY_LEN.min(state.config.max_body_bytes.max(wire::MAX_BODY_LEN));
+        http_body_util::Limited::new(body, limit)
+            .collect()
+            .await
+            .map_err(|e| EstError::BadRequest(format!("cannot read the body: {e}")))?
+            .to_bytes()
+    } else {
+        Bytes::new()
+    };
+    let req = Request::from_parts(parts, body);
     let path = req.uri().path().to_string();
     let (label_name, op) =
         route(&path).ok_or_else(|| EstError::NotFound(format!("no EST operation at {path}")))?;
@@ -121,16 +141,15 @@ async fn serve(
             expect(&req, &Method::GET, "GET")?;
             csrattrs(state, label)
         }
-        Operation::SimpleEnroll | Operation::SimpleReenroll => {
+        Operation::SimpleEnroll | Operation::SimpleReenroll | Operation::ServerKeygen => {
             expect(&req, &Method::POST, "POST")?;
-            enroll(state, est, label, req, op == Operation::SimpleReenroll).await
+            enroll(state, est, label, req, op).await
         }
-        Operation::ServerKeygen => Err(EstError::NotImplemented("/serverkeygen")),
         Operation::FullCmc => Err(EstError::NotImplemented("/fullcmc")),
     }
 }
 
-fn expect(req: &Request<Incoming>, m: &Method, allowed: &'static str) -> Result<(), EstError> {
+fn expect(req: &Request<Bytes>, m: &Method, allowed: &'static str) -> Result<(), EstError> {
     if req.method() == m {
         Ok(())
     } else {
@@ -218,14 +237,19 @@ fn csrattrs(state: &AppState, label: &EstLabel) -> Result<Response<Body>, EstErr
     ))
 }
 
-/// `/simpleenroll` and `/simplereenroll` (RFC 7030 §4.2).
+/// `/simpleenroll` and `/simplereenroll` (RFC 7030 §4.2), and
+/// `/serverkeygen` (RFC 7030 §4.4), whose CSR is only a template: the
+/// authority generates the key and it is returned with the certificate,
+/// unencrypted inside the TLS channel (see docs/rfc-divergences.md).
 async fn enroll(
     state: &Arc<AppState>,
     est: &Est,
     label: &EstLabel,
-    req: Request<Incoming>,
-    reenroll: bool,
+    req: Request<Bytes>,
+    op: Operation,
 ) -> Result<Response<Body>, EstError> {
+    let reenroll = op == Operation::SimpleReenroll;
+    let keygen = op == Operation::ServerKeygen;
     let (parts, body) = req.into_parts();
     let peer = parts.extensions.get::<PeerCertificates>().cloned();
     let exporter = parts.extensions.get::<TlsExporter>().copied();
@@ -234,12 +258,6 @@ async fn enroll(
         .get("content-transfer-encoding")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let limit = wire::MAX_BODY_LEN.min(state.config.max_body_bytes.max(wire::MAX_BODY_LEN));
-    let body = http_body_util::Limited::new(body, limit)
-        .collect()
-        .await
-        .map_err(|e| EstError::BadRequest(format!("cannot read the body: {e}")))?
-        .to_bytes();
     let csr_der = wire::decode_body(&body, cte.as_deref())?;
     let now = OffsetDateTime::now_utc();
     let allowed: &[EstAuth] = if reenroll {
@@ -247,16 +265,44 @@ async fn enroll(
     } else {
         &label.auth
     };
-    let client = auth::authenticate(
+    let by_cert = auth::authenticate(
         state.store.as_ref(),
         label,
         allowed,
         est.bootstrap.get(&label.label),
         peer.as_ref().map(|p| p.0.as_slice()),
         now,
-    )?;
+    );
+    let client = match by_cert {
+        Ok(c) => c,
+        Err(e) if allowed.contains(&EstAuth::Basic) => {
+            let header = parts
+                .headers
+                .get(hyper::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            match header.and_then(basic::parse_basic) {
+                Some(Ok(creds)) => basic_client(state, est, label, creds).await?,
+                Some(Err(why)) => return Err(EstError::BasicRequired(why.into())),
+                None if peer.is_some() => return Err(e),
+                None => {
+                    return Err(EstError::BasicRequired(
+                        "this EST label requires HTTP Basic credentials or a TLS client \
+                         certificate (RFC 7030 section 3.2.3)"
+                            .into(),
+                    ))
+                }
+            }
+        }
+        Err(e) => return Err(e),
+    };
     if reenroll {
-        auth::same_identity(&client.leaf, &csr_der)?;
+        let leaf = client.leaf.as_ref().ok_or_else(|| {
+            EstError::Forbidden("re-enrolment requires the client certificate".into())
+        })?;
+        auth::same_identity(leaf, &csr_der)?;
+    }
+    if keygen {
+        refuse_key_encryption(&csr_der)?;
     }
     if label.channel_binding {
         let pw = wire::challenge_password(&csr_der)?;
@@ -273,7 +319,7 @@ async fn enroll(
     };
     // A profile that requires approval: the retry with the same CSR picks
     // up the decision on the earlier request (RFC 7030 §4.2.3).
-    if profile.requires_approval {
+    if profile.requires_approval && !keygen {
         if let Some(r) = earlier_decision(state, &requester, &csr_der)? {
             return r;
         }
@@ -285,13 +331,119 @@ async fn enroll(
     } else {
         Vec::new()
     };
+    let key_type = keygen.then(|| generated_key_type(&profile.key_types, &csr_der));
     let mut request = IssuanceRequest::new(requester, csr_der, names);
     request.tenant = label.tenant.clone();
     request.profile = ProfileChoice::Configured(Some(label.profile.clone()));
+    request.generate_key = key_type;
     match authority::issue(state, &request).await? {
-        Outcome::Issued(issued) => certs_only_response(&issued.record.der),
+        Outcome::Issued(issued) => match &issued.generated_key {
+            Some(key) => serverkeygen_response(key.pkcs8_der(), &issued.record.der),
+            None => certs_only_response(&issued.record.der),
+        },
         Outcome::Held(a) => Ok(held(&a.id)),
     }
+}
+
+/// Checks HTTP Basic credentials (RFC 7030 §3.2.3) against the EST users
+/// of the label's tenant: refused while the name is locked out, the slow
+/// hash on a blocking thread (the same cost for unknown names), each
+/// failure counted.
+async fn basic_client(
+    state: &Arc<AppState>,
+    est: &Est,
+    label: &EstLabel,
+    creds: basic::Credentials,
+) -> Result<auth::Client, EstError> {
+    if let Some(wait) = est.failures.locked(&label.label, &creds.username) {
+        return Err(EstError::TooManyFailures(wait.as_secs().max(1)));
+    }
+    let user = state.store.get_est_user(&creds.username)?;
+    let stored = user
+        .filter(|u| u.is_active() && u.tenant_id == label.tenant)
+        .map(|u| u.password_hash);
+    let password = creds.password.clone();
+    let ok = tokio::task::spawn_blocking(move || match stored {
+        Some(h) => basic::verify_password(&password, &h),
+        None => {
+            basic::verify_nobody(&password);
+            false
+        }
+    })
+    .await
+    .unwrap_or(false);
+    if !ok {
+        est.failures.failed(&label.label, &creds.username);
+        return Err(EstError::BasicRequired(
+            "wrong EST user name or password for this label".into(),
+        ));
+    }
+    Ok(auth::Client {
+        method: EstAuth::Basic,
+        leaf: None,
+        id: format!("{}:user:{}", label.label, creds.username),
+    })
+}
+
+/// The key type the authority generates for `/serverkeygen`: the type of
+/// the template CSR's key when the profile accepts it (the device asked
+/// for that kind), else the profile's first.
+fn generated_key_type(
+    allowed: &[ironseal_ca_core::profile::KeyType],
+    csr_der: &[u8],
+) -> ironseal_ca_core::profile::KeyType {
+    use ironseal_ca_core::profile::KeyType;
+    let policy = ironseal_ca_core::csr::CsrPolicy {
+        allow_ed25519: true,
+        ..Default::default()
+    };
+    let asked = ironseal_ca_core::csr::check_csr(csr_der, &policy)
+        .ok()
+        .map(|c| KeyType::of(c.key));
+    match asked {
+        Some(k) if allowed.contains(&k) => k,
+        _ => allowed.first().copied().unwrap_or(KeyType::P256),
+    }
+}
+
+/// RFC 7030 §4.4.1.1-2: a CSR with DecryptKeyIdentifier or
+/// AsymmetricDecryptKeyIdentifier asks for the key encrypted to the
+/// client; that is not offered (the key travels inside the TLS channel
+/// only), so such a request is refused rather than answered in clear.
+fn refuse_key_encryption(csr_der: &[u8]) -> Result<(), EstError> {
+    use der::Decode;
+    const DECRYPT_KEY_ID: der::asn1::ObjectIdentifier =
+        der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.37");
+    const ASYMMETRIC_DECRYPT_KEY_ID: der::asn1::ObjectIdentifier =
+        der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.54");
+    let req = x509_cert::request::CertReq::from_der(csr_der)
+        .map_err(|e| EstError::BadRequest(format!("CSR: {e}")))?;
+    if req
+        .info
+        .attributes
+        .iter()
+        .any(|a| a.oid == DECRYPT_KEY_ID || a.oid == ASYMMETRIC_DECRYPT_KEY_ID)
+    {
+        return Err(EstError::NotImplemented(
+            "encrypting the server-generated key (RFC 7030 section 4.4.1.2)",
+        ));
+    }
+    Ok(())
+}
+
+/// The `/serverkeygen` answer (RFC 7030 §4.4.2): `multipart/mixed` with
+/// the PKCS#8 key and the certs-only PKCS#7.
+fn serverkeygen_response(pkcs8: &[u8], leaf: &[u8]) -> Result<Response<Body>, EstError> {
+    let p7 = ironseal_protocol::pkcs7::certs_only(&[leaf]).map_err(AuthorityError::internal)?;
+    let boundary = format!("est_{}", hex::encode(rand::random::<[u8; 12]>()));
+    let r = wire::serverkeygen_response(pkcs8, &p7, &boundary)
+        .ok_or_else(|| AuthorityError::internal("multipart boundary refused"))?;
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", r.content_type)
+        .header("cache-control", "no-store")
+        .body(full(Bytes::from(r.body)))
+        .map_err(|e| AuthorityError::internal(e).into())
 }
 
 /// The 202 answer for a held request (RFC 7030 §4.2.3).
@@ -349,7 +501,50 @@ fn earlier_decision(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
+    use ironseal_ca_core::profile::KeyType;
+
+    fn csr(alg: &'static rcgen::SignatureAlgorithm, attrs: Vec<rcgen::Attribute>) -> Vec<u8> {
+        let key = rcgen::KeyPair::generate_for(alg).unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "dev1");
+        params
+            .serialize_request_with_attributes(&key, attrs)
+            .unwrap()
+            .der()
+            .to_vec()
+    }
+
+    #[test]
+    fn serverkeygen_key_type_follows_the_template_when_allowed() {
+        let p384 = csr(&rcgen::PKCS_ECDSA_P384_SHA384, vec![]);
+        assert_eq!(
+            generated_key_type(&[KeyType::P256, KeyType::P384], &p384),
+            KeyType::P384
+        );
+        assert_eq!(generated_key_type(&[KeyType::Rsa], &p384), KeyType::Rsa);
+        assert_eq!(generated_key_type(&[KeyType::P256], b"junk"), KeyType::P256);
+    }
+
+    #[test]
+    fn serverkeygen_refuses_requests_for_an_encrypted_key() {
+        assert!(refuse_key_encryption(&csr(&rcgen::PKCS_ECDSA_P256_SHA256, vec![])).is_ok());
+        // DecryptKeyIdentifier (RFC 7030 §4.4.1.1): SET { OCTET STRING }.
+        let attr = rcgen::Attribute {
+            oid: &[1, 2, 840, 113549, 1, 9, 16, 2, 37],
+            values: vec![0x31, 0x03, 0x04, 0x01, 0x07],
+        };
+        let e =
+            refuse_key_encryption(&csr(&rcgen::PKCS_ECDSA_P256_SHA256, vec![attr])).unwrap_err();
+        assert_eq!(e.status(), StatusCode::NOT_IMPLEMENTED);
+        assert_eq!(
+            refuse_key_encryption(b"junk").unwrap_err().status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
 
     #[test]
     fn routes() {
@@ -364,6 +559,10 @@ mod tests {
         assert_eq!(
             route("/.well-known/est/iot/simplereenroll"),
             Some((Some("iot"), Operation::SimpleReenroll))
+        );
+        assert_eq!(
+            route("/.well-known/est/iot/serverkeygen"),
+            Some((Some("iot"), Operation::ServerKeygen))
         );
         assert_eq!(route("/.well-known/est/iot/x/cacerts"), None);
         assert_eq!(route("/.well-known/est/nothing"), None);

@@ -79,6 +79,10 @@ pub enum StoreError {
     /// Disabling this key would leave no enabled admin key.
     #[error("the last enabled admin key cannot be disabled")]
     LastAdminKey,
+    /// The account is deactivated (or revoked), which is final (RFC 8555
+    /// §7.3.6): it cannot be made valid again or get a new key.
+    #[error("the account is deactivated; deactivation is final")]
+    AccountNotValid,
 }
 
 /// The persistence interface of the server.
@@ -99,13 +103,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Replace an account (contact, status). `NotFound` if absent; `Conflict`
     /// if `account.thumbprint` differs from the stored one (use
-    /// [`Store::change_account_key`] for that).
+    /// [`Store::change_account_key`] for that); `AccountNotValid` if the
+    /// stored account is no longer valid and the write would change its
+    /// status (a racing update cannot undo a deactivation).
     fn update_account(&self, account: &AccountRecord) -> Result<(), StoreError>;
 
     /// Roll an account over to a new key (RFC 8555 §7.3.5), atomically:
     /// `NotFound` if the account is absent; `Conflict` if the stored
     /// thumbprint is not `old_thumbprint` or if `account.thumbprint` (the new
-    /// key) is already in use by any account.
+    /// key) is already in use by any account; `AccountNotValid` if the
+    /// stored account is deactivated or revoked.
     fn change_account_key(
         &self,
         account: &AccountRecord,

@@ -18,7 +18,7 @@ use crate::records::{
 };
 use crate::scep::ScepTransactionRecord;
 use crate::tenancy::{EabKeyRecord, TenantRecord};
-use crate::types::{Identifier, OrderStatus};
+use crate::types::{AccountStatus, Identifier, OrderStatus};
 use crate::{Store, StoreError};
 
 #[derive(Default)]
@@ -131,6 +131,9 @@ impl Store for MemoryStore {
                 "thumbprint differs; use change_account_key".into(),
             ));
         }
+        if stored.status != AccountStatus::Valid && account.status != stored.status {
+            return Err(StoreError::AccountNotValid);
+        }
         g.accounts.insert(account.id.clone(), account.clone());
         Ok(())
     }
@@ -144,6 +147,9 @@ impl Store for MemoryStore {
         let stored = g.accounts.get(&account.id).ok_or(StoreError::NotFound)?;
         if stored.thumbprint != old_thumbprint {
             return Err(StoreError::Conflict("account key changed meanwhile".into()));
+        }
+        if stored.status != AccountStatus::Valid {
+            return Err(StoreError::AccountNotValid);
         }
         if g.thumbprints.contains_key(&account.thumbprint) {
             return Err(StoreError::Conflict("new key already in use".into()));

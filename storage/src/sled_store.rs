@@ -85,7 +85,7 @@ use crate::records::{
 };
 use crate::scep::ScepTransactionRecord;
 use crate::tenancy::{EabKeyRecord, TenantRecord};
-use crate::types::{Identifier, OrderStatus};
+use crate::types::{AccountStatus, Identifier, OrderStatus};
 use crate::{Store, StoreError};
 
 /// Page cache size: keeps memory bounded however large the database grows.
@@ -516,6 +516,9 @@ impl Store for SledStore {
                     "thumbprint differs; use change_account_key".into(),
                 )));
             }
+            if stored.status != AccountStatus::Valid && account.status != stored.status {
+                return Err(abort(StoreError::AccountNotValid));
+            }
             accounts.insert(account.id.as_bytes(), value.as_slice())?;
             Ok(())
         }))
@@ -537,6 +540,9 @@ impl Store for SledStore {
                     return Err(abort(StoreError::Conflict(
                         "account key changed meanwhile".into(),
                     )));
+                }
+                if stored.status != AccountStatus::Valid {
+                    return Err(abort(StoreError::AccountNotValid));
                 }
                 if thumbs.get(account.thumbprint.as_bytes())?.is_some() {
                     return Err(abort(StoreError::Conflict("new key already in use".into())));

@@ -173,6 +173,29 @@ fn account_update(s: &dyn Store) {
     assert_eq!(s.get_account("missing").unwrap(), None);
 }
 
+/// Deactivation is final (RFC 8555 §7.3.6): an update carrying a `valid`
+/// snapshot taken before the deactivation, and a key change, both lose.
+fn account_deactivation_is_final(s: &dyn Store) {
+    let snapshot = account("d1", "thd");
+    s.create_account(&snapshot).unwrap();
+    let mut gone = snapshot.clone();
+    gone.status = AccountStatus::Deactivated;
+    s.update_account(&gone).unwrap();
+    let mut revived = snapshot.clone();
+    revived.contact = vec!["mailto:new@example.com".into()];
+    assert_eq!(s.update_account(&revived), Err(StoreError::AccountNotValid));
+    let mut rolled = snapshot.clone();
+    rolled.thumbprint = "thd-new".into();
+    assert_eq!(
+        s.change_account_key(&rolled, "thd"),
+        Err(StoreError::AccountNotValid)
+    );
+    assert_eq!(s.get_account("d1").unwrap(), Some(gone.clone()));
+    assert_eq!(s.account_by_thumbprint("thd-new").unwrap(), None);
+    // Writing the same final status again is harmless.
+    s.update_account(&gone).unwrap();
+}
+
 fn account_change_key(s: &dyn Store) {
     s.create_account(&account("a1", "old")).unwrap();
     s.create_account(&account("a2", "taken")).unwrap();
@@ -1614,6 +1637,7 @@ macro_rules! battery {
     ($backend:ident, $make:expr) => {
         battery!(@tests $backend, $make,
             account_create_get, account_update, account_change_key, account_create_race,
+            account_deactivation_is_final,
             order_put_get, order_list_pagination, order_transition, order_transition_race,
             authz_put_get, authz_reuse,
             cert_insert_get, cert_update, cert_revoke, cert_mark_replaced,

@@ -94,6 +94,10 @@ impl From<StoreError> for AcmeError {
             )
             .with_status(409),
             StoreError::NotFound => AcmeError::not_found("no such resource"),
+            // RFC 8555 §7.3.6: a deactivated account's requests are
+            // unauthorized; a racing update or key change lost to the
+            // deactivation.
+            StoreError::AccountNotValid => AcmeError::unauthorized("the account is deactivated"),
             other => {
                 crate::metrics::storage_error(crate::metrics::StorageOp::Request, &other);
                 AcmeError::internal(other)

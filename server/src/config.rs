@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -97,6 +98,11 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub validation_allow_addresses: Vec<ipnet::IpNet>,
+    /// A hosts(5) file whose names challenge validation resolves from it
+    /// before DNS (e.g. /etc/hosts for internal names); its addresses may be
+    /// dialled. Default none: DNS only.
+    #[arg(long = "validation-hosts", env = "IRONSEAL_VALIDATION_HOSTS")]
+    pub validation_hosts: Option<PathBuf>,
     /// Validations run at once; more wait for a slot (default 64).
     #[arg(long, env = "IRONSEAL_VALIDATION_MAX_CONCURRENT")]
     pub validation_max_concurrent: Option<usize>,
@@ -497,6 +503,8 @@ pub struct ValidationFileConfig {
     /// CIDR ranges of non-public addresses validation may dial.
     pub allow_addresses: Option<Vec<ipnet::IpNet>>,
     pub max_concurrent: Option<usize>,
+    /// hosts(5) file consulted before DNS (opt-in).
+    pub hosts_file: Option<PathBuf>,
 }
 
 /// `[testing]` section: options that weaken validation for test setups.
@@ -561,6 +569,8 @@ pub struct Config {
     pub validation_allow_addresses: Vec<ipnet::IpNet>,
     /// Concurrent validations (≥ 1).
     pub validation_max_concurrent: usize,
+    /// `[validation] hosts_file`: its path and parsed names, read at start.
+    pub validation_hosts: Option<(PathBuf, Arc<crate::validation::hosts_file::HostsFile>)>,
     /// Issuance profiles, in file order; never empty (the built-in
     /// "default" when none is configured).
     pub profiles: Vec<Profile>,
@@ -734,6 +744,18 @@ impl Config {
                 "validation max_concurrent must be at least 1".into(),
             ));
         }
+        let validation_hosts = match args
+            .validation_hosts
+            .clone()
+            .or(file.validation.hosts_file.clone())
+        {
+            None => None,
+            Some(path) => {
+                let hosts = crate::validation::hosts_file::HostsFile::load(&path)
+                    .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+                Some((path, Arc::new(hosts)))
+            }
+        };
         let est = file
             .est
             .resolve(|p| profiles.iter().any(|x| x.name == p))
@@ -810,6 +832,7 @@ impl Config {
                 .unwrap_or(443),
             validation_allow_addresses,
             validation_max_concurrent,
+            validation_hosts,
             scep: crate::scep::config::resolve(&file.scep, &profiles)?,
             profiles,
             admin_client_ca,
@@ -864,11 +887,15 @@ impl Config {
     }
 
     /// The address policy of challenge validation: public addresses, the
-    /// configured ranges, and loopback when a test knob is set (test
-    /// setups run their challenge responders on loopback).
+    /// configured ranges, the addresses of the hosts file, and loopback
+    /// when a test knob is set (test setups run their challenge responders
+    /// on loopback).
     pub fn validation_address_policy(&self) -> crate::validation::AddressPolicy {
-        let p =
+        let mut p =
             crate::validation::AddressPolicy::with_allowed(self.validation_allow_addresses.clone());
+        if let Some((_, hosts)) = &self.validation_hosts {
+            p = p.allow_hosts(&hosts.addresses());
+        }
         if self.test_knobs().is_empty() {
             p
         } else {
@@ -937,6 +964,32 @@ mod tests {
         assert_eq!(c.leaf_lifetime, Duration::from_secs(30 * 86_400));
         assert_eq!(c.http01_port, 5002);
         assert_eq!(c.test_knobs().len(), 1);
+    }
+
+    #[test]
+    fn validation_hosts_file_is_read_at_start_and_widens_the_address_policy() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hosts = dir.path().join("hosts");
+        std::fs::write(&hosts, "10.9.8.7 app.internal.test\n").expect("write");
+        let conf = dir.path().join("c.toml");
+        std::fs::write(
+            &conf,
+            format!("[validation]\nhosts_file = {:?}\n", hosts.display().to_string()),
+        )
+        .expect("write");
+        let args = ServeArgs {
+            config: Some(conf),
+            ..Default::default()
+        };
+        let c = Config::resolve(&args).expect("resolve");
+        let policy = c.validation_address_policy();
+        assert!(policy.check("10.9.8.7".parse().expect("ip")).is_ok());
+        assert!(policy.check("10.9.8.8".parse().expect("ip")).is_err());
+        // Not a test knob: loopback stays refused.
+        assert!(policy.check("127.0.0.1".parse().expect("ip")).is_err());
+        std::fs::write(&hosts, "app.internal.test 10.9.8.7\n").expect("write");
+        let err = Config::resolve(&args).expect_err("bad hosts file");
+        assert!(err.to_string().contains("line 1"), "{err}");
     }
 
     #[test]

@@ -143,7 +143,15 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         timeout: Duration::from_secs(10),
         address_policy: config.validation_address_policy(),
         max_concurrent: config.validation_max_concurrent,
+        hosts: config.validation_hosts.as_ref().map(|(_, h)| h.clone()),
     })?;
+    if let Some((path, hosts)) = &config.validation_hosts {
+        tracing::warn!(
+            file = %path.display(),
+            names = hosts.len(),
+            "challenge validation resolves the names in this hosts file before DNS, and may connect to their addresses"
+        );
+    }
     tracing::info!(validation = ?validator.config(), "challenge validation settings");
     let https = TcpListener::bind(config.listen).await?;
     let plain = TcpListener::bind(config.http_listen).await?;

@@ -52,6 +52,17 @@ impl AddressPolicy {
         self
     }
 
+    /// Adds single addresses (the ones an operator's hosts file names).
+    pub fn allow_hosts(mut self, ips: &[std::net::IpAddr]) -> AddressPolicy {
+        for ip in ips {
+            let net = IpNet::from(*ip);
+            if !self.allowed.contains(&net) {
+                self.allowed.push(net);
+            }
+        }
+        self
+    }
+
     /// `Ok` when `ip` may be dialled; otherwise the reason (a short,
     /// fixed phrase naming the address class).
     pub fn check(&self, ip: IpAddr) -> Result<(), &'static str> {

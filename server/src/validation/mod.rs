@@ -41,6 +41,7 @@ pub const MAX_ADDRESSES_TRIED: usize = 4;
 pub mod address_policy;
 mod cert;
 pub mod dns01;
+pub mod hosts_file;
 pub mod http01;
 pub mod resolve;
 pub mod tlsalpn01;
@@ -116,6 +117,9 @@ pub struct ValidationConfig {
     /// Validations running at once; further ones wait for a slot (the wait
     /// is not counted in `timeout`). Default 64.
     pub max_concurrent: usize,
+    /// Names resolved from the operator's hosts file before DNS
+    /// (`[validation] hosts_file`). Default none.
+    pub hosts: Option<Arc<hosts_file::HostsFile>>,
 }
 
 impl Default for ValidationConfig {
@@ -127,6 +131,7 @@ impl Default for ValidationConfig {
             timeout: Duration::from_secs(10),
             address_policy: AddressPolicy::public_only(),
             max_concurrent: 64,
+            hosts: None,
         }
     }
 }
@@ -204,7 +209,8 @@ impl Validator {
     /// `/etc/resolv.conf` has no usable nameserver, or (`Tls`) if the TLS
     /// client cannot be configured.
     pub fn new(cfg: ValidationConfig) -> Result<Validator, ValidationError> {
-        let resolver = resolve::DnsResolver::new(cfg.dns_resolver, cfg.timeout)?;
+        let resolver = resolve::DnsResolver::new(cfg.dns_resolver, cfg.timeout)?
+            .with_hosts(cfg.hosts.clone());
         let cfg_slots = cfg.max_concurrent.max(1);
         let tls_alpn = tlsalpn01::client_config(vec![tlsalpn01::ACME_TLS_1.to_vec()])?;
         let tls_https = tlsalpn01::client_config(vec![b"http/1.1".to_vec()])?;

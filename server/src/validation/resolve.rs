@@ -8,6 +8,9 @@
 //!   without search domains and without `/etc/hosts`: a CA validates what the
 //!   public DNS says, not local overrides.
 //!
+//! Names listed in the operator's hosts file (`with_hosts`, opt-in) are
+//! answered from it for A/AAAA before any query.
+//!
 //! The response cache is disabled in both cases (`cache_size` 0 and TTL caps of
 //! 0): RFC 8555 §8.4 expects the CA to see TXT records the client has just
 //! provisioned, and tests change records between validations.
@@ -30,6 +33,8 @@ use super::ValidationError;
 #[derive(Clone)]
 pub struct DnsResolver {
     inner: TokioResolver,
+    /// Names answered from the operator's hosts file before DNS.
+    hosts: Option<std::sync::Arc<super::hosts_file::HostsFile>>,
 }
 
 /// Outcome of a lookup that did not produce records.
@@ -125,13 +130,28 @@ impl DnsResolver {
             .with_options(opts)
             .build()
             .map_err(|e| ValidationError::Dns(format!("cannot build DNS resolver: {e}")))?;
-        Ok(DnsResolver { inner })
+        Ok(DnsResolver { inner, hosts: None })
+    }
+
+    /// Answers the names `hosts` lists from it, before DNS
+    /// (`[validation] hosts_file`).
+    pub fn with_hosts(
+        mut self,
+        hosts: Option<std::sync::Arc<super::hosts_file::HostsFile>>,
+    ) -> DnsResolver {
+        self.hosts = hosts;
+        self
     }
 
     /// A then AAAA records of `name` (RFC 8555 §8.3 / RFC 8737 §3: the CA
     /// connects to the addresses the name resolves to). IPv4 addresses come
     /// first. Errors only if both lookups fail to produce an address.
     pub(crate) async fn lookup_ips(&self, name: &str) -> Result<Vec<IpAddr>, LookupFailure> {
+        if let Some(ips) = self.hosts.as_ref().and_then(|h| h.lookup(name)) {
+            let mut ips = ips.to_vec();
+            ips.sort_by_key(|ip| ip.is_ipv6());
+            return Ok(ips);
+        }
         let fqdn = fqdn(name);
         let (v4, v6) = tokio::join!(
             self.inner.lookup(fqdn.as_str(), RecordType::A),

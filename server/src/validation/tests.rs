@@ -113,6 +113,7 @@ impl Pebble {
             timeout: STEP,
             address_policy: AddressPolicy::public_only().allow_loopback(),
             max_concurrent: 64,
+            hosts: None,
         }
     }
 
@@ -411,6 +412,7 @@ fn local_cfg(http: u16, tlsalpn: u16, dns: Option<SocketAddr>, timeout: Duration
         timeout,
         address_policy: AddressPolicy::public_only().allow_loopback(),
         max_concurrent: 64,
+        hosts: None,
     })
     .unwrap()
 }
@@ -1381,6 +1383,7 @@ fn policy_cfg(http: u16, allowed: &[&str]) -> Validator {
             allowed.iter().map(|a| a.parse().unwrap()).collect(),
         ),
         max_concurrent: 64,
+        hosts: None,
     })
     .unwrap()
 }
@@ -1470,4 +1473,33 @@ async fn policy_is_checked_on_every_redirect_hop() {
         .await
         .unwrap();
     assert_eq!(internal_hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn hosts_file_names_validate_and_their_addresses_are_allowed() {
+    let addr = http_server(SocketAddr::new(LO4, 0), |_req| (200, KEYAUTH.into())).await;
+    let hosts = Arc::new(
+        super::hosts_file::HostsFile::parse("127.0.0.1 quick.internal.test\n").unwrap(),
+    );
+    // The DNS resolver is dead (port 1): only the file can answer.
+    let v = Validator::new(ValidationConfig {
+        http01_port: addr.port(),
+        tlsalpn01_port: addr.port(),
+        dns_resolver: Some(SocketAddr::new(LO4, 1)),
+        timeout: STEP,
+        address_policy: AddressPolicy::public_only().allow_hosts(&hosts.addresses()),
+        max_concurrent: 64,
+        hosts: Some(hosts),
+    })
+    .unwrap();
+    let name = Target::Dns("Quick.Internal.Test".into());
+    run(&v, ChallengeKind::Http01, &name, KEYAUTH).await.unwrap();
+    // A name the file does not list still goes to DNS (dead here).
+    let other = Target::Dns("other.internal.test".into());
+    let r = run(&v, ChallengeKind::Http01, &other, KEYAUTH).await;
+    expect_err(r, "dns", "other.internal.test");
+    // Without the file the name does not validate.
+    let v = policy_cfg(addr.port(), &["127.0.0.1/32"]);
+    let r = run(&v, ChallengeKind::Http01, &name, KEYAUTH).await;
+    expect_err(r, "dns", "DNS lookup of");
 }

@@ -11,6 +11,9 @@ venv="${IRONSEAL_VENV:-$here/.venv}"
 need_apt=()
 command -v pebble-challtestsrv >/dev/null 2>&1 || need_apt+=(pebble)
 command -v lego >/dev/null 2>&1 || need_apt+=(lego)
+# Debian's certbot: the README quick start uses it, and its test runs the
+# README verbatim (the conformance suite uses the venv's newer certbot).
+command -v certbot >/dev/null 2>&1 || need_apt+=(certbot)
 # micromdm's scepclient (and scepserver) for the SCEP conformance tests.
 command -v scepclient >/dev/null 2>&1 || need_apt+=(scep)
 # strongSwan's `pki --est` / `pki --estca` for the EST conformance tests.

@@ -25,6 +25,16 @@ const BULK_CHUNK: usize = 10_000;
 /// `ironseal admin` options and subcommands.
 #[derive(Args)]
 pub struct AdminArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+/// How to reach and authenticate to a server's admin API (`ironseal admin`,
+/// `ironseal backup`).
+#[derive(Args)]
+pub struct ConnArgs {
     /// Base URL of the server's HTTPS listener.
     #[arg(
         long,
@@ -61,8 +71,6 @@ pub struct AdminArgs {
         global = true
     )]
     ca_cert: PathBuf,
-    #[command(subcommand)]
-    command: AdminCommand,
 }
 
 #[derive(Subcommand)]
@@ -79,6 +87,9 @@ enum AdminCommand {
         #[command(subcommand)]
         command: CertCommand,
     },
+    /// Write a consistent backup of the store on the server (admin role);
+    /// prints where. Same as `ironseal backup`.
+    Backup,
     /// Revoke many certificates: serials (hex) one per line from a file or stdin.
     RevokeBulk {
         /// File with serials, `-` for stdin.
@@ -749,6 +760,13 @@ async fn run_command(api: &Api, command: AdminCommand) -> Result<(Value, bool), 
             }
             let mut results = Vec::new();
             let mut revoked = 0u64;
+            let mut shown = crate::progress::Progress::new(
+                "revoking",
+                "serials",
+                Some(serials.len() as u64),
+                crate::progress::enabled(false),
+            );
+            let mut done = 0u64;
             for chunk in serials.chunks(BULK_CHUNK) {
                 let v = api
                     .call(
@@ -761,8 +779,31 @@ async fn run_command(api: &Api, command: AdminCommand) -> Result<(Value, bool), 
                 if let Some(r) = v["results"].as_array() {
                     results.extend(r.iter().cloned());
                 }
+                done += chunk.len() as u64;
+                shown.update(done);
             }
+            shown.finish(done);
             json!({"reason": reason, "revoked": revoked, "results": results})
+        }
+        AdminCommand::Backup => {
+            let mut shown = crate::progress::Progress::new(
+                "backup (on the server)",
+                "",
+                None,
+                crate::progress::enabled(false),
+            );
+            let started = std::time::Instant::now();
+            let call = api.call("POST", "/admin/v1/backups", None);
+            tokio::pin!(call);
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+            let v = loop {
+                tokio::select! {
+                    r = &mut call => break r?,
+                    _ = tick.tick() => shown.update(started.elapsed().as_secs()),
+                }
+            };
+            shown.finish(started.elapsed().as_secs());
+            v
         }
         AdminCommand::Cas { command } => match command {
             CasCommand::List => api.call("GET", "/admin/v1/cas", None).await?,
@@ -910,7 +951,19 @@ async fn run_command(api: &Api, command: AdminCommand) -> Result<(Value, bool), 
 }
 
 /// Runs `ironseal admin ...`.
+/// `ironseal backup`: `ironseal admin backup`.
+pub fn run_backup(conn: ConnArgs) -> ExitCode {
+    run(AdminArgs {
+        conn,
+        command: AdminCommand::Backup,
+    })
+}
+
 pub fn run(args: AdminArgs) -> ExitCode {
+    let AdminArgs {
+        conn: args,
+        command,
+    } = args;
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let key = args
         .api_key
@@ -958,7 +1011,7 @@ pub fn run(args: AdminArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(run_command(&api, args.command)) {
+    match rt.block_on(run_command(&api, command)) {
         Ok((v, broken)) => {
             println!(
                 "{}",

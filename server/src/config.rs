@@ -98,6 +98,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub validation_allow_addresses: Vec<ipnet::IpNet>,
+    /// Directory that online backups (`ironseal backup`) are written to
+    /// (default `<data-dir>/backups`).
+    #[arg(long, env = "IRONSEAL_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
     /// A hosts(5) file whose names challenge validation resolves from it
     /// before DNS (e.g. /etc/hosts for internal names); its addresses may be
     /// dialled. Default none: DNS only.
@@ -461,6 +465,8 @@ pub struct CrlFileConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct StorageFileConfig {
     pub data_dir: Option<PathBuf>,
+    /// Where `POST /admin/v1/backups` writes; default `<data_dir>/backups`.
+    pub backup_dir: Option<PathBuf>,
 }
 
 /// `[acme]` section.
@@ -520,6 +526,8 @@ pub struct TestingFileConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
+    /// Where online backups are written (`[storage] backup_dir`).
+    pub backup_dir: PathBuf,
     pub listen: SocketAddr,
     pub http_listen: SocketAddr,
     pub hostnames: Vec<String>,
@@ -763,8 +771,14 @@ impl Config {
         let acme = file.acme;
         let limits = file.limits;
         let testing = file.testing;
+        let backup_dir = args
+            .backup_dir
+            .clone()
+            .or(file.storage.backup_dir.clone())
+            .unwrap_or_else(|| data_dir.join("backups"));
         Ok(Config {
             http_public_url: http_public_url.trim_end_matches('/').to_string(),
+            backup_dir,
             data_dir,
             listen,
             http_listen,
@@ -974,7 +988,10 @@ mod tests {
         let conf = dir.path().join("c.toml");
         std::fs::write(
             &conf,
-            format!("[validation]\nhosts_file = {:?}\n", hosts.display().to_string()),
+            format!(
+                "[validation]\nhosts_file = {:?}\n",
+                hosts.display().to_string()
+            ),
         )
         .expect("write");
         let args = ServeArgs {

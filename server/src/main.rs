@@ -35,6 +35,11 @@ enum Command {
     Serve(ServeArgs),
     /// Call the admin API of a running server over HTTPS.
     Admin(cli::AdminArgs),
+    /// Write a consistent backup of a running server's store, on the
+    /// server, into its backup directory (admin API key needed).
+    Backup(cli::ConnArgs),
+    /// Restore a backup into a new data directory (server stopped).
+    Restore(ironseal::restore::RestoreArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -53,6 +58,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Admin(args) => cli::run(args),
+        Command::Backup(conn) => cli::run_backup(conn),
+        Command::Restore(args) => ironseal::restore::run(args),
         Command::Serve(args) => {
             let config = match Config::resolve(&args) {
                 Ok(c) => c,

@@ -22,12 +22,14 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod backup;
 pub mod est_users;
 pub mod issuance;
 mod keys;
 mod memory;
 pub mod records;
 pub mod scep;
+mod sled_backup;
 mod sled_store;
 pub mod tenancy;
 pub mod types;
@@ -260,6 +262,22 @@ pub trait Store: Send + Sync + 'static {
     /// Make everything written so far durable. Concurrent callers may share
     /// one disk sync.
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// Writes a consistent snapshot of the whole store to `out` in the
+    /// [`backup`] format, followed by `files` (small files of the data
+    /// directory that belong with it). Engines with their own backup tools
+    /// (PostgreSQL: `pg_dump`) answer `Backend` by default.
+    fn backup(
+        &self,
+        out: &mut dyn std::io::Write,
+        files: &[(String, Vec<u8>)],
+        progress: &mut dyn FnMut(backup::Progress),
+    ) -> Result<backup::Summary, StoreError> {
+        let _ = (out, files, progress);
+        Err(StoreError::Backend(
+            "this storage engine is backed up with its own tools, not `ironseal backup`".into(),
+        ))
+    }
 
     /// Record one issuance atomically (see [`IssuanceWrite`]): insert the
     /// certificate (`DuplicateSerial` if the serial exists), move the order

@@ -63,7 +63,7 @@ use std::fs::File;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -182,7 +182,10 @@ impl Syncer {
 /// The embedded [`Store`] on sled 0.34. Cheap to clone and share.
 #[derive(Clone)]
 pub struct SledStore {
-    db: Db,
+    pub(crate) db: Db,
+    /// Every write holds this shared; a backup holds it exclusively, so
+    /// the snapshot it reads across trees is consistent (see `backup`).
+    pub(crate) gate: Arc<RwLock<()>>,
     syncer: Arc<Syncer>,
     accounts: Tree,
     thumbprints: Tree,
@@ -352,8 +355,16 @@ impl SledStore {
             scep_transactions: tree("scep_transactions")?,
             est_users: tree("est_users")?,
             db,
+            gate: Arc::new(RwLock::new(())),
             syncer: Arc::new(syncer),
         })
+    }
+
+    /// Held (shared) by every write method; see [`SledStore::gate`].
+    fn writing(&self) -> RwLockReadGuard<'_, ()> {
+        self.gate
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn get_json<T: DeserializeOwned>(tree: &Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
@@ -475,6 +486,7 @@ impl SledStore {
 
 impl Store for SledStore {
     fn create_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let value = encode(account)?;
         tx_result(
             (&self.accounts, &self.thumbprints).transaction(|(accounts, thumbs)| {
@@ -505,6 +517,7 @@ impl Store for SledStore {
     }
 
     fn update_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let value = encode(account)?;
         tx_result(self.accounts.transaction(|accounts| {
             let stored: AccountRecord = match accounts.get(account.id.as_bytes())? {
@@ -529,6 +542,7 @@ impl Store for SledStore {
         account: &AccountRecord,
         old_thumbprint: &str,
     ) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let value = encode(account)?;
         tx_result(
             (&self.accounts, &self.thumbprints).transaction(|(accounts, thumbs)| {
@@ -556,6 +570,7 @@ impl Store for SledStore {
     }
 
     fn put_order(&self, order: &OrderRecord) -> Result<(), StoreError> {
+        let _writing = self.writing();
         self.write_order(order, None).map(|_| ())
     }
 
@@ -602,10 +617,12 @@ impl Store for SledStore {
         order: &OrderRecord,
         expected: OrderStatus,
     ) -> Result<bool, StoreError> {
+        let _writing = self.writing();
         self.write_order(order, Some(expected))
     }
 
     fn put_authz(&self, authz: &AuthzRecord) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let value = encode(authz)?;
         let new_key = keys::authz_key(authz);
         tx_result(
@@ -645,6 +662,7 @@ impl Store for SledStore {
     }
 
     fn insert_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let serial = keys::serial_key(&cert.serial);
         let mut cert = cert.clone();
         cert.serial.clone_from(&serial);
@@ -681,6 +699,7 @@ impl Store for SledStore {
     }
 
     fn update_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
+        let _writing = self.writing();
         self.write_certificate(&cert.serial, |stored| {
             Ok(keys::merge_certificate(&stored, cert))
         })
@@ -691,6 +710,7 @@ impl Store for SledStore {
         serial_hex: &str,
         revocation: RevocationRecord,
     ) -> Result<(), StoreError> {
+        let _writing = self.writing();
         self.write_certificate(serial_hex, |mut stored| {
             if stored.revocation.is_some() {
                 return Err(StoreError::AlreadyRevoked);
@@ -701,6 +721,7 @@ impl Store for SledStore {
     }
 
     fn mark_replaced(&self, serial_hex: &str, order_id: &str) -> Result<(), StoreError> {
+        let _writing = self.writing();
         self.write_certificate(serial_hex, |mut stored| {
             if stored.replaced_by.is_some() {
                 return Err(StoreError::AlreadyReplaced);
@@ -725,6 +746,7 @@ impl Store for SledStore {
     }
 
     fn block_key(&self, public_key_sha256: &str) -> Result<(), StoreError> {
+        let _writing = self.writing();
         self.blocked_keys
             .insert(public_key_sha256.to_ascii_lowercase(), &[])
             .map_err(backend)?;
@@ -738,6 +760,7 @@ impl Store for SledStore {
     }
 
     fn put_ca(&self, ca: &CaRecord) -> Result<(), StoreError> {
+        let _writing = self.writing();
         self.cas
             .insert(ca.id.as_bytes(), encode(ca)?)
             .map_err(backend)?;
@@ -759,6 +782,7 @@ impl Store for SledStore {
     }
 
     fn next_crl_number(&self, ca_id: &str) -> Result<u64, StoreError> {
+        let _writing = self.writing();
         tx_result(self.crl_numbers.transaction(|numbers| {
             let last = match numbers.get(ca_id.as_bytes())? {
                 None => 0,
@@ -775,6 +799,7 @@ impl Store for SledStore {
     }
 
     fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let value = encode(key)?;
         let counts = key.role == ApiRole::Admin && key.disabled_at.is_none();
         tx_result(
@@ -807,6 +832,7 @@ impl Store for SledStore {
     }
 
     fn disable_api_key(&self, id: &str, at: OffsetDateTime) -> Result<ApiKeyRecord, StoreError> {
+        let _writing = self.writing();
         tx_result(
             (&self.api_keys, &self.api_key_meta).transaction(|(keys, meta)| {
                 let mut key: ApiKeyRecord = match keys.get(id.as_bytes())? {
@@ -833,6 +859,7 @@ impl Store for SledStore {
     }
 
     fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
+        let _writing = self.writing();
         tx_result(
             (&self.audit, &self.audit_meta).transaction(|(audit, meta)| {
                 let head: Option<AuditHead> = match meta.get(AUDIT_HEAD)? {
@@ -877,12 +904,22 @@ impl Store for SledStore {
         Self::get_json(&self.audit_meta, AUDIT_HEAD)
     }
 
+    fn backup(
+        &self,
+        out: &mut dyn std::io::Write,
+        files: &[(String, Vec<u8>)],
+        progress: &mut dyn FnMut(crate::backup::Progress),
+    ) -> Result<crate::backup::Summary, StoreError> {
+        self.write_backup(out, files, progress)
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(backend)?;
         self.syncer.sync()
     }
 
     fn record_issuance(&self, write: &IssuanceWrite) -> Result<AuditEntry, StoreError> {
+        let _writing = self.writing();
         let serial = keys::serial_key(&write.certificate.serial);
         let mut cert = write.certificate.clone();
         cert.serial.clone_from(&serial);
@@ -949,6 +986,7 @@ impl Store for SledStore {
         account: &AccountRecord,
         eab_kid: &str,
     ) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let value = encode(account)?;
         tx_result(
             (&self.accounts, &self.thumbprints, &self.eab_keys).transaction(
@@ -986,6 +1024,7 @@ impl Store for SledStore {
     }
 
     fn create_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError> {
+        let _writing = self.writing();
         Self::create_json(&self.tenants, &tenant.id, tenant, "tenant")
     }
 
@@ -998,6 +1037,7 @@ impl Store for SledStore {
     }
 
     fn disable_tenant(&self, id: &str, at: OffsetDateTime) -> Result<TenantRecord, StoreError> {
+        let _writing = self.writing();
         Self::update_json(&self.tenants, id, |mut t: TenantRecord| {
             if t.disabled_at.is_some() {
                 return Err(StoreError::Conflict("tenant already disabled".into()));
@@ -1008,6 +1048,7 @@ impl Store for SledStore {
     }
 
     fn create_eab_key(&self, key: &EabKeyRecord) -> Result<(), StoreError> {
+        let _writing = self.writing();
         Self::create_json(&self.eab_keys, &key.kid, key, "EAB key")
     }
 
@@ -1024,6 +1065,7 @@ impl Store for SledStore {
     }
 
     fn disable_eab_key(&self, kid: &str, at: OffsetDateTime) -> Result<EabKeyRecord, StoreError> {
+        let _writing = self.writing();
         Self::update_json(&self.eab_keys, kid, |mut k: EabKeyRecord| {
             if k.disabled_at.is_some() {
                 return Err(StoreError::Conflict("EAB key already disabled".into()));
@@ -1034,6 +1076,7 @@ impl Store for SledStore {
     }
 
     fn create_est_user(&self, user: &EstUserRecord) -> Result<(), StoreError> {
+        let _writing = self.writing();
         Self::create_json(&self.est_users, &user.username, user, "EST user")
     }
 
@@ -1054,6 +1097,7 @@ impl Store for SledStore {
         username: &str,
         at: OffsetDateTime,
     ) -> Result<EstUserRecord, StoreError> {
+        let _writing = self.writing();
         Self::update_json(&self.est_users, username, |mut u: EstUserRecord| {
             if u.disabled_at.is_some() {
                 return Err(StoreError::Conflict("EST user already disabled".into()));
@@ -1064,6 +1108,7 @@ impl Store for SledStore {
     }
 
     fn create_approval(&self, approval: &ApprovalRecord) -> Result<(), StoreError> {
+        let _writing = self.writing();
         Self::create_json(&self.approvals, &approval.id, approval, "approval")
     }
 
@@ -1086,6 +1131,7 @@ impl Store for SledStore {
         approval: &ApprovalRecord,
         expected: ApprovalStatus,
     ) -> Result<bool, StoreError> {
+        let _writing = self.writing();
         Self::update_json(&self.approvals, &approval.id, |stored: ApprovalRecord| {
             if stored.status != expected {
                 return Ok((None, false));
@@ -1103,6 +1149,7 @@ impl Store for SledStore {
         record: &ScepTransactionRecord,
         expected: Option<&ScepTransactionRecord>,
     ) -> Result<bool, StoreError> {
+        let _writing = self.writing();
         let value = encode(record)?;
         let key = record.transaction_id.as_bytes();
         tx_result(self.scep_transactions.transaction(|t| {
@@ -1122,6 +1169,7 @@ impl Store for SledStore {
         &self,
         expected: &ScepTransactionRecord,
     ) -> Result<bool, StoreError> {
+        let _writing = self.writing();
         let key = expected.transaction_id.as_bytes();
         tx_result(self.scep_transactions.transaction(|t| {
             let stored: Option<ScepTransactionRecord> = match t.get(key)? {

@@ -126,7 +126,8 @@ pub fn decode_body<A: DeserializeOwned, S: DeserializeOwned>(
         | Op::ListEabKeys
         | Op::DisableEstUser
         | Op::DisableEabKey
-        | Op::GetApproval => AdminRequest::Bare,
+        | Op::GetApproval
+        | Op::CreateBackup => AdminRequest::Bare,
     })
 }
 

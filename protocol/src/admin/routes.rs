@@ -58,6 +58,7 @@ pub enum Op {
     Approve,
     Reject,
     Audit,
+    CreateBackup,
 }
 
 /// One admin route. `path` is an OpenAPI path template (`{name}` matches
@@ -262,6 +263,12 @@ pub static ROUTES: &[Route] = &[
         Permission::Operate,
     ),
     route("GET", "/admin/v1/audit", Op::Audit, Permission::Audit),
+    route(
+        "POST",
+        "/admin/v1/backups",
+        Op::CreateBackup,
+        Permission::Admin,
+    ),
 ];
 
 /// Result of looking a request up in [`ROUTES`].

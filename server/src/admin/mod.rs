@@ -12,6 +12,7 @@
 mod approvals;
 mod audit_log;
 pub mod auth;
+mod backups;
 mod ca_import;
 mod cas;
 mod certificates;

@@ -209,8 +209,8 @@ impl Validator {
     /// `/etc/resolv.conf` has no usable nameserver, or (`Tls`) if the TLS
     /// client cannot be configured.
     pub fn new(cfg: ValidationConfig) -> Result<Validator, ValidationError> {
-        let resolver = resolve::DnsResolver::new(cfg.dns_resolver, cfg.timeout)?
-            .with_hosts(cfg.hosts.clone());
+        let resolver =
+            resolve::DnsResolver::new(cfg.dns_resolver, cfg.timeout)?.with_hosts(cfg.hosts.clone());
         let cfg_slots = cfg.max_concurrent.max(1);
         let tls_alpn = tlsalpn01::client_config(vec![tlsalpn01::ACME_TLS_1.to_vec()])?;
         let tls_https = tlsalpn01::client_config(vec![b"http/1.1".to_vec()])?;

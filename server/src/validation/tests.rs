@@ -1478,9 +1478,8 @@ async fn policy_is_checked_on_every_redirect_hop() {
 #[tokio::test]
 async fn hosts_file_names_validate_and_their_addresses_are_allowed() {
     let addr = http_server(SocketAddr::new(LO4, 0), |_req| (200, KEYAUTH.into())).await;
-    let hosts = Arc::new(
-        super::hosts_file::HostsFile::parse("127.0.0.1 quick.internal.test\n").unwrap(),
-    );
+    let hosts =
+        Arc::new(super::hosts_file::HostsFile::parse("127.0.0.1 quick.internal.test\n").unwrap());
     // The DNS resolver is dead (port 1): only the file can answer.
     let v = Validator::new(ValidationConfig {
         http01_port: addr.port(),
@@ -1493,7 +1492,9 @@ async fn hosts_file_names_validate_and_their_addresses_are_allowed() {
     })
     .unwrap();
     let name = Target::Dns("Quick.Internal.Test".into());
-    run(&v, ChallengeKind::Http01, &name, KEYAUTH).await.unwrap();
+    run(&v, ChallengeKind::Http01, &name, KEYAUTH)
+        .await
+        .unwrap();
     // A name the file does not list still goes to DNS (dead here).
     let other = Target::Dns("other.internal.test".into());
     let r = run(&v, ChallengeKind::Http01, &other, KEYAUTH).await;

@@ -1,0 +1,171 @@
+//! `POST /admin/v1/backups`: a consistent online snapshot of the embedded
+//! store, written on the server into the backup directory (`[storage]
+//! backup_dir`, default `<data_dir>/backups`).
+//!
+//! The file ([`ironseal_storage::backup`] format) is written under a
+//! temporary name, synced, and renamed, so a file with the final name is
+//! always complete. It holds the sealed CA keys but never the key-encryption
+//! key, which must be kept (and backed up) apart. The snapshot is taken with
+//! the store's writes paused (reads go on) and CA changes held, so the
+//! issuing-CA file it carries agrees with the CA records. One backup runs at
+//! a time; a second call meanwhile gets 409.
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use hyper::StatusCode;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::auth::Principal;
+use super::{Answer, ApiError};
+use crate::bootstrap::ISSUING_FILE;
+use crate::state::AppState;
+
+/// Set while a backup runs.
+static RUNNING: AtomicBool = AtomicBool::new(false);
+
+/// Clears [`RUNNING`] when the backup ends, however it ends.
+struct RunningGuard;
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        RUNNING.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Extension of backup files.
+pub const EXTENSION: &str = "ironseal-backup";
+
+/// `ironseal-20261205T221500Z-3f2a.ironseal-backup`: sortable by time,
+/// unique within a second.
+fn file_name(now: OffsetDateTime) -> String {
+    let mut r = [0u8; 2];
+    let _ = aws_lc_rs::rand::fill(&mut r);
+    format!(
+        "ironseal-{:04}{:02}{:02}T{:02}{:02}{:02}Z-{}.{EXTENSION}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        hex::encode(r)
+    )
+}
+
+fn io_err(what: &Path) -> impl Fn(std::io::Error) -> ApiError + '_ {
+    move |e| ApiError::internal(format!("backup: {}: {e}", what.display()))
+}
+
+/// Writes the snapshot; returns its final path.
+fn write(
+    state: &AppState,
+    dir: &Path,
+) -> Result<(PathBuf, ironseal_storage::backup::Summary), ApiError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_err(dir))?;
+    let path = dir.join(file_name(OffsetDateTime::now_utc()));
+    let partial = path.with_extension(format!("{EXTENSION}.partial"));
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&partial)
+        .map_err(io_err(&partial))?;
+    let result = (|| {
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        // CA changes (which rewrite the issuing-CA file) wait too.
+        let _ca = state.ca_admin.lock().unwrap_or_else(|e| e.into_inner());
+        let mut files = Vec::new();
+        let issuing = state.config.data_dir.join(ISSUING_FILE);
+        if let Ok(content) = fs::read(&issuing) {
+            files.push((ISSUING_FILE.to_string(), content));
+        }
+        let summary = state
+            .store
+            .backup(&mut out, &files, &mut |_| {})
+            .map_err(|e| ApiError::internal(format!("backup: {e}")))?;
+        drop(_ca);
+        out.flush().map_err(io_err(&partial))?;
+        let file = out
+            .into_inner()
+            .map_err(|e| ApiError::internal(format!("backup: {e}")))?;
+        file.sync_all().map_err(io_err(&partial))?;
+        fs::rename(&partial, &path).map_err(io_err(&path))?;
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(dir))?;
+        Ok(summary)
+    })();
+    match result {
+        Ok(summary) => Ok((path, summary)),
+        Err(e) => {
+            let _ = fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}
+
+/// `POST /admin/v1/backups` (admin role).
+pub async fn create(state: &Arc<AppState>, caller: &Principal) -> Result<Answer, ApiError> {
+    if RUNNING.swap(true, Ordering::SeqCst) {
+        return Err(ApiError::conflict(
+            "backup_running",
+            "a backup is being written; try again when it is done",
+        ));
+    }
+    let guard = RunningGuard;
+    let st = state.clone();
+    let dir = state.config.backup_dir.clone();
+    let started = Instant::now();
+    let written = tokio::task::spawn_blocking(move || {
+        let _guard = guard;
+        write(&st, &dir)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("backup: {e}")))?;
+    let seconds = started.elapsed().as_secs_f64();
+    match written {
+        Ok((path, summary)) => {
+            state.metrics.inc("backups_written");
+            tracing::info!(
+                path = %path.display(),
+                entries = summary.entries,
+                bytes = summary.bytes,
+                seconds,
+                actor = %caller.actor(),
+                "backup written"
+            );
+            Ok(Answer {
+                status: StatusCode::CREATED,
+                body: json!({
+                    "path": path.display().to_string(),
+                    "entries": summary.entries,
+                    "bytes": summary.bytes,
+                    "sha256": summary.sha256,
+                    "seconds": seconds,
+                }),
+                note: Some(format!(
+                    "{} ({} entries, {} bytes)",
+                    path.display(),
+                    summary.entries,
+                    summary.bytes
+                )),
+            })
+        }
+        Err(e) => {
+            state.metrics.inc("backup_failures");
+            tracing::error!(error = %e.message, "backup failed");
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Backup and restore of the embedded store (`SledStore::write_backup` /
+//! `SledStore::restore`): a restore is the same database, a backup taken
+//! while writers run is a consistent snapshot, and a damaged backup restores
+//! nothing.
+#![forbid(unsafe_code)]
+#![allow(clippy::unwrap_used, reason = "tests: a panic is a test failure")]
+
+use std::io::BufReader;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use ironseal_storage::{
+    verify_chain, AccountRecord, AccountStatus, AuditEvent, SledStore, Store, StoreError,
+};
+use serde_json::json;
+use time::OffsetDateTime;
+
+fn event(i: usize) -> AuditEvent {
+    AuditEvent {
+        at: OffsetDateTime::now_utc(),
+        actor: format!("test:{i}"),
+        action: "test.event".into(),
+        summary: format!("event {i}"),
+        outcome: None,
+    }
+}
+
+fn account(id: &str) -> AccountRecord {
+    AccountRecord {
+        id: id.into(),
+        jwk: json!({"kty": "EC", "crv": "P-256", "x": id, "y": "y"}),
+        thumbprint: format!("thumb-{id}"),
+        contact: vec![],
+        status: AccountStatus::Valid,
+        created_at: OffsetDateTime::now_utc(),
+        tenant_id: None,
+        eab_kid: None,
+    }
+}
+
+/// The whole audit log of `s`, checked against its head.
+fn audit_len(s: &dyn Store) -> u64 {
+    let head = s.audit_head().unwrap();
+    let mut all = Vec::new();
+    loop {
+        let after = all
+            .last()
+            .map_or(0, |e: &ironseal_storage::AuditEntry| e.seq);
+        let page = s.audit_entries(after, 1000).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        all.extend(page);
+    }
+    verify_chain(&all, None, head.as_ref()).unwrap_or_else(|e| {
+        panic!(
+            "restored audit chain broken: {e:?} ({} entries, head {head:?})",
+            all.len()
+        )
+    });
+    all.len() as u64
+}
+
+fn backup_bytes(s: &SledStore, files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    s.write_backup(&mut out, files, &mut |_| {}).unwrap();
+    out
+}
+
+#[test]
+fn restore_is_the_same_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(&dir.path().join("db")).unwrap();
+    for i in 0..50 {
+        s.append_audit(&event(i)).unwrap();
+        s.create_account(&account(&format!("a{i}"))).unwrap();
+    }
+    s.block_key("ab12").unwrap();
+    let files = vec![("issuing-ca".to_string(), b"ca-7\n".to_vec())];
+    let bytes = backup_bytes(&s, &files);
+
+    let target = dir.path().join("restored/db");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    let mut seen = 0;
+    let (summary, got_files) =
+        SledStore::restore(&target, &mut BufReader::new(&bytes[..]), &mut |p| {
+            seen = p.entries
+        })
+        .unwrap();
+    assert_eq!(summary.bytes, bytes.len() as u64);
+    assert_eq!(seen, summary.entries);
+    assert_eq!(got_files, files);
+    let r = SledStore::open(&target).unwrap();
+    assert_eq!(audit_len(&r), 50);
+    assert_eq!(r.audit_head().unwrap(), s.audit_head().unwrap());
+    for i in 0..50 {
+        let id = format!("a{i}");
+        assert_eq!(r.get_account(&id).unwrap(), s.get_account(&id).unwrap());
+        assert_eq!(
+            r.account_by_thumbprint(&format!("thumb-{id}"))
+                .unwrap()
+                .map(|a| a.id),
+            Some(id)
+        );
+    }
+    assert!(r.is_key_blocked("ab12").unwrap());
+    // The restored store goes on: a new audit entry links to the old head.
+    r.append_audit(&event(99)).unwrap();
+    assert_eq!(audit_len(&r), 51);
+    // A second restore into the same place is refused, and leaves it be.
+    let e = SledStore::restore(&target, &mut BufReader::new(&bytes[..]), &mut |_| {}).unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+}
+
+#[test]
+fn backups_taken_under_concurrent_writes_are_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(&dir.path().join("db")).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let s = s.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                // Bounded: the test copies the whole log each round.
+                for i in 0..600 {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    s.append_audit(&event(w * 1_000_000 + i)).unwrap();
+                    // Ids spread over the key space, so that inserts land
+                    // behind a running iterator as well as ahead of it.
+                    let id = format!(
+                        "{:016x}",
+                        (i as u64 * 4 + w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    );
+                    s.create_account(&account(&id)).unwrap();
+                    if i % 16 == 0 {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let mut lens = Vec::new();
+    for round in 0..4 {
+        let bytes = backup_bytes(&s, &[]);
+        let target = dir.path().join(format!("r{round}/db"));
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        SledStore::restore(&target, &mut BufReader::new(&bytes[..]), &mut |_| {}).unwrap();
+        // Each account has its thumbprint index entry (one transaction
+        // writes both; the trees are copied one after the other).
+        {
+            let db = sled::open(&target).unwrap();
+            let accounts = db.open_tree("accounts").unwrap().len();
+            let thumbs = db.open_tree("account_thumbprints").unwrap().len();
+            assert_eq!(
+                accounts, thumbs,
+                "round {round}: accounts and their index disagree"
+            );
+        }
+        // Every entry up to the head, and the head is the last entry: the
+        // `audit` and `audit_meta` trees were read at one instant.
+        lens.push(audit_len(&SledStore::open(&target).unwrap()));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert!(
+        lens[0] > 0 && lens.windows(2).all(|w| w[0] <= w[1]),
+        "{lens:?}"
+    );
+    assert!(
+        lens[3] > lens[0],
+        "writers made no progress during backups: {lens:?}"
+    );
+}
+
+#[test]
+fn a_damaged_backup_restores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(&dir.path().join("db")).unwrap();
+    for i in 0..20 {
+        s.append_audit(&event(i)).unwrap();
+    }
+    let bytes = backup_bytes(&s, &[]);
+    let target = dir.path().join("r/db");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    for bad in [&bytes[..bytes.len() - 40], &bytes[..bytes.len() / 2]] {
+        let e = SledStore::restore(&target, &mut BufReader::new(bad), &mut |_| {}).unwrap_err();
+        assert!(matches!(e, StoreError::Corrupt(_)), "{e:?}");
+        assert!(!target.exists(), "a partial database was left behind");
+    }
+}

@@ -3,7 +3,7 @@
 //! certificate and revocation.
 //!
 //! 4 instant-acme clients loop complete orders (http-01, finalize, download)
-//! and revoke every third certificate. Once at least 12 certificates are
+//! and revoke every third certificate. Once at least 24 certificates are
 //! downloaded, `ironseal backup` runs while the clients go on. Everything
 //! acknowledged before the backup call started must be in it. The backup is
 //! restored with `ironseal restore` into a new data directory (with the KEK
@@ -32,7 +32,7 @@ use ironseal_conformance::proc;
 use rustls_pki_types::CertificateDer;
 
 const CLIENTS: usize = 4;
-const MIN_DOWNLOADS: usize = 12;
+const MIN_DOWNLOADS: usize = 24;
 
 #[derive(Clone)]
 struct Cert {

@@ -174,6 +174,10 @@ pub fn current(state: &AppState, ca_id: &str, part: Part) -> Result<Arc<CachedCr
 
 /// Builds, numbers and caches every CRL of `ca_id` (full + shards). The
 /// caller holds the build lock.
+/// From this many revocations on, a CRL rebuild logs its stages (human
+/// log format only).
+const LARGE_CRL_ENTRIES: usize = 50_000;
+
 fn build_all(
     state: &AppState,
     ca_id: &str,
@@ -186,7 +190,20 @@ fn build_all(
         .ok_or_else(|| CrlError::UnknownCa(ca_id.to_string()))?;
     let epoch = state.crl_cache.epoch.load(Ordering::SeqCst);
     let now = OffsetDateTime::now_utc();
+    let read_started = std::time::Instant::now();
     let revoked = state.store.revoked_certificates(ca_id)?;
+    // A large rebuild takes seconds: say where it is, in the human log
+    // format only (JSON logs get the one "CRLs built" line).
+    let show_stages = revoked.len() >= LARGE_CRL_ENTRIES
+        && state.config.log_format == crate::config::LogFormat::Human;
+    if show_stages {
+        tracing::info!(
+            ca = ca_id,
+            entries = revoked.len(),
+            read_ms = read_started.elapsed().as_millis() as u64,
+            "CRL rebuild 1/2: revocations read; encoding and signing next"
+        );
+    }
     let mut entries = Vec::with_capacity(revoked.len());
     for (serial_hex, rev) in revoked {
         let Ok(serial) = Serial::from_hex(&serial_hex) else {
@@ -222,6 +239,15 @@ fn build_all(
             };
             partitions.push((partition, part_entries));
         }
+    }
+    if show_stages {
+        tracing::info!(
+            ca = ca_id,
+            number,
+            entries = entries.len(),
+            shards,
+            "CRL rebuild 2/2: encoding and signing"
+        );
     }
     let signed = crate::authority::signing::sign_crls(
         state.store.as_ref(),

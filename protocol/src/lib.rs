@@ -17,6 +17,7 @@
 
 pub mod acme;
 pub mod admin;
+pub mod backup;
 pub mod est;
 pub mod ocsp;
 pub mod pkcs7;

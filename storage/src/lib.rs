@@ -22,7 +22,6 @@
 
 pub mod approvals;
 pub mod audit;
-pub mod backup;
 pub mod est_users;
 pub mod issuance;
 mod keys;
@@ -39,6 +38,8 @@ use time::OffsetDateTime;
 pub use approvals::{ApprovalRecord, ApprovalStatus};
 pub use audit::{verify_chain, AuditEntry, AuditEvent, AuditHead, ChainError};
 pub use est_users::EstUserRecord;
+/// The backup file format (defined in the protocol crate, where it is fuzzed).
+pub use ironseal_protocol::backup;
 pub use issuance::{CertOrigin, IssuanceWrite};
 pub use memory::MemoryStore;
 pub use records::{
@@ -85,6 +86,17 @@ pub enum StoreError {
     /// §7.3.6): it cannot be made valid again or get a new key.
     #[error("the account is deactivated; deactivation is final")]
     AccountNotValid,
+}
+
+impl From<backup::BackupError> for StoreError {
+    fn from(e: backup::BackupError) -> StoreError {
+        match e {
+            backup::BackupError::Corrupt(_) => StoreError::Corrupt(e.to_string()),
+            backup::BackupError::Io(_) | backup::BackupError::Target(_) => {
+                StoreError::Backend(e.to_string())
+            }
+        }
+    }
 }
 
 /// The persistence interface of the server.

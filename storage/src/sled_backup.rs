@@ -12,7 +12,7 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 use std::sync::PoisonError;
 
-use crate::backup::{self, Entry, Progress, Summary};
+use crate::backup::{self, BackupError, Entry, Progress, Summary};
 use crate::{SledStore, StoreError};
 
 /// Files of the data directory carried by a backup: (name, content).
@@ -110,17 +110,18 @@ impl SledStore {
             input,
             ENGINE,
             &mut |entry| {
+                let target = |e: sled::Error| BackupError::Target(e.to_string());
                 match entry {
                     Entry::Kv { tree, key, value } => {
                         let t = match &current {
                             Some((name, t)) if *name == tree => t.clone(),
                             _ => {
-                                let t = db.open_tree(tree.as_bytes()).map_err(backend)?;
+                                let t = db.open_tree(tree.as_bytes()).map_err(target)?;
                                 current = Some((tree, t.clone()));
                                 t
                             }
                         };
-                        t.insert(key, value).map_err(backend)?;
+                        t.insert(key, value).map_err(target)?;
                     }
                     Entry::File { name, content } => files.push((name, content)),
                 }

@@ -1,5 +1,8 @@
-//! The backup file: a consistent snapshot of an embedded store, written by
-//! [`crate::SledStore::write_backup`] and read by [`crate::SledStore::restore`].
+//! The backup file format: a consistent snapshot of an embedded store, as
+//! `ironseal-storage`'s `SledStore::write_backup` writes it and
+//! `SledStore::restore` reads it. A file format, so it lives here: no I/O
+//! beyond the `Read`/`Write` it is given, fuzzed (`fuzz/fuzz_targets/
+//! backup_file.rs`).
 //!
 //! One JSON object per line, so a backup can be inspected with `head` and
 //! `jq`, compressed by any tool, and read in one pass with bounded memory:
@@ -25,7 +28,23 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::StoreError;
+/// Why a backup could not be written or read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackupError {
+    /// Reading or writing the file failed.
+    #[error("backup file: {0}")]
+    Io(String),
+    /// The file is not a complete, intact backup this build can read.
+    #[error("not a usable ironseal backup: {0}")]
+    Corrupt(String),
+    /// The consumer of the entries refused one (e.g. the engine failed).
+    #[error("{0}")]
+    Target(String),
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// The `format` value of the header line.
 pub const FORMAT: &str = "ironseal-backup";
@@ -109,13 +128,13 @@ pub struct Writer<W: Write> {
     bytes: u64,
 }
 
-fn io(e: std::io::Error) -> StoreError {
-    StoreError::Backend(format!("backup file: {e}"))
+fn io(e: std::io::Error) -> BackupError {
+    BackupError::Io(e.to_string())
 }
 
 impl<W: Write> Writer<W> {
     /// Starts a backup of `engine` and writes the header.
-    pub fn new(out: W, engine: &str) -> Result<Writer<W>, StoreError> {
+    pub fn new(out: W, engine: &str) -> Result<Writer<W>, BackupError> {
         let mut w = Writer {
             out,
             hash: digest::Context::new(&digest::SHA256),
@@ -132,9 +151,9 @@ impl<W: Write> Writer<W> {
         Ok(w)
     }
 
-    fn line<T: Serialize>(&mut self, value: &T) -> Result<(), StoreError> {
-        let mut bytes = serde_json::to_vec(value)
-            .map_err(|e| StoreError::Backend(format!("backup encode: {e}")))?;
+    fn line<T: Serialize>(&mut self, value: &T) -> Result<(), BackupError> {
+        let mut bytes =
+            serde_json::to_vec(value).map_err(|e| BackupError::Io(format!("encode: {e}")))?;
         bytes.push(b'\n');
         self.hash.update(&bytes);
         self.out.write_all(&bytes).map_err(io)?;
@@ -143,7 +162,7 @@ impl<W: Write> Writer<W> {
     }
 
     /// Appends one entry.
-    pub fn entry(&mut self, entry: &Entry) -> Result<(), StoreError> {
+    pub fn entry(&mut self, entry: &Entry) -> Result<(), BackupError> {
         match entry {
             Entry::Kv { tree, key, value } => self.line(&KvLine {
                 tree: tree.clone(),
@@ -169,16 +188,16 @@ impl<W: Write> Writer<W> {
 
     /// Writes the trailer and flushes; returns the summary and the writer's
     /// output (for the caller to sync).
-    pub fn finish(mut self) -> Result<(Summary, W), StoreError> {
-        let sha256 = hex::encode(self.hash.clone().finish().as_ref());
+    pub fn finish(mut self) -> Result<(Summary, W), BackupError> {
+        let sha256 = hex(self.hash.clone().finish().as_ref());
         let trailer = TrailerLine {
             end: Trailer {
                 entries: self.entries,
                 sha256: sha256.clone(),
             },
         };
-        let mut bytes = serde_json::to_vec(&trailer)
-            .map_err(|e| StoreError::Backend(format!("backup encode: {e}")))?;
+        let mut bytes =
+            serde_json::to_vec(&trailer).map_err(|e| BackupError::Io(format!("encode: {e}")))?;
         bytes.push(b'\n');
         self.out.write_all(&bytes).map_err(io)?;
         self.out.flush().map_err(io)?;
@@ -191,8 +210,8 @@ impl<W: Write> Writer<W> {
     }
 }
 
-fn bad(what: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("not a usable ironseal backup: {what}"))
+fn bad(what: impl std::fmt::Display) -> BackupError {
+    BackupError::Corrupt(what.to_string())
 }
 
 /// Reads a backup file: checks the header (format, version and `engine`),
@@ -204,14 +223,14 @@ fn bad(what: impl std::fmt::Display) -> StoreError {
 pub fn read(
     input: &mut dyn BufRead,
     engine: &str,
-    each: &mut dyn FnMut(Entry) -> Result<(), StoreError>,
+    each: &mut dyn FnMut(Entry) -> Result<(), BackupError>,
     progress: &mut dyn FnMut(Progress),
-) -> Result<(Header, Summary), StoreError> {
+) -> Result<(Header, Summary), BackupError> {
     let mut hash = digest::Context::new(&digest::SHA256);
     let mut buf = Vec::new();
     let mut bytes = 0u64;
     let mut entries = 0u64;
-    let mut next_line = |buf: &mut Vec<u8>| -> Result<bool, StoreError> {
+    let mut next_line = |buf: &mut Vec<u8>| -> Result<bool, BackupError> {
         buf.clear();
         let n = std::io::Read::take(&mut *input, MAX_LINE as u64 + 1)
             .read_until(b'\n', buf)
@@ -255,7 +274,7 @@ pub fn read(
             let trailer_len = buf.len() as u64;
             let t: TrailerLine =
                 serde_json::from_value(value).map_err(|e| bad(format!("trailer: {e}")))?;
-            let sha256 = hex::encode(hash.finish().as_ref());
+            let sha256 = hex(hash.finish().as_ref());
             if t.end.entries != entries || t.end.sha256 != sha256 {
                 return Err(bad(format!(
                     "the trailer says {} entries, sha256 {}; the file has {entries}, sha256 {sha256}",
@@ -326,7 +345,7 @@ mod tests {
         out
     }
 
-    fn read_all(bytes: &[u8]) -> Result<Vec<Entry>, StoreError> {
+    fn read_all(bytes: &[u8]) -> Result<Vec<Entry>, BackupError> {
         let mut got = Vec::new();
         read(
             &mut std::io::BufReader::new(bytes),

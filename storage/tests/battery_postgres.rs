@@ -147,6 +147,18 @@ fn postgres_bad_connection_settings_are_errors() {
         schema: None,
     });
     assert!(matches!(bad_url, Err(StoreError::Backend(_))));
+    // TLS is not supported yet: asking for it fails, never falls back to
+    // plain text.
+    let tls = PgStore::open(&PgOptions {
+        url: format!(
+            "{}{}sslmode=require",
+            pg_url(),
+            if pg_url().contains('?') { "&" } else { "?" }
+        ),
+        pool_size: 2,
+        schema: Some(fresh_schema()),
+    });
+    assert!(matches!(tls, Err(StoreError::Backend(_))));
     // Nothing listens on port 1 of loopback: a clean error, no hang.
     let unreachable = PgStore::open(&PgOptions {
         url: "postgres://postgres@127.0.0.1:1/postgres".into(),

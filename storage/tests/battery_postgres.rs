@@ -419,39 +419,31 @@ fn two_handles_account_key_change() {
 #[test]
 fn two_handles_last_admin_key() {
     let (a, b) = two_handles();
-    for round in 0..5 {
-        let ids: Vec<String> = (0..4).map(|i| format!("k{round}-{i}")).collect();
-        for id in &ids {
-            a.create_api_key(&api_key(id, ApiRole::Admin, T0)).unwrap();
+    let enabled = |s: &PgStore| -> Vec<String> {
+        s.list_api_keys()
+            .unwrap()
+            .into_iter()
+            .filter(|k| k.role == ApiRole::Admin && k.disabled_at.is_none())
+            .map(|k| k.id)
+            .collect()
+    };
+    for round in 0..8 {
+        for i in 0..3 {
+            a.create_api_key(&api_key(&format!("k{round}-{i}"), ApiRole::Admin, T0))
+                .unwrap();
         }
-        let enabled = |s: &PgStore| {
-            s.list_api_keys()
-                .unwrap()
-                .into_iter()
-                .filter(|k| k.role == ApiRole::Admin && k.disabled_at.is_none())
-                .count()
-        };
-        let all = enabled(&a);
-        let wins = race(all, &a, &b, |s, t| {
-            let keys: Vec<String> = s
-                .list_api_keys()
-                .unwrap()
-                .into_iter()
-                .filter(|k| k.role == ApiRole::Admin && k.disabled_at.is_none())
-                .map(|k| k.id)
-                .collect();
-            let Some(id) = keys.get(t % keys.len().max(1)) else {
-                return false;
-            };
-            match s.disable_api_key(id, T0) {
+        // Every enabled admin key is disabled at once, half through each
+        // handle: all but one succeed, the last is refused.
+        let ids = enabled(&b);
+        let wins = race(ids.len(), &a, &b, |s, t| {
+            match s.disable_api_key(&ids[t], T0) {
                 Ok(_) => true,
-                Err(StoreError::LastAdminKey | StoreError::Conflict(_)) => false,
+                Err(StoreError::LastAdminKey) => false,
                 Err(e) => panic!("{e}"),
             }
         });
-        assert!(wins < all, "round {round}: never the last one");
-        assert_eq!(enabled(&b), all - wins, "round {round}");
-        assert!(enabled(&b) >= 1, "round {round}");
+        assert_eq!(wins, ids.len() - 1, "round {round}");
+        assert_eq!(enabled(&a).len(), 1, "round {round}");
     }
 }
 

@@ -23,9 +23,16 @@ step "building the release binary"
 cargo build --release --locked -p ironseal
 export IRONSEAL_BIN="$PWD/target/release/ironseal"
 
-step "unit, storage and conformance tests"
+step "starting a throwaway PostgreSQL cluster"
+# The PostgreSQL storage battery and conformance tests use it; stopped and
+# removed on exit, whatever happens.
+pg_dir=$(bash scripts/pg-throwaway.sh start)
 test_log=$(mktemp)
-trap 'rm -f "$test_log"' EXIT
+trap 'rm -f "$test_log"; bash scripts/pg-throwaway.sh stop "$pg_dir"' EXIT
+IRONSEAL_TEST_PG_URL=$(bash scripts/pg-throwaway.sh url "$pg_dir")
+export IRONSEAL_TEST_PG_URL
+
+step "unit, storage and conformance tests"
 set +e
 cargo test --workspace --locked --no-fail-fast -- --test-threads="${IRONSEAL_TEST_THREADS:-2}" 2>&1 | tee "$test_log"
 test_status=${PIPESTATUS[0]}

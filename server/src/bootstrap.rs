@@ -17,7 +17,8 @@ use ironseal_ca_core::hierarchy::{CaProfile, Issuer, IssuerUrls};
 use ironseal_ca_core::keys::CaKey;
 use ironseal_ca_core::sealed::{open, seal, Kek};
 use ironseal_storage::{
-    ApiKeyRecord, ApiRole, AuditEvent, CaRecord, CaStatus, CrossCert, SledStore, Store,
+    ApiKeyRecord, ApiRole, AuditEvent, CaRecord, CaStatus, CrossCert, PgOptions, PgStore,
+    SledStore, Store,
 };
 use time::OffsetDateTime;
 
@@ -25,7 +26,7 @@ use crate::admin::auth::{generate_key, key_hash, INITIAL_KEY_ID};
 use crate::authority::ca_ops::{self, CaCertificate, CaChange};
 use crate::authority::{CaSet, IssuingCa};
 use crate::client_cert::ClientCertAuth;
-use crate::config::Config;
+use crate::config::{Config, StorageBackend};
 use crate::ids::new_id;
 
 /// Startup failures, each with what the operator should do.
@@ -98,10 +99,25 @@ pub fn load_kek(config: &Config) -> Result<Kek, BootError> {
     Kek::from_base64(text.trim()).map_err(|e| BootError::Kek(format!("{}: {e}", path.display())))
 }
 
-/// Opens the store in the data directory.
+/// Opens the configured store: sled in the data directory, or PostgreSQL
+/// (connects and applies the schema migrations).
 pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, BootError> {
-    let store = SledStore::open(&config.data_dir.join("db"))?;
-    Ok(Arc::new(store))
+    match &config.storage {
+        StorageBackend::Sled => Ok(Arc::new(SledStore::open(&config.data_dir.join("db"))?)),
+        StorageBackend::Postgres { url, pool_size } => {
+            let store = PgStore::open(&PgOptions {
+                url: url.clone(),
+                pool_size: *pool_size,
+                schema: None,
+            })?;
+            tracing::info!(
+                pool_size,
+                schema_version = PgStore::schema_version(),
+                "store: PostgreSQL"
+            );
+            Ok(Arc::new(store))
+        }
+    }
 }
 
 /// The URLs put into certificates this CA signs: its own certificate (AIA

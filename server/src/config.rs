@@ -459,14 +459,100 @@ pub struct CrlFileConfig {
     pub shards: Option<u32>,
 }
 
-/// `[storage]` section: where and how state is kept (the PostgreSQL
-/// backend of issue 11 adds its connection here).
-#[derive(Debug, Clone, Deserialize, Default)]
+/// `[storage]` section: where and how state is kept. `backend = "sled"`
+/// (the default) keeps the store in `data_dir/db`; `backend = "postgres"`
+/// keeps it in the PostgreSQL database `url` names (docs/storage-postgres.md).
+#[derive(Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageFileConfig {
     pub data_dir: Option<PathBuf>,
     /// Where `POST /admin/v1/backups` writes; default `<data_dir>/backups`.
     pub backup_dir: Option<PathBuf>,
+    pub backend: Option<StorageBackendName>,
+    /// libpq connection string, e.g.
+    /// `postgres://ironseal@db1,db2/ironseal?target_session_attrs=read-write`.
+    pub url: Option<String>,
+    pub pool_size: Option<usize>,
+}
+
+impl std::fmt::Debug for StorageFileConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("StorageFileConfig")
+            .field("data_dir", &self.data_dir)
+            .field("backup_dir", &self.backup_dir)
+            .field("backend", &self.backend)
+            .field("url", &self.url.as_ref().map(|_| "<redacted>"))
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+/// `[storage] backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackendName {
+    Sled,
+    Postgres,
+}
+
+/// Where the store lives (resolved `[storage]`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum StorageBackend {
+    /// sled in `data_dir/db`.
+    Sled,
+    /// PostgreSQL.
+    Postgres {
+        /// libpq connection string (may carry a password: never logged).
+        url: String,
+        /// Most pooled connections.
+        pool_size: usize,
+    },
+}
+
+impl std::fmt::Debug for StorageBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StorageBackend::Sled => f.write_str("Sled"),
+            StorageBackend::Postgres { pool_size, .. } => f
+                .debug_struct("Postgres")
+                .field("url", &"<redacted>")
+                .field("pool_size", pool_size)
+                .finish(),
+        }
+    }
+}
+
+impl StorageFileConfig {
+    /// Checks the backend settings: `url` is required by, and only
+    /// accepted with, `backend = "postgres"`.
+    fn resolve_backend(&self) -> Result<StorageBackend, ConfigError> {
+        match (self.backend.unwrap_or(StorageBackendName::Sled), &self.url) {
+            (StorageBackendName::Sled, None) if self.pool_size.is_none() => {
+                Ok(StorageBackend::Sled)
+            }
+            (StorageBackendName::Sled, _) => Err(ConfigError::Invalid(
+                "[storage] url and pool_size need backend = \"postgres\"".into(),
+            )),
+            (StorageBackendName::Postgres, None) => Err(ConfigError::Invalid(
+                "[storage] backend = \"postgres\" needs url = \"postgres://...\"".into(),
+            )),
+            (StorageBackendName::Postgres, Some(url)) => {
+                let pool_size = self
+                    .pool_size
+                    .unwrap_or(ironseal_storage::PG_DEFAULT_POOL_SIZE);
+                if pool_size == 0 {
+                    return Err(ConfigError::Invalid(
+                        "[storage] pool_size must be at least 1".into(),
+                    ));
+                }
+                Ok(StorageBackend::Postgres {
+                    url: url.clone(),
+                    pool_size,
+                })
+            }
+        }
+    }
 }
 
 /// `[acme]` section.
@@ -528,6 +614,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Where online backups are written (`[storage] backup_dir`).
     pub backup_dir: PathBuf,
+    /// Where the store lives; the data directory still holds the KEK and
+    /// the files listed in docs/storage-postgres.md.
+    pub storage: StorageBackend,
     pub listen: SocketAddr,
     pub http_listen: SocketAddr,
     pub hostnames: Vec<String>,
@@ -642,6 +731,7 @@ impl Config {
             .or(file.storage.data_dir.clone())
             .or(file.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from("data"));
+        let storage = file.storage.resolve_backend()?;
         let listen = args
             .listen
             .or(file.listen)
@@ -780,6 +870,7 @@ impl Config {
             http_public_url: http_public_url.trim_end_matches('/').to_string(),
             backup_dir,
             data_dir,
+            storage,
             listen,
             http_listen,
             hostnames,
@@ -1060,6 +1151,59 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("disagree"), "{err}");
+    }
+
+    #[test]
+    fn storage_backend_sled_or_postgres() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let resolve = |text: &str| {
+            let path = dir.path().join("c.toml");
+            std::fs::write(&path, text).expect("write");
+            Config::resolve(&ServeArgs {
+                config: Some(path),
+                ..Default::default()
+            })
+        };
+        let err = |text: &str| {
+            resolve(text)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(resolve("").expect("default").storage, StorageBackend::Sled);
+        assert_eq!(
+            resolve("[storage]\nbackend = \"sled\"\n")
+                .expect("sled")
+                .storage,
+            StorageBackend::Sled
+        );
+        let url =
+            "postgres://ironseal:secret@db1:5432,db2:5432/ironseal?target_session_attrs=read-write";
+        let pg = resolve(&format!(
+            "[storage]\nbackend = \"postgres\"\nurl = \"{url}\"\npool_size = 4\n"
+        ))
+        .expect("postgres");
+        assert_eq!(
+            pg.storage,
+            StorageBackend::Postgres {
+                url: url.into(),
+                pool_size: 4
+            }
+        );
+        // The password never shows in a debug print of the config.
+        assert!(!format!("{pg:?}").contains("secret"));
+        let default_pool = resolve("[storage]\nbackend = \"postgres\"\nurl = \"postgres://h/d\"\n")
+            .expect("default pool");
+        assert!(
+            matches!(default_pool.storage, StorageBackend::Postgres { pool_size, .. } if pool_size > 0)
+        );
+        assert!(err("[storage]\nbackend = \"postgres\"\n").contains("needs url"));
+        assert!(err("[storage]\nurl = \"postgres://h/d\"\n").contains("need backend"));
+        assert!(err(
+            "[storage]\nbackend = \"postgres\"\nurl = \"postgres://h/d\"\npool_size = 0\n"
+        )
+        .contains("pool_size"));
+        assert!(err("[storage]\nbackend = \"mysql\"\n").contains("unknown variant"));
     }
 
     #[test]

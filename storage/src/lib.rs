@@ -2,9 +2,12 @@
 //!
 //! * [`SledStore`]: the embedded default (sled 0.34), one tree per record
 //!   kind plus index trees; see `docs/decisions/0002-storage-engine.md`.
+//! * [`PgStore`]: PostgreSQL, for several replicas on one database
+//!   (issue 11; see `docs/storage-postgres.md`).
 //! * [`MemoryStore`]: an in-process map, for tests.
 //!
-//! Both backends pass the same test battery (`tests/battery.rs`).
+//! Every backend passes the same test battery (`tests/battery.rs`,
+//! `tests/battery_postgres.rs`).
 //!
 //! # Semantics shared by every backend
 //!
@@ -26,6 +29,7 @@ pub mod est_users;
 pub mod issuance;
 mod keys;
 mod memory;
+mod postgres;
 pub mod records;
 pub mod scep;
 mod sled_backup;
@@ -42,6 +46,7 @@ pub use est_users::EstUserRecord;
 pub use ironseal_protocol::backup;
 pub use issuance::{CertOrigin, IssuanceWrite};
 pub use memory::MemoryStore;
+pub use postgres::{PgOptions, PgStore, DEFAULT_POOL_SIZE as PG_DEFAULT_POOL_SIZE};
 pub use records::{
     AccountRecord, ApiKeyRecord, ApiRole, AuthzRecord, CaRecord, CaStatus, CertificateRecord,
     CertificateStatus, ChallengeRecord, CrossCert, OrderRecord, RevocationRecord,

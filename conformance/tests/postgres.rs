@@ -1,0 +1,205 @@
+//! The release binary on the PostgreSQL backend (`[storage] backend =
+//! "postgres"`, issue 11 phase 1): a certificate issued and revoked through
+//! ACME (instant-acme) survives a restart. Checked from outside: `openssl
+//! ocsp` says revoked before and after the restart, `psql` finds the
+//! certificate row flagged revoked, no sled database was created, and the
+//! account (kept in PostgreSQL) issues again after the restart with a new
+//! serial.
+//!
+//! Needs `IRONSEAL_TEST_PG_URL` (a PostgreSQL server where the user may
+//! create databases); without it the test FAILS with instructions.
+//! `scripts/test.sh` starts a throwaway cluster. By hand:
+//!
+//! ```sh
+//! dir=$(scripts/pg-throwaway.sh start); export IRONSEAL_TEST_PG_URL=$(scripts/pg-throwaway.sh url "$dir")
+//! cargo build --release -p ironseal && cargo test -p ironseal-conformance --test postgres
+//! scripts/pg-throwaway.sh stop "$dir"
+//! ```
+
+#![allow(clippy::unwrap_used, reason = "tests: a panic is a test failure")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use instant_acme::{RevocationReason, RevocationRequest};
+use ironseal_conformance::prelude::*;
+use ironseal_conformance::proc;
+use rustls_pki_types::CertificateDer;
+
+fn pg_url() -> String {
+    match std::env::var("IRONSEAL_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "IRONSEAL_TEST_PG_URL is not set: this test runs ironseal on PostgreSQL. Start a \
+             throwaway server with `dir=$(scripts/pg-throwaway.sh start); export \
+             IRONSEAL_TEST_PG_URL=$(scripts/pg-throwaway.sh url \"$dir\")`, or run scripts/test.sh"
+        ),
+    }
+}
+
+/// `psql` (the PostgreSQL client, an outside tool) runs one statement;
+/// returns its unaligned output.
+fn psql(url: &str, sql: &str) -> String {
+    let mut c = Command::new("psql");
+    c.args([url, "-X", "-v", "ON_ERROR_STOP=1", "-tA", "-c", sql]);
+    let o = proc::run(c, Duration::from_secs(30));
+    o.expect_success(&format!("psql {sql}"));
+    o.stdout.trim().to_string()
+}
+
+/// The URL of `db` on the same server as `url` (`…/postgres` → `…/db`).
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let base = match base.rsplit_once('/') {
+        Some((host, _)) if host.contains('@') || host.matches('/').count() > 2 => host,
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+/// A fresh, empty database for this test.
+fn fresh_database() -> String {
+    let admin = pg_url();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let db = format!("ironseal_conf_{}_{nanos:x}", std::process::id());
+    psql(&admin, &format!("CREATE DATABASE {db}"));
+    with_database(&admin, &db)
+}
+
+fn ocsp(url: &str, root: &Path, inter: &Path, leaf: &Path) -> String {
+    let mut c = Command::new("openssl");
+    c.args([
+        "ocsp",
+        "-url",
+        url,
+        "-CAfile",
+        p(root),
+        "-issuer",
+        p(inter),
+        "-cert",
+        p(leaf),
+        "-timeout",
+        "20",
+    ]);
+    proc::run(c, Duration::from_secs(60)).combined()
+}
+
+struct Leaf {
+    pem: PathBuf,
+    serial: String,
+    der: Vec<u8>,
+}
+
+async fn issue_leaf(env: &Env, acct: &instant_acme::Account, name: &str, work: &Path) -> Leaf {
+    let c = issue(acct, &env.h01, None, &[dns(name)], None)
+        .await
+        .unwrap_or_else(|e| panic!("issue {name}: {e}\n{}", env.srv.log_tail()));
+    let pem = work.join(format!("{name}.pem"));
+    std::fs::write(&pem, c.leaf_pem()).unwrap();
+    let inter = ironseal_conformance::certs::pem_blocks(&c.chain)
+        .get(1)
+        .cloned()
+        .expect("chain has the intermediate");
+    std::fs::write(work.join("inter.pem"), inter).unwrap();
+    Leaf {
+        pem,
+        serial: der_serial(&c.leaf_der),
+        der: c.leaf_der,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_revoke_restart_on_postgres() {
+    let url = fresh_database();
+    let config = format!("[storage]\nbackend = \"postgres\"\nurl = \"{url}\"\npool_size = 4\n");
+    let mut env = Env::start_with_config("postgres", &config).await;
+    let work = env.path().join("pg");
+    std::fs::create_dir_all(&work).unwrap();
+    let root = env.srv.root();
+    let inter = work.join("inter.pem");
+    let ocsp_url = format!("{}/ocsp", env.srv.http_base_url());
+
+    let (acct, _) = env.account().await;
+    let leaf = issue_leaf(&env, &acct, "kept.pg.test", &work).await;
+    acct.revoke(&RevocationRequest {
+        certificate: &CertificateDer::from(leaf.der.clone()),
+        reason: Some(RevocationReason::KeyCompromise),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("revoke {}: {e}", leaf.serial));
+    let out = blocking(|| ocsp(&ocsp_url, &root, &inter, &leaf.pem));
+    assert!(out.contains("Response verify OK"), "{out}");
+    assert!(out.contains(&format!("{}: revoked", p(&leaf.pem))), "{out}");
+
+    // The store is PostgreSQL, not sled: no sled database in the data dir
+    // (which still holds the KEK).
+    let data_dir = env.srv.data.clone();
+    assert!(data_dir.join("kek").exists(), "{}", data_dir.display());
+    assert!(
+        !data_dir.join("db").exists(),
+        "a sled database was created in {}",
+        data_dir.display()
+    );
+
+    blocking(|| env.srv.restart());
+
+    // After the restart: OCSP still says revoked, the row is there.
+    let out = blocking(|| ocsp(&ocsp_url, &root, &inter, &leaf.pem));
+    assert!(out.contains("Response verify OK"), "{out}");
+    assert!(
+        out.contains(&format!("{}: revoked", p(&leaf.pem))),
+        "after restart:\n{out}"
+    );
+    assert!(
+        out.contains("Key Compromise") || out.contains("keyCompromise"),
+        "{out}"
+    );
+    // Stored as lowercase hex; `der_serial` normalises to uppercase
+    // without leading zeros.
+    let rows = blocking(|| {
+        psql(
+            &url,
+            "SELECT upper(ltrim(serial, '0')) || ' ' || revoked FROM certificates",
+        )
+    });
+    assert!(
+        rows.lines().any(|l| l == format!("{} true", leaf.serial)),
+        "certificate {} not stored as revoked: {rows}",
+        leaf.serial
+    );
+    let versions = blocking(|| psql(&url, "SELECT max(version) FROM schema_version"));
+    assert_eq!(versions, "1");
+
+    // The account lives in PostgreSQL too: it orders again, new serial.
+    let again = issue_leaf(&env, &acct, "again.pg.test", &work).await;
+    assert_ne!(again.serial, leaf.serial);
+    let out = blocking(|| ocsp(&ocsp_url, &root, &inter, &again.pem));
+    assert!(out.contains(&format!("{}: good", p(&again.pem))), "{out}");
+    let audit = blocking(|| psql(&url, "SELECT count(*) FROM audit_log"));
+    assert!(audit.parse::<u64>().unwrap() >= 3, "audit entries: {audit}");
+}
+
+#[test]
+fn database_urls() {
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+        "postgres://postgres@127.0.0.1:5432/x"
+    );
+    assert_eq!(
+        with_database(
+            "postgres://u@h1,h2/postgres?target_session_attrs=read-write",
+            "x"
+        ),
+        "postgres://u@h1,h2/x?target_session_attrs=read-write"
+    );
+}

@@ -1,0 +1,85 @@
+//! The hash-chained audit log (see [`crate::audit`]): `audit_log` rows by
+//! seq and the one-row `audit_head`. An append locks the head row
+//! (`SELECT … FOR UPDATE`), so appends from any number of connections or
+//! replicas are serialised and the chain never forks.
+
+use deadpool_postgres::Pool;
+use tokio_postgres::GenericClient;
+
+use crate::audit::{AuditEntry, AuditEvent, AuditHead};
+use crate::postgres::sql::{big, col, docs_of, enc, unbig};
+use crate::StoreError;
+
+/// Appends inside the caller's transaction (the head stays locked until
+/// it commits or rolls back).
+pub(crate) async fn append_in<C: GenericClient + Sync>(
+    c: &C,
+    event: &AuditEvent,
+) -> Result<AuditEntry, StoreError> {
+    let row = c
+        .query_one(
+            "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+            &[],
+        )
+        .await?;
+    let head = head_of(&row)?;
+    let entry = AuditEntry::next(head.as_ref(), event).map_err(StoreError::Backend)?;
+    let seq = big(entry.seq)?;
+    c.execute(
+        "INSERT INTO audit_log (seq, doc) VALUES ($1, $2)",
+        &[&seq, &enc(&entry)?],
+    )
+    .await?;
+    c.execute(
+        "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+        &[&seq, &entry.entry_hash],
+    )
+    .await?;
+    Ok(entry)
+}
+
+fn head_of(row: &tokio_postgres::Row) -> Result<Option<AuditHead>, StoreError> {
+    let seq = unbig(col(row, 0)?)?;
+    let hash: Option<String> = col(row, 1)?;
+    match (seq, hash) {
+        (0, _) => Ok(None),
+        (seq, Some(hash)) => Ok(Some(AuditHead { seq, hash })),
+        (_, None) => Err(StoreError::Corrupt("audit head without a hash".into())),
+    }
+}
+
+pub(crate) async fn append(pool: &Pool, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
+    let mut c = pool.get().await?;
+    let tx = c.transaction().await?;
+    let entry = append_in(&*tx, event).await?;
+    tx.commit().await?;
+    Ok(entry)
+}
+
+pub(crate) async fn entries(
+    pool: &Pool,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    let c = pool.get().await?;
+    // Beyond bigint nothing is stored.
+    let Ok(after) = i64::try_from(after) else {
+        return Ok(Vec::new());
+    };
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    docs_of(
+        c.query(
+            "SELECT doc FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+            &[&after, &limit],
+        )
+        .await?,
+    )
+}
+
+pub(crate) async fn head(pool: &Pool) -> Result<Option<AuditHead>, StoreError> {
+    let c = pool.get().await?;
+    let row = c
+        .query_one("SELECT seq, hash FROM audit_head WHERE id = 1", &[])
+        .await?;
+    head_of(&row)
+}

@@ -1,0 +1,84 @@
+//! ACME authorizations (RFC 8555 §7.1.4): `authzs`, indexed by account and
+//! normalised identifier for reuse.
+
+use deadpool_postgres::Pool;
+
+use crate::keys;
+use crate::postgres::sql::{doc_of, docs_of, enc};
+use crate::records::AuthzRecord;
+use crate::types::{Identifier, IdentifierKind};
+use crate::StoreError;
+
+/// The (kind, wildcard, value) an authorization is indexed under: DNS
+/// values lowercased, as `keys::authz_key` does for sled.
+fn index_parts(identifier: &Identifier, wildcard: bool) -> (&'static str, bool, String) {
+    match identifier.kind {
+        IdentifierKind::Dns => ("dns", wildcard, identifier.value.to_ascii_lowercase()),
+        IdentifierKind::Ip => ("ip", wildcard, identifier.value.clone()),
+    }
+}
+
+/// What an order identifier matches: `*.` marks a wildcard on the base name
+/// (see `Store::find_reusable_authz`).
+fn query_parts(identifier: &Identifier) -> (&'static str, bool, String) {
+    let (kind, _, value) = index_parts(identifier, false);
+    match (identifier.kind, value.strip_prefix("*.")) {
+        (IdentifierKind::Dns, Some(base)) => (kind, true, base.to_owned()),
+        _ => (kind, false, value),
+    }
+}
+
+pub(crate) async fn put(pool: &Pool, authz: &AuthzRecord) -> Result<(), StoreError> {
+    let c = pool.get().await?;
+    let (kind, wildcard, value) = index_parts(&authz.identifier, authz.wildcard);
+    c.execute(
+        "INSERT INTO authzs (id, account_id, kind, wildcard, value, doc)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (id) DO UPDATE SET account_id = excluded.account_id,
+             kind = excluded.kind, wildcard = excluded.wildcard,
+             value = excluded.value, doc = excluded.doc",
+        &[
+            &authz.id,
+            &authz.account_id,
+            &kind,
+            &wildcard,
+            &value,
+            &enc(authz)?,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn get(pool: &Pool, id: &str) -> Result<Option<AuthzRecord>, StoreError> {
+    let c = pool.get().await?;
+    doc_of(
+        c.query_opt("SELECT doc FROM authzs WHERE id = $1", &[&id])
+            .await?,
+    )
+}
+
+pub(crate) async fn find_reusable(
+    pool: &Pool,
+    account_id: &str,
+    identifier: &Identifier,
+    now: time::OffsetDateTime,
+) -> Result<Option<AuthzRecord>, StoreError> {
+    let c = pool.get().await?;
+    let (kind, wildcard, value) = query_parts(identifier);
+    let rows = c
+        .query(
+            "SELECT doc FROM authzs
+             WHERE account_id = $1 AND kind = $2 AND wildcard = $3 AND value = $4",
+            &[&account_id, &kind, &wildcard, &value],
+        )
+        .await?;
+    // The same selection rule as the other backends.
+    let mut best = None;
+    for a in docs_of::<AuthzRecord>(rows)? {
+        if keys::reusable(&a, now) {
+            best = Some(keys::better(best, a));
+        }
+    }
+    Ok(best)
+}

@@ -1,0 +1,40 @@
+//! One issuance as one transaction (see [`crate::issuance`]): certificate,
+//! order transition (checked under the order's row lock), `replaces` link
+//! and audit entry commit together or not at all.
+
+use deadpool_postgres::Pool;
+
+use crate::audit::AuditEntry;
+use crate::issuance::IssuanceWrite;
+use crate::keys;
+use crate::postgres::{audit, certificates, orders};
+use crate::types::OrderStatus;
+use crate::StoreError;
+
+pub(crate) async fn record(pool: &Pool, write: &IssuanceWrite) -> Result<AuditEntry, StoreError> {
+    let mut c = pool.get().await?;
+    let tx = c.transaction().await?;
+    // Locks are taken in one order: the new serial, the order row, the
+    // replaced certificate, the audit head (appends lock only the head).
+    certificates::insert_in(&*tx, &write.certificate).await?;
+    if let Some(order) = &write.order {
+        match orders::lock_status(&*tx, &order.id).await? {
+            None => return Err(StoreError::NotFound),
+            Some(OrderStatus::Processing) => {}
+            Some(_) => return Err(StoreError::Conflict("the order left processing".into())),
+        }
+        orders::upsert(&*tx, order).await?;
+        if let Some(replaced) = &write.replaces {
+            let serial = keys::serial_key(replaced);
+            if let Some(mut old) = certificates::lock(&*tx, &serial).await? {
+                if old.replaced_by.is_none() {
+                    old.replaced_by = Some(order.id.clone());
+                    certificates::rewrite(&*tx, &old).await?;
+                }
+            }
+        }
+    }
+    let entry = audit::append_in(&*tx, &write.audit).await?;
+    tx.commit().await?;
+    Ok(entry)
+}

@@ -1,0 +1,448 @@
+//! [`PgStore`]: the PostgreSQL backend (issue 11, phase 1).
+//!
+//! # Layout
+//!
+//! Plain SQL (`migrations/`), one table per record kind. Each record is
+//! its JSON document (the same serde JSON sled stores) in a `doc` column;
+//! what uniqueness and lookups need is repeated in real columns with
+//! constraints and indexes (account thumbprint, order account and creation
+//! time, authorization identifier, certificate issuer and revoked flag,
+//! approval status, ...). Migrations are embedded in the binary and applied
+//! at open under an advisory lock ([`migrations`]).
+//!
+//! # Atomicity and durability
+//!
+//! Every method is one transaction (or one statement). The checks-and-writes
+//! the [`Store`] trait documents as linearizable lock the rows they check
+//! (`SELECT … FOR UPDATE`, re-read after a concurrent commit under READ
+//! COMMITTED), rely on a unique constraint (`ON CONFLICT`, unique
+//! violations), or are single statements (`next_crl_number` is one
+//! `INSERT … ON CONFLICT DO UPDATE … RETURNING`). Audit appends lock the
+//! one-row head, so the chain is serialised across connections and
+//! processes. A commit is durable, so [`Store::flush`] is a no-op.
+//!
+//! # The synchronous bridge (interim)
+//!
+//! The trait is synchronous; the store runs its async queries on a small
+//! runtime of its own ([`bridge`]). The next phase makes the trait async.
+//!
+//! # Not yet replica-safe
+//!
+//! This backend makes the *store* shareable; processing leases, nonces,
+//! rate limits and the other process-local state listed in
+//! docs/storage-postgres.md still live in each process.
+
+mod accounts;
+mod api_keys;
+mod approvals;
+mod audit;
+mod authz;
+mod bridge;
+mod cas;
+mod certificates;
+mod est_users;
+mod issuance;
+mod migrations;
+mod orders;
+mod pool;
+mod scep;
+mod sql;
+mod tenancy;
+
+use std::future::Future;
+
+use deadpool_postgres::Pool;
+use time::OffsetDateTime;
+
+use crate::approvals::{ApprovalRecord, ApprovalStatus};
+use crate::audit::{AuditEntry, AuditEvent, AuditHead};
+use crate::est_users::EstUserRecord;
+use crate::issuance::IssuanceWrite;
+use crate::records::{
+    AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, CertificateStatus,
+    OrderRecord, RevocationRecord,
+};
+use crate::scep::ScepTransactionRecord;
+use crate::tenancy::{EabKeyRecord, TenantRecord};
+use crate::types::{Identifier, OrderStatus};
+use crate::{Store, StoreError};
+
+pub use pool::PgOptions;
+
+/// The default number of pooled connections.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+/// A [`Store`] on PostgreSQL. Cheap to share behind an `Arc`; several
+/// handles (in one process or many) may use one database at once.
+pub struct PgStore {
+    pool: Pool,
+    bridge: bridge::Bridge,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("pool", &self.pool.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects, applies the missing migrations and returns the store.
+    /// Fails if the database is unreachable or its schema is newer than
+    /// this binary.
+    pub fn open(options: &PgOptions) -> Result<PgStore, StoreError> {
+        let pool = pool::build(options)?;
+        let bridge = bridge::Bridge::new(2)?;
+        let store = PgStore { pool, bridge };
+        let schema = options.schema.clone();
+        store.run(move |p| async move { migrations::migrate(&p, schema.as_deref()).await })?;
+        Ok(store)
+    }
+
+    /// The schema version this binary writes.
+    pub fn schema_version() -> i32 {
+        migrations::latest()
+    }
+
+    /// Runs one operation on the store's runtime with a handle to the pool
+    /// and waits for it (see [`bridge`]).
+    fn run<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Pool) -> Fut,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        self.bridge.run(f(self.pool.clone()))
+    }
+}
+
+impl Store for PgStore {
+    fn create_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
+        let account = account.clone();
+        self.run(move |p| async move { accounts::create(&p, &account).await })
+    }
+
+    fn get_account(&self, id: &str) -> Result<Option<AccountRecord>, StoreError> {
+        let id = id.to_owned();
+        self.run(move |p| async move { accounts::get(&p, &id).await })
+    }
+
+    fn account_by_thumbprint(&self, thumbprint: &str) -> Result<Option<AccountRecord>, StoreError> {
+        let thumbprint = thumbprint.to_owned();
+        self.run(move |p| async move { accounts::by_thumbprint(&p, &thumbprint).await })
+    }
+
+    fn update_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
+        let account = account.clone();
+        self.run(move |p| async move { accounts::update(&p, &account).await })
+    }
+
+    fn change_account_key(
+        &self,
+        account: &AccountRecord,
+        old_thumbprint: &str,
+    ) -> Result<(), StoreError> {
+        let account = account.clone();
+        let old_thumbprint = old_thumbprint.to_owned();
+        self.run(move |p| async move { accounts::change_key(&p, &account, &old_thumbprint).await })
+    }
+
+    fn put_order(&self, order: &OrderRecord) -> Result<(), StoreError> {
+        let order = order.clone();
+        self.run(move |p| async move { orders::put(&p, &order).await })
+    }
+
+    fn get_order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        let id = id.to_owned();
+        self.run(move |p| async move { orders::get(&p, &id).await })
+    }
+
+    fn list_orders(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let account_id = account_id.to_owned();
+        let after = after.map(str::to_owned);
+        self.run(
+            move |p| async move { orders::list(&p, &account_id, after.as_deref(), limit).await },
+        )
+    }
+
+    fn transition_order(
+        &self,
+        order: &OrderRecord,
+        expected: OrderStatus,
+    ) -> Result<bool, StoreError> {
+        let order = order.clone();
+        self.run(move |p| async move { orders::transition(&p, &order, expected).await })
+    }
+
+    fn put_authz(&self, authz: &AuthzRecord) -> Result<(), StoreError> {
+        let authz = authz.clone();
+        self.run(move |p| async move { authz::put(&p, &authz).await })
+    }
+
+    fn get_authz(&self, id: &str) -> Result<Option<AuthzRecord>, StoreError> {
+        let id = id.to_owned();
+        self.run(move |p| async move { authz::get(&p, &id).await })
+    }
+
+    fn find_reusable_authz(
+        &self,
+        account_id: &str,
+        identifier: &Identifier,
+        now: OffsetDateTime,
+    ) -> Result<Option<AuthzRecord>, StoreError> {
+        let account_id = account_id.to_owned();
+        let identifier = identifier.clone();
+        self.run(
+            move |p| async move { authz::find_reusable(&p, &account_id, &identifier, now).await },
+        )
+    }
+
+    fn insert_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
+        let cert = cert.clone();
+        self.run(move |p| async move { certificates::insert(&p, &cert).await })
+    }
+
+    fn get_certificate(&self, serial_hex: &str) -> Result<Option<CertificateRecord>, StoreError> {
+        let serial_hex = serial_hex.to_owned();
+        self.run(move |p| async move { certificates::get(&p, &serial_hex).await })
+    }
+
+    fn certificate_status(
+        &self,
+        serial_hex: &str,
+    ) -> Result<Option<CertificateStatus>, StoreError> {
+        let serial_hex = serial_hex.to_owned();
+        self.run(move |p| async move { certificates::status(&p, &serial_hex).await })
+    }
+
+    fn update_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
+        let cert = cert.clone();
+        self.run(move |p| async move { certificates::update(&p, &cert).await })
+    }
+
+    fn revoke_certificate(
+        &self,
+        serial_hex: &str,
+        revocation: RevocationRecord,
+    ) -> Result<(), StoreError> {
+        let serial_hex = serial_hex.to_owned();
+        self.run(move |p| async move { certificates::revoke(&p, &serial_hex, revocation).await })
+    }
+
+    fn mark_replaced(&self, serial_hex: &str, order_id: &str) -> Result<(), StoreError> {
+        let serial_hex = serial_hex.to_owned();
+        let order_id = order_id.to_owned();
+        self.run(
+            move |p| async move { certificates::mark_replaced(&p, &serial_hex, &order_id).await },
+        )
+    }
+
+    fn revoked_certificates(
+        &self,
+        issuer_id: &str,
+    ) -> Result<Vec<(String, RevocationRecord)>, StoreError> {
+        let issuer_id = issuer_id.to_owned();
+        self.run(move |p| async move { certificates::revoked(&p, &issuer_id).await })
+    }
+
+    fn block_key(&self, public_key_sha256: &str) -> Result<(), StoreError> {
+        let public_key_sha256 = public_key_sha256.to_owned();
+        self.run(move |p| async move { certificates::block_key(&p, &public_key_sha256).await })
+    }
+
+    fn is_key_blocked(&self, public_key_sha256: &str) -> Result<bool, StoreError> {
+        let public_key_sha256 = public_key_sha256.to_owned();
+        self.run(move |p| async move { certificates::is_key_blocked(&p, &public_key_sha256).await })
+    }
+
+    fn put_ca(&self, ca: &CaRecord) -> Result<(), StoreError> {
+        let ca = ca.clone();
+        self.run(move |p| async move { cas::put(&p, &ca).await })
+    }
+
+    fn get_ca(&self, id: &str) -> Result<Option<CaRecord>, StoreError> {
+        let id = id.to_owned();
+        self.run(move |p| async move { cas::get(&p, &id).await })
+    }
+
+    fn list_cas(&self) -> Result<Vec<CaRecord>, StoreError> {
+        self.run(move |p| async move { cas::list(&p).await })
+    }
+
+    fn next_crl_number(&self, ca_id: &str) -> Result<u64, StoreError> {
+        let ca_id = ca_id.to_owned();
+        self.run(move |p| async move { cas::next_crl_number(&p, &ca_id).await })
+    }
+
+    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.run(move |p| async move { api_keys::create(&p, &key).await })
+    }
+
+    fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let id = id.to_owned();
+        self.run(move |p| async move { api_keys::get(&p, &id).await })
+    }
+
+    fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.run(move |p| async move { api_keys::list(&p).await })
+    }
+
+    fn disable_api_key(&self, id: &str, at: OffsetDateTime) -> Result<ApiKeyRecord, StoreError> {
+        let id = id.to_owned();
+        self.run(move |p| async move { api_keys::disable(&p, &id, at).await })
+    }
+
+    fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
+        let event = event.clone();
+        self.run(move |p| async move { audit::append(&p, &event).await })
+    }
+
+    fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.run(move |p| async move { audit::entries(&p, after, limit).await })
+    }
+
+    fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+        self.run(move |p| async move { audit::head(&p).await })
+    }
+
+    /// A no-op: every method commits its transaction before it returns,
+    /// and a PostgreSQL commit is durable (with the server's default
+    /// `synchronous_commit = on`), so there is nothing left to sync.
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn record_issuance(&self, write: &IssuanceWrite) -> Result<AuditEntry, StoreError> {
+        let write = write.clone();
+        self.run(move |p| async move { issuance::record(&p, &write).await })
+    }
+
+    fn create_account_bound(
+        &self,
+        account: &AccountRecord,
+        eab_kid: &str,
+    ) -> Result<(), StoreError> {
+        let account = account.clone();
+        let eab_kid = eab_kid.to_owned();
+        self.run(move |p| async move { accounts::create_bound(&p, &account, &eab_kid).await })
+    }
+
+    fn create_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError> {
+        let tenant = tenant.clone();
+        self.run(move |p| async move { tenancy::create_tenant(&p, &tenant).await })
+    }
+
+    fn get_tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError> {
+        let id = id.to_owned();
+        self.run(move |p| async move { tenancy::get_tenant(&p, &id).await })
+    }
+
+    fn list_tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
+        self.run(move |p| async move { tenancy::list_tenants(&p).await })
+    }
+
+    fn disable_tenant(&self, id: &str, at: OffsetDateTime) -> Result<TenantRecord, StoreError> {
+        let id = id.to_owned();
+        self.run(move |p| async move { tenancy::disable_tenant(&p, &id, at).await })
+    }
+
+    fn create_eab_key(&self, key: &EabKeyRecord) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.run(move |p| async move { tenancy::create_eab_key(&p, &key).await })
+    }
+
+    fn get_eab_key(&self, kid: &str) -> Result<Option<EabKeyRecord>, StoreError> {
+        let kid = kid.to_owned();
+        self.run(move |p| async move { tenancy::get_eab_key(&p, &kid).await })
+    }
+
+    fn list_eab_keys(&self, tenant_id: Option<&str>) -> Result<Vec<EabKeyRecord>, StoreError> {
+        let tenant_id = tenant_id.map(str::to_owned);
+        self.run(move |p| async move { tenancy::list_eab_keys(&p, tenant_id.as_deref()).await })
+    }
+
+    fn disable_eab_key(&self, kid: &str, at: OffsetDateTime) -> Result<EabKeyRecord, StoreError> {
+        let kid = kid.to_owned();
+        self.run(move |p| async move { tenancy::disable_eab_key(&p, &kid, at).await })
+    }
+
+    fn create_est_user(&self, user: &EstUserRecord) -> Result<(), StoreError> {
+        let user = user.clone();
+        self.run(move |p| async move { est_users::create(&p, &user).await })
+    }
+
+    fn get_est_user(&self, username: &str) -> Result<Option<EstUserRecord>, StoreError> {
+        let username = username.to_owned();
+        self.run(move |p| async move { est_users::get(&p, &username).await })
+    }
+
+    fn list_est_users(&self, tenant_id: Option<&str>) -> Result<Vec<EstUserRecord>, StoreError> {
+        let tenant_id = tenant_id.map(str::to_owned);
+        self.run(move |p| async move { est_users::list(&p, tenant_id.as_deref()).await })
+    }
+
+    fn disable_est_user(
+        &self,
+        username: &str,
+        at: OffsetDateTime,
+    ) -> Result<EstUserRecord, StoreError> {
+        let username = username.to_owned();
+        self.run(move |p| async move { est_users::disable(&p, &username, at).await })
+    }
+
+    fn create_approval(&self, approval: &ApprovalRecord) -> Result<(), StoreError> {
+        let approval = approval.clone();
+        self.run(move |p| async move { approvals::create(&p, &approval).await })
+    }
+
+    fn get_approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError> {
+        let id = id.to_owned();
+        self.run(move |p| async move { approvals::get(&p, &id).await })
+    }
+
+    fn list_approvals(
+        &self,
+        status: Option<ApprovalStatus>,
+    ) -> Result<Vec<ApprovalRecord>, StoreError> {
+        self.run(move |p| async move { approvals::list(&p, status).await })
+    }
+
+    fn update_approval(
+        &self,
+        approval: &ApprovalRecord,
+        expected: ApprovalStatus,
+    ) -> Result<bool, StoreError> {
+        let approval = approval.clone();
+        self.run(move |p| async move { approvals::update(&p, &approval, expected).await })
+    }
+
+    fn get_scep_transaction(&self, id: &str) -> Result<Option<ScepTransactionRecord>, StoreError> {
+        let id = id.to_owned();
+        self.run(move |p| async move { scep::get(&p, &id).await })
+    }
+
+    fn put_scep_transaction(
+        &self,
+        record: &ScepTransactionRecord,
+        expected: Option<&ScepTransactionRecord>,
+    ) -> Result<bool, StoreError> {
+        let record = record.clone();
+        let expected = expected.cloned();
+        self.run(move |p| async move { scep::put(&p, &record, expected.as_ref()).await })
+    }
+
+    fn delete_scep_transaction(
+        &self,
+        expected: &ScepTransactionRecord,
+    ) -> Result<bool, StoreError> {
+        let expected = expected.clone();
+        self.run(move |p| async move { scep::delete(&p, &expected).await })
+    }
+}

@@ -1,0 +1,82 @@
+//! SCEP transactions (RFC 8894 §3.2.1.1), written and removed by
+//! compare-and-swap: the stored record must equal the expected one, checked
+//! under the row lock (or, for "none expected", by the primary key).
+
+use deadpool_postgres::Pool;
+
+use crate::postgres::sql::{doc_of, enc};
+use crate::scep::ScepTransactionRecord;
+use crate::StoreError;
+
+pub(crate) async fn get(
+    pool: &Pool,
+    id: &str,
+) -> Result<Option<ScepTransactionRecord>, StoreError> {
+    let c = pool.get().await?;
+    doc_of(
+        c.query_opt(
+            "SELECT doc FROM scep_transactions WHERE transaction_id = $1",
+            &[&id],
+        )
+        .await?,
+    )
+}
+
+pub(crate) async fn put(
+    pool: &Pool,
+    record: &ScepTransactionRecord,
+    expected: Option<&ScepTransactionRecord>,
+) -> Result<bool, StoreError> {
+    let mut c = pool.get().await?;
+    let Some(expected) = expected else {
+        let n = c
+            .execute(
+                "INSERT INTO scep_transactions (transaction_id, doc) VALUES ($1, $2)
+                 ON CONFLICT (transaction_id) DO NOTHING",
+                &[&record.transaction_id, &enc(record)?],
+            )
+            .await?;
+        return Ok(n == 1);
+    };
+    let tx = c.transaction().await?;
+    let row = tx
+        .query_opt(
+            "SELECT doc FROM scep_transactions WHERE transaction_id = $1 FOR UPDATE",
+            &[&record.transaction_id],
+        )
+        .await?;
+    if doc_of::<ScepTransactionRecord>(row)?.as_ref() != Some(expected) {
+        return Ok(false);
+    }
+    tx.execute(
+        "UPDATE scep_transactions SET doc = $2 WHERE transaction_id = $1",
+        &[&record.transaction_id, &enc(record)?],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+pub(crate) async fn delete(
+    pool: &Pool,
+    expected: &ScepTransactionRecord,
+) -> Result<bool, StoreError> {
+    let mut c = pool.get().await?;
+    let tx = c.transaction().await?;
+    let row = tx
+        .query_opt(
+            "SELECT doc FROM scep_transactions WHERE transaction_id = $1 FOR UPDATE",
+            &[&expected.transaction_id],
+        )
+        .await?;
+    if doc_of::<ScepTransactionRecord>(row)?.as_ref() != Some(expected) {
+        return Ok(false);
+    }
+    tx.execute(
+        "DELETE FROM scep_transactions WHERE transaction_id = $1",
+        &[&expected.transaction_id],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}

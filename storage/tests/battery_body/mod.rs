@@ -1,0 +1,1674 @@
+//! The storage battery body: behavioural tests every backend must pass,
+//! instantiated per backend by the `battery!` macro at the bottom
+//! (hickory-dns' zone battery pattern). Shared by `tests/battery.rs`
+//! (memory, sled) and `tests/battery_postgres.rs` (PostgreSQL), each of
+//! which includes this module and adds one `battery!` line per backend.
+#![allow(
+    dead_code,
+    reason = "each including test crate uses a subset of the helpers"
+)]
+
+use std::sync::Barrier;
+
+use ironseal_storage::{
+    audit, new_id, verify_chain, AccountRecord, AccountStatus, ApiKeyRecord, ApiRole,
+    ApprovalRecord, ApprovalStatus, AuditEvent, AuthzRecord, AuthzStatus, CaRecord, CaStatus,
+    CertificateRecord, ChallengeRecord, ChallengeStatus, ChallengeType, EabKeyRecord, Identifier,
+    IssuanceWrite, OrderRecord, OrderStatus, RevocationReason, RevocationRecord,
+    ScepTransactionRecord, ScepTransactionState, Store, StoreError, TenantNames, TenantRecord,
+};
+use serde_json::json;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+pub(crate) const T0: OffsetDateTime = datetime!(2026-01-01 00:00 UTC);
+
+pub(crate) fn account(id: &str, thumb: &str) -> AccountRecord {
+    AccountRecord {
+        id: id.into(),
+        jwk: json!({"kty": "EC", "crv": "P-256", "x": thumb, "y": "y"}),
+        thumbprint: thumb.into(),
+        contact: vec!["mailto:a@example.com".into()],
+        status: AccountStatus::Valid,
+        created_at: T0,
+        tenant_id: None,
+        eab_kid: None,
+    }
+}
+
+pub(crate) fn order(id: &str, account_id: &str, created_at: OffsetDateTime) -> OrderRecord {
+    OrderRecord {
+        id: id.into(),
+        account_id: account_id.into(),
+        status: OrderStatus::Pending,
+        expires: created_at + Duration::days(7),
+        identifiers: vec![
+            Identifier::dns("example.com"),
+            Identifier::dns("*.example.com"),
+        ],
+        not_before: None,
+        not_after: Some(created_at + Duration::days(90)),
+        authz_ids: vec!["az1".into(), "az2".into()],
+        error: None,
+        cert_serial: None,
+        replaces: None,
+        profile: Some("tls".into()),
+        approval_id: None,
+        created_at,
+    }
+}
+
+pub(crate) fn authz(
+    id: &str,
+    account_id: &str,
+    value: &str,
+    wildcard: bool,
+    status: AuthzStatus,
+    expires: OffsetDateTime,
+) -> AuthzRecord {
+    AuthzRecord {
+        id: id.into(),
+        account_id: account_id.into(),
+        identifier: Identifier::dns(value),
+        status,
+        expires,
+        wildcard,
+        challenges: vec![ChallengeRecord {
+            id: format!("{id}-ch"),
+            kind: ChallengeType::Dns01,
+            token: "tok".into(),
+            status: ChallengeStatus::Pending,
+            validated: None,
+            error: None,
+        }],
+    }
+}
+
+pub(crate) fn cert(serial: &str, issuer_id: &str) -> CertificateRecord {
+    CertificateRecord {
+        serial: serial.into(),
+        issuer_id: issuer_id.into(),
+        account_id: "acct".into(),
+        order_id: "ord".into(),
+        der: vec![0x30, 0x82, 0x00, 0xff, 0x00, 0x01, 0xfe],
+        not_before: T0,
+        not_after: T0 + Duration::days(90),
+        public_key_sha256: "ab".repeat(32),
+        identifiers: vec![Identifier::dns("example.com"), Identifier::ip("192.0.2.1")],
+        revocation: None,
+        replaced_by: None,
+        renew_early: false,
+        origin: Default::default(),
+    }
+}
+
+pub(crate) fn ca(id: &str, created_at: OffsetDateTime) -> CaRecord {
+    CaRecord {
+        id: id.into(),
+        name: format!("CA {id}"),
+        parent_id: None,
+        cert_der: vec![0x30, 0x03, 0x02, 0x01, 0x00],
+        sealed_key: (0u8..=255).collect(),
+        algorithm: Some(ironseal_storage::KeyAlgorithm::EcdsaP256),
+        status: CaStatus::Active,
+        created_at,
+        cross_certs: Vec::new(),
+        csr_der: Vec::new(),
+    }
+}
+
+pub(crate) fn rev(reason: u8) -> RevocationRecord {
+    RevocationRecord {
+        revoked_at: T0 + Duration::hours(1),
+        reason: RevocationReason::try_from(reason).expect("valid reason code"),
+    }
+}
+
+// ---------------------------------------------------------------- accounts
+
+pub(crate) fn account_create_get(s: &dyn Store) {
+    let a = account("a1", "th1");
+    s.create_account(&a).unwrap();
+    assert_eq!(s.get_account("a1").unwrap(), Some(a.clone()));
+    assert_eq!(s.account_by_thumbprint("th1").unwrap(), Some(a.clone()));
+    assert_eq!(s.get_account("nope").unwrap(), None);
+    assert_eq!(s.account_by_thumbprint("nope").unwrap(), None);
+
+    // Same thumbprint, other id: Conflict, nothing written.
+    let dup = account("a2", "th1");
+    assert!(matches!(
+        s.create_account(&dup),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.get_account("a2").unwrap(), None);
+    // Same id, other thumbprint: Conflict, the thumbprint stays free.
+    let dup_id = account("a1", "th2");
+    assert!(matches!(
+        s.create_account(&dup_id),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.account_by_thumbprint("th2").unwrap(), None);
+    assert_eq!(s.get_account("a1").unwrap(), Some(a));
+}
+
+pub(crate) fn account_update(s: &dyn Store) {
+    let mut a = account("a1", "th1");
+    s.create_account(&a).unwrap();
+    a.contact = vec![];
+    a.status = AccountStatus::Deactivated;
+    s.update_account(&a).unwrap();
+    assert_eq!(s.get_account("a1").unwrap(), Some(a.clone()));
+    assert_eq!(s.account_by_thumbprint("th1").unwrap(), Some(a.clone()));
+
+    let mut other_key = a.clone();
+    other_key.thumbprint = "th9".into();
+    assert!(matches!(
+        s.update_account(&other_key),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.account_by_thumbprint("th9").unwrap(), None);
+
+    assert_eq!(
+        s.update_account(&account("missing", "thm")),
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(s.get_account("missing").unwrap(), None);
+}
+
+/// Deactivation is final (RFC 8555 §7.3.6): an update carrying a `valid`
+/// snapshot taken before the deactivation, and a key change, both lose.
+pub(crate) fn account_deactivation_is_final(s: &dyn Store) {
+    let snapshot = account("d1", "thd");
+    s.create_account(&snapshot).unwrap();
+    let mut gone = snapshot.clone();
+    gone.status = AccountStatus::Deactivated;
+    s.update_account(&gone).unwrap();
+    let mut revived = snapshot.clone();
+    revived.contact = vec!["mailto:new@example.com".into()];
+    assert_eq!(s.update_account(&revived), Err(StoreError::AccountNotValid));
+    let mut rolled = snapshot.clone();
+    rolled.thumbprint = "thd-new".into();
+    assert_eq!(
+        s.change_account_key(&rolled, "thd"),
+        Err(StoreError::AccountNotValid)
+    );
+    assert_eq!(s.get_account("d1").unwrap(), Some(gone.clone()));
+    assert_eq!(s.account_by_thumbprint("thd-new").unwrap(), None);
+    // Writing the same final status again is harmless.
+    s.update_account(&gone).unwrap();
+}
+
+pub(crate) fn account_change_key(s: &dyn Store) {
+    s.create_account(&account("a1", "old")).unwrap();
+    s.create_account(&account("a2", "taken")).unwrap();
+
+    let mut rolled = account("a1", "new");
+    rolled.jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": "new"});
+    s.change_account_key(&rolled, "old").unwrap();
+    assert_eq!(s.get_account("a1").unwrap(), Some(rolled.clone()));
+    assert_eq!(
+        s.account_by_thumbprint("new").unwrap(),
+        Some(rolled.clone())
+    );
+    assert_eq!(s.account_by_thumbprint("old").unwrap(), None);
+    // The old key is free again.
+    s.create_account(&account("a3", "old")).unwrap();
+
+    // New key used by another account.
+    let clash = account("a1", "taken");
+    assert!(matches!(
+        s.change_account_key(&clash, "new"),
+        Err(StoreError::Conflict(_))
+    ));
+    // Stale old thumbprint (someone rolled first).
+    let stale = account("a1", "newer");
+    assert!(matches!(
+        s.change_account_key(&stale, "old"),
+        Err(StoreError::Conflict(_))
+    ));
+    // Rolling to the key it already has is a key "already in use".
+    assert!(matches!(
+        s.change_account_key(&rolled, "new"),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.get_account("a1").unwrap(), Some(rolled));
+    assert_eq!(s.account_by_thumbprint("newer").unwrap(), None);
+    assert_eq!(s.account_by_thumbprint("taken").unwrap().unwrap().id, "a2");
+    assert_eq!(
+        s.change_account_key(&account("zz", "zz"), "x"),
+        Err(StoreError::NotFound)
+    );
+}
+
+pub(crate) fn account_create_race(s: &dyn Store) {
+    for round in 0..10 {
+        let thumb = format!("race-{round}");
+        let barrier = Barrier::new(8);
+        let results: Vec<Result<(), StoreError>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let (thumb, barrier) = (&thumb, &barrier);
+                    sc.spawn(move || {
+                        barrier.wait();
+                        s.create_account(&account(&format!("r{round}-{i}"), thumb))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let wins: Vec<usize> = (0..8).filter(|&i| results[i].is_ok()).collect();
+        assert_eq!(wins.len(), 1, "round {round}: {results:?}");
+        for (i, r) in results.iter().enumerate() {
+            if i != wins[0] {
+                assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+                assert_eq!(s.get_account(&format!("r{round}-{i}")).unwrap(), None);
+            }
+        }
+        let winner = s.account_by_thumbprint(&thumb).unwrap().unwrap();
+        assert_eq!(winner.id, format!("r{round}-{}", wins[0]));
+    }
+}
+
+// ------------------------------------------------------------------ orders
+
+pub(crate) fn order_put_get(s: &dyn Store) {
+    let mut o = order("o1", "acct", T0);
+    s.put_order(&o).unwrap();
+    assert_eq!(s.get_order("o1").unwrap(), Some(o.clone()));
+    assert_eq!(s.get_order("nope").unwrap(), None);
+    o.status = OrderStatus::Invalid;
+    o.error = Some(json!({"type": "urn:ietf:params:acme:error:unauthorized"}));
+    s.put_order(&o).unwrap();
+    assert_eq!(s.get_order("o1").unwrap(), Some(o));
+    // Re-putting does not duplicate the listing entry.
+    assert_eq!(s.list_orders("acct", None, 10).unwrap(), vec!["o1"]);
+}
+
+pub(crate) fn order_list_pagination(s: &dyn Store) {
+    // Insert out of creation order, with ids not in creation order either.
+    let created = [
+        ("zz", 3),
+        ("aa", 1),
+        ("mm", 5),
+        ("bb", 2),
+        ("yy", 4),
+        ("cc", 4), // same created_at as yy: ties break by id
+    ];
+    for (id, mins) in created {
+        s.put_order(&order(id, "acct", T0 + Duration::minutes(mins)))
+            .unwrap();
+    }
+    // Another account's orders, created in between, must not appear.
+    s.put_order(&order("other1", "acct2", T0 + Duration::minutes(2)))
+        .unwrap();
+    // An account id that is a prefix of another must not leak either.
+    s.put_order(&order("pfx", "acc", T0)).unwrap();
+    s.put_order(&order("longer", "acctX", T0)).unwrap();
+
+    let all = ["aa", "bb", "zz", "cc", "yy", "mm"];
+    assert_eq!(s.list_orders("acct", None, 100).unwrap(), all);
+    assert_eq!(s.list_orders("acct", None, 6).unwrap(), all);
+    assert_eq!(
+        s.list_orders("acct", None, 0).unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        s.list_orders("nobody", None, 10).unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(s.list_orders("acc", None, 10).unwrap(), vec!["pfx"]);
+
+    // Page through with limit 2.
+    let mut pages = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = s.list_orders("acct", after.as_deref(), 2).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().cloned();
+        pages.push(page);
+    }
+    assert_eq!(
+        pages,
+        vec![vec!["aa", "bb"], vec!["zz", "cc"], vec!["yy", "mm"]]
+    );
+    // Cursor boundaries: strictly after.
+    assert_eq!(s.list_orders("acct", Some("aa"), 1).unwrap(), vec!["bb"]);
+    assert_eq!(
+        s.list_orders("acct", Some("cc"), 10).unwrap(),
+        vec!["yy", "mm"]
+    );
+    assert_eq!(s.list_orders("acct", Some("yy"), 10).unwrap(), vec!["mm"]);
+    assert_eq!(
+        s.list_orders("acct", Some("mm"), 10).unwrap(),
+        Vec::<String>::new()
+    );
+    // Unknown cursor, or another account's order as cursor: NotFound.
+    assert_eq!(
+        s.list_orders("acct", Some("nope"), 10),
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        s.list_orders("acct", Some("other1"), 10),
+        Err(StoreError::NotFound)
+    );
+
+    // Status changes keep the position; a created_at change moves it.
+    let mut bb = s.get_order("bb").unwrap().unwrap();
+    bb.status = OrderStatus::Ready;
+    s.put_order(&bb).unwrap();
+    assert_eq!(s.list_orders("acct", None, 100).unwrap(), all);
+    bb.created_at = T0 + Duration::minutes(10);
+    s.put_order(&bb).unwrap();
+    assert_eq!(
+        s.list_orders("acct", None, 100).unwrap(),
+        ["aa", "zz", "cc", "yy", "mm", "bb"]
+    );
+}
+
+pub(crate) fn order_transition(s: &dyn Store) {
+    let o = order("o1", "acct", T0);
+    s.put_order(&o).unwrap();
+
+    let mut ready = o.clone();
+    ready.status = OrderStatus::Ready;
+    // Wrong expectation: not written.
+    assert!(!s.transition_order(&ready, OrderStatus::Processing).unwrap());
+    assert_eq!(s.get_order("o1").unwrap(), Some(o.clone()));
+    // Right expectation: written.
+    assert!(s.transition_order(&ready, OrderStatus::Pending).unwrap());
+    assert_eq!(s.get_order("o1").unwrap(), Some(ready.clone()));
+    // The same transition again loses.
+    assert!(!s.transition_order(&ready, OrderStatus::Pending).unwrap());
+
+    let mut processing = ready.clone();
+    processing.status = OrderStatus::Processing;
+    assert!(s.transition_order(&processing, OrderStatus::Ready).unwrap());
+    let mut valid = processing.clone();
+    valid.status = OrderStatus::Valid;
+    valid.cert_serial = Some("01ab".into());
+    assert!(s.transition_order(&valid, OrderStatus::Processing).unwrap());
+    assert_eq!(s.get_order("o1").unwrap(), Some(valid));
+    assert_eq!(s.list_orders("acct", None, 10).unwrap(), vec!["o1"]);
+
+    assert_eq!(
+        s.transition_order(&order("missing", "acct", T0), OrderStatus::Pending),
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(s.get_order("missing").unwrap(), None);
+}
+
+pub(crate) fn order_transition_race(s: &dyn Store) {
+    for round in 0..10 {
+        let id = format!("race-{round}");
+        s.put_order(&order(&id, "acct", T0)).unwrap();
+        let barrier = Barrier::new(8);
+        let results: Vec<bool> = std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let (id, barrier) = (&id, &barrier);
+                    sc.spawn(move || {
+                        let mut o = order(id, "acct", T0);
+                        o.status = OrderStatus::Ready;
+                        o.profile = Some(format!("winner-{i}"));
+                        barrier.wait();
+                        s.transition_order(&o, OrderStatus::Pending).unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let wins: Vec<usize> = (0..8).filter(|&i| results[i]).collect();
+        assert_eq!(wins.len(), 1, "round {round}: {results:?}");
+        let stored = s.get_order(&id).unwrap().unwrap();
+        assert_eq!(stored.profile, Some(format!("winner-{}", wins[0])));
+    }
+}
+
+// ---------------------------------------------------------- authorizations
+
+pub(crate) fn authz_put_get(s: &dyn Store) {
+    let mut a = authz(
+        "az1",
+        "acct",
+        "example.com",
+        false,
+        AuthzStatus::Pending,
+        T0,
+    );
+    s.put_authz(&a).unwrap();
+    assert_eq!(s.get_authz("az1").unwrap(), Some(a.clone()));
+    assert_eq!(s.get_authz("nope").unwrap(), None);
+    a.status = AuthzStatus::Valid;
+    a.challenges[0].status = ChallengeStatus::Valid;
+    a.challenges[0].validated = Some(T0 + Duration::seconds(5));
+    s.put_authz(&a).unwrap();
+    assert_eq!(s.get_authz("az1").unwrap(), Some(a));
+}
+
+pub(crate) fn authz_reuse(s: &dyn Store) {
+    let now = T0;
+    let later = now + Duration::days(1);
+    let dns = Identifier::dns;
+
+    assert_eq!(
+        s.find_reusable_authz("acct", &dns("example.com"), now)
+            .unwrap(),
+        None
+    );
+
+    // Unusable ones: invalid, deactivated, expired status, past expiry,
+    // expiring exactly now, other account, other name.
+    for (id, status, expires) in [
+        ("inv", AuthzStatus::Invalid, later),
+        ("deact", AuthzStatus::Deactivated, later),
+        ("exp", AuthzStatus::Expired, later),
+        ("rev", AuthzStatus::Revoked, later),
+        ("past", AuthzStatus::Valid, now - Duration::seconds(1)),
+        ("edge", AuthzStatus::Valid, now),
+    ] {
+        s.put_authz(&authz(id, "acct", "example.com", false, status, expires))
+            .unwrap();
+    }
+    s.put_authz(&authz(
+        "oth",
+        "acct2",
+        "example.com",
+        false,
+        AuthzStatus::Valid,
+        later,
+    ))
+    .unwrap();
+    s.put_authz(&authz(
+        "sub",
+        "acct",
+        "www.example.com",
+        false,
+        AuthzStatus::Valid,
+        later,
+    ))
+    .unwrap();
+    assert_eq!(
+        s.find_reusable_authz("acct", &dns("example.com"), now)
+            .unwrap(),
+        None
+    );
+
+    // A pending one is reusable...
+    let pending = authz(
+        "pend",
+        "acct",
+        "example.com",
+        false,
+        AuthzStatus::Pending,
+        later,
+    );
+    s.put_authz(&pending).unwrap();
+    assert_eq!(
+        s.find_reusable_authz("acct", &dns("example.com"), now)
+            .unwrap(),
+        Some(pending.clone())
+    );
+    // ...but a valid one wins, even with an earlier expiry.
+    let valid = authz(
+        "val",
+        "acct",
+        "example.com",
+        false,
+        AuthzStatus::Valid,
+        now + Duration::hours(1),
+    );
+    s.put_authz(&valid).unwrap();
+    assert_eq!(
+        s.find_reusable_authz("acct", &dns("example.com"), now)
+            .unwrap(),
+        Some(valid.clone())
+    );
+    // Of two valid ones, the later expiry wins.
+    let valid2 = authz(
+        "val2",
+        "acct",
+        "example.com",
+        false,
+        AuthzStatus::Valid,
+        later,
+    );
+    s.put_authz(&valid2).unwrap();
+    assert_eq!(
+        s.find_reusable_authz("acct", &dns("example.com"), now)
+            .unwrap(),
+        Some(valid2.clone())
+    );
+    // DNS names compare case-insensitively.
+    assert_eq!(
+        s.find_reusable_authz("acct", &dns("EXAMPLE.com"), now)
+            .unwrap(),
+        Some(valid2.clone())
+    );
+    // Status changes are seen: invalidate both valid ones, pending remains.
+    for mut a in [valid, valid2] {
+        a.status = AuthzStatus::Invalid;
+        s.put_authz(&a).unwrap();
+    }
+    assert_eq!(
+        s.find_reusable_authz("acct", &dns("example.com"), now)
+            .unwrap(),
+        Some(pending)
+    );
+    // Time moves on: nothing left.
+    assert_eq!(
+        s.find_reusable_authz("acct", &dns("example.com"), later)
+            .unwrap(),
+        None
+    );
+
+    // Wildcards: "*.example.com" only matches wildcard authzs for the base.
+    assert_eq!(
+        s.find_reusable_authz("acct", &dns("*.example.com"), now)
+            .unwrap(),
+        None
+    );
+    let wild = authz(
+        "wild",
+        "acct",
+        "example.com",
+        true,
+        AuthzStatus::Valid,
+        later,
+    );
+    s.put_authz(&wild).unwrap();
+    assert_eq!(
+        s.find_reusable_authz("acct", &dns("*.example.com"), now)
+            .unwrap(),
+        Some(wild)
+    );
+    assert_eq!(
+        s.find_reusable_authz("acct", &dns("example.com"), later)
+            .unwrap(),
+        None
+    );
+
+    // IP identifiers.
+    let mut ip = authz("ip", "acct", "x", false, AuthzStatus::Valid, later);
+    ip.identifier = Identifier::ip("2001:db8::1");
+    s.put_authz(&ip).unwrap();
+    assert_eq!(
+        s.find_reusable_authz("acct", &Identifier::ip("2001:db8::1"), now)
+            .unwrap(),
+        Some(ip)
+    );
+    assert_eq!(
+        s.find_reusable_authz("acct", &dns("2001:db8::1"), now)
+            .unwrap(),
+        None
+    );
+
+    // Changing an authz's identifier moves its index entry.
+    let mut moved = authz("mv", "acct", "a.test", false, AuthzStatus::Valid, later);
+    s.put_authz(&moved).unwrap();
+    moved.identifier = Identifier::dns("b.test");
+    s.put_authz(&moved).unwrap();
+    assert_eq!(
+        s.find_reusable_authz("acct", &dns("a.test"), now).unwrap(),
+        None
+    );
+    assert_eq!(
+        s.find_reusable_authz("acct", &dns("b.test"), now).unwrap(),
+        Some(moved)
+    );
+}
+
+// ------------------------------------------------------------ certificates
+
+pub(crate) fn cert_insert_get(s: &dyn Store) {
+    let c = cert("0a1b2c", "ica");
+    s.insert_certificate(&c).unwrap();
+    assert_eq!(s.get_certificate("0a1b2c").unwrap(), Some(c.clone()));
+    assert_eq!(s.get_certificate("0A1B2C").unwrap(), Some(c.clone()));
+    assert_eq!(s.get_certificate("ffff").unwrap(), None);
+
+    let mut dup = cert("0a1b2c", "other");
+    dup.der = vec![1, 2, 3];
+    assert_eq!(s.insert_certificate(&dup), Err(StoreError::DuplicateSerial));
+    let mut dup_upper = dup.clone();
+    dup_upper.serial = "0A1B2C".into();
+    assert_eq!(
+        s.insert_certificate(&dup_upper),
+        Err(StoreError::DuplicateSerial)
+    );
+    assert_eq!(s.get_certificate("0a1b2c").unwrap(), Some(c));
+
+    // Upper-case serials are stored lower-case.
+    s.insert_certificate(&cert("DEADBEEF", "ica")).unwrap();
+    assert_eq!(
+        s.get_certificate("deadbeef").unwrap().unwrap().serial,
+        "deadbeef"
+    );
+
+    // Large DER round-trips byte for byte.
+    let mut big = cert("b1", "ica");
+    big.der = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    s.insert_certificate(&big).unwrap();
+    assert_eq!(s.get_certificate("b1").unwrap(), Some(big));
+}
+
+/// The compact status (issuer, revocation) of `serial` matches its record.
+pub(crate) fn assert_status(s: &dyn Store, serial: &str) {
+    let full = s.get_certificate(serial).unwrap();
+    let status = s.certificate_status(serial).unwrap();
+    assert_eq!(
+        status,
+        full.as_ref().map(ironseal_storage::CertificateStatus::from),
+        "status of {serial}"
+    );
+}
+
+pub(crate) fn cert_update(s: &dyn Store) {
+    let mut c = cert("01", "ica");
+    s.insert_certificate(&c).unwrap();
+    c.renew_early = true;
+    s.update_certificate(&c).unwrap();
+    assert_eq!(s.get_certificate("01").unwrap(), Some(c.clone()));
+    assert_eq!(
+        s.update_certificate(&cert("02", "ica")),
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(s.get_certificate("02").unwrap(), None);
+
+    // A stale copy without revocation/replacement does not clear them.
+    let stale = c.clone();
+    s.revoke_certificate("01", rev(1)).unwrap();
+    s.mark_replaced("01", "ord-next").unwrap();
+    let mut stale2 = stale.clone();
+    stale2.renew_early = false;
+    s.update_certificate(&stale2).unwrap();
+    let got = s.get_certificate("01").unwrap().unwrap();
+    assert_eq!(got.revocation, Some(rev(1)));
+    assert_eq!(got.replaced_by.as_deref(), Some("ord-next"));
+    assert!(!got.renew_early);
+    assert_eq!(
+        s.revoked_certificates("ica").unwrap(),
+        vec![("01".into(), rev(1))]
+    );
+
+    // An update can set the revocation (and it gets indexed).
+    let mut c3 = cert("03", "ica");
+    s.insert_certificate(&c3).unwrap();
+    c3.revocation = Some(rev(4));
+    s.update_certificate(&c3).unwrap();
+    assert_eq!(
+        s.revoked_certificates("ica").unwrap(),
+        vec![("01".into(), rev(1)), ("03".into(), rev(4))]
+    );
+    for serial in ["01", "02", "03", "0003"] {
+        assert_status(s, serial);
+    }
+    assert_eq!(
+        s.certificate_status("03").unwrap().unwrap().revocation,
+        Some(rev(4))
+    );
+}
+
+pub(crate) fn cert_revoke(s: &dyn Store) {
+    for (serial, issuer) in [("0c", "ica"), ("0a", "ica"), ("0b", "icb"), ("0d", "ica")] {
+        s.insert_certificate(&cert(serial, issuer)).unwrap();
+    }
+    // Inserted already revoked: indexed too.
+    let mut pre = cert("0e", "ica");
+    pre.revocation = Some(rev(5));
+    s.insert_certificate(&pre).unwrap();
+    // An issuer id that prefixes another.
+    s.insert_certificate(&cert("0f", "ic")).unwrap();
+    s.revoke_certificate("0f", rev(0)).unwrap();
+
+    assert_eq!(
+        s.revoked_certificates("ica").unwrap(),
+        vec![("0e".into(), rev(5))]
+    );
+
+    s.revoke_certificate("0C", rev(1)).unwrap();
+    s.revoke_certificate("0a", rev(4)).unwrap();
+    s.revoke_certificate("0b", rev(3)).unwrap();
+    assert_eq!(
+        s.revoke_certificate("0c", rev(2)),
+        Err(StoreError::AlreadyRevoked)
+    );
+    assert_eq!(
+        s.revoke_certificate("0e", rev(2)),
+        Err(StoreError::AlreadyRevoked)
+    );
+    assert_eq!(
+        s.revoke_certificate("99", rev(1)),
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        s.get_certificate("0c").unwrap().unwrap().revocation,
+        Some(rev(1))
+    );
+    assert_eq!(s.get_certificate("0d").unwrap().unwrap().revocation, None);
+
+    assert_eq!(
+        s.revoked_certificates("ica").unwrap(),
+        vec![
+            ("0a".into(), rev(4)),
+            ("0c".into(), rev(1)),
+            ("0e".into(), rev(5))
+        ]
+    );
+    assert_eq!(
+        s.revoked_certificates("icb").unwrap(),
+        vec![("0b".into(), rev(3))]
+    );
+    assert_eq!(
+        s.revoked_certificates("ic").unwrap(),
+        vec![("0f".into(), rev(0))]
+    );
+    assert_eq!(s.revoked_certificates("none").unwrap(), vec![]);
+    // The status index follows inserts and revocations.
+    for serial in ["0a", "0B", "0c", "0d", "0e", "0f", "99"] {
+        assert_status(s, serial);
+    }
+    let st = s.certificate_status("0C").unwrap().unwrap();
+    assert_eq!(
+        (st.issuer_id.as_str(), st.revocation),
+        ("ica", Some(rev(1)))
+    );
+    assert_eq!(
+        s.certificate_status("0d").unwrap().unwrap().revocation,
+        None
+    );
+    assert_eq!(s.certificate_status("99").unwrap(), None);
+}
+
+pub(crate) fn cert_mark_replaced(s: &dyn Store) {
+    s.insert_certificate(&cert("aa", "ica")).unwrap();
+    s.mark_replaced("AA", "ord-2").unwrap();
+    assert_eq!(
+        s.get_certificate("aa")
+            .unwrap()
+            .unwrap()
+            .replaced_by
+            .as_deref(),
+        Some("ord-2")
+    );
+    assert_eq!(
+        s.mark_replaced("aa", "ord-3"),
+        Err(StoreError::AlreadyReplaced)
+    );
+    assert_eq!(
+        s.get_certificate("aa")
+            .unwrap()
+            .unwrap()
+            .replaced_by
+            .as_deref(),
+        Some("ord-2")
+    );
+    assert_eq!(s.mark_replaced("bb", "ord-3"), Err(StoreError::NotFound));
+}
+
+pub(crate) fn cert_insert_race(s: &dyn Store) {
+    for round in 0..10 {
+        let serial = format!("{round:02x}ff");
+        let barrier = Barrier::new(8);
+        let results: Vec<Result<(), StoreError>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..8u8)
+                .map(|i| {
+                    let (serial, barrier) = (&serial, &barrier);
+                    sc.spawn(move || {
+                        let mut c = cert(serial, "ica");
+                        c.der = vec![i; 8];
+                        barrier.wait();
+                        s.insert_certificate(&c)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let wins: Vec<usize> = (0..8).filter(|&i| results[i].is_ok()).collect();
+        assert_eq!(wins.len(), 1, "round {round}: {results:?}");
+        assert!(results
+            .iter()
+            .all(|r| r.is_ok() || r == &Err(StoreError::DuplicateSerial)));
+        let stored = s.get_certificate(&serial).unwrap().unwrap();
+        assert_eq!(stored.der, vec![wins[0] as u8; 8]);
+    }
+}
+
+pub(crate) fn cert_revoke_race(s: &dyn Store) {
+    s.insert_certificate(&cert("77", "ica")).unwrap();
+    let barrier = Barrier::new(8);
+    let results: Vec<Result<(), StoreError>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..8u8)
+            .map(|i| {
+                let barrier = &barrier;
+                sc.spawn(move || {
+                    barrier.wait();
+                    // Eight distinct valid reason codes (7 is not one).
+                    s.revoke_certificate("77", rev(if i == 7 { 8 } else { i }))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| **r == Err(StoreError::AlreadyRevoked))
+            .count(),
+        7
+    );
+    assert_eq!(s.revoked_certificates("ica").unwrap().len(), 1);
+}
+
+// ------------------------------------------------------ keys, CAs, CRLs
+
+pub(crate) fn blocked_keys(s: &dyn Store) {
+    let k = "ab".repeat(32);
+    assert!(!s.is_key_blocked(&k).unwrap());
+    s.block_key(&k).unwrap();
+    s.block_key(&k).unwrap();
+    assert!(s.is_key_blocked(&k).unwrap());
+    assert!(s.is_key_blocked(&k.to_ascii_uppercase()).unwrap());
+    assert!(!s.is_key_blocked(&"cd".repeat(32)).unwrap());
+}
+
+pub(crate) fn cas(s: &dyn Store) {
+    assert_eq!(s.list_cas().unwrap(), vec![]);
+    let root = ca("root", T0);
+    let mut inter = ca("inter", T0 + Duration::hours(1));
+    inter.parent_id = Some("root".into());
+    inter.algorithm = Some(ironseal_storage::KeyAlgorithm::Rsa3072);
+    let b = ca("b-later", T0 + Duration::hours(2));
+    s.put_ca(&b).unwrap();
+    s.put_ca(&inter).unwrap();
+    s.put_ca(&root).unwrap();
+    assert_eq!(s.get_ca("inter").unwrap(), Some(inter.clone()));
+    assert_eq!(s.get_ca("nope").unwrap(), None);
+    assert_eq!(
+        s.list_cas().unwrap(),
+        vec![root.clone(), inter.clone(), b.clone()]
+    );
+    inter.status = CaStatus::Retiring;
+    s.put_ca(&inter).unwrap();
+    assert_eq!(
+        s.get_ca("inter").unwrap().unwrap().status,
+        CaStatus::Retiring
+    );
+    assert_eq!(s.list_cas().unwrap().len(), 3);
+    // A pending CA keeps its request and no certificate; an external one a
+    // certificate and no key. Both round-trip unchanged.
+    let mut pending = ca("pending", T0 + Duration::hours(3));
+    pending.status = CaStatus::Pending;
+    pending.cert_der = Vec::new();
+    pending.csr_der = vec![0x30, 0x00];
+    let mut external = ca("external", T0 + Duration::hours(4));
+    external.status = CaStatus::External;
+    external.sealed_key = Vec::new();
+    external.algorithm = None;
+    s.put_ca(&pending).unwrap();
+    s.put_ca(&external).unwrap();
+    assert_eq!(s.get_ca("pending").unwrap(), Some(pending.clone()));
+    assert_eq!(s.get_ca("external").unwrap(), Some(external.clone()));
+    pending.status = CaStatus::Active;
+    pending.cert_der = root.cert_der.clone();
+    pending.csr_der = Vec::new();
+    s.put_ca(&pending).unwrap();
+    assert_eq!(s.get_ca("pending").unwrap(), Some(pending));
+    assert_eq!(s.list_cas().unwrap().len(), 5);
+    // Debug never shows the sealed key bytes.
+    assert!(!format!("{root:?}").contains("255"));
+}
+
+pub(crate) fn crl_numbers(s: &dyn Store) {
+    assert_eq!(s.next_crl_number("a").unwrap(), 1);
+    assert_eq!(s.next_crl_number("a").unwrap(), 2);
+    assert_eq!(s.next_crl_number("b").unwrap(), 1);
+    assert_eq!(s.next_crl_number("a").unwrap(), 3);
+
+    // Concurrent callers never see the same number.
+    let mut all: Vec<u64> = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                sc.spawn(|| {
+                    (0..50)
+                        .map(|_| s.next_crl_number("c").unwrap())
+                        .collect::<Vec<u64>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    all.sort_unstable();
+    assert_eq!(all, (1..=200).collect::<Vec<u64>>());
+}
+
+pub(crate) fn flush_and_object_safety(s: &dyn Store) {
+    s.create_account(&account("a", "t")).unwrap();
+    s.flush().unwrap();
+    s.flush().unwrap();
+    assert!(s.get_account("a").unwrap().is_some());
+    let id = new_id([0xfb; 16]);
+    assert_eq!(id.len(), 22);
+    assert!(id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    assert_ne!(new_id([0; 16]), new_id([1; 16]));
+}
+
+pub(crate) fn concurrent_flush(s: &dyn Store) {
+    std::thread::scope(|sc| {
+        for t in 0..4u32 {
+            sc.spawn(move || {
+                for i in 0..25u32 {
+                    let serial = format!("{t:02x}{i:06x}");
+                    s.insert_certificate(&cert(&serial, "ica")).unwrap();
+                    s.flush().unwrap();
+                    assert!(s.get_certificate(&serial).unwrap().is_some());
+                }
+            });
+        }
+    });
+    s.flush().unwrap();
+}
+
+/// Writes one of everything; `verify_populated` checks it back. Used by the
+/// battery (same instance) and by the sled reopen test (after a reopen).
+pub(crate) fn populate(s: &dyn Store) {
+    s.create_account(&account("pa", "pth")).unwrap();
+    s.change_account_key(&account("pa", "pth2"), "pth").unwrap();
+    for i in 0..5 {
+        s.put_order(&order(
+            &format!("po{i}"),
+            "pa",
+            T0 + Duration::minutes(5 - i),
+        ))
+        .unwrap();
+    }
+    let mut o = order("po0", "pa", T0 + Duration::minutes(5));
+    o.status = OrderStatus::Ready;
+    assert!(s.transition_order(&o, OrderStatus::Pending).unwrap());
+    s.put_authz(&authz(
+        "paz",
+        "pa",
+        "p.test",
+        false,
+        AuthzStatus::Valid,
+        T0 + Duration::days(30),
+    ))
+    .unwrap();
+    s.insert_certificate(&cert("c0ffee", "pica")).unwrap();
+    s.revoke_certificate("c0ffee", rev(1)).unwrap();
+    s.insert_certificate(&cert("c0ffef", "pica")).unwrap();
+    s.mark_replaced("c0ffef", "po1").unwrap();
+    s.block_key("beef").unwrap();
+    s.put_ca(&ca("pica", T0)).unwrap();
+    assert_eq!(s.next_crl_number("pica").unwrap(), 1);
+    assert_eq!(s.next_crl_number("pica").unwrap(), 2);
+}
+
+pub(crate) fn verify_populated(s: &dyn Store) {
+    assert_eq!(s.account_by_thumbprint("pth").unwrap(), None);
+    assert_eq!(s.account_by_thumbprint("pth2").unwrap().unwrap().id, "pa");
+    assert_eq!(
+        s.list_orders("pa", None, 10).unwrap(),
+        vec!["po4", "po3", "po2", "po1", "po0"]
+    );
+    assert_eq!(s.list_orders("pa", Some("po2"), 1).unwrap(), vec!["po1"]);
+    assert_eq!(
+        s.get_order("po0").unwrap().unwrap().status,
+        OrderStatus::Ready
+    );
+    assert_eq!(
+        s.find_reusable_authz("pa", &Identifier::dns("p.test"), T0)
+            .unwrap()
+            .unwrap()
+            .id,
+        "paz"
+    );
+    assert_eq!(
+        s.revoked_certificates("pica").unwrap(),
+        vec![("c0ffee".into(), rev(1))]
+    );
+    assert_eq!(
+        s.revoke_certificate("c0ffee", rev(2)),
+        Err(StoreError::AlreadyRevoked)
+    );
+    assert_eq!(
+        s.mark_replaced("c0ffef", "x"),
+        Err(StoreError::AlreadyReplaced)
+    );
+    assert_eq!(
+        s.insert_certificate(&cert("c0ffee", "pica")),
+        Err(StoreError::DuplicateSerial)
+    );
+    assert!(s.is_key_blocked("beef").unwrap());
+    assert_eq!(s.get_ca("pica").unwrap(), Some(ca("pica", T0)));
+    assert_eq!(s.next_crl_number("pica").unwrap(), 3);
+}
+
+// ---------------------------------------------------------------- API keys
+
+pub(crate) fn api_key(id: &str, role: ApiRole, created_at: OffsetDateTime) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: id.into(),
+        name: format!("key {id}"),
+        role,
+        secret_sha256: "cd".repeat(32),
+        created_at,
+        created_by: "system".into(),
+        disabled_at: None,
+        tenant_id: None,
+    }
+}
+
+pub(crate) fn api_keys(s: &dyn Store) {
+    assert_eq!(s.list_api_keys().unwrap(), vec![]);
+    assert_eq!(s.get_api_key("k1").unwrap(), None);
+    let k2 = api_key("k2", ApiRole::Operator, T0 + Duration::hours(1));
+    let k1 = api_key("k1", ApiRole::Admin, T0 + Duration::hours(2));
+    let k0 = api_key("k0", ApiRole::Auditor, T0 + Duration::hours(2));
+    s.create_api_key(&k2).unwrap();
+    s.create_api_key(&k1).unwrap();
+    s.create_api_key(&k0).unwrap();
+    assert_eq!(s.get_api_key("k1").unwrap(), Some(k1.clone()));
+    // Same id again: Conflict, the stored key unchanged.
+    let mut other = k1.clone();
+    other.role = ApiRole::Auditor;
+    assert!(matches!(
+        s.create_api_key(&other),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.get_api_key("k1").unwrap(), Some(k1.clone()));
+    // Ordered by created_at, then id.
+    let ids: Vec<String> = s
+        .list_api_keys()
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(ids, ["k2", "k0", "k1"]);
+    // Disable: one-way, kept in the list.
+    let at = T0 + Duration::days(1);
+    let d = s.disable_api_key("k2", at).unwrap();
+    assert_eq!(d.disabled_at, Some(at));
+    assert_eq!(s.get_api_key("k2").unwrap().unwrap().disabled_at, Some(at));
+    assert!(matches!(
+        s.disable_api_key("k2", at + Duration::days(1)),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.get_api_key("k2").unwrap().unwrap().disabled_at, Some(at));
+    assert_eq!(s.disable_api_key("nope", at), Err(StoreError::NotFound));
+    assert_eq!(s.list_api_keys().unwrap().len(), 3);
+    // k1 is the only enabled admin key: it stays.
+    assert_eq!(s.disable_api_key("k1", at), Err(StoreError::LastAdminKey));
+    assert_eq!(s.get_api_key("k1").unwrap().unwrap().disabled_at, None);
+    // With a second admin key, one of them may go; then not the other.
+    s.create_api_key(&api_key("k3", ApiRole::Admin, T0))
+        .unwrap();
+    s.disable_api_key("k1", at).unwrap();
+    assert_eq!(s.disable_api_key("k3", at), Err(StoreError::LastAdminKey));
+    // A key created disabled does not count.
+    let mut off = api_key("k4", ApiRole::Admin, T0);
+    off.disabled_at = Some(at);
+    s.create_api_key(&off).unwrap();
+    assert_eq!(s.disable_api_key("k3", at), Err(StoreError::LastAdminKey));
+}
+
+/// Issue 10 item 13: with n enabled admin keys, n concurrent disables
+/// succeed n - 1 times: the last enabled admin key always stays.
+pub(crate) fn last_admin_key_race(s: &dyn Store) {
+    let enabled = || -> Vec<String> {
+        s.list_api_keys()
+            .unwrap()
+            .into_iter()
+            .filter(|k| k.role == ApiRole::Admin && k.disabled_at.is_none())
+            .map(|k| k.id)
+            .collect()
+    };
+    for round in 0..20 {
+        for id in [format!("a{round}"), format!("b{round}")] {
+            s.create_api_key(&api_key(&id, ApiRole::Admin, T0)).unwrap();
+        }
+        let ids = enabled();
+        assert!(ids.len() >= 2, "round {round}: {ids:?}");
+        let barrier = Barrier::new(ids.len());
+        let wins: usize = std::thread::scope(|scope| {
+            let handles: Vec<_> = ids
+                .iter()
+                .map(|id| {
+                    let barrier = &barrier;
+                    scope.spawn(move || {
+                        barrier.wait();
+                        s.disable_api_key(id, T0).is_ok()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| usize::from(h.join().unwrap()))
+                .sum()
+        });
+        assert_eq!(wins, ids.len() - 1, "round {round}");
+        assert_eq!(enabled().len(), 1, "round {round}");
+    }
+}
+
+pub(crate) fn api_key_create_race(s: &dyn Store) {
+    let barrier = Barrier::new(8);
+    let wins: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    let mut k = api_key("same", ApiRole::Operator, T0);
+                    k.name = format!("racer {i}");
+                    barrier.wait();
+                    s.create_api_key(&k).is_ok()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum()
+    });
+    assert_eq!(wins, 1);
+}
+
+// ---------------------------------------------------------------- audit log
+
+pub(crate) fn event(n: usize) -> AuditEvent {
+    AuditEvent {
+        at: T0 + Duration::seconds(n as i64),
+        actor: format!("key:k{}", n % 3),
+        action: "POST /admin/v1/certificates/{serial}/revoke".into(),
+        summary: format!("{{\"reason\":\"keyCompromise\",\"n\":{n}}}"),
+        outcome: if n.is_multiple_of(2) { Some(200) } else { None },
+    }
+}
+
+pub(crate) fn audit_append_read(s: &dyn Store) {
+    assert_eq!(s.audit_head().unwrap(), None);
+    assert_eq!(s.audit_entries(0, 10).unwrap(), vec![]);
+    let mut appended = Vec::new();
+    for n in 0..25 {
+        let e = s.append_audit(&event(n)).unwrap();
+        assert_eq!(e.seq, n as u64 + 1);
+        assert_eq!(e.actor, event(n).actor);
+        assert_eq!(e.outcome, event(n).outcome);
+        appended.push(e);
+    }
+    assert_eq!(appended[0].prev_hash, audit::GENESIS_HASH);
+    for w in appended.windows(2) {
+        assert_eq!(w[1].prev_hash, w[0].entry_hash);
+    }
+    let head = s.audit_head().unwrap().unwrap();
+    assert_eq!(head, appended[24].head());
+    // Range reads: seq > after, ascending, at most limit.
+    assert_eq!(s.audit_entries(0, 100).unwrap(), appended);
+    assert_eq!(s.audit_entries(10, 5).unwrap(), appended[10..15].to_vec());
+    assert_eq!(s.audit_entries(24, 5).unwrap(), appended[24..].to_vec());
+    assert_eq!(s.audit_entries(25, 5).unwrap(), vec![]);
+    assert_eq!(s.audit_entries(0, 0).unwrap(), vec![]);
+    assert_eq!(s.audit_entries(u64::MAX, 3).unwrap(), vec![]);
+    // The whole log and any window verify.
+    verify_chain(&appended, None, Some(&head)).unwrap();
+    let window = s.audit_entries(5, 7).unwrap();
+    verify_chain(&window, Some(&appended[4].head()), None).unwrap();
+}
+
+pub(crate) fn audit_append_race(s: &dyn Store) {
+    let barrier = Barrier::new(8);
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            let barrier = &barrier;
+            scope.spawn(move || {
+                barrier.wait();
+                for n in 0..25 {
+                    s.append_audit(&event(t * 100 + n)).unwrap();
+                }
+            });
+        }
+    });
+    let all = s.audit_entries(0, 1000).unwrap();
+    assert_eq!(all.len(), 200);
+    let head = s.audit_head().unwrap().unwrap();
+    assert_eq!(head.seq, 200);
+    verify_chain(&all, None, Some(&head)).unwrap();
+}
+
+pub(crate) fn issuance(
+    serial: &str,
+    order: Option<OrderRecord>,
+    replaces: Option<&str>,
+) -> IssuanceWrite {
+    IssuanceWrite {
+        certificate: cert(serial, "ca1"),
+        order,
+        replaces: replaces.map(str::to_string),
+        audit: event(7),
+    }
+}
+
+pub(crate) fn issuance_is_atomic(s: &dyn Store) {
+    // Without an order: certificate and audit entry together.
+    let e = s.record_issuance(&issuance("0a", None, None)).unwrap();
+    assert_eq!(e.seq, 1);
+    assert!(s.get_certificate("0a").unwrap().is_some());
+    assert_eq!(
+        s.certificate_status("0a").unwrap().unwrap().issuer_id,
+        "ca1"
+    );
+    // A duplicate serial writes nothing, not even the audit entry.
+    assert_eq!(
+        s.record_issuance(&issuance("0A", None, None)),
+        Err(StoreError::DuplicateSerial)
+    );
+    assert_eq!(s.audit_head().unwrap().unwrap().seq, 1);
+
+    // With an order: it must still be processing.
+    let mut o = order("o1", "acct", T0);
+    o.status = OrderStatus::Ready;
+    s.put_order(&o).unwrap();
+    let mut done = o.clone();
+    done.status = OrderStatus::Valid;
+    done.cert_serial = Some("0b".into());
+    assert!(matches!(
+        s.record_issuance(&issuance("0b", Some(done.clone()), Some("0a"))),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.get_certificate("0b").unwrap(), None);
+    assert_eq!(s.get_certificate("0a").unwrap().unwrap().replaced_by, None);
+    assert_eq!(s.audit_head().unwrap().unwrap().seq, 1);
+
+    o.status = OrderStatus::Processing;
+    s.put_order(&o).unwrap();
+    let e = s
+        .record_issuance(&issuance("0b", Some(done.clone()), Some("0a")))
+        .unwrap();
+    assert_eq!(e.seq, 2);
+    assert_eq!(s.get_order("o1").unwrap().unwrap(), done);
+    assert_eq!(
+        s.get_certificate("0a")
+            .unwrap()
+            .unwrap()
+            .replaced_by
+            .as_deref(),
+        Some("o1")
+    );
+    assert_eq!(
+        s.list_orders("acct", None, 10).unwrap(),
+        vec!["o1".to_string()]
+    );
+    // The order left processing: a second issuance for it is refused.
+    assert!(matches!(
+        s.record_issuance(&issuance("0c", Some(done), None)),
+        Err(StoreError::Conflict(_))
+    ));
+    let all = s.audit_entries(0, 10).unwrap();
+    verify_chain(&all, None, s.audit_head().unwrap().as_ref()).unwrap();
+}
+
+pub(crate) fn issuance_race(s: &dyn Store) {
+    let mut o = order("race", "acct", T0);
+    o.status = OrderStatus::Processing;
+    s.put_order(&o).unwrap();
+    let barrier = Barrier::new(8);
+    let wins: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let barrier = &barrier;
+                let mut done = o.clone();
+                done.status = OrderStatus::Valid;
+                done.cert_serial = Some(format!("{t:02x}"));
+                scope.spawn(move || {
+                    barrier.wait();
+                    s.record_issuance(&issuance(&format!("{t:02x}"), Some(done), None))
+                        .is_ok()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum()
+    });
+    assert_eq!(wins, 1, "exactly one issuance wins an order");
+    assert_eq!(s.audit_head().unwrap().unwrap().seq, 1);
+}
+
+pub(crate) fn tenant(id: &str) -> TenantRecord {
+    TenantRecord {
+        id: id.into(),
+        name: format!("Tenant {id}"),
+        names: TenantNames {
+            dns: vec!["*.a.example".into()],
+            ip: vec!["10.1.0.0/16".into()],
+            uri: vec![],
+            email: vec![],
+        },
+        profiles: vec!["default".into()],
+        created_at: T0,
+        created_by: "key:k1".into(),
+        disabled_at: None,
+    }
+}
+
+pub(crate) fn eab(kid: &str, tenant_id: &str) -> EabKeyRecord {
+    EabKeyRecord {
+        kid: kid.into(),
+        tenant_id: tenant_id.into(),
+        sealed_hmac_key: vec![1, 2, 3],
+        created_at: T0,
+        created_by: "key:k1".into(),
+        bound_account: None,
+        disabled_at: None,
+    }
+}
+
+pub(crate) fn tenants_and_eab(s: &dyn Store) {
+    s.create_tenant(&tenant("b")).unwrap();
+    s.create_tenant(&tenant("a")).unwrap();
+    assert!(matches!(
+        s.create_tenant(&tenant("a")),
+        Err(StoreError::Conflict(_))
+    ));
+    let ids: Vec<String> = s
+        .list_tenants()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids, vec!["a", "b"]);
+    assert_eq!(s.get_tenant("a").unwrap().unwrap(), tenant("a"));
+    let off = s.disable_tenant("b", T0 + Duration::hours(1)).unwrap();
+    assert_eq!(off.disabled_at, Some(T0 + Duration::hours(1)));
+    assert!(matches!(
+        s.disable_tenant("b", T0),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.disable_tenant("zz", T0), Err(StoreError::NotFound));
+
+    s.create_eab_key(&eab("k2", "b")).unwrap();
+    s.create_eab_key(&eab("k1", "a")).unwrap();
+    s.create_eab_key(&eab("k3", "a")).unwrap();
+    assert!(matches!(
+        s.create_eab_key(&eab("k1", "b")),
+        Err(StoreError::Conflict(_))
+    ));
+    let of_a: Vec<String> = s
+        .list_eab_keys(Some("a"))
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(of_a, vec!["k1", "k3"]);
+    assert_eq!(s.list_eab_keys(None).unwrap().len(), 3);
+
+    // Binding: one account per key, atomically with the account.
+    let mut acct = account("acc1", "th1");
+    acct.tenant_id = Some("a".into());
+    acct.eab_kid = Some("k1".into());
+    assert_eq!(
+        s.create_account_bound(&acct, "nokey"),
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(s.get_account("acc1").unwrap(), None);
+    s.create_account_bound(&acct, "k1").unwrap();
+    assert_eq!(s.get_account("acc1").unwrap().unwrap(), acct);
+    assert_eq!(
+        s.get_eab_key("k1")
+            .unwrap()
+            .unwrap()
+            .bound_account
+            .as_deref(),
+        Some("acc1")
+    );
+    let second = account("acc2", "th2");
+    assert!(matches!(
+        s.create_account_bound(&second, "k1"),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.get_account("acc2").unwrap(), None);
+    // A key already used by an account cannot create another through a key.
+    assert!(matches!(
+        s.create_account_bound(&account("acc3", "th1"), "k3"),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.get_eab_key("k3").unwrap().unwrap().bound_account, None);
+    // Disabled keys bind nothing.
+    s.disable_eab_key("k3", T0).unwrap();
+    assert!(matches!(
+        s.create_account_bound(&second, "k3"),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.disable_eab_key("k3", T0),
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+pub(crate) fn eab_bind_race(s: &dyn Store) {
+    s.create_eab_key(&eab("race", "a")).unwrap();
+    let barrier = Barrier::new(8);
+    let wins: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    let a = account(&format!("r{t}"), &format!("rt{t}"));
+                    s.create_account_bound(&a, "race").is_ok()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum()
+    });
+    assert_eq!(wins, 1, "an EAB key binds exactly one account");
+}
+
+pub(crate) fn approval(id: &str, at: OffsetDateTime) -> ApprovalRecord {
+    ApprovalRecord {
+        id: id.into(),
+        status: ApprovalStatus::Pending,
+        protocol: "acme".into(),
+        requester: "acme:acct".into(),
+        tenant_id: Some("a".into()),
+        profile: "sensitive".into(),
+        names: vec!["dns:x.a.example".into()],
+        csr_der: vec![0x30, 0x00],
+        context: json!({"order": "o1"}),
+        requested_at: at,
+        decided_by: None,
+        decided_at: None,
+        comment: None,
+        cert_serial: None,
+        error: None,
+    }
+}
+
+pub(crate) fn approvals(s: &dyn Store) {
+    s.create_approval(&approval("p2", T0 + Duration::seconds(2)))
+        .unwrap();
+    s.create_approval(&approval("p1", T0 + Duration::seconds(1)))
+        .unwrap();
+    s.create_approval(&approval("p3", T0 + Duration::seconds(3)))
+        .unwrap();
+    assert!(matches!(
+        s.create_approval(&approval("p1", T0)),
+        Err(StoreError::Conflict(_))
+    ));
+    let ids = |st| -> Vec<String> {
+        s.list_approvals(st)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect()
+    };
+    assert_eq!(ids(None), vec!["p1", "p2", "p3"]);
+    let mut decided = approval("p2", T0 + Duration::seconds(2));
+    decided.status = ApprovalStatus::Rejected;
+    decided.decided_by = Some("key:k2".into());
+    assert!(s
+        .update_approval(&decided, ApprovalStatus::Pending)
+        .unwrap());
+    // A second decision loses.
+    let mut late = decided.clone();
+    late.status = ApprovalStatus::Approved;
+    assert!(!s.update_approval(&late, ApprovalStatus::Pending).unwrap());
+    assert_eq!(s.get_approval("p2").unwrap().unwrap(), decided);
+    assert_eq!(ids(Some(ApprovalStatus::Pending)), vec!["p1", "p3"]);
+    assert_eq!(ids(Some(ApprovalStatus::Rejected)), vec!["p2"]);
+    assert_eq!(
+        s.update_approval(&approval("nope", T0), ApprovalStatus::Pending),
+        Err(StoreError::NotFound)
+    );
+}
+
+pub(crate) fn scep_tx(
+    id: &str,
+    request: &str,
+    state: ScepTransactionState,
+) -> ScepTransactionRecord {
+    ScepTransactionRecord {
+        transaction_id: id.into(),
+        request: request.into(),
+        signer_key: "k".into(),
+        state,
+        updated_at: T0,
+    }
+}
+
+pub(crate) fn scep_transactions(s: &dyn Store) {
+    assert_eq!(s.get_scep_transaction("t1").unwrap(), None);
+    let claim = scep_tx("t1", "r1", ScepTransactionState::InFlight);
+    assert!(s.put_scep_transaction(&claim, None).unwrap());
+    // A second claim of the same transactionID loses.
+    assert!(!s.put_scep_transaction(&claim, None).unwrap());
+    let issued = scep_tx(
+        "t1",
+        "r1",
+        ScepTransactionState::Issued {
+            serial: "0a".into(),
+        },
+    );
+    // A stale expectation loses; the right one wins.
+    assert!(!s.put_scep_transaction(&issued, Some(&issued)).unwrap());
+    assert!(s.put_scep_transaction(&issued, Some(&claim)).unwrap());
+    assert_eq!(s.get_scep_transaction("t1").unwrap(), Some(issued.clone()));
+    // Delete only what was expected.
+    assert!(!s.delete_scep_transaction(&claim).unwrap());
+    assert!(s.delete_scep_transaction(&issued).unwrap());
+    assert_eq!(s.get_scep_transaction("t1").unwrap(), None);
+    assert!(!s.delete_scep_transaction(&issued).unwrap());
+}
+
+/// Eight threads claim one transactionID at once: exactly one wins.
+pub(crate) fn scep_transaction_race(s: &dyn Store) {
+    let wins: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                scope.spawn(move || {
+                    let claim = scep_tx("race", &format!("r{t}"), ScepTransactionState::InFlight);
+                    s.put_scep_transaction(&claim, None).unwrap()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum()
+    });
+    assert_eq!(wins, 1, "one claim per transactionID");
+}
+
+pub(crate) fn est_user(name: &str, tenant_id: Option<&str>) -> ironseal_storage::EstUserRecord {
+    ironseal_storage::EstUserRecord {
+        username: name.into(),
+        tenant_id: tenant_id.map(Into::into),
+        password_hash: "$pbkdf2-sha512$i=1$c2FsdA$aGFzaA".into(),
+        created_at: T0,
+        created_by: "key:k1".into(),
+        disabled_at: None,
+    }
+}
+
+pub(crate) fn est_users(s: &dyn Store) {
+    s.create_est_user(&est_user("dev-b", Some("t1"))).unwrap();
+    s.create_est_user(&est_user("dev-a", None)).unwrap();
+    assert!(matches!(
+        s.create_est_user(&est_user("dev-a", Some("t1"))),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.get_est_user("dev-a").unwrap().unwrap().tenant_id, None);
+    assert!(s.get_est_user("nobody").unwrap().is_none());
+    let all: Vec<String> = s
+        .list_est_users(None)
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(all, ["dev-a", "dev-b"]);
+    assert_eq!(s.list_est_users(Some("t1")).unwrap().len(), 1);
+    let u = s.disable_est_user("dev-b", T0).unwrap();
+    assert!(!u.is_active());
+    assert!(!s.get_est_user("dev-b").unwrap().unwrap().is_active());
+    assert!(matches!(
+        s.disable_est_user("dev-b", T0),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.disable_est_user("nobody", T0),
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub(crate) fn populate_and_verify(s: &dyn Store) {
+    populate(s);
+    verify_populated(s);
+}
+
+/// Instantiates every battery test for one backend. `$make` evaluates to
+/// `(store, guard)`: the store under test and whatever must outlive it
+/// (a temporary directory).
+#[macro_export]
+macro_rules! battery {
+    ($backend:ident, $make:expr) => {
+        battery!(@tests $backend, $make,
+            account_create_get, account_update, account_change_key, account_create_race,
+            account_deactivation_is_final,
+            order_put_get, order_list_pagination, order_transition, order_transition_race,
+            authz_put_get, authz_reuse,
+            cert_insert_get, cert_update, cert_revoke, cert_mark_replaced,
+            cert_insert_race, cert_revoke_race,
+            blocked_keys, cas, crl_numbers, flush_and_object_safety, concurrent_flush,
+            api_keys, api_key_create_race, last_admin_key_race, audit_append_read, audit_append_race,
+            issuance_is_atomic, issuance_race, tenants_and_eab, eab_bind_race, approvals, est_users,
+            scep_transactions, scep_transaction_race,
+            populate_and_verify);
+    };
+    (@tests $backend:ident, $make:expr, $($test:ident),+ $(,)?) => {
+        mod $backend {
+            $(
+                #[test]
+                fn $test() {
+                    let (store, _guard) = $make;
+                    let store: std::sync::Arc<dyn ironseal_storage::Store> = store;
+                    $crate::battery_body::$test(&*store);
+                }
+            )+
+        }
+    };
+}

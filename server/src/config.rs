@@ -154,6 +154,7 @@ pub struct FileConfig {
     pub acme: AcmeFileConfig,
     pub limits: LimitsFileConfig,
     pub validation: ValidationFileConfig,
+    pub ocsp: OcspFileConfig,
     pub testing: TestingFileConfig,
     /// `[[profiles]]`: issuance profiles offered to ACME clients.
     pub profiles: Vec<ProfileFileConfig>,
@@ -499,6 +500,16 @@ pub struct ValidationFileConfig {
     pub max_concurrent: Option<usize>,
 }
 
+/// `[ocsp]` section: bounds on the OCSP responder's work (see
+/// [`crate::ocsp`]).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct OcspFileConfig {
+    pub max_live_signing: Option<usize>,
+    pub queue_wait_ms: Option<u64>,
+    pub unknown_cache_secs: Option<u32>,
+}
+
 /// `[testing]` section: options that weaken validation for test setups.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -561,6 +572,8 @@ pub struct Config {
     pub validation_allow_addresses: Vec<ipnet::IpNet>,
     /// Concurrent validations (≥ 1).
     pub validation_max_concurrent: usize,
+    /// `[ocsp]`: live signing bound, queue wait, `unknown` cache TTL.
+    pub ocsp: crate::ocsp::OcspLimits,
     /// Issuance profiles, in file order; never empty (the built-in
     /// "default" when none is configured).
     pub profiles: Vec<Profile>,
@@ -738,6 +751,21 @@ impl Config {
             .est
             .resolve(|p| profiles.iter().any(|x| x.name == p))
             .map_err(ConfigError::Invalid)?;
+        let ocsp = crate::ocsp::OcspLimits {
+            max_live_signing: match file.ocsp.max_live_signing {
+                Some(0) => {
+                    return Err(ConfigError::Invalid(
+                        "[ocsp] max_live_signing must be at least 1".into(),
+                    ))
+                }
+                Some(n) => n,
+                None => crate::ocsp::default_max_live_signing(),
+            },
+            queue_wait: Duration::from_millis(file.ocsp.queue_wait_ms.unwrap_or(2000)),
+            unknown_ttl: time::Duration::seconds(i64::from(
+                file.ocsp.unknown_cache_secs.unwrap_or(60),
+            )),
+        };
         let acme = file.acme;
         let limits = file.limits;
         let testing = file.testing;
@@ -810,6 +838,7 @@ impl Config {
                 .unwrap_or(443),
             validation_allow_addresses,
             validation_max_concurrent,
+            ocsp,
             scep: crate::scep::config::resolve(&file.scep, &profiles)?,
             profiles,
             admin_client_ca,
@@ -966,6 +995,31 @@ mod tests {
             from_file.external_account_required,
             defaults.external_account_required
         );
+    }
+
+    #[test]
+    fn ocsp_section() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let resolve = |text: &str| {
+            let path = dir.path().join("c.toml");
+            std::fs::write(&path, text).expect("write");
+            Config::resolve(&ServeArgs {
+                config: Some(path),
+                ..Default::default()
+            })
+        };
+        let d = resolve("").expect("defaults");
+        assert!(d.ocsp.max_live_signing >= 2);
+        assert_eq!(d.ocsp.queue_wait, Duration::from_secs(2));
+        assert_eq!(d.ocsp.unknown_ttl, time::Duration::seconds(60));
+        let c =
+            resolve("[ocsp]\nmax_live_signing = 3\nqueue_wait_ms = 5\nunknown_cache_secs = 0\n")
+                .expect("ocsp");
+        assert_eq!(c.ocsp.max_live_signing, 3);
+        assert_eq!(c.ocsp.queue_wait, Duration::from_millis(5));
+        assert_eq!(c.ocsp.unknown_ttl, time::Duration::ZERO);
+        assert!(resolve("[ocsp]\nmax_live_signing = 0\n").is_err());
+        assert!(resolve("[ocsp]\nlive = 1\n").is_err());
     }
 
     #[test]

@@ -498,6 +498,8 @@ pub struct ValidationFileConfig {
     /// CIDR ranges of non-public addresses validation may dial.
     pub allow_addresses: Option<Vec<ipnet::IpNet>>,
     pub max_concurrent: Option<usize>,
+    /// Check CAA (RFC 8659) when a DNS name is validated (default true).
+    pub caa: Option<bool>,
 }
 
 /// `[ocsp]` section: bounds on the OCSP responder's work (see
@@ -572,6 +574,9 @@ pub struct Config {
     pub validation_allow_addresses: Vec<ipnet::IpNet>,
     /// Concurrent validations (≥ 1).
     pub validation_max_concurrent: usize,
+    /// `[validation] caa`: check CAA records (RFC 8659) when a DNS
+    /// identifier is validated; tenants can opt out one by one.
+    pub validation_caa: bool,
     /// `[ocsp]`: live signing bound, queue wait, `unknown` cache TTL.
     pub ocsp: crate::ocsp::OcspLimits,
     /// Issuance profiles, in file order; never empty (the built-in
@@ -838,6 +843,7 @@ impl Config {
                 .unwrap_or(443),
             validation_allow_addresses,
             validation_max_concurrent,
+            validation_caa: file.validation.caa.unwrap_or(true),
             ocsp,
             scep: crate::scep::config::resolve(&file.scep, &profiles)?,
             profiles,
@@ -902,6 +908,16 @@ impl Config {
             p
         } else {
             p.allow_loopback()
+        }
+    }
+
+    /// The issuer domain names advertised as `caaIdentities` and accepted
+    /// in CAA records: `[acme] caa_identities`, else the hostnames.
+    pub fn effective_caa_identities(&self) -> &[String] {
+        if self.caa_identities.is_empty() {
+            &self.hostnames
+        } else {
+            &self.caa_identities
         }
     }
 

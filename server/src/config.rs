@@ -155,6 +155,7 @@ pub struct FileConfig {
     pub limits: LimitsFileConfig,
     pub validation: ValidationFileConfig,
     pub ocsp: OcspFileConfig,
+    pub metrics: MetricsFileConfig,
     pub testing: TestingFileConfig,
     /// `[[profiles]]`: issuance profiles offered to ACME clients.
     pub profiles: Vec<ProfileFileConfig>,
@@ -512,6 +513,27 @@ pub struct OcspFileConfig {
     pub unknown_cache_secs: Option<u32>,
 }
 
+/// `[metrics]` section: where `/metrics` is served and who may read it.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsFileConfig {
+    /// A separate plain-HTTP listener for `/metrics` (and `/health`);
+    /// set, `/metrics` leaves the main plain-HTTP listener.
+    pub listen: Option<SocketAddr>,
+    /// A file holding the bearer token `/metrics` then requires.
+    pub bearer_token_file: Option<PathBuf>,
+}
+
+/// A secret that `Debug` never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
 /// `[testing]` section: options that weaken validation for test setups.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -579,6 +601,11 @@ pub struct Config {
     pub validation_caa: bool,
     /// `[ocsp]`: live signing bound, queue wait, `unknown` cache TTL.
     pub ocsp: crate::ocsp::OcspLimits,
+    /// `[metrics] listen`: a separate listener for `/metrics`; `None`:
+    /// `/metrics` is on the plain-HTTP listener.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `[metrics] bearer_token_file`, read: the token `/metrics` requires.
+    pub metrics_token: Option<Secret>,
     /// Issuance profiles, in file order; never empty (the built-in
     /// "default" when none is configured).
     pub profiles: Vec<Profile>,
@@ -771,6 +798,25 @@ impl Config {
                 file.ocsp.unknown_cache_secs.unwrap_or(60),
             )),
         };
+        let metrics_token = match &file.metrics.bearer_token_file {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::Invalid(format!(
+                        "[metrics] bearer_token_file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                let token = text.trim();
+                if token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(ConfigError::Invalid(format!(
+                        "[metrics] bearer_token_file {}: the token must be at least 16 printable ASCII characters",
+                        path.display()
+                    )));
+                }
+                Some(Secret(token.to_string()))
+            }
+        };
         let acme = file.acme;
         let limits = file.limits;
         let testing = file.testing;
@@ -845,6 +891,8 @@ impl Config {
             validation_max_concurrent,
             validation_caa: file.validation.caa.unwrap_or(true),
             ocsp,
+            metrics_listen: file.metrics.listen,
+            metrics_token,
             scep: crate::scep::config::resolve(&file.scep, &profiles)?,
             profiles,
             admin_client_ca,
@@ -1011,6 +1059,45 @@ mod tests {
             from_file.external_account_required,
             defaults.external_account_required
         );
+    }
+
+    #[test]
+    fn metrics_section() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let resolve = |text: &str| {
+            let path = dir.path().join("c.toml");
+            std::fs::write(&path, text).expect("write");
+            Config::resolve(&ServeArgs {
+                config: Some(path),
+                ..Default::default()
+            })
+        };
+        let d = resolve("").expect("defaults");
+        assert_eq!(d.metrics_listen, None);
+        assert_eq!(d.metrics_token, None);
+        let token = dir.path().join("token");
+        std::fs::write(&token, "0123456789abcdef-token\n").expect("token");
+        let c = resolve(&format!(
+            "[metrics]\nlisten = \"127.0.0.1:9464\"\nbearer_token_file = {:?}\n",
+            token.display().to_string()
+        ))
+        .expect("metrics");
+        assert_eq!(
+            c.metrics_listen,
+            Some("127.0.0.1:9464".parse().expect("addr"))
+        );
+        assert_eq!(
+            c.metrics_token,
+            Some(Secret("0123456789abcdef-token".into()))
+        );
+        assert!(!format!("{c:?}").contains("0123456789abcdef"));
+        std::fs::write(&token, "short").expect("token");
+        let short = format!(
+            "[metrics]\nbearer_token_file = {:?}\n",
+            token.display().to_string()
+        );
+        assert!(resolve(&short).is_err());
+        assert!(resolve("[metrics]\nbearer_token_file = \"/nonexistent/x\"\n").is_err());
     }
 
     #[test]

@@ -77,10 +77,18 @@ impl FromStr for KeyAlgorithm {
     }
 }
 
-/// A CA private key. `Debug` prints only the algorithm.
+/// A CA private key. `Debug` prints only the algorithm. Dropping it wipes
+/// the PKCS#8 copy rcgen keeps; the key inside aws-lc is cleansed by
+/// aws-lc when freed.
 pub struct CaKey {
     algorithm: KeyAlgorithm,
     pair: KeyPair,
+}
+
+impl Drop for CaKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.pair);
+    }
 }
 
 impl CaKey {

@@ -5,20 +5,34 @@
 //! octet followed by the caller's `aad`, which should name the blob's
 //! purpose (e.g. `b"ironseal-ca-key:" || ca_id`) so a blob cannot be
 //! swapped between records.
+//!
+//! Zeroisation: the KEK is wiped when dropped; [`open`] returns the
+//! plaintext in a [`Zeroizing`] buffer (wiped when the caller drops it)
+//! and wipes its own working copy; the base64 KEK decoded by
+//! [`Kek::from_base64`] is wiped. aws-lc-rs keeps its own expanded AES key
+//! schedule, which aws-lc cleanses when it frees it.
 
 use std::fmt;
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use base64::Engine as _;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::CaError;
 
 const VERSION: u8 = 1;
 const TAG_LEN: usize = 16;
 
-/// A 256-bit key-encryption key. `Debug` never prints the key.
+/// A 256-bit key-encryption key. `Debug` never prints the key; dropping
+/// it wipes it.
 #[derive(Clone)]
 pub struct Kek([u8; 32]);
+
+impl Drop for Kek {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
 
 impl Kek {
     /// Takes exactly 32 bytes.
@@ -36,12 +50,14 @@ impl Kek {
             STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
         };
         let s = s.trim();
-        let bytes = STANDARD
-            .decode(s)
-            .or_else(|_| STANDARD_NO_PAD.decode(s))
-            .or_else(|_| URL_SAFE.decode(s))
-            .or_else(|_| URL_SAFE_NO_PAD.decode(s))
-            .map_err(|_| CaError::InvalidKek("not valid base64".into()))?;
+        let bytes = Zeroizing::new(
+            STANDARD
+                .decode(s)
+                .or_else(|_| STANDARD_NO_PAD.decode(s))
+                .or_else(|_| URL_SAFE.decode(s))
+                .or_else(|_| URL_SAFE_NO_PAD.decode(s))
+                .map_err(|_| CaError::InvalidKek("not valid base64".into()))?,
+        );
         Kek::from_bytes(&bytes)
     }
 
@@ -87,8 +103,9 @@ pub fn seal(kek: &Kek, plaintext: &[u8], aad: &[u8], nonce: [u8; 12]) -> Result<
 
 /// Decrypts a blob made by [`seal`]; fails with [`CaError::Unseal`] if the
 /// version is unknown, the blob is truncated, or authentication fails
-/// (wrong key, wrong `aad`, or tampering).
-pub fn open(kek: &Kek, blob: &[u8], aad: &[u8]) -> Result<Vec<u8>, CaError> {
+/// (wrong key, wrong `aad`, or tampering). The plaintext is wiped when
+/// the returned buffer is dropped.
+pub fn open(kek: &Kek, blob: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, CaError> {
     let (&version, rest) = blob.split_first().ok_or(CaError::Unseal)?;
     if version != VERSION || rest.len() < NONCE_LEN + TAG_LEN {
         return Err(CaError::Unseal);
@@ -96,16 +113,30 @@ pub fn open(kek: &Kek, blob: &[u8], aad: &[u8]) -> Result<Vec<u8>, CaError> {
     let (nonce, ct) = rest.split_at(NONCE_LEN);
     let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CaError::Unseal)?;
     let key = kek.key()?;
-    let mut buf = ct.to_vec();
+    // Decrypted in place: this copy holds the plaintext and is wiped on drop.
+    let mut buf = Zeroizing::new(ct.to_vec());
     let plain = key
         .open_in_place(nonce, Aad::from(full_aad(aad).as_slice()), &mut buf)
         .map_err(|_| CaError::Unseal)?;
-    Ok(plain.to_vec())
+    Ok(Zeroizing::new(plain.to_vec()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hardening (issue 10 item 15): the KEK is wiped on drop (it needs
+    /// a destructor; a bare `[u8; 32]` has none) and unsealed plaintext
+    /// comes back in a wiping buffer (the type annotation above).
+    #[test]
+    fn kek_and_plaintext_are_wiped() {
+        assert!(std::mem::needs_drop::<Kek>());
+        let mut kek = Kek::from_bytes(&[9u8; 32]).expect("kek");
+        let blob = seal(&kek, b"k", b"a", [2u8; 12]).expect("seal");
+        let _: Zeroizing<Vec<u8>> = open(&kek, &blob, b"a").expect("open");
+        kek.0.zeroize();
+        assert_eq!(kek.0, [0u8; 32]);
+    }
 
     #[test]
     fn round_trip_and_binding() {
@@ -113,7 +144,8 @@ mod tests {
         let blob = seal(&kek, b"secret key", b"ca:one", [1u8; 12]).expect("seal");
         assert_eq!(blob[0], 1);
         assert_eq!(blob.len(), 1 + 12 + 10 + 16);
-        assert_eq!(open(&kek, &blob, b"ca:one").expect("open"), b"secret key");
+        let plain: Zeroizing<Vec<u8>> = open(&kek, &blob, b"ca:one").expect("open");
+        assert_eq!(plain.as_slice(), b"secret key");
         assert_eq!(open(&kek, &blob, b"ca:two"), Err(CaError::Unseal));
         let other = Kek::from_bytes(&[8u8; 32]).expect("kek");
         assert_eq!(open(&other, &blob, b"ca:one"), Err(CaError::Unseal));

@@ -100,6 +100,29 @@ impl ChallTestSrv {
         )
     }
 
+    /// Sets the CAA RRset of `host` (FQDN with trailing dot): (tag, value)
+    /// pairs, flags 0.
+    pub fn add_caa(&self, host: &str, records: &[(&str, &str)]) -> Result<(), String> {
+        let policies: Vec<serde_json::Value> = records
+            .iter()
+            .map(|(tag, value)| serde_json::json!({"tag": tag, "value": value}))
+            .collect();
+        self.post(
+            "/add-caa",
+            serde_json::json!({"host": host, "policies": policies}),
+        )
+    }
+
+    /// Removes the CAA RRset of `host`.
+    pub fn clear_caa(&self, host: &str) -> Result<(), String> {
+        self.post("/clear-caa", serde_json::json!({"host": host}))
+    }
+
+    /// Makes every query for `host` answer SERVFAIL.
+    pub fn set_servfail(&self, host: &str) -> Result<(), String> {
+        self.post("/set-servfail", serde_json::json!({"host": host}))
+    }
+
     pub fn log_tail(&self, max: usize) -> String {
         self.guard.log_tail(max)
     }

@@ -113,6 +113,101 @@ async fn dns01_wildcard_authorization_offers_only_dns01() {
     });
 }
 
+/// CAA (RFC 8659, RFC 8657) through pebble-challtestsrv: a record naming
+/// another CA makes the authorization invalid with `caa`; one naming us
+/// (the first hostname, `localhost`, is a CAA identity) with this
+/// account's `accounturi` passes; a SERVFAIL on the CAA lookup refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caa_records_decide_validation() {
+    let env = Env::start("caa").await;
+    let (acct, key) = env.account().await;
+    let raw = env.raw().await;
+    let caa_error = |az: &Value| {
+        assert_eq!(az["status"], "invalid", "{az}");
+        let ch = az["challenges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["status"] == "invalid")
+            .cloned()
+            .unwrap_or_else(|| panic!("no invalid challenge: {az}"));
+        assert_eq!(
+            ch["error"]["type"], "urn:ietf:params:acme:error:caa",
+            "{ch}"
+        );
+        ch["error"]["detail"].as_str().unwrap_or("").to_string()
+    };
+
+    // Another CA, on the parent: refused (tree climbing).
+    blocking(|| {
+        env.dns
+            .add_caa("deny.caa.example.test.", &[("issue", "other-ca.example")])
+    })
+    .unwrap();
+    let idents = [dns("www.deny.caa.example.test")];
+    let mut order = acct.new_order(&NewOrder::new(&idents)).await.unwrap();
+    let err = authorize(&mut order, &env.h01, Some(&env.dns))
+        .await
+        .unwrap_err();
+    assert!(err.contains("caa"), "{err}");
+    let az_url = order.state().authorizations[0].url.clone();
+    let az = raw
+        .signed(&key, Some(acct.id()), &az_url, None)
+        .await
+        .json();
+    let detail = caa_error(&az);
+    assert!(detail.contains("other-ca.example"), "{detail}");
+
+    // Us, for this account only: issued.
+    let ours = format!("localhost; accounturi={}", acct.id());
+    blocking(|| {
+        env.dns
+            .add_caa("allow.caa.example.test.", &[("issue", ours.as_str())])
+    })
+    .unwrap();
+    issue(
+        &acct,
+        &env.h01,
+        None,
+        &[dns("allow.caa.example.test")],
+        None,
+    )
+    .await
+    .unwrap();
+    // Another account of ours is not named: refused.
+    let (other, other_key) = env.account().await;
+    let mut order = other
+        .new_order(&NewOrder::new(&[dns("x.allow.caa.example.test")]))
+        .await
+        .unwrap();
+    assert!(authorize(&mut order, &env.h01, Some(&env.dns))
+        .await
+        .is_err());
+    let az_url = order.state().authorizations[0].url.clone();
+    let az = raw
+        .signed(&other_key, Some(other.id()), &az_url, None)
+        .await
+        .json();
+    assert!(caa_error(&az).contains("accounturi"));
+
+    // The CAA lookup fails: refused with caa (the A lookup of the name
+    // itself is answered, the parent's CAA query is not).
+    blocking(|| env.dns.set_servfail("fail.caa.example.test.")).unwrap();
+    let mut order = acct
+        .new_order(&NewOrder::new(&[dns("www.fail.caa.example.test")]))
+        .await
+        .unwrap();
+    assert!(authorize(&mut order, &env.h01, Some(&env.dns))
+        .await
+        .is_err());
+    let az_url = order.state().authorizations[0].url.clone();
+    let az = raw
+        .signed(&key, Some(acct.id()), &az_url, None)
+        .await
+        .json();
+    caa_error(&az);
+}
+
 /// keyChange (RFC 8555 §7.3.5): after a rollover the old key is refused and
 /// the new one works; rolling over to another account's key is 409 + Location.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

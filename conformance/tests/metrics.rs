@@ -184,3 +184,47 @@ async fn every_metric_used_by_alerts_and_dashboard_is_exported() {
         assert!(text.contains(want), "missing {want}\n{text}");
     }
 }
+
+/// `[metrics] listen` and `bearer_token_file` (hardening, issue 10 item
+/// 15): `/metrics` moves to its own listener (404 on the plain one) and
+/// needs the bearer token there (401 without or with a wrong one).
+#[test]
+fn metrics_listener_and_bearer_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut srv = Server::without_dns(dir.path());
+    let port = ironseal_conformance::net::free_tcp_port();
+    let token_file = dir.path().join("metrics-token");
+    std::fs::write(&token_file, "conformance-metrics-token-0123\n").unwrap();
+    srv.set_config(&format!(
+        "[metrics]\nlisten = \"127.0.0.1:{port}\"\nbearer_token_file = {:?}\n",
+        token_file.display().to_string()
+    ));
+    srv.start();
+    let client = ironseal_conformance::client::HttpClient::new(ClientConfig {
+        root: None,
+        client_cert: None,
+    })
+    .unwrap();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let get = |headers: &[(&str, &str)]| {
+        client
+            .request_blocking("GET", &url, headers, Vec::new())
+            .unwrap()
+    };
+    let r = get(&[]);
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = get(&[("Authorization", "Bearer wrong-token-wrong-token")]);
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = get(&[("Authorization", "Bearer conformance-metrics-token-0123")]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("ironseal_"), "{}", r.text());
+    // Not on the plain-HTTP listener any more; the rest of it is.
+    let plain = format!("http://127.0.0.1:{}", srv.http_port);
+    let r = ironseal_conformance::client::get(&format!("{plain}/metrics"), None).unwrap();
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = ironseal_conformance::client::get(&format!("{plain}/ca/root.pem"), None).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = ironseal_conformance::client::get(&format!("http://127.0.0.1:{port}/health"), None)
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+}

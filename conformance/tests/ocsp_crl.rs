@@ -360,6 +360,52 @@ async fn ocsp_and_crls_with_outside_tools() {
         assert!(out.contains("0x1234: unknown"), "{out}");
         lint_ocsp(&r);
 
+        // Nonce-less `unknown` (hardening item 6): signed once, then the
+        // same bytes within `[ocsp] unknown_cache_secs`, never HTTP-cacheable.
+        let ureq = work.join("unknown.get.req");
+        tool(
+            "openssl",
+            &[
+                "ocsp",
+                "-issuer",
+                p(&inter),
+                "-serial",
+                "0x5678",
+                "-no_nonce",
+                "-reqout",
+                p(&ureq),
+            ],
+        )
+        .expect_success("openssl ocsp -reqout (unknown)");
+        let url = format!("{ocsp_url}/{}", get_path(&std::fs::read(&ureq).unwrap()));
+        let a = fetch(&url, &work, "unknown.get1", &[], None);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let b = fetch(&url, &work, "unknown.get2", &[], None);
+        assert_eq!((a.status, b.status), (200, 200));
+        assert_eq!(a.body, b.body, "an unknown answer is reused, not re-signed");
+        assert_eq!(b.headers["cache-control"], "no-store");
+        let uresp = work.join("unknown.get.der");
+        std::fs::write(&uresp, &b.body).unwrap();
+        let out = tool(
+            "openssl",
+            &[
+                "ocsp",
+                "-respin",
+                p(&uresp),
+                "-issuer",
+                p(&inter),
+                "-CAfile",
+                p(&root),
+                "-serial",
+                "0x5678",
+                "-no_nonce",
+                "-resp_text",
+            ],
+        )
+        .combined();
+        assert!(out.contains("Response verify OK"), "{out}");
+        assert!(out.contains("0x5678: unknown"), "{out}");
+
         // An issuer that is not ours, and one that copies our
         // intermediate's name with another key: unauthorized (RFC 5019 §2.2.3).
         let other = openssl_ca(&work, "other", "/CN=someone else's CA");

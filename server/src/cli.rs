@@ -181,6 +181,10 @@ enum TenantsCommand {
         /// Profile the tenant may use (repeatable; default: the default profile).
         #[arg(long = "profile")]
         profiles: Vec<String>,
+        /// Do not check CAA (RFC 8659) for this tenant's validations
+        /// (internal zones without CAA records).
+        #[arg(long = "no-caa")]
+        no_caa: bool,
     },
     /// List tenants.
     List,
@@ -596,11 +600,15 @@ async fn run_command(api: &Api, command: AdminCommand) -> Result<(Value, bool), 
                 uri,
                 email,
                 profiles,
+                no_caa,
             } => {
                 let mut body = json!({
                     "id": id,
                     "names": {"dns": dns, "ip": ip, "uri": uri, "email": email},
                 });
+                if no_caa {
+                    body["caa"] = Value::Bool(false);
+                }
                 if let Some(n) = name {
                     body["name"] = Value::String(n);
                 }

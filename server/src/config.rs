@@ -164,6 +164,8 @@ pub struct FileConfig {
     pub acme: AcmeFileConfig,
     pub limits: LimitsFileConfig,
     pub validation: ValidationFileConfig,
+    pub ocsp: OcspFileConfig,
+    pub metrics: MetricsFileConfig,
     pub testing: TestingFileConfig,
     /// `[[profiles]]`: issuance profiles offered to ACME clients.
     pub profiles: Vec<ProfileFileConfig>,
@@ -597,6 +599,39 @@ pub struct ValidationFileConfig {
     pub max_concurrent: Option<usize>,
     /// hosts(5) file consulted before DNS (opt-in).
     pub hosts_file: Option<PathBuf>,
+    /// Check CAA (RFC 8659) when a DNS name is validated (default true).
+    pub caa: Option<bool>,
+}
+
+/// `[ocsp]` section: bounds on the OCSP responder's work (see
+/// [`crate::ocsp`]).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct OcspFileConfig {
+    pub max_live_signing: Option<usize>,
+    pub queue_wait_ms: Option<u64>,
+    pub unknown_cache_secs: Option<u32>,
+}
+
+/// `[metrics]` section: where `/metrics` is served and who may read it.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsFileConfig {
+    /// A separate plain-HTTP listener for `/metrics` (and `/health`);
+    /// set, `/metrics` leaves the main plain-HTTP listener.
+    pub listen: Option<SocketAddr>,
+    /// A file holding the bearer token `/metrics` then requires.
+    pub bearer_token_file: Option<PathBuf>,
+}
+
+/// A secret that `Debug` never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
 }
 
 /// `[testing]` section: options that weaken validation for test setups.
@@ -668,6 +703,16 @@ pub struct Config {
     pub validation_max_concurrent: usize,
     /// `[validation] hosts_file`: its path and parsed names, read at start.
     pub validation_hosts: Option<(PathBuf, Arc<crate::validation::hosts_file::HostsFile>)>,
+    /// `[validation] caa`: check CAA records (RFC 8659) when a DNS
+    /// identifier is validated; tenants can opt out one by one.
+    pub validation_caa: bool,
+    /// `[ocsp]`: live signing bound, queue wait, `unknown` cache TTL.
+    pub ocsp: crate::ocsp::OcspLimits,
+    /// `[metrics] listen`: a separate listener for `/metrics`; `None`:
+    /// `/metrics` is on the plain-HTTP listener.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `[metrics] bearer_token_file`, read: the token `/metrics` requires.
+    pub metrics_token: Option<Secret>,
     /// Issuance profiles, in file order; never empty (the built-in
     /// "default" when none is configured).
     pub profiles: Vec<Profile>,
@@ -858,6 +903,40 @@ impl Config {
             .est
             .resolve(|p| profiles.iter().any(|x| x.name == p))
             .map_err(ConfigError::Invalid)?;
+        let ocsp = crate::ocsp::OcspLimits {
+            max_live_signing: match file.ocsp.max_live_signing {
+                Some(0) => {
+                    return Err(ConfigError::Invalid(
+                        "[ocsp] max_live_signing must be at least 1".into(),
+                    ))
+                }
+                Some(n) => n,
+                None => crate::ocsp::default_max_live_signing(),
+            },
+            queue_wait: Duration::from_millis(file.ocsp.queue_wait_ms.unwrap_or(2000)),
+            unknown_ttl: time::Duration::seconds(i64::from(
+                file.ocsp.unknown_cache_secs.unwrap_or(60),
+            )),
+        };
+        let metrics_token = match &file.metrics.bearer_token_file {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::Invalid(format!(
+                        "[metrics] bearer_token_file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                let token = text.trim();
+                if token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(ConfigError::Invalid(format!(
+                        "[metrics] bearer_token_file {}: the token must be at least 16 printable ASCII characters",
+                        path.display()
+                    )));
+                }
+                Some(Secret(token.to_string()))
+            }
+        };
         let acme = file.acme;
         let limits = file.limits;
         let testing = file.testing;
@@ -938,6 +1017,10 @@ impl Config {
             validation_allow_addresses,
             validation_max_concurrent,
             validation_hosts,
+            validation_caa: file.validation.caa.unwrap_or(true),
+            ocsp,
+            metrics_listen: file.metrics.listen,
+            metrics_token,
             scep: crate::scep::config::resolve(&file.scep, &profiles)?,
             profiles,
             admin_client_ca,
@@ -1005,6 +1088,16 @@ impl Config {
             p
         } else {
             p.allow_loopback()
+        }
+    }
+
+    /// The issuer domain names advertised as `caaIdentities` and accepted
+    /// in CAA records: `[acme] caa_identities`, else the hostnames.
+    pub fn effective_caa_identities(&self) -> &[String] {
+        if self.caa_identities.is_empty() {
+            &self.hostnames
+        } else {
+            &self.caa_identities
         }
     }
 
@@ -1127,6 +1220,70 @@ mod tests {
             from_file.external_account_required,
             defaults.external_account_required
         );
+    }
+
+    #[test]
+    fn metrics_section() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let resolve = |text: &str| {
+            let path = dir.path().join("c.toml");
+            std::fs::write(&path, text).expect("write");
+            Config::resolve(&ServeArgs {
+                config: Some(path),
+                ..Default::default()
+            })
+        };
+        let d = resolve("").expect("defaults");
+        assert_eq!(d.metrics_listen, None);
+        assert_eq!(d.metrics_token, None);
+        let token = dir.path().join("token");
+        std::fs::write(&token, "0123456789abcdef-token\n").expect("token");
+        let c = resolve(&format!(
+            "[metrics]\nlisten = \"127.0.0.1:9464\"\nbearer_token_file = {:?}\n",
+            token.display().to_string()
+        ))
+        .expect("metrics");
+        assert_eq!(
+            c.metrics_listen,
+            Some("127.0.0.1:9464".parse().expect("addr"))
+        );
+        assert_eq!(
+            c.metrics_token,
+            Some(Secret("0123456789abcdef-token".into()))
+        );
+        assert!(!format!("{c:?}").contains("0123456789abcdef"));
+        std::fs::write(&token, "short").expect("token");
+        let short = format!(
+            "[metrics]\nbearer_token_file = {:?}\n",
+            token.display().to_string()
+        );
+        assert!(resolve(&short).is_err());
+        assert!(resolve("[metrics]\nbearer_token_file = \"/nonexistent/x\"\n").is_err());
+    }
+
+    #[test]
+    fn ocsp_section() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let resolve = |text: &str| {
+            let path = dir.path().join("c.toml");
+            std::fs::write(&path, text).expect("write");
+            Config::resolve(&ServeArgs {
+                config: Some(path),
+                ..Default::default()
+            })
+        };
+        let d = resolve("").expect("defaults");
+        assert!(d.ocsp.max_live_signing >= 2);
+        assert_eq!(d.ocsp.queue_wait, Duration::from_secs(2));
+        assert_eq!(d.ocsp.unknown_ttl, time::Duration::seconds(60));
+        let c =
+            resolve("[ocsp]\nmax_live_signing = 3\nqueue_wait_ms = 5\nunknown_cache_secs = 0\n")
+                .expect("ocsp");
+        assert_eq!(c.ocsp.max_live_signing, 3);
+        assert_eq!(c.ocsp.queue_wait, Duration::from_millis(5));
+        assert_eq!(c.ocsp.unknown_ttl, time::Duration::ZERO);
+        assert!(resolve("[ocsp]\nmax_live_signing = 0\n").is_err());
+        assert!(resolve("[ocsp]\nlive = 1\n").is_err());
     }
 
     #[test]

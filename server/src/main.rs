@@ -162,6 +162,11 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(validation = ?validator.config(), "challenge validation settings");
     let https = TcpListener::bind(config.listen).await?;
     let plain = TcpListener::bind(config.http_listen).await?;
+    // `[metrics] listen`: /metrics (and /health) on their own address.
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
     let limits = http::Limits {
         header_read_timeout: config.header_read_timeout,
         request_timeout: config.request_timeout,
@@ -239,6 +244,14 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         rx.clone(),
     ));
     let b = tokio::spawn(http::serve(plain, None, limits, plain_handler, rx.clone()));
+    let m = metrics_listener.map(|listener| {
+        let st = state.clone();
+        let handler = move |req: hyper::Request<hyper::body::Incoming>| {
+            let st = st.clone();
+            async move { pki_http::handle_metrics_listener(&st, req).await }
+        };
+        tokio::spawn(http::serve(listener, None, limits, handler, rx.clone()))
+    });
     let st = state.clone();
     let mut housekeeping_rx = rx.clone();
     let housekeeping = tokio::spawn(async move {
@@ -275,6 +288,9 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!("shutting down: draining connections");
     let _ = tx.send(true);
     let _ = tokio::join!(a, b, housekeeping);
+    if let Some(m) = m {
+        let _ = m.await;
+    }
     state.store.flush()?;
     tracing::info!("stopped");
     Ok(())

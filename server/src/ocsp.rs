@@ -23,8 +23,28 @@
 //!   response, each echoing its CertID). Entries older than
 //!   [`RESPONSE_REFRESH`] (a quarter of the validity) are re-signed on the
 //!   next request; [`OcspService::invalidate`] drops a serial at once on
-//!   revocation. `unknown` answers are never cached (random serials must
-//!   not grow memory), and the cache is bounded by [`MAX_CACHE_ENTRIES`].
+//!   revocation. The cache is bounded by [`MAX_CACHE_ENTRIES`].
+//! - **Brief `unknown` cache**: a nonce-less answer `unknown` is kept
+//!   apart, for [`OcspLimits::unknown_ttl`] (`[ocsp] unknown_cache_secs`,
+//!   default 60 s; 0 turns it off), at most [`MAX_UNKNOWN_ENTRIES`] (the
+//!   map is emptied when full), so asking again and again about one
+//!   serial that is not ours costs one signature per TTL rather than one
+//!   per request. It is never served with HTTP caching headers. A serial
+//!   cannot be answered `unknown` and then issued within the TTL in
+//!   practice: serials are random and a certificate is durable before
+//!   anyone can read it (hence its serial).
+//! - **Bounded live signing**: every answer that needs the store or a
+//!   signature takes a permit of a semaphore sized by
+//!   [`OcspLimits::max_live_signing`] (`[ocsp] max_live_signing`, default
+//!   the number of CPUs, at least 2) before it goes to a blocking thread.
+//!   When none is free, a request with a nonce is answered at once with
+//!   the pre-signed nonce-less response of its certificate if one is
+//!   cached (RFC 5019 §2.2.1 and RFC 8954 §2.1 let a responder omit the
+//!   nonce; counted in `ironseal_ocsp_nonce_fallbacks_total`); any other
+//!   request waits at most [`OcspLimits::queue_wait`] (`[ocsp]
+//!   queue_wait_ms`, default 2000) for a permit and is otherwise answered
+//!   `tryLater` (RFC 6960 §2.3; `ironseal_ocsp_busy_total`). A flood of
+//!   random serials or nonces thus costs at most that many CPUs.
 //!   An epoch counter bumped by `invalidate` keeps a response computed from
 //!   a pre-revocation read from being cached after the revocation. Hits
 //!   are served on the async worker ([`OcspService::cached_answer`]); only
@@ -91,6 +111,39 @@ pub const MAX_CACHE_ENTRIES: usize = 100_000;
 pub const MAX_STATUS_ENTRIES: usize = 262_144;
 /// Most CertIDs answered in one request (RFC 5019 §2.1.1 clients send one).
 pub const MAX_CERT_IDS: usize = 16;
+/// Upper bound on briefly cached `unknown` answers (see the module docs);
+/// the map is emptied when it is full.
+pub const MAX_UNKNOWN_ENTRIES: usize = 16_384;
+
+/// Bounds on the responder's work (`[ocsp]` in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OcspLimits {
+    /// Answers signed (or looked up in the store) at once; at least 1.
+    pub max_live_signing: usize,
+    /// How long a request without a nonce fallback waits for a signing
+    /// slot before it is answered `tryLater`.
+    pub queue_wait: std::time::Duration,
+    /// How long a nonce-less `unknown` answer is reused; zero: never.
+    pub unknown_ttl: Duration,
+}
+
+impl Default for OcspLimits {
+    fn default() -> Self {
+        OcspLimits {
+            max_live_signing: default_max_live_signing(),
+            queue_wait: std::time::Duration::from_secs(2),
+            unknown_ttl: Duration::seconds(60),
+        }
+    }
+}
+
+/// The default of `[ocsp] max_live_signing`: the number of CPUs, at least 2.
+pub fn default_max_live_signing() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2)
+        .max(2)
+}
 
 /// The media types of RFC 6960 Appendix C.
 pub const OCSP_REQUEST_TYPE: &str = "application/ocsp-request";
@@ -121,6 +174,20 @@ pub struct CachedResponse {
     pub etag: String,
 }
 
+/// Where an answer came from (for the metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Signed for this request (or an error status).
+    Live,
+    /// The pre-signed response of a nonce-less request.
+    Presigned,
+    /// A briefly cached `unknown` answer.
+    UnknownCached,
+    /// The pre-signed nonce-less response given to a nonce request
+    /// because every signing slot was busy.
+    NonceFallback,
+}
+
 /// What the responder answers, before HTTP framing.
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -131,6 +198,8 @@ pub struct Answer {
     /// Set when the response is a pre-produced one that HTTP caches may
     /// keep (RFC 5019 §6).
     pub cacheable: Option<Arc<CachedResponse>>,
+    /// Where it came from.
+    pub source: Source,
 }
 
 impl Answer {
@@ -139,6 +208,7 @@ impl Answer {
             der: Bytes::from(encode_error_response(status)),
             status,
             cacheable: None,
+            source: Source::Live,
         }
     }
 }
@@ -146,11 +216,18 @@ impl Answer {
 type CacheKey = (String, String);
 /// Responses of one certificate, by the exact CertID DER they echo.
 type ByCertId = HashMap<Vec<u8>, Arc<CachedResponse>>;
+/// (issuer id, CertID DER) of a cached `unknown` answer.
+type UnknownKey = (String, Vec<u8>);
 
 /// Per-CA delegated responders and the pre-signed response cache. Lives in
 /// `AppState` (field `ocsp`).
-#[derive(Default)]
 pub struct OcspService {
+    limits: OcspLimits,
+    /// Permits for live answers (see the module docs).
+    live: Arc<tokio::sync::Semaphore>,
+    /// Nonce-less `unknown` answers by (issuer id, CertID DER), each until
+    /// `this_update + unknown_ttl`.
+    unknown: Mutex<HashMap<UnknownKey, Arc<CachedResponse>>>,
     responders: RwLock<HashMap<String, Arc<OcspResponder>>>,
     /// Serializes responder (re)issuance so two requests never both mint one.
     issuing: Mutex<()>,
@@ -164,6 +241,12 @@ pub struct OcspService {
     statuses: Mutex<HashMap<CacheKey, CertStatus>>,
     /// Bumped by every invalidation (see the module docs).
     epoch: AtomicU64,
+}
+
+impl Default for OcspService {
+    fn default() -> Self {
+        OcspService::new(OcspLimits::default())
+    }
 }
 
 fn needs_renewal(r: &OcspResponder, issuer: &Issuer, now: OffsetDateTime) -> bool {
@@ -181,6 +264,51 @@ fn http_date(t: OffsetDateTime) -> String {
 }
 
 impl OcspService {
+    /// A service with no responders yet, bounded by `limits`.
+    pub fn new(limits: OcspLimits) -> OcspService {
+        OcspService {
+            live: Arc::new(tokio::sync::Semaphore::new(limits.max_live_signing.max(1))),
+            limits,
+            unknown: Mutex::new(HashMap::new()),
+            responders: RwLock::default(),
+            issuing: Mutex::new(()),
+            cache: Mutex::new(HashMap::new()),
+            cache_len: AtomicU64::new(0),
+            statuses: Mutex::new(HashMap::new()),
+            epoch: AtomicU64::new(0),
+        }
+    }
+
+    /// The bounds this service runs with.
+    pub fn limits(&self) -> OcspLimits {
+        self.limits
+    }
+
+    fn unknown_get(&self, issuer_id: &str, cert_id: &[u8], now: OffsetDateTime) -> Option<Answer> {
+        let map = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
+        let c = map.get(&(issuer_id.to_string(), cert_id.to_vec()))?;
+        if now >= c.this_update + self.limits.unknown_ttl || now >= c.next_update {
+            return None;
+        }
+        Some(Answer {
+            der: c.der.clone(),
+            status: ResponseStatus::Successful,
+            cacheable: None,
+            source: Source::UnknownCached,
+        })
+    }
+
+    fn unknown_put(&self, issuer_id: &str, cert_id: Vec<u8>, entry: Arc<CachedResponse>) {
+        if self.limits.unknown_ttl <= Duration::ZERO {
+            return;
+        }
+        let mut map = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_UNKNOWN_ENTRIES {
+            map.clear();
+        }
+        map.insert((issuer_id.to_string(), cert_id), entry);
+    }
+
     /// Issues a responder for every CA in `issuers` that has none or whose
     /// responder has less than a third of its validity left; drops
     /// responders of CAs no longer listed. Returns how many were issued.
@@ -371,26 +499,86 @@ impl OcspService {
     /// neither the store nor any key, so it can run on an async worker.
     /// `is_current` says whether a CA id is still served (as `respond` checks
     /// against its `issuers`).
+    ///
+    /// With `drop_nonce`, a request with a nonce is answered the same way,
+    /// without the nonce (RFC 5019 §2.2.1, RFC 8954 §2.1): the fallback
+    /// when no signing slot is free.
     pub fn cached_answer(
         &self,
         der: &[u8],
         now: OffsetDateTime,
         is_current: impl Fn(&str) -> bool,
+        drop_nonce: bool,
     ) -> Option<Answer> {
         let req = OcspRequest::from_der(der).ok()?;
-        if req.nonce.is_some() || req.requests.len() != 1 {
+        if (req.nonce.is_some() && !drop_nonce) || req.requests.len() != 1 {
             return None;
         }
         let id = &req.requests[0].cert_id;
         let responder = self.matching(id).filter(|r| is_current(r.issuer_id()))?;
         let serial = Serial::from_bytes(id.serial_bytes()).ok()?;
         let key = (responder.issuer_id().to_string(), serial.to_hex());
-        let c = self.cache_get(&key, &id.to_der_bytes().ok()?, now)?;
-        Some(Answer {
-            der: c.der.clone(),
-            status: ResponseStatus::Successful,
-            cacheable: Some(c),
-        })
+        let cert_id = id.to_der_bytes().ok()?;
+        let mut answer = match self.cache_get(&key, &cert_id, now) {
+            Some(c) => Answer {
+                der: c.der.clone(),
+                status: ResponseStatus::Successful,
+                cacheable: Some(c),
+                source: Source::Presigned,
+            },
+            None => self.unknown_get(responder.issuer_id(), &cert_id, now)?,
+        };
+        if req.nonce.is_some() {
+            answer.source = Source::NonceFallback;
+            // Not for shared HTTP caches: the request asked for a fresh one.
+            answer.cacheable = None;
+        }
+        Some(answer)
+    }
+
+    /// Answers `der` within the service's bounds: from the caches when
+    /// possible, else by `run` (which calls [`OcspService::respond`]) on a
+    /// blocking thread holding a signing permit; when every permit is
+    /// taken, a nonce request gets the pre-signed nonce-less response if
+    /// one is cached, and anything else waits up to
+    /// [`OcspLimits::queue_wait`] before `tryLater`. `is_current` says
+    /// whether a CA id is still served.
+    pub async fn answer<F>(
+        &self,
+        der: Vec<u8>,
+        now: OffsetDateTime,
+        is_current: impl Fn(&str) -> bool,
+        run: F,
+    ) -> Answer
+    where
+        F: FnOnce(Vec<u8>) -> Answer + Send + 'static,
+    {
+        if let Some(a) = self.cached_answer(&der, now, &is_current, false) {
+            return a;
+        }
+        let permit = match self.live.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                if let Some(a) = self.cached_answer(&der, now, &is_current, true) {
+                    return a;
+                }
+                let wait = self.live.clone().acquire_owned();
+                match tokio::time::timeout(self.limits.queue_wait, wait).await {
+                    Ok(Ok(p)) => p,
+                    _ => return Answer::error(ResponseStatus::TryLater),
+                }
+            }
+        };
+        // The permit travels with the work: a request given up by its
+        // client still holds its slot until the blocking thread is done.
+        let work = move || {
+            let _permit = permit;
+            run(der)
+        };
+        match tokio::task::spawn_blocking(work).await {
+            Ok(a) => a,
+            Err(_) => Answer::error(ResponseStatus::InternalError),
+        }
     }
 
     /// Answers one DER `OCSPRequest`. `issuers` are the CAs we may answer
@@ -459,7 +647,11 @@ impl OcspService {
                     der: c.der.clone(),
                     status: ResponseStatus::Successful,
                     cacheable: Some(c),
+                    source: Source::Presigned,
                 };
+            }
+            if let Some(a) = self.unknown_get(responder.issuer_id(), &cert_id_der, now) {
+                return a;
             }
         }
 
@@ -490,16 +682,23 @@ impl OcspService {
                 return Answer::error(ResponseStatus::InternalError);
             }
         };
+        let entry = || {
+            Arc::new(CachedResponse {
+                etag: format!("\"{}\"", &crate::ids::sha256_hex(&der)[..32]),
+                der: der.clone(),
+                this_update,
+                next_update,
+            })
+        };
         let cacheable = match (cache_key, items.first()) {
             (Some(key), Some((_, status))) if *status != CertStatus::Unknown => {
-                let entry = Arc::new(CachedResponse {
-                    etag: format!("\"{}\"", &crate::ids::sha256_hex(&der)[..32]),
-                    der: der.clone(),
-                    this_update,
-                    next_update,
-                });
+                let entry = entry();
                 self.cache_put(key, cert_id_der, entry.clone(), epoch, now);
                 Some(entry)
+            }
+            (Some(_), Some(_)) => {
+                self.unknown_put(responder.issuer_id(), cert_id_der, entry());
+                None
             }
             _ => None,
         };
@@ -507,6 +706,7 @@ impl OcspService {
             der,
             status: ResponseStatus::Successful,
             cacheable,
+            source: Source::Live,
         }
     }
 }
@@ -573,11 +773,14 @@ fn ocsp_response(
 }
 
 fn metric(state: &AppState, a: &Answer) {
-    state.metrics.inc(match a.status {
-        ResponseStatus::Successful if a.cacheable.is_some() => "ocsp_responses_presigned",
-        ResponseStatus::Successful => "ocsp_responses_signed",
-        ResponseStatus::MalformedRequest => "ocsp_malformed",
-        ResponseStatus::Unauthorized => "ocsp_unauthorized",
+    state.metrics.inc(match (a.status, a.source) {
+        (ResponseStatus::Successful, Source::Presigned) => "ocsp_responses_presigned",
+        (ResponseStatus::Successful, Source::UnknownCached) => "ocsp_responses_unknown_cached",
+        (ResponseStatus::Successful, Source::NonceFallback) => "ocsp_nonce_fallbacks",
+        (ResponseStatus::Successful, Source::Live) => "ocsp_responses_signed",
+        (ResponseStatus::MalformedRequest, _) => "ocsp_malformed",
+        (ResponseStatus::Unauthorized, _) => "ocsp_unauthorized",
+        (ResponseStatus::TryLater, _) => "ocsp_busy",
         _ => "ocsp_errors",
     });
 }
@@ -619,28 +822,28 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
         return r;
     };
     let answer = match der {
-        // Pre-signed hit: answered on the async worker (no store, no blocking).
-        Ok(der) => match state
-            .ocsp
-            .cached_answer(&der, OffsetDateTime::now_utc(), |id| {
-                state.ca_set().by_id.contains_key(id)
-            }) {
-            Some(a) => a,
-            None => {
-                let st = state.clone();
-                let run = move || {
-                    let cas = st.ca_set();
-                    let issuers: Vec<&Issuer> = cas.by_id.values().map(|c| &c.issuer).collect();
-                    st.ocsp
-                        .respond(&der, st.store.as_ref(), &issuers, OffsetDateTime::now_utc())
-                };
-                // Store reads and (rarely) responder key generation block.
-                match tokio::task::spawn_blocking(run).await {
-                    Ok(a) => a,
-                    Err(_) => Answer::error(ResponseStatus::InternalError),
-                }
-            }
-        },
+        // Cache hits are answered on the async worker (no store, no
+        // blocking); store reads, signing and (rarely) responder key
+        // generation go to a blocking thread within the signing bound.
+        Ok(der) => {
+            let st = state.clone();
+            let run = move |der: Vec<u8>| {
+                let cas = st.ca_set();
+                let issuers: Vec<&Issuer> = cas.by_id.values().map(|c| &c.issuer).collect();
+                st.ocsp
+                    .respond(&der, st.store.as_ref(), &issuers, OffsetDateTime::now_utc())
+            };
+            let cas = state.ca_set();
+            state
+                .ocsp
+                .answer(
+                    der,
+                    OffsetDateTime::now_utc(),
+                    |id| cas.by_id.contains_key(id),
+                    run,
+                )
+                .await
+        }
         Err(()) => Answer::error(ResponseStatus::MalformedRequest),
     };
     metric(state, &answer);
@@ -915,7 +1118,7 @@ mod tests {
             "{text}"
         );
 
-        // Unknown: answered, never cached. Same for a cert of another CA.
+        // Unknown: answered, never HTTP-cacheable. Same for a cert of another CA.
         let unknown = Serial::from_random(rand::random());
         let ureq = openssl_request(dir.path(), &p.inter, &unknown, false);
         let u = svc.respond(&ureq, &store, &issuers, now);
@@ -1021,6 +1224,123 @@ mod tests {
         assert_eq!(svc.cached(), 1);
     }
 
+    /// Hardening (issue 10 item 6): a nonce-less `unknown` answer is
+    /// signed once per TTL, not once per request.
+    #[test]
+    fn unknown_answers_are_signed_once_per_ttl() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pki();
+        let store = MemoryStore::new();
+        let svc = OcspService::new(OcspLimits {
+            unknown_ttl: Duration::seconds(60),
+            ..OcspLimits::default()
+        });
+        let issuers = [&p.root, &p.inter];
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let unknown = Serial::from_random(rand::random());
+        let req = openssl_request(dir.path(), &p.inter, &unknown, false);
+        let first = svc.respond(&req, &store, &issuers, now);
+        assert_eq!(first.source, Source::Live);
+        assert!(openssl_check(dir.path(), &p, &req, &first.der).contains("Cert Status: unknown"));
+        // Within the TTL: the same bytes (a new signature would carry a
+        // later producedAt), from the async path too; never HTTP-cacheable.
+        let again = svc.respond(&req, &store, &issuers, now + Duration::seconds(30));
+        assert_eq!(again.der, first.der);
+        assert_eq!(again.source, Source::UnknownCached);
+        assert!(again.cacheable.is_none());
+        let hit = svc
+            .cached_answer(&req, now + Duration::seconds(59), |_| true, false)
+            .unwrap();
+        assert_eq!(hit.der, first.der);
+        // After it: signed again.
+        let later = svc.respond(&req, &store, &issuers, now + Duration::seconds(61));
+        assert_ne!(later.der, first.der);
+        assert_eq!(later.source, Source::Live);
+        // TTL zero: never kept.
+        let off = OcspService::new(OcspLimits {
+            unknown_ttl: Duration::ZERO,
+            ..OcspLimits::default()
+        });
+        let a = off.respond(&req, &store, &issuers, now);
+        let b = off.respond(&req, &store, &issuers, now + Duration::seconds(1));
+        assert_ne!(a.der, b.der);
+    }
+
+    /// Hardening (issue 10 item 6): with every signing slot taken, a
+    /// nonce request gets the pre-signed nonce-less response at once
+    /// (openssl still verifies it, warning about the missing nonce), and a
+    /// request with nothing cached gets `tryLater` after the queue wait.
+    #[tokio::test]
+    async fn saturated_nonce_requests_fall_back_to_the_presigned_response() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Arc::new(pki());
+        let store = Arc::new(MemoryStore::new());
+        let svc = Arc::new(OcspService::new(OcspLimits {
+            max_live_signing: 1,
+            queue_wait: std::time::Duration::from_millis(100),
+            unknown_ttl: Duration::seconds(60),
+        }));
+        let now = OffsetDateTime::now_utc();
+        let good = Serial::from_random(rand::random());
+        store.insert_certificate(&record(&good, "inter")).unwrap();
+        let plain = openssl_request(dir.path(), &p.inter, &good, false);
+        let presigned = svc.respond(&plain, store.as_ref(), &[&p.root, &p.inter], now);
+        assert!(presigned.cacheable.is_some());
+        let nreq = openssl_request(dir.path(), &p.inter, &good, true);
+
+        // A free slot: the nonce request is signed live (and echoes it).
+        let run = {
+            let (svc, store, p) = (svc.clone(), store.clone(), p.clone());
+            move |der: Vec<u8>| svc.respond(&der, store.as_ref(), &[&p.root, &p.inter], now)
+        };
+        let live = svc.answer(nreq.clone(), now, |_| true, run).await;
+        assert_eq!(live.source, Source::Live);
+        assert!(openssl_check(dir.path(), &p, &nreq, &live.der).contains("OCSP Nonce"));
+
+        // Every slot taken: the pre-signed response, promptly, unsigned anew.
+        let held = svc.live.clone().try_acquire_owned().unwrap();
+        let started = std::time::Instant::now();
+        let fallback = svc
+            .answer(nreq.clone(), now, |_| true, |_| unreachable!("signed live"))
+            .await;
+        assert!(started.elapsed() < std::time::Duration::from_millis(50));
+        assert_eq!(fallback.source, Source::NonceFallback);
+        assert_eq!(fallback.der, presigned.der);
+        assert!(fallback.cacheable.is_none());
+        let text = openssl_check(dir.path(), &p, &nreq, &fallback.der);
+        assert!(
+            text.contains("WARNING: no nonce in response") && text.contains("Cert Status: good"),
+            "{text}"
+        );
+
+        // Nothing cached for this one: tryLater after the queue wait.
+        let other = Serial::from_random(rand::random());
+        let oreq = openssl_request(dir.path(), &p.inter, &other, true);
+        let busy = svc
+            .answer(oreq, now, |_| true, |_| unreachable!("signed live"))
+            .await;
+        assert_eq!(busy.status, ResponseStatus::TryLater);
+        assert!(started.elapsed() >= std::time::Duration::from_millis(100));
+
+        // A slot freed while waiting: served.
+        let waiter = {
+            let svc = svc.clone();
+            let plain2 = openssl_request(dir.path(), &p.inter, &other, false);
+            tokio::spawn(async move {
+                svc.answer(
+                    plain2,
+                    now,
+                    |_| true,
+                    |_| Answer::error(ResponseStatus::InternalError),
+                )
+                .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        drop(held);
+        assert_eq!(waiter.await.unwrap().status, ResponseStatus::InternalError);
+    }
+
     #[test]
     fn rfc5019_headers() {
         let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
@@ -1034,6 +1354,7 @@ mod tests {
             der: entry.der.clone(),
             status: ResponseStatus::Successful,
             cacheable: Some(entry),
+            source: Source::Presigned,
         };
         let r = ocsp_response(&a, true, None);
         assert_eq!(r.status(), StatusCode::OK);

@@ -6,13 +6,66 @@
 use std::sync::Arc;
 
 use hyper::body::Incoming;
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, EXPIRES, IF_NONE_MATCH, LAST_MODIFIED};
+use hyper::header::{
+    HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, ETAG, EXPIRES, IF_NONE_MATCH,
+    LAST_MODIFIED, WWW_AUTHENTICATE,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use time::format_description::well_known::Rfc2822;
 
 use crate::crl::Part;
 use crate::http::{full, text, Body};
 use crate::state::AppState;
+
+/// Whether a `/metrics` request may be answered: always when no token is
+/// configured, else only with `Authorization: Bearer <token>` (compared
+/// in constant time, over SHA-256 digests so the length leaks nothing).
+pub fn metrics_authorized(token: Option<&str>, authorization: Option<&HeaderValue>) -> bool {
+    let Some(token) = token else {
+        return true;
+    };
+    let Some(given) = authorization
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    let d = |s: &str| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.trim().as_bytes());
+    aws_lc_rs::constant_time::verify_slices_are_equal(d(given).as_ref(), d(token).as_ref()).is_ok()
+}
+
+/// `/metrics`: the Prometheus text, or 401 without the configured token.
+fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
+    let token = state.config.metrics_token.as_ref().map(|s| s.0.as_str());
+    if !metrics_authorized(token, req.headers().get(AUTHORIZATION)) {
+        let mut r = text(StatusCode::UNAUTHORIZED, "a bearer token is required\n");
+        r.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"ironseal metrics\""),
+        );
+        return r;
+    }
+    Response::builder()
+        .header(CONTENT_TYPE, "text/plain; version=0.0.4")
+        .body(full(render_metrics(state)))
+        .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, ""))
+}
+
+/// Handles one request on the separate metrics listener (`[metrics]
+/// listen`): `/metrics` and `/health` only.
+pub async fn handle_metrics_listener(
+    state: &Arc<AppState>,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+    }
+    match req.uri().path() {
+        "/metrics" => metrics(state, &req),
+        "/health" => text(StatusCode::OK, "ok\n"),
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
 
 /// Handles one request on the plain-HTTP listener.
 pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<Body> {
@@ -29,10 +82,8 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segs.as_slice() {
         ["health"] => text(StatusCode::OK, "ok\n"),
-        ["metrics"] => Response::builder()
-            .header(CONTENT_TYPE, "text/plain; version=0.0.4")
-            .body(full(render_metrics(state)))
-            .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "")),
+        // Moved to its own listener when `[metrics] listen` is set.
+        ["metrics"] if state.config.metrics_listen.is_none() => metrics(state, &req),
         ["ca", "root.pem"] => Response::builder()
             .header(CONTENT_TYPE, "application/x-pem-file")
             .body(full(state.ca_set().root_pem.clone()))
@@ -144,4 +195,35 @@ async fn crl(
         .header(CACHE_CONTROL, format!("public, max-age={max_age}"))
         .body(full(c.der.clone()))
         .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, ""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hardening (issue 10 item 15): with a token configured, `/metrics`
+    /// needs exactly `Authorization: Bearer <token>`.
+    #[test]
+    fn metrics_bearer_token() {
+        let h = |s: &'static str| HeaderValue::from_static(s);
+        assert!(metrics_authorized(None, None));
+        assert!(metrics_authorized(None, Some(&h("Bearer anything"))));
+        let t = Some("0123456789abcdef-token");
+        assert!(metrics_authorized(
+            t,
+            Some(&h("Bearer 0123456789abcdef-token"))
+        ));
+        assert!(!metrics_authorized(t, None));
+        assert!(!metrics_authorized(
+            t,
+            Some(&h("Bearer 0123456789abcdef-tokeN"))
+        ));
+        assert!(!metrics_authorized(t, Some(&h("Bearer 0123456789abcdef"))));
+        assert!(!metrics_authorized(
+            t,
+            Some(&h("Basic 0123456789abcdef-token"))
+        ));
+        assert!(!metrics_authorized(t, Some(&h("0123456789abcdef-token"))));
+        assert!(!metrics_authorized(t, Some(&h("Bearer "))));
+    }
 }

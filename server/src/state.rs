@@ -70,6 +70,7 @@ impl AppState {
             .list_eab_keys(None)
             .map_err(|e| std::io::Error::other(e.to_string()))?
             .is_empty();
+        let ocsp = crate::ocsp::OcspService::new(config.ocsp);
         Ok(AppState {
             eab_in_use: AtomicBool::new(eab_in_use),
             scep_ra: Default::default(),
@@ -87,7 +88,7 @@ impl AppState {
             listener_cert,
             ca_admin: Mutex::new(()),
             crl_cache: CrlCache::default(),
-            ocsp: crate::ocsp::OcspService::default(),
+            ocsp,
             metrics: Metrics::default(),
             validating: Default::default(),
             issuing: Default::default(),

@@ -33,6 +33,10 @@ pub struct TenantRecord {
     /// then authenticate nothing and its accounts get no certificate.
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub disabled_at: Option<OffsetDateTime>,
+    /// CAA (RFC 8659) is not checked for this tenant's validations (an
+    /// internal zone without CAA records). Absent in older records: checked.
+    #[serde(default)]
+    pub caa_disabled: bool,
 }
 
 impl TenantRecord {
@@ -63,4 +67,20 @@ pub struct EabKeyRecord {
     /// Set once disabled (never cleared).
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub disabled_at: Option<OffsetDateTime>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests panic on unexpected failures")]
+
+    use super::*;
+
+    /// Tenants stored before the CAA switch existed read back with CAA on.
+    #[test]
+    fn older_tenant_records_check_caa() {
+        let old = r#"{"id":"a","name":"A","names":{"dns":[],"ip":[],"uri":[],"email":[]},
+            "profiles":["default"],"created_at":"2026-01-01T00:00:00Z","created_by":"key:k"}"#;
+        let t: TenantRecord = serde_json::from_str(old).unwrap();
+        assert!(!t.caa_disabled);
+    }
 }

@@ -41,6 +41,10 @@ pub struct CreateTenantRequest {
     /// Profiles the tenant may use (default: all).
     #[serde(default)]
     pub profiles: Option<Vec<String>>,
+    /// Whether CAA (RFC 8659) is checked for the tenant's validations
+    /// (default: true).
+    #[serde(default)]
+    pub caa: Option<bool>,
 }
 
 /// A tenant id: 1 to 64 of `[a-z0-9-]`, starting with a letter or digit,

@@ -163,10 +163,19 @@ pub async fn challenge(
     processing.challenges[idx].status = ChallengeStatus::Processing;
     state.store.put_authz(&processing)?;
     let key_authorization = format!("{}.{}", ch.token, acct.thumbprint);
+    let caa_account = caa_applies(state, &acct)?.then(|| ctx.account_url(&acct.id));
     let st = state.clone();
     let task_authz = processing.clone();
     let task = tokio::spawn(async move {
-        let result = run_validation(&st, task_authz, idx, key_authorization, failure_keys).await;
+        let result = run_validation(
+            &st,
+            task_authz,
+            idx,
+            key_authorization,
+            failure_keys,
+            caa_account,
+        )
+        .await;
         st.validating.end(&result.id);
         result
     });
@@ -184,6 +193,21 @@ pub async fn challenge(
         reply = reply.retry_after(1);
     }
     Ok(reply)
+}
+
+/// Whether CAA is checked for `acct`'s validations: `[validation] caa`
+/// and, for a tenant's account, the tenant's own switch.
+fn caa_applies(state: &AppState, acct: &AccountRecord) -> Result<bool, AcmeError> {
+    if !state.config.validation_caa {
+        return Ok(false);
+    }
+    Ok(match &acct.tenant_id {
+        Some(t) => !state
+            .store
+            .get_tenant(t)?
+            .is_some_and(|tenant| tenant.caa_disabled),
+        None => true,
+    })
 }
 
 /// The failed-validation budgets a challenge response counts against: the
@@ -204,13 +228,16 @@ fn failure_keys(acct: &AccountRecord, ctx: &Ctx) -> Vec<(Limit, String)> {
 
 /// Validates one challenge and records the outcome on the authorization:
 /// valid (the authorization turns valid) or invalid with the problem (the
-/// authorization turns invalid, RFC 8555 §7.1.6).
+/// authorization turns invalid, RFC 8555 §7.1.6). With `caa_account` (the
+/// account URL) a validated DNS name must also pass CAA (RFC 8659, see
+/// [`crate::validation::caa`]); IP identifiers have no CAA.
 async fn run_validation(
     state: &Arc<AppState>,
     mut az: AuthzRecord,
     idx: usize,
     key_authorization: String,
     failure_keys: Vec<(Limit, String)>,
+    caa_account: Option<String>,
 ) -> AuthzRecord {
     let ch = az.challenges[idx].clone();
     let kind = match ch.kind {
@@ -230,10 +257,24 @@ async fn run_validation(
     let started = std::time::Instant::now();
     let outcome = match target {
         Ok(t) => {
-            state
+            let validated = state
                 .validator
                 .validate(kind, &t, &ch.token, &key_authorization)
-                .await
+                .await;
+            match (validated, &t, &caa_account) {
+                (Ok(()), Target::Dns(name), Some(account_uri)) => {
+                    let name = name.trim_end_matches('.').to_ascii_lowercase();
+                    let req = crate::validation::caa::CaaRequest {
+                        name: &name,
+                        wildcard: az.wildcard,
+                        identities: state.config.effective_caa_identities(),
+                        account_uri,
+                        method: kind,
+                    };
+                    state.validator.check_caa(&req).await
+                }
+                (r, _, _) => r,
+            }
         }
         Err(e) => Err(e),
     };

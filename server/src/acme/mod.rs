@@ -355,10 +355,10 @@ pub async fn authenticate(
             ))
         }
         Some(n) => {
-            if !state.nonces.redeem(n) {
+            if let Err(e) = state.nonces.redeem(n) {
                 return Err(AcmeError::new(
                     ProblemType::BadNonce,
-                    "the nonce is unknown, expired or already used; retry with the Replay-Nonce of this response",
+                    format!("{e}; retry with the Replay-Nonce of this response"),
                 ));
             }
         }

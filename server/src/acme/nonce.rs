@@ -1,64 +1,212 @@
-//! Replay nonces (RFC 8555 §6.5): issued on every ACME response, each
-//! accepted once. Held in memory: after a restart old nonces are rejected
-//! with `badNonce`, which carries a fresh nonce, and clients retry (§6.5.1).
+//! Replay nonces (RFC 8555 §6.5) as stateless authenticated tokens.
+//!
+//! A nonce is `base64url(key id ‖ IV ‖ AES-256-GCM(expiry ‖ 128 random
+//! bits))`, the key id also bound as associated data. Issuing one allocates
+//! nothing on the server, so a newNonce flood cannot push out the nonce a
+//! real client is about to use (the earlier design kept a FIFO set of
+//! 200,000 and forgot the oldest). Redemption opens the token, refuses it
+//! when it was made under another key (an earlier process, another
+//! server), does not authenticate, or has expired, and then records its
+//! random part in a [`NonceLedger`] until its expiry: a second redemption
+//! is a replay. Every refusal is `badNonce` with a fresh `Replay-Nonce`
+//! (§6.5.1), so conforming clients retry once.
+//!
+//! The key is random per process (nonces do not survive a restart, nor
+//! cross replicas); the ledger is a trait so that the shared store can
+//! hold it later (issue 11). The in-memory ledger keeps at most
+//! [`LEDGER_CAPACITY`] used nonces; when it is full of unexpired entries
+//! it refuses further redemptions (fail closed: a replay is never let
+//! through to keep availability) until entries expire.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce as Iv, UnboundKey, AES_256_GCM, NONCE_LEN};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-/// How many unredeemed nonces are remembered; older ones are forgotten first.
-const CAPACITY: usize = 200_000;
+/// How long an issued nonce can be redeemed.
+pub const NONCE_LIFETIME_SECS: u64 = 3600;
+/// Most used, unexpired nonces the in-memory ledger remembers (about
+/// 40 bytes each).
+pub const LEDGER_CAPACITY: usize = 1_000_000;
 
-/// A bounded set of outstanding nonces.
-pub struct NonceStore {
-    /// Per-process prefix so nonces from an earlier run are never accepted.
-    prefix: String,
-    inner: Mutex<Inner>,
+/// Plaintext: expiry (u64, big endian, Unix seconds) ‖ 16 random bytes.
+const PLAIN_LEN: usize = 8 + 16;
+const TAG_LEN: usize = 16;
+const TOKEN_LEN: usize = 1 + NONCE_LEN + PLAIN_LEN + TAG_LEN;
+
+/// Why a nonce was refused; all are `badNonce` on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NonceError {
+    #[error("the nonce is not one of ours (malformed, forged or from an earlier run)")]
+    Invalid,
+    #[error("the nonce has expired")]
+    Expired,
+    #[error("the nonce was already used")]
+    Replayed,
+    #[error("too many nonces in use; retry shortly")]
+    LedgerFull,
 }
 
-struct Inner {
-    live: HashSet<String>,
-    order: VecDeque<String>,
+/// What a ledger says about a nonce being redeemed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redeemed {
+    /// First use: now recorded until its expiry.
+    Fresh,
+    /// Already recorded.
+    Replayed,
+    /// The ledger cannot record more until entries expire.
+    Full,
+}
+
+/// Where used nonces are recorded until they expire. In memory today
+/// ([`MemoryLedger`]); the shared store can implement it so that replicas
+/// see each other's redemptions.
+pub trait NonceLedger: Send + Sync {
+    /// Records nonce `id` as used until `expires` (Unix seconds), given the
+    /// time `now`.
+    fn redeem(&self, id: u128, expires: u64, now: u64) -> Redeemed;
+}
+
+/// A bounded in-process [`NonceLedger`].
+pub struct MemoryLedger {
+    capacity: usize,
+    used: Mutex<HashMap<u128, u64>>,
+}
+
+impl MemoryLedger {
+    /// A ledger remembering at most `capacity` unexpired nonces.
+    pub fn new(capacity: usize) -> MemoryLedger {
+        MemoryLedger {
+            capacity,
+            used: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl NonceLedger for MemoryLedger {
+    fn redeem(&self, id: u128, expires: u64, now: u64) -> Redeemed {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        if used.contains_key(&id) {
+            return Redeemed::Replayed;
+        }
+        if used.len() >= self.capacity {
+            used.retain(|_, exp| *exp > now);
+            if used.len() >= self.capacity {
+                return Redeemed::Full;
+            }
+        }
+        used.insert(id, expires);
+        Redeemed::Fresh
+    }
+}
+
+/// Issues and redeems nonces (see the module docs).
+pub struct NonceStore {
+    key_id: u8,
+    key: LessSafeKey,
+    ledger: Box<dyn NonceLedger>,
+    lifetime: u64,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl NonceStore {
-    /// Creates a store whose nonces carry a random per-process prefix.
+    /// A store with a fresh random key and an in-memory ledger.
     pub fn new() -> NonceStore {
-        let prefix: [u8; 6] = rand::random();
+        Self::with_ledger(Box::new(MemoryLedger::new(LEDGER_CAPACITY)))
+    }
+
+    /// A store with a fresh random key recording redemptions in `ledger`.
+    pub fn with_ledger(ledger: Box<dyn NonceLedger>) -> NonceStore {
+        let mut raw: [u8; 32] = rand::random();
+        let key = UnboundKey::new(&AES_256_GCM, &raw)
+            .map(LessSafeKey::new)
+            .unwrap_or_else(|_| unreachable!("a 32-byte key is valid for AES-256-GCM"));
+        zeroize::Zeroize::zeroize(&mut raw);
         NonceStore {
-            prefix: URL_SAFE_NO_PAD.encode(prefix),
-            inner: Mutex::new(Inner {
-                live: HashSet::new(),
-                order: VecDeque::new(),
-            }),
+            key_id: rand::random(),
+            key,
+            ledger,
+            lifetime: NONCE_LIFETIME_SECS,
         }
     }
 
-    /// Issues a fresh nonce: base64url, 128 random bits after the prefix.
+    /// Issues a fresh nonce.
     pub fn issue(&self) -> String {
-        let body: [u8; 16] = rand::random();
-        let nonce = format!("{}{}", self.prefix, URL_SAFE_NO_PAD.encode(body));
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if inner.order.len() >= CAPACITY {
-            if let Some(old) = inner.order.pop_front() {
-                inner.live.remove(&old);
-            }
-        }
-        inner.live.insert(nonce.clone());
-        inner.order.push_back(nonce.clone());
-        nonce
+        self.issue_at(unix_now())
     }
 
-    /// Redeems a nonce: true exactly once for each issued nonce.
-    pub fn redeem(&self, nonce: &str) -> bool {
-        if !nonce.starts_with(&self.prefix) {
-            return false;
+    /// Issues a nonce at Unix time `now`.
+    pub fn issue_at(&self, now: u64) -> String {
+        let iv: [u8; NONCE_LEN] = rand::random();
+        let random: [u8; 16] = rand::random();
+        let mut buf = Vec::with_capacity(TOKEN_LEN);
+        buf.push(self.key_id);
+        buf.extend_from_slice(&iv);
+        let mut sealed = Vec::with_capacity(PLAIN_LEN + TAG_LEN);
+        sealed.extend_from_slice(&now.saturating_add(self.lifetime).to_be_bytes());
+        sealed.extend_from_slice(&random);
+        // Sealing with a valid key and a fresh IV cannot fail; the
+        // nonce would then simply be refused on redemption.
+        let _ = self.key.seal_in_place_append_tag(
+            Iv::assume_unique_for_key(iv),
+            Aad::from([self.key_id]),
+            &mut sealed,
+        );
+        buf.extend_from_slice(&sealed);
+        URL_SAFE_NO_PAD.encode(buf)
+    }
+
+    /// Redeems a nonce: `Ok` exactly once for each nonce we issued and
+    /// that has not expired.
+    pub fn redeem(&self, nonce: &str) -> Result<(), NonceError> {
+        self.redeem_at(nonce, unix_now())
+    }
+
+    /// Redeems a nonce at Unix time `now`.
+    pub fn redeem_at(&self, nonce: &str, now: u64) -> Result<(), NonceError> {
+        if nonce.len() > 2 * TOKEN_LEN {
+            return Err(NonceError::Invalid);
         }
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        // The VecDeque keeps the stale entry; it is skipped when evicted.
-        inner.live.remove(nonce)
+        let raw = URL_SAFE_NO_PAD
+            .decode(nonce)
+            .map_err(|_| NonceError::Invalid)?;
+        if raw.len() != TOKEN_LEN || raw[0] != self.key_id {
+            return Err(NonceError::Invalid);
+        }
+        let mut iv = [0u8; NONCE_LEN];
+        iv.copy_from_slice(&raw[1..1 + NONCE_LEN]);
+        let mut sealed = raw[1 + NONCE_LEN..].to_vec();
+        let plain = self
+            .key
+            .open_in_place(
+                Iv::assume_unique_for_key(iv),
+                Aad::from([self.key_id]),
+                &mut sealed,
+            )
+            .map_err(|_| NonceError::Invalid)?;
+        let (exp, random) = plain.split_at(8);
+        let mut e = [0u8; 8];
+        e.copy_from_slice(exp);
+        let expires = u64::from_be_bytes(e);
+        if now >= expires {
+            return Err(NonceError::Expired);
+        }
+        let mut r = [0u8; 16];
+        r.copy_from_slice(random);
+        match self.ledger.redeem(u128::from_be_bytes(r), expires, now) {
+            Redeemed::Fresh => Ok(()),
+            Redeemed::Replayed => Err(NonceError::Replayed),
+            Redeemed::Full => Err(NonceError::LedgerFull),
+        }
     }
 }
 
@@ -70,14 +218,18 @@ impl Default for NonceStore {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests panic on unexpected failures")]
+
+    use std::collections::HashSet;
+
     use super::*;
 
     #[test]
     fn nonce_is_accepted_once() {
         let s = NonceStore::new();
         let n = s.issue();
-        assert!(s.redeem(&n));
-        assert!(!s.redeem(&n));
+        assert_eq!(s.redeem(&n), Ok(()));
+        assert_eq!(s.redeem(&n), Err(NonceError::Replayed));
     }
 
     #[test]
@@ -85,8 +237,12 @@ mod tests {
         let a = NonceStore::new();
         let b = NonceStore::new();
         let n = a.issue();
-        assert!(!b.redeem(&n));
-        assert!(!a.redeem("bogus"));
+        assert!(b.redeem(&n).is_err());
+        assert_eq!(a.redeem("bogus"), Err(NonceError::Invalid));
+        assert_eq!(a.redeem(""), Err(NonceError::Invalid));
+        assert_eq!(a.redeem(&"A".repeat(10_000)), Err(NonceError::Invalid));
+        // Still good with a after b refused it.
+        assert_eq!(a.redeem(&n), Ok(()));
     }
 
     #[test]
@@ -94,5 +250,59 @@ mod tests {
         let s = NonceStore::new();
         let set: HashSet<String> = (0..1000).map(|_| s.issue()).collect();
         assert_eq!(set.len(), 1000);
+    }
+
+    /// Hardening (issue 10 item 15): a newNonce flood larger than the old
+    /// FIFO capacity (200,000) does not evict a valid older nonce.
+    #[test]
+    fn a_new_nonce_flood_does_not_evict_older_nonces() {
+        let s = NonceStore::new();
+        let old = s.issue();
+        for _ in 0..300_000 {
+            let _ = s.issue();
+        }
+        assert_eq!(s.redeem(&old), Ok(()));
+        assert_eq!(s.redeem(&old), Err(NonceError::Replayed));
+    }
+
+    #[test]
+    fn expired_and_forged_nonces_are_refused() {
+        let s = NonceStore::new();
+        let now = 1_800_000_000;
+        let n = s.issue_at(now);
+        assert_eq!(
+            s.redeem_at(&n, now + NONCE_LIFETIME_SECS),
+            Err(NonceError::Expired)
+        );
+        assert_eq!(s.redeem_at(&n, now + NONCE_LIFETIME_SECS - 1), Ok(()));
+        // Any flipped bit (key id, IV, ciphertext, tag) fails.
+        let raw = URL_SAFE_NO_PAD.decode(s.issue_at(now)).unwrap();
+        for i in [0, 1, 1 + NONCE_LEN, TOKEN_LEN - 1] {
+            let mut f = raw.clone();
+            f[i] ^= 1;
+            assert_eq!(
+                s.redeem_at(&URL_SAFE_NO_PAD.encode(&f), now),
+                Err(NonceError::Invalid),
+                "byte {i}"
+            );
+        }
+        // A token of the right shape made up by a client.
+        let made_up = URL_SAFE_NO_PAD.encode([0u8; TOKEN_LEN]);
+        assert_eq!(s.redeem_at(&made_up, now), Err(NonceError::Invalid));
+    }
+
+    #[test]
+    fn a_full_ledger_refuses_rather_than_forgets() {
+        let s = NonceStore::with_ledger(Box::new(MemoryLedger::new(2)));
+        let now = 1_800_000_000;
+        let (a, b, c) = (s.issue_at(now), s.issue_at(now), s.issue_at(now + 10));
+        assert_eq!(s.redeem_at(&a, now), Ok(()));
+        assert_eq!(s.redeem_at(&b, now), Ok(()));
+        assert_eq!(s.redeem_at(&c, now), Err(NonceError::LedgerFull));
+        // Replays are still caught when full.
+        assert_eq!(s.redeem_at(&a, now), Err(NonceError::Replayed));
+        // Once a and b have expired their slots are reused.
+        let later = now + NONCE_LIFETIME_SECS;
+        assert_eq!(s.redeem_at(&c, later), Ok(()));
     }
 }

@@ -42,6 +42,7 @@ pub(super) fn tenant_json(t: &TenantRecord) -> Value {
         "createdAt": ts(t.created_at),
         "createdBy": t.created_by,
         "disabledAt": t.disabled_at.map(ts),
+        "caa": !t.caa_disabled,
     })
 }
 
@@ -102,6 +103,7 @@ pub(super) fn create_tenant(
         created_at: OffsetDateTime::now_utc(),
         created_by: caller.actor(),
         disabled_at: None,
+        caa_disabled: !req.caa.unwrap_or(true),
     };
     match state.store.create_tenant(&tenant) {
         Ok(()) => {}
@@ -268,6 +270,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.names.dns, ["*.a.example"]);
+        assert_eq!(r.caa, None);
+        let r: CreateTenantRequest = parse_body(br#"{"id": "a", "caa": false}"#).unwrap();
+        assert_eq!(r.caa, Some(false));
+        assert!(parse_body::<CreateTenantRequest>(br#"{"id": "a", "caa": "no"}"#).is_err());
         assert!(parse_body::<CreateTenantRequest>(br#"{"id": "a", "x": 1}"#).is_err());
         assert!(parse_body::<CreateTenantRequest>(br#"{"id": "a", "names": {"dn": []}}"#).is_err());
     }

@@ -34,6 +34,13 @@ impl GeneratedKey {
     }
 }
 
+impl Drop for GeneratedKey {
+    /// Wipes the key once it has been sent (or the request failed).
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
 impl std::fmt::Debug for GeneratedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("GeneratedKey(..)")

@@ -111,12 +111,15 @@ pub fn ensure(state: &AppState, now: OffsetDateTime) -> Result<bool, RaError> {
 
 fn issue(state: &AppState, now: OffsetDateTime) -> Result<Ra, RaError> {
     let key = KeyPair::generate(KeySize::Rsa2048).map_err(err)?;
-    let pkcs8 = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&key)
-        .map_err(err)?
-        .as_ref()
-        .to_vec();
+    // Wiped when dropped (the signer's copy is wiped with it, see below).
+    let pkcs8 = zeroize::Zeroizing::new(
+        AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&key)
+            .map_err(err)?
+            .as_ref()
+            .to_vec(),
+    );
     let signer = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
-        &rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8.clone()),
+        &rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8.as_slice()),
         &rcgen::PKCS_RSA_SHA256,
     )
     .map_err(err)?;

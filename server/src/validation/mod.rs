@@ -23,6 +23,7 @@
 //! | the resource is absent: HTTP status ≠ 200, no TXT record at all | `unauthorized` |
 //! | a response was received but its content is wrong (body, TXT digest, certificate, ALPN) | `incorrectResponse` |
 //! | the request itself is invalid (dns-01 for an IP, bad token) | `malformed` |
+//! | CAA forbids issuance, or its lookup failed ([`caa`]) | `caa` |
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub use address_policy::AddressPolicy;
 pub const MAX_ADDRESSES_TRIED: usize = 4;
 
 pub mod address_policy;
+pub mod caa;
 mod cert;
 pub mod dns01;
 pub mod hosts_file;
@@ -160,6 +162,9 @@ pub enum ValidationError {
     /// The validation did not finish within the configured timeout.
     #[error("validation timed out")]
     Timeout,
+    /// CAA records forbid issuance, or their lookup failed (RFC 8659).
+    #[error("{0}")]
+    Caa(String),
 }
 
 impl ValidationError {
@@ -174,6 +179,7 @@ impl ValidationError {
             ValidationError::Unauthorized(_) => "unauthorized",
             ValidationError::Malformed(_) => "malformed",
             ValidationError::Timeout => "connection",
+            ValidationError::Caa(_) => "caa",
         }
     }
 }
@@ -275,6 +281,26 @@ impl Validator {
             Err(e) => {
                 tracing::info!(%kind, %target, acme_type = e.acme_type(), error = %e, "challenge validation failed")
             }
+        }
+        res
+    }
+}
+
+impl Validator {
+    /// Checks CAA for a DNS name (see [`caa`]) through the validator's
+    /// resolver, bounded by [`ValidationConfig::timeout`] (beyond it:
+    /// `caa`, as for any lookup failure).
+    pub async fn check_caa(&self, req: &caa::CaaRequest<'_>) -> Result<(), ValidationError> {
+        let fut = caa::check(&self.inner.resolver, req);
+        let res = match tokio::time::timeout(self.inner.cfg.timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(ValidationError::Caa(format!(
+                "CAA lookup for {} timed out; issuance is refused until it succeeds",
+                req.name
+            ))),
+        };
+        if let Err(e) = &res {
+            tracing::info!(name = req.name, wildcard = req.wildcard, error = %e, "CAA refused issuance");
         }
         res
     }

@@ -39,7 +39,7 @@ pub struct DnsResolver {
 
 /// Outcome of a lookup that did not produce records.
 #[derive(Debug)]
-pub(crate) enum LookupFailure {
+pub enum LookupFailure {
     /// NXDOMAIN: the name does not exist.
     NxDomain,
     /// NOERROR but no records of the requested type (NODATA).
@@ -212,6 +212,28 @@ impl DnsResolver {
             return Err(LookupFailure::NoData);
         }
         Ok(recs)
+    }
+}
+
+impl super::caa::CaaSource for DnsResolver {
+    /// CAA records of `name` (RFC 8659 §3); the resolver follows CNAMEs.
+    async fn lookup_caa(&self, name: &str) -> Result<Vec<super::caa::CaaRecord>, LookupFailure> {
+        let l = self
+            .inner
+            .lookup(fqdn(name).as_str(), RecordType::CAA)
+            .await
+            .map_err(classify)?;
+        Ok(l.answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::CAA(c) => Some(super::caa::CaaRecord {
+                    critical: c.issuer_critical,
+                    tag: c.tag.clone(),
+                    value: c.value.clone(),
+                }),
+                _ => None,
+            })
+            .collect())
     }
 }
 

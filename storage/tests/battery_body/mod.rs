@@ -1360,6 +1360,7 @@ pub(crate) fn tenant(id: &str) -> TenantRecord {
         created_at: T0,
         created_by: "key:k1".into(),
         disabled_at: None,
+        caa_disabled: false,
     }
 }
 

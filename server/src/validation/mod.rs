@@ -290,7 +290,17 @@ impl Validator {
     /// Checks CAA for a DNS name (see [`caa`]) through the validator's
     /// resolver, bounded by [`ValidationConfig::timeout`] (beyond it:
     /// `caa`, as for any lookup failure).
+    ///
+    /// Names the operator's hosts file answers for are not in the DNS the
+    /// validator asks, so they have no CAA records to honour: skipped.
     pub async fn check_caa(&self, req: &caa::CaaRequest<'_>) -> Result<(), ValidationError> {
+        if self.inner.resolver.in_hosts_file(req.name) {
+            tracing::debug!(
+                name = req.name,
+                "CAA not checked: the name is in the validation hosts file"
+            );
+            return Ok(());
+        }
         let fut = caa::check(&self.inner.resolver, req);
         let res = match tokio::time::timeout(self.inner.cfg.timeout, fut).await {
             Ok(r) => r,

@@ -143,6 +143,13 @@ impl DnsResolver {
         self
     }
 
+    /// True when the operator's hosts file answers for `name`.
+    pub(crate) fn in_hosts_file(&self, name: &str) -> bool {
+        self.hosts
+            .as_ref()
+            .is_some_and(|h| h.lookup(name).is_some())
+    }
+
     /// A then AAAA records of `name` (RFC 8555 §8.3 / RFC 8737 §3: the CA
     /// connects to the addresses the name resolves to). IPv4 addresses come
     /// first. Errors only if both lookups fail to produce an address.

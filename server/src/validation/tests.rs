@@ -1495,6 +1495,21 @@ async fn hosts_file_names_validate_and_their_addresses_are_allowed() {
     run(&v, ChallengeKind::Http01, &name, KEYAUTH)
         .await
         .unwrap();
+    // CAA: the file's names are not in DNS, so there is nothing to check;
+    // other names still need a CAA answer (the dead resolver refuses).
+    let caa_req = |name| super::caa::CaaRequest {
+        name,
+        wildcard: false,
+        identities: &[],
+        account_uri: "https://ca.test/acct/1",
+        method: ChallengeKind::Http01,
+    };
+    v.check_caa(&caa_req("quick.internal.test")).await.unwrap();
+    let e = v
+        .check_caa(&caa_req("other.internal.test"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.acme_type(), "caa", "{e:?}");
     // A name the file does not list still goes to DNS (dead here).
     let other = Target::Dns("other.internal.test".into());
     let r = run(&v, ChallengeKind::Http01, &other, KEYAUTH).await;

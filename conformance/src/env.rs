@@ -32,31 +32,41 @@ pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
 #[derive(Clone, Default)]
 pub struct Http01 {
     pub map: Arc<Mutex<HashMap<String, String>>>,
+    /// Tokens whose answer is held back this long (a slow client).
+    pub delays: Arc<Mutex<HashMap<String, std::time::Duration>>>,
     task: Arc<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Http01 {
     pub async fn start(port: u16) -> Http01 {
         let map: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+        let delays: Arc<Mutex<HashMap<String, std::time::Duration>>> = Arc::default();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind http-01 port");
         let m = map.clone();
+        let d = delays.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
                 let m = m.clone();
+                let d = d.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(
                         move |req: hyper::Request<hyper::body::Incoming>| {
                             let m = m.clone();
+                            let d = d.clone();
                             async move {
                                 let path = req.uri().path().to_string();
                                 let tok = path
                                     .strip_prefix("/.well-known/acme-challenge/")
                                     .unwrap_or("");
+                                let delay = d.lock().unwrap().get(tok).copied();
+                                if let Some(delay) = delay {
+                                    tokio::time::sleep(delay).await;
+                                }
                                 let v = m.lock().unwrap().get(tok).cloned();
                                 let resp = match v {
                                     Some(ka) => hyper::Response::builder()
@@ -80,8 +90,15 @@ impl Http01 {
         });
         Http01 {
             map,
+            delays,
             task: Arc::new(Some(task)),
         }
+    }
+
+    /// Like [`Http01::set`], answering only after `delay`.
+    pub fn set_delayed(&self, token: &str, key_auth: &str, delay: std::time::Duration) {
+        self.delays.lock().unwrap().insert(token.to_string(), delay);
+        self.set(token, key_auth);
     }
 
     pub fn set(&self, token: &str, key_auth: &str) {

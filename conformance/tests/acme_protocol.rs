@@ -329,6 +329,78 @@ async fn contact_update_and_bad_contacts_refused() {
     assert_eq!(r.json()["contact"], json!(["mailto:ops@example.test"]));
 }
 
+/// RFC 8555 §7.1.6: a deactivated authorization stays deactivated. The
+/// client deactivates it while the http-01 validation is in flight (the
+/// responder answers correctly, 3 s late); the validation's success must
+/// not turn it valid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_finishing_after_deactivation_does_not_revive_the_authorization() {
+    let env = Env::start("authz-deactivate-race").await;
+    let raw = env.raw().await;
+    let (acct, key) = env.account().await;
+    let key = std::sync::Arc::new(key);
+    let kid = acct.id().to_string();
+    let order = raw
+        .signed(
+            &key,
+            Some(&kid),
+            &raw.url("newOrder"),
+            Some(&json!({"identifiers": [{"type": "dns", "value": "race.example.test"}]})),
+        )
+        .await;
+    order.expect_status(201, "newOrder");
+    let authz_url = order.json()["authorizations"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let az = raw.signed(&key, Some(&kid), &authz_url, None).await.json();
+    let ch = az["challenges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "http-01")
+        .unwrap()
+        .clone();
+    let token = ch["token"].as_str().unwrap();
+    env.h01.set_delayed(
+        token,
+        &format!("{token}.{}", key.thumbprint()),
+        std::time::Duration::from_secs(3),
+    );
+    let started = {
+        let raw = env.raw().await;
+        let (key, kid, url) = (
+            key.clone(),
+            kid.clone(),
+            ch["url"].as_str().unwrap().to_string(),
+        );
+        tokio::spawn(async move { raw.signed(&key, Some(&kid), &url, Some(&json!({}))).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let d = raw
+        .signed(
+            &key,
+            Some(&kid),
+            &authz_url,
+            Some(&json!({"status": "deactivated"})),
+        )
+        .await;
+    d.expect_status(200, "deactivate the authorization while it is validated");
+    assert_eq!(d.json()["status"], "deactivated");
+    started
+        .await
+        .unwrap()
+        .expect_status(200, "challenge response");
+    // The validation ends about 3 s after it started; POST-as-GET waits for
+    // a validation in flight, so this read comes after its outcome.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let after = raw.signed(&key, Some(&kid), &authz_url, None).await.json();
+    assert_eq!(
+        after["status"], "deactivated",
+        "a validation finishing after deactivation revived the authorization: {after}"
+    );
+}
+
 /// Deactivation (§7.3.6): afterwards every request of the account is unauthorized.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deactivated_account_is_refused_everywhere() {

@@ -167,6 +167,19 @@ pub trait Store: Send + Sync + 'static {
     /// Create or replace an authorization.
     fn put_authz(&self, authz: &AuthzRecord) -> Result<(), StoreError>;
 
+    /// Replace an authorization only if its stored status is still
+    /// `expected` (compare-and-swap): a validation that finishes after the
+    /// client deactivated the authorization must not make it valid, and a
+    /// deactivation must not undo a concurrent outcome unseen (RFC 8555
+    /// §7.1.6: deactivated, invalid and revoked are final). `Ok(false)`
+    /// when the stored status differs (nothing written); `NotFound` if
+    /// there is no such authorization.
+    fn transition_authz(
+        &self,
+        authz: &AuthzRecord,
+        expected: AuthzStatus,
+    ) -> Result<bool, StoreError>;
+
     /// Fetch an authorization by id.
     fn get_authz(&self, id: &str) -> Result<Option<AuthzRecord>, StoreError>;
 

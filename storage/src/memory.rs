@@ -18,7 +18,7 @@ use crate::records::{
 };
 use crate::scep::ScepTransactionRecord;
 use crate::tenancy::{EabKeyRecord, TenantRecord};
-use crate::types::{AccountStatus, Identifier, OrderStatus};
+use crate::types::{AccountStatus, AuthzStatus, Identifier, OrderStatus};
 use crate::{Store, StoreError};
 
 #[derive(Default)]
@@ -228,6 +228,24 @@ impl Store for MemoryStore {
             .insert(keys::authz_key(authz), authz.id.clone());
         g.authzs.insert(authz.id.clone(), authz.clone());
         Ok(())
+    }
+
+    fn transition_authz(
+        &self,
+        authz: &AuthzRecord,
+        expected: AuthzStatus,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        let stored = g.authzs.get(&authz.id).ok_or(StoreError::NotFound)?;
+        if stored.status != expected {
+            return Ok(false);
+        }
+        let old_key = keys::authz_key(stored);
+        g.authz_by_identifier.remove(&old_key);
+        g.authz_by_identifier
+            .insert(keys::authz_key(authz), authz.id.clone());
+        g.authzs.insert(authz.id.clone(), authz.clone());
+        Ok(true)
     }
 
     fn get_authz(&self, id: &str) -> Result<Option<AuthzRecord>, StoreError> {

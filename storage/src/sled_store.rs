@@ -85,7 +85,7 @@ use crate::records::{
 };
 use crate::scep::ScepTransactionRecord;
 use crate::tenancy::{EabKeyRecord, TenantRecord};
-use crate::types::{AccountStatus, Identifier, OrderStatus};
+use crate::types::{AccountStatus, AuthzStatus, Identifier, OrderStatus};
 use crate::{Store, StoreError};
 
 /// Page cache size: keeps memory bounded however large the database grows.
@@ -407,6 +407,38 @@ impl SledStore {
         )
     }
 
+    /// Writes an authorization and its index entry; with `expected`, only
+    /// if the stored status is that (see `Store::transition_authz`).
+    fn write_authz(
+        &self,
+        authz: &AuthzRecord,
+        expected: Option<AuthzStatus>,
+    ) -> Result<bool, StoreError> {
+        let value = encode(authz)?;
+        let new_key = keys::authz_key(authz);
+        tx_result(
+            (&self.authzs, &self.authz_by_identifier).transaction(|(authzs, index)| {
+                let stored: Option<AuthzRecord> = match authzs.get(authz.id.as_bytes())? {
+                    Some(v) => Some(decode(&v).map_err(abort)?),
+                    None => None,
+                };
+                if let Some(expected) = expected {
+                    match &stored {
+                        None => return Err(abort(StoreError::NotFound)),
+                        Some(s) if s.status != expected => return Ok(false),
+                        Some(_) => {}
+                    }
+                }
+                if let Some(old) = &stored {
+                    index.remove(keys::authz_key(old))?;
+                }
+                index.insert(new_key.as_slice(), authz.id.as_bytes())?;
+                authzs.insert(authz.id.as_bytes(), value.as_slice())?;
+                Ok(true)
+            }),
+        )
+    }
+
     /// Insert a JSON record under `id` unless the key exists (`Conflict`
     /// naming `what`).
     fn create_json<T: Serialize>(
@@ -623,19 +655,16 @@ impl Store for SledStore {
 
     fn put_authz(&self, authz: &AuthzRecord) -> Result<(), StoreError> {
         let _writing = self.writing();
-        let value = encode(authz)?;
-        let new_key = keys::authz_key(authz);
-        tx_result(
-            (&self.authzs, &self.authz_by_identifier).transaction(|(authzs, index)| {
-                if let Some(v) = authzs.get(authz.id.as_bytes())? {
-                    let old: AuthzRecord = decode(&v).map_err(abort)?;
-                    index.remove(keys::authz_key(&old))?;
-                }
-                index.insert(new_key.as_slice(), authz.id.as_bytes())?;
-                authzs.insert(authz.id.as_bytes(), value.as_slice())?;
-                Ok(())
-            }),
-        )
+        self.write_authz(authz, None).map(|_| ())
+    }
+
+    fn transition_authz(
+        &self,
+        authz: &AuthzRecord,
+        expected: AuthzStatus,
+    ) -> Result<bool, StoreError> {
+        let _writing = self.writing();
+        self.write_authz(authz, Some(expected))
     }
 
     fn get_authz(&self, id: &str) -> Result<Option<AuthzRecord>, StoreError> {

@@ -65,10 +65,14 @@ async fn recover_interrupted(
         p.identifier = Some(az.identifier.clone());
         c.error = Some(p.to_json());
     }
+    let before = az.status;
     if az.status == AuthzStatus::Pending {
         az.status = AuthzStatus::Invalid;
     }
-    state.store.put_authz(&az)?;
+    if !state.store.transition_authz(&az, before)? {
+        // Changed meanwhile (a deactivation): that state stands.
+        return Ok(state.store.get_authz(&az.id)?.unwrap_or(az));
+    }
     state.durable().await?;
     Ok(az)
 }
@@ -92,14 +96,32 @@ pub async fn authz(
         let v: Value = a.jws.payload_json()?;
         match v.get("status").and_then(Value::as_str) {
             Some("deactivated") => {
-                if !matches!(az.status, AuthzStatus::Pending | AuthzStatus::Valid) {
-                    return Err(AcmeError::malformed(format!(
-                        "an authorization that is {:?} cannot be deactivated",
-                        az.status
-                    )));
+                // Compare-and-swap on the status: a validation finishing
+                // meanwhile is seen (and may be deactivated in turn), never
+                // overwritten unseen.
+                let mut tries = 0;
+                loop {
+                    if !matches!(az.status, AuthzStatus::Pending | AuthzStatus::Valid) {
+                        return Err(AcmeError::malformed(format!(
+                            "an authorization that is {:?} cannot be deactivated",
+                            az.status
+                        )));
+                    }
+                    let before = az.status;
+                    let mut next = az.clone();
+                    next.status = AuthzStatus::Deactivated;
+                    if state.store.transition_authz(&next, before)? {
+                        az = next;
+                        break;
+                    }
+                    tries += 1;
+                    if tries >= 3 {
+                        return Err(AcmeError::internal(
+                            "the authorization kept changing; try again",
+                        ));
+                    }
+                    az = load_authz(state, &acct.id, id)?;
                 }
-                az.status = AuthzStatus::Deactivated;
-                state.store.put_authz(&az)?;
                 state.durable().await?;
             }
             _ => {
@@ -161,7 +183,19 @@ pub async fn challenge(
     }
     let mut processing = az.clone();
     processing.challenges[idx].status = ChallengeStatus::Processing;
-    state.store.put_authz(&processing)?;
+    if !state
+        .store
+        .transition_authz(&processing, AuthzStatus::Pending)?
+    {
+        // Deactivated (or decided) since it was read: report that state.
+        state.validating.end(&az.id);
+        let now = load_authz(state, &acct.id, authz_id)?;
+        return Ok(Reply::json(
+            StatusCode::OK,
+            &render::challenge(ctx, &now.id, &now.challenges[idx]),
+        )
+        .link(up, "up"));
+    }
     let key_authorization = format!("{}.{}", ch.token, acct.thumbprint);
     let caa_account = caa_applies(state, &acct)?.then(|| ctx.account_url(&acct.id));
     let st = state.clone();
@@ -310,9 +344,23 @@ async fn run_validation(
         ms = started.elapsed().as_millis() as u64,
         "challenge validated"
     );
-    if let Err(e) = state.store.put_authz(&az) {
-        tracing::error!(error = %e, "could not store validation outcome");
-    }
+    // Only over the `pending` authorization this validation started from:
+    // one the client deactivated meanwhile stays deactivated (RFC 8555
+    // §7.1.6), and the client sees that.
+    let az = match state.store.transition_authz(&az, AuthzStatus::Pending) {
+        Ok(true) => az,
+        Ok(false) => {
+            tracing::info!(authz = %az.id, "authorization changed during validation (deactivated?); outcome discarded");
+            match state.store.get_authz(&az.id) {
+                Ok(Some(stored)) => stored,
+                _ => az,
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not store validation outcome");
+            az
+        }
+    };
     if let Err(e) = state.durable().await {
         tracing::error!(error = ?e.problem.detail, "could not flush validation outcome");
     }

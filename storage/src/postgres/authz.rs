@@ -2,11 +2,12 @@
 //! normalised identifier for reuse.
 
 use deadpool_postgres::Pool;
+use tokio_postgres::GenericClient;
 
 use crate::keys;
 use crate::postgres::sql::{doc_of, docs_of, enc};
 use crate::records::AuthzRecord;
-use crate::types::{Identifier, IdentifierKind};
+use crate::types::{AuthzStatus, Identifier, IdentifierKind};
 use crate::StoreError;
 
 /// The (kind, wildcard, value) an authorization is indexed under: DNS
@@ -30,6 +31,35 @@ fn query_parts(identifier: &Identifier) -> (&'static str, bool, String) {
 
 pub(crate) async fn put(pool: &Pool, authz: &AuthzRecord) -> Result<(), StoreError> {
     let c = pool.get().await?;
+    upsert(&**c, authz).await
+}
+
+/// `Store::transition_authz`: the stored row is locked, its status
+/// compared, and the new document written in one transaction.
+pub(crate) async fn transition(
+    pool: &Pool,
+    authz: &AuthzRecord,
+    expected: AuthzStatus,
+) -> Result<bool, StoreError> {
+    let mut c = pool.get().await?;
+    let tx = c.transaction().await?;
+    let row = tx
+        .query_opt(
+            "SELECT doc FROM authzs WHERE id = $1 FOR UPDATE",
+            &[&authz.id],
+        )
+        .await?;
+    match doc_of::<AuthzRecord>(row)? {
+        None => return Err(StoreError::NotFound),
+        Some(s) if s.status != expected => return Ok(false),
+        Some(_) => {}
+    }
+    upsert(&*tx, authz).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+async fn upsert<C: GenericClient>(c: &C, authz: &AuthzRecord) -> Result<(), StoreError> {
     let (kind, wildcard, value) = index_parts(&authz.identifier, authz.wildcard);
     c.execute(
         "INSERT INTO authzs (id, account_id, kind, wildcard, value, doc)

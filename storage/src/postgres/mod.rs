@@ -64,7 +64,7 @@ use crate::records::{
 };
 use crate::scep::ScepTransactionRecord;
 use crate::tenancy::{EabKeyRecord, TenantRecord};
-use crate::types::{Identifier, OrderStatus};
+use crate::types::{AuthzStatus, Identifier, OrderStatus};
 use crate::{Store, StoreError};
 
 pub use pool::PgOptions;
@@ -183,6 +183,15 @@ impl Store for PgStore {
     fn put_authz(&self, authz: &AuthzRecord) -> Result<(), StoreError> {
         let authz = authz.clone();
         self.run(move |p| async move { authz::put(&p, &authz).await })
+    }
+
+    fn transition_authz(
+        &self,
+        authz: &AuthzRecord,
+        expected: AuthzStatus,
+    ) -> Result<bool, StoreError> {
+        let authz = authz.clone();
+        self.run(move |p| async move { authz::transition(&p, &authz, expected).await })
     }
 
     fn get_authz(&self, id: &str) -> Result<Option<AuthzRecord>, StoreError> {

@@ -447,6 +447,61 @@ pub(crate) fn authz_put_get(s: &dyn Store) {
     assert_eq!(s.get_authz("az1").unwrap(), Some(a));
 }
 
+pub(crate) fn authz_transition(s: &dyn Store) {
+    let a = authz(
+        "azt",
+        "acct",
+        "t.example.com",
+        false,
+        AuthzStatus::Pending,
+        T0,
+    );
+    s.put_authz(&a).unwrap();
+    // The client deactivates while a validation runs.
+    let mut deactivated = a.clone();
+    deactivated.status = AuthzStatus::Deactivated;
+    assert!(s
+        .transition_authz(&deactivated, AuthzStatus::Pending)
+        .unwrap());
+    // The validation finishes: its outcome must not revive the authorization.
+    let mut valid = a.clone();
+    valid.status = AuthzStatus::Valid;
+    valid.challenges[0].status = ChallengeStatus::Valid;
+    assert!(!s.transition_authz(&valid, AuthzStatus::Pending).unwrap());
+    assert_eq!(s.get_authz("azt").unwrap(), Some(deactivated));
+    // Still found by its index after a successful transition.
+    let b = authz(
+        "azu",
+        "acct",
+        "u.example.com",
+        false,
+        AuthzStatus::Pending,
+        T0,
+    );
+    s.put_authz(&b).unwrap();
+    let mut b_valid = b.clone();
+    b_valid.status = AuthzStatus::Valid;
+    b_valid.challenges[0].status = ChallengeStatus::Valid;
+    assert!(s.transition_authz(&b_valid, AuthzStatus::Pending).unwrap());
+    assert_eq!(
+        s.find_reusable_authz(
+            "acct",
+            &Identifier::dns("u.example.com"),
+            T0 - Duration::days(1)
+        )
+        .unwrap()
+        .map(|a| a.id),
+        Some("azu".to_string())
+    );
+    assert_eq!(
+        s.transition_authz(
+            &authz("nope", "acct", "x.example", false, AuthzStatus::Valid, T0),
+            AuthzStatus::Pending
+        ),
+        Err(StoreError::NotFound)
+    );
+}
+
 pub(crate) fn authz_reuse(s: &dyn Store) {
     let now = T0;
     let later = now + Duration::days(1);
@@ -1651,7 +1706,7 @@ macro_rules! battery {
             account_create_get, account_update, account_change_key, account_create_race,
             account_deactivation_is_final,
             order_put_get, order_list_pagination, order_transition, order_transition_race,
-            authz_put_get, authz_reuse,
+            authz_put_get, authz_transition, authz_reuse,
             cert_insert_get, cert_update, cert_revoke, cert_mark_replaced,
             cert_insert_race, cert_revoke_race,
             blocked_keys, cas, crl_numbers, flush_and_object_safety, concurrent_flush,

@@ -12,8 +12,8 @@
 //! revocation is on the CRL, the audit log verifies end to end (the
 //! snapshot is consistent across trees), and the restored server issues
 //! again without reusing a serial. A damaged backup and a restore into a
-//! used directory are refused; the restore shows progress on a terminal
-//! (run under `script`) and none with `--log-format json`.
+//! used directory are refused; the restore and a bulk revocation show
+//! progress on a terminal (run under `script`) and none in JSON-log mode.
 //!
 //! Run: `cargo build --release -p ironseal && cargo test -p ironseal-conformance --test backup -- --nocapture`
 
@@ -264,6 +264,47 @@ async fn backup_under_load_then_restore_keeps_everything_acknowledged() {
     assert!(
         missing.is_empty(),
         "revocations missing from the restored CRL: {missing:?}\n{text}"
+    );
+
+    // Bulk revocation shows its progress line on a terminal only.
+    let serials = work.join("serials.txt");
+    let list: Vec<&str> = before.certs.iter().map(|c| c.serial.as_str()).collect();
+    std::fs::write(&serials, list.join("\n")).unwrap();
+    let bulk = |json: bool| {
+        let line = format!(
+            "{} admin revoke-bulk --file {} --reason superseded",
+            ironseal_bin().unwrap().display(),
+            serials.display()
+        );
+        let mut c = Command::new("script");
+        c.args(["-qec", &line, "/dev/null"])
+            .env("IRONSEAL_URL", env.srv.base_url())
+            .env("IRONSEAL_API_KEY", &env.srv.admin_key)
+            .env("IRONSEAL_CA_CERT", env.srv.root());
+        if json {
+            c.env("IRONSEAL_LOG_FORMAT", "json");
+        } else {
+            c.env_remove("IRONSEAL_LOG_FORMAT");
+        }
+        proc::run(c, Duration::from_secs(60))
+    };
+    let shown = blocking(|| bulk(false));
+    assert!(shown.success(), "{}", shown.describe());
+    assert!(
+        shown.combined().contains(&format!(
+            "revoking: {} / {} serials",
+            list.len(),
+            list.len()
+        )),
+        "no revoke-bulk progress on a terminal: {}",
+        shown.describe()
+    );
+    let quiet = blocking(|| bulk(true));
+    assert!(quiet.success(), "{}", quiet.describe());
+    assert!(
+        !quiet.combined().contains("revoking: "),
+        "progress in JSON mode: {}",
+        quiet.describe()
     );
 
     let audit = blocking(|| ironseal(&env.srv, &["admin", "audit", "--verify", "--limit", "1"]));

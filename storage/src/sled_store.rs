@@ -381,29 +381,13 @@ impl SledStore {
         order: &OrderRecord,
         expected: Option<OrderStatus>,
     ) -> Result<bool, StoreError> {
-        let value = encode(order)?;
-        let new_key = keys::order_key(order);
-        tx_result(
-            (&self.orders, &self.orders_by_account).transaction(|(orders, index)| {
-                let stored = orders.get(order.id.as_bytes())?;
-                let stored: Option<OrderRecord> = match stored {
-                    Some(v) => Some(decode(&v).map_err(abort)?),
-                    None => None,
-                };
-                if let Some(expected) = expected {
-                    match &stored {
-                        None => return Err(abort(StoreError::NotFound)),
-                        Some(s) if s.status != expected => return Ok(false),
-                        Some(_) => {}
-                    }
-                }
-                if let Some(old) = &stored {
-                    index.remove(keys::order_key(old))?;
-                }
-                index.insert(new_key.as_slice(), order.id.as_bytes())?;
-                orders.insert(order.id.as_bytes(), value.as_slice())?;
-                Ok(true)
-            }),
+        Self::write_indexed(
+            (&self.orders, &self.orders_by_account),
+            &order.id,
+            order,
+            keys::order_key,
+            |stored| expected.is_none_or(|e| stored.status == e),
+            expected.is_some(),
         )
     }
 
@@ -414,29 +398,47 @@ impl SledStore {
         authz: &AuthzRecord,
         expected: Option<AuthzStatus>,
     ) -> Result<bool, StoreError> {
-        let value = encode(authz)?;
-        let new_key = keys::authz_key(authz);
-        tx_result(
-            (&self.authzs, &self.authz_by_identifier).transaction(|(authzs, index)| {
-                let stored: Option<AuthzRecord> = match authzs.get(authz.id.as_bytes())? {
-                    Some(v) => Some(decode(&v).map_err(abort)?),
-                    None => None,
-                };
-                if let Some(expected) = expected {
-                    match &stored {
-                        None => return Err(abort(StoreError::NotFound)),
-                        Some(s) if s.status != expected => return Ok(false),
-                        Some(_) => {}
-                    }
-                }
-                if let Some(old) = &stored {
-                    index.remove(keys::authz_key(old))?;
-                }
-                index.insert(new_key.as_slice(), authz.id.as_bytes())?;
-                authzs.insert(authz.id.as_bytes(), value.as_slice())?;
-                Ok(true)
-            }),
+        Self::write_indexed(
+            (&self.authzs, &self.authz_by_identifier),
+            &authz.id,
+            authz,
+            keys::authz_key,
+            |stored| expected.is_none_or(|e| stored.status == e),
+            expected.is_some(),
         )
+    }
+
+    /// One transaction over a record tree and its index tree: the stored
+    /// record (if any) must satisfy `admits` (else `Ok(false)`, nothing
+    /// written) and must exist when `must_exist` (else `NotFound`); its old
+    /// index entry is replaced by `index_key(record)`.
+    fn write_indexed<T: Serialize + DeserializeOwned>(
+        (records, index): (&Tree, &Tree),
+        id: &str,
+        record: &T,
+        index_key: fn(&T) -> Vec<u8>,
+        admits: impl Fn(&T) -> bool,
+        must_exist: bool,
+    ) -> Result<bool, StoreError> {
+        let value = encode(record)?;
+        let new_key = index_key(record);
+        tx_result((records, index).transaction(|(records, index)| {
+            let stored: Option<T> = match records.get(id.as_bytes())? {
+                Some(v) => Some(decode(&v).map_err(abort)?),
+                None => None,
+            };
+            match &stored {
+                None if must_exist => return Err(abort(StoreError::NotFound)),
+                Some(s) if !admits(s) => return Ok(false),
+                _ => {}
+            }
+            if let Some(old) = &stored {
+                index.remove(index_key(old))?;
+            }
+            index.insert(new_key.as_slice(), id.as_bytes())?;
+            records.insert(id.as_bytes(), value.as_slice())?;
+            Ok(true)
+        }))
     }
 
     /// Insert a JSON record under `id` unless the key exists (`Conflict`

@@ -49,8 +49,10 @@ pub mod client;
 pub mod clients;
 pub mod env;
 pub mod net;
+pub mod pg;
 pub mod pki;
 pub mod proc;
+pub mod pty;
 pub mod server;
 pub mod subject;
 

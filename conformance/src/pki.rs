@@ -370,6 +370,30 @@ pub fn crl_fetch(url: &str, work: &Path) -> PathBuf {
     file
 }
 
+/// The CRL number (RFC 5280 §5.2.3) of a DER CRL, read by `openssl crl`.
+pub fn crl_number(crl_der: &Path) -> u64 {
+    let o = run(
+        "openssl",
+        &[
+            "crl",
+            "-inform",
+            "DER",
+            "-noout",
+            "-crlnumber",
+            "-in",
+            p(crl_der),
+        ],
+    );
+    o.expect_success("openssl crl -crlnumber");
+    let v = o
+        .stdout
+        .trim()
+        .strip_prefix("crlNumber=")
+        .unwrap_or_else(|| panic!("no crlNumber: {}", o.stdout));
+    let v = v.trim_start_matches("0x");
+    u64::from_str_radix(v, 16).unwrap_or_else(|_| panic!("bad crlNumber {v}"))
+}
+
 /// Downloads the DER CRL at `url` and returns the revoked serials
 /// (normalized) as printed by `openssl crl -text`, plus the text.
 pub fn crl_serials(url: &str, work: &Path) -> (Vec<String>, String) {

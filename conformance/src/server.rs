@@ -94,6 +94,8 @@ pub struct Server {
     pub config: Option<PathBuf>,
     /// `--ari-retry-after-secs` when set (the server's default otherwise).
     pub ari_retry_after_secs: Option<u32>,
+    /// `--log-format`: `json` (the default here) or `human`.
+    pub log_format: &'static str,
     guard: Option<proc::Guard>,
 }
 
@@ -124,6 +126,7 @@ impl Server {
             extra: Vec::new(),
             config: None,
             ari_retry_after_secs: None,
+            log_format: "json",
             guard: None,
         }
     }
@@ -231,7 +234,7 @@ impl Server {
             .arg(self.h01_port.to_string())
             .arg("--test-tlsalpn01-port")
             .arg(self.alpn_port.to_string())
-            .args(["--log-format", "json"]);
+            .args(["--log-format", self.log_format]);
         if let Some(d) = &self.dns_addr {
             cmd.arg("--test-dns-resolver").arg(d);
         }

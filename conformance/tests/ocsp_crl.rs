@@ -95,29 +95,6 @@ fn ocsp_post(url: &str, root: &Path, args: &[&str], respout: &Path) -> String {
     tool("openssl", &all).combined()
 }
 
-fn crl_number(crl_der: &Path) -> u64 {
-    let o = tool(
-        "openssl",
-        &[
-            "crl",
-            "-inform",
-            "DER",
-            "-noout",
-            "-crlnumber",
-            "-in",
-            p(crl_der),
-        ],
-    );
-    o.expect_success("openssl crl -crlnumber");
-    let v = o
-        .stdout
-        .trim()
-        .strip_prefix("crlNumber=")
-        .unwrap_or_else(|| panic!("no crlNumber: {}", o.stdout));
-    let v = v.trim_start_matches("0x");
-    u64::from_str_radix(v, 16).unwrap_or_else(|_| panic!("bad crlNumber {v}"))
-}
-
 fn crl_text(crl_der: &Path) -> String {
     let o = tool(
         "openssl",
@@ -781,4 +758,47 @@ async fn sharded_crls_partition_the_full_crl() {
         );
         crl_check(&f, &root);
     });
+}
+
+/// A CRL rebuild with `[crl] stage_log_entries` revocations or more logs
+/// its two stages in the human log format (issue 12: long work shows
+/// progress); JSON logs never get them, and below the threshold (default
+/// 50,000) a human log does not either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_crl_rebuilds_log_their_stages_in_human_format_only() {
+    let mut env = Env::start_with_config("crl-stages", "[crl]\nstage_log_entries = 1\n").await;
+    let work = env.path().join("stages");
+    std::fs::create_dir_all(&work).unwrap();
+    let (acct, _) = env.account().await;
+    let leaf = issue_leaf(&env, &acct, "stages.crl.test", &work).await;
+    revoke(&acct, &leaf, RevocationReason::KeyCompromise).await;
+    let url = blocking(|| crl_dp(&leaf.pem));
+    let fetch_log = |env: &Env| {
+        let (serials, text) = blocking(|| crl_serials(&url, &work));
+        assert!(serials.contains(&leaf.serial), "{text}");
+        env.srv.log_tail()
+    };
+    const STAGE1: &str = "CRL rebuild 1/2: revocations read";
+    const STAGE2: &str = "CRL rebuild 2/2: encoding and signing";
+
+    let json_log = fetch_log(&env);
+    assert!(!json_log.contains("CRL rebuild 1/2"), "{json_log}");
+
+    blocking(|| env.srv.stop());
+    env.srv.log_format = "human";
+    blocking(|| env.srv.start());
+    let human_log = fetch_log(&env);
+    assert!(
+        human_log.contains(STAGE1) && human_log.contains(STAGE2),
+        "no CRL stage lines in the human log:\n{human_log}"
+    );
+
+    blocking(|| env.srv.stop());
+    env.srv.set_config("");
+    blocking(|| env.srv.start());
+    let below = fetch_log(&env);
+    assert!(
+        !below.contains("CRL rebuild 1/2"),
+        "stage lines below the default threshold:\n{below}"
+    );
 }

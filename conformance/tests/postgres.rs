@@ -23,58 +23,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use instant_acme::{RevocationReason, RevocationRequest};
+use ironseal_conformance::pg::{fresh_database, psql};
 use ironseal_conformance::prelude::*;
 use ironseal_conformance::proc;
 use rustls_pki_types::CertificateDer;
-
-fn pg_url() -> String {
-    match std::env::var("IRONSEAL_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!(
-            "IRONSEAL_TEST_PG_URL is not set: this test runs ironseal on PostgreSQL. Start a \
-             throwaway server with `dir=$(scripts/pg-throwaway.sh start); export \
-             IRONSEAL_TEST_PG_URL=$(scripts/pg-throwaway.sh url \"$dir\")`, or run scripts/test.sh"
-        ),
-    }
-}
-
-/// `psql` (the PostgreSQL client, an outside tool) runs one statement;
-/// returns its unaligned output.
-fn psql(url: &str, sql: &str) -> String {
-    let mut c = Command::new("psql");
-    c.args([url, "-X", "-v", "ON_ERROR_STOP=1", "-tA", "-c", sql]);
-    let o = proc::run(c, Duration::from_secs(30));
-    o.expect_success(&format!("psql {sql}"));
-    o.stdout.trim().to_string()
-}
-
-/// The URL of `db` on the same server as `url` (`…/postgres` → `…/db`).
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let base = match base.rsplit_once('/') {
-        Some((host, _)) if host.contains('@') || host.matches('/').count() > 2 => host,
-        _ => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{db}?{q}"),
-        None => format!("{base}/{db}"),
-    }
-}
-
-/// A fresh, empty database for this test.
-fn fresh_database() -> String {
-    let admin = pg_url();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let db = format!("ironseal_conf_{}_{nanos:x}", std::process::id());
-    psql(&admin, &format!("CREATE DATABASE {db}"));
-    with_database(&admin, &db)
-}
 
 fn ocsp(url: &str, root: &Path, inter: &Path, leaf: &Path) -> String {
     let mut c = Command::new("openssl");
@@ -187,19 +139,4 @@ async fn issue_revoke_restart_on_postgres() {
     assert!(out.contains(&format!("{}: good", p(&again.pem))), "{out}");
     let audit = blocking(|| psql(&url, "SELECT count(*) FROM audit_log"));
     assert!(audit.parse::<u64>().unwrap() >= 3, "audit entries: {audit}");
-}
-
-#[test]
-fn database_urls() {
-    assert_eq!(
-        with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
-        "postgres://postgres@127.0.0.1:5432/x"
-    );
-    assert_eq!(
-        with_database(
-            "postgres://u@h1,h2/postgres?target_session_attrs=read-write",
-            "x"
-        ),
-        "postgres://u@h1,h2/x?target_session_attrs=read-write"
-    );
 }

@@ -75,6 +75,9 @@ pub enum Entry {
     },
     /// A file of the data directory, by name (no path).
     File { name: String, content: Vec<u8> },
+    /// One record of a logical export (`ironseal-export` files), as JSON;
+    /// the storage crate gives it its type.
+    Record(serde_json::Value),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -88,6 +91,11 @@ struct KvLine {
 struct FileLine {
     file: String,
     v: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RecordLine {
+    record: serde_json::Value,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -135,6 +143,11 @@ fn io(e: std::io::Error) -> BackupError {
 impl<W: Write> Writer<W> {
     /// Starts a backup of `engine` and writes the header.
     pub fn new(out: W, engine: &str) -> Result<Writer<W>, BackupError> {
+        Writer::with_format(out, FORMAT, engine)
+    }
+
+    /// Starts a file of `format` (e.g. `ironseal-export`) from `engine`.
+    pub fn with_format(out: W, format: &str, engine: &str) -> Result<Writer<W>, BackupError> {
         let mut w = Writer {
             out,
             hash: digest::Context::new(&digest::SHA256),
@@ -142,7 +155,7 @@ impl<W: Write> Writer<W> {
             bytes: 0,
         };
         let header = Header {
-            format: FORMAT.into(),
+            format: format.into(),
             version: VERSION,
             engine: engine.into(),
             created_at: OffsetDateTime::now_utc(),
@@ -172,6 +185,9 @@ impl<W: Write> Writer<W> {
             Entry::File { name, content } => self.line(&FileLine {
                 file: name.clone(),
                 v: B64.encode(content),
+            })?,
+            Entry::Record(record) => self.line(&RecordLine {
+                record: record.clone(),
             })?,
         }
         self.entries += 1;
@@ -226,6 +242,18 @@ pub fn read(
     each: &mut dyn FnMut(Entry) -> Result<(), BackupError>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Header, Summary), BackupError> {
+    read_format(input, FORMAT, Some(engine), each, progress)
+}
+
+/// [`read`] for a file of `format`; `engine: None` accepts a file written
+/// from any engine (a logical export).
+pub fn read_format(
+    input: &mut dyn BufRead,
+    format: &str,
+    engine: Option<&str>,
+    each: &mut dyn FnMut(Entry) -> Result<(), BackupError>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Header, Summary), BackupError> {
     let mut hash = digest::Context::new(&digest::SHA256);
     let mut buf = Vec::new();
     let mut bytes = 0u64;
@@ -244,8 +272,11 @@ pub fn read(
         return Err(bad("the file is empty"));
     }
     let header: Header = serde_json::from_slice(&buf).map_err(|e| bad(format!("header: {e}")))?;
-    if header.format != FORMAT {
-        return Err(bad(format!("format {:?}", header.format)));
+    if header.format != format {
+        return Err(bad(format!(
+            "format {:?} (expected {format:?})",
+            header.format
+        )));
     }
     if header.version != VERSION {
         return Err(bad(format!(
@@ -253,7 +284,7 @@ pub fn read(
             header.version
         )));
     }
-    if header.engine != engine {
+    if let Some(engine) = engine.filter(|e| *e != header.engine) {
         return Err(bad(format!(
             "a backup of the {} engine cannot be restored into {engine}",
             header.engine
@@ -312,6 +343,10 @@ pub fn read(
                 name: l.file,
                 content: decode(&l.v)?,
             }
+        } else if value.get("record").is_some() {
+            let l: RecordLine =
+                serde_json::from_value(value).map_err(|e| bad(format!("entry: {e}")))?;
+            Entry::Record(l.record)
         } else {
             return Err(bad(format!("line {}: unknown entry", entries + 2)));
         };
@@ -402,5 +437,39 @@ mod tests {
         .unwrap();
         let (_, out) = w.finish().unwrap();
         assert!(read_all(&out).is_err());
+    }
+
+    #[test]
+    fn record_entries_in_another_format() {
+        let mut w = Writer::with_format(Vec::new(), "ironseal-export", "postgres").unwrap();
+        let rec = serde_json::json!({"kind": "blocked_key", "doc": "beef"});
+        w.entry(&Entry::Record(rec.clone())).unwrap();
+        let (_, out) = w.finish().unwrap();
+        let mut got = Vec::new();
+        let (header, _) = read_format(
+            &mut std::io::BufReader::new(&out[..]),
+            "ironseal-export",
+            None,
+            &mut |e| {
+                got.push(e);
+                Ok(())
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(header.engine, "postgres");
+        assert_eq!(got, vec![Entry::Record(rec)]);
+        // An export is not a backup, and a backup is not an export.
+        let e = read_all(&out).unwrap_err();
+        assert!(e.to_string().contains("format"), "{e}");
+        let e = read_format(
+            &mut std::io::BufReader::new(&sample()[..]),
+            "ironseal-export",
+            None,
+            &mut |_| Ok(()),
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("format"), "{e}");
     }
 }

@@ -459,6 +459,9 @@ pub struct CaFileConfig {
 pub struct CrlFileConfig {
     /// CRL partitions per CA (Boulder-style sharding with a critical IDP).
     pub shards: Option<u32>,
+    /// From this many revocations on, a CRL rebuild logs its stages (human
+    /// log format only). Default 50,000.
+    pub stage_log_entries: Option<usize>,
 }
 
 /// `[storage]` section: where and how state is kept. `backend = "sled"`
@@ -660,6 +663,8 @@ pub struct Config {
     pub ca_key_algorithm: KeyAlgorithm,
     pub ca_name_constraints: NameConstraints,
     pub crl_shards: u32,
+    /// `[crl] stage_log_entries`.
+    pub crl_stage_log_entries: usize,
     /// `leaf_lifetime_days`: the lifetime of the built-in "default"
     /// profile; issuance uses [`Profile::lifetime`].
     #[allow(
@@ -960,6 +965,7 @@ impl Config {
                 .unwrap_or(KeyAlgorithm::EcdsaP256),
             ca_name_constraints,
             crl_shards: args.crl_shards.or(file.crl.shards).unwrap_or(1),
+            crl_stage_log_entries: file.crl.stage_log_entries.unwrap_or(50_000),
             leaf_lifetime,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             terms_of_service: acme

@@ -173,11 +173,8 @@ pub fn current(state: &AppState, ca_id: &str, part: Part) -> Result<Arc<CachedCr
 }
 
 /// Builds, numbers and caches every CRL of `ca_id` (full + shards). The
-/// caller holds the build lock.
-/// From this many revocations on, a CRL rebuild logs its stages (human
-/// log format only).
-const LARGE_CRL_ENTRIES: usize = 50_000;
-
+/// caller holds the build lock. A rebuild of `[crl] stage_log_entries`
+/// (50,000) revocations or more logs its stages in the human log format.
 fn build_all(
     state: &AppState,
     ca_id: &str,
@@ -194,7 +191,7 @@ fn build_all(
     let revoked = state.store.revoked_certificates(ca_id)?;
     // A large rebuild takes seconds: say where it is, in the human log
     // format only (JSON logs get the one "CRLs built" line).
-    let show_stages = revoked.len() >= LARGE_CRL_ENTRIES
+    let show_stages = revoked.len() >= state.config.crl_stage_log_entries
         && state.config.log_format == crate::config::LogFormat::Human;
     if show_stages {
         tracing::info!(

@@ -27,4 +27,5 @@ pub mod rate_limits;
 pub mod restore;
 pub mod scep;
 pub mod state;
+pub mod store_transfer;
 pub mod validation;

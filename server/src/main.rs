@@ -40,6 +40,9 @@ enum Command {
     Backup(cli::ConnArgs),
     /// Restore a backup into a new data directory (server stopped).
     Restore(ironseal::restore::RestoreArgs),
+    /// Export a store to a file, or import one into an empty store (moves
+    /// a deployment between sled and PostgreSQL; server stopped).
+    Store(ironseal::store_transfer::StoreArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Admin(args) => cli::run(args),
         Command::Backup(conn) => cli::run_backup(conn),
         Command::Restore(args) => ironseal::restore::run(args),
+        Command::Store(args) => ironseal::store_transfer::run(args),
         Command::Serve(args) => {
             let config = match Config::resolve(&args) {
                 Ok(c) => c,

@@ -111,6 +111,36 @@ pub fn render(label: &str, unit: &str, done: u64, total: Option<u64>, elapsed: D
     s
 }
 
+/// A reader that counts the bytes read through it, for a progress line over
+/// a file's bytes: [`CountingReader::new`] returns the reader and a shared
+/// count to read while it is consumed.
+pub struct CountingReader<R> {
+    inner: R,
+    read: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R> CountingReader<R> {
+    /// Wraps `inner`; the cell holds the bytes read so far.
+    pub fn new(inner: R) -> (CountingReader<R>, std::rc::Rc<std::cell::Cell<u64>>) {
+        let read = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        (
+            CountingReader {
+                inner,
+                read: read.clone(),
+            },
+            read,
+        )
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

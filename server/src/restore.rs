@@ -8,7 +8,7 @@
 //! `IRONSEAL_KEK`), or it cannot unseal its CA keys and refuses to start.
 
 use std::fs;
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::bootstrap::ISSUING_FILE;
 use crate::config::LogFormat;
-use crate::progress::{self, Progress};
+use crate::progress::{self, CountingReader, Progress};
 
 /// `ironseal restore` options.
 #[derive(Args)]
@@ -33,20 +33,6 @@ pub struct RestoreArgs {
     /// human (progress on a terminal) or json (no progress).
     #[arg(long, env = "IRONSEAL_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
-}
-
-/// Counts the bytes read through it, for the progress line.
-struct Counting<R> {
-    inner: R,
-    read: std::rc::Rc<std::cell::Cell<u64>>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read.set(self.read.get() + n as u64);
-        Ok(n)
-    }
 }
 
 fn restore(args: &RestoreArgs) -> Result<serde_json::Value, String> {
@@ -64,14 +50,8 @@ fn restore(args: &RestoreArgs) -> Result<serde_json::Value, String> {
         .mode(0o700)
         .create(&args.data_dir)
         .map_err(|e| format!("{}: {e}", args.data_dir.display()))?;
-    let read = std::rc::Rc::new(std::cell::Cell::new(0u64));
-    let mut input = BufReader::with_capacity(
-        1 << 20,
-        Counting {
-            inner: file,
-            read: read.clone(),
-        },
-    );
+    let (counting, read) = CountingReader::new(file);
+    let mut input = BufReader::with_capacity(1 << 20, counting);
     let show = progress::enabled(args.log_format == Some(LogFormat::Json));
     let mut bar = Progress::new("restoring", "bytes", total, show);
     let (summary, files) = SledStore::restore(&db, &mut input, &mut |_| bar.update(read.get()))

@@ -98,6 +98,30 @@ impl AuditEntry {
         Ok(e)
     }
 
+    /// Checks that this entry is the link that follows `head` (`None`: an
+    /// empty log): the next seq, `prev_hash` equal to the head's hash, and
+    /// an `entry_hash` that is the hash of its own contents. Used when
+    /// entries are written verbatim (`ironseal store import`).
+    pub fn check_follows(&self, head: Option<&AuditHead>) -> Result<(), String> {
+        let (seq, prev) = match head {
+            None => (1, GENESIS_HASH),
+            Some(h) => (h.seq.saturating_add(1), h.hash.as_str()),
+        };
+        if self.seq != seq || self.prev_hash != prev {
+            return Err(format!(
+                "audit entry {} does not follow the chain (expected seq {seq} after hash {prev})",
+                self.seq
+            ));
+        }
+        if self.compute_hash()? != self.entry_hash {
+            return Err(format!(
+                "audit entry {} does not hash to its entry_hash",
+                self.seq
+            ));
+        }
+        Ok(())
+    }
+
     /// The head after this entry.
     pub fn head(&self) -> AuditHead {
         AuditHead {

@@ -26,6 +26,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod est_users;
+pub mod export;
 pub mod issuance;
 mod keys;
 mod memory;
@@ -42,6 +43,7 @@ use time::OffsetDateTime;
 pub use approvals::{ApprovalRecord, ApprovalStatus};
 pub use audit::{verify_chain, AuditEntry, AuditEvent, AuditHead, ChainError};
 pub use est_users::EstUserRecord;
+pub use export::{CrlNumber, ExportRecord, ExportSink};
 /// The backup file format (defined in the protocol crate, where it is fuzzed).
 pub use ironseal_protocol::backup;
 pub use issuance::{CertOrigin, IssuanceWrite};
@@ -288,6 +290,25 @@ pub trait Store: Send + Sync + 'static {
 
     /// The last audit entry's seq and hash; `None` while the log is empty.
     fn audit_head(&self) -> Result<Option<AuditHead>, StoreError>;
+
+    /// Append `entry` verbatim (its seq, time and hashes as they are), for
+    /// `ironseal store import`. Atomically checks that it follows the head
+    /// ([`AuditEntry::check_follows`]); `Corrupt` if not.
+    fn import_audit_entry(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+
+    /// Every record, kind by kind in [`ExportRecord`]'s order (audit entries
+    /// last, ascending), handed to `sink`; returns how many. An error from
+    /// `sink` stops the export. PostgreSQL reads one snapshot; sled and
+    /// memory are exported offline (no concurrent writers).
+    fn export_records(&self, sink: &mut ExportSink<'_>) -> Result<u64, StoreError>;
+
+    /// How many records [`Store::export_records`] would hand out now (for
+    /// a progress display).
+    fn count_records(&self) -> Result<u64, StoreError>;
+
+    /// Sets the last CRL number of `ca_id` (import only; numbers never go
+    /// back in normal operation, see [`Store::next_crl_number`]).
+    fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError>;
 
     /// Make everything written so far durable. Concurrent callers may share
     /// one disk sync.

@@ -124,6 +124,10 @@ impl SledStore {
                         t.insert(key, value).map_err(target)?;
                     }
                     Entry::File { name, content } => files.push((name, content)),
+                    Entry::Record(_) => return Err(BackupError::Corrupt(
+                        "a logical record in a backup (use `ironseal store import` for exports)"
+                            .into(),
+                    )),
                 }
                 Ok(())
             },

@@ -38,7 +38,7 @@ pub(crate) async fn append_in<C: GenericClient + Sync>(
     Ok(entry)
 }
 
-fn head_of(row: &tokio_postgres::Row) -> Result<Option<AuditHead>, StoreError> {
+pub(crate) fn head_of(row: &tokio_postgres::Row) -> Result<Option<AuditHead>, StoreError> {
     let seq = unbig(col(row, 0)?)?;
     let hash: Option<String> = col(row, 1)?;
     match (seq, hash) {

@@ -54,6 +54,15 @@ impl Bridge {
         rx.recv()
             .map_err(|_| StoreError::Backend("the PostgreSQL task was cancelled".into()))?
     }
+
+    /// Starts `fut` on the store's runtime without waiting for it (a
+    /// producer that hands its results over a channel, e.g. an export).
+    pub(crate) fn spawn<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.handle.spawn(fut);
+    }
 }
 
 impl Drop for Bridge {

@@ -41,6 +41,7 @@ mod bridge;
 mod cas;
 mod certificates;
 mod est_users;
+mod export;
 mod issuance;
 mod migrations;
 mod orders;
@@ -57,6 +58,7 @@ use time::OffsetDateTime;
 use crate::approvals::{ApprovalRecord, ApprovalStatus};
 use crate::audit::{AuditEntry, AuditEvent, AuditHead};
 use crate::est_users::EstUserRecord;
+use crate::export::ExportSink;
 use crate::issuance::IssuanceWrite;
 use crate::records::{
     AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, CertificateStatus,
@@ -326,6 +328,41 @@ impl Store for PgStore {
     /// `synchronous_commit = on`), so there is nothing left to sync.
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    fn import_audit_entry(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let entry = entry.clone();
+        self.run(move |p| async move { export::import_audit_entry(&p, &entry).await })
+    }
+
+    fn export_records(&self, sink: &mut ExportSink<'_>) -> Result<u64, StoreError> {
+        // A few batches in flight at most: memory stays bounded.
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        self.bridge.spawn(export::stream(self.pool.clone(), tx));
+        let mut n = 0;
+        for batch in rx {
+            let batch = batch?;
+            if batch.is_empty() {
+                // The producer's "complete" mark.
+                return Ok(n);
+            }
+            for record in batch {
+                sink(record)?;
+                n += 1;
+            }
+        }
+        Err(StoreError::Backend(
+            "the PostgreSQL export stopped before it was complete".into(),
+        ))
+    }
+
+    fn count_records(&self) -> Result<u64, StoreError> {
+        self.run(move |p| async move { export::count(&p).await })
+    }
+
+    fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError> {
+        let ca_id = ca_id.to_owned();
+        self.run(move |p| async move { export::set_crl_number(&p, &ca_id, last).await })
     }
 
     fn record_issuance(&self, write: &IssuanceWrite) -> Result<AuditEntry, StoreError> {

@@ -566,6 +566,38 @@ async fn admin_client_certificates_map_to_roles_or_fall_back_to_keys() {
         "no whoami by {boss_actor}"
     );
 
+    // --- the client CA imported into ironseal while it runs: from the next
+    // request on, name rules no longer authenticate; sha256 pins do.
+    let import = serde_json::json!({
+        "name": "admin clients (imported)",
+        "certificatePem": std::fs::read_to_string(&ca.0).unwrap(),
+        "privateKeyPem": std::fs::read_to_string(&ca.1).unwrap(),
+    })
+    .to_string();
+    let (st, body) = call(
+        &env.srv,
+        "POST",
+        "/admin/v1/cas/import",
+        None,
+        Some(&env.srv.admin_key),
+        Some(&import),
+    );
+    assert!(
+        (200..300).contains(&st),
+        "import the client CA: {st} {body}"
+    );
+    let (st, body) = call(&env.srv, "GET", "/admin/v1/whoami", Some(&ops), None, None);
+    assert_eq!(st, 401, "a name rule still authenticates: {body}");
+    let (st, body) = call(&env.srv, "GET", "/admin/v1/whoami", Some(&boss), None, None);
+    assert_eq!(st, 200, "the sha256 pin stopped working: {body}");
+    assert!(
+        env.srv
+            .log_tail()
+            .contains("name rules no longer authenticate"),
+        "{}",
+        env.srv.log_tail()
+    );
+
     // --- ironseal's own root in the bundle: name rules refused at start.
     let acme_leaf = {
         let c = &certs[2];

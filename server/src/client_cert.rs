@@ -329,11 +329,20 @@ pub struct Rejected {
     pub reason: String,
 }
 
+/// Whether any of `anchor_keys` (subject and key) is one of `cas` (DER).
+fn holds_any(anchor_keys: &[Vec<u8>], cas: &[Vec<u8>]) -> bool {
+    cas.iter()
+        .filter_map(|d| subject_and_key(d))
+        .any(|k| anchor_keys.contains(&k))
+}
+
 /// Client-certificate authentication as configured.
 #[derive(Debug)]
 pub struct ClientCertAuth {
     verifier: Arc<dyn ClientCertVerifier>,
     rules: Vec<CertRule>,
+    /// Subject and public key of every trust anchor in the bundle.
+    anchor_keys: Vec<Vec<u8>>,
 }
 
 impl ClientCertAuth {
@@ -366,11 +375,8 @@ impl ClientCertAuth {
         if anchors.is_empty() {
             return Err(format!("admin_client_ca {shown}: no certificates"));
         }
-        let own: Vec<Vec<u8>> = own_cas.iter().filter_map(|d| subject_and_key(d)).collect();
-        let holds_own = anchors
-            .iter()
-            .filter_map(|a| subject_and_key(a))
-            .any(|k| own.contains(&k));
+        let anchor_keys: Vec<Vec<u8>> = anchors.iter().filter_map(|a| subject_and_key(a)).collect();
+        let holds_own = holds_any(&anchor_keys, own_cas);
         if holds_own {
             if let Some(r) = rules.iter().find(|r| r.matcher.is_name_based()) {
                 return Err(format!(
@@ -385,7 +391,20 @@ impl ClientCertAuth {
         let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
             .build()
             .map_err(|e| format!("admin_client_ca {shown}: {e}"))?;
-        Ok(ClientCertAuth { verifier, rules })
+        Ok(ClientCertAuth {
+            verifier,
+            rules,
+            anchor_keys,
+        })
+    }
+
+    /// Whether the bundle holds one of `own_cas` (DER certificates of
+    /// ironseal's CAs; same subject and public key). Checked at start by
+    /// [`ClientCertAuth::new`] and on every name-rule match against the CAs
+    /// the store holds then, since CAs can be created or imported at
+    /// runtime.
+    pub fn holds_own_ca(&self, own_cas: &[Vec<u8>]) -> bool {
+        holds_any(&self.anchor_keys, own_cas)
     }
 
     /// The rules, in order.

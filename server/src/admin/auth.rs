@@ -290,6 +290,25 @@ fn authenticate_cert(
             subject: cert.subject,
         });
     };
+    // The start-up rule (no name rules when the bundle holds one of
+    // ironseal's own CAs, which issue clientAuth certificates over ACME)
+    // must hold for CAs created or imported since: checked against the
+    // store's CAs now.
+    if rule.matcher.is_name_based() {
+        let own: Vec<Vec<u8>> = store.list_cas()?.into_iter().map(|c| c.cert_der).collect();
+        if auth.holds_own_ca(&own) {
+            tracing::error!(
+                rule = %rule,
+                "admin_client_ca now holds one of ironseal's own CAs (added at runtime): name rules no longer authenticate; pin certificates by sha256 or use a dedicated client CA"
+            );
+            return Err(AuthError::CertRejected {
+                fingerprint: cert.fingerprint().chars().take(16).collect(),
+                reason: format!(
+                    "name rule {rule} refused: the client CA bundle holds one of ironseal's own CAs (pin by sha256)"
+                ),
+            });
+        }
+    }
     Ok(Principal {
         id: cert.label(),
         name: cert.subject.clone(),
@@ -511,6 +530,57 @@ mod tests {
                 authenticate_request(&store, None, Some(&auth), Some(&[]), t),
                 Err(AuthError::Missing)
             ));
+        }
+
+        /// Issue 10 item 13: a CA that becomes one of ironseal's own at
+        /// runtime (imported with its key) turns the bundle's name rules
+        /// off at once; sha256 rules keep working. Without the check the
+        /// name rule went on authenticating certificates that CA issues.
+        #[test]
+        fn name_rules_stop_when_the_client_ca_becomes_one_of_ours() {
+            let dir = tempfile::tempdir().unwrap();
+            let ca = TestCa::new("admin client CA");
+            let pinned = ca.client("pinned");
+            let auth = ClientCertAuth::new(
+                &ca.write(dir.path()),
+                vec![
+                    "operator=subject_cn:ops".parse().unwrap(),
+                    format!("admin=sha256:{}", crate::ids::sha256_hex(&pinned))
+                        .parse()
+                        .unwrap(),
+                ],
+                &[],
+            )
+            .unwrap();
+            let store = MemoryStore::new();
+            let t = UnixTime::now();
+            let ops = ca.client("ops");
+            let run = |der: &[u8]| {
+                let chain = [CertificateDer::from(der.to_vec())];
+                authenticate_request(&store, None, Some(&auth), Some(&chain), t)
+            };
+            assert_eq!(run(&ops).unwrap().role, ApiRole::Operator);
+            store
+                .put_ca(&ironseal_storage::CaRecord {
+                    id: "imported".into(),
+                    name: "imported".into(),
+                    parent_id: None,
+                    cert_der: ca.der.clone(),
+                    sealed_key: vec![1],
+                    algorithm: None,
+                    status: ironseal_storage::CaStatus::Active,
+                    created_at: OffsetDateTime::now_utc(),
+                    cross_certs: Vec::new(),
+                    csr_der: Vec::new(),
+                })
+                .unwrap();
+            match run(&ops) {
+                Err(AuthError::CertRejected { reason, .. }) => {
+                    assert!(reason.contains("own CAs"), "{reason}")
+                }
+                other => panic!("expected CertRejected, got {other:?}"),
+            }
+            assert_eq!(run(&pinned).unwrap().role, ApiRole::Admin);
         }
 
         #[test]

@@ -1553,3 +1553,98 @@ async fn kid_must_be_this_servers_account_url() {
         r.describe()
     );
 }
+
+/// Issue 10 item 4: expired orders and authorizations are purged (at start
+/// and then every `[acme] purge_interval_minutes`), so nobody grows the
+/// store without bound; certificates stay. With lifetimes of 0 every new
+/// order and authorization is expired at once: after a restart (the purge
+/// runs at start) they are gone (404), the purge is logged and counted,
+/// and a certificate issued before the switch still downloads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_orders_and_authorizations_are_purged() {
+    let mut env = Env::start("purge").await;
+    let (acct, key) = env.account().await;
+    let kid = acct.id().to_string();
+    let issued = issue(&acct, &env.h01, None, &[dns("kept.purge.test")], None)
+        .await
+        .unwrap();
+
+    blocking(|| env.srv.stop());
+    env.srv.set_config(
+        "[acme]\norder_lifetime_hours = 0\nauthz_lifetime_days = 0\npurge_after_hours = 0\npurge_interval_minutes = 1\n",
+    );
+    blocking(|| env.srv.start());
+    let raw = env.raw().await;
+    let order = raw
+        .signed(
+            &key,
+            Some(&kid),
+            &raw.url("newOrder"),
+            Some(&json!({"identifiers": [
+                {"type": "dns", "value": "a.purge.test"},
+                {"type": "dns", "value": "b.purge.test"}
+            ]})),
+        )
+        .await;
+    order.expect_status(201, "newOrder");
+    let order_url = order.header("location").expect("order Location");
+    let authz_urls: Vec<String> = order.json()["authorizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(authz_urls.len(), 2);
+    let r = raw.try_signed(&key, &kid, &order_url, None).await.unwrap();
+    assert_eq!(
+        r.status,
+        200,
+        "the order before the purge: {}",
+        r.describe()
+    );
+
+    blocking(|| env.srv.restart());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !env
+        .srv
+        .log_tail()
+        .contains("purged expired orders and authorizations")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no purge logged:\n{}",
+            env.srv.log_tail()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let raw = env.raw().await;
+    for url in std::iter::once(&order_url).chain(authz_urls.iter()) {
+        let r = raw.try_signed(&key, &kid, url, None).await.unwrap();
+        assert_eq!(r.status, 404, "{url} survived the purge: {}", r.describe());
+    }
+    let r = raw
+        .try_signed(&key, &kid, &issued.cert_url, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status,
+        200,
+        "the certificate was purged: {}",
+        r.describe()
+    );
+    assert_eq!(r.body.as_ref(), issued.chain.as_bytes());
+    let metrics = blocking(|| {
+        ironseal_conformance::client::get(&format!("{}/metrics", env.srv.http_base_url()), None)
+    })
+    .unwrap()
+    .text();
+    let purged = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert!(purged("ironseal_orders_purged_total") >= 1, "{metrics}");
+    assert!(purged("ironseal_authzs_purged_total") >= 2, "{metrics}");
+}

@@ -570,6 +570,11 @@ pub struct AcmeFileConfig {
     pub ari_retry_after_secs: Option<u64>,
     pub order_lifetime_hours: Option<u32>,
     pub authz_lifetime_days: Option<u32>,
+    /// Expired orders and authorizations are deleted this long after they
+    /// expire (default 24).
+    pub purge_after_hours: Option<u32>,
+    /// Minutes between purge runs (default 60; 0: never purge).
+    pub purge_interval_minutes: Option<u32>,
     pub external_account_required: Option<EabPolicy>,
 }
 
@@ -680,6 +685,10 @@ pub struct Config {
     pub ari_retry_after: Duration,
     pub order_lifetime: Duration,
     pub authz_lifetime: Duration,
+    /// `[acme] purge_after_hours`.
+    pub purge_after: Duration,
+    /// `[acme] purge_interval_minutes` (0: off).
+    pub purge_interval_minutes: u32,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub header_read_timeout: Duration,
@@ -990,6 +999,10 @@ impl Config {
             authz_lifetime: Duration::from_secs(
                 u64::from(acme.authz_lifetime_days.unwrap_or(30)) * 86_400,
             ),
+            purge_after: Duration::from_secs(
+                u64::from(acme.purge_after_hours.unwrap_or(24)) * 3600,
+            ),
+            purge_interval_minutes: acme.purge_interval_minutes.unwrap_or(60),
             max_body_bytes: limits.max_body_bytes.unwrap_or(64 * 1024),
             request_timeout: Duration::from_secs(limits.request_timeout_secs.unwrap_or(30)),
             header_read_timeout: Duration::from_secs(limits.header_read_timeout_secs.unwrap_or(10)),

@@ -260,10 +260,19 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let mut housekeeping_rx = rx.clone();
     let housekeeping = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut ticks: u64 = 0;
         loop {
             tokio::select! {
                 _ = tick.tick() => {
+                    ticks += 1;
                     st.prune_rate_limits();
+                    // Deletes expired orders and authorizations (hourly by default).
+                    if acme::purge::due(&st, ticks) {
+                        let st6 = st.clone();
+                        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || acme::purge::run(&st6, time::OffsetDateTime::now_utc())).await {
+                            tracing::warn!(error = %e, "purge of expired orders and authorizations failed");
+                        }
+                    }
                     let st2 = st.clone();
                     // Renews delegated OCSP responder certificates off the request path.
                     if let Ok(Err(e)) = tokio::task::spawn_blocking(move || ocsp::ensure_responders(&st2)).await {

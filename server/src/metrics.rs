@@ -308,7 +308,15 @@ impl Metrics {
 
     /// Increments a named event counter (`ironseal_<name>_total`).
     pub fn inc(&self, name: &'static str) {
-        self.with(|i| *i.counters.entry(name).or_default() += 1);
+        self.add(name, 1);
+    }
+
+    /// Adds `n` to a named event counter (`ironseal_<name>_total`); the
+    /// counter appears once `n` is non-zero.
+    pub fn add(&self, name: &'static str, n: u64) {
+        if n > 0 {
+            self.with(|i| *i.counters.entry(name).or_default() += n);
+        }
     }
 
     /// Records one ACME request's route, status and latency.

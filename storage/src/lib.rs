@@ -31,6 +31,7 @@ pub mod issuance;
 mod keys;
 mod memory;
 mod postgres;
+pub mod purge;
 pub mod records;
 pub mod scep;
 mod sled_backup;
@@ -49,6 +50,7 @@ pub use ironseal_protocol::backup;
 pub use issuance::{CertOrigin, IssuanceWrite};
 pub use memory::MemoryStore;
 pub use postgres::{PgOptions, PgStore, DEFAULT_POOL_SIZE as PG_DEFAULT_POOL_SIZE};
+pub use purge::Purged;
 pub use records::{
     AccountRecord, ApiKeyRecord, ApiRole, AuthzRecord, CaRecord, CaStatus, CertificateRecord,
     CertificateStatus, ChallengeRecord, CrossCert, OrderRecord, RevocationRecord,
@@ -305,6 +307,12 @@ pub trait Store: Send + Sync + 'static {
     /// How many records [`Store::export_records`] would hand out now (for
     /// a progress display).
     fn count_records(&self) -> Result<u64, StoreError>;
+
+    /// Deletes up to `limit` orders and up to `limit` authorizations that
+    /// expired before `before` ([`purge`] says which), with their index
+    /// entries; each deletion re-checks its record, so a concurrent update
+    /// is never lost. Returns how many went.
+    fn purge_expired(&self, before: OffsetDateTime, limit: usize) -> Result<Purged, StoreError>;
 
     /// Sets the last CRL number of `ca_id` (import only; numbers never go
     /// back in normal operation, see [`Store::next_crl_number`]).

@@ -12,6 +12,7 @@ use crate::est_users::EstUserRecord;
 use crate::export::{CrlNumber, ExportRecord, ExportSink};
 use crate::issuance::IssuanceWrite;
 use crate::keys;
+use crate::purge::{self, Purged};
 use crate::records::ApiRole;
 use crate::records::{
     AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, OrderRecord,
@@ -526,6 +527,38 @@ impl Store for MemoryStore {
             + g.scep_transactions.len()
             + g.audit.len();
         Ok(n as u64)
+    }
+
+    fn purge_expired(&self, before: OffsetDateTime, limit: usize) -> Result<Purged, StoreError> {
+        let mut g = self.lock();
+        let mut orders: Vec<OrderRecord> = g
+            .orders
+            .values()
+            .filter(|o| purge::order_purgeable(o, before))
+            .cloned()
+            .collect();
+        orders.sort_by(|a, b| a.id.cmp(&b.id));
+        orders.truncate(limit);
+        for o in &orders {
+            g.orders.remove(&o.id);
+            g.orders_by_account.remove(&keys::order_key(o));
+        }
+        let mut authzs: Vec<AuthzRecord> = g
+            .authzs
+            .values()
+            .filter(|a| purge::authz_purgeable(a, before))
+            .cloned()
+            .collect();
+        authzs.sort_by(|a, b| a.id.cmp(&b.id));
+        authzs.truncate(limit);
+        for a in &authzs {
+            g.authzs.remove(&a.id);
+            g.authz_by_identifier.remove(&keys::authz_key(a));
+        }
+        Ok(Purged {
+            orders: orders.len() as u64,
+            authzs: authzs.len() as u64,
+        })
     }
 
     fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError> {

@@ -79,6 +79,7 @@ use crate::est_users::EstUserRecord;
 use crate::export::{CrlNumber, ExportRecord, ExportSink};
 use crate::issuance::IssuanceWrite;
 use crate::keys;
+use crate::purge::{self, Purged};
 use crate::records::ApiRole;
 use crate::records::{
     AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, CertificateStatus,
@@ -456,6 +457,47 @@ impl SledStore {
             records.insert(id.as_bytes(), value.as_slice())?;
             Ok(true)
         }))
+    }
+
+    /// Deletes up to `limit` records of `records` that `purgeable` admits,
+    /// with their `index` entries: found by a scan, each deleted in its own
+    /// transaction that re-reads it (a record changed meanwhile and no
+    /// longer admitted stays). Returns how many went.
+    fn purge_tree<'a, T: DeserializeOwned>(
+        (records, index): (&Tree, &Tree),
+        index_key: fn(&T) -> Vec<u8>,
+        purgeable: impl Fn(&T) -> bool,
+        limit: usize,
+        writing: impl Fn() -> RwLockReadGuard<'a, ()>,
+    ) -> Result<u64, StoreError> {
+        let mut candidates = Vec::new();
+        for item in records.iter() {
+            if candidates.len() >= limit {
+                break;
+            }
+            let (k, v) = item.map_err(backend)?;
+            if purgeable(&decode::<T>(&v)?) {
+                candidates.push(k);
+            }
+        }
+        let mut purged = 0;
+        for k in candidates {
+            let _writing = writing();
+            let gone = tx_result((records, index).transaction(|(records, index)| {
+                let Some(v) = records.get(&k)? else {
+                    return Ok(false);
+                };
+                let stored: T = decode(&v).map_err(abort)?;
+                if !purgeable(&stored) {
+                    return Ok(false);
+                }
+                index.remove(index_key(&stored))?;
+                records.remove(&k)?;
+                Ok(true)
+            }))?;
+            purged += u64::from(gone);
+        }
+        Ok(purged)
     }
 
     /// Insert a JSON record under `id` unless the key exists (`Conflict`
@@ -1037,6 +1079,24 @@ impl Store for SledStore {
             &self.audit,
         ];
         Ok(trees.iter().map(|t| t.len() as u64).sum())
+    }
+
+    fn purge_expired(&self, before: OffsetDateTime, limit: usize) -> Result<Purged, StoreError> {
+        let orders = Self::purge_tree(
+            (&self.orders, &self.orders_by_account),
+            keys::order_key,
+            |o: &OrderRecord| purge::order_purgeable(o, before),
+            limit,
+            || self.writing(),
+        )?;
+        let authzs = Self::purge_tree(
+            (&self.authzs, &self.authz_by_identifier),
+            keys::authz_key,
+            |a: &AuthzRecord| purge::authz_purgeable(a, before),
+            limit,
+            || self.writing(),
+        )?;
+        Ok(Purged { orders, authzs })
     }
 
     fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError> {

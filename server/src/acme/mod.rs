@@ -9,6 +9,7 @@ pub mod error;
 pub mod finalize;
 pub mod nonce;
 pub mod order;
+pub mod purge;
 pub mod render;
 pub mod revoke;
 

@@ -46,6 +46,7 @@ mod issuance;
 mod migrations;
 mod orders;
 mod pool;
+mod purge;
 mod scep;
 mod sql;
 mod tenancy;
@@ -358,6 +359,14 @@ impl Store for PgStore {
 
     fn count_records(&self) -> Result<u64, StoreError> {
         self.run(move |p| async move { export::count(&p).await })
+    }
+
+    fn purge_expired(
+        &self,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<crate::Purged, StoreError> {
+        self.run(move |p| async move { purge::purge_expired(&p, before, limit).await })
     }
 
     fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError> {

@@ -1697,6 +1697,101 @@ pub(crate) fn populate_and_verify(s: &dyn Store) {
     verify_populated(s);
 }
 
+// ------------------------------------------------------------------ purge
+
+/// Expired orders that never issued and expired authorizations go, in
+/// batches of `limit`, with their index entries; valid and processing
+/// orders and unexpired records stay.
+pub(crate) fn purge_expired(s: &dyn Store) {
+    let cut = T0;
+    let old = T0 - Duration::days(10);
+    let mut expect_kept = Vec::new();
+    for (id, status, created) in [
+        ("o-pend", OrderStatus::Pending, old),
+        ("o-ready", OrderStatus::Ready, old),
+        ("o-inv", OrderStatus::Invalid, old),
+        ("o-valid", OrderStatus::Valid, old),
+        ("o-proc", OrderStatus::Processing, old),
+        ("o-fresh", OrderStatus::Pending, T0),
+    ] {
+        let mut o = order(id, "pa", created);
+        o.status = status;
+        s.put_order(&o).unwrap();
+        if !matches!(id, "o-pend" | "o-ready" | "o-inv") {
+            expect_kept.push(id);
+        }
+    }
+    s.put_authz(&authz(
+        "a-valid-old",
+        "pa",
+        "old.test",
+        false,
+        AuthzStatus::Valid,
+        old,
+    ))
+    .unwrap();
+    s.put_authz(&authz(
+        "a-pend-old",
+        "pa",
+        "pend.test",
+        false,
+        AuthzStatus::Pending,
+        old,
+    ))
+    .unwrap();
+    let fresh_until = T0 + Duration::days(30);
+    s.put_authz(&authz(
+        "a-fresh",
+        "pa",
+        "fresh.test",
+        false,
+        AuthzStatus::Valid,
+        fresh_until,
+    ))
+    .unwrap();
+
+    let first = s.purge_expired(cut, 2).unwrap();
+    assert_eq!((first.orders, first.authzs), (2, 2), "limit respected");
+    let second = s.purge_expired(cut, 100).unwrap();
+    assert_eq!((second.orders, second.authzs), (1, 0));
+    assert_eq!(s.purge_expired(cut, 100).unwrap().total(), 0);
+
+    for id in ["o-pend", "o-ready", "o-inv"] {
+        assert_eq!(s.get_order(id).unwrap(), None, "{id} not purged");
+    }
+    let mut listed = s.list_orders("pa", None, 100).unwrap();
+    listed.sort();
+    expect_kept.sort();
+    assert_eq!(listed, expect_kept, "the account's order index");
+    assert_eq!(s.get_authz("a-valid-old").unwrap(), None);
+    assert_eq!(s.get_authz("a-pend-old").unwrap(), None);
+    assert_eq!(
+        s.find_reusable_authz("pa", &Identifier::dns("fresh.test"), T0)
+            .unwrap()
+            .unwrap()
+            .id,
+        "a-fresh"
+    );
+    // The purged authorization's index entry is gone too: a new one for
+    // the same name is found, not a dangling id.
+    s.put_authz(&authz(
+        "a-pend-new",
+        "pa",
+        "pend.test",
+        false,
+        AuthzStatus::Pending,
+        fresh_until,
+    ))
+    .unwrap();
+    assert_eq!(
+        s.find_reusable_authz("pa", &Identifier::dns("pend.test"), T0)
+            .unwrap()
+            .unwrap()
+            .id,
+        "a-pend-new"
+    );
+}
+
 // ------------------------------------------------------ export and import
 
 /// Fills `s` with at least one record of every kind an export carries.
@@ -1867,7 +1962,7 @@ macro_rules! battery {
             api_keys, api_key_create_race, last_admin_key_race, audit_append_read, audit_append_race,
             issuance_is_atomic, issuance_race, tenants_and_eab, eab_bind_race, approvals, est_users,
             scep_transactions, scep_transaction_race,
-            populate_and_verify, export_round_trip, import_into_backend,
+            populate_and_verify, export_round_trip, import_into_backend, purge_expired,
             import_refuses_a_broken_chain);
     };
     (@tests $backend:ident, $make:expr, $($test:ident),+ $(,)?) => {

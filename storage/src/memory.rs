@@ -59,6 +59,31 @@ impl Inner {
     }
 }
 
+/// Replaces `record` under `id` and its entry in `index`. With `admits`,
+/// only if a record is stored (else `NotFound`) and passes it (else
+/// `Ok(false)`, nothing written): the status compare-and-swap of
+/// `transition_order` / `transition_authz`.
+fn write_indexed<T: Clone>(
+    records: &mut HashMap<String, T>,
+    index: &mut BTreeMap<Vec<u8>, String>,
+    id: &str,
+    record: &T,
+    index_key: fn(&T) -> Vec<u8>,
+    admits: Option<&dyn Fn(&T) -> bool>,
+) -> Result<bool, StoreError> {
+    match (records.get(id), admits) {
+        (None, Some(_)) => return Err(StoreError::NotFound),
+        (Some(stored), Some(ok)) if !ok(stored) => return Ok(false),
+        _ => {}
+    }
+    if let Some(old) = records.get(id) {
+        index.remove(&index_key(old));
+    }
+    index.insert(index_key(record), id.to_string());
+    records.insert(id.to_string(), record.clone());
+    Ok(true)
+}
+
 /// The values of a map in key order (exports are deterministic).
 fn by_key<V: Clone>(map: &HashMap<String, V>) -> Vec<V> {
     let mut entries: Vec<(&String, &V)> = map.iter().collect();
@@ -171,14 +196,16 @@ impl Store for MemoryStore {
     }
 
     fn put_order(&self, order: &OrderRecord) -> Result<(), StoreError> {
-        let mut g = self.lock();
-        if let Some(old) = g.orders.get(&order.id) {
-            let old_key = keys::order_key(old);
-            g.orders_by_account.remove(&old_key);
-        }
-        g.orders_by_account
-            .insert(keys::order_key(order), order.id.clone());
-        g.orders.insert(order.id.clone(), order.clone());
+        let g = &mut *self.lock();
+        let index = &mut g.orders_by_account;
+        write_indexed(
+            &mut g.orders,
+            index,
+            &order.id,
+            order,
+            keys::order_key,
+            None,
+        )?;
         Ok(())
     }
 
@@ -214,28 +241,30 @@ impl Store for MemoryStore {
         order: &OrderRecord,
         expected: OrderStatus,
     ) -> Result<bool, StoreError> {
-        let mut g = self.lock();
-        let stored = g.orders.get(&order.id).ok_or(StoreError::NotFound)?;
-        if stored.status != expected {
-            return Ok(false);
-        }
-        let old_key = keys::order_key(stored);
-        g.orders_by_account.remove(&old_key);
-        g.orders_by_account
-            .insert(keys::order_key(order), order.id.clone());
-        g.orders.insert(order.id.clone(), order.clone());
-        Ok(true)
+        let g = &mut *self.lock();
+        let index = &mut g.orders_by_account;
+        let admits = |stored: &OrderRecord| stored.status == expected;
+        write_indexed(
+            &mut g.orders,
+            index,
+            &order.id,
+            order,
+            keys::order_key,
+            Some(&admits),
+        )
     }
 
     fn put_authz(&self, authz: &AuthzRecord) -> Result<(), StoreError> {
-        let mut g = self.lock();
-        if let Some(old) = g.authzs.get(&authz.id) {
-            let old_key = keys::authz_key(old);
-            g.authz_by_identifier.remove(&old_key);
-        }
-        g.authz_by_identifier
-            .insert(keys::authz_key(authz), authz.id.clone());
-        g.authzs.insert(authz.id.clone(), authz.clone());
+        let g = &mut *self.lock();
+        let index = &mut g.authz_by_identifier;
+        write_indexed(
+            &mut g.authzs,
+            index,
+            &authz.id,
+            authz,
+            keys::authz_key,
+            None,
+        )?;
         Ok(())
     }
 
@@ -244,17 +273,17 @@ impl Store for MemoryStore {
         authz: &AuthzRecord,
         expected: AuthzStatus,
     ) -> Result<bool, StoreError> {
-        let mut g = self.lock();
-        let stored = g.authzs.get(&authz.id).ok_or(StoreError::NotFound)?;
-        if stored.status != expected {
-            return Ok(false);
-        }
-        let old_key = keys::authz_key(stored);
-        g.authz_by_identifier.remove(&old_key);
-        g.authz_by_identifier
-            .insert(keys::authz_key(authz), authz.id.clone());
-        g.authzs.insert(authz.id.clone(), authz.clone());
-        Ok(true)
+        let g = &mut *self.lock();
+        let index = &mut g.authz_by_identifier;
+        let admits = |stored: &AuthzRecord| stored.status == expected;
+        write_indexed(
+            &mut g.authzs,
+            index,
+            &authz.id,
+            authz,
+            keys::authz_key,
+            Some(&admits),
+        )
     }
 
     fn get_authz(&self, id: &str) -> Result<Option<AuthzRecord>, StoreError> {

@@ -66,6 +66,23 @@ impl Kek {
             .map_err(|_| CaError::InvalidKek("rejected by AES-256-GCM".into()))?;
         Ok(LessSafeKey::new(unbound))
     }
+
+    /// A 256-bit key for `purpose`, derived from the KEK with HKDF-SHA256
+    /// (RFC 5869; empty salt, `purpose` as info). Every process holding the
+    /// same KEK derives the same key (e.g. the ACME nonce key shared by
+    /// replicas), and no derived key reveals the KEK or another purpose's
+    /// key.
+    pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        use aws_lc_rs::hkdf::{Salt, HKDF_SHA256};
+        let mut out = Zeroizing::new([0u8; 32]);
+        let info = [purpose.as_bytes()];
+        let prk = Salt::new(HKDF_SHA256, &[]).extract(&self.0);
+        // 32 bytes from HKDF-SHA256 are always within its output limit.
+        if let Ok(okm) = prk.expand(&info, HKDF_SHA256) {
+            let _ = okm.fill(&mut out[..]);
+        }
+        out
+    }
 }
 
 impl fmt::Debug for Kek {
@@ -123,6 +140,26 @@ pub fn open(kek: &Kek, blob: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, Ca
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn derived_keys_are_stable_per_purpose_and_distinct() {
+        let kek = Kek::from_bytes(&[7u8; 32]).unwrap();
+        let a = kek.derive("ironseal acme nonce v1");
+        assert_eq!(
+            *a,
+            *Kek::from_bytes(&[7u8; 32])
+                .unwrap()
+                .derive("ironseal acme nonce v1")
+        );
+        assert_ne!(*a, *kek.derive("another purpose"));
+        assert_ne!(*a, [0u8; 32]);
+        assert_ne!(
+            *a,
+            *Kek::from_bytes(&[8u8; 32])
+                .unwrap()
+                .derive("ironseal acme nonce v1")
+        );
+    }
+
     use super::*;
 
     /// Hardening (issue 10 item 15): the KEK is wiped on drop (it needs

@@ -166,6 +166,7 @@ pub struct FileConfig {
     pub validation: ValidationFileConfig,
     pub ocsp: OcspFileConfig,
     pub metrics: MetricsFileConfig,
+    pub audit: AuditFileConfig,
     pub testing: TestingFileConfig,
     /// `[[profiles]]`: issuance profiles offered to ACME clients.
     pub profiles: Vec<ProfileFileConfig>,
@@ -453,6 +454,19 @@ pub struct CaFileConfig {
     pub name_constraints: Option<NameConstraints>,
 }
 
+/// `[audit]` section: signed checkpoints of the audit log's head (see
+/// [`crate::audit_keys`]).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditFileConfig {
+    /// File each checkpoint is appended to (one JSON line); default none:
+    /// checkpoints go to the log only.
+    pub checkpoint_file: Option<PathBuf>,
+    /// Seconds between periodic checkpoints (taken only when the head
+    /// moved); 0 turns them off. Default 3600.
+    pub checkpoint_interval_secs: Option<u64>,
+}
+
 /// `[crl]` section.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -713,6 +727,10 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// `[metrics] bearer_token_file`, read: the token `/metrics` requires.
     pub metrics_token: Option<Secret>,
+    /// `[audit] checkpoint_file`: where checkpoints are appended.
+    pub audit_checkpoint_file: Option<PathBuf>,
+    /// `[audit] checkpoint_interval_secs`; `None`: no periodic checkpoints.
+    pub audit_checkpoint_interval: Option<Duration>,
     /// Issuance profiles, in file order; never empty (the built-in
     /// "default" when none is configured).
     pub profiles: Vec<Profile>,
@@ -1021,6 +1039,11 @@ impl Config {
             ocsp,
             metrics_listen: file.metrics.listen,
             metrics_token,
+            audit_checkpoint_file: file.audit.checkpoint_file.clone(),
+            audit_checkpoint_interval: match file.audit.checkpoint_interval_secs.unwrap_or(3600) {
+                0 => None,
+                n => Some(Duration::from_secs(n)),
+            },
             scep: crate::scep::config::resolve(&file.scep, &profiles)?,
             profiles,
             admin_client_ca,

@@ -25,6 +25,7 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod audit_checkpoint;
 pub mod est_users;
 pub mod issuance;
 mod keys;
@@ -40,7 +41,11 @@ pub mod types;
 use time::OffsetDateTime;
 
 pub use approvals::{ApprovalRecord, ApprovalStatus};
-pub use audit::{verify_chain, AuditEntry, AuditEvent, AuditHead, ChainError};
+pub use audit::{
+    verify_chain, AuditEntry, AuditEvent, AuditHead, AuditKeyRecord, AuditMacKey, ChainError,
+    ChainVerifier, AUDIT_CHECKPOINT_KEY, AUDIT_MAC_KEY,
+};
+pub use audit_checkpoint::{Checkpoint, CheckpointError, CheckpointSigner};
 pub use est_users::EstUserRecord;
 /// The backup file format (defined in the protocol crate, where it is fuzzed).
 pub use ironseal_protocol::backup;
@@ -288,6 +293,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// The last audit entry's seq and hash; `None` while the log is empty.
     fn audit_head(&self) -> Result<Option<AuditHead>, StoreError>;
+
+    /// From now on, every audit entry this store object appends (through
+    /// [`Store::append_audit`] and [`Store::record_issuance`]) carries a MAC
+    /// under `key` (see [`audit`]). Set at start, before the first append.
+    fn set_audit_mac_key(&self, key: AuditMacKey);
+
+    /// Store an audit key record unless one with its name exists, atomically
+    /// (of concurrent creators, one wins). `Ok(true)` if stored, `Ok(false)`
+    /// if a record of that name was there (read it with
+    /// [`Store::get_audit_key`]). Records are never replaced.
+    fn create_audit_key(&self, record: &AuditKeyRecord) -> Result<bool, StoreError>;
+
+    /// Fetch an audit key record by name.
+    fn get_audit_key(&self, name: &str) -> Result<Option<AuditKeyRecord>, StoreError>;
 
     /// Make everything written so far durable. Concurrent callers may share
     /// one disk sync.

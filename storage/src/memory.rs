@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use time::OffsetDateTime;
 
 use crate::approvals::{ApprovalRecord, ApprovalStatus};
-use crate::audit::{AuditEntry, AuditEvent, AuditHead};
+use crate::audit::{AuditEntry, AuditEvent, AuditHead, AuditKeyRecord, AuditMacKey};
 use crate::est_users::EstUserRecord;
 use crate::issuance::IssuanceWrite;
 use crate::keys;
@@ -36,6 +36,8 @@ struct Inner {
     crl_numbers: HashMap<String, u64>,
     api_keys: HashMap<String, ApiKeyRecord>,
     audit: Vec<AuditEntry>,
+    audit_keys: BTreeMap<String, AuditKeyRecord>,
+    audit_mac: Option<AuditMacKey>,
     tenants: BTreeMap<String, TenantRecord>,
     eab_keys: BTreeMap<String, EabKeyRecord>,
     approvals: HashMap<String, ApprovalRecord>,
@@ -428,7 +430,8 @@ impl Store for MemoryStore {
     fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
         let mut g = self.lock();
         let head = g.audit.last().map(AuditEntry::head);
-        let entry = AuditEntry::next(head.as_ref(), event).map_err(StoreError::Backend)?;
+        let entry = AuditEntry::next(head.as_ref(), event, g.audit_mac.as_ref())
+            .map_err(StoreError::Backend)?;
         g.audit.push(entry.clone());
         Ok(entry)
     }
@@ -442,6 +445,23 @@ impl Store for MemoryStore {
 
     fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
         Ok(self.lock().audit.last().map(AuditEntry::head))
+    }
+
+    fn set_audit_mac_key(&self, key: AuditMacKey) {
+        self.lock().audit_mac = Some(key);
+    }
+
+    fn create_audit_key(&self, record: &AuditKeyRecord) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        if g.audit_keys.contains_key(&record.name) {
+            return Ok(false);
+        }
+        g.audit_keys.insert(record.name.clone(), record.clone());
+        Ok(true)
+    }
+
+    fn get_audit_key(&self, name: &str) -> Result<Option<AuditKeyRecord>, StoreError> {
+        Ok(self.lock().audit_keys.get(name).cloned())
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -461,7 +481,8 @@ impl Store for MemoryStore {
             }
         }
         let head = g.audit.last().map(AuditEntry::head);
-        let entry = AuditEntry::next(head.as_ref(), &write.audit).map_err(StoreError::Backend)?;
+        let entry = AuditEntry::next(head.as_ref(), &write.audit, g.audit_mac.as_ref())
+            .map_err(StoreError::Backend)?;
         // Every check passed: apply.
         let mut cert = write.certificate.clone();
         cert.serial.clone_from(&serial);

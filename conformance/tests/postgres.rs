@@ -142,9 +142,10 @@ async fn issue_revoke_restart_on_postgres() {
     assert!(out.contains(&format!("{}: revoked", p(&leaf.pem))), "{out}");
 
     // The store is PostgreSQL, not sled: no sled database in the data dir
-    // (which still holds the KEK).
+    // (the KEK is beside it, not in it).
     let data_dir = env.srv.data.clone();
-    assert!(data_dir.join("kek").exists(), "{}", data_dir.display());
+    assert!(env.srv.kek_path().exists(), "{}", data_dir.display());
+    assert!(!data_dir.join("kek").exists(), "{}", data_dir.display());
     assert!(
         !data_dir.join("db").exists(),
         "a sled database was created in {}",

@@ -43,9 +43,15 @@ pub struct ServeArgs {
     #[arg(long, env = "IRONSEAL_HTTP_PUBLIC_URL")]
     pub http_public_url: Option<String>,
     /// File holding the 32-byte key-encryption key (base64), mode 0600.
-    /// Default <data-dir>/kek, created on first start. IRONSEAL_KEK (base64) wins if set.
+    /// Default <data-dir>.kek (beside the data directory, not in it),
+    /// created on first start. IRONSEAL_KEK (base64) wins if set.
     #[arg(long, env = "IRONSEAL_KEK_FILE")]
     pub kek_file: Option<PathBuf>,
+    /// Accept a key-encryption key file inside the data directory or the
+    /// backup directory, where every copy of them would carry it (refused
+    /// by default).
+    #[arg(long)]
+    pub allow_kek_in_data_dir: bool,
     /// Key algorithm for the CAs created on first start: p256, p384, rsa3072, rsa4096, ed25519.
     #[arg(long, env = "IRONSEAL_CA_KEY_ALGORITHM")]
     pub ca_key_algorithm: Option<KeyAlgorithm>,
@@ -155,6 +161,8 @@ pub struct FileConfig {
     pub hostnames: Option<Vec<String>>,
     pub http_public_url: Option<String>,
     pub kek_file: Option<PathBuf>,
+    /// Accept a KEK file inside the data or backup directory.
+    pub allow_kek_in_data_dir: Option<bool>,
     pub ca_key_algorithm: Option<KeyAlgorithm>,
     pub leaf_lifetime_days: Option<u32>,
     pub log_format: Option<LogFormat>,
@@ -454,6 +462,30 @@ pub struct CaFileConfig {
     pub name_constraints: Option<NameConstraints>,
 }
 
+/// The default KEK file: beside the data directory, named after it
+/// (`data` → `data.kek`, `/var/lib/ironseal` → `/var/lib/ironseal.kek`),
+/// so that a copy or backup of the data directory never carries the key
+/// that unseals the CA keys in it, while a first start needs no setup.
+pub fn default_kek_file(data_dir: &std::path::Path) -> Result<PathBuf, ConfigError> {
+    let abs = std::path::absolute(data_dir)
+        .map_err(|e| ConfigError::Invalid(format!("data directory {}: {e}", data_dir.display())))?;
+    // `data` stays relative (`data.kek`, as the operator wrote it); `.`
+    // and the like become absolute, so the file never lands inside.
+    let base = if data_dir.file_name().is_some() {
+        data_dir
+    } else {
+        abs.as_path()
+    };
+    match abs.file_name().and_then(|n| n.to_str()) {
+        Some(name) if name != ".." => Ok(base.with_file_name(format!("{name}.kek"))),
+        _ => Err(ConfigError::Invalid(format!(
+            "cannot place the key-encryption key beside the data directory {}; set kek_file \
+             (--kek-file, IRONSEAL_KEK_FILE) or IRONSEAL_KEK",
+            data_dir.display()
+        ))),
+    }
+}
+
 /// `[audit]` section: signed checkpoints of the audit log's head (see
 /// [`crate::audit_keys`]).
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -663,7 +695,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Where online backups are written (`[storage] backup_dir`).
     pub backup_dir: PathBuf,
-    /// Where the store lives; the data directory still holds the KEK and
+    /// Where the store lives; the data directory still holds
     /// the files listed in docs/storage-postgres.md.
     pub storage: StorageBackend,
     pub listen: SocketAddr,
@@ -671,6 +703,11 @@ pub struct Config {
     pub hostnames: Vec<String>,
     pub http_public_url: String,
     pub kek_file: PathBuf,
+    /// `kek_file` is the default (no file key, flag or environment set it).
+    pub kek_file_is_default: bool,
+    /// `allow_kek_in_data_dir`: a KEK inside the data or backup directory
+    /// is accepted.
+    pub allow_kek_in_data_dir: bool,
     pub ca_key_algorithm: KeyAlgorithm,
     pub ca_name_constraints: NameConstraints,
     pub crl_shards: u32,
@@ -823,11 +860,13 @@ impl Config {
                 "http_public_url must be a plain http:// URL (RFC 5280 §4.2.1.13 CRL and AIA fetches are unauthenticated HTTP)".into(),
             ));
         }
-        let kek_file = args
-            .kek_file
-            .clone()
-            .or(file.kek_file)
-            .unwrap_or_else(|| data_dir.join("kek"));
+        let kek_file_is_default = args.kek_file.is_none() && file.kek_file.is_none();
+        let kek_file = match args.kek_file.clone().or(file.kek_file) {
+            Some(f) => f,
+            None => default_kek_file(&data_dir)?,
+        };
+        let allow_kek_in_data_dir =
+            args.allow_kek_in_data_dir || file.allow_kek_in_data_dir.unwrap_or(false);
         let leaf_days = args
             .leaf_lifetime_days
             .or(file.leaf_lifetime_days)
@@ -972,6 +1011,8 @@ impl Config {
             http_listen,
             hostnames,
             kek_file,
+            kek_file_is_default,
+            allow_kek_in_data_dir,
             ca_key_algorithm: args
                 .ca_key_algorithm
                 .or(file.ca_key_algorithm)
@@ -1050,6 +1091,11 @@ impl Config {
             admin_client_certs,
             est,
         })
+    }
+
+    /// Where the KEK file was before it moved out of the data directory.
+    pub fn legacy_kek_file(&self) -> PathBuf {
+        self.data_dir.join("kek")
     }
 
     /// The profile called `name`, if configured.

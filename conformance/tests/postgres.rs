@@ -179,7 +179,15 @@ async fn issue_revoke_restart_on_postgres() {
         leaf.serial
     );
     let versions = blocking(|| psql(&url, "SELECT max(version) FROM schema_version"));
-    assert_eq!(versions, "1");
+    assert_eq!(versions, "2");
+    // The audit MAC and checkpoint keys, sealed, shared by every replica.
+    let keys = blocking(|| {
+        psql(
+            &url,
+            "SELECT string_agg(name, ',' ORDER BY name) FROM audit_keys",
+        )
+    });
+    assert_eq!(keys, "audit-checkpoint,audit-mac");
 
     // The account lives in PostgreSQL too: it orders again, new serial.
     let again = issue_leaf(&env, &acct, "again.pg.test", &work).await;

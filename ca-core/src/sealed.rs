@@ -140,14 +140,16 @@ pub fn open(kek: &Kek, blob: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, Ca
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn derived_keys_are_stable_per_purpose_and_distinct() {
-        let kek = Kek::from_bytes(&[7u8; 32]).unwrap();
+        let kek = Kek::from_bytes(&[7u8; 32]).expect("kek");
         let a = kek.derive("ironseal acme nonce v1");
         assert_eq!(
             *a,
             *Kek::from_bytes(&[7u8; 32])
-                .unwrap()
+                .expect("kek")
                 .derive("ironseal acme nonce v1")
         );
         assert_ne!(*a, *kek.derive("another purpose"));
@@ -155,12 +157,10 @@ mod tests {
         assert_ne!(
             *a,
             *Kek::from_bytes(&[8u8; 32])
-                .unwrap()
+                .expect("kek")
                 .derive("ironseal acme nonce v1")
         );
     }
-
-    use super::*;
 
     /// Hardening (issue 10 item 15): the KEK is wiped on drop (it needs
     /// a destructor; a bare `[u8; 32]` has none) and unsealed plaintext

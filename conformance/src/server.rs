@@ -143,6 +143,16 @@ impl Server {
     pub fn directory_url(&self) -> String {
         format!("{}/directory", self.base_url())
     }
+    /// The key-encryption key file a start without `--kek-file` uses:
+    /// beside the data dir, `<data dir>.kek` (never inside it).
+    pub fn kek_path(&self) -> PathBuf {
+        let name = self
+            .data
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "data".into());
+        self.data.with_file_name(format!("{name}.kek"))
+    }
     /// `root.pem` in the data dir: trust anchor of the listener and of every chain.
     pub fn root(&self) -> PathBuf {
         self.data.join("root.pem")

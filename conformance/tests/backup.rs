@@ -7,7 +7,7 @@
 //! downloaded, `ironseal backup` runs while the clients go on. Everything
 //! acknowledged before the backup call started must be in it. The backup is
 //! restored with `ironseal restore` into a new data directory (with the KEK
-//! copied, as the docs say), the server restarted on it, and then: every
+//! copied beside it, as the docs say), the server restarted on it, and then: every
 //! such certificate downloads byte-identical by its account, every such
 //! revocation is on the CRL, the audit log verifies end to end (the
 //! snapshot is consistent across trees), and the restored server issues
@@ -223,9 +223,19 @@ async fn backup_under_load_then_restore_keeps_everything_acknowledged() {
         "{}",
         again.describe()
     );
-    std::fs::copy(env.srv.data.join("kek"), target.join("kek")).unwrap();
+    // The KEK lives beside the data directory, not in it (nor in the
+    // backup); restore says where the restored server looks for it.
+    let old_kek = env.srv.kek_path();
+    assert!(old_kek.exists() && !env.srv.data.join("kek").exists());
     blocking(|| env.srv.stop());
     env.srv.data = target.clone();
+    let new_kek = env.srv.kek_path();
+    assert!(
+        r.stdout.contains(&new_kek.display().to_string()),
+        "restore does not say where the KEK goes: {}",
+        r.describe()
+    );
+    std::fs::copy(&old_kek, &new_kek).unwrap();
     blocking(|| env.srv.start());
 
     let raw = env.raw().await;

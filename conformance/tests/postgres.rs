@@ -94,9 +94,10 @@ async fn issue_revoke_restart_on_postgres() {
     assert!(out.contains(&format!("{}: revoked", p(&leaf.pem))), "{out}");
 
     // The store is PostgreSQL, not sled: no sled database in the data dir
-    // (which still holds the KEK).
+    // (the KEK is beside it, not in it).
     let data_dir = env.srv.data.clone();
-    assert!(data_dir.join("kek").exists(), "{}", data_dir.display());
+    assert!(env.srv.kek_path().exists(), "{}", data_dir.display());
+    assert!(!data_dir.join("kek").exists(), "{}", data_dir.display());
     assert!(
         !data_dir.join("db").exists(),
         "a sled database was created in {}",
@@ -130,7 +131,15 @@ async fn issue_revoke_restart_on_postgres() {
         leaf.serial
     );
     let versions = blocking(|| psql(&url, "SELECT max(version) FROM schema_version"));
-    assert_eq!(versions, "1");
+    assert_eq!(versions, "2");
+    // The audit MAC and checkpoint keys, sealed, shared by every replica.
+    let keys = blocking(|| {
+        psql(
+            &url,
+            "SELECT string_agg(name, ',' ORDER BY name) FROM audit_keys",
+        )
+    });
+    assert_eq!(keys, "audit-checkpoint,audit-mac");
 
     // The account lives in PostgreSQL too: it orders again, new serial.
     let again = issue_leaf(&env, &acct, "again.pg.test", &work).await;

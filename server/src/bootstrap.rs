@@ -65,29 +65,119 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), BootError> {
     Ok(())
 }
 
+/// `path` made absolute with symbolic links resolved as far as it exists
+/// (the KEK file or a directory may not exist yet).
+fn resolved(path: &Path) -> std::path::PathBuf {
+    if let Ok(p) = fs::canonicalize(path) {
+        return p;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => resolved(parent).join(name),
+        _ => std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+    }
+}
+
+/// Refuses a KEK file inside the data directory or the backup directory,
+/// where every copy or backup of them would carry the key that unseals the
+/// CA keys they hold (hardening, issue 10 item 7), unless
+/// `allow_kek_in_data_dir` is set.
+fn check_kek_place(config: &Config, path: &Path) -> Result<(), BootError> {
+    if config.allow_kek_in_data_dir {
+        return Ok(());
+    }
+    let kek = resolved(path);
+    for (what, dir) in [
+        ("data directory", &config.data_dir),
+        ("backup directory", &config.backup_dir),
+    ] {
+        if kek.starts_with(resolved(dir)) {
+            return Err(BootError::Kek(format!(
+                "the key-encryption key file {} is inside the {what} {}, so every copy or \
+                 backup of that directory would carry the key that unseals the CA keys. Move \
+                 it out (e.g. `mv {} {}`) and set kek_file (--kek-file, IRONSEAL_KEK_FILE) \
+                 to its new place, or pass it as IRONSEAL_KEK; to accept the risk, set \
+                 allow_kek_in_data_dir = true (--allow-kek-in-data-dir)",
+                path.display(),
+                dir.display(),
+                path.display(),
+                default_place(config).display(),
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Where a KEK is best moved to: the configured file when it is outside,
+/// else the default beside the data directory.
+fn default_place(config: &Config) -> std::path::PathBuf {
+    crate::config::default_kek_file(&config.data_dir)
+        .unwrap_or_else(|_| std::path::PathBuf::from("/etc/ironseal/kek"))
+}
+
 /// Loads the key-encryption key: `IRONSEAL_KEK` (base64, 32 bytes) if set,
 /// else the KEK file, which is created with mode 0600 on first start and
-/// must not be readable by group or others.
+/// must not be readable by group or others. The file must not be inside
+/// the data or backup directory (see [`check_kek_place`]). The default
+/// file is `<data-dir>.kek`; a data directory that still holds `kek` (the
+/// default before) is refused with what to do, never given a second key.
 pub fn load_kek(config: &Config) -> Result<Kek, BootError> {
     if let Ok(b64) = std::env::var("IRONSEAL_KEK") {
         return Kek::from_base64(b64.trim())
             .map_err(|e| BootError::Kek(format!("IRONSEAL_KEK: {e}")));
     }
-    let path = &config.kek_file;
+    let mut path = config.kek_file.clone();
+    let legacy = config.legacy_kek_file();
+    if config.kek_file_is_default && !path.exists() && legacy.exists() {
+        if config.allow_kek_in_data_dir {
+            path = legacy;
+        } else {
+            return Err(BootError::Kek(format!(
+                "the key-encryption key is at {legacy}, inside the data directory (the default \
+                 of earlier versions), so every copy or backup of the data directory carries \
+                 the key that unseals its CA keys. Move it out of the data directory and keep \
+                 a backup of it elsewhere: `mv {legacy} {new}` (the new default place), or \
+                 move it anywhere and set kek_file (--kek-file, IRONSEAL_KEK_FILE); to keep it \
+                 where it is, set allow_kek_in_data_dir = true (--allow-kek-in-data-dir)",
+                legacy = legacy.display(),
+                new = path.display(),
+            )));
+        }
+    }
+    check_kek_place(config, &path)?;
     if !path.exists() {
         let key: [u8; 32] = rand::random();
+        let cannot = |e: std::io::Error| {
+            BootError::Kek(format!(
+                "cannot create the key-encryption key {}: {e}; set IRONSEAL_KEK, or kek_file \
+                 (--kek-file, IRONSEAL_KEK_FILE) to a writable place outside the data directory",
+                path.display()
+            ))
+        };
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(path)
-            .map_err(io_err(path))?;
+            .open(&path)
+            .map_err(cannot)?;
         f.write_all(STANDARD.encode(key).as_bytes())
-            .map_err(io_err(path))?;
-        f.sync_all().map_err(io_err(path))?;
-        tracing::warn!(path = %path.display(), "created a new key-encryption key; keep it apart from backups of the data directory");
+            .map_err(io_err(&path))?;
+        f.sync_all().map_err(io_err(&path))?;
+        let shown = resolved(&path);
+        tracing::warn!(
+            path = %shown.display(),
+            "created a new key-encryption key, outside the data directory: back it up separately \
+             (without it the CA keys cannot be unsealed; neither the data directory nor \
+             `ironseal backup` contains it)"
+        );
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprintln!(
+                "ironseal: created the key-encryption key {} (outside the data directory). \
+                 Back it up separately: without it the CA keys cannot be unsealed.",
+                shown.display()
+            );
+        }
     }
-    let meta = fs::metadata(path).map_err(io_err(path))?;
+    let meta = fs::metadata(&path).map_err(io_err(&path))?;
     if meta.permissions().mode() & 0o077 != 0 {
         return Err(BootError::Kek(format!(
             "{} is readable by group or others (mode {:o}); run chmod 600 on it",
@@ -95,7 +185,7 @@ pub fn load_kek(config: &Config) -> Result<Kek, BootError> {
             meta.permissions().mode() & 0o777
         )));
     }
-    let text = fs::read_to_string(path).map_err(io_err(path))?;
+    let text = fs::read_to_string(&path).map_err(io_err(&path))?;
     Kek::from_base64(text.trim()).map_err(|e| BootError::Kek(format!("{}: {e}", path.display())))
 }
 
@@ -701,6 +791,57 @@ mod tests {
         assert!(!store.list_api_keys().unwrap()[0]
             .secret_sha256
             .contains(&key));
+    }
+
+    /// Hardening (issue 10 item 7): the generated KEK lives beside the
+    /// data directory; a KEK inside the data or backup directory is refused
+    /// unless forced; the old `<data>/kek` layout is refused with what to do.
+    #[test]
+    fn kek_is_kept_out_of_the_data_directory() {
+        if std::env::var_os("IRONSEAL_KEK").is_some() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let cfg = config(&data);
+        assert_eq!(cfg.kek_file, dir.path().join("data.kek"));
+        prepare_data_dir(&data).unwrap();
+        load_kek(&cfg).unwrap();
+        assert!(dir.path().join("data.kek").exists());
+        assert!(!data.join("kek").exists());
+        // The old layout: refused, no second key.
+        fs::rename(dir.path().join("data.kek"), data.join("kek")).unwrap();
+        let e = load_kek(&cfg).unwrap_err().to_string();
+        assert!(
+            e.contains("inside the data directory") && e.contains("mv "),
+            "{e}"
+        );
+        assert!(!dir.path().join("data.kek").exists());
+        let forced = Config {
+            allow_kek_in_data_dir: true,
+            ..cfg.clone()
+        };
+        load_kek(&forced).unwrap();
+        // Configured inside the data or backup directory.
+        let inside = Config {
+            kek_file: data.join("kek"),
+            kek_file_is_default: false,
+            ..cfg.clone()
+        };
+        let e = load_kek(&inside).unwrap_err().to_string();
+        assert!(e.contains("inside the data directory"), "{e}");
+        let backup = Config {
+            backup_dir: dir.path().join("backups"),
+            kek_file: dir.path().join("backups/k"),
+            kek_file_is_default: false,
+            ..cfg.clone()
+        };
+        let e = load_kek(&backup).unwrap_err().to_string();
+        assert!(e.contains("inside the backup directory"), "{e}");
+        // `.` as the data directory: the default is beside it, not in it.
+        let dot = crate::config::default_kek_file(Path::new(".")).unwrap();
+        assert!(dot.is_absolute() && !dot.starts_with(std::env::current_dir().unwrap()));
+        assert!(crate::config::default_kek_file(Path::new("a/..")).is_err());
     }
 
     #[test]

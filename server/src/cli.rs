@@ -132,9 +132,27 @@ enum AdminCommand {
         /// At most this many entries (1 to 1000).
         #[arg(long, default_value_t = 100)]
         limit: usize,
-        /// Verify the whole hash chain (not only the page); exit 3 if broken.
+        /// Verify the whole hash chain and its MACs (not only the page);
+        /// exit 3 if broken.
         #[arg(long)]
         verify: bool,
+        /// With --verify: also check the log against this signed checkpoint
+        /// file (one checkpoint, or the JSON lines of `[audit]
+        /// checkpoint_file`, of which the last counts): its signature, and
+        /// that the log still reaches its entry with the same hash.
+        #[arg(long, requires = "verify")]
+        checkpoint: Option<PathBuf>,
+        /// PEM public key the checkpoint must be signed with (kept from an
+        /// earlier checkpoint); default: the key the server reports.
+        #[arg(long, requires = "checkpoint")]
+        checkpoint_key: Option<PathBuf>,
+    },
+    /// Sign a checkpoint of the audit log's head now (written to
+    /// `[audit] checkpoint_file` on the server if set, and printed).
+    AuditCheckpoint {
+        /// Also write the checkpoint to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -945,17 +963,105 @@ async fn run_command(api: &Api, command: AdminCommand) -> Result<(Value, bool), 
             after,
             limit,
             verify,
+            checkpoint,
+            checkpoint_key,
         } => {
             let mut path = format!("/admin/v1/audit?after={after}&limit={limit}");
             if verify {
                 path.push_str("&verify=full");
             }
-            let v = api.call("GET", &path, None).await?;
-            let broken = verify && v["verify"]["ok"] != json!(true);
+            let mut v = api.call("GET", &path, None).await?;
+            let mut broken = verify && v["verify"]["ok"] != json!(true);
+            if let Some(file) = checkpoint {
+                let verdict = check_checkpoint(api, &v, &file, checkpoint_key.as_deref()).await?;
+                broken |= verdict["ok"] != json!(true);
+                v["verify"]["checkpoint"] = verdict;
+            }
             return Ok((v, broken));
+        }
+        AdminCommand::AuditCheckpoint { out } => {
+            let v = api
+                .call("POST", "/admin/v1/audit/checkpoints", Some(json!({})))
+                .await?;
+            if let Some(out) = out {
+                let text = serde_json::to_string(&v)
+                    .map_err(|e| Failure::Local(format!("checkpoint: {e}")))?;
+                std::fs::write(&out, format!("{text}\n"))
+                    .map_err(|e| Failure::Local(format!("{}: {e}", out.display())))?;
+            }
+            v
         }
     };
     Ok((v, false))
+}
+
+/// Checks the log (`audit`: the answer of a `verify=full` call) against
+/// the checkpoint in `file`: its signature under `pinned` (a PEM file) or
+/// the server's checkpoint key, then that the log reaches the checkpoint's
+/// entry and that entry has the checkpoint's hash. Together with the full
+/// verification (hashes, links and MACs up to the head), a log rewritten or
+/// cut before the checkpoint fails. Returns `{seq, ok, error}`.
+async fn check_checkpoint(
+    api: &Api,
+    audit: &Value,
+    file: &Path,
+    pinned: Option<&Path>,
+) -> Result<Value, Failure> {
+    use ironseal_storage::audit_checkpoint::spki_from_pem;
+    use ironseal_storage::{AuditHead, Checkpoint};
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure::Local(format!("{}: {e}", file.display())))?;
+    let cp =
+        Checkpoint::parse(&text).map_err(|e| Failure::Local(format!("{}: {e}", file.display())))?;
+    let seq = cp.checkpoint.seq;
+    let verdict = |r: Result<(), String>| {
+        json!({
+            "seq": seq,
+            "hash": cp.checkpoint.hash,
+            "at": serde_json::to_value(&cp.checkpoint).map(|b| b["at"].clone()).ok(),
+            "ok": r.is_ok(),
+            "error": r.err(),
+        })
+    };
+    let key_pem = match pinned {
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| Failure::Local(format!("{}: {e}", p.display())))?,
+        None => audit["verify"]["checkpointKey"]
+            .as_str()
+            .ok_or_else(|| {
+                Failure::Local(
+                    "the server reports no checkpoint key (a server without audit keys?)".into(),
+                )
+            })?
+            .to_string(),
+    };
+    let key = spki_from_pem(&key_pem)
+        .ok_or_else(|| Failure::Local("the checkpoint key is not a PEM public key".into()))?;
+    if let Err(e) = cp.verify_signature(&key) {
+        return Ok(verdict(Err(e.to_string())));
+    }
+    let head: Option<AuditHead> = serde_json::from_value(audit["head"].clone()).unwrap_or(None);
+    let entry_hash = if seq == 0 || head.as_ref().is_none_or(|h| h.seq < seq) {
+        None
+    } else {
+        let page = api
+            .call(
+                "GET",
+                &format!("/admin/v1/audit?after={}&limit=1", seq - 1),
+                None,
+            )
+            .await?;
+        page["entries"]
+            .as_array()
+            .and_then(|a| a.first())
+            .filter(|e| e["seq"] == json!(seq))
+            .and_then(|e| e["entryHash"].as_str())
+            .map(str::to_string)
+    };
+    Ok(verdict(
+        cp.matches(head.as_ref(), entry_hash.as_deref())
+            .map_err(|e| e.to_string()),
+    ))
 }
 
 /// Runs `ironseal admin ...`.
@@ -1027,6 +1133,11 @@ pub fn run(args: AdminArgs) -> ExitCode {
             );
             if broken {
                 eprintln!("ironseal admin: the audit log does not verify");
+                for why in [&v["verify"]["error"], &v["verify"]["checkpoint"]["error"]] {
+                    if let Some(why) = why.as_str() {
+                        eprintln!("ironseal admin: {why}");
+                    }
+                }
                 ExitCode::from(3)
             } else {
                 ExitCode::SUCCESS

@@ -43,9 +43,15 @@ pub struct ServeArgs {
     #[arg(long, env = "IRONSEAL_HTTP_PUBLIC_URL")]
     pub http_public_url: Option<String>,
     /// File holding the 32-byte key-encryption key (base64), mode 0600.
-    /// Default <data-dir>/kek, created on first start. IRONSEAL_KEK (base64) wins if set.
+    /// Default <data-dir>.kek (beside the data directory, not in it),
+    /// created on first start. IRONSEAL_KEK (base64) wins if set.
     #[arg(long, env = "IRONSEAL_KEK_FILE")]
     pub kek_file: Option<PathBuf>,
+    /// Accept a key-encryption key file inside the data directory or the
+    /// backup directory, where every copy of them would carry it (refused
+    /// by default).
+    #[arg(long)]
+    pub allow_kek_in_data_dir: bool,
     /// Key algorithm for the CAs created on first start: p256, p384, rsa3072, rsa4096, ed25519.
     #[arg(long, env = "IRONSEAL_CA_KEY_ALGORITHM")]
     pub ca_key_algorithm: Option<KeyAlgorithm>,
@@ -155,6 +161,8 @@ pub struct FileConfig {
     pub hostnames: Option<Vec<String>>,
     pub http_public_url: Option<String>,
     pub kek_file: Option<PathBuf>,
+    /// Accept a KEK file inside the data or backup directory.
+    pub allow_kek_in_data_dir: Option<bool>,
     pub ca_key_algorithm: Option<KeyAlgorithm>,
     pub leaf_lifetime_days: Option<u32>,
     pub log_format: Option<LogFormat>,
@@ -166,6 +174,7 @@ pub struct FileConfig {
     pub validation: ValidationFileConfig,
     pub ocsp: OcspFileConfig,
     pub metrics: MetricsFileConfig,
+    pub audit: AuditFileConfig,
     pub testing: TestingFileConfig,
     /// `[[profiles]]`: issuance profiles offered to ACME clients.
     pub profiles: Vec<ProfileFileConfig>,
@@ -453,6 +462,43 @@ pub struct CaFileConfig {
     pub name_constraints: Option<NameConstraints>,
 }
 
+/// The default KEK file: beside the data directory, named after it
+/// (`data` → `data.kek`, `/var/lib/ironseal` → `/var/lib/ironseal.kek`),
+/// so that a copy or backup of the data directory never carries the key
+/// that unseals the CA keys in it, while a first start needs no setup.
+pub fn default_kek_file(data_dir: &std::path::Path) -> Result<PathBuf, ConfigError> {
+    let abs = std::path::absolute(data_dir)
+        .map_err(|e| ConfigError::Invalid(format!("data directory {}: {e}", data_dir.display())))?;
+    // `data` stays relative (`data.kek`, as the operator wrote it); `.`
+    // and the like become absolute, so the file never lands inside.
+    let base = if data_dir.file_name().is_some() {
+        data_dir
+    } else {
+        abs.as_path()
+    };
+    match abs.file_name().and_then(|n| n.to_str()) {
+        Some(name) if name != ".." => Ok(base.with_file_name(format!("{name}.kek"))),
+        _ => Err(ConfigError::Invalid(format!(
+            "cannot place the key-encryption key beside the data directory {}; set kek_file \
+             (--kek-file, IRONSEAL_KEK_FILE) or IRONSEAL_KEK",
+            data_dir.display()
+        ))),
+    }
+}
+
+/// `[audit]` section: signed checkpoints of the audit log's head (see
+/// [`crate::audit_keys`]).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditFileConfig {
+    /// File each checkpoint is appended to (one JSON line); default none:
+    /// checkpoints go to the log only.
+    pub checkpoint_file: Option<PathBuf>,
+    /// Seconds between periodic checkpoints (taken only when the head
+    /// moved); 0 turns them off. Default 3600.
+    pub checkpoint_interval_secs: Option<u64>,
+}
+
 /// `[crl]` section.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -657,7 +703,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Where online backups are written (`[storage] backup_dir`).
     pub backup_dir: PathBuf,
-    /// Where the store lives; the data directory still holds the KEK and
+    /// Where the store lives; the data directory still holds
     /// the files listed in docs/storage-postgres.md.
     pub storage: StorageBackend,
     pub listen: SocketAddr,
@@ -665,6 +711,11 @@ pub struct Config {
     pub hostnames: Vec<String>,
     pub http_public_url: String,
     pub kek_file: PathBuf,
+    /// `kek_file` is the default (no file key, flag or environment set it).
+    pub kek_file_is_default: bool,
+    /// `allow_kek_in_data_dir`: a KEK inside the data or backup directory
+    /// is accepted.
+    pub allow_kek_in_data_dir: bool,
     pub ca_key_algorithm: KeyAlgorithm,
     pub ca_name_constraints: NameConstraints,
     pub crl_shards: u32,
@@ -727,6 +778,10 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// `[metrics] bearer_token_file`, read: the token `/metrics` requires.
     pub metrics_token: Option<Secret>,
+    /// `[audit] checkpoint_file`: where checkpoints are appended.
+    pub audit_checkpoint_file: Option<PathBuf>,
+    /// `[audit] checkpoint_interval_secs`; `None`: no periodic checkpoints.
+    pub audit_checkpoint_interval: Option<Duration>,
     /// Issuance profiles, in file order; never empty (the built-in
     /// "default" when none is configured).
     pub profiles: Vec<Profile>,
@@ -819,11 +874,13 @@ impl Config {
                 "http_public_url must be a plain http:// URL (RFC 5280 §4.2.1.13 CRL and AIA fetches are unauthenticated HTTP)".into(),
             ));
         }
-        let kek_file = args
-            .kek_file
-            .clone()
-            .or(file.kek_file)
-            .unwrap_or_else(|| data_dir.join("kek"));
+        let kek_file_is_default = args.kek_file.is_none() && file.kek_file.is_none();
+        let kek_file = match args.kek_file.clone().or(file.kek_file) {
+            Some(f) => f,
+            None => default_kek_file(&data_dir)?,
+        };
+        let allow_kek_in_data_dir =
+            args.allow_kek_in_data_dir || file.allow_kek_in_data_dir.unwrap_or(false);
         let leaf_days = args
             .leaf_lifetime_days
             .or(file.leaf_lifetime_days)
@@ -968,6 +1025,8 @@ impl Config {
             http_listen,
             hostnames,
             kek_file,
+            kek_file_is_default,
+            allow_kek_in_data_dir,
             ca_key_algorithm: args
                 .ca_key_algorithm
                 .or(file.ca_key_algorithm)
@@ -1040,12 +1099,22 @@ impl Config {
             ocsp,
             metrics_listen: file.metrics.listen,
             metrics_token,
+            audit_checkpoint_file: file.audit.checkpoint_file.clone(),
+            audit_checkpoint_interval: match file.audit.checkpoint_interval_secs.unwrap_or(3600) {
+                0 => None,
+                n => Some(Duration::from_secs(n)),
+            },
             scep: crate::scep::config::resolve(&file.scep, &profiles)?,
             profiles,
             admin_client_ca,
             admin_client_certs,
             est,
         })
+    }
+
+    /// Where the KEK file was before it moved out of the data directory.
+    pub fn legacy_kek_file(&self) -> PathBuf {
+        self.data_dir.join("kek")
     }
 
     /// The profile called `name`, if configured.

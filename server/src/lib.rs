@@ -6,6 +6,7 @@
 
 pub mod acme;
 pub mod admin;
+pub mod audit_keys;
 pub mod authority;
 pub mod bootstrap;
 pub mod cli;

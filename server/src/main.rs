@@ -108,6 +108,8 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     bootstrap::prepare_data_dir(&config.data_dir)?;
     let kek = bootstrap::load_kek(&config)?;
     let store = bootstrap::open_store(&config)?;
+    // Before anything is appended: every entry from here on carries a MAC.
+    let audit_keys = Arc::new(ironseal::audit_keys::ensure(store.as_ref(), &kek)?);
     if bootstrap::ensure_hierarchy(&config, store.as_ref(), &kek)? {
         tracing::info!(data_dir = %config.data_dir.display(), "first start: CA created");
     }
@@ -189,6 +191,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         kek,
         client_certs,
         listener_cert,
+        audit_keys,
     )?);
     let st = state.clone();
     if let Err(e) = tokio::task::spawn_blocking(move || ocsp::ensure_responders(&st)).await? {
@@ -297,10 +300,39 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
+    // Signed checkpoints of the audit head, when it moved (`[audit]`).
+    let st = state.clone();
+    let mut checkpoint_rx = rx.clone();
+    let checkpoints = tokio::spawn(async move {
+        let Some(every) = st.config.audit_checkpoint_interval else {
+            return;
+        };
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let st2 = st.clone();
+                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || {
+                        st2.audit_keys.checkpoint(
+                            st2.store.as_ref(),
+                            st2.config.audit_checkpoint_file.as_deref(),
+                            true,
+                        )
+                    })
+                    .await
+                    {
+                        tracing::warn!(error = %e, "audit checkpoint failed");
+                    }
+                }
+                _ = checkpoint_rx.changed() => break,
+            }
+        }
+    });
+
     shutdown_signal().await;
     tracing::info!("shutting down: draining connections");
     let _ = tx.send(true);
-    let _ = tokio::join!(a, b, housekeeping);
+    let _ = tokio::join!(a, b, housekeeping, checkpoints);
     if let Some(m) = m {
         let _ = m.await;
     }

@@ -4,8 +4,9 @@
 //! The file is checked as it is read (header, every entry, the trailer's
 //! count and SHA-256); a damaged or truncated file restores nothing. The
 //! key-encryption key is not in a backup: the restored server needs the same
-//! KEK (`kek` copied into the new data directory, `--kek-file` or
-//! `IRONSEAL_KEK`), or it cannot unseal its CA keys and refuses to start.
+//! KEK (copied to `<new data dir>.kek`, the default beside the directory,
+//! or given with `--kek-file` / `IRONSEAL_KEK`; never inside the data
+//! directory), or it cannot unseal its CA keys and refuses to start.
 
 use std::fs;
 use std::io::BufReader;
@@ -76,13 +77,20 @@ fn restore(args: &RestoreArgs) -> Result<serde_json::Value, String> {
             .map_err(|e| format!("{}: {e}", path.display()))?;
         restored_files.push(name);
     }
+    let kek_place = crate::config::default_kek_file(&args.data_dir)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "a file outside the data directory".to_string());
     Ok(json!({
         "dataDir": args.data_dir.display().to_string(),
         "entries": summary.entries,
         "bytes": summary.bytes,
         "sha256": summary.sha256,
         "files": restored_files,
-        "next": "give the server the same key-encryption key (copy `kek` into the data directory, or --kek-file / IRONSEAL_KEK), then start it with --data-dir on this directory",
+        "next": format!(
+            "give the server the same key-encryption key (copy it to {kek_place}, the default \
+             beside this data directory, or use --kek-file / IRONSEAL_KEK; never into the data \
+             directory), then start it with --data-dir on this directory"
+        ),
     }))
 }
 

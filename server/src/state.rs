@@ -52,9 +52,15 @@ pub struct AppState {
     eab_in_use: AtomicBool,
     /// The SCEP RA certificate and key, see [`crate::scep::ra`].
     pub scep_ra: crate::scep::ra::RaSlot,
+    /// The audit MAC and checkpoint keys, see [`crate::audit_keys`].
+    pub audit_keys: Arc<crate::audit_keys::AuditKeys>,
 }
 
 impl AppState {
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each is a separately prepared start-up part, passed once from main"
+    )]
     pub fn new(
         config: Config,
         store: Arc<dyn Store>,
@@ -63,6 +69,7 @@ impl AppState {
         kek: Kek,
         client_certs: Option<Arc<crate::client_cert::ClientCertAuth>>,
         listener_cert: Arc<crate::listener_cert::ListenerCert>,
+        audit_keys: Arc<crate::audit_keys::AuditKeys>,
     ) -> std::io::Result<AppState> {
         let flush_stats = Arc::new(crate::durability::FlushStats::default());
         let flusher = crate::durability::Flusher::start(store.clone(), flush_stats.clone())?;
@@ -74,6 +81,7 @@ impl AppState {
         Ok(AppState {
             eab_in_use: AtomicBool::new(eab_in_use),
             scep_ra: Default::default(),
+            audit_keys,
             flusher,
             flush_stats,
             rate_limits: crate::rate_limits::RateLimits::new(&config.rate_limits()),

@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::approvals::ApprovalRecord;
-use crate::audit::AuditEntry;
+use crate::audit::{AuditEntry, AuditKeyRecord};
 use crate::est_users::EstUserRecord;
 use crate::records::{
     AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, OrderRecord,
@@ -36,6 +36,10 @@ pub const EXPORT_FORMAT: &str = "ironseal-export";
 #[serde(tag = "kind", content = "doc", rename_all = "snake_case")]
 pub enum ExportRecord {
     Ca(CaRecord),
+    /// A sealed audit key (MAC or checkpoint signing key): without it the
+    /// target server would make new keys and the entries' MACs would no
+    /// longer verify.
+    AuditKey(AuditKeyRecord),
     Tenant(TenantRecord),
     ApiKey(ApiKeyRecord),
     EabKey(EabKeyRecord),
@@ -67,6 +71,7 @@ impl ExportRecord {
     pub fn kind(&self) -> &'static str {
         match self {
             ExportRecord::Ca(_) => "ca",
+            ExportRecord::AuditKey(_) => "audit_key",
             ExportRecord::Tenant(_) => "tenant",
             ExportRecord::ApiKey(_) => "api_key",
             ExportRecord::EabKey(_) => "eab_key",
@@ -105,6 +110,13 @@ pub fn is_empty(store: &dyn Store) -> Result<bool, StoreError> {
 pub fn import_record(store: &dyn Store, record: &ExportRecord) -> Result<(), StoreError> {
     match record {
         ExportRecord::Ca(r) => store.put_ca(r),
+        ExportRecord::AuditKey(r) => {
+            if store.create_audit_key(r)? {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict(format!("audit key {} exists", r.name)))
+            }
+        }
         ExportRecord::Tenant(r) => store.create_tenant(r),
         ExportRecord::ApiKey(r) => store.create_api_key(r),
         ExportRecord::EabKey(r) => store.create_eab_key(r),

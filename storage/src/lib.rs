@@ -25,6 +25,7 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod audit_checkpoint;
 pub mod est_users;
 pub mod export;
 pub mod issuance;
@@ -42,7 +43,11 @@ pub mod types;
 use time::OffsetDateTime;
 
 pub use approvals::{ApprovalRecord, ApprovalStatus};
-pub use audit::{verify_chain, AuditEntry, AuditEvent, AuditHead, ChainError};
+pub use audit::{
+    verify_chain, AuditEntry, AuditEvent, AuditHead, AuditKeyRecord, AuditMacKey, ChainError,
+    ChainVerifier, AUDIT_CHECKPOINT_KEY, AUDIT_MAC_KEY,
+};
+pub use audit_checkpoint::{Checkpoint, CheckpointError, CheckpointSigner};
 pub use est_users::EstUserRecord;
 pub use export::{CrlNumber, ExportRecord, ExportSink};
 /// The backup file format (defined in the protocol crate, where it is fuzzed).
@@ -317,6 +322,20 @@ pub trait Store: Send + Sync + 'static {
     /// Sets the last CRL number of `ca_id` (import only; numbers never go
     /// back in normal operation, see [`Store::next_crl_number`]).
     fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError>;
+
+    /// From now on, every audit entry this store object appends (through
+    /// [`Store::append_audit`] and [`Store::record_issuance`]) carries a MAC
+    /// under `key` (see [`audit`]). Set at start, before the first append.
+    fn set_audit_mac_key(&self, key: AuditMacKey);
+
+    /// Store an audit key record unless one with its name exists, atomically
+    /// (of concurrent creators, one wins). `Ok(true)` if stored, `Ok(false)`
+    /// if a record of that name was there (read it with
+    /// [`Store::get_audit_key`]). Records are never replaced.
+    fn create_audit_key(&self, record: &AuditKeyRecord) -> Result<bool, StoreError>;
+
+    /// Fetch an audit key record by name.
+    fn get_audit_key(&self, name: &str) -> Result<Option<AuditKeyRecord>, StoreError>;
 
     /// Make everything written so far durable. Concurrent callers may share
     /// one disk sync.

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use time::OffsetDateTime;
 
 use crate::approvals::{ApprovalRecord, ApprovalStatus};
-use crate::audit::{AuditEntry, AuditEvent, AuditHead};
+use crate::audit::{AuditEntry, AuditEvent, AuditHead, AuditKeyRecord, AuditMacKey};
 use crate::est_users::EstUserRecord;
 use crate::export::{CrlNumber, ExportRecord, ExportSink};
 use crate::issuance::IssuanceWrite;
@@ -38,6 +38,8 @@ struct Inner {
     crl_numbers: HashMap<String, u64>,
     api_keys: HashMap<String, ApiKeyRecord>,
     audit: Vec<AuditEntry>,
+    audit_keys: BTreeMap<String, AuditKeyRecord>,
+    audit_mac: Option<AuditMacKey>,
     tenants: BTreeMap<String, TenantRecord>,
     eab_keys: BTreeMap<String, EabKeyRecord>,
     approvals: HashMap<String, ApprovalRecord>,
@@ -466,7 +468,8 @@ impl Store for MemoryStore {
     fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
         let mut g = self.lock();
         let head = g.audit.last().map(AuditEntry::head);
-        let entry = AuditEntry::next(head.as_ref(), event).map_err(StoreError::Backend)?;
+        let entry = AuditEntry::next(head.as_ref(), event, g.audit_mac.as_ref())
+            .map_err(StoreError::Backend)?;
         g.audit.push(entry.clone());
         Ok(entry)
     }
@@ -480,6 +483,23 @@ impl Store for MemoryStore {
 
     fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
         Ok(self.lock().audit.last().map(AuditEntry::head))
+    }
+
+    fn set_audit_mac_key(&self, key: AuditMacKey) {
+        self.lock().audit_mac = Some(key);
+    }
+
+    fn create_audit_key(&self, record: &AuditKeyRecord) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        if g.audit_keys.contains_key(&record.name) {
+            return Ok(false);
+        }
+        g.audit_keys.insert(record.name.clone(), record.clone());
+        Ok(true)
+    }
+
+    fn get_audit_key(&self, name: &str) -> Result<Option<AuditKeyRecord>, StoreError> {
+        Ok(self.lock().audit_keys.get(name).cloned())
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -502,6 +522,7 @@ impl Store for MemoryStore {
             let g = self.lock();
             let mut out = Vec::new();
             out.extend(by_key(&g.cas).into_iter().map(ExportRecord::Ca));
+            out.extend(g.audit_keys.values().cloned().map(ExportRecord::AuditKey));
             out.extend(g.tenants.values().cloned().map(ExportRecord::Tenant));
             out.extend(by_key(&g.api_keys).into_iter().map(ExportRecord::ApiKey));
             out.extend(g.eab_keys.values().cloned().map(ExportRecord::EabKey));
@@ -542,6 +563,7 @@ impl Store for MemoryStore {
     fn count_records(&self) -> Result<u64, StoreError> {
         let g = self.lock();
         let n = g.cas.len()
+            + g.audit_keys.len()
             + g.tenants.len()
             + g.api_keys.len()
             + g.eab_keys.len()
@@ -608,7 +630,8 @@ impl Store for MemoryStore {
             }
         }
         let head = g.audit.last().map(AuditEntry::head);
-        let entry = AuditEntry::next(head.as_ref(), &write.audit).map_err(StoreError::Backend)?;
+        let entry = AuditEntry::next(head.as_ref(), &write.audit, g.audit_mac.as_ref())
+            .map_err(StoreError::Backend)?;
         // Every check passed: apply.
         let mut cert = write.certificate.clone();
         cert.serial.clone_from(&serial);

@@ -22,6 +22,7 @@
 //! | `api_keys`            | API key id                                   | `ApiKeyRecord`        |
 //! | `audit`               | seq, u64 BE                                  | `AuditEntry`          |
 //! | `audit_meta`          | `head`                                       | `AuditHead`           |
+//! | `audit_meta`          | `key:` ‖ name (`audit-mac`, `audit-checkpoint`) | `AuditKeyRecord`   |
 //! | `tenants`             | tenant id                                    | `TenantRecord`        |
 //! | `eab_keys`            | EAB key id                                   | `EabKeyRecord`        |
 //! | `approvals`           | approval id                                  | `ApprovalRecord`      |
@@ -74,7 +75,7 @@ use sled::{Db, Tree};
 use time::OffsetDateTime;
 
 use crate::approvals::{ApprovalRecord, ApprovalStatus};
-use crate::audit::{AuditEntry, AuditEvent, AuditHead};
+use crate::audit::{AuditEntry, AuditEvent, AuditHead, AuditKeyRecord, AuditMacKey};
 use crate::est_users::EstUserRecord;
 use crate::export::{CrlNumber, ExportRecord, ExportSink};
 use crate::issuance::IssuanceWrite;
@@ -94,6 +95,8 @@ use crate::{Store, StoreError};
 const CACHE_CAPACITY: u64 = 32 * 1024 * 1024;
 /// Key of the audit head in `audit_meta`.
 const AUDIT_HEAD: &[u8] = b"head";
+/// Prefix of the audit key records in `audit_meta`.
+const AUDIT_KEY_PREFIX: &str = "key:";
 /// On-disk layout version, stored under `schema_version` in the default tree.
 const SCHEMA_VERSION: u64 = 1;
 /// Marker in the default tree: `cert_status` is complete.
@@ -223,6 +226,8 @@ pub struct SledStore {
     api_key_meta: Tree,
     audit: Tree,
     audit_meta: Tree,
+    /// The MAC key of new audit entries (see [`Store::set_audit_mac_key`]).
+    audit_mac: Arc<RwLock<Option<AuditMacKey>>>,
     tenants: Tree,
     eab_keys: Tree,
     approvals: Tree,
@@ -367,6 +372,7 @@ impl SledStore {
             api_keys,
             audit: tree("audit")?,
             audit_meta: tree("audit_meta")?,
+            audit_mac: Arc::new(RwLock::new(None)),
             tenants: tree("tenants")?,
             eab_keys: tree("eab_keys")?,
             approvals: tree("approvals")?,
@@ -376,6 +382,14 @@ impl SledStore {
             gate: Arc::new(RwLock::new(())),
             syncer: Arc::new(syncer),
         })
+    }
+
+    /// The MAC key of new audit entries, if set.
+    fn audit_mac(&self) -> Option<AuditMacKey> {
+        self.audit_mac
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Held (shared) by every write method; see [`SledStore::gate`].
@@ -950,13 +964,14 @@ impl Store for SledStore {
 
     fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
         let _writing = self.writing();
+        let mac = self.audit_mac();
         tx_result(
             (&self.audit, &self.audit_meta).transaction(|(audit, meta)| {
                 let head: Option<AuditHead> = match meta.get(AUDIT_HEAD)? {
                     Some(v) => Some(decode(&v).map_err(abort)?),
                     None => None,
                 };
-                let entry = AuditEntry::next(head.as_ref(), event)
+                let entry = AuditEntry::next(head.as_ref(), event, mac.as_ref())
                     .map_err(|e| abort(StoreError::Backend(e)))?;
                 if audit.get(entry.seq.to_be_bytes())?.is_some() {
                     return Err(abort(StoreError::Corrupt(format!(
@@ -992,6 +1007,30 @@ impl Store for SledStore {
 
     fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
         Self::get_json(&self.audit_meta, AUDIT_HEAD)
+    }
+
+    fn set_audit_mac_key(&self, key: AuditMacKey) {
+        *self
+            .audit_mac
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(key);
+    }
+
+    fn create_audit_key(&self, record: &AuditKeyRecord) -> Result<bool, StoreError> {
+        let _writing = self.writing();
+        let key = format!("{AUDIT_KEY_PREFIX}{}", record.name);
+        let swapped = self
+            .audit_meta
+            .compare_and_swap(key.as_bytes(), None::<&[u8]>, Some(encode(record)?))
+            .map_err(backend)?;
+        Ok(swapped.is_ok())
+    }
+
+    fn get_audit_key(&self, name: &str) -> Result<Option<AuditKeyRecord>, StoreError> {
+        Self::get_json(
+            &self.audit_meta,
+            format!("{AUDIT_KEY_PREFIX}{name}").as_bytes(),
+        )
     }
 
     fn backup(
@@ -1030,6 +1069,11 @@ impl Store for SledStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut n = 0;
         n += export_tree(&self.cas, ExportRecord::Ca, sink)?;
+        for item in self.audit_meta.scan_prefix(AUDIT_KEY_PREFIX) {
+            let (_, v) = item.map_err(backend)?;
+            sink(ExportRecord::AuditKey(decode(&v)?))?;
+            n += 1;
+        }
         n += export_tree(&self.tenants, ExportRecord::Tenant, sink)?;
         n += export_tree(&self.api_keys, ExportRecord::ApiKey, sink)?;
         n += export_tree(&self.eab_keys, ExportRecord::EabKey, sink)?;
@@ -1078,7 +1122,8 @@ impl Store for SledStore {
             &self.scep_transactions,
             &self.audit,
         ];
-        Ok(trees.iter().map(|t| t.len() as u64).sum())
+        let audit_keys = self.audit_meta.scan_prefix(AUDIT_KEY_PREFIX).count() as u64;
+        Ok(trees.iter().map(|t| t.len() as u64).sum::<u64>() + audit_keys)
     }
 
     fn purge_expired(&self, before: OffsetDateTime, limit: usize) -> Result<Purged, StoreError> {
@@ -1114,6 +1159,7 @@ impl Store for SledStore {
 
     fn record_issuance(&self, write: &IssuanceWrite) -> Result<AuditEntry, StoreError> {
         let _writing = self.writing();
+        let mac = self.audit_mac();
         let serial = keys::serial_key(&write.certificate.serial);
         let mut cert = write.certificate.clone();
         cert.serial.clone_from(&serial);
@@ -1166,7 +1212,7 @@ impl Store for SledStore {
                         Some(v) => Some(decode(&v).map_err(abort)?),
                         None => None,
                     };
-                    let entry = AuditEntry::next(head.as_ref(), &write.audit)
+                    let entry = AuditEntry::next(head.as_ref(), &write.audit, mac.as_ref())
                         .map_err(|e| abort(StoreError::Backend(e)))?;
                     audit.insert(&entry.seq.to_be_bytes(), encode(&entry).map_err(abort)?)?;
                     meta.insert(AUDIT_HEAD, encode(&entry.head()).map_err(abort)?)?;

@@ -176,6 +176,54 @@ fn sled_audit_tampering_is_detected() {
     assert!(check(dir.path()).is_err());
 }
 
+/// Hardening (issue 10 item 14): an entry rewritten with raw sled writes
+/// on the closed database, every later hash and the head recomputed, still
+/// verifies as a bare hash chain but fails the MAC check.
+#[test]
+fn sled_keyed_audit_rewrite_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = mac_key();
+    {
+        let s = ironseal_storage::SledStore::open(dir.path()).unwrap();
+        s.set_audit_mac_key(key.clone());
+        for n in 0..6 {
+            s.append_audit(&event(n)).unwrap();
+        }
+        s.flush().unwrap();
+        assert_eq!(verify_keyed(&s, &key, Some(1)), Ok(Some(1)));
+    }
+    let all = reopen(dir.path()).audit_entries(0, 100).unwrap();
+    let forged = rewrite_from(all, 3);
+    {
+        let db = loop {
+            match ::sled::open(dir.path()) {
+                Ok(db) => break db,
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        };
+        let audit = db.open_tree("audit").unwrap();
+        for e in &forged {
+            audit
+                .insert(e.seq.to_be_bytes(), serde_json::to_vec(e).unwrap())
+                .unwrap();
+        }
+        let head = forged.last().unwrap().head();
+        db.open_tree("audit_meta")
+            .unwrap()
+            .insert("head", serde_json::to_vec(&head).unwrap())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let s = reopen(dir.path());
+    let all = s.audit_entries(0, 100).unwrap();
+    assert_eq!(all[2].summary, "nothing to see");
+    verify_chain(&all, None, s.audit_head().unwrap().as_ref()).unwrap();
+    assert_eq!(
+        verify_keyed(&s, &key, Some(1)),
+        Err(ChainError::Mac { seq: 3 })
+    );
+}
+
 /// A store written before the `cert_status` index existed (simulated by
 /// removing the index and its marker with raw sled writes on the closed
 /// database) is indexed when opened: every certificate's status, revoked

@@ -227,6 +227,44 @@ fn postgres_audit_tampering_is_detected() {
     assert!(check(&schema).is_err());
 }
 
+/// Hardening (issue 10 item 14): an entry rewritten in SQL with every
+/// later hash and the head recomputed still verifies as a bare hash chain
+/// but fails the MAC check.
+#[test]
+fn postgres_keyed_audit_rewrite_is_detected() {
+    let schema = fresh_schema();
+    let key = mac_key();
+    let s = open(&schema);
+    s.set_audit_mac_key(key.clone());
+    for n in 0..6 {
+        s.append_audit(&event(n)).unwrap();
+    }
+    assert_eq!(verify_keyed(&s, &key, Some(1)), Ok(Some(1)));
+    let forged = rewrite_from(s.audit_entries(0, 100).unwrap(), 3);
+    let mut sql = String::new();
+    for e in &forged {
+        let doc = serde_json::to_string(e).unwrap().replace('\'', "''");
+        sql.push_str(&format!(
+            "UPDATE audit_log SET doc = '{doc}' WHERE seq = {};",
+            e.seq
+        ));
+    }
+    let head = forged.last().unwrap().head();
+    sql.push_str(&format!(
+        "UPDATE audit_head SET hash = '{}' WHERE id = 1;",
+        head.hash
+    ));
+    raw_sql(&schema, &sql);
+    let s = open(&schema);
+    let all = s.audit_entries(0, 100).unwrap();
+    assert_eq!(all[2].summary, "nothing to see");
+    verify_chain(&all, None, s.audit_head().unwrap().as_ref()).unwrap();
+    assert_eq!(
+        verify_keyed(&s, &key, Some(1)),
+        Err(ChainError::Mac { seq: 3 })
+    );
+}
+
 // ------------------------------------------------------- the sync bridge
 
 /// The server calls the store directly inside async handlers: a call from

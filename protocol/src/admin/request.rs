@@ -127,6 +127,7 @@ pub fn decode_body<A: DeserializeOwned, S: DeserializeOwned>(
         | Op::DisableEstUser
         | Op::DisableEabKey
         | Op::GetApproval
+        | Op::CreateAuditCheckpoint
         | Op::CreateBackup => AdminRequest::Bare,
     })
 }

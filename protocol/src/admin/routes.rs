@@ -58,6 +58,7 @@ pub enum Op {
     Approve,
     Reject,
     Audit,
+    CreateAuditCheckpoint,
     CreateBackup,
 }
 
@@ -263,6 +264,12 @@ pub static ROUTES: &[Route] = &[
         Permission::Operate,
     ),
     route("GET", "/admin/v1/audit", Op::Audit, Permission::Audit),
+    route(
+        "POST",
+        "/admin/v1/audit/checkpoints",
+        Op::CreateAuditCheckpoint,
+        Permission::Audit,
+    ),
     route(
         "POST",
         "/admin/v1/backups",

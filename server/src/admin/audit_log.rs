@@ -1,6 +1,7 @@
-//! Reading and verifying the hash-chained audit log.
+//! Reading and verifying the hash-chained audit log, and signed
+//! checkpoints of its head.
 
-use ironseal_storage::{verify_chain, AuditEntry, AuditHead};
+use ironseal_storage::{AuditEntry, AuditHead, ChainVerifier};
 use serde_json::{json, Value};
 
 use super::{Answer, ApiError};
@@ -19,6 +20,7 @@ pub(super) fn entry_json(e: &AuditEntry) -> Value {
         "outcome": e.outcome,
         "prevHash": e.prev_hash,
         "entryHash": e.entry_hash,
+        "mac": e.mac,
     })
 }
 
@@ -48,24 +50,29 @@ pub(super) fn audit(state: &AppState, query: Option<&str>) -> Result<Answer, Api
     };
     // The page reaches the end of the log: compare with the head too.
     let reaches_end = entries.len() < q.limit || entries.last().is_some_and(|e| e.seq >= head_seq);
+    let keys = &state.audit_keys;
     let page = if q.after > 0 && prev.is_none() && q.after <= head_seq {
         Err(format!("entry {} is missing", q.after))
     } else if q.after > head_seq {
         Ok(())
     } else {
-        verify_chain(
-            &entries,
-            prev.as_ref(),
-            if reaches_end { head.as_ref() } else { None },
-        )
-        .map_err(|e| e.to_string())
+        let mut v = ChainVerifier::new(Some(&keys.mac), Some(keys.keyed_from), prev.as_ref());
+        v.feed(&entries)
+            .and_then(|()| match (reaches_end, head.as_ref()) {
+                (true, Some(h)) => v.finish(h),
+                _ => Ok(()),
+            })
+            .map_err(|e| e.to_string())
     };
     let (scope, checked, verdict) = if q.full {
-        let (n, r) = verify_full(store, head.as_ref())?;
+        let (n, r) = verify_full(state, head.as_ref())?;
         ("full", n, r)
     } else {
         ("page", entries.len() as u64, page)
     };
+    // Entries before `keyedFrom` are an unkeyed hash chain (written before
+    // this store had an audit key); from it on every entry carries a MAC.
+    let keyed_from = (keys.keyed_from <= head_seq).then_some(keys.keyed_from);
     let next = entries.last().filter(|e| e.seq < head_seq).map(|e| e.seq);
     Ok(Answer::ok(json!({
         "entries": entries.iter().map(entry_json).collect::<Vec<_>>(),
@@ -76,38 +83,60 @@ pub(super) fn audit(state: &AppState, query: Option<&str>) -> Result<Answer, Api
             "ok": verdict.is_ok(),
             "checked": checked,
             "error": verdict.err(),
+            "keyedFrom": keyed_from,
+            "checkpointKey": keys.signer.public_key_pem(),
         },
     })))
 }
 
-/// Verifies the whole log up to `head`, page by page.
+/// `POST /admin/v1/audit/checkpoints`: signs a checkpoint of the head now,
+/// logs it and appends it to `[audit] checkpoint_file` if set.
+pub(super) fn create_checkpoint(state: &AppState) -> Result<Answer, ApiError> {
+    let cp = state
+        .audit_keys
+        .checkpoint(
+            state.store.as_ref(),
+            state.config.audit_checkpoint_file.as_deref(),
+            false,
+        )
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::conflict("empty_log", "the audit log is empty"))?;
+    let mut answer = Answer::ok(serde_json::to_value(&cp).map_err(ApiError::internal)?);
+    answer.note = Some(format!(
+        "seq={} hash={}",
+        cp.checkpoint.seq, cp.checkpoint.hash
+    ));
+    Ok(answer)
+}
+
+/// Verifies the whole log up to `head`, page by page: hashes, links,
+/// MACs from the key's first entry on.
 pub(super) fn verify_full(
-    store: &dyn ironseal_storage::Store,
+    state: &AppState,
     head: Option<&AuditHead>,
 ) -> Result<(u64, Result<(), String>), ApiError> {
     let Some(head) = head else {
         return Ok((0, Ok(())));
     };
-    let mut prev: Option<AuditHead> = None;
-    let mut checked = 0u64;
+    let store = state.store.as_ref();
+    let keys = &state.audit_keys;
+    let mut v = ChainVerifier::new(Some(&keys.mac), Some(keys.keyed_from), None);
     loop {
-        let after = prev.as_ref().map_or(0, |p| p.seq);
+        let after = v.last().map_or(0, |p| p.seq);
         let mut page = store.audit_entries(after, AUDIT_MAX_LIMIT)?;
         page.retain(|e| e.seq <= head.seq);
         let last_page =
             page.len() < AUDIT_MAX_LIMIT || page.last().is_some_and(|e| e.seq >= head.seq);
-        if let Err(e) = verify_chain(
-            &page,
-            prev.as_ref(),
-            if last_page { Some(head) } else { None },
-        ) {
-            return Ok((checked, Err(e.to_string())));
+        let done = v.checked();
+        let r = v
+            .feed(&page)
+            .and_then(|()| if last_page { v.finish(head) } else { Ok(()) });
+        if let Err(e) = r {
+            return Ok((done, Err(e.to_string())));
         }
-        checked += page.len() as u64;
         if last_page {
-            return Ok((checked, Ok(())));
+            return Ok((v.checked(), Ok(())));
         }
-        prev = page.last().map(AuditEntry::head);
     }
 }
 

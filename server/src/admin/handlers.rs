@@ -69,6 +69,7 @@ pub async fn dispatch(
         }
         Op::Reject => approvals::decide_one(state, caller, param(0), body, Decision::Reject).await,
         Op::Audit => audit(state, query),
+        Op::CreateAuditCheckpoint => create_checkpoint(state),
         Op::CreateBackup => super::backups::create(state, caller).await,
     }
 }

@@ -1,13 +1,13 @@
 //! The hash-chained audit log (see [`crate::audit`]): `audit_log` rows by
-//! seq and the one-row `audit_head`. An append locks the head row
+//! seq, the one-row `audit_head`, and the sealed `audit_keys`. An append locks the head row
 //! (`SELECT … FOR UPDATE`), so appends from any number of connections or
 //! replicas are serialised and the chain never forks.
 
 use deadpool_postgres::Pool;
 use tokio_postgres::GenericClient;
 
-use crate::audit::{AuditEntry, AuditEvent, AuditHead};
-use crate::postgres::sql::{big, col, docs_of, enc, unbig};
+use crate::audit::{AuditEntry, AuditEvent, AuditHead, AuditKeyRecord, AuditMacKey};
+use crate::postgres::sql::{big, col, doc_of, docs_of, enc, unbig};
 use crate::StoreError;
 
 /// Appends inside the caller's transaction (the head stays locked until
@@ -15,6 +15,7 @@ use crate::StoreError;
 pub(crate) async fn append_in<C: GenericClient + Sync>(
     c: &C,
     event: &AuditEvent,
+    mac: Option<&AuditMacKey>,
 ) -> Result<AuditEntry, StoreError> {
     let row = c
         .query_one(
@@ -23,7 +24,7 @@ pub(crate) async fn append_in<C: GenericClient + Sync>(
         )
         .await?;
     let head = head_of(&row)?;
-    let entry = AuditEntry::next(head.as_ref(), event).map_err(StoreError::Backend)?;
+    let entry = AuditEntry::next(head.as_ref(), event, mac).map_err(StoreError::Backend)?;
     let seq = big(entry.seq)?;
     c.execute(
         "INSERT INTO audit_log (seq, doc) VALUES ($1, $2)",
@@ -48,10 +49,14 @@ pub(crate) fn head_of(row: &tokio_postgres::Row) -> Result<Option<AuditHead>, St
     }
 }
 
-pub(crate) async fn append(pool: &Pool, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
+pub(crate) async fn append(
+    pool: &Pool,
+    event: &AuditEvent,
+    mac: Option<&AuditMacKey>,
+) -> Result<AuditEntry, StoreError> {
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
-    let entry = append_in(&*tx, event).await?;
+    let entry = append_in(&*tx, event, mac).await?;
     tx.commit().await?;
     Ok(entry)
 }
@@ -82,4 +87,25 @@ pub(crate) async fn head(pool: &Pool) -> Result<Option<AuditHead>, StoreError> {
         .query_one("SELECT seq, hash FROM audit_head WHERE id = 1", &[])
         .await?;
     head_of(&row)
+}
+
+/// Inserts unless the name exists (one statement: of concurrent creators
+/// on any replica, one wins).
+pub(crate) async fn create_key(pool: &Pool, record: &AuditKeyRecord) -> Result<bool, StoreError> {
+    let c = pool.get().await?;
+    let n = c
+        .execute(
+            "INSERT INTO audit_keys (name, doc) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            &[&record.name, &enc(record)?],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+pub(crate) async fn get_key(pool: &Pool, name: &str) -> Result<Option<AuditKeyRecord>, StoreError> {
+    let c = pool.get().await?;
+    doc_of(
+        c.query_opt("SELECT doc FROM audit_keys WHERE name = $1", &[&name])
+            .await?,
+    )
 }

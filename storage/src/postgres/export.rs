@@ -25,6 +25,7 @@ const BATCH: i32 = 500;
 /// order, so two exports of one state are identical).
 const TABLES: &[(&str, &str)] = &[
     ("cas", "id"),
+    ("audit_keys", "name"),
     ("tenants", "id"),
     ("api_keys", "id"),
     ("eab_keys", "kid"),
@@ -45,6 +46,7 @@ fn record(table: &str, row: &tokio_postgres::Row) -> Result<ExportRecord, StoreE
     let doc = || col::<&str>(row, 0);
     Ok(match table {
         "cas" => ExportRecord::Ca(dec(doc()?)?),
+        "audit_keys" => ExportRecord::AuditKey(dec(doc()?)?),
         "tenants" => ExportRecord::Tenant(dec(doc()?)?),
         "api_keys" => ExportRecord::ApiKey(dec(doc()?)?),
         "eab_keys" => ExportRecord::EabKey(dec(doc()?)?),

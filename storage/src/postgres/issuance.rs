@@ -4,14 +4,18 @@
 
 use deadpool_postgres::Pool;
 
-use crate::audit::AuditEntry;
+use crate::audit::{AuditEntry, AuditMacKey};
 use crate::issuance::IssuanceWrite;
 use crate::keys;
 use crate::postgres::{audit, certificates, orders};
 use crate::types::OrderStatus;
 use crate::StoreError;
 
-pub(crate) async fn record(pool: &Pool, write: &IssuanceWrite) -> Result<AuditEntry, StoreError> {
+pub(crate) async fn record(
+    pool: &Pool,
+    write: &IssuanceWrite,
+    mac: Option<&AuditMacKey>,
+) -> Result<AuditEntry, StoreError> {
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
     // Locks are taken in one order: the new serial, the order row, the
@@ -34,7 +38,7 @@ pub(crate) async fn record(pool: &Pool, write: &IssuanceWrite) -> Result<AuditEn
             }
         }
     }
-    let entry = audit::append_in(&*tx, &write.audit).await?;
+    let entry = audit::append_in(&*tx, &write.audit, mac).await?;
     tx.commit().await?;
     Ok(entry)
 }

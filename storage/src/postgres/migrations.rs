@@ -12,7 +12,10 @@ use crate::postgres::sql::col;
 use crate::StoreError;
 
 /// (version, SQL), ascending. Never edit a released migration; add one.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("migrations/0001_initial.sql")),
+    (2, include_str!("migrations/0002_audit_keys.sql")),
+];
 
 /// The advisory lock key that serialises migrations ("ironseal" in ASCII).
 const LOCK_KEY: i64 = 0x6972_6f6e_7365_616c;

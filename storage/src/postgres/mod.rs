@@ -57,7 +57,7 @@ use deadpool_postgres::Pool;
 use time::OffsetDateTime;
 
 use crate::approvals::{ApprovalRecord, ApprovalStatus};
-use crate::audit::{AuditEntry, AuditEvent, AuditHead};
+use crate::audit::{AuditEntry, AuditEvent, AuditHead, AuditKeyRecord, AuditMacKey};
 use crate::est_users::EstUserRecord;
 use crate::export::ExportSink;
 use crate::issuance::IssuanceWrite;
@@ -80,6 +80,8 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 pub struct PgStore {
     pool: Pool,
     bridge: bridge::Bridge,
+    /// The MAC key of new audit entries (see [`Store::set_audit_mac_key`]).
+    audit_mac: std::sync::RwLock<Option<AuditMacKey>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -97,7 +99,11 @@ impl PgStore {
     pub fn open(options: &PgOptions) -> Result<PgStore, StoreError> {
         let pool = pool::build(options)?;
         let bridge = bridge::Bridge::new(2)?;
-        let store = PgStore { pool, bridge };
+        let store = PgStore {
+            pool,
+            bridge,
+            audit_mac: std::sync::RwLock::new(None),
+        };
         let schema = options.schema.clone();
         store.run(move |p| async move { migrations::migrate(&p, schema.as_deref()).await })?;
         Ok(store)
@@ -106,6 +112,14 @@ impl PgStore {
     /// The schema version this binary writes.
     pub fn schema_version() -> i32 {
         migrations::latest()
+    }
+
+    /// The MAC key of new audit entries, if set.
+    fn audit_mac(&self) -> Option<AuditMacKey> {
+        self.audit_mac
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Runs one operation on the store's runtime with a handle to the pool
@@ -313,7 +327,8 @@ impl Store for PgStore {
 
     fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
         let event = event.clone();
-        self.run(move |p| async move { audit::append(&p, &event).await })
+        let mac = self.audit_mac();
+        self.run(move |p| async move { audit::append(&p, &event, mac.as_ref()).await })
     }
 
     fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
@@ -322,6 +337,23 @@ impl Store for PgStore {
 
     fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
         self.run(move |p| async move { audit::head(&p).await })
+    }
+
+    fn set_audit_mac_key(&self, key: AuditMacKey) {
+        *self
+            .audit_mac
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(key);
+    }
+
+    fn create_audit_key(&self, record: &AuditKeyRecord) -> Result<bool, StoreError> {
+        let record = record.clone();
+        self.run(move |p| async move { audit::create_key(&p, &record).await })
+    }
+
+    fn get_audit_key(&self, name: &str) -> Result<Option<AuditKeyRecord>, StoreError> {
+        let name = name.to_owned();
+        self.run(move |p| async move { audit::get_key(&p, &name).await })
     }
 
     /// A no-op: every method commits its transaction before it returns,
@@ -376,7 +408,8 @@ impl Store for PgStore {
 
     fn record_issuance(&self, write: &IssuanceWrite) -> Result<AuditEntry, StoreError> {
         let write = write.clone();
-        self.run(move |p| async move { issuance::record(&p, &write).await })
+        let mac = self.audit_mac();
+        self.run(move |p| async move { issuance::record(&p, &write, mac.as_ref()).await })
     }
 
     fn create_account_bound(

@@ -12,11 +12,11 @@ use std::sync::Barrier;
 
 use ironseal_storage::{
     audit, backup, export, new_id, verify_chain, AccountRecord, AccountStatus, ApiKeyRecord,
-    ApiRole, ApprovalRecord, ApprovalStatus, AuditEvent, AuthzRecord, AuthzStatus, CaRecord,
-    CaStatus, CertificateRecord, ChallengeRecord, ChallengeStatus, ChallengeType, EabKeyRecord,
-    ExportRecord, Identifier, IssuanceWrite, MemoryStore, OrderRecord, OrderStatus,
-    RevocationReason, RevocationRecord, ScepTransactionRecord, ScepTransactionState, Store,
-    StoreError, TenantNames, TenantRecord,
+    ApiRole, ApprovalRecord, ApprovalStatus, AuditEntry, AuditEvent, AuditKeyRecord, AuditMacKey,
+    AuthzRecord, AuthzStatus, CaRecord, CaStatus, CertificateRecord, ChainError, ChainVerifier,
+    ChallengeRecord, ChallengeStatus, ChallengeType, EabKeyRecord, ExportRecord, Identifier,
+    IssuanceWrite, MemoryStore, OrderRecord, OrderStatus, RevocationReason, RevocationRecord,
+    ScepTransactionRecord, ScepTransactionState, Store, StoreError, TenantNames, TenantRecord,
 };
 use serde_json::json;
 use time::macros::datetime;
@@ -1302,6 +1302,125 @@ pub(crate) fn audit_append_race(s: &dyn Store) {
     verify_chain(&all, None, Some(&head)).unwrap();
 }
 
+/// The MAC key the battery's keyed tests use.
+pub(crate) fn mac_key() -> AuditMacKey {
+    AuditMacKey::from_bytes(&[0x42; 32]).unwrap()
+}
+
+/// Verifies the whole log with `key`; returns the first keyed seq.
+pub(crate) fn verify_keyed(
+    s: &dyn Store,
+    key: &AuditMacKey,
+    keyed_from: Option<u64>,
+) -> Result<Option<u64>, ChainError> {
+    let all = s.audit_entries(0, 10_000).unwrap();
+    let mut v = ChainVerifier::new(Some(key), keyed_from, None);
+    v.feed(&all)?;
+    if let Some(head) = s.audit_head().unwrap() {
+        v.finish(&head)?;
+    }
+    Ok(v.keyed_from())
+}
+
+/// Hardening (issue 10 item 14): once the store has the audit MAC key,
+/// every entry it appends (plain appends and issuances) carries a MAC of
+/// its hash; entries from before stay unkeyed and keep their hashes.
+pub(crate) fn audit_keyed_append(s: &dyn Store) {
+    for n in 0..3 {
+        s.append_audit(&event(n)).unwrap();
+    }
+    let key = mac_key();
+    s.set_audit_mac_key(key.clone());
+    for n in 3..6 {
+        let e = s.append_audit(&event(n)).unwrap();
+        assert_eq!(
+            e.mac.as_deref(),
+            Some(key.mac(&e.entry_hash).unwrap().as_str())
+        );
+    }
+    let e = s.record_issuance(&issuance("0b", None, None)).unwrap();
+    assert_eq!(e.seq, 7);
+    assert!(key.check(&e.entry_hash, e.mac.as_deref().unwrap()));
+    let all = s.audit_entries(0, 100).unwrap();
+    assert!(all[..3].iter().all(|e| e.mac.is_none()));
+    assert!(all[3..].iter().all(|e| e.mac.is_some()));
+    assert_eq!(verify_keyed(s, &key, Some(4)), Ok(Some(4)));
+    // The unkeyed check still follows hashes and links.
+    verify_chain(&all, None, s.audit_head().unwrap().as_ref()).unwrap();
+    // A different key does not verify the keyed part.
+    let other = AuditMacKey::from_bytes(&[7; 32]).unwrap();
+    assert_eq!(
+        verify_keyed(s, &other, Some(4)),
+        Err(ChainError::Mac { seq: 4 })
+    );
+}
+
+/// What a database writer without the audit key can do: edit entry `seq`
+/// and recompute the hash and link of it and of every later entry (their
+/// MACs are kept: without the key they cannot be recomputed).
+pub(crate) fn rewrite_from(mut all: Vec<AuditEntry>, seq: u64) -> Vec<AuditEntry> {
+    let mut prev: Option<String> = None;
+    for e in &mut all {
+        if e.seq == seq {
+            e.summary = "nothing to see".into();
+        }
+        if e.seq >= seq {
+            if let Some(p) = &prev {
+                e.prev_hash.clone_from(p);
+            }
+            e.entry_hash = e.compute_hash().unwrap();
+        }
+        prev = Some(e.entry_hash.clone());
+    }
+    all
+}
+
+fn audit_key_record(name: &str, byte: u8) -> AuditKeyRecord {
+    AuditKeyRecord {
+        name: name.into(),
+        sealed_key: vec![byte; 61],
+        public_key: vec![byte; 3],
+        keyed_from: u64::from(byte),
+        created_at: T0,
+    }
+}
+
+/// Audit key records are created once and never replaced; of concurrent
+/// creators exactly one wins and every one then reads the winner.
+pub(crate) fn audit_keys_created_once(s: &dyn Store) {
+    assert_eq!(s.get_audit_key(audit::AUDIT_MAC_KEY).unwrap(), None);
+    let first = audit_key_record(audit::AUDIT_MAC_KEY, 1);
+    assert!(s.create_audit_key(&first).unwrap());
+    assert!(!s
+        .create_audit_key(&audit_key_record(audit::AUDIT_MAC_KEY, 2))
+        .unwrap());
+    assert_eq!(s.get_audit_key(audit::AUDIT_MAC_KEY).unwrap(), Some(first));
+    assert_eq!(s.get_audit_key(audit::AUDIT_CHECKPOINT_KEY).unwrap(), None);
+    let barrier = Barrier::new(8);
+    let wins: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8u8)
+            .map(|t| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    usize::from(
+                        s.create_audit_key(&audit_key_record(audit::AUDIT_CHECKPOINT_KEY, t + 10))
+                            .unwrap(),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(wins, 1);
+    let stored = s
+        .get_audit_key(audit::AUDIT_CHECKPOINT_KEY)
+        .unwrap()
+        .unwrap();
+    assert!((10..18).contains(&stored.keyed_from));
+    assert_eq!(stored.sealed_key, vec![stored.keyed_from as u8; 61]);
+}
+
 pub(crate) fn issuance(
     serial: &str,
     order: Option<OrderRecord>,
@@ -1798,6 +1917,9 @@ pub(crate) fn purge_expired(s: &dyn Store) {
 pub(crate) fn populate_every_kind(s: &dyn Store) {
     populate(s);
     s.put_ca(&ca("xroot", T0 - Duration::days(1))).unwrap();
+    assert!(s
+        .create_audit_key(&audit_key_record(audit::AUDIT_MAC_KEY, 1))
+        .unwrap());
     s.create_tenant(&tenant("xt")).unwrap();
     s.create_api_key(&api_key("xk1", ApiRole::Admin, T0))
         .unwrap();
@@ -1867,7 +1989,7 @@ pub(crate) fn export_round_trip(s: &dyn Store) {
         .iter()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"].to_string())
         .collect();
-    assert_eq!(kinds.len(), 14, "every record kind is exported: {kinds:?}");
+    assert_eq!(kinds.len(), 15, "every record kind is exported: {kinds:?}");
     let target = MemoryStore::new();
     let files = import_file(&target, &export_file(s)).unwrap();
     assert_eq!(files, vec![("issuing-ca".to_string(), b"pica\n".to_vec())]);
@@ -1960,6 +2082,7 @@ macro_rules! battery {
             cert_insert_race, cert_revoke_race,
             blocked_keys, cas, crl_numbers, flush_and_object_safety, concurrent_flush,
             api_keys, api_key_create_race, last_admin_key_race, audit_append_read, audit_append_race,
+            audit_keyed_append, audit_keys_created_once,
             issuance_is_atomic, issuance_race, tenants_and_eab, eab_bind_race, approvals, est_users,
             scep_transactions, scep_transaction_race,
             populate_and_verify, export_round_trip, import_into_backend, purge_expired,

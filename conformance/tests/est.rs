@@ -20,6 +20,10 @@
 //!   of them (counted in the audit log).
 //! - Every issued certificate verifies with `openssl verify` against the
 //!   `/cacerts` chain and passes pkilint.
+//! - Channel binding (RFC 7030 §3.5 with the RFC 9266 tls-exporter value)
+//!   over real TLS 1.3 connections, driven by `est_tls` (rustls), which
+//!   computes the exporter of the connection that carries the CSR: curl
+//!   cannot. Another connection's value, none, and TLS 1.2 are refused.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -1045,4 +1049,220 @@ async fn est_basic_auth_serverkeygen_and_strongswan_enrolment() {
             && l.ends_with(" 4")),
         "{metrics}"
     );
+}
+
+/// A CSR made by `openssl req` for a new P-256 key, carrying
+/// `challenge` as its challengePassword attribute (RFC 2985 §5.4.1) when
+/// given, as DER.
+fn csr_with_challenge(dir: &Path, name: &str, cn: &str, challenge: Option<&str>) -> Vec<u8> {
+    let (attr_ref, attr_section) = match challenge {
+        Some(c) => (
+            "attributes = attrs\n".to_string(),
+            format!("[attrs]\nchallengePassword = {c}\n"),
+        ),
+        None => (String::new(), String::new()),
+    };
+    let conf = write(
+        dir,
+        &format!("{name}.cnf"),
+        &format!(
+            "[req]\nprompt = no\ndistinguished_name = dn\n{attr_ref}[dn]\nCN = {cn}\n{attr_section}"
+        ),
+    );
+    let out = dir.join(format!("{name}.csr.der"));
+    run_in(
+        dir,
+        "openssl",
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-config",
+            p(&conf),
+            "-outform",
+            "DER",
+            "-out",
+            p(&out),
+        ],
+    )
+    .expect_success("openssl req with challengePassword");
+    if let Some(c) = challenge {
+        let o = run(
+            "openssl",
+            &["req", "-inform", "DER", "-in", p(&out), "-noout", "-text"],
+        );
+        assert!(
+            o.stdout.contains(c),
+            "challengePassword not in the CSR:\n{}",
+            o.stdout
+        );
+    }
+    std::fs::read(&out).expect("csr der")
+}
+
+/// RFC 7030 §3.5 channel binding with the RFC 9266 tls-exporter value, over
+/// real TLS 1.3 connections: the exporter is computed on the connection
+/// that then carries the CSR (curl cannot do this; our rustls client can).
+/// A value from another connection, a missing challengePassword, a
+/// non-base64 one and a TLS 1.2 connection are refused with a text reason;
+/// nothing is issued on any refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn est_channel_binding_over_a_real_tls13_connection() {
+    use base64::Engine as _;
+    use ironseal_conformance::est_tls::{client_config, EstConn, TlsVersion};
+
+    let mfg_dir = tempfile::Builder::new()
+        .prefix("ironseal-est-cb-mfg-")
+        .tempdir()
+        .expect("tempdir");
+    let mfg = manufacturer(mfg_dir.path());
+    let toml = format!(
+        "{}\n[[est.labels]]\nlabel = \"bound\"\nprofile = \"devices\"\nauth = [\"bootstrap\"]\n\
+         bootstrap_ca = \"{}\"\nchannel_binding = true\n",
+        config(&mfg.ca),
+        mfg.ca.display()
+    );
+    let env = Env::start_with_config("est-cb", &toml).await;
+    let work = env.path().join("est-cb");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    let root = env.srv.root();
+    let addr = format!("127.0.0.1:{}", env.srv.port);
+    let path = "/.well-known/est/bound/simpleenroll";
+    let boot = Some((mfg.idevid.as_path(), mfg.idevid_key.as_path()));
+    let tls13 = client_config(&root, boot, TlsVersion::Tls13).expect("tls 1.3 config");
+    let tls12 = client_config(&root, boot, TlsVersion::Tls12).expect("tls 1.2 config");
+    let b64 = |v: &[u8]| base64::engine::general_purpose::STANDARD.encode(v);
+    let headers = [
+        ("Content-Type", "application/pkcs10"),
+        ("Content-Transfer-Encoding", "base64"),
+    ];
+
+    // /csrattrs on the label asks for challengePassword.
+    let a = blocking(|| {
+        let mut c = EstConn::connect(&addr, "localhost", tls13.clone()).expect("connect");
+        c.request("GET", "/.well-known/est/bound/csrattrs", &[], b"")
+            .expect("csrattrs")
+    });
+    assert_eq!(a.status, 200, "{}", a.text());
+    let attrs = unbase64(&work, &a.body, "csrattrs.der");
+    let o = run(
+        "openssl",
+        &["asn1parse", "-inform", "DER", "-in", p(&attrs)],
+    );
+    assert!(o.stdout.contains("challengePassword"), "{}", o.stdout);
+
+    // Good: the exporter of this TLS 1.3 connection, in a CSR made by
+    // openssl, POSTed on the same connection; then a second enrolment on
+    // the same (kept-alive) connection with the same value.
+    let (first, second) = blocking(|| {
+        let mut c = EstConn::connect(&addr, "localhost", tls13.clone()).expect("connect");
+        assert_eq!(c.version(), Some(rustls::ProtocolVersion::TLSv1_3));
+        let value = b64(&c.exporter().expect("exporter"));
+        let der = csr_with_challenge(&work, "cb-good", "cb-good", Some(&value));
+        let first = c
+            .request("POST", path, &headers, b64_wrapped(&der).as_bytes())
+            .expect("enrol");
+        let der = csr_with_challenge(&work, "cb-again", "cb-again", Some(&value));
+        let second = c
+            .request("POST", path, &headers, b64_wrapped(&der).as_bytes())
+            .expect("enrol again");
+        (first, second)
+    });
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(
+        first.header("content-type"),
+        Some("application/pkcs7-mime; smime-type=certs-only")
+    );
+    assert_eq!(second.status, 200, "{}", second.text());
+    let chain = work.join("cacerts.pem");
+    let cacerts = blocking(|| {
+        let mut c = EstConn::connect(&addr, "localhost", tls13.clone()).expect("connect");
+        c.request("GET", "/.well-known/est/bound/cacerts", &[], b"")
+            .expect("cacerts")
+    });
+    assert_eq!(cacerts.status, 200);
+    p7_certs(&unbase64(&work, &cacerts.body, "cacerts.p7"), &chain);
+    for (name, a) in [("cb-good", &first), ("cb-again", &second)] {
+        let cert = work.join(format!("{name}.pem"));
+        p7_certs(&unbase64(&work, &a.body, &format!("{name}.p7")), &cert);
+        verify_and_lint(&root, &chain, &cert);
+        assert_eq!(subject_of(&cert), format!("subject=CN={name}"));
+    }
+    assert_eq!(est_issuances(&env), 2);
+
+    // Refusals, each with its status and text; nothing issued.
+    let refusals: Vec<(&str, ironseal_conformance::est_tls::Answer)> = blocking(|| {
+        let mut out = Vec::new();
+        // The exporter value of another connection: 403.
+        let other = EstConn::connect(&addr, "localhost", tls13.clone()).expect("connect");
+        let mut c = EstConn::connect(&addr, "localhost", tls13.clone()).expect("connect");
+        let foreign = b64(&other.exporter().expect("exporter"));
+        assert_ne!(foreign, b64(&c.exporter().expect("exporter")));
+        let der = csr_with_challenge(&work, "cb-foreign", "cb-foreign", Some(&foreign));
+        let a = c
+            .request("POST", path, &headers, b64_wrapped(&der).as_bytes())
+            .expect("post");
+        out.push(("other connection's value", a));
+        // No challengePassword: 400.
+        let der = csr_with_challenge(&work, "cb-none", "cb-none", None);
+        let a = c
+            .request("POST", path, &headers, b64_wrapped(&der).as_bytes())
+            .expect("post");
+        out.push(("no challengePassword", a));
+        // A password that is not the exporter at all: 403.
+        let der = csr_with_challenge(&work, "cb-pw", "cb-pw", Some("s3cret"));
+        let a = c
+            .request("POST", path, &headers, b64_wrapped(&der).as_bytes())
+            .expect("post");
+        out.push(("plain password", a));
+        // TLS 1.2: RFC 9266 defines tls-exporter only for TLS 1.3, so the
+        // server has no value to compare with even when the client sends
+        // its RFC 5705 exporter: 403.
+        let mut c = EstConn::connect(&addr, "localhost", tls12.clone()).expect("connect 1.2");
+        assert_eq!(c.version(), Some(rustls::ProtocolVersion::TLSv1_2));
+        let value = b64(&c.exporter().expect("exporter 1.2"));
+        let der = csr_with_challenge(&work, "cb-tls12", "cb-tls12", Some(&value));
+        let a = c
+            .request("POST", path, &headers, b64_wrapped(&der).as_bytes())
+            .expect("post");
+        out.push(("TLS 1.2", a));
+        out
+    });
+    let expected = [
+        (
+            "other connection's value",
+            403,
+            "does not match this TLS connection's tls-exporter value",
+        ),
+        ("no challengePassword", 400, "requires channel binding"),
+        (
+            "plain password",
+            403,
+            "does not match this TLS connection's tls-exporter value",
+        ),
+        ("TLS 1.2", 403, "needs a TLS 1.3 connection"),
+    ];
+    for ((what, a), (what2, status, text)) in refusals.iter().zip(expected) {
+        assert_eq!(*what, what2);
+        assert_eq!(a.status, status, "{what}: {}", a.text());
+        assert!(
+            a.header("content-type")
+                .is_some_and(|c| c.starts_with("text/plain")),
+            "{what}: {:?}",
+            a.headers
+        );
+        assert!(a.text().contains(text), "{what}: {}", a.text());
+    }
+    assert_eq!(est_issuances(&env), 2, "a refused request issued");
+}
+
+/// Base64 wrapped at 64 columns, as a device sends it.
+fn b64_wrapped(der: &[u8]) -> String {
+    b64(der, 64)
 }

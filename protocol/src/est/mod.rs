@@ -7,6 +7,8 @@
 //! - [`csrattrs`]: the `/csrattrs` answer, `CsrAttrs` (RFC 7030 §4.5.2).
 //! - [`serverkeygen`]: the `/serverkeygen` `multipart/mixed` answer
 //!   (RFC 7030 §4.4.2).
+//! - [`key_delivery`]: the key encryption a `/serverkeygen` client asks
+//!   for (RFC 7030 §4.4.1) and the EnvelopedData of the encrypted key.
 //! - [`channel_binding`]: the RFC 7030 §3.5 proof that a CSR was made for
 //!   this TLS connection, with the RFC 9266 tls-exporter value in place of
 //!   tls-unique (which TLS 1.3 does not have).
@@ -17,6 +19,7 @@
 pub mod body;
 pub mod channel_binding;
 pub mod csrattrs;
+pub mod key_delivery;
 pub mod serverkeygen;
 
 pub use body::{decode_body, encode_base64_body, BodyError, MAX_BODY_LEN};
@@ -25,4 +28,7 @@ pub use channel_binding::{
     TLS_EXPORTER_LEN,
 };
 pub use csrattrs::{encode_csr_attrs, AttrOrOid};
-pub use serverkeygen::{serverkeygen_response, ServerKeygenResponse};
+pub use key_delivery::{
+    encrypted_key_package, key_identifier, requested_key_delivery, KeyDelivery, KeyDeliveryError,
+};
+pub use serverkeygen::{serverkeygen_response, KeyPart, ServerKeygenResponse};

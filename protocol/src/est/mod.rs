@@ -1,5 +1,7 @@
 //! EST wire formats (RFC 7030, updated by RFC 8951 and RFC 9266), no I/O.
 //!
+//! - [`basic_auth`]: the `Authorization: Basic` header (RFC 7030 §3.2.3,
+//!   RFC 7617 §2).
 //! - [`body`]: request bodies (base64 PKCS#10) decoded the ways devices send
 //!   them: wrapped or not, PEM armoured or not, with or without
 //!   `Content-Transfer-Encoding: base64` (RFC 8951 §3), and the base64
@@ -16,6 +18,7 @@
 //! The certs-only PKCS#7 of `/cacerts` and `/simpleenroll` is
 //! [`crate::pkcs7::certs_only`], shared with SCEP.
 
+pub mod basic_auth;
 pub mod body;
 pub mod channel_binding;
 pub mod csrattrs;

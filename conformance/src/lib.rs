@@ -48,6 +48,7 @@ pub mod challtestsrv;
 pub mod client;
 pub mod clients;
 pub mod env;
+pub mod est_tls;
 pub mod net;
 pub mod pg;
 pub mod pki;

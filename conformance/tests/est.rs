@@ -20,6 +20,12 @@
 //!   of them (counted in the audit log).
 //! - Every issued certificate verifies with `openssl verify` against the
 //!   `/cacerts` chain and passes pkilint.
+//! - Channel binding (RFC 7030 §3.5 with the RFC 9266 tls-exporter value)
+//!   over real TLS 1.3 connections, driven by `est_tls` (rustls), which
+//!   computes the exporter of the connection that carries the CSR: curl
+//!   cannot. Another connection's value, none, and TLS 1.2 are refused.
+//! - `/serverkeygen` with the key encrypted to the client's RSA certificate
+//!   (RFC 7030 §4.4.1.2, §4.4.2), opened by `openssl cms -decrypt`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -744,6 +750,22 @@ auth = ["basic"]
 /// The two parts of a `/serverkeygen` answer, decoded: (PKCS#8 DER,
 /// certs-only PKCS#7 DER).
 fn multipart(content_type: &str, body: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let parts = multipart_parts(content_type, body);
+    let find = |what: &str| {
+        parts
+            .iter()
+            .find(|(h, _)| h.contains(what))
+            .map(|(_, d)| d.clone())
+    };
+    (
+        find("content-type: application/pkcs8").expect("application/pkcs8 part"),
+        find("smime-type=certs-only").expect("certs-only part"),
+    )
+}
+
+/// Every part of a multipart answer: (lower-cased headers, decoded base64
+/// content). Each part must say `Content-Transfer-Encoding: base64`.
+fn multipart_parts(content_type: &str, body: &[u8]) -> Vec<(String, Vec<u8>)> {
     use base64::Engine as _;
     let boundary = content_type
         .split(';')
@@ -753,8 +775,7 @@ fn multipart(content_type: &str, body: &[u8]) -> (Vec<u8>, Vec<u8>) {
         .trim_matches('"')
         .to_string();
     let text = String::from_utf8_lossy(body).to_string();
-    let mut key = None;
-    let mut cert = None;
+    let mut out = Vec::new();
     for part in text.split(&format!("--{boundary}")) {
         let Some((headers, content)) = part.split_once("\r\n\r\n") else {
             continue;
@@ -768,16 +789,9 @@ fn multipart(content_type: &str, body: &[u8]) -> (Vec<u8>, Vec<u8>) {
         let der = base64::engine::general_purpose::STANDARD
             .decode(b64)
             .expect("part base64");
-        if headers.contains("content-type: application/pkcs8") {
-            key = Some(der);
-        } else if headers.contains("smime-type=certs-only") {
-            cert = Some(der);
-        }
+        out.push((headers, der));
     }
-    (
-        key.expect("application/pkcs8 part"),
-        cert.expect("certs-only part"),
-    )
+    out
 }
 
 fn public_key_of(args: &[&str]) -> String {
@@ -1045,4 +1059,499 @@ async fn est_basic_auth_serverkeygen_and_strongswan_enrolment() {
             && l.ends_with(" 4")),
         "{metrics}"
     );
+}
+
+/// A CSR made by `openssl req` for a new P-256 key, carrying
+/// `challenge` as its challengePassword attribute (RFC 2985 §5.4.1) when
+/// given, as DER.
+fn csr_with_challenge(dir: &Path, name: &str, cn: &str, challenge: Option<&str>) -> Vec<u8> {
+    let (attr_ref, attr_section) = match challenge {
+        Some(c) => (
+            "attributes = attrs\n".to_string(),
+            format!("[attrs]\nchallengePassword = {c}\n"),
+        ),
+        None => (String::new(), String::new()),
+    };
+    let conf = write(
+        dir,
+        &format!("{name}.cnf"),
+        &format!(
+            "[req]\nprompt = no\ndistinguished_name = dn\n{attr_ref}[dn]\nCN = {cn}\n{attr_section}"
+        ),
+    );
+    let out = dir.join(format!("{name}.csr.der"));
+    run_in(
+        dir,
+        "openssl",
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-config",
+            p(&conf),
+            "-outform",
+            "DER",
+            "-out",
+            p(&out),
+        ],
+    )
+    .expect_success("openssl req with challengePassword");
+    if let Some(c) = challenge {
+        let o = run(
+            "openssl",
+            &["req", "-inform", "DER", "-in", p(&out), "-noout", "-text"],
+        );
+        assert!(
+            o.stdout.contains(c),
+            "challengePassword not in the CSR:\n{}",
+            o.stdout
+        );
+    }
+    std::fs::read(&out).expect("csr der")
+}
+
+/// RFC 7030 §3.5 channel binding with the RFC 9266 tls-exporter value, over
+/// real TLS 1.3 connections: the exporter is computed on the connection
+/// that then carries the CSR (curl cannot do this; our rustls client can).
+/// A value from another connection, a missing challengePassword, a
+/// non-base64 one and a TLS 1.2 connection are refused with a text reason;
+/// nothing is issued on any refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn est_channel_binding_over_a_real_tls13_connection() {
+    use base64::Engine as _;
+    use ironseal_conformance::est_tls::{client_config, EstConn, TlsVersion};
+
+    let mfg_dir = tempfile::Builder::new()
+        .prefix("ironseal-est-cb-mfg-")
+        .tempdir()
+        .expect("tempdir");
+    let mfg = manufacturer(mfg_dir.path());
+    let toml = format!(
+        "{}\n[[est.labels]]\nlabel = \"bound\"\nprofile = \"devices\"\nauth = [\"bootstrap\"]\n\
+         bootstrap_ca = \"{}\"\nchannel_binding = true\n",
+        config(&mfg.ca),
+        mfg.ca.display()
+    );
+    let env = Env::start_with_config("est-cb", &toml).await;
+    let work = env.path().join("est-cb");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    let root = env.srv.root();
+    let addr = format!("127.0.0.1:{}", env.srv.port);
+    let path = "/.well-known/est/bound/simpleenroll";
+    let boot = Some((mfg.idevid.as_path(), mfg.idevid_key.as_path()));
+    let tls13 = client_config(&root, boot, TlsVersion::Tls13).expect("tls 1.3 config");
+    let tls12 = client_config(&root, boot, TlsVersion::Tls12).expect("tls 1.2 config");
+    let b64 = |v: &[u8]| base64::engine::general_purpose::STANDARD.encode(v);
+    let headers = [
+        ("Content-Type", "application/pkcs10"),
+        ("Content-Transfer-Encoding", "base64"),
+    ];
+
+    // /csrattrs on the label asks for challengePassword.
+    let a = blocking(|| {
+        let mut c = EstConn::connect(&addr, "localhost", tls13.clone()).expect("connect");
+        c.request("GET", "/.well-known/est/bound/csrattrs", &[], b"")
+            .expect("csrattrs")
+    });
+    assert_eq!(a.status, 200, "{}", a.text());
+    let attrs = unbase64(&work, &a.body, "csrattrs.der");
+    let o = run(
+        "openssl",
+        &["asn1parse", "-inform", "DER", "-in", p(&attrs)],
+    );
+    assert!(o.stdout.contains("challengePassword"), "{}", o.stdout);
+
+    // Good: the exporter of this TLS 1.3 connection, in a CSR made by
+    // openssl, POSTed on the same connection; then a second enrolment on
+    // the same (kept-alive) connection with the same value.
+    let (first, second) = blocking(|| {
+        let mut c = EstConn::connect(&addr, "localhost", tls13.clone()).expect("connect");
+        assert_eq!(c.version(), Some(rustls::ProtocolVersion::TLSv1_3));
+        let value = b64(&c.exporter().expect("exporter"));
+        let der = csr_with_challenge(&work, "cb-good", "cb-good", Some(&value));
+        let first = c
+            .request("POST", path, &headers, b64_wrapped(&der).as_bytes())
+            .expect("enrol");
+        let der = csr_with_challenge(&work, "cb-again", "cb-again", Some(&value));
+        let second = c
+            .request("POST", path, &headers, b64_wrapped(&der).as_bytes())
+            .expect("enrol again");
+        (first, second)
+    });
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(
+        first.header("content-type"),
+        Some("application/pkcs7-mime; smime-type=certs-only")
+    );
+    assert_eq!(second.status, 200, "{}", second.text());
+    let chain = work.join("cacerts.pem");
+    let cacerts = blocking(|| {
+        let mut c = EstConn::connect(&addr, "localhost", tls13.clone()).expect("connect");
+        c.request("GET", "/.well-known/est/bound/cacerts", &[], b"")
+            .expect("cacerts")
+    });
+    assert_eq!(cacerts.status, 200);
+    p7_certs(&unbase64(&work, &cacerts.body, "cacerts.p7"), &chain);
+    for (name, a) in [("cb-good", &first), ("cb-again", &second)] {
+        let cert = work.join(format!("{name}.pem"));
+        p7_certs(&unbase64(&work, &a.body, &format!("{name}.p7")), &cert);
+        verify_and_lint(&root, &chain, &cert);
+        assert_eq!(subject_of(&cert), format!("subject=CN={name}"));
+    }
+    assert_eq!(est_issuances(&env), 2);
+
+    // Refusals, each with its status and text; nothing issued.
+    let refusals: Vec<(&str, ironseal_conformance::est_tls::Answer)> = blocking(|| {
+        let mut out = Vec::new();
+        // The exporter value of another connection: 403.
+        let other = EstConn::connect(&addr, "localhost", tls13.clone()).expect("connect");
+        let mut c = EstConn::connect(&addr, "localhost", tls13.clone()).expect("connect");
+        let foreign = b64(&other.exporter().expect("exporter"));
+        assert_ne!(foreign, b64(&c.exporter().expect("exporter")));
+        let der = csr_with_challenge(&work, "cb-foreign", "cb-foreign", Some(&foreign));
+        let a = c
+            .request("POST", path, &headers, b64_wrapped(&der).as_bytes())
+            .expect("post");
+        out.push(("other connection's value", a));
+        // No challengePassword: 400.
+        let der = csr_with_challenge(&work, "cb-none", "cb-none", None);
+        let a = c
+            .request("POST", path, &headers, b64_wrapped(&der).as_bytes())
+            .expect("post");
+        out.push(("no challengePassword", a));
+        // A password that is not the exporter at all: 403.
+        let der = csr_with_challenge(&work, "cb-pw", "cb-pw", Some("s3cret"));
+        let a = c
+            .request("POST", path, &headers, b64_wrapped(&der).as_bytes())
+            .expect("post");
+        out.push(("plain password", a));
+        // TLS 1.2: RFC 9266 defines tls-exporter only for TLS 1.3, so the
+        // server has no value to compare with even when the client sends
+        // its RFC 5705 exporter: 403.
+        let mut c = EstConn::connect(&addr, "localhost", tls12.clone()).expect("connect 1.2");
+        assert_eq!(c.version(), Some(rustls::ProtocolVersion::TLSv1_2));
+        let value = b64(&c.exporter().expect("exporter 1.2"));
+        let der = csr_with_challenge(&work, "cb-tls12", "cb-tls12", Some(&value));
+        let a = c
+            .request("POST", path, &headers, b64_wrapped(&der).as_bytes())
+            .expect("post");
+        out.push(("TLS 1.2", a));
+        out
+    });
+    let expected = [
+        (
+            "other connection's value",
+            403,
+            "does not match this TLS connection's tls-exporter value",
+        ),
+        ("no challengePassword", 400, "requires channel binding"),
+        (
+            "plain password",
+            403,
+            "does not match this TLS connection's tls-exporter value",
+        ),
+        ("TLS 1.2", 403, "needs a TLS 1.3 connection"),
+    ];
+    for ((what, a), (what2, status, text)) in refusals.iter().zip(expected) {
+        assert_eq!(*what, what2);
+        assert_eq!(a.status, status, "{what}: {}", a.text());
+        assert!(
+            a.header("content-type")
+                .is_some_and(|c| c.starts_with("text/plain")),
+            "{what}: {:?}",
+            a.headers
+        );
+        assert!(a.text().contains(text), "{what}: {}", a.text());
+    }
+    assert_eq!(est_issuances(&env), 2, "a refused request issued");
+}
+
+/// Base64 wrapped at 64 columns, as a device sends it.
+fn b64_wrapped(der: &[u8]) -> String {
+    b64(der, 64)
+}
+
+/// The subjectKeyIdentifier of a PEM certificate, read by openssl.
+fn ski_of(cert: &Path) -> Vec<u8> {
+    let o = run(
+        "openssl",
+        &[
+            "x509",
+            "-in",
+            p(cert),
+            "-noout",
+            "-ext",
+            "subjectKeyIdentifier",
+        ],
+    );
+    o.expect_success("openssl x509 -ext subjectKeyIdentifier");
+    let hex: String = o
+        .stdout
+        .lines()
+        .nth(1)
+        .unwrap_or_else(|| {
+            panic!(
+                "no subjectKeyIdentifier in {}: {}",
+                cert.display(),
+                o.stdout
+            )
+        })
+        .trim()
+        .replace(':', "");
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// A `/serverkeygen` template made by rcgen (openssl req cannot write an
+/// OCTET STRING attribute), carrying AsymmetricDecryptKeyIdentifier
+/// (RFC 7030 §4.4.1.2, `id-aa` 54) = `key_id` when given, base64 at 64.
+fn keygen_template(cn: &str, key_id: Option<&[u8]>) -> String {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    let attrs = match key_id {
+        Some(id) => {
+            let mut octets = vec![0x04, id.len() as u8];
+            octets.extend_from_slice(id);
+            let mut set = vec![0x31, octets.len() as u8];
+            set.extend_from_slice(&octets);
+            vec![rcgen::Attribute {
+                oid: &[1, 2, 840, 113549, 1, 9, 16, 2, 54],
+                values: set,
+            }]
+        }
+        None => Vec::new(),
+    };
+    let der = params
+        .serialize_request_with_attributes(&key, attrs)
+        .expect("csr")
+        .der()
+        .to_vec();
+    b64(&der, 64)
+}
+
+/// RFC 7030 §4.4.1.2 / §4.4.2: `/serverkeygen` with the private key
+/// encrypted to the client. The client authenticates with an RSA
+/// certificate ironseal issued and names it in
+/// AsymmetricDecryptKeyIdentifier; the key part is
+/// `application/pkcs7-mime; smime-type=server-generated-key`, a CMS
+/// EnvelopedData that `openssl cms -decrypt` opens with the client's key,
+/// and the key inside matches the new certificate. An identifier the
+/// server does not know (or a Basic client, which has no certificate) is
+/// refused with 400; an EC client certificate with 501 (key agreement is
+/// not offered); nothing is issued on any refusal. The unencrypted
+/// variant keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn est_serverkeygen_key_encrypted_to_the_client_certificate() {
+    let env = Env::start_with_config("est-kg-enc", BASIC_CONFIG).await;
+    let work = env.path().join("est");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    let base = format!("{}/.well-known/est", env.srv.base_url());
+    let root = env.srv.root();
+    let tls = ["--cacert", p(&root)];
+    let a = blocking(|| curl(&work, &[&tls[..], &[&format!("{base}/cacerts")]].concat()));
+    assert_eq!(a.status, 200);
+    let chain = work.join("cacerts.pem");
+    p7_certs(&unbase64(&work, &a.body, "cacerts.p7"), &chain);
+    let r = blocking(|| {
+        env.srv.call(
+            "POST",
+            "/admin/v1/est-users",
+            Some(&env.srv.admin_key),
+            Some(r#"{"username": "kg", "password": "correct-horse-battery"}"#),
+        )
+    })
+    .expect("create");
+    assert_eq!(r.status, 201, "{}", r.text());
+    let basic = ["-u", "kg:correct-horse-battery"];
+
+    // An RSA and an EC device certificate, enrolled with Basic.
+    let mut certs = Vec::new();
+    for (name, newkey) in [("rsa-dev", "rsa:2048"), ("ec-dev", "ec")] {
+        let mut args = vec!["req", "-new", "-newkey", newkey];
+        if newkey == "ec" {
+            args.extend_from_slice(&["-pkeyopt", "ec_paramgen_curve:P-256"]);
+        }
+        let key = format!("{name}.key");
+        let csr = format!("{name}.csr");
+        let subj = format!("/CN={name}");
+        args.extend_from_slice(&["-nodes", "-keyout", &key, "-out", &csr, "-subj", &subj]);
+        run_in(&work, "openssl", &args).expect_success("openssl req");
+        let data = format!("@{}", work.join(&csr).display());
+        let a = blocking(|| {
+            curl(
+                &work,
+                &[
+                    &tls[..],
+                    &basic[..],
+                    &["--data-binary", &data, &format!("{base}/simpleenroll")],
+                ]
+                .concat(),
+            )
+        });
+        assert_eq!(a.status, 200, "{name}: {}", a.text());
+        let cert = work.join(format!("{name}.pem"));
+        p7_certs(&unbase64(&work, &a.body, &format!("{name}.p7")), &cert);
+        certs.push((work.join(&key), cert));
+    }
+    assert_eq!(est_issuances(&env), 2);
+    let (rsa_key, rsa_cert) = certs[0].clone();
+    let (ec_key, ec_cert) = certs[1].clone();
+    let rsa_id = ski_of(&rsa_cert);
+    let kg_url = format!("{base}/serverkeygen");
+    let keygen = |auth: &[&str], body: &str, name: &str| {
+        let file = write(&work, &format!("{name}.b64"), body);
+        let data = format!("@{}", file.display());
+        let args: Vec<&str> = [
+            &tls[..],
+            auth,
+            &[
+                "-H",
+                "Content-Type: application/pkcs10",
+                "-H",
+                "Content-Transfer-Encoding: base64",
+                "--data-binary",
+                &data,
+                &kg_url,
+            ],
+        ]
+        .concat();
+        blocking(|| curl(&work, &args))
+    };
+    let with_rsa = ["--cert", p(&rsa_cert), "--key", p(&rsa_key)];
+
+    // Good: encrypted to the RSA client certificate.
+    let a = keygen(
+        &with_rsa,
+        &keygen_template("kg-enc", Some(&rsa_id)),
+        "kg-enc",
+    );
+    assert_eq!(a.status, 200, "{}", a.text());
+    let ctype = a.header("content-type").expect("content-type").to_string();
+    let parts = multipart_parts(&ctype, &a.body);
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    assert!(
+        !parts.iter().any(|(h, _)| h.contains("application/pkcs8")),
+        "an unencrypted key was sent"
+    );
+    let (_, enveloped) = parts
+        .iter()
+        .find(|(h, _)| {
+            h.contains("content-type: application/pkcs7-mime; smime-type=server-generated-key")
+        })
+        .expect("server-generated-key part");
+    let (_, p7) = parts
+        .iter()
+        .find(|(h, _)| h.contains("smime-type=certs-only"))
+        .expect("certs-only part");
+    let env_path = write_bytes(&work, "kg-enc.key.p7", enveloped);
+    let p7_path = write_bytes(&work, "kg-enc.p7", p7);
+    let cert = work.join("kg-enc.pem");
+    p7_certs(&p7_path, &cert);
+    verify_and_lint(&root, &chain, &cert);
+    assert_eq!(subject_of(&cert), "subject=CN=kg-enc");
+    // The real client side: openssl cms -decrypt with the device's key.
+    let package = work.join("kg-enc.package.der");
+    run(
+        "openssl",
+        &[
+            "cms",
+            "-decrypt",
+            "-inform",
+            "DER",
+            "-in",
+            p(&env_path),
+            "-recip",
+            p(&rsa_cert),
+            "-inkey",
+            p(&rsa_key),
+            "-binary",
+            "-out",
+            p(&package),
+        ],
+    )
+    .expect_success("openssl cms -decrypt");
+    // AsymmetricKeyPackage (RFC 5958 §2): SEQUENCE OF OneAsymmetricKey.
+    let keys: Vec<der::Any> =
+        der::Decode::from_der(&std::fs::read(&package).expect("package")).expect("key package");
+    assert_eq!(keys.len(), 1);
+    let key_der = write_bytes(
+        &work,
+        "kg-enc.key.der",
+        &der::Encode::to_der(&keys[0]).expect("der"),
+    );
+    let from_key = public_key_of(&["pkey", "-inform", "DER", "-in", p(&key_der), "-pubout"]);
+    let from_cert = public_key_of(&["x509", "-in", p(&cert), "-noout", "-pubkey"]);
+    assert_eq!(
+        from_key, from_cert,
+        "the decrypted key matches the certificate"
+    );
+    assert_eq!(est_issuances(&env), 3);
+    // Someone else's key cannot open it.
+    let o = run(
+        "openssl",
+        &[
+            "cms",
+            "-decrypt",
+            "-inform",
+            "DER",
+            "-in",
+            p(&env_path),
+            "-inkey",
+            p(&ec_key),
+        ],
+    );
+    assert!(!o.success(), "the EC device decrypted the RSA device's key");
+
+    // The unencrypted variant still works for the same client.
+    let a = keygen(&with_rsa, &keygen_template("kg-plain", None), "kg-plain");
+    assert_eq!(a.status, 200, "{}", a.text());
+    let ctype = a.header("content-type").expect("content-type").to_string();
+    let (pkcs8, _) = multipart(&ctype, &a.body);
+    assert!(!pkcs8.is_empty());
+    assert_eq!(est_issuances(&env), 4);
+
+    // Refusals, nothing issued.
+    let a = keygen(
+        &with_rsa,
+        &keygen_template("kg-unknown", Some(&[1, 2, 3, 4])),
+        "kg-unknown",
+    );
+    assert_eq!(a.status, 400, "{}", a.text());
+    assert!(
+        a.text().contains("AsymmetricDecryptKeyIdentifier"),
+        "{}",
+        a.text()
+    );
+    let a = keygen(
+        &basic,
+        &keygen_template("kg-basic", Some(&rsa_id)),
+        "kg-basic",
+    );
+    assert_eq!(a.status, 400, "{}", a.text());
+    let with_ec = ["--cert", p(&ec_cert), "--key", p(&ec_key)];
+    let a = keygen(
+        &with_ec,
+        &keygen_template("kg-ec", Some(&ski_of(&ec_cert))),
+        "kg-ec",
+    );
+    assert_eq!(a.status, 501, "{}", a.text());
+    assert!(a.text().contains("RSA"), "{}", a.text());
+    assert_eq!(est_issuances(&env), 4, "a refused request issued");
+}
+
+fn write_bytes(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write");
+    path
 }

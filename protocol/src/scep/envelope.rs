@@ -219,6 +219,20 @@ pub fn encrypt_envelope(
     content: &[u8],
     rng: &dyn SecureRandom,
 ) -> Result<Vec<u8>, ScepError> {
+    encrypt_content(recipient, cipher, oids::DATA, content, rng)
+}
+
+/// Like [`encrypt_envelope`] with the encrypted content's type
+/// `content_type` (RFC 5652 §6.1 EncryptedContentInfo.contentType); EST
+/// uses it for a server-generated key (RFC 7030 §4.4.2, an
+/// id-ct-KP-aKeyPackage, RFC 5958 §4).
+pub fn encrypt_content(
+    recipient: &Certificate,
+    cipher: ContentCipher,
+    content_type: der::asn1::ObjectIdentifier,
+    content: &[u8],
+    rng: &dyn SecureRandom,
+) -> Result<Vec<u8>, ScepError> {
     let mut key = vec![0u8; cipher.key_len()];
     let mut iv = vec![0u8; cipher.iv_len()];
     rng.fill(&mut key).map_err(build)?;
@@ -251,7 +265,7 @@ pub fn encrypt_envelope(
         originator_info: None,
         recip_infos: RecipientInfos(recips),
         encrypted_content: EncryptedContentInfo {
-            content_type: oids::DATA,
+            content_type,
             content_enc_alg: AlgorithmIdentifierOwned {
                 oid: cipher.oid(),
                 parameters: Some(Any::encode_from(&OctetString::new(iv)?)?),

@@ -30,7 +30,7 @@ pub use cert_rep_view::CertRepView;
 pub use cipher::ContentCipher;
 pub use csr::challenge_password;
 pub use digest::DigestAlg;
-pub use envelope::{decrypt_envelope, encrypt_envelope, Decrypted};
+pub use envelope::{decrypt_envelope, encrypt_content, encrypt_envelope, Decrypted};
 pub use error::ScepError;
 pub use pki_message::{peek_attributes, PkiMessage, MAX_MESSAGE_LEN};
 pub use ra::RaKey;

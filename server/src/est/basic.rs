@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::pbkdf2;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::engine::general_purpose::STANDARD_NO_PAD;
 use base64::Engine as _;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -96,47 +96,7 @@ pub fn verify_nobody(password: &str) {
     let _ = hash_with(password, &[0u8; SALT_LEN], ITERATIONS);
 }
 
-/// Credentials from an `Authorization: Basic` header (RFC 7617 §2).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    /// The user name.
-    pub username: String,
-    /// The password.
-    pub password: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Parses an `Authorization` header value; `None` if it is not Basic.
-/// `Some(Err)` when it is Basic but malformed.
-pub fn parse_basic(header: &str) -> Option<Result<Credentials, &'static str>> {
-    let (scheme, rest) = header.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    Some((|| {
-        let raw = STANDARD
-            .decode(rest.trim())
-            .map_err(|_| "the Basic credentials are not base64")?;
-        let text = String::from_utf8(raw).map_err(|_| "the Basic credentials are not UTF-8")?;
-        let (u, p) = text
-            .split_once(':')
-            .ok_or("the Basic credentials have no ':'")?;
-        if u.is_empty() || u.len() > MAX_CREDENTIAL_LEN || p.len() > MAX_CREDENTIAL_LEN {
-            return Err("the Basic user name or password is empty or too long");
-        }
-        Ok(Credentials {
-            username: u.to_string(),
-            password: p.to_string(),
-        })
-    })())
-}
+pub use ironseal_protocol::est::basic_auth::{parse_basic, Credentials};
 
 /// Failed Basic attempts per `label/username` (governor, GCRA): once the
 /// burst is spent, further attempts are refused without checking the
@@ -235,24 +195,6 @@ mod tests {
         ] {
             assert!(!verify_password("pw", bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn basic_headers() {
-        let c = parse_basic("Basic ZGV2MTpzM2NyZXQ6eA==").unwrap().unwrap();
-        assert_eq!(
-            (c.username.as_str(), c.password.as_str()),
-            ("dev1", "s3cret:x")
-        );
-        assert!(parse_basic("basic ZGV2MTpwdw==").unwrap().is_ok());
-        assert!(parse_basic("Bearer abc").is_none());
-        assert!(parse_basic("Basic !!").unwrap().is_err());
-        assert!(parse_basic("Basic OnB3").unwrap().is_err(), "empty user");
-        assert!(parse_basic("Basic ZGV2MQ==").unwrap().is_err(), "no colon");
-        assert!(
-            !format!("{c:?}").contains("s3cret"),
-            "password not in Debug"
-        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use hyper::{Response, StatusCode};
-use ironseal_protocol::est::{BodyError, ChannelBindingError};
+use ironseal_protocol::est::{BodyError, ChannelBindingError, KeyDeliveryError};
 
 use crate::authority::{AuthorityError, ErrorKind};
 use crate::http::{full, Body};
@@ -53,6 +53,15 @@ impl From<ChannelBindingError> for EstError {
             ChannelBindingError::Mismatch | ChannelBindingError::NoExporter => {
                 EstError::Forbidden(e.to_string())
             }
+            _ => EstError::BadRequest(e.to_string()),
+        }
+    }
+}
+
+impl From<KeyDeliveryError> for EstError {
+    fn from(e: KeyDeliveryError) -> Self {
+        match e {
+            KeyDeliveryError::Build(_) => EstError::Authority(AuthorityError::internal(e)),
             _ => EstError::BadRequest(e.to_string()),
         }
     }

@@ -301,9 +301,10 @@ async fn enroll(
         })?;
         auth::same_identity(leaf, &csr_der)?;
     }
-    if keygen {
-        refuse_key_encryption(&csr_der)?;
-    }
+    let recipient = match keygen {
+        true => key_recipient(&csr_der, &client)?,
+        false => None,
+    };
     if label.channel_binding {
         let pw = wire::challenge_password(&csr_der)?;
         wire::verify_channel_binding(pw.as_deref(), exporter.as_ref().map(|x| &x.0[..]))?;
@@ -338,7 +339,9 @@ async fn enroll(
     request.generate_key = key_type;
     match authority::issue(state, &request).await? {
         Outcome::Issued(issued) => match &issued.generated_key {
-            Some(key) => serverkeygen_response(key.pkcs8_der(), &issued.record.der),
+            Some(key) => {
+                serverkeygen_response(key.pkcs8_der(), recipient.as_ref(), &issued.record.der)
+            }
             None => certs_only_response(&issued.record.der),
         },
         Outcome::Held(a) => Ok(held(&a.id)),
@@ -406,37 +409,79 @@ fn generated_key_type(
     }
 }
 
-/// RFC 7030 §4.4.1.1-2: a CSR with DecryptKeyIdentifier or
-/// AsymmetricDecryptKeyIdentifier asks for the key encrypted to the
-/// client; that is not offered (the key travels inside the TLS channel
-/// only), so such a request is refused rather than answered in clear.
-fn refuse_key_encryption(csr_der: &[u8]) -> Result<(), EstError> {
-    use der::Decode;
-    const DECRYPT_KEY_ID: der::asn1::ObjectIdentifier =
-        der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.37");
-    const ASYMMETRIC_DECRYPT_KEY_ID: der::asn1::ObjectIdentifier =
-        der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.54");
-    let req = x509_cert::request::CertReq::from_der(csr_der)
-        .map_err(|e| EstError::BadRequest(format!("CSR: {e}")))?;
-    if req
-        .info
-        .attributes
-        .iter()
-        .any(|a| a.oid == DECRYPT_KEY_ID || a.oid == ASYMMETRIC_DECRYPT_KEY_ID)
-    {
-        return Err(EstError::NotImplemented(
-            "encrypting the server-generated key (RFC 7030 section 4.4.1.2)",
-        ));
+/// RFC 7030 §4.4.1: the certificate whose key the generated private key
+/// is encrypted to, or `None` for the unencrypted PKCS#8.
+///
+/// - AsymmetricDecryptKeyIdentifier (§4.4.1.2) names a public key the
+///   server knows; the only client key ironseal knows is the one of the
+///   TLS client certificate this request authenticated with, so the
+///   identifier must be that certificate's key identifier (its
+///   subjectKeyIdentifier). Anything else is "no public key matching the
+///   identifier": the request is refused (400) before anything is issued.
+///   Only RSA keys can receive it (key transport, RFC 5652 §6.2.1); an EC
+///   or Ed25519 certificate would need key agreement, not offered (501).
+/// - DecryptKeyIdentifier (§4.4.1.1, a shared symmetric key): not offered
+///   (501), never answered in clear.
+fn key_recipient(
+    csr_der: &[u8],
+    client: &auth::Client,
+) -> Result<Option<x509_cert::Certificate>, EstError> {
+    use wire::KeyDelivery;
+    const RSA_ENCRYPTION: der::asn1::ObjectIdentifier =
+        der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+    match wire::requested_key_delivery(csr_der)? {
+        KeyDelivery::Plain => Ok(None),
+        KeyDelivery::Symmetric(_) => Err(EstError::NotImplemented(
+            "encrypting the server-generated key with a shared symmetric key \
+             (DecryptKeyIdentifier, RFC 7030 section 4.4.1.1)",
+        )),
+        KeyDelivery::Asymmetric(id) => {
+            let leaf = client
+                .leaf
+                .as_ref()
+                .filter(|leaf| wire::key_identifier(leaf) == id)
+                .ok_or_else(|| {
+                    EstError::BadRequest(
+                        "no public key matches the AsymmetricDecryptKeyIdentifier: it must be \
+                         the subjectKeyIdentifier of the TLS client certificate this request \
+                         authenticates with (RFC 7030 section 4.4.1.2)"
+                            .into(),
+                    )
+                })?;
+            let alg = &leaf.tbs_certificate().subject_public_key_info().algorithm;
+            if alg.oid != RSA_ENCRYPTION {
+                return Err(EstError::NotImplemented(
+                    "encrypting the server-generated key to a non-RSA client key \
+                     (key agreement, RFC 7030 section 4.4.2); use an RSA client certificate",
+                ));
+            }
+            Ok(Some(leaf.clone()))
+        }
     }
-    Ok(())
 }
 
 /// The `/serverkeygen` answer (RFC 7030 §4.4.2): `multipart/mixed` with
-/// the PKCS#8 key and the certs-only PKCS#7.
-fn serverkeygen_response(pkcs8: &[u8], leaf: &[u8]) -> Result<Response<Body>, EstError> {
+/// the private key (the PKCS#8, or encrypted to `recipient` as
+/// `smime-type=server-generated-key`) and the certs-only PKCS#7.
+fn serverkeygen_response(
+    pkcs8: &[u8],
+    recipient: Option<&x509_cert::Certificate>,
+    leaf: &[u8],
+) -> Result<Response<Body>, EstError> {
     let p7 = ironseal_protocol::pkcs7::certs_only(&[leaf]).map_err(AuthorityError::internal)?;
     let boundary = format!("est_{}", hex::encode(rand::random::<[u8; 12]>()));
-    let r = wire::serverkeygen_response(pkcs8, &p7, &boundary)
+    let encrypted = match recipient {
+        Some(cert) => Some(
+            wire::encrypted_key_package(pkcs8, cert, &aws_lc_rs::rand::SystemRandom::new())
+                .map_err(AuthorityError::internal)?,
+        ),
+        None => None,
+    };
+    let key = match &encrypted {
+        Some(p7) => wire::KeyPart::Encrypted(p7),
+        None => wire::KeyPart::Pkcs8(pkcs8),
+    };
+    let r = wire::serverkeygen_response(key, &p7, &boundary)
         .ok_or_else(|| AuthorityError::internal("multipart boundary refused"))?;
     Response::builder()
         .status(StatusCode::OK)
@@ -529,19 +574,71 @@ mod tests {
         assert_eq!(generated_key_type(&[KeyType::P256], b"junk"), KeyType::P256);
     }
 
+    fn client(leaf: Option<&[u8]>) -> auth::Client {
+        use der::Decode;
+        auth::Client {
+            method: EstAuth::ClientCert,
+            leaf: leaf.map(|d| x509_cert::Certificate::from_der(d).unwrap()),
+            id: "t".into(),
+        }
+    }
+
+    fn key_id_attr(oid: &'static [u64], id: &[u8]) -> rcgen::Attribute {
+        // SET { OCTET STRING id }
+        let mut v = vec![0x31, id.len() as u8 + 2, 0x04, id.len() as u8];
+        v.extend_from_slice(id);
+        rcgen::Attribute { oid, values: v }
+    }
+
     #[test]
-    fn serverkeygen_refuses_requests_for_an_encrypted_key() {
-        assert!(refuse_key_encryption(&csr(&rcgen::PKCS_ECDSA_P256_SHA256, vec![])).is_ok());
-        // DecryptKeyIdentifier (RFC 7030 §4.4.1.1): SET { OCTET STRING }.
-        let attr = rcgen::Attribute {
-            oid: &[1, 2, 840, 113549, 1, 9, 16, 2, 37],
-            values: vec![0x31, 0x03, 0x04, 0x01, 0x07],
+    fn serverkeygen_key_recipient_follows_rfc7030_4_4_1() {
+        let p256 = &rcgen::PKCS_ECDSA_P256_SHA256;
+        // No attribute: the plain PKCS#8.
+        assert_eq!(
+            key_recipient(&csr(p256, vec![]), &client(None)).unwrap(),
+            None
+        );
+        // DecryptKeyIdentifier (§4.4.1.1): 501, never in clear.
+        let sym = csr(
+            p256,
+            vec![key_id_attr(&[1, 2, 840, 113549, 1, 9, 16, 2, 37], &[7])],
+        );
+        let e = key_recipient(&sym, &client(None)).unwrap_err();
+        assert_eq!(e.status(), StatusCode::NOT_IMPLEMENTED);
+        // AsymmetricDecryptKeyIdentifier without a client certificate
+        // (Basic): no key known, 400.
+        let asym_oid: &[u64] = &[1, 2, 840, 113549, 1, 9, 16, 2, 54];
+        let rsa_cert = include_bytes!("../../../protocol/tests/vectors/scep/micromdm-ca-ra.der");
+        let ec_cert = include_bytes!("../../../protocol/tests/vectors/est/ec-cert.der");
+        let rsa_id = {
+            use der::Decode;
+            wire::key_identifier(&x509_cert::Certificate::from_der(rsa_cert).unwrap())
         };
-        let e =
-            refuse_key_encryption(&csr(&rcgen::PKCS_ECDSA_P256_SHA256, vec![attr])).unwrap_err();
+        let asym = csr(p256, vec![key_id_attr(asym_oid, &rsa_id)]);
+        let e = key_recipient(&asym, &client(None)).unwrap_err();
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            e.text().contains("AsymmetricDecryptKeyIdentifier"),
+            "{}",
+            e.text()
+        );
+        // The identifier of the client's RSA certificate: encrypted to it.
+        let got = key_recipient(&asym, &client(Some(rsa_cert))).unwrap();
+        assert!(got.is_some());
+        // Another identifier: 400.
+        let other = csr(p256, vec![key_id_attr(asym_oid, &[1, 2, 3])]);
+        let e = key_recipient(&other, &client(Some(rsa_cert))).unwrap_err();
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        // An EC client certificate: key agreement is not offered, 501.
+        let ec_id = {
+            use der::Decode;
+            wire::key_identifier(&x509_cert::Certificate::from_der(ec_cert).unwrap())
+        };
+        let ec = csr(p256, vec![key_id_attr(asym_oid, &ec_id)]);
+        let e = key_recipient(&ec, &client(Some(ec_cert))).unwrap_err();
         assert_eq!(e.status(), StatusCode::NOT_IMPLEMENTED);
         assert_eq!(
-            refuse_key_encryption(b"junk").unwrap_err().status(),
+            key_recipient(b"junk", &client(None)).unwrap_err().status(),
             StatusCode::BAD_REQUEST
         );
     }

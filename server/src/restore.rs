@@ -97,7 +97,14 @@ fn restore(args: &RestoreArgs) -> Result<serde_json::Value, String> {
 /// Runs `ironseal restore`: exit 0 and a JSON summary on stdout, or 1 and
 /// the reason on stderr (nothing restored).
 pub fn run(args: RestoreArgs) -> ExitCode {
-    match restore(&args) {
+    summary_or_error("ironseal restore", restore(&args))
+}
+
+/// How the offline commands (`restore`, `store export|import`) end: the
+/// JSON summary on stdout and exit 0, or `<command>: <reason>` on stderr
+/// and exit 1.
+pub fn summary_or_error(command: &str, result: Result<serde_json::Value, String>) -> ExitCode {
+    match result {
         Ok(v) => {
             println!(
                 "{}",
@@ -106,7 +113,7 @@ pub fn run(args: RestoreArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("ironseal restore: {e}");
+            eprintln!("{command}: {e}");
             ExitCode::FAILURE
         }
     }

@@ -279,17 +279,5 @@ pub fn run(args: StoreArgs) -> ExitCode {
         StoreCommand::Export(a) => ("export", export(a)),
         StoreCommand::Import(a) => ("import", import(a)),
     };
-    match result {
-        Ok(v) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string())
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("ironseal store {what}: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::restore::summary_or_error(&format!("ironseal store {what}"), result)
 }

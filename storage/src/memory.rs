@@ -86,6 +86,30 @@ fn write_indexed<T: Clone>(
     Ok(true)
 }
 
+/// Removes up to `limit` records (lowest ids first) that `purgeable`
+/// admits, with their `index` entries; returns how many.
+fn purge_map<T>(
+    records: &mut HashMap<String, T>,
+    index: &mut BTreeMap<Vec<u8>, String>,
+    index_key: fn(&T) -> Vec<u8>,
+    purgeable: impl Fn(&T) -> bool,
+    limit: usize,
+) -> u64 {
+    let mut ids: Vec<String> = records
+        .iter()
+        .filter(|(_, r)| purgeable(r))
+        .map(|(id, _)| id.clone())
+        .collect();
+    ids.sort();
+    ids.truncate(limit);
+    for id in &ids {
+        if let Some(r) = records.remove(id) {
+            index.remove(&index_key(&r));
+        }
+    }
+    ids.len() as u64
+}
+
 /// The values of a map in key order (exports are deterministic).
 fn by_key<V: Clone>(map: &HashMap<String, V>) -> Vec<V> {
     let mut entries: Vec<(&String, &V)> = map.iter().collect();
@@ -581,35 +605,22 @@ impl Store for MemoryStore {
     }
 
     fn purge_expired(&self, before: OffsetDateTime, limit: usize) -> Result<Purged, StoreError> {
-        let mut g = self.lock();
-        let mut orders: Vec<OrderRecord> = g
-            .orders
-            .values()
-            .filter(|o| purge::order_purgeable(o, before))
-            .cloned()
-            .collect();
-        orders.sort_by(|a, b| a.id.cmp(&b.id));
-        orders.truncate(limit);
-        for o in &orders {
-            g.orders.remove(&o.id);
-            g.orders_by_account.remove(&keys::order_key(o));
-        }
-        let mut authzs: Vec<AuthzRecord> = g
-            .authzs
-            .values()
-            .filter(|a| purge::authz_purgeable(a, before))
-            .cloned()
-            .collect();
-        authzs.sort_by(|a, b| a.id.cmp(&b.id));
-        authzs.truncate(limit);
-        for a in &authzs {
-            g.authzs.remove(&a.id);
-            g.authz_by_identifier.remove(&keys::authz_key(a));
-        }
-        Ok(Purged {
-            orders: orders.len() as u64,
-            authzs: authzs.len() as u64,
-        })
+        let g = &mut *self.lock();
+        let orders = purge_map(
+            &mut g.orders,
+            &mut g.orders_by_account,
+            keys::order_key,
+            |o| purge::order_purgeable(o, before),
+            limit,
+        );
+        let authzs = purge_map(
+            &mut g.authzs,
+            &mut g.authz_by_identifier,
+            keys::authz_key,
+            |a| purge::authz_purgeable(a, before),
+            limit,
+        );
+        Ok(Purged { orders, authzs })
     }
 
     fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError> {

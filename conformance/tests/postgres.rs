@@ -131,7 +131,7 @@ async fn issue_revoke_restart_on_postgres() {
         leaf.serial
     );
     let versions = blocking(|| psql(&url, "SELECT max(version) FROM schema_version"));
-    assert_eq!(versions, "2");
+    assert_eq!(versions, "3");
     // The audit MAC and checkpoint keys, sealed, shared by every replica.
     let keys = blocking(|| {
         psql(
@@ -148,4 +148,62 @@ async fn issue_revoke_restart_on_postgres() {
     assert!(out.contains(&format!("{}: good", p(&again.pem))), "{out}");
     let audit = blocking(|| psql(&url, "SELECT count(*) FROM audit_log"));
     assert!(audit.parse::<u64>().unwrap() >= 3, "audit entries: {audit}");
+}
+
+/// Issue 11: two ironseal replicas on one database (the same KEK, other
+/// data directories and ports) share ACME nonces. A nonce replica A issued
+/// opens an account on replica B; replayed on A it is `badNonce` (with a
+/// fresh nonce), and replayed on B too: each nonce is good once, on any
+/// replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_nonces_each_good_once() {
+    let db = fresh_database();
+    let config = format!("[storage]\nbackend = \"postgres\"\nurl = \"{db}\"\npool_size = 4\n");
+    let env = Env::start_with_config("pg-replica-a", &config).await;
+    let work_b = env.path().join("replica-b");
+    std::fs::create_dir_all(&work_b).unwrap();
+    let mut b = Server::new(&work_b, &env.dns.dns_addr());
+    b.set_config(&config);
+    b.extra = vec![
+        "--kek-file".into(),
+        env.srv.kek_path().display().to_string(),
+    ];
+    blocking(|| b.start());
+    let raw_a = env.raw().await;
+    let raw_b = Raw::new(&b).await;
+    let key = AcctKey::generate();
+    let payload = serde_json::json!({"termsOfServiceAgreed": true}).to_string();
+    let new_account = |raw: &Raw, nonce: &str| {
+        let url = raw.url("newAccount");
+        let body = jws_with(&key, &header(&key, None, Some(nonce), &url), &payload);
+        (url, body)
+    };
+
+    let nonce = raw_a.nonce().await;
+    let (url, body) = new_account(&raw_b, &nonce);
+    let r = raw_b.post_body(&url, &body).await;
+    assert_eq!(r.status, 201, "A's nonce on B: {}", r.describe());
+    for (name, raw) in [("A", &raw_a), ("B", &raw_b)] {
+        let (url, body) = new_account(raw, &nonce);
+        let r = raw.post_body(&url, &body).await;
+        assert_eq!(r.status, 400, "replay on {name}: {}", r.describe());
+        assert!(
+            r.text().contains("badNonce"),
+            "replay on {name}: {}",
+            r.describe()
+        );
+        assert!(r.nonce().is_some(), "badNonce without a fresh nonce");
+    }
+    // And the other way round, B's nonce on A.
+    let nonce = raw_b.nonce().await;
+    let (url, body) = new_account(&raw_a, &nonce);
+    let r = raw_a.post_body(&url, &body).await;
+    assert_eq!(
+        r.status,
+        200,
+        "B's nonce on A (existing account): {}",
+        r.describe()
+    );
+    let used = blocking(|| psql(&db, "SELECT count(*) FROM used_nonces"));
+    assert_eq!(used, "2", "one row per redeemed nonce");
 }

@@ -78,6 +78,14 @@ impl AppState {
             .map_err(|e| std::io::Error::other(e.to_string()))?
             .is_empty();
         let ocsp = crate::ocsp::OcspService::new(config.ocsp);
+        // Replicas on one PostgreSQL database share nonces (issue 11).
+        let nonces = match config.storage {
+            crate::config::StorageBackend::Postgres { .. } => NonceStore::shared(
+                &kek,
+                Box::new(crate::acme::nonce::StoreLedger::new(store.clone())),
+            ),
+            crate::config::StorageBackend::Sled => NonceStore::new(),
+        };
         Ok(AppState {
             eab_in_use: AtomicBool::new(eab_in_use),
             scep_ra: Default::default(),
@@ -88,7 +96,7 @@ impl AppState {
 
             config,
             store,
-            nonces: NonceStore::new(),
+            nonces,
             validator,
             cas: RwLock::new(Arc::new(cas)),
             kek,

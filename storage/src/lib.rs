@@ -319,6 +319,16 @@ pub trait Store: Send + Sync + 'static {
     /// is never lost. Returns how many went.
     fn purge_expired(&self, before: OffsetDateTime, limit: usize) -> Result<Purged, StoreError>;
 
+    /// Records ACME nonce `id` (its random part, RFC 8555 §6.5) as used
+    /// until `expires` (Unix seconds): `Ok(true)` the first time, `Ok(false)`
+    /// if it was recorded already: a replay, on whichever process redeemed
+    /// it first. Atomic against concurrent callers on the same store.
+    fn redeem_nonce(&self, id: u128, expires: u64) -> Result<bool, StoreError>;
+
+    /// Forgets used nonces that expired before `now` (Unix seconds);
+    /// returns how many.
+    fn purge_nonces(&self, now: u64) -> Result<u64, StoreError>;
+
     /// Sets the last CRL number of `ca_id` (import only; numbers never go
     /// back in normal operation, see [`Store::next_crl_number`]).
     fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError>;

@@ -39,6 +39,7 @@ struct Inner {
     api_keys: HashMap<String, ApiKeyRecord>,
     audit: Vec<AuditEntry>,
     audit_keys: BTreeMap<String, AuditKeyRecord>,
+    used_nonces: HashMap<u128, u64>,
     audit_mac: Option<AuditMacKey>,
     tenants: BTreeMap<String, TenantRecord>,
     eab_keys: BTreeMap<String, EabKeyRecord>,
@@ -621,6 +622,22 @@ impl Store for MemoryStore {
             limit,
         );
         Ok(Purged { orders, authzs })
+    }
+
+    fn redeem_nonce(&self, id: u128, expires: u64) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        if g.used_nonces.contains_key(&id) {
+            return Ok(false);
+        }
+        g.used_nonces.insert(id, expires);
+        Ok(true)
+    }
+
+    fn purge_nonces(&self, now: u64) -> Result<u64, StoreError> {
+        let mut g = self.lock();
+        let before = g.used_nonces.len();
+        g.used_nonces.retain(|_, expires| *expires >= now);
+        Ok((before - g.used_nonces.len()) as u64)
     }
 
     fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError> {

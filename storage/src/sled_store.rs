@@ -28,6 +28,7 @@
 //! | `approvals`           | approval id                                  | `ApprovalRecord`      |
 //! | `scep_transactions`   | SCEP transactionID                           | `ScepTransactionRecord` |
 //! | `est_users`           | user name                                    | `EstUserRecord`       |
+//! | `used_nonces`         | ACME nonce id, u128 BE                       | expiry, u64 BE (Unix s) |
 //!
 //! Strings inside composite keys are length-prefixed (see `keys.rs`). The
 //! default tree holds `schema_version` and `cert_status_built` (set once
@@ -233,6 +234,7 @@ pub struct SledStore {
     approvals: Tree,
     scep_transactions: Tree,
     est_users: Tree,
+    used_nonces: Tree,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -378,6 +380,7 @@ impl SledStore {
             approvals: tree("approvals")?,
             scep_transactions: tree("scep_transactions")?,
             est_users: tree("est_users")?,
+            used_nonces: tree("used_nonces")?,
             db,
             gate: Arc::new(RwLock::new(())),
             syncer: Arc::new(syncer),
@@ -1142,6 +1145,35 @@ impl Store for SledStore {
             || self.writing(),
         )?;
         Ok(Purged { orders, authzs })
+    }
+
+    fn redeem_nonce(&self, id: u128, expires: u64) -> Result<bool, StoreError> {
+        let _writing = self.writing();
+        let swapped = self
+            .used_nonces
+            .compare_and_swap(
+                id.to_be_bytes(),
+                None::<&[u8]>,
+                Some(&expires.to_be_bytes()[..]),
+            )
+            .map_err(backend)?;
+        Ok(swapped.is_ok())
+    }
+
+    fn purge_nonces(&self, now: u64) -> Result<u64, StoreError> {
+        let mut gone = 0;
+        for item in self.used_nonces.iter() {
+            let (k, v) = item.map_err(backend)?;
+            let expires = <[u8; 8]>::try_from(v.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt("used nonce expiry".into()))?;
+            if expires < now {
+                let _writing = self.writing();
+                self.used_nonces.remove(k).map_err(backend)?;
+                gone += 1;
+            }
+        }
+        Ok(gone)
     }
 
     fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError> {

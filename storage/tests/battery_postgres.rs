@@ -336,6 +336,19 @@ fn two_handles() -> (PgStore, PgStore) {
     (open(&schema), open(&schema))
 }
 
+/// Two replicas redeeming one nonce: exactly one succeeds (issue 11: a
+/// replay on any replica is badNonce).
+#[test]
+fn two_handles_nonce_redemption() {
+    let (a, b) = two_handles();
+    for round in 0..10u128 {
+        let wins = race(6, &a, &b, |s, _| {
+            s.redeem_nonce(round, 4_000_000_000).unwrap()
+        });
+        assert_eq!(wins, 1, "round {round}");
+    }
+}
+
 #[test]
 fn two_handles_order_transition() {
     let (a, b) = two_handles();

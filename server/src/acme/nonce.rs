@@ -11,9 +11,12 @@
 //! is a replay. Every refusal is `badNonce` with a fresh `Replay-Nonce`
 //! (§6.5.1), so conforming clients retry once.
 //!
-//! The key is random per process (nonces do not survive a restart, nor
-//! cross replicas); the ledger is a trait so that the shared store can
-//! hold it later (issue 11). The in-memory ledger keeps at most
+//! On the embedded store the key is random per process (nonces do not
+//! survive a restart) and the ledger is in memory. On PostgreSQL, where
+//! several replicas share one database, the key is derived from the KEK
+//! they share ([`NonceStore::shared`]) and used nonces are recorded in the
+//! database ([`StoreLedger`], one unique insert per redemption), so a nonce
+//! issued by one replica is good on any other, once (issue 11). The in-memory ledger keeps at most
 //! [`LEDGER_CAPACITY`] used nonces; when it is full of unexpired entries
 //! it refuses further redemptions (fail closed: a replay is never let
 //! through to keep availability) until entries expire.
@@ -103,6 +106,36 @@ impl NonceLedger for MemoryLedger {
     }
 }
 
+/// A [`NonceLedger`] in the shared store: every replica on one database
+/// sees every redemption (issue 11). A store error refuses the nonce
+/// (fail closed, `badNonce` with a fresh one) and is logged.
+pub struct StoreLedger {
+    store: std::sync::Arc<dyn ironseal_storage::Store>,
+}
+
+impl StoreLedger {
+    /// A ledger in `store`.
+    pub fn new(store: std::sync::Arc<dyn ironseal_storage::Store>) -> StoreLedger {
+        StoreLedger { store }
+    }
+}
+
+impl NonceLedger for StoreLedger {
+    fn redeem(&self, id: u128, expires: u64, _now: u64) -> Redeemed {
+        match self.store.redeem_nonce(id, expires) {
+            Ok(true) => Redeemed::Fresh,
+            Ok(false) => Redeemed::Replayed,
+            Err(e) => {
+                tracing::warn!(error = %e, "nonce ledger: the store refused a redemption");
+                Redeemed::Full
+            }
+        }
+    }
+}
+
+/// The HKDF purpose of the shared nonce key ([`NonceStore::shared`]).
+const SHARED_KEY_PURPOSE: &str = "ironseal acme nonce key v1";
+
 /// Issues and redeems nonces (see the module docs).
 pub struct NonceStore {
     key_id: u8,
@@ -133,6 +166,26 @@ impl NonceStore {
         zeroize::Zeroize::zeroize(&mut raw);
         NonceStore {
             key_id: rand::random(),
+            key,
+            ledger,
+            lifetime: NONCE_LIFETIME_SECS,
+        }
+    }
+
+    /// A store whose key every process holding `kek` derives alike (HKDF,
+    /// [`ironseal_ca_core::sealed::Kek::derive`]), so replicas accept each
+    /// other's nonces; `ledger` must then be shared too ([`StoreLedger`]),
+    /// or a nonce could be redeemed once per replica. Nonces also stay
+    /// valid across a restart, which the shared ledger makes safe.
+    pub fn shared(kek: &ironseal_ca_core::sealed::Kek, ledger: Box<dyn NonceLedger>) -> NonceStore {
+        let raw = kek.derive(SHARED_KEY_PURPOSE);
+        let key = UnboundKey::new(&AES_256_GCM, &raw[..])
+            .map(LessSafeKey::new)
+            .unwrap_or_else(|_| unreachable!("a 32-byte key is valid for AES-256-GCM"));
+        NonceStore {
+            // Any fixed id: it tells this key from random per-process ones
+            // only probabilistically, which the AEAD check then settles.
+            key_id: raw[0],
             key,
             ledger,
             lifetime: NONCE_LIFETIME_SECS,
@@ -223,6 +276,32 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
+
+    /// Issue 11: replicas holding one KEK and one store accept each
+    /// other's nonces, each once; a replica with another KEK refuses them.
+    #[test]
+    fn replicas_sharing_the_kek_and_store_accept_each_others_nonces_once() {
+        use ironseal_ca_core::sealed::Kek;
+        use ironseal_storage::{MemoryStore, Store};
+        let kek = Kek::from_bytes(&[3u8; 32]).unwrap();
+        let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(MemoryStore::new());
+        let replica = || NonceStore::shared(&kek, Box::new(StoreLedger::new(store.clone())));
+        let (a, b) = (replica(), replica());
+        let n = a.issue();
+        assert_eq!(b.redeem(&n), Ok(()));
+        assert_eq!(a.redeem(&n), Err(NonceError::Replayed));
+        assert_eq!(b.redeem(&n), Err(NonceError::Replayed));
+        let other = NonceStore::shared(
+            &Kek::from_bytes(&[4u8; 32]).unwrap(),
+            Box::new(StoreLedger::new(store.clone())),
+        );
+        assert_eq!(other.redeem(&a.issue()), Err(NonceError::Invalid));
+        // Per-process keys (the embedded store) never accept a replica's.
+        assert_eq!(
+            NonceStore::new().redeem(&a.issue()),
+            Err(NonceError::Invalid)
+        );
+    }
 
     #[test]
     fn nonce_is_accepted_once() {

@@ -37,6 +37,10 @@ pub fn run(state: &AppState, now: OffsetDateTime) -> Result<Purged, StoreError> 
             break;
         }
     }
+    // Used nonces in the shared store (PostgreSQL replicas) once expired.
+    let unix_now = u64::try_from(now.unix_timestamp()).unwrap_or(0);
+    let nonces = state.store.purge_nonces(unix_now)?;
+    state.metrics.add("nonces_purged", nonces);
     if total.total() > 0 {
         state.store.flush()?;
         tracing::info!(

@@ -44,6 +44,7 @@ mod est_users;
 mod export;
 mod issuance;
 mod migrations;
+mod nonces;
 mod orders;
 mod pool;
 mod purge;
@@ -399,6 +400,14 @@ impl Store for PgStore {
         limit: usize,
     ) -> Result<crate::Purged, StoreError> {
         self.run(move |p| async move { purge::purge_expired(&p, before, limit).await })
+    }
+
+    fn redeem_nonce(&self, id: u128, expires: u64) -> Result<bool, StoreError> {
+        self.run(move |p| async move { nonces::redeem_nonce(&p, id, expires).await })
+    }
+
+    fn purge_nonces(&self, now: u64) -> Result<u64, StoreError> {
+        self.run(move |p| async move { nonces::purge_nonces(&p, now).await })
     }
 
     fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError> {

@@ -1816,6 +1816,35 @@ pub(crate) fn populate_and_verify(s: &dyn Store) {
     verify_populated(s);
 }
 
+// ----------------------------------------------------------------- nonces
+
+/// A nonce is redeemed once; a second redemption (any caller) is a
+/// replay; expired entries are forgotten, unexpired ones kept.
+pub(crate) fn nonce_redemption(s: &dyn Store) {
+    let (a, b) = (0x0123_4567_89ab_cdef_u128 << 64, 42u128);
+    assert!(s.redeem_nonce(a, 1_000).unwrap());
+    assert!(!s.redeem_nonce(a, 1_000).unwrap(), "a replay");
+    assert!(s.redeem_nonce(b, 5_000).unwrap());
+    assert_eq!(s.purge_nonces(2_000).unwrap(), 1);
+    assert!(!s.redeem_nonce(b, 5_000).unwrap(), "unexpired entries stay");
+    assert_eq!(s.purge_nonces(2_000).unwrap(), 0);
+    // Of concurrent redemptions of one nonce exactly one wins.
+    let barrier = Barrier::new(8);
+    let wins: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    usize::from(s.redeem_nonce(7, 9_000).unwrap())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(wins, 1);
+}
+
 // ------------------------------------------------------------------ purge
 
 /// Expired orders that never issued and expired authorizations go, in
@@ -2085,7 +2114,7 @@ macro_rules! battery {
             audit_keyed_append, audit_keys_created_once,
             issuance_is_atomic, issuance_race, tenants_and_eab, eab_bind_race, approvals, est_users,
             scep_transactions, scep_transaction_race,
-            populate_and_verify, export_round_trip, import_into_backend, purge_expired,
+            populate_and_verify, export_round_trip, import_into_backend, purge_expired, nonce_redemption,
             import_refuses_a_broken_chain);
     };
     (@tests $backend:ident, $make:expr, $($test:ident),+ $(,)?) => {

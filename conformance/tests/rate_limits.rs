@@ -139,3 +139,104 @@ async fn failed_validations_stop_new_attempts() {
     );
     assert!(retry_after(&r) > 60);
 }
+
+/// Issue 10 item 4: one account may hold at most `max_pending_orders_per_account`
+/// unfinished orders and `max_pending_authzs_per_account` pending
+/// authorizations; a newOrder over either is `rateLimited` and writes
+/// nothing; reused authorizations do not count twice, and a deactivated one
+/// frees its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_caps_refuse_new_orders() {
+    let env = Env::start_with_config(
+        "pending-caps",
+        "[limits]\nmax_pending_orders_per_account = 3\nmax_pending_authzs_per_account = 3\n",
+    )
+    .await;
+    let raw = env.raw().await;
+    let new_order = raw.url("newOrder");
+    let order = |names: &[&str]| {
+        json!({"identifiers": names
+            .iter()
+            .map(|n| json!({"type": "dns", "value": format!("{n}.example.test")}))
+            .collect::<Vec<_>>()})
+    };
+
+    // Orders: three pending ones, then the fourth is refused even though it
+    // needs no new authorization.
+    let (a, ka) = env.account().await;
+    for n in ["a0", "a1", "a2"] {
+        raw.signed(&ka, Some(a.id()), &new_order, Some(&order(&[n])))
+            .await
+            .expect_status(201, "an order within the cap");
+    }
+    let r = raw
+        .signed(&ka, Some(a.id()), &new_order, Some(&order(&["a0"])))
+        .await;
+    let p = r.expect_problem(429, "rateLimited", "a fourth unfinished order");
+    assert!(
+        p["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("max_pending_orders_per_account")),
+        "the problem names the cap: {p}"
+    );
+
+    // Authorizations: b1+b2 pending; an order needing b3 and b4 as well
+    // would make four. It is refused and creates nothing.
+    let (b, kb) = env.account().await;
+    let first = raw
+        .signed(&kb, Some(b.id()), &new_order, Some(&order(&["b1", "b2"])))
+        .await;
+    first.expect_status(201, "two new authorizations");
+    let r = raw
+        .signed(
+            &kb,
+            Some(b.id()),
+            &new_order,
+            Some(&order(&["b1", "b3", "b4"])),
+        )
+        .await;
+    let p = r.expect_problem(429, "rateLimited", "two more authorizations than allowed");
+    assert!(
+        p["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("max_pending_authzs_per_account")),
+        "the problem names the cap: {p}"
+    );
+    // b1 is reused, b3 is new: three pending in all, allowed.
+    let second = raw
+        .signed(&kb, Some(b.id()), &new_order, Some(&order(&["b1", "b3"])))
+        .await;
+    second.expect_status(201, "one new authorization, one reused");
+    assert_eq!(
+        first.json()["authorizations"][0],
+        second.json()["authorizations"][0],
+        "b1's authorization is reused"
+    );
+    // Full: b5 would be the fourth.
+    raw.signed(&kb, Some(b.id()), &new_order, Some(&order(&["b5"])))
+        .await
+        .expect_problem(429, "rateLimited", "a fourth pending authorization");
+    // Deactivating b3 frees a place; had the refused order created b4, this
+    // would still be over the cap.
+    let b3 = second.json()["authorizations"][1]
+        .as_str()
+        .expect("the second authorization's URL")
+        .to_string();
+    raw.signed(
+        &kb,
+        Some(b.id()),
+        &b3,
+        Some(&json!({"status": "deactivated"})),
+    )
+    .await
+    .expect_status(200, "deactivate b3");
+    raw.signed(&kb, Some(b.id()), &new_order, Some(&order(&["b5"])))
+        .await
+        .expect_status(201, "b5 fits once b3 is deactivated");
+
+    // Another account is not affected by a's and b's caps.
+    let (c, kc) = env.account().await;
+    raw.signed(&kc, Some(c.id()), &new_order, Some(&order(&["c0"])))
+        .await
+        .expect_status(201, "another account's order");
+}

@@ -636,6 +636,10 @@ pub struct LimitsFileConfig {
     pub max_connections_per_ip: Option<usize>,
     pub max_body_requests: Option<usize>,
     pub new_orders_per_account_per_minute: Option<u32>,
+    /// Unfinished (pending or ready), unexpired orders one account may hold.
+    pub max_pending_orders_per_account: Option<u32>,
+    /// Pending, unexpired authorizations one account may hold.
+    pub max_pending_authzs_per_account: Option<u32>,
     pub new_orders_per_tenant_per_minute: Option<u32>,
     pub new_orders_per_ip_per_minute: Option<u32>,
     pub new_accounts_per_ip_per_hour: Option<u32>,
@@ -752,6 +756,10 @@ pub struct Config {
     /// Requests with a body handled at once per listener.
     pub max_body_requests: usize,
     pub new_orders_per_account_per_minute: u32,
+    /// `[limits] max_pending_orders_per_account` (≥ 1).
+    pub max_pending_orders_per_account: u32,
+    /// `[limits] max_pending_authzs_per_account` (≥ 1).
+    pub max_pending_authzs_per_account: u32,
     pub new_orders_per_tenant_per_minute: u32,
     pub new_orders_per_ip_per_minute: u32,
     pub new_accounts_per_ip_per_hour: u32,
@@ -1072,6 +1080,14 @@ impl Config {
             new_orders_per_account_per_minute: limits
                 .new_orders_per_account_per_minute
                 .unwrap_or(6000),
+            max_pending_orders_per_account: limits
+                .max_pending_orders_per_account
+                .unwrap_or(300)
+                .max(1),
+            max_pending_authzs_per_account: limits
+                .max_pending_authzs_per_account
+                .unwrap_or(1000)
+                .max(1),
             new_orders_per_tenant_per_minute: limits
                 .new_orders_per_tenant_per_minute
                 .unwrap_or(30_000),
@@ -1300,6 +1316,16 @@ mod tests {
         assert_eq!(
             from_file.new_orders_per_account_per_minute,
             defaults.new_orders_per_account_per_minute
+        );
+        assert_eq!(
+            (
+                from_file.max_pending_orders_per_account,
+                from_file.max_pending_authzs_per_account
+            ),
+            (
+                defaults.max_pending_orders_per_account,
+                defaults.max_pending_authzs_per_account
+            )
         );
         assert!(from_file.test_knobs().is_empty());
         assert_eq!(from_file.data_dir, defaults.data_dir);

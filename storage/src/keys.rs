@@ -40,6 +40,46 @@ pub(crate) fn order_key(order: &OrderRecord) -> Vec<u8> {
     k
 }
 
+/// First bytes of every pending-index key. Ordinary index keys start with
+/// a u32 length that is never `u32::MAX`, so the two never collide and the
+/// prefix scans of one account never see a pending key.
+const PENDING_MARK: [u8; 4] = [0xff; 4];
+
+/// Prefix of one account's pending-index keys (in `orders_by_account` and
+/// `authz_by_identifier`; see [`crate::pending`]).
+pub(crate) fn pending_prefix(account_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + account_id.len());
+    k.extend_from_slice(&PENDING_MARK);
+    push_str(&mut k, account_id);
+    k
+}
+
+/// Where `account_id`'s pending keys that expire after `now` begin:
+/// counting from here skips the expired entries a purge has not removed
+/// yet.
+pub(crate) fn pending_after(account_id: &str, now: OffsetDateTime) -> Vec<u8> {
+    let mut k = pending_prefix(account_id);
+    k.extend_from_slice(&time_key(now + time::Duration::nanoseconds(1)));
+    k
+}
+
+fn pending_key(account_id: &str, expires: OffsetDateTime, id: &str) -> Vec<u8> {
+    let mut k = pending_prefix(account_id);
+    k.extend_from_slice(&time_key(expires));
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// Every `orders_by_account` key of `order`: the listing key and, while it
+/// awaits finalization, its pending key (account ‖ expires ‖ id).
+pub(crate) fn order_keys(order: &OrderRecord) -> Vec<Vec<u8>> {
+    let mut keys = vec![order_key(order)];
+    if crate::pending::order_is_pending(order) {
+        keys.push(pending_key(&order.account_id, order.expires, &order.id));
+    }
+    keys
+}
+
 /// The normalized (kind, wildcard, value) an authorization is indexed under.
 fn authz_parts(identifier: &Identifier) -> (u8, String) {
     match identifier.kind {
@@ -73,6 +113,16 @@ pub(crate) fn authz_key(authz: &AuthzRecord) -> Vec<u8> {
     let mut k = authz_prefix_parts(&authz.account_id, kind, authz.wildcard, &value);
     k.extend_from_slice(authz.id.as_bytes());
     k
+}
+
+/// Every `authz_by_identifier` key of `authz`: the identifier key and,
+/// while pending, its pending key (account ‖ expires ‖ id).
+pub(crate) fn authz_keys(authz: &AuthzRecord) -> Vec<Vec<u8>> {
+    let mut keys = vec![authz_key(authz)];
+    if crate::pending::authz_is_pending(authz) {
+        keys.push(pending_key(&authz.account_id, authz.expires, &authz.id));
+    }
+    keys
 }
 
 /// Whether an authorization may be reused at `now`.

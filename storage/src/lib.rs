@@ -31,6 +31,7 @@ pub mod export;
 pub mod issuance;
 mod keys;
 mod memory;
+pub mod pending;
 mod postgres;
 pub mod purge;
 pub mod records;
@@ -54,6 +55,7 @@ pub use export::{CrlNumber, ExportRecord, ExportSink};
 pub use ironseal_protocol::backup;
 pub use issuance::{CertOrigin, IssuanceWrite};
 pub use memory::MemoryStore;
+pub use pending::PendingCounts;
 pub use postgres::{PgOptions, PgStore, DEFAULT_POOL_SIZE as PG_DEFAULT_POOL_SIZE};
 pub use purge::Purged;
 pub use records::{
@@ -318,6 +320,16 @@ pub trait Store: Send + Sync + 'static {
     /// entries; each deletion re-checks its record, so a concurrent update
     /// is never lost. Returns how many went.
     fn purge_expired(&self, before: OffsetDateTime, limit: usize) -> Result<Purged, StoreError>;
+
+    /// How many of `account_id`'s orders and authorizations are unfinished
+    /// and unexpired at `now` ([`pending`] says which), each counted up to
+    /// `limit`: the cost is bounded by `limit`, not by the account's history.
+    fn count_pending(
+        &self,
+        account_id: &str,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<PendingCounts, StoreError>;
 
     /// Records ACME nonce `id` (its random part, RFC 8555 §6.5) as used
     /// until `expires` (Unix seconds): `Ok(true)` the first time, `Ok(false)`

@@ -12,6 +12,7 @@ use crate::est_users::EstUserRecord;
 use crate::export::{CrlNumber, ExportRecord, ExportSink};
 use crate::issuance::IssuanceWrite;
 use crate::keys;
+use crate::pending::{self, PendingCounts};
 use crate::purge::{self, Purged};
 use crate::records::ApiRole;
 use crate::records::{
@@ -622,6 +623,30 @@ impl Store for MemoryStore {
             limit,
         );
         Ok(Purged { orders, authzs })
+    }
+
+    fn count_pending(
+        &self,
+        account_id: &str,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<PendingCounts, StoreError> {
+        let g = self.lock();
+        let count = |n: usize| (n.min(limit)) as u64;
+        Ok(PendingCounts {
+            orders: count(
+                g.orders
+                    .values()
+                    .filter(|o| o.account_id == account_id && pending::order_counts(o, now))
+                    .count(),
+            ),
+            authzs: count(
+                g.authzs
+                    .values()
+                    .filter(|a| a.account_id == account_id && pending::authz_counts(a, now))
+                    .count(),
+            ),
+        })
     }
 
     fn redeem_nonce(&self, id: u128, expires: u64) -> Result<bool, StoreError> {

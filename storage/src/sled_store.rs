@@ -11,8 +11,10 @@
 //! | `account_thumbprints` | RFC 7638 thumbprint                          | account id            |
 //! | `orders`              | order id                                     | `OrderRecord`         |
 //! | `orders_by_account`   | account ‖ created_at (sortable) ‖ order id   | order id              |
+//! | `orders_by_account`   | FF×4 ‖ account ‖ expires ‖ order id (pending) | order id             |
 //! | `authzs`              | authz id                                     | `AuthzRecord`         |
 //! | `authz_by_identifier` | account ‖ kind ‖ wildcard ‖ value ‖ authz id | authz id              |
+//! | `authz_by_identifier` | FF×4 ‖ account ‖ expires ‖ authz id (pending) | authz id             |
 //! | `certificates`        | serial (lowercase hex)                       | `CertificateRecord`   |
 //! | `cert_status`         | serial (lowercase hex)                       | `CertificateStatus`   |
 //! | `revoked`             | issuer id ‖ serial                           | `RevocationRecord`    |
@@ -31,9 +33,11 @@
 //! | `used_nonces`         | ACME nonce id, u128 BE                       | expiry, u64 BE (Unix s) |
 //!
 //! Strings inside composite keys are length-prefixed (see `keys.rs`). The
-//! default tree holds `schema_version` and `cert_status_built` (set once
+//! default tree holds `schema_version`, `cert_status_built` (set once
 //! `cert_status` covers every certificate; a store written before that
-//! index existed is indexed at open).
+//! index existed is indexed at open) and `pending_index_built` (likewise
+//! for the pending keys of unfinished orders and authorizations, which
+//! [`Store::count_pending`] counts; see [`crate::pending`]).
 //!
 //! `cert_status` repeats the issuer and revocation of each certificate so
 //! that OCSP lookups read a small value: with a million certificates the
@@ -81,6 +85,7 @@ use crate::est_users::EstUserRecord;
 use crate::export::{CrlNumber, ExportRecord, ExportSink};
 use crate::issuance::IssuanceWrite;
 use crate::keys;
+use crate::pending::PendingCounts;
 use crate::purge::{self, Purged};
 use crate::records::ApiRole;
 use crate::records::{
@@ -102,6 +107,8 @@ const AUDIT_KEY_PREFIX: &str = "key:";
 const SCHEMA_VERSION: u64 = 1;
 /// Marker in the default tree: `cert_status` is complete.
 const CERT_STATUS_BUILT: &[u8] = b"cert_status_built";
+/// Set once the order and authorization index trees hold the pending keys.
+const PENDING_INDEX_BUILT: &[u8] = b"pending_index_built";
 
 /// State of the group-committed `fdatasync` (see the module docs).
 struct Syncer {
@@ -282,6 +289,22 @@ fn enabled_admins(
     }
 }
 
+/// Inserts every index key of every record of `records` into `index`
+/// (building a new kind of index key at open; re-inserting is harmless).
+fn add_index_keys<T: DeserializeOwned>(
+    records: &Tree,
+    index: &Tree,
+    index_keys: fn(&T) -> Vec<Vec<u8>>,
+) -> Result<(), StoreError> {
+    for item in records.iter() {
+        let (id, v) = item.map_err(backend)?;
+        for k in index_keys(&decode(&v)?) {
+            index.insert(k, &id).map_err(backend)?;
+        }
+    }
+    Ok(())
+}
+
 fn id_from(bytes: &[u8]) -> Result<String, StoreError> {
     String::from_utf8(bytes.to_vec()).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -340,13 +363,26 @@ impl SledStore {
             db.insert(CERT_STATUS_BUILT, &[1u8]).map_err(backend)?;
             db.flush().map_err(backend)?;
         }
+        let orders = tree("orders")?;
+        let orders_by_account = tree("orders_by_account")?;
+        let authzs = tree("authzs")?;
+        let authz_by_identifier = tree("authz_by_identifier")?;
+        if db.get(PENDING_INDEX_BUILT).map_err(backend)?.is_none() {
+            // Stores written before the pending keys existed: add them once
+            // (idempotent, like `cert_status` above).
+            add_index_keys::<OrderRecord>(&orders, &orders_by_account, keys::order_keys)?;
+            add_index_keys::<AuthzRecord>(&authzs, &authz_by_identifier, keys::authz_keys)?;
+            db.flush().map_err(backend)?;
+            db.insert(PENDING_INDEX_BUILT, &[1u8]).map_err(backend)?;
+            db.flush().map_err(backend)?;
+        }
         Ok(Self {
             accounts: tree("accounts")?,
             thumbprints: tree("account_thumbprints")?,
-            orders: tree("orders")?,
-            orders_by_account: tree("orders_by_account")?,
-            authzs: tree("authzs")?,
-            authz_by_identifier: tree("authz_by_identifier")?,
+            orders,
+            orders_by_account,
+            authzs,
+            authz_by_identifier,
             certs,
             revoked: tree("revoked")?,
             cert_status,
@@ -420,7 +456,7 @@ impl SledStore {
             (&self.orders, &self.orders_by_account),
             &order.id,
             order,
-            keys::order_key,
+            keys::order_keys,
             |stored| expected.is_none_or(|e| stored.status == e),
             expected.is_some(),
         )
@@ -437,7 +473,7 @@ impl SledStore {
             (&self.authzs, &self.authz_by_identifier),
             &authz.id,
             authz,
-            keys::authz_key,
+            keys::authz_keys,
             |stored| expected.is_none_or(|e| stored.status == e),
             expected.is_some(),
         )
@@ -446,17 +482,17 @@ impl SledStore {
     /// One transaction over a record tree and its index tree: the stored
     /// record (if any) must satisfy `admits` (else `Ok(false)`, nothing
     /// written) and must exist when `must_exist` (else `NotFound`); its old
-    /// index entry is replaced by `index_key(record)`.
+    /// index entries are replaced by `index_keys(record)`.
     fn write_indexed<T: Serialize + DeserializeOwned>(
         (records, index): (&Tree, &Tree),
         id: &str,
         record: &T,
-        index_key: fn(&T) -> Vec<u8>,
+        index_keys: fn(&T) -> Vec<Vec<u8>>,
         admits: impl Fn(&T) -> bool,
         must_exist: bool,
     ) -> Result<bool, StoreError> {
         let value = encode(record)?;
-        let new_key = index_key(record);
+        let new_keys = index_keys(record);
         tx_result((records, index).transaction(|(records, index)| {
             let stored: Option<T> = match records.get(id.as_bytes())? {
                 Some(v) => Some(decode(&v).map_err(abort)?),
@@ -468,9 +504,13 @@ impl SledStore {
                 _ => {}
             }
             if let Some(old) = &stored {
-                index.remove(index_key(old))?;
+                for k in index_keys(old) {
+                    index.remove(k)?;
+                }
             }
-            index.insert(new_key.as_slice(), id.as_bytes())?;
+            for k in &new_keys {
+                index.insert(k.as_slice(), id.as_bytes())?;
+            }
             records.insert(id.as_bytes(), value.as_slice())?;
             Ok(true)
         }))
@@ -482,7 +522,7 @@ impl SledStore {
     /// longer admitted stays). Returns how many went.
     fn purge_tree<'a, T: DeserializeOwned>(
         (records, index): (&Tree, &Tree),
-        index_key: fn(&T) -> Vec<u8>,
+        index_keys: fn(&T) -> Vec<Vec<u8>>,
         purgeable: impl Fn(&T) -> bool,
         limit: usize,
         writing: impl Fn() -> RwLockReadGuard<'a, ()>,
@@ -508,7 +548,9 @@ impl SledStore {
                 if !purgeable(&stored) {
                     return Ok(false);
                 }
-                index.remove(index_key(&stored))?;
+                for key in index_keys(&stored) {
+                    index.remove(key)?;
+                }
                 records.remove(&k)?;
                 Ok(true)
             }))?;
@@ -1132,19 +1174,43 @@ impl Store for SledStore {
     fn purge_expired(&self, before: OffsetDateTime, limit: usize) -> Result<Purged, StoreError> {
         let orders = Self::purge_tree(
             (&self.orders, &self.orders_by_account),
-            keys::order_key,
+            keys::order_keys,
             |o: &OrderRecord| purge::order_purgeable(o, before),
             limit,
             || self.writing(),
         )?;
         let authzs = Self::purge_tree(
             (&self.authzs, &self.authz_by_identifier),
-            keys::authz_key,
+            keys::authz_keys,
             |a: &AuthzRecord| purge::authz_purgeable(a, before),
             limit,
             || self.writing(),
         )?;
         Ok(Purged { orders, authzs })
+    }
+
+    fn count_pending(
+        &self,
+        account_id: &str,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<PendingCounts, StoreError> {
+        let count = |index: &Tree| -> Result<u64, StoreError> {
+            let prefix = keys::pending_prefix(account_id);
+            let mut n = 0;
+            for item in index.range(keys::pending_after(account_id, now)..) {
+                let (k, _) = item.map_err(backend)?;
+                if !k.starts_with(&prefix) || n >= limit {
+                    break;
+                }
+                n += 1;
+            }
+            Ok(n as u64)
+        };
+        Ok(PendingCounts {
+            orders: count(&self.orders_by_account)?,
+            authzs: count(&self.authz_by_identifier)?,
+        })
     }
 
     fn redeem_nonce(&self, id: u128, expires: u64) -> Result<bool, StoreError> {
@@ -1222,8 +1288,12 @@ impl Store for SledStore {
                                 "the order left processing".into(),
                             )));
                         }
-                        index.remove(keys::order_key(&stored))?;
-                        index.insert(keys::order_key(order).as_slice(), order.id.as_bytes())?;
+                        for k in keys::order_keys(&stored) {
+                            index.remove(k)?;
+                        }
+                        for k in keys::order_keys(order) {
+                            index.insert(k, order.id.as_bytes())?;
+                        }
                         orders.insert(order.id.as_bytes(), value.as_slice())?;
                         if let Some(old_serial) = &replaced_key {
                             if let Some(v) = certs.get(old_serial.as_bytes())? {

@@ -263,3 +263,57 @@ fn sled_status_index_is_built_for_older_stores() {
         "icb"
     );
 }
+
+/// A store written before the pending keys existed (simulated by removing
+/// them and their marker with raw sled writes on the closed database) gets
+/// them when opened, so the per-account caps count its unfinished orders
+/// and authorizations from the first request.
+#[test]
+fn sled_pending_index_is_built_for_older_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = ironseal_storage::SledStore::open(dir.path()).unwrap();
+        s.put_order(&order("o1", "acc", T0)).unwrap();
+        let mut done = order("o2", "acc", T0);
+        done.status = ironseal_storage::OrderStatus::Valid;
+        s.put_order(&done).unwrap();
+        let later = T0 + time::Duration::days(30);
+        s.put_authz(&authz(
+            "z1",
+            "acc",
+            "z.test",
+            false,
+            ironseal_storage::AuthzStatus::Pending,
+            later,
+        ))
+        .unwrap();
+        s.flush().unwrap();
+    }
+    {
+        let db = loop {
+            match ::sled::open(dir.path()) {
+                Ok(db) => break db,
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        };
+        db.remove("pending_index_built").unwrap();
+        for name in ["orders_by_account", "authz_by_identifier"] {
+            let t = db.open_tree(name).unwrap();
+            let pending: Vec<_> = t
+                .iter()
+                .keys()
+                .map(Result::unwrap)
+                .filter(|k| k.starts_with(&[0xff; 4]))
+                .collect();
+            assert_eq!(pending.len(), 1, "{name} holds one pending key");
+            for k in pending {
+                t.remove(k).unwrap();
+            }
+        }
+        db.flush().unwrap();
+    }
+    let s = reopen(dir.path());
+    let c = s.count_pending("acc", T0, 10).unwrap();
+    assert_eq!((c.orders, c.authzs), (1, 1));
+    assert_eq!(s.list_orders("acc", None, 10).unwrap().len(), 2);
+}

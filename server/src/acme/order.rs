@@ -71,10 +71,16 @@ pub async fn new_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<Re
     }
 
     let expires = now + state.config.order_lifetime;
+    let mut reusable = Vec::with_capacity(identifiers.len());
+    for ident in &identifiers {
+        reusable.push(state.store.find_reusable_authz(&acct.id, ident, now)?);
+    }
+    let new_authzs = reusable.iter().filter(|a| a.is_none()).count();
+    check_pending(state, &acct, new_authzs, now)?;
     let mut authz_ids = Vec::with_capacity(identifiers.len());
     let mut all_valid = true;
-    for ident in &identifiers {
-        let authz = match state.store.find_reusable_authz(&acct.id, ident, now)? {
+    for (ident, existing) in identifiers.iter().zip(reusable) {
+        let authz = match existing {
             Some(existing) => existing,
             None => {
                 let authz = new_authz(state, &acct, ident, now);
@@ -114,6 +120,50 @@ pub async fn new_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<Re
         Reply::json(StatusCode::CREATED, &render::order(ctx, &order))
             .location(ctx.order_url(&order.id)),
     )
+}
+
+/// The per-account caps on unfinished orders and pending authorizations
+/// (issue 10 item 4): a newOrder that would exceed either is `rateLimited`
+/// (RFC 8555 §6.6) before anything is written. Concurrent newOrders of one
+/// account may pass together, so a cap can be exceeded by the requests in
+/// flight at once, never more.
+fn check_pending(
+    state: &AppState,
+    acct: &AccountRecord,
+    new_authzs: usize,
+    now: OffsetDateTime,
+) -> Result<(), AcmeError> {
+    let max_orders = u64::from(state.config.max_pending_orders_per_account);
+    let max_authzs = u64::from(state.config.max_pending_authzs_per_account);
+    let limit = usize::try_from(max_orders.max(max_authzs)).unwrap_or(usize::MAX);
+    let held = state.store.count_pending(&acct.id, now, limit)?;
+    let refuse = |limit: &'static str, detail: String| {
+        state.metrics.rate_limited(limit);
+        Err(AcmeError::new(ProblemType::RateLimited, detail))
+    };
+    if held.orders >= max_orders {
+        return refuse(
+            "pending_orders_per_account",
+            format!(
+                "this account already holds {max_orders} unfinished orders \
+             ([limits] max_pending_orders_per_account); finalize or abandon \
+             some, or wait until they expire"
+            ),
+        );
+    }
+    if held.authzs + new_authzs as u64 > max_authzs {
+        return refuse(
+            "pending_authzs_per_account",
+            format!(
+                "this account holds {} pending authorizations and this order needs \
+             {new_authzs} more, over the {max_authzs} allowed \
+             ([limits] max_pending_authzs_per_account); complete or deactivate \
+             some, or wait until they expire",
+                held.authzs
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// Validates, lower-cases and de-duplicates the requested identifiers.

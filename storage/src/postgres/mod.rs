@@ -46,6 +46,7 @@ mod issuance;
 mod migrations;
 mod nonces;
 mod orders;
+mod pending;
 mod pool;
 mod purge;
 mod scep;
@@ -400,6 +401,16 @@ impl Store for PgStore {
         limit: usize,
     ) -> Result<crate::Purged, StoreError> {
         self.run(move |p| async move { purge::purge_expired(&p, before, limit).await })
+    }
+
+    fn count_pending(
+        &self,
+        account_id: &str,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<crate::PendingCounts, StoreError> {
+        let account_id = account_id.to_owned();
+        self.run(move |p| async move { pending::count_pending(&p, &account_id, now, limit).await })
     }
 
     fn redeem_nonce(&self, id: u128, expires: u64) -> Result<bool, StoreError> {

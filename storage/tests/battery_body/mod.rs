@@ -1940,6 +1940,98 @@ pub(crate) fn purge_expired(s: &dyn Store) {
     );
 }
 
+/// Unfinished orders and authorizations are counted per account, only
+/// while unexpired, up to the limit, and follow every status change and
+/// purge.
+pub(crate) fn pending_counts(s: &dyn Store) {
+    let old = T0 - Duration::days(10);
+    for (id, status, created) in [
+        ("p-pend", OrderStatus::Pending, T0),
+        ("p-ready", OrderStatus::Ready, T0),
+        ("p-proc", OrderStatus::Processing, T0),
+        ("p-valid", OrderStatus::Valid, T0),
+        ("p-inv", OrderStatus::Invalid, T0),
+        ("p-pend-old", OrderStatus::Pending, old),
+    ] {
+        let mut o = order(id, "pc", created);
+        o.status = status;
+        s.put_order(&o).unwrap();
+    }
+    s.put_order(&order("q-pend", "other", T0)).unwrap();
+    let later = T0 + Duration::days(30);
+    for (id, status, expires) in [
+        ("pa1", AuthzStatus::Pending, later),
+        ("pa2", AuthzStatus::Pending, later),
+        ("pa3", AuthzStatus::Pending, later),
+        ("pa-valid", AuthzStatus::Valid, later),
+        ("pa-inv", AuthzStatus::Invalid, later),
+        ("pa-old", AuthzStatus::Pending, old),
+    ] {
+        s.put_authz(&authz(
+            id,
+            "pc",
+            &format!("{id}.test"),
+            false,
+            status,
+            expires,
+        ))
+        .unwrap();
+    }
+    s.put_authz(&authz(
+        "qa",
+        "other",
+        "q.test",
+        false,
+        AuthzStatus::Pending,
+        later,
+    ))
+    .unwrap();
+    let counts = |limit| {
+        let c = s.count_pending("pc", T0, limit).unwrap();
+        (c.orders, c.authzs)
+    };
+    assert_eq!(counts(100), (2, 3), "pending+ready orders, pending authzs");
+    assert_eq!(counts(2), (2, 2), "each count stops at the limit");
+    assert_eq!(counts(0), (0, 0));
+    let nobody = s.count_pending("nobody", T0, 100).unwrap();
+    assert_eq!((nobody.orders, nobody.authzs), (0, 0));
+    // Past every expiry nothing counts.
+    let c = s.count_pending("pc", later, 100).unwrap();
+    assert_eq!((c.orders, c.authzs), (0, 0));
+
+    // Status changes move records in and out.
+    let mut o = s.get_order("p-ready").unwrap().unwrap();
+    o.status = OrderStatus::Processing;
+    assert!(s.transition_order(&o, OrderStatus::Ready).unwrap());
+    let mut a = s.get_authz("pa1").unwrap().unwrap();
+    a.status = AuthzStatus::Valid;
+    assert!(s.transition_authz(&a, AuthzStatus::Pending).unwrap());
+    assert_eq!(counts(100), (1, 2));
+    let mut o = s.get_order("p-inv").unwrap().unwrap();
+    o.status = OrderStatus::Pending;
+    s.put_order(&o).unwrap();
+    assert_eq!(counts(100), (2, 2), "a put back to pending counts again");
+
+    // The purge takes the expired ones and leaves the counts right.
+    let purged = s.purge_expired(T0, 100).unwrap();
+    assert_eq!((purged.orders, purged.authzs), (1, 1));
+    assert_eq!(counts(100), (2, 2));
+    let purged = s.purge_expired(later + Duration::days(1), 100).unwrap();
+    assert_eq!((purged.orders, purged.authzs), (3, 6));
+    let c = s.count_pending("pc", T0, 100).unwrap();
+    assert_eq!(
+        (c.orders, c.authzs),
+        (0, 0),
+        "purged records leave no pending keys"
+    );
+    let other = s.count_pending("other", T0, 100).unwrap();
+    assert_eq!((other.orders, other.authzs), (0, 0), "other's purged too");
+    // The account's listing is untouched by the pending keys.
+    let mut listed = s.list_orders("pc", None, 100).unwrap();
+    listed.sort();
+    assert_eq!(listed, vec!["p-proc", "p-ready", "p-valid"]);
+}
+
 // ------------------------------------------------------ export and import
 
 /// Fills `s` with at least one record of every kind an export carries.
@@ -2114,7 +2206,8 @@ macro_rules! battery {
             audit_keyed_append, audit_keys_created_once,
             issuance_is_atomic, issuance_race, tenants_and_eab, eab_bind_race, approvals, est_users,
             scep_transactions, scep_transaction_race,
-            populate_and_verify, export_round_trip, import_into_backend, purge_expired, nonce_redemption,
+            populate_and_verify, export_round_trip, import_into_backend, purge_expired, pending_counts,
+            nonce_redemption,
             import_refuses_a_broken_chain);
     };
     (@tests $backend:ident, $make:expr, $($test:ident),+ $(,)?) => {

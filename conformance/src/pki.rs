@@ -158,6 +158,73 @@ pub fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
+/// A fresh P-256 key and PEM request made by `openssl req` in `dir`:
+/// (`<name>.key`, `<name>.csr`) for `subject` (e.g. `/CN=a.test`), with
+/// `extra` arguments appended (e.g. `["-addext", "subjectAltName=DNS:a.test"]`).
+pub fn openssl_key_and_csr(
+    dir: &Path,
+    name: &str,
+    subject: &str,
+    extra: &[&str],
+) -> (PathBuf, PathBuf) {
+    let (key, csr) = (format!("{name}.key"), format!("{name}.csr"));
+    let mut args = vec![
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &key,
+        "-out",
+        &csr,
+        "-subj",
+        subject,
+    ];
+    args.extend_from_slice(extra);
+    run_in(dir, "openssl", &args).expect_success("openssl req -new (P-256 key and request)");
+    (dir.join(key), dir.join(csr))
+}
+
+/// A self-signed P-256 CA made by `openssl req -x509` in `dir`:
+/// (`<name>.pem`, `<name>.key`) for `subject`, `days` long, with `extra`
+/// arguments appended (e.g. `-addext` lines).
+pub fn openssl_self_signed(
+    dir: &Path,
+    name: &str,
+    subject: &str,
+    days: u32,
+    extra: &[&str],
+) -> (PathBuf, PathBuf) {
+    let (pem, key, days) = (
+        format!("{name}.pem"),
+        format!("{name}.key"),
+        days.to_string(),
+    );
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &key,
+        "-out",
+        &pem,
+        "-days",
+        &days,
+        "-subj",
+        subject,
+    ];
+    args.extend_from_slice(extra);
+    run_in(dir, "openssl", &args).expect_success("openssl req -x509 (P-256 CA)");
+    (dir.join(pem), dir.join(key))
+}
+
 /// An offline root made by openssl in `dir`: `<name>.pem` (P-256,
 /// self-signed, `pathlen`) and `<name>.key`. Returns the certificate path.
 pub fn openssl_root(dir: &Path, name: &str, cn: &str, pathlen: u8) -> PathBuf {

@@ -59,32 +59,18 @@ fn openssl(dir: &Path, args: &[&str]) -> proc::Output {
 
 /// A CA made as docs/admin-api.md shows.
 fn make_ca(dir: &Path, name: &str, cn: &str) -> (PathBuf, PathBuf) {
-    let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
-    openssl(
+    openssl_self_signed(
         dir,
+        name,
+        &format!("/CN={cn}"),
+        3650,
         &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &pem,
-            "-days",
-            "3650",
-            "-subj",
-            &format!("/CN={cn}"),
             "-addext",
             "basicConstraints=critical,CA:TRUE,pathlen:0",
             "-addext",
             "keyUsage=critical,keyCertSign,cRLSign",
         ],
-    );
-    (dir.join(pem), dir.join(key))
+    )
 }
 
 /// A client certificate signed by `ca`, with `ext` lines (the EKU etc.).
@@ -95,24 +81,7 @@ fn make_cert(dir: &Path, ca: &(PathBuf, PathBuf), name: &str, cn: &str, ext: &st
         format!("{name}.pem"),
         format!("{name}.ext"),
     );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &format!("/CN={cn}"),
-        ],
-    );
+    openssl_key_and_csr(dir, name, &format!("/CN={cn}"), &[]);
     std::fs::write(
         dir.join(&extf),
         format!("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n{ext}\n"),

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use ironseal_conformance::certs;
 use ironseal_conformance::clients::Certbot;
+use ironseal_conformance::pki::openssl_key_and_csr;
 use ironseal_conformance::subject::Subject;
 use ironseal_conformance::TestEnv;
 use serde_json::{json, Value};
@@ -218,31 +219,12 @@ fn admin_requests_need_a_second_person() {
     let auditor = new_key(&env, "carol", "auditor");
     let dir = env.path().join("csr");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let key = dir.join("k.pem");
-    let csr = dir.join("r.csr");
-    let o = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&csr)
-        .args([
-            "-subj",
-            "/CN=svc.example.test",
-            "-addext",
-            "subjectAltName=DNS:svc.example.test",
-        ])
-        .output()
-        .expect("openssl");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_, csr) = openssl_key_and_csr(
+        &dir,
+        "r",
+        "/CN=svc.example.test",
+        &["-addext", "subjectAltName=DNS:svc.example.test"],
+    );
     let pem = std::fs::read_to_string(&csr).expect("csr");
 
     // Without approval the default profile issues at once.

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use instant_acme::{Account, NewOrder, RevocationReason, RevocationRequest};
 use ironseal_conformance::prelude::*;
 use ironseal_conformance::proc;
+use ironseal_conformance::pty::run_on_pty;
 use rustls_pki_types::CertificateDer;
 
 const CLIENTS: usize = 4;
@@ -79,10 +80,7 @@ fn restore_on_terminal(from: &Path, to: &Path, extra: &str) -> proc::Output {
         from.display(),
         to.display()
     );
-    let mut c = Command::new("script");
-    c.args(["-qec", &line, "/dev/null"])
-        .env_remove("IRONSEAL_LOG_FORMAT");
-    proc::run(c, Duration::from_secs(120))
+    run_on_pty(&line, &[])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -286,17 +284,17 @@ async fn backup_under_load_then_restore_keeps_everything_acknowledged() {
             ironseal_bin().unwrap().display(),
             serials.display()
         );
-        let mut c = Command::new("script");
-        c.args(["-qec", &line, "/dev/null"])
-            .env("IRONSEAL_URL", env.srv.base_url())
-            .env("IRONSEAL_API_KEY", &env.srv.admin_key)
-            .env("IRONSEAL_CA_CERT", env.srv.root());
+        let url = env.srv.base_url();
+        let root = env.srv.root();
+        let mut vars = vec![
+            ("IRONSEAL_URL", url.as_str()),
+            ("IRONSEAL_API_KEY", env.srv.admin_key.as_str()),
+            ("IRONSEAL_CA_CERT", root.to_str().unwrap()),
+        ];
         if json {
-            c.env("IRONSEAL_LOG_FORMAT", "json");
-        } else {
-            c.env_remove("IRONSEAL_LOG_FORMAT");
+            vars.push(("IRONSEAL_LOG_FORMAT", "json"));
         }
-        proc::run(c, Duration::from_secs(60))
+        run_on_pty(&line, &vars)
     };
     let shown = blocking(|| bulk(false));
     assert!(shown.success(), "{}", shown.describe());

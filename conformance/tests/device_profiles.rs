@@ -50,26 +50,8 @@ fn admin(env: &Env, method: &str, path: &str, body: Option<Value>) -> (u16, Valu
 
 /// An EC P-256 CSR made by openssl with `subj` and `san` (openssl syntax).
 fn openssl_csr(dir: &Path, name: &str, subj: &str, san: &str) -> String {
-    let key = dir.join(format!("{name}.key"));
-    let csr = dir.join(format!("{name}.csr"));
-    let o = Command::new("openssl")
-        .args([
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&csr)
-        .args(["-subj", subj, "-addext", &format!("subjectAltName={san}")])
-        .output()
-        .expect("openssl");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let san = format!("subjectAltName={san}");
+    let (_, csr) = openssl_key_and_csr(dir, name, subj, &["-addext", &san]);
     std::fs::read_to_string(&csr).expect("csr")
 }
 

@@ -146,35 +146,6 @@ fn est_issuances(env: &Env) -> usize {
         .count()
 }
 
-/// A P-256 key and a PEM CSR for `subject` made by openssl in `dir`:
-/// (`<name>.key`, `<name>.csr`).
-fn key_and_csr(dir: &Path, name: &str, subject: &str) -> (PathBuf, PathBuf) {
-    run_in(
-        dir,
-        "openssl",
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            subject,
-        ],
-    )
-    .expect_success("openssl req -new");
-    (
-        dir.join(format!("{name}.key")),
-        dir.join(format!("{name}.csr")),
-    )
-}
-
 /// A CSR for a key that already exists (re-enrolment keeps or rotates it).
 fn csr_for_key(dir: &Path, key: &Path, name: &str, subject: &str) -> PathBuf {
     run_in(
@@ -331,13 +302,14 @@ struct Mfg {
 
 fn manufacturer(dir: &Path) -> Mfg {
     let ca = openssl_root(dir, "mfg", "Device Maker Root", 0);
-    let (idevid_key, csr) = key_and_csr(dir, "idevid", "/O=Device Maker/CN=serial-0001");
+    let (idevid_key, csr) =
+        openssl_key_and_csr(dir, "idevid", "/O=Device Maker/CN=serial-0001", &[]);
     let leaf_ext = "basicConstraints = critical,CA:false\n\
                     keyUsage = critical,digitalSignature\n\
                     extendedKeyUsage = clientAuth\n";
     let idevid = openssl_sign(dir, &csr, "mfg", leaf_ext, "idevid.pem", 365);
     openssl_root(dir, "other", "Someone Else Root", 0);
-    let (stranger_key, csr) = key_and_csr(dir, "stranger", "/CN=stranger");
+    let (stranger_key, csr) = openssl_key_and_csr(dir, "stranger", "/CN=stranger", &[]);
     let stranger = openssl_sign(dir, &csr, "other", leaf_ext, "stranger.pem", 365);
     Mfg {
         ca,
@@ -408,7 +380,8 @@ async fn est_with_curl_openssl_and_strongswan() {
     ];
     let mut issued = Vec::new();
     for (i, (variant, cte)) in variants.iter().enumerate() {
-        let (key, csr) = key_and_csr(&work, &format!("dev{i}"), &format!("/CN=dev{i}"));
+        let (key, csr) =
+            openssl_key_and_csr(&work, &format!("dev{i}"), &format!("/CN=dev{i}"), &[]);
         let der = csr_der(&work, &csr);
         let body = match *variant {
             "wrapped64" => b64(&der, 64),
@@ -446,7 +419,7 @@ async fn est_with_curl_openssl_and_strongswan() {
     // /simpleenroll with a certificate ironseal issued (client_cert).
     let (dev0_key, dev0_cert) = issued[0].clone();
     let mine = ["--cert", p(&dev0_cert), "--key", p(&dev0_key)];
-    let (_, csr) = key_and_csr(&work, "dev-extra", "/CN=dev-extra");
+    let (_, csr) = openssl_key_and_csr(&work, "dev-extra", "/CN=dev-extra", &[]);
     let data = format!("@{}", csr.display());
     let a = blocking(|| {
         curl(
@@ -460,7 +433,7 @@ async fn est_with_curl_openssl_and_strongswan() {
     // /simplereenroll (RFC 7030 §4.2.2) with the issued certificate: a
     // new key, the same subject.
     let reenroll_url = format!("{base}/simplereenroll");
-    let (_, csr) = key_and_csr(&work, "dev0-renew", "/CN=dev0");
+    let (_, csr) = openssl_key_and_csr(&work, "dev0-renew", "/CN=dev0", &[]);
     let data = format!("@{}", csr.display());
     let a = blocking(|| {
         curl(
@@ -522,7 +495,7 @@ async fn est_with_curl_openssl_and_strongswan() {
 
     // Wrong credentials: no client certificate, or one from a CA the label
     // does not trust: 403, nothing issued.
-    let (_, csr) = key_and_csr(&work, "anon", "/CN=anon");
+    let (_, csr) = openssl_key_and_csr(&work, "anon", "/CN=anon", &[]);
     let data = format!("@{}", csr.display());
     let a = blocking(|| {
         curl(
@@ -547,7 +520,7 @@ async fn est_with_curl_openssl_and_strongswan() {
     assert!(matches!(a.status, 401 | 403), "{}: {}", a.status, a.text());
 
     // A CSR whose signature does not verify: 400 with a text body.
-    let (_, csr) = key_and_csr(&work, "tampered", "/CN=tampered");
+    let (_, csr) = openssl_key_and_csr(&work, "tampered", "/CN=tampered", &[]);
     let mut der = csr_der(&work, &csr);
     let last = der.len() - 1;
     der[last] ^= 1;
@@ -605,7 +578,7 @@ async fn est_with_curl_openssl_and_strongswan() {
 
     // Approval (RFC 7030 §4.2.3): 202 + Retry-After, approve, retry.
     let held_url = format!("{base}/held/simpleenroll");
-    let (_, csr) = key_and_csr(&work, "held", "/CN=held-device");
+    let (_, csr) = openssl_key_and_csr(&work, "held", "/CN=held-device", &[]);
     let data = format!("@{}", csr.display());
     let held_args: Vec<&str> = [&tls[..], &boot[..], &["--data-binary", &data, &held_url]].concat();
     let a = blocking(|| curl(&work, &held_args));
@@ -687,7 +660,7 @@ async fn est_with_curl_openssl_and_strongswan() {
     );
 
     let (dev1_key, dev1_cert) = issued[1].clone();
-    let (_, csr) = key_and_csr(&sw, "dev1-renew", "/CN=dev1");
+    let (_, csr) = openssl_key_and_csr(&sw, "dev1-renew", "/CN=dev1", &[]);
     let csr_der_path = sw.join("dev1-renew.csr.der");
     std::fs::write(&csr_der_path, csr_der(&sw, &csr)).expect("write");
     let out = sw.join("dev1-renew.pem");
@@ -856,7 +829,7 @@ async fn est_basic_auth_serverkeygen_and_strongswan_enrolment() {
 
     // /simpleenroll with curl -u (RFC 7030 §3.2.3).
     let enroll_url = format!("{base}/simpleenroll");
-    let (_, csr) = key_and_csr(&work, "r1", "/CN=router-1");
+    let (_, csr) = openssl_key_and_csr(&work, "r1", "/CN=router-1", &[]);
     let body = write(&work, "r1.b64", &b64(&csr_der(&work, &csr), 64));
     let data = format!("@{}", body.display());
     let enroll = |user: &str| {
@@ -922,7 +895,7 @@ async fn est_basic_auth_serverkeygen_and_strongswan_enrolment() {
 
     // /serverkeygen (RFC 7030 §4.4): the server makes the key; the CSR is
     // a template (P-384 here: the key type is kept).
-    let (_, csr) = key_and_csr(&work, "kg-template", "/CN=router-kg");
+    let (_, csr) = openssl_key_and_csr(&work, "kg-template", "/CN=router-kg", &[]);
     run(
         "openssl",
         &[
@@ -1017,7 +990,7 @@ async fn est_basic_auth_serverkeygen_and_strongswan_enrolment() {
     // pki appends /.well-known/est/<operation> itself: the unlabelled
     // path, which serves the label named "default".
     let url = env.srv.base_url();
-    let (_, csr) = key_and_csr(&sw, "sw1", "/CN=router-sw");
+    let (_, csr) = openssl_key_and_csr(&sw, "sw1", "/CN=router-sw", &[]);
     let csr_der_path = sw.join("sw1.csr.der");
     std::fs::write(&csr_der_path, csr_der(&sw, &csr)).expect("write");
     let out = sw.join("sw1.pem");

@@ -31,32 +31,6 @@ fn id_of(v: &Value) -> String {
     v["id"].as_str().unwrap().to_string()
 }
 
-/// A fresh P-256 key and request for `subject` in `dir`: `<name>.key`,
-/// `<name>.csr`. Returns the request path.
-fn openssl_request(dir: &Path, name: &str, subject: &str) -> std::path::PathBuf {
-    run_in(
-        dir,
-        "openssl",
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-subj",
-            subject,
-            "-out",
-            &format!("{name}.csr"),
-        ],
-    )
-    .expect_success("openssl req -new");
-    dir.join(format!("{name}.csr"))
-}
-
 /// The issuing CA of the hierarchy issues a leaf for `name`; returns
 /// (leaf path, issuer path, the chain's certificates).
 async fn issue_leaf(env: &Env, work: &Path, name: &str, tag: &str) -> (Issued, Vec<String>) {
@@ -229,7 +203,7 @@ async fn offline_root_external_csr_and_imported_cas() {
         ca_extensions(0)
     );
     // Refused: a certificate for another key...
-    let other_csr = openssl_request(&work, "other", "/O=ironseal/CN=Other Key");
+    let other_csr = openssl_key_and_csr(&work, "other", "/O=ironseal/CN=Other Key", &[]).1;
     let other = openssl_sign(&work, &other_csr, "offline", &issuing_ext, "other.pem", 365);
     admin_err(
         srv,
@@ -410,7 +384,8 @@ async fn offline_root_external_csr_and_imported_cas() {
     );
 
     // ------------------------------------------- 3. existing CA with key
-    let legacy_csr = openssl_request(&work, "legacy", "/O=Offline Org/CN=Legacy Issuing CA");
+    let legacy_csr =
+        openssl_key_and_csr(&work, "legacy", "/O=Offline Org/CN=Legacy Issuing CA", &[]).1;
     let legacy_pem = openssl_sign(
         &work,
         &legacy_csr,

@@ -137,32 +137,7 @@ fn verify(args: &[&str], leaf: &Path) -> String {
 
 /// A throwaway P-256 CA made by openssl (`subj` e.g. "/CN=other").
 fn openssl_ca(work: &Path, name: &str, subj: &str) -> PathBuf {
-    let (key, cert) = (
-        work.join(format!("{name}.key")),
-        work.join(format!("{name}.pem")),
-    );
-    tool(
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            p(&key),
-            "-out",
-            p(&cert),
-            "-subj",
-            subj,
-            "-days",
-            "2",
-        ],
-    )
-    .expect_success("openssl req -x509");
-    cert
+    openssl_self_signed(work, name, subj, 2, &[]).0
 }
 
 fn subject_of(cert: &Path) -> String {

@@ -131,7 +131,19 @@ async fn issue_revoke_restart_on_postgres() {
         leaf.serial
     );
     let versions = blocking(|| psql(&url, "SELECT max(version) FROM schema_version"));
-    assert_eq!(versions, "3");
+    let migrations = std::fs::read_dir(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../storage/src/postgres/migrations"),
+    )
+    .unwrap()
+    .filter(|e| {
+        e.as_ref()
+            .unwrap()
+            .path()
+            .extension()
+            .is_some_and(|x| x == "sql")
+    })
+    .count();
+    assert_eq!(versions, migrations.to_string(), "every migration applied");
     // The audit MAC and checkpoint keys, sealed, shared by every replica.
     let keys = blocking(|| {
         psql(
@@ -206,4 +218,70 @@ async fn replicas_share_nonces_each_good_once() {
     );
     let used = blocking(|| psql(&db, "SELECT count(*) FROM used_nonces"));
     assert_eq!(used, "2", "one row per redeemed nonce");
+}
+
+/// Two replicas on one database enforce one rate limit, not one each
+/// (issue 11): with `new_orders_per_account_per_minute = 3`, orders of one
+/// account alternating between the replicas are admitted three times in
+/// all; the fourth, on either replica, is `rateLimited` with a Retry-After,
+/// and the bucket is one row in `rate_buckets`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_rate_limits() {
+    let db = fresh_database();
+    let config = format!(
+        "[storage]\nbackend = \"postgres\"\nurl = \"{db}\"\npool_size = 4\n\
+         [limits]\nnew_orders_per_account_per_minute = 3\n"
+    );
+    let env = Env::start_with_config("pg-rate-a", &config).await;
+    let work_b = env.path().join("replica-b");
+    std::fs::create_dir_all(&work_b).unwrap();
+    let mut b = Server::new(&work_b, &env.dns.dns_addr());
+    b.set_config(&config);
+    b.extra = vec![
+        "--kek-file".into(),
+        env.srv.kek_path().display().to_string(),
+    ];
+    blocking(|| b.start());
+    let raw_a = env.raw().await;
+    let raw_b = Raw::new(&b).await;
+    let (acct, key) = env.account().await;
+    let kid_a = acct.id().to_string();
+    let kid_b = kid_a.replace(&env.srv.base_url(), &b.base_url());
+    assert_ne!(kid_a, kid_b, "the replicas have their own URLs");
+    let order = |n: usize| serde_json::json!({"identifiers": [{"type": "dns", "value": format!("r{n}.example.test")}]});
+    for (n, (raw, kid)) in [(&raw_a, &kid_a), (&raw_b, &kid_b), (&raw_a, &kid_a)]
+        .into_iter()
+        .enumerate()
+    {
+        raw.signed(&key, Some(kid), &raw.url("newOrder"), Some(&order(n)))
+            .await
+            .expect_status(201, "an order within the shared budget");
+    }
+    for (name, raw, kid) in [("B", &raw_b, &kid_b), ("A", &raw_a, &kid_a)] {
+        let r = raw
+            .signed(&key, Some(kid), &raw.url("newOrder"), Some(&order(9)))
+            .await;
+        let p = r.expect_problem(429, "rateLimited", &format!("the fourth order, on {name}"));
+        assert!(
+            p["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("new_orders_per_account")),
+            "{p}"
+        );
+        let wait: u64 = r
+            .header("Retry-After")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no Retry-After on {name}"));
+        assert!((1..=20).contains(&wait), "Retry-After {wait} on {name}");
+    }
+    let account_id = kid_a.rsplit('/').next().unwrap();
+    let rows = blocking(|| {
+        psql(
+            &db,
+            &format!(
+                "SELECT count(*) FROM rate_buckets WHERE key = 'new_orders_per_account:{account_id}'"
+            ),
+        )
+    });
+    assert_eq!(rows, "1", "one shared bucket for the account");
 }

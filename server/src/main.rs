@@ -268,7 +268,9 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             tokio::select! {
                 _ = tick.tick() => {
                     ticks += 1;
-                    st.prune_rate_limits();
+                    // Forgets idle rate-limit buckets (a database delete on PostgreSQL).
+                    let st7 = st.clone();
+                    let _ = tokio::task::spawn_blocking(move || st7.prune_rate_limits()).await;
                     // Deletes expired orders and authorizations (hourly by default).
                     if acme::purge::due(&st, ticks) {
                         let st6 = st.clone();

@@ -6,14 +6,18 @@
 //! or client exceeds its budget it cannot start validations until the
 //! bucket refills.
 //!
-//! State is per process (issue 11 moves buckets into the store for
-//! several replicas); idle keys are forgotten by [`RateLimits::prune`].
+//! With sled the buckets live in the process (governor); on PostgreSQL they
+//! live in the database ([`RateLimits::shared`], one atomic statement per
+//! check), so N replicas enforce one limit, not N (issue 11). Idle keys are
+//! forgotten by [`RateLimits::prune`].
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use ironseal_storage::{BucketOp, Gcra, Store};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -99,6 +103,16 @@ impl Rate {
             .allow_burst(n)
     }
 
+    /// The same rate as a GCRA bucket in the store.
+    fn gcra(self) -> Gcra {
+        let n = self.count.max(1);
+        let interval = self.period.as_nanos() / u128::from(n);
+        Gcra {
+            interval_ns: i64::try_from(interval).unwrap_or(i64::MAX).max(1),
+            burst: n,
+        }
+    }
+
     /// "N per minute" / "N per hour" / "N per Ts".
     pub fn describe(self) -> String {
         match self.period.as_secs() {
@@ -137,10 +151,18 @@ pub struct RateLimits {
     buckets: HashMap<Limit, (Rate, DefaultKeyedRateLimiter<String>)>,
     /// (limit, key) pairs whose failed-validation budget ran out, until when.
     blocked: Mutex<HashMap<(Limit, String), Instant>>,
+    /// Buckets in the store instead (replicas on one database).
+    shared: Option<Arc<dyn Store>>,
 }
 
 /// Most keys remembered as blocked (each a few dozen bytes).
 const MAX_BLOCKED: usize = 100_000;
+
+/// Nanoseconds since the Unix epoch.
+fn now_ns() -> i64 {
+    let t = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
 
 impl RateLimits {
     /// Limits with the given rates; a limit missing from `rates` admits
@@ -152,6 +174,38 @@ impl RateLimits {
                 .map(|(l, r)| (*l, (*r, RateLimiter::keyed(r.quota()))))
                 .collect(),
             blocked: Mutex::new(HashMap::new()),
+            shared: None,
+        }
+    }
+
+    /// Limits whose buckets live in `store`, shared by every process on it
+    /// (see `ironseal_storage::rate_buckets`). A store error admits the
+    /// event (logged): the limits protect the CA, they must not stop it.
+    pub fn shared(rates: &[(Limit, Rate)], store: Arc<dyn Store>) -> RateLimits {
+        RateLimits {
+            shared: Some(store),
+            ..RateLimits::new(rates)
+        }
+    }
+
+    /// One operation on the shared bucket of (`limit`, `key`); `None` when
+    /// the limit is not configured or the store failed.
+    fn shared_op(
+        &self,
+        store: &dyn Store,
+        limit: Limit,
+        key: &str,
+        op: BucketOp,
+    ) -> Option<(Rate, ironseal_storage::Bucket, i64)> {
+        let (rate, _) = self.buckets.get(&limit)?;
+        let now = now_ns();
+        let bucket_key = format!("{}:{key}", limit.as_str());
+        match store.rate_bucket(&bucket_key, op, rate.gcra(), now) {
+            Ok(b) => Some((*rate, b, now)),
+            Err(e) => {
+                tracing::warn!(limit = limit.as_str(), error = %e, "rate-limit bucket unavailable; admitting");
+                None
+            }
         }
     }
 
@@ -164,6 +218,16 @@ impl RateLimits {
 
     /// Counts one event of `limit` for `key`; `Err` when over the limit.
     pub fn check(&self, limit: Limit, key: &str) -> Result<(), Refused> {
+        if let Some(store) = &self.shared {
+            return match self.shared_op(&**store, limit, key, BucketOp::Take) {
+                Some((rate, b, now)) if !b.admitted => Err(Refused {
+                    limit,
+                    rate,
+                    retry_after: nanos(b.wait_ns(rate.gcra(), now)).max(Duration::from_secs(1)),
+                }),
+                _ => Ok(()),
+            };
+        }
         let Some((rate, limiter)) = self.buckets.get(&limit) else {
             return Ok(());
         };
@@ -180,6 +244,12 @@ impl RateLimits {
     /// Records a failed validation for each (limit, key): once a budget is
     /// spent, that key is blocked until its bucket admits again.
     pub fn record_failure(&self, keys: &[(Limit, String)]) {
+        if let Some(store) = &self.shared {
+            for (limit, key) in keys {
+                self.shared_op(&**store, *limit, key, BucketOp::Force);
+            }
+            return;
+        }
         for (limit, key) in keys {
             if let Err(r) = self.check(*limit, key) {
                 let mut b = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
@@ -196,6 +266,22 @@ impl RateLimits {
 
     /// `Err` while any (limit, key) is blocked by failed validations.
     pub fn check_failures(&self, keys: &[(Limit, String)]) -> Result<(), Refused> {
+        if let Some(store) = &self.shared {
+            for (limit, key) in keys {
+                if let Some((rate, b, now)) = self.shared_op(&**store, *limit, key, BucketOp::Peek)
+                {
+                    let over = b.over_ns(rate.gcra(), now);
+                    if over > 0 {
+                        return Err(Refused {
+                            limit: *limit,
+                            rate,
+                            retry_after: nanos(over).max(Duration::from_secs(1)),
+                        });
+                    }
+                }
+            }
+            return Ok(());
+        }
         let b = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         for (limit, key) in keys {
@@ -221,6 +307,12 @@ impl RateLimits {
 
     /// Forgets idle keys so memory stays bounded.
     pub fn prune(&self) {
+        if let Some(store) = &self.shared {
+            if let Err(e) = store.purge_rate_buckets(now_ns()) {
+                tracing::warn!(error = %e, "purging rate-limit buckets failed");
+            }
+            return;
+        }
         for (_, l) in self.buckets.values() {
             l.retain_recent();
             l.shrink_to_fit();
@@ -231,6 +323,11 @@ impl RateLimits {
             .unwrap_or_else(|e| e.into_inner())
             .retain(|_, until| *until > now);
     }
+}
+
+/// A non-negative nanosecond count as a duration.
+fn nanos(ns: i64) -> Duration {
+    Duration::from_nanos(u64::try_from(ns).unwrap_or(0))
 }
 
 /// The key of a client IP: IPv4 (IPv4-mapped IPv6 included) by address,
@@ -269,6 +366,43 @@ mod tests {
         // Other keys and unconfigured limits are unaffected.
         assert!(l.check(Limit::NewOrdersPerAccount, "b").is_ok());
         assert!(l.check(Limit::NewAccountsPerIp, "a").is_ok());
+    }
+
+    /// Two replicas on one store enforce one limit: the burst is shared,
+    /// and failures recorded on one block the key on the other.
+    #[test]
+    fn replicas_on_one_store_share_the_buckets() {
+        let store: Arc<dyn Store> = Arc::new(ironseal_storage::MemoryStore::default());
+        let rates = [
+            (Limit::NewOrdersPerAccount, Rate::per_minute(3)),
+            (Limit::FailedValidationsPerAccount, Rate::per_hour(2)),
+        ];
+        let a = RateLimits::shared(&rates, store.clone());
+        let b = RateLimits::shared(&rates, store);
+        assert!(a.check(Limit::NewOrdersPerAccount, "acct").is_ok());
+        assert!(b.check(Limit::NewOrdersPerAccount, "acct").is_ok());
+        assert!(a.check(Limit::NewOrdersPerAccount, "acct").is_ok());
+        let r = b.check(Limit::NewOrdersPerAccount, "acct").unwrap_err();
+        assert!(
+            (1..=20).contains(&r.retry_after.as_secs()),
+            "{:?}",
+            r.retry_after
+        );
+        assert!(
+            b.check(Limit::NewAccountsPerIp, "acct").is_ok(),
+            "unconfigured"
+        );
+        let keys = vec![(Limit::FailedValidationsPerAccount, "acct".to_string())];
+        a.record_failure(&keys);
+        b.record_failure(&keys);
+        assert!(
+            a.check_failures(&keys).is_ok(),
+            "the budget is not over yet"
+        );
+        b.record_failure(&keys);
+        let r = a.check_failures(&keys).unwrap_err();
+        assert_eq!(r.limit, Limit::FailedValidationsPerAccount);
+        assert!(r.retry_after > Duration::from_secs(60), "{r:?}");
     }
 
     #[test]

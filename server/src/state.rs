@@ -86,13 +86,22 @@ impl AppState {
             ),
             crate::config::StorageBackend::Sled => NonceStore::new(),
         };
+        // ... and rate-limit buckets.
+        let rate_limits = match config.storage {
+            crate::config::StorageBackend::Postgres { .. } => {
+                crate::rate_limits::RateLimits::shared(&config.rate_limits(), store.clone())
+            }
+            crate::config::StorageBackend::Sled => {
+                crate::rate_limits::RateLimits::new(&config.rate_limits())
+            }
+        };
         Ok(AppState {
             eab_in_use: AtomicBool::new(eab_in_use),
             scep_ra: Default::default(),
             audit_keys,
             flusher,
             flush_stats,
-            rate_limits: crate::rate_limits::RateLimits::new(&config.rate_limits()),
+            rate_limits,
 
             config,
             store,

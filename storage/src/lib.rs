@@ -34,6 +34,7 @@ mod memory;
 pub mod pending;
 mod postgres;
 pub mod purge;
+pub mod rate_buckets;
 pub mod records;
 pub mod scep;
 mod sled_backup;
@@ -58,6 +59,7 @@ pub use memory::MemoryStore;
 pub use pending::PendingCounts;
 pub use postgres::{PgOptions, PgStore, DEFAULT_POOL_SIZE as PG_DEFAULT_POOL_SIZE};
 pub use purge::Purged;
+pub use rate_buckets::{Bucket, BucketOp, Gcra};
 pub use records::{
     AccountRecord, ApiKeyRecord, ApiRole, AuthzRecord, CaRecord, CaStatus, CertificateRecord,
     CertificateStatus, ChallengeRecord, CrossCert, OrderRecord, RevocationRecord,
@@ -340,6 +342,22 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets used nonces that expired before `now` (Unix seconds);
     /// returns how many.
     fn purge_nonces(&self, now: u64) -> Result<u64, StoreError>;
+
+    /// Applies `op` to the rate-limit bucket `key` at `now_ns` (ns since
+    /// the Unix epoch) under `gcra`, atomically against every other caller
+    /// on the same store (and, on PostgreSQL, every replica); see
+    /// [`rate_buckets`].
+    fn rate_bucket(
+        &self,
+        key: &str,
+        op: BucketOp,
+        gcra: Gcra,
+        now_ns: i64,
+    ) -> Result<Bucket, StoreError>;
+
+    /// Forgets rate-limit buckets whose TAT is before `now_ns` (they equal
+    /// empty ones); returns how many.
+    fn purge_rate_buckets(&self, now_ns: i64) -> Result<u64, StoreError>;
 
     /// Sets the last CRL number of `ca_id` (import only; numbers never go
     /// back in normal operation, see [`Store::next_crl_number`]).

@@ -14,6 +14,7 @@ use crate::issuance::IssuanceWrite;
 use crate::keys;
 use crate::pending::{self, PendingCounts};
 use crate::purge::{self, Purged};
+use crate::rate_buckets::{self, Bucket, BucketOp, Gcra};
 use crate::records::ApiRole;
 use crate::records::{
     AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, OrderRecord,
@@ -41,6 +42,7 @@ struct Inner {
     audit: Vec<AuditEntry>,
     audit_keys: BTreeMap<String, AuditKeyRecord>,
     used_nonces: HashMap<u128, u64>,
+    rate_buckets: HashMap<String, i64>,
     audit_mac: Option<AuditMacKey>,
     tenants: BTreeMap<String, TenantRecord>,
     eab_keys: BTreeMap<String, EabKeyRecord>,
@@ -647,6 +649,29 @@ impl Store for MemoryStore {
                     .count(),
             ),
         })
+    }
+
+    fn rate_bucket(
+        &self,
+        key: &str,
+        op: BucketOp,
+        gcra: Gcra,
+        now_ns: i64,
+    ) -> Result<Bucket, StoreError> {
+        let mut g = self.lock();
+        let (bucket, store) =
+            rate_buckets::step(g.rate_buckets.get(key).copied(), op, gcra, now_ns);
+        if let Some(tat) = store {
+            g.rate_buckets.insert(key.to_owned(), tat);
+        }
+        Ok(bucket)
+    }
+
+    fn purge_rate_buckets(&self, now_ns: i64) -> Result<u64, StoreError> {
+        let mut g = self.lock();
+        let before = g.rate_buckets.len();
+        g.rate_buckets.retain(|_, tat| *tat >= now_ns);
+        Ok((before - g.rate_buckets.len()) as u64)
     }
 
     fn redeem_nonce(&self, id: u128, expires: u64) -> Result<bool, StoreError> {

@@ -31,6 +31,7 @@
 //! | `scep_transactions`   | SCEP transactionID                           | `ScepTransactionRecord` |
 //! | `est_users`           | user name                                    | `EstUserRecord`       |
 //! | `used_nonces`         | ACME nonce id, u128 BE                       | expiry, u64 BE (Unix s) |
+//! | `rate_buckets`        | limit ‖ `:` ‖ key                            | GCRA TAT, i64 BE (ns) |
 //!
 //! Strings inside composite keys are length-prefixed (see `keys.rs`). The
 //! default tree holds `schema_version`, `cert_status_built` (set once
@@ -87,6 +88,7 @@ use crate::issuance::IssuanceWrite;
 use crate::keys;
 use crate::pending::PendingCounts;
 use crate::purge::{self, Purged};
+use crate::rate_buckets::{self, Bucket, BucketOp, Gcra};
 use crate::records::ApiRole;
 use crate::records::{
     AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, CertificateStatus,
@@ -242,6 +244,8 @@ pub struct SledStore {
     scep_transactions: Tree,
     est_users: Tree,
     used_nonces: Tree,
+    /// Rate-limit buckets (ephemeral; see `crate::rate_buckets`).
+    rate_buckets: Tree,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -303,6 +307,13 @@ fn add_index_keys<T: DeserializeOwned>(
         }
     }
     Ok(())
+}
+
+/// A stored rate-bucket TAT (i64 big-endian).
+fn tat_from(bytes: &[u8]) -> Result<i64, StoreError> {
+    <[u8; 8]>::try_from(bytes)
+        .map(i64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt("rate bucket".into()))
 }
 
 fn id_from(bytes: &[u8]) -> Result<String, StoreError> {
@@ -417,6 +428,7 @@ impl SledStore {
             scep_transactions: tree("scep_transactions")?,
             est_users: tree("est_users")?,
             used_nonces: tree("used_nonces")?,
+            rate_buckets: tree("rate_buckets")?,
             db,
             gate: Arc::new(RwLock::new(())),
             syncer: Arc::new(syncer),
@@ -1211,6 +1223,48 @@ impl Store for SledStore {
             orders: count(&self.orders_by_account)?,
             authzs: count(&self.authz_by_identifier)?,
         })
+    }
+
+    fn rate_bucket(
+        &self,
+        key: &str,
+        op: BucketOp,
+        gcra: Gcra,
+        now_ns: i64,
+    ) -> Result<Bucket, StoreError> {
+        let _writing = self.writing();
+        loop {
+            let old = self.rate_buckets.get(key).map_err(backend)?;
+            let stored = old.as_deref().map(tat_from).transpose()?;
+            let (bucket, store) = rate_buckets::step(stored, op, gcra, now_ns);
+            let Some(tat) = store else {
+                return Ok(bucket);
+            };
+            let swapped = self
+                .rate_buckets
+                .compare_and_swap(key, old, Some(&tat.to_be_bytes()[..]))
+                .map_err(backend)?;
+            if swapped.is_ok() {
+                return Ok(bucket);
+            }
+        }
+    }
+
+    fn purge_rate_buckets(&self, now_ns: i64) -> Result<u64, StoreError> {
+        let mut gone = 0;
+        for item in self.rate_buckets.iter() {
+            let (k, v) = item.map_err(backend)?;
+            if tat_from(&v)? < now_ns {
+                let _writing = self.writing();
+                // Only if unchanged since read: a concurrent take wins.
+                let removed = self
+                    .rate_buckets
+                    .compare_and_swap(&k, Some(v), None::<&[u8]>)
+                    .map_err(backend)?;
+                gone += u64::from(removed.is_ok());
+            }
+        }
+        Ok(gone)
     }
 
     fn redeem_nonce(&self, id: u128, expires: u64) -> Result<bool, StoreError> {

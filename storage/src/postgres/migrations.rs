@@ -16,7 +16,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("migrations/0001_initial.sql")),
     (2, include_str!("migrations/0002_audit_keys.sql")),
     (3, include_str!("migrations/0003_used_nonces.sql")),
-    (4, include_str!("migrations/0004_pending_indexes.sql")),
+    (
+        4,
+        include_str!("migrations/0004_pending_and_rate_buckets.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations ("ironseal" in ASCII).

@@ -49,6 +49,7 @@ mod orders;
 mod pending;
 mod pool;
 mod purge;
+mod rate_buckets;
 mod scep;
 mod sql;
 mod tenancy;
@@ -411,6 +412,23 @@ impl Store for PgStore {
     ) -> Result<crate::PendingCounts, StoreError> {
         let account_id = account_id.to_owned();
         self.run(move |p| async move { pending::count_pending(&p, &account_id, now, limit).await })
+    }
+
+    fn rate_bucket(
+        &self,
+        key: &str,
+        op: crate::BucketOp,
+        gcra: crate::Gcra,
+        now_ns: i64,
+    ) -> Result<crate::Bucket, StoreError> {
+        let key = key.to_owned();
+        self.run(
+            move |p| async move { rate_buckets::rate_bucket(&p, &key, op, gcra, now_ns).await },
+        )
+    }
+
+    fn purge_rate_buckets(&self, now_ns: i64) -> Result<u64, StoreError> {
+        self.run(move |p| async move { rate_buckets::purge_rate_buckets(&p, now_ns).await })
     }
 
     fn redeem_nonce(&self, id: u128, expires: u64) -> Result<bool, StoreError> {

@@ -1845,6 +1845,77 @@ pub(crate) fn nonce_redemption(s: &dyn Store) {
     assert_eq!(wins, 1);
 }
 
+/// Rate-limit buckets: a burst, refusal with the time to wait, refill,
+/// forced events past the budget, purge; and of concurrent takes on one
+/// bucket exactly `burst` are admitted (replicas on one database share it).
+pub(crate) fn rate_buckets(s: &dyn Store) {
+    use ironseal_storage::{BucketOp, Gcra};
+    let g = Gcra {
+        interval_ns: 1_000,
+        burst: 3,
+    };
+    let now = 1_000_000;
+    for _ in 0..3 {
+        assert!(s.rate_bucket("k", BucketOp::Take, g, now).unwrap().admitted);
+    }
+    let refused = s.rate_bucket("k", BucketOp::Take, g, now).unwrap();
+    assert!(!refused.admitted);
+    assert_eq!(refused.wait_ns(g, now), 1_000);
+    assert!(
+        s.rate_bucket("other", BucketOp::Take, g, now)
+            .unwrap()
+            .admitted
+    );
+    assert!(
+        s.rate_bucket("k", BucketOp::Take, g, now + 1_000)
+            .unwrap()
+            .admitted,
+        "refilled after one interval"
+    );
+    // Forced events go one interval past the budget, no further.
+    for _ in 0..5 {
+        s.rate_bucket("f", BucketOp::Force, g, now).unwrap();
+    }
+    let peek = s.rate_bucket("f", BucketOp::Peek, g, now).unwrap();
+    assert_eq!(peek.over_ns(g, now), 1_000);
+    let fresh = s.rate_bucket("never", BucketOp::Peek, g, now).unwrap();
+    assert_eq!((fresh.over_ns(g, now), fresh.wait_ns(g, now)), (0, 0));
+    // Purge forgets buckets whose time has passed, keeps the others.
+    assert_eq!(
+        s.purge_rate_buckets(now + 3_500).unwrap(),
+        1,
+        "only 'other'"
+    );
+    assert_eq!(s.purge_rate_buckets(now + 10_000).unwrap(), 2);
+    assert!(s.rate_bucket("k", BucketOp::Peek, g, now).unwrap().tat_ns <= now);
+
+    // Concurrent takes: exactly the burst is admitted.
+    let g = Gcra {
+        interval_ns: 1_000_000_000_000,
+        burst: 20,
+    };
+    let barrier = Barrier::new(8);
+    let admitted: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    (0..5)
+                        .filter(|_| {
+                            s.rate_bucket("race", BucketOp::Take, g, now)
+                                .unwrap()
+                                .admitted
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(admitted, 20);
+}
+
 // ------------------------------------------------------------------ purge
 
 /// Expired orders that never issued and expired authorizations go, in
@@ -2207,7 +2278,7 @@ macro_rules! battery {
             issuance_is_atomic, issuance_race, tenants_and_eab, eab_bind_race, approvals, est_users,
             scep_transactions, scep_transaction_race,
             populate_and_verify, export_round_trip, import_into_backend, purge_expired, pending_counts,
-            nonce_redemption,
+            nonce_redemption, rate_buckets,
             import_refuses_a_broken_chain);
     };
     (@tests $backend:ident, $make:expr, $($test:ident),+ $(,)?) => {

@@ -49,6 +49,7 @@ pub mod client;
 pub mod clients;
 pub mod env;
 pub mod est_tls;
+pub mod intune_fake;
 pub mod net;
 pub mod pg;
 pub mod pki;

@@ -21,7 +21,7 @@ use ironseal_protocol::scep::{
     decrypt_envelope, issuer_and_serial, CertRepView, ContentCipher, DigestAlg, IssuerAndSubject,
     MessageType, RaKey, Request,
 };
-use serde_json::Value;
+use serde_json::{json, Value};
 use x509_cert::Certificate;
 
 const CONFIG: &str = r#"
@@ -290,6 +290,12 @@ fn openssl(args: &[&str], dir: &Path) {
 }
 
 fn client(dir: &Path, cn: &str, challenge: &str) -> Client {
+    client_with_sans(dir, cn, challenge, &[])
+}
+
+/// [`client`] whose CSR also asks for these subjectAltNames (openssl
+/// `[alt]` lines such as `DNS.1=a.example` or `URI.1=tag:...`).
+fn client_with_sans(dir: &Path, cn: &str, challenge: &str, sans: &[&str]) -> Client {
     std::fs::create_dir_all(dir).expect("mkdir");
     openssl(
         &[
@@ -317,14 +323,23 @@ fn client(dir: &Path, cn: &str, challenge: &str) -> Client {
         ],
         dir,
     );
-    std::fs::write(
-        dir.join("req.cnf"),
-        format!(
-            "[req]\nprompt=no\ndistinguished_name=dn\nattributes=attrs\n[dn]\nCN={cn}\n\
-             [attrs]\nchallengePassword={challenge}\n"
-        ),
-    )
-    .expect("write");
+    let mut cnf = format!(
+        "[req]\nprompt=no\ndistinguished_name=dn\nattributes=attrs\n{ext}[dn]\nCN={cn}\n\
+         [attrs]\nchallengePassword={challenge}\n",
+        ext = if sans.is_empty() {
+            ""
+        } else {
+            "req_extensions=ext\n"
+        }
+    );
+    if !sans.is_empty() {
+        cnf.push_str("[ext]\nsubjectAltName=@alt\n[alt]\n");
+        for s in sans {
+            cnf.push_str(s);
+            cnf.push('\n');
+        }
+    }
+    std::fs::write(dir.join("req.cnf"), cnf).expect("write");
     openssl(
         &[
             "req", "-new", "-key", "key.pem", "-config", "req.cnf", "-outform", "DER", "-out",
@@ -567,4 +582,429 @@ async fn transactions_are_idempotent_polled_and_get_cert_and_crl_answer() {
     let poll = request(&h, &ra, MessageType::CertPoll, "tx-none", &poll_content);
     let (status, info, _) = blocking(|| post(&held, &work, &h, &poll));
     assert_eq!((status.as_str(), info.as_deref()), ("2", Some("4")));
+}
+
+// ------------------------------------------- challenge kinds (issue 8)
+
+/// The RA certificate of a SCEP path, from GetCACert.
+fn ra_cert(url: &str) -> Certificate {
+    let p7 = curl(&[&format!("{url}?operation=GetCACert")]);
+    certificates_of(&p7)
+        .expect("GetCACert")
+        .iter()
+        .map(|d| Certificate::from_der(d).expect("cert"))
+        .find(|c| {
+            c.tbs_certificate()
+                .subject()
+                .to_string()
+                .contains("SCEP RA")
+        })
+        .expect("RA certificate")
+}
+
+/// Intune validation against the local fake of Entra, Graph and
+/// ScepActions: validate → issue → successNotification, each rejection
+/// code refused with its failInfo and nothing issued (failureNotification
+/// sent), 429 then success retried, 5xx until the attempts run out refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intune_validates_before_issuing_and_notifies() {
+    use ironseal_conformance::intune_fake::{IntuneFake, Reply, CLIENT_SECRET};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = IntuneFake::start(dir.path());
+    let secret = dir.path().join("intune-secret");
+    std::fs::write(&secret, format!("{CLIENT_SECRET}\n")).expect("write");
+    let config = format!(
+        "ca_key_algorithm = \"rsa3072\"\n\n[[profiles]]\nname = \"default\"\nlifetime_days = 90\n\
+         ekus = [\"serverAuth\"]\n\n[[profiles]]\nname = \"devices\"\nkind = \"device\"\n\
+         lifetime_days = 30\nekus = [\"clientAuth\"]\nallow_sid = true\n\n\
+         [[scep.profiles]]\npath = \"intune\"\nprofile = \"devices\"\nchallenge_kind = \"intune\"\n\n{}",
+        fake.config_section(&secret)
+    );
+    let env = Env::start_with_config("scep-intune", &config).await;
+    let url = format!("{}/scep/intune", env.srv.http_base_url());
+    let work = env.path().join("scep-intune");
+
+    // scepclient with an Intune challenge: validated, issued, notified.
+    let u = url.clone();
+    let d = work.join("dev1");
+    let (ok, out, cert) = blocking(|| scepclient(&d, &u, "intune-encrypted-challenge", "dev1"));
+    assert!(ok, "scepclient failed:\n{out}");
+    assert_eq!(scep_issuances(&env), 1);
+    assert_eq!(
+        fake.actions(),
+        ["validateRequest", "successNotification"],
+        "validate, then issue, then notify"
+    );
+    let calls = fake.calls();
+    let names: Vec<&str> = calls.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "token",
+            "discovery",
+            "token",
+            "validateRequest",
+            "successNotification"
+        ],
+        "Graph token, discovery, Intune token, then the actions"
+    );
+    assert_eq!(
+        calls[0].scope.as_deref(),
+        Some("https://graph.microsoft.com/.default")
+    );
+    assert_eq!(
+        calls[2].scope.as_deref(),
+        Some("https://api.manage.microsoft.com//.default")
+    );
+    let validate = &calls[3];
+    assert_eq!(validate.api_version.as_deref(), Some("2018-02-20"));
+    assert_eq!(
+        validate.authorization.as_deref(),
+        Some("Bearer intune-token")
+    );
+    let csr_b64 = validate.body["request"]["certificateRequest"]
+        .as_str()
+        .expect("certificateRequest");
+    let csr = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, csr_b64)
+        .expect("base64 CSR");
+    assert!(
+        x509_cert::request::CertReq::from_der(&csr).is_ok(),
+        "a DER PKCS#10"
+    );
+    let tx = validate.body["request"]["transactionId"]
+        .as_str()
+        .expect("transactionId")
+        .to_string();
+    let success = &calls[4].body["notification"];
+    assert_eq!(success["transactionId"], tx.as_str());
+    assert_eq!(
+        norm_serial(success["certificateSerialNumber"].as_str().expect("serial")),
+        norm_serial(&certs::serial_hex(&cert)),
+        "the notification reports the issued certificate"
+    );
+    assert_eq!(
+        success["certificateThumbprint"].as_str().map(str::len),
+        Some(40),
+        "SHA-1 thumbprint"
+    );
+
+    // Each documented rejection code: FAILURE with its failInfo, nothing
+    // issued, failureNotification sent.
+    let ra = ra_cert(&url);
+    for (i, (code, info)) in [
+        ("ChallengeExpired", "3"),
+        ("ChallengeDecryptionError", "2"),
+        ("SubjectNameMismatch", "2"),
+        ("SubjectAltNameMismatch", "2"),
+        ("KeyUsageMismatch", "2"),
+        ("EnhancedKeyUsageMismatch", "2"),
+        ("ScepProfileNoLongerTargetedToTheClient", "2"),
+        ("SignatureValidationFailed", "2"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        fake.clear();
+        fake.script(&[Reply::Code(code.into())]);
+        let c = client(&work.join(format!("rej{i}")), &format!("rej{i}"), "blob");
+        let msg = request(
+            &c,
+            &ra,
+            MessageType::PkcsReq,
+            &format!("tx-rej{i}"),
+            &c.csr_der,
+        );
+        let (status, fail, _) = blocking(|| post(&url, &work, &c, &msg));
+        assert_eq!(
+            (status.as_str(), fail.as_deref()),
+            ("2", Some(info)),
+            "{code}"
+        );
+        assert_eq!(
+            fake.actions(),
+            ["validateRequest", "failureNotification"],
+            "{code}"
+        );
+        let calls = fake.calls();
+        let failure = &calls.last().expect("call").body["notification"];
+        assert_eq!(failure["hResult"], -2_147_467_259_i64, "{code}: E_FAIL");
+        assert!(
+            failure["errorDescription"]
+                .as_str()
+                .is_some_and(|d| d.contains(code)),
+            "{code}: {failure}"
+        );
+    }
+    assert_eq!(scep_issuances(&env), 1, "a rejected challenge issued");
+
+    // 429, then success: retried, issued, notified.
+    fake.clear();
+    fake.script(&[Reply::Status(429), Reply::Code("Success".into())]);
+    let c = client(&work.join("retry"), "retry", "blob");
+    let msg = request(&c, &ra, MessageType::PkcsReq, "tx-retry", &c.csr_der);
+    let (status, _, content) = blocking(|| post(&url, &work, &c, &msg));
+    assert_eq!(status, "0", "429 then success");
+    let issued = only_cert(&content);
+    assert_eq!(
+        fake.actions(),
+        ["validateRequest", "validateRequest", "successNotification"]
+    );
+    assert_eq!(scep_issuances(&env), 2);
+    // The same request again is answered from the transaction record:
+    // Intune is not asked twice.
+    let (status, _, content) = blocking(|| post(&url, &work, &c, &msg));
+    assert_eq!((status.as_str(), only_cert(&content)), ("0", issued));
+    assert_eq!(fake.actions().len(), 3, "a retry asked Intune again");
+
+    // 503 on every attempt (max_attempts = 3): refused, nothing issued.
+    fake.clear();
+    fake.script(&[Reply::Status(503), Reply::Status(503), Reply::Status(503)]);
+    let c = client(&work.join("down"), "down", "blob");
+    let msg = request(&c, &ra, MessageType::PkcsReq, "tx-down", &c.csr_der);
+    let (status, fail, _) = blocking(|| post(&url, &work, &c, &msg));
+    assert_eq!((status.as_str(), fail.as_deref()), ("2", Some("2")));
+    assert_eq!(
+        fake.actions(),
+        ["validateRequest", "validateRequest", "validateRequest"],
+        "bounded retries"
+    );
+    assert_eq!(scep_issuances(&env), 2, "Intune down, yet issued");
+
+    // Tokens and the endpoint were fetched once and cached.
+    fake.clear();
+    let c = client(&work.join("cached"), "cached", "blob");
+    let msg = request(&c, &ra, MessageType::PkcsReq, "tx-cached", &c.csr_der);
+    let (status, _, _) = blocking(|| post(&url, &work, &c, &msg));
+    assert_eq!(status, "0");
+    assert_eq!(
+        fake.calls()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["validateRequest", "successNotification"],
+        "no new token or discovery while cached"
+    );
+}
+
+fn admin_json(env: &Env, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let text = body.map(|b| b.to_string());
+    let r = blocking(|| {
+        env.srv
+            .call(method, path, Some(&env.srv.admin_key), text.as_deref())
+    })
+    .expect("admin call");
+    let v = serde_json::from_str(&r.text()).unwrap_or(Value::Null);
+    (r.status, v)
+}
+
+/// One-time challenges from the admin API: single use, bound to a tenant
+/// (its profiles and names apply) and optionally a path; a static password
+/// works only where the path accepts it. And the SID strong-mapping URI
+/// SAN of a CSR is kept in the certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_time_challenges_are_single_use_and_tenant_bound() {
+    const CONFIG: &str = r#"
+ca_key_algorithm = "rsa3072"
+
+[[profiles]]
+name = "default"
+lifetime_days = 90
+ekus = ["serverAuth"]
+
+[[profiles]]
+name = "devices"
+kind = "device"
+lifetime_days = 30
+ekus = ["clientAuth"]
+allow_sid = true
+
+[[scep.profiles]]
+path = "dyn"
+profile = "devices"
+challenge_kind = "dynamic"
+
+[[scep.profiles]]
+path = "both"
+profile = "devices"
+challenge_kind = "static+dynamic"
+challenge = "static-password"
+"#;
+    let env = Env::start_with_config("scep-dyn", CONFIG).await;
+    let http = env.srv.http_base_url();
+    let dyn_url = format!("{http}/scep/dyn");
+    let both_url = format!("{http}/scep/both");
+    let work = env.path().join("scep-dyn");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    for (id, dns, profiles) in [("t1", "t1.test", "devices"), ("t2", "t2.test", "default")] {
+        let (st, v) = admin_json(
+            &env,
+            "POST",
+            "/admin/v1/tenants",
+            Some(json!({"id": id, "names": {"dns": [dns]}, "profiles": [profiles]})),
+        );
+        assert_eq!(st, 201, "tenant {id}: {v}");
+    }
+    let new_challenge = |body: Value| -> String {
+        let (st, v) = admin_json(&env, "POST", "/admin/v1/scep-challenges", Some(body));
+        assert_eq!(st, 201, "{v}");
+        assert!(
+            v["expiresAt"].is_string() && v["redeemedAt"].is_null(),
+            "{v}"
+        );
+        v["challenge"].as_str().expect("challenge").to_string()
+    };
+
+    // scepclient with a one-time challenge of t1: issued once.
+    let ch = new_challenge(json!({"tenant": "t1", "path": "dyn"}));
+    assert_eq!(ch.len(), 40);
+    let (u, d, c2) = (dyn_url.clone(), work.join("d1"), ch.clone());
+    let (ok, out, _) = blocking(|| scepclient(&d, &u, &c2, "d1"));
+    assert!(ok, "scepclient failed:\n{out}");
+    assert_eq!(scep_issuances(&env), 1);
+    // Used: a second enrolment with it is refused.
+    let (u, d, c2) = (dyn_url.clone(), work.join("d2"), ch.clone());
+    let (ok, out, _) = blocking(|| scepclient(&d, &u, &c2, "d2"));
+    assert!(
+        !ok && out.contains("badRequest"),
+        "reused challenge:\n{out}"
+    );
+    assert_eq!(scep_issuances(&env), 1, "a used challenge issued");
+
+    let ra = ra_cert(&dyn_url);
+    // The tenant's names apply: a DNS name outside t1 is refused...
+    let ch = new_challenge(json!({"tenant": "t1"}));
+    let c = client_with_sans(&work.join("n1"), "n1", &ch, &["DNS.1=host.elsewhere.test"]);
+    let msg = request(&c, &ra, MessageType::PkcsReq, "tx-n1", &c.csr_der);
+    let (status, fail, _) = blocking(|| post(&dyn_url, &work, &c, &msg));
+    assert_eq!((status.as_str(), fail.as_deref()), ("2", Some("2")));
+    // ...one inside is issued.
+    let ch = new_challenge(json!({"tenant": "t1"}));
+    let c = client_with_sans(&work.join("n2"), "n2", &ch, &["DNS.1=host.t1.test"]);
+    let msg = request(&c, &ra, MessageType::PkcsReq, "tx-n2", &c.csr_der);
+    let (status, _, content) = blocking(|| post(&dyn_url, &work, &c, &msg));
+    assert_eq!(status, "0", "a name inside the tenant");
+    let cert = work.join("n2.der");
+    std::fs::write(&cert, only_cert(&content)).expect("write");
+    let text = x509_text(&cert);
+    assert!(text.contains("DNS:host.t1.test"), "{text}");
+    // The tenant's profiles apply: t2 may not use "devices".
+    let ch = new_challenge(json!({"tenant": "t2"}));
+    let c = client(&work.join("p2"), "p2", &ch);
+    let msg = request(&c, &ra, MessageType::PkcsReq, "tx-p2", &c.csr_der);
+    let (status, fail, _) = blocking(|| post(&dyn_url, &work, &c, &msg));
+    assert_eq!((status.as_str(), fail.as_deref()), ("2", Some("2")));
+    assert_eq!(scep_issuances(&env), 2);
+
+    // Bound to a path: refused elsewhere, and still usable where it belongs.
+    let ch = new_challenge(json!({"tenant": "t1", "path": "both"}));
+    let c = client(&work.join("b1"), "b1", &ch);
+    let msg = request(&c, &ra, MessageType::PkcsReq, "tx-b1", &c.csr_der);
+    let (status, _, _) = blocking(|| post(&dyn_url, &work, &c, &msg));
+    assert_eq!(status, "2", "a challenge for path both on path dyn");
+    let msg = request(&c, &ra, MessageType::PkcsReq, "tx-b1", &c.csr_der);
+    let (status, _, _) = blocking(|| post(&both_url, &work, &c, &msg));
+    assert_eq!(status, "0", "the same challenge on its own path");
+
+    // A static password: refused on a dynamic-only path, accepted on
+    // static+dynamic. With it, the SID URI SAN is kept.
+    let sid = "tag:microsoft.com,2022-09-14:sid:S-1-5-21-1004336348-1177238915-682003330-1001";
+    let c = client_with_sans(
+        &work.join("s1"),
+        "s1",
+        "static-password",
+        &[&format!("URI.1={sid}")],
+    );
+    let msg = request(&c, &ra, MessageType::PkcsReq, "tx-s1", &c.csr_der);
+    let (status, _, _) = blocking(|| post(&dyn_url, &work, &c, &msg));
+    assert_eq!(status, "2", "static password on a dynamic-only path");
+    let msg = request(&c, &ra, MessageType::PkcsReq, "tx-s1", &c.csr_der);
+    let (status, _, content) = blocking(|| post(&both_url, &work, &c, &msg));
+    assert_eq!(status, "0", "static password on static+dynamic");
+    let cert = work.join("s1.der");
+    std::fs::write(&cert, only_cert(&content)).expect("write");
+    let text = x509_text(&cert);
+    assert!(
+        text.contains(&format!("URI:{sid}")),
+        "SID URI kept:\n{text}"
+    );
+    let pem = work.join("s1.pem");
+    let o = Command::new("openssl")
+        .args(["x509", "-inform", "DER", "-in"])
+        .arg(&cert)
+        .arg("-out")
+        .arg(&pem)
+        .output()
+        .expect("openssl");
+    assert!(o.status.success());
+    // pkilint's URI check refuses the `tag:` URI (RFC 4151; a valid RFC
+    // 3986 URI: scheme `tag`, path with a `,` sub-delimiter) that Active
+    // Directory's strong mapping requires verbatim; everything else must
+    // be clean.
+    let findings: Vec<String> = certs::pkilint_errors(&pem)
+        .into_iter()
+        .filter(|f| !(f.contains("pkix.invalid_uri_syntax") && f.contains("tag:microsoft.com")))
+        .collect();
+    assert!(findings.is_empty(), "pkilint: {findings:#?}");
+
+    // The list shows who used what, never a password; the CLI creates too.
+    let (st, v) = admin_json(&env, "GET", "/admin/v1/scep-challenges?tenant=t1", None);
+    assert_eq!(st, 200);
+    let list = v["scepChallenges"].as_array().expect("list");
+    assert_eq!(list.len(), 4, "{v}");
+    assert_eq!(
+        list.iter().filter(|c| c["redeemedAt"].is_string()).count(),
+        4,
+        "{v}"
+    );
+    assert!(!v.to_string().contains("challenge\""), "{v}");
+    let created = admin_ok(
+        &env.srv,
+        &[
+            "scep-challenges",
+            "create",
+            "--tenant",
+            "t1",
+            "--expires-in-minutes",
+            "5",
+        ],
+    );
+    assert_eq!(
+        created["challenge"].as_str().map(str::len),
+        Some(40),
+        "{created}"
+    );
+    // Bad requests: a path that does not take one-time challenges does
+    // not exist here; an unknown tenant; an overlong lifetime.
+    let (st, _) = admin_json(
+        &env,
+        "POST",
+        "/admin/v1/scep-challenges",
+        Some(json!({"path": "nope"})),
+    );
+    assert_eq!(st, 404);
+    let (st, _) = admin_json(
+        &env,
+        "POST",
+        "/admin/v1/scep-challenges",
+        Some(json!({"tenant": "nobody"})),
+    );
+    assert_eq!(st, 404);
+    let (st, _) = admin_json(
+        &env,
+        "POST",
+        "/admin/v1/scep-challenges",
+        Some(json!({"expiresInMinutes": 20000})),
+    );
+    assert_eq!(st, 400);
+}
+
+/// `openssl x509 -text` of a DER certificate.
+fn x509_text(der: &Path) -> String {
+    let o = Command::new("openssl")
+        .args(["x509", "-inform", "DER", "-noout", "-text", "-in"])
+        .arg(der)
+        .output()
+        .expect("openssl");
+    assert!(o.status.success());
+    String::from_utf8_lossy(&o.stdout).to_string()
 }

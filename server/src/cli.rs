@@ -119,6 +119,11 @@ enum AdminCommand {
         #[command(subcommand)]
         command: EstUsersCommand,
     },
+    /// One-time SCEP challenge passwords (shown once, single use).
+    ScepChallenges {
+        #[command(subcommand)]
+        command: ScepChallengesCommand,
+    },
     /// Requests held for approval (two-person integrity).
     Approvals {
         #[command(subcommand)]
@@ -251,6 +256,27 @@ enum EabCommand {
     },
     /// Disable an EAB key (one-way).
     Disable { kid: String },
+}
+
+#[derive(Subcommand)]
+enum ScepChallengesCommand {
+    /// Create a one-time SCEP challenge; it is shown once.
+    Create {
+        /// The tenant whose names policy applies to the CSR.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The SCEP path it may be used on (default: any dynamic path).
+        #[arg(long)]
+        path: Option<String>,
+        /// Minutes until it expires (default 60, at most 10080).
+        #[arg(long)]
+        expires_in_minutes: Option<u32>,
+    },
+    /// List one-time SCEP challenges (of one tenant), never their passwords.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -706,6 +732,33 @@ async fn run_command(api: &Api, command: AdminCommand) -> Result<(Value, bool), 
                     None,
                 )
                 .await?
+            }
+        },
+        AdminCommand::ScepChallenges { command } => match command {
+            ScepChallengesCommand::Create {
+                tenant,
+                path,
+                expires_in_minutes,
+            } => {
+                let mut body = json!({});
+                if let Some(t) = tenant {
+                    body["tenant"] = Value::String(t);
+                }
+                if let Some(p) = path {
+                    body["path"] = Value::String(p);
+                }
+                if let Some(m) = expires_in_minutes {
+                    body["expiresInMinutes"] = json!(m);
+                }
+                api.call("POST", "/admin/v1/scep-challenges", Some(body))
+                    .await?
+            }
+            ScepChallengesCommand::List { tenant } => {
+                let q = tenant
+                    .map(|t| format!("?tenant={}", seg(&t)))
+                    .unwrap_or_default();
+                api.call("GET", &format!("/admin/v1/scep-challenges{q}"), None)
+                    .await?
             }
         },
         AdminCommand::Approvals { command } => match command {

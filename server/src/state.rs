@@ -52,6 +52,8 @@ pub struct AppState {
     eab_in_use: AtomicBool,
     /// The SCEP RA certificate and key, see [`crate::scep::ra`].
     pub scep_ra: crate::scep::ra::RaSlot,
+    /// The Intune validation client, when `[scep.intune]` is configured.
+    pub scep_intune: Option<Arc<crate::scep::intune::IntuneClient>>,
     /// The audit MAC and checkpoint keys, see [`crate::audit_keys`].
     pub audit_keys: Arc<crate::audit_keys::AuditKeys>,
 }
@@ -95,7 +97,15 @@ impl AppState {
                 crate::rate_limits::RateLimits::new(&config.rate_limits())
             }
         };
+        let scep_intune = match &config.scep.intune {
+            Some(c) => Some(Arc::new(
+                crate::scep::intune::IntuneClient::new(c.clone())
+                    .map_err(|e| std::io::Error::other(format!("[scep.intune] {e}")))?,
+            )),
+            None => None,
+        };
         Ok(AppState {
+            scep_intune,
             eab_in_use: AtomicBool::new(eab_in_use),
             scep_ra: Default::default(),
             audit_keys,

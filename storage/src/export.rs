@@ -23,6 +23,7 @@ use crate::records::{
     AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, OrderRecord,
 };
 use crate::scep::ScepTransactionRecord;
+use crate::scep_challenges::ScepChallengeRecord;
 use crate::tenancy::{EabKeyRecord, TenantRecord};
 use crate::{backup, Store, StoreError};
 
@@ -54,6 +55,8 @@ pub enum ExportRecord {
     CrlNumber(CrlNumber),
     Approval(ApprovalRecord),
     ScepTransaction(ScepTransactionRecord),
+    /// A one-time SCEP challenge (its hash, never the password).
+    ScepChallenge(ScepChallengeRecord),
     /// Audit entries come last, in sequence order.
     AuditEntry(AuditEntry),
 }
@@ -84,6 +87,7 @@ impl ExportRecord {
             ExportRecord::CrlNumber(_) => "crl_number",
             ExportRecord::Approval(_) => "approval",
             ExportRecord::ScepTransaction(_) => "scep_transaction",
+            ExportRecord::ScepChallenge(_) => "scep_challenge",
             ExportRecord::AuditEntry(_) => "audit_entry",
         }
     }
@@ -138,6 +142,7 @@ pub fn import_record(store: &dyn Store, record: &ExportRecord) -> Result<(), Sto
                 )))
             }
         }
+        ExportRecord::ScepChallenge(r) => store.create_scep_challenge(r),
         ExportRecord::AuditEntry(e) => store.import_audit_entry(e),
     }
 }

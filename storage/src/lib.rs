@@ -37,6 +37,7 @@ pub mod purge;
 pub mod rate_buckets;
 pub mod records;
 pub mod scep;
+pub mod scep_challenges;
 mod sled_backup;
 mod sled_store;
 pub mod tenancy;
@@ -65,6 +66,7 @@ pub use records::{
     CertificateStatus, ChallengeRecord, CrossCert, OrderRecord, RevocationRecord,
 };
 pub use scep::{ScepTransactionRecord, ScepTransactionState};
+pub use scep_challenges::ScepChallengeRecord;
 pub use sled_store::SledStore;
 pub use tenancy::{EabKeyRecord, TenantNames, TenantRecord};
 pub use types::{
@@ -497,6 +499,30 @@ pub trait Store: Send + Sync + 'static {
     /// if it differs or is absent.
     fn delete_scep_transaction(&self, expected: &ScepTransactionRecord)
         -> Result<bool, StoreError>;
+
+    /// Store a new one-time SCEP challenge (keyed by its hash).
+    /// `Conflict` if the hash exists.
+    fn create_scep_challenge(&self, challenge: &ScepChallengeRecord) -> Result<(), StoreError>;
+
+    /// Fetch a one-time SCEP challenge by the SHA-256 (hex) of its
+    /// password, redeemed and expired ones included.
+    fn get_scep_challenge(&self, hash: &str) -> Result<Option<ScepChallengeRecord>, StoreError>;
+
+    /// One-time SCEP challenges, of one tenant or all, ordered by hash.
+    fn list_scep_challenges(
+        &self,
+        tenant_id: Option<&str>,
+    ) -> Result<Vec<ScepChallengeRecord>, StoreError>;
+
+    /// Redeem a one-time SCEP challenge atomically: if the one with this
+    /// hash is unredeemed and unexpired at `at`, mark it redeemed and
+    /// answer it; otherwise `Ok(None)` and nothing changes. Of concurrent
+    /// redemptions (on any replica) exactly one wins.
+    fn redeem_scep_challenge(
+        &self,
+        hash: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<ScepChallengeRecord>, StoreError>;
 }
 
 /// A new opaque id: 16 random bytes as unpadded base64url (22 characters,

@@ -21,6 +21,7 @@ use crate::records::{
     RevocationRecord,
 };
 use crate::scep::ScepTransactionRecord;
+use crate::scep_challenges::ScepChallengeRecord;
 use crate::tenancy::{EabKeyRecord, TenantRecord};
 use crate::types::{AccountStatus, AuthzStatus, Identifier, OrderStatus};
 use crate::{Store, StoreError};
@@ -49,6 +50,7 @@ struct Inner {
     approvals: HashMap<String, ApprovalRecord>,
     scep_transactions: HashMap<String, ScepTransactionRecord>,
     est_users: BTreeMap<String, EstUserRecord>,
+    scep_challenges: BTreeMap<String, ScepChallengeRecord>,
 }
 
 impl Inner {
@@ -578,6 +580,12 @@ impl Store for MemoryStore {
                     .into_iter()
                     .map(ExportRecord::ScepTransaction),
             );
+            out.extend(
+                g.scep_challenges
+                    .values()
+                    .cloned()
+                    .map(ExportRecord::ScepChallenge),
+            );
             out.extend(g.audit.iter().cloned().map(ExportRecord::AuditEntry));
             out
         };
@@ -604,6 +612,7 @@ impl Store for MemoryStore {
             + g.crl_numbers.len()
             + g.approvals.len()
             + g.scep_transactions.len()
+            + g.scep_challenges.len()
             + g.audit.len();
         Ok(n as u64)
     }
@@ -923,6 +932,48 @@ impl Store for MemoryStore {
         }
         g.scep_transactions.remove(&expected.transaction_id);
         Ok(true)
+    }
+
+    fn create_scep_challenge(&self, challenge: &ScepChallengeRecord) -> Result<(), StoreError> {
+        let mut g = self.lock();
+        if g.scep_challenges.contains_key(&challenge.challenge_hash) {
+            return Err(StoreError::Conflict("SCEP challenge exists".into()));
+        }
+        g.scep_challenges
+            .insert(challenge.challenge_hash.clone(), challenge.clone());
+        Ok(())
+    }
+
+    fn get_scep_challenge(&self, hash: &str) -> Result<Option<ScepChallengeRecord>, StoreError> {
+        Ok(self.lock().scep_challenges.get(hash).cloned())
+    }
+
+    fn list_scep_challenges(
+        &self,
+        tenant_id: Option<&str>,
+    ) -> Result<Vec<ScepChallengeRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .scep_challenges
+            .values()
+            .filter(|c| tenant_id.is_none_or(|t| c.tenant_id.as_deref() == Some(t)))
+            .cloned()
+            .collect())
+    }
+
+    fn redeem_scep_challenge(
+        &self,
+        hash: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<ScepChallengeRecord>, StoreError> {
+        let mut g = self.lock();
+        match g.scep_challenges.get_mut(hash) {
+            Some(c) if c.is_redeemable(at) => {
+                c.redeemed_at = Some(at);
+                Ok(Some(c.clone()))
+            }
+            _ => Ok(None),
+        }
     }
 }
 

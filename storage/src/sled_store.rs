@@ -30,6 +30,7 @@
 //! | `approvals`           | approval id                                  | `ApprovalRecord`      |
 //! | `scep_transactions`   | SCEP transactionID                           | `ScepTransactionRecord` |
 //! | `est_users`           | user name                                    | `EstUserRecord`       |
+//! | `scep_challenges`     | SHA-256 of the password (hex)                | `ScepChallengeRecord` |
 //! | `used_nonces`         | ACME nonce id, u128 BE                       | expiry, u64 BE (Unix s) |
 //! | `rate_buckets`        | limit ‖ `:` ‖ key                            | GCRA TAT, i64 BE (ns) |
 //!
@@ -95,6 +96,7 @@ use crate::records::{
     OrderRecord, RevocationRecord,
 };
 use crate::scep::ScepTransactionRecord;
+use crate::scep_challenges::ScepChallengeRecord;
 use crate::tenancy::{EabKeyRecord, TenantRecord};
 use crate::types::{AccountStatus, AuthzStatus, Identifier, OrderStatus};
 use crate::{Store, StoreError};
@@ -246,6 +248,7 @@ pub struct SledStore {
     used_nonces: Tree,
     /// Rate-limit buckets (ephemeral; see `crate::rate_buckets`).
     rate_buckets: Tree,
+    scep_challenges: Tree,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -429,6 +432,7 @@ impl SledStore {
             est_users: tree("est_users")?,
             used_nonces: tree("used_nonces")?,
             rate_buckets: tree("rate_buckets")?,
+            scep_challenges: tree("scep_challenges")?,
             db,
             gate: Arc::new(RwLock::new(())),
             syncer: Arc::new(syncer),
@@ -1157,6 +1161,7 @@ impl Store for SledStore {
         }
         n += export_tree(&self.approvals, ExportRecord::Approval, sink)?;
         n += export_tree(&self.scep_transactions, ExportRecord::ScepTransaction, sink)?;
+        n += export_tree(&self.scep_challenges, ExportRecord::ScepChallenge, sink)?;
         // Keys are big-endian seqs: ascending.
         n += export_tree(&self.audit, ExportRecord::AuditEntry, sink)?;
         Ok(n)
@@ -1177,6 +1182,7 @@ impl Store for SledStore {
             &self.crl_numbers,
             &self.approvals,
             &self.scep_transactions,
+            &self.scep_challenges,
             &self.audit,
         ];
         let audit_keys = self.audit_meta.scan_prefix(AUDIT_KEY_PREFIX).count() as u64;
@@ -1577,6 +1583,54 @@ impl Store for SledStore {
             }
             t.remove(key)?;
             Ok(true)
+        }))
+    }
+
+    fn create_scep_challenge(&self, challenge: &ScepChallengeRecord) -> Result<(), StoreError> {
+        let _writing = self.writing();
+        Self::create_json(
+            &self.scep_challenges,
+            &challenge.challenge_hash,
+            challenge,
+            "SCEP challenge",
+        )
+    }
+
+    fn get_scep_challenge(&self, hash: &str) -> Result<Option<ScepChallengeRecord>, StoreError> {
+        Self::get_json(&self.scep_challenges, hash.as_bytes())
+    }
+
+    fn list_scep_challenges(
+        &self,
+        tenant_id: Option<&str>,
+    ) -> Result<Vec<ScepChallengeRecord>, StoreError> {
+        let all: Vec<ScepChallengeRecord> = Self::list_json(&self.scep_challenges)?;
+        Ok(all
+            .into_iter()
+            .filter(|c| tenant_id.is_none_or(|t| c.tenant_id.as_deref() == Some(t)))
+            .collect())
+    }
+
+    fn redeem_scep_challenge(
+        &self,
+        hash: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<ScepChallengeRecord>, StoreError> {
+        let _writing = self.writing();
+        let key = hash.as_bytes();
+        // One sled transaction: of concurrent redemptions exactly one sees
+        // the challenge unredeemed.
+        tx_result(self.scep_challenges.transaction(|t| {
+            let mut c: ScepChallengeRecord = match t.get(key)? {
+                Some(v) => decode(&v).map_err(abort)?,
+                None => return Ok(None),
+            };
+            if !c.is_redeemable(at) {
+                return Ok(None);
+            }
+            c.redeemed_at = Some(at);
+            t.insert(key, encode(&c).map_err(abort)?)?;
+            Ok(Some(c))
         }))
     }
 }

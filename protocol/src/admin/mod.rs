@@ -18,6 +18,7 @@ mod keys;
 mod request;
 mod roles;
 pub mod routes;
+mod scep_challenges;
 mod serial;
 mod summary;
 mod tenants;
@@ -41,6 +42,10 @@ pub use keys::CreateKeyRequest;
 pub use request::{decode_body, decode_request, AdminRequest, Decoded};
 pub use roles::ApiRole;
 pub use routes::{lookup, Lookup, Op, Permission, Route, ROUTES};
+pub use scep_challenges::{
+    decode_create as decode_scep_challenge, CreateScepChallengeRequest,
+    SCEP_CHALLENGE_DEFAULT_MINUTES, SCEP_CHALLENGE_MAX_MINUTES,
+};
 pub use serial::normalize_serial;
 pub use summary::summarize;
 pub use tenants::{tenant_id, CreateTenantRequest, TenantNames};

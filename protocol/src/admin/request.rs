@@ -4,11 +4,12 @@ use serde::de::DeserializeOwned;
 
 use super::routes::{lookup, Lookup, Op, Route};
 use super::{
-    ca_name, csr_der, decode_est_user, normalize_serial, parse_audit_query, parse_body,
-    parse_status, parse_tenant_query, tenant_id, ApprovalStatus, AuditQuery, BulkRequest,
-    CaStatusRequest, CreateCaRequest, CreateEstUserRequest, CreateKeyRequest, CreateTenantRequest,
-    CrossSignRequest, CsrRequest, DecisionRequest, ExternalCaRequest, ImportCaRequest,
-    IssueRequest, RequestError, RevokeRequest, RolloverRequest, SignedCertificateRequest,
+    ca_name, csr_der, decode_est_user, decode_scep_challenge, normalize_serial, parse_audit_query,
+    parse_body, parse_status, parse_tenant_query, tenant_id, ApprovalStatus, AuditQuery,
+    BulkRequest, CaStatusRequest, CreateCaRequest, CreateEstUserRequest, CreateKeyRequest,
+    CreateScepChallengeRequest, CreateTenantRequest, CrossSignRequest, CsrRequest, DecisionRequest,
+    ExternalCaRequest, ImportCaRequest, IssueRequest, RequestError, RevokeRequest, RolloverRequest,
+    SignedCertificateRequest,
 };
 
 /// What an admin call carries beyond its route, decoded; `A` and `S` are
@@ -51,6 +52,10 @@ pub enum AdminRequest<A, S> {
     CreateEstUser(CreateEstUserRequest),
     /// `GET /admin/v1/est-users`: the tenant filter.
     ListEstUsers(Option<String>),
+    /// `POST /admin/v1/scep-challenges`.
+    CreateScepChallenge(CreateScepChallengeRequest),
+    /// `GET /admin/v1/scep-challenges`: the tenant filter.
+    ListScepChallenges(Option<String>),
     /// A call whose only input is its route and path parameters.
     Bare,
 }
@@ -105,6 +110,8 @@ pub fn decode_body<A: DeserializeOwned, S: DeserializeOwned>(
         Op::ListApprovals => AdminRequest::ListApprovals(parse_status(query)?),
         Op::CreateEstUser => AdminRequest::CreateEstUser(decode_est_user(body)?),
         Op::ListEstUsers => AdminRequest::ListEstUsers(parse_tenant_query(query)?),
+        Op::CreateScepChallenge => AdminRequest::CreateScepChallenge(decode_scep_challenge(body)?),
+        Op::ListScepChallenges => AdminRequest::ListScepChallenges(parse_tenant_query(query)?),
         Op::Approve | Op::Reject => AdminRequest::Decide(parse_body(body)?),
         Op::CreateTenant => {
             let r: CreateTenantRequest = parse_body(body)?;

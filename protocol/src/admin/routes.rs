@@ -52,6 +52,8 @@ pub enum Op {
     CreateEstUser,
     ListEstUsers,
     DisableEstUser,
+    CreateScepChallenge,
+    ListScepChallenges,
     IssueCertificate,
     ListApprovals,
     GetApproval,
@@ -232,6 +234,18 @@ pub static ROUTES: &[Route] = &[
         "/admin/v1/est-users/{username}/disable",
         Op::DisableEstUser,
         Permission::Operate,
+    ),
+    route(
+        "POST",
+        "/admin/v1/scep-challenges",
+        Op::CreateScepChallenge,
+        Permission::Operate,
+    ),
+    route(
+        "GET",
+        "/admin/v1/scep-challenges",
+        Op::ListScepChallenges,
+        Permission::Read,
     ),
     route(
         "POST",

@@ -11,7 +11,7 @@ use super::cas::*;
 use super::certificates::*;
 use super::keys::*;
 use super::routes::Op;
-use super::{approvals, ca_import, est_users, issuance, rollover, tenants};
+use super::{approvals, ca_import, est_users, issuance, rollover, scep_challenges, tenants};
 use super::{Answer, ApiError};
 use crate::authority::approvals::Decision;
 use crate::state::AppState;
@@ -61,6 +61,8 @@ pub async fn dispatch(
         Op::CreateEstUser => est_users::create(state, caller, body).await,
         Op::ListEstUsers => est_users::list(state, caller, query),
         Op::DisableEstUser => est_users::disable(state, caller, param(0)),
+        Op::CreateScepChallenge => scep_challenges::create(state, caller, body),
+        Op::ListScepChallenges => scep_challenges::list(state, caller, query),
         Op::IssueCertificate => issuance::issue(state, caller, body).await,
         Op::ListApprovals => approvals::list(state, caller, query),
         Op::GetApproval => approvals::get(state, caller, param(0)),

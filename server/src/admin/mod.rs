@@ -22,6 +22,7 @@ mod issuance;
 mod keys;
 mod refusals;
 mod rollover;
+mod scep_challenges;
 /// The route table (the protocol crate's).
 pub use ironseal_protocol::admin::routes;
 pub mod tenants;

@@ -15,6 +15,8 @@ pub struct ScepFileConfig {
     pub des3: Option<bool>,
     /// `[[scep.profiles]]`: one per URL path.
     pub profiles: Vec<ScepProfileFileConfig>,
+    /// `[scep.intune]`: the Entra app that validates Intune challenges.
+    pub intune: Option<super::intune::config::IntuneFileConfig>,
 }
 
 /// One `[[scep.profiles]]` entry.
@@ -29,6 +31,58 @@ pub struct ScepProfileFileConfig {
     pub tenant: Option<String>,
     /// The static challenge password the CSR must carry.
     pub challenge: Option<String>,
+    /// `static` (default), `dynamic`, `static+dynamic` or `intune`.
+    pub challenge_kind: Option<String>,
+}
+
+/// Which challenge passwords a SCEP path accepts in a PKCSReq.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeKind {
+    /// The path's configured password (compared in constant time).
+    Static,
+    /// A one-time challenge issued through the admin API.
+    Dynamic,
+    /// Either of the two.
+    StaticOrDynamic,
+    /// An Intune-issued challenge, validated by Intune (`[scep.intune]`).
+    Intune,
+}
+
+impl ChallengeKind {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChallengeKind::Static => "static",
+            ChallengeKind::Dynamic => "dynamic",
+            ChallengeKind::StaticOrDynamic => "static+dynamic",
+            ChallengeKind::Intune => "intune",
+        }
+    }
+
+    /// Parses the configuration spelling.
+    pub fn parse(s: &str) -> Option<ChallengeKind> {
+        [
+            ChallengeKind::Static,
+            ChallengeKind::Dynamic,
+            ChallengeKind::StaticOrDynamic,
+            ChallengeKind::Intune,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+
+    /// Whether the path's static password is accepted.
+    pub fn accepts_static(self) -> bool {
+        matches!(self, ChallengeKind::Static | ChallengeKind::StaticOrDynamic)
+    }
+
+    /// Whether one-time challenges are accepted.
+    pub fn accepts_dynamic(self) -> bool {
+        matches!(
+            self,
+            ChallengeKind::Dynamic | ChallengeKind::StaticOrDynamic
+        )
+    }
 }
 
 /// The resolved `[scep]` section.
@@ -40,6 +94,8 @@ pub struct ScepConfig {
     pub des3: bool,
     /// Paths in file order; `/scep` alone uses the first.
     pub profiles: Vec<ScepProfile>,
+    /// `[scep.intune]`, when configured.
+    pub intune: Option<super::intune::config::IntuneConfig>,
 }
 
 impl Default for ScepConfig {
@@ -48,6 +104,7 @@ impl Default for ScepConfig {
             enabled: true,
             des3: false,
             profiles: Vec::new(),
+            intune: None,
         }
     }
 }
@@ -61,8 +118,10 @@ pub struct ScepProfile {
     pub profile: String,
     /// The tenant, if any.
     pub tenant: Option<String>,
-    /// The static challenge password.
+    /// The static challenge password (empty unless the kind accepts one).
     pub challenge: String,
+    /// Which challenges a PKCSReq may carry.
+    pub challenge_kind: ChallengeKind,
 }
 
 impl std::fmt::Debug for ScepProfile {
@@ -72,6 +131,7 @@ impl std::fmt::Debug for ScepProfile {
             .field("profile", &self.profile)
             .field("tenant", &self.tenant)
             .field("challenge", &"<redacted>")
+            .field("challenge_kind", &self.challenge_kind)
             .finish()
     }
 }
@@ -120,22 +180,53 @@ pub fn resolve(file: &ScepFileConfig, profiles: &[Profile]) -> Result<ScepConfig
                 &format!("profile {profile:?} must have kind = \"device\""),
             ));
         }
-        let challenge = p
-            .challenge
-            .clone()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| bad(i, "challenge is required"))?;
+        let kind_name = p.challenge_kind.as_deref().unwrap_or("static");
+        let challenge_kind = ChallengeKind::parse(kind_name).ok_or_else(|| {
+            bad(
+                i,
+                &format!(
+                    "challenge_kind {kind_name:?} is not one of static, dynamic, static+dynamic, intune"
+                ),
+            )
+        })?;
+        let challenge = p.challenge.clone().filter(|c| !c.is_empty());
+        let challenge = match (challenge_kind.accepts_static(), challenge) {
+            (true, Some(c)) => c,
+            (true, None) => return Err(bad(i, "challenge is required")),
+            (false, None) => String::new(),
+            (false, Some(_)) => {
+                return Err(bad(
+                    i,
+                    &format!(
+                        "challenge is set but challenge_kind = {:?} never accepts it",
+                        challenge_kind.as_str()
+                    ),
+                ))
+            }
+        };
+        if challenge_kind == ChallengeKind::Intune && file.intune.is_none() {
+            return Err(bad(
+                i,
+                "challenge_kind = \"intune\" needs a [scep.intune] section",
+            ));
+        }
         out.push(ScepProfile {
             path,
             profile,
             tenant: p.tenant.clone(),
             challenge,
+            challenge_kind,
         });
     }
+    let intune = match &file.intune {
+        Some(f) => Some(super::intune::config::resolve(f)?),
+        None => None,
+    };
     Ok(ScepConfig {
         enabled: file.enabled.unwrap_or(true),
         des3: file.des3.unwrap_or(false),
         profiles: out,
+        intune,
     })
 }
 
@@ -173,6 +264,16 @@ mod tests {
         assert_eq!(c.scep.for_path(None).unwrap().path, "a");
         assert_eq!(c.scep.for_path(Some("b")).unwrap().challenge, "y");
         assert!(c.scep.for_path(Some("c")).is_none());
+        assert_eq!(
+            c.scep.for_path(Some("a")).unwrap().challenge_kind,
+            ChallengeKind::Static
+        );
+        let c = resolve_toml(
+            "[[scep.profiles]]\npath = \"d\"\nprofile = \"devices\"\nchallenge_kind = \"dynamic\"\n",
+        )
+        .unwrap();
+        let d = c.scep.for_path(Some("d")).unwrap();
+        assert!(d.challenge_kind.accepts_dynamic() && !d.challenge_kind.accepts_static());
         assert!(
             !format!("{:?}", c.scep).contains("\"y\""),
             "challenge redacted"
@@ -194,6 +295,22 @@ mod tests {
             (
                 "path = \"a/b\"\nprofile = \"devices\"\nchallenge = \"x\"\n",
                 "path",
+            ),
+            (
+                "path = \"a\"\nprofile = \"devices\"\nchallenge_kind = \"magic\"\n",
+                "magic",
+            ),
+            (
+                "path = \"a\"\nprofile = \"devices\"\nchallenge_kind = \"dynamic\"\nchallenge = \"x\"\n",
+                "never accepts",
+            ),
+            (
+                "path = \"a\"\nprofile = \"devices\"\nchallenge_kind = \"static+dynamic\"\n",
+                "challenge is required",
+            ),
+            (
+                "path = \"a\"\nprofile = \"devices\"\nchallenge_kind = \"intune\"\n",
+                "[scep.intune]",
             ),
         ] {
             let err = resolve_toml(&format!("[[scep.profiles]]\n{entry}"))

@@ -3,7 +3,10 @@
 //! the authority and maps its answer to a CertRep; nothing else.
 
 pub mod config;
+pub mod dynamic;
 pub mod error;
+pub mod intune;
+mod intune_flow;
 mod operation;
 pub mod ra;
 pub mod transaction;

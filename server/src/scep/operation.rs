@@ -20,7 +20,7 @@ use ironseal_storage::ScepTransactionState;
 use x509_cert::name::Name;
 use x509_cert::Certificate;
 
-use super::config::ScepProfile;
+use super::config::{ChallengeKind, ScepProfile};
 use super::ra::Ra;
 use super::transaction::{self, Claim, Standing, MAX_TRANSACTION_ID_LEN};
 use crate::authority::{self, IssuanceRequest, Outcome, ProfileChoice, Requester};
@@ -85,6 +85,7 @@ enum Decoded {
         cipher: ContentCipher,
         entry: ScepProfile,
         renewal_of: Option<String>,
+        gate: Gate,
     },
     /// CertPoll (§3.3.3): how is this transaction doing?
     Poll {
@@ -106,6 +107,22 @@ enum Decoded {
     },
     /// Refused before issuance; answer with this failInfo.
     Refuse(ScepAttributes, DigestAlg, FailInfo),
+}
+
+/// What must still happen, once the transaction is claimed, before the
+/// authority is asked: a retry of a claimed request is answered from its
+/// record and never redeems or validates twice.
+#[derive(Debug, Clone)]
+enum Gate {
+    /// Nothing: a static challenge matched, or a renewal.
+    Open,
+    /// Redeem this one-time challenge (SHA-256 hex); its tenant applies.
+    Dynamic {
+        hash: String,
+        tenant: Option<String>,
+    },
+    /// Ask Intune to validate the request.
+    Intune,
 }
 
 /// Handles a PKIOperation body for `/scep[/sub]`.
@@ -133,7 +150,8 @@ pub async fn pki_operation(
             cipher,
             entry,
             renewal_of,
-        } => enrol(state, msg, csr, cipher, entry, renewal_of).await,
+            gate,
+        } => enrol(state, msg, csr, cipher, entry, renewal_of, gate).await,
         Decoded::Poll { msg, cipher } => poll(state, &msg, cipher),
         Decoded::GetCert {
             msg,
@@ -293,6 +311,7 @@ fn decode(state: &AppState, ra: &Ra, sub: Option<&str>, body: &[u8]) -> Option<D
                 cipher: opened.cipher,
                 entry: entry.clone(),
                 renewal_of: Some(serial),
+                gate: Gate::Open,
             }),
             Err(info) => refuse(info),
         };
@@ -304,18 +323,55 @@ fn decode(state: &AppState, ra: &Ra, sub: Option<&str>, body: &[u8]) -> Option<D
             return refuse(e.fail_info());
         }
     };
-    if !challenge_matches(&given, &entry.challenge) {
-        tracing::info!(path = %entry.path, "SCEP challenge password does not match");
-        state.metrics.inc("scep_bad_challenge");
-        return refuse(FailInfo::BadRequest);
-    }
+    let gate = match challenge_gate(state, entry, &given) {
+        Ok(g) => g,
+        Err(why) => {
+            tracing::info!(path = %entry.path, %why, "SCEP challenge password refused");
+            state.metrics.inc("scep_bad_challenge");
+            return refuse(FailInfo::BadRequest);
+        }
+    };
     Some(Decoded::Enrol {
         msg: Box::new(msg),
         csr: opened.content,
         cipher: opened.cipher,
         entry: entry.clone(),
         renewal_of: None,
+        gate,
     })
+}
+
+/// Checks a PKCSReq's challenge password against what the path accepts
+/// (`challenge_kind`); a one-time challenge is only looked up here and
+/// redeemed once the transaction is claimed.
+fn challenge_gate(state: &AppState, entry: &ScepProfile, given: &str) -> Result<Gate, String> {
+    let kind = entry.challenge_kind;
+    if kind == ChallengeKind::Intune {
+        return match given.is_empty() {
+            true => Err("no challenge password (Intune)".into()),
+            false => Ok(Gate::Intune),
+        };
+    }
+    if kind.accepts_static() && challenge_matches(given, &entry.challenge) {
+        return Ok(Gate::Open);
+    }
+    if !kind.accepts_dynamic() || given.is_empty() {
+        return Err("does not match".into());
+    }
+    let hash = super::dynamic::hash(given);
+    let record = state
+        .store
+        .get_scep_challenge(&hash)
+        .map_err(|e| format!("store: {e}"))?
+        .ok_or_else(|| super::dynamic::Refusal::Unknown.to_string())?;
+    let tenant = super::dynamic::check(
+        &record,
+        &entry.path,
+        entry.tenant.as_deref(),
+        time::OffsetDateTime::now_utc(),
+    )
+    .map_err(|r| r.to_string())?;
+    Ok(Gate::Dynamic { hash, tenant })
 }
 
 /// A RenewalReq's signer must be a certificate this CA issued (the very
@@ -413,6 +469,7 @@ async fn enrol(
     cipher: ContentCipher,
     entry: ScepProfile,
     renewal_of: Option<String>,
+    gate: Gate,
 ) -> Answer {
     let attrs = msg.attributes.clone();
     let digest = msg.digest;
@@ -444,19 +501,47 @@ async fn enrol(
             return Answer::Fail(attrs, digest, FailInfo::BadRequest);
         }
     };
+    let tx_id = attrs.transaction_id.clone();
+    let mut tenant = entry.tenant.clone();
+    let intune = match passed_gate(state, &gate, &tx_id, &csr).await {
+        Ok(GatePassed::Open) => None,
+        Ok(GatePassed::Tenant(t)) => {
+            tenant = t;
+            None
+        }
+        Ok(GatePassed::Intune(client)) => Some(client),
+        Err(info) => {
+            if let Err(e) = transaction::settle(state.store.as_ref(), &claim, None) {
+                tracing::error!(error = %e, "SCEP transaction claim not released");
+            }
+            return Answer::Fail(attrs, digest, info);
+        }
+    };
     let mut req = IssuanceRequest::new(
         Requester::Scep {
             client: attrs.transaction_id.clone(),
         },
-        csr,
+        csr.clone(),
         Vec::new(),
     );
-    req.tenant = entry.tenant.clone();
+    req.tenant = tenant;
     req.profile = ProfileChoice::Configured(Some(entry.profile.clone()));
     let (answer, outcome) = match authority::issue(state, &req).await {
         Ok(Outcome::Issued(issued)) => {
             state.metrics.inc("scep_issued");
             let serial = issued.record.serial.clone();
+            if let Some(client) = &intune {
+                // Before the CertRep goes out, as Intune expects; a lost
+                // notification is logged and counted, the certificate
+                // (issued and recorded) is still returned.
+                let facts = super::intune_flow::issued_facts(&issued.record);
+                if let Err(e) = client
+                    .notify_success(&state.metrics, &tx_id, &csr, &facts)
+                    .await
+                {
+                    tracing::warn!(error = %e, transaction = %tx_id, "Intune success notification failed");
+                }
+            }
             (
                 success(&msg, cipher, vec![issued.record.der.clone()]),
                 Some(ScepTransactionState::Issued { serial }),
@@ -473,6 +558,15 @@ async fn enrol(
         }
         Err(e) => {
             tracing::info!(error = %e, "SCEP enrolment refused by the authority");
+            if let Some(client) = &intune {
+                let why = format!("certificate not issued: {e}");
+                if let Err(e) = client
+                    .notify_failure(&state.metrics, &tx_id, &csr, &why)
+                    .await
+                {
+                    tracing::warn!(error = %e, transaction = %tx_id, "Intune failure notification failed");
+                }
+            }
             (
                 Answer::Fail(attrs, digest, super::error::fail_info(&e)),
                 None,
@@ -487,6 +581,50 @@ async fn enrol(
         tracing::error!(error = %e.problem.detail, "SCEP transaction record not durable");
     }
     answer
+}
+
+/// What passing the gate decided.
+enum GatePassed {
+    /// Nothing changes.
+    Open,
+    /// A one-time challenge was redeemed; this tenant's policy applies.
+    Tenant(Option<String>),
+    /// Intune validated the request; notify it of the outcome.
+    Intune(Arc<super::intune::IntuneClient>),
+}
+
+/// Redeems the one-time challenge or asks Intune; the failInfo to answer
+/// when the request may not go on (nothing is issued).
+async fn passed_gate(
+    state: &Arc<AppState>,
+    gate: &Gate,
+    tx_id: &str,
+    csr: &[u8],
+) -> Result<GatePassed, FailInfo> {
+    match gate {
+        Gate::Open => Ok(GatePassed::Open),
+        Gate::Dynamic { hash, tenant } => {
+            let now = time::OffsetDateTime::now_utc();
+            match state.store.redeem_scep_challenge(hash, now) {
+                Ok(Some(_)) => {
+                    state.metrics.inc("scep_challenges_redeemed");
+                    Ok(GatePassed::Tenant(tenant.clone()))
+                }
+                Ok(None) => {
+                    tracing::info!(transaction = %tx_id, "SCEP one-time challenge already used or expired");
+                    state.metrics.inc("scep_bad_challenge");
+                    Err(FailInfo::BadRequest)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "SCEP one-time challenge redemption failed");
+                    Err(FailInfo::BadRequest)
+                }
+            }
+        }
+        Gate::Intune => super::intune_flow::validate(state, tx_id, csr)
+            .await
+            .map(GatePassed::Intune),
+    }
 }
 
 /// CertPoll (RFC 8894 §3.3.3): the transaction must exist and be polled

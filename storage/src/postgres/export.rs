@@ -38,6 +38,7 @@ const TABLES: &[(&str, &str)] = &[
     ("crl_numbers", "ca_id"),
     ("approvals", "id"),
     ("scep_transactions", "transaction_id"),
+    ("scep_challenges", "challenge_hash"),
     ("audit_log", "seq"),
 ];
 
@@ -62,6 +63,7 @@ fn record(table: &str, row: &tokio_postgres::Row) -> Result<ExportRecord, StoreE
         }),
         "approvals" => ExportRecord::Approval(dec(doc()?)?),
         "scep_transactions" => ExportRecord::ScepTransaction(dec(doc()?)?),
+        "scep_challenges" => ExportRecord::ScepChallenge(dec(doc()?)?),
         "audit_log" => ExportRecord::AuditEntry(dec(doc()?)?),
         other => return Err(StoreError::Backend(format!("no export for table {other}"))),
     })

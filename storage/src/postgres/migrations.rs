@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         4,
         include_str!("migrations/0004_pending_and_rate_buckets.sql"),
     ),
+    (5, include_str!("migrations/0005_scep_challenges.sql")),
 ];
 
 /// The advisory lock key that serialises migrations ("ironseal" in ASCII).

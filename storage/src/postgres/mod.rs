@@ -51,6 +51,7 @@ mod pool;
 mod purge;
 mod rate_buckets;
 mod scep;
+mod scep_challenges;
 mod sql;
 mod tenancy;
 
@@ -69,6 +70,7 @@ use crate::records::{
     OrderRecord, RevocationRecord,
 };
 use crate::scep::ScepTransactionRecord;
+use crate::scep_challenges::ScepChallengeRecord;
 use crate::tenancy::{EabKeyRecord, TenantRecord};
 use crate::types::{AuthzStatus, Identifier, OrderStatus};
 use crate::{Store, StoreError};
@@ -570,5 +572,32 @@ impl Store for PgStore {
     ) -> Result<bool, StoreError> {
         let expected = expected.clone();
         self.run(move |p| async move { scep::delete(&p, &expected).await })
+    }
+
+    fn create_scep_challenge(&self, challenge: &ScepChallengeRecord) -> Result<(), StoreError> {
+        let challenge = challenge.clone();
+        self.run(move |p| async move { scep_challenges::create(&p, &challenge).await })
+    }
+
+    fn get_scep_challenge(&self, hash: &str) -> Result<Option<ScepChallengeRecord>, StoreError> {
+        let hash = hash.to_owned();
+        self.run(move |p| async move { scep_challenges::get(&p, &hash).await })
+    }
+
+    fn list_scep_challenges(
+        &self,
+        tenant_id: Option<&str>,
+    ) -> Result<Vec<ScepChallengeRecord>, StoreError> {
+        let tenant_id = tenant_id.map(str::to_owned);
+        self.run(move |p| async move { scep_challenges::list(&p, tenant_id.as_deref()).await })
+    }
+
+    fn redeem_scep_challenge(
+        &self,
+        hash: &str,
+        at: OffsetDateTime,
+    ) -> Result<Option<ScepChallengeRecord>, StoreError> {
+        let hash = hash.to_owned();
+        self.run(move |p| async move { scep_challenges::redeem(&p, &hash, at).await })
     }
 }

@@ -16,7 +16,8 @@ use ironseal_storage::{
     AuthzRecord, AuthzStatus, CaRecord, CaStatus, CertificateRecord, ChainError, ChainVerifier,
     ChallengeRecord, ChallengeStatus, ChallengeType, EabKeyRecord, ExportRecord, Identifier,
     IssuanceWrite, MemoryStore, OrderRecord, OrderStatus, RevocationReason, RevocationRecord,
-    ScepTransactionRecord, ScepTransactionState, Store, StoreError, TenantNames, TenantRecord,
+    ScepChallengeRecord, ScepTransactionRecord, ScepTransactionState, Store, StoreError,
+    TenantNames, TenantRecord,
 };
 use serde_json::json;
 use time::macros::datetime;
@@ -2103,6 +2104,86 @@ pub(crate) fn pending_counts(s: &dyn Store) {
     assert_eq!(listed, vec!["p-proc", "p-ready", "p-valid"]);
 }
 
+// ------------------------------------------------- one-time SCEP challenges
+
+pub(crate) fn scep_challenge(hash: &str, tenant_id: Option<&str>) -> ScepChallengeRecord {
+    ScepChallengeRecord {
+        challenge_hash: hash.into(),
+        id: format!("id-{hash}"),
+        tenant_id: tenant_id.map(Into::into),
+        path: None,
+        created_at: T0,
+        created_by: "key:k1".into(),
+        expires_at: T0 + Duration::hours(1),
+        redeemed_at: None,
+    }
+}
+
+pub(crate) fn scep_challenges(s: &dyn Store) {
+    s.create_scep_challenge(&scep_challenge("h2", Some("t1")))
+        .unwrap();
+    s.create_scep_challenge(&scep_challenge("h1", None))
+        .unwrap();
+    s.create_scep_challenge(&scep_challenge("h3", Some("t1")))
+        .unwrap();
+    assert!(matches!(
+        s.create_scep_challenge(&scep_challenge("h1", Some("t1"))),
+        Err(StoreError::Conflict(_))
+    ));
+    let all: Vec<String> = s
+        .list_scep_challenges(None)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.challenge_hash)
+        .collect();
+    assert_eq!(all, ["h1", "h2", "h3"]);
+    assert_eq!(s.list_scep_challenges(Some("t1")).unwrap().len(), 2);
+    assert!(s.get_scep_challenge("nope").unwrap().is_none());
+
+    // Redeemed once, at the instant given; never again.
+    let at = T0 + Duration::minutes(5);
+    let r = s.redeem_scep_challenge("h2", at).unwrap().unwrap();
+    assert_eq!(r.redeemed_at, Some(at));
+    assert_eq!(r.tenant_id.as_deref(), Some("t1"));
+    assert_eq!(s.redeem_scep_challenge("h2", at).unwrap(), None);
+    assert_eq!(
+        s.get_scep_challenge("h2").unwrap().unwrap().redeemed_at,
+        Some(at)
+    );
+    // Expired (at or after expires_at): not redeemable, left untouched.
+    let late = T0 + Duration::hours(1);
+    assert_eq!(s.redeem_scep_challenge("h3", late).unwrap(), None);
+    assert_eq!(
+        s.get_scep_challenge("h3").unwrap().unwrap().redeemed_at,
+        None
+    );
+    assert_eq!(s.redeem_scep_challenge("unknown", at).unwrap(), None);
+    assert!(s.redeem_scep_challenge("h3", at).unwrap().is_some());
+}
+
+/// Eight threads redeem one challenge at once: exactly one wins.
+pub(crate) fn scep_challenge_redeem_race(s: &dyn Store) {
+    s.create_scep_challenge(&scep_challenge("race", None))
+        .unwrap();
+    let barrier = Barrier::new(8);
+    let wins: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    s.redeem_scep_challenge("race", T0).unwrap().is_some()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum()
+    });
+    assert_eq!(wins, 1, "a one-time challenge is redeemed exactly once");
+}
+
 // ------------------------------------------------------ export and import
 
 /// Fills `s` with at least one record of every kind an export carries.
@@ -2124,6 +2205,8 @@ pub(crate) fn populate_every_kind(s: &dyn Store) {
     assert!(s
         .put_scep_transaction(&scep_tx("xtx", "r", ScepTransactionState::InFlight), None)
         .unwrap());
+    s.create_scep_challenge(&scep_challenge("xch", Some("xt")))
+        .unwrap();
     for n in 0..5 {
         s.append_audit(&event(n)).unwrap();
     }
@@ -2181,7 +2264,7 @@ pub(crate) fn export_round_trip(s: &dyn Store) {
         .iter()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"].to_string())
         .collect();
-    assert_eq!(kinds.len(), 15, "every record kind is exported: {kinds:?}");
+    assert_eq!(kinds.len(), 16, "every record kind is exported: {kinds:?}");
     let target = MemoryStore::new();
     let files = import_file(&target, &export_file(s)).unwrap();
     assert_eq!(files, vec![("issuing-ca".to_string(), b"pica\n".to_vec())]);
@@ -2276,7 +2359,7 @@ macro_rules! battery {
             api_keys, api_key_create_race, last_admin_key_race, audit_append_read, audit_append_race,
             audit_keyed_append, audit_keys_created_once,
             issuance_is_atomic, issuance_race, tenants_and_eab, eab_bind_race, approvals, est_users,
-            scep_transactions, scep_transaction_race,
+            scep_transactions, scep_transaction_race, scep_challenges, scep_challenge_redeem_race,
             populate_and_verify, export_round_trip, import_into_backend, purge_expired, pending_counts,
             nonce_redemption, rate_buckets,
             import_refuses_a_broken_chain);

@@ -94,15 +94,26 @@ fn get_ca_caps(state: &AppState) -> Response<Body> {
         .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, ""))
 }
 
-/// GetCACert (RFC 8894 §4.2.1.2): the RA certificate and the issuing CA
-/// as a degenerate certs-only SignedData.
+/// GetCACert (RFC 8894 §4.2.1.2): the RA certificate, the issuing CA and
+/// its chain up to and including the root, as a degenerate certs-only
+/// SignedData. The root is there for clients that take the trust anchor
+/// for the CertRep signature from this answer: certmonger verifies the
+/// RA's signature against the top certificate it finds here, and an
+/// intermediate as the top leaves OpenSSL without a trust anchor.
 fn get_ca_cert(state: &AppState) -> Response<Body> {
     let Some(ra) = state.scep_ra.get() else {
         return text(StatusCode::SERVICE_UNAVAILABLE, "SCEP RA not ready\n");
     };
     let cas = state.ca_set();
-    let ca = cas.active.issuer.cert_der().to_vec();
-    match ironseal_protocol::pkcs7::certs_only(&[ra.key.cert_der(), &ca]) {
+    let mut certs: Vec<Vec<u8>> = vec![ra.key.cert_der().to_vec()];
+    certs.extend(cas.active.chain_der.iter().cloned());
+    if let Ok((_, root)) = der::pem::decode_vec(cas.active_root_pem.as_bytes()) {
+        if !certs.contains(&root) {
+            certs.push(root);
+        }
+    }
+    let refs: Vec<&[u8]> = certs.iter().map(Vec::as_slice).collect();
+    match ironseal_protocol::pkcs7::certs_only(&refs) {
         Ok(der) => Response::builder()
             .header(CONTENT_TYPE, "application/x-x509-ca-ra-cert")
             .body(full(der))

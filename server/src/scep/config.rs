@@ -15,6 +15,9 @@ pub struct ScepFileConfig {
     pub des3: Option<bool>,
     /// `[[scep.profiles]]`: one per URL path.
     pub profiles: Vec<ScepProfileFileConfig>,
+    /// Hours a finished transaction record is kept after it was last
+    /// written (default 720; 0 keeps them for ever).
+    pub transaction_retention_hours: Option<u32>,
 }
 
 /// One `[[scep.profiles]]` entry.
@@ -40,6 +43,16 @@ pub struct ScepConfig {
     pub des3: bool,
     /// Paths in file order; `/scep` alone uses the first.
     pub profiles: Vec<ScepProfile>,
+    /// How long a finished transaction record is kept (`None`: for ever),
+    /// see `scep::purge`.
+    pub transaction_retention: Option<std::time::Duration>,
+}
+
+/// Default of `[scep] transaction_retention_hours`: 30 days.
+pub const DEFAULT_TRANSACTION_RETENTION_HOURS: u32 = 720;
+
+fn retention(hours: u32) -> Option<std::time::Duration> {
+    (hours > 0).then(|| std::time::Duration::from_secs(u64::from(hours) * 3600))
 }
 
 impl Default for ScepConfig {
@@ -48,6 +61,7 @@ impl Default for ScepConfig {
             enabled: true,
             des3: false,
             profiles: Vec::new(),
+            transaction_retention: retention(DEFAULT_TRANSACTION_RETENTION_HOURS),
         }
     }
 }
@@ -136,6 +150,10 @@ pub fn resolve(file: &ScepFileConfig, profiles: &[Profile]) -> Result<ScepConfig
         enabled: file.enabled.unwrap_or(true),
         des3: file.des3.unwrap_or(false),
         profiles: out,
+        transaction_retention: retention(
+            file.transaction_retention_hours
+                .unwrap_or(DEFAULT_TRANSACTION_RETENTION_HOURS),
+        ),
     })
 }
 

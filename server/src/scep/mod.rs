@@ -5,6 +5,7 @@
 pub mod config;
 pub mod error;
 mod operation;
+pub mod purge;
 pub mod ra;
 pub mod transaction;
 

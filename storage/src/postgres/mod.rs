@@ -542,4 +542,13 @@ impl Store for PgStore {
         let expected = expected.clone();
         self.run(move |p| async move { scep::delete(&p, &expected).await })
     }
+    fn scep_transactions_before(
+        &self,
+        before: OffsetDateTime,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ScepTransactionRecord>, StoreError> {
+        let after = after.map(str::to_string);
+        self.run(move |p| async move { scep::before(&p, before, after.as_deref(), limit).await })
+    }
 }

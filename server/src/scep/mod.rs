@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod error;
+mod next_ca;
 mod operation;
 pub mod purge;
 pub mod ra;
@@ -42,8 +43,9 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
     let query = req.uri().query().unwrap_or("").to_string();
     let op = query_param(&query, "operation").unwrap_or_default();
     match (req.method().clone(), op.as_str()) {
-        (Method::GET | Method::HEAD, "GetCACaps") => get_ca_caps(state),
+        (Method::GET | Method::HEAD, "GetCACaps") => get_ca_caps(state).await,
         (Method::GET | Method::HEAD, "GetCACert") => get_ca_cert(state),
+        (Method::GET | Method::HEAD, "GetNextCACert") => next_ca::get_next_ca_cert(state).await,
         (Method::GET, "PKIOperation") => {
             let Some(raw) = query_param_raw(&query, "message") else {
                 return text(StatusCode::BAD_REQUEST, "missing message\n");
@@ -64,18 +66,19 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
                 Err(_) => text(StatusCode::PAYLOAD_TOO_LARGE, "message too large\n"),
             }
         }
-        (_, "GetCACaps" | "GetCACert" | "PKIOperation") => {
+        (_, "GetCACaps" | "GetCACert" | "GetNextCACert" | "PKIOperation") => {
             text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
         }
         _ => text(
             StatusCode::BAD_REQUEST,
-            "unsupported operation (GetCACaps, GetCACert, PKIOperation)\n",
+            "unsupported operation (GetCACaps, GetCACert, GetNextCACert, PKIOperation)\n",
         ),
     }
 }
 
-/// GetCACaps (RFC 8894 §3.5.2): what we really do.
-fn get_ca_caps(state: &AppState) -> Response<Body> {
+/// GetCACaps (RFC 8894 §3.5.2): what we really do. GetNextCACert only
+/// while a rollover successor waits (see `next_ca`).
+async fn get_ca_caps(state: &Arc<AppState>) -> Response<Body> {
     let mut caps = vec![
         "POSTPKIOperation",
         "SHA-256",
@@ -86,6 +89,9 @@ fn get_ca_caps(state: &AppState) -> Response<Body> {
     ];
     if state.config.scep.des3 {
         caps.push("DES3");
+    }
+    if next_ca::successor_waits(state).await {
+        caps.push("GetNextCACert");
     }
     let mut body = caps.join("\n");
     body.push('\n');

@@ -115,6 +115,7 @@ pub(crate) fn ca(id: &str, created_at: OffsetDateTime) -> CaRecord {
         created_at,
         cross_certs: Vec::new(),
         csr_der: Vec::new(),
+        predecessor_id: None,
     }
 }
 

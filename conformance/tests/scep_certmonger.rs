@@ -53,9 +53,12 @@ const SCEP_SUBMIT: &str = "/usr/lib/certmonger/scep-submit";
 /// fetched its certificates, request, wait for the outcome, list.
 const SCRIPT: &str = r#"#!/bin/sh
 set -u
+# certmonger runs the gate command with a clean environment: arguments.
+SCEP_URL=$1 CHALLENGE=$2 WORK=$3
 getcert add-scep-ca -s -c ironseal -u "$SCEP_URL" || exit 10
 i=0
-until getcert list-cas -s -c ironseal | grep -q "BEGIN CERTIFICATE"; do
+# Fetched: its CA file (CERTMONGER_CAS_DIR) holds the RA certificate.
+until grep -qs "^ca_encryption_cert=" "$WORK"/cas/*; do
   i=$((i+1)); [ $i -gt 100 ] && { echo "CA certificates never fetched"; exit 11; }
   sleep 0.2
 done
@@ -98,16 +101,17 @@ fn certmonger_session(work: &Path, url: &str, challenge: &str) -> String {
             "1",
             "-c",
         ])
-        .arg(&script)
+        .arg(format!(
+            "{} {url} {challenge} {}",
+            script.display(),
+            work.display()
+        ))
         .env("CERTMONGER_REQUESTS_DIR", work.join("requests"))
         .env("CERTMONGER_CAS_DIR", work.join("cas"))
         .env("CERTMONGER_LOCAL_CA_DIR", work.join("local"))
         .env("CERTMONGER_TMPDIR", work.join("tmp"))
         .env("HOME", work.join("home"))
-        .env("XDG_CONFIG_HOME", work.join("home"))
-        .env("SCEP_URL", url)
-        .env("CHALLENGE", challenge)
-        .env("WORK", work));
+        .env("XDG_CONFIG_HOME", work.join("home")));
     out
 }
 

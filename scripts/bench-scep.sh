@@ -18,6 +18,7 @@
 #   KEEP=1            keep the work dir (data dirs, logs)
 #   IRONSEAL=path     ironseal binary (default $CARGO_TARGET_DIR/release/ironseal)
 #   SCEPSERVER=path   micromdm scepserver (default: scepserver on PATH)
+#   CA_KEY            ironseal's ca_key_algorithm (default rsa3072; p256 for its own default)
 #
 # Prints, per server, enrolments/s, p50/p99 latency and the server's CPU
 # time per enrolment (utime + stime of its process, /proc/<pid>/stat), then
@@ -34,6 +35,7 @@ BENCH=$TARGET/release/bench_scep
 IRONSEAL=${IRONSEAL:-$TARGET/release/ironseal}
 SCEPSERVER=${SCEPSERVER:-$(command -v scepserver || true)}
 CHALLENGE=bench-challenge
+CA_KEY=${CA_KEY:-rsa3072}
 
 for tool in curl python3; do
   command -v "$tool" >/dev/null 2>&1 || { echo "bench-scep: missing $tool" >&2; exit 2; }
@@ -71,7 +73,7 @@ PY
 
 # ironseal: an RSA CA (scepclient-compatible, like micromdm's), a device profile.
 cat >"$WORK/ironseal.toml" <<TOML
-ca_key_algorithm = "rsa3072"
+ca_key_algorithm = "$CA_KEY"
 
 [[profiles]]
 name = "default"

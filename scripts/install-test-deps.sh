@@ -16,6 +16,10 @@ command -v lego >/dev/null 2>&1 || need_apt+=(lego)
 command -v certbot >/dev/null 2>&1 || need_apt+=(certbot)
 # micromdm's scepclient (and scepserver) for the SCEP conformance tests.
 command -v scepclient >/dev/null 2>&1 || need_apt+=(scep)
+# certmonger (getcert + its scep-submit helper) for the SCEP conformance
+# test; the test runs the daemon itself on a private D-Bus session bus.
+[ -x /usr/lib/certmonger/scep-submit ] || need_apt+=(certmonger)
+command -v dbus-run-session >/dev/null 2>&1 || need_apt+=(dbus-daemon)
 # strongSwan's `pki --est` / `pki --estca` for the EST conformance tests.
 # Its https fetcher is the curl plugin, packaged in the extra plugins.
 command -v pki >/dev/null 2>&1 || need_apt+=(strongswan-pki)
@@ -42,4 +46,4 @@ if [ ! -x "$venv/bin/kubernetes-validate" ]; then
   echo "install-test-deps: adding kubernetes-validate to $venv"
   "$venv/bin/pip" install -q kubernetes-validate
 fi
-echo "install-test-deps: ok (pebble-challtestsrv: $(command -v pebble-challtestsrv), lego: $(command -v lego), scepclient: $(command -v scepclient), pki: $(command -v pki), promtool: $(command -v promtool), systemd-analyze: $(command -v systemd-analyze), venv: $venv)"
+echo "install-test-deps: ok (pebble-challtestsrv: $(command -v pebble-challtestsrv), lego: $(command -v lego), scepclient: $(command -v scepclient), getcert: $(command -v getcert), pki: $(command -v pki), promtool: $(command -v promtool), systemd-analyze: $(command -v systemd-analyze), venv: $venv)"

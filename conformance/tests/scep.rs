@@ -430,9 +430,11 @@ async fn transactions_are_idempotent_polled_and_get_cert_and_crl_answer() {
         .find(|c| is_ra(c))
         .expect("RA certificate")
         .clone();
+    // The issuing CA: not the RA, not the (self-issued) root, which
+    // GetCACert also sends.
     let ca = certs
         .iter()
-        .find(|c| !is_ra(c))
+        .find(|c| !is_ra(c) && c.tbs_certificate().issuer() != c.tbs_certificate().subject())
         .expect("CA certificate")
         .clone();
 

@@ -9,7 +9,7 @@ use der::Decode;
 use ironseal_protocol::pkcs7::certificates_of;
 use ironseal_protocol::scep::{
     challenge_password, decrypt_envelope, CertRep, CertRepView, ContentCipher, DigestAlg, FailInfo,
-    MessageType, PkiMessage, RaKey, Reply, ScepError,
+    MessageType, PkiMessage, RaKey, Reply, ScepError, SignerCertificate,
 };
 use x509_cert::Certificate;
 
@@ -99,7 +99,7 @@ fn an_envelope_for_another_key_does_not_open() {
 #[test]
 fn success_certrep_round_trips_with_the_clients_cipher() {
     let msg = PkiMessage::decode(PKCSREQ).unwrap();
-    let recipient = Certificate::from_der(ISSUED).unwrap();
+    let recipient = SignerCertificate::from_der(ISSUED).unwrap();
     let rng = SystemRandom::new();
     for cipher in [ContentCipher::Aes256, ContentCipher::Des3] {
         let reply = Reply {
@@ -211,7 +211,7 @@ fn openssl_verifies_and_decrypts_our_certreps() {
         "client.pem",
     ]);
     let msg = PkiMessage::decode(PKCSREQ).unwrap();
-    let recipient = Certificate::from_der(ISSUED).unwrap();
+    let recipient = SignerCertificate::from_der(ISSUED).unwrap();
     for cipher in [
         ContentCipher::Aes128,
         ContentCipher::Aes256,
@@ -327,4 +327,57 @@ fn built_requests_decode_verify_and_open() {
     }
     .encode(&client, Duration::from_secs(1_800_000_000), &rng)
     .is_err());
+}
+
+/// certmonger signs with a transient certificate whose serial is 32
+/// octets (its transactionID): the message verifies, and a CertRep is
+/// encrypted to that certificate under the serial it gave itself.
+#[test]
+fn certmonger_signer_with_a_32_octet_serial_is_accepted_and_answered() {
+    const CERTMONGER: &[u8] = include_bytes!("vectors/scep/certmonger-0.79-pkcsreq.der");
+    let msg = PkiMessage::decode(CERTMONGER).unwrap();
+    assert_eq!(msg.attributes.message_type, MessageType::PkcsReq);
+    assert_eq!(msg.digest, DigestAlg::Sha256);
+    let serial = msg
+        .signer_cert
+        .tbs_certificate()
+        .serial_number()
+        .as_bytes()
+        .to_vec();
+    assert_eq!(serial.len(), 33, "sign byte + 32 octets");
+    assert!(
+        Certificate::from_der(&msg.signer_cert_der).is_err(),
+        "the RFC 5280 profile refuses it, which is why the signer is read leniently"
+    );
+
+    let ra = ra();
+    let issued = ISSUED.to_vec();
+    let rep = CertRep::Success {
+        certs: vec![&issued],
+        crls: vec![],
+        recipient: &msg.signer_cert,
+        cipher: ContentCipher::Aes256,
+    }
+    .encode(
+        Reply {
+            transaction_id: &msg.attributes.transaction_id,
+            recipient_nonce: &msg.attributes.sender_nonce,
+            digest: msg.digest,
+        },
+        &ra,
+        Duration::from_secs(1_800_000_000),
+        &SystemRandom::new(),
+    )
+    .unwrap();
+    let view = CertRepView::decode(&rep).unwrap();
+    let envelope = view.envelope.unwrap();
+    // The recipient is named by issuer and the full serial (RFC 5652
+    // §6.2.1), so the client finds its key.
+    let hex: String = serial.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(
+        envelope
+            .windows(serial.len())
+            .any(|w| w == serial.as_slice()),
+        "serial {hex} missing from the envelope"
+    );
 }

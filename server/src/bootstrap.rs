@@ -265,6 +265,7 @@ pub fn ensure_hierarchy(config: &Config, store: &dyn Store, kek: &Kek) -> Result
         created_at: now,
         cross_certs: Vec::new(),
         csr_der: Vec::new(),
+        predecessor_id: None,
     };
     let (root_key, root_der) = root_signed.record(
         store,
@@ -313,6 +314,7 @@ pub fn ensure_hierarchy(config: &Config, store: &dyn Store, kek: &Kek) -> Result
         created_at: now,
         cross_certs: Vec::new(),
         csr_der: Vec::new(),
+        predecessor_id: None,
     };
     int_signed.record(
         store,

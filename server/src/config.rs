@@ -1330,6 +1330,7 @@ mod tests {
         assert!(from_file.test_knobs().is_empty());
         assert_eq!(from_file.data_dir, defaults.data_dir);
         assert_eq!(from_file.rate_limits(), defaults.rate_limits());
+        assert_eq!(from_file.scep, defaults.scep);
         assert_eq!(
             from_file.external_account_required,
             defaults.external_account_required

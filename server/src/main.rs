@@ -277,6 +277,10 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
                         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || acme::purge::run(&st6, time::OffsetDateTime::now_utc())).await {
                             tracing::warn!(error = %e, "purge of expired orders and authorizations failed");
                         }
+                        let st7 = st.clone();
+                        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || ironseal::scep::purge::run(&st7, time::OffsetDateTime::now_utc())).await {
+                            tracing::warn!(error = %e, "purge of finished SCEP transactions failed");
+                        }
                     }
                     let st2 = st.clone();
                     // Renews delegated OCSP responder certificates off the request path.

@@ -523,6 +523,17 @@ pub trait Store: Send + Sync + 'static {
         hash: &str,
         at: OffsetDateTime,
     ) -> Result<Option<ScepChallengeRecord>, StoreError>;
+
+    /// SCEP transactions last written before `before`, in transactionID
+    /// order after `after` (exclusive; `None`: from the start), at most
+    /// `limit`: the candidates of the retention purge, which decides on
+    /// each and removes it with [`Store::delete_scep_transaction`].
+    fn scep_transactions_before(
+        &self,
+        before: OffsetDateTime,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ScepTransactionRecord>, StoreError>;
 }
 
 /// A new opaque id: 16 random bytes as unpadded base64url (22 characters,

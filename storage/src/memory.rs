@@ -975,6 +975,25 @@ impl Store for MemoryStore {
             _ => Ok(None),
         }
     }
+
+    fn scep_transactions_before(
+        &self,
+        before: OffsetDateTime,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ScepTransactionRecord>, StoreError> {
+        let g = self.lock();
+        let mut out: Vec<ScepTransactionRecord> = g
+            .scep_transactions
+            .values()
+            .filter(|r| r.updated_at < before)
+            .filter(|r| after.is_none_or(|a| r.transaction_id.as_str() > a))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.transaction_id.cmp(&b.transaction_id));
+        out.truncate(limit);
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

@@ -225,6 +225,12 @@ pub struct CaRecord {
     /// otherwise and in older records.
     #[serde(default, with = "b64", skip_serializing_if = "Vec::is_empty")]
     pub csr_der: Vec<u8>,
+    /// The CA this one succeeds: set on the successor a rollover creates
+    /// (`POST /admin/v1/cas/{id}/rollover`), which SCEP's GetNextCACert
+    /// (RFC 8894 §3.5.1) offers while the predecessor still issues.
+    /// Absent in older records and for CAs made otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predecessor_id: Option<String>,
 }
 
 /// A cross certificate of a CA: its subject and key certified by `by`.

@@ -1633,4 +1633,32 @@ impl Store for SledStore {
             Ok(Some(c))
         }))
     }
+
+    fn scep_transactions_before(
+        &self,
+        before: OffsetDateTime,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ScepTransactionRecord>, StoreError> {
+        use std::ops::Bound;
+        let start = match after {
+            Some(a) => Bound::Excluded(a.as_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
+        let mut out = Vec::new();
+        for kv in self
+            .scep_transactions
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
+        {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, v) = kv.map_err(backend)?;
+            let r: ScepTransactionRecord = decode(&v)?;
+            if r.updated_at < before {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
 }

@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
+use super::SignerCertificate;
 use aws_lc_rs::rand::SecureRandom;
 use x509_cert::attr::Attributes;
-use x509_cert::Certificate;
 
 use super::attributes::{build, octets_attr, printable_attr};
 use super::signer::sign_message;
@@ -30,7 +30,7 @@ pub enum CertRep<'a> {
         /// CRLs for the degenerate SignedData (GetCRL, §3.3.2.1).
         crls: Vec<&'a [u8]>,
         /// Who can open the envelope.
-        recipient: &'a Certificate,
+        recipient: &'a SignerCertificate,
         /// The request's content cipher.
         cipher: ContentCipher,
     },

@@ -25,7 +25,6 @@ pub struct CertRepView {
 impl CertRepView {
     /// Decodes and verifies a CertRep.
     pub fn decode(bytes: &[u8]) -> Result<Self, ScepError> {
-        use der::Encode;
         let v = verify_signed(bytes)?;
         let pki_status = optional_string(&v.attrs, oids::PKI_STATUS, "pkiStatus")?
             .ok_or(ScepError::Attribute("pkiStatus"))?;
@@ -38,7 +37,7 @@ impl CertRepView {
             pki_status,
             fail_info,
             recipient_nonce,
-            signer_cert_der: v.signer_cert.to_der()?,
+            signer_cert_der: v.signer_cert_der,
             envelope: v.content,
         })
     }

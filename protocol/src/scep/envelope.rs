@@ -13,19 +13,19 @@ use aws_lc_rs::rsa::{
     OaepAlgorithm, OaepPrivateDecryptingKey, Pkcs1PrivateDecryptingKey, Pkcs1PublicEncryptingKey,
     PublicEncryptingKey, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256,
 };
-use cms::cert::IssuerAndSerialNumber;
 use cms::content_info::{CmsVersion, ContentInfo};
 use cms::enveloped_data::{
-    EncryptedContentInfo, EnvelopedData, KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo,
-    RecipientInfos,
+    EncryptedContentInfo, KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo, RecipientInfos,
 };
 use der::asn1::{OctetString, SetOfVec};
 use der::{Any, Decode, Encode, EncodingRules, Tagged};
+use x509_cert::certificate::{CertificateInner, Profile};
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
 use x509_cert::spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
 
 use super::attributes::build;
+use super::lenient::{EnvelopedData, IssuerAndSerial, KeyTransRecipient};
 use super::{oids, ContentCipher, RaKey, ScepError};
 
 /// An opened envelope.
@@ -213,8 +213,8 @@ pub fn decrypt_envelope(
 /// Encrypts `content` to `recipient` (its RSA key, PKCS#1 v1.5 key
 /// transport) with `cipher`, as a ContentInfo holding an EnvelopedData
 /// (RFC 8894 §3.3.2: the CertRep's pkcsPKIEnvelope).
-pub fn encrypt_envelope(
-    recipient: &Certificate,
+pub fn encrypt_envelope<P: Profile>(
+    recipient: &CertificateInner<P>,
     cipher: ContentCipher,
     content: &[u8],
     rng: &dyn SecureRandom,
@@ -226,8 +226,8 @@ pub fn encrypt_envelope(
 /// `content_type` (RFC 5652 §6.1 EncryptedContentInfo.contentType); EST
 /// uses it for a server-generated key (RFC 7030 §4.4.2, an
 /// id-ct-KP-aKeyPackage, RFC 5958 §4).
-pub fn encrypt_content(
-    recipient: &Certificate,
+pub fn encrypt_content<P: Profile>(
+    recipient: &CertificateInner<P>,
     cipher: ContentCipher,
     content_type: der::asn1::ObjectIdentifier,
     content: &[u8],
@@ -246,12 +246,11 @@ pub fn encrypt_content(
     let mut wrapped = vec![0u8; public.ciphertext_size()];
     let wrapped = public.encrypt(&key, &mut wrapped).map_err(build)?.to_vec();
 
-    let ktri = KeyTransRecipientInfo {
+    // The recipient may be a transient certificate with a serial longer
+    // than RFC 5280 allows (see `lenient`): named as it named itself.
+    let ktri = KeyTransRecipient {
         version: CmsVersion::V0,
-        rid: RecipientIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-            issuer: tbs.issuer().clone(),
-            serial_number: tbs.serial_number().clone(),
-        }),
+        rid: IssuerAndSerial::of(recipient)?,
         key_enc_alg: AlgorithmIdentifierOwned {
             oid: oids::RSA_ENCRYPTION,
             parameters: Some(Any::null()),
@@ -259,11 +258,10 @@ pub fn encrypt_content(
         enc_key: OctetString::new(wrapped)?,
     };
     let mut recips = SetOfVec::new();
-    recips.insert(RecipientInfo::Ktri(ktri))?;
+    recips.insert(Any::encode_from(&ktri)?)?;
     let env = EnvelopedData {
         version: CmsVersion::V0,
-        originator_info: None,
-        recip_infos: RecipientInfos(recips),
+        recip_infos: recips,
         encrypted_content: EncryptedContentInfo {
             content_type,
             content_enc_alg: AlgorithmIdentifierOwned {
@@ -272,7 +270,6 @@ pub fn encrypt_content(
             },
             encrypted_content: Some(OctetString::new(ciphertext)?),
         },
-        unprotected_attrs: None,
     };
     let info = ContentInfo {
         content_type: oids::ENVELOPED_DATA,

@@ -17,6 +17,8 @@ mod csr;
 mod digest;
 mod envelope;
 mod error;
+mod lenient;
+mod next_ca;
 mod oids;
 mod pki_message;
 mod ra;
@@ -32,6 +34,8 @@ pub use csr::challenge_password;
 pub use digest::DigestAlg;
 pub use envelope::{decrypt_envelope, encrypt_content, encrypt_envelope, Decrypted};
 pub use error::ScepError;
+pub use lenient::SignerCertificate;
+pub use next_ca::next_ca_cert;
 pub use pki_message::{peek_attributes, PkiMessage, MAX_MESSAGE_LEN};
 pub use ra::RaKey;
 pub use request::{

@@ -6,16 +6,13 @@
 //! (RFC 5652 §5.4).
 
 use aws_lc_rs::signature::UnparsedPublicKey;
-use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use cms::content_info::ContentInfo;
-use cms::signed_data::{SignedData, SignerIdentifier};
 use der::{Decode, Encode, EncodingRules, Tagged};
 use x509_cert::attr::Attributes;
-use x509_cert::ext::pkix::SubjectKeyIdentifier;
-use x509_cert::Certificate;
 
 use super::attributes::{message_digest, single};
 use super::digest::check_rsa_signature_alg;
+use super::lenient::{SignedData, SignerCertificate};
 use super::{oids, DigestAlg, ScepAttributes, ScepError};
 
 /// Largest PKIMessage we decode (a CSR with a big key and a few
@@ -27,11 +24,12 @@ pub const MAX_MESSAGE_LEN: usize = 256 * 1024;
 pub struct PkiMessage {
     /// The SCEP attributes (§3.2.1).
     pub attributes: ScepAttributes,
-    /// The signer's certificate, DER: self-signed for PKCSReq (§2.3), the
-    /// existing certificate for RenewalReq.
+    /// The signer's certificate, DER as sent: self-signed for PKCSReq
+    /// (§2.3), the existing certificate for RenewalReq.
     pub signer_cert_der: Vec<u8>,
-    /// The signer's certificate, decoded.
-    pub signer_cert: Certificate,
+    /// The signer's certificate, decoded (any serial length, see
+    /// [`SignerCertificate`]).
+    pub signer_cert: SignerCertificate,
     /// The signer's digest algorithm (the answer uses it too, SHA-1 aside).
     pub digest: DigestAlg,
     /// The encapsulated content: the pkcsPKIEnvelope (a ContentInfo with
@@ -43,24 +41,11 @@ fn malformed(what: &str) -> ScepError {
     ScepError::Malformed(what.to_owned())
 }
 
-/// Whether `cert` is the one `sid` names (RFC 5652 §5.3).
-fn names(cert: &Certificate, sid: &SignerIdentifier) -> bool {
-    let tbs = cert.tbs_certificate();
-    match sid {
-        SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-            issuer,
-            serial_number,
-        }) => tbs.issuer() == issuer && tbs.serial_number() == serial_number,
-        SignerIdentifier::SubjectKeyIdentifier(ski) => {
-            matches!(tbs.get_extension::<SubjectKeyIdentifier>(), Ok(Some((_, s))) if &s == ski)
-        }
-    }
-}
-
 /// A SignedData whose single signer's signature verified.
 pub(crate) struct Verified {
     pub(crate) attrs: Attributes,
-    pub(crate) signer_cert: Certificate,
+    pub(crate) signer_cert: SignerCertificate,
+    pub(crate) signer_cert_der: Vec<u8>,
     pub(crate) digest: DigestAlg,
     pub(crate) content: Option<Vec<u8>>,
 }
@@ -81,7 +66,8 @@ pub(crate) fn verify_signed(bytes: &[u8]) -> Result<Verified, ScepError> {
         .content
         .decode_as_encoding(EncodingRules::Ber)
         .map_err(ScepError::from)?;
-    let mut signers = signed.signer_infos.0.iter();
+    let signers = signed.signers()?;
+    let mut signers = signers.iter();
     let (Some(signer), None) = (signers.next(), signers.next()) else {
         return Err(malformed("a PKIMessage has exactly one signer"));
     };
@@ -91,15 +77,8 @@ pub(crate) fn verify_signed(bytes: &[u8]) -> Result<Verified, ScepError> {
         Some(_) => return Err(malformed("encapsulated content is not an OCTET STRING")),
     };
 
-    let signer_cert = signed
-        .certificates
-        .iter()
-        .flat_map(|set| set.0.iter())
-        .find_map(|c| match c {
-            CertificateChoices::Certificate(c) if names(c, &signer.sid) => Some(c.clone()),
-            _ => None,
-        })
-        .ok_or_else(|| {
+    let (signer_cert, signer_cert_der) =
+        signed.certificate_named(&signer.sid).ok_or_else(|| {
             ScepError::SignerCertificate("the signer's certificate is not in the message".into())
         })?;
 
@@ -139,6 +118,7 @@ pub(crate) fn verify_signed(bytes: &[u8]) -> Result<Verified, ScepError> {
     Ok(Verified {
         attrs,
         signer_cert,
+        signer_cert_der,
         digest,
         content,
     })
@@ -176,7 +156,7 @@ impl PkiMessage {
             .ok_or_else(|| malformed("no encapsulated content"))?;
         Ok(PkiMessage {
             attributes: ScepAttributes::from_signed_attrs(&v.attrs)?,
-            signer_cert_der: v.signer_cert.to_der()?,
+            signer_cert_der: v.signer_cert_der,
             signer_cert: v.signer_cert,
             digest: v.digest,
             envelope,
@@ -193,6 +173,6 @@ pub fn peek_attributes(bytes: &[u8]) -> Option<ScepAttributes> {
     }
     let info = ContentInfo::from_ber(bytes).ok()?;
     let signed: SignedData = info.content.decode_as_encoding(EncodingRules::Ber).ok()?;
-    let signer = signed.signer_infos.0.iter().next()?;
+    let signer = signed.signers().ok()?.into_iter().next()?;
     ScepAttributes::from_signed_attrs(signer.signed_attrs.as_ref()?).ok()
 }

@@ -146,6 +146,7 @@ fn new_record(name: &str, parent: Option<String>, status: CaStatus) -> CaRecord 
         created_at: OffsetDateTime::now_utc(),
         cross_certs: Vec::new(),
         csr_der: Vec::new(),
+        predecessor_id: None,
     }
 }
 

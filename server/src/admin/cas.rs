@@ -360,6 +360,7 @@ pub(super) async fn create_ca(
             created_at: now,
             cross_certs: Vec::new(),
             csr_der: Vec::new(),
+            predecessor_id: None,
         };
         let summary = format!(
             "id={} name={:?} parent={} algorithm={} pathLen={}",

@@ -97,6 +97,7 @@ pub(super) async fn rollover(
             created_at: now,
             cross_certs: Vec::new(),
             csr_der: Vec::new(),
+            predecessor_id: Some(id.clone()),
         };
         tracing::info!(id = %new, predecessor = %id, "CA rolled over");
         let (created, _) = save_signed_ca(

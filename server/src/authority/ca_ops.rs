@@ -193,6 +193,7 @@ mod tests {
             created_at: OffsetDateTime::now_utc(),
             cross_certs: Vec::new(),
             csr_der: Vec::new(),
+            predecessor_id: None,
         }
     }
 

@@ -17,6 +17,9 @@ pub struct ScepFileConfig {
     pub profiles: Vec<ScepProfileFileConfig>,
     /// `[scep.intune]`: the Entra app that validates Intune challenges.
     pub intune: Option<super::intune::config::IntuneFileConfig>,
+    /// Hours a finished transaction record is kept after it was last
+    /// written (default 720; 0 keeps them for ever).
+    pub transaction_retention_hours: Option<u32>,
 }
 
 /// One `[[scep.profiles]]` entry.
@@ -96,6 +99,16 @@ pub struct ScepConfig {
     pub profiles: Vec<ScepProfile>,
     /// `[scep.intune]`, when configured.
     pub intune: Option<super::intune::config::IntuneConfig>,
+    /// How long a finished transaction record is kept (`None`: for ever),
+    /// see `scep::purge`.
+    pub transaction_retention: Option<std::time::Duration>,
+}
+
+/// Default of `[scep] transaction_retention_hours`: 30 days.
+pub const DEFAULT_TRANSACTION_RETENTION_HOURS: u32 = 720;
+
+fn retention(hours: u32) -> Option<std::time::Duration> {
+    (hours > 0).then(|| std::time::Duration::from_secs(u64::from(hours) * 3600))
 }
 
 impl Default for ScepConfig {
@@ -105,6 +118,7 @@ impl Default for ScepConfig {
             des3: false,
             profiles: Vec::new(),
             intune: None,
+            transaction_retention: retention(DEFAULT_TRANSACTION_RETENTION_HOURS),
         }
     }
 }
@@ -227,6 +241,10 @@ pub fn resolve(file: &ScepFileConfig, profiles: &[Profile]) -> Result<ScepConfig
         des3: file.des3.unwrap_or(false),
         profiles: out,
         intune,
+        transaction_retention: retention(
+            file.transaction_retention_hours
+                .unwrap_or(DEFAULT_TRANSACTION_RETENTION_HOURS),
+        ),
     })
 }
 

@@ -7,7 +7,9 @@ pub mod dynamic;
 pub mod error;
 pub mod intune;
 mod intune_flow;
+mod next_ca;
 mod operation;
+pub mod purge;
 pub mod ra;
 pub mod transaction;
 
@@ -44,8 +46,9 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
     let query = req.uri().query().unwrap_or("").to_string();
     let op = query_param(&query, "operation").unwrap_or_default();
     match (req.method().clone(), op.as_str()) {
-        (Method::GET | Method::HEAD, "GetCACaps") => get_ca_caps(state),
+        (Method::GET | Method::HEAD, "GetCACaps") => get_ca_caps(state).await,
         (Method::GET | Method::HEAD, "GetCACert") => get_ca_cert(state),
+        (Method::GET | Method::HEAD, "GetNextCACert") => next_ca::get_next_ca_cert(state).await,
         (Method::GET, "PKIOperation") => {
             let Some(raw) = query_param_raw(&query, "message") else {
                 return text(StatusCode::BAD_REQUEST, "missing message\n");
@@ -66,18 +69,19 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
                 Err(_) => text(StatusCode::PAYLOAD_TOO_LARGE, "message too large\n"),
             }
         }
-        (_, "GetCACaps" | "GetCACert" | "PKIOperation") => {
+        (_, "GetCACaps" | "GetCACert" | "GetNextCACert" | "PKIOperation") => {
             text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
         }
         _ => text(
             StatusCode::BAD_REQUEST,
-            "unsupported operation (GetCACaps, GetCACert, PKIOperation)\n",
+            "unsupported operation (GetCACaps, GetCACert, GetNextCACert, PKIOperation)\n",
         ),
     }
 }
 
-/// GetCACaps (RFC 8894 §3.5.2): what we really do.
-fn get_ca_caps(state: &AppState) -> Response<Body> {
+/// GetCACaps (RFC 8894 §3.5.2): what we really do. GetNextCACert only
+/// while a rollover successor waits (see `next_ca`).
+async fn get_ca_caps(state: &Arc<AppState>) -> Response<Body> {
     let mut caps = vec![
         "POSTPKIOperation",
         "SHA-256",
@@ -89,6 +93,9 @@ fn get_ca_caps(state: &AppState) -> Response<Body> {
     if state.config.scep.des3 {
         caps.push("DES3");
     }
+    if next_ca::successor_waits(state).await {
+        caps.push("GetNextCACert");
+    }
     let mut body = caps.join("\n");
     body.push('\n');
     Response::builder()
@@ -97,15 +104,26 @@ fn get_ca_caps(state: &AppState) -> Response<Body> {
         .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, ""))
 }
 
-/// GetCACert (RFC 8894 §4.2.1.2): the RA certificate and the issuing CA
-/// as a degenerate certs-only SignedData.
+/// GetCACert (RFC 8894 §4.2.1.2): the RA certificate, the issuing CA and
+/// its chain up to and including the root, as a degenerate certs-only
+/// SignedData. The root is there for clients that take the trust anchor
+/// for the CertRep signature from this answer: certmonger verifies the
+/// RA's signature against the top certificate it finds here, and an
+/// intermediate as the top leaves OpenSSL without a trust anchor.
 fn get_ca_cert(state: &AppState) -> Response<Body> {
     let Some(ra) = state.scep_ra.get() else {
         return text(StatusCode::SERVICE_UNAVAILABLE, "SCEP RA not ready\n");
     };
     let cas = state.ca_set();
-    let ca = cas.active.issuer.cert_der().to_vec();
-    match ironseal_protocol::pkcs7::certs_only(&[ra.key.cert_der(), &ca]) {
+    let mut certs: Vec<Vec<u8>> = vec![ra.key.cert_der().to_vec()];
+    certs.extend(cas.active.chain_der.iter().cloned());
+    if let Ok((_, root)) = der::pem::decode_vec(cas.active_root_pem.as_bytes()) {
+        if !certs.contains(&root) {
+            certs.push(root);
+        }
+    }
+    let refs: Vec<&[u8]> = certs.iter().map(Vec::as_slice).collect();
+    match ironseal_protocol::pkcs7::certs_only(&refs) {
         Ok(der) => Response::builder()
             .header(CONTENT_TYPE, "application/x-x509-ca-ra-cert")
             .body(full(der))

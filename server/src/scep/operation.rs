@@ -14,7 +14,7 @@ use hyper::{Response, StatusCode};
 use ironseal_protocol::scep::{
     challenge_password, decrypt_envelope, parse_issuer_and_serial, parse_issuer_and_subject,
     peek_attributes, CertRep, ContentCipher, DigestAlg, FailInfo, MessageType, PkiMessage, Reply,
-    ScepAttributes,
+    ScepAttributes, SignerCertificate,
 };
 use ironseal_storage::ScepTransactionState;
 use x509_cert::name::Name;
@@ -185,7 +185,7 @@ enum Answer {
         digest: DigestAlg,
         certs: Vec<Vec<u8>>,
         crls: Vec<Vec<u8>>,
-        recipient: Box<Certificate>,
+        recipient: Box<SignerCertificate>,
         cipher: ContentCipher,
     },
     Pending(ScepAttributes, DigestAlg),

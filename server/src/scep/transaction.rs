@@ -128,6 +128,17 @@ pub fn claim(
     ))
 }
 
+/// Whether a transaction's round is over, so that its record no longer
+/// stands between a client and a second certificate: what the retention
+/// purge (`scep::purge`) requires before it removes a record.
+pub fn is_finished(
+    store: &dyn Store,
+    r: &ScepTransactionRecord,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    round_is_over(store, r, None, now)
+}
+
 /// Whether a transaction may start a new round with another request:
 /// its certificate is being renewed by a RenewalReq signed with it, has
 /// expired or was revoked; its approval was rejected or failed; or its

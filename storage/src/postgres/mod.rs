@@ -600,4 +600,14 @@ impl Store for PgStore {
         let hash = hash.to_owned();
         self.run(move |p| async move { scep_challenges::redeem(&p, &hash, at).await })
     }
+
+    fn scep_transactions_before(
+        &self,
+        before: OffsetDateTime,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ScepTransactionRecord>, StoreError> {
+        let after = after.map(str::to_string);
+        self.run(move |p| async move { scep::before(&p, before, after.as_deref(), limit).await })
+    }
 }

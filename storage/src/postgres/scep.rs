@@ -4,7 +4,9 @@
 
 use deadpool_postgres::Pool;
 
-use crate::postgres::sql::{doc_of, enc};
+use time::OffsetDateTime;
+
+use crate::postgres::sql::{doc_of, docs_of, enc};
 use crate::scep::ScepTransactionRecord;
 use crate::StoreError;
 
@@ -79,4 +81,29 @@ pub(crate) async fn delete(
     .await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// Records written before `before` (their `updated_at`, RFC 3339 in the
+/// document), in transactionID order after `after`.
+pub(crate) async fn before(
+    pool: &Pool,
+    before: OffsetDateTime,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<ScepTransactionRecord>, StoreError> {
+    let c = pool.get().await?;
+    let before = before
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| StoreError::Backend(format!("cut-off time: {e}")))?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = c
+        .query(
+            "SELECT doc FROM scep_transactions
+             WHERE ($1::text IS NULL OR transaction_id > $1)
+               AND (doc::jsonb ->> 'updated_at')::timestamptz < $2::text::timestamptz
+             ORDER BY transaction_id LIMIT $3",
+            &[&after, &before, &limit],
+        )
+        .await?;
+    docs_of(rows)
 }

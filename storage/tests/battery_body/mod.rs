@@ -116,6 +116,7 @@ pub(crate) fn ca(id: &str, created_at: OffsetDateTime) -> CaRecord {
         created_at,
         cross_certs: Vec::new(),
         csr_der: Vec::new(),
+        predecessor_id: None,
     }
 }
 
@@ -1753,6 +1754,38 @@ pub(crate) fn scep_transactions(s: &dyn Store) {
 }
 
 /// Eight threads claim one transactionID at once: exactly one wins.
+/// The retention purge's candidates: written before the cut-off, in
+/// transactionID order, paged with `after`.
+pub(crate) fn scep_transactions_before(s: &dyn Store) {
+    let at = |id: &str, minutes: i64| {
+        let mut r = scep_tx(id, "r", ScepTransactionState::InFlight);
+        r.updated_at = T0 + time::Duration::minutes(minutes);
+        r
+    };
+    for r in [at("c", 0), at("a", 1), at("d", 10), at("b", 2)] {
+        assert!(s.put_scep_transaction(&r, None).unwrap());
+    }
+    let cut = T0 + time::Duration::minutes(5);
+    let ids = |v: Vec<ScepTransactionRecord>| -> Vec<String> {
+        v.into_iter().map(|r| r.transaction_id).collect()
+    };
+    assert_eq!(
+        ids(s.scep_transactions_before(cut, None, 10).unwrap()),
+        ["a", "b", "c"]
+    );
+    assert_eq!(
+        ids(s.scep_transactions_before(cut, None, 2).unwrap()),
+        ["a", "b"]
+    );
+    assert_eq!(
+        ids(s.scep_transactions_before(cut, Some("b"), 2).unwrap()),
+        ["c"]
+    );
+    assert!(s.scep_transactions_before(T0, None, 10).unwrap().is_empty());
+    let found = s.scep_transactions_before(cut, Some("b"), 1).unwrap();
+    assert_eq!(found, vec![at("c", 0)], "whole records, as stored");
+}
+
 pub(crate) fn scep_transaction_race(s: &dyn Store) {
     let wins: usize = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..8)
@@ -2359,7 +2392,8 @@ macro_rules! battery {
             api_keys, api_key_create_race, last_admin_key_race, audit_append_read, audit_append_race,
             audit_keyed_append, audit_keys_created_once,
             issuance_is_atomic, issuance_race, tenants_and_eab, eab_bind_race, approvals, est_users,
-            scep_transactions, scep_transaction_race, scep_challenges, scep_challenge_redeem_race,
+            scep_transactions, scep_transaction_race, scep_transactions_before, scep_challenges,
+            scep_challenge_redeem_race,
             populate_and_verify, export_round_trip, import_into_backend, purge_expired, pending_counts,
             nonce_redemption, rate_buckets,
             import_refuses_a_broken_chain);

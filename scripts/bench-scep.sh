@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# SCEP enrolment benchmark (issue 8): PKCSReq over plain HTTP/1.1 with
+# keep-alive, C concurrent clients (default 16), each enrolment a fresh
+# RSA-2048 key, transient signer certificate, CSR and complete PKIMessage
+# made before the timer starts. Side by side in one run, with the same
+# client load: ironseal on its default durable storage (sled, flushed
+# before each answer, every issuance audited) and micromdm's scepserver
+# (Debian `scep`, its file depot, CA = RA). Loopback only; bounded in count
+# and time.
+#
+#   scripts/bench-scep.sh [COUNT] [C]   COUNT enrolments (default 1000), C clients (default 16)
+#
+# Environment:
+#   CARGO_TARGET_DIR  where to build / find binaries (default: <repo>/target)
+#   SKIP_BUILD=1      do not run cargo build
+#   MAX_SECONDS       stop sending after this long (default 60)
+#   WARMUP            enrolments before each measured run (default 100)
+#   KEEP=1            keep the work dir (data dirs, logs)
+#   IRONSEAL=path     ironseal binary (default $CARGO_TARGET_DIR/release/ironseal)
+#   SCEPSERVER=path   micromdm scepserver (default: scepserver on PATH)
+#   CA_KEY            ironseal's ca_key_algorithm (default rsa3072; p256 for its own default)
+#
+# Prints, per server, enrolments/s, p50/p99 latency and the server's CPU
+# time per enrolment (utime + stime of its process, /proc/<pid>/stat), then
+# the targets. Figures are in docs/benchmarks.md ("SCEP enrolment").
+set -euo pipefail
+
+COUNT=${1:-1000}
+C=${2:-16}
+MAX_SECONDS=${MAX_SECONDS:-60}
+WARMUP=${WARMUP:-100}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BENCH=$TARGET/release/bench_scep
+IRONSEAL=${IRONSEAL:-$TARGET/release/ironseal}
+SCEPSERVER=${SCEPSERVER:-$(command -v scepserver || true)}
+CHALLENGE=bench-challenge
+CA_KEY=${CA_KEY:-rsa3072}
+
+for tool in curl python3; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "bench-scep: missing $tool" >&2; exit 2; }
+done
+[[ -x $SCEPSERVER ]] || { echo "bench-scep: scepserver missing (apt-get install scep)" >&2; exit 2; }
+if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+  echo "bench-scep: cargo build --release -p ironseal -p ironseal-conformance (CARGO_TARGET_DIR=$TARGET)"
+  (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET cargo build --release -p ironseal -p ironseal-conformance)
+fi
+[[ -x $IRONSEAL && -x $BENCH ]] || { echo "bench-scep: $IRONSEAL or $BENCH missing" >&2; exit 2; }
+
+WORK=$(mktemp -d -t bench-scep.XXXXXX)
+IS_PID=
+MM_PID=
+cleanup() {
+  local rc=$?
+  for p in $IS_PID $MM_PID; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  if [[ "${KEEP:-0}" == 1 || $rc -ne 0 ]]; then
+    echo "bench-scep: work dir kept in $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+read -r PORT HTTP_PORT MM_PORT < <(python3 - <<'PY'
+import socket
+socks = []
+for _ in range(3):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+)
+
+# ironseal: an RSA CA (scepclient-compatible, like micromdm's), a device profile.
+cat >"$WORK/ironseal.toml" <<TOML
+ca_key_algorithm = "$CA_KEY"
+
+[[profiles]]
+name = "default"
+lifetime_days = 90
+ekus = ["serverAuth", "clientAuth"]
+
+[[profiles]]
+name = "devices"
+kind = "device"
+lifetime_days = 30
+ekus = ["clientAuth"]
+
+[[scep.profiles]]
+path = "bench"
+profile = "devices"
+challenge = "$CHALLENGE"
+TOML
+DATA=$WORK/data
+mkdir "$DATA"
+IRONSEAL_INITIAL_ADMIN_KEY=isk_bench_unused "$IRONSEAL" serve --config "$WORK/ironseal.toml" \
+  --data-dir "$DATA" --listen "127.0.0.1:$PORT" --http-listen "127.0.0.1:$HTTP_PORT" \
+  --http-public-url "http://127.0.0.1:$HTTP_PORT" --hostname localhost --log-format json \
+  >"$WORK/ironseal.log" 2>&1 &
+IS_PID=$!
+IS_URL="http://127.0.0.1:$HTTP_PORT/scep/bench"
+
+# micromdm scepserver: its own CA (RSA-2048, also its RA) and depot.
+mkdir "$WORK/mm"
+(cd "$WORK/mm" && "$SCEPSERVER" ca -init -depot depot -keySize 2048 >/dev/null 2>&1)
+(cd "$WORK/mm" && exec "$SCEPSERVER" -depot depot -port "$MM_PORT" -challenge "$CHALLENGE" \
+  -allowrenew 0 >"$WORK/scepserver.log" 2>&1) &
+MM_PID=$!
+MM_URL="http://127.0.0.1:$MM_PORT/scep"
+
+for url in "$IS_URL" "$MM_URL"; do
+  for _ in $(seq 300); do
+    curl -sf -o /dev/null "$url?operation=GetCACert" && break
+    sleep 0.1
+  done
+  curl -sf -o /dev/null "$url?operation=GetCACert" \
+    || { echo "bench-scep: $url does not answer" >&2; tail -n 20 "$WORK"/*.log >&2; exit 1; }
+done
+
+echo "bench-scep: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) before the run"
+run() { # name url pid
+  local common=(--url "$2" --challenge "$CHALLENGE" --clients "$C" --max-seconds "$MAX_SECONDS")
+  echo "--- $1: warm-up ($WARMUP enrolments)"
+  "$BENCH" "${common[@]}" --count "$WARMUP" --name "$1-warmup" | grep -v "^RESULT" || true
+  echo "--- $1: measured ($COUNT enrolments, $C clients)"
+  "$BENCH" "${common[@]}" --count "$COUNT" --server-pid "$3" --name "$1" | tee -a "$WORK/result.txt" || true
+}
+run ironseal "$IS_URL" "$IS_PID"
+run micromdm "$MM_URL" "$MM_PID"
+echo "bench-scep: load average $(cut -d' ' -f1-3 /proc/loadavg) after the run"
+
+python3 - "$WORK/result.txt" <<'PY'
+import sys
+r = {}
+for line in open(sys.argv[1]):
+    if line.startswith("RESULT "):
+        kv = dict(x.split("=", 1) for x in line.split()[1:])
+        r[kv["name"]] = kv
+i, m = r["ironseal"], r["micromdm"]
+ic, mc = float(i["cpu_ms_per_enrolment"]), float(m["cpu_ms_per_enrolment"])
+print(f"CPU per enrolment: ironseal {ic:.2f} ms, micromdm {mc:.2f} ms -> ratio {ic/mc:.2f} "
+      f"(target <= 0.33: {'met' if ic <= mc/3 else 'MISSED'})")
+print(f"enrolments/s: ironseal {i['rate']}, micromdm {m['rate']} "
+      f"(target >= micromdm: {'met' if float(i['rate']) >= float(m['rate']) else 'MISSED'})")
+print(f"ironseal p99 {i['p99_ms']} ms (target < 50 ms: {'met' if float(i['p99_ms']) < 50 else 'MISSED'})")
+PY

@@ -126,4 +126,5 @@ for line in open(sys.argv[1]):
         print(f"target >= 2,500 enrolments/s: {rate:,.0f}/s -> {'met' if rate >= 2500 else 'MISSED'}")
         print(f"target p99 < 30 ms: {p99:.2f} ms -> {'met' if p99 < 30 else 'MISSED'}")
         print(f"server CPU per enrolment: {kv['cpu_ms_per_enrolment']} ms (reference Go server in memory: 0.38 ms)")
+        print(f"driver (client) CPU per enrolment: {kv.get('client_cpu_ms_per_enrolment', 'n/a')} ms")
 PY

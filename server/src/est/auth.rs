@@ -3,7 +3,12 @@
 //! a certificate ironseal issued (unexpired, unrevoked, per the store) or a
 //! certificate chaining to the label's manufacturer CA (IEEE 802.1AR IDevID
 //! style bootstrap). The TLS layer only proved possession of the leaf's key
-//! (see [`crate::client_cert`]); the chain is judged here, per request.
+//! (see [`crate::client_cert`]); the chain is judged here. A certificate
+//! ironseal issued is looked up in the store on every request (revocation
+//! must bite at once); a bootstrap chain is verified on the connection's
+//! first request and remembered on the connection ([`VerifiedBootstrap`])
+//! for as long as every certificate the client presented is within its
+//! validity period.
 
 use std::sync::Arc;
 
@@ -18,6 +23,7 @@ use x509_cert::Certificate;
 
 use super::config::{EstAuth, EstLabel};
 use super::error::EstError;
+use crate::http::ConnMemo;
 
 /// subjectAltName (RFC 5280 §4.2.1.6).
 const OID_SAN: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unwrap("2.5.29.17");
@@ -31,7 +37,7 @@ pub struct Client {
     /// How it authenticated.
     pub method: EstAuth,
     /// Its leaf certificate (`None` for HTTP Basic).
-    pub leaf: Option<Certificate>,
+    pub leaf: Option<Arc<Certificate>>,
     /// A short stable identity for audit (`<label>:<sha256 prefix>`).
     pub id: String,
 }
@@ -94,14 +100,73 @@ pub fn issued_by_us(
     Ok(())
 }
 
+/// A client certificate chain verified against a label's bootstrap CA on
+/// this connection, kept in the connection's [`ConnMemo`] so the later
+/// requests of a kept-alive connection skip the signature check and path
+/// building (RFC 7030 §3.3.2 authenticates the TLS client, and the
+/// client's chain is fixed for the connection's life).
+///
+/// It is used only for the same label and the same verifier (a reloaded
+/// `bootstrap_ca` is a new verifier), and only while `now` lies inside
+/// every presented certificate's validity period: the verifier checked
+/// each certificate of the path it built at the first request, and the
+/// path uses only presented certificates and a trust anchor (whose own
+/// validity WebPKI does not check), so the verdict holds for any time in
+/// that window. The bootstrap verifier is built without CRLs, so there is
+/// no revocation status that could change meanwhile.
+pub struct VerifiedBootstrap {
+    verifier: Arc<dyn ClientCertVerifier>,
+    label: String,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    client: Client,
+}
+
+impl VerifiedBootstrap {
+    fn applies(
+        &self,
+        label: &str,
+        verifier: &Arc<dyn ClientCertVerifier>,
+        now: OffsetDateTime,
+    ) -> bool {
+        self.label == label
+            && Arc::ptr_eq(&self.verifier, verifier)
+            && self.not_before <= now
+            && now <= self.not_after
+    }
+}
+
+/// The window in which every presented certificate is valid, or `None`
+/// if one of them cannot be decoded (then nothing is remembered).
+fn common_validity(chain: &[CertificateDer<'static>]) -> Option<(OffsetDateTime, OffsetDateTime)> {
+    let mut window: Option<(OffsetDateTime, OffsetDateTime)> = None;
+    for der in chain {
+        let cert = Certificate::from_der(der.as_ref()).ok()?;
+        let v = cert.tbs_certificate().validity();
+        let at = |t: x509_cert::time::Time| {
+            let d = time::Duration::try_from(t.to_unix_duration()).ok()?;
+            OffsetDateTime::UNIX_EPOCH.checked_add(d)
+        };
+        let (nb, na) = (at(v.not_before)?, at(v.not_after)?);
+        window = Some(match window {
+            None => (nb, na),
+            Some((b, a)) => (b.max(nb), a.min(na)),
+        });
+    }
+    window
+}
+
 /// Authenticates the connection's client certificate for `label` with the
-/// methods in `allowed` (the first that accepts wins).
+/// methods in `allowed` (the first that accepts wins). `memo` is the
+/// connection's: a bootstrap verification is remembered there
+/// ([`VerifiedBootstrap`]).
 pub fn authenticate(
     store: &dyn Store,
     label: &EstLabel,
     allowed: &[EstAuth],
     bootstrap: Option<&Arc<dyn ClientCertVerifier>>,
     chain: Option<&[CertificateDer<'static>]>,
+    memo: Option<&ConnMemo>,
     now: OffsetDateTime,
 ) -> Result<Client, EstError> {
     let Some((leaf, intermediates)) = chain.and_then(<[_]>::split_first) else {
@@ -109,27 +174,62 @@ pub fn authenticate(
             "this EST label requires a TLS client certificate (RFC 7030 section 3.3.2)".into(),
         ));
     };
-    let cert = Certificate::from_der(leaf.as_ref()).map_err(|e| {
-        EstError::Unauthenticated(format!("client certificate is not valid DER: {e}"))
-    })?;
-    let fp = crate::ids::sha256_hex(leaf.as_ref());
-    let id = format!("{}:{}", label.label, &fp[..16]);
+    let remembered = match (memo, bootstrap) {
+        (Some(m), Some(v)) => m
+            .get::<VerifiedBootstrap>()
+            .filter(|r| r.applies(&label.label, v, now)),
+        _ => None,
+    };
+    let (cert, id) = match &remembered {
+        Some(r) => (
+            r.client
+                .leaf
+                .clone()
+                .ok_or_else(|| EstError::Unauthenticated("client certificate missing".into()))?,
+            r.client.id.clone(),
+        ),
+        None => {
+            let cert = Certificate::from_der(leaf.as_ref()).map_err(|e| {
+                EstError::Unauthenticated(format!("client certificate is not valid DER: {e}"))
+            })?;
+            let fp = crate::ids::sha256_hex(leaf.as_ref());
+            (Arc::new(cert), format!("{}:{}", label.label, &fp[..16]))
+        }
+    };
     let mut last = None;
     for method in allowed {
         let r = match method {
             EstAuth::ClientCert => issued_by_us(store, leaf.as_ref(), now),
+            EstAuth::Bootstrap if remembered.is_some() => Ok(()),
             EstAuth::Bootstrap => match bootstrap {
                 Some(v) => {
                     let unix = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
                         u64::try_from(now.unix_timestamp()).unwrap_or(0),
                     ));
-                    v.verify_client_cert(leaf, intermediates, unix)
+                    let verified = v
+                        .verify_client_cert(leaf, intermediates, unix)
                         .map(|_| ())
                         .map_err(|e| {
                             EstError::Unauthenticated(format!(
                                 "client certificate does not chain to this label's bootstrap CA: {e}"
                             ))
-                        })
+                        });
+                    if let (Ok(()), Some(m), Some(chain)) = (&verified, memo, chain) {
+                        if let Some((not_before, not_after)) = common_validity(chain) {
+                            m.set(Arc::new(VerifiedBootstrap {
+                                verifier: v.clone(),
+                                label: label.label.clone(),
+                                not_before,
+                                not_after,
+                                client: Client {
+                                    method: EstAuth::Bootstrap,
+                                    leaf: Some(cert.clone()),
+                                    id: id.clone(),
+                                },
+                            }));
+                        }
+                    }
+                    verified
                 }
                 None => Err(EstError::Unauthenticated("no bootstrap CA".into())),
             },
@@ -208,4 +308,170 @@ pub fn same_identity(cert: &Certificate, csr_der: &[u8]) -> Result<(), EstError>
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::client_cert::testing::TestCa;
+    use rustls::client::danger::HandshakeSignatureValid;
+    use rustls::server::danger::ClientCertVerified;
+    use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+
+    /// Delegates to a real bootstrap verifier and counts chain checks.
+    #[derive(Debug)]
+    struct Counting {
+        inner: Arc<dyn ClientCertVerifier>,
+        calls: AtomicUsize,
+    }
+
+    impl ClientCertVerifier for Counting {
+        fn root_hint_subjects(&self) -> &[DistinguishedName] {
+            self.inner.root_hint_subjects()
+        }
+        fn verify_client_cert(
+            &self,
+            end_entity: &CertificateDer<'_>,
+            intermediates: &[CertificateDer<'_>],
+            now: UnixTime,
+        ) -> Result<ClientCertVerified, rustls::Error> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.inner
+                .verify_client_cert(end_entity, intermediates, now)
+        }
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            self.inner.verify_tls12_signature(message, cert, dss)
+        }
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            self.inner.verify_tls13_signature(message, cert, dss)
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.inner.supported_verify_schemes()
+        }
+    }
+
+    fn label(name: &str, ca: &std::path::Path) -> EstLabel {
+        EstLabel {
+            label: name.into(),
+            profile: "devices".into(),
+            tenant: None,
+            auth: vec![EstAuth::Bootstrap],
+            channel_binding: false,
+            bootstrap_ca: Some(ca.to_path_buf()),
+        }
+    }
+
+    fn at(s: &str) -> OffsetDateTime {
+        OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap()
+    }
+
+    /// A clientAuth leaf of `ca` valid until `not_after`.
+    fn leaf_until(ca: &TestCa, not_after: OffsetDateTime) -> CertificateDer<'static> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "serial-0001");
+        p.not_before = at("2026-01-01T00:00:00Z");
+        p.not_after = not_after;
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        CertificateDer::from(p.signed_by(&key, &ca.issuer).unwrap().der().to_vec())
+    }
+
+    #[test]
+    fn bootstrap_chain_is_checked_once_per_connection_within_validity() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::new("Device Maker");
+        let ca_path = ca.write(dir.path());
+        let bench = label("bench", &ca_path);
+        let counting = Arc::new(Counting {
+            inner: bootstrap_verifier(&bench).unwrap().unwrap(),
+            calls: AtomicUsize::new(0),
+        });
+        let verifier: Arc<dyn ClientCertVerifier> = counting.clone();
+        let store = ironseal_storage::MemoryStore::new();
+        let chain = vec![leaf_until(&ca, at("2027-01-01T00:00:00Z"))];
+        let calls = || counting.calls.load(Ordering::SeqCst);
+        let auth = |l: &EstLabel, memo: Option<&ConnMemo>, now: &str| {
+            authenticate(
+                &store,
+                l,
+                &[EstAuth::Bootstrap],
+                Some(&verifier),
+                Some(&chain),
+                memo,
+                at(now),
+            )
+        };
+
+        // First request of a connection: verified, and remembered.
+        let conn = ConnMemo::default();
+        let first = auth(&bench, Some(&conn), "2026-06-01T00:00:00Z").unwrap();
+        assert_eq!(calls(), 1);
+        // Later requests on it: the same identity, no second chain check.
+        let again = auth(&bench, Some(&conn), "2026-06-01T00:00:05Z").unwrap();
+        assert_eq!(calls(), 1);
+        assert_eq!(again.id, first.id);
+        assert_eq!(again.method, EstAuth::Bootstrap);
+        assert_eq!(again.leaf.as_deref(), first.leaf.as_deref());
+
+        // Another connection, or none (no memo): checked again.
+        auth(&bench, Some(&ConnMemo::default()), "2026-06-01T00:00:05Z").unwrap();
+        auth(&bench, None, "2026-06-01T00:00:05Z").unwrap();
+        assert_eq!(calls(), 3);
+
+        // Another label on the same connection: checked for that label.
+        let other = label("other", &ca_path);
+        let o = auth(&other, Some(&conn), "2026-06-01T00:00:06Z").unwrap();
+        assert_eq!(calls(), 4);
+        assert!(o.id.starts_with("other:"), "{}", o.id);
+
+        // Past the leaf's notAfter the memo no longer applies: the chain is
+        // checked again and refused, on the same connection.
+        let late = auth(&other, Some(&conn), "2027-01-01T00:00:01Z").unwrap_err();
+        assert_eq!(calls(), 5);
+        assert!(
+            matches!(late, EstError::Unauthenticated(_)),
+            "{}",
+            late.text()
+        );
+    }
+
+    #[test]
+    fn a_refused_chain_is_not_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let trusted = TestCa::new("Device Maker");
+        let stranger = TestCa::new("Someone Else");
+        let bench = label("bench", &trusted.write(dir.path()));
+        let verifier = bootstrap_verifier(&bench).unwrap().unwrap();
+        let store = ironseal_storage::MemoryStore::new();
+        let chain = vec![leaf_until(&stranger, at("2027-01-01T00:00:00Z"))];
+        let conn = ConnMemo::default();
+        for _ in 0..2 {
+            let e = authenticate(
+                &store,
+                &bench,
+                &[EstAuth::Bootstrap],
+                Some(&verifier),
+                Some(&chain),
+                Some(&conn),
+                at("2026-06-01T00:00:00Z"),
+            )
+            .unwrap_err();
+            assert!(matches!(e, EstError::Unauthenticated(_)), "{}", e.text());
+        }
+        assert!(conn.get::<VerifiedBootstrap>().is_none());
+    }
 }

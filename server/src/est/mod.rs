@@ -29,7 +29,7 @@ use self::config::{EstAuth, EstConfig, EstLabel};
 use self::error::EstError;
 use crate::authority::approvals::stored_error;
 use crate::authority::{self, IssuanceRequest, Outcome, ProfileChoice, Requester};
-use crate::http::{full, Body, PeerCertificates, TlsExporter};
+use crate::http::{full, Body, ConnMemo, PeerCertificates, TlsExporter};
 use crate::state::AppState;
 
 /// Where EST lives (RFC 7030 §3.2.2).
@@ -252,6 +252,7 @@ async fn enroll(
     let keygen = op == Operation::ServerKeygen;
     let (parts, body) = req.into_parts();
     let peer = parts.extensions.get::<PeerCertificates>().cloned();
+    let memo = parts.extensions.get::<ConnMemo>();
     let exporter = parts.extensions.get::<TlsExporter>().copied();
     let cte = parts
         .headers
@@ -271,6 +272,7 @@ async fn enroll(
         allowed,
         est.bootstrap.get(&label.label),
         peer.as_ref().map(|p| p.0.as_slice()),
+        memo,
         now,
     );
     let client = match by_cert {
@@ -455,7 +457,7 @@ fn key_recipient(
                      (key agreement, RFC 7030 section 4.4.2); use an RSA client certificate",
                 ));
             }
-            Ok(Some(leaf.clone()))
+            Ok(Some(x509_cert::Certificate::clone(leaf)))
         }
     }
 }
@@ -578,7 +580,7 @@ mod tests {
         use der::Decode;
         auth::Client {
             method: EstAuth::ClientCert,
-            leaf: leaf.map(|d| x509_cert::Certificate::from_der(d).unwrap()),
+            leaf: leaf.map(|d| Arc::new(x509_cert::Certificate::from_der(d).unwrap())),
             id: "t".into(),
         }
     }

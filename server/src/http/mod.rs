@@ -54,6 +54,42 @@ pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
 #[derive(Clone, Debug)]
 pub struct PeerCertificates(pub Arc<Vec<CertificateDer<'static>>>);
 
+/// A slot for work a front end does once per TLS connection and reuses
+/// on the connection's later requests (EST: the client certificate chain
+/// checked against a label's bootstrap CA). Attached, like
+/// [`PeerCertificates`], to every request of a connection that presented
+/// a client certificate; the chain cannot change within a connection
+/// (rustls offers neither renegotiation nor TLS 1.3 post-handshake
+/// authentication), so what was proven about it stays proven, and the
+/// front end decides how long (validity) a memo may be used.
+#[derive(Clone, Default)]
+pub struct ConnMemo(Arc<std::sync::Mutex<Option<Arc<dyn std::any::Any + Send + Sync>>>>);
+
+impl ConnMemo {
+    /// The memo, if one of type `T` is stored.
+    pub fn get<T: std::any::Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        let slot = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.clone().and_then(|v| v.downcast::<T>().ok())
+    }
+
+    /// Stores `value`, replacing any earlier memo.
+    pub fn set<T: std::any::Any + Send + Sync>(&self, value: Arc<T>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(value);
+    }
+}
+
+impl std::fmt::Debug for ConnMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConnMemo")
+    }
+}
+
 /// The connection's RFC 9266 `tls-exporter` channel-binding value (TLS 1.3
 /// only: the keying-material exporter of RFC 8446 §7.5 with label
 /// `EXPORTER-Channel-Binding`, no context, 32 bytes), attached to each
@@ -222,6 +258,7 @@ struct ConnInfo {
     limits: Limits,
     client: SocketAddr,
     peer: Option<PeerCertificates>,
+    memo: Option<ConnMemo>,
     exporter: Option<TlsExporter>,
     bodies: Arc<Semaphore>,
     activity: Arc<Activity>,
@@ -244,6 +281,9 @@ where
     req.extensions_mut().insert(ClientAddr(info.client));
     if let Some(p) = info.peer {
         req.extensions_mut().insert(p);
+    }
+    if let Some(m) = info.memo {
+        req.extensions_mut().insert(m);
     }
     if let Some(x) = info.exporter {
         req.extensions_mut().insert(x);
@@ -310,6 +350,7 @@ pub async fn serve<F, Fut>(
                 limits,
                 client,
                 peer: None,
+                memo: None,
                 exporter: None,
                 bodies,
                 activity: activity.clone(),
@@ -335,6 +376,7 @@ pub async fn serve<F, Fut>(
                             c.iter().map(|d| d.clone().into_owned()).collect(),
                         ))
                     });
+                    info.memo = info.peer.as_ref().map(|_| ConnMemo::default());
                     info.exporter = TlsExporter::of(conn);
                     let h2 = conn.alpn_protocol() == Some(b"h2");
                     let service = hyper::service::service_fn(move |req| {

@@ -43,6 +43,7 @@
 //! `pebble-challtestsrv` (fake DNS; its challenge responders are disabled).
 
 pub mod acme;
+pub mod bench;
 pub mod certs;
 pub mod challtestsrv;
 pub mod client;

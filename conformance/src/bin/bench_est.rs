@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use clap::Parser;
+use ironseal_conformance::bench::{cpu_seconds, CpuSpan, Tally};
 use ironseal_conformance::est_tls::{client_config, EstConn, TlsVersion};
 
 #[derive(Parser, Debug)]
@@ -63,17 +64,6 @@ struct Cli {
     name: String,
 }
 
-/// utime + stime of `pid` in seconds (`/proc/<pid>/stat` fields 14 and
-/// 15, in USER_HZ = 100 ticks on Linux).
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
-}
-
 /// A CSR body for a fresh P-256 key: base64 wrapped at 64 columns.
 fn csr_body(i: usize) -> Result<Vec<u8>, String> {
     let key =
@@ -97,29 +87,12 @@ fn csr_body(i: usize) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
-}
-
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(&cli) {
         eprintln!("bench_est: {e}");
         std::process::exit(1);
     }
-}
-
-#[derive(Default)]
-struct Tally {
-    ok: usize,
-    bad: usize,
-    errors: usize,
-    first_problem: Option<String>,
-    latencies: Vec<Duration>,
 }
 
 fn run(cli: &Cli) -> Result<(), String> {
@@ -187,13 +160,7 @@ fn run(cli: &Cli) -> Result<(), String> {
                 }
             }
             if let Ok(mut t) = tally.lock() {
-                t.ok += mine.ok;
-                t.bad += mine.bad;
-                t.errors += mine.errors;
-                t.latencies.extend(mine.latencies);
-                if t.first_problem.is_none() {
-                    t.first_problem = mine.first_problem;
-                }
+                t.absorb(mine);
             }
         }));
     }
@@ -204,65 +171,15 @@ fn run(cli: &Cli) -> Result<(), String> {
     for t in threads {
         t.join().map_err(|_| "a client thread panicked")?;
     }
-    let elapsed = t0.elapsed().as_secs_f64();
-    let cpu1 = cli.server_pid.and_then(cpu_seconds);
-    let own1 = cpu_seconds(std::process::id());
+    let elapsed = t0.elapsed();
+    let server = CpuSpan {
+        before: cpu0,
+        after: cli.server_pid.and_then(cpu_seconds),
+    };
+    let driver = CpuSpan {
+        before: own0,
+        after: cpu_seconds(std::process::id()),
+    };
     let mut t = tally.lock().map_err(|_| "tally poisoned")?;
-    t.latencies.sort();
-    let rate = t.ok as f64 / elapsed;
-    let (p50, p99, max) = (
-        percentile(&t.latencies, 0.50),
-        percentile(&t.latencies, 0.99),
-        percentile(&t.latencies, 1.0),
-    );
-    let cpu_ms = match (cpu0, cpu1) {
-        (Some(a), Some(b)) if t.ok > 0 => Some((b - a) * 1000.0 / t.ok as f64),
-        _ => None,
-    };
-    // The driver's own CPU over the timed part: on 2 shared cores it is
-    // what the server could not have.
-    let client_ms = match (own0, own1) {
-        (Some(a), Some(b)) if t.ok > 0 => Some((b - a) * 1000.0 / t.ok as f64),
-        _ => None,
-    };
-    println!(
-        "{}: {} enrolments ok, {} refused, {} transport errors, {} clients in {:.2} s → {:.0} enrolments/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms{}",
-        cli.name,
-        t.ok,
-        t.bad,
-        t.errors,
-        cli.clients,
-        elapsed,
-        rate,
-        p50,
-        p99,
-        max,
-        cpu_ms
-            .map(|c| format!("; server CPU {c:.2} ms/enrolment"))
-            .unwrap_or_default()
-    );
-    if let Some(c) = client_ms {
-        println!("{}: driver CPU {c:.2} ms/enrolment", cli.name);
-    }
-    if let Some(p) = &t.first_problem {
-        println!("first problem: {p}");
-    }
-    println!(
-        "RESULT name={} rate={:.0} ok={} bad={} errors={} p50_ms={:.2} p99_ms={:.2} cpu_ms_per_enrolment={} client_cpu_ms_per_enrolment={}",
-        cli.name,
-        rate,
-        t.ok,
-        t.bad,
-        t.errors,
-        p50,
-        p99,
-        cpu_ms.map(|c| format!("{c:.3}")).unwrap_or_else(|| "n/a".into()),
-        client_ms
-            .map(|c| format!("{c:.3}"))
-            .unwrap_or_else(|| "n/a".into())
-    );
-    if t.bad + t.errors > 0 {
-        return Err("some enrolments failed".into());
-    }
-    Ok(())
+    t.report(&cli.name, cli.clients, elapsed, server, driver)
 }

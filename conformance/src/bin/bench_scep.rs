@@ -29,6 +29,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::header::{CONTENT_TYPE, HOST};
 use hyper::{Method, Request as HttpRequest, StatusCode};
 use hyper_util::rt::TokioIo;
+use ironseal_conformance::bench::{cpu_seconds, CpuSpan, Tally};
 use ironseal_protocol::pkcs7::certificates_of;
 use ironseal_protocol::scep::{CertRepView, ContentCipher, DigestAlg, MessageType, RaKey, Request};
 use tokio::net::TcpStream;
@@ -68,25 +69,6 @@ struct Cli {
 }
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
-
-/// utime + stime of `pid` in seconds (`/proc/<pid>/stat` fields 14 and
-/// 15, in USER_HZ = 100 ticks on Linux).
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
-}
 
 /// `http://host:port/path` → ("host:port", "/path").
 fn split_url(url: &str) -> Result<(String, String), Error> {
@@ -165,15 +147,6 @@ fn pkcs_req(
     }
     .encode(&client, now, &SystemRandom::new())?;
     Ok(msg)
-}
-
-#[derive(Default)]
-struct Tally {
-    ok: usize,
-    bad: usize,
-    errors: usize,
-    first_problem: Option<String>,
-    latencies: Vec<Duration>,
 }
 
 fn main() {
@@ -287,6 +260,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
     let deadline = Duration::from_secs(cli.max_seconds);
     let uri = format!("{path}?operation=PKIOperation");
     let cpu0 = cli.server_pid.and_then(cpu_seconds);
+    let own0 = cpu_seconds(std::process::id());
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for mut sender in senders {
@@ -346,65 +320,22 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 }
             }
             if let Ok(mut t) = tally.lock() {
-                t.ok += mine.ok;
-                t.bad += mine.bad;
-                t.errors += mine.errors;
-                t.latencies.extend(mine.latencies);
-                if t.first_problem.is_none() {
-                    t.first_problem = mine.first_problem;
-                }
+                t.absorb(mine);
             }
         }));
     }
     for t in tasks {
         t.await?;
     }
-    let elapsed = t0.elapsed().as_secs_f64();
-    let cpu1 = cli.server_pid.and_then(cpu_seconds);
-    let mut t = tally.lock().map_err(|_| "tally poisoned")?;
-    t.latencies.sort();
-    let rate = t.ok as f64 / elapsed;
-    let (p50, p99, max) = (
-        percentile(&t.latencies, 0.50),
-        percentile(&t.latencies, 0.99),
-        percentile(&t.latencies, 1.0),
-    );
-    let cpu_ms = match (cpu0, cpu1) {
-        (Some(a), Some(b)) if t.ok > 0 => Some((b - a) * 1000.0 / t.ok as f64),
-        _ => None,
+    let elapsed = t0.elapsed();
+    let server = CpuSpan {
+        before: cpu0,
+        after: cli.server_pid.and_then(cpu_seconds),
     };
-    println!(
-        "{}: {} enrolments ok, {} refused, {} transport errors, {} clients in {:.2} s → {:.0} enrolments/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms{}",
-        cli.name,
-        t.ok,
-        t.bad,
-        t.errors,
-        cli.clients,
-        elapsed,
-        rate,
-        p50,
-        p99,
-        max,
-        cpu_ms
-            .map(|c| format!("; server CPU {c:.2} ms/enrolment"))
-            .unwrap_or_default()
-    );
-    if let Some(p) = &t.first_problem {
-        println!("first problem: {p}");
-    }
-    println!(
-        "RESULT name={} rate={:.0} ok={} bad={} errors={} p50_ms={:.2} p99_ms={:.2} cpu_ms_per_enrolment={}",
-        cli.name,
-        rate,
-        t.ok,
-        t.bad,
-        t.errors,
-        p50,
-        p99,
-        cpu_ms.map(|c| format!("{c:.3}")).unwrap_or_else(|| "n/a".into())
-    );
-    if t.bad + t.errors > 0 {
-        return Err("some enrolments failed".into());
-    }
-    Ok(())
+    let driver = CpuSpan {
+        before: own0,
+        after: cpu_seconds(std::process::id()),
+    };
+    let mut t = tally.lock().map_err(|_| "tally poisoned")?;
+    Ok(t.report(&cli.name, cli.clients, elapsed, server, driver)?)
 }

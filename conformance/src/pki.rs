@@ -158,6 +158,28 @@ pub fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
+/// How many certificate issuances the audit log (read through the admin
+/// API, first 1,000 entries) attributes to `front_end` (`"scep:"`,
+/// `"est:"`: the prefix of the audited requester).
+pub fn audited_issuances(srv: &Server, front_end: &str) -> usize {
+    let r = blocking(|| {
+        srv.call(
+            "GET",
+            "/admin/v1/audit?limit=1000",
+            Some(&srv.admin_key),
+            None,
+        )
+    })
+    .expect("audit");
+    let v: Value = serde_json::from_str(&r.text()).expect("audit json");
+    v["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == "certificate.issue" && e.to_string().contains(front_end))
+        .count()
+}
+
 /// A fresh P-256 key and PEM request made by `openssl req` in `dir`:
 /// (`<name>.key`, `<name>.csr`) for `subject` (e.g. `/CN=a.test`), with
 /// `extra` arguments appended (e.g. `["-addext", "subjectAltName=DNS:a.test"]`).

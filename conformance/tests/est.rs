@@ -126,26 +126,6 @@ fn curl(work: &Path, args: &[&str]) -> Answer {
     }
 }
 
-/// The EST certificate issuances in the audit log.
-fn est_issuances(env: &Env) -> usize {
-    let r = blocking(|| {
-        env.srv.call(
-            "GET",
-            "/admin/v1/audit?limit=1000",
-            Some(&env.srv.admin_key),
-            None,
-        )
-    })
-    .expect("audit");
-    let v: Value = serde_json::from_str(&r.text()).expect("audit json");
-    v["entries"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .filter(|e| e["action"] == "certificate.issue" && e.to_string().contains("est:"))
-        .count()
-}
-
 /// A CSR for a key that already exists (re-enrolment keeps or rotates it).
 fn csr_for_key(dir: &Path, key: &Path, name: &str, subject: &str) -> PathBuf {
     run_in(
@@ -414,7 +394,7 @@ async fn est_with_curl_openssl_and_strongswan() {
         assert_eq!(subject_of(&cert), format!("subject=CN=dev{i}"), "{variant}");
         issued.push((key, cert));
     }
-    assert_eq!(est_issuances(&env), 4);
+    assert_eq!(audited_issuances(&env.srv, "est:"), 4);
 
     // /simpleenroll with a certificate ironseal issued (client_cert).
     let (dev0_key, dev0_cert) = issued[0].clone();
@@ -428,7 +408,7 @@ async fn est_with_curl_openssl_and_strongswan() {
         )
     });
     assert_eq!(a.status, 200, "{}", a.text());
-    assert_eq!(est_issuances(&env), 5);
+    assert_eq!(audited_issuances(&env.srv, "est:"), 5);
 
     // /simplereenroll (RFC 7030 §4.2.2) with the issued certificate: a
     // new key, the same subject.
@@ -453,7 +433,7 @@ async fn est_with_curl_openssl_and_strongswan() {
     verify_and_lint(&root, &chain, &renewed);
     assert_eq!(subject_of(&renewed), subject_of(&dev0_cert));
     assert_ne!(certs::serial_hex(&renewed), certs::serial_hex(&dev0_cert));
-    assert_eq!(est_issuances(&env), 6);
+    assert_eq!(audited_issuances(&env.srv, "est:"), 6);
 
     // Another subject: refused, nothing issued.
     let csr = csr_for_key(&work, &dev0_key, "dev0-other", "/CN=someone-else");
@@ -491,7 +471,11 @@ async fn est_with_curl_openssl_and_strongswan() {
         )
     });
     assert_eq!(a.status, 403, "{}", a.text());
-    assert_eq!(est_issuances(&env), 6, "a refused re-enrolment issued");
+    assert_eq!(
+        audited_issuances(&env.srv, "est:"),
+        6,
+        "a refused re-enrolment issued"
+    );
 
     // Wrong credentials: no client certificate, or one from a CA the label
     // does not trust: 403, nothing issued.
@@ -574,7 +558,11 @@ async fn est_with_curl_openssl_and_strongswan() {
         )
     });
     assert_eq!(a.status, 404, "{}", a.text());
-    assert_eq!(est_issuances(&env), 6, "a refused request issued");
+    assert_eq!(
+        audited_issuances(&env.srv, "est:"),
+        6,
+        "a refused request issued"
+    );
 
     // Approval (RFC 7030 §4.2.3): 202 + Retry-After, approve, retry.
     let held_url = format!("{base}/held/simpleenroll");
@@ -590,7 +578,11 @@ async fn est_with_curl_openssl_and_strongswan() {
     assert!(retry > 0);
     let a = blocking(|| curl(&work, &held_args));
     assert_eq!(a.status, 202, "still pending: {}", a.text());
-    assert_eq!(est_issuances(&env), 6, "a held request issued");
+    assert_eq!(
+        audited_issuances(&env.srv, "est:"),
+        6,
+        "a held request issued"
+    );
     let r = blocking(|| {
         env.srv.call(
             "GET",
@@ -622,7 +614,7 @@ async fn est_with_curl_openssl_and_strongswan() {
     let held_cert = work.join("held.pem");
     p7_certs(&p7, &held_cert);
     verify_and_lint(&root, &chain, &held_cert);
-    assert_eq!(est_issuances(&env), 7);
+    assert_eq!(audited_issuances(&env.srv, "est:"), 7);
 
     // strongSwan: pki --estca, then pki --est re-enrolment with the
     // issued certificate (it sends /simplereenroll when given --cert).
@@ -686,7 +678,7 @@ async fn est_with_curl_openssl_and_strongswan() {
     );
     verify_and_lint(&root, &chain, &out);
     assert_eq!(subject_of(&out), "subject=CN=dev1");
-    assert_eq!(est_issuances(&env), 8);
+    assert_eq!(audited_issuances(&env.srv, "est:"), 8);
 }
 
 const BASIC_CONFIG: &str = r#"
@@ -858,7 +850,7 @@ async fn est_basic_auth_serverkeygen_and_strongswan_enrolment() {
     verify_and_lint(&root, &chain, &r1);
     let a = enroll(&format!("router-2:{generated}"));
     assert_eq!(a.status, 200, "{}", a.text());
-    assert_eq!(est_issuances(&env), 2);
+    assert_eq!(audited_issuances(&env.srv, "est:"), 2);
 
     // Wrong password, unknown and disabled users, no credentials: 401
     // with WWW-Authenticate, nothing issued.
@@ -891,7 +883,11 @@ async fn est_basic_auth_serverkeygen_and_strongswan_enrolment() {
     let a = enroll(&format!("router-2:{generated}"));
     assert_eq!(a.status, 429, "{}", a.text());
     assert!(a.header("retry-after").is_some());
-    assert_eq!(est_issuances(&env), 2, "a refused request issued");
+    assert_eq!(
+        audited_issuances(&env.srv, "est:"),
+        2,
+        "a refused request issued"
+    );
 
     // /serverkeygen (RFC 7030 §4.4): the server makes the key; the CSR is
     // a template (P-384 here: the key type is kept).
@@ -963,7 +959,7 @@ async fn est_basic_auth_serverkeygen_and_strongswan_enrolment() {
         ],
     );
     assert!(text.stdout.contains("P-384"), "{}", text.stdout);
-    assert_eq!(est_issuances(&env), 3);
+    assert_eq!(audited_issuances(&env.srv, "est:"), 3);
     // Never under a profile that requires approval.
     let a = blocking(|| {
         curl(
@@ -982,7 +978,7 @@ async fn est_basic_auth_serverkeygen_and_strongswan_enrolment() {
         )
     });
     assert_eq!(a.status, 403, "{}", a.text());
-    assert_eq!(est_issuances(&env), 3);
+    assert_eq!(audited_issuances(&env.srv, "est:"), 3);
 
     // strongSwan pki --est with Basic (sends /simpleenroll).
     let sw = work.join("strongswan");
@@ -1020,7 +1016,7 @@ async fn est_basic_auth_serverkeygen_and_strongswan_enrolment() {
     );
     verify_and_lint(&root, &chain, &out);
     assert_eq!(subject_of(&out), "subject=CN=router-sw");
-    assert_eq!(est_issuances(&env), 4);
+    assert_eq!(audited_issuances(&env.srv, "est:"), 4);
 
     // The issuance metric carries the est protocol label.
     let m = blocking(|| curl(&work, &[&format!("{}/metrics", env.srv.http_base_url())]));
@@ -1177,7 +1173,7 @@ async fn est_channel_binding_over_a_real_tls13_connection() {
         verify_and_lint(&root, &chain, &cert);
         assert_eq!(subject_of(&cert), format!("subject=CN={name}"));
     }
-    assert_eq!(est_issuances(&env), 2);
+    assert_eq!(audited_issuances(&env.srv, "est:"), 2);
 
     // Refusals, each with its status and text; nothing issued.
     let refusals: Vec<(&str, ironseal_conformance::est_tls::Answer)> = blocking(|| {
@@ -1242,7 +1238,11 @@ async fn est_channel_binding_over_a_real_tls13_connection() {
         );
         assert!(a.text().contains(text), "{what}: {}", a.text());
     }
-    assert_eq!(est_issuances(&env), 2, "a refused request issued");
+    assert_eq!(
+        audited_issuances(&env.srv, "est:"),
+        2,
+        "a refused request issued"
+    );
 }
 
 /// Base64 wrapped at 64 columns, as a device sends it.
@@ -1377,7 +1377,7 @@ async fn est_serverkeygen_key_encrypted_to_the_client_certificate() {
         p7_certs(&unbase64(&work, &a.body, &format!("{name}.p7")), &cert);
         certs.push((work.join(&key), cert));
     }
-    assert_eq!(est_issuances(&env), 2);
+    assert_eq!(audited_issuances(&env.srv, "est:"), 2);
     let (rsa_key, rsa_cert) = certs[0].clone();
     let (ec_key, ec_cert) = certs[1].clone();
     let rsa_id = ski_of(&rsa_cert);
@@ -1469,7 +1469,7 @@ async fn est_serverkeygen_key_encrypted_to_the_client_certificate() {
         from_key, from_cert,
         "the decrypted key matches the certificate"
     );
-    assert_eq!(est_issuances(&env), 3);
+    assert_eq!(audited_issuances(&env.srv, "est:"), 3);
     // Someone else's key cannot open it.
     let o = run(
         "openssl",
@@ -1492,7 +1492,7 @@ async fn est_serverkeygen_key_encrypted_to_the_client_certificate() {
     let ctype = a.header("content-type").expect("content-type").to_string();
     let (pkcs8, _) = multipart(&ctype, &a.body);
     assert!(!pkcs8.is_empty());
-    assert_eq!(est_issuances(&env), 4);
+    assert_eq!(audited_issuances(&env.srv, "est:"), 4);
 
     // Refusals, nothing issued.
     let a = keygen(
@@ -1520,7 +1520,11 @@ async fn est_serverkeygen_key_encrypted_to_the_client_certificate() {
     );
     assert_eq!(a.status, 501, "{}", a.text());
     assert!(a.text().contains("RSA"), "{}", a.text());
-    assert_eq!(est_issuances(&env), 4, "a refused request issued");
+    assert_eq!(
+        audited_issuances(&env.srv, "est:"),
+        4,
+        "a refused request issued"
+    );
 }
 
 fn write_bytes(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {

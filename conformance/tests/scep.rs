@@ -98,26 +98,6 @@ fn curl(args: &[&str]) -> Vec<u8> {
     o.stdout
 }
 
-/// The certificate issuances the audit log attributes to SCEP clients.
-fn scep_issuances(env: &Env) -> usize {
-    let r = blocking(|| {
-        env.srv.call(
-            "GET",
-            "/admin/v1/audit?limit=1000",
-            Some(&env.srv.admin_key),
-            None,
-        )
-    })
-    .expect("audit");
-    let v: Value = serde_json::from_str(&r.text()).expect("audit json");
-    v["entries"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .filter(|e| e["action"] == "certificate.issue" && e.to_string().contains("scep:"))
-        .count()
-}
-
 /// The failInfo (RFC 8894 §3.2.1.4) of a DER CertRep, read with openssl.
 fn fail_info(rep: &Path) -> Option<String> {
     let o = Command::new("openssl")
@@ -195,7 +175,7 @@ async fn scepclient_enrols_and_bad_requests_are_refused() {
     );
     let findings = certs::pkilint_errors(&cert);
     assert!(findings.is_empty(), "pkilint: {findings:#?}");
-    assert_eq!(scep_issuances(&env), 1);
+    assert_eq!(audited_issuances(&env.srv, "scep:"), 1);
 
     // RenewalReq: scepclient signs with the certificate it has, no
     // challenge; the new certificate keeps the subject.
@@ -218,7 +198,7 @@ async fn scepclient_enrols_and_bad_requests_are_refused() {
         "renewal issued a new certificate"
     );
     assert_eq!(subject(&cert), old_subject);
-    assert_eq!(scep_issuances(&env), 2);
+    assert_eq!(audited_issuances(&env.srv, "scep:"), 2);
 
     // Wrong challenge: FAILURE badRequest, nothing issued.
     let url = base.clone();
@@ -226,7 +206,11 @@ async fn scepclient_enrols_and_bad_requests_are_refused() {
     let (ok, out, _) = blocking(|| scepclient(&dir, &url, "wrong", "dev2"));
     assert!(!ok, "a wrong challenge enrolled:\n{out}");
     assert!(out.contains("badRequest"), "{out}");
-    assert_eq!(scep_issuances(&env), 2, "a refused request issued");
+    assert_eq!(
+        audited_issuances(&env.srv, "scep:"),
+        2,
+        "a refused request issued"
+    );
 
     // Tampered signature: badMessageCheck, nothing issued. The request
     // is the captured scepclient vector with its last signature byte
@@ -250,7 +234,7 @@ async fn scepclient_enrols_and_bad_requests_are_refused() {
     )
     .expect("write");
     assert_eq!(fail_info(&rep).as_deref(), Some("1"), "badMessageCheck");
-    assert_eq!(scep_issuances(&env), 2);
+    assert_eq!(audited_issuances(&env.srv, "scep:"), 2);
 
     // A profile that requires approval: PENDING, held in the approval
     // queue, nothing issued.
@@ -258,7 +242,11 @@ async fn scepclient_enrols_and_bad_requests_are_refused() {
     let dir = work.join("held1");
     let (ok, out, _) = blocking(|| scepclient(&dir, &url, "held-challenge", "held1"));
     assert!(!ok && out.contains("PENDING"), "{out}");
-    assert_eq!(scep_issuances(&env), 2, "a held request issued");
+    assert_eq!(
+        audited_issuances(&env.srv, "scep:"),
+        2,
+        "a held request issued"
+    );
     let r = blocking(|| {
         env.srv
             .call("GET", "/admin/v1/approvals", Some(&env.srv.admin_key), None)
@@ -445,7 +433,7 @@ async fn transactions_are_idempotent_polled_and_get_cert_and_crl_answer() {
     let (status, info, content) = blocking(|| post(&devices, &work, &a, &first));
     assert_eq!((status.as_str(), info), ("0", None), "PKCSReq");
     let issued = only_cert(&content);
-    assert_eq!(scep_issuances(&env), 1);
+    assert_eq!(audited_issuances(&env.srv, "scep:"), 1);
     let (status, _, content) = blocking(|| post(&devices, &work, &a, &first));
     assert_eq!(status, "0", "the same message again");
     assert_eq!(
@@ -458,7 +446,7 @@ async fn transactions_are_idempotent_polled_and_get_cert_and_crl_answer() {
     assert_eq!(status, "0", "the same request, re-encoded");
     assert_eq!(only_cert(&content), issued);
     assert_eq!(
-        scep_issuances(&env),
+        audited_issuances(&env.srv, "scep:"),
         1,
         "a retry issued a second certificate"
     );
@@ -472,7 +460,7 @@ async fn transactions_are_idempotent_polled_and_get_cert_and_crl_answer() {
         ("2", Some("2")),
         "replayed transactionID"
     );
-    assert_eq!(scep_issuances(&env), 1);
+    assert_eq!(audited_issuances(&env.srv, "scep:"), 1);
 
     // GetCert: the certificate by issuer and serial; an unknown serial
     // is badCertId.
@@ -538,7 +526,11 @@ async fn transactions_are_idempotent_polled_and_get_cert_and_crl_answer() {
         ("2", Some("4")),
         "CertPoll by another key"
     );
-    assert_eq!(scep_issuances(&env), 1, "a held request issued");
+    assert_eq!(
+        audited_issuances(&env.srv, "scep:"),
+        1,
+        "a held request issued"
+    );
 
     let list = blocking(|| {
         env.srv.call(
@@ -575,7 +567,7 @@ async fn transactions_are_idempotent_polled_and_get_cert_and_crl_answer() {
     assert_eq!(status, "0", "the held request resent after approval");
     assert_eq!(only_cert(&content), approved);
     assert_eq!(
-        scep_issuances(&env),
+        audited_issuances(&env.srv, "scep:"),
         2,
         "exactly one certificate for the held request"
     );
@@ -631,7 +623,7 @@ async fn intune_validates_before_issuing_and_notifies() {
     let d = work.join("dev1");
     let (ok, out, cert) = blocking(|| scepclient(&d, &u, "intune-encrypted-challenge", "dev1"));
     assert!(ok, "scepclient failed:\n{out}");
-    assert_eq!(scep_issuances(&env), 1);
+    assert_eq!(audited_issuances(&env.srv, "scep:"), 1);
     assert_eq!(
         fake.actions(),
         ["validateRequest", "successNotification"],
@@ -737,7 +729,11 @@ async fn intune_validates_before_issuing_and_notifies() {
             "{code}: {failure}"
         );
     }
-    assert_eq!(scep_issuances(&env), 1, "a rejected challenge issued");
+    assert_eq!(
+        audited_issuances(&env.srv, "scep:"),
+        1,
+        "a rejected challenge issued"
+    );
 
     // 429, then success: retried, issued, notified.
     fake.clear();
@@ -751,7 +747,7 @@ async fn intune_validates_before_issuing_and_notifies() {
         fake.actions(),
         ["validateRequest", "validateRequest", "successNotification"]
     );
-    assert_eq!(scep_issuances(&env), 2);
+    assert_eq!(audited_issuances(&env.srv, "scep:"), 2);
     // The same request again is answered from the transaction record:
     // Intune is not asked twice.
     let (status, _, content) = blocking(|| post(&url, &work, &c, &msg));
@@ -770,7 +766,11 @@ async fn intune_validates_before_issuing_and_notifies() {
         ["validateRequest", "validateRequest", "validateRequest"],
         "bounded retries"
     );
-    assert_eq!(scep_issuances(&env), 2, "Intune down, yet issued");
+    assert_eq!(
+        audited_issuances(&env.srv, "scep:"),
+        2,
+        "Intune down, yet issued"
+    );
 
     // Tokens and the endpoint were fetched once and cached.
     fake.clear();
@@ -862,7 +862,7 @@ challenge = "static-password"
     let (u, d, c2) = (dyn_url.clone(), work.join("d1"), ch.clone());
     let (ok, out, _) = blocking(|| scepclient(&d, &u, &c2, "d1"));
     assert!(ok, "scepclient failed:\n{out}");
-    assert_eq!(scep_issuances(&env), 1);
+    assert_eq!(audited_issuances(&env.srv, "scep:"), 1);
     // Used: a second enrolment with it is refused.
     let (u, d, c2) = (dyn_url.clone(), work.join("d2"), ch.clone());
     let (ok, out, _) = blocking(|| scepclient(&d, &u, &c2, "d2"));
@@ -870,7 +870,11 @@ challenge = "static-password"
         !ok && out.contains("badRequest"),
         "reused challenge:\n{out}"
     );
-    assert_eq!(scep_issuances(&env), 1, "a used challenge issued");
+    assert_eq!(
+        audited_issuances(&env.srv, "scep:"),
+        1,
+        "a used challenge issued"
+    );
 
     let ra = ra_cert(&dyn_url);
     // The tenant's names apply: a DNS name outside t1 is refused...
@@ -895,7 +899,7 @@ challenge = "static-password"
     let msg = request(&c, &ra, MessageType::PkcsReq, "tx-p2", &c.csr_der);
     let (status, fail, _) = blocking(|| post(&dyn_url, &work, &c, &msg));
     assert_eq!((status.as_str(), fail.as_deref()), ("2", Some("2")));
-    assert_eq!(scep_issuances(&env), 2);
+    assert_eq!(audited_issuances(&env.srv, "scep:"), 2);
 
     // Bound to a path: refused elsewhere, and still usable where it belongs.
     let ch = new_challenge(json!({"tenant": "t1", "path": "both"}));

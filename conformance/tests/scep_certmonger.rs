@@ -24,7 +24,6 @@ use std::process::Command;
 
 use ironseal_conformance::certs;
 use ironseal_conformance::prelude::*;
-use serde_json::Value;
 
 const CONFIG: &str = r#"
 ca_key_algorithm = "rsa3072"
@@ -115,25 +114,6 @@ fn certmonger_session(work: &Path, url: &str, challenge: &str) -> String {
     out
 }
 
-fn scep_issuances(env: &Env) -> usize {
-    let r = blocking(|| {
-        env.srv.call(
-            "GET",
-            "/admin/v1/audit?limit=1000",
-            Some(&env.srv.admin_key),
-            None,
-        )
-    })
-    .expect("audit");
-    let v: Value = serde_json::from_str(&r.text()).expect("audit json");
-    v["entries"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .filter(|e| e["action"] == "certificate.issue" && e.to_string().contains("scep:"))
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certmonger_enrols_through_scep_submit() {
     assert!(
@@ -204,5 +184,5 @@ async fn certmonger_enrols_through_scep_submit() {
     );
     let findings = certs::pkilint_errors(&cert);
     assert!(findings.is_empty(), "pkilint: {findings:#?}");
-    assert_eq!(scep_issuances(&env), 1);
+    assert_eq!(audited_issuances(&env.srv, "scep:"), 1);
 }

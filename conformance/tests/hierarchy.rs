@@ -562,6 +562,8 @@ async fn listener_certificate_follows_activation_under_the_same_root() {
     assert_eq!(g2["issuing"], true);
     assert_eq!(g2["parent"], root_id.as_str());
     assert_eq!(g2["pathLen"], 0);
+    assert_eq!(g2["predecessor"], next_id.as_str(), "{g2:#}");
+    assert_eq!(next["predecessor"], Value::Null, "{next:#}");
     assert_ne!(g2["ski"], next["ski"], "a new key");
     let list = admin_ok(srv, &["cas", "list"]);
     assert_eq!(ca_in(&list, &next_id)["status"], "retiring");

@@ -611,7 +611,10 @@ async fn intune_validates_before_issuing_and_notifies() {
         "ca_key_algorithm = \"rsa3072\"\n\n[[profiles]]\nname = \"default\"\nlifetime_days = 90\n\
          ekus = [\"serverAuth\"]\n\n[[profiles]]\nname = \"devices\"\nkind = \"device\"\n\
          lifetime_days = 30\nekus = [\"clientAuth\"]\nallow_sid = true\n\n\
-         [[scep.profiles]]\npath = \"intune\"\nprofile = \"devices\"\nchallenge_kind = \"intune\"\n\n{}",
+         [[profiles]]\nname = \"held\"\nkind = \"device\"\nlifetime_days = 30\n\
+         ekus = [\"clientAuth\"]\nrequires_approval = true\n\n\
+         [[scep.profiles]]\npath = \"intune\"\nprofile = \"devices\"\nchallenge_kind = \"intune\"\n\n\
+         [[scep.profiles]]\npath = \"intune-held\"\nprofile = \"held\"\nchallenge_kind = \"intune\"\n\n{}",
         fake.config_section(&secret)
     );
     let env = Env::start_with_config("scep-intune", &config).await;
@@ -786,6 +789,82 @@ async fn intune_validates_before_issuing_and_notifies() {
         ["validateRequest", "successNotification"],
         "no new token or discovery while cached"
     );
+
+    // Validated, then held for approval: PENDING and no notification yet;
+    // Intune hears the approver's decision when it is made (success with
+    // the issued certificate; failure for a rejection), not on a poll.
+    let held_url = format!("{}/scep/intune-held", env.srv.http_base_url());
+    let decide = |tx: &str, verdict: &str| {
+        let (code, v) = admin_json(&env, "GET", "/admin/v1/approvals?status=pending", None);
+        assert_eq!(code, 200, "{v}");
+        let id = v["approvals"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["requester"] == format!("scep:{tx}")))
+            .and_then(|x| x["id"].as_str())
+            .unwrap_or_else(|| panic!("no approval for {tx}: {v}"))
+            .to_string();
+        let (code, v) = admin_json(
+            &env,
+            "POST",
+            &format!("/admin/v1/approvals/{id}/{verdict}"),
+            Some(json!({})),
+        );
+        assert_eq!(code, 200, "{verdict}: {v}");
+        v
+    };
+    for (tx, verdict) in [("tx-held-ok", "approve"), ("tx-held-no", "reject")] {
+        fake.clear();
+        let c = client(&work.join(tx), tx, "blob");
+        let msg = request(&c, &ra, MessageType::PkcsReq, tx, &c.csr_der);
+        let (status, _, _) = blocking(|| post(&held_url, &work, &c, &msg));
+        assert_eq!(status, "3", "{tx}: PENDING while held");
+        assert_eq!(
+            fake.actions(),
+            ["validateRequest"],
+            "{tx}: nothing to notify yet"
+        );
+        let decided = decide(tx, verdict);
+        let calls = fake.calls();
+        let last = calls.last().expect("a call");
+        let notification = &last.body["notification"];
+        assert_eq!(notification["transactionId"], tx, "{tx}");
+        if verdict == "approve" {
+            assert_eq!(
+                fake.actions(),
+                ["validateRequest", "successNotification"],
+                "{tx}"
+            );
+            let serial = decided["certificate"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no serial: {decided}"));
+            assert_eq!(
+                norm_serial(
+                    notification["certificateSerialNumber"]
+                        .as_str()
+                        .expect("serial")
+                ),
+                norm_serial(serial),
+                "the notification reports the approved certificate"
+            );
+        } else {
+            assert_eq!(
+                fake.actions(),
+                ["validateRequest", "failureNotification"],
+                "{tx}"
+            );
+            assert!(
+                notification["errorDescription"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("rejected")),
+                "{notification}"
+            );
+        }
+        // Polling afterwards does not notify again.
+        let poll = request(&c, &ra, MessageType::PkcsReq, tx, &c.csr_der);
+        let (status, _, _) = blocking(|| post(&held_url, &work, &c, &poll));
+        assert_eq!(status, if verdict == "approve" { "0" } else { "2" }, "{tx}");
+        assert_eq!(fake.actions().len(), 2, "{tx}: notified once");
+    }
 }
 
 fn admin_json(env: &Env, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -1002,6 +1081,46 @@ challenge = "static-password"
         Some(json!({"expiresInMinutes": 20000})),
     );
     assert_eq!(st, 400);
+
+    // Withdrawn before use (CLI): gone from the list, refused on enrolment
+    // with nothing issued; withdrawing it again or an unknown id is 404.
+    let (st, v) = admin_json(
+        &env,
+        "POST",
+        "/admin/v1/scep-challenges",
+        Some(json!({"tenant": "t1", "path": "dyn"})),
+    );
+    assert_eq!(st, 201, "{v}");
+    let (id, ch) = (
+        v["id"].as_str().expect("id").to_string(),
+        v["challenge"].as_str().expect("challenge").to_string(),
+    );
+    let withdrawn = admin_ok(&env.srv, &["scep-challenges", "delete", &id]);
+    assert_eq!(withdrawn["id"], id.as_str(), "{withdrawn}");
+    assert_eq!(withdrawn["withdrawn"], true, "{withdrawn}");
+    let (_, v) = admin_json(&env, "GET", "/admin/v1/scep-challenges?tenant=t1", None);
+    assert!(!v.to_string().contains(&id), "still listed: {v}");
+    let issued_before = audited_issuances(&env.srv, "scep:");
+    let (u, d) = (dyn_url.clone(), work.join("withdrawn"));
+    let (ok, out, _) = blocking(|| scepclient(&d, &u, &ch, "withdrawn"));
+    assert!(
+        !ok && out.contains("badRequest"),
+        "withdrawn challenge:\n{out}"
+    );
+    assert_eq!(
+        audited_issuances(&env.srv, "scep:"),
+        issued_before,
+        "a withdrawn challenge issued"
+    );
+    let (st, _) = admin_json(
+        &env,
+        "DELETE",
+        &format!("/admin/v1/scep-challenges/{id}"),
+        None,
+    );
+    assert_eq!(st, 404, "withdrawn twice");
+    let (st, _) = admin_json(&env, "DELETE", "/admin/v1/scep-challenges/sc_nope", None);
+    assert_eq!(st, 404);
 }
 
 /// `openssl x509 -text` of a DER certificate.

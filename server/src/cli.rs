@@ -277,6 +277,11 @@ enum ScepChallengesCommand {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// Withdraw a one-time SCEP challenge (by its id) before it is used.
+    Delete {
+        /// The challenge's id (`sc_…`, from `list`).
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -759,6 +764,14 @@ async fn run_command(api: &Api, command: AdminCommand) -> Result<(Value, bool), 
                     .unwrap_or_default();
                 api.call("GET", &format!("/admin/v1/scep-challenges{q}"), None)
                     .await?
+            }
+            ScepChallengesCommand::Delete { id } => {
+                api.call(
+                    "DELETE",
+                    &format!("/admin/v1/scep-challenges/{}", seg(&id)),
+                    None,
+                )
+                .await?
             }
         },
         AdminCommand::Approvals { command } => match command {

@@ -524,6 +524,11 @@ pub trait Store: Send + Sync + 'static {
         at: OffsetDateTime,
     ) -> Result<Option<ScepChallengeRecord>, StoreError>;
 
+    /// Remove the one-time SCEP challenge with this hash (withdrawn by an
+    /// operator, or expired and purged); false if there was none. A
+    /// removed challenge can no longer be redeemed on any replica.
+    fn remove_scep_challenge(&self, hash: &str) -> Result<bool, StoreError>;
+
     /// SCEP transactions last written before `before`, in transactionID
     /// order after `after` (exclusive; `None`: from the start), at most
     /// `limit`: the candidates of the retention purge, which decides on

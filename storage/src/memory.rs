@@ -976,6 +976,10 @@ impl Store for MemoryStore {
         }
     }
 
+    fn remove_scep_challenge(&self, hash: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().scep_challenges.remove(hash).is_some())
+    }
+
     fn scep_transactions_before(
         &self,
         before: OffsetDateTime,

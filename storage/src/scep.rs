@@ -17,6 +17,10 @@ pub enum ScepTransactionState {
     Held {
         /// The approval record.
         approval_id: String,
+        /// Intune validated the request (`challenge_kind = "intune"`): the
+        /// approver's decision is reported to Intune when it is made.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        intune: bool,
     },
     /// Issued.
     Issued {

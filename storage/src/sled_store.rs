@@ -1634,6 +1634,15 @@ impl Store for SledStore {
         }))
     }
 
+    fn remove_scep_challenge(&self, hash: &str) -> Result<bool, StoreError> {
+        let _writing = self.writing();
+        Ok(self
+            .scep_challenges
+            .remove(hash.as_bytes())
+            .map_err(backend)?
+            .is_some())
+    }
+
     fn scep_transactions_before(
         &self,
         before: OffsetDateTime,

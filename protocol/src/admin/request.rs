@@ -132,6 +132,7 @@ pub fn decode_body<A: DeserializeOwned, S: DeserializeOwned>(
         | Op::CreateEabKey
         | Op::ListEabKeys
         | Op::DisableEstUser
+        | Op::DeleteScepChallenge
         | Op::DisableEabKey
         | Op::GetApproval
         | Op::CreateAuditCheckpoint

@@ -54,6 +54,7 @@ pub enum Op {
     DisableEstUser,
     CreateScepChallenge,
     ListScepChallenges,
+    DeleteScepChallenge,
     IssueCertificate,
     ListApprovals,
     GetApproval,
@@ -246,6 +247,12 @@ pub static ROUTES: &[Route] = &[
         "/admin/v1/scep-challenges",
         Op::ListScepChallenges,
         Permission::Read,
+    ),
+    route(
+        "DELETE",
+        "/admin/v1/scep-challenges/{id}",
+        Op::DeleteScepChallenge,
+        Permission::Operate,
     ),
     route(
         "POST",

@@ -70,6 +70,7 @@ pub(super) async fn decide_one(
     }
     visible(state, caller, id)?;
     let decided = decide(state, id, &caller.actor(), decision, req.comment).await?;
+    crate::scep::intune_flow::after_decision(state, &decided).await;
     Ok(Answer {
         status: StatusCode::OK,
         note: Some(format!("{} {id}", decided.status.as_str())),

@@ -59,6 +59,7 @@ pub(super) fn ca_json(r: &CaRecord, set: &CaSet) -> Value {
         "id": r.id,
         "name": r.name,
         "parent": r.parent_id,
+        "predecessor": r.predecessor_id,
         "status": r.status,
         "issuing": r.id == set.active.issuer.id(),
         "algorithm": r.algorithm,

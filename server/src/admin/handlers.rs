@@ -63,6 +63,7 @@ pub async fn dispatch(
         Op::DisableEstUser => est_users::disable(state, caller, param(0)),
         Op::CreateScepChallenge => scep_challenges::create(state, caller, body),
         Op::ListScepChallenges => scep_challenges::list(state, caller, query),
+        Op::DeleteScepChallenge => scep_challenges::delete(state, caller, param(0)),
         Op::IssueCertificate => issuance::issue(state, caller, body).await,
         Op::ListApprovals => approvals::list(state, caller, query),
         Op::GetApproval => approvals::get(state, caller, param(0)),

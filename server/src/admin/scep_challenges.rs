@@ -1,5 +1,6 @@
 //! One-time SCEP challenges through the admin API (issue 8): created
-//! (generated here, shown once; only the SHA-256 is stored) and listed.
+//! (generated here, shown once; only the SHA-256 is stored), listed and
+//! withdrawn.
 //! A challenge is bound to a tenant, whose names policy then applies to
 //! the CSR it enrols, and optionally to one SCEP path. A key scoped to a
 //! tenant creates and sees that tenant's challenges only.
@@ -129,4 +130,34 @@ pub(super) fn list(
     all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     let list: Vec<Value> = all.iter().map(challenge_json).collect();
     Ok(Answer::ok(json!({ "scepChallenges": list })))
+}
+
+/// Withdraws challenge `id` (removes it: it can no longer be redeemed).
+/// A key scoped to a tenant finds only that tenant's challenges.
+pub(super) fn delete(state: &AppState, caller: &Principal, id: &str) -> Result<Answer, ApiError> {
+    let found = state
+        .store
+        .list_scep_challenges(caller.tenant.as_deref())?
+        .into_iter()
+        .find(|c| c.id == id && caller.may_touch(c.tenant_id.as_deref()))
+        .ok_or_else(|| ApiError::not_found("no SCEP challenge with that id"))?;
+    if !state.store.remove_scep_challenge(&found.challenge_hash)? {
+        return Err(ApiError::not_found("no SCEP challenge with that id"));
+    }
+    let mut body = challenge_json(&found);
+    body["withdrawn"] = Value::Bool(true);
+    Ok(Answer {
+        status: StatusCode::OK,
+        body,
+        note: Some(format!(
+            "withdrew one-time SCEP challenge {} of tenant {}{}",
+            found.id,
+            found.tenant_id.as_deref().unwrap_or("-"),
+            if found.redeemed_at.is_some() {
+                " (already redeemed)"
+            } else {
+                ""
+            }
+        )),
+    })
 }

@@ -6,7 +6,7 @@ pub mod config;
 pub mod dynamic;
 pub mod error;
 pub mod intune;
-mod intune_flow;
+pub(crate) mod intune_flow;
 mod next_ca;
 mod operation;
 pub mod purge;

@@ -553,6 +553,7 @@ async fn enrol(
                 Answer::Pending(attrs, digest),
                 Some(ScepTransactionState::Held {
                     approval_id: approval.id.clone(),
+                    intune: intune.is_some(),
                 }),
             )
         }

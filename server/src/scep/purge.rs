@@ -15,6 +15,11 @@
 //!
 //! A run reads at most [`MAX_BATCHES`] pages of [`BATCH`] candidates; the
 //! next run continues.
+//!
+//! The same retention removes one-time challenges (admin API) that
+//! expired before `now - retention`, redeemed or not: an expired
+//! challenge can never be redeemed again, and its creation and the
+//! issuance it led to stay in the audit log.
 
 use std::time::Instant;
 
@@ -39,6 +44,15 @@ pub fn run(state: &AppState, now: OffsetDateTime) -> Result<u64, StoreError> {
     let before = now - keep;
     let purged = purge_finished(state.store.as_ref(), before, now)?;
     state.metrics.add("scep_transactions_purged", purged);
+    let challenges = purge_expired_challenges(state.store.as_ref(), before)?;
+    state.metrics.add("scep_challenges_purged", challenges);
+    if challenges > 0 {
+        tracing::info!(
+            challenges,
+            expired_before = %before,
+            "purged expired one-time SCEP challenges"
+        );
+    }
     if purged > 0 {
         state.store.flush()?;
         tracing::info!(
@@ -70,6 +84,21 @@ pub fn purge_finished(
         match page.last() {
             Some(last) if page.len() == BATCH => after = Some(last.transaction_id.clone()),
             _ => break,
+        }
+    }
+    Ok(purged)
+}
+
+/// Removes the one-time challenges that expired before `before`;
+/// returns how many.
+pub fn purge_expired_challenges(
+    store: &dyn Store,
+    before: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let mut purged = 0u64;
+    for c in store.list_scep_challenges(None)? {
+        if c.expires_at < before && store.remove_scep_challenge(&c.challenge_hash)? {
+            purged += 1;
         }
     }
     Ok(purged)
@@ -157,6 +186,7 @@ mod tests {
     fn held(id: &str) -> ScepTransactionState {
         ScepTransactionState::Held {
             approval_id: id.into(),
+            intune: false,
         }
     }
 
@@ -207,5 +237,39 @@ mod tests {
         tx(&s, "z-stale", ScepTransactionState::InFlight, T0);
         assert_eq!(purge_finished(&s, now, now).unwrap(), 1);
         assert!(s.get_scep_transaction("z-stale").unwrap().is_none());
+    }
+
+    /// Challenges that expired before the cutoff go, redeemed or not;
+    /// later ones stay.
+    #[test]
+    fn expired_challenges_are_purged() {
+        use ironseal_storage::ScepChallengeRecord;
+        let s = MemoryStore::new();
+        let add = |hash: &str, expires: OffsetDateTime, redeemed: bool| {
+            s.create_scep_challenge(&ScepChallengeRecord {
+                challenge_hash: hash.into(),
+                id: format!("sc_{hash}"),
+                tenant_id: None,
+                path: None,
+                created_at: T0,
+                created_by: "admin".into(),
+                expires_at: expires,
+                redeemed_at: redeemed.then_some(T0),
+            })
+            .unwrap();
+        };
+        add("old-unused", T0 + Duration::hours(1), false);
+        add("old-redeemed", T0 + Duration::hours(1), true);
+        add("young", T0 + Duration::days(40), false);
+        let before = T0 + Duration::days(30);
+        assert_eq!(purge_expired_challenges(&s, before).unwrap(), 2);
+        let left: Vec<String> = s
+            .list_scep_challenges(None)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.challenge_hash)
+            .collect();
+        assert_eq!(left, ["young"]);
+        assert_eq!(purge_expired_challenges(&s, before).unwrap(), 0);
     }
 }

@@ -158,7 +158,7 @@ fn round_is_over(
                     None => true,
                 }
         }
-        ScepTransactionState::Held { approval_id } => match store.get_approval(approval_id)? {
+        ScepTransactionState::Held { approval_id, .. } => match store.get_approval(approval_id)? {
             Some(a) => match a.status {
                 ApprovalStatus::Pending => false,
                 ApprovalStatus::Rejected => true,
@@ -206,7 +206,7 @@ pub fn standing(state: &Arc<AppState>, r: &ScepTransactionRecord) -> Result<Stan
     match &r.state {
         ScepTransactionState::InFlight => Ok(Standing::Pending),
         ScepTransactionState::Issued { serial } => issued(serial),
-        ScepTransactionState::Held { approval_id } => {
+        ScepTransactionState::Held { approval_id, .. } => {
             let Some(a) = store.get_approval(approval_id)? else {
                 return Ok(Standing::Failed("the approval no longer exists".into()));
             };

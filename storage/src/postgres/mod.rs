@@ -601,6 +601,11 @@ impl Store for PgStore {
         self.run(move |p| async move { scep_challenges::redeem(&p, &hash, at).await })
     }
 
+    fn remove_scep_challenge(&self, hash: &str) -> Result<bool, StoreError> {
+        let hash = hash.to_owned();
+        self.run(move |p| async move { scep_challenges::remove(&p, &hash).await })
+    }
+
     fn scep_transactions_before(
         &self,
         before: OffsetDateTime,

@@ -90,3 +90,14 @@ pub(crate) async fn redeem(
     tx.commit().await?;
     Ok(Some(record))
 }
+
+pub(crate) async fn remove(pool: &Pool, hash: &str) -> Result<bool, StoreError> {
+    let c = pool.get().await?;
+    let n = c
+        .execute(
+            "DELETE FROM scep_challenges WHERE challenge_hash = $1",
+            &[&hash],
+        )
+        .await?;
+    Ok(n == 1)
+}

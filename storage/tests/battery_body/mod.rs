@@ -2192,6 +2192,15 @@ pub(crate) fn scep_challenges(s: &dyn Store) {
     );
     assert_eq!(s.redeem_scep_challenge("unknown", at).unwrap(), None);
     assert!(s.redeem_scep_challenge("h3", at).unwrap().is_some());
+
+    // Removed: gone from lookups and listings, never redeemable again;
+    // removing it twice (or an unknown hash) answers false.
+    assert!(s.remove_scep_challenge("h1").unwrap());
+    assert!(!s.remove_scep_challenge("h1").unwrap());
+    assert!(!s.remove_scep_challenge("unknown").unwrap());
+    assert!(s.get_scep_challenge("h1").unwrap().is_none());
+    assert_eq!(s.redeem_scep_challenge("h1", T0).unwrap(), None);
+    assert_eq!(s.list_scep_challenges(None).unwrap().len(), 2);
 }
 
 /// Eight threads redeem one challenge at once: exactly one wins.

@@ -55,7 +55,7 @@ pub use est_users::EstUserRecord;
 pub use export::{CrlNumber, ExportRecord, ExportSink};
 /// The backup file format (defined in the protocol crate, where it is fuzzed).
 pub use ironseal_protocol::backup;
-pub use issuance::{CertOrigin, IssuanceWrite};
+pub use issuance::{CertOrigin, IssuanceWrite, ScepSettle};
 pub use memory::MemoryStore;
 pub use pending::PendingCounts;
 pub use postgres::{PgOptions, PgStore, DEFAULT_POOL_SIZE as PG_DEFAULT_POOL_SIZE};
@@ -402,8 +402,10 @@ pub trait Store: Send + Sync + 'static {
     /// Record one issuance atomically (see [`IssuanceWrite`]): insert the
     /// certificate (`DuplicateSerial` if the serial exists), move the order
     /// if one is given (`Conflict` unless the stored order is
-    /// `processing`), link `replaces`, and append the audit entry. Nothing
-    /// is written when any part fails. Returns the audit entry.
+    /// `processing`), link `replaces`, settle the SCEP transaction if one
+    /// is given (`Conflict` unless the stored record equals the expected
+    /// one), and append the audit entry. Nothing is written when any part
+    /// fails. Returns the audit entry.
     fn record_issuance(&self, write: &IssuanceWrite) -> Result<AuditEntry, StoreError>;
 
     /// Create an account bound to an external account binding key, atomically

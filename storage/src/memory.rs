@@ -716,6 +716,11 @@ impl Store for MemoryStore {
                 return Err(StoreError::Conflict("the order left processing".into()));
             }
         }
+        if let Some(settle) = &write.scep_transaction {
+            if g.scep_transactions.get(&settle.expected.transaction_id) != Some(&settle.expected) {
+                return Err(StoreError::Conflict("the SCEP transaction changed".into()));
+            }
+        }
         let head = g.audit.last().map(AuditEntry::head);
         let entry = AuditEntry::next(head.as_ref(), &write.audit, g.audit_mac.as_ref())
             .map_err(StoreError::Backend)?;
@@ -739,6 +744,12 @@ impl Store for MemoryStore {
                     old.replaced_by = Some(order.id.clone());
                 }
             }
+        }
+        if let Some(settle) = &write.scep_transaction {
+            g.scep_transactions.insert(
+                settle.settled.transaction_id.clone(),
+                settle.settled.clone(),
+            );
         }
         g.audit.push(entry.clone());
         Ok(entry)

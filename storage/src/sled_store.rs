@@ -1325,6 +1325,11 @@ impl Store for SledStore {
         let status_value = encode(&CertificateStatus::from(&cert))?;
         let order_value = write.order.as_ref().map(encode).transpose()?;
         let replaced_key = write.replaces.as_deref().map(keys::serial_key);
+        let settled_value = write
+            .scep_transaction
+            .as_ref()
+            .map(|s| encode(&s.settled))
+            .transpose()?;
         tx_result(
             (
                 &self.certs,
@@ -1333,10 +1338,24 @@ impl Store for SledStore {
                 &self.orders_by_account,
                 &self.audit,
                 &self.audit_meta,
+                &self.scep_transactions,
             )
-                .transaction(|(certs, status, orders, index, audit, meta)| {
+                .transaction(|(certs, status, orders, index, audit, meta, scep)| {
                     if certs.get(serial.as_bytes())?.is_some() {
                         return Err(abort(StoreError::DuplicateSerial));
+                    }
+                    if let (Some(settle), Some(value)) = (&write.scep_transaction, &settled_value) {
+                        let key = settle.expected.transaction_id.as_bytes();
+                        let stored: Option<ScepTransactionRecord> = match scep.get(key)? {
+                            Some(v) => Some(decode(&v).map_err(abort)?),
+                            None => None,
+                        };
+                        if stored.as_ref() != Some(&settle.expected) {
+                            return Err(abort(StoreError::Conflict(
+                                "the SCEP transaction changed".into(),
+                            )));
+                        }
+                        scep.insert(settle.settled.transaction_id.as_bytes(), value.as_slice())?;
                     }
                     if let (Some(order), Some(value)) = (&write.order, &order_value) {
                         let stored: OrderRecord = match orders.get(order.id.as_bytes())? {

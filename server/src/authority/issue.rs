@@ -12,7 +12,8 @@ use ironseal_ca_core::names::SubjectName;
 use ironseal_ca_core::profile::{ProfileError, TemplateRequest};
 use ironseal_ca_core::serial::Serial;
 use ironseal_storage::{
-    AuditEvent, CaStatus, CertOrigin, CertificateRecord, IssuanceWrite, StoreError,
+    AuditEvent, CaStatus, CertOrigin, CertificateRecord, IssuanceWrite, ScepSettle,
+    ScepTransactionRecord, ScepTransactionState, StoreError,
 };
 use time::OffsetDateTime;
 
@@ -328,11 +329,22 @@ pub fn prepare_and_sign(
             ),
             outcome: None,
         };
+        let scep_transaction = req.scep_claim.as_ref().map(|claim| ScepSettle {
+            expected: claim.clone(),
+            settled: ScepTransactionRecord {
+                state: ScepTransactionState::Issued {
+                    serial: record.serial.clone(),
+                },
+                updated_at: now,
+                ..claim.clone()
+            },
+        });
         let write = IssuanceWrite {
             certificate: record,
             order,
             replaces: req.replaces.clone(),
             audit,
+            scep_transaction,
         };
         match ctx.store.record_issuance(&write) {
             Ok(entry) => {

@@ -124,6 +124,11 @@ pub struct IssuanceRequest {
     /// private key comes back in [`super::Issued::generated_key`]. Never
     /// held for approval (the key would have to be kept).
     pub generate_key: Option<KeyType>,
+    /// The SCEP transaction record this request claimed (RFC 8894
+    /// §3.2.1.1): an issuance settles it as `Issued` in the same store
+    /// write as the certificate, and fails with `Conflict` if the claim
+    /// changed meanwhile (see [`ironseal_storage::ScepSettle`]).
+    pub scep_claim: Option<ironseal_storage::ScepTransactionRecord>,
 }
 
 impl IssuanceRequest {
@@ -144,6 +149,7 @@ impl IssuanceRequest {
             replaces: None,
             approval: None,
             generate_key: None,
+            scep_claim: None,
         }
     }
 }

@@ -526,10 +526,11 @@ async fn enrol(
     );
     req.tenant = tenant;
     req.profile = ProfileChoice::Configured(Some(entry.profile.clone()));
+    // An issuance settles the claim in its own store write.
+    req.scep_claim = Some(claim.clone());
     let (answer, outcome) = match authority::issue(state, &req).await {
         Ok(Outcome::Issued(issued)) => {
             state.metrics.inc("scep_issued");
-            let serial = issued.record.serial.clone();
             if let Some(client) = &intune {
                 // Before the CertRep goes out, as Intune expects; a lost
                 // notification is logged and counted, the certificate
@@ -544,14 +545,14 @@ async fn enrol(
             }
             (
                 success(&msg, cipher, vec![issued.record.der.clone()]),
-                Some(ScepTransactionState::Issued { serial }),
+                Settle::Done,
             )
         }
         Ok(Outcome::Held(approval)) => {
             tracing::info!(approval = %approval.id, "SCEP request held for approval");
             (
                 Answer::Pending(attrs, digest),
-                Some(ScepTransactionState::Held {
+                Settle::To(ScepTransactionState::Held {
                     approval_id: approval.id.clone(),
                     intune: intune.is_some(),
                 }),
@@ -570,11 +571,15 @@ async fn enrol(
             }
             (
                 Answer::Fail(attrs, digest, super::error::fail_info(&e)),
-                None,
+                Settle::Release,
             )
         }
     };
-    let settled = transaction::settle(state.store.as_ref(), &claim, outcome);
+    let settled = match outcome {
+        Settle::Done => Ok(()),
+        Settle::To(s) => transaction::settle(state.store.as_ref(), &claim, Some(s)),
+        Settle::Release => transaction::settle(state.store.as_ref(), &claim, None),
+    };
     if let Err(e) = settled {
         tracing::error!(error = %e, "SCEP transaction record not written");
     }
@@ -582,6 +587,16 @@ async fn enrol(
         tracing::error!(error = %e.problem.detail, "SCEP transaction record not durable");
     }
     answer
+}
+
+/// What becomes of the transaction's claim after the authority answered.
+enum Settle {
+    /// Issued: the issuance's store write settled it.
+    Done,
+    /// Record this state (held for approval).
+    To(ScepTransactionState),
+    /// Refused: remove the claim so a corrected request may use the ID.
+    Release,
 }
 
 /// What passing the gate decided.

@@ -1,13 +1,14 @@
 //! One issuance as one transaction (see [`crate::issuance`]): certificate,
-//! order transition (checked under the order's row lock), `replaces` link
-//! and audit entry commit together or not at all.
+//! order transition (checked under the order's row lock), `replaces` link,
+//! SCEP transaction outcome (checked under its row lock) and audit entry
+//! commit together or not at all.
 
 use deadpool_postgres::Pool;
 
 use crate::audit::{AuditEntry, AuditMacKey};
 use crate::issuance::IssuanceWrite;
 use crate::keys;
-use crate::postgres::{audit, certificates, orders};
+use crate::postgres::{audit, certificates, orders, scep};
 use crate::types::OrderStatus;
 use crate::StoreError;
 
@@ -19,7 +20,8 @@ pub(crate) async fn record(
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
     // Locks are taken in one order: the new serial, the order row, the
-    // replaced certificate, the audit head (appends lock only the head).
+    // replaced certificate, the SCEP transaction, the audit head (appends
+    // lock only the head).
     certificates::insert_in(&*tx, &write.certificate).await?;
     if let Some(order) = &write.order {
         match orders::lock_status(&*tx, &order.id).await? {
@@ -36,6 +38,11 @@ pub(crate) async fn record(
                     certificates::rewrite(&*tx, &old).await?;
                 }
             }
+        }
+    }
+    if let Some(settle) = &write.scep_transaction {
+        if !scep::replace_in(&*tx, &settle.expected, &settle.settled).await? {
+            return Err(StoreError::Conflict("the SCEP transaction changed".into()));
         }
     }
     let entry = audit::append_in(&*tx, &write.audit, mac).await?;

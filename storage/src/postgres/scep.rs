@@ -3,6 +3,7 @@
 //! under the row lock (or, for "none expected", by the primary key).
 
 use deadpool_postgres::Pool;
+use tokio_postgres::GenericClient;
 
 use time::OffsetDateTime;
 
@@ -41,21 +42,35 @@ pub(crate) async fn put(
         return Ok(n == 1);
     };
     let tx = c.transaction().await?;
-    let row = tx
+    if !replace_in(&*tx, expected, record).await? {
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Inside the caller's transaction: locks the row of `expected`'s
+/// transactionID and, if the stored record equals `expected`, replaces it
+/// with `record`. False (nothing written) otherwise.
+pub(crate) async fn replace_in<C: GenericClient + Sync>(
+    c: &C,
+    expected: &ScepTransactionRecord,
+    record: &ScepTransactionRecord,
+) -> Result<bool, StoreError> {
+    let row = c
         .query_opt(
             "SELECT doc FROM scep_transactions WHERE transaction_id = $1 FOR UPDATE",
-            &[&record.transaction_id],
+            &[&expected.transaction_id],
         )
         .await?;
     if doc_of::<ScepTransactionRecord>(row)?.as_ref() != Some(expected) {
         return Ok(false);
     }
-    tx.execute(
+    c.execute(
         "UPDATE scep_transactions SET doc = $2 WHERE transaction_id = $1",
         &[&record.transaction_id, &enc(record)?],
     )
     .await?;
-    tx.commit().await?;
     Ok(true)
 }
 

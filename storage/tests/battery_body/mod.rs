@@ -16,8 +16,8 @@ use ironseal_storage::{
     AuthzRecord, AuthzStatus, CaRecord, CaStatus, CertificateRecord, ChainError, ChainVerifier,
     ChallengeRecord, ChallengeStatus, ChallengeType, EabKeyRecord, ExportRecord, Identifier,
     IssuanceWrite, MemoryStore, OrderRecord, OrderStatus, RevocationReason, RevocationRecord,
-    ScepChallengeRecord, ScepTransactionRecord, ScepTransactionState, Store, StoreError,
-    TenantNames, TenantRecord,
+    ScepChallengeRecord, ScepSettle, ScepTransactionRecord, ScepTransactionState, Store,
+    StoreError, TenantNames, TenantRecord,
 };
 use serde_json::json;
 use time::macros::datetime;
@@ -1433,7 +1433,63 @@ pub(crate) fn issuance(
         order,
         replaces: replaces.map(str::to_string),
         audit: event(7),
+        scep_transaction: None,
     }
+}
+
+/// An issuance that settles a SCEP transaction writes the settled record
+/// with the certificate; if the claim changed meanwhile, neither is
+/// written (nor the audit entry).
+pub(crate) fn issuance_settles_scep_transaction(s: &dyn Store) {
+    let claim = scep_tx("tx", "r1", ScepTransactionState::InFlight);
+    assert!(s.put_scep_transaction(&claim, None).unwrap());
+    let settled = ScepTransactionRecord {
+        state: ScepTransactionState::Issued {
+            serial: "0b".into(),
+        },
+        updated_at: T0 + Duration::seconds(1),
+        ..claim.clone()
+    };
+    let mut write = issuance("0b", None, None);
+    write.scep_transaction = Some(ScepSettle {
+        expected: claim.clone(),
+        settled: settled.clone(),
+    });
+    s.record_issuance(&write).unwrap();
+    assert_eq!(s.get_scep_transaction("tx").unwrap(), Some(settled.clone()));
+    assert!(s.get_certificate("0b").unwrap().is_some());
+    let head = s.audit_head().unwrap().map(|h| h.seq);
+
+    // The claim is no longer what is stored: Conflict, nothing written.
+    let mut again = issuance("0c", None, None);
+    again.scep_transaction = Some(ScepSettle {
+        expected: claim.clone(),
+        settled: ScepTransactionRecord {
+            state: ScepTransactionState::Issued {
+                serial: "0c".into(),
+            },
+            ..claim.clone()
+        },
+    });
+    assert!(matches!(
+        s.record_issuance(&again),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(s.get_certificate("0c").unwrap().is_none());
+    assert_eq!(s.get_scep_transaction("tx").unwrap(), Some(settled));
+    assert_eq!(s.audit_head().unwrap().map(|h| h.seq), head);
+
+    // A transaction that does not exist: Conflict as well.
+    let mut missing = issuance("0d", None, None);
+    missing.scep_transaction = Some(ScepSettle {
+        expected: scep_tx("nope", "r", ScepTransactionState::InFlight),
+        settled: scep_tx("nope", "r", ScepTransactionState::InFlight),
+    });
+    assert!(matches!(
+        s.record_issuance(&missing),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(s.get_certificate("0d").unwrap().is_none());
 }
 
 pub(crate) fn issuance_is_atomic(s: &dyn Store) {
@@ -2400,7 +2456,7 @@ macro_rules! battery {
             blocked_keys, cas, crl_numbers, flush_and_object_safety, concurrent_flush,
             api_keys, api_key_create_race, last_admin_key_race, audit_append_read, audit_append_race,
             audit_keyed_append, audit_keys_created_once,
-            issuance_is_atomic, issuance_race, tenants_and_eab, eab_bind_race, approvals, est_users,
+            issuance_is_atomic, issuance_settles_scep_transaction, issuance_race, tenants_and_eab, eab_bind_race, approvals, est_users,
             scep_transactions, scep_transaction_race, scep_transactions_before, scep_challenges,
             scep_challenge_redeem_race,
             populate_and_verify, export_round_trip, import_into_backend, purge_expired, pending_counts,

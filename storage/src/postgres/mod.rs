@@ -28,9 +28,11 @@
 //!
 //! # Not yet replica-safe
 //!
-//! This backend makes the *store* shareable; processing leases, nonces,
-//! rate limits and the other process-local state listed in
-//! docs/storage-postgres.md still live in each process.
+//! This backend makes the *store* shareable, with shared nonces, rate
+//! buckets, settings (issuing-CA pin, SCEP RA) and change generations
+//! that replicas poll (`settings.rs`); processing leases and the other
+//! process-local state listed in docs/storage-postgres.md still live in
+//! each process.
 
 mod accounts;
 mod api_keys;

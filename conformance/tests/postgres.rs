@@ -131,18 +131,24 @@ async fn issue_revoke_restart_on_postgres() {
         leaf.serial
     );
     let versions = blocking(|| psql(&url, "SELECT max(version) FROM schema_version"));
+    // The highest numbered migration file (numbers may have gaps while
+    // parallel branches each add one).
     let migrations = std::fs::read_dir(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../storage/src/postgres/migrations"),
     )
     .unwrap()
-    .filter(|e| {
-        e.as_ref()
-            .unwrap()
-            .path()
-            .extension()
-            .is_some_and(|x| x == "sql")
+    .filter_map(|e| {
+        let name = e.unwrap().file_name().to_string_lossy().to_string();
+        let n = name
+            .strip_suffix(".sql")?
+            .split('_')
+            .next()?
+            .parse::<u32>()
+            .ok()?;
+        Some(n)
     })
-    .count();
+    .max()
+    .unwrap();
     assert_eq!(versions, migrations.to_string(), "every migration applied");
     // The audit MAC and checkpoint keys, sealed, shared by every replica.
     let keys = blocking(|| {
@@ -284,4 +290,311 @@ async fn replicas_share_rate_limits() {
         )
     });
     assert_eq!(rows, "1", "one shared bucket for the account");
+}
+
+/// The bound a change through one replica takes to be in force on another
+/// (docs/storage-postgres.md: one poll of `change_poll_ms`, 1 s by
+/// default, plus the refresh), with room for a loaded test machine.
+const PROPAGATION_BOUND: Duration = Duration::from_secs(5);
+
+/// Retries `f` until it returns `Some` or [`PROPAGATION_BOUND`] passes;
+/// returns the value and how long it took.
+fn within_bound<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> (T, Duration) {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return (v, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < PROPAGATION_BOUND,
+            "{what}: not seen within {PROPAGATION_BOUND:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const PROPAGATE_CONFIG: &str = r#"
+[[profiles]]
+name = "default"
+lifetime_days = 90
+ekus = ["serverAuth", "clientAuth"]
+
+[[profiles]]
+name = "devices"
+kind = "device"
+lifetime_days = 30
+ekus = ["clientAuth"]
+
+[scep]
+
+[[scep.profiles]]
+path = "devices"
+profile = "devices"
+challenge = "s3cret-challenge"
+"#;
+
+fn curl_bytes(url: &str) -> Vec<u8> {
+    let o = Command::new("curl")
+        .args(["-sS", "--fail", "--max-time", "30", url])
+        .output()
+        .expect("curl");
+    assert!(
+        o.status.success(),
+        "curl {url}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o.stdout
+}
+
+/// Issue 11: a change made through replica A is in force on replica B
+/// within the documented bound: a CA created and activated through A
+/// issues B's next certificate; a revocation through A turns B's OCSP
+/// answer (fetched before, so B's cache was warm) to revoked; an API key
+/// created through A works on B and, disabled through A, is refused on B;
+/// both replicas hand out the same SCEP RA and CA (GetCACert).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_see_changes_through_each_other() {
+    let db = fresh_database();
+    let config = format!(
+        "[storage]\nbackend = \"postgres\"\nurl = \"{db}\"\npool_size = 4\n{PROPAGATE_CONFIG}"
+    );
+    let env = Env::start_with_config("pg-propagate-a", &config).await;
+    let a = &env.srv;
+    let work_b = env.path().join("replica-b");
+    std::fs::create_dir_all(&work_b).unwrap();
+    let mut b = Server::new(&work_b, &env.dns.dns_addr());
+    b.set_config(&config);
+    // B validates http-01 against the same responder as A.
+    b.h01_port = a.h01_port;
+    b.extra = vec!["--kek-file".into(), a.kek_path().display().to_string()];
+    blocking(|| b.start());
+    let key = a.admin_key.clone();
+    let on_a = |args: &[&str]| admin_as(a, &key, args, None).ok(&format!("A: admin {args:?}"));
+    let on_b = |args: &[&str]| admin_as(&b, &key, args, None);
+    assert_eq!(
+        std::fs::read(a.root()).unwrap(),
+        std::fs::read(b.root()).unwrap(),
+        "one root for both replicas"
+    );
+
+    // SCEP: one RA and issuing CA, whichever replica answers.
+    let scep_a = curl_bytes(&format!(
+        "{}/scep/devices?operation=GetCACert",
+        a.http_base_url()
+    ));
+    let scep_b = curl_bytes(&format!(
+        "{}/scep/devices?operation=GetCACert",
+        b.http_base_url()
+    ));
+    assert!(!scep_a.is_empty());
+    assert_eq!(scep_a, scep_b, "GetCACert differs between the replicas");
+    let ra_files = ["scep-ra.der", "scep-ra.key.sealed"];
+    for f in ra_files {
+        assert!(
+            !a.data.join(f).exists() && !b.data.join(f).exists(),
+            "{f} in a data dir"
+        );
+    }
+    assert_eq!(
+        blocking(|| psql(&db, "SELECT count(*) FROM settings WHERE name = 'scep-ra'")),
+        "1"
+    );
+
+    // A new issuing CA, created and activated through A.
+    let list = on_a(&["cas", "list"]);
+    let root_id = list["cas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["parent"].is_null())
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("no root: {list:#}"));
+    let created = on_a(&[
+        "cas",
+        "create",
+        "--name",
+        "Propagated Issuing CA",
+        "--parent",
+        &root_id,
+        "--algorithm",
+        "p256",
+        "--validity-days",
+        "365",
+        "--path-len",
+        "0",
+    ]);
+    let new_id = created["id"].as_str().unwrap().to_string();
+    on_a(&["cas", "activate", &new_id]);
+    let (_, took) = within_bound("activation on B", || {
+        let list = on_b(&["cas", "list"]).ok("B: cas list");
+        (issuing_in(&list)["id"] == new_id.as_str()).then_some(())
+    });
+    eprintln!("activation through A in force on B after {took:?}");
+    let (acct_b, key_b) = new_account(&b).await;
+    let c = issue(&acct_b, &env.h01, None, &[dns("from-b.pg.test")], None)
+        .await
+        .unwrap_or_else(|e| panic!("issue on B: {e}\n{}", b.log_tail()));
+    let work = env.path().join("leaf");
+    std::fs::create_dir_all(&work).unwrap();
+    let leaf = work.join("leaf.pem");
+    std::fs::write(&leaf, c.leaf_pem()).unwrap();
+    let inter = work.join("inter.pem");
+    std::fs::write(
+        &inter,
+        ironseal_conformance::certs::pem_blocks(&c.chain)
+            .get(1)
+            .cloned()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut x = Command::new("openssl");
+    x.args(["x509", "-noout", "-issuer", "-in", p(&leaf)]);
+    let issuer = proc::run(x, Duration::from_secs(30)).combined();
+    assert!(
+        issuer.contains("Propagated Issuing CA"),
+        "B issued from the old CA: {issuer}"
+    );
+
+    // Revoked through A; B's OCSP (warm cache) says revoked within the bound.
+    let root = b.root();
+    let ocsp_b = format!("{}/ocsp", b.http_base_url());
+    let out = blocking(|| ocsp(&ocsp_b, &root, &inter, &leaf));
+    assert!(out.contains(&format!("{}: good", p(&leaf))), "{out}");
+    let out = blocking(|| ocsp(&ocsp_b, &root, &inter, &leaf));
+    assert!(
+        out.contains(&format!("{}: good", p(&leaf))),
+        "cached: {out}"
+    );
+    // The account (in the store) revokes through A.
+    let acct_a = account_from_key(a, &key_b).await;
+    acct_a
+        .revoke(&RevocationRequest {
+            certificate: &CertificateDer::from(c.leaf_der.clone()),
+            reason: Some(RevocationReason::KeyCompromise),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("revoke through A: {e}\n{}", a.log_tail()));
+    let (_, took) = within_bound("revocation in B's OCSP", || {
+        let out = ocsp(&ocsp_b, &root, &inter, &leaf);
+        out.contains(&format!("{}: revoked", p(&leaf)))
+            .then_some(())
+    });
+    eprintln!("revocation through A in B's OCSP after {took:?}");
+
+    // An API key created through A works on B; disabled through A, refused on B.
+    let k = on_a(&[
+        "keys",
+        "create",
+        "--name",
+        "replica test",
+        "--role",
+        "auditor",
+    ]);
+    let (k_id, k_key) = (k["id"].as_str().unwrap(), k["key"].as_str().unwrap());
+    within_bound("new key on B", || {
+        let r = b
+            .call("GET", "/admin/v1/whoami", Some(k_key), None)
+            .unwrap();
+        (r.status == 200).then_some(())
+    });
+    on_a(&["keys", "delete", k_id]);
+    within_bound("disabled key on B", || {
+        let r = b
+            .call("GET", "/admin/v1/whoami", Some(k_key), None)
+            .unwrap();
+        (r.status == 401).then_some(())
+    });
+
+    // B counted its reloads.
+    let metrics = curl_bytes(&format!("{}/metrics", b.http_base_url()));
+    let metrics = String::from_utf8_lossy(&metrics);
+    for kind in ["cas", "settings", "revocations"] {
+        assert!(
+            metrics.contains(&format!(
+                "ironseal_store_change_reloads_total{{kind=\"{kind}\"}}"
+            )),
+            "no reload of {kind} counted:\n{metrics}"
+        );
+    }
+}
+
+/// Issue 11: two replicas started at the same moment on an empty database
+/// create one hierarchy (one root and one issuing CA in the store, the
+/// same root.pem in both data directories) and one admin key.
+#[test]
+fn simultaneous_first_starts_make_one_hierarchy() {
+    let db = fresh_database();
+    let config = format!("[storage]\nbackend = \"postgres\"\nurl = \"{db}\"\npool_size = 4\n");
+    let dir = tempfile::tempdir().unwrap();
+    // One KEK for both, made beforehand (as an operator distributes it).
+    let kek = dir.path().join("shared.kek");
+    let mut k = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut k).unwrap();
+    {
+        use base64::Engine as _;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&kek)
+            .unwrap();
+        std::io::Write::write_all(
+            &mut f,
+            base64::engine::general_purpose::STANDARD
+                .encode(k)
+                .as_bytes(),
+        )
+        .unwrap();
+    }
+    let mut servers: Vec<Server> = ["a", "b"]
+        .iter()
+        .map(|n| {
+            let work = dir.path().join(n);
+            std::fs::create_dir_all(&work).unwrap();
+            let mut s = Server::without_dns(&work);
+            s.set_config(&config);
+            s.extra = vec!["--kek-file".into(), kek.display().to_string()];
+            s
+        })
+        .collect();
+    let barrier = std::sync::Barrier::new(servers.len());
+    std::thread::scope(|scope| {
+        for s in servers.iter_mut() {
+            let barrier = &barrier;
+            scope.spawn(move || {
+                barrier.wait();
+                s.try_start()
+                    .unwrap_or_else(|e| panic!("start: {e}\n{}", s.log_tail()));
+            });
+        }
+    });
+    let roots: Vec<Vec<u8>> = servers
+        .iter()
+        .map(|s| std::fs::read(s.root()).unwrap())
+        .collect();
+    assert_eq!(roots[0], roots[1], "the replicas made different roots");
+    assert_eq!(
+        psql(&db, "SELECT count(*) FROM cas"),
+        "2",
+        "one root and one issuing CA"
+    );
+    assert_eq!(
+        psql(&db, "SELECT count(*) FROM api_keys"),
+        "1",
+        "one first admin key"
+    );
+    assert_eq!(
+        psql(
+            &db,
+            "SELECT count(*) FROM audit_log WHERE doc LIKE '%\"ca.create\"%'"
+        ),
+        "2"
+    );
+    // Both issue from it: the same issuing CA is pinned for both.
+    let pin = psql(
+        &db,
+        "SELECT convert_from(value, 'UTF8') FROM settings WHERE name = 'issuing-ca'",
+    );
+    assert!(pin.starts_with("int-"), "pin {pin:?}");
 }

@@ -17,7 +17,7 @@ use ironseal_ca_core::hierarchy::{CaProfile, Issuer, IssuerUrls};
 use ironseal_ca_core::keys::CaKey;
 use ironseal_ca_core::sealed::{open, seal, Kek};
 use ironseal_storage::{
-    ApiKeyRecord, ApiRole, AuditEvent, CaRecord, CaStatus, CrossCert, PgOptions, PgStore,
+    settings, ApiKeyRecord, ApiRole, AuditEvent, CaRecord, CaStatus, CrossCert, PgOptions, PgStore,
     SledStore, Store,
 };
 use time::OffsetDateTime;
@@ -333,50 +333,96 @@ pub fn ensure_hierarchy(config: &Config, store: &dyn Store, kek: &Kek) -> Result
     Ok(true)
 }
 
-/// Name of the file in the data directory that names the issuing CA (the
-/// CA that signs new leaves), written by `POST /admin/v1/cas/{id}/activate`
-/// and pinned on every start.
+/// Name of the file in older data directories that named the issuing CA
+/// (the CA that signs new leaves). The pin now lives in the store
+/// ([`ironseal_storage::settings::ISSUING_CA`]), so that `activate` through
+/// any replica switches all; an existing file is imported once at start
+/// ([`import_issuing_file`]) and renamed to `issuing-ca.imported`. Backups
+/// and exports still carry the pin as a file of this name.
 pub const ISSUING_FILE: &str = "issuing-ca";
 
-/// The id in the issuing-CA file, if there is one.
-pub fn read_issuing(config: &Config) -> Option<String> {
+/// The id in the issuing-CA file of the data directory, if there is one.
+pub fn read_issuing_file(config: &Config) -> Option<String> {
     fs::read_to_string(config.data_dir.join(ISSUING_FILE))
         .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
 }
 
-/// Durably replaces the issuing-CA file (temporary file, fsync, rename,
-/// fsync of the directory).
-pub fn write_issuing(config: &Config, id: &str) -> Result<(), BootError> {
-    let path = config.data_dir.join(ISSUING_FILE);
-    let tmp = config.data_dir.join(format!("{ISSUING_FILE}.tmp"));
+/// The pinned issuing CA in the store, with the setting's version.
+pub fn read_issuing_pin(store: &dyn Store) -> Result<Option<(String, u64)>, BootError> {
+    Ok(store
+        .get_setting(settings::ISSUING_CA)?
+        .map(|r| {
+            (
+                String::from_utf8_lossy(&r.value).trim().to_string(),
+                r.version,
+            )
+        })
+        .filter(|(id, _)| !id.is_empty()))
+}
+
+/// The pinned issuing CA: the store's pin, else (a data directory whose
+/// file was not imported yet, e.g. an offline export) the file's.
+pub fn read_issuing(config: &Config, store: &dyn Store) -> Result<Option<String>, BootError> {
+    Ok(match read_issuing_pin(store)? {
+        Some((id, _)) => Some(id),
+        None => read_issuing_file(config),
+    })
+}
+
+/// Imports an older data directory's issuing-CA file into the store, once:
+/// only while the store has no pin (another replica's pin wins), then
+/// renames the file to `issuing-ca.imported` so it is never read again.
+pub fn import_issuing_file(config: &Config, store: &dyn Store) -> Result<(), BootError> {
+    let Some(id) = read_issuing_file(config) else {
+        return Ok(());
+    };
+    if store
+        .put_setting(settings::ISSUING_CA, id.as_bytes(), None)?
+        .is_some()
     {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io_err(&tmp))?;
-        f.write_all(format!("{id}\n").as_bytes())
-            .map_err(io_err(&tmp))?;
-        f.sync_all().map_err(io_err(&tmp))?;
+        tracing::info!(issuing = %id, "imported the issuing-CA file into the store");
     }
-    fs::rename(&tmp, &path).map_err(io_err(&path))?;
-    fs::File::open(&config.data_dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(&config.data_dir))?;
+    let path = config.data_dir.join(ISSUING_FILE);
+    let done = config.data_dir.join(format!("{ISSUING_FILE}.imported"));
+    fs::rename(&path, &done).map_err(io_err(&path))?;
     Ok(())
 }
 
-/// Unseals every CA and picks the active issuing CA: the one named in the
-/// issuing-CA file ([`ISSUING_FILE`]) if that is an active intermediate;
-/// otherwise (first start, data directories from before the file) the
-/// newest active CA with a parent, which is then written to the file so
-/// that CAs created later through the admin API never take over issuance
-/// until they are activated.
-pub fn load_cas(config: &Config, store: &dyn Store, kek: &Kek) -> Result<CaSet, BootError> {
+/// Pins `id` as the issuing CA in the store (compare-and-swap, retried
+/// against concurrent writers: the last write wins, as with the file).
+pub fn write_issuing(store: &dyn Store, id: &str) -> Result<(), BootError> {
+    for _ in 0..16 {
+        let expected = store.get_setting(settings::ISSUING_CA)?.map(|r| r.version);
+        if store
+            .put_setting(settings::ISSUING_CA, id.as_bytes(), expected)?
+            .is_some()
+        {
+            return Ok(());
+        }
+    }
+    Err(BootError::CaRecord {
+        id: id.into(),
+        why: "the issuing-CA pin kept changing under this write; try again".into(),
+    })
+}
+
+/// Unseals every CA and picks the active issuing CA: the one the store's
+/// issuing-CA pin names if that is an active intermediate; otherwise
+/// (first start, stores from before the pin) the newest active CA with a
+/// parent. With `repin` (at start) that choice is pinned when the store
+/// has no pin yet (compare-and-swap: a pin another replica wrote first
+/// stays), so that CAs created later through the admin API never take
+/// over issuance until they are activated. Reloads after a change
+/// (`repin` false) never write: a pin whose CA record is not yet visible
+/// as active must not be overwritten by a replica that polled in between.
+pub fn load_cas(
+    config: &Config,
+    store: &dyn Store,
+    kek: &Kek,
+    repin: bool,
+) -> Result<CaSet, BootError> {
     let records = store.list_cas()?;
     let mut by_id = HashMap::new();
     let mut der_by_id = HashMap::new();
@@ -396,7 +442,8 @@ pub fn load_cas(config: &Config, store: &dyn Store, kek: &Kek) -> Result<CaSet, 
         .filter(|r| !r.cross_certs.is_empty())
         .map(|r| (r.id.clone(), r.cross_certs.clone()))
         .collect();
-    let pinned = read_issuing(config);
+    let pin = read_issuing_pin(store)?;
+    let pinned = pin.as_ref().map(|(id, _)| id.clone());
     let mut pinned_ok = false;
     let mut active: Option<(&CaRecord, Arc<IssuingCa>)> = None;
     for r in &records {
@@ -470,9 +517,12 @@ pub fn load_cas(config: &Config, store: &dyn Store, kek: &Kek) -> Result<CaSet, 
     })?;
     if !pinned_ok {
         if let Some(p) = &pinned {
-            tracing::warn!(named = %p, using = %active_record.id, "the CA named in the issuing-CA file is not an active intermediate; using the newest active intermediate");
+            tracing::warn!(named = %p, using = %active_record.id, "the CA named by the issuing-CA pin is not an active intermediate; using the newest active intermediate");
         }
-        write_issuing(config, &active_record.id)?;
+        if repin {
+            let expected = pin.as_ref().map(|(_, v)| *v);
+            store.put_setting(settings::ISSUING_CA, active_record.id.as_bytes(), expected)?;
+        }
     }
     // The root of the active issuing CA.
     let mut root_pem = String::new();
@@ -736,6 +786,90 @@ mod tests {
 
     fn bearer(key: &str) -> HeaderValue {
         HeaderValue::from_str(&format!("Bearer {key}")).unwrap()
+    }
+
+    /// A store with two hierarchies: the second intermediate is newer.
+    /// Returns the older and the newer intermediate's ids.
+    fn two_intermediates(cfg: &Config, store: &MemoryStore, kek: &Kek) -> (String, String) {
+        ensure_hierarchy(cfg, store, kek).unwrap();
+        let other = MemoryStore::new();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        ensure_hierarchy(cfg, &other, kek).unwrap();
+        for r in other.list_cas().unwrap() {
+            store.put_ca(&r).unwrap();
+        }
+        let ints: Vec<String> = store
+            .list_cas()
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.parent_id.is_some())
+            .map(|r| r.id)
+            .collect();
+        (ints[0].clone(), ints[1].clone())
+    }
+
+    #[test]
+    fn an_older_data_directory_keeps_its_issuing_ca_pin() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        let kek = Kek::from_bytes(&[7u8; 32]).unwrap();
+        let store = MemoryStore::new();
+        let (older, newer) = two_intermediates(&cfg, &store, &kek);
+        // The file of a data directory from before the pin moved to the
+        // store names the older intermediate, not the newest.
+        std::fs::write(dir.path().join(ISSUING_FILE), format!("{older}\n")).unwrap();
+        import_issuing_file(&cfg, &store).unwrap();
+        assert!(!dir.path().join(ISSUING_FILE).exists());
+        assert!(dir.path().join("issuing-ca.imported").exists());
+        assert_eq!(
+            read_issuing(&cfg, &store).unwrap().as_deref(),
+            Some(older.as_str())
+        );
+        let cas = load_cas(&cfg, &store, &kek, true).unwrap();
+        assert_eq!(cas.active.issuer.id(), older);
+        // Imported once: a later file does not override the store's pin.
+        std::fs::write(dir.path().join(ISSUING_FILE), format!("{newer}\n")).unwrap();
+        import_issuing_file(&cfg, &store).unwrap();
+        assert_eq!(
+            load_cas(&cfg, &store, &kek, true)
+                .unwrap()
+                .active
+                .issuer
+                .id(),
+            older
+        );
+        // Activation writes the store's pin.
+        write_issuing(&store, &newer).unwrap();
+        assert_eq!(
+            load_cas(&cfg, &store, &kek, false)
+                .unwrap()
+                .active
+                .issuer
+                .id(),
+            newer
+        );
+    }
+
+    #[test]
+    fn without_a_pin_the_newest_intermediate_is_pinned_at_start_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        let kek = Kek::from_bytes(&[7u8; 32]).unwrap();
+        let store = MemoryStore::new();
+        let (_, newer) = two_intermediates(&cfg, &store, &kek);
+        // A reload (another replica's change) never writes the pin.
+        assert_eq!(
+            load_cas(&cfg, &store, &kek, false)
+                .unwrap()
+                .active
+                .issuer
+                .id(),
+            newer
+        );
+        assert_eq!(read_issuing_pin(&store).unwrap(), None);
+        // A start pins its choice.
+        load_cas(&cfg, &store, &kek, true).unwrap();
+        assert_eq!(read_issuing_pin(&store).unwrap(), Some((newer, 1)));
     }
 
     #[test]

@@ -524,6 +524,9 @@ pub struct StorageFileConfig {
     /// `postgres://ironseal@db1,db2/ironseal?target_session_attrs=read-write`.
     pub url: Option<String>,
     pub pool_size: Option<usize>,
+    /// PostgreSQL: how often each replica polls the change generations
+    /// (milliseconds, default 1000; docs/storage-postgres.md).
+    pub change_poll_ms: Option<u64>,
 }
 
 impl std::fmt::Debug for StorageFileConfig {
@@ -535,9 +538,13 @@ impl std::fmt::Debug for StorageFileConfig {
             .field("backend", &self.backend)
             .field("url", &self.url.as_ref().map(|_| "<redacted>"))
             .field("pool_size", &self.pool_size)
+            .field("change_poll_ms", &self.change_poll_ms)
             .finish()
     }
 }
+
+/// `[storage] change_poll_ms` when not set.
+pub const DEFAULT_CHANGE_POLL_MS: u64 = 1000;
 
 /// `[storage] backend`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -579,11 +586,13 @@ impl StorageFileConfig {
     /// accepted with, `backend = "postgres"`.
     fn resolve_backend(&self) -> Result<StorageBackend, ConfigError> {
         match (self.backend.unwrap_or(StorageBackendName::Sled), &self.url) {
-            (StorageBackendName::Sled, None) if self.pool_size.is_none() => {
+            (StorageBackendName::Sled, None)
+                if self.pool_size.is_none() && self.change_poll_ms.is_none() =>
+            {
                 Ok(StorageBackend::Sled)
             }
             (StorageBackendName::Sled, _) => Err(ConfigError::Invalid(
-                "[storage] url and pool_size need backend = \"postgres\"".into(),
+                "[storage] url, pool_size and change_poll_ms need backend = \"postgres\"".into(),
             )),
             (StorageBackendName::Postgres, None) => Err(ConfigError::Invalid(
                 "[storage] backend = \"postgres\" needs url = \"postgres://...\"".into(),
@@ -603,6 +612,17 @@ impl StorageFileConfig {
                 })
             }
         }
+    }
+
+    /// `change_poll_ms`, checked: 50 ms to 60 s.
+    fn change_poll(&self) -> Result<std::time::Duration, ConfigError> {
+        let ms = self.change_poll_ms.unwrap_or(DEFAULT_CHANGE_POLL_MS);
+        if !(50..=60_000).contains(&ms) {
+            return Err(ConfigError::Invalid(format!(
+                "[storage] change_poll_ms must be 50 to 60000, not {ms}"
+            )));
+        }
+        Ok(std::time::Duration::from_millis(ms))
     }
 }
 
@@ -710,6 +730,9 @@ pub struct Config {
     /// Where the store lives; the data directory still holds
     /// the files listed in docs/storage-postgres.md.
     pub storage: StorageBackend,
+    /// PostgreSQL: how often the change generations are polled
+    /// (`[storage] change_poll_ms`; see `crate::propagate`).
+    pub change_poll: std::time::Duration,
     pub listen: SocketAddr,
     pub http_listen: SocketAddr,
     pub hostnames: Vec<String>,
@@ -854,6 +877,7 @@ impl Config {
             .or(file.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from("data"));
         let storage = file.storage.resolve_backend()?;
+        let change_poll = file.storage.change_poll()?;
         let listen = args
             .listen
             .or(file.listen)
@@ -1029,6 +1053,7 @@ impl Config {
             backup_dir,
             data_dir,
             storage,
+            change_poll,
             listen,
             http_listen,
             hostnames,
@@ -1476,6 +1501,20 @@ mod tests {
         )
         .contains("pool_size"));
         assert!(err("[storage]\nbackend = \"mysql\"\n").contains("unknown variant"));
+        assert_eq!(
+            default_pool.change_poll,
+            std::time::Duration::from_millis(DEFAULT_CHANGE_POLL_MS)
+        );
+        let pg_poll =
+            "[storage]\nbackend = \"postgres\"\nurl = \"postgres://h/d\"\nchange_poll_ms = ";
+        assert_eq!(
+            resolve(&format!("{pg_poll}250\n"))
+                .expect("poll")
+                .change_poll,
+            std::time::Duration::from_millis(250)
+        );
+        assert!(err(&format!("{pg_poll}10\n")).contains("change_poll_ms must be 50 to 60000"));
+        assert!(err("[storage]\nchange_poll_ms = 500\n").contains("need backend"));
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod ocsp;
 pub mod pki_http;
 pub mod progress;
+pub mod propagate;
 pub mod rate_limits;
 pub mod restore;
 pub mod scep;

@@ -233,7 +233,7 @@ mod tests {
         let store = MemoryStore::new();
         let kek = Kek::from_bytes(&[7u8; 32]).unwrap();
         ensure_hierarchy(&config, &store, &kek).unwrap();
-        let cas = load_cas(&config, &store, &kek).unwrap();
+        let cas = load_cas(&config, &store, &kek, true).unwrap();
         let lc = ListenerCert::issue(&config, &store, &cas).unwrap();
         let (issuer, first_na) = lc.status();
         assert_eq!(issuer, cas.active.issuer.id());

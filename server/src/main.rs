@@ -110,12 +110,23 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let store = bootstrap::open_store(&config)?;
     // Before anything is appended: every entry from here on carries a MAC.
     let audit_keys = Arc::new(ironseal::audit_keys::ensure(store.as_ref(), &kek)?);
+    // Read before loading anything: a change another replica makes from
+    // here on is refreshed at the first poll (see `propagate`).
+    let generations = ironseal::propagate::initial(store.as_ref());
+    // First-start work, one process at a time (on PostgreSQL a session
+    // advisory lock): replicas started together on an empty database make
+    // one hierarchy and one admin key; the others load them.
+    let bootstrap_lock = store.bootstrap_lock()?;
+    bootstrap::import_issuing_file(&config, store.as_ref())?;
     if bootstrap::ensure_hierarchy(&config, store.as_ref(), &kek)? {
         tracing::info!(data_dir = %config.data_dir.display(), "first start: CA created");
     }
-    let cas = bootstrap::load_cas(&config, store.as_ref(), &kek)?;
+    let cas = bootstrap::load_cas(&config, store.as_ref(), &kek, true)?;
+    // root.pem comes from the store's records, so every replica's is the same.
     bootstrap::write_root(&config, &cas)?;
-    if let Some(key) = bootstrap::ensure_admin_key(&config, store.as_ref())? {
+    let initial_key = bootstrap::ensure_admin_key(&config, store.as_ref())?;
+    drop(bootstrap_lock);
+    if let Some(key) = initial_key {
         if std::env::var("IRONSEAL_INITIAL_ADMIN_KEY").is_err() {
             // Only its hash is kept in the store. The key goes to a 0600
             // file, and to the terminal only when stderr is one: never into
@@ -148,7 +159,12 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         client_certs.as_deref(),
         config.est.enabled(),
     ));
-    let est = Arc::new(ironseal::est::Est::new(&config.est)?);
+    // PostgreSQL: EST Basic lockouts hold on every replica.
+    let est_shared = match config.storage {
+        ironseal::config::StorageBackend::Postgres { .. } => Some(store.clone()),
+        ironseal::config::StorageBackend::Sled => None,
+    };
+    let est = Arc::new(ironseal::est::Est::new(&config.est, est_shared)?);
     let validator = validation::Validator::new(validation::ValidationConfig {
         http01_port: config.http01_port,
         tlsalpn01_port: config.tlsalpn01_port,
@@ -193,6 +209,9 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         listener_cert,
         audit_keys,
     )?);
+    if let Some(g) = generations {
+        state.set_seen_generations(g);
+    }
     let st = state.clone();
     if let Err(e) = tokio::task::spawn_blocking(move || ocsp::ensure_responders(&st)).await? {
         tracing::warn!(error = %e, "OCSP responder setup incomplete");
@@ -306,6 +325,21 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
+    // PostgreSQL: changes through other replicas (see `propagate`).
+    let poller = match state.config.storage {
+        ironseal::config::StorageBackend::Postgres { .. } => {
+            tracing::info!(
+                every_ms = state.config.change_poll.as_millis() as u64,
+                "polling the store's change generations"
+            );
+            Some(tokio::spawn(ironseal::propagate::run(
+                state.clone(),
+                rx.clone(),
+            )))
+        }
+        ironseal::config::StorageBackend::Sled => None,
+    };
+
     // Signed checkpoints of the audit head, when it moved (`[audit]`).
     let st = state.clone();
     let mut checkpoint_rx = rx.clone();
@@ -339,6 +373,9 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!("shutting down: draining connections");
     let _ = tx.send(true);
     let _ = tokio::join!(a, b, housekeeping, checkpoints);
+    if let Some(p) = poller {
+        let _ = p.await;
+    }
     if let Some(m) = m {
         let _ = m.await;
     }

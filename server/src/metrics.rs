@@ -251,6 +251,8 @@ struct Inner {
     revoked: BTreeMap<(&'static str, &'static str), u64>,
     validations: BTreeMap<(&'static str, &'static str), u64>,
     rate_limited: BTreeMap<&'static str, u64>,
+    /// Reloads after a change through another replica, by kind.
+    store_reloads: BTreeMap<&'static str, u64>,
     bad_nonce: u64,
     approval_len: u64,
     approval_oldest_secs: f64,
@@ -391,6 +393,12 @@ impl Metrics {
         };
         let outcome = if valid { "valid" } else { "invalid" };
         self.with(|i| *i.validations.entry((kind, outcome)).or_default() += 1);
+    }
+
+    /// Counts one reload of in-memory state after the store's change
+    /// generation of `kind` moved (see [`crate::propagate`]).
+    pub fn store_reloaded(&self, kind: &'static str) {
+        self.with(|i| *i.store_reloads.entry(kind).or_default() += 1);
     }
 
     /// Counts one request refused by the rate limit `limit`.
@@ -563,6 +571,18 @@ impl Metrics {
             limits.entry("new_order_per_account").or_default();
             for (limit, v) in &limits {
                 let _ = writeln!(out, "ironseal_rate_limited_total{{limit=\"{limit}\"}} {v}");
+            }
+            help(
+                &mut out,
+                "ironseal_store_change_reloads_total",
+                "counter",
+                "In-memory state reloaded because the store's change generation of a kind moved (PostgreSQL change poll), by kind.",
+            );
+            for (kind, v) in &i.store_reloads {
+                let _ = writeln!(
+                    out,
+                    "ironseal_store_change_reloads_total{{kind=\"{kind}\"}} {v}"
+                );
             }
             help(
                 &mut out,

@@ -400,6 +400,21 @@ impl OcspService {
         }
     }
 
+    /// Drops every pre-signed response and remembered status (a
+    /// revocation through another replica, serial unknown here: see
+    /// [`crate::propagate`]). The epoch bump keeps answers computed from
+    /// earlier reads out of the caches.
+    pub fn invalidate_all(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.clear();
+        self.cache_len.store(0, Ordering::Relaxed);
+    }
+
     /// The status of `id` under CA `issuer_id`: remembered, or read from
     /// the store (and remembered unless `unknown`, or unless an
     /// invalidation happened since `epoch` was read — checked under the
@@ -982,6 +997,39 @@ mod tests {
             "{text}"
         );
         text
+    }
+
+    #[test]
+    fn invalidate_all_forgets_every_status_a_replica_may_have_revoked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pki();
+        let store = MemoryStore::new();
+        let svc = OcspService::default();
+        let issuers = [&p.root, &p.inter];
+        let now = OffsetDateTime::now_utc();
+        svc.ensure(&store, &issuers, now).unwrap();
+        let serial = Serial::from_random(rand::random());
+        store.insert_certificate(&record(&serial, "inter")).unwrap();
+        let nreq = openssl_request(dir.path(), &p.inter, &serial, true);
+        let check = |der: &[u8]| openssl_check(dir.path(), &p, &nreq, der);
+        assert!(check(&svc.respond(&nreq, &store, &issuers, now).der).contains("Cert Status: good"));
+        // Revoked by another replica: this one knows only that some
+        // revocation happened.
+        store
+            .revoke_certificate(
+                &serial.to_hex(),
+                RevocationRecord {
+                    revoked_at: now - Duration::minutes(1),
+                    reason: RevocationReason::Superseded,
+                },
+            )
+            .unwrap();
+        assert!(check(&svc.respond(&nreq, &store, &issuers, now).der).contains("Cert Status: good"));
+        svc.invalidate_all();
+        assert!(svc.statuses.lock().unwrap().is_empty());
+        assert!(
+            check(&svc.respond(&nreq, &store, &issuers, now).der).contains("Cert Status: revoked")
+        );
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub struct AppState {
     pub scep_intune: Option<Arc<crate::scep::intune::IntuneClient>>,
     /// The audit MAC and checkpoint keys, see [`crate::audit_keys`].
     pub audit_keys: Arc<crate::audit_keys::AuditKeys>,
+    /// The store's change generations the in-memory copies reflect (see
+    /// [`crate::propagate`]); `None`: refresh everything at the next poll.
+    seen_generations: Mutex<Option<ironseal_storage::Generations>>,
 }
 
 impl AppState {
@@ -109,6 +112,7 @@ impl AppState {
             eab_in_use: AtomicBool::new(eab_in_use),
             scep_ra: Default::default(),
             audit_keys,
+            seen_generations: Mutex::new(None),
             flusher,
             flush_stats,
             rate_limits,
@@ -138,6 +142,22 @@ impl AppState {
             EabPolicy::Never => false,
             EabPolicy::Auto => self.eab_in_use.load(Ordering::Relaxed),
         }
+    }
+
+    /// The change generations the in-memory copies reflect.
+    pub fn seen_generations(&self) -> Option<ironseal_storage::Generations> {
+        *self
+            .seen_generations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the change generations the in-memory copies now reflect.
+    pub fn set_seen_generations(&self, generations: ironseal_storage::Generations) {
+        *self
+            .seen_generations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(generations);
     }
 
     /// Records that an EAB key now exists.

@@ -139,7 +139,7 @@ fn export(args: &ExportArgs) -> Result<serde_json::Value, String> {
     }
     let store = open(&target)?;
     let mut files = Vec::new();
-    if let Some(id) = bootstrap::read_issuing(&target.config) {
+    if let Some(id) = bootstrap::read_issuing(&target.config, &*store).map_err(|e| e.to_string())? {
         files.push((ISSUING_FILE.to_string(), format!("{id}\n").into_bytes()));
     }
     let total = store.count_records().map_err(|e| e.to_string())?;
@@ -244,7 +244,7 @@ fn import(args: &ImportArgs) -> Result<serde_json::Value, String> {
     store.flush().map_err(|e| e.to_string())?;
     for (_, content) in &files {
         let id = String::from_utf8_lossy(content).trim().to_string();
-        bootstrap::write_issuing(&target.config, &id).map_err(|e| e.to_string())?;
+        bootstrap::write_issuing(&*store, &id).map_err(|e| e.to_string())?;
     }
     Ok(json!({
         "engine": target.engine,

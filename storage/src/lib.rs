@@ -28,6 +28,7 @@ pub mod audit;
 pub mod audit_checkpoint;
 pub mod est_users;
 pub mod export;
+pub mod generations;
 pub mod issuance;
 mod keys;
 mod memory;
@@ -38,6 +39,7 @@ pub mod rate_buckets;
 pub mod records;
 pub mod scep;
 pub mod scep_challenges;
+pub mod settings;
 mod sled_backup;
 mod sled_store;
 pub mod tenancy;
@@ -53,6 +55,7 @@ pub use audit::{
 pub use audit_checkpoint::{Checkpoint, CheckpointError, CheckpointSigner};
 pub use est_users::EstUserRecord;
 pub use export::{CrlNumber, ExportRecord, ExportSink};
+pub use generations::{ChangeKind, Generations};
 /// The backup file format (defined in the protocol crate, where it is fuzzed).
 pub use ironseal_protocol::backup;
 pub use issuance::{CertOrigin, IssuanceWrite, ScepSettle};
@@ -67,6 +70,7 @@ pub use records::{
 };
 pub use scep::{ScepTransactionRecord, ScepTransactionState};
 pub use scep_challenges::ScepChallengeRecord;
+pub use settings::SettingRecord;
 pub use sled_store::SledStore;
 pub use tenancy::{EabKeyRecord, TenantNames, TenantRecord};
 pub use types::{
@@ -116,6 +120,33 @@ impl From<backup::BackupError> for StoreError {
                 StoreError::Backend(e.to_string())
             }
         }
+    }
+}
+
+/// Held while a process runs its first-start work (see
+/// [`Store::bootstrap_lock`]); dropping it releases the lock.
+pub struct StoreLock(
+    #[allow(dead_code, reason = "held for its Drop")] Option<Box<dyn std::any::Any + Send>>,
+);
+
+impl StoreLock {
+    /// A lock that excludes nobody (a store only one process can open).
+    pub fn local() -> StoreLock {
+        StoreLock(None)
+    }
+
+    pub(crate) fn holding(guard: Box<dyn std::any::Any + Send>) -> StoreLock {
+        StoreLock(Some(guard))
+    }
+}
+
+impl std::fmt::Debug for StoreLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "StoreLock(held)"
+        } else {
+            "StoreLock(local)"
+        })
     }
 }
 
@@ -541,6 +572,34 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ScepTransactionRecord>, StoreError>;
+
+    /// Every change generation at once (see [`generations`]): one small
+    /// read, cheap enough to poll every second.
+    fn change_generations(&self) -> Result<Generations, StoreError>;
+
+    /// Fetch a setting (see [`settings`]).
+    fn get_setting(&self, name: &str) -> Result<Option<SettingRecord>, StoreError>;
+
+    /// Compare-and-swap on a setting: write `value` only if the stored
+    /// version is `expected` (`None`: only if there is no such setting).
+    /// `Ok(Some(version))` with the new version (1 for a new setting) if
+    /// written, `Ok(None)` if the stored version differs (nothing written).
+    /// Of concurrent writers with the same `expected`, exactly one wins.
+    fn put_setting(
+        &self,
+        name: &str,
+        value: &[u8],
+        expected: Option<u64>,
+    ) -> Result<Option<u64>, StoreError>;
+
+    /// Excludes every other process on this store from first-start work
+    /// (creating the CA hierarchy and the first admin key) until the
+    /// returned lock is dropped: on PostgreSQL a session advisory lock,
+    /// released also when the process dies. Stores one process owns
+    /// (sled, memory) answer [`StoreLock::local`].
+    fn bootstrap_lock(&self) -> Result<StoreLock, StoreError> {
+        Ok(StoreLock::local())
+    }
 }
 
 /// A new opaque id: 16 random bytes as unpadded base64url (22 characters,

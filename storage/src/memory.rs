@@ -10,6 +10,7 @@ use crate::approvals::{ApprovalRecord, ApprovalStatus};
 use crate::audit::{AuditEntry, AuditEvent, AuditHead, AuditKeyRecord, AuditMacKey};
 use crate::est_users::EstUserRecord;
 use crate::export::{CrlNumber, ExportRecord, ExportSink};
+use crate::generations::{ChangeKind, Counters, Generations};
 use crate::issuance::IssuanceWrite;
 use crate::keys;
 use crate::pending::{self, PendingCounts};
@@ -22,6 +23,7 @@ use crate::records::{
 };
 use crate::scep::ScepTransactionRecord;
 use crate::scep_challenges::ScepChallengeRecord;
+use crate::settings::SettingRecord;
 use crate::tenancy::{EabKeyRecord, TenantRecord};
 use crate::types::{AccountStatus, AuthzStatus, Identifier, OrderStatus};
 use crate::{Store, StoreError};
@@ -51,6 +53,7 @@ struct Inner {
     scep_transactions: HashMap<String, ScepTransactionRecord>,
     est_users: BTreeMap<String, EstUserRecord>,
     scep_challenges: BTreeMap<String, ScepChallengeRecord>,
+    settings: BTreeMap<String, SettingRecord>,
 }
 
 impl Inner {
@@ -128,6 +131,7 @@ fn by_key<V: Clone>(map: &HashMap<String, V>) -> Vec<V> {
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    generations: Counters,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -354,6 +358,9 @@ impl Store for MemoryStore {
         let mut cert = cert.clone();
         cert.serial.clone_from(&serial);
         g.index_revocation(None, &cert);
+        if cert.revocation.is_some() {
+            self.generations.bump(ChangeKind::Revocations);
+        }
         g.certs.insert(serial, cert);
         Ok(())
     }
@@ -372,6 +379,9 @@ impl Store for MemoryStore {
         let stored = g.certs.get(&serial).cloned().ok_or(StoreError::NotFound)?;
         let merged = keys::merge_certificate(&stored, cert);
         g.index_revocation(Some(&stored), &merged);
+        if stored.revocation.is_none() && merged.revocation.is_some() {
+            self.generations.bump(ChangeKind::Revocations);
+        }
         g.certs.insert(serial, merged);
         Ok(())
     }
@@ -391,6 +401,7 @@ impl Store for MemoryStore {
         cert.revocation = Some(revocation);
         g.index_revocation(Some(&stored), &cert);
         g.certs.insert(serial, cert);
+        self.generations.bump(ChangeKind::Revocations);
         Ok(())
     }
 
@@ -435,7 +446,9 @@ impl Store for MemoryStore {
     }
 
     fn put_ca(&self, ca: &CaRecord) -> Result<(), StoreError> {
-        self.lock().cas.insert(ca.id.clone(), ca.clone());
+        let mut g = self.lock();
+        g.cas.insert(ca.id.clone(), ca.clone());
+        self.generations.bump(ChangeKind::Cas);
         Ok(())
     }
 
@@ -464,6 +477,7 @@ impl Store for MemoryStore {
             return Err(StoreError::Conflict("API key id exists".into()));
         }
         g.api_keys.insert(key.id.clone(), key.clone());
+        self.generations.bump(ChangeKind::ApiKeys);
         Ok(())
     }
 
@@ -492,6 +506,7 @@ impl Store for MemoryStore {
             return Err(StoreError::LastAdminKey);
         }
         key.disabled_at = Some(at);
+        self.generations.bump(ChangeKind::ApiKeys);
         Ok(key.clone())
     }
 
@@ -773,6 +788,7 @@ impl Store for MemoryStore {
         if let Some(key) = g.eab_keys.get_mut(eab_kid) {
             key.bound_account = Some(account.id.clone());
         }
+        self.generations.bump(ChangeKind::EabKeys);
         Ok(())
     }
 
@@ -782,6 +798,7 @@ impl Store for MemoryStore {
             return Err(StoreError::Conflict("tenant id exists".into()));
         }
         g.tenants.insert(tenant.id.clone(), tenant.clone());
+        self.generations.bump(ChangeKind::Tenants);
         Ok(())
     }
 
@@ -800,6 +817,7 @@ impl Store for MemoryStore {
             return Err(StoreError::Conflict("tenant already disabled".into()));
         }
         t.disabled_at = Some(at);
+        self.generations.bump(ChangeKind::Tenants);
         Ok(t.clone())
     }
 
@@ -809,6 +827,7 @@ impl Store for MemoryStore {
             return Err(StoreError::Conflict("EAB key id exists".into()));
         }
         g.eab_keys.insert(key.kid.clone(), key.clone());
+        self.generations.bump(ChangeKind::EabKeys);
         Ok(())
     }
 
@@ -833,6 +852,7 @@ impl Store for MemoryStore {
             return Err(StoreError::Conflict("EAB key already disabled".into()));
         }
         k.disabled_at = Some(at);
+        self.generations.bump(ChangeKind::EabKeys);
         Ok(k.clone())
     }
 
@@ -842,6 +862,7 @@ impl Store for MemoryStore {
             return Err(StoreError::Conflict("EST user exists".into()));
         }
         g.est_users.insert(user.username.clone(), user.clone());
+        self.generations.bump(ChangeKind::EstUsers);
         Ok(())
     }
 
@@ -870,6 +891,7 @@ impl Store for MemoryStore {
             return Err(StoreError::Conflict("EST user already disabled".into()));
         }
         u.disabled_at = Some(at);
+        self.generations.bump(ChangeKind::EstUsers);
         Ok(u.clone())
     }
 
@@ -1008,6 +1030,37 @@ impl Store for MemoryStore {
         out.sort_by(|a, b| a.transaction_id.cmp(&b.transaction_id));
         out.truncate(limit);
         Ok(out)
+    }
+
+    fn change_generations(&self) -> Result<Generations, StoreError> {
+        Ok(self.generations.snapshot())
+    }
+
+    fn get_setting(&self, name: &str) -> Result<Option<SettingRecord>, StoreError> {
+        Ok(self.lock().settings.get(name).cloned())
+    }
+
+    fn put_setting(
+        &self,
+        name: &str,
+        value: &[u8],
+        expected: Option<u64>,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut g = self.lock();
+        let stored = g.settings.get(name).map(|r| r.version);
+        if stored != expected {
+            return Ok(None);
+        }
+        let version = expected.map_or(1, |v| v + 1);
+        g.settings.insert(
+            name.to_owned(),
+            SettingRecord {
+                version,
+                value: value.to_vec(),
+            },
+        );
+        self.generations.bump(ChangeKind::Settings);
+        Ok(Some(version))
     }
 }
 

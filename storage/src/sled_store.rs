@@ -33,6 +33,7 @@
 //! | `scep_challenges`     | SHA-256 of the password (hex)                | `ScepChallengeRecord` |
 //! | `used_nonces`         | ACME nonce id, u128 BE                       | expiry, u64 BE (Unix s) |
 //! | `rate_buckets`        | limit ‖ `:` ‖ key                            | GCRA TAT, i64 BE (ns) |
+//! | `settings`            | setting name (`issuing-ca`, `scep-ra`)       | `SettingRecord`       |
 //!
 //! Strings inside composite keys are length-prefixed (see `keys.rs`). The
 //! default tree holds `schema_version`, `cert_status_built` (set once
@@ -85,6 +86,7 @@ use crate::approvals::{ApprovalRecord, ApprovalStatus};
 use crate::audit::{AuditEntry, AuditEvent, AuditHead, AuditKeyRecord, AuditMacKey};
 use crate::est_users::EstUserRecord;
 use crate::export::{CrlNumber, ExportRecord, ExportSink};
+use crate::generations::{ChangeKind, Counters, Generations};
 use crate::issuance::IssuanceWrite;
 use crate::keys;
 use crate::pending::PendingCounts;
@@ -97,6 +99,7 @@ use crate::records::{
 };
 use crate::scep::ScepTransactionRecord;
 use crate::scep_challenges::ScepChallengeRecord;
+use crate::settings::SettingRecord;
 use crate::tenancy::{EabKeyRecord, TenantRecord};
 use crate::types::{AccountStatus, AuthzStatus, Identifier, OrderStatus};
 use crate::{Store, StoreError};
@@ -249,6 +252,11 @@ pub struct SledStore {
     /// Rate-limit buckets (ephemeral; see `crate::rate_buckets`).
     rate_buckets: Tree,
     scep_challenges: Tree,
+    /// Settings (see [`crate::settings`]): name → `SettingRecord`.
+    settings: Tree,
+    /// Change generations, counted in the process (see
+    /// [`crate::generations`]): one process owns a sled store.
+    generations: Arc<Counters>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -433,6 +441,8 @@ impl SledStore {
             used_nonces: tree("used_nonces")?,
             rate_buckets: tree("rate_buckets")?,
             scep_challenges: tree("scep_challenges")?,
+            settings: tree("settings")?,
+            generations: Arc::default(),
             db,
             gate: Arc::new(RwLock::new(())),
             syncer: Arc::new(syncer),
@@ -828,28 +838,34 @@ impl Store for SledStore {
 
     fn insert_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
         let _writing = self.writing();
-        let serial = keys::serial_key(&cert.serial);
-        let mut cert = cert.clone();
-        cert.serial.clone_from(&serial);
-        let value = encode(&cert)?;
-        let status_value = encode(&CertificateStatus::from(&cert))?;
-        let revoked_entry = match &cert.revocation {
-            Some(rev) => Some((keys::revoked_key(&cert), encode(rev)?)),
-            None => None,
+        let r = {
+            let serial = keys::serial_key(&cert.serial);
+            let mut cert = cert.clone();
+            cert.serial.clone_from(&serial);
+            let value = encode(&cert)?;
+            let status_value = encode(&CertificateStatus::from(&cert))?;
+            let revoked_entry = match &cert.revocation {
+                Some(rev) => Some((keys::revoked_key(&cert), encode(rev)?)),
+                None => None,
+            };
+            tx_result((&self.certs, &self.revoked, &self.cert_status).transaction(
+                |(certs, revoked, status)| {
+                    if certs.get(serial.as_bytes())?.is_some() {
+                        return Err(abort(StoreError::DuplicateSerial));
+                    }
+                    if let Some((k, v)) = &revoked_entry {
+                        revoked.insert(k.as_slice(), v.as_slice())?;
+                    }
+                    status.insert(serial.as_bytes(), status_value.as_slice())?;
+                    certs.insert(serial.as_bytes(), value.as_slice())?;
+                    Ok(())
+                },
+            ))
         };
-        tx_result((&self.certs, &self.revoked, &self.cert_status).transaction(
-            |(certs, revoked, status)| {
-                if certs.get(serial.as_bytes())?.is_some() {
-                    return Err(abort(StoreError::DuplicateSerial));
-                }
-                if let Some((k, v)) = &revoked_entry {
-                    revoked.insert(k.as_slice(), v.as_slice())?;
-                }
-                status.insert(serial.as_bytes(), status_value.as_slice())?;
-                certs.insert(serial.as_bytes(), value.as_slice())?;
-                Ok(())
-            },
-        ))
+        if r.is_ok() && cert.revocation.is_some() {
+            self.generations.bump(ChangeKind::Revocations);
+        }
+        r
     }
 
     fn get_certificate(&self, serial_hex: &str) -> Result<Option<CertificateRecord>, StoreError> {
@@ -865,9 +881,15 @@ impl Store for SledStore {
 
     fn update_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
         let _writing = self.writing();
-        self.write_certificate(&cert.serial, |stored| {
-            Ok(keys::merge_certificate(&stored, cert))
-        })
+        let r = {
+            self.write_certificate(&cert.serial, |stored| {
+                Ok(keys::merge_certificate(&stored, cert))
+            })
+        };
+        if r.is_ok() && cert.revocation.is_some() {
+            self.generations.bump(ChangeKind::Revocations);
+        }
+        r
     }
 
     fn revoke_certificate(
@@ -876,13 +898,19 @@ impl Store for SledStore {
         revocation: RevocationRecord,
     ) -> Result<(), StoreError> {
         let _writing = self.writing();
-        self.write_certificate(serial_hex, |mut stored| {
-            if stored.revocation.is_some() {
-                return Err(StoreError::AlreadyRevoked);
-            }
-            stored.revocation = Some(revocation);
-            Ok(stored)
-        })
+        let r = {
+            self.write_certificate(serial_hex, |mut stored| {
+                if stored.revocation.is_some() {
+                    return Err(StoreError::AlreadyRevoked);
+                }
+                stored.revocation = Some(revocation);
+                Ok(stored)
+            })
+        };
+        if r.is_ok() {
+            self.generations.bump(ChangeKind::Revocations);
+        }
+        r
     }
 
     fn mark_replaced(&self, serial_hex: &str, order_id: &str) -> Result<(), StoreError> {
@@ -926,10 +954,16 @@ impl Store for SledStore {
 
     fn put_ca(&self, ca: &CaRecord) -> Result<(), StoreError> {
         let _writing = self.writing();
-        self.cas
-            .insert(ca.id.as_bytes(), encode(ca)?)
-            .map_err(backend)?;
-        Ok(())
+        let r = {
+            self.cas
+                .insert(ca.id.as_bytes(), encode(ca)?)
+                .map_err(backend)?;
+            Ok(())
+        };
+        if r.is_ok() {
+            self.generations.bump(ChangeKind::Cas);
+        }
+        r
     }
 
     fn get_ca(&self, id: &str) -> Result<Option<CaRecord>, StoreError> {
@@ -965,21 +999,27 @@ impl Store for SledStore {
 
     fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         let _writing = self.writing();
-        let value = encode(key)?;
-        let counts = key.role == ApiRole::Admin && key.disabled_at.is_none();
-        tx_result(
-            (&self.api_keys, &self.api_key_meta).transaction(|(keys, meta)| {
-                if keys.get(key.id.as_bytes())?.is_some() {
-                    return Err(abort(StoreError::Conflict("API key id exists".into())));
-                }
-                keys.insert(key.id.as_bytes(), value.as_slice())?;
-                if counts {
-                    let n = enabled_admins(meta)?;
-                    meta.insert(ENABLED_ADMINS, &(n + 1).to_be_bytes())?;
-                }
-                Ok(())
-            }),
-        )
+        let r = {
+            let value = encode(key)?;
+            let counts = key.role == ApiRole::Admin && key.disabled_at.is_none();
+            tx_result(
+                (&self.api_keys, &self.api_key_meta).transaction(|(keys, meta)| {
+                    if keys.get(key.id.as_bytes())?.is_some() {
+                        return Err(abort(StoreError::Conflict("API key id exists".into())));
+                    }
+                    keys.insert(key.id.as_bytes(), value.as_slice())?;
+                    if counts {
+                        let n = enabled_admins(meta)?;
+                        meta.insert(ENABLED_ADMINS, &(n + 1).to_be_bytes())?;
+                    }
+                    Ok(())
+                }),
+            )
+        };
+        if r.is_ok() {
+            self.generations.bump(ChangeKind::ApiKeys);
+        }
+        r
     }
 
     fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -998,29 +1038,35 @@ impl Store for SledStore {
 
     fn disable_api_key(&self, id: &str, at: OffsetDateTime) -> Result<ApiKeyRecord, StoreError> {
         let _writing = self.writing();
-        tx_result(
-            (&self.api_keys, &self.api_key_meta).transaction(|(keys, meta)| {
-                let mut key: ApiKeyRecord = match keys.get(id.as_bytes())? {
-                    Some(v) => decode(&v).map_err(abort)?,
-                    None => return Err(abort(StoreError::NotFound)),
-                };
-                if key.disabled_at.is_some() {
-                    return Err(abort(StoreError::Conflict(
-                        "API key already disabled".into(),
-                    )));
-                }
-                if key.role == ApiRole::Admin {
-                    let n = enabled_admins(meta)?;
-                    if n <= 1 {
-                        return Err(abort(StoreError::LastAdminKey));
+        let r = {
+            tx_result(
+                (&self.api_keys, &self.api_key_meta).transaction(|(keys, meta)| {
+                    let mut key: ApiKeyRecord = match keys.get(id.as_bytes())? {
+                        Some(v) => decode(&v).map_err(abort)?,
+                        None => return Err(abort(StoreError::NotFound)),
+                    };
+                    if key.disabled_at.is_some() {
+                        return Err(abort(StoreError::Conflict(
+                            "API key already disabled".into(),
+                        )));
                     }
-                    meta.insert(ENABLED_ADMINS, &(n - 1).to_be_bytes())?;
-                }
-                key.disabled_at = Some(at);
-                keys.insert(id.as_bytes(), encode(&key).map_err(abort)?)?;
-                Ok(key)
-            }),
-        )
+                    if key.role == ApiRole::Admin {
+                        let n = enabled_admins(meta)?;
+                        if n <= 1 {
+                            return Err(abort(StoreError::LastAdminKey));
+                        }
+                        meta.insert(ENABLED_ADMINS, &(n - 1).to_be_bytes())?;
+                    }
+                    key.disabled_at = Some(at);
+                    keys.insert(id.as_bytes(), encode(&key).map_err(abort)?)?;
+                    Ok(key)
+                }),
+            )
+        };
+        if r.is_ok() {
+            self.generations.bump(ChangeKind::ApiKeys);
+        }
+        r
     }
 
     fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
@@ -1408,45 +1454,55 @@ impl Store for SledStore {
         eab_kid: &str,
     ) -> Result<(), StoreError> {
         let _writing = self.writing();
-        let value = encode(account)?;
-        tx_result(
-            (&self.accounts, &self.thumbprints, &self.eab_keys).transaction(
-                |(accounts, thumbs, eab)| {
-                    if thumbs.get(account.thumbprint.as_bytes())?.is_some() {
-                        return Err(abort(StoreError::Conflict(
-                            "account key already in use".into(),
-                        )));
-                    }
-                    if accounts.get(account.id.as_bytes())?.is_some() {
-                        return Err(abort(StoreError::Conflict("account id exists".into())));
-                    }
-                    let mut key: EabKeyRecord = match eab.get(eab_kid.as_bytes())? {
-                        Some(v) => decode(&v).map_err(abort)?,
-                        None => return Err(abort(StoreError::NotFound)),
-                    };
-                    if key.disabled_at.is_some() {
-                        return Err(abort(StoreError::Conflict(
-                            "the EAB key is disabled".into(),
-                        )));
-                    }
-                    if key.bound_account.is_some() {
-                        return Err(abort(StoreError::Conflict(
-                            "the EAB key is already bound".into(),
-                        )));
-                    }
-                    key.bound_account = Some(account.id.clone());
-                    eab.insert(eab_kid.as_bytes(), encode(&key).map_err(abort)?)?;
-                    thumbs.insert(account.thumbprint.as_bytes(), account.id.as_bytes())?;
-                    accounts.insert(account.id.as_bytes(), value.as_slice())?;
-                    Ok(())
-                },
-            ),
-        )
+        let r = {
+            let value = encode(account)?;
+            tx_result(
+                (&self.accounts, &self.thumbprints, &self.eab_keys).transaction(
+                    |(accounts, thumbs, eab)| {
+                        if thumbs.get(account.thumbprint.as_bytes())?.is_some() {
+                            return Err(abort(StoreError::Conflict(
+                                "account key already in use".into(),
+                            )));
+                        }
+                        if accounts.get(account.id.as_bytes())?.is_some() {
+                            return Err(abort(StoreError::Conflict("account id exists".into())));
+                        }
+                        let mut key: EabKeyRecord = match eab.get(eab_kid.as_bytes())? {
+                            Some(v) => decode(&v).map_err(abort)?,
+                            None => return Err(abort(StoreError::NotFound)),
+                        };
+                        if key.disabled_at.is_some() {
+                            return Err(abort(StoreError::Conflict(
+                                "the EAB key is disabled".into(),
+                            )));
+                        }
+                        if key.bound_account.is_some() {
+                            return Err(abort(StoreError::Conflict(
+                                "the EAB key is already bound".into(),
+                            )));
+                        }
+                        key.bound_account = Some(account.id.clone());
+                        eab.insert(eab_kid.as_bytes(), encode(&key).map_err(abort)?)?;
+                        thumbs.insert(account.thumbprint.as_bytes(), account.id.as_bytes())?;
+                        accounts.insert(account.id.as_bytes(), value.as_slice())?;
+                        Ok(())
+                    },
+                ),
+            )
+        };
+        if r.is_ok() {
+            self.generations.bump(ChangeKind::EabKeys);
+        }
+        r
     }
 
     fn create_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError> {
         let _writing = self.writing();
-        Self::create_json(&self.tenants, &tenant.id, tenant, "tenant")
+        let r = { Self::create_json(&self.tenants, &tenant.id, tenant, "tenant") };
+        if r.is_ok() {
+            self.generations.bump(ChangeKind::Tenants);
+        }
+        r
     }
 
     fn get_tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError> {
@@ -1459,18 +1515,28 @@ impl Store for SledStore {
 
     fn disable_tenant(&self, id: &str, at: OffsetDateTime) -> Result<TenantRecord, StoreError> {
         let _writing = self.writing();
-        Self::update_json(&self.tenants, id, |mut t: TenantRecord| {
-            if t.disabled_at.is_some() {
-                return Err(StoreError::Conflict("tenant already disabled".into()));
-            }
-            t.disabled_at = Some(at);
-            Ok((Some(t.clone()), t))
-        })
+        let r = {
+            Self::update_json(&self.tenants, id, |mut t: TenantRecord| {
+                if t.disabled_at.is_some() {
+                    return Err(StoreError::Conflict("tenant already disabled".into()));
+                }
+                t.disabled_at = Some(at);
+                Ok((Some(t.clone()), t))
+            })
+        };
+        if r.is_ok() {
+            self.generations.bump(ChangeKind::Tenants);
+        }
+        r
     }
 
     fn create_eab_key(&self, key: &EabKeyRecord) -> Result<(), StoreError> {
         let _writing = self.writing();
-        Self::create_json(&self.eab_keys, &key.kid, key, "EAB key")
+        let r = { Self::create_json(&self.eab_keys, &key.kid, key, "EAB key") };
+        if r.is_ok() {
+            self.generations.bump(ChangeKind::EabKeys);
+        }
+        r
     }
 
     fn get_eab_key(&self, kid: &str) -> Result<Option<EabKeyRecord>, StoreError> {
@@ -1487,18 +1553,28 @@ impl Store for SledStore {
 
     fn disable_eab_key(&self, kid: &str, at: OffsetDateTime) -> Result<EabKeyRecord, StoreError> {
         let _writing = self.writing();
-        Self::update_json(&self.eab_keys, kid, |mut k: EabKeyRecord| {
-            if k.disabled_at.is_some() {
-                return Err(StoreError::Conflict("EAB key already disabled".into()));
-            }
-            k.disabled_at = Some(at);
-            Ok((Some(k.clone()), k))
-        })
+        let r = {
+            Self::update_json(&self.eab_keys, kid, |mut k: EabKeyRecord| {
+                if k.disabled_at.is_some() {
+                    return Err(StoreError::Conflict("EAB key already disabled".into()));
+                }
+                k.disabled_at = Some(at);
+                Ok((Some(k.clone()), k))
+            })
+        };
+        if r.is_ok() {
+            self.generations.bump(ChangeKind::EabKeys);
+        }
+        r
     }
 
     fn create_est_user(&self, user: &EstUserRecord) -> Result<(), StoreError> {
         let _writing = self.writing();
-        Self::create_json(&self.est_users, &user.username, user, "EST user")
+        let r = { Self::create_json(&self.est_users, &user.username, user, "EST user") };
+        if r.is_ok() {
+            self.generations.bump(ChangeKind::EstUsers);
+        }
+        r
     }
 
     fn get_est_user(&self, username: &str) -> Result<Option<EstUserRecord>, StoreError> {
@@ -1519,13 +1595,19 @@ impl Store for SledStore {
         at: OffsetDateTime,
     ) -> Result<EstUserRecord, StoreError> {
         let _writing = self.writing();
-        Self::update_json(&self.est_users, username, |mut u: EstUserRecord| {
-            if u.disabled_at.is_some() {
-                return Err(StoreError::Conflict("EST user already disabled".into()));
-            }
-            u.disabled_at = Some(at);
-            Ok((Some(u.clone()), u))
-        })
+        let r = {
+            Self::update_json(&self.est_users, username, |mut u: EstUserRecord| {
+                if u.disabled_at.is_some() {
+                    return Err(StoreError::Conflict("EST user already disabled".into()));
+                }
+                u.disabled_at = Some(at);
+                Ok((Some(u.clone()), u))
+            })
+        };
+        if r.is_ok() {
+            self.generations.bump(ChangeKind::EstUsers);
+        }
+        r
     }
 
     fn create_approval(&self, approval: &ApprovalRecord) -> Result<(), StoreError> {
@@ -1688,5 +1770,42 @@ impl Store for SledStore {
             }
         }
         Ok(out)
+    }
+    fn change_generations(&self) -> Result<Generations, StoreError> {
+        Ok(self.generations.snapshot())
+    }
+
+    fn get_setting(&self, name: &str) -> Result<Option<SettingRecord>, StoreError> {
+        Self::get_json(&self.settings, name.as_bytes())
+    }
+
+    fn put_setting(
+        &self,
+        name: &str,
+        value: &[u8],
+        expected: Option<u64>,
+    ) -> Result<Option<u64>, StoreError> {
+        let _writing = self.writing();
+        let version = expected.map_or(1, |v| v + 1);
+        let new = encode(&SettingRecord {
+            version,
+            value: value.to_vec(),
+        })?;
+        let written = tx_result(self.settings.transaction(|settings| {
+            let stored = match settings.get(name.as_bytes())? {
+                Some(v) => Some(decode::<SettingRecord>(&v).map_err(abort)?.version),
+                None => None,
+            };
+            if stored != expected {
+                return Ok(false);
+            }
+            settings.insert(name.as_bytes(), new.as_slice())?;
+            Ok(true)
+        }))?;
+        if !written {
+            return Ok(None);
+        }
+        self.generations.bump(ChangeKind::Settings);
+        Ok(Some(version))
     }
 }

@@ -565,3 +565,46 @@ fn two_handles_audit_and_crl_numbers() {
     assert_eq!(all.len(), 80);
     verify_chain(&all, None, a.audit_head().unwrap().as_ref()).unwrap();
 }
+
+/// A change committed through one handle moves the generation another
+/// handle reads (issue 11: what replicas poll).
+#[test]
+fn two_handles_see_each_others_generations() {
+    use ironseal_storage::ChangeKind;
+    let (a, b) = two_handles();
+    let before = b.change_generations().unwrap();
+    a.put_ca(&ca("ca1", T0)).unwrap();
+    a.put_setting("issuing-ca", b"ca1", None).unwrap();
+    let after = b.change_generations().unwrap();
+    assert_eq!(
+        after.changed_since(&before),
+        vec![ChangeKind::Cas, ChangeKind::Settings]
+    );
+    assert_eq!(
+        b.get_setting("issuing-ca").unwrap().unwrap().value,
+        b"ca1".to_vec()
+    );
+}
+
+/// The bootstrap lock excludes the other handle until it is dropped, and
+/// dying with it (the connection closing) releases it.
+#[test]
+fn two_handles_bootstrap_lock_excludes() {
+    let (a, b) = two_handles();
+    let held = a.bootstrap_lock().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let lock = b.bootstrap_lock().unwrap();
+        tx.send(()).unwrap();
+        drop(lock);
+    });
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_millis(500))
+            .is_err(),
+        "the second handle got the lock while the first held it"
+    );
+    drop(held);
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the lock was not released when its holder dropped it");
+    waiter.join().unwrap();
+}

@@ -86,9 +86,13 @@ fn write(
         // CA changes (which rewrite the issuing-CA file) wait too.
         let _ca = state.ca_admin.lock().unwrap_or_else(|e| e.into_inner());
         let mut files = Vec::new();
-        let issuing = state.config.data_dir.join(ISSUING_FILE);
-        if let Ok(content) = fs::read(&issuing) {
-            files.push((ISSUING_FILE.to_string(), content));
+        // The issuing-CA pin (in the store, not part of its records)
+        // travels as the file older data directories had; a restore
+        // writes it there and the next start imports it.
+        let issuing = crate::bootstrap::read_issuing(&state.config, state.store.as_ref())
+            .map_err(ApiError::internal)?;
+        if let Some(id) = issuing {
+            files.push((ISSUING_FILE.to_string(), format!("{id}\n").into_bytes()));
         }
         let summary = state
             .store

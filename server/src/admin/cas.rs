@@ -32,7 +32,7 @@ use super::{Answer, ApiError};
 use crate::acme::render::ts;
 use crate::authority::ca_ops::{self, CaCertificate, CaChange, Signed};
 use crate::authority::CaSet;
-use crate::bootstrap::{listener_names, load_cas, read_issuing, write_issuing, BootError};
+use crate::bootstrap::{listener_names, read_issuing_pin, write_issuing, BootError};
 use crate::ids::new_id;
 use crate::state::AppState;
 
@@ -132,17 +132,7 @@ pub(super) fn boot_error(e: BootError) -> ApiError {
 /// served as `/root.pem` stays the one the HTTPS certificate chains to
 /// (it changes at the next start if the issuing CA moved to another root).
 pub(super) fn reload_cas(state: &AppState) -> Result<(), ApiError> {
-    let old = state.ca_set();
-    let mut set = load_cas(&state.config, state.store.as_ref(), &state.kek).map_err(boot_error)?;
-    set.root_pem = old.root_pem.clone();
-    state.replace_cas(set);
-    if let Err(e) = crate::ocsp::ensure_responders(state) {
-        tracing::warn!(error = %e, "OCSP responder setup after a CA change incomplete");
-    }
-    if let Err(e) = state.refresh_listener_cert() {
-        tracing::warn!(error = %e, "HTTPS listener certificate not moved to the new issuing CA");
-    }
-    Ok(())
+    crate::propagate::reload_cas(state).map_err(boot_error)
 }
 
 /// What an admin call answers after a hierarchy change.
@@ -151,13 +141,19 @@ pub(super) struct Reply {
     pub(super) note: String,
 }
 
-/// Pins the current issuing CA first (older data directories may lack the
-/// file): a new active CA never takes over issuance before it is
-/// activated.
+/// Pins the current issuing CA first (older stores may lack the pin): a
+/// new active CA never takes over issuance before it is activated.
 fn pin_issuing(state: &AppState) -> Result<(), ApiError> {
-    if read_issuing(&state.config).is_none() {
-        write_issuing(&state.config, state.active_issuer().issuer.id())
-            .map_err(ApiError::internal)?;
+    if read_issuing_pin(state.store.as_ref())
+        .map_err(ApiError::internal)?
+        .is_none()
+    {
+        // Only if still absent: a pin another replica wrote meanwhile stays.
+        state.store.put_setting(
+            ironseal_storage::settings::ISSUING_CA,
+            state.active_issuer().issuer.id().as_bytes(),
+            None,
+        )?;
     }
     Ok(())
 }
@@ -434,9 +430,10 @@ pub(super) fn activate_in(
             ),
         ));
     }
-    // The file first: a crash before the records are updated leaves
-    // the new CA issuing and the old one still marked active.
-    write_issuing(&state.config, &id).map_err(ApiError::internal)?;
+    // The pin first (in the store, so every replica switches): a crash
+    // before the records are updated leaves the new CA issuing and the
+    // old one still marked active.
+    write_issuing(state.store.as_ref(), &id).map_err(ApiError::internal)?;
     record.status = CaStatus::Active;
     let mut records = vec![record.clone()];
     if previous != id {

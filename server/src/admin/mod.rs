@@ -229,9 +229,14 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
                 AuthError::NoRole { .. } => (StatusCode::FORBIDDEN, "forbidden", false),
                 _ => (StatusCode::UNAUTHORIZED, "unauthorized", true),
             };
-            if let refusals::Permit::Log { suppressed } =
-                REFUSAL_LOG.take(std::time::Instant::now())
-            {
+            // PostgreSQL: one budget for every replica (issue 11).
+            let permit = match state.config.storage {
+                crate::config::StorageBackend::Postgres { .. } => {
+                    REFUSAL_LOG.take_shared(state.store.as_ref())
+                }
+                crate::config::StorageBackend::Sled => REFUSAL_LOG.take(std::time::Instant::now()),
+            };
+            if let refusals::Permit::Log { suppressed } = permit {
                 if suppressed > 0 {
                     tracing::warn!(suppressed, "more refused admin requests were not logged");
                 }

@@ -2,7 +2,10 @@
 //! is an event for logs and metrics, not for the hash-chained audit log:
 //! that log records what the CA did, and nothing an anonymous caller sizes
 //! or repeats goes into it. Log lines are rate limited so that a flood of
-//! anonymous requests cannot flood the log stream either.
+//! anonymous requests cannot flood the log stream either: per process, or
+//! on PostgreSQL in one rate bucket of the store that every replica takes
+//! from ([`LogBudget::take_shared`]), so N replicas log at most one
+//! budget, not N.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -11,6 +14,9 @@ use std::time::{Duration, Instant};
 /// reported in one line when the next window opens.
 const LINES_PER_WINDOW: u32 = 20;
 const WINDOW: Duration = Duration::from_secs(10);
+
+/// The store's rate bucket of the shared budget.
+const SHARED_BUCKET: &str = "admin-refusal-log";
 
 /// How much of a request path a log line shows.
 pub const PATH_SHOWN: usize = 100;
@@ -73,6 +79,39 @@ impl LogBudget {
     }
 }
 
+impl LogBudget {
+    /// Takes one line from the budget every process on `store` shares: a
+    /// burst of [`LINES_PER_WINDOW`], refilled at that many per
+    /// [`WINDOW`] (GCRA). Lines this process dropped are counted here and
+    /// reported with its next permitted line. A store error permits the
+    /// line (logged): refusals must stay visible.
+    pub fn take_shared(&self, store: &dyn ironseal_storage::Store) -> Permit {
+        let gcra = ironseal_storage::Gcra {
+            interval_ns: i64::try_from((WINDOW / LINES_PER_WINDOW).as_nanos()).unwrap_or(i64::MAX),
+            burst: LINES_PER_WINDOW,
+        };
+        let now = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos())
+            .unwrap_or(i64::MAX);
+        let admitted =
+            match store.rate_bucket(SHARED_BUCKET, ironseal_storage::BucketOp::Take, gcra, now) {
+                Ok(b) => b.admitted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "shared refusal log budget unavailable");
+                    true
+                }
+            };
+        let mut w = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if admitted {
+            Permit::Log {
+                suppressed: std::mem::take(&mut w.suppressed),
+            }
+        } else {
+            w.suppressed += 1;
+            Permit::Drop
+        }
+    }
+}
+
 /// The first [`PATH_SHOWN`] characters of `path`, marked when cut.
 pub fn shown_path(path: &str) -> String {
     if path.chars().count() <= PATH_SHOWN {
@@ -102,6 +141,22 @@ mod tests {
         }
         assert_eq!(b.take(t0 + WINDOW), Permit::Log { suppressed: 5 });
         assert_eq!(b.take(t0 + WINDOW), Permit::Log { suppressed: 0 });
+    }
+
+    #[test]
+    fn the_shared_budget_is_one_for_every_process_on_the_store() {
+        let store = ironseal_storage::MemoryStore::new();
+        let (a, b) = (LogBudget::default(), LogBudget::default());
+        for i in 0..LINES_PER_WINDOW {
+            let budget = if i % 2 == 0 { &a } else { &b };
+            assert_eq!(budget.take_shared(&store), Permit::Log { suppressed: 0 });
+        }
+        assert_eq!(a.take_shared(&store), Permit::Drop);
+        assert_eq!(b.take_shared(&store), Permit::Drop);
+        assert_eq!(b.take_shared(&store), Permit::Drop);
+        // b's drops are b's to report, with its next permitted line.
+        std::thread::sleep(WINDOW / LINES_PER_WINDOW);
+        assert_eq!(b.take_shared(&store), Permit::Log { suppressed: 2 });
     }
 
     #[test]

@@ -98,12 +98,19 @@ pub fn verify_nobody(password: &str) {
 
 pub use ironseal_protocol::est::basic_auth::{parse_basic, Credentials};
 
-/// Failed Basic attempts per `label/username` (governor, GCRA): once the
-/// burst is spent, further attempts are refused without checking the
-/// password until the bucket refills.
+/// Failed Basic attempts per `label/username` (GCRA): once the burst is
+/// spent, further attempts are refused without checking the password
+/// until the bucket refills. In the process (governor) by default; in the
+/// store's rate buckets with [`FailureLimiter::shared`] (PostgreSQL), so
+/// a lockout holds on every replica (issue 11).
 pub struct FailureLimiter {
     limiter: DefaultKeyedRateLimiter<String>,
     locked: Mutex<HashMap<String, Instant>>,
+    /// The store holding the buckets, and the rate, when shared.
+    shared: Option<(
+        std::sync::Arc<dyn ironseal_storage::Store>,
+        ironseal_storage::Gcra,
+    )>,
 }
 
 impl Default for FailureLimiter {
@@ -122,6 +129,28 @@ impl FailureLimiter {
         FailureLimiter {
             limiter: RateLimiter::keyed(quota),
             locked: Mutex::new(HashMap::new()),
+            shared: None,
+        }
+    }
+
+    /// A limiter whose buckets live in `store` (one per label and name,
+    /// key `est-basic:<label>/<name>`), shared by every process on it: a
+    /// burst of `burst` failures, then one per `refill`, as
+    /// [`FailureLimiter::new`]. A store error admits the attempt (logged):
+    /// the password is still checked.
+    pub fn shared(
+        burst: u32,
+        refill: Duration,
+        store: std::sync::Arc<dyn ironseal_storage::Store>,
+    ) -> FailureLimiter {
+        let gcra = ironseal_storage::Gcra {
+            interval_ns: i64::try_from(refill.max(Duration::from_millis(1)).as_nanos())
+                .unwrap_or(i64::MAX),
+            burst: burst.max(1),
+        };
+        FailureLimiter {
+            shared: Some((store, gcra)),
+            ..FailureLimiter::new(burst, refill)
         }
     }
 
@@ -129,8 +158,35 @@ impl FailureLimiter {
         format!("{label}/{username}")
     }
 
+    /// One operation on the shared bucket of `label/username`; `None` when
+    /// not shared or the store failed.
+    fn shared_op(
+        &self,
+        label: &str,
+        username: &str,
+        op: ironseal_storage::BucketOp,
+    ) -> Option<(ironseal_storage::Bucket, ironseal_storage::Gcra, i64)> {
+        let (store, gcra) = self.shared.as_ref()?;
+        let now = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos())
+            .unwrap_or(i64::MAX);
+        let key = format!("est-basic:{}", Self::key(label, username));
+        match store.rate_bucket(&key, op, *gcra, now) {
+            Ok(b) => Some((b, *gcra, now)),
+            Err(e) => {
+                tracing::warn!(error = %e, "EST Basic failure bucket unavailable; admitting");
+                None
+            }
+        }
+    }
+
     /// `Some(wait)` while `username` on `label` is locked out.
     pub fn locked(&self, label: &str, username: &str) -> Option<Duration> {
+        if self.shared.is_some() {
+            let (b, gcra, now) =
+                self.shared_op(label, username, ironseal_storage::BucketOp::Peek)?;
+            let over = b.over_ns(gcra, now);
+            return (over > 0).then(|| Duration::from_nanos(over.unsigned_abs()));
+        }
         let now = Instant::now();
         let mut g = self.locked.lock().unwrap_or_else(|e| e.into_inner());
         let key = Self::key(label, username);
@@ -147,6 +203,12 @@ impl FailureLimiter {
     /// Counts one failed attempt; locks the name out once the burst is
     /// spent.
     pub fn failed(&self, label: &str, username: &str) {
+        if self.shared.is_some() {
+            // Counted even over the budget, at most one interval past it:
+            // that is how long the name stays locked out.
+            let _ = self.shared_op(label, username, ironseal_storage::BucketOp::Force);
+            return;
+        }
         let key = Self::key(label, username);
         if let Err(not_until) = self.limiter.check_key(&key) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -208,5 +270,24 @@ mod tests {
         assert!(l.locked("iot", "dev1").is_some());
         assert!(l.locked("iot", "dev2").is_none(), "per name");
         assert!(l.locked("other", "dev1").is_none(), "per label");
+    }
+
+    #[test]
+    fn shared_failures_lock_out_on_every_limiter_of_the_store() {
+        let store: std::sync::Arc<dyn ironseal_storage::Store> =
+            std::sync::Arc::new(ironseal_storage::MemoryStore::new());
+        let a = FailureLimiter::shared(2, Duration::from_secs(3600), store.clone());
+        let b = FailureLimiter::shared(2, Duration::from_secs(3600), store);
+        a.failed("iot", "dev1");
+        b.failed("iot", "dev1");
+        assert!(a.locked("iot", "dev1").is_none(), "burst of two");
+        assert!(b.locked("iot", "dev1").is_none());
+        a.failed("iot", "dev1");
+        let wait = b
+            .locked("iot", "dev1")
+            .expect("locked on the other replica");
+        assert!(wait > Duration::from_secs(3000) && wait <= Duration::from_secs(3600));
+        assert!(b.locked("iot", "dev2").is_none(), "per name");
+        assert!(a.locked("other", "dev1").is_none(), "per label");
     }
 }

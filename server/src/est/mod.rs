@@ -47,17 +47,28 @@ pub struct Est {
 }
 
 impl Est {
-    /// Loads every label's `bootstrap_ca`.
-    pub fn new(config: &EstConfig) -> Result<Est, String> {
+    /// Loads every label's `bootstrap_ca`. With `shared_store`
+    /// (PostgreSQL), failed Basic attempts are counted in its rate buckets,
+    /// so a lockout holds on every replica.
+    pub fn new(
+        config: &EstConfig,
+        shared_store: Option<Arc<dyn ironseal_storage::Store>>,
+    ) -> Result<Est, String> {
         let mut bootstrap = HashMap::new();
         for l in &config.labels {
             if let Some(v) = auth::bootstrap_verifier(l)? {
                 bootstrap.insert(l.label.clone(), v);
             }
         }
+        let failures = match shared_store {
+            Some(store) => {
+                basic::FailureLimiter::shared(basic::FAILURE_BURST, basic::FAILURE_REFILL, store)
+            }
+            None => basic::FailureLimiter::default(),
+        };
         Ok(Est {
             bootstrap,
-            failures: basic::FailureLimiter::default(),
+            failures,
         })
     }
 }

@@ -2,8 +2,17 @@
 //! (SCEP key transport needs RSA whatever the CA's key is) with
 //! keyUsage digitalSignature + keyEncipherment, issued by the issuing CA
 //! through the authority (`server:scep-ra` in the audit log) at first
-//! start, kept in the data directory (the key sealed under the KEK) and
-//! renewed by the housekeeping tick once two thirds of its life are gone.
+//! start, kept in the store (setting [`settings::SCEP_RA`], the key sealed
+//! under the KEK) so every replica presents the same one, and renewed by
+//! the housekeeping tick once two thirds of its life are gone.
+//!
+//! Creation and renewal are compare-and-swaps on the setting's version:
+//! of replicas that issue at once, one stores its certificate and the
+//! others load it (their own certificates stay unused in the store, like
+//! any issued certificate). An older data directory's `scep-ra.der` and
+//! `scep-ra.key.sealed` are imported once when the store has no RA, then
+//! renamed to `*.imported`. Other replicas pick a new RA up through the
+//! change poll ([`reload`]).
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -15,6 +24,10 @@ use ironseal_ca_core::profile::{DeviceOptions, ProfileKind};
 use ironseal_ca_core::sealed::{open, seal, Kek};
 use ironseal_protocol::scep::RaKey;
 use time::{Duration, OffsetDateTime};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use ironseal_storage::settings;
 
 use crate::authority::{self, IssuanceRequest, ProfileChoice, Requester, ServerPurpose, Validity};
 use crate::config::{Config, KeyType, Profile};
@@ -31,7 +44,15 @@ pub struct Ra {
     pub key: RaKey,
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
-    issuer_id: String,
+    /// The store setting's version this RA was read from or written as.
+    version: u64,
+}
+
+/// The RA as stored: certificate and sealed key, base64 in JSON.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredRa {
+    cert: String,
+    sealed_key: String,
 }
 
 /// The current RA, replaced on renewal; empty until first issued.
@@ -67,49 +88,154 @@ fn paths(config: &Config) -> (PathBuf, PathBuf) {
     )
 }
 
-fn load(config: &Config, kek: &Kek) -> Option<Ra> {
-    let (cert_path, key_path) = paths(config);
-    let cert = std::fs::read(cert_path).ok()?;
-    let sealed = std::fs::read(key_path).ok()?;
-    let pkcs8 = open(kek, &sealed, AAD)
+/// An RA from its certificate and sealed key; `None` (logged) if unusable.
+fn unseal(kek: &Kek, cert: &[u8], sealed: &[u8], version: u64) -> Option<Ra> {
+    let pkcs8 = open(kek, sealed, AAD)
         .map_err(|e| tracing::warn!(error = %e, "cannot open the sealed SCEP RA key"))
         .ok()?;
-    let key = RaKey::new(&cert, &pkcs8)
+    let key = RaKey::new(cert, &pkcs8)
         .map_err(|e| tracing::warn!(error = %e, "stored SCEP RA unusable"))
         .ok()?;
     Some(Ra {
         key,
-        not_before: ironseal_ca_core::cert::cert_not_before(&cert).ok()?,
-        not_after: ironseal_ca_core::cert::cert_not_after(&cert).ok()?,
-        issuer_id: String::new(),
+        not_before: ironseal_ca_core::cert::cert_not_before(cert).ok()?,
+        not_after: ironseal_ca_core::cert::cert_not_after(cert).ok()?,
+        version,
     })
 }
 
-/// Makes sure a valid RA is in `state.scep_ra`: loads the stored one at
-/// first call, issues a new one when none is stored or two thirds of its
-/// life have passed. Returns whether a new certificate was issued.
+fn encode(cert: &[u8], sealed: &[u8]) -> Result<Vec<u8>, RaError> {
+    serde_json::to_vec(&StoredRa {
+        cert: B64.encode(cert),
+        sealed_key: B64.encode(sealed),
+    })
+    .map_err(err)
+}
+
+/// The RA in the store, if any: `Ok(None)` when there is none,
+/// `Ok(Some(None))` when the stored one is unusable.
+fn load_stored(state: &AppState) -> Result<Option<Option<Ra>>, RaError> {
+    let Some(rec) = state.store.get_setting(settings::SCEP_RA).map_err(err)? else {
+        return Ok(None);
+    };
+    let stored: StoredRa = serde_json::from_slice(&rec.value).map_err(err)?;
+    let cert = B64.decode(stored.cert).map_err(err)?;
+    let sealed = B64.decode(stored.sealed_key).map_err(err)?;
+    Ok(Some(unseal(&state.kek, &cert, &sealed, rec.version)))
+}
+
+/// Imports an older data directory's RA files into the store if it has
+/// no RA yet (another replica's wins), then renames them `*.imported`.
+fn import_files(state: &AppState) -> Result<(), RaError> {
+    let (cert_path, key_path) = paths(&state.config);
+    let (Ok(cert), Ok(sealed)) = (std::fs::read(&cert_path), std::fs::read(&key_path)) else {
+        return Ok(());
+    };
+    if unseal(&state.kek, &cert, &sealed, 0).is_some()
+        && state
+            .store
+            .put_setting(settings::SCEP_RA, &encode(&cert, &sealed)?, None)
+            .map_err(err)?
+            .is_some()
+    {
+        tracing::info!("imported the SCEP RA certificate and key into the store");
+    }
+    for p in [&cert_path, &key_path] {
+        let mut done = p.clone().into_os_string();
+        done.push(".imported");
+        std::fs::rename(p, &done).map_err(err)?;
+    }
+    Ok(())
+}
+
+fn put(state: &AppState, ra: Ra) {
+    *state.scep_ra.0.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(ra));
+}
+
+/// Makes sure a valid RA is in `state.scep_ra`: loads the stored one
+/// (importing older files first), issues a new one when none is stored or
+/// two thirds of its life have passed. Returns whether this process's
+/// certificate became the stored one.
 pub fn ensure(state: &AppState, now: OffsetDateTime) -> Result<bool, RaError> {
     if !state.config.scep.enabled {
         return Ok(false);
     }
-    let current = match state.scep_ra.get() {
-        Some(c) => Some(c),
-        None => load(&state.config, &state.kek).map(Arc::new),
+    let mut stored = load_stored(state)?;
+    if stored.is_none() {
+        import_files(state)?;
+        stored = load_stored(state)?;
+    }
+    let expected = match &stored {
+        None => None,
+        Some(None) => {
+            // Unusable (another KEK?): replace it, on its version.
+            Some(
+                state
+                    .store
+                    .get_setting(settings::SCEP_RA)
+                    .map_err(err)?
+                    .map_or(0, |r| r.version),
+            )
+        }
+        Some(Some(c)) => {
+            let due = now >= c.not_before + (c.not_after - c.not_before) * 2 / 3;
+            if !due {
+                if state
+                    .scep_ra
+                    .get()
+                    .is_none_or(|cur| cur.version != c.version)
+                {
+                    let Some(Some(ra)) = stored else {
+                        return Ok(false);
+                    };
+                    put(state, ra);
+                }
+                return Ok(false);
+            }
+            Some(c.version)
+        }
     };
-    if let Some(c) = &current {
-        let due = now >= c.not_before + (c.not_after - c.not_before) * 2 / 3;
-        if !due {
-            *state.scep_ra.0.write().unwrap_or_else(|e| e.into_inner()) = current.clone();
-            return Ok(false);
+    let (ra, cert, sealed) = issue(state, now)?;
+    let issuer = state.ca_set().active.issuer.id().to_string();
+    match state
+        .store
+        .put_setting(settings::SCEP_RA, &encode(&cert, &sealed)?, expected)
+        .map_err(err)?
+    {
+        Some(version) => {
+            tracing::info!(issuer = %issuer, not_after = %ra.not_after, "SCEP RA certificate issued");
+            put(state, Ra { version, ..ra });
+            Ok(true)
+        }
+        None => {
+            // Another replica stored its RA first: use that one.
+            tracing::info!("another replica stored a new SCEP RA certificate first; using it");
+            reload(state)?;
+            Ok(false)
         }
     }
-    let ra = issue(state, now)?;
-    tracing::info!(issuer = %ra.issuer_id, not_after = %ra.not_after, "SCEP RA certificate issued");
-    *state.scep_ra.0.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(ra));
-    Ok(true)
 }
 
-fn issue(state: &AppState, now: OffsetDateTime) -> Result<Ra, RaError> {
+/// Loads the stored RA if it differs from the one in use (the change poll
+/// calls this when settings changed). Never issues.
+pub fn reload(state: &AppState) -> Result<(), RaError> {
+    if !state.config.scep.enabled {
+        return Ok(());
+    }
+    if let Some(Some(ra)) = load_stored(state)? {
+        if state
+            .scep_ra
+            .get()
+            .is_none_or(|cur| cur.version != ra.version)
+        {
+            put(state, ra);
+        }
+    }
+    Ok(())
+}
+
+/// Issues a new RA certificate; returns it with its DER and sealed key.
+fn issue(state: &AppState, now: OffsetDateTime) -> Result<(Ra, Vec<u8>, Vec<u8>), RaError> {
     let key = KeyPair::generate(KeySize::Rsa2048).map_err(err)?;
     // Wiped when dropped (the signer's copy is wiped with it, see below).
     let pkcs8 = zeroize::Zeroizing::new(
@@ -166,19 +292,11 @@ fn issue(state: &AppState, now: OffsetDateTime) -> Result<Ra, RaError> {
         .record;
 
     let sealed = seal(&state.kek, &pkcs8, AAD, rand::random()).map_err(err)?;
-    let (cert_path, key_path) = paths(&state.config);
-    write_atomic(&key_path, &sealed)?;
-    write_atomic(&cert_path, &issued.der)?;
-    Ok(Ra {
+    let ra = Ra {
         key: RaKey::new(&issued.der, &pkcs8).map_err(err)?,
         not_before: issued.not_before,
         not_after: issued.not_after,
-        issuer_id: issuer.id().to_string(),
-    })
-}
-
-fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), RaError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+        version: 0,
+    };
+    Ok((ra, issued.der, sealed))
 }

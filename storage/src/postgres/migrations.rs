@@ -21,6 +21,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("migrations/0004_pending_and_rate_buckets.sql"),
     ),
     (5, include_str!("migrations/0005_scep_challenges.sql")),
+    (
+        7,
+        include_str!("migrations/0007_generations_and_settings.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations ("ironseal" in ASCII).

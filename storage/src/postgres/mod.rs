@@ -28,9 +28,11 @@
 //!
 //! # Not yet replica-safe
 //!
-//! This backend makes the *store* shareable; processing leases, nonces,
-//! rate limits and the other process-local state listed in
-//! docs/storage-postgres.md still live in each process.
+//! This backend makes the *store* shareable, with shared nonces, rate
+//! buckets, settings (issuing-CA pin, SCEP RA) and change generations
+//! that replicas poll (`settings.rs`); processing leases and the other
+//! process-local state listed in docs/storage-postgres.md still live in
+//! each process.
 
 mod accounts;
 mod api_keys;
@@ -52,6 +54,7 @@ mod purge;
 mod rate_buckets;
 mod scep;
 mod scep_challenges;
+mod settings;
 mod sql;
 mod tenancy;
 
@@ -64,6 +67,7 @@ use crate::approvals::{ApprovalRecord, ApprovalStatus};
 use crate::audit::{AuditEntry, AuditEvent, AuditHead, AuditKeyRecord, AuditMacKey};
 use crate::est_users::EstUserRecord;
 use crate::export::ExportSink;
+use crate::generations::Generations;
 use crate::issuance::IssuanceWrite;
 use crate::records::{
     AccountRecord, ApiKeyRecord, AuthzRecord, CaRecord, CertificateRecord, CertificateStatus,
@@ -71,9 +75,10 @@ use crate::records::{
 };
 use crate::scep::ScepTransactionRecord;
 use crate::scep_challenges::ScepChallengeRecord;
+use crate::settings::SettingRecord;
 use crate::tenancy::{EabKeyRecord, TenantRecord};
 use crate::types::{AuthzStatus, Identifier, OrderStatus};
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, StoreLock};
 
 pub use pool::PgOptions;
 
@@ -614,5 +619,29 @@ impl Store for PgStore {
     ) -> Result<Vec<ScepTransactionRecord>, StoreError> {
         let after = after.map(str::to_string);
         self.run(move |p| async move { scep::before(&p, before, after.as_deref(), limit).await })
+    }
+
+    fn change_generations(&self) -> Result<Generations, StoreError> {
+        self.run(move |p| async move { settings::generations(&p).await })
+    }
+
+    fn get_setting(&self, name: &str) -> Result<Option<SettingRecord>, StoreError> {
+        let name = name.to_owned();
+        self.run(move |p| async move { settings::get(&p, &name).await })
+    }
+
+    fn put_setting(
+        &self,
+        name: &str,
+        value: &[u8],
+        expected: Option<u64>,
+    ) -> Result<Option<u64>, StoreError> {
+        let (name, value) = (name.to_owned(), value.to_vec());
+        self.run(move |p| async move { settings::put(&p, &name, &value, expected).await })
+    }
+
+    fn bootstrap_lock(&self) -> Result<StoreLock, StoreError> {
+        let client = self.run(move |p| async move { settings::bootstrap_lock(&p).await })?;
+        Ok(StoreLock::holding(Box::new(client)))
     }
 }

@@ -2011,6 +2011,109 @@ pub(crate) fn rate_buckets(s: &dyn Store) {
 /// Expired orders that never issued and expired authorizations go, in
 /// batches of `limit`, with their index entries; valid and processing
 /// orders and unexpired records stay.
+/// Change generations (issue 11): each kind's counter moves with a change
+/// of that kind and with nothing else (an issuance is no revocation);
+/// settings are a compare-and-swap, of racing creators one wins.
+pub(crate) fn change_generations(s: &dyn Store) {
+    use ironseal_storage::ChangeKind;
+    let moved = |before: &ironseal_storage::Generations| {
+        s.change_generations().unwrap().changed_since(before)
+    };
+    let g = s.change_generations().unwrap();
+    s.put_ca(&ca("ca1", T0)).unwrap();
+    assert_eq!(moved(&g), vec![ChangeKind::Cas]);
+
+    let g = s.change_generations().unwrap();
+    s.create_tenant(&tenant("t1")).unwrap();
+    s.disable_tenant("t1", T0).unwrap();
+    assert_eq!(moved(&g), vec![ChangeKind::Tenants]);
+
+    let g = s.change_generations().unwrap();
+    s.create_eab_key(&eab("kid1", "t1")).unwrap();
+    assert_eq!(moved(&g), vec![ChangeKind::EabKeys]);
+
+    let g = s.change_generations().unwrap();
+    s.create_api_key(&api_key("k1", ApiRole::Admin, T0))
+        .unwrap();
+    s.create_api_key(&api_key("k2", ApiRole::Admin, T0))
+        .unwrap();
+    let g1 = s.change_generations().unwrap();
+    assert_eq!(g1.changed_since(&g), vec![ChangeKind::ApiKeys]);
+    s.disable_api_key("k1", T0).unwrap();
+    assert_eq!(moved(&g1), vec![ChangeKind::ApiKeys]);
+
+    let g = s.change_generations().unwrap();
+    s.create_est_user(&est_user("u1", None)).unwrap();
+    s.disable_est_user("u1", T0).unwrap();
+    assert_eq!(moved(&g), vec![ChangeKind::EstUsers]);
+
+    // Issuing is not revoking: the hot path leaves every counter alone.
+    let g = s.change_generations().unwrap();
+    s.insert_certificate(&cert("0a", "ca1")).unwrap();
+    s.record_issuance(&issuance("0b", None, None)).unwrap();
+    assert_eq!(moved(&g), vec![]);
+    s.revoke_certificate("0a", rev(1)).unwrap();
+    let g1 = s.change_generations().unwrap();
+    assert_eq!(g1.changed_since(&g), vec![ChangeKind::Revocations]);
+    assert!(g1.get(ChangeKind::Revocations) > g.get(ChangeKind::Revocations));
+    assert_eq!(
+        s.revoke_certificate("0a", rev(1)),
+        Err(StoreError::AlreadyRevoked)
+    );
+
+    // Settings: create once, then compare-and-swap on the version.
+    let g = s.change_generations().unwrap();
+    assert_eq!(s.get_setting("x").unwrap(), None);
+    assert_eq!(s.put_setting("x", b"one", None).unwrap(), Some(1));
+    assert_eq!(s.put_setting("x", b"two", None).unwrap(), None, "exists");
+    assert_eq!(s.put_setting("x", b"two", Some(2)).unwrap(), None, "stale");
+    assert_eq!(s.put_setting("x", b"two", Some(1)).unwrap(), Some(2));
+    assert_eq!(s.put_setting("y", b"", Some(1)).unwrap(), None, "absent");
+    let got = s.get_setting("x").unwrap().unwrap();
+    assert_eq!((got.version, got.value.as_slice()), (2, &b"two"[..]));
+    assert_eq!(moved(&g), vec![ChangeKind::Settings]);
+
+    // Eight racing creators of one setting: one wins, the rest lose.
+    let barrier = Barrier::new(8);
+    let wins = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8u8)
+            .map(|i| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    s.put_setting("race", &[i], None).unwrap()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap())
+            .count()
+    });
+    assert_eq!(wins, 1);
+    // Eight racing rotations from version 1: one wins.
+    let wins = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8u8)
+            .map(|i| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    s.put_setting("race", &[i, i], Some(1)).unwrap()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap())
+            .count()
+    });
+    assert_eq!(wins, 1);
+    assert_eq!(s.get_setting("race").unwrap().unwrap().version, 2);
+    // The bootstrap lock can be taken and given back.
+    drop(s.bootstrap_lock().unwrap());
+    drop(s.bootstrap_lock().unwrap());
+}
+
 pub(crate) fn purge_expired(s: &dyn Store) {
     let cut = T0;
     let old = T0 - Duration::days(10);
@@ -2460,7 +2563,7 @@ macro_rules! battery {
             scep_transactions, scep_transaction_race, scep_transactions_before, scep_challenges,
             scep_challenge_redeem_race,
             populate_and_verify, export_round_trip, import_into_backend, purge_expired, pending_counts,
-            nonce_redemption, rate_buckets,
+            nonce_redemption, rate_buckets, change_generations,
             import_refuses_a_broken_chain);
     };
     (@tests $backend:ident, $make:expr, $($test:ident),+ $(,)?) => {

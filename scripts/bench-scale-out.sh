@@ -106,7 +106,7 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
 fi
 [[ -x $BENCH && -x $IRONSEAL ]] || { echo "bench-scale-out: $BENCH or $IRONSEAL not built" >&2; exit 2; }
 
-read -r PORT DNS_PORT CTS_MGMT H01 TLSALPN LB_HTTP HTTP0 HTTP1 HTTP2 HTTP3 <<<"$(free_ports 10)"
+read -r PORT DNS_PORT CTS_MGMT H01 TLSALPN LB_HTTP HTTP0 HTTP1 HTTP2 HTTP3 SPORT <<<"$(free_ports 11)"
 HTTPS=("$HTTP1" "$HTTP2" "$HTTP3")
 ADMIN_KEY="isk_bench_$(openssl rand -hex 16)"
 
@@ -121,13 +121,14 @@ for ((i = 0; i < 100; i++)); do
   sleep 0.1
 done
 
-# serve LABEL DATA IP HTTP_PORT PUBLIC_HTTP [extra args...]: starts ironseal, prints its PID.
+# serve LABEL DATA IP:PORT HTTP_PORT PUBLIC_HTTP [extra args...]: starts ironseal, prints its PID.
 serve() {
-  local label=$1 data=$2 ip=$3 http=$4 public=$5
+  local label=$1 data=$2 addr=$3 http=$4 public=$5
+  local ip=${addr%:*}
   shift 5
   mkdir -p "$data"
   IRONSEAL_INITIAL_ADMIN_KEY=$ADMIN_KEY "$IRONSEAL" serve --data-dir "$data" \
-    --listen "$ip:$PORT" --http-listen "127.0.0.1:$http" --http-public-url "$public" \
+    --listen "$addr" --http-listen "127.0.0.1:$http" --http-public-url "$public" \
     --hostname localhost --hostname 127.0.0.1 --hostname "$ip" \
     --test-dns-resolver "127.0.0.1:$DNS_PORT" --test-http01-port "$H01" --test-tlsalpn01-port "$TLSALPN" \
     --log-format json "$@" >"$WORK/$label.log" 2>&1 &
@@ -150,10 +151,11 @@ run_bench() { # label directory cafile pids [db pid]
 
 # ---------------------------------------------------------------------------
 # 1) sled, one process.
-PID=$(serve sled "$WORK/sled-data" 127.0.0.2 "$HTTP0" "http://127.0.0.1:$HTTP0")
-if wait_https "https://127.0.0.2:$PORT/directory" "$WORK/sled-data/root.pem" 60 "$PID"; then
+# One process: on 127.0.0.1 with its own port, as scripts/bench-acme.sh does.
+PID=$(serve sled "$WORK/sled-data" "127.0.0.1:$SPORT" "$HTTP0" "http://127.0.0.1:$HTTP0")
+if wait_https "https://localhost:$SPORT/directory" "$WORK/sled-data/root.pem" 60 "$PID"; then
   echo "bench-scale-out: sled: ironseal pid $PID"
-  run_bench sled "https://127.0.0.2:$PORT/directory" "$WORK/sled-data/root.pem" "$PID"
+  run_bench sled "https://localhost:$SPORT/directory" "$WORK/sled-data/root.pem" "$PID"
 else
   echo "bench-scale-out: sled server not ready:" >&2; tail -n 20 "$WORK/sled.log" >&2
 fi
@@ -174,10 +176,10 @@ echo "bench-scale-out: PostgreSQL $(psql "$PGURL" -X -tA -c 'SHOW server_version
 
 # 2) PostgreSQL, one replica.
 CONF=$(db_config pg1)
-PID=$(serve pg1 "$WORK/pg1-data" 127.0.0.2 "$HTTP0" "http://127.0.0.1:$HTTP0" --config "$CONF" --kek-file "$WORK/pg1.kek")
-if wait_https "https://127.0.0.2:$PORT/directory" "$WORK/pg1-data/root.pem" 60 "$PID"; then
+PID=$(serve pg1 "$WORK/pg1-data" "127.0.0.1:$SPORT" "$HTTP0" "http://127.0.0.1:$HTTP0" --config "$CONF" --kek-file "$WORK/pg1.kek")
+if wait_https "https://localhost:$SPORT/directory" "$WORK/pg1-data/root.pem" 60 "$PID"; then
   echo "bench-scale-out: pg1: ironseal pid $PID"
-  run_bench pg1 "https://127.0.0.2:$PORT/directory" "$WORK/pg1-data/root.pem" "$PID" "$PGPID"
+  run_bench pg1 "https://localhost:$SPORT/directory" "$WORK/pg1-data/root.pem" "$PID" "$PGPID"
 else
   echo "bench-scale-out: pg1 server not ready:" >&2; tail -n 20 "$WORK/pg1.log" >&2
 fi
@@ -189,7 +191,7 @@ RPIDS=()
 ok=1
 for ((r = 0; r < REPLICAS; r++)); do
   ip=127.0.0.$((r + 2))
-  pid=$(serve "pg3-r$r" "$WORK/pg3-r$r" "$ip" "${HTTPS[$r]}" "http://127.0.0.1:$LB_HTTP" --config "$CONF" --kek-file "$WORK/pg3.kek")
+  pid=$(serve "pg3-r$r" "$WORK/pg3-r$r" "$ip:$PORT" "${HTTPS[$r]}" "http://127.0.0.1:$LB_HTTP" --config "$CONF" --kek-file "$WORK/pg3.kek")
   RPIDS+=("$pid")
   # The first replica bootstraps the CA; the others start after it.
   wait_https "https://$ip:$PORT/directory" "$WORK/pg3-r$r/root.pem" 60 "$pid" || { ok=0; tail -n 20 "$WORK/pg3-r$r.log" >&2; }

@@ -925,3 +925,29 @@ async fn run(args: Args) -> Result<bool, String> {
     println!("{json}");
     Ok(completed == args.orders)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_samples_are_summed_over_pids() {
+        assert!(sum_samples(&[]).is_none(), "no PID: no figure");
+        let me = std::process::id().to_string();
+        let one = proc_sample(&me).unwrap_or_else(|| panic!("/proc/{me}"));
+        let two = sum_samples(&[me.clone(), me.clone()]).unwrap_or_else(|| panic!("sum"));
+        assert!(two.rss_kb >= one.rss_kb * 2 - 1024, "RSS summed");
+        assert!(two.cpu_ticks >= one.cpu_ticks * 2, "CPU summed");
+        // A PID that does not exist spoils the sum rather than hiding a replica.
+        assert!(sum_samples(&[me, "4194305".into()]).is_none());
+    }
+
+    #[test]
+    fn database_sample_covers_the_parent() {
+        let me = std::process::id();
+        let tree = tree_sample(me).unwrap_or_else(|| panic!("/proc/{me}/task/{me}/children"));
+        let alone = proc_sample(&me.to_string()).unwrap_or_else(|| panic!("/proc/{me}"));
+        assert!(tree.cpu_ticks >= alone.cpu_ticks);
+        assert!(tree_sample(4_194_305).is_none(), "no such process");
+    }
+}

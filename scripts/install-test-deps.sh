@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, idempotently: Debian packages for the
 # real peers (pebble + pebble-challtestsrv, lego, openssl), the deployment
-# checkers (promtool from `prometheus`, systemd-analyze from `systemd`) and a
+# checkers (promtool from `prometheus`, systemd-analyze from `systemd`), HAProxy
+# (the scale-out test's load balancer) and a
 # Python venv with certbot, pkilint and kubernetes-validate. Safe to run
 # repeatedly; skips what is present.
 set -euo pipefail
@@ -29,6 +30,8 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+# HAProxy in front of three replicas for the scale-out test and benchmark.
+command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-test-deps: apt-get install ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -46,4 +49,4 @@ if [ ! -x "$venv/bin/kubernetes-validate" ]; then
   echo "install-test-deps: adding kubernetes-validate to $venv"
   "$venv/bin/pip" install -q kubernetes-validate
 fi
-echo "install-test-deps: ok (pebble-challtestsrv: $(command -v pebble-challtestsrv), lego: $(command -v lego), scepclient: $(command -v scepclient), getcert: $(command -v getcert), pki: $(command -v pki), promtool: $(command -v promtool), systemd-analyze: $(command -v systemd-analyze), venv: $venv)"
+echo "install-test-deps: ok (pebble-challtestsrv: $(command -v pebble-challtestsrv), lego: $(command -v lego), scepclient: $(command -v scepclient), getcert: $(command -v getcert), pki: $(command -v pki), promtool: $(command -v promtool), systemd-analyze: $(command -v systemd-analyze), haproxy: $(command -v haproxy), venv: $venv)"

@@ -26,7 +26,19 @@ pub struct Certbot {
 
 impl Certbot {
     pub fn new(env: &TestEnv, name: &str) -> Certbot {
-        let base = env.path().join(format!("certbot-{name}"));
+        Certbot::at(
+            &env.path().join(format!("certbot-{name}")),
+            &env.server.directory_url,
+            &env.server.tls_root,
+            &env.dns.mgmt_url(),
+        )
+    }
+
+    /// certbot under `base` for the directory at `directory_url` (e.g. a
+    /// load balancer in front of replicas), trusting `tls_root` for HTTPS,
+    /// with the fake DNS's management API at `dns_mgmt`.
+    pub fn at(base: &Path, directory_url: &str, tls_root: &Path, dns_mgmt: &str) -> Certbot {
+        let base = base.to_path_buf();
         std::fs::create_dir_all(&base).expect("mkdir");
         let bin = venv().join("bin/certbot");
         assert!(
@@ -36,9 +48,9 @@ impl Certbot {
         );
         Certbot {
             base,
-            server: env.server.directory_url.clone(),
-            tls_root: env.server.tls_root.clone(),
-            dns_mgmt: env.dns.mgmt_url(),
+            server: directory_url.to_string(),
+            tls_root: tls_root.to_path_buf(),
+            dns_mgmt: dns_mgmt.to_string(),
         }
     }
 
@@ -107,13 +119,24 @@ pub struct Lego {
 
 impl Lego {
     pub fn new(env: &TestEnv, name: &str) -> Lego {
-        let path = env.path().join(format!("lego-{name}"));
+        Lego::at(
+            &env.path().join(format!("lego-{name}")),
+            &env.server.directory_url,
+            &env.server.tls_root,
+            &env.dns.mgmt_url(),
+        )
+    }
+
+    /// lego with `--path path` for the directory at `directory_url`,
+    /// trusting `tls_root`, with the fake DNS's management API at `dns_mgmt`.
+    pub fn at(path: &Path, directory_url: &str, tls_root: &Path, dns_mgmt: &str) -> Lego {
+        let path = path.to_path_buf();
         std::fs::create_dir_all(&path).expect("mkdir");
         Lego {
             path,
-            server: env.server.directory_url.clone(),
-            tls_root: env.server.tls_root.clone(),
-            dns_mgmt: env.dns.mgmt_url(),
+            server: directory_url.to_string(),
+            tls_root: tls_root.to_path_buf(),
+            dns_mgmt: dns_mgmt.to_string(),
         }
     }
 

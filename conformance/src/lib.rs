@@ -56,6 +56,7 @@ pub mod pg;
 pub mod pki;
 pub mod proc;
 pub mod pty;
+pub mod replicas;
 pub mod server;
 pub mod subject;
 

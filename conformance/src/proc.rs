@@ -34,6 +34,11 @@ impl Guard {
         &self.name
     }
 
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn log_path(&self) -> &Path {
         &self.log
     }

@@ -74,10 +74,19 @@ pub struct Server {
     pub data: PathBuf,
     /// Where the logs go (`ironseal-<start>.log`).
     pub work: PathBuf,
+    /// Address of the HTTPS listener: 127.0.0.1 unless a test puts
+    /// several replicas on one port behind a load balancer (127.0.0.2, …;
+    /// see [`crate::replicas`]). Other than 127.0.0.1 it is added to the
+    /// hostnames and used in [`Server::base_url`].
+    pub listen_ip: std::net::Ipv4Addr,
     /// HTTPS listener (ACME, admin API).
     pub port: u16,
     /// Plain HTTP listener (CA certificates, CRLs, OCSP, metrics).
     pub http_port: u16,
+    /// `--http-public-url` (AIA, CRL DP) when set; else
+    /// [`Server::http_base_url`]. Replicas behind a load balancer name
+    /// the balancer's plain-HTTP front end here.
+    pub http_public_url: Option<String>,
     /// Where the VA sends http-01 and tls-alpn-01 validation.
     pub h01_port: u16,
     pub alpn_port: u16,
@@ -116,8 +125,10 @@ impl Server {
         Server {
             data,
             work: work.to_path_buf(),
+            listen_ip: std::net::Ipv4Addr::LOCALHOST,
             port: net::free_tcp_port(),
             http_port: net::free_tcp_port(),
+            http_public_url: None,
             h01_port: net::free_tcp_port(),
             alpn_port: net::free_tcp_port(),
             dns_addr: None,
@@ -131,9 +142,14 @@ impl Server {
         }
     }
 
-    /// Base URL of the HTTPS listener (`https://localhost:PORT`).
+    /// Base URL of the HTTPS listener (`https://localhost:PORT`, or
+    /// `https://<listen_ip>:PORT` when that is not 127.0.0.1).
     pub fn base_url(&self) -> String {
-        format!("https://localhost:{}", self.port)
+        if self.listen_ip == std::net::Ipv4Addr::LOCALHOST {
+            format!("https://localhost:{}", self.port)
+        } else {
+            format!("https://{}:{}", self.listen_ip, self.port)
+        }
     }
     /// Base URL of the plain HTTP listener (`http://127.0.0.1:PORT`).
     pub fn http_base_url(&self) -> String {
@@ -163,6 +179,10 @@ impl Server {
     }
     pub fn is_running(&self) -> bool {
         self.guard.is_some()
+    }
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.guard.as_ref().and_then(proc::Guard::pid)
     }
 
     /// An HTTP client trusting `root.pem` (HTTPS and plain HTTP).
@@ -230,7 +250,7 @@ impl Server {
             .arg("--data-dir")
             .arg(&self.data)
             .arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.port))
+            .arg(format!("{}:{}", self.listen_ip, self.port))
             .arg("--http-listen")
             .arg(format!("127.0.0.1:{}", self.http_port))
             // AIA / CRL DP URLs: the default base is http://localhost:P2, and
@@ -238,8 +258,18 @@ impl Server {
             // pkix.invalid_uri_syntax; an IP literal is what a relying party
             // on loopback would use anyway.
             .arg("--http-public-url")
-            .arg(self.http_base_url())
+            .arg(
+                self.http_public_url
+                    .clone()
+                    .unwrap_or_else(|| self.http_base_url()),
+            )
             .args(["--hostname", "localhost", "--hostname", "127.0.0.1"])
+            .args(
+                (self.listen_ip != std::net::Ipv4Addr::LOCALHOST)
+                    .then(|| ["--hostname".to_string(), self.listen_ip.to_string()])
+                    .into_iter()
+                    .flatten(),
+            )
             .arg("--test-http01-port")
             .arg(self.h01_port.to_string())
             .arg("--test-tlsalpn01-port")

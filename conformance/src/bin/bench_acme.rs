@@ -65,9 +65,15 @@ struct Args {
     /// Port on 127.0.0.1 where the driver answers http-01 validation requests
     #[arg(long)]
     http01_port: u16,
-    /// PID of the server under test: CPU from /proc/PID/stat, memory from /proc/PID/status
+    /// PID of the server under test: CPU from /proc/PID/stat, memory from
+    /// /proc/PID/status. Several (comma-separated, e.g. the replicas
+    /// behind a load balancer): their CPU and memory are summed
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
+    /// PID of a database's parent process (PostgreSQL's postmaster): CPU
+    /// of it and its children (the backends) is reported as database CPU
     #[arg(long)]
-    server_pid: Option<u32>,
+    db_pid: Option<u32>,
     /// Hard cap on the run (account setup + orders), in seconds
     #[arg(long, default_value_t = 300)]
     max_seconds: u64,
@@ -447,6 +453,40 @@ fn proc_sample(pid: &str) -> Option<ProcSample> {
     })
 }
 
+/// The sum over `pids` (None when any cannot be read).
+fn sum_samples(pids: &[String]) -> Option<ProcSample> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().try_fold(ProcSample::default(), |acc, pid| {
+        let s = proc_sample(pid)?;
+        Some(ProcSample {
+            cpu_ticks: acc.cpu_ticks + s.cpu_ticks,
+            rss_kb: acc.rss_kb + s.rss_kb,
+            hwm_kb: acc.hwm_kb + s.hwm_kb,
+        })
+    })
+}
+
+/// `pid` and its direct children (`/proc/PID/task/PID/children`), summed:
+/// a PostgreSQL postmaster and its backends. A backend that exits between
+/// two samples takes its CPU with it; pooled connections live on.
+fn tree_sample(pid: u32) -> Option<ProcSample> {
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    let mut pids = vec![pid.to_string()];
+    pids.extend(children.split_whitespace().map(str::to_string));
+    // Children may exit while we read: skip those instead of failing.
+    Some(
+        pids.iter()
+            .filter_map(|p| proc_sample(p))
+            .fold(ProcSample::default(), |acc, s| ProcSample {
+                cpu_ticks: acc.cpu_ticks + s.cpu_ticks,
+                rss_kb: acc.rss_kb + s.rss_kb,
+                hwm_kb: acc.hwm_kb + s.hwm_kb,
+            }),
+    )
+}
+
 fn clk_tck() -> f64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
@@ -540,13 +580,14 @@ async fn run(args: Args) -> Result<bool, String> {
     let deadline = start + Duration::from_secs(args.max_seconds);
     let roots = tls_roots(&args.ca_cert)?;
     let tck = clk_tck();
-    let server_pid = args.server_pid.map(|p| p.to_string());
-    let server_sample = || server_pid.as_deref().and_then(proc_sample);
-    if let Some(pid) = &server_pid {
+    let server_pids: Vec<String> = args.server_pid.iter().map(u32::to_string).collect();
+    let server_sample = || sum_samples(&server_pids);
+    for pid in &server_pids {
         if proc_sample(pid).is_none() {
             return Err(format!("cannot read /proc/{pid}/stat and status"));
         }
     }
+    let db_sample = || args.db_pid.and_then(tree_sample);
 
     // http-01 responder.
     let tokens: Tokens = Arc::new(RwLock::new(HashMap::new()));
@@ -601,6 +642,7 @@ async fn run(args: Args) -> Result<bool, String> {
 
     // Timed phase.
     let srv0 = server_sample();
+    let db0 = db_sample();
     let self0 = proc_sample("self");
     let hits0 = hits.load(Ordering::Relaxed);
     let all_stats: Vec<Arc<ClientStats>> = clients.iter().map(|(_, s)| s.clone()).collect();
@@ -700,6 +742,7 @@ async fn run(args: Args) -> Result<bool, String> {
     }
     let stalled = stalled_at.lock().ok().and_then(|s| *s);
     let srv1 = server_sample();
+    let db1 = db_sample();
     let self1 = proc_sample("self");
     let hits1 = hits.load(Ordering::Relaxed);
     let retry_after_responses = ra_seen() - ra0;
@@ -731,6 +774,8 @@ async fn run(args: Args) -> Result<bool, String> {
     };
     let srv_cpu = cpu_s(srv0, srv1);
     let srv_cpu_accounts = cpu_s(srv_a0, srv0);
+    let db_cpu = cpu_s(db0, db1);
+    let db_cpu_ms_per_order = db_cpu.and_then(|c| per(c * 1000.0));
     let srv_cpu_ms_per_order = srv_cpu.and_then(|c| per(c * 1000.0));
     let self_cpu = cpu_s(self0, self1);
     let self_cpu_accounts = cpu_s(self_a0, self0);
@@ -792,6 +837,19 @@ async fn run(args: Args) -> Result<bool, String> {
         fmt_opt(srv_cpu, 2),
         fmt_opt(srv_cpu_ms_per_order, 2)
     );
+    if args.server_pid.len() > 1 {
+        println!(
+            "server processes     {} (CPU and RSS summed)",
+            args.server_pid.len()
+        );
+    }
+    if args.db_pid.is_some() {
+        println!(
+            "database CPU s       {} total, {} ms/order (postmaster and backends)",
+            fmt_opt(db_cpu, 2),
+            fmt_opt(db_cpu_ms_per_order, 2)
+        );
+    }
     println!(
         "server RSS MB        peak (VmHWM) {}, final {}, before orders {}",
         fmt_opt(srv_peak, 1),
@@ -856,6 +914,9 @@ async fn run(args: Args) -> Result<bool, String> {
         "server_cpu_ms_per_order": srv_cpu_ms_per_order,
         "server_cpu_accounts_s": srv_cpu_accounts,
         "server_peak_rss_mb": srv_peak,
+        "server_processes": server_pids.len(),
+        "db_cpu_s": db_cpu,
+        "db_cpu_ms_per_order": db_cpu_ms_per_order,
         "server_final_rss_mb": srv_final,
         "server_rss_before_mb": srv_before,
         "driver_cpu_s": self_cpu,
@@ -863,4 +924,30 @@ async fn run(args: Args) -> Result<bool, String> {
     });
     println!("{json}");
     Ok(completed == args.orders)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_samples_are_summed_over_pids() {
+        assert!(sum_samples(&[]).is_none(), "no PID: no figure");
+        let me = std::process::id().to_string();
+        let one = proc_sample(&me).unwrap_or_else(|| panic!("/proc/{me}"));
+        let two = sum_samples(&[me.clone(), me.clone()]).unwrap_or_else(|| panic!("sum"));
+        assert!(two.rss_kb >= one.rss_kb * 2 - 1024, "RSS summed");
+        assert!(two.cpu_ticks >= one.cpu_ticks * 2, "CPU summed");
+        // A PID that does not exist spoils the sum rather than hiding a replica.
+        assert!(sum_samples(&[me, "4194305".into()]).is_none());
+    }
+
+    #[test]
+    fn database_sample_covers_the_parent() {
+        let me = std::process::id();
+        let tree = tree_sample(me).unwrap_or_else(|| panic!("/proc/{me}/task/{me}/children"));
+        let alone = proc_sample(&me.to_string()).unwrap_or_else(|| panic!("/proc/{me}"));
+        assert!(tree.cpu_ticks >= alone.cpu_ticks);
+        assert!(tree_sample(4_194_305).is_none(), "no such process");
+    }
 }

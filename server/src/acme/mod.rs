@@ -356,11 +356,20 @@ pub async fn authenticate(
             ))
         }
         Some(n) => {
-            if let Err(e) = state.nonces.redeem(n) {
-                return Err(AcmeError::new(
-                    ProblemType::BadNonce,
-                    format!("{e}; retry with the Replay-Nonce of this response"),
-                ));
+            match state.nonces.redeem(n) {
+                Ok(()) => {}
+                Err(e @ nonce::NonceError::Unavailable) => {
+                    let mut err =
+                        AcmeError::new(ProblemType::ServerInternal, e.to_string()).with_status(503);
+                    err.retry_after = Some(1);
+                    return Err(err);
+                }
+                Err(e) => {
+                    return Err(AcmeError::new(
+                        ProblemType::BadNonce,
+                        format!("{e}; retry with the Replay-Nonce of this response"),
+                    ))
+                }
             }
         }
     }

@@ -51,6 +51,11 @@ pub enum NonceError {
     Replayed,
     #[error("too many nonces in use; retry shortly")]
     LedgerFull,
+    /// The shared ledger could not be asked (database down or failing
+    /// over): not the client's fault, so not `badNonce` (which real
+    /// clients retry at once) but 503 `serverInternal` with Retry-After.
+    #[error("the nonce could not be checked (storage unavailable); retry shortly")]
+    Unavailable,
 }
 
 /// What a ledger says about a nonce being redeemed.
@@ -62,6 +67,9 @@ pub enum Redeemed {
     Replayed,
     /// The ledger cannot record more until entries expire.
     Full,
+    /// The ledger could not be asked (a store error); the nonce was not
+    /// recorded and stays unused.
+    Unavailable,
 }
 
 /// Where used nonces are recorded until they expire. In memory today
@@ -107,8 +115,9 @@ impl NonceLedger for MemoryLedger {
 }
 
 /// A [`NonceLedger`] in the shared store: every replica on one database
-/// sees every redemption (issue 11). A store error refuses the nonce
-/// (fail closed, `badNonce` with a fresh one) and is logged.
+/// sees every redemption (issue 11). A store error refuses the request
+/// (fail closed: 503 with Retry-After, not `badNonce`, since the nonce
+/// itself may be good) and is logged.
 pub struct StoreLedger {
     store: std::sync::Arc<dyn ironseal_storage::Store>,
 }
@@ -127,7 +136,7 @@ impl NonceLedger for StoreLedger {
             Ok(false) => Redeemed::Replayed,
             Err(e) => {
                 tracing::warn!(error = %e, "nonce ledger: the store refused a redemption");
-                Redeemed::Full
+                Redeemed::Unavailable
             }
         }
     }
@@ -259,6 +268,7 @@ impl NonceStore {
             Redeemed::Fresh => Ok(()),
             Redeemed::Replayed => Err(NonceError::Replayed),
             Redeemed::Full => Err(NonceError::LedgerFull),
+            Redeemed::Unavailable => Err(NonceError::Unavailable),
         }
     }
 }
@@ -301,6 +311,34 @@ mod tests {
             NonceStore::new().redeem(&a.issue()),
             Err(NonceError::Invalid)
         );
+    }
+
+    /// A ledger that cannot be asked refuses the nonce as Unavailable
+    /// (503, retry), never as a replay, and leaves it redeemable.
+    #[test]
+    fn an_unavailable_ledger_is_not_a_replay() {
+        struct Down(std::sync::atomic::AtomicBool);
+        impl NonceLedger for Down {
+            fn redeem(&self, _: u128, _: u64, _: u64) -> Redeemed {
+                if self.0.load(std::sync::atomic::Ordering::SeqCst) {
+                    Redeemed::Unavailable
+                } else {
+                    Redeemed::Fresh
+                }
+            }
+        }
+        let down = std::sync::Arc::new(Down(true.into()));
+        struct Shared(std::sync::Arc<Down>);
+        impl NonceLedger for Shared {
+            fn redeem(&self, id: u128, e: u64, n: u64) -> Redeemed {
+                self.0.redeem(id, e, n)
+            }
+        }
+        let s = NonceStore::with_ledger(Box::new(Shared(down.clone())));
+        let n = s.issue();
+        assert_eq!(s.redeem(&n), Err(NonceError::Unavailable));
+        down.0.store(false, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(s.redeem(&n), Ok(()), "the nonce stays good");
     }
 
     #[test]

@@ -28,9 +28,8 @@
 //!
 //! # Not yet replica-safe
 //!
-//! This backend makes the *store* shareable; processing leases, nonces,
-//! rate limits and the other process-local state listed in
-//! docs/storage-postgres.md still live in each process.
+//! This backend makes the *store* shareable; the process-local state still
+//! listed in docs/storage-postgres.md lives in each process.
 
 mod accounts;
 mod api_keys;
@@ -40,9 +39,11 @@ mod authz;
 mod bridge;
 mod cas;
 mod certificates;
+mod crls;
 mod est_users;
 mod export;
 mod issuance;
+mod leases;
 mod migrations;
 mod nonces;
 mod orders;
@@ -609,5 +610,71 @@ impl Store for PgStore {
     ) -> Result<Vec<ScepTransactionRecord>, StoreError> {
         let after = after.map(str::to_string);
         self.run(move |p| async move { scep::before(&p, before, after.as_deref(), limit).await })
+    }
+
+    fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ns: i64,
+        ttl_ns: i64,
+    ) -> Result<Option<crate::Lease>, StoreError> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.run(move |p| async move { leases::acquire(&p, &name, &holder, now_ns, ttl_ns).await })
+    }
+
+    fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.run(move |p| async move { leases::release(&p, &name, &holder).await })
+    }
+
+    fn get_lease(&self, name: &str) -> Result<Option<crate::Lease>, StoreError> {
+        let name = name.to_owned();
+        self.run(move |p| async move { leases::get(&p, &name).await })
+    }
+
+    fn purge_leases(&self, before_ns: i64) -> Result<u64, StoreError> {
+        self.run(move |p| async move { leases::purge(&p, before_ns).await })
+    }
+
+    fn put_crl(&self, crl: &crate::StoredCrl) -> Result<bool, StoreError> {
+        let crl = crl.clone();
+        self.run(move |p| async move { crls::put(&p, &crl).await })
+    }
+
+    fn get_crl(
+        &self,
+        ca_id: &str,
+        part: crate::CrlPart,
+    ) -> Result<Option<crate::StoredCrl>, StoreError> {
+        let ca_id = ca_id.to_owned();
+        self.run(move |p| async move { crls::get(&p, &ca_id, part).await })
+    }
+
+    fn crl_head(
+        &self,
+        ca_id: &str,
+        part: crate::CrlPart,
+    ) -> Result<(u64, Option<crate::CrlHead>), StoreError> {
+        let ca_id = ca_id.to_owned();
+        self.run(move |p| async move { crls::head(&p, &ca_id, part).await })
+    }
+
+    fn bump_crl_generation(&self, ca_id: &str) -> Result<u64, StoreError> {
+        let ca_id = ca_id.to_owned();
+        self.run(move |p| async move { crls::bump_generation(&p, &ca_id).await })
+    }
+
+    fn put_ocsp_responder(&self, record: &crate::OcspResponderRecord) -> Result<(), StoreError> {
+        let record = record.clone();
+        self.run(move |p| async move { crls::put_responder(&p, &record).await })
+    }
+
+    fn get_ocsp_responder(
+        &self,
+        ca_id: &str,
+    ) -> Result<Option<crate::OcspResponderRecord>, StoreError> {
+        let ca_id = ca_id.to_owned();
+        self.run(move |p| async move { crls::get_responder(&p, &ca_id).await })
     }
 }

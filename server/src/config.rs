@@ -510,6 +510,9 @@ pub struct CrlFileConfig {
     pub stage_log_entries: Option<usize>,
 }
 
+/// Default of `[storage] lease_ttl_secs`.
+pub const DEFAULT_LEASE_TTL_SECS: u64 = 60;
+
 /// `[storage]` section: where and how state is kept. `backend = "sled"`
 /// (the default) keeps the store in `data_dir/db`; `backend = "postgres"`
 /// keeps it in the PostgreSQL database `url` names (docs/storage-postgres.md).
@@ -524,6 +527,12 @@ pub struct StorageFileConfig {
     /// `postgres://ironseal@db1,db2/ironseal?target_session_attrs=read-write`.
     pub url: Option<String>,
     pub pool_size: Option<usize>,
+    /// Lifetime of the leases replicas take in the store (processing of
+    /// orders and authorizations, CRLs, OCSP responders); renewed while the
+    /// work runs. Default 60 s.
+    pub lease_ttl_secs: Option<u64>,
+    /// This process's holder id in leases; default: random at start.
+    pub replica_id: Option<String>,
 }
 
 impl std::fmt::Debug for StorageFileConfig {
@@ -535,6 +544,8 @@ impl std::fmt::Debug for StorageFileConfig {
             .field("backend", &self.backend)
             .field("url", &self.url.as_ref().map(|_| "<redacted>"))
             .field("pool_size", &self.pool_size)
+            .field("lease_ttl_secs", &self.lease_ttl_secs)
+            .field("replica_id", &self.replica_id)
             .finish()
     }
 }
@@ -710,6 +721,10 @@ pub struct Config {
     /// Where the store lives; the data directory still holds
     /// the files listed in docs/storage-postgres.md.
     pub storage: StorageBackend,
+    /// `[storage] lease_ttl_secs` (≥ 1 s).
+    pub lease_ttl: Duration,
+    /// `[storage] replica_id`; `None`: random at start.
+    pub replica_id: Option<String>,
     pub listen: SocketAddr,
     pub http_listen: SocketAddr,
     pub hostnames: Vec<String>,
@@ -854,6 +869,28 @@ impl Config {
             .or(file.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from("data"));
         let storage = file.storage.resolve_backend()?;
+        let lease_ttl_secs = file
+            .storage
+            .lease_ttl_secs
+            .unwrap_or(DEFAULT_LEASE_TTL_SECS);
+        if lease_ttl_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "[storage] lease_ttl_secs must be at least 1".into(),
+            ));
+        }
+        let replica_id = file.storage.replica_id.clone();
+        if let Some(id) = &replica_id {
+            if id.is_empty()
+                || id.len() > 64
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            {
+                return Err(ConfigError::Invalid(
+                    "[storage] replica_id must be 1 to 64 characters of A-Z a-z 0-9 - _ .".into(),
+                ));
+            }
+        }
         let listen = args
             .listen
             .or(file.listen)
@@ -1029,6 +1066,8 @@ impl Config {
             backup_dir,
             data_dir,
             storage,
+            lease_ttl: Duration::from_secs(lease_ttl_secs),
+            replica_id,
             listen,
             http_listen,
             hostnames,

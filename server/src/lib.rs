@@ -18,6 +18,7 @@ pub mod est;
 pub mod http;
 pub mod ids;
 pub mod in_flight;
+pub mod leases;
 
 pub mod listener_cert;
 pub mod metrics;

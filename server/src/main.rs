@@ -209,6 +209,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         directory = %format!("{}/directory", state.base_url_for(None)),
         http = %state.config.http_public_url,
         root = %root_path.display(),
+        replica_id = state.replica_id(),
         "ironseal ready"
     );
 

@@ -1518,6 +1518,25 @@ mod tests {
     }
 
     #[test]
+    fn lease_ttl_and_replica_id() {
+        let c = resolve_text("").expect("defaults");
+        assert_eq!(c.lease_ttl, Duration::from_secs(DEFAULT_LEASE_TTL_SECS));
+        assert_eq!(c.replica_id, None);
+        let c = resolve_text("[storage]\nlease_ttl_secs = 3\nreplica_id = \"ca-1.b_2\"\n")
+            .expect("set");
+        assert_eq!(c.lease_ttl, Duration::from_secs(3));
+        assert_eq!(c.replica_id.as_deref(), Some("ca-1.b_2"));
+        let err = |t: &str| resolve_text(t).map(|_| ()).unwrap_err().to_string();
+        assert!(err("[storage]\nlease_ttl_secs = 0\n").contains("lease_ttl_secs"));
+        for bad in ["", "a b", "x/y", &"r".repeat(65)] {
+            assert!(
+                err(&format!("[storage]\nreplica_id = \"{bad}\"\n")).contains("replica_id"),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn example_admin_client_certs_block_parses_when_uncommented() {
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ironseal.example.toml");

@@ -23,6 +23,7 @@ pub mod leases;
 pub mod listener_cert;
 pub mod metrics;
 pub mod ocsp;
+pub mod ocsp_responders;
 pub mod pki_http;
 pub mod progress;
 pub mod rate_limits;

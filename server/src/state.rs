@@ -81,7 +81,6 @@ impl AppState {
             .list_eab_keys(None)
             .map_err(|e| std::io::Error::other(e.to_string()))?
             .is_empty();
-        let ocsp = crate::ocsp::OcspService::new(config.ocsp);
         // Replicas on one PostgreSQL database share nonces (issue 11).
         let nonces = match config.storage {
             crate::config::StorageBackend::Postgres { .. } => NonceStore::shared(
@@ -112,6 +111,10 @@ impl AppState {
             config.lease_ttl,
             shared,
         ));
+        let ocsp = crate::ocsp::OcspService::shared(
+            config.ocsp,
+            crate::ocsp_responders::ResponderShare::new(kek.clone(), leases.clone()),
+        );
         let scep_intune = match &config.scep.intune {
             Some(c) => Some(Arc::new(
                 crate::scep::intune::IntuneClient::new(c.clone())

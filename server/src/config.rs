@@ -1526,7 +1526,12 @@ mod tests {
             .expect("set");
         assert_eq!(c.lease_ttl, Duration::from_secs(3));
         assert_eq!(c.replica_id.as_deref(), Some("ca-1.b_2"));
-        let err = |t: &str| resolve_text(t).map(|_| ()).unwrap_err().to_string();
+        let err = |t: &str| {
+            resolve_text(t)
+                .map(|_| ())
+                .expect_err("must be refused")
+                .to_string()
+        };
         assert!(err("[storage]\nlease_ttl_secs = 0\n").contains("lease_ttl_secs"));
         for bad in ["", "a b", "x/y", &"r".repeat(65)] {
             assert!(

@@ -745,24 +745,30 @@ async fn large_crl_rebuilds_log_their_stages_in_human_format_only() {
     let work = env.path().join("stages");
     std::fs::create_dir_all(&work).unwrap();
     let (acct, _) = env.account().await;
-    let leaf = issue_leaf(&env, &acct, "stages.crl.test", &work).await;
-    revoke(&acct, &leaf, RevocationReason::KeyCompromise).await;
-    let url = blocking(|| crl_dp(&leaf.pem));
-    let fetch_log = |env: &Env| {
+    // CRLs are kept in the store across restarts: each start revokes one
+    // more leaf, so the fetch after it rebuilds.
+    let mut leaves = Vec::new();
+    for n in 0..3 {
+        leaves.push(issue_leaf(&env, &acct, &format!("stages{n}.crl.test"), &work).await);
+    }
+    let url = blocking(|| crl_dp(&leaves[0].pem));
+    let fetch_log = |env: &Env, leaf: &Leaf| {
         let (serials, text) = blocking(|| crl_serials(&url, &work));
         assert!(serials.contains(&leaf.serial), "{text}");
         env.srv.log_tail()
     };
+    revoke(&acct, &leaves[0], RevocationReason::KeyCompromise).await;
     const STAGE1: &str = "CRL rebuild 1/2: revocations read";
     const STAGE2: &str = "CRL rebuild 2/2: encoding and signing";
 
-    let json_log = fetch_log(&env);
+    let json_log = fetch_log(&env, &leaves[0]);
     assert!(!json_log.contains("CRL rebuild 1/2"), "{json_log}");
 
     blocking(|| env.srv.stop());
     env.srv.log_format = "human";
     blocking(|| env.srv.start());
-    let human_log = fetch_log(&env);
+    revoke(&acct, &leaves[1], RevocationReason::KeyCompromise).await;
+    let human_log = fetch_log(&env, &leaves[1]);
     assert!(
         human_log.contains(STAGE1) && human_log.contains(STAGE2),
         "no CRL stage lines in the human log:\n{human_log}"
@@ -771,7 +777,8 @@ async fn large_crl_rebuilds_log_their_stages_in_human_format_only() {
     blocking(|| env.srv.stop());
     env.srv.set_config("");
     blocking(|| env.srv.start());
-    let below = fetch_log(&env);
+    revoke(&acct, &leaves[2], RevocationReason::KeyCompromise).await;
+    let below = fetch_log(&env, &leaves[2]);
     assert!(
         !below.contains("CRL rebuild 1/2"),
         "stage lines below the default threshold:\n{below}"

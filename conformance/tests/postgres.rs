@@ -598,3 +598,287 @@ fn simultaneous_first_starts_make_one_hierarchy() {
     );
     assert!(pin.starts_with("int-"), "pin {pin:?}");
 }
+
+/// `openssl crl -text` of a DER CRL: the serials it lists (normalised).
+fn crl_serials(crl_der: &Path) -> std::collections::BTreeSet<String> {
+    let mut c = Command::new("openssl");
+    c.args([
+        "crl",
+        "-inform",
+        "DER",
+        "-noout",
+        "-text",
+        "-in",
+        p(crl_der),
+    ]);
+    let out = proc::run(c, Duration::from_secs(30)).combined();
+    out.lines()
+        .filter_map(|l| l.trim().strip_prefix("Serial Number:").map(norm_serial))
+        .collect()
+}
+
+/// The `Responder Id:` line of `openssl ocsp -resp_text` output.
+fn responder_id(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix("Responder Id:"))
+        .unwrap_or_else(|| panic!("no Responder Id in:\n{out}"))
+        .trim()
+        .to_string()
+}
+
+/// `openssl ocsp -resp_text` (no nonce: cacheable answer).
+fn ocsp_text(url: &str, root: &Path, inter: &Path, leaf: &Path) -> String {
+    let mut c = Command::new("openssl");
+    c.args([
+        "ocsp",
+        "-url",
+        url,
+        "-CAfile",
+        p(root),
+        "-issuer",
+        p(inter),
+        "-cert",
+        p(leaf),
+        "-resp_text",
+        "-timeout",
+        "20",
+    ]);
+    proc::run(c, Duration::from_secs(60)).combined()
+}
+
+/// Issue 11, leases: two replicas on one database (lease TTL 3 s).
+///
+/// * A validation running on A (its http-01 answer delayed) reads as
+///   `processing` on B, never as interrupted, and B sees its outcome.
+/// * Both serve the same CRL bytes under the same number, and the same
+///   OCSP responder (one row per CA in `ocsp_responders`).
+/// * A revocation through A is listed in the CRL served by B at once.
+/// * SIGKILL of the replica holding the CRL lease: after the TTL the other
+///   takes the lease over and serves a new CRL, with a higher number, that
+///   lists a revocation made through it after the kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_crls_responders_and_processing_leases() {
+    let db = fresh_database();
+    let config = |id: &str| {
+        format!(
+            "[storage]\nbackend = \"postgres\"\nurl = \"{db}\"\npool_size = 4\n\
+             lease_ttl_secs = 3\nreplica_id = \"{id}\"\n"
+        )
+    };
+    let mut env = Env::start_with_config("pg-leases-a", &config("replica-a")).await;
+    let work = env.path().join("leases");
+    std::fs::create_dir_all(&work).unwrap();
+    let work_b = env.path().join("replica-b");
+    std::fs::create_dir_all(&work_b).unwrap();
+    let mut b = Server::new(&work_b, &env.dns.dns_addr());
+    b.set_config(&config("replica-b"));
+    b.extra = vec![
+        "--kek-file".into(),
+        env.srv.kek_path().display().to_string(),
+    ];
+    blocking(|| b.start());
+    let root = env.srv.root();
+    let inter = work.join("inter.pem");
+
+    // --- a validation in flight on A is in flight for B too
+    let raw_a = env.raw().await;
+    let raw_b = Raw::new(&b).await;
+    let (acct, key) = env.account().await;
+    let kid_a = acct.id().to_string();
+    let kid_b = kid_a.replace(&env.srv.base_url(), &b.base_url());
+    let order = raw_a
+        .signed(
+            &key,
+            Some(&kid_a),
+            &raw_a.url("newOrder"),
+            Some(
+                &serde_json::json!({"identifiers": [{"type": "dns", "value": "slow.leases.test"}]}),
+            ),
+        )
+        .await;
+    order.expect_status(201, "newOrder on A");
+    let authz_a = order.json()["authorizations"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let authz_b = authz_a.replace(&env.srv.base_url(), &b.base_url());
+    let az = raw_a
+        .signed(&key, Some(&kid_a), &authz_a, None)
+        .await
+        .json();
+    let ch = az["challenges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "http-01")
+        .unwrap()
+        .clone();
+    let token = ch["token"].as_str().unwrap();
+    env.h01.set_delayed(
+        token,
+        &format!("{token}.{}", key.thumbprint()),
+        Duration::from_secs(6),
+    );
+    let r = raw_a
+        .signed(
+            &key,
+            Some(&kid_a),
+            ch["url"].as_str().unwrap(),
+            Some(&serde_json::json!({})),
+        )
+        .await;
+    r.expect_status(200, "start the validation on A");
+    assert_eq!(r.json()["status"], "processing", "{}", r.describe());
+    let seen = raw_b.signed(&key, Some(&kid_b), &authz_b, None).await;
+    seen.expect_status(200, "the authorization read on B");
+    let seen = seen.json();
+    assert_eq!(seen["status"], "pending", "B while A validates: {seen}");
+    let ch_b = seen["challenges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "http-01")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        ch_b["status"], "processing",
+        "B reported A's validation as interrupted: {seen}"
+    );
+    let held = blocking(|| {
+        psql(
+            &db,
+            &format!(
+                "SELECT holder FROM leases WHERE name = 'authz:{}'",
+                authz_a.rsplit('/').next().unwrap()
+            ),
+        )
+    });
+    assert_eq!(held, "replica-a");
+    // B waits for A's outcome (polling the lease), then shows it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = raw_b
+            .signed(&key, Some(&kid_b), &authz_b, None)
+            .await
+            .json();
+        if v["status"] == "valid" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline && v["status"] == "pending",
+            "the validation on A did not end valid as seen by B: {v}\n{}",
+            env.srv.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // --- the same CRL and the same OCSP responder on both
+    let leaf = issue_leaf(&env, &acct, "one.leases.test", &work).await;
+    let second = issue_leaf(&env, &acct, "two.leases.test", &work).await;
+    let crl_a = blocking(|| crl_dp(&leaf.pem));
+    let crl_b = crl_a.replace(&env.srv.http_base_url(), &b.http_base_url());
+    assert_ne!(crl_a, crl_b);
+    let fetch_both = |tag: &str| {
+        let fa = crl_fetch(&crl_a, &work);
+        let fb = crl_fetch(&crl_b, &work);
+        let (da, dbb) = (std::fs::read(&fa).unwrap(), std::fs::read(&fb).unwrap());
+        assert_eq!(da, dbb, "{tag}: A and B serve different CRL bytes");
+        (crl_number(&fa), crl_serials(&fa))
+    };
+    let (n0, listed) = blocking(|| fetch_both("start"));
+    assert!(listed.is_empty(), "{listed:?}");
+    let ocsp_a = format!("{}/ocsp", env.srv.http_base_url());
+    let ocsp_b = format!("{}/ocsp", b.http_base_url());
+    let out_a = blocking(|| ocsp_text(&ocsp_a, &root, &inter, &leaf.pem));
+    let out_b = blocking(|| ocsp_text(&ocsp_b, &root, &inter, &leaf.pem));
+    assert!(out_a.contains("Response verify OK"), "{out_a}");
+    assert!(out_b.contains("Response verify OK"), "{out_b}");
+    assert_eq!(
+        responder_id(&out_a),
+        responder_id(&out_b),
+        "the replicas sign with different OCSP responders"
+    );
+    let responders = blocking(|| psql(&db, "SELECT count(*) FROM ocsp_responders"));
+    let cas = blocking(|| psql(&db, "SELECT count(*) FROM cas"));
+    assert_eq!(responders, cas, "one stored responder per CA");
+
+    // --- revoke through A: B's next CRL lists it
+    let admin_key = env.srv.admin_key.clone();
+    let revoke = |srv: &Server, serial: &str| {
+        let r = srv
+            .call(
+                "POST",
+                &format!(
+                    "/admin/v1/certificates/{}/revoke",
+                    serial.to_ascii_lowercase()
+                ),
+                Some(&admin_key),
+                Some(r#"{"reason":"keyCompromise"}"#),
+            )
+            .unwrap();
+        assert_eq!(r.status, 200, "revoke {serial}: {}", r.describe());
+    };
+    blocking(|| revoke(&env.srv, &leaf.serial));
+    let fb = blocking(|| crl_fetch(&crl_b, &work));
+    let n1 = blocking(|| crl_number(&fb));
+    assert!(n1 > n0, "CRL number {n1} after {n0}");
+    assert!(
+        blocking(|| crl_serials(&fb)).contains(&leaf.serial),
+        "B's CRL misses the revocation made through A"
+    );
+    let (n1a, _) = blocking(|| fetch_both("after the revocation"));
+    assert_eq!(n1a, n1);
+
+    // --- SIGKILL the CRL lease holder; the survivor takes over
+    let ca_id = crl_a
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .trim_end_matches(".crl")
+        .to_string();
+    let holder = blocking(|| {
+        psql(
+            &db,
+            &format!("SELECT holder FROM leases WHERE name = 'crl:{ca_id}'"),
+        )
+    });
+    let (survivor, survivor_crl) = match holder.as_str() {
+        "replica-a" => {
+            blocking(|| env.srv.kill9());
+            (&b, crl_b.clone())
+        }
+        "replica-b" => {
+            blocking(|| b.kill9());
+            (&env.srv, crl_a.clone())
+        }
+        other => panic!("CRL lease holder {other:?}"),
+    };
+    let killed_at = std::time::Instant::now();
+    blocking(|| revoke(survivor, &second.serial));
+    let deadline = killed_at + Duration::from_secs(30);
+    let n2 = loop {
+        let f = blocking(|| crl_fetch(&survivor_crl, &work));
+        let n = blocking(|| crl_number(&f));
+        if blocking(|| crl_serials(&f)).contains(&second.serial) {
+            break n;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no CRL with the second revocation 30 s after the holder died (number {n})\n{}",
+            survivor.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(n2 > n1, "CRL number {n2} after {n1}");
+    assert!(
+        killed_at.elapsed() >= Duration::from_secs(2),
+        "taken over before the dead holder's lease could expire"
+    );
+    let now_holder = blocking(|| {
+        psql(
+            &db,
+            &format!("SELECT holder FROM leases WHERE name = 'crl:{ca_id}'"),
+        )
+    });
+    assert_ne!(now_holder, holder, "the lease did not move");
+}

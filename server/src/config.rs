@@ -510,6 +510,9 @@ pub struct CrlFileConfig {
     pub stage_log_entries: Option<usize>,
 }
 
+/// Default of `[storage] lease_ttl_secs`.
+pub const DEFAULT_LEASE_TTL_SECS: u64 = 60;
+
 /// `[storage]` section: where and how state is kept. `backend = "sled"`
 /// (the default) keeps the store in `data_dir/db`; `backend = "postgres"`
 /// keeps it in the PostgreSQL database `url` names (docs/storage-postgres.md).
@@ -527,6 +530,12 @@ pub struct StorageFileConfig {
     /// PostgreSQL: how often each replica polls the change generations
     /// (milliseconds, default 1000; docs/storage-postgres.md).
     pub change_poll_ms: Option<u64>,
+    /// Lifetime of the leases replicas take in the store (processing of
+    /// orders and authorizations, CRLs, OCSP responders); renewed while the
+    /// work runs. Default 60 s.
+    pub lease_ttl_secs: Option<u64>,
+    /// This process's holder id in leases; default: random at start.
+    pub replica_id: Option<String>,
 }
 
 impl std::fmt::Debug for StorageFileConfig {
@@ -539,6 +548,8 @@ impl std::fmt::Debug for StorageFileConfig {
             .field("url", &self.url.as_ref().map(|_| "<redacted>"))
             .field("pool_size", &self.pool_size)
             .field("change_poll_ms", &self.change_poll_ms)
+            .field("lease_ttl_secs", &self.lease_ttl_secs)
+            .field("replica_id", &self.replica_id)
             .finish()
     }
 }
@@ -733,6 +744,10 @@ pub struct Config {
     /// PostgreSQL: how often the change generations are polled
     /// (`[storage] change_poll_ms`; see `crate::propagate`).
     pub change_poll: std::time::Duration,
+    /// `[storage] lease_ttl_secs` (≥ 1 s).
+    pub lease_ttl: Duration,
+    /// `[storage] replica_id`; `None`: random at start.
+    pub replica_id: Option<String>,
     pub listen: SocketAddr,
     pub http_listen: SocketAddr,
     pub hostnames: Vec<String>,
@@ -878,6 +893,28 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from("data"));
         let storage = file.storage.resolve_backend()?;
         let change_poll = file.storage.change_poll()?;
+        let lease_ttl_secs = file
+            .storage
+            .lease_ttl_secs
+            .unwrap_or(DEFAULT_LEASE_TTL_SECS);
+        if lease_ttl_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "[storage] lease_ttl_secs must be at least 1".into(),
+            ));
+        }
+        let replica_id = file.storage.replica_id.clone();
+        if let Some(id) = &replica_id {
+            if id.is_empty()
+                || id.len() > 64
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            {
+                return Err(ConfigError::Invalid(
+                    "[storage] replica_id must be 1 to 64 characters of A-Z a-z 0-9 - _ .".into(),
+                ));
+            }
+        }
         let listen = args
             .listen
             .or(file.listen)
@@ -1054,6 +1091,8 @@ impl Config {
             data_dir,
             storage,
             change_poll,
+            lease_ttl: Duration::from_secs(lease_ttl_secs),
+            replica_id,
             listen,
             http_listen,
             hostnames,
@@ -1515,6 +1554,30 @@ mod tests {
         );
         assert!(err(&format!("{pg_poll}10\n")).contains("change_poll_ms must be 50 to 60000"));
         assert!(err("[storage]\nchange_poll_ms = 500\n").contains("need backend"));
+    }
+
+    #[test]
+    fn lease_ttl_and_replica_id() {
+        let c = resolve_text("").expect("defaults");
+        assert_eq!(c.lease_ttl, Duration::from_secs(DEFAULT_LEASE_TTL_SECS));
+        assert_eq!(c.replica_id, None);
+        let c = resolve_text("[storage]\nlease_ttl_secs = 3\nreplica_id = \"ca-1.b_2\"\n")
+            .expect("set");
+        assert_eq!(c.lease_ttl, Duration::from_secs(3));
+        assert_eq!(c.replica_id.as_deref(), Some("ca-1.b_2"));
+        let err = |t: &str| {
+            resolve_text(t)
+                .map(|_| ())
+                .expect_err("must be refused")
+                .to_string()
+        };
+        assert!(err("[storage]\nlease_ttl_secs = 0\n").contains("lease_ttl_secs"));
+        for bad in ["", "a b", "x/y", &"r".repeat(65)] {
+            assert!(
+                err(&format!("[storage]\nreplica_id = \"{bad}\"\n")).contains("replica_id"),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

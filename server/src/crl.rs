@@ -15,20 +15,31 @@
 //!   (`Store::next_crl_number`, flushed before the CRL is served). One build
 //!   produces the full CRL and every shard under the same number; each scope
 //!   (full, shard k) therefore sees strictly increasing numbers.
-//! - **Freshness**: built on first fetch or by [`refresh_due`], which the
-//!   housekeeping loop calls every minute: a CA whose CRLs are missing or
-//!   older than [`CRL_REFRESH`] is rebuilt without waiting for a request, so
-//!   a CRL is always replaced long before its nextUpdate ([`CRL_VALIDITY`]).
-//!   A revocation drops the CA's CRLs ([`CrlCache::invalidate`]) and the next
-//!   fetch rebuilds them. Builds are serialized, and an epoch counter keeps a
-//!   CRL built from a pre-revocation read out of the cache.
+//! - **Shared by replicas** (issue 11): the signed CRLs live in the store
+//!   (`ironseal_storage::crls`). One replica at a time holds the CA's
+//!   `crl:<ca id>` lease ([`crate::leases`]) and builds every part, numbers
+//!   it and stores the bytes; every replica serves the stored bytes (kept
+//!   in a local cache by number). On sled the one process always holds it.
+//! - **Freshness**: every fetch reads the stored CRL's head and the CA's
+//!   generation, which each revocation bumps in the store
+//!   ([`crate::authority::revoke_staged`]). A CRL that is missing, older
+//!   than [`CRL_REFRESH`] or built before the latest revocation is rebuilt
+//!   before it is served: at once when this replica holds (or can take) the
+//!   lease, else by the holder, whose [`tick`] (every [`tick_interval`])
+//!   renews the lease and rebuilds what is due; the fetch waits for it up to
+//!   [`CRL_WAIT`], then serves the stored CRL while its nextUpdate has not
+//!   passed. If the holder dies, another replica's tick takes the lease once
+//!   it expires (`[storage] lease_ttl_secs`); numbers keep increasing since
+//!   they come from the store. So a CRL is always replaced long before its
+//!   nextUpdate ([`CRL_VALIDITY`]), requests or not. Builds within a
+//!   process are serialized.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ironseal_ca_core::crl::{Partition, RevokedEntry};
 use ironseal_ca_core::serial::Serial;
+use ironseal_storage::{CrlHead, StoredCrl};
 use time::OffsetDateTime;
 
 use crate::authority::IssuingCa;
@@ -37,10 +48,15 @@ use crate::state::AppState;
 
 /// How long a CRL is valid (thisUpdate to nextUpdate).
 pub const CRL_VALIDITY: time::Duration = time::Duration::hours(24);
-/// After this age a CRL is rebuilt (by a request or by [`refresh_due`]).
+/// After this age a CRL is rebuilt (by a request or by [`tick`]).
 pub const CRL_REFRESH: time::Duration = time::Duration::hours(6);
 /// Upper bound on the shard count.
 pub const MAX_SHARDS: u32 = 4096;
+/// How long a fetch waits for another replica to rebuild a stale CRL.
+pub const CRL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Which CRL of a CA: the full one or shard k.
+pub use ironseal_storage::CrlPart as Part;
 
 /// One built CRL.
 pub struct CachedCrl {
@@ -48,51 +64,67 @@ pub struct CachedCrl {
     pub number: u64,
     pub this_update: OffsetDateTime,
     pub next_update: OffsetDateTime,
-    /// Entries in this CRL.
-    pub entries: usize,
 }
 
-/// Which CRL of a CA: the full one or shard k.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Part {
-    Full,
-    Shard(u32),
+impl From<StoredCrl> for CachedCrl {
+    fn from(c: StoredCrl) -> CachedCrl {
+        CachedCrl {
+            der: bytes::Bytes::from(c.der),
+            number: c.head.number,
+            this_update: c.head.this_update,
+            next_update: c.head.next_update,
+        }
+    }
 }
 
-/// The CRLs built so far, by CA id.
+/// The stored CRLs this process has read or built, by CA and part (the
+/// store says which number is current).
 #[derive(Default)]
 pub struct CrlCache {
-    inner: Mutex<HashMap<String, HashMap<Part, Arc<CachedCrl>>>>,
-    /// Serializes builds so two never race for numbers or the cache.
+    inner: Mutex<HashMap<(String, Part), Arc<CachedCrl>>>,
+    /// Serializes builds in this process.
     building: Mutex<()>,
-    /// Bumped by every invalidation.
-    epoch: AtomicU64,
 }
 
 impl CrlCache {
-    /// Drops every CRL of `ca_id`; call after a revocation is durable.
+    /// Drops every cached CRL of `ca_id` (they are re-read from the store).
     pub fn invalidate(&self, ca_id: &str) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
         self.inner
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(ca_id);
+            .retain(|(ca, _), _| ca != ca_id);
     }
     fn get(&self, ca_id: &str, part: Part) -> Option<Arc<CachedCrl>> {
         self.inner
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(ca_id)
-            .and_then(|m| m.get(&part))
+            .get(&(ca_id.to_string(), part))
             .cloned()
     }
-    /// Stores a whole build unless an invalidation happened since `epoch`.
-    fn put(&self, ca_id: &str, built: HashMap<Part, Arc<CachedCrl>>, epoch: u64) {
+    fn put(&self, ca_id: &str, part: Part, crl: Arc<CachedCrl>) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if self.epoch.load(Ordering::SeqCst) == epoch {
-            inner.insert(ca_id.to_string(), built);
+        let key = (ca_id.to_string(), part);
+        // Never replace a newer one (a slower reader of an older number).
+        if inner.get(&key).is_none_or(|c| c.number <= crl.number) {
+            inner.insert(key, crl);
         }
     }
+}
+
+/// Whether a stored CRL may be served at `now` as current: built from the
+/// CA's latest generation, younger than [`CRL_REFRESH`], not past
+/// nextUpdate.
+fn current_enough(head: &CrlHead, generation: u64, now: OffsetDateTime) -> bool {
+    head.generation >= generation && now - head.this_update < CRL_REFRESH && now < head.next_update
+}
+
+/// How often [`tick`] runs: a third of the lease TTL, at most 1 s (a
+/// revocation through another replica waits for it).
+pub fn tick_interval(config: &Config) -> std::time::Duration {
+    (config.lease_ttl / 3).clamp(
+        std::time::Duration::from_millis(100),
+        std::time::Duration::from_secs(1),
+    )
 }
 
 /// Why a CRL could not be produced.
@@ -108,6 +140,8 @@ pub enum CrlError {
     Ca(#[from] ironseal_ca_core::error::CaError),
     #[error("{0}")]
     Signing(#[from] crate::authority::signing::SigningError),
+    #[error("no CRL yet: another replica builds it")]
+    Busy,
 }
 
 /// The number of CRL shards per CA (`crl_shards` in the configuration,
@@ -147,7 +181,9 @@ pub fn crl_url_for(config: &Config, issuer_id: &str, serial: &Serial) -> String 
     }
 }
 
-/// The current CRL `part` of `ca_id`, from cache or freshly built.
+/// The current CRL `part` of `ca_id`: the stored one if it is current
+/// enough, else rebuilt (here if this replica holds or can take the CA's
+/// lease, else by the holder, waited for up to [`CRL_WAIT`]). Blocking.
 pub fn current(state: &AppState, ca_id: &str, part: Part) -> Result<Arc<CachedCrl>, CrlError> {
     let shards = shard_count(&state.config);
     if let Part::Shard(k) = part {
@@ -155,25 +191,77 @@ pub fn current(state: &AppState, ca_id: &str, part: Part) -> Result<Arc<CachedCr
             return Err(CrlError::UnknownShard(k, shards));
         }
     }
-    let fresh = |c: &Arc<CachedCrl>| OffsetDateTime::now_utc() - c.this_update < CRL_REFRESH;
-    if let Some(c) = state.crl_cache.get(ca_id, part).filter(fresh) {
-        return Ok(c);
+    if !state.ca_set().by_id.contains_key(ca_id) {
+        return Err(CrlError::UnknownCa(ca_id.to_string()));
     }
-    let _guard = state
-        .crl_cache
-        .building
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    // Another caller may have built it while we waited.
-    if let Some(c) = state.crl_cache.get(ca_id, part).filter(fresh) {
-        return Ok(c);
+    let deadline = std::time::Instant::now() + CRL_WAIT;
+    let lease = crate::leases::crl_lease(ca_id);
+    loop {
+        let (generation, head) = state.store.crl_head(ca_id, part)?;
+        let now = OffsetDateTime::now_utc();
+        if let Some(h) = head.filter(|h| current_enough(h, generation, now)) {
+            return load(state, ca_id, part, &h);
+        }
+        if state.leases.acquire(&lease)?.is_some() {
+            let _guard = state
+                .crl_cache
+                .building
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            // Another thread of this process may have built it meanwhile.
+            let (generation, head) = state.store.crl_head(ca_id, part)?;
+            if let Some(h) =
+                head.filter(|h| current_enough(h, generation, OffsetDateTime::now_utc()))
+            {
+                return load(state, ca_id, part, &h);
+            }
+            let mut built = build_all(state, ca_id, shards)?;
+            return built.remove(&part).ok_or(CrlError::UnknownShard(0, shards));
+        }
+        // Another replica holds the lease: its tick rebuilds.
+        if std::time::Instant::now() >= deadline {
+            return match head.filter(|h| now < h.next_update) {
+                Some(h) => {
+                    tracing::warn!(
+                        ca = ca_id,
+                        number = h.number,
+                        "serving a CRL older than the latest revocation: the replica holding the CRL lease has not rebuilt it"
+                    );
+                    load(state, ca_id, part, &h)
+                }
+                None => Err(CrlError::Busy),
+            };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let mut built = build_all(state, ca_id, shards)?;
-    built.remove(&part).ok_or(CrlError::UnknownShard(0, shards))
 }
 
-/// Builds, numbers and caches every CRL of `ca_id` (full + shards). The
-/// caller holds the build lock. A rebuild of `[crl] stage_log_entries`
+/// The stored CRL with `head`, from the local cache when it has that
+/// number, else read from the store.
+fn load(
+    state: &AppState,
+    ca_id: &str,
+    part: Part,
+    head: &CrlHead,
+) -> Result<Arc<CachedCrl>, CrlError> {
+    if let Some(c) = state
+        .crl_cache
+        .get(ca_id, part)
+        .filter(|c| c.number == head.number)
+    {
+        return Ok(c);
+    }
+    let stored = state.store.get_crl(ca_id, part)?.ok_or(CrlError::Busy)?;
+    let c = Arc::new(CachedCrl::from(stored));
+    state.crl_cache.put(ca_id, part, c.clone());
+    if part == Part::Full {
+        state.metrics.crl_built(ca_id, c.this_update, c.next_update);
+    }
+    Ok(c)
+}
+
+/// Builds, numbers, stores and caches every CRL of `ca_id` (full +
+/// shards). The caller holds the CA's lease and the build lock. A rebuild of `[crl] stage_log_entries`
 /// (50,000) revocations or more logs its stages in the human log format.
 fn build_all(
     state: &AppState,
@@ -185,9 +273,11 @@ fn build_all(
         .by_id
         .get(ca_id)
         .ok_or_else(|| CrlError::UnknownCa(ca_id.to_string()))?;
-    let epoch = state.crl_cache.epoch.load(Ordering::SeqCst);
     let now = OffsetDateTime::now_utc();
     let read_started = std::time::Instant::now();
+    // The generation before the revocations: a revocation after this read
+    // bumps it, so this CRL counts as stale (see the module docs).
+    let (generation, _) = state.store.crl_head(ca_id, Part::Full)?;
     let revoked = state.store.revoked_certificates(ca_id)?;
     // A large rebuild takes seconds: say where it is, in the human log
     // format only (JSON logs get the one "CRLs built" line).
@@ -218,7 +308,6 @@ fn build_all(
     let this_update = now.replace_nanosecond(0).unwrap_or(now);
     let next_update = this_update + CRL_VALIDITY;
     let started = std::time::Instant::now();
-    let mut out = HashMap::new();
     let mut partitions = Vec::new();
     if shards > 1 {
         let mut parts: Vec<Vec<RevokedEntry>> = (0..shards).map(|_| Vec::new()).collect();
@@ -255,59 +344,86 @@ fn build_all(
         &entries,
         &partitions,
     )?;
-    let mk = |der: Vec<u8>, n: usize| {
-        Arc::new(CachedCrl {
-            der: bytes::Bytes::from(der),
-            number,
-            this_update,
-            next_update,
-            entries: n,
-        })
+    let mut out = HashMap::new();
+    let mut store = |part: Part, der: Vec<u8>| -> Result<(), CrlError> {
+        let stored = StoredCrl {
+            ca_id: ca_id.to_string(),
+            part,
+            head: CrlHead {
+                number,
+                generation,
+                this_update,
+                next_update,
+            },
+            der,
+        };
+        state.store.put_crl(&stored)?;
+        let c = Arc::new(CachedCrl::from(stored));
+        state.crl_cache.put(ca_id, part, c.clone());
+        out.insert(part, c);
+        Ok(())
     };
-    out.insert(Part::Full, mk(signed.full, entries.len()));
-    for (k, (der, (_, part_entries))) in signed.shards.into_iter().zip(&partitions).enumerate() {
-        out.insert(Part::Shard(k as u32), mk(der, part_entries.len()));
+    for (k, der) in signed.shards.into_iter().enumerate() {
+        store(Part::Shard(k as u32), der)?;
     }
+    // The full CRL last: its head is what [`tick`] checks.
+    store(Part::Full, signed.full)?;
     tracing::info!(
         ca = ca_id,
         number,
         shards,
-        entries = out.get(&Part::Full).map(|c| c.entries).unwrap_or(0),
+        entries = entries.len(),
         ms = started.elapsed().as_millis() as u64,
         "CRLs built"
     );
-    state.crl_cache.put(ca_id, out.clone(), epoch);
     state.metrics.crl_built(ca_id, this_update, next_update);
     Ok(out)
 }
 
-/// Rebuilds the CRLs of every CA whose CRLs are missing or older than
-/// [`CRL_REFRESH`], so they are replaced well before nextUpdate even when
-/// nobody fetches them. Call from a blocking context (housekeeping). Returns
-/// how many CAs were rebuilt.
-pub fn refresh_due(state: &AppState) -> usize {
+/// For every CA: takes or renews its CRL lease when free or ours, and
+/// while holding it rebuilds CRLs that are missing, built before the latest
+/// revocation or older than [`CRL_REFRESH`], so they are replaced well
+/// before nextUpdate even when nobody fetches them. Call every
+/// [`tick_interval`] from a blocking context. Returns how many CAs were
+/// rebuilt.
+pub fn tick(state: &AppState) -> usize {
     let cas = state.ca_set();
     let mut ids: Vec<&String> = cas.by_id.keys().collect();
     ids.sort();
     let shards = shard_count(&state.config);
     let mut rebuilt = 0;
     for id in ids {
-        let due = |c: Option<Arc<CachedCrl>>| {
-            c.is_none_or(|c| OffsetDateTime::now_utc() - c.this_update >= CRL_REFRESH)
-        };
-        if !due(state.crl_cache.get(id, Part::Full)) {
-            continue;
-        }
-        let _guard = state
-            .crl_cache
-            .building
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if !due(state.crl_cache.get(id, Part::Full)) {
-            continue;
-        }
-        match build_all(state, id, shards) {
-            Ok(_) => rebuilt += 1,
+        let r = (|| -> Result<bool, CrlError> {
+            if state
+                .leases
+                .acquire(&crate::leases::crl_lease(id))?
+                .is_none()
+            {
+                return Ok(false);
+            }
+            let due =
+                || -> Result<bool, CrlError> {
+                    let (generation, head) = state.store.crl_head(id, Part::Full)?;
+                    Ok(!head
+                        .is_some_and(|h| current_enough(&h, generation, OffsetDateTime::now_utc())))
+                };
+            if !due()? {
+                return Ok(false);
+            }
+            let _guard = state
+                .crl_cache
+                .building
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if !due()? {
+                return Ok(false);
+            }
+            build_all(state, id, shards)?;
+            Ok(true)
+        })();
+        match r {
+            Ok(true) => rebuilt += 1,
+            Ok(false) => {}
             Err(e) => {
                 if let CrlError::Store(se) = &e {
                     crate::metrics::storage_error(crate::metrics::StorageOp::Crl, se);

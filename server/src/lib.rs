@@ -18,10 +18,12 @@ pub mod est;
 pub mod http;
 pub mod ids;
 pub mod in_flight;
+pub mod leases;
 
 pub mod listener_cert;
 pub mod metrics;
 pub mod ocsp;
+pub mod ocsp_responders;
 pub mod pki_http;
 pub mod progress;
 pub mod propagate;

@@ -228,6 +228,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         directory = %format!("{}/directory", state.base_url_for(None)),
         http = %state.config.http_public_url,
         root = %root_path.display(),
+        replica_id = state.replica_id(),
         "ironseal ready"
     );
 
@@ -306,9 +307,13 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
                     if let Ok(Err(e)) = tokio::task::spawn_blocking(move || ocsp::ensure_responders(&st2)).await {
                         tracing::warn!(error = %e, "OCSP responder renewal failed");
                     }
-                    // Rebuilds CRLs before they age past crl::CRL_REFRESH, requests or not.
+                    // Forgets leases expired for an hour (finished orders, validations).
                     let st3 = st.clone();
-                    let _ = tokio::task::spawn_blocking(move || crl::refresh_due(&st3)).await;
+                    let _ = tokio::task::spawn_blocking(move || {
+                        let hour = 3_600_000_000_000i64;
+                        st3.store.purge_leases(ironseal::leases::now_ns().saturating_sub(hour))
+                    })
+                    .await;
                     // Renews the HTTPS listener's certificate when it is due.
                     let st4 = st.clone();
                     if let Ok(Err(e)) = tokio::task::spawn_blocking(move || st4.refresh_listener_cert()).await {
@@ -339,6 +344,24 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         }
         ironseal::config::StorageBackend::Sled => None,
     };
+
+    // The CRL builder's lease and rebuilds (crl::tick), and the OCSP
+    // responders', every third of the lease TTL (at most 1 s).
+    let st = state.clone();
+    let mut lease_rx = rx.clone();
+    let lease_ticks = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crl::tick_interval(&st.config));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let st2 = st.clone();
+                    let _ = tokio::task::spawn_blocking(move || crl::tick(&st2)).await;
+                }
+                _ = lease_rx.changed() => break,
+            }
+        }
+    });
 
     // Signed checkpoints of the audit head, when it moved (`[audit]`).
     let st = state.clone();
@@ -372,12 +395,19 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     shutdown_signal().await;
     tracing::info!("shutting down: draining connections");
     let _ = tx.send(true);
-    let _ = tokio::join!(a, b, housekeeping, checkpoints);
+    let _ = tokio::join!(a, b, housekeeping, checkpoints, lease_ticks);
     if let Some(p) = poller {
         let _ = p.await;
     }
     if let Some(m) = m {
         let _ = m.await;
+    }
+    // Hand the per-CA leases over at once instead of after their TTL.
+    for id in state.ca_set().by_id.keys() {
+        let _ = state.leases.release(&ironseal::leases::crl_lease(id));
+        let _ = state
+            .leases
+            .release(&ironseal::leases::ocsp_responder_lease(id));
     }
     state.store.flush()?;
     tracing::info!("stopped");

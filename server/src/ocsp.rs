@@ -10,9 +10,11 @@
 //!   with id-kp-OCSPSigning and id-pkix-ocsp-nocheck, valid
 //!   [`RESPONDER_VALIDITY`] (30 days, notBefore backdated by
 //!   [`RESPONDER_BACKDATE`]), key of the CA's own algorithm. It is re-issued
-//!   once less than a third of its validity remains. Responder keys live in
-//!   memory only: a restart issues fresh ones (nocheck certificates are
-//!   short-lived by design, so nothing needs to persist).
+//!   once less than a third of its validity remains. The responder and its
+//!   key (sealed under the KEK) are kept in the store, so every replica
+//!   signs with the same one and a restart reuses it; the replica holding
+//!   the CA's `ocsp-responder:<ca id>` lease issues and rotates it
+//!   ([`crate::ocsp_responders`]).
 //! - **Validity of responses**: thisUpdate = producedAt = now, nextUpdate =
 //!   now + [`RESPONSE_VALIDITY`] (4 days; CA/B Forum BR §4.9.10 allows 8 h to
 //!   10 days and asks for a refresh no later than 4 days after thisUpdate),
@@ -231,6 +233,9 @@ pub struct OcspService {
     responders: RwLock<HashMap<String, Arc<OcspResponder>>>,
     /// Serializes responder (re)issuance so two requests never both mint one.
     issuing: Mutex<()>,
+    /// Responders kept in the store and shared by replicas; `None`: in
+    /// memory only (unit tests).
+    share: Option<crate::ocsp_responders::ResponderShare>,
     cache: Mutex<HashMap<CacheKey, ByCertId>>,
     cache_len: AtomicU64,
     /// Statuses read from the store, by (issuer id, serial): nonce and
@@ -249,7 +254,7 @@ impl Default for OcspService {
     }
 }
 
-fn needs_renewal(r: &OcspResponder, issuer: &Issuer, now: OffsetDateTime) -> bool {
+pub(crate) fn needs_renewal(r: &OcspResponder, issuer: &Issuer, now: OffsetDateTime) -> bool {
     let total = r.not_after() - r.not_before();
     let left = r.not_after() - now;
     // Renew when under a third is left, unless a new one could not outlive
@@ -272,10 +277,23 @@ impl OcspService {
             unknown: Mutex::new(HashMap::new()),
             responders: RwLock::default(),
             issuing: Mutex::new(()),
+            share: None,
             cache: Mutex::new(HashMap::new()),
             cache_len: AtomicU64::new(0),
             statuses: Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(0),
+        }
+    }
+
+    /// A service whose responders live in the store, shared with every
+    /// replica (see [`crate::ocsp_responders`]).
+    pub fn shared(
+        limits: OcspLimits,
+        share: crate::ocsp_responders::ResponderShare,
+    ) -> OcspService {
+        OcspService {
+            share: Some(share),
+            ..OcspService::new(limits)
         }
     }
 
@@ -335,17 +353,20 @@ impl OcspService {
                 Some(r) if !needs_renewal(r, issuer, now) && r.not_after() > now => {
                     next.insert(issuer.id().to_string(), r.clone());
                 }
-                old => match crate::authority::signing::sign_ocsp_responder(
-                    store,
-                    issuer,
-                    now,
-                    RESPONDER_VALIDITY,
-                    RESPONDER_BACKDATE,
-                ) {
-                    Ok(r) => {
-                        tracing::info!(ca = issuer.id(), not_after = %r.not_after(), "OCSP responder certificate issued");
+                old => match self.fresh_responder(store, issuer, now) {
+                    Ok(Some((r, new))) => {
+                        if new {
+                            tracing::info!(ca = issuer.id(), not_after = %r.not_after(), "OCSP responder certificate issued");
+                        } else {
+                            tracing::info!(ca = issuer.id(), not_after = %r.not_after(), "OCSP responder certificate loaded from the store");
+                        }
                         next.insert(issuer.id().to_string(), Arc::new(r));
                         issued += 1;
+                    }
+                    Ok(None) => {
+                        if let Some(r) = old.filter(|r| r.not_after() > now) {
+                            next.insert(issuer.id().to_string(), r.clone());
+                        }
                     }
                     Err(err) => {
                         tracing::error!(ca = issuer.id(), error = %err, "cannot issue an OCSP responder certificate");
@@ -364,6 +385,27 @@ impl OcspService {
         match first_err {
             Some(e) => Err(e),
             None => Ok(issued),
+        }
+    }
+
+    /// A new responder for `issuer`: from the store when shared (`true`
+    /// if this call issued it), else issued here.
+    fn fresh_responder(
+        &self,
+        store: &dyn Store,
+        issuer: &Issuer,
+        now: OffsetDateTime,
+    ) -> Result<Option<(OcspResponder, bool)>, crate::authority::signing::SigningError> {
+        match &self.share {
+            Some(share) => share.obtain(store, issuer, now),
+            None => crate::authority::signing::sign_ocsp_responder(
+                store,
+                issuer,
+                now,
+                RESPONDER_VALIDITY,
+                RESPONDER_BACKDATE,
+            )
+            .map(|r| Some((r, true))),
         }
     }
 

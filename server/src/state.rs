@@ -45,6 +45,8 @@ pub struct AppState {
     pub validating: crate::in_flight::InFlight,
     /// Issuances in flight, by order id.
     pub issuing: crate::in_flight::InFlight,
+    /// This replica's leases in the store (holder id: `replica_id`).
+    pub leases: Arc<crate::leases::Leases>,
     /// Rate limits per account, tenant and client IP.
     pub rate_limits: crate::rate_limits::RateLimits,
     /// Some EAB key exists (set at start from the store, then on creation);
@@ -82,7 +84,6 @@ impl AppState {
             .list_eab_keys(None)
             .map_err(|e| std::io::Error::other(e.to_string()))?
             .is_empty();
-        let ocsp = crate::ocsp::OcspService::new(config.ocsp);
         // Replicas on one PostgreSQL database share nonces (issue 11).
         let nonces = match config.storage {
             crate::config::StorageBackend::Postgres { .. } => NonceStore::shared(
@@ -100,6 +101,23 @@ impl AppState {
                 crate::rate_limits::RateLimits::new(&config.rate_limits())
             }
         };
+        let shared = matches!(
+            config.storage,
+            crate::config::StorageBackend::Postgres { .. }
+        );
+        let leases = Arc::new(crate::leases::Leases::new(
+            store.clone(),
+            config
+                .replica_id
+                .clone()
+                .unwrap_or_else(crate::leases::Leases::random_holder),
+            config.lease_ttl,
+            shared,
+        ));
+        let ocsp = crate::ocsp::OcspService::shared(
+            config.ocsp,
+            crate::ocsp_responders::ResponderShare::new(kek.clone(), leases.clone()),
+        );
         let scep_intune = match &config.scep.intune {
             Some(c) => Some(Arc::new(
                 crate::scep::intune::IntuneClient::new(c.clone())
@@ -131,6 +149,7 @@ impl AppState {
             metrics: Metrics::default(),
             validating: Default::default(),
             issuing: Default::default(),
+            leases,
         })
     }
 
@@ -270,6 +289,12 @@ impl AppState {
     /// Forgets rate-limit state of idle keys so memory stays bounded.
     pub fn prune_rate_limits(&self) {
         self.rate_limits.prune();
+    }
+
+    /// This process's holder id in leases (`[storage] replica_id`, else
+    /// random at start).
+    pub fn replica_id(&self) -> &str {
+        self.leases.holder()
     }
 
     /// Drops the cached CRL of `issuer_id` so the next fetch rebuilds it.

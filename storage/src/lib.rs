@@ -26,12 +26,15 @@
 pub mod approvals;
 pub mod audit;
 pub mod audit_checkpoint;
+pub mod crls;
 pub mod est_users;
 pub mod export;
 pub mod generations;
 pub mod issuance;
 mod keys;
+pub mod leases;
 mod memory;
+pub mod ocsp_responders;
 pub mod pending;
 mod postgres;
 pub mod purge;
@@ -53,13 +56,16 @@ pub use audit::{
     ChainVerifier, AUDIT_CHECKPOINT_KEY, AUDIT_MAC_KEY,
 };
 pub use audit_checkpoint::{Checkpoint, CheckpointError, CheckpointSigner};
+pub use crls::{CrlHead, CrlPart, StoredCrl};
 pub use est_users::EstUserRecord;
 pub use export::{CrlNumber, ExportRecord, ExportSink};
 pub use generations::{ChangeKind, Generations};
 /// The backup file format (defined in the protocol crate, where it is fuzzed).
 pub use ironseal_protocol::backup;
 pub use issuance::{CertOrigin, IssuanceWrite, ScepSettle};
+pub use leases::Lease;
 pub use memory::MemoryStore;
+pub use ocsp_responders::OcspResponderRecord;
 pub use pending::PendingCounts;
 pub use postgres::{PgOptions, PgStore, DEFAULT_POOL_SIZE as PG_DEFAULT_POOL_SIZE};
 pub use purge::Purged;
@@ -600,6 +606,54 @@ pub trait Store: Send + Sync + 'static {
     fn bootstrap_lock(&self) -> Result<StoreLock, StoreError> {
         Ok(StoreLock::local())
     }
+
+    /// Takes or renews the lease `name` for `holder` until `now_ns + ttl_ns`
+    /// (ns since the Unix epoch) if it is free, expired or already
+    /// `holder`'s, atomically against every other caller (on PostgreSQL,
+    /// every replica); see [`leases`]. `Ok(Some)` with the lease now held,
+    /// `Ok(None)` if another holder's lease is live.
+    fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ns: i64,
+        ttl_ns: i64,
+    ) -> Result<Option<Lease>, StoreError>;
+
+    /// Ends `holder`'s tenure of lease `name` at once; `Ok(false)` (nothing
+    /// changes) if the lease is absent, already released or another's.
+    fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError>;
+
+    /// The lease `name` as stored (live or not).
+    fn get_lease(&self, name: &str) -> Result<Option<Lease>, StoreError>;
+
+    /// Forgets leases that expired (or were released) before `before_ns`;
+    /// returns how many.
+    fn purge_leases(&self, before_ns: i64) -> Result<u64, StoreError>;
+
+    /// Stores a signed CRL (see [`crls`]) unless a CRL of the same CA and
+    /// part with a higher number is stored (a slow builder never replaces a
+    /// newer CRL). `Ok(false)` if it was not written.
+    fn put_crl(&self, crl: &StoredCrl) -> Result<bool, StoreError>;
+
+    /// The stored CRL of `ca_id` and `part`.
+    fn get_crl(&self, ca_id: &str, part: CrlPart) -> Result<Option<StoredCrl>, StoreError>;
+
+    /// The CA's current CRL generation (0 before the first revocation) and
+    /// the head of the stored CRL of `part`, without its bytes: what a
+    /// reader checks on every fetch.
+    fn crl_head(&self, ca_id: &str, part: CrlPart) -> Result<(u64, Option<CrlHead>), StoreError>;
+
+    /// Bumps the CA's CRL generation after a revocation is written, so that
+    /// every stored CRL of the CA is rebuilt before it is served again;
+    /// returns the new generation.
+    fn bump_crl_generation(&self, ca_id: &str) -> Result<u64, StoreError>;
+
+    /// Stores (replaces) the OCSP responder of a CA (see [`ocsp_responders`]).
+    fn put_ocsp_responder(&self, record: &OcspResponderRecord) -> Result<(), StoreError>;
+
+    /// The stored OCSP responder of `ca_id`.
+    fn get_ocsp_responder(&self, ca_id: &str) -> Result<Option<OcspResponderRecord>, StoreError>;
 }
 
 /// A new opaque id: 16 random bytes as unpadded base64url (22 characters,

@@ -8,11 +8,14 @@ use time::OffsetDateTime;
 
 use crate::approvals::{ApprovalRecord, ApprovalStatus};
 use crate::audit::{AuditEntry, AuditEvent, AuditHead, AuditKeyRecord, AuditMacKey};
+use crate::crls::{CrlHead, CrlPart, StoredCrl};
 use crate::est_users::EstUserRecord;
 use crate::export::{CrlNumber, ExportRecord, ExportSink};
 use crate::generations::{ChangeKind, Counters, Generations};
 use crate::issuance::IssuanceWrite;
 use crate::keys;
+use crate::leases::{self, Lease};
+use crate::ocsp_responders::OcspResponderRecord;
 use crate::pending::{self, PendingCounts};
 use crate::purge::{self, Purged};
 use crate::rate_buckets::{self, Bucket, BucketOp, Gcra};
@@ -54,6 +57,10 @@ struct Inner {
     est_users: BTreeMap<String, EstUserRecord>,
     scep_challenges: BTreeMap<String, ScepChallengeRecord>,
     settings: BTreeMap<String, SettingRecord>,
+    leases: HashMap<String, Lease>,
+    crls: HashMap<(String, CrlPart), StoredCrl>,
+    crl_generations: HashMap<String, u64>,
+    ocsp_responders: HashMap<String, OcspResponderRecord>,
 }
 
 impl Inner {
@@ -1061,6 +1068,86 @@ impl Store for MemoryStore {
         );
         self.generations.bump(ChangeKind::Settings);
         Ok(Some(version))
+    }
+
+    fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ns: i64,
+        ttl_ns: i64,
+    ) -> Result<Option<Lease>, StoreError> {
+        let mut g = self.lock();
+        let next = leases::acquire_step(g.leases.get(name), name, holder, now_ns, ttl_ns);
+        if let Some(l) = &next {
+            g.leases.insert(name.to_owned(), l.clone());
+        }
+        Ok(next)
+    }
+
+    fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        match leases::release_step(g.leases.get(name), holder) {
+            Some(l) => {
+                g.leases.insert(name.to_owned(), l);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn get_lease(&self, name: &str) -> Result<Option<Lease>, StoreError> {
+        Ok(self.lock().leases.get(name).cloned())
+    }
+
+    fn purge_leases(&self, before_ns: i64) -> Result<u64, StoreError> {
+        let mut g = self.lock();
+        let before = g.leases.len();
+        g.leases.retain(|_, l| l.expires_ns >= before_ns);
+        Ok((before - g.leases.len()) as u64)
+    }
+
+    fn put_crl(&self, crl: &StoredCrl) -> Result<bool, StoreError> {
+        let mut g = self.lock();
+        let key = (crl.ca_id.clone(), crl.part);
+        if g.crls
+            .get(&key)
+            .is_some_and(|c| c.head.number > crl.head.number)
+        {
+            return Ok(false);
+        }
+        g.crls.insert(key, crl.clone());
+        Ok(true)
+    }
+
+    fn get_crl(&self, ca_id: &str, part: CrlPart) -> Result<Option<StoredCrl>, StoreError> {
+        Ok(self.lock().crls.get(&(ca_id.to_owned(), part)).cloned())
+    }
+
+    fn crl_head(&self, ca_id: &str, part: CrlPart) -> Result<(u64, Option<CrlHead>), StoreError> {
+        let g = self.lock();
+        Ok((
+            g.crl_generations.get(ca_id).copied().unwrap_or(0),
+            g.crls.get(&(ca_id.to_owned(), part)).map(|c| c.head),
+        ))
+    }
+
+    fn bump_crl_generation(&self, ca_id: &str) -> Result<u64, StoreError> {
+        let mut g = self.lock();
+        let n = g.crl_generations.entry(ca_id.to_owned()).or_insert(0);
+        *n = n.saturating_add(1);
+        Ok(*n)
+    }
+
+    fn put_ocsp_responder(&self, record: &OcspResponderRecord) -> Result<(), StoreError> {
+        self.lock()
+            .ocsp_responders
+            .insert(record.ca_id.clone(), record.clone());
+        Ok(())
+    }
+
+    fn get_ocsp_responder(&self, ca_id: &str) -> Result<Option<OcspResponderRecord>, StoreError> {
+        Ok(self.lock().ocsp_responders.get(ca_id).cloned())
     }
 }
 

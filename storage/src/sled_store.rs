@@ -34,6 +34,10 @@
 //! | `used_nonces`         | ACME nonce id, u128 BE                       | expiry, u64 BE (Unix s) |
 //! | `rate_buckets`        | limit ‖ `:` ‖ key                            | GCRA TAT, i64 BE (ns) |
 //! | `settings`            | setting name (`issuing-ca`, `scep-ra`)       | `SettingRecord`       |
+//! | `leases`              | lease name                                   | `Lease`               |
+//! | `crls`                | CA id ‖ 00 ‖ part code, i64 BE               | head length, u32 BE ‖ `CrlHead` ‖ DER |
+//! | `crl_generations`     | CA id                                        | generation, u64 BE    |
+//! | `ocsp_responders`     | CA id                                        | `OcspResponderRecord` |
 //!
 //! Strings inside composite keys are length-prefixed (see `keys.rs`). The
 //! default tree holds `schema_version`, `cert_status_built` (set once
@@ -84,11 +88,14 @@ use time::OffsetDateTime;
 
 use crate::approvals::{ApprovalRecord, ApprovalStatus};
 use crate::audit::{AuditEntry, AuditEvent, AuditHead, AuditKeyRecord, AuditMacKey};
+use crate::crls::{CrlHead, CrlPart, StoredCrl};
 use crate::est_users::EstUserRecord;
 use crate::export::{CrlNumber, ExportRecord, ExportSink};
 use crate::generations::{ChangeKind, Counters, Generations};
 use crate::issuance::IssuanceWrite;
 use crate::keys;
+use crate::leases::{self, Lease};
+use crate::ocsp_responders::OcspResponderRecord;
 use crate::pending::PendingCounts;
 use crate::purge::{self, Purged};
 use crate::rate_buckets::{self, Bucket, BucketOp, Gcra};
@@ -257,6 +264,12 @@ pub struct SledStore {
     /// Change generations, counted in the process (see
     /// [`crate::generations`]): one process owns a sled store.
     generations: Arc<Counters>,
+    /// Leases, stored CRLs and responders (see `crate::leases`,
+    /// `crate::crls`, `crate::ocsp_responders`).
+    leases: Tree,
+    crls: Tree,
+    crl_generations: Tree,
+    ocsp_responders: Tree,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -325,6 +338,44 @@ fn tat_from(bytes: &[u8]) -> Result<i64, StoreError> {
     <[u8; 8]>::try_from(bytes)
         .map(i64::from_be_bytes)
         .map_err(|_| StoreError::Corrupt("rate bucket".into()))
+}
+
+fn crl_key(ca_id: &str, part: CrlPart) -> Vec<u8> {
+    let mut k = ca_id.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(&part.code().to_be_bytes());
+    k
+}
+
+/// A stored CRL's value: the head's length, the head, the DER, so a reader
+/// of the head decodes a few bytes, not the CRL.
+fn crl_value(crl: &StoredCrl) -> Result<Vec<u8>, StoreError> {
+    let head = encode(&crl.head)?;
+    let len = u32::try_from(head.len()).map_err(|_| StoreError::Backend("CRL head".into()))?;
+    let mut v = Vec::with_capacity(4 + head.len() + crl.der.len());
+    v.extend_from_slice(&len.to_be_bytes());
+    v.extend_from_slice(&head);
+    v.extend_from_slice(&crl.der);
+    Ok(v)
+}
+
+/// The head and the DER of a stored CRL value.
+fn crl_parts(v: &[u8]) -> Result<(CrlHead, &[u8]), StoreError> {
+    let corrupt = || StoreError::Corrupt("stored CRL".into());
+    let len = v
+        .get(..4)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(u32::from_be_bytes)
+        .ok_or_else(corrupt)? as usize;
+    let head = v.get(4..4 + len).ok_or_else(corrupt)?;
+    let der = v.get(4 + len..).ok_or_else(corrupt)?;
+    Ok((decode(head)?, der))
+}
+
+fn u64_from(bytes: &[u8]) -> Result<u64, StoreError> {
+    <[u8; 8]>::try_from(bytes)
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt("counter".into()))
 }
 
 fn id_from(bytes: &[u8]) -> Result<String, StoreError> {
@@ -443,6 +494,10 @@ impl SledStore {
             scep_challenges: tree("scep_challenges")?,
             settings: tree("settings")?,
             generations: Arc::default(),
+            leases: tree("leases")?,
+            crls: tree("crls")?,
+            crl_generations: tree("crl_generations")?,
+            ocsp_responders: tree("ocsp_responders")?,
             db,
             gate: Arc::new(RwLock::new(())),
             syncer: Arc::new(syncer),
@@ -1807,5 +1862,159 @@ impl Store for SledStore {
         }
         self.generations.bump(ChangeKind::Settings);
         Ok(Some(version))
+    }
+
+
+    fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ns: i64,
+        ttl_ns: i64,
+    ) -> Result<Option<Lease>, StoreError> {
+        let _writing = self.writing();
+        loop {
+            let old = self.leases.get(name).map_err(backend)?;
+            let stored: Option<Lease> = old.as_deref().map(decode).transpose()?;
+            let Some(next) = leases::acquire_step(stored.as_ref(), name, holder, now_ns, ttl_ns)
+            else {
+                return Ok(None);
+            };
+            let swapped = self
+                .leases
+                .compare_and_swap(name, old, Some(encode(&next)?))
+                .map_err(backend)?;
+            if swapped.is_ok() {
+                return Ok(Some(next));
+            }
+        }
+    }
+
+    fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
+        let _writing = self.writing();
+        loop {
+            let old = self.leases.get(name).map_err(backend)?;
+            let stored: Option<Lease> = old.as_deref().map(decode).transpose()?;
+            let Some(next) = leases::release_step(stored.as_ref(), holder) else {
+                return Ok(false);
+            };
+            let swapped = self
+                .leases
+                .compare_and_swap(name, old, Some(encode(&next)?))
+                .map_err(backend)?;
+            if swapped.is_ok() {
+                return Ok(true);
+            }
+        }
+    }
+
+    fn get_lease(&self, name: &str) -> Result<Option<Lease>, StoreError> {
+        Self::get_json(&self.leases, name.as_bytes())
+    }
+
+    fn purge_leases(&self, before_ns: i64) -> Result<u64, StoreError> {
+        let mut gone = 0;
+        for item in self.leases.iter() {
+            let (k, v) = item.map_err(backend)?;
+            let l: Lease = decode(&v)?;
+            if l.expires_ns < before_ns {
+                let _writing = self.writing();
+                // Only if unchanged since read: a concurrent acquire wins.
+                let removed = self
+                    .leases
+                    .compare_and_swap(&k, Some(v), None::<&[u8]>)
+                    .map_err(backend)?;
+                gone += u64::from(removed.is_ok());
+            }
+        }
+        Ok(gone)
+    }
+
+    fn put_crl(&self, crl: &StoredCrl) -> Result<bool, StoreError> {
+        let _writing = self.writing();
+        let key = crl_key(&crl.ca_id, crl.part);
+        let value = crl_value(crl)?;
+        loop {
+            let old = self.crls.get(&key).map_err(backend)?;
+            if let Some(v) = &old {
+                if crl_parts(v)?.0.number > crl.head.number {
+                    return Ok(false);
+                }
+            }
+            let swapped = self
+                .crls
+                .compare_and_swap(&key, old, Some(value.as_slice()))
+                .map_err(backend)?;
+            if swapped.is_ok() {
+                return Ok(true);
+            }
+        }
+    }
+
+    fn get_crl(&self, ca_id: &str, part: CrlPart) -> Result<Option<StoredCrl>, StoreError> {
+        let Some(v) = self.crls.get(crl_key(ca_id, part)).map_err(backend)? else {
+            return Ok(None);
+        };
+        let (head, der) = crl_parts(&v)?;
+        Ok(Some(StoredCrl {
+            ca_id: ca_id.to_owned(),
+            part,
+            head,
+            der: der.to_vec(),
+        }))
+    }
+
+    fn crl_head(&self, ca_id: &str, part: CrlPart) -> Result<(u64, Option<CrlHead>), StoreError> {
+        let generation = self
+            .crl_generations
+            .get(ca_id)
+            .map_err(backend)?
+            .map(|v| u64_from(&v))
+            .transpose()?
+            .unwrap_or(0);
+        let head = self
+            .crls
+            .get(crl_key(ca_id, part))
+            .map_err(backend)?
+            .map(|v| crl_parts(&v).map(|(h, _)| h))
+            .transpose()?;
+        Ok((generation, head))
+    }
+
+    fn bump_crl_generation(&self, ca_id: &str) -> Result<u64, StoreError> {
+        let _writing = self.writing();
+        let mut bad = false;
+        let new = self
+            .crl_generations
+            .update_and_fetch(ca_id, |old| {
+                let n = match old.map(u64_from) {
+                    None => 0,
+                    Some(Ok(n)) => n,
+                    Some(Err(_)) => {
+                        bad = true;
+                        0
+                    }
+                };
+                Some(n.saturating_add(1).to_be_bytes().to_vec())
+            })
+            .map_err(backend)?;
+        if bad {
+            return Err(StoreError::Corrupt("CRL generation".into()));
+        }
+        new.map(|v| u64_from(&v))
+            .transpose()?
+            .ok_or_else(|| StoreError::Backend("CRL generation vanished".into()))
+    }
+
+    fn put_ocsp_responder(&self, record: &OcspResponderRecord) -> Result<(), StoreError> {
+        let _writing = self.writing();
+        self.ocsp_responders
+            .insert(record.ca_id.as_bytes(), encode(record)?)
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn get_ocsp_responder(&self, ca_id: &str) -> Result<Option<OcspResponderRecord>, StoreError> {
+        Self::get_json(&self.ocsp_responders, ca_id.as_bytes())
     }
 }

@@ -608,3 +608,84 @@ fn two_handles_bootstrap_lock_excludes() {
         .expect("the lock was not released when its holder dropped it");
     waiter.join().unwrap();
 }
+
+/// Two replicas (store handles on one database), many threads each, all
+/// trying to take or renew one lease with a short TTL on the real clock:
+/// one holder per token (tenure), a new tenure starts only at or after the
+/// previous one expired (its last renewal's expiry), and tokens strictly
+/// increase from one tenure to the next. (Release is in the battery.)
+#[test]
+fn two_handles_lease_race() {
+    use std::sync::Mutex;
+    let (a, b) = two_handles();
+    let now_ns = || {
+        i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos(),
+        )
+        .unwrap()
+    };
+    const TTL: i64 = 20_000_000; // 20 ms
+                                 // Every grant as (token, holder, asked at, expires).
+    let grants: Mutex<Vec<(u64, String, i64, i64)>> = Mutex::new(Vec::new());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    race(8, &a, &b, |s, t| {
+        let me = format!("replica-{t}");
+        let mut held = 0;
+        while std::time::Instant::now() < deadline {
+            let at = now_ns();
+            if let Some(l) = s.acquire_lease("crl:race", &me, at, TTL).unwrap() {
+                assert_eq!(l.holder, me);
+                assert_eq!(l.expires_ns, at + TTL);
+                grants
+                    .lock()
+                    .unwrap()
+                    .push((l.token, me.clone(), at, l.expires_ns));
+                held += 1;
+            }
+            // A holder renews a few times, then stays away past its TTL
+            // (a replica that stalls or dies); the others poll.
+            let pause = if held >= 3 {
+                held = 0;
+                25 + t as u64
+            } else {
+                1 + t as u64 % 4
+            };
+            std::thread::sleep(std::time::Duration::from_millis(pause));
+        }
+        true
+    });
+    let mut grants = grants.into_inner().unwrap();
+    grants.sort_by_key(|g| (g.0, g.2));
+    // Tenures: (token, holder, first grant, last expiry).
+    let mut tenures: Vec<(u64, String, i64, i64)> = Vec::new();
+    for (token, holder, at, expires) in grants {
+        match tenures.last_mut() {
+            Some(last) if last.0 == token => {
+                assert_eq!(last.1, holder, "token {token} has two holders");
+                assert!(at < last.3, "a renewal of token {token} after it expired");
+                last.3 = last.3.max(expires);
+            }
+            _ => tenures.push((token, holder, at, expires)),
+        }
+    }
+    assert!(tenures.len() > 5, "too few tenures: {}", tenures.len());
+    let holders: std::collections::HashSet<&String> = tenures.iter().map(|t| &t.1).collect();
+    assert!(holders.len() > 1, "the lease never changed hands");
+    for w in tenures.windows(2) {
+        let (prev, next) = (&w[0], &w[1]);
+        assert!(next.0 > prev.0, "tokens strictly increase");
+        assert!(
+            next.2 >= prev.3,
+            "tenure {} began at {} before tenure {} expired at {}",
+            next.0,
+            next.2,
+            prev.0,
+            prev.3
+        );
+    }
+    let last = b.get_lease("crl:race").unwrap().unwrap();
+    assert_eq!(last.token, tenures.last().unwrap().0);
+}

@@ -49,7 +49,13 @@ async fn recover_interrupted(
         .challenges
         .iter()
         .any(|c| c.status == ChallengeStatus::Processing);
-    if !stuck || state.validating.contains(&az.id) {
+    if !stuck
+        || state.validating.contains(&az.id)
+        || state
+            .leases
+            .held_elsewhere(&crate::leases::authz_lease(&az.id))?
+    {
+        // In flight here or on another replica.
         return Ok(az);
     }
     for c in az
@@ -77,6 +83,33 @@ async fn recover_interrupted(
     Ok(az)
 }
 
+/// Waits (bounded, see crate::in_flight) for a validation of `az` in
+/// flight in this process or on another replica (crate::leases), then
+/// reads it again.
+async fn wait_in_flight(
+    state: &AppState,
+    az: &mut AuthzRecord,
+    account_id: &str,
+) -> Result<(), AcmeError> {
+    if state.validating.contains(&az.id) {
+        state.validating.wait(&az.id, IN_FLIGHT_WAIT).await;
+    } else if az
+        .challenges
+        .iter()
+        .any(|c| c.status == ChallengeStatus::Processing)
+        && state.leases.shared()
+    {
+        state
+            .leases
+            .wait_elsewhere(&crate::leases::authz_lease(&az.id), IN_FLIGHT_WAIT)
+            .await;
+    } else {
+        return Ok(());
+    }
+    *az = load_authz(state, account_id, &az.id)?;
+    Ok(())
+}
+
 /// POST to an authorization: POST-as-GET, or deactivation (§7.5.2).
 pub async fn authz(
     state: &Arc<AppState>,
@@ -86,10 +119,8 @@ pub async fn authz(
 ) -> Result<Reply, AcmeError> {
     let acct = a.account()?;
     let mut az = load_authz(state, &acct.id, id)?;
-    if a.jws.is_post_as_get() && state.validating.contains(&az.id) {
-        // Wait (bounded) for the validation in flight: see crate::in_flight.
-        state.validating.wait(&az.id, IN_FLIGHT_WAIT).await;
-        az = load_authz(state, &acct.id, id)?;
+    if a.jws.is_post_as_get() {
+        wait_in_flight(state, &mut az, &acct.id).await?;
     }
     let mut az = recover_interrupted(state, az).await?;
     if !a.jws.is_post_as_get() {
@@ -153,10 +184,7 @@ pub async fn challenge(
     let up = ctx.authz_url(&az.id);
     if a.jws.is_post_as_get() {
         let mut az = az;
-        if state.validating.contains(&az.id) {
-            state.validating.wait(&az.id, IN_FLIGHT_WAIT).await;
-            az = load_authz(state, &acct.id, authz_id)?;
-        }
+        wait_in_flight(state, &mut az, &acct.id).await?;
         return Ok(Reply::json(
             StatusCode::OK,
             &render::challenge(ctx, &az.id, &az.challenges[idx]),
@@ -181,6 +209,22 @@ pub async fn challenge(
     if !state.validating.begin(&az.id) {
         return Ok(Reply::json(StatusCode::OK, &render::challenge(ctx, &az.id, ch)).link(up, "up"));
     }
+    // Claimed in the store too before it turns `processing` (see
+    // crate::leases); renewed while the validation runs.
+    let lease = match state.leases.hold(&crate::leases::authz_lease(&az.id)) {
+        Ok(Some(guard)) => guard,
+        Ok(None) => {
+            // Another replica is starting a validation of it.
+            state.validating.end(&az.id);
+            return Ok(
+                Reply::json(StatusCode::OK, &render::challenge(ctx, &az.id, ch)).link(up, "up"),
+            );
+        }
+        Err(e) => {
+            state.validating.end(&az.id);
+            return Err(e.into());
+        }
+    };
     let mut processing = az.clone();
     processing.challenges[idx].status = ChallengeStatus::Processing;
     if !state
@@ -210,6 +254,7 @@ pub async fn challenge(
             caa_account,
         )
         .await;
+        drop(lease);
         st.validating.end(&result.id);
         result
     });

@@ -95,6 +95,22 @@ pub async fn finalize(
             "the order is already being finalized",
         ));
     }
+    // ... and in the store, so another replica that reads it `processing`
+    // sees it in flight here (crate::leases), renewed while it runs.
+    let lease = match state.leases.hold(&crate::leases::order_lease(&order.id)) {
+        Ok(Some(guard)) => guard,
+        Ok(None) => {
+            state.issuing.end(&order.id);
+            return Err(AcmeError::new(
+                ProblemType::OrderNotReady,
+                "the order is already being finalized",
+            ));
+        }
+        Err(e) => {
+            state.issuing.end(&order.id);
+            return Err(e.into());
+        }
+    };
     match state
         .store
         .transition_order(&processing, OrderStatus::Ready)
@@ -116,6 +132,7 @@ pub async fn finalize(
     let st = state.clone();
     let task = tokio::spawn(async move {
         let r = complete_order(&st, &req).await;
+        drop(lease);
         if let Some(o) = &req.order {
             st.issuing.end(&o.id);
         }

@@ -497,15 +497,23 @@ pub async fn refresh_order(
         {
             return held_order(state, order).await;
         }
-        // A `processing` order that no task of this process is issuing was
-        // interrupted (crash or restart): fail it so the client starts over.
-        OrderStatus::Processing if !state.issuing.contains(&order.id) => Some((
-            OrderStatus::Invalid,
-            Some(Problem::new(
-                ProblemType::ServerInternal,
-                "issuance was interrupted by a server restart; create a new order",
-            )),
-        )),
+        // A `processing` order that no task of this process is issuing and
+        // no other replica holds (crate::leases) was interrupted (crash or
+        // restart): fail it so the client starts over.
+        OrderStatus::Processing
+            if !state.issuing.contains(&order.id)
+                && !state
+                    .leases
+                    .held_elsewhere(&crate::leases::order_lease(&order.id))? =>
+        {
+            Some((
+                OrderStatus::Invalid,
+                Some(Problem::new(
+                    ProblemType::ServerInternal,
+                    "issuance was interrupted by a server restart; create a new order",
+                )),
+            ))
+        }
         _ => None,
     };
     match next {
@@ -613,6 +621,16 @@ pub async fn get_order(
     let mut order = load_order(state, acct, id).await?;
     if order.status == OrderStatus::Processing && state.issuing.contains(&order.id) {
         state.issuing.wait(&order.id, IN_FLIGHT_WAIT).await;
+        order = load_order(state, acct, id).await?;
+    } else if order.status == OrderStatus::Processing
+        && order.approval_id.is_none()
+        && state.leases.shared()
+    {
+        // Being finalized on another replica: wait for it the same way.
+        state
+            .leases
+            .wait_elsewhere(&crate::leases::order_lease(&order.id), IN_FLIGHT_WAIT)
+            .await;
         order = load_order(state, acct, id).await?;
     }
     if order.status == OrderStatus::Valid {

@@ -72,6 +72,9 @@ pub fn revoke_staged(
     if reason == RevocationReason::KeyCompromise {
         state.store.block_key(&record.public_key_sha256)?;
     }
+    // Every replica rebuilds the CA's CRLs before serving them again
+    // (crate::crl, freshness).
+    state.store.bump_crl_generation(&record.issuer_id)?;
     state.store.append_audit(&AuditEvent {
         at: rev.revoked_at,
         actor: actor.to_string(),

@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("migrations/0004_pending_and_rate_buckets.sql"),
     ),
     (5, include_str!("migrations/0005_scep_challenges.sql")),
+    (6, include_str!("migrations/0006_leases_and_crls.sql")),
     (
         7,
         include_str!("migrations/0007_generations_and_settings.sql"),

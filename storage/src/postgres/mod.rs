@@ -26,13 +26,13 @@
 //! The trait is synchronous; the store runs its async queries on a small
 //! runtime of its own ([`bridge`]). The next phase makes the trait async.
 //!
-//! # Not yet replica-safe
+//! # Shared by replicas
 //!
-//! This backend makes the *store* shareable, with shared nonces, rate
-//! buckets, settings (issuing-CA pin, SCEP RA) and change generations
-//! that replicas poll (`settings.rs`); processing leases and the other
-//! process-local state listed in docs/storage-postgres.md still live in
-//! each process.
+//! Besides the records: nonces, rate buckets, settings (issuing-CA pin,
+//! SCEP RA), change generations that replicas poll (`settings.rs`),
+//! leases (processing, CRL and OCSP-responder holders; `leases.rs`), and
+//! the stored CRLs and responders (`crls.rs`). What still lives in each
+//! process is listed in docs/storage-postgres.md.
 
 mod accounts;
 mod api_keys;
@@ -42,9 +42,11 @@ mod authz;
 mod bridge;
 mod cas;
 mod certificates;
+mod crls;
 mod est_users;
 mod export;
 mod issuance;
+mod leases;
 mod migrations;
 mod nonces;
 mod orders;
@@ -643,5 +645,71 @@ impl Store for PgStore {
     fn bootstrap_lock(&self) -> Result<StoreLock, StoreError> {
         let client = self.run(move |p| async move { settings::bootstrap_lock(&p).await })?;
         Ok(StoreLock::holding(Box::new(client)))
+    }
+
+    fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ns: i64,
+        ttl_ns: i64,
+    ) -> Result<Option<crate::Lease>, StoreError> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.run(move |p| async move { leases::acquire(&p, &name, &holder, now_ns, ttl_ns).await })
+    }
+
+    fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.run(move |p| async move { leases::release(&p, &name, &holder).await })
+    }
+
+    fn get_lease(&self, name: &str) -> Result<Option<crate::Lease>, StoreError> {
+        let name = name.to_owned();
+        self.run(move |p| async move { leases::get(&p, &name).await })
+    }
+
+    fn purge_leases(&self, before_ns: i64) -> Result<u64, StoreError> {
+        self.run(move |p| async move { leases::purge(&p, before_ns).await })
+    }
+
+    fn put_crl(&self, crl: &crate::StoredCrl) -> Result<bool, StoreError> {
+        let crl = crl.clone();
+        self.run(move |p| async move { crls::put(&p, &crl).await })
+    }
+
+    fn get_crl(
+        &self,
+        ca_id: &str,
+        part: crate::CrlPart,
+    ) -> Result<Option<crate::StoredCrl>, StoreError> {
+        let ca_id = ca_id.to_owned();
+        self.run(move |p| async move { crls::get(&p, &ca_id, part).await })
+    }
+
+    fn crl_head(
+        &self,
+        ca_id: &str,
+        part: crate::CrlPart,
+    ) -> Result<(u64, Option<crate::CrlHead>), StoreError> {
+        let ca_id = ca_id.to_owned();
+        self.run(move |p| async move { crls::head(&p, &ca_id, part).await })
+    }
+
+    fn bump_crl_generation(&self, ca_id: &str) -> Result<u64, StoreError> {
+        let ca_id = ca_id.to_owned();
+        self.run(move |p| async move { crls::bump_generation(&p, &ca_id).await })
+    }
+
+    fn put_ocsp_responder(&self, record: &crate::OcspResponderRecord) -> Result<(), StoreError> {
+        let record = record.clone();
+        self.run(move |p| async move { crls::put_responder(&p, &record).await })
+    }
+
+    fn get_ocsp_responder(
+        &self,
+        ca_id: &str,
+    ) -> Result<Option<crate::OcspResponderRecord>, StoreError> {
+        let ca_id = ca_id.to_owned();
+        self.run(move |p| async move { crls::get_responder(&p, &ca_id).await })
     }
 }

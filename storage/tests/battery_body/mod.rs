@@ -2538,6 +2538,164 @@ pub(crate) fn import_refuses_a_broken_chain(s: &dyn Store) {
     assert_eq!(s.audit_head().unwrap().unwrap().seq, 1);
 }
 
+/// Leases: acquire when free, refuse while another's is live, renew (same
+/// token), take over after expiry (token + 1), release only our own, read,
+/// purge; of concurrent acquirers of one free lease exactly one wins.
+pub(crate) fn leases(s: &dyn Store) {
+    let (now, ttl) = (1_000_000i64, 1_000i64);
+    assert_eq!(s.get_lease("crl:x").unwrap(), None);
+    let a = s.acquire_lease("crl:x", "a", now, ttl).unwrap().unwrap();
+    assert_eq!(
+        (a.holder.as_str(), a.token, a.expires_ns),
+        ("a", 1, now + ttl)
+    );
+    assert_eq!(s.get_lease("crl:x").unwrap(), Some(a.clone()));
+    assert!(a.live(now + ttl - 1) && !a.live(now + ttl));
+    // Another holder is refused while it is live, and changes nothing.
+    assert_eq!(
+        s.acquire_lease("crl:x", "b", now + ttl - 1, ttl).unwrap(),
+        None
+    );
+    assert_eq!(s.get_lease("crl:x").unwrap(), Some(a.clone()));
+    // Renewal keeps the token and moves the expiry.
+    let r = s
+        .acquire_lease("crl:x", "a", now + 500, ttl)
+        .unwrap()
+        .unwrap();
+    assert_eq!((r.token, r.expires_ns), (1, now + 500 + ttl));
+    // Expired: another holder takes it with a higher token.
+    let b = s
+        .acquire_lease("crl:x", "b", now + 500 + ttl, ttl)
+        .unwrap()
+        .unwrap();
+    assert_eq!((b.holder.as_str(), b.token), ("b", 2));
+    assert_eq!(
+        s.acquire_lease("crl:x", "a", now + 500 + ttl, ttl).unwrap(),
+        None
+    );
+    // Release only by the holder; then anyone takes it at once.
+    assert!(!s.release_lease("crl:x", "a").unwrap());
+    assert!(!s.release_lease("absent", "a").unwrap());
+    assert!(s.release_lease("crl:x", "b").unwrap());
+    assert!(!s.release_lease("crl:x", "b").unwrap(), "already released");
+    let released = s.get_lease("crl:x").unwrap().unwrap();
+    assert!(!released.live(i64::MIN + 1));
+    let a2 = s
+        .acquire_lease("crl:x", "a", now + 600 + ttl, ttl)
+        .unwrap()
+        .unwrap();
+    assert_eq!((a2.holder.as_str(), a2.token), ("a", 3));
+    // Names are independent.
+    let o = s.acquire_lease("order:1", "b", now, ttl).unwrap().unwrap();
+    assert_eq!(o.token, 1);
+    // Purge forgets leases expired before the bound, keeps the others.
+    s.acquire_lease("authz:old", "a", 0, 10).unwrap().unwrap();
+    assert_eq!(s.purge_leases(now).unwrap(), 1);
+    assert_eq!(s.get_lease("authz:old").unwrap(), None);
+    assert!(s.get_lease("order:1").unwrap().is_some());
+    // Concurrent acquirers of a free lease: exactly one wins.
+    for round in 0..5 {
+        let name = format!("race:{round}");
+        let barrier = Barrier::new(8);
+        let wins: usize = std::thread::scope(|scope| {
+            let hs: Vec<_> = (0..8)
+                .map(|t| {
+                    let (barrier, name) = (&barrier, &name);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        s.acquire_lease(name, &format!("h{t}"), now, ttl)
+                            .unwrap()
+                            .is_some()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| usize::from(h.join().unwrap())).sum()
+        });
+        assert_eq!(wins, 1, "round {round}");
+    }
+}
+
+fn stored_crl(
+    ca: &str,
+    part: ironseal_storage::CrlPart,
+    number: u64,
+    generation: u64,
+) -> ironseal_storage::StoredCrl {
+    ironseal_storage::StoredCrl {
+        ca_id: ca.into(),
+        part,
+        head: ironseal_storage::CrlHead {
+            number,
+            generation,
+            this_update: T0 + Duration::seconds(number as i64),
+            next_update: T0 + Duration::days(1),
+        },
+        der: vec![0x30, 3, 2, 1, number as u8],
+    }
+}
+
+/// Stored CRLs: put, get, head with the CA's generation; a lower number
+/// never replaces a higher one; parts and CAs are independent; generations
+/// count per CA.
+pub(crate) fn stored_crls(s: &dyn Store) {
+    use ironseal_storage::CrlPart;
+    assert_eq!(s.crl_head("ca", CrlPart::Full).unwrap(), (0, None));
+    assert_eq!(s.get_crl("ca", CrlPart::Full).unwrap(), None);
+    let full = stored_crl("ca", CrlPart::Full, 2, 0);
+    assert!(s.put_crl(&full).unwrap());
+    assert_eq!(s.get_crl("ca", CrlPart::Full).unwrap(), Some(full.clone()));
+    assert_eq!(
+        s.crl_head("ca", CrlPart::Full).unwrap(),
+        (0, Some(full.head))
+    );
+    assert_eq!(s.crl_head("ca", CrlPart::Shard(0)).unwrap(), (0, None));
+    // A slow builder's older CRL does not replace the newer one.
+    assert!(!s.put_crl(&stored_crl("ca", CrlPart::Full, 1, 0)).unwrap());
+    assert_eq!(s.get_crl("ca", CrlPart::Full).unwrap(), Some(full.clone()));
+    // The same number again (a retry) and a higher one are written.
+    assert!(s.put_crl(&full).unwrap());
+    let newer = stored_crl("ca", CrlPart::Full, 3, 1);
+    assert!(s.put_crl(&newer).unwrap());
+    let shard = stored_crl("ca", CrlPart::Shard(7), 3, 1);
+    assert!(s.put_crl(&shard).unwrap());
+    assert_eq!(s.get_crl("ca", CrlPart::Shard(7)).unwrap(), Some(shard));
+    assert_eq!(s.get_crl("ca", CrlPart::Full).unwrap(), Some(newer.clone()));
+    assert_eq!(s.get_crl("other", CrlPart::Full).unwrap(), None);
+    // Generations: per CA, strictly increasing, reported with the head.
+    assert_eq!(s.bump_crl_generation("ca").unwrap(), 1);
+    assert_eq!(s.bump_crl_generation("ca").unwrap(), 2);
+    assert_eq!(s.bump_crl_generation("other").unwrap(), 1);
+    assert_eq!(
+        s.crl_head("ca", CrlPart::Full).unwrap(),
+        (2, Some(newer.head))
+    );
+    assert_eq!(s.crl_head("other", CrlPart::Full).unwrap(), (1, None));
+    // A big CRL survives the round trip.
+    let mut big = stored_crl("ca", CrlPart::Full, 4, 2);
+    big.der = (0..200_000u32).map(|i| i as u8).collect();
+    assert!(s.put_crl(&big).unwrap());
+    assert_eq!(s.get_crl("ca", CrlPart::Full).unwrap(), Some(big));
+}
+
+/// OCSP responder records: put, replace, get per CA.
+pub(crate) fn ocsp_responders(s: &dyn Store) {
+    use ironseal_storage::OcspResponderRecord;
+    assert_eq!(s.get_ocsp_responder("ca").unwrap(), None);
+    let mut r = OcspResponderRecord {
+        ca_id: "ca".into(),
+        cert_der: vec![1, 2, 3],
+        sealed_key: vec![4, 5],
+        not_after: T0,
+    };
+    s.put_ocsp_responder(&r).unwrap();
+    assert_eq!(s.get_ocsp_responder("ca").unwrap(), Some(r.clone()));
+    r.cert_der = vec![9];
+    r.not_after = T0 + Duration::days(30);
+    s.put_ocsp_responder(&r).unwrap();
+    assert_eq!(s.get_ocsp_responder("ca").unwrap(), Some(r));
+    assert_eq!(s.get_ocsp_responder("other").unwrap(), None);
+}
+
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
@@ -2563,7 +2721,7 @@ macro_rules! battery {
             scep_transactions, scep_transaction_race, scep_transactions_before, scep_challenges,
             scep_challenge_redeem_race,
             populate_and_verify, export_round_trip, import_into_backend, purge_expired, pending_counts,
-            nonce_redemption, rate_buckets, change_generations,
+            nonce_redemption, rate_buckets, change_generations, leases, stored_crls, ocsp_responders,
             import_refuses_a_broken_chain);
     };
     (@tests $backend:ident, $make:expr, $($test:ident),+ $(,)?) => {

@@ -1864,7 +1864,6 @@ impl Store for SledStore {
         Ok(Some(version))
     }
 
-
     fn acquire_lease(
         &self,
         name: &str,

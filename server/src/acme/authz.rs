@@ -392,7 +392,7 @@ async fn run_validation(
     // Only over the `pending` authorization this validation started from:
     // one the client deactivated meanwhile stays deactivated (RFC 8555
     // §7.1.6), and the client sees that.
-    let az = match state.store.transition_authz(&az, AuthzStatus::Pending) {
+    let az = match store_outcome(state, &az).await {
         Ok(true) => az,
         Ok(false) => {
             tracing::info!(authz = %az.id, "authorization changed during validation (deactivated?); outcome discarded");
@@ -410,4 +410,33 @@ async fn run_validation(
         tracing::error!(error = ?e.problem.detail, "could not flush validation outcome");
     }
     az
+}
+
+/// How long a validation's outcome write is retried while the store
+/// fails (a PostgreSQL restart or failover takes seconds).
+const OUTCOME_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Moves the authorization from `pending` to its outcome (compare-and-swap,
+/// so a retry after a write that did commit answers false and the stored
+/// state is read). A store error is retried with backoff for up to
+/// [`OUTCOME_RETRY_FOR`]: the validation already ran (and cannot be
+/// repeated for free), and without the write the client would find the
+/// challenge `processing` until the lease lapses and then `invalid`.
+async fn store_outcome(
+    state: &AppState,
+    az: &AuthzRecord,
+) -> Result<bool, ironseal_storage::StoreError> {
+    let deadline = std::time::Instant::now() + OUTCOME_RETRY_FOR;
+    let mut delay = std::time::Duration::from_millis(200);
+    loop {
+        match state.store.transition_authz(az, AuthzStatus::Pending) {
+            Err(e) if std::time::Instant::now() + delay < deadline => {
+                tracing::warn!(error = %e, authz = %az.id, retry_ms = delay.as_millis() as u64, "validation outcome not stored; retrying");
+                state.metrics.inc("validation_outcome_retries");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(4));
+            }
+            other => return other,
+        }
+    }
 }

@@ -355,23 +355,21 @@ pub async fn authenticate(
                 "the JWS protected header has no nonce",
             ))
         }
-        Some(n) => {
-            match state.nonces.redeem(n) {
-                Ok(()) => {}
-                Err(e @ nonce::NonceError::Unavailable) => {
-                    let mut err =
-                        AcmeError::new(ProblemType::ServerInternal, e.to_string()).with_status(503);
-                    err.retry_after = Some(1);
-                    return Err(err);
-                }
-                Err(e) => {
-                    return Err(AcmeError::new(
-                        ProblemType::BadNonce,
-                        format!("{e}; retry with the Replay-Nonce of this response"),
-                    ))
-                }
+        Some(n) => match state.nonces.redeem(n) {
+            Ok(()) => {}
+            Err(e @ nonce::NonceError::Unavailable) => {
+                let mut err =
+                    AcmeError::new(ProblemType::ServerInternal, e.to_string()).with_status(503);
+                err.retry_after = Some(1);
+                return Err(err);
             }
-        }
+            Err(e) => {
+                return Err(AcmeError::new(
+                    ProblemType::BadNonce,
+                    format!("{e}; retry with the Replay-Nonce of this response"),
+                ))
+            }
+        },
     }
     let expected = ctx.request_url();
     if !urls_match(&header.url, &expected, state) {

@@ -18,7 +18,7 @@
 #   KEEP=1            keep the work dir (data dirs, logs)
 #   IRONSEAL=path     ironseal binary (default $CARGO_TARGET_DIR/release/ironseal)
 #   SCEPSERVER=path   micromdm scepserver (default: scepserver on PATH)
-#   CA_KEY            ironseal's ca_key_algorithm (default rsa3072; p256 for its own default)
+#   CA_KEY            ironseal's ca_key_algorithm (default p256, ironseal's own default; rsa3072 for an RSA CA)
 #
 # Prints, per server, enrolments/s, p50/p99 latency and the server's CPU
 # time per enrolment (utime + stime of its process, /proc/<pid>/stat), then
@@ -35,7 +35,7 @@ BENCH=$TARGET/release/bench_scep
 IRONSEAL=${IRONSEAL:-$TARGET/release/ironseal}
 SCEPSERVER=${SCEPSERVER:-$(command -v scepserver || true)}
 CHALLENGE=bench-challenge
-CA_KEY=${CA_KEY:-rsa3072}
+CA_KEY=${CA_KEY:-p256}
 
 for tool in curl python3; do
   command -v "$tool" >/dev/null 2>&1 || { echo "bench-scep: missing $tool" >&2; exit 2; }
@@ -138,8 +138,15 @@ for line in open(sys.argv[1]):
         r[kv["name"]] = kv
 i, m = r["ironseal"], r["micromdm"]
 ic, mc = float(i["cpu_ms_per_enrolment"]), float(m["cpu_ms_per_enrolment"])
-print(f"CPU per enrolment: ironseal {ic:.2f} ms, micromdm {mc:.2f} ms -> ratio {ic/mc:.2f} "
-      f"(target <= 0.33: {'met' if ic <= mc/3 else 'MISSED'})")
+# micromdm refuses some requests after doing most of the work (its serial
+# file race): judge against its CPU per request, the stricter figure.
+def per_request(kv, fallback):
+    v = kv.get("cpu_ms_per_request", "n/a")
+    return fallback if v == "n/a" else float(v)
+ir, mr = per_request(i, ic), per_request(m, mc)
+print(f"CPU per enrolment: ironseal {ic:.2f} ms, micromdm {mc:.2f} ms -> ratio {ic/mc:.2f}")
+print(f"CPU per request (refused included): ironseal {ir:.2f} ms, micromdm {mr:.2f} ms -> ratio {ir/mr:.2f} "
+      f"(target <= 0.33: {'met' if ir <= mr/3 else 'MISSED'})")
 print(f"enrolments/s: ironseal {i['rate']}, micromdm {m['rate']} "
       f"(target >= micromdm: {'met' if float(i['rate']) >= float(m['rate']) else 'MISSED'})")
 print(f"ironseal p99 {i['p99_ms']} ms (target < 50 ms: {'met' if float(i['p99_ms']) < 50 else 'MISSED'})")

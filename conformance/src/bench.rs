@@ -81,6 +81,10 @@ impl Tally {
             percentile(&self.latencies, 1.0),
         );
         let cpu_ms = server.per(self.ok);
+        // A refused request may cost the server most of an enrolment (a
+        // peer that fails after decrypting): CPU per request too.
+        let requests = self.ok + self.bad + self.errors;
+        let cpu_request_ms = server.per(requests);
         // The driver's own CPU over the timed part: on shared cores it is
         // what the server could not have.
         let client_ms = driver.per(self.ok);
@@ -94,6 +98,9 @@ impl Tally {
                 .map(|c| format!("; server CPU {c:.2} ms/enrolment"))
                 .unwrap_or_default()
         );
+        if let (Some(c), true) = (cpu_request_ms, requests != self.ok) {
+            println!("{name}: server CPU {c:.2} ms/request (refused ones included)");
+        }
         if let Some(c) = client_ms {
             println!("{name}: driver CPU {c:.2} ms/enrolment");
         }
@@ -102,11 +109,12 @@ impl Tally {
         }
         let fmt = |v: Option<f64>| v.map(|c| format!("{c:.3}")).unwrap_or_else(|| "n/a".into());
         println!(
-            "RESULT name={name} rate={rate:.0} ok={} bad={} errors={} p50_ms={p50:.2} p99_ms={p99:.2} cpu_ms_per_enrolment={} client_cpu_ms_per_enrolment={}",
+            "RESULT name={name} rate={rate:.0} ok={} bad={} errors={} p50_ms={p50:.2} p99_ms={p99:.2} cpu_ms_per_enrolment={} cpu_ms_per_request={} client_cpu_ms_per_enrolment={}",
             self.ok,
             self.bad,
             self.errors,
             fmt(cpu_ms),
+            fmt(cpu_request_ms),
             fmt(client_ms)
         );
         if self.bad + self.errors > 0 {

@@ -7,30 +7,34 @@
 #
 #   scripts/bench-backup.sh [N]        default 100000
 #
-# Environment: CARGO_TARGET_DIR, SKIP_BUILD=1, WORK_DIR, KEEP=1 (as in
-# scripts/bench-scale.sh).
+# Environment: CARGO_TARGET_DIR, SKIP_BUILD=1, KEEP=1 (as in
+# scripts/bench-scale.sh); WORK_DIR: the work dir itself (unlike
+# bench-scale.sh, not a parent of one), removed at the end unless KEEP=1.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=bench-lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/bench-lib.sh"
+bench_init bench-backup
+cd "$ROOT"
 N=${1:-100000}
-TARGET=${CARGO_TARGET_DIR:-$PWD/target}
-IRONSEAL=$TARGET/release/ironseal
+IRONSEAL=$TARGET/release/ironseal # not overridden by $IRONSEAL here
 SEED=$TARGET/release/examples/seed_store
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  cargo build --release -q -p ironseal
-  cargo build --release -q -p ironseal-storage --example seed_store
+if bench_want_build; then
+  bench_cargo_build -q -p ironseal
+  bench_cargo_build -q -p ironseal-storage --example seed_store
 fi
 WORK=${WORK_DIR:-$(mktemp -d -t bench-backup.XXXXXX)}
-trap '[ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"; [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null || true' EXIT
+trap 'bench_stop_all; [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"' EXIT
 DATA=$WORK/data
-PORT=$((20000 + RANDOM % 20000)); HTTP_PORT=$((PORT + 1))
+read -r PORT HTTP_PORT <<<"$(bench_free_ports 2)"
 KEY=isk_bench_backup_key_0123456789
 start() {
-  IRONSEAL_INITIAL_ADMIN_KEY=$KEY "$IRONSEAL" serve --data-dir "$1" --listen 127.0.0.1:$PORT \
-    --http-listen 127.0.0.1:$HTTP_PORT --log-format json >"$WORK/server.log" 2>&1 &
-  PID=$!
-  until curl -sf "http://127.0.0.1:$HTTP_PORT/health" >/dev/null; do sleep 0.2; done
+  bench_start_ironseal "$WORK/server.log" "$KEY" --data-dir "$1" --listen "127.0.0.1:$PORT" \
+    --http-listen "127.0.0.1:$HTTP_PORT"
+  PID=$BENCH_PID
+  bench_wait_for 600 "$PID" curl -sf "http://127.0.0.1:$HTTP_PORT/health" \
+    || { echo "bench-backup: ironseal did not start" >&2; tail -n 20 "$WORK/server.log" >&2; exit 1; }
 }
-stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
+stop() { bench_stop "$PID"; PID=; }
 export IRONSEAL_URL=https://localhost:$PORT IRONSEAL_API_KEY=$KEY IRONSEAL_CA_CERT=$DATA/root.pem
 
 start "$DATA"; stop

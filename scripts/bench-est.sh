@@ -24,42 +24,19 @@ COUNT=${1:-10000}
 C=${2:-16}
 MAX_SECONDS=${MAX_SECONDS:-60}
 WARMUP=${WARMUP:-500}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+# shellcheck source=bench-lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/bench-lib.sh"
+bench_init bench-est
 BENCH=$TARGET/release/bench_est
-IRONSEAL=${IRONSEAL:-$TARGET/release/ironseal}
 
-for tool in openssl curl python3; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "bench-est: missing $tool" >&2; exit 2; }
-done
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-  echo "bench-est: cargo build --release -p ironseal -p ironseal-conformance (CARGO_TARGET_DIR=$TARGET)"
-  (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET cargo build --release -p ironseal -p ironseal-conformance)
-fi
-[[ -x $IRONSEAL && -x $BENCH ]] || { echo "bench-est: $IRONSEAL or $BENCH missing" >&2; exit 2; }
+bench_need_tools openssl curl python3
+bench_build -p ironseal -p ironseal-conformance
+bench_need_bins "$IRONSEAL" "$BENCH"
 
-WORK=$(mktemp -d -t bench-est.XXXXXX)
-IS_PID=
-cleanup() {
-  local rc=$?
-  if [[ -n $IS_PID ]]; then kill "$IS_PID" 2>/dev/null || true; wait "$IS_PID" 2>/dev/null || true; fi
-  if [[ "${KEEP:-0}" == 1 || $rc -ne 0 ]]; then
-    echo "bench-est: work dir kept in $WORK" >&2
-  else
-    rm -rf "$WORK"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_work_dir
+bench_cleanup_on_exit
 
-read -r PORT HTTP_PORT < <(python3 - <<'PY'
-import socket
-socks = []
-for _ in range(2):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-)
+read -r PORT HTTP_PORT <<<"$(bench_free_ports 2)"
 
 # A manufacturer CA and one device's bootstrap (IDevID-style) certificate.
 M=$WORK/mfg
@@ -95,28 +72,22 @@ TOML
 
 DATA=$WORK/data
 mkdir "$DATA"
-IRONSEAL_INITIAL_ADMIN_KEY=isk_bench_unused "$IRONSEAL" serve --config "$WORK/ironseal.toml" \
+bench_start_ironseal "$WORK/ironseal.log" isk_bench_unused --config "$WORK/ironseal.toml" \
   --data-dir "$DATA" --listen "127.0.0.1:$PORT" --http-listen "127.0.0.1:$HTTP_PORT" \
-  --http-public-url "http://127.0.0.1:$HTTP_PORT" --hostname localhost --log-format json \
-  >"$WORK/ironseal.log" 2>&1 &
-IS_PID=$!
-for _ in $(seq 300); do
-  curl -sf -o /dev/null --cacert "$DATA/root.pem" "https://localhost:$PORT/.well-known/est/bench/cacerts" && break
-  kill -0 "$IS_PID" 2>/dev/null || break
-  sleep 0.1
-done
-curl -sf -o /dev/null --cacert "$DATA/root.pem" "https://localhost:$PORT/.well-known/est/bench/cacerts" \
+  --http-public-url "http://127.0.0.1:$HTTP_PORT" --hostname localhost
+IS_PID=$BENCH_PID
+bench_wait_for 30 "$IS_PID" curl -sf -o /dev/null --cacert "$DATA/root.pem" "https://localhost:$PORT/.well-known/est/bench/cacerts" \
   || { echo "bench-est: ironseal did not start" >&2; tail -n 20 "$WORK/ironseal.log" >&2; exit 1; }
 
 common=(--addr "127.0.0.1:$PORT" --host localhost --ca-cert "$DATA/root.pem"
   --client-cert "$M/dev.pem" --client-key "$M/dev.key" --clients "$C" --max-seconds "$MAX_SECONDS")
-echo "bench-est: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) before the run"
+echo "bench-est: $(nproc) CPUs, load average $(bench_load_avg) before the run"
 echo "--- warm-up ($WARMUP enrolments)"
 "$BENCH" "${common[@]}" --count "$WARMUP" --name warmup
 echo "--- measured ($COUNT enrolments, $C clients)"
 "$BENCH" "${common[@]}" --count "$COUNT" --server-pid "$IS_PID" --name est_simpleenroll | tee "$WORK/result.txt"
 
-echo "bench-est: load average $(cut -d' ' -f1-3 /proc/loadavg) after the run; data dir $(du -sh "$DATA" | cut -f1)"
+echo "bench-est: load average $(bench_load_avg) after the run; data dir $(du -sh "$DATA" | cut -f1)"
 python3 - "$WORK/result.txt" <<'PY'
 import sys
 for line in open(sys.argv[1]):

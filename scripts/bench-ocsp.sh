@@ -20,20 +20,14 @@ SECS=${1:-10}
 C=${2:-32}
 THREADS=${THREADS:-1}
 MAX_REQUESTS=${MAX_REQUESTS:-2000000}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+# shellcheck source=bench-lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/bench-lib.sh"
+bench_init bench-ocsp
 BENCH=$TARGET/release/bench_ocsp
-IRONSEAL=${IRONSEAL:-$TARGET/release/ironseal}
 
-for tool in openssl curl python3; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "bench-ocsp: missing $tool" >&2; exit 2; }
-done
-
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-  echo "bench-ocsp: cargo build --release -p ironseal -p ironseal-conformance (CARGO_TARGET_DIR=$TARGET)"
-  (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET cargo build --release -p ironseal -p ironseal-conformance)
-fi
-[[ -x $IRONSEAL && -x $BENCH ]] || { echo "bench-ocsp: $IRONSEAL or $BENCH missing" >&2; exit 2; }
+bench_need_tools openssl curl python3
+bench_build -p ironseal -p ironseal-conformance
+bench_need_bins "$IRONSEAL" "$BENCH"
 
 # `openssl ocsp -port N` (OpenSSL 3.0) binds every interface. To keep the
 # whole run on loopback, re-run inside a private network namespace whose only
@@ -46,49 +40,10 @@ if [[ -z "${BENCH_OCSP_NETNS:-}" ]]; then
   echo "bench-ocsp: WARNING: no private network namespace; openssl ocsp listens on all interfaces during the run" >&2
 fi
 
-WORK=$(mktemp -d -t bench-ocsp.XXXXXX)
-PIDS=()
-cleanup() {
-  local rc=$?
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [[ "${KEEP:-0}" == 1 || $rc -ne 0 ]]; then
-    echo "bench-ocsp: work dir kept in $WORK" >&2
-  else
-    rm -rf "$WORK"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_work_dir
+bench_cleanup_on_exit
 
-read -r IS_PORT IS_HTTP H01 ALPN OSSL_PORT FIXED_PORT < <(python3 - <<'EOF'
-import socket
-socks = []
-for _ in range(6):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-)
-
-stop() { # stop one process we started, by PID
-  local pid=$1
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  local keep=()
-  for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
-  PIDS=("${keep[@]+"${keep[@]}"}")
-}
-
-wait_for() { # wait_for SECONDS PID CMD...: until CMD succeeds
-  local secs=$1 pid=$2 i
-  shift 2
-  for ((i = 0; i < secs * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 1
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  return 1
-}
+read -r IS_PORT IS_HTTP H01 ALPN OSSL_PORT FIXED_PORT <<<"$(bench_free_ports 6)"
 
 b64url() { python3 -c 'import base64,sys,urllib.parse; print(urllib.parse.quote(base64.b64encode(open(sys.argv[1],"rb").read()).decode(), safe=""))' "$1"; }
 
@@ -97,14 +52,12 @@ b64url() { python3 -c 'import base64,sys,urllib.parse; print(urllib.parse.quote(
 # ---------------------------------------------------------------------------
 DATA=$WORK/ironseal-data
 mkdir "$DATA"
-IRONSEAL_INITIAL_ADMIN_KEY=isk_bench_unused "$IRONSEAL" serve --data-dir "$DATA" \
+bench_start_ironseal "$WORK/ironseal.log" isk_bench_unused --data-dir "$DATA" \
   --listen "127.0.0.1:$IS_PORT" --http-listen "127.0.0.1:$IS_HTTP" \
   --http-public-url "http://127.0.0.1:$IS_HTTP" --hostname localhost --hostname 127.0.0.1 \
-  --test-http01-port "$H01" --test-tlsalpn01-port "$ALPN" --log-format json \
-  >"$WORK/ironseal.log" 2>&1 &
-IS_PID=$!
-PIDS+=($IS_PID)
-wait_for 30 "$IS_PID" curl -sf --cacert "$DATA/root.pem" "https://localhost:$IS_PORT/directory" \
+  --test-http01-port "$H01" --test-tlsalpn01-port "$ALPN"
+IS_PID=$BENCH_PID
+bench_wait_for 30 "$IS_PID" curl -sf --cacert "$DATA/root.pem" "https://localhost:$IS_PORT/directory" \
   || { echo "bench-ocsp: ironseal did not start" >&2; tail -n 20 "$WORK/ironseal.log" >&2; exit 1; }
 "$BENCH" issue --directory "https://localhost:$IS_PORT/directory" --ca-cert "$DATA/root.pem" \
   --http01-port "$H01" --count 3 --out "$WORK/is"
@@ -149,12 +102,12 @@ EOF
 # OpenSSL 3.0's responder can stop answering.
 OSSL_PID=
 start_openssl() {
-  [[ -n $OSSL_PID ]] && stop "$OSSL_PID"
+  [[ -n $OSSL_PID ]] && bench_stop "$OSSL_PID"
   openssl ocsp -index "$O/index.txt" -port "$OSSL_PORT" -rsigner "$O/resp.pem" -rkey "$O/resp.key" \
     -CA "$O/ca.pem" -nmin 60 -ignore_err -timeout 5 >>"$WORK/openssl-ocsp.log" 2>&1 &
   OSSL_PID=$!
-  PIDS+=($OSSL_PID)
-  wait_for 10 "$OSSL_PID" openssl ocsp -issuer "$O/ca.pem" -serial 0x1000 -url "http://127.0.0.1:$OSSL_PORT" \
+  bench_cleanup_add "$OSSL_PID"
+  bench_wait_for 10 "$OSSL_PID" openssl ocsp -issuer "$O/ca.pem" -serial 0x1000 -url "http://127.0.0.1:$OSSL_PORT" \
     -CAfile "$O/ca.pem" -timeout 2 \
     || { echo "bench-ocsp: openssl ocsp did not answer" >&2; cat "$WORK/openssl-ocsp.log" >&2; exit 1; }
 }
@@ -176,8 +129,8 @@ done
 # ---------------------------------------------------------------------------
 "$BENCH" fixed --listen "127.0.0.1:$FIXED_PORT" --file "$WORK/is/get.resp" >"$WORK/fixed.log" 2>&1 &
 FIXED_PID=$!
-PIDS+=($FIXED_PID)
-wait_for 10 "$FIXED_PID" curl -sf -o /dev/null "http://127.0.0.1:$FIXED_PORT/x"
+bench_cleanup_add "$FIXED_PID"
+bench_wait_for 10 "$FIXED_PID" curl -sf -o /dev/null "http://127.0.0.1:$FIXED_PORT/x"
 
 # ---------------------------------------------------------------------------
 # Runs

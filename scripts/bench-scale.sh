@@ -45,9 +45,9 @@ ORDERS=${ORDERS:-1000}
 ACME_C=${ACME_C:-8}
 CRL_REVOKED=${CRL_REVOKED:-1000000}
 DER_BYTES=${DER_BYTES:-650}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-IRONSEAL=${IRONSEAL:-$TARGET/release/ironseal}
+# shellcheck source=bench-lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/bench-lib.sh"
+bench_init bench-scale
 BENCH_OCSP=$TARGET/release/bench_ocsp
 BENCH_ACME=$TARGET/release/bench_acme
 SEED=$TARGET/release/examples/seed_store
@@ -55,18 +55,14 @@ CRL_FROM_STORE=$TARGET/release/examples/crl_from_store
 LOOKUP=$TARGET/release/examples/lookup_latency
 ADMIN_KEY=isk_bench_scale_unused # first start only: the admin API is not used
 
-for tool in pebble-challtestsrv openssl curl jq python3; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "bench-scale: missing $tool (see scripts/install-test-deps.sh)" >&2; exit 2; }
-done
+bench_need_tools --hint pebble-challtestsrv openssl curl jq python3
 [[ $N_SMALL =~ ^[0-9]+$ && $N_LARGE =~ ^[0-9]+$ && $N_SMALL -ge 1 && $N_LARGE -ge 1 ]] \
   || { echo "usage: $0 [N_SMALL] [N_LARGE]" >&2; exit 2; }
 
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+if bench_want_build; then
   echo "bench-scale: cargo build --release (CARGO_TARGET_DIR=$TARGET)"
-  (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET cargo build --release -p ironseal -p ironseal-conformance \
-    --bin ironseal --bin bench_ocsp --bin bench_acme)
-  (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET cargo build --release -p ironseal-storage \
-    --example seed_store --example crl_from_store --example lookup_latency)
+  bench_cargo_build -p ironseal -p ironseal-conformance --bin ironseal --bin bench_ocsp --bin bench_acme
+  bench_cargo_build -p ironseal-storage --example seed_store --example crl_from_store --example lookup_latency
 fi
 for b in "$IRONSEAL" "$BENCH_OCSP" "$BENCH_ACME" "$SEED" "$CRL_FROM_STORE" "$LOOKUP"; do
   [[ -x $b ]] || { echo "bench-scale: $b missing (build it or drop SKIP_BUILD)" >&2; exit 2; }
@@ -76,13 +72,11 @@ if [[ -n ${WORK_DIR:-} ]]; then
   mkdir -p "$WORK_DIR"
   WORK=$(mktemp -d "$WORK_DIR/bench-scale.XXXXXX")
 else
-  WORK=$(mktemp -d -t bench-scale.XXXXXX)
+  bench_work_dir
 fi
-PIDS=()
-cleanup() {
+cleanup() { # unlike bench_cleanup, a failed run's work dir goes too (its stores can take GBs), after its logs
   local rc=$?
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  bench_stop_all
   if [[ "${KEEP:-0}" == 1 ]]; then
     echo "bench-scale: work dir kept in $WORK" >&2
   else
@@ -93,71 +87,35 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-stop() { # stop one process we started, by PID (SIGTERM: ironseal flushes and exits)
-  local pid=$1
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  local keep=()
-  for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
-  PIDS=("${keep[@]+"${keep[@]}"}")
-}
-
-free_ports() { # N distinct free loopback TCP ports
-  python3 - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
-
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.2f", b - a}'; }
 hwm_mb() { awk '/^VmHWM:/{printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo 0; }
 rss_mb() { awk '/^VmRSS:/{printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo 0; }
-load_avg() { cut -d" " -f1-3 /proc/loadavg; }
 
 RESULTS=$WORK/results.txt
 : >"$RESULTS"
 record() { echo "R $*" >>"$RESULTS"; }
 
-read -r DNS_PORT CTS_MGMT <<<"$(free_ports 2)"
-pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" \
-  -dns01 "127.0.0.1:$DNS_PORT" -http01 "" -https01 "" -tlsalpn01 "" \
-  -management "127.0.0.1:$CTS_MGMT" >"$WORK/challtestsrv.log" 2>&1 &
-CTS_PID=$!
-PIDS+=($CTS_PID)
-for ((i = 0; i < 100; i++)); do
-  curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$CTS_MGMT/" && break
-  kill -0 "$CTS_PID" 2>/dev/null || { cat "$WORK/challtestsrv.log" >&2; exit 1; }
-  sleep 0.1
-done
+read -r DNS_PORT CTS_MGMT <<<"$(bench_free_ports 2)"
+bench_start_challtestsrv "$DNS_PORT" "$CTS_MGMT"
 
 # start_server DATA LOG: starts ironseal on fresh loopback ports; sets IS_PID,
 # IS_PORT, IS_HTTP, H01 and STARTUP_S (spawn until GET /directory answers 200).
 start_server() {
-  local data=$1 log=$2 alpn t0 i
-  read -r IS_PORT IS_HTTP H01 alpn <<<"$(free_ports 4)"
+  local data=$1 log=$2 alpn t0 rc=0
+  read -r IS_PORT IS_HTTP H01 alpn <<<"$(bench_free_ports 4)"
   t0=$(now)
-  IRONSEAL_INITIAL_ADMIN_KEY=$ADMIN_KEY "$IRONSEAL" serve --data-dir "$data" \
+  bench_start_ironseal "$log" "$ADMIN_KEY" --data-dir "$data" \
     --listen "127.0.0.1:$IS_PORT" --http-listen "127.0.0.1:$IS_HTTP" \
     --http-public-url "http://127.0.0.1:$IS_HTTP" --hostname localhost --hostname 127.0.0.1 \
-    --test-dns-resolver "127.0.0.1:$DNS_PORT" --test-http01-port "$H01" --test-tlsalpn01-port "$alpn" \
-    --log-format json >"$log" 2>&1 &
-  IS_PID=$!
-  PIDS+=($IS_PID)
-  for ((i = 0; i < 6000; i++)); do
-    kill -0 "$IS_PID" 2>/dev/null || { echo "bench-scale: ironseal exited; log tail:" >&2; tail -n 20 "$log" >&2; exit 1; }
-    if [[ -s $data/root.pem ]] && [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$data/root.pem" \
-      "https://localhost:$IS_PORT/directory" || true) == 200 ]]; then
-      STARTUP_S=$(since "$t0")
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "bench-scale: ironseal did not become ready in 600 s" >&2
-  exit 1
+    --test-dns-resolver "127.0.0.1:$DNS_PORT" --test-http01-port "$H01" --test-tlsalpn01-port "$alpn"
+  IS_PID=$BENCH_PID
+  bench_wait_https "https://localhost:$IS_PORT/directory" "$data/root.pem" 600 "$IS_PID" || rc=$?
+  case $rc in
+    0) STARTUP_S=$(since "$t0") ;;
+    1) echo "bench-scale: ironseal exited; log tail:" >&2; tail -n 20 "$log" >&2; exit 1 ;;
+    *) echo "bench-scale: ironseal did not become ready in 600 s" >&2; exit 1 ;;
+  esac
 }
 
 # prepare LABEL N REVOKED [SAMPLE]: a data dir whose CA was created by one
@@ -175,14 +133,14 @@ prepare() {
     "$BENCH_OCSP" issue --directory "https://localhost:$IS_PORT/directory" --ca-cert "$d/data/root.pem" \
       --http01-port "$H01" --count 3 --out "$d/acme" >/dev/null
   fi
-  stop "$IS_PID"
+  bench_stop "$IS_PID"
   local args=(--data-dir "$d/data" --certs "$n" --revoked "$revoked" --issuer-pem-out "$d/issuer.pem" --der-bytes "$DER_BYTES")
   [[ $sample -gt 0 ]] && args+=(--sample "$sample" --sample-out "$d/serials.txt")
   local t0 secs
   t0=$(now)
   "$SEED" "${args[@]}" | tee "$d/seed.log" | grep -v ' inserted, '
   secs=$(since "$t0")
-  echo "bench-scale: $label: seeded in $secs s (load $(load_avg))"
+  echo "bench-scale: $label: seeded in $secs s (load $(bench_load_avg))"
   record "size=$label name=seed secs=$secs disk_mb=$(du -sm "$d/data/db" | cut -f1)"
   if [[ $sample -gt 0 ]]; then
     cmp -s <(openssl x509 -in "$d/acme/inter.pem" -outform DER) <(openssl x509 -in "$d/issuer.pem" -outform DER) \
@@ -208,7 +166,7 @@ ocsp_run() { # ocsp_run ROUND LABEL NAME ARGS...
 
 measure() { # measure ROUND LABEL
   local round=$1 label=$2 d=$WORK/$2 n_req
-  echo "bench-scale: round $round, $label store: starting ironseal (load $(load_avg))"
+  echo "bench-scale: round $round, $label store: starting ironseal (load $(bench_load_avg))"
   if [[ -d $d/seeded ]]; then rm -rf "$d/data" && cp -a "$d/seeded" "$d/data"; fi
   start_server "$d/data" "$d/serve.$round.log"
   echo "  ready in $STARTUP_S s"
@@ -243,18 +201,18 @@ measure() { # measure ROUND LABEL
   echo "  $label acme: $(jq -r '"\(.completed)/\(.orders) orders, \(.orders_per_s*10|round/10) orders/s, p50 \(.p50_ms*10|round/10) ms, p99 \(.p99_ms*10|round/10) ms, \(.server_cpu_ms_per_order*100|round/100) ms CPU/order"' <<<"$j")"
   record "round=$round size=$label $(jq -r '"name=acme rps=\(.orders_per_s) p50_ms=\(.p50_ms) p99_ms=\(.p99_ms) cpu_ms=\(.server_cpu_ms_per_order) ok=\(.completed) bad=\(.failed)"' <<<"$j")"
   record "round=$round size=$label name=server peak_rss_mb=$(hwm_mb "$IS_PID")"
-  stop "$IS_PID"
+  bench_stop "$IS_PID"
 }
 
 echo "bench-scale: N_SMALL=$N_SMALL N_LARGE=$N_LARGE ROUNDS=$ROUNDS SAMPLE=$SAMPLE SECS=$SECS C=$C ORDERS=$ORDERS ACME_C=$ACME_C CRL_REVOKED=$CRL_REVOKED"
-echo "bench-scale: work dir $WORK, $(nproc) cores, load average $(load_avg)"
+echo "bench-scale: work dir $WORK, $(nproc) cores, load average $(bench_load_avg)"
 prepare small "$N_SMALL" 0 "$(( N_SMALL < SAMPLE ? N_SMALL : SAMPLE ))"
 prepare large "$N_LARGE" 0 "$(( N_LARGE < SAMPLE ? N_LARGE : SAMPLE ))"
 for ((r = 1; r <= ROUNDS; r++)); do
   if ((r % 2)); then order=(small large); else order=(large small); fi
   for s in "${order[@]}"; do measure "$r" "$s"; done
 done
-echo "bench-scale: measurements done, load average $(load_avg)"
+echo "bench-scale: measurements done, load average $(bench_load_avg)"
 # The store's share alone (no HTTP, no signing): get_certificate over the
 # same sampled serials, then 2,000 insert_certificate (they stay in the store).
 for s in small large; do
@@ -303,7 +261,7 @@ EOF
   echo "  server: startup $STARTUP_S s; 'ready' -> CRL served ${since_ready} s (of which build+sign ${build_ms} ms, $entries entries, $size_mb MiB);" \
     "RSS at ready $rss_ready MB, peak $peak MB; openssl crl verified it in $verify_s s"
   record "name=crl_server entries=$entries startup_s=$STARTUP_S ready_to_served_s=$since_ready build_ms=$build_ms rss_ready_mb=$rss_ready peak_rss_mb=$peak der_mib=$size_mb"
-  stop "$IS_PID"
+  bench_stop "$IS_PID"
   if [[ "${KEEP:-0}" != 1 ]]; then rm -rf "$d/data"; fi
 fi
 
@@ -386,4 +344,4 @@ for r in rows:
         print(f'CRL in the server ({r["entries"]} revocations): ready -> served {r["ready_to_served_s"]} s '
               f'(build+sign {r["build_ms"]} ms), peak RSS {r["peak_rss_mb"]} MB, startup {r["startup_s"]} s')
 EOF
-echo "bench-scale: done, load average $(load_avg)"
+echo "bench-scale: done, load average $(bench_load_avg)"

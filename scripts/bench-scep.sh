@@ -29,47 +29,23 @@ COUNT=${1:-1000}
 C=${2:-16}
 MAX_SECONDS=${MAX_SECONDS:-60}
 WARMUP=${WARMUP:-100}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+# shellcheck source=bench-lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/bench-lib.sh"
+bench_init bench-scep
 BENCH=$TARGET/release/bench_scep
-IRONSEAL=${IRONSEAL:-$TARGET/release/ironseal}
 SCEPSERVER=${SCEPSERVER:-$(command -v scepserver || true)}
 CHALLENGE=bench-challenge
 CA_KEY=${CA_KEY:-p256}
 
-for tool in curl python3; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "bench-scep: missing $tool" >&2; exit 2; }
-done
+bench_need_tools curl python3
 [[ -x $SCEPSERVER ]] || { echo "bench-scep: scepserver missing (apt-get install scep)" >&2; exit 2; }
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-  echo "bench-scep: cargo build --release -p ironseal -p ironseal-conformance (CARGO_TARGET_DIR=$TARGET)"
-  (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET cargo build --release -p ironseal -p ironseal-conformance)
-fi
-[[ -x $IRONSEAL && -x $BENCH ]] || { echo "bench-scep: $IRONSEAL or $BENCH missing" >&2; exit 2; }
+bench_build -p ironseal -p ironseal-conformance
+bench_need_bins "$IRONSEAL" "$BENCH"
 
-WORK=$(mktemp -d -t bench-scep.XXXXXX)
-IS_PID=
-MM_PID=
-cleanup() {
-  local rc=$?
-  for p in $IS_PID $MM_PID; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  if [[ "${KEEP:-0}" == 1 || $rc -ne 0 ]]; then
-    echo "bench-scep: work dir kept in $WORK" >&2
-  else
-    rm -rf "$WORK"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_work_dir
+bench_cleanup_on_exit
 
-read -r PORT HTTP_PORT MM_PORT < <(python3 - <<'PY'
-import socket
-socks = []
-for _ in range(3):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-)
+read -r PORT HTTP_PORT MM_PORT <<<"$(bench_free_ports 3)"
 
 # ironseal: an RSA CA (scepclient-compatible, like micromdm's), a device profile.
 cat >"$WORK/ironseal.toml" <<TOML
@@ -93,11 +69,10 @@ challenge = "$CHALLENGE"
 TOML
 DATA=$WORK/data
 mkdir "$DATA"
-IRONSEAL_INITIAL_ADMIN_KEY=isk_bench_unused "$IRONSEAL" serve --config "$WORK/ironseal.toml" \
+bench_start_ironseal "$WORK/ironseal.log" isk_bench_unused --config "$WORK/ironseal.toml" \
   --data-dir "$DATA" --listen "127.0.0.1:$PORT" --http-listen "127.0.0.1:$HTTP_PORT" \
-  --http-public-url "http://127.0.0.1:$HTTP_PORT" --hostname localhost --log-format json \
-  >"$WORK/ironseal.log" 2>&1 &
-IS_PID=$!
+  --http-public-url "http://127.0.0.1:$HTTP_PORT" --hostname localhost
+IS_PID=$BENCH_PID
 IS_URL="http://127.0.0.1:$HTTP_PORT/scep/bench"
 
 # micromdm scepserver: its own CA (RSA-2048, also its RA) and depot.
@@ -106,18 +81,17 @@ mkdir "$WORK/mm"
 (cd "$WORK/mm" && exec "$SCEPSERVER" -depot depot -port "$MM_PORT" -challenge "$CHALLENGE" \
   -allowrenew 0 >"$WORK/scepserver.log" 2>&1) &
 MM_PID=$!
+bench_cleanup_add "$MM_PID"
 MM_URL="http://127.0.0.1:$MM_PORT/scep"
 
-for url in "$IS_URL" "$MM_URL"; do
-  for _ in $(seq 300); do
-    curl -sf -o /dev/null "$url?operation=GetCACert" && break
-    sleep 0.1
-  done
-  curl -sf -o /dev/null "$url?operation=GetCACert" \
-    || { echo "bench-scep: $url does not answer" >&2; tail -n 20 "$WORK"/*.log >&2; exit 1; }
-done
+wait_scep() { # URL PID: until URL answers GetCACert (30 s)
+  bench_wait_for 30 "$2" curl -sf -o /dev/null "$1?operation=GetCACert" \
+    || { echo "bench-scep: $1 does not answer" >&2; tail -n 20 "$WORK"/*.log >&2; exit 1; }
+}
+wait_scep "$IS_URL" "$IS_PID"
+wait_scep "$MM_URL" "$MM_PID"
 
-echo "bench-scep: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) before the run"
+echo "bench-scep: $(nproc) CPUs, load average $(bench_load_avg) before the run"
 run() { # name url pid
   local common=(--url "$2" --challenge "$CHALLENGE" --clients "$C" --max-seconds "$MAX_SECONDS")
   echo "--- $1: warm-up ($WARMUP enrolments)"
@@ -127,7 +101,7 @@ run() { # name url pid
 }
 run ironseal "$IS_URL" "$IS_PID"
 run micromdm "$MM_URL" "$MM_PID"
-echo "bench-scep: load average $(cut -d' ' -f1-3 /proc/loadavg) after the run"
+echo "bench-scep: load average $(bench_load_avg) after the run"
 
 python3 - "$WORK/result.txt" <<'PY'
 import sys

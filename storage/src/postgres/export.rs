@@ -7,13 +7,11 @@
 //! caller's thread over a bounded channel: memory stays bounded however
 //! large the database is.
 
-use std::sync::mpsc::SyncSender;
-
 use deadpool_postgres::Pool;
 use tokio_postgres::IsolationLevel;
 
 use crate::audit::AuditEntry;
-use crate::export::{CrlNumber, ExportRecord};
+use crate::export::{CrlNumber, ExportRecord, ExportSink};
 use crate::postgres::audit::head_of;
 use crate::postgres::sql::{big, col, dec, enc, unbig};
 use crate::StoreError;
@@ -78,21 +76,11 @@ fn columns(table: &str) -> &'static str {
     }
 }
 
-/// Streams every record to `out` in non-empty batches, then an empty batch
-/// that says the export is complete (a receiver that sees the channel close
-/// without it knows the producer died). Stops early (and rolls back its
-/// read-only transaction) when the receiver is gone.
-pub(crate) async fn stream(pool: Pool, out: SyncSender<Result<Vec<ExportRecord>, StoreError>>) {
-    let send = |batch| tokio::task::block_in_place(|| out.send(batch).is_ok());
-    if let Err(e) = stream_inner(&pool, &send).await {
-        send(Err(e));
-    }
-}
-
-async fn stream_inner(
-    pool: &Pool,
-    send: &(dyn Fn(Result<Vec<ExportRecord>, StoreError>) -> bool + Sync),
-) -> Result<(), StoreError> {
+/// Hands every record to `sink`, table by table in [`TABLES`]'s order,
+/// from one read-only REPEATABLE READ snapshot, fetched in batches of
+/// [`BATCH`] rows through a portal (memory stays bounded); returns how
+/// many. An error from `sink` stops the export.
+pub(crate) async fn export(pool: &Pool, sink: &mut ExportSink<'_>) -> Result<u64, StoreError> {
     let mut c = pool.get().await?;
     let tx = c
         .build_transaction()
@@ -100,6 +88,7 @@ async fn stream_inner(
         .read_only(true)
         .start()
         .await?;
+    let mut n = 0;
     for (table, key) in TABLES {
         let stmt = tx
             .prepare(&format!(
@@ -113,18 +102,14 @@ async fn stream_inner(
             if rows.is_empty() {
                 break;
             }
-            let batch = rows
-                .iter()
-                .map(|r| record(table, r))
-                .collect::<Result<Vec<_>, _>>()?;
-            if !send(Ok(batch)) {
-                return Ok(());
+            for row in &rows {
+                sink(record(table, row)?)?;
+                n += 1;
             }
         }
     }
     tx.commit().await?;
-    send(Ok(Vec::new()));
-    Ok(())
+    Ok(n)
 }
 
 /// How many rows an export would hand out.

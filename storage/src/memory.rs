@@ -1200,9 +1200,9 @@ impl Store for MemoryStore {
 mod tests {
     use super::*;
 
-    #[test]
-    fn store_is_object_safe() {
+    #[tokio::test]
+    async fn store_is_object_safe() {
         let s: std::sync::Arc<dyn Store> = std::sync::Arc::new(MemoryStore::new());
-        assert!(s.get_account("x").is_ok_and(|a| a.is_none()));
+        assert!(s.get_account("x").await.is_ok_and(|a| a.is_none()));
     }
 }

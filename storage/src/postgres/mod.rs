@@ -54,8 +54,6 @@ mod settings;
 mod sql;
 mod tenancy;
 
-use std::future::Future;
-
 use deadpool_postgres::Pool;
 use time::OffsetDateTime;
 
@@ -107,10 +105,7 @@ impl PgStore {
             pool,
             audit_mac: std::sync::RwLock::new(None),
         };
-        let schema = options.schema.clone();
-        store
-            .run(move |p| async move { migrations::migrate(&p, schema.as_deref()).await })
-            .await?;
+        migrations::migrate(&store.pool, options.schema.as_deref()).await?;
         Ok(store)
     }
 
@@ -126,44 +121,27 @@ impl PgStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
-
-    /// Runs one operation with a handle to the pool.
-    async fn run<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
-    where
-        F: FnOnce(Pool) -> Fut,
-        Fut: Future<Output = Result<T, StoreError>>,
-    {
-        f(self.pool.clone()).await
-    }
 }
 
 #[async_trait::async_trait]
 impl Store for PgStore {
     async fn create_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
-        let account = account.clone();
-        self.run(move |p| async move { accounts::create(&p, &account).await })
-            .await
+        accounts::create(&self.pool, account).await
     }
 
     async fn get_account(&self, id: &str) -> Result<Option<AccountRecord>, StoreError> {
-        let id = id.to_owned();
-        self.run(move |p| async move { accounts::get(&p, &id).await })
-            .await
+        accounts::get(&self.pool, id).await
     }
 
     async fn account_by_thumbprint(
         &self,
         thumbprint: &str,
     ) -> Result<Option<AccountRecord>, StoreError> {
-        let thumbprint = thumbprint.to_owned();
-        self.run(move |p| async move { accounts::by_thumbprint(&p, &thumbprint).await })
-            .await
+        accounts::by_thumbprint(&self.pool, thumbprint).await
     }
 
     async fn update_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
-        let account = account.clone();
-        self.run(move |p| async move { accounts::update(&p, &account).await })
-            .await
+        accounts::update(&self.pool, account).await
     }
 
     async fn change_account_key(
@@ -171,22 +149,15 @@ impl Store for PgStore {
         account: &AccountRecord,
         old_thumbprint: &str,
     ) -> Result<(), StoreError> {
-        let account = account.clone();
-        let old_thumbprint = old_thumbprint.to_owned();
-        self.run(move |p| async move { accounts::change_key(&p, &account, &old_thumbprint).await })
-            .await
+        accounts::change_key(&self.pool, account, old_thumbprint).await
     }
 
     async fn put_order(&self, order: &OrderRecord) -> Result<(), StoreError> {
-        let order = order.clone();
-        self.run(move |p| async move { orders::put(&p, &order).await })
-            .await
+        orders::put(&self.pool, order).await
     }
 
     async fn get_order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError> {
-        let id = id.to_owned();
-        self.run(move |p| async move { orders::get(&p, &id).await })
-            .await
+        orders::get(&self.pool, id).await
     }
 
     async fn list_orders(
@@ -195,12 +166,7 @@ impl Store for PgStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
-        let account_id = account_id.to_owned();
-        let after = after.map(str::to_owned);
-        self.run(
-            move |p| async move { orders::list(&p, &account_id, after.as_deref(), limit).await },
-        )
-        .await
+        orders::list(&self.pool, account_id, after, limit).await
     }
 
     async fn transition_order(
@@ -208,15 +174,11 @@ impl Store for PgStore {
         order: &OrderRecord,
         expected: OrderStatus,
     ) -> Result<bool, StoreError> {
-        let order = order.clone();
-        self.run(move |p| async move { orders::transition(&p, &order, expected).await })
-            .await
+        orders::transition(&self.pool, order, expected).await
     }
 
     async fn put_authz(&self, authz: &AuthzRecord) -> Result<(), StoreError> {
-        let authz = authz.clone();
-        self.run(move |p| async move { authz::put(&p, &authz).await })
-            .await
+        authz::put(&self.pool, authz).await
     }
 
     async fn transition_authz(
@@ -224,15 +186,11 @@ impl Store for PgStore {
         authz: &AuthzRecord,
         expected: AuthzStatus,
     ) -> Result<bool, StoreError> {
-        let authz = authz.clone();
-        self.run(move |p| async move { authz::transition(&p, &authz, expected).await })
-            .await
+        authz::transition(&self.pool, authz, expected).await
     }
 
     async fn get_authz(&self, id: &str) -> Result<Option<AuthzRecord>, StoreError> {
-        let id = id.to_owned();
-        self.run(move |p| async move { authz::get(&p, &id).await })
-            .await
+        authz::get(&self.pool, id).await
     }
 
     async fn find_reusable_authz(
@@ -241,42 +199,29 @@ impl Store for PgStore {
         identifier: &Identifier,
         now: OffsetDateTime,
     ) -> Result<Option<AuthzRecord>, StoreError> {
-        let account_id = account_id.to_owned();
-        let identifier = identifier.clone();
-        self.run(
-            move |p| async move { authz::find_reusable(&p, &account_id, &identifier, now).await },
-        )
-        .await
+        authz::find_reusable(&self.pool, account_id, identifier, now).await
     }
 
     async fn insert_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
-        let cert = cert.clone();
-        self.run(move |p| async move { certificates::insert(&p, &cert).await })
-            .await
+        certificates::insert(&self.pool, cert).await
     }
 
     async fn get_certificate(
         &self,
         serial_hex: &str,
     ) -> Result<Option<CertificateRecord>, StoreError> {
-        let serial_hex = serial_hex.to_owned();
-        self.run(move |p| async move { certificates::get(&p, &serial_hex).await })
-            .await
+        certificates::get(&self.pool, serial_hex).await
     }
 
     async fn certificate_status(
         &self,
         serial_hex: &str,
     ) -> Result<Option<CertificateStatus>, StoreError> {
-        let serial_hex = serial_hex.to_owned();
-        self.run(move |p| async move { certificates::status(&p, &serial_hex).await })
-            .await
+        certificates::status(&self.pool, serial_hex).await
     }
 
     async fn update_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
-        let cert = cert.clone();
-        self.run(move |p| async move { certificates::update(&p, &cert).await })
-            .await
+        certificates::update(&self.pool, cert).await
     }
 
     async fn revoke_certificate(
@@ -284,78 +229,54 @@ impl Store for PgStore {
         serial_hex: &str,
         revocation: RevocationRecord,
     ) -> Result<(), StoreError> {
-        let serial_hex = serial_hex.to_owned();
-        self.run(move |p| async move { certificates::revoke(&p, &serial_hex, revocation).await })
-            .await
+        certificates::revoke(&self.pool, serial_hex, revocation).await
     }
 
     async fn mark_replaced(&self, serial_hex: &str, order_id: &str) -> Result<(), StoreError> {
-        let serial_hex = serial_hex.to_owned();
-        let order_id = order_id.to_owned();
-        self.run(
-            move |p| async move { certificates::mark_replaced(&p, &serial_hex, &order_id).await },
-        )
-        .await
+        certificates::mark_replaced(&self.pool, serial_hex, order_id).await
     }
 
     async fn revoked_certificates(
         &self,
         issuer_id: &str,
     ) -> Result<Vec<(String, RevocationRecord)>, StoreError> {
-        let issuer_id = issuer_id.to_owned();
-        self.run(move |p| async move { certificates::revoked(&p, &issuer_id).await })
-            .await
+        certificates::revoked(&self.pool, issuer_id).await
     }
 
     async fn block_key(&self, public_key_sha256: &str) -> Result<(), StoreError> {
-        let public_key_sha256 = public_key_sha256.to_owned();
-        self.run(move |p| async move { certificates::block_key(&p, &public_key_sha256).await })
-            .await
+        certificates::block_key(&self.pool, public_key_sha256).await
     }
 
     async fn is_key_blocked(&self, public_key_sha256: &str) -> Result<bool, StoreError> {
-        let public_key_sha256 = public_key_sha256.to_owned();
-        self.run(move |p| async move { certificates::is_key_blocked(&p, &public_key_sha256).await })
-            .await
+        certificates::is_key_blocked(&self.pool, public_key_sha256).await
     }
 
     async fn put_ca(&self, ca: &CaRecord) -> Result<(), StoreError> {
-        let ca = ca.clone();
-        self.run(move |p| async move { cas::put(&p, &ca).await })
-            .await
+        cas::put(&self.pool, ca).await
     }
 
     async fn get_ca(&self, id: &str) -> Result<Option<CaRecord>, StoreError> {
-        let id = id.to_owned();
-        self.run(move |p| async move { cas::get(&p, &id).await })
-            .await
+        cas::get(&self.pool, id).await
     }
 
     async fn list_cas(&self) -> Result<Vec<CaRecord>, StoreError> {
-        self.run(move |p| async move { cas::list(&p).await }).await
+        cas::list(&self.pool).await
     }
 
     async fn next_crl_number(&self, ca_id: &str) -> Result<u64, StoreError> {
-        let ca_id = ca_id.to_owned();
-        self.run(move |p| async move { cas::next_crl_number(&p, &ca_id).await })
-            .await
+        cas::next_crl_number(&self.pool, ca_id).await
     }
 
     async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-        let key = key.clone();
-        self.run(move |p| async move { api_keys::create(&p, &key).await })
-            .await
+        api_keys::create(&self.pool, key).await
     }
 
     async fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let id = id.to_owned();
-        self.run(move |p| async move { api_keys::get(&p, &id).await })
-            .await
+        api_keys::get(&self.pool, id).await
     }
 
     async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        self.run(move |p| async move { api_keys::list(&p).await })
-            .await
+        api_keys::list(&self.pool).await
     }
 
     async fn disable_api_key(
@@ -363,26 +284,20 @@ impl Store for PgStore {
         id: &str,
         at: OffsetDateTime,
     ) -> Result<ApiKeyRecord, StoreError> {
-        let id = id.to_owned();
-        self.run(move |p| async move { api_keys::disable(&p, &id, at).await })
-            .await
+        api_keys::disable(&self.pool, id, at).await
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
-        let event = event.clone();
         let mac = self.audit_mac();
-        self.run(move |p| async move { audit::append(&p, &event, mac.as_ref()).await })
-            .await
+        audit::append(&self.pool, event, mac.as_ref()).await
     }
 
     async fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
-        self.run(move |p| async move { audit::entries(&p, after, limit).await })
-            .await
+        audit::entries(&self.pool, after, limit).await
     }
 
     async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
-        self.run(move |p| async move { audit::head(&p).await })
-            .await
+        audit::head(&self.pool).await
     }
 
     fn set_audit_mac_key(&self, key: AuditMacKey) {
@@ -393,15 +308,11 @@ impl Store for PgStore {
     }
 
     async fn create_audit_key(&self, record: &AuditKeyRecord) -> Result<bool, StoreError> {
-        let record = record.clone();
-        self.run(move |p| async move { audit::create_key(&p, &record).await })
-            .await
+        audit::create_key(&self.pool, record).await
     }
 
     async fn get_audit_key(&self, name: &str) -> Result<Option<AuditKeyRecord>, StoreError> {
-        let name = name.to_owned();
-        self.run(move |p| async move { audit::get_key(&p, &name).await })
-            .await
+        audit::get_key(&self.pool, name).await
     }
 
     /// A no-op: every method commits its transaction before it returns,
@@ -412,9 +323,7 @@ impl Store for PgStore {
     }
 
     async fn import_audit_entry(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        let entry = entry.clone();
-        self.run(move |p| async move { export::import_audit_entry(&p, &entry).await })
-            .await
+        export::import_audit_entry(&self.pool, entry).await
     }
 
     async fn export_records(&self, sink: &mut ExportSink<'_>) -> Result<u64, StoreError> {
@@ -422,8 +331,7 @@ impl Store for PgStore {
     }
 
     async fn count_records(&self) -> Result<u64, StoreError> {
-        self.run(move |p| async move { export::count(&p).await })
-            .await
+        export::count(&self.pool).await
     }
 
     async fn purge_expired(
@@ -431,8 +339,7 @@ impl Store for PgStore {
         before: OffsetDateTime,
         limit: usize,
     ) -> Result<crate::Purged, StoreError> {
-        self.run(move |p| async move { purge::purge_expired(&p, before, limit).await })
-            .await
+        purge::purge_expired(&self.pool, before, limit).await
     }
 
     async fn count_pending(
@@ -441,9 +348,7 @@ impl Store for PgStore {
         now: OffsetDateTime,
         limit: usize,
     ) -> Result<crate::PendingCounts, StoreError> {
-        let account_id = account_id.to_owned();
-        self.run(move |p| async move { pending::count_pending(&p, &account_id, now, limit).await })
-            .await
+        pending::count_pending(&self.pool, account_id, now, limit).await
     }
 
     async fn rate_bucket(
@@ -453,39 +358,28 @@ impl Store for PgStore {
         gcra: crate::Gcra,
         now_ns: i64,
     ) -> Result<crate::Bucket, StoreError> {
-        let key = key.to_owned();
-        self.run(
-            move |p| async move { rate_buckets::rate_bucket(&p, &key, op, gcra, now_ns).await },
-        )
-        .await
+        rate_buckets::rate_bucket(&self.pool, key, op, gcra, now_ns).await
     }
 
     async fn purge_rate_buckets(&self, now_ns: i64) -> Result<u64, StoreError> {
-        self.run(move |p| async move { rate_buckets::purge_rate_buckets(&p, now_ns).await })
-            .await
+        rate_buckets::purge_rate_buckets(&self.pool, now_ns).await
     }
 
     async fn redeem_nonce(&self, id: u128, expires: u64) -> Result<bool, StoreError> {
-        self.run(move |p| async move { nonces::redeem_nonce(&p, id, expires).await })
-            .await
+        nonces::redeem_nonce(&self.pool, id, expires).await
     }
 
     async fn purge_nonces(&self, now: u64) -> Result<u64, StoreError> {
-        self.run(move |p| async move { nonces::purge_nonces(&p, now).await })
-            .await
+        nonces::purge_nonces(&self.pool, now).await
     }
 
     async fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError> {
-        let ca_id = ca_id.to_owned();
-        self.run(move |p| async move { export::set_crl_number(&p, &ca_id, last).await })
-            .await
+        export::set_crl_number(&self.pool, ca_id, last).await
     }
 
     async fn record_issuance(&self, write: &IssuanceWrite) -> Result<AuditEntry, StoreError> {
-        let write = write.clone();
         let mac = self.audit_mac();
-        self.run(move |p| async move { issuance::record(&p, &write, mac.as_ref()).await })
-            .await
+        issuance::record(&self.pool, write, mac.as_ref()).await
     }
 
     async fn create_account_bound(
@@ -493,27 +387,19 @@ impl Store for PgStore {
         account: &AccountRecord,
         eab_kid: &str,
     ) -> Result<(), StoreError> {
-        let account = account.clone();
-        let eab_kid = eab_kid.to_owned();
-        self.run(move |p| async move { accounts::create_bound(&p, &account, &eab_kid).await })
-            .await
+        accounts::create_bound(&self.pool, account, eab_kid).await
     }
 
     async fn create_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError> {
-        let tenant = tenant.clone();
-        self.run(move |p| async move { tenancy::create_tenant(&p, &tenant).await })
-            .await
+        tenancy::create_tenant(&self.pool, tenant).await
     }
 
     async fn get_tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError> {
-        let id = id.to_owned();
-        self.run(move |p| async move { tenancy::get_tenant(&p, &id).await })
-            .await
+        tenancy::get_tenant(&self.pool, id).await
     }
 
     async fn list_tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
-        self.run(move |p| async move { tenancy::list_tenants(&p).await })
-            .await
+        tenancy::list_tenants(&self.pool).await
     }
 
     async fn disable_tenant(
@@ -521,30 +407,22 @@ impl Store for PgStore {
         id: &str,
         at: OffsetDateTime,
     ) -> Result<TenantRecord, StoreError> {
-        let id = id.to_owned();
-        self.run(move |p| async move { tenancy::disable_tenant(&p, &id, at).await })
-            .await
+        tenancy::disable_tenant(&self.pool, id, at).await
     }
 
     async fn create_eab_key(&self, key: &EabKeyRecord) -> Result<(), StoreError> {
-        let key = key.clone();
-        self.run(move |p| async move { tenancy::create_eab_key(&p, &key).await })
-            .await
+        tenancy::create_eab_key(&self.pool, key).await
     }
 
     async fn get_eab_key(&self, kid: &str) -> Result<Option<EabKeyRecord>, StoreError> {
-        let kid = kid.to_owned();
-        self.run(move |p| async move { tenancy::get_eab_key(&p, &kid).await })
-            .await
+        tenancy::get_eab_key(&self.pool, kid).await
     }
 
     async fn list_eab_keys(
         &self,
         tenant_id: Option<&str>,
     ) -> Result<Vec<EabKeyRecord>, StoreError> {
-        let tenant_id = tenant_id.map(str::to_owned);
-        self.run(move |p| async move { tenancy::list_eab_keys(&p, tenant_id.as_deref()).await })
-            .await
+        tenancy::list_eab_keys(&self.pool, tenant_id).await
     }
 
     async fn disable_eab_key(
@@ -552,30 +430,22 @@ impl Store for PgStore {
         kid: &str,
         at: OffsetDateTime,
     ) -> Result<EabKeyRecord, StoreError> {
-        let kid = kid.to_owned();
-        self.run(move |p| async move { tenancy::disable_eab_key(&p, &kid, at).await })
-            .await
+        tenancy::disable_eab_key(&self.pool, kid, at).await
     }
 
     async fn create_est_user(&self, user: &EstUserRecord) -> Result<(), StoreError> {
-        let user = user.clone();
-        self.run(move |p| async move { est_users::create(&p, &user).await })
-            .await
+        est_users::create(&self.pool, user).await
     }
 
     async fn get_est_user(&self, username: &str) -> Result<Option<EstUserRecord>, StoreError> {
-        let username = username.to_owned();
-        self.run(move |p| async move { est_users::get(&p, &username).await })
-            .await
+        est_users::get(&self.pool, username).await
     }
 
     async fn list_est_users(
         &self,
         tenant_id: Option<&str>,
     ) -> Result<Vec<EstUserRecord>, StoreError> {
-        let tenant_id = tenant_id.map(str::to_owned);
-        self.run(move |p| async move { est_users::list(&p, tenant_id.as_deref()).await })
-            .await
+        est_users::list(&self.pool, tenant_id).await
     }
 
     async fn disable_est_user(
@@ -583,29 +453,22 @@ impl Store for PgStore {
         username: &str,
         at: OffsetDateTime,
     ) -> Result<EstUserRecord, StoreError> {
-        let username = username.to_owned();
-        self.run(move |p| async move { est_users::disable(&p, &username, at).await })
-            .await
+        est_users::disable(&self.pool, username, at).await
     }
 
     async fn create_approval(&self, approval: &ApprovalRecord) -> Result<(), StoreError> {
-        let approval = approval.clone();
-        self.run(move |p| async move { approvals::create(&p, &approval).await })
-            .await
+        approvals::create(&self.pool, approval).await
     }
 
     async fn get_approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError> {
-        let id = id.to_owned();
-        self.run(move |p| async move { approvals::get(&p, &id).await })
-            .await
+        approvals::get(&self.pool, id).await
     }
 
     async fn list_approvals(
         &self,
         status: Option<ApprovalStatus>,
     ) -> Result<Vec<ApprovalRecord>, StoreError> {
-        self.run(move |p| async move { approvals::list(&p, status).await })
-            .await
+        approvals::list(&self.pool, status).await
     }
 
     async fn update_approval(
@@ -613,18 +476,14 @@ impl Store for PgStore {
         approval: &ApprovalRecord,
         expected: ApprovalStatus,
     ) -> Result<bool, StoreError> {
-        let approval = approval.clone();
-        self.run(move |p| async move { approvals::update(&p, &approval, expected).await })
-            .await
+        approvals::update(&self.pool, approval, expected).await
     }
 
     async fn get_scep_transaction(
         &self,
         id: &str,
     ) -> Result<Option<ScepTransactionRecord>, StoreError> {
-        let id = id.to_owned();
-        self.run(move |p| async move { scep::get(&p, &id).await })
-            .await
+        scep::get(&self.pool, id).await
     }
 
     async fn put_scep_transaction(
@@ -632,46 +491,35 @@ impl Store for PgStore {
         record: &ScepTransactionRecord,
         expected: Option<&ScepTransactionRecord>,
     ) -> Result<bool, StoreError> {
-        let record = record.clone();
-        let expected = expected.cloned();
-        self.run(move |p| async move { scep::put(&p, &record, expected.as_ref()).await })
-            .await
+        scep::put(&self.pool, record, expected).await
     }
 
     async fn delete_scep_transaction(
         &self,
         expected: &ScepTransactionRecord,
     ) -> Result<bool, StoreError> {
-        let expected = expected.clone();
-        self.run(move |p| async move { scep::delete(&p, &expected).await })
-            .await
+        scep::delete(&self.pool, expected).await
     }
 
     async fn create_scep_challenge(
         &self,
         challenge: &ScepChallengeRecord,
     ) -> Result<(), StoreError> {
-        let challenge = challenge.clone();
-        self.run(move |p| async move { scep_challenges::create(&p, &challenge).await })
-            .await
+        scep_challenges::create(&self.pool, challenge).await
     }
 
     async fn get_scep_challenge(
         &self,
         hash: &str,
     ) -> Result<Option<ScepChallengeRecord>, StoreError> {
-        let hash = hash.to_owned();
-        self.run(move |p| async move { scep_challenges::get(&p, &hash).await })
-            .await
+        scep_challenges::get(&self.pool, hash).await
     }
 
     async fn list_scep_challenges(
         &self,
         tenant_id: Option<&str>,
     ) -> Result<Vec<ScepChallengeRecord>, StoreError> {
-        let tenant_id = tenant_id.map(str::to_owned);
-        self.run(move |p| async move { scep_challenges::list(&p, tenant_id.as_deref()).await })
-            .await
+        scep_challenges::list(&self.pool, tenant_id).await
     }
 
     async fn redeem_scep_challenge(
@@ -679,15 +527,11 @@ impl Store for PgStore {
         hash: &str,
         at: OffsetDateTime,
     ) -> Result<Option<ScepChallengeRecord>, StoreError> {
-        let hash = hash.to_owned();
-        self.run(move |p| async move { scep_challenges::redeem(&p, &hash, at).await })
-            .await
+        scep_challenges::redeem(&self.pool, hash, at).await
     }
 
     async fn remove_scep_challenge(&self, hash: &str) -> Result<bool, StoreError> {
-        let hash = hash.to_owned();
-        self.run(move |p| async move { scep_challenges::remove(&p, &hash).await })
-            .await
+        scep_challenges::remove(&self.pool, hash).await
     }
 
     async fn scep_transactions_before(
@@ -696,20 +540,15 @@ impl Store for PgStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ScepTransactionRecord>, StoreError> {
-        let after = after.map(str::to_string);
-        self.run(move |p| async move { scep::before(&p, before, after.as_deref(), limit).await })
-            .await
+        scep::before(&self.pool, before, after, limit).await
     }
 
     async fn change_generations(&self) -> Result<Generations, StoreError> {
-        self.run(move |p| async move { settings::generations(&p).await })
-            .await
+        settings::generations(&self.pool).await
     }
 
     async fn get_setting(&self, name: &str) -> Result<Option<SettingRecord>, StoreError> {
-        let name = name.to_owned();
-        self.run(move |p| async move { settings::get(&p, &name).await })
-            .await
+        settings::get(&self.pool, name).await
     }
 
     async fn put_setting(
@@ -718,15 +557,11 @@ impl Store for PgStore {
         value: &[u8],
         expected: Option<u64>,
     ) -> Result<Option<u64>, StoreError> {
-        let (name, value) = (name.to_owned(), value.to_vec());
-        self.run(move |p| async move { settings::put(&p, &name, &value, expected).await })
-            .await
+        settings::put(&self.pool, name, value, expected).await
     }
 
     async fn bootstrap_lock(&self) -> Result<StoreLock, StoreError> {
-        let client = self
-            .run(move |p| async move { settings::bootstrap_lock(&p).await })
-            .await?;
+        let client = settings::bootstrap_lock(&self.pool).await?;
         Ok(StoreLock::holding(Box::new(client)))
     }
 
@@ -737,32 +572,23 @@ impl Store for PgStore {
         now_ns: i64,
         ttl_ns: i64,
     ) -> Result<Option<crate::Lease>, StoreError> {
-        let (name, holder) = (name.to_owned(), holder.to_owned());
-        self.run(move |p| async move { leases::acquire(&p, &name, &holder, now_ns, ttl_ns).await })
-            .await
+        leases::acquire(&self.pool, name, holder, now_ns, ttl_ns).await
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
-        let (name, holder) = (name.to_owned(), holder.to_owned());
-        self.run(move |p| async move { leases::release(&p, &name, &holder).await })
-            .await
+        leases::release(&self.pool, name, holder).await
     }
 
     async fn get_lease(&self, name: &str) -> Result<Option<crate::Lease>, StoreError> {
-        let name = name.to_owned();
-        self.run(move |p| async move { leases::get(&p, &name).await })
-            .await
+        leases::get(&self.pool, name).await
     }
 
     async fn purge_leases(&self, before_ns: i64) -> Result<u64, StoreError> {
-        self.run(move |p| async move { leases::purge(&p, before_ns).await })
-            .await
+        leases::purge(&self.pool, before_ns).await
     }
 
     async fn put_crl(&self, crl: &crate::StoredCrl) -> Result<bool, StoreError> {
-        let crl = crl.clone();
-        self.run(move |p| async move { crls::put(&p, &crl).await })
-            .await
+        crls::put(&self.pool, crl).await
     }
 
     async fn get_crl(
@@ -770,9 +596,7 @@ impl Store for PgStore {
         ca_id: &str,
         part: crate::CrlPart,
     ) -> Result<Option<crate::StoredCrl>, StoreError> {
-        let ca_id = ca_id.to_owned();
-        self.run(move |p| async move { crls::get(&p, &ca_id, part).await })
-            .await
+        crls::get(&self.pool, ca_id, part).await
     }
 
     async fn crl_head(
@@ -780,32 +604,24 @@ impl Store for PgStore {
         ca_id: &str,
         part: crate::CrlPart,
     ) -> Result<(u64, Option<crate::CrlHead>), StoreError> {
-        let ca_id = ca_id.to_owned();
-        self.run(move |p| async move { crls::head(&p, &ca_id, part).await })
-            .await
+        crls::head(&self.pool, ca_id, part).await
     }
 
     async fn bump_crl_generation(&self, ca_id: &str) -> Result<u64, StoreError> {
-        let ca_id = ca_id.to_owned();
-        self.run(move |p| async move { crls::bump_generation(&p, &ca_id).await })
-            .await
+        crls::bump_generation(&self.pool, ca_id).await
     }
 
     async fn put_ocsp_responder(
         &self,
         record: &crate::OcspResponderRecord,
     ) -> Result<(), StoreError> {
-        let record = record.clone();
-        self.run(move |p| async move { crls::put_responder(&p, &record).await })
-            .await
+        crls::put_responder(&self.pool, record).await
     }
 
     async fn get_ocsp_responder(
         &self,
         ca_id: &str,
     ) -> Result<Option<crate::OcspResponderRecord>, StoreError> {
-        let ca_id = ca_id.to_owned();
-        self.run(move |p| async move { crls::get_responder(&p, &ca_id).await })
-            .await
+        crls::get_responder(&self.pool, ca_id).await
     }
 }

@@ -269,6 +269,102 @@ async fn postgres_keyed_audit_rewrite_is_detected() {
     );
 }
 
+// ------------------------------------------------------ cached statements
+
+/// Every kind of call the test below repeats around schema changes; `n`
+/// names this round's records, and every earlier round's are read back.
+async fn exercise_cached_statements(s: &PgStore, n: usize) {
+    let id = format!("a{n}");
+    s.create_account(&account(&id, &format!("th{n}")))
+        .await
+        .unwrap();
+    for m in 0..=n {
+        assert!(s.get_account(&format!("a{m}")).await.unwrap().is_some());
+        assert!(s
+            .account_by_thumbprint(&format!("th{m}"))
+            .await
+            .unwrap()
+            .is_some());
+    }
+    s.put_order(&order(
+        &format!("o{n}"),
+        "acct",
+        T0 + time::Duration::minutes(n as i64),
+    ))
+    .await
+    .unwrap();
+    let all: Vec<String> = (0..=n).map(|m| format!("o{m}")).collect();
+    assert_eq!(s.list_orders("acct", None, 100).await.unwrap(), all);
+    s.insert_certificate(&cert(&format!("{n:02x}"), "ica"))
+        .await
+        .unwrap();
+    s.block_key(&format!("{n:02x}")).await.unwrap();
+    for m in 0..=n {
+        assert!(s
+            .get_certificate(&format!("{m:02x}"))
+            .await
+            .unwrap()
+            .is_some());
+        assert!(s.is_key_blocked(&format!("{m:02x}")).await.unwrap());
+    }
+    assert_eq!(s.next_crl_number("ca").await.unwrap(), n as u64 + 1);
+    s.append_audit(&event(n)).await.unwrap();
+    let entries = s.audit_entries(0, 100).await.unwrap();
+    assert_eq!(entries.len(), n + 1);
+    verify_chain(&entries, None, s.audit_head().await.unwrap().as_ref()).unwrap();
+}
+
+/// Statements cached on a connection survive schema changes made behind
+/// the store's back, as a later migration (run by another replica) would
+/// make them: columns, an index and a table added, a table rebuilt under
+/// its name. A result column whose type changes fails the one call that
+/// finds its cached plan stale ("cached plan must not change result
+/// type"); the statement is evicted and the next call works.
+#[tokio::test]
+async fn postgres_cached_statements_survive_a_schema_change() {
+    let schema = fresh_schema();
+    // One connection: every call below runs on the statements cached on it.
+    let s = PgStore::open(&PgOptions {
+        url: pg_url(),
+        pool_size: 1,
+        schema: Some(schema.clone()),
+    })
+    .await
+    .unwrap();
+    exercise_cached_statements(&s, 0).await;
+    raw_sql(
+        &schema,
+        "ALTER TABLE accounts ADD COLUMN note text;
+         CREATE INDEX accounts_by_note ON accounts (note);
+         ALTER TABLE certificates ADD COLUMN extra integer NOT NULL DEFAULT 0;
+         CREATE TABLE future_kind (id text PRIMARY KEY);
+         ALTER TABLE blocked_keys RENAME TO blocked_keys_old;
+         CREATE TABLE blocked_keys (LIKE blocked_keys_old INCLUDING ALL);
+         INSERT INTO blocked_keys SELECT * FROM blocked_keys_old;
+         DROP TABLE blocked_keys_old;",
+    )
+    .await;
+    exercise_cached_statements(&s, 1).await;
+    // `SELECT id FROM orders …` now returns varchar, not text.
+    raw_sql(
+        &schema,
+        "ALTER TABLE orders ALTER COLUMN id TYPE varchar(64) COLLATE \"C\"",
+    )
+    .await;
+    if let Err(e) = s.list_orders("acct", None, 100).await {
+        assert!(
+            e.to_string()
+                .contains("cached plan must not change result type"),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        s.list_orders("acct", None, 100).await.unwrap(),
+        vec!["o0", "o1"]
+    );
+    exercise_cached_statements(&s, 2).await;
+}
+
 // ------------------------------------------------ the caller's runtime
 
 /// The store runs on its caller's runtime (no bridge of its own, decision
@@ -706,4 +802,121 @@ async fn two_handles_lease_race() {
     }
     let last = b.get_lease("crl:race").await.unwrap().unwrap();
     assert_eq!(last.token, tenures.last().unwrap().0);
+}
+
+// -------------------------------------------------------------- benchmark
+
+/// Runs `op(i)` for i in `base..base + n`, one at a time; the median and
+/// the mean time per call in µs.
+async fn timed<F, Fut>(base: usize, n: usize, mut op: F) -> (f64, f64)
+where
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut lat = Vec::with_capacity(n);
+    for i in base..base + n {
+        let t = std::time::Instant::now();
+        op(i).await;
+        lat.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    lat.sort_by(f64::total_cmp);
+    (lat[n / 2], lat.iter().sum::<f64>() / n as f64)
+}
+
+/// Time per call of common store operations on one handle, one call at a
+/// time (so on one pooled connection): what the statement cache saves is a
+/// parse round trip per statement. A measurement, not a check; run with
+///
+/// ```sh
+/// cargo test --release -p ironseal-storage --test battery_postgres \
+///     postgres_bench_common_operations -- --ignored --nocapture
+/// ```
+#[tokio::test]
+#[ignore = "a benchmark: run it on purpose (see its doc comment)"]
+async fn postgres_bench_common_operations() {
+    use ironseal_storage::{BucketOp, Gcra};
+    const N: usize = 2000;
+    let s = &open(&fresh_schema()).await;
+    s.create_account(&account("acct", "th")).await.unwrap();
+    s.insert_certificate(&cert("0a", "ica")).await.unwrap();
+    let gcra = Gcra {
+        interval_ns: 1,
+        burst: 1_000_000,
+    };
+    // Round 0 warms up (the pool opens its connection; with the cache,
+    // every statement is prepared); round 1 is reported.
+    let mut report = Vec::new();
+    for round in 0..2 {
+        let base = round * N;
+        let figures = [
+            (
+                "get_account",
+                timed(base, N, |_| async move {
+                    s.get_account("acct").await.unwrap().unwrap();
+                })
+                .await,
+            ),
+            (
+                "certificate_status",
+                timed(base, N, |_| async move {
+                    s.certificate_status("0a").await.unwrap().unwrap();
+                })
+                .await,
+            ),
+            (
+                "redeem_nonce",
+                timed(base, N, |i| async move {
+                    assert!(s.redeem_nonce(i as u128, u64::MAX >> 1).await.unwrap());
+                })
+                .await,
+            ),
+            (
+                "rate_bucket",
+                timed(base, N, |i| async move {
+                    let now = i64::try_from(i).unwrap();
+                    s.rate_bucket("k", BucketOp::Take, gcra, now).await.unwrap();
+                })
+                .await,
+            ),
+            (
+                "insert_certificate",
+                timed(base, N, |i| async move {
+                    let c = cert(&format!("{i:08x}"), "ica");
+                    s.insert_certificate(&c).await.unwrap();
+                })
+                .await,
+            ),
+            (
+                "put_order + transition_order",
+                timed(base, N, |i| async move {
+                    let mut o = order(&format!("o{i}"), "acct", T0);
+                    s.put_order(&o).await.unwrap();
+                    o.status = OrderStatus::Ready;
+                    assert!(s.transition_order(&o, OrderStatus::Pending).await.unwrap());
+                })
+                .await,
+            ),
+            (
+                "append_audit",
+                timed(base, N, |i| async move {
+                    s.append_audit(&event(i)).await.unwrap();
+                })
+                .await,
+            ),
+            (
+                "change_generations",
+                timed(base, N, |_| async move {
+                    s.change_generations().await.unwrap();
+                })
+                .await,
+            ),
+        ];
+        if round == 1 {
+            report.extend(figures);
+        }
+    }
+    println!("{:<30} {:>9} {:>9}", "µs per call", "median", "mean");
+    for (what, (median, mean)) in report {
+        println!("{what:<30} {median:>9.1} {mean:>9.1}");
+    }
 }

@@ -13,7 +13,7 @@ use tokio_postgres::IsolationLevel;
 use crate::audit::AuditEntry;
 use crate::export::{CrlNumber, ExportRecord, ExportSink};
 use crate::postgres::audit::head_of;
-use crate::postgres::sql::{big, col, dec, enc, unbig};
+use crate::postgres::sql::{big, col, dec, enc, unbig, Cached};
 use crate::StoreError;
 
 /// Rows fetched per round trip.
@@ -90,6 +90,7 @@ pub(crate) async fn export(pool: &Pool, sink: &mut ExportSink<'_>) -> Result<u64
         .await?;
     let mut n = 0;
     for (table, key) in TABLES {
+        // Built per table and run once per export: not worth a cache entry.
         let stmt = tx
             .prepare(&format!(
                 "SELECT {} FROM {table} ORDER BY {key}",
@@ -120,7 +121,9 @@ pub(crate) async fn count(pool: &Pool) -> Result<u64, StoreError> {
         .map(|(t, _)| format!("(SELECT count(*) FROM {t})"))
         .collect::<Vec<_>>()
         .join(" + ");
-    let row = c.query_one(&format!("SELECT ({sum})::bigint"), &[]).await?;
+    let row = c
+        .query_one_cached(&format!("SELECT ({sum})::bigint"), &[])
+        .await?;
     unbig(col(&row, 0)?)
 }
 
@@ -130,7 +133,7 @@ pub(crate) async fn import_audit_entry(pool: &Pool, entry: &AuditEntry) -> Resul
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
     let row = tx
-        .query_one(
+        .query_one_cached(
             "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
             &[],
         )
@@ -139,12 +142,12 @@ pub(crate) async fn import_audit_entry(pool: &Pool, entry: &AuditEntry) -> Resul
         .check_follows(head_of(&row)?.as_ref())
         .map_err(StoreError::Corrupt)?;
     let seq = big(entry.seq)?;
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO audit_log (seq, doc) VALUES ($1, $2)",
         &[&seq, &enc(entry)?],
     )
     .await?;
-    tx.execute(
+    tx.execute_cached(
         "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
         &[&seq, &entry.entry_hash],
     )
@@ -157,7 +160,7 @@ pub(crate) async fn import_audit_entry(pool: &Pool, entry: &AuditEntry) -> Resul
 pub(crate) async fn set_crl_number(pool: &Pool, ca_id: &str, last: u64) -> Result<(), StoreError> {
     let c = pool.get().await?;
     let last = big(last)?;
-    c.execute(
+    c.execute_cached(
         "INSERT INTO crl_numbers (ca_id, last) VALUES ($1, $2)
          ON CONFLICT (ca_id) DO UPDATE SET last = EXCLUDED.last",
         &[&ca_id, &last],

@@ -13,7 +13,7 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use ironseal_ca_core::sealed::{open, seal, Kek};
 use ironseal_storage::{
@@ -34,8 +34,9 @@ pub struct AuditKeys {
     pub keyed_from: u64,
     /// Signs checkpoints.
     pub signer: CheckpointSigner,
-    /// The head of the last checkpoint this process wrote.
-    last: Mutex<Option<AuditHead>>,
+    /// The head of the last checkpoint this process wrote (an async lock:
+    /// held while the checkpoint line is synced to its file).
+    last: tokio::sync::Mutex<Option<AuditHead>>,
 }
 
 /// The authenticated data a key is sealed under.
@@ -46,14 +47,17 @@ fn aad(name: &str, keyed_from: u64) -> Vec<u8> {
 /// Opens the record `name`, or makes, seals and stores a new key with
 /// `make` (which returns the secret and the public key, if any). Of
 /// replicas racing to make it, one wins and all use the winner's.
-fn ensure_record(
-    store: &dyn Store,
+async fn ensure_record(
+    store: &Arc<dyn Store>,
     kek: &Kek,
     name: &str,
     make: impl FnOnce() -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), BootError>,
 ) -> Result<(AuditKeyRecord, Zeroizing<Vec<u8>>), BootError> {
-    if store.get_audit_key(name)?.is_none() {
-        let keyed_from = store.audit_head()?.map_or(1, |h| h.seq.saturating_add(1));
+    if store.get_audit_key(name).await?.is_none() {
+        let keyed_from = store
+            .audit_head()
+            .await?
+            .map_or(1, |h| h.seq.saturating_add(1));
         let (secret, public_key) = make()?;
         let record = AuditKeyRecord {
             name: name.to_string(),
@@ -62,8 +66,8 @@ fn ensure_record(
             keyed_from,
             created_at: OffsetDateTime::now_utc(),
         };
-        if store.create_audit_key(&record)? {
-            store.flush()?;
+        if store.create_audit_key(&record).await? {
+            crate::durability::flush(store).await?;
             tracing::info!(
                 key = name,
                 keyed_from,
@@ -72,7 +76,8 @@ fn ensure_record(
         }
     }
     let record = store
-        .get_audit_key(name)?
+        .get_audit_key(name)
+        .await?
         .ok_or_else(|| StoreError::Corrupt(format!("audit key {name} vanished")))?;
     let secret = open(kek, &record.sealed_key, &aad(name, record.keyed_from)).map_err(|e| {
         BootError::Kek(format!(
@@ -85,16 +90,18 @@ fn ensure_record(
 
 /// Opens (on first start: makes) the audit keys and hands the MAC key to
 /// the store. Call before anything is appended to the audit log.
-pub fn ensure(store: &dyn Store, kek: &Kek) -> Result<AuditKeys, BootError> {
+pub async fn ensure(store: &Arc<dyn Store>, kek: &Kek) -> Result<AuditKeys, BootError> {
     let (mac_record, mac_secret) = ensure_record(store, kek, AUDIT_MAC_KEY, || {
         let key: [u8; AuditMacKey::LEN] = rand::random();
         Ok((Zeroizing::new(key.to_vec()), Vec::new()))
-    })?;
+    })
+    .await?;
     let mac = AuditMacKey::from_bytes(&mac_secret).map_err(BootError::Kek)?;
     let (cp_record, pkcs8) = ensure_record(store, kek, AUDIT_CHECKPOINT_KEY, || {
         let (signer, pkcs8) = CheckpointSigner::generate().map_err(BootError::Kek)?;
         Ok((Zeroizing::new(pkcs8), signer.public_key_der().to_vec()))
-    })?;
+    })
+    .await?;
     let signer = CheckpointSigner::from_pkcs8(&pkcs8).map_err(BootError::Kek)?;
     if signer.public_key_der() != cp_record.public_key.as_slice() {
         return Err(BootError::Kek(
@@ -107,7 +114,7 @@ pub fn ensure(store: &dyn Store, kek: &Kek) -> Result<AuditKeys, BootError> {
         mac,
         keyed_from: mac_record.keyed_from,
         signer,
-        last: Mutex::new(None),
+        last: tokio::sync::Mutex::new(None),
     })
 }
 
@@ -115,17 +122,18 @@ impl AuditKeys {
     /// Signs a checkpoint of the current head, logs it at info level and
     /// appends it to `file` (one JSON line) if given. `None` while the log
     /// is empty, or if `only_if_moved` and the head has not moved since
-    /// this process's last checkpoint.
-    pub fn checkpoint(
+    /// this process's last checkpoint. The file is written and synced on a
+    /// blocking thread.
+    pub async fn checkpoint(
         &self,
         store: &dyn Store,
         file: Option<&Path>,
         only_if_moved: bool,
     ) -> Result<Option<Checkpoint>, String> {
-        let Some(head) = store.audit_head().map_err(|e| e.to_string())? else {
+        let Some(head) = store.audit_head().await.map_err(|e| e.to_string())? else {
             return Ok(None);
         };
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = self.last.lock().await;
         if only_if_moved && last.as_ref() == Some(&head) {
             return Ok(None);
         }
@@ -134,7 +142,11 @@ impl AuditKeys {
             .sign(&head, Some(self.keyed_from), OffsetDateTime::now_utc())?;
         let line = serde_json::to_string(&cp).map_err(|e| e.to_string())?;
         if let Some(path) = file {
-            append_line(path, &line).map_err(|e| format!("{}: {e}", path.display()))?;
+            let (p, l) = (path.to_path_buf(), line.clone());
+            tokio::task::spawn_blocking(move || append_line(&p, &l))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("{}: {e}", path.display()))?;
         }
         tracing::info!(
             target: "audit",
@@ -176,59 +188,78 @@ mod tests {
         }
     }
 
-    #[test]
-    fn keys_are_made_once_sealed_and_cover_what_follows() {
+    #[tokio::test]
+    async fn keys_are_made_once_sealed_and_cover_what_follows() {
         let kek = Kek::from_bytes(&[3; 32]).unwrap();
-        let store = MemoryStore::new();
-        store.append_audit(&event()).unwrap();
-        let keys = ensure(&store, &kek).unwrap();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        store.append_audit(&event()).await.unwrap();
+        let keys = ensure(&store, &kek).await.unwrap();
         assert_eq!(keys.keyed_from, 2);
-        let e = store.append_audit(&event()).unwrap();
+        let e = store.append_audit(&event()).await.unwrap();
         assert!(keys.mac.check(&e.entry_hash, e.mac.as_deref().unwrap()));
         // Next start: the same keys.
-        let again = ensure(&store, &kek).unwrap();
+        let again = ensure(&store, &kek).await.unwrap();
         assert_eq!(again.keyed_from, 2);
         assert_eq!(again.signer.public_key_der(), keys.signer.public_key_der());
         // Sealed, never in clear: the record holds no key bytes a
         // MacKey made from them would match.
-        let rec = store.get_audit_key(AUDIT_MAC_KEY).unwrap().unwrap();
+        let rec = store.get_audit_key(AUDIT_MAC_KEY).await.unwrap().unwrap();
         assert_eq!(rec.sealed_key.len(), 1 + 12 + 32 + 16);
         // Another KEK cannot open them.
         let other = Kek::from_bytes(&[4; 32]).unwrap();
-        assert!(ensure(&store, &other).is_err());
+        assert!(ensure(&store, &other).await.is_err());
         // Moving the keyed part (editing keyed_from) breaks the seal.
         let mut moved = rec.clone();
         moved.keyed_from = 3;
-        let store2 = MemoryStore::new();
-        store2.create_audit_key(&moved).unwrap();
-        assert!(ensure(&store2, &kek).is_err());
+        let store2: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        store2.create_audit_key(&moved).await.unwrap();
+        assert!(ensure(&store2, &kek).await.is_err());
         // Checkpoints: signed, logged once per head move.
-        let cp = keys.checkpoint(&store, None, true).unwrap().unwrap();
+        let cp = keys
+            .checkpoint(store.as_ref(), None, true)
+            .await
+            .unwrap()
+            .unwrap();
         cp.verify_signature(keys.signer.public_key_der()).unwrap();
         assert_eq!(cp.checkpoint.seq, 2);
         assert_eq!(cp.checkpoint.keyed_from, Some(2));
-        assert!(keys.checkpoint(&store, None, true).unwrap().is_none());
-        assert!(keys.checkpoint(&store, None, false).unwrap().is_some());
-        let all = store.audit_entries(0, 10).unwrap();
+        assert!(keys
+            .checkpoint(store.as_ref(), None, true)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(keys
+            .checkpoint(store.as_ref(), None, false)
+            .await
+            .unwrap()
+            .is_some());
+        let all = store.audit_entries(0, 10).await.unwrap();
         let mut v = ChainVerifier::new(Some(&keys.mac), Some(keys.keyed_from), None);
         v.feed(&all).unwrap();
     }
 
-    #[test]
-    fn checkpoints_append_to_the_file() {
+    #[tokio::test]
+    async fn checkpoints_append_to_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("cp.jsonl");
         let kek = Kek::from_bytes(&[3; 32]).unwrap();
-        let store = MemoryStore::new();
-        let keys = ensure(&store, &kek).unwrap();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let keys = ensure(&store, &kek).await.unwrap();
         assert!(keys
-            .checkpoint(&store, Some(&file), true)
+            .checkpoint(store.as_ref(), Some(&file), true)
+            .await
             .unwrap()
             .is_none());
-        store.append_audit(&event()).unwrap();
-        keys.checkpoint(&store, Some(&file), true).unwrap();
-        store.append_audit(&event()).unwrap();
-        let last = keys.checkpoint(&store, Some(&file), true).unwrap().unwrap();
+        store.append_audit(&event()).await.unwrap();
+        keys.checkpoint(store.as_ref(), Some(&file), true)
+            .await
+            .unwrap();
+        store.append_audit(&event()).await.unwrap();
+        let last = keys
+            .checkpoint(store.as_ref(), Some(&file), true)
+            .await
+            .unwrap()
+            .unwrap();
         let text = fs::read_to_string(&file).unwrap();
         assert_eq!(text.lines().count(), 2);
         assert_eq!(Checkpoint::parse(&text).unwrap(), last);

@@ -23,7 +23,7 @@ use ironseal_storage::{
 use time::OffsetDateTime;
 
 use crate::admin::auth::{generate_key, key_hash, INITIAL_KEY_ID};
-use crate::authority::ca_ops::{self, CaCertificate, CaChange};
+use crate::authority::ca_ops::{self, CaChange};
 use crate::authority::{CaSet, IssuingCa};
 use crate::client_cert::ClientCertAuth;
 use crate::config::{Config, StorageBackend};
@@ -191,7 +191,7 @@ pub fn load_kek(config: &Config) -> Result<Kek, BootError> {
 
 /// Opens the configured store: sled in the data directory, or PostgreSQL
 /// (connects and applies the schema migrations).
-pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, BootError> {
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, BootError> {
     match &config.storage {
         StorageBackend::Sled => Ok(Arc::new(SledStore::open(&config.data_dir.join("db"))?)),
         StorageBackend::Postgres { url, pool_size } => {
@@ -199,7 +199,8 @@ pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, BootError> {
                 url: url.clone(),
                 pool_size: *pool_size,
                 schema: None,
-            })?;
+            })
+            .await?;
             tracing::info!(
                 pool_size,
                 schema_version = PgStore::schema_version(),
@@ -225,9 +226,14 @@ pub(crate) fn urls_for(config: &Config, ca_id: &str) -> IssuerUrls {
 pub const BOOTSTRAP_ACTOR: &str = "server:bootstrap";
 
 /// Creates a root and an issuing intermediate (pathLen 0) when the store has
-/// no CA yet. Keys are sealed with the KEK, bound to the CA id.
-pub fn ensure_hierarchy(config: &Config, store: &dyn Store, kek: &Kek) -> Result<bool, BootError> {
-    if !store.list_cas()?.is_empty() {
+/// no CA yet. Keys are sealed with the KEK, bound to the CA id. The keys
+/// are generated on a blocking thread.
+pub async fn ensure_hierarchy(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    kek: &Kek,
+) -> Result<bool, BootError> {
+    if !store.list_cas().await?.is_empty() {
         return Ok(false);
     }
     let now = OffsetDateTime::now_utc();
@@ -244,9 +250,7 @@ pub fn ensure_hierarchy(config: &Config, store: &dyn Store, kek: &Kek) -> Result
     };
     // Both signatures go through the authority and are recorded (records
     // plus one audit entry each) before the hierarchy is used.
-    let root_signed = ca_ops::sign_ca(CaCertificate::Root {
-        profile: &root_profile,
-    })?;
+    let root_signed = ca_ops::sign_ca_off_worker(root_profile.clone(), None).await?;
     let (root_key, root_der) = root_signed.get();
     let root_sealed = seal(
         kek,
@@ -267,24 +271,30 @@ pub fn ensure_hierarchy(config: &Config, store: &dyn Store, kek: &Kek) -> Result
         csr_der: Vec::new(),
         predecessor_id: None,
     };
-    let (root_key, root_der) = root_signed.record(
-        store,
-        BOOTSTRAP_ACTOR,
-        &CaChange {
-            records: std::slice::from_ref(&root_record),
-            action: "ca.create",
-            summary: format!(
-                "id={root_id} name={:?} parent=- algorithm={alg} first start",
-                root_profile.common_name
-            ),
-        },
-    )?;
-    let root_issuer = Issuer::new(
-        root_id.clone(),
-        root_der,
-        root_key,
-        urls_for(config, &root_id),
-    )?;
+    let (root_key, root_der) = root_signed
+        .record(
+            store.as_ref(),
+            BOOTSTRAP_ACTOR,
+            &CaChange {
+                records: std::slice::from_ref(&root_record),
+                action: "ca.create",
+                summary: format!(
+                    "id={root_id} name={:?} parent=- algorithm={alg} first start",
+                    root_profile.common_name
+                ),
+            },
+        )
+        .await?;
+    let root_issuer = Arc::new(IssuingCa {
+        issuer: Issuer::new(
+            root_id.clone(),
+            root_der,
+            root_key,
+            urls_for(config, &root_id),
+        )?,
+        chain_der: Vec::new(),
+        chains: Vec::new(),
+    });
 
     let int_id = format!("int-{}", &new_id()[..8]).to_lowercase();
     let int_profile = CaProfile {
@@ -297,10 +307,7 @@ pub fn ensure_hierarchy(config: &Config, store: &dyn Store, kek: &Kek) -> Result
         name_constraints: config.ca_name_constraints.clone(),
         ..Default::default()
     };
-    let int_signed = ca_ops::sign_ca(CaCertificate::Subordinate {
-        profile: &int_profile,
-        parent: &root_issuer,
-    })?;
+    let int_signed = ca_ops::sign_ca_off_worker(int_profile.clone(), Some(root_issuer)).await?;
     let (int_key, int_der) = int_signed.get();
     let int_sealed = seal(kek, int_key.pkcs8_der(), int_id.as_bytes(), rand::random())?;
     let int_record = CaRecord {
@@ -316,19 +323,21 @@ pub fn ensure_hierarchy(config: &Config, store: &dyn Store, kek: &Kek) -> Result
         csr_der: Vec::new(),
         predecessor_id: None,
     };
-    int_signed.record(
-        store,
-        BOOTSTRAP_ACTOR,
-        &CaChange {
-            records: std::slice::from_ref(&int_record),
-            action: "ca.create",
-            summary: format!(
-                "id={int_id} name={:?} parent={root_id} algorithm={alg} first start",
-                int_profile.common_name
-            ),
-        },
-    )?;
-    store.flush()?;
+    int_signed
+        .record(
+            store.as_ref(),
+            BOOTSTRAP_ACTOR,
+            &CaChange {
+                records: std::slice::from_ref(&int_record),
+                action: "ca.create",
+                summary: format!(
+                    "id={int_id} name={:?} parent={root_id} algorithm={alg} first start",
+                    int_profile.common_name
+                ),
+            },
+        )
+        .await?;
+    crate::durability::flush(store).await?;
     tracing::info!(root = %root_id, issuing = %int_id, algorithm = %alg, "created CA hierarchy");
     Ok(true)
 }
@@ -350,9 +359,10 @@ pub fn read_issuing_file(config: &Config) -> Option<String> {
 }
 
 /// The pinned issuing CA in the store, with the setting's version.
-pub fn read_issuing_pin(store: &dyn Store) -> Result<Option<(String, u64)>, BootError> {
+pub async fn read_issuing_pin(store: &dyn Store) -> Result<Option<(String, u64)>, BootError> {
     Ok(store
-        .get_setting(settings::ISSUING_CA)?
+        .get_setting(settings::ISSUING_CA)
+        .await?
         .map(|r| {
             (
                 String::from_utf8_lossy(&r.value).trim().to_string(),
@@ -364,8 +374,8 @@ pub fn read_issuing_pin(store: &dyn Store) -> Result<Option<(String, u64)>, Boot
 
 /// The pinned issuing CA: the store's pin, else (a data directory whose
 /// file was not imported yet, e.g. an offline export) the file's.
-pub fn read_issuing(config: &Config, store: &dyn Store) -> Result<Option<String>, BootError> {
-    Ok(match read_issuing_pin(store)? {
+pub async fn read_issuing(config: &Config, store: &dyn Store) -> Result<Option<String>, BootError> {
+    Ok(match read_issuing_pin(store).await? {
         Some((id, _)) => Some(id),
         None => read_issuing_file(config),
     })
@@ -374,12 +384,13 @@ pub fn read_issuing(config: &Config, store: &dyn Store) -> Result<Option<String>
 /// Imports an older data directory's issuing-CA file into the store, once:
 /// only while the store has no pin (another replica's pin wins), then
 /// renames the file to `issuing-ca.imported` so it is never read again.
-pub fn import_issuing_file(config: &Config, store: &dyn Store) -> Result<(), BootError> {
+pub async fn import_issuing_file(config: &Config, store: &dyn Store) -> Result<(), BootError> {
     let Some(id) = read_issuing_file(config) else {
         return Ok(());
     };
     if store
-        .put_setting(settings::ISSUING_CA, id.as_bytes(), None)?
+        .put_setting(settings::ISSUING_CA, id.as_bytes(), None)
+        .await?
         .is_some()
     {
         tracing::info!(issuing = %id, "imported the issuing-CA file into the store");
@@ -392,11 +403,15 @@ pub fn import_issuing_file(config: &Config, store: &dyn Store) -> Result<(), Boo
 
 /// Pins `id` as the issuing CA in the store (compare-and-swap, retried
 /// against concurrent writers: the last write wins, as with the file).
-pub fn write_issuing(store: &dyn Store, id: &str) -> Result<(), BootError> {
+pub async fn write_issuing(store: &dyn Store, id: &str) -> Result<(), BootError> {
     for _ in 0..16 {
-        let expected = store.get_setting(settings::ISSUING_CA)?.map(|r| r.version);
+        let expected = store
+            .get_setting(settings::ISSUING_CA)
+            .await?
+            .map(|r| r.version);
         if store
-            .put_setting(settings::ISSUING_CA, id.as_bytes(), expected)?
+            .put_setting(settings::ISSUING_CA, id.as_bytes(), expected)
+            .await?
             .is_some()
         {
             return Ok(());
@@ -417,13 +432,13 @@ pub fn write_issuing(store: &dyn Store, id: &str) -> Result<(), BootError> {
 /// over issuance until they are activated. Reloads after a change
 /// (`repin` false) never write: a pin whose CA record is not yet visible
 /// as active must not be overwritten by a replica that polled in between.
-pub fn load_cas(
+pub async fn load_cas(
     config: &Config,
     store: &dyn Store,
     kek: &Kek,
     repin: bool,
 ) -> Result<CaSet, BootError> {
-    let records = store.list_cas()?;
+    let records = store.list_cas().await?;
     let mut by_id = HashMap::new();
     let mut der_by_id = HashMap::new();
     let mut external_by_id = HashMap::new();
@@ -442,7 +457,7 @@ pub fn load_cas(
         .filter(|r| !r.cross_certs.is_empty())
         .map(|r| (r.id.clone(), r.cross_certs.clone()))
         .collect();
-    let pin = read_issuing_pin(store)?;
+    let pin = read_issuing_pin(store).await?;
     let pinned = pin.as_ref().map(|(id, _)| id.clone());
     let mut pinned_ok = false;
     let mut active: Option<(&CaRecord, Arc<IssuingCa>)> = None;
@@ -521,7 +536,9 @@ pub fn load_cas(
         }
         if repin {
             let expected = pin.as_ref().map(|(_, v)| *v);
-            store.put_setting(settings::ISSUING_CA, active_record.id.as_bytes(), expected)?;
+            store
+                .put_setting(settings::ISSUING_CA, active_record.id.as_bytes(), expected)
+                .await?;
         }
     }
     // The root of the active issuing CA.
@@ -644,7 +661,10 @@ pub fn write_root(config: &Config, cas: &CaSet) -> Result<(), BootError> {
 ///   `isk_<id>_<secret>`, returned so the caller can show it once.
 ///
 /// Creation and import are recorded in the audit log (actor `system`).
-pub fn ensure_admin_key(config: &Config, store: &dyn Store) -> Result<Option<String>, BootError> {
+pub async fn ensure_admin_key(
+    config: &Config,
+    store: &Arc<dyn Store>,
+) -> Result<Option<String>, BootError> {
     let path = config.data_dir.join("admin-key.sha256");
     let now = OffsetDateTime::now_utc();
     let initial = |hash: String| ApiKeyRecord {
@@ -657,18 +677,15 @@ pub fn ensure_admin_key(config: &Config, store: &dyn Store) -> Result<Option<Str
         disabled_at: None,
         tenant_id: None,
     };
-    let audit = |action: &str, summary: String| -> Result<(), BootError> {
-        store.append_audit(&AuditEvent {
-            at: now,
-            actor: "system".into(),
-            action: action.into(),
-            summary,
-            outcome: None,
-        })?;
-        Ok(())
+    let audit = |action: &str, summary: String| AuditEvent {
+        at: now,
+        actor: "system".into(),
+        action: action.into(),
+        summary,
+        outcome: None,
     };
     if path.exists() {
-        if store.get_api_key(INITIAL_KEY_ID)?.is_none() {
+        if store.get_api_key(INITIAL_KEY_ID).await?.is_none() {
             let text = fs::read_to_string(&path).map_err(io_err(&path))?;
             let bytes = hex::decode(text.trim())
                 .map_err(|_| BootError::Kek(format!("{} is not hex", path.display())))?;
@@ -678,19 +695,21 @@ pub fn ensure_admin_key(config: &Config, store: &dyn Store) -> Result<Option<Str
                     path.display()
                 )));
             }
-            store.create_api_key(&initial(hex::encode(bytes)))?;
-            audit(
-                "admin-key.import",
-                format!("imported {} as admin key {INITIAL_KEY_ID}", path.display()),
-            )?;
-            store.flush()?;
+            store.create_api_key(&initial(hex::encode(bytes))).await?;
+            store
+                .append_audit(&audit(
+                    "admin-key.import",
+                    format!("imported {} as admin key {INITIAL_KEY_ID}", path.display()),
+                ))
+                .await?;
+            crate::durability::flush(store).await?;
             tracing::info!(file = %path.display(), "imported the admin API key into the store");
         }
         let done = config.data_dir.join("admin-key.sha256.imported");
         fs::rename(&path, &done).map_err(io_err(&path))?;
         return Ok(None);
     }
-    if !store.list_api_keys()?.is_empty() {
+    if !store.list_api_keys().await?.is_empty() {
         return Ok(None);
     }
     let (record, key) = match std::env::var("IRONSEAL_INITIAL_ADMIN_KEY") {
@@ -705,12 +724,14 @@ pub fn ensure_admin_key(config: &Config, store: &dyn Store) -> Result<Option<Str
             (new.record, new.key)
         }
     };
-    store.create_api_key(&record)?;
-    audit(
-        "admin-key.create",
-        format!("created the first admin key {}", record.id),
-    )?;
-    store.flush()?;
+    store.create_api_key(&record).await?;
+    store
+        .append_audit(&audit(
+            "admin-key.create",
+            format!("created the first admin key {}", record.id),
+        ))
+        .await?;
+    crate::durability::flush(store).await?;
     Ok(Some(key))
 }
 
@@ -730,14 +751,19 @@ pub fn listener_names(config: &Config) -> Vec<ironseal_ca_core::names::SubjectNa
 /// Admin client-certificate authentication, when `admin_client_ca` is
 /// configured. Checked against every CA in the store (see
 /// [`ClientCertAuth::new`]).
-pub fn client_cert_auth(
+pub async fn client_cert_auth(
     config: &Config,
     store: &dyn Store,
 ) -> Result<Option<Arc<ClientCertAuth>>, BootError> {
     let Some(ca_file) = &config.admin_client_ca else {
         return Ok(None);
     };
-    let own: Vec<Vec<u8>> = store.list_cas()?.into_iter().map(|c| c.cert_der).collect();
+    let own: Vec<Vec<u8>> = store
+        .list_cas()
+        .await?
+        .into_iter()
+        .map(|c| c.cert_der)
+        .collect();
     let auth = ClientCertAuth::new(ca_file, config.admin_client_certs.clone(), &own)
         .map_err(BootError::Tls)?;
     Ok(Some(Arc::new(auth)))
@@ -790,16 +816,21 @@ mod tests {
 
     /// A store with two hierarchies: the second intermediate is newer.
     /// Returns the older and the newer intermediate's ids.
-    fn two_intermediates(cfg: &Config, store: &MemoryStore, kek: &Kek) -> (String, String) {
-        ensure_hierarchy(cfg, store, kek).unwrap();
-        let other = MemoryStore::new();
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        ensure_hierarchy(cfg, &other, kek).unwrap();
-        for r in other.list_cas().unwrap() {
-            store.put_ca(&r).unwrap();
+    async fn two_intermediates(
+        cfg: &Config,
+        store: &Arc<dyn Store>,
+        kek: &Kek,
+    ) -> (String, String) {
+        ensure_hierarchy(cfg, store, kek).await.unwrap();
+        let other: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        ensure_hierarchy(cfg, &other, kek).await.unwrap();
+        for r in other.list_cas().await.unwrap() {
+            store.put_ca(&r).await.unwrap();
         }
         let ints: Vec<String> = store
             .list_cas()
+            .await
             .unwrap()
             .into_iter()
             .filter(|r| r.parent_id.is_some())
@@ -808,30 +839,31 @@ mod tests {
         (ints[0].clone(), ints[1].clone())
     }
 
-    #[test]
-    fn an_older_data_directory_keeps_its_issuing_ca_pin() {
+    #[tokio::test]
+    async fn an_older_data_directory_keeps_its_issuing_ca_pin() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = config(dir.path());
         let kek = Kek::from_bytes(&[7u8; 32]).unwrap();
-        let store = MemoryStore::new();
-        let (older, newer) = two_intermediates(&cfg, &store, &kek);
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let (older, newer) = two_intermediates(&cfg, &store, &kek).await;
         // The file of a data directory from before the pin moved to the
         // store names the older intermediate, not the newest.
         std::fs::write(dir.path().join(ISSUING_FILE), format!("{older}\n")).unwrap();
-        import_issuing_file(&cfg, &store).unwrap();
+        import_issuing_file(&cfg, store.as_ref()).await.unwrap();
         assert!(!dir.path().join(ISSUING_FILE).exists());
         assert!(dir.path().join("issuing-ca.imported").exists());
         assert_eq!(
-            read_issuing(&cfg, &store).unwrap().as_deref(),
+            read_issuing(&cfg, store.as_ref()).await.unwrap().as_deref(),
             Some(older.as_str())
         );
-        let cas = load_cas(&cfg, &store, &kek, true).unwrap();
+        let cas = load_cas(&cfg, store.as_ref(), &kek, true).await.unwrap();
         assert_eq!(cas.active.issuer.id(), older);
         // Imported once: a later file does not override the store's pin.
         std::fs::write(dir.path().join(ISSUING_FILE), format!("{newer}\n")).unwrap();
-        import_issuing_file(&cfg, &store).unwrap();
+        import_issuing_file(&cfg, store.as_ref()).await.unwrap();
         assert_eq!(
-            load_cas(&cfg, &store, &kek, true)
+            load_cas(&cfg, store.as_ref(), &kek, true)
+                .await
                 .unwrap()
                 .active
                 .issuer
@@ -839,9 +871,10 @@ mod tests {
             older
         );
         // Activation writes the store's pin.
-        write_issuing(&store, &newer).unwrap();
+        write_issuing(store.as_ref(), &newer).await.unwrap();
         assert_eq!(
-            load_cas(&cfg, &store, &kek, false)
+            load_cas(&cfg, store.as_ref(), &kek, false)
+                .await
                 .unwrap()
                 .active
                 .issuer
@@ -850,37 +883,43 @@ mod tests {
         );
     }
 
-    #[test]
-    fn without_a_pin_the_newest_intermediate_is_pinned_at_start_only() {
+    #[tokio::test]
+    async fn without_a_pin_the_newest_intermediate_is_pinned_at_start_only() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = config(dir.path());
         let kek = Kek::from_bytes(&[7u8; 32]).unwrap();
-        let store = MemoryStore::new();
-        let (_, newer) = two_intermediates(&cfg, &store, &kek);
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let (_, newer) = two_intermediates(&cfg, &store, &kek).await;
         // A reload (another replica's change) never writes the pin.
         assert_eq!(
-            load_cas(&cfg, &store, &kek, false)
+            load_cas(&cfg, store.as_ref(), &kek, false)
+                .await
                 .unwrap()
                 .active
                 .issuer
                 .id(),
             newer
         );
-        assert_eq!(read_issuing_pin(&store).unwrap(), None);
+        assert_eq!(read_issuing_pin(store.as_ref()).await.unwrap(), None);
         // A start pins its choice.
-        load_cas(&cfg, &store, &kek, true).unwrap();
-        assert_eq!(read_issuing_pin(&store).unwrap(), Some((newer, 1)));
+        load_cas(&cfg, store.as_ref(), &kek, true).await.unwrap();
+        assert_eq!(
+            read_issuing_pin(store.as_ref()).await.unwrap(),
+            Some((newer, 1))
+        );
     }
 
-    #[test]
-    fn legacy_hash_file_is_imported_once() {
+    #[tokio::test]
+    async fn legacy_hash_file_is_imported_once() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = config(dir.path());
         let legacy = "legacy-admin-key-0123456789";
         std::fs::write(dir.path().join("admin-key.sha256"), key_hash(legacy)).unwrap();
-        let store = MemoryStore::new();
-        assert_eq!(ensure_admin_key(&cfg, &store).unwrap(), None);
-        let p = authenticate(&store, Some(&bearer(legacy))).unwrap();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        assert_eq!(ensure_admin_key(&cfg, &store).await.unwrap(), None);
+        let p = authenticate(store.as_ref(), Some(&bearer(legacy)))
+            .await
+            .unwrap();
         assert_eq!((p.id.as_str(), p.role), (INITIAL_KEY_ID, ApiRole::Admin));
         assert!(!dir.path().join("admin-key.sha256").exists());
         assert!(dir.path().join("admin-key.sha256.imported").exists());
@@ -897,34 +936,40 @@ mod tests {
                 disabled_at: None,
                 tenant_id: None,
             })
+            .await
             .unwrap();
         store
             .disable_api_key(INITIAL_KEY_ID, OffsetDateTime::now_utc())
+            .await
             .unwrap();
-        assert_eq!(ensure_admin_key(&cfg, &store).unwrap(), None);
-        assert!(authenticate(&store, Some(&bearer(legacy))).is_err());
-        assert_eq!(store.list_api_keys().unwrap().len(), 2);
-        let log = store.audit_entries(0, 10).unwrap();
+        assert_eq!(ensure_admin_key(&cfg, &store).await.unwrap(), None);
+        assert!(authenticate(store.as_ref(), Some(&bearer(legacy)))
+            .await
+            .is_err());
+        assert_eq!(store.list_api_keys().await.unwrap().len(), 2);
+        let log = store.audit_entries(0, 10).await.unwrap();
         assert_eq!(log.len(), 1);
         assert_eq!(log[0].action, "admin-key.import");
         assert_eq!(log[0].actor, "system");
     }
 
-    #[test]
-    fn first_start_creates_an_admin_key() {
+    #[tokio::test]
+    async fn first_start_creates_an_admin_key() {
         if std::env::var_os("IRONSEAL_INITIAL_ADMIN_KEY").is_some() {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
         let cfg = config(dir.path());
-        let store = MemoryStore::new();
-        let key = ensure_admin_key(&cfg, &store).unwrap().unwrap();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let key = ensure_admin_key(&cfg, &store).await.unwrap().unwrap();
         assert!(key.starts_with("isk_"));
-        let p = authenticate(&store, Some(&bearer(&key))).unwrap();
+        let p = authenticate(store.as_ref(), Some(&bearer(&key)))
+            .await
+            .unwrap();
         assert_eq!(p.role, ApiRole::Admin);
         // Shown once: the next start prints nothing.
-        assert_eq!(ensure_admin_key(&cfg, &store).unwrap(), None);
-        assert!(!store.list_api_keys().unwrap()[0]
+        assert_eq!(ensure_admin_key(&cfg, &store).await.unwrap(), None);
+        assert!(!store.list_api_keys().await.unwrap()[0]
             .secret_sha256
             .contains(&key));
     }

@@ -82,8 +82,8 @@ impl From<StoredCrl> for CachedCrl {
 #[derive(Default)]
 pub struct CrlCache {
     inner: Mutex<HashMap<(String, Part), Arc<CachedCrl>>>,
-    /// Serializes builds in this process.
-    building: Mutex<()>,
+    /// Serializes builds in this process (held across store calls).
+    building: tokio::sync::Mutex<()>,
 }
 
 impl CrlCache {
@@ -183,8 +183,12 @@ pub fn crl_url_for(config: &Config, issuer_id: &str, serial: &Serial) -> String 
 
 /// The current CRL `part` of `ca_id`: the stored one if it is current
 /// enough, else rebuilt (here if this replica holds or can take the CA's
-/// lease, else by the holder, waited for up to [`CRL_WAIT`]). Blocking.
-pub fn current(state: &AppState, ca_id: &str, part: Part) -> Result<Arc<CachedCrl>, CrlError> {
+/// lease, else by the holder, waited for up to [`CRL_WAIT`]).
+pub async fn current(
+    state: &AppState,
+    ca_id: &str,
+    part: Part,
+) -> Result<Arc<CachedCrl>, CrlError> {
     let shards = shard_count(&state.config);
     if let Part::Shard(k) = part {
         if shards <= 1 || k >= shards {
@@ -197,25 +201,21 @@ pub fn current(state: &AppState, ca_id: &str, part: Part) -> Result<Arc<CachedCr
     let deadline = std::time::Instant::now() + CRL_WAIT;
     let lease = crate::leases::crl_lease(ca_id);
     loop {
-        let (generation, head) = state.store.crl_head(ca_id, part)?;
+        let (generation, head) = state.store.crl_head(ca_id, part).await?;
         let now = OffsetDateTime::now_utc();
         if let Some(h) = head.filter(|h| current_enough(h, generation, now)) {
-            return load(state, ca_id, part, &h);
+            return load(state, ca_id, part, &h).await;
         }
-        if state.leases.acquire(&lease)?.is_some() {
-            let _guard = state
-                .crl_cache
-                .building
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+        if state.leases.acquire(&lease).await?.is_some() {
+            let _guard = state.crl_cache.building.lock().await;
             // Another thread of this process may have built it meanwhile.
-            let (generation, head) = state.store.crl_head(ca_id, part)?;
+            let (generation, head) = state.store.crl_head(ca_id, part).await?;
             if let Some(h) =
                 head.filter(|h| current_enough(h, generation, OffsetDateTime::now_utc()))
             {
-                return load(state, ca_id, part, &h);
+                return load(state, ca_id, part, &h).await;
             }
-            let mut built = build_all(state, ca_id, shards)?;
+            let mut built = build_all(state, ca_id, shards).await?;
             return built.remove(&part).ok_or(CrlError::UnknownShard(0, shards));
         }
         // Another replica holds the lease: its tick rebuilds.
@@ -227,18 +227,18 @@ pub fn current(state: &AppState, ca_id: &str, part: Part) -> Result<Arc<CachedCr
                         number = h.number,
                         "serving a CRL older than the latest revocation: the replica holding the CRL lease has not rebuilt it"
                     );
-                    load(state, ca_id, part, &h)
+                    load(state, ca_id, part, &h).await
                 }
                 None => Err(CrlError::Busy),
             };
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 
 /// The stored CRL with `head`, from the local cache when it has that
 /// number, else read from the store.
-fn load(
+async fn load(
     state: &AppState,
     ca_id: &str,
     part: Part,
@@ -251,7 +251,11 @@ fn load(
     {
         return Ok(c);
     }
-    let stored = state.store.get_crl(ca_id, part)?.ok_or(CrlError::Busy)?;
+    let stored = state
+        .store
+        .get_crl(ca_id, part)
+        .await?
+        .ok_or(CrlError::Busy)?;
     let c = Arc::new(CachedCrl::from(stored));
     state.crl_cache.put(ca_id, part, c.clone());
     if part == Part::Full {
@@ -263,22 +267,23 @@ fn load(
 /// Builds, numbers, stores and caches every CRL of `ca_id` (full +
 /// shards). The caller holds the CA's lease and the build lock. A rebuild of `[crl] stage_log_entries`
 /// (50,000) revocations or more logs its stages in the human log format.
-fn build_all(
+async fn build_all(
     state: &AppState,
     ca_id: &str,
     shards: u32,
 ) -> Result<HashMap<Part, Arc<CachedCrl>>, CrlError> {
     let cas = state.ca_set();
-    let ca: &Arc<IssuingCa> = cas
+    let ca: Arc<IssuingCa> = cas
         .by_id
         .get(ca_id)
+        .cloned()
         .ok_or_else(|| CrlError::UnknownCa(ca_id.to_string()))?;
     let now = OffsetDateTime::now_utc();
     let read_started = std::time::Instant::now();
     // The generation before the revocations: a revocation after this read
     // bumps it, so this CRL counts as stale (see the module docs).
-    let (generation, _) = state.store.crl_head(ca_id, Part::Full)?;
-    let revoked = state.store.revoked_certificates(ca_id)?;
+    let (generation, _) = state.store.crl_head(ca_id, Part::Full).await?;
+    let revoked = state.store.revoked_certificates(ca_id).await?;
     // A large rebuild takes seconds: say where it is, in the human log
     // format only (JSON logs get the one "CRLs built" line).
     let show_stages = revoked.len() >= state.config.crl_stage_log_entries
@@ -303,8 +308,8 @@ fn build_all(
             reason: rev.reason,
         });
     }
-    let number = state.store.next_crl_number(ca_id)?;
-    state.store.flush()?;
+    let number = state.store.next_crl_number(ca_id).await?;
+    state.durable_store().await?;
     let this_update = now.replace_nanosecond(0).unwrap_or(now);
     let next_update = this_update + CRL_VALIDITY;
     let started = std::time::Instant::now();
@@ -335,44 +340,48 @@ fn build_all(
             "CRL rebuild 2/2: encoding and signing"
         );
     }
+    let entry_count = entries.len();
     let signed = crate::authority::signing::sign_crls(
         state.store.as_ref(),
-        &ca.issuer,
+        ca,
         number,
         this_update,
         next_update,
-        &entries,
-        &partitions,
-    )?;
+        Arc::new(entries),
+        partitions,
+    )
+    .await?;
     let mut out = HashMap::new();
-    let mut store = |part: Part, der: Vec<u8>| -> Result<(), CrlError> {
-        let stored = StoredCrl {
-            ca_id: ca_id.to_string(),
-            part,
-            head: CrlHead {
-                number,
-                generation,
-                this_update,
-                next_update,
-            },
-            der,
-        };
-        state.store.put_crl(&stored)?;
+    let store = |part: Part, der: Vec<u8>| StoredCrl {
+        ca_id: ca_id.to_string(),
+        part,
+        head: CrlHead {
+            number,
+            generation,
+            this_update,
+            next_update,
+        },
+        der,
+    };
+    let parts = signed
+        .shards
+        .into_iter()
+        .enumerate()
+        .map(|(k, der)| store(Part::Shard(k as u32), der))
+        // The full CRL last: its head is what [`tick`] checks.
+        .chain(std::iter::once(store(Part::Full, signed.full)));
+    for stored in parts {
+        let part = stored.part;
+        state.store.put_crl(&stored).await?;
         let c = Arc::new(CachedCrl::from(stored));
         state.crl_cache.put(ca_id, part, c.clone());
         out.insert(part, c);
-        Ok(())
-    };
-    for (k, der) in signed.shards.into_iter().enumerate() {
-        store(Part::Shard(k as u32), der)?;
     }
-    // The full CRL last: its head is what [`tick`] checks.
-    store(Part::Full, signed.full)?;
     tracing::info!(
         ca = ca_id,
         number,
         shards,
-        entries = entries.len(),
+        entries = entry_count,
         ms = started.elapsed().as_millis() as u64,
         "CRLs built"
     );
@@ -384,43 +393,34 @@ fn build_all(
 /// while holding it rebuilds CRLs that are missing, built before the latest
 /// revocation or older than [`CRL_REFRESH`], so they are replaced well
 /// before nextUpdate even when nobody fetches them. Call every
-/// [`tick_interval`] from a blocking context. Returns how many CAs were
-/// rebuilt.
-pub fn tick(state: &AppState) -> usize {
+/// [`tick_interval`]. Returns how many CAs were rebuilt.
+pub async fn tick(state: &AppState) -> usize {
     let cas = state.ca_set();
     let mut ids: Vec<&String> = cas.by_id.keys().collect();
     ids.sort();
     let shards = shard_count(&state.config);
     let mut rebuilt = 0;
     for id in ids {
-        let r = (|| -> Result<bool, CrlError> {
+        let r = async {
             if state
                 .leases
-                .acquire(&crate::leases::crl_lease(id))?
+                .acquire(&crate::leases::crl_lease(id))
+                .await?
                 .is_none()
             {
                 return Ok(false);
             }
-            let due =
-                || -> Result<bool, CrlError> {
-                    let (generation, head) = state.store.crl_head(id, Part::Full)?;
-                    Ok(!head
-                        .is_some_and(|h| current_enough(&h, generation, OffsetDateTime::now_utc())))
-                };
-            if !due()? {
+            if !due(state, id).await? {
                 return Ok(false);
             }
-            let _guard = state
-                .crl_cache
-                .building
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if !due()? {
+            let _guard = state.crl_cache.building.lock().await;
+            if !due(state, id).await? {
                 return Ok(false);
             }
-            build_all(state, id, shards)?;
-            Ok(true)
-        })();
+            build_all(state, id, shards).await?;
+            Ok::<bool, CrlError>(true)
+        }
+        .await;
         match r {
             Ok(true) => rebuilt += 1,
             Ok(false) => {}
@@ -433,6 +433,12 @@ pub fn tick(state: &AppState) -> usize {
         }
     }
     rebuilt
+}
+
+/// Whether the full CRL of `id` must be rebuilt now.
+async fn due(state: &AppState, id: &str) -> Result<bool, CrlError> {
+    let (generation, head) = state.store.crl_head(id, Part::Full).await?;
+    Ok(!head.is_some_and(|h| current_enough(&h, generation, OffsetDateTime::now_utc())))
 }
 
 #[cfg(test)]

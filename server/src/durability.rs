@@ -6,7 +6,7 @@
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use ironseal_storage::Store;
+use ironseal_storage::{Store, StoreError};
 use tokio::sync::oneshot;
 
 type Waiter = oneshot::Sender<Result<(), String>>;
@@ -55,6 +55,17 @@ impl Flusher {
         rx.await
             .map_err(|_| "the flusher thread has stopped".to_string())?
     }
+}
+
+/// Makes everything written to `store` so far durable, from async code
+/// that has no [`Flusher`] at hand (start-up before the server state
+/// exists, the command line): [`Store::flush`] is a synchronous disk sync,
+/// so it runs on a blocking thread, never on an async worker.
+pub async fn flush(store: &Arc<dyn Store>) -> Result<(), StoreError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || store.flush())
+        .await
+        .map_err(|e| StoreError::Backend(format!("the flush task failed: {e}")))?
 }
 
 #[cfg(test)]

@@ -86,7 +86,7 @@ impl Leases {
     }
 
     /// Takes or renews `name`; `Ok(None)` if another replica holds it.
-    pub fn acquire(&self, name: &str) -> Result<Option<Lease>, StoreError> {
+    pub async fn acquire(&self, name: &str) -> Result<Option<Lease>, StoreError> {
         let now = now_ns();
         if !self.shared {
             return Ok(Some(Lease {
@@ -98,25 +98,27 @@ impl Leases {
         }
         self.store
             .acquire_lease(name, &self.holder, now, self.ttl_ns())
+            .await
     }
 
     /// Ends our tenure of `name` (nothing if it is not ours).
-    pub fn release(&self, name: &str) -> Result<(), StoreError> {
+    pub async fn release(&self, name: &str) -> Result<(), StoreError> {
         if self.shared {
-            self.store.release_lease(name, &self.holder)?;
+            self.store.release_lease(name, &self.holder).await?;
         }
         Ok(())
     }
 
     /// Whether another replica holds `name` now.
-    pub fn held_elsewhere(&self, name: &str) -> Result<bool, StoreError> {
+    pub async fn held_elsewhere(&self, name: &str) -> Result<bool, StoreError> {
         if !self.shared {
             return Ok(false);
         }
         let now = now_ns();
         Ok(self
             .store
-            .get_lease(name)?
+            .get_lease(name)
+            .await?
             .is_some_and(|l| l.live(now) && l.holder != self.holder))
     }
 
@@ -125,7 +127,7 @@ impl Leases {
     pub async fn wait_elsewhere(&self, name: &str, max: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + max;
         loop {
-            match self.held_elsewhere(name) {
+            match self.held_elsewhere(name).await {
                 Ok(false) => return true,
                 Ok(true) => {}
                 Err(e) => {
@@ -142,9 +144,9 @@ impl Leases {
 
     /// Takes `name` and keeps renewing it (every third of the TTL) until
     /// the returned guard is dropped, which releases it. `Ok(None)` if
-    /// another replica holds it. Call inside a tokio runtime.
-    pub fn hold(self: &Arc<Self>, name: &str) -> Result<Option<LeaseGuard>, StoreError> {
-        if self.acquire(name)?.is_none() {
+    /// another replica holds it.
+    pub async fn hold(self: &Arc<Self>, name: &str) -> Result<Option<LeaseGuard>, StoreError> {
+        if self.acquire(name).await?.is_none() {
             return Ok(None);
         }
         let renewer = if self.shared {
@@ -154,17 +156,15 @@ impl Leases {
                 let every = (me.ttl / 3).max(Duration::from_millis(100));
                 loop {
                     tokio::time::sleep(every).await;
-                    let (me2, name2) = (me.clone(), name.clone());
-                    match tokio::task::spawn_blocking(move || me2.acquire(&name2)).await {
-                        Ok(Ok(Some(_))) => {}
-                        Ok(Ok(None)) => {
+                    match me.acquire(&name).await {
+                        Ok(Some(_)) => {}
+                        Ok(None) => {
                             tracing::warn!(lease = %name, "lease lost to another replica while working");
                             return;
                         }
-                        Ok(Err(e)) => {
+                        Err(e) => {
                             tracing::warn!(lease = %name, error = %e, "lease renewal failed")
                         }
-                        Err(_) => return,
                     }
                 }
             }))
@@ -179,7 +179,8 @@ impl Leases {
     }
 }
 
-/// A held lease, renewed in the background; released on drop.
+/// A held lease, renewed in the background; released on drop (by a task
+/// spawned on the current runtime, since the store is async).
 pub struct LeaseGuard {
     leases: Arc<Leases>,
     name: String,
@@ -191,8 +192,22 @@ impl Drop for LeaseGuard {
         if let Some(r) = self.renewer.take() {
             r.abort();
         }
-        if let Err(e) = self.leases.release(&self.name) {
-            tracing::warn!(lease = %self.name, error = %e, "lease release failed; it expires by itself");
+        if !self.leases.shared {
+            return;
+        }
+        let leases = self.leases.clone();
+        let name = std::mem::take(&mut self.name);
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    if let Err(e) = leases.release(&name).await {
+                        tracing::warn!(lease = %name, error = %e, "lease release failed; it expires by itself");
+                    }
+                });
+            }
+            Err(_) => {
+                tracing::warn!(lease = %name, "lease dropped outside a runtime; it expires by itself");
+            }
         }
     }
 }
@@ -209,21 +224,28 @@ mod tests {
         let ttl = Duration::from_millis(300);
         let a = Arc::new(Leases::new(store.clone(), "a".into(), ttl, true));
         let b = Arc::new(Leases::new(store.clone(), "b".into(), ttl, true));
-        let guard = a.hold("order:1").unwrap().unwrap();
-        assert!(b.hold("order:1").unwrap().is_none());
-        assert!(b.held_elsewhere("order:1").unwrap());
-        assert!(!a.held_elsewhere("order:1").unwrap());
+        let guard = a.hold("order:1").await.unwrap().unwrap();
+        assert!(b.hold("order:1").await.unwrap().is_none());
+        assert!(b.held_elsewhere("order:1").await.unwrap());
+        assert!(!a.held_elsewhere("order:1").await.unwrap());
         // Held past several TTLs: the renewer keeps it.
         tokio::time::sleep(Duration::from_millis(800)).await;
-        assert!(b.held_elsewhere("order:1").unwrap());
+        assert!(b.held_elsewhere("order:1").await.unwrap());
         assert!(
             !b.wait_elsewhere("order:1", Duration::from_millis(150))
                 .await
         );
         drop(guard);
-        assert!(!b.held_elsewhere("order:1").unwrap());
+        // The release runs on a spawned task: it lands well within the
+        // 200 ms or more the last renewal left on the lease, so this sees
+        // the release, not the expiry.
+        assert!(
+            b.wait_elsewhere("order:1", Duration::from_millis(150))
+                .await
+        );
+        assert!(!b.held_elsewhere("order:1").await.unwrap());
         assert!(b.wait_elsewhere("order:1", Duration::ZERO).await);
-        assert!(b.hold("order:1").unwrap().is_some());
+        assert!(b.hold("order:1").await.unwrap().is_some());
     }
 
     #[tokio::test]
@@ -235,9 +257,9 @@ mod tests {
             Duration::from_secs(60),
             false,
         ));
-        let _g = a.hold("order:1").unwrap().unwrap();
-        let _h = a.hold("order:1").unwrap().unwrap();
-        assert!(!a.held_elsewhere("order:1").unwrap());
-        assert_eq!(store.get_lease("order:1").unwrap(), None);
+        let _g = a.hold("order:1").await.unwrap().unwrap();
+        let _h = a.hold("order:1").await.unwrap().unwrap();
+        assert!(!a.held_elsewhere("order:1").await.unwrap());
+        assert_eq!(store.get_lease("order:1").await.unwrap(), None);
     }
 }

@@ -68,8 +68,13 @@ pub enum Refreshed {
 
 impl ListenerCert {
     /// Issues the first certificate from the issuing CA of `cas`.
-    pub fn issue(config: &Config, store: &dyn Store, cas: &CaSet) -> Result<Self, BootError> {
-        let current = issue_from(config, store, cas, &cas.active, OffsetDateTime::now_utc())?;
+    pub async fn issue(
+        config: &Config,
+        store: &Arc<dyn Store>,
+        cas: &CaSet,
+    ) -> Result<Self, BootError> {
+        let current =
+            issue_from(config, store, cas, &cas.active, OffsetDateTime::now_utc()).await?;
         Ok(ListenerCert {
             current: RwLock::new(current),
         })
@@ -87,10 +92,10 @@ impl ListenerCert {
     /// if it chains to the served root, else (due only) from the current
     /// issuer if it can still sign, with a warning that a restart will
     /// switch roots.
-    pub fn refresh(
+    pub async fn refresh(
         &self,
         config: &Config,
-        store: &dyn Store,
+        store: &Arc<dyn Store>,
         cas: &CaSet,
         now: OffsetDateTime,
     ) -> Result<Option<Refreshed>, BootError> {
@@ -118,7 +123,7 @@ impl ListenerCert {
         } else {
             return Ok(None);
         };
-        let next = issue_from(config, store, cas, &signer, now)?;
+        let next = issue_from(config, store, cas, &signer, now).await?;
         tracing::info!(
             issuer = %next.issuer_id,
             not_after = %next.not_after,
@@ -137,18 +142,17 @@ impl ResolvesServerCert for ListenerCert {
     }
 }
 
-/// Issues a listener certificate (fresh P-256 key) for the configured
-/// hostnames from `ca`, records it in the store like any certificate, and
-/// returns it with `ca`'s chain.
-fn issue_from(
+/// Issues a listener certificate (fresh P-256 key, made on a blocking
+/// thread) for the configured hostnames from `ca`, records it in the store
+/// like any certificate, and returns it with `ca`'s chain.
+async fn issue_from(
     config: &Config,
-    store: &dyn Store,
+    store: &Arc<dyn Store>,
     cas: &CaSet,
     ca: &IssuingCa,
     now: OffsetDateTime,
 ) -> Result<Current, BootError> {
     let tls = |e: &dyn std::fmt::Display| BootError::Tls(e.to_string());
-    let key = rcgen::KeyPair::generate().map_err(|e| tls(&e))?;
     let names = listener_names(config);
     let sans = names
         .iter()
@@ -167,14 +171,17 @@ fn issue_from(
     let mut params = rcgen::CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
     params.subject_alt_names = sans;
-    let csr = params.serialize_request(&key).map_err(|e| tls(&e))?;
+    let (key, csr_der) = tokio::task::spawn_blocking(move || {
+        let key = rcgen::KeyPair::generate()?;
+        let csr = params.serialize_request(&key)?;
+        Ok::<_, rcgen::Error>((key, csr.der().to_vec()))
+    })
+    .await
+    .map_err(|e| tls(&e))?
+    .map_err(|e| tls(&e))?;
     let issuer = &ca.issuer;
     let not_after = (now + LIFETIME).min(issuer.not_after());
-    let mut req = IssuanceRequest::new(
-        Requester::Server(ServerPurpose::Listener),
-        csr.der().to_vec(),
-        names,
-    );
+    let mut req = IssuanceRequest::new(Requester::Server(ServerPurpose::Listener), csr_der, names);
     req.profile = ProfileChoice::Builtin(Box::new(Profile {
         name: "server-listener".into(),
         description: "the HTTPS listener's own certificate".into(),
@@ -191,14 +198,16 @@ fn issue_from(
     };
     req.signing_ca = Some(issuer.id().to_string());
     let ctx = authority::Ctx { config, store, cas };
-    let issued = authority::issue_blocking(&ctx, &req, now).map_err(|e| match e.kind {
-        ErrorKind::RejectedName => BootError::Tls(format!(
-            "the HTTPS certificate cannot be issued: {}; \
+    let issued = authority::issue_own(&ctx, &req, now)
+        .await
+        .map_err(|e| match e.kind {
+            ErrorKind::RejectedName => BootError::Tls(format!(
+                "the HTTPS certificate cannot be issued: {}; \
              permit the server's --hostname values in the issuing CA's name constraints",
-            e.detail
-        )),
-        _ => BootError::Tls(format!("the HTTPS certificate cannot be issued: {e}")),
-    })?;
+                e.detail
+            )),
+            _ => BootError::Tls(format!("the HTTPS certificate cannot be issued: {e}")),
+        })?;
     let issued = issued.record;
     let mut chain = vec![CertificateDer::from(issued.der)];
     chain.extend(ca.chain_der.iter().map(|d| CertificateDer::from(d.clone())));
@@ -222,34 +231,36 @@ mod tests {
     use ironseal_ca_core::sealed::Kek;
     use ironseal_storage::MemoryStore;
 
-    #[test]
-    fn renewed_after_two_thirds_of_its_life_only() {
+    #[tokio::test]
+    async fn renewed_after_two_thirds_of_its_life_only() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::resolve(&ServeArgs {
             data_dir: Some(dir.path().to_path_buf()),
             ..Default::default()
         })
         .unwrap();
-        let store = MemoryStore::new();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let kek = Kek::from_bytes(&[7u8; 32]).unwrap();
-        ensure_hierarchy(&config, &store, &kek).unwrap();
-        let cas = load_cas(&config, &store, &kek, true).unwrap();
-        let lc = ListenerCert::issue(&config, &store, &cas).unwrap();
+        ensure_hierarchy(&config, &store, &kek).await.unwrap();
+        let cas = load_cas(&config, store.as_ref(), &kek, true).await.unwrap();
+        let lc = ListenerCert::issue(&config, &store, &cas).await.unwrap();
         let (issuer, first_na) = lc.status();
         assert_eq!(issuer, cas.active.issuer.id());
         let now = OffsetDateTime::now_utc();
         let life = first_na - (now - Duration::minutes(5));
         // Early in its life: kept.
-        assert_eq!(lc.refresh(&config, &store, &cas, now).unwrap(), None);
+        assert_eq!(lc.refresh(&config, &store, &cas, now).await.unwrap(), None);
         assert_eq!(
-            lc.refresh(&config, &store, &cas, now + life / 2).unwrap(),
+            lc.refresh(&config, &store, &cas, now + life / 2)
+                .await
+                .unwrap(),
             None
         );
         // Two thirds on: a new certificate from the issuing CA, recorded
         // in the store like any other.
         let later = now + life * 2 / 3 + Duration::minutes(10);
         assert_eq!(
-            lc.refresh(&config, &store, &cas, later).unwrap(),
+            lc.refresh(&config, &store, &cas, later).await.unwrap(),
             Some(Refreshed::Renewed)
         );
         let (issuer, na) = lc.status();
@@ -259,10 +270,13 @@ mod tests {
         let serial = ironseal_ca_core::cert::cert_serial(&served)
             .unwrap()
             .to_hex();
-        let record = store.get_certificate(&serial).unwrap().unwrap();
+        let record = store.get_certificate(&serial).await.unwrap().unwrap();
         assert_eq!(record.der, served);
         assert_eq!(record.not_after, na);
         // Fresh again: kept.
-        assert_eq!(lc.refresh(&config, &store, &cas, later).unwrap(), None);
+        assert_eq!(
+            lc.refresh(&config, &store, &cas, later).await.unwrap(),
+            None
+        );
     }
 }

@@ -107,24 +107,24 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     }
     bootstrap::prepare_data_dir(&config.data_dir)?;
     let kek = bootstrap::load_kek(&config)?;
-    let store = bootstrap::open_store(&config)?;
+    let store = bootstrap::open_store(&config).await?;
     // Before anything is appended: every entry from here on carries a MAC.
-    let audit_keys = Arc::new(ironseal::audit_keys::ensure(store.as_ref(), &kek)?);
+    let audit_keys = Arc::new(ironseal::audit_keys::ensure(&store, &kek).await?);
     // Read before loading anything: a change another replica makes from
     // here on is refreshed at the first poll (see `propagate`).
-    let generations = ironseal::propagate::initial(store.as_ref());
+    let generations = ironseal::propagate::initial(store.as_ref()).await;
     // First-start work, one process at a time (on PostgreSQL a session
     // advisory lock): replicas started together on an empty database make
     // one hierarchy and one admin key; the others load them.
-    let bootstrap_lock = store.bootstrap_lock()?;
-    bootstrap::import_issuing_file(&config, store.as_ref())?;
-    if bootstrap::ensure_hierarchy(&config, store.as_ref(), &kek)? {
+    let bootstrap_lock = store.bootstrap_lock().await?;
+    bootstrap::import_issuing_file(&config, store.as_ref()).await?;
+    if bootstrap::ensure_hierarchy(&config, &store, &kek).await? {
         tracing::info!(data_dir = %config.data_dir.display(), "first start: CA created");
     }
-    let cas = bootstrap::load_cas(&config, store.as_ref(), &kek, true)?;
+    let cas = bootstrap::load_cas(&config, store.as_ref(), &kek, true).await?;
     // root.pem comes from the store's records, so every replica's is the same.
     bootstrap::write_root(&config, &cas)?;
-    let initial_key = bootstrap::ensure_admin_key(&config, store.as_ref())?;
+    let initial_key = bootstrap::ensure_admin_key(&config, &store).await?;
     drop(bootstrap_lock);
     if let Some(key) = initial_key {
         if std::env::var("IRONSEAL_INITIAL_ADMIN_KEY").is_err() {
@@ -144,7 +144,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    let client_certs = bootstrap::client_cert_auth(&config, store.as_ref())?;
+    let client_certs = bootstrap::client_cert_auth(&config, store.as_ref()).await?;
     if let (Some(ca), Some(auth)) = (&config.admin_client_ca, &client_certs) {
         let rules: Vec<String> = auth.rules().iter().map(ToString::to_string).collect();
         tracing::info!(
@@ -153,7 +153,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             "admin client-certificate authentication enabled; the HTTPS listener requests (does not require) client certificates"
         );
     }
-    let listener_cert = Arc::new(ListenerCert::issue(&config, store.as_ref(), &cas)?);
+    let listener_cert = Arc::new(ListenerCert::issue(&config, &store, &cas).await?);
     let tls = Arc::new(bootstrap::tls_config(
         listener_cert.clone(),
         client_certs.as_deref(),
@@ -199,28 +199,27 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         },
         max_body_requests: config.max_body_requests,
     };
-    let state = Arc::new(AppState::new(
-        config,
-        store,
-        validator,
-        cas,
-        kek,
-        client_certs,
-        listener_cert,
-        audit_keys,
-    )?);
+    let state = Arc::new(
+        AppState::new(
+            config,
+            store,
+            validator,
+            cas,
+            kek,
+            client_certs,
+            listener_cert,
+            audit_keys,
+        )
+        .await?,
+    );
     if let Some(g) = generations {
         state.set_seen_generations(g);
     }
-    let st = state.clone();
-    if let Err(e) = tokio::task::spawn_blocking(move || ocsp::ensure_responders(&st)).await? {
+    if let Err(e) = ocsp::ensure_responders(&state).await {
         tracing::warn!(error = %e, "OCSP responder setup incomplete");
     }
-    let st = state.clone();
     let now = time::OffsetDateTime::now_utc();
-    if let Err(e) =
-        tokio::task::spawn_blocking(move || ironseal::scep::ra::ensure(&st, now)).await?
-    {
+    if let Err(e) = ironseal::scep::ra::ensure(&state, now).await {
         tracing::warn!(error = %e, "SCEP RA setup failed; SCEP answers 503 until it succeeds");
     }
     let root_path = state.config.data_dir.join("root.pem");
@@ -289,39 +288,32 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
                 _ = tick.tick() => {
                     ticks += 1;
                     // Forgets idle rate-limit buckets (a database delete on PostgreSQL).
-                    let st7 = st.clone();
-                    let _ = tokio::task::spawn_blocking(move || st7.prune_rate_limits()).await;
+                    st.prune_rate_limits().await;
                     // Deletes expired orders and authorizations (hourly by default).
                     if acme::purge::due(&st, ticks) {
-                        let st6 = st.clone();
-                        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || acme::purge::run(&st6, time::OffsetDateTime::now_utc())).await {
+                        if let Err(e) = acme::purge::run(&st, time::OffsetDateTime::now_utc()).await {
                             tracing::warn!(error = %e, "purge of expired orders and authorizations failed");
                         }
-                        let st7 = st.clone();
-                        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || ironseal::scep::purge::run(&st7, time::OffsetDateTime::now_utc())).await {
+                        if let Err(e) = ironseal::scep::purge::run(&st, time::OffsetDateTime::now_utc()).await {
                             tracing::warn!(error = %e, "purge of finished SCEP transactions failed");
                         }
                     }
-                    let st2 = st.clone();
-                    // Renews delegated OCSP responder certificates off the request path.
-                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || ocsp::ensure_responders(&st2)).await {
+                    // Renews delegated OCSP responder certificates off the
+                    // request path (key generation on a blocking thread).
+                    if let Err(e) = ocsp::ensure_responders(&st).await {
                         tracing::warn!(error = %e, "OCSP responder renewal failed");
                     }
                     // Forgets leases expired for an hour (finished orders, validations).
-                    let st3 = st.clone();
-                    let _ = tokio::task::spawn_blocking(move || {
-                        let hour = 3_600_000_000_000i64;
-                        st3.store.purge_leases(ironseal::leases::now_ns().saturating_sub(hour))
-                    })
-                    .await;
+                    let hour = 3_600_000_000_000i64;
+                    if let Err(e) = st.store.purge_leases(ironseal::leases::now_ns().saturating_sub(hour)).await {
+                        tracing::warn!(error = %e, "purge of expired leases failed");
+                    }
                     // Renews the HTTPS listener's certificate when it is due.
-                    let st4 = st.clone();
-                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || st4.refresh_listener_cert()).await {
+                    if let Err(e) = st.refresh_listener_cert().await {
                         tracing::warn!(error = %e, "HTTPS listener certificate renewal failed");
                     }
                     // Issues or renews the SCEP RA certificate when it is due.
-                    let st5 = st.clone();
-                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || ironseal::scep::ra::ensure(&st5, time::OffsetDateTime::now_utc())).await {
+                    if let Err(e) = ironseal::scep::ra::ensure(&st, time::OffsetDateTime::now_utc()).await {
                         tracing::warn!(error = %e, "SCEP RA certificate renewal failed");
                     }
                 }
@@ -355,8 +347,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    let st2 = st.clone();
-                    let _ = tokio::task::spawn_blocking(move || crl::tick(&st2)).await;
+                    crl::tick(&st).await;
                 }
                 _ = lease_rx.changed() => break,
             }
@@ -374,15 +365,14 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    let st2 = st.clone();
-                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || {
-                        st2.audit_keys.checkpoint(
-                            st2.store.as_ref(),
-                            st2.config.audit_checkpoint_file.as_deref(),
+                    if let Err(e) = st
+                        .audit_keys
+                        .checkpoint(
+                            st.store.as_ref(),
+                            st.config.audit_checkpoint_file.as_deref(),
                             true,
                         )
-                    })
-                    .await
+                        .await
                     {
                         tracing::warn!(error = %e, "audit checkpoint failed");
                     }
@@ -404,12 +394,13 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     }
     // Hand the per-CA leases over at once instead of after their TTL.
     for id in state.ca_set().by_id.keys() {
-        let _ = state.leases.release(&ironseal::leases::crl_lease(id));
+        let _ = state.leases.release(&ironseal::leases::crl_lease(id)).await;
         let _ = state
             .leases
-            .release(&ironseal::leases::ocsp_responder_lease(id));
+            .release(&ironseal::leases::ocsp_responder_lease(id))
+            .await;
     }
-    state.store.flush()?;
+    ironseal::durability::flush(&state.store).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -733,11 +733,12 @@ fn render_lifetimes(
 
 /// Renders every metric: the events in `state.metrics` plus the gauges read
 /// from the server's state at scrape time (CA and OCSP responder expiry).
-pub fn render(state: &AppState) -> String {
+pub async fn render(state: &AppState) -> String {
     // The approval queue, read from the store at scrape time.
     if let Ok(pending) = state
         .store
         .list_approvals(Some(ironseal_storage::ApprovalStatus::Pending))
+        .await
     {
         let oldest = pending
             .first()
@@ -812,7 +813,7 @@ fn der_not_after(der: &[u8]) -> Option<i64> {
 /// issuance by protocol, profile and tenant (and the renewal when it
 /// replaces `replaced`, RFC 9773 §5) and keeps the remaining-lifetime
 /// histogram in step.
-pub fn on_issued(state: &AppState, record: &CertificateRecord, replaced: Option<&str>) {
+pub async fn on_issued(state: &AppState, record: &CertificateRecord, replaced: Option<&str>) {
     let o = &record.origin;
     let protocol = Protocol::from_name(&o.protocol);
     let tenant = o.tenant_id.as_deref().unwrap_or("");
@@ -826,8 +827,8 @@ pub fn on_issued(state: &AppState, record: &CertificateRecord, replaced: Option<
         state
             .metrics
             .certificate_renewed(protocol, &o.profile, tenant);
-        if let Ok(Some(old)) = state.store.get_certificate(serial) {
-            untrack(state, &old);
+        if let Ok(Some(old)) = state.store.get_certificate(serial).await {
+            untrack(state, &old).await;
         }
     }
 }
@@ -844,14 +845,14 @@ pub fn on_issue_failed(state: &AppState, protocol: &str, profile: &str, tenant: 
 
 /// After a revocation of `record` is durable: removes it from the
 /// remaining-lifetime histogram.
-pub fn on_revoked(state: &AppState, record: &CertificateRecord) {
-    untrack(state, record);
+pub async fn on_revoked(state: &AppState, record: &CertificateRecord) {
+    untrack(state, record).await;
 }
 
-fn untrack(state: &AppState, record: &CertificateRecord) {
+async fn untrack(state: &AppState, record: &CertificateRecord) {
     let profile = if record.origin.profile.is_empty() {
         // Certificates stored before origins were recorded.
-        match state.store.get_order(&record.order_id) {
+        match state.store.get_order(&record.order_id).await {
             Ok(Some(order)) => profile_of(state, &order),
             _ => return,
         }

@@ -38,7 +38,8 @@
 //! - **Bounded live signing**: every answer that needs the store or a
 //!   signature takes a permit of a semaphore sized by
 //!   [`OcspLimits::max_live_signing`] (`[ocsp] max_live_signing`, default
-//!   the number of CPUs, at least 2) before it goes to a blocking thread.
+//!   the number of CPUs, at least 2) before its work starts (store reads
+//!   awaited, the signature on a blocking thread).
 //!   When none is free, a request with a nonce is answered at once with
 //!   the pre-signed nonce-less response of its certificate if one is
 //!   cached (RFC 5019 §2.2.1 and RFC 8954 §2.1 let a responder omit the
@@ -50,7 +51,8 @@
 //!   An epoch counter bumped by `invalidate` keeps a response computed from
 //!   a pre-revocation read from being cached after the revocation. Hits
 //!   are served on the async worker ([`OcspService::cached_answer`]); only
-//!   misses, nonces and multi-CertID requests go to a blocking thread.
+//!   misses, nonces and multi-CertID requests take a permit, and only
+//!   their signatures go to a blocking thread.
 //! - **Live signing** when the request carries a nonce (echoed, RFC 6960
 //!   §4.4.1, RFC 8954) or asks about several certificates.
 //! - **Remembered statuses**: a status read from the store (not
@@ -95,6 +97,7 @@ use ironseal_storage::{Store, StoreError};
 use time::format_description::well_known::Rfc2822;
 use time::{Duration, OffsetDateTime};
 
+use crate::authority::IssuingCa;
 use crate::http::{full, text, Body};
 use crate::state::AppState;
 
@@ -232,7 +235,7 @@ pub struct OcspService {
     unknown: Mutex<HashMap<UnknownKey, Arc<CachedResponse>>>,
     responders: RwLock<HashMap<String, Arc<OcspResponder>>>,
     /// Serializes responder (re)issuance so two requests never both mint one.
-    issuing: Mutex<()>,
+    issuing: tokio::sync::Mutex<()>,
     /// Responders kept in the store and shared by replicas; `None`: in
     /// memory only (unit tests).
     share: Option<crate::ocsp_responders::ResponderShare>,
@@ -276,7 +279,7 @@ impl OcspService {
             limits,
             unknown: Mutex::new(HashMap::new()),
             responders: RwLock::default(),
-            issuing: Mutex::new(()),
+            issuing: tokio::sync::Mutex::new(()),
             share: None,
             cache: Mutex::new(HashMap::new()),
             cache_len: AtomicU64::new(0),
@@ -330,16 +333,16 @@ impl OcspService {
     /// Issues a responder for every CA in `issuers` that has none or whose
     /// responder has less than a third of its validity left; drops
     /// responders of CAs no longer listed. Returns how many were issued.
-    /// Key generation may take a while for RSA: call from a blocking
-    /// context. CAs that cannot get a responder (expired) are reported in
-    /// the error after the others were handled.
-    pub fn ensure(
+    /// Key generation (slow for RSA) runs on a blocking thread. CAs that
+    /// cannot get a responder (expired) are reported in the error after
+    /// the others were handled.
+    pub async fn ensure(
         &self,
-        store: &dyn Store,
-        issuers: &[&Issuer],
+        store: &Arc<dyn Store>,
+        issuers: &[Arc<IssuingCa>],
         now: OffsetDateTime,
     ) -> Result<usize, OcspServiceError> {
-        let _guard = self.issuing.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.issuing.lock().await;
         let current = self
             .responders
             .read()
@@ -348,12 +351,13 @@ impl OcspService {
         let mut next: HashMap<String, Arc<OcspResponder>> = HashMap::new();
         let mut issued = 0;
         let mut first_err = None;
-        for issuer in issuers {
+        for ca in issuers {
+            let issuer = &ca.issuer;
             match current.get(issuer.id()) {
                 Some(r) if !needs_renewal(r, issuer, now) && r.not_after() > now => {
                     next.insert(issuer.id().to_string(), r.clone());
                 }
-                old => match self.fresh_responder(store, issuer, now) {
+                old => match self.fresh_responder(store, ca, now).await {
                     Ok(Some((r, new))) => {
                         if new {
                             tracing::info!(ca = issuer.id(), not_after = %r.not_after(), "OCSP responder certificate issued");
@@ -390,21 +394,22 @@ impl OcspService {
 
     /// A new responder for `issuer`: from the store when shared (`true`
     /// if this call issued it), else issued here.
-    fn fresh_responder(
+    async fn fresh_responder(
         &self,
-        store: &dyn Store,
-        issuer: &Issuer,
+        store: &Arc<dyn Store>,
+        ca: &Arc<IssuingCa>,
         now: OffsetDateTime,
     ) -> Result<Option<(OcspResponder, bool)>, crate::authority::signing::SigningError> {
         match &self.share {
-            Some(share) => share.obtain(store, issuer, now),
+            Some(share) => share.obtain(store, ca, now).await,
             None => crate::authority::signing::sign_ocsp_responder(
                 store,
-                issuer,
+                ca,
                 now,
                 RESPONDER_VALIDITY,
                 RESPONDER_BACKDATE,
             )
+            .await
             .map(|r| Some((r, true))),
         }
     }
@@ -461,7 +466,7 @@ impl OcspService {
     /// the store (and remembered unless `unknown`, or unless an
     /// invalidation happened since `epoch` was read — checked under the
     /// lock, as in `cache_put`).
-    fn status(
+    async fn status(
         &self,
         store: &dyn Store,
         issuer_id: &str,
@@ -480,7 +485,7 @@ impl OcspService {
         {
             return Ok(s.clone());
         }
-        let status = status_of(store, issuer_id, &serial)?;
+        let status = status_of(store, issuer_id, &serial).await?;
         if status != CertStatus::Unknown {
             let mut statuses = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
             if self.epoch.load(Ordering::SeqCst) == epoch {
@@ -594,13 +599,13 @@ impl OcspService {
     }
 
     /// Answers `der` within the service's bounds: from the caches when
-    /// possible, else by `run` (which calls [`OcspService::respond`]) on a
-    /// blocking thread holding a signing permit; when every permit is
+    /// possible, else by `run` (which calls [`OcspService::respond`]) in a
+    /// task of its own holding a signing permit; when every permit is
     /// taken, a nonce request gets the pre-signed nonce-less response if
     /// one is cached, and anything else waits up to
     /// [`OcspLimits::queue_wait`] before `tryLater`. `is_current` says
     /// whether a CA id is still served.
-    pub async fn answer<F>(
+    pub async fn answer<F, Fut>(
         &self,
         der: Vec<u8>,
         now: OffsetDateTime,
@@ -608,7 +613,8 @@ impl OcspService {
         run: F,
     ) -> Answer
     where
-        F: FnOnce(Vec<u8>) -> Answer + Send + 'static,
+        F: FnOnce(Vec<u8>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Answer> + Send + 'static,
     {
         if let Some(a) = self.cached_answer(&der, now, &is_current, false) {
             return a;
@@ -627,24 +633,25 @@ impl OcspService {
             }
         };
         // The permit travels with the work: a request given up by its
-        // client still holds its slot until the blocking thread is done.
-        let work = move || {
+        // client still holds its slot until the task is done.
+        let work = async move {
             let _permit = permit;
-            run(der)
+            run(der).await
         };
-        match tokio::task::spawn_blocking(work).await {
+        match tokio::spawn(work).await {
             Ok(a) => a,
             Err(_) => Answer::error(ResponseStatus::InternalError),
         }
     }
 
     /// Answers one DER `OCSPRequest`. `issuers` are the CAs we may answer
-    /// for (responders are set up lazily for any that lack one).
-    pub fn respond(
+    /// for (responders are set up lazily for any that lack one). Store
+    /// reads are awaited; the signature is made on a blocking thread.
+    pub async fn respond(
         &self,
         der: &[u8],
-        store: &dyn Store,
-        issuers: &[&Issuer],
+        store: &Arc<dyn Store>,
+        issuers: &[Arc<IssuingCa>],
         now: OffsetDateTime,
     ) -> Answer {
         let req = match OcspRequest::from_der(der) {
@@ -662,9 +669,11 @@ impl OcspService {
             Some(r) => r,
             None => {
                 // A CA may have been added since start: set responders up and retry.
-                let missing = issuers.iter().any(|i| self.responder(i.id()).is_none());
+                let missing = issuers
+                    .iter()
+                    .any(|i| self.responder(i.issuer.id()).is_none());
                 if missing {
-                    let _ = self.ensure(store, issuers, now);
+                    let _ = self.ensure(store, issuers, now).await;
                 }
                 match self.matching(first) {
                     Some(r) => r,
@@ -672,11 +681,15 @@ impl OcspService {
                 }
             }
         };
-        let Some(issuer) = issuers.iter().find(|i| i.id() == responder.issuer_id()) else {
+        let Some(issuer) = issuers
+            .iter()
+            .map(|i| &i.issuer)
+            .find(|i| i.id() == responder.issuer_id())
+        else {
             return Answer::error(ResponseStatus::Unauthorized);
         };
         let responder = if needs_renewal(&responder, issuer, now) || responder.not_after() <= now {
-            let _ = self.ensure(store, issuers, now);
+            let _ = self.ensure(store, issuers, now).await;
             match self.responder(issuer.id()) {
                 Some(r) if r.not_after() > now => r,
                 _ => return Answer::error(ResponseStatus::TryLater),
@@ -715,7 +728,10 @@ impl OcspService {
         let epoch = self.epoch.load(Ordering::SeqCst);
         let mut items = Vec::with_capacity(req.requests.len());
         for r in &req.requests {
-            match self.status(store, responder.issuer_id(), &r.cert_id, epoch) {
+            match self
+                .status(store.as_ref(), responder.issuer_id(), &r.cert_id, epoch)
+                .await
+            {
                 Ok(s) => items.push((r.cert_id.clone(), s)),
                 Err(e) => {
                     crate::metrics::storage_error(crate::metrics::StorageOp::Ocsp, &e);
@@ -726,16 +742,27 @@ impl OcspService {
         }
         let this_update = now.replace_nanosecond(0).unwrap_or(now);
         let next_update = (this_update + RESPONSE_VALIDITY).min(responder.not_after());
-        let der = match responder.sign_response(
-            &items,
-            this_update,
-            this_update,
-            next_update,
-            req.nonce.as_deref(),
-        ) {
-            Ok(d) => Bytes::from(d),
-            Err(e) => {
+        let first_status = items.first().map(|(_, s)| s.clone());
+        let signer = responder.clone();
+        let nonce = req.nonce.clone();
+        let signed = tokio::task::spawn_blocking(move || {
+            signer.sign_response(
+                &items,
+                this_update,
+                this_update,
+                next_update,
+                nonce.as_deref(),
+            )
+        })
+        .await;
+        let der = match signed {
+            Ok(Ok(d)) => Bytes::from(d),
+            Ok(Err(e)) => {
                 tracing::error!(error = %e, "OCSP signing failed");
+                return Answer::error(ResponseStatus::InternalError);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "OCSP signing task failed");
                 return Answer::error(ResponseStatus::InternalError);
             }
         };
@@ -747,8 +774,8 @@ impl OcspService {
                 next_update,
             })
         };
-        let cacheable = match (cache_key, items.first()) {
-            (Some(key), Some((_, status))) if *status != CertStatus::Unknown => {
+        let cacheable = match (cache_key, first_status) {
+            (Some(key), Some(status)) if status != CertStatus::Unknown => {
                 let entry = entry();
                 self.cache_put(key, cert_id_der, entry.clone(), epoch, now);
                 Some(entry)
@@ -769,12 +796,12 @@ impl OcspService {
 }
 
 /// The status of certificate `serial` under CA `issuer_id` from the store.
-fn status_of(
+async fn status_of(
     store: &dyn Store,
     issuer_id: &str,
     serial: &Serial,
 ) -> Result<CertStatus, StoreError> {
-    Ok(match store.certificate_status(&serial.to_hex())? {
+    Ok(match store.certificate_status(&serial.to_hex()).await? {
         Some(rec) if rec.issuer_id == issuer_id => match rec.revocation {
             Some(r) => revoked_status(r.revoked_at, r.reason).unwrap_or(CertStatus::Unknown),
             None => CertStatus::Good,
@@ -784,14 +811,15 @@ fn status_of(
 }
 
 /// Sets up (or renews) the delegated responder of every CA. Call at start
-/// and from the housekeeping loop, inside `spawn_blocking` (RSA key
-/// generation is slow). Requests also do this lazily when needed.
-pub fn ensure_responders(state: &AppState) -> Result<usize, OcspServiceError> {
+/// and from the housekeeping loop (key generation runs on a blocking
+/// thread). Requests also do this lazily when needed.
+pub async fn ensure_responders(state: &AppState) -> Result<usize, OcspServiceError> {
     let cas = state.ca_set();
-    let issuers: Vec<&Issuer> = cas.by_id.values().map(|c| &c.issuer).collect();
+    let issuers: Vec<Arc<IssuingCa>> = cas.by_id.values().cloned().collect();
     state
         .ocsp
-        .ensure(state.store.as_ref(), &issuers, OffsetDateTime::now_utc())
+        .ensure(&state.store, &issuers, OffsetDateTime::now_utc())
+        .await
 }
 
 fn ocsp_response(
@@ -880,15 +908,17 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
     };
     let answer = match der {
         // Cache hits are answered on the async worker (no store, no
-        // blocking); store reads, signing and (rarely) responder key
-        // generation go to a blocking thread within the signing bound.
+        // signature); store reads, signing and (rarely) responder key
+        // generation run within the signing bound, the signatures and key
+        // generation on a blocking thread.
         Ok(der) => {
             let st = state.clone();
-            let run = move |der: Vec<u8>| {
+            let run = move |der: Vec<u8>| async move {
                 let cas = st.ca_set();
-                let issuers: Vec<&Issuer> = cas.by_id.values().map(|c| &c.issuer).collect();
+                let issuers: Vec<Arc<IssuingCa>> = cas.by_id.values().cloned().collect();
                 st.ocsp
-                    .respond(&der, st.store.as_ref(), &issuers, OffsetDateTime::now_utc())
+                    .respond(&der, &st.store, &issuers, OffsetDateTime::now_utc())
+                    .await
             };
             let cas = state.ca_set();
             state
@@ -925,9 +955,22 @@ mod tests {
     use super::*;
 
     struct Pki {
-        root: Issuer,
-        inter: Issuer,
-        other: Issuer,
+        root: Arc<IssuingCa>,
+        inter: Arc<IssuingCa>,
+        other: Arc<IssuingCa>,
+    }
+
+    fn ca(issuer: Issuer) -> Arc<IssuingCa> {
+        Arc::new(IssuingCa {
+            issuer,
+            chain_der: Vec::new(),
+            chains: Vec::new(),
+        })
+    }
+
+    /// A `run` for [`OcspService::answer`] that must not be called.
+    fn never(_: Vec<u8>) -> std::future::Ready<Answer> {
+        unreachable!("signed live")
     }
 
     fn profile(cn: &str, nb: OffsetDateTime, na: OffsetDateTime, pl: u8) -> CaProfile {
@@ -961,7 +1004,11 @@ mod tests {
         )
         .unwrap();
         let inter = Issuer::new("inter".into(), d, k, IssuerUrls::default()).unwrap();
-        Pki { root, inter, other }
+        Pki {
+            root: ca(root),
+            inter: ca(inter),
+            other: ca(other),
+        }
     }
 
     fn record(serial: &Serial, issuer: &str) -> CertificateRecord {
@@ -1015,8 +1062,8 @@ mod tests {
         );
         std::fs::write(&rq, req).unwrap();
         std::fs::write(&rs, resp).unwrap();
-        std::fs::write(&ca, pem_encode("CERTIFICATE", p.root.cert_der())).unwrap();
-        std::fs::write(&it, pem_encode("CERTIFICATE", p.inter.cert_der())).unwrap();
+        std::fs::write(&ca, pem_encode("CERTIFICATE", p.root.issuer.cert_der())).unwrap();
+        std::fs::write(&it, pem_encode("CERTIFICATE", p.inter.issuer.cert_der())).unwrap();
         let o = Command::new("openssl")
             .args(["ocsp", "-respin"])
             .arg(&rs)
@@ -1041,20 +1088,24 @@ mod tests {
         text
     }
 
-    #[test]
-    fn invalidate_all_forgets_every_status_a_replica_may_have_revoked() {
+    #[tokio::test]
+    async fn invalidate_all_forgets_every_status_a_replica_may_have_revoked() {
         let dir = tempfile::tempdir().unwrap();
         let p = pki();
-        let store = MemoryStore::new();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let svc = OcspService::default();
-        let issuers = [&p.root, &p.inter];
+        let issuers = [p.root.clone(), p.inter.clone()];
         let now = OffsetDateTime::now_utc();
-        svc.ensure(&store, &issuers, now).unwrap();
+        svc.ensure(&store, &issuers, now).await.unwrap();
         let serial = Serial::from_random(rand::random());
-        store.insert_certificate(&record(&serial, "inter")).unwrap();
-        let nreq = openssl_request(dir.path(), &p.inter, &serial, true);
+        store
+            .insert_certificate(&record(&serial, "inter"))
+            .await
+            .unwrap();
+        let nreq = openssl_request(dir.path(), &p.inter.issuer, &serial, true);
         let check = |der: &[u8]| openssl_check(dir.path(), &p, &nreq, der);
-        assert!(check(&svc.respond(&nreq, &store, &issuers, now).der).contains("Cert Status: good"));
+        assert!(check(&svc.respond(&nreq, &store, &issuers, now).await.der)
+            .contains("Cert Status: good"));
         // Revoked by another replica: this one knows only that some
         // revocation happened.
         store
@@ -1065,29 +1116,34 @@ mod tests {
                     reason: RevocationReason::Superseded,
                 },
             )
+            .await
             .unwrap();
-        assert!(check(&svc.respond(&nreq, &store, &issuers, now).der).contains("Cert Status: good"));
+        assert!(check(&svc.respond(&nreq, &store, &issuers, now).await.der)
+            .contains("Cert Status: good"));
         svc.invalidate_all();
         assert!(svc.statuses.lock().unwrap().is_empty());
-        assert!(
-            check(&svc.respond(&nreq, &store, &issuers, now).der).contains("Cert Status: revoked")
-        );
+        assert!(check(&svc.respond(&nreq, &store, &issuers, now).await.der)
+            .contains("Cert Status: revoked"));
     }
 
-    #[test]
-    fn nonce_statuses_are_remembered_until_invalidated() {
+    #[tokio::test]
+    async fn nonce_statuses_are_remembered_until_invalidated() {
         let dir = tempfile::tempdir().unwrap();
         let p = pki();
-        let store = MemoryStore::new();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let svc = OcspService::default();
-        let issuers = [&p.root, &p.inter];
+        let issuers = [p.root.clone(), p.inter.clone()];
         let now = OffsetDateTime::now_utc();
-        svc.ensure(&store, &issuers, now).unwrap();
+        svc.ensure(&store, &issuers, now).await.unwrap();
         let serial = Serial::from_random(rand::random());
-        store.insert_certificate(&record(&serial, "inter")).unwrap();
-        let nreq = openssl_request(dir.path(), &p.inter, &serial, true);
+        store
+            .insert_certificate(&record(&serial, "inter"))
+            .await
+            .unwrap();
+        let nreq = openssl_request(dir.path(), &p.inter.issuer, &serial, true);
         let check = |der: &[u8]| openssl_check(dir.path(), &p, &nreq, der);
-        assert!(check(&svc.respond(&nreq, &store, &issuers, now).der).contains("Cert Status: good"));
+        assert!(check(&svc.respond(&nreq, &store, &issuers, now).await.der)
+            .contains("Cert Status: good"));
 
         // Revoked in the store but not yet published: the remembered
         // status stands (as the pre-signed cache does until `publish`).
@@ -1099,11 +1155,13 @@ mod tests {
                     reason: RevocationReason::Superseded,
                 },
             )
+            .await
             .unwrap();
-        assert!(check(&svc.respond(&nreq, &store, &issuers, now).der).contains("Cert Status: good"));
+        assert!(check(&svc.respond(&nreq, &store, &issuers, now).await.der)
+            .contains("Cert Status: good"));
         // Published: the next nonce answer reads the store again.
         svc.invalidate("inter", &serial.to_hex());
-        let text = check(&svc.respond(&nreq, &store, &issuers, now).der);
+        let text = check(&svc.respond(&nreq, &store, &issuers, now).await.der);
         assert!(
             text.contains("Cert Status: revoked") && text.contains("superseded"),
             "{text}"
@@ -1111,58 +1169,72 @@ mod tests {
 
         // A status read before an invalidation is not remembered after it.
         let other = Serial::from_random(rand::random());
-        store.insert_certificate(&record(&other, "inter")).unwrap();
-        let oreq = openssl_request(dir.path(), &p.inter, &other, true);
+        store
+            .insert_certificate(&record(&other, "inter"))
+            .await
+            .unwrap();
+        let oreq = openssl_request(dir.path(), &p.inter.issuer, &other, true);
         let cert_id = OcspRequest::from_der(&oreq).unwrap().requests[0]
             .cert_id
             .clone();
         let stale = svc.epoch.load(Ordering::SeqCst);
         svc.invalidate("inter", "00ff");
         assert_eq!(
-            svc.status(&store, "inter", &cert_id, stale).unwrap(),
+            svc.status(store.as_ref(), "inter", &cert_id, stale)
+                .await
+                .unwrap(),
             CertStatus::Good
         );
         let key = ("inter".to_string(), other.to_hex());
         assert!(!svc.statuses.lock().unwrap().contains_key(&key));
         let fresh = svc.epoch.load(Ordering::SeqCst);
-        svc.status(&store, "inter", &cert_id, fresh).unwrap();
+        svc.status(store.as_ref(), "inter", &cert_id, fresh)
+            .await
+            .unwrap();
         assert!(svc.statuses.lock().unwrap().contains_key(&key));
         // Unknown serials are never remembered.
         let unknown = Serial::from_random(rand::random());
-        let ureq = openssl_request(dir.path(), &p.inter, &unknown, true);
+        let ureq = openssl_request(dir.path(), &p.inter.issuer, &unknown, true);
         let uid = OcspRequest::from_der(&ureq).unwrap().requests[0]
             .cert_id
             .clone();
         let remembered = svc.statuses.lock().unwrap().len();
         assert_eq!(
-            svc.status(&store, "inter", &uid, fresh).unwrap(),
+            svc.status(store.as_ref(), "inter", &uid, fresh)
+                .await
+                .unwrap(),
             CertStatus::Unknown
         );
         assert_eq!(svc.statuses.lock().unwrap().len(), remembered);
     }
 
-    #[test]
-    fn statuses_cache_invalidation_and_nonces() {
+    #[tokio::test]
+    async fn statuses_cache_invalidation_and_nonces() {
         let dir = tempfile::tempdir().unwrap();
         let p = pki();
-        let store = MemoryStore::new();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let svc = OcspService::default();
-        let issuers = [&p.root, &p.inter];
+        let issuers = [p.root.clone(), p.inter.clone()];
         let now = OffsetDateTime::now_utc();
-        assert_eq!(svc.ensure(&store, &issuers, now).unwrap(), 2);
-        assert_eq!(svc.ensure(&store, &issuers, now).unwrap(), 0);
+        assert_eq!(svc.ensure(&store, &issuers, now).await.unwrap(), 2);
+        assert_eq!(svc.ensure(&store, &issuers, now).await.unwrap(), 0);
 
         let good = Serial::from_random(rand::random());
-        store.insert_certificate(&record(&good, "inter")).unwrap();
-        let req = openssl_request(dir.path(), &p.inter, &good, false);
-        let a = svc.respond(&req, &store, &issuers, now);
+        store
+            .insert_certificate(&record(&good, "inter"))
+            .await
+            .unwrap();
+        let req = openssl_request(dir.path(), &p.inter.issuer, &good, false);
+        let a = svc.respond(&req, &store, &issuers, now).await;
         assert_eq!(a.status, ResponseStatus::Successful);
         assert!(a.cacheable.is_some());
         let text = openssl_check(dir.path(), &p, &req, &a.der);
         assert!(text.contains("Cert Status: good"), "{text}");
         assert_eq!(svc.cached(), 1);
         // Served from the cache: identical bytes.
-        let b = svc.respond(&req, &store, &issuers, now + Duration::minutes(1));
+        let b = svc
+            .respond(&req, &store, &issuers, now + Duration::minutes(1))
+            .await;
         assert_eq!(a.der, b.der);
 
         // Revoked in the store: still cached until invalidated.
@@ -1175,11 +1247,12 @@ mod tests {
                     reason: RevocationReason::KeyCompromise,
                 },
             )
+            .await
             .unwrap();
-        assert_eq!(svc.respond(&req, &store, &issuers, now).der, a.der);
+        assert_eq!(svc.respond(&req, &store, &issuers, now).await.der, a.der);
         svc.invalidate("inter", &good.to_hex().to_uppercase());
         assert_eq!(svc.cached(), 0);
-        let r = svc.respond(&req, &store, &issuers, now);
+        let r = svc.respond(&req, &store, &issuers, now).await;
         assert_ne!(r.der, a.der);
         let text = openssl_check(dir.path(), &p, &req, &r.der);
         assert!(
@@ -1188,18 +1261,20 @@ mod tests {
         );
 
         // Refreshed once older than a quarter of the validity.
-        let later = svc.respond(
-            &req,
-            &store,
-            &issuers,
-            now + RESPONSE_REFRESH + Duration::seconds(1),
-        );
+        let later = svc
+            .respond(
+                &req,
+                &store,
+                &issuers,
+                now + RESPONSE_REFRESH + Duration::seconds(1),
+            )
+            .await;
         assert_ne!(later.der, r.der);
 
         // Nonce: live-signed, echoed, not cached.
-        let nreq = openssl_request(dir.path(), &p.inter, &good, true);
+        let nreq = openssl_request(dir.path(), &p.inter.issuer, &good, true);
         let before = svc.cached();
-        let n = svc.respond(&nreq, &store, &issuers, now);
+        let n = svc.respond(&nreq, &store, &issuers, now).await;
         assert!(n.cacheable.is_none());
         assert_eq!(svc.cached(), before);
         let text = openssl_check(dir.path(), &p, &nreq, &n.der);
@@ -1210,28 +1285,29 @@ mod tests {
 
         // Unknown: answered, never HTTP-cacheable. Same for a cert of another CA.
         let unknown = Serial::from_random(rand::random());
-        let ureq = openssl_request(dir.path(), &p.inter, &unknown, false);
-        let u = svc.respond(&ureq, &store, &issuers, now);
+        let ureq = openssl_request(dir.path(), &p.inter.issuer, &unknown, false);
+        let u = svc.respond(&ureq, &store, &issuers, now).await;
         assert!(u.cacheable.is_none());
         assert!(openssl_check(dir.path(), &p, &ureq, &u.der).contains("Cert Status: unknown"));
         let elsewhere = Serial::from_random(rand::random());
         store
             .insert_certificate(&record(&elsewhere, "root"))
+            .await
             .unwrap();
-        let ereq = openssl_request(dir.path(), &p.inter, &elsewhere, false);
-        let e = svc.respond(&ereq, &store, &issuers, now);
+        let ereq = openssl_request(dir.path(), &p.inter.issuer, &elsewhere, false);
+        let e = svc.respond(&ereq, &store, &issuers, now).await;
         assert!(openssl_check(dir.path(), &p, &ereq, &e.der).contains("Cert Status: unknown"));
 
         // A CA we do not serve: unauthorized. Garbage: malformedRequest.
-        let foreign = openssl_request(dir.path(), &p.other, &good, false);
-        let f = svc.respond(&foreign, &store, &issuers, now);
+        let foreign = openssl_request(dir.path(), &p.other.issuer, &good, false);
+        let f = svc.respond(&foreign, &store, &issuers, now).await;
         assert_eq!(f.status, ResponseStatus::Unauthorized);
         assert_eq!(
             response_status(&f.der).unwrap(),
             ResponseStatus::Unauthorized
         );
         for bad in [&b""[..], b"\x30\x00", &req[..req.len() - 1]] {
-            let m = svc.respond(bad, &store, &issuers, now);
+            let m = svc.respond(bad, &store, &issuers, now).await;
             assert_eq!(
                 response_status(&m.der).unwrap(),
                 ResponseStatus::MalformedRequest
@@ -1240,35 +1316,37 @@ mod tests {
         let mut trailing = req.clone();
         trailing.push(0);
         assert_eq!(
-            svc.respond(&trailing, &store, &issuers, now).status,
+            svc.respond(&trailing, &store, &issuers, now).await.status,
             ResponseStatus::MalformedRequest
         );
     }
 
-    #[test]
-    fn responders_renew_lazily_and_by_ensure() {
+    #[tokio::test]
+    async fn responders_renew_lazily_and_by_ensure() {
         let p = pki();
-        let store = MemoryStore::new();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let svc = OcspService::default();
-        let issuers = [&p.root, &p.inter];
+        let issuers = [p.root.clone(), p.inter.clone()];
         let now = OffsetDateTime::now_utc();
         // No ensure() at start: the first request sets the responders up.
         let dir = tempfile::tempdir().unwrap();
         let s = Serial::from_random(rand::random());
-        let req = openssl_request(dir.path(), &p.inter, &s, false);
+        let req = openssl_request(dir.path(), &p.inter.issuer, &s, false);
         assert_eq!(
-            svc.respond(&req, &store, &issuers, now).status,
+            svc.respond(&req, &store, &issuers, now).await.status,
             ResponseStatus::Successful
         );
         let first = svc.responder("inter").unwrap();
         assert_eq!(
             svc.ensure(&store, &issuers, now + Duration::days(5))
+                .await
                 .unwrap(),
             0
         );
         // Under a third of 30 days left (after day 20): re-issued.
         assert_eq!(
             svc.ensure(&store, &issuers, now + Duration::days(21))
+                .await
                 .unwrap(),
             2
         );
@@ -1277,7 +1355,7 @@ mod tests {
         // Lazily on a request, too.
         let third_time = now + Duration::days(42);
         assert_eq!(
-            svc.respond(&req, &store, &issuers, third_time).status,
+            svc.respond(&req, &store, &issuers, third_time).await.status,
             ResponseStatus::Successful
         );
         assert_ne!(
@@ -1285,7 +1363,9 @@ mod tests {
             second.cert_der()
         );
         // A CA that went away loses its responder.
-        svc.ensure(&store, &[&p.inter], now).unwrap();
+        svc.ensure(&store, std::slice::from_ref(&p.inter), now)
+            .await
+            .unwrap();
         assert!(svc.responder("root").is_none());
     }
 
@@ -1316,25 +1396,27 @@ mod tests {
 
     /// Hardening (issue 10 item 6): a nonce-less `unknown` answer is
     /// signed once per TTL, not once per request.
-    #[test]
-    fn unknown_answers_are_signed_once_per_ttl() {
+    #[tokio::test]
+    async fn unknown_answers_are_signed_once_per_ttl() {
         let dir = tempfile::tempdir().unwrap();
         let p = pki();
-        let store = MemoryStore::new();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let svc = OcspService::new(OcspLimits {
             unknown_ttl: Duration::seconds(60),
             ..OcspLimits::default()
         });
-        let issuers = [&p.root, &p.inter];
+        let issuers = [p.root.clone(), p.inter.clone()];
         let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
         let unknown = Serial::from_random(rand::random());
-        let req = openssl_request(dir.path(), &p.inter, &unknown, false);
-        let first = svc.respond(&req, &store, &issuers, now);
+        let req = openssl_request(dir.path(), &p.inter.issuer, &unknown, false);
+        let first = svc.respond(&req, &store, &issuers, now).await;
         assert_eq!(first.source, Source::Live);
         assert!(openssl_check(dir.path(), &p, &req, &first.der).contains("Cert Status: unknown"));
         // Within the TTL: the same bytes (a new signature would carry a
         // later producedAt), from the async path too; never HTTP-cacheable.
-        let again = svc.respond(&req, &store, &issuers, now + Duration::seconds(30));
+        let again = svc
+            .respond(&req, &store, &issuers, now + Duration::seconds(30))
+            .await;
         assert_eq!(again.der, first.der);
         assert_eq!(again.source, Source::UnknownCached);
         assert!(again.cacheable.is_none());
@@ -1343,7 +1425,9 @@ mod tests {
             .unwrap();
         assert_eq!(hit.der, first.der);
         // After it: signed again.
-        let later = svc.respond(&req, &store, &issuers, now + Duration::seconds(61));
+        let later = svc
+            .respond(&req, &store, &issuers, now + Duration::seconds(61))
+            .await;
         assert_ne!(later.der, first.der);
         assert_eq!(later.source, Source::Live);
         // TTL zero: never kept.
@@ -1351,8 +1435,10 @@ mod tests {
             unknown_ttl: Duration::ZERO,
             ..OcspLimits::default()
         });
-        let a = off.respond(&req, &store, &issuers, now);
-        let b = off.respond(&req, &store, &issuers, now + Duration::seconds(1));
+        let a = off.respond(&req, &store, &issuers, now).await;
+        let b = off
+            .respond(&req, &store, &issuers, now + Duration::seconds(1))
+            .await;
         assert_ne!(a.der, b.der);
     }
 
@@ -1364,7 +1450,7 @@ mod tests {
     async fn saturated_nonce_requests_fall_back_to_the_presigned_response() {
         let dir = tempfile::tempdir().unwrap();
         let p = Arc::new(pki());
-        let store = Arc::new(MemoryStore::new());
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let svc = Arc::new(OcspService::new(OcspLimits {
             max_live_signing: 1,
             queue_wait: std::time::Duration::from_millis(100),
@@ -1372,16 +1458,24 @@ mod tests {
         }));
         let now = OffsetDateTime::now_utc();
         let good = Serial::from_random(rand::random());
-        store.insert_certificate(&record(&good, "inter")).unwrap();
-        let plain = openssl_request(dir.path(), &p.inter, &good, false);
-        let presigned = svc.respond(&plain, store.as_ref(), &[&p.root, &p.inter], now);
+        store
+            .insert_certificate(&record(&good, "inter"))
+            .await
+            .unwrap();
+        let plain = openssl_request(dir.path(), &p.inter.issuer, &good, false);
+        let presigned = svc
+            .respond(&plain, &store, &[p.root.clone(), p.inter.clone()], now)
+            .await;
         assert!(presigned.cacheable.is_some());
-        let nreq = openssl_request(dir.path(), &p.inter, &good, true);
+        let nreq = openssl_request(dir.path(), &p.inter.issuer, &good, true);
 
         // A free slot: the nonce request is signed live (and echoes it).
         let run = {
             let (svc, store, p) = (svc.clone(), store.clone(), p.clone());
-            move |der: Vec<u8>| svc.respond(&der, store.as_ref(), &[&p.root, &p.inter], now)
+            move |der: Vec<u8>| async move {
+                svc.respond(&der, &store, &[p.root.clone(), p.inter.clone()], now)
+                    .await
+            }
         };
         let live = svc.answer(nreq.clone(), now, |_| true, run).await;
         assert_eq!(live.source, Source::Live);
@@ -1390,9 +1484,7 @@ mod tests {
         // Every slot taken: the pre-signed response, promptly, unsigned anew.
         let held = svc.live.clone().try_acquire_owned().unwrap();
         let started = std::time::Instant::now();
-        let fallback = svc
-            .answer(nreq.clone(), now, |_| true, |_| unreachable!("signed live"))
-            .await;
+        let fallback = svc.answer(nreq.clone(), now, |_| true, never).await;
         assert!(started.elapsed() < std::time::Duration::from_millis(50));
         assert_eq!(fallback.source, Source::NonceFallback);
         assert_eq!(fallback.der, presigned.der);
@@ -1405,23 +1497,21 @@ mod tests {
 
         // Nothing cached for this one: tryLater after the queue wait.
         let other = Serial::from_random(rand::random());
-        let oreq = openssl_request(dir.path(), &p.inter, &other, true);
-        let busy = svc
-            .answer(oreq, now, |_| true, |_| unreachable!("signed live"))
-            .await;
+        let oreq = openssl_request(dir.path(), &p.inter.issuer, &other, true);
+        let busy = svc.answer(oreq, now, |_| true, never).await;
         assert_eq!(busy.status, ResponseStatus::TryLater);
         assert!(started.elapsed() >= std::time::Duration::from_millis(100));
 
         // A slot freed while waiting: served.
         let waiter = {
             let svc = svc.clone();
-            let plain2 = openssl_request(dir.path(), &p.inter, &other, false);
+            let plain2 = openssl_request(dir.path(), &p.inter.issuer, &other, false);
             tokio::spawn(async move {
                 svc.answer(
                     plain2,
                     now,
                     |_| true,
-                    |_| Answer::error(ResponseStatus::InternalError),
+                    |_| async { Answer::error(ResponseStatus::InternalError) },
                 )
                 .await
             })

@@ -19,6 +19,7 @@ use ironseal_storage::{OcspResponderRecord, Store};
 use time::OffsetDateTime;
 
 use crate::authority::signing::{sign_ocsp_responder, SigningError};
+use crate::authority::IssuingCa;
 use crate::leases::{ocsp_responder_lease, Leases};
 
 /// How long a replica waits for another one to store a new responder.
@@ -47,13 +48,13 @@ impl ResponderShare {
 
     /// The stored responder of `issuer` if it can serve at `now` (`Ok(Err)`
     /// carries one that is valid but due for renewal).
-    fn stored(
+    async fn stored(
         &self,
         store: &dyn Store,
         issuer: &Issuer,
         now: OffsetDateTime,
     ) -> Result<Result<OcspResponder, Option<OcspResponder>>, SigningError> {
-        let Some(rec) = store.get_ocsp_responder(issuer.id())? else {
+        let Some(rec) = store.get_ocsp_responder(issuer.id()).await? else {
             return Ok(Err(None));
         };
         let r = match self.unseal(issuer, rec) {
@@ -77,34 +78,36 @@ impl ResponderShare {
     /// a new one (issued and stored under the lease), else, while another
     /// replica issues one, what is stored and still valid. `Ok(None)`:
     /// none to be had yet.
-    pub fn obtain(
+    pub async fn obtain(
         &self,
-        store: &dyn Store,
-        issuer: &Issuer,
+        store: &Arc<dyn Store>,
+        ca: &Arc<IssuingCa>,
         now: OffsetDateTime,
     ) -> Result<Option<(OcspResponder, bool)>, SigningError> {
-        let fallback = match self.stored(store, issuer, now)? {
+        let issuer = &ca.issuer;
+        let fallback = match self.stored(store.as_ref(), issuer, now).await? {
             Ok(r) => return Ok(Some((r, false))),
             Err(f) => f,
         };
         let lease = ocsp_responder_lease(issuer.id());
-        if self.leases.acquire(&lease)?.is_some() {
+        if self.leases.acquire(&lease).await?.is_some() {
             // Stored by another replica just before we took the lease?
-            if let Ok(r) = self.stored(store, issuer, now)? {
-                self.leases.release(&lease)?;
+            if let Ok(r) = self.stored(store.as_ref(), issuer, now).await? {
+                self.leases.release(&lease).await?;
                 return Ok(Some((r, false)));
             }
             let r = sign_ocsp_responder(
                 store,
-                issuer,
+                ca,
                 now,
                 crate::ocsp::RESPONDER_VALIDITY,
                 crate::ocsp::RESPONDER_BACKDATE,
-            );
+            )
+            .await;
             let r = match r {
                 Ok(r) => r,
                 Err(e) => {
-                    self.leases.release(&lease)?;
+                    self.leases.release(&lease).await?;
                     return Err(e);
                 }
             };
@@ -114,21 +117,23 @@ impl ResponderShare {
                 aad(issuer.id()).as_bytes(),
                 rand::random(),
             )?;
-            store.put_ocsp_responder(&OcspResponderRecord {
-                ca_id: issuer.id().to_string(),
-                cert_der: r.cert_der().to_vec(),
-                sealed_key: sealed,
-                not_after: r.not_after(),
-            })?;
-            store.flush()?;
-            self.leases.release(&lease)?;
+            store
+                .put_ocsp_responder(&OcspResponderRecord {
+                    ca_id: issuer.id().to_string(),
+                    cert_der: r.cert_der().to_vec(),
+                    sealed_key: sealed,
+                    not_after: r.not_after(),
+                })
+                .await?;
+            crate::durability::flush(store).await?;
+            self.leases.release(&lease).await?;
             return Ok(Some((r, true)));
         }
         // Another replica is issuing: wait for it, bounded.
         let deadline = std::time::Instant::now() + WAIT;
         while std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            if let Ok(r) = self.stored(store, issuer, now)? {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if let Ok(r) = self.stored(store.as_ref(), issuer, now).await? {
                 return Ok(Some((r, false)));
             }
         }

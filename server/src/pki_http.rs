@@ -35,7 +35,7 @@ pub fn metrics_authorized(token: Option<&str>, authorization: Option<&HeaderValu
 }
 
 /// `/metrics`: the Prometheus text, or 401 without the configured token.
-fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
+async fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
     let token = state.config.metrics_token.as_ref().map(|s| s.0.as_str());
     if !metrics_authorized(token, req.headers().get(AUTHORIZATION)) {
         let mut r = text(StatusCode::UNAUTHORIZED, "a bearer token is required\n");
@@ -47,7 +47,7 @@ fn metrics(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
     }
     Response::builder()
         .header(CONTENT_TYPE, "text/plain; version=0.0.4")
-        .body(full(render_metrics(state)))
+        .body(full(render_metrics(state).await))
         .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, ""))
 }
 
@@ -61,7 +61,7 @@ pub async fn handle_metrics_listener(
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
     }
     match req.uri().path() {
-        "/metrics" => metrics(state, &req),
+        "/metrics" => metrics(state, &req).await,
         "/health" => text(StatusCode::OK, "ok\n"),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
@@ -83,7 +83,7 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
     match segs.as_slice() {
         ["health"] => text(StatusCode::OK, "ok\n"),
         // Moved to its own listener when `[metrics] listen` is set.
-        ["metrics"] if state.config.metrics_listen.is_none() => metrics(state, &req),
+        ["metrics"] if state.config.metrics_listen.is_none() => metrics(state, &req).await,
         ["ca", "root.pem"] => Response::builder()
             .header(CONTENT_TYPE, "application/x-pem-file")
             .body(full(state.ca_set().root_pem.clone()))
@@ -122,9 +122,9 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
 }
 
 /// Prometheus text: the request metrics plus the flusher's batching counts.
-fn render_metrics(state: &AppState) -> String {
+async fn render_metrics(state: &AppState) -> String {
     use std::sync::atomic::Ordering::Relaxed;
-    let mut out = crate::metrics::render(state);
+    let mut out = crate::metrics::render(state).await;
     out.push_str(&format!(
         "# TYPE ironseal_store_flushes_total counter\nironseal_store_flushes_total {}\n\
          # TYPE ironseal_store_flush_waiters_total counter\nironseal_store_flush_waiters_total {}\n",
@@ -143,9 +143,10 @@ async fn crl(
     if !state.ca_set().by_id.contains_key(id) {
         return text(StatusCode::NOT_FOUND, "no such CA\n");
     }
-    // A build reads the store and signs: keep it off the async workers.
+    // A task of its own, so that a client going away does not cut a build
+    // short (its signature runs on a blocking thread, see crate::crl).
     let (st, ca) = (state.clone(), id.to_string());
-    let c = match tokio::task::spawn_blocking(move || crate::crl::current(&st, &ca, part)).await {
+    let c = match tokio::spawn(async move { crate::crl::current(&st, &ca, part).await }).await {
         Ok(Ok(c)) => c,
         Ok(Err(crate::crl::CrlError::UnknownShard(..))) => {
             return text(StatusCode::NOT_FOUND, "no such CRL shard\n")

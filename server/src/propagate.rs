@@ -38,15 +38,15 @@ use crate::state::AppState;
 /// the HTTPS certificate. Call with `state.ca_admin` held. The root served
 /// as `/root.pem` stays the one the HTTPS certificate chains to (it
 /// changes at the next start if the issuing CA moved to another root).
-pub fn reload_cas(state: &AppState) -> Result<(), BootError> {
+pub async fn reload_cas(state: &AppState) -> Result<(), BootError> {
     let old = state.ca_set();
-    let mut set = load_cas(&state.config, state.store.as_ref(), &state.kek, false)?;
+    let mut set = load_cas(&state.config, state.store.as_ref(), &state.kek, false).await?;
     set.root_pem = old.root_pem.clone();
     state.replace_cas(set);
-    if let Err(e) = crate::ocsp::ensure_responders(state) {
+    if let Err(e) = crate::ocsp::ensure_responders(state).await {
         tracing::warn!(error = %e, "OCSP responder setup after a CA change incomplete");
     }
-    if let Err(e) = state.refresh_listener_cert() {
+    if let Err(e) = state.refresh_listener_cert().await {
         tracing::warn!(error = %e, "HTTPS listener certificate not moved to the new issuing CA");
     }
     Ok(())
@@ -54,9 +54,8 @@ pub fn reload_cas(state: &AppState) -> Result<(), BootError> {
 
 /// Reads the change generations and refreshes what moved since the last
 /// poll (everything, the first time). Returns the kinds refreshed.
-/// Blocking: call from a blocking task.
-pub fn poll(state: &AppState) -> Result<Vec<ChangeKind>, StoreError> {
-    let now = state.store.change_generations()?;
+pub async fn poll(state: &AppState) -> Result<Vec<ChangeKind>, StoreError> {
+    let now = state.store.change_generations().await?;
     let changed = match state.seen_generations() {
         Some(seen) => now.changed_since(&seen),
         None => ChangeKind::ALL.to_vec(),
@@ -67,25 +66,25 @@ pub fn poll(state: &AppState) -> Result<Vec<ChangeKind>, StoreError> {
     // Remember first: a change committed while refreshing moves the
     // counter again and is refreshed at the next poll.
     state.set_seen_generations(now);
-    refresh(state, &changed);
+    refresh(state, &changed).await;
     Ok(changed)
 }
 
 /// Refreshes the in-memory copies of `kinds` (see the module table).
-pub fn refresh(state: &AppState, kinds: &[ChangeKind]) {
+pub async fn refresh(state: &AppState, kinds: &[ChangeKind]) {
     if kinds.contains(&ChangeKind::Cas) || kinds.contains(&ChangeKind::Settings) {
-        let _hierarchy = state.ca_admin.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(e) = reload_cas(state) {
+        let _hierarchy = state.ca_admin.lock().await;
+        if let Err(e) = reload_cas(state).await {
             tracing::warn!(error = %e, "reloading the CAs after a change through another replica failed");
         }
     }
     if kinds.contains(&ChangeKind::Settings) {
-        if let Err(e) = crate::scep::ra::reload(state) {
+        if let Err(e) = crate::scep::ra::reload(state).await {
             tracing::warn!(error = %e, "reloading the SCEP RA after a change through another replica failed");
         }
     }
     if kinds.contains(&ChangeKind::EabKeys) {
-        match state.store.list_eab_keys(None) {
+        match state.store.list_eab_keys(None).await {
             Ok(keys) if !keys.is_empty() => state.eab_created(),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "re-reading the EAB keys failed"),
@@ -110,11 +109,8 @@ pub async fn run(state: Arc<AppState>, mut shutdown: tokio::sync::watch::Receive
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                let st = state.clone();
-                match tokio::task::spawn_blocking(move || poll(&st)).await {
-                    Ok(Err(e)) => tracing::warn!(error = %e, "change poll failed; retrying"),
-                    Err(e) => tracing::warn!(error = %e, "change poll task failed"),
-                    Ok(Ok(_)) => {}
+                if let Err(e) = poll(&state).await {
+                    tracing::warn!(error = %e, "change poll failed; retrying");
                 }
             }
             _ = shutdown.changed() => break,
@@ -124,6 +120,6 @@ pub async fn run(state: Arc<AppState>, mut shutdown: tokio::sync::watch::Receive
 
 /// A snapshot to start from: read before the start-up loads, so a change
 /// made meanwhile by another replica is refreshed at the first poll.
-pub fn initial(state_store: &dyn ironseal_storage::Store) -> Option<Generations> {
-    state_store.change_generations().ok()
+pub async fn initial(state_store: &dyn ironseal_storage::Store) -> Option<Generations> {
+    state_store.change_generations().await.ok()
 }

@@ -190,7 +190,7 @@ impl RateLimits {
 
     /// One operation on the shared bucket of (`limit`, `key`); `None` when
     /// the limit is not configured or the store failed.
-    fn shared_op(
+    async fn shared_op(
         &self,
         store: &dyn Store,
         limit: Limit,
@@ -200,7 +200,7 @@ impl RateLimits {
         let (rate, _) = self.buckets.get(&limit)?;
         let now = now_ns();
         let bucket_key = format!("{}:{key}", limit.as_str());
-        match store.rate_bucket(&bucket_key, op, rate.gcra(), now) {
+        match store.rate_bucket(&bucket_key, op, rate.gcra(), now).await {
             Ok(b) => Some((*rate, b, now)),
             Err(e) => {
                 tracing::warn!(limit = limit.as_str(), error = %e, "rate-limit bucket unavailable; admitting");
@@ -217,9 +217,9 @@ impl RateLimits {
     }
 
     /// Counts one event of `limit` for `key`; `Err` when over the limit.
-    pub fn check(&self, limit: Limit, key: &str) -> Result<(), Refused> {
+    pub async fn check(&self, limit: Limit, key: &str) -> Result<(), Refused> {
         if let Some(store) = &self.shared {
-            return match self.shared_op(&**store, limit, key, BucketOp::Take) {
+            return match self.shared_op(&**store, limit, key, BucketOp::Take).await {
                 Some((rate, b, now)) if !b.admitted => Err(Refused {
                     limit,
                     rate,
@@ -243,15 +243,15 @@ impl RateLimits {
 
     /// Records a failed validation for each (limit, key): once a budget is
     /// spent, that key is blocked until its bucket admits again.
-    pub fn record_failure(&self, keys: &[(Limit, String)]) {
+    pub async fn record_failure(&self, keys: &[(Limit, String)]) {
         if let Some(store) = &self.shared {
             for (limit, key) in keys {
-                self.shared_op(&**store, *limit, key, BucketOp::Force);
+                self.shared_op(&**store, *limit, key, BucketOp::Force).await;
             }
             return;
         }
         for (limit, key) in keys {
-            if let Err(r) = self.check(*limit, key) {
+            if let Err(r) = self.check(*limit, key).await {
                 let mut b = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
                 if b.len() >= MAX_BLOCKED {
                     let now = Instant::now();
@@ -265,10 +265,11 @@ impl RateLimits {
     }
 
     /// `Err` while any (limit, key) is blocked by failed validations.
-    pub fn check_failures(&self, keys: &[(Limit, String)]) -> Result<(), Refused> {
+    pub async fn check_failures(&self, keys: &[(Limit, String)]) -> Result<(), Refused> {
         if let Some(store) = &self.shared {
             for (limit, key) in keys {
-                if let Some((rate, b, now)) = self.shared_op(&**store, *limit, key, BucketOp::Peek)
+                if let Some((rate, b, now)) =
+                    self.shared_op(&**store, *limit, key, BucketOp::Peek).await
                 {
                     let over = b.over_ns(rate.gcra(), now);
                     if over > 0 {
@@ -306,9 +307,9 @@ impl RateLimits {
     }
 
     /// Forgets idle keys so memory stays bounded.
-    pub fn prune(&self) {
+    pub async fn prune(&self) {
         if let Some(store) = &self.shared {
-            if let Err(e) = store.purge_rate_buckets(now_ns()) {
+            if let Err(e) = store.purge_rate_buckets(now_ns()).await {
                 tracing::warn!(error = %e, "purging rate-limit buckets failed");
             }
             return;
@@ -347,13 +348,13 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
 
-    #[test]
-    fn burst_then_refusal_with_retry_after() {
+    #[tokio::test]
+    async fn burst_then_refusal_with_retry_after() {
         let l = RateLimits::new(&[(Limit::NewOrdersPerAccount, Rate::per_minute(3))]);
         for _ in 0..3 {
-            assert!(l.check(Limit::NewOrdersPerAccount, "a").is_ok());
+            assert!(l.check(Limit::NewOrdersPerAccount, "a").await.is_ok());
         }
-        let r = l.check(Limit::NewOrdersPerAccount, "a").unwrap_err();
+        let r = l.check(Limit::NewOrdersPerAccount, "a").await.unwrap_err();
         assert_eq!(r.limit, Limit::NewOrdersPerAccount);
         assert!(
             r.retry_after >= Duration::from_secs(1) && r.retry_after <= Duration::from_secs(20)
@@ -364,14 +365,14 @@ mod tests {
             r.detail()
         );
         // Other keys and unconfigured limits are unaffected.
-        assert!(l.check(Limit::NewOrdersPerAccount, "b").is_ok());
-        assert!(l.check(Limit::NewAccountsPerIp, "a").is_ok());
+        assert!(l.check(Limit::NewOrdersPerAccount, "b").await.is_ok());
+        assert!(l.check(Limit::NewAccountsPerIp, "a").await.is_ok());
     }
 
     /// Two replicas on one store enforce one limit: the burst is shared,
     /// and failures recorded on one block the key on the other.
-    #[test]
-    fn replicas_on_one_store_share_the_buckets() {
+    #[tokio::test]
+    async fn replicas_on_one_store_share_the_buckets() {
         let store: Arc<dyn Store> = Arc::new(ironseal_storage::MemoryStore::default());
         let rates = [
             (Limit::NewOrdersPerAccount, Rate::per_minute(3)),
@@ -379,54 +380,60 @@ mod tests {
         ];
         let a = RateLimits::shared(&rates, store.clone());
         let b = RateLimits::shared(&rates, store);
-        assert!(a.check(Limit::NewOrdersPerAccount, "acct").is_ok());
-        assert!(b.check(Limit::NewOrdersPerAccount, "acct").is_ok());
-        assert!(a.check(Limit::NewOrdersPerAccount, "acct").is_ok());
-        let r = b.check(Limit::NewOrdersPerAccount, "acct").unwrap_err();
+        assert!(a.check(Limit::NewOrdersPerAccount, "acct").await.is_ok());
+        assert!(b.check(Limit::NewOrdersPerAccount, "acct").await.is_ok());
+        assert!(a.check(Limit::NewOrdersPerAccount, "acct").await.is_ok());
+        let r = b
+            .check(Limit::NewOrdersPerAccount, "acct")
+            .await
+            .unwrap_err();
         assert!(
             (1..=20).contains(&r.retry_after.as_secs()),
             "{:?}",
             r.retry_after
         );
         assert!(
-            b.check(Limit::NewAccountsPerIp, "acct").is_ok(),
+            b.check(Limit::NewAccountsPerIp, "acct").await.is_ok(),
             "unconfigured"
         );
         let keys = vec![(Limit::FailedValidationsPerAccount, "acct".to_string())];
-        a.record_failure(&keys);
-        b.record_failure(&keys);
+        a.record_failure(&keys).await;
+        b.record_failure(&keys).await;
         assert!(
-            a.check_failures(&keys).is_ok(),
+            a.check_failures(&keys).await.is_ok(),
             "the budget is not over yet"
         );
-        b.record_failure(&keys);
-        let r = a.check_failures(&keys).unwrap_err();
+        b.record_failure(&keys).await;
+        let r = a.check_failures(&keys).await.unwrap_err();
         assert_eq!(r.limit, Limit::FailedValidationsPerAccount);
         assert!(r.retry_after > Duration::from_secs(60), "{r:?}");
     }
 
-    #[test]
-    fn ipv6_clients_share_their_64() {
+    #[tokio::test]
+    async fn ipv6_clients_share_their_64() {
         let l = RateLimits::new(&[(Limit::NewAccountsPerIp, Rate::per_hour(2))]);
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2::ffff"
             .parse()
             .unwrap_or(IpAddr::from([0u8; 4]));
-        assert!(l.check(Limit::NewAccountsPerIp, &ip_key(a)).is_ok());
-        assert!(l.check(Limit::NewAccountsPerIp, &ip_key(b)).is_ok());
-        assert!(l.check(Limit::NewAccountsPerIp, &ip_key(a)).is_err());
+        assert!(l.check(Limit::NewAccountsPerIp, &ip_key(a)).await.is_ok());
+        assert!(l.check(Limit::NewAccountsPerIp, &ip_key(b)).await.is_ok());
+        assert!(l.check(Limit::NewAccountsPerIp, &ip_key(a)).await.is_err());
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
         let v4: IpAddr = "192.0.2.1".parse().unwrap();
-        assert!(l.check(Limit::NewAccountsPerIp, &ip_key(mapped)).is_ok());
-        assert!(l.check(Limit::NewAccountsPerIp, &ip_key(v4)).is_ok());
+        assert!(l
+            .check(Limit::NewAccountsPerIp, &ip_key(mapped))
+            .await
+            .is_ok());
+        assert!(l.check(Limit::NewAccountsPerIp, &ip_key(v4)).await.is_ok());
         assert!(
-            l.check(Limit::NewAccountsPerIp, &ip_key(v4)).is_err(),
+            l.check(Limit::NewAccountsPerIp, &ip_key(v4)).await.is_err(),
             "mapped and plain IPv4 are one client"
         );
     }
 
-    #[test]
-    fn failed_validations_block_after_the_budget() {
+    #[tokio::test]
+    async fn failed_validations_block_after_the_budget() {
         let l = RateLimits::new(&[
             (Limit::FailedValidationsPerAccount, Rate::per_hour(2)),
             (Limit::FailedValidationsPerIp, Rate::per_hour(5)),
@@ -437,23 +444,23 @@ mod tests {
                 (Limit::FailedValidationsPerIp, "192.0.2.1".to_string()),
             ]
         };
-        l.record_failure(&keys("acct"));
-        l.record_failure(&keys("acct"));
+        l.record_failure(&keys("acct")).await;
+        l.record_failure(&keys("acct")).await;
         assert!(
-            l.check_failures(&keys("acct")).is_ok(),
+            l.check_failures(&keys("acct")).await.is_ok(),
             "the budget is not spent yet"
         );
-        l.record_failure(&keys("acct"));
-        let r = l.check_failures(&keys("acct")).unwrap_err();
+        l.record_failure(&keys("acct")).await;
+        let r = l.check_failures(&keys("acct")).await.unwrap_err();
         assert_eq!(r.limit, Limit::FailedValidationsPerAccount);
         assert!(r.retry_after > Duration::from_secs(60), "{r:?}");
         // Another account from the same IP: the IP's budget (5) is not spent yet...
-        assert!(l.check_failures(&keys("other")).is_ok());
-        l.record_failure(&keys("other"));
-        l.record_failure(&keys("other"));
-        l.record_failure(&keys("other"));
+        assert!(l.check_failures(&keys("other")).await.is_ok());
+        l.record_failure(&keys("other")).await;
+        l.record_failure(&keys("other")).await;
+        l.record_failure(&keys("other")).await;
         // ...now it is: six failures from one IP.
-        let r = l.check_failures(&keys("third")).unwrap_err();
+        let r = l.check_failures(&keys("third")).await.unwrap_err();
         assert_eq!(r.limit, Limit::FailedValidationsPerIp);
     }
 }

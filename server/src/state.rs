@@ -31,8 +31,9 @@ pub struct AppState {
     /// is configured.
     pub client_certs: Option<Arc<crate::client_cert::ClientCertAuth>>,
     /// Serializes changes to the CA hierarchy (create, activate, status)
-    /// and the reload of [`AppState::cas`] that follows each.
-    pub ca_admin: Mutex<()>,
+    /// and the reload of [`AppState::cas`] that follows each (an async
+    /// lock: it is held across store calls).
+    pub ca_admin: tokio::sync::Mutex<()>,
     /// The HTTPS listener's certificate (renewed and moved to a new
     /// issuing CA live, see [`crate::listener_cert`]).
     pub listener_cert: Arc<crate::listener_cert::ListenerCert>,
@@ -68,7 +69,7 @@ impl AppState {
         clippy::too_many_arguments,
         reason = "each is a separately prepared start-up part, passed once from main"
     )]
-    pub fn new(
+    pub async fn new(
         config: Config,
         store: Arc<dyn Store>,
         validator: Validator,
@@ -82,6 +83,7 @@ impl AppState {
         let flusher = crate::durability::Flusher::start(store.clone(), flush_stats.clone())?;
         let eab_in_use = !store
             .list_eab_keys(None)
+            .await
             .map_err(|e| std::io::Error::other(e.to_string()))?
             .is_empty();
         // Replicas on one PostgreSQL database share nonces (issue 11).
@@ -143,7 +145,7 @@ impl AppState {
             kek,
             client_certs,
             listener_cert,
-            ca_admin: Mutex::new(()),
+            ca_admin: tokio::sync::Mutex::new(()),
             crl_cache: CrlCache::default(),
             ocsp,
             metrics: Metrics::default(),
@@ -196,15 +198,17 @@ impl AppState {
 
     /// Renews the HTTPS listener's certificate if due, or moves it to a
     /// new issuing CA under the served root (see [`crate::listener_cert`]).
-    pub fn refresh_listener_cert(
+    pub async fn refresh_listener_cert(
         &self,
     ) -> Result<Option<crate::listener_cert::Refreshed>, crate::bootstrap::BootError> {
-        self.listener_cert.refresh(
-            &self.config,
-            self.store.as_ref(),
-            &self.ca_set(),
-            time::OffsetDateTime::now_utc(),
-        )
+        self.listener_cert
+            .refresh(
+                &self.config,
+                &self.store,
+                &self.ca_set(),
+                time::OffsetDateTime::now_utc(),
+            )
+            .await
     }
 
     /// The CA that signs new leaves.
@@ -271,14 +275,22 @@ impl AppState {
         r.map_err(AcmeError::internal)
     }
 
+    /// [`AppState::durable`] for work outside a request (CRL numbers,
+    /// purges, admin changes), with the store's error type.
+    pub async fn durable_store(&self) -> Result<(), ironseal_storage::StoreError> {
+        self.durable()
+            .await
+            .map_err(|e| ironseal_storage::StoreError::Backend(e.problem.detail))
+    }
+
     /// Counts one event of `limit` for each key; the first refusal is a
     /// `rateLimited` problem with Retry-After.
-    pub fn check_rate(
+    pub async fn check_rate(
         &self,
         checks: &[(crate::rate_limits::Limit, String)],
     ) -> Result<(), AcmeError> {
         for (limit, key) in checks {
-            self.rate_limits.check(*limit, key).map_err(|r| {
+            self.rate_limits.check(*limit, key).await.map_err(|r| {
                 self.metrics.rate_limited(r.limit.as_str());
                 AcmeError::rate_limited(r)
             })?;
@@ -287,8 +299,8 @@ impl AppState {
     }
 
     /// Forgets rate-limit state of idle keys so memory stays bounded.
-    pub fn prune_rate_limits(&self) {
-        self.rate_limits.prune();
+    pub async fn prune_rate_limits(&self) {
+        self.rate_limits.prune().await;
     }
 
     /// This process's holder id in leases (`[storage] replica_id`, else

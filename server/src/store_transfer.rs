@@ -12,6 +12,12 @@
 //! same key-encryption key. Stop the servers of the source store first
 //! (sled allows one process anyway; a PostgreSQL export reads one snapshot,
 //! but writes after it would not be carried).
+//!
+//! Each command runs on one tokio runtime of its own (the store is async).
+//! An export streams from the store into the file inside it; an import
+//! reads the file on the command's thread and hands each record to the
+//! store with `block_on` from there (`read_export` calls back
+//! synchronously), never from an async worker.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -117,8 +123,10 @@ impl StoreLocation {
     }
 }
 
-fn open(target: &Target) -> Result<Arc<dyn Store>, String> {
-    bootstrap::open_store(&target.config).map_err(|e| e.to_string())
+async fn open(target: &Target) -> Result<Arc<dyn Store>, String> {
+    bootstrap::open_store(&target.config)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 fn counts_json(counts: &KindCounts) -> serde_json::Value {
@@ -126,7 +134,7 @@ fn counts_json(counts: &KindCounts) -> serde_json::Value {
     json!(map)
 }
 
-fn export(args: &ExportArgs) -> Result<serde_json::Value, String> {
+async fn export(args: &ExportArgs) -> Result<serde_json::Value, String> {
     let target = args.from.resolve()?;
     if target.engine == "sled" && !target.config.data_dir.join("db").exists() {
         return Err(format!(
@@ -137,12 +145,15 @@ fn export(args: &ExportArgs) -> Result<serde_json::Value, String> {
     if args.out.exists() {
         return Err(format!("{} exists; choose a new file", args.out.display()));
     }
-    let store = open(&target)?;
+    let store = open(&target).await?;
     let mut files = Vec::new();
-    if let Some(id) = bootstrap::read_issuing(&target.config, &*store).map_err(|e| e.to_string())? {
+    if let Some(id) = bootstrap::read_issuing(&target.config, &*store)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         files.push((ISSUING_FILE.to_string(), format!("{id}\n").into_bytes()));
     }
-    let total = store.count_records().map_err(|e| e.to_string())?;
+    let total = store.count_records().await.map_err(|e| e.to_string())?;
     let partial = partial_path(&args.out);
     let file = fs::OpenOptions::new()
         .write(true)
@@ -159,7 +170,8 @@ fn export(args: &ExportArgs) -> Result<serde_json::Value, String> {
     );
     let written = export::write_export(&*store, target.engine, &mut out, &files, &mut |n| {
         bar.update(n)
-    });
+    })
+    .await;
     let (summary, counts) = match written {
         Ok(done) => done,
         Err(e) => {
@@ -205,7 +217,9 @@ fn read_pass(
     Ok((summary, files))
 }
 
-fn import(args: &ImportArgs) -> Result<serde_json::Value, String> {
+/// Imports on the command's thread; `rt` runs every store call (one
+/// `block_on` per record, as `read_export` calls back synchronously).
+fn import(rt: &tokio::runtime::Runtime, args: &ImportArgs) -> Result<serde_json::Value, String> {
     let target = args.to.resolve()?;
     let show = args.to.show_progress();
     // First pass: the whole file is intact and every record decodes, before
@@ -227,8 +241,11 @@ fn import(args: &ImportArgs) -> Result<serde_json::Value, String> {
         .mode(0o700)
         .create(&target.config.data_dir)
         .map_err(|e| format!("{}: {e}", target.config.data_dir.display()))?;
-    let store = open(&target)?;
-    if !export::is_empty(&*store).map_err(|e| e.to_string())? {
+    let store = rt.block_on(open(&target))?;
+    if !rt
+        .block_on(export::is_empty(&*store))
+        .map_err(|e| e.to_string())?
+    {
         return Err(
             "the target store already holds data (CAs, keys or audit entries); import into a new \
              data directory or an empty database"
@@ -236,15 +253,17 @@ fn import(args: &ImportArgs) -> Result<serde_json::Value, String> {
         );
     }
     let (summary, _) = read_pass(&args.from, "importing", show, &mut |r| {
-        export::import_record(&*store, &r)
+        rt.block_on(export::import_record(&*store, &r))
     })
     .map_err(|e| {
         format!("{e}; the target store is now partly written: remove it (new data directory or database) before trying again")
     })?;
+    // The command's own thread, not an async worker: a direct disk sync.
     store.flush().map_err(|e| e.to_string())?;
     for (_, content) in &files {
         let id = String::from_utf8_lossy(content).trim().to_string();
-        bootstrap::write_issuing(&*store, &id).map_err(|e| e.to_string())?;
+        rt.block_on(bootstrap::write_issuing(&*store, &id))
+            .map_err(|e| e.to_string())?;
     }
     Ok(json!({
         "engine": target.engine,
@@ -275,9 +294,25 @@ fn sync_parent(path: &Path) -> Result<(), String> {
 /// Runs `ironseal store …`: exit 0 and a JSON summary on stdout, or 1 and
 /// the reason on stderr.
 pub fn run(args: StoreArgs) -> ExitCode {
-    let (what, result) = match &args.command {
-        StoreCommand::Export(a) => ("export", export(a)),
-        StoreCommand::Import(a) => ("import", import(a)),
+    let what = match &args.command {
+        StoreCommand::Export(_) => "export",
+        StoreCommand::Import(_) => "import",
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return crate::restore::summary_or_error(
+                &format!("ironseal store {what}"),
+                Err(format!("cannot start the runtime: {e}")),
+            )
+        }
+    };
+    let result = match &args.command {
+        StoreCommand::Export(a) => rt.block_on(export(a)),
+        StoreCommand::Import(a) => import(&rt, a),
     };
     crate::restore::summary_or_error(&format!("ironseal store {what}"), result)
 }

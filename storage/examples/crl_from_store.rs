@@ -45,7 +45,8 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir: PathBuf = std::env::args()
         .nth(1)
         .ok_or("usage: crl_from_store DATA_DIR")?
@@ -59,13 +60,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = SledStore::open(&dir.join("db"))?;
     let open_s = t_open.elapsed().as_secs_f64();
     let ca = store
-        .get_ca(&issuing)?
+        .get_ca(&issuing)
+        .await?
         .ok_or_else(|| format!("issuing CA {issuing:?} is not in the store"))?;
     let rss_open = status_kib("VmRSS:");
 
     // 1. The store read, as server/src/crl.rs does it.
     let t1 = Instant::now();
-    let revoked = store.revoked_certificates(&issuing)?;
+    let revoked = store.revoked_certificates(&issuing).await?;
     let read_s = t1.elapsed().as_secs_f64();
     let n = revoked.len();
     let hwm_read = status_kib("VmHWM:");

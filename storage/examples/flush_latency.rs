@@ -54,7 +54,8 @@ fn report(label: &str, total: StdDuration, mut lat: Vec<StdDuration>) {
     );
 }
 
-fn main() -> Result<(), StoreError> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), StoreError> {
     let mut args = std::env::args().skip(1);
     let n: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let threads: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(4);
@@ -70,7 +71,9 @@ fn main() -> Result<(), StoreError> {
     let start = Instant::now();
     for i in 0..n {
         let t = Instant::now();
-        store.insert_certificate(&cert(format!("01{i:08x}")))?;
+        store
+            .insert_certificate(&cert(format!("01{i:08x}")))
+            .await?;
         store.flush()?;
         lat.push(t.elapsed());
     }
@@ -81,7 +84,9 @@ fn main() -> Result<(), StoreError> {
     let start = Instant::now();
     for i in 0..n {
         let t = Instant::now();
-        store.insert_certificate(&cert(format!("02{i:08x}")))?;
+        store
+            .insert_certificate(&cert(format!("02{i:08x}")))
+            .await?;
         lat.push(t.elapsed());
     }
     report("sequential insert, no flush", start.elapsed(), lat);
@@ -94,10 +99,17 @@ fn main() -> Result<(), StoreError> {
             .map(|t| {
                 let store = &store;
                 sc.spawn(move || {
+                    // sled works inline: a current-thread runtime per
+                    // writer thread keeps the threads truly concurrent.
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .map_err(|e| StoreError::Backend(e.to_string()))?;
                     let mut lat = Vec::with_capacity(n as usize);
                     for i in 0..n {
                         let s = Instant::now();
-                        store.insert_certificate(&cert(format!("1{t:03x}{i:08x}")))?;
+                        runtime.block_on(
+                            store.insert_certificate(&cert(format!("1{t:03x}{i:08x}"))),
+                        )?;
                         store.flush()?;
                         lat.push(s.elapsed());
                     }

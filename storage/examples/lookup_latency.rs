@@ -40,7 +40,8 @@ fn summary(what: &str, mut lat: Vec<StdDuration>, wall: StdDuration) -> String {
     )
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let usage = "usage: lookup_latency DATA_DIR SERIALS_FILE [LOOKUPS] [INSERTS]";
     let dir: PathBuf = args.next().ok_or(usage)?.into();
@@ -77,7 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..lookups {
         let s = &serials[i % serials.len()];
         let t = Instant::now();
-        let rec = store.get_certificate(s)?;
+        let rec = store.get_certificate(s).await?;
         lat.push(t.elapsed());
         if rec.is_some_and(|r| r.issuer_id == issuing) {
             found += 1;
@@ -120,7 +121,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             origin: Default::default(),
         };
         let t = Instant::now();
-        store.insert_certificate(&rec)?;
+        store.insert_certificate(&rec).await?;
         lat.push(t.elapsed());
     }
     let wall = t0.elapsed();

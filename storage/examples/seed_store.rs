@@ -135,7 +135,8 @@ fn disk_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     let issuing = std::fs::read_to_string(args.data_dir.join(ISSUING_FILE))
         .map_err(|e| {
@@ -156,7 +157,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
     })?;
     let open_s = t_open.elapsed().as_secs_f64();
-    let cas = store.list_cas()?;
+    let cas = store.list_cas().await?;
     let ca = cas
         .iter()
         .find(|c| c.id == issuing)
@@ -232,7 +233,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             renew_early: false,
             origin: Default::default(),
         };
-        match store.insert_certificate(&record) {
+        match store.insert_certificate(&record).await {
             Ok(()) => {}
             Err(StoreError::DuplicateSerial) => {
                 collisions += 1;

@@ -94,46 +94,46 @@ impl ExportRecord {
 }
 
 /// The sink an export hands each record to.
-pub type ExportSink<'a> = dyn FnMut(ExportRecord) -> Result<(), StoreError> + 'a;
+pub type ExportSink<'a> = dyn FnMut(ExportRecord) -> Result<(), StoreError> + Send + 'a;
 
 /// Whether `store` holds nothing an import could collide with: no CA, no
 /// account key, no API key, no tenant and an empty audit log. (A server
 /// creates CAs, an admin key and audit entries on its first start, so a
 /// store any server has run on is never empty.)
-pub fn is_empty(store: &dyn Store) -> Result<bool, StoreError> {
-    Ok(store.list_cas()?.is_empty()
-        && store.list_api_keys()?.is_empty()
-        && store.list_tenants()?.is_empty()
-        && store.audit_head()?.is_none()
-        && store.count_records()? == 0)
+pub async fn is_empty(store: &dyn Store) -> Result<bool, StoreError> {
+    Ok(store.list_cas().await?.is_empty()
+        && store.list_api_keys().await?.is_empty()
+        && store.list_tenants().await?.is_empty()
+        && store.audit_head().await?.is_none()
+        && store.count_records().await? == 0)
 }
 
 /// Writes one exported record into `store`, verbatim. Audit entries must
 /// arrive in sequence order: each must follow the stored head, or the
 /// import stops with `Corrupt` (see [`Store::import_audit_entry`]).
-pub fn import_record(store: &dyn Store, record: &ExportRecord) -> Result<(), StoreError> {
+pub async fn import_record(store: &dyn Store, record: &ExportRecord) -> Result<(), StoreError> {
     match record {
-        ExportRecord::Ca(r) => store.put_ca(r),
+        ExportRecord::Ca(r) => store.put_ca(r).await,
         ExportRecord::AuditKey(r) => {
-            if store.create_audit_key(r)? {
+            if store.create_audit_key(r).await? {
                 Ok(())
             } else {
                 Err(StoreError::Conflict(format!("audit key {} exists", r.name)))
             }
         }
-        ExportRecord::Tenant(r) => store.create_tenant(r),
-        ExportRecord::ApiKey(r) => store.create_api_key(r),
-        ExportRecord::EabKey(r) => store.create_eab_key(r),
-        ExportRecord::EstUser(r) => store.create_est_user(r),
-        ExportRecord::Account(r) => store.create_account(r),
-        ExportRecord::Order(r) => store.put_order(r),
-        ExportRecord::Authz(r) => store.put_authz(r),
-        ExportRecord::Certificate(r) => store.insert_certificate(r),
-        ExportRecord::BlockedKey(k) => store.block_key(k),
-        ExportRecord::CrlNumber(n) => store.set_crl_number(&n.ca_id, n.last),
-        ExportRecord::Approval(r) => store.create_approval(r),
+        ExportRecord::Tenant(r) => store.create_tenant(r).await,
+        ExportRecord::ApiKey(r) => store.create_api_key(r).await,
+        ExportRecord::EabKey(r) => store.create_eab_key(r).await,
+        ExportRecord::EstUser(r) => store.create_est_user(r).await,
+        ExportRecord::Account(r) => store.create_account(r).await,
+        ExportRecord::Order(r) => store.put_order(r).await,
+        ExportRecord::Authz(r) => store.put_authz(r).await,
+        ExportRecord::Certificate(r) => store.insert_certificate(r).await,
+        ExportRecord::BlockedKey(k) => store.block_key(k).await,
+        ExportRecord::CrlNumber(n) => store.set_crl_number(&n.ca_id, n.last).await,
+        ExportRecord::Approval(r) => store.create_approval(r).await,
         ExportRecord::ScepTransaction(r) => {
-            if store.put_scep_transaction(r, None)? {
+            if store.put_scep_transaction(r, None).await? {
                 Ok(())
             } else {
                 Err(StoreError::Conflict(format!(
@@ -142,8 +142,8 @@ pub fn import_record(store: &dyn Store, record: &ExportRecord) -> Result<(), Sto
                 )))
             }
         }
-        ExportRecord::ScepChallenge(r) => store.create_scep_challenge(r),
-        ExportRecord::AuditEntry(e) => store.import_audit_entry(e),
+        ExportRecord::ScepChallenge(r) => store.create_scep_challenge(r).await,
+        ExportRecord::AuditEntry(e) => store.import_audit_entry(e).await,
     }
 }
 
@@ -158,25 +158,27 @@ pub type KindCounts = std::collections::BTreeMap<&'static str, u64>;
 /// record, then `files` (small files of the data directory that belong with
 /// the store, such as the issuing-CA pin), then the trailer. `progress` gets
 /// the number of records written so far.
-pub fn write_export(
+pub async fn write_export(
     store: &dyn Store,
     engine: &str,
-    out: &mut dyn std::io::Write,
+    out: &mut (dyn std::io::Write + Send),
     files: &[(String, Vec<u8>)],
-    progress: &mut dyn FnMut(u64),
+    progress: &mut (dyn FnMut(u64) + Send),
 ) -> Result<(backup::Summary, KindCounts), StoreError> {
     let mut w = backup::Writer::with_format(out, EXPORT_FORMAT, engine)?;
     let mut counts = KindCounts::new();
     let mut done = 0u64;
-    store.export_records(&mut |record| {
-        *counts.entry(record.kind()).or_default() += 1;
-        let value = serde_json::to_value(&record)
-            .map_err(|e| StoreError::Backend(format!("encode {}: {e}", record.kind())))?;
-        w.entry(&backup::Entry::Record(value))?;
-        done += 1;
-        progress(done);
-        Ok(())
-    })?;
+    store
+        .export_records(&mut |record| {
+            *counts.entry(record.kind()).or_default() += 1;
+            let value = serde_json::to_value(&record)
+                .map_err(|e| StoreError::Backend(format!("encode {}: {e}", record.kind())))?;
+            w.entry(&backup::Entry::Record(value))?;
+            done += 1;
+            progress(done);
+            Ok(())
+        })
+        .await?;
     for (name, content) in files {
         w.entry(&backup::Entry::File {
             name: name.clone(),

@@ -158,49 +158,58 @@ impl std::fmt::Debug for StoreLock {
 
 /// The persistence interface of the server.
 ///
-/// Synchronous and object safe: the server holds an `Arc<dyn Store>` and calls
-/// it from blocking tasks. Every method is atomic on its own; the ones that
-/// check-and-write (noted below) are linearizable against concurrent callers.
+/// Async and object safe (`async_trait`): the server holds an
+/// `Arc<dyn Store>` and awaits it from its handlers. On PostgreSQL a call is
+/// a network round trip whose commit is durable; sled and memory do their
+/// work inline (sled's writes land in its in-memory log; durability comes
+/// from [`Store::flush`], which stays synchronous because it is a disk sync
+/// that only the group-commit thread calls). Every method is atomic on its
+/// own; the ones that check-and-write (noted below) are linearizable
+/// against concurrent callers.
+#[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Create an account. `Conflict` if the thumbprint or the id is taken;
     /// atomic against a concurrent create with the same thumbprint.
-    fn create_account(&self, account: &AccountRecord) -> Result<(), StoreError>;
+    async fn create_account(&self, account: &AccountRecord) -> Result<(), StoreError>;
 
     /// Fetch an account by id.
-    fn get_account(&self, id: &str) -> Result<Option<AccountRecord>, StoreError>;
+    async fn get_account(&self, id: &str) -> Result<Option<AccountRecord>, StoreError>;
 
     /// Fetch an account by its key's RFC 7638 thumbprint.
-    fn account_by_thumbprint(&self, thumbprint: &str) -> Result<Option<AccountRecord>, StoreError>;
+    async fn account_by_thumbprint(
+        &self,
+        thumbprint: &str,
+    ) -> Result<Option<AccountRecord>, StoreError>;
 
     /// Replace an account (contact, status). `NotFound` if absent; `Conflict`
     /// if `account.thumbprint` differs from the stored one (use
     /// [`Store::change_account_key`] for that); `AccountNotValid` if the
     /// stored account is no longer valid and the write would change its
     /// status (a racing update cannot undo a deactivation).
-    fn update_account(&self, account: &AccountRecord) -> Result<(), StoreError>;
+    async fn update_account(&self, account: &AccountRecord) -> Result<(), StoreError>;
 
     /// Roll an account over to a new key (RFC 8555 §7.3.5), atomically:
     /// `NotFound` if the account is absent; `Conflict` if the stored
     /// thumbprint is not `old_thumbprint` or if `account.thumbprint` (the new
     /// key) is already in use by any account; `AccountNotValid` if the
     /// stored account is deactivated or revoked.
-    fn change_account_key(
+    async fn change_account_key(
         &self,
         account: &AccountRecord,
         old_thumbprint: &str,
     ) -> Result<(), StoreError>;
 
     /// Create or replace an order.
-    fn put_order(&self, order: &OrderRecord) -> Result<(), StoreError>;
+    async fn put_order(&self, order: &OrderRecord) -> Result<(), StoreError>;
 
     /// Fetch an order by id.
-    fn get_order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError>;
+    async fn get_order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError>;
 
     /// Ids of an account's orders, oldest first (by `created_at`, then id),
     /// at most `limit`, strictly after the order id `after` if given
     /// (RFC 8555 §7.1.2.1 pagination). `NotFound` if `after` is not an order
     /// of this account.
-    fn list_orders(
+    async fn list_orders(
         &self,
         account_id: &str,
         after: Option<&str>,
@@ -210,14 +219,14 @@ pub trait Store: Send + Sync + 'static {
     /// Compare-and-swap on the stored order's status: write `order` only if
     /// the stored order's status equals `expected`. `Ok(true)` if written,
     /// `Ok(false)` if the stored status differs, `NotFound` if absent.
-    fn transition_order(
+    async fn transition_order(
         &self,
         order: &OrderRecord,
         expected: OrderStatus,
     ) -> Result<bool, StoreError>;
 
     /// Create or replace an authorization.
-    fn put_authz(&self, authz: &AuthzRecord) -> Result<(), StoreError>;
+    async fn put_authz(&self, authz: &AuthzRecord) -> Result<(), StoreError>;
 
     /// Replace an authorization only if its stored status is still
     /// `expected` (compare-and-swap): a validation that finishes after the
@@ -226,14 +235,14 @@ pub trait Store: Send + Sync + 'static {
     /// §7.1.6: deactivated, invalid and revoked are final). `Ok(false)`
     /// when the stored status differs (nothing written); `NotFound` if
     /// there is no such authorization.
-    fn transition_authz(
+    async fn transition_authz(
         &self,
         authz: &AuthzRecord,
         expected: AuthzStatus,
     ) -> Result<bool, StoreError>;
 
     /// Fetch an authorization by id.
-    fn get_authz(&self, id: &str) -> Result<Option<AuthzRecord>, StoreError>;
+    async fn get_authz(&self, id: &str) -> Result<Option<AuthzRecord>, StoreError>;
 
     /// An authorization of `account_id` that can be reused for `identifier`
     /// (RFC 8555 §7.1.4): status valid or pending and `expires > now`,
@@ -243,7 +252,7 @@ pub trait Store: Send + Sync + 'static {
     /// with `*.` matches only wildcard authorizations for the base name, any
     /// other value only non-wildcard ones. DNS values compare
     /// case-insensitively.
-    fn find_reusable_authz(
+    async fn find_reusable_authz(
         &self,
         account_id: &str,
         identifier: &Identifier,
@@ -252,30 +261,34 @@ pub trait Store: Send + Sync + 'static {
 
     /// Insert a newly issued certificate. `DuplicateSerial` if the serial
     /// exists (atomic: of concurrent inserts of one serial, one wins).
-    fn insert_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError>;
+    async fn insert_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError>;
 
     /// Fetch a certificate by hex serial (case-insensitive).
-    fn get_certificate(&self, serial_hex: &str) -> Result<Option<CertificateRecord>, StoreError>;
+    async fn get_certificate(
+        &self,
+        serial_hex: &str,
+    ) -> Result<Option<CertificateRecord>, StoreError>;
 
     /// The issuer and revocation of a certificate by hex serial
     /// (case-insensitive): what an OCSP answer needs. Backends may answer
     /// from a compact index; by default it reads the full record.
-    fn certificate_status(
+    async fn certificate_status(
         &self,
         serial_hex: &str,
     ) -> Result<Option<CertificateStatus>, StoreError> {
         Ok(self
-            .get_certificate(serial_hex)?
+            .get_certificate(serial_hex)
+            .await?
             .as_ref()
             .map(CertificateStatus::from))
     }
 
     /// Replace a certificate record. `NotFound` if absent. A stored
     /// `revocation` or `replaced_by` is kept if `cert` has `None` there.
-    fn update_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError>;
+    async fn update_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError>;
 
     /// Revoke a certificate. `NotFound` if absent, `AlreadyRevoked` if it is.
-    fn revoke_certificate(
+    async fn revoke_certificate(
         &self,
         serial_hex: &str,
         revocation: RevocationRecord,
@@ -283,89 +296,97 @@ pub trait Store: Send + Sync + 'static {
 
     /// Record that `order_id` replaces this certificate (RFC 9773 §5).
     /// `NotFound` if absent, `AlreadyReplaced` if `replaced_by` is set.
-    fn mark_replaced(&self, serial_hex: &str, order_id: &str) -> Result<(), StoreError>;
+    async fn mark_replaced(&self, serial_hex: &str, order_id: &str) -> Result<(), StoreError>;
 
     /// Every revoked certificate of one issuer as (lowercase hex serial,
     /// revocation), ordered by serial. Expired entries are included; the CRL
     /// builder decides what to drop.
-    fn revoked_certificates(
+    async fn revoked_certificates(
         &self,
         issuer_id: &str,
     ) -> Result<Vec<(String, RevocationRecord)>, StoreError>;
 
     /// Block a public key (hex SHA-256 of its key bits), e.g. after a
     /// keyCompromise revocation. Idempotent.
-    fn block_key(&self, public_key_sha256: &str) -> Result<(), StoreError>;
+    async fn block_key(&self, public_key_sha256: &str) -> Result<(), StoreError>;
 
     /// Whether a public key is blocked.
-    fn is_key_blocked(&self, public_key_sha256: &str) -> Result<bool, StoreError>;
+    async fn is_key_blocked(&self, public_key_sha256: &str) -> Result<bool, StoreError>;
 
     /// Create or replace a CA record.
-    fn put_ca(&self, ca: &CaRecord) -> Result<(), StoreError>;
+    async fn put_ca(&self, ca: &CaRecord) -> Result<(), StoreError>;
 
     /// Fetch a CA by id.
-    fn get_ca(&self, id: &str) -> Result<Option<CaRecord>, StoreError>;
+    async fn get_ca(&self, id: &str) -> Result<Option<CaRecord>, StoreError>;
 
     /// Every CA, ordered by `created_at`, then id.
-    fn list_cas(&self) -> Result<Vec<CaRecord>, StoreError>;
+    async fn list_cas(&self) -> Result<Vec<CaRecord>, StoreError>;
 
     /// The next CRL number for a CA (RFC 5280 §5.2.3): 1 on the first call,
     /// then strictly increasing, persisted like any other write.
-    fn next_crl_number(&self, ca_id: &str) -> Result<u64, StoreError>;
+    async fn next_crl_number(&self, ca_id: &str) -> Result<u64, StoreError>;
 
     /// Store a new admin API key. `Conflict` if the id exists (atomic
     /// against a concurrent create of the same id).
-    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
 
     /// Fetch an API key by id (disabled keys included).
-    fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    async fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
 
     /// Every API key (disabled ones included), ordered by `created_at`, then id.
-    fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
 
     /// Disable (revoke) an API key at `at`; one-way. Returns the updated
     /// record. `NotFound` if absent; `Conflict` if already disabled;
     /// `LastAdminKey` if it is the last enabled admin key, checked
     /// atomically with the write (two concurrent disables of the last two
     /// admin keys leave one).
-    fn disable_api_key(&self, id: &str, at: OffsetDateTime) -> Result<ApiKeyRecord, StoreError>;
+    async fn disable_api_key(
+        &self,
+        id: &str,
+        at: OffsetDateTime,
+    ) -> Result<ApiKeyRecord, StoreError>;
 
     /// Append to the audit log atomically: assigns the next sequence
     /// number, links to the previous entry's hash and moves the head, all
     /// in one transaction (see [`audit`]). Returns the stored entry.
-    fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError>;
+    async fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError>;
 
     /// Audit entries with `seq > after`, ascending, at most `limit`.
-    fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+    async fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// The last audit entry's seq and hash; `None` while the log is empty.
-    fn audit_head(&self) -> Result<Option<AuditHead>, StoreError>;
+    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError>;
 
     /// Append `entry` verbatim (its seq, time and hashes as they are), for
     /// `ironseal store import`. Atomically checks that it follows the head
     /// ([`AuditEntry::check_follows`]); `Corrupt` if not.
-    fn import_audit_entry(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    async fn import_audit_entry(&self, entry: &AuditEntry) -> Result<(), StoreError>;
 
     /// Every record, kind by kind in [`ExportRecord`]'s order (audit entries
     /// last, ascending), handed to `sink`; returns how many. An error from
     /// `sink` stops the export. PostgreSQL reads one snapshot; sled and
     /// memory are exported offline (no concurrent writers).
-    fn export_records(&self, sink: &mut ExportSink<'_>) -> Result<u64, StoreError>;
+    async fn export_records(&self, sink: &mut ExportSink<'_>) -> Result<u64, StoreError>;
 
     /// How many records [`Store::export_records`] would hand out now (for
     /// a progress display).
-    fn count_records(&self) -> Result<u64, StoreError>;
+    async fn count_records(&self) -> Result<u64, StoreError>;
 
     /// Deletes up to `limit` orders and up to `limit` authorizations that
     /// expired before `before` ([`purge`] says which), with their index
     /// entries; each deletion re-checks its record, so a concurrent update
     /// is never lost. Returns how many went.
-    fn purge_expired(&self, before: OffsetDateTime, limit: usize) -> Result<Purged, StoreError>;
+    async fn purge_expired(
+        &self,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Purged, StoreError>;
 
     /// How many of `account_id`'s orders and authorizations are unfinished
     /// and unexpired at `now` ([`pending`] says which), each counted up to
     /// `limit`: the cost is bounded by `limit`, not by the account's history.
-    fn count_pending(
+    async fn count_pending(
         &self,
         account_id: &str,
         now: OffsetDateTime,
@@ -376,17 +397,17 @@ pub trait Store: Send + Sync + 'static {
     /// until `expires` (Unix seconds): `Ok(true)` the first time, `Ok(false)`
     /// if it was recorded already: a replay, on whichever process redeemed
     /// it first. Atomic against concurrent callers on the same store.
-    fn redeem_nonce(&self, id: u128, expires: u64) -> Result<bool, StoreError>;
+    async fn redeem_nonce(&self, id: u128, expires: u64) -> Result<bool, StoreError>;
 
     /// Forgets used nonces that expired before `now` (Unix seconds);
     /// returns how many.
-    fn purge_nonces(&self, now: u64) -> Result<u64, StoreError>;
+    async fn purge_nonces(&self, now: u64) -> Result<u64, StoreError>;
 
     /// Applies `op` to the rate-limit bucket `key` at `now_ns` (ns since
     /// the Unix epoch) under `gcra`, atomically against every other caller
     /// on the same store (and, on PostgreSQL, every replica); see
     /// [`rate_buckets`].
-    fn rate_bucket(
+    async fn rate_bucket(
         &self,
         key: &str,
         op: BucketOp,
@@ -396,11 +417,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Forgets rate-limit buckets whose TAT is before `now_ns` (they equal
     /// empty ones); returns how many.
-    fn purge_rate_buckets(&self, now_ns: i64) -> Result<u64, StoreError>;
+    async fn purge_rate_buckets(&self, now_ns: i64) -> Result<u64, StoreError>;
 
     /// Sets the last CRL number of `ca_id` (import only; numbers never go
     /// back in normal operation, see [`Store::next_crl_number`]).
-    fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError>;
+    async fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError>;
 
     /// From now on, every audit entry this store object appends (through
     /// [`Store::append_audit`] and [`Store::record_issuance`]) carries a MAC
@@ -411,10 +432,10 @@ pub trait Store: Send + Sync + 'static {
     /// (of concurrent creators, one wins). `Ok(true)` if stored, `Ok(false)`
     /// if a record of that name was there (read it with
     /// [`Store::get_audit_key`]). Records are never replaced.
-    fn create_audit_key(&self, record: &AuditKeyRecord) -> Result<bool, StoreError>;
+    async fn create_audit_key(&self, record: &AuditKeyRecord) -> Result<bool, StoreError>;
 
     /// Fetch an audit key record by name.
-    fn get_audit_key(&self, name: &str) -> Result<Option<AuditKeyRecord>, StoreError>;
+    async fn get_audit_key(&self, name: &str) -> Result<Option<AuditKeyRecord>, StoreError>;
 
     /// Make everything written so far durable. Concurrent callers may share
     /// one disk sync.
@@ -443,71 +464,83 @@ pub trait Store: Send + Sync + 'static {
     /// is given (`Conflict` unless the stored record equals the expected
     /// one), and append the audit entry. Nothing is written when any part
     /// fails. Returns the audit entry.
-    fn record_issuance(&self, write: &IssuanceWrite) -> Result<AuditEntry, StoreError>;
+    async fn record_issuance(&self, write: &IssuanceWrite) -> Result<AuditEntry, StoreError>;
 
     /// Create an account bound to an external account binding key, atomically
     /// (RFC 8555 §7.3.4): `NotFound` if the key does not exist, `Conflict`
     /// if it is disabled or already bound, or if the account's thumbprint
     /// or id is taken. The key records the account as bound.
-    fn create_account_bound(
+    async fn create_account_bound(
         &self,
         account: &AccountRecord,
         eab_kid: &str,
     ) -> Result<(), StoreError>;
 
     /// Store a new tenant. `Conflict` if the id exists.
-    fn create_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError>;
+    async fn create_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError>;
 
     /// Fetch a tenant by id (disabled ones included).
-    fn get_tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError>;
+    async fn get_tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError>;
 
     /// Every tenant, ordered by id.
-    fn list_tenants(&self) -> Result<Vec<TenantRecord>, StoreError>;
+    async fn list_tenants(&self) -> Result<Vec<TenantRecord>, StoreError>;
 
     /// Disable a tenant at `at`; one-way. `NotFound` if absent, `Conflict`
     /// if already disabled.
-    fn disable_tenant(&self, id: &str, at: OffsetDateTime) -> Result<TenantRecord, StoreError>;
+    async fn disable_tenant(
+        &self,
+        id: &str,
+        at: OffsetDateTime,
+    ) -> Result<TenantRecord, StoreError>;
 
     /// Store a new EAB key. `Conflict` if the kid exists.
-    fn create_eab_key(&self, key: &EabKeyRecord) -> Result<(), StoreError>;
+    async fn create_eab_key(&self, key: &EabKeyRecord) -> Result<(), StoreError>;
 
     /// Fetch an EAB key by kid.
-    fn get_eab_key(&self, kid: &str) -> Result<Option<EabKeyRecord>, StoreError>;
+    async fn get_eab_key(&self, kid: &str) -> Result<Option<EabKeyRecord>, StoreError>;
 
     /// EAB keys, of one tenant or all, ordered by kid.
-    fn list_eab_keys(&self, tenant_id: Option<&str>) -> Result<Vec<EabKeyRecord>, StoreError>;
+    async fn list_eab_keys(&self, tenant_id: Option<&str>)
+        -> Result<Vec<EabKeyRecord>, StoreError>;
 
     /// Disable an EAB key at `at`; one-way. `NotFound` / `Conflict` as for
     /// tenants.
-    fn disable_eab_key(&self, kid: &str, at: OffsetDateTime) -> Result<EabKeyRecord, StoreError>;
+    async fn disable_eab_key(
+        &self,
+        kid: &str,
+        at: OffsetDateTime,
+    ) -> Result<EabKeyRecord, StoreError>;
 
     /// Store a new EST user (RFC 7030 §3.2.3 Basic). `Conflict` if the
     /// user name exists.
-    fn create_est_user(&self, user: &EstUserRecord) -> Result<(), StoreError>;
+    async fn create_est_user(&self, user: &EstUserRecord) -> Result<(), StoreError>;
 
     /// Fetch an EST user by name (disabled ones included).
-    fn get_est_user(&self, username: &str) -> Result<Option<EstUserRecord>, StoreError>;
+    async fn get_est_user(&self, username: &str) -> Result<Option<EstUserRecord>, StoreError>;
 
     /// EST users, of one tenant or all, ordered by name.
-    fn list_est_users(&self, tenant_id: Option<&str>) -> Result<Vec<EstUserRecord>, StoreError>;
+    async fn list_est_users(
+        &self,
+        tenant_id: Option<&str>,
+    ) -> Result<Vec<EstUserRecord>, StoreError>;
 
     /// Disable an EST user at `at`; one-way. `NotFound` / `Conflict` as
     /// for tenants.
-    fn disable_est_user(
+    async fn disable_est_user(
         &self,
         username: &str,
         at: OffsetDateTime,
     ) -> Result<EstUserRecord, StoreError>;
 
     /// Queue a held issuance request. `Conflict` if the id exists.
-    fn create_approval(&self, approval: &ApprovalRecord) -> Result<(), StoreError>;
+    async fn create_approval(&self, approval: &ApprovalRecord) -> Result<(), StoreError>;
 
     /// Fetch a held request by id.
-    fn get_approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError>;
+    async fn get_approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError>;
 
     /// Held requests, all or of one status, oldest first (by
     /// `requested_at`, then id).
-    fn list_approvals(
+    async fn list_approvals(
         &self,
         status: Option<ApprovalStatus>,
     ) -> Result<Vec<ApprovalRecord>, StoreError>;
@@ -515,19 +548,22 @@ pub trait Store: Send + Sync + 'static {
     /// Compare-and-swap on a held request's status: write `approval` only if
     /// the stored status equals `expected`. `Ok(false)` if it differs,
     /// `NotFound` if absent.
-    fn update_approval(
+    async fn update_approval(
         &self,
         approval: &ApprovalRecord,
         expected: ApprovalStatus,
     ) -> Result<bool, StoreError>;
 
     /// Fetch the SCEP transaction with this transactionID.
-    fn get_scep_transaction(&self, id: &str) -> Result<Option<ScepTransactionRecord>, StoreError>;
+    async fn get_scep_transaction(
+        &self,
+        id: &str,
+    ) -> Result<Option<ScepTransactionRecord>, StoreError>;
 
     /// Compare-and-swap on a SCEP transaction: write `record` (keyed by its
     /// `transaction_id`) only if the stored record equals `expected`
     /// (`None`: only if there is none). `Ok(false)` if it differs.
-    fn put_scep_transaction(
+    async fn put_scep_transaction(
         &self,
         record: &ScepTransactionRecord,
         expected: Option<&ScepTransactionRecord>,
@@ -536,19 +572,27 @@ pub trait Store: Send + Sync + 'static {
     /// Remove a SCEP transaction only if the stored record equals
     /// `expected` (a failed issuance leaves nothing behind). `Ok(false)`
     /// if it differs or is absent.
-    fn delete_scep_transaction(&self, expected: &ScepTransactionRecord)
-        -> Result<bool, StoreError>;
+    async fn delete_scep_transaction(
+        &self,
+        expected: &ScepTransactionRecord,
+    ) -> Result<bool, StoreError>;
 
     /// Store a new one-time SCEP challenge (keyed by its hash).
     /// `Conflict` if the hash exists.
-    fn create_scep_challenge(&self, challenge: &ScepChallengeRecord) -> Result<(), StoreError>;
+    async fn create_scep_challenge(
+        &self,
+        challenge: &ScepChallengeRecord,
+    ) -> Result<(), StoreError>;
 
     /// Fetch a one-time SCEP challenge by the SHA-256 (hex) of its
     /// password, redeemed and expired ones included.
-    fn get_scep_challenge(&self, hash: &str) -> Result<Option<ScepChallengeRecord>, StoreError>;
+    async fn get_scep_challenge(
+        &self,
+        hash: &str,
+    ) -> Result<Option<ScepChallengeRecord>, StoreError>;
 
     /// One-time SCEP challenges, of one tenant or all, ordered by hash.
-    fn list_scep_challenges(
+    async fn list_scep_challenges(
         &self,
         tenant_id: Option<&str>,
     ) -> Result<Vec<ScepChallengeRecord>, StoreError>;
@@ -557,7 +601,7 @@ pub trait Store: Send + Sync + 'static {
     /// hash is unredeemed and unexpired at `at`, mark it redeemed and
     /// answer it; otherwise `Ok(None)` and nothing changes. Of concurrent
     /// redemptions (on any replica) exactly one wins.
-    fn redeem_scep_challenge(
+    async fn redeem_scep_challenge(
         &self,
         hash: &str,
         at: OffsetDateTime,
@@ -566,13 +610,13 @@ pub trait Store: Send + Sync + 'static {
     /// Remove the one-time SCEP challenge with this hash (withdrawn by an
     /// operator, or expired and purged); false if there was none. A
     /// removed challenge can no longer be redeemed on any replica.
-    fn remove_scep_challenge(&self, hash: &str) -> Result<bool, StoreError>;
+    async fn remove_scep_challenge(&self, hash: &str) -> Result<bool, StoreError>;
 
     /// SCEP transactions last written before `before`, in transactionID
     /// order after `after` (exclusive; `None`: from the start), at most
     /// `limit`: the candidates of the retention purge, which decides on
     /// each and removes it with [`Store::delete_scep_transaction`].
-    fn scep_transactions_before(
+    async fn scep_transactions_before(
         &self,
         before: OffsetDateTime,
         after: Option<&str>,
@@ -581,17 +625,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every change generation at once (see [`generations`]): one small
     /// read, cheap enough to poll every second.
-    fn change_generations(&self) -> Result<Generations, StoreError>;
+    async fn change_generations(&self) -> Result<Generations, StoreError>;
 
     /// Fetch a setting (see [`settings`]).
-    fn get_setting(&self, name: &str) -> Result<Option<SettingRecord>, StoreError>;
+    async fn get_setting(&self, name: &str) -> Result<Option<SettingRecord>, StoreError>;
 
     /// Compare-and-swap on a setting: write `value` only if the stored
     /// version is `expected` (`None`: only if there is no such setting).
     /// `Ok(Some(version))` with the new version (1 for a new setting) if
     /// written, `Ok(None)` if the stored version differs (nothing written).
     /// Of concurrent writers with the same `expected`, exactly one wins.
-    fn put_setting(
+    async fn put_setting(
         &self,
         name: &str,
         value: &[u8],
@@ -603,7 +647,7 @@ pub trait Store: Send + Sync + 'static {
     /// returned lock is dropped: on PostgreSQL a session advisory lock,
     /// released also when the process dies. Stores one process owns
     /// (sled, memory) answer [`StoreLock::local`].
-    fn bootstrap_lock(&self) -> Result<StoreLock, StoreError> {
+    async fn bootstrap_lock(&self) -> Result<StoreLock, StoreError> {
         Ok(StoreLock::local())
     }
 
@@ -612,7 +656,7 @@ pub trait Store: Send + Sync + 'static {
     /// `holder`'s, atomically against every other caller (on PostgreSQL,
     /// every replica); see [`leases`]. `Ok(Some)` with the lease now held,
     /// `Ok(None)` if another holder's lease is live.
-    fn acquire_lease(
+    async fn acquire_lease(
         &self,
         name: &str,
         holder: &str,
@@ -622,38 +666,45 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ends `holder`'s tenure of lease `name` at once; `Ok(false)` (nothing
     /// changes) if the lease is absent, already released or another's.
-    fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError>;
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError>;
 
     /// The lease `name` as stored (live or not).
-    fn get_lease(&self, name: &str) -> Result<Option<Lease>, StoreError>;
+    async fn get_lease(&self, name: &str) -> Result<Option<Lease>, StoreError>;
 
     /// Forgets leases that expired (or were released) before `before_ns`;
     /// returns how many.
-    fn purge_leases(&self, before_ns: i64) -> Result<u64, StoreError>;
+    async fn purge_leases(&self, before_ns: i64) -> Result<u64, StoreError>;
 
     /// Stores a signed CRL (see [`crls`]) unless a CRL of the same CA and
     /// part with a higher number is stored (a slow builder never replaces a
     /// newer CRL). `Ok(false)` if it was not written.
-    fn put_crl(&self, crl: &StoredCrl) -> Result<bool, StoreError>;
+    async fn put_crl(&self, crl: &StoredCrl) -> Result<bool, StoreError>;
 
     /// The stored CRL of `ca_id` and `part`.
-    fn get_crl(&self, ca_id: &str, part: CrlPart) -> Result<Option<StoredCrl>, StoreError>;
+    async fn get_crl(&self, ca_id: &str, part: CrlPart) -> Result<Option<StoredCrl>, StoreError>;
 
     /// The CA's current CRL generation (0 before the first revocation) and
     /// the head of the stored CRL of `part`, without its bytes: what a
     /// reader checks on every fetch.
-    fn crl_head(&self, ca_id: &str, part: CrlPart) -> Result<(u64, Option<CrlHead>), StoreError>;
+    async fn crl_head(
+        &self,
+        ca_id: &str,
+        part: CrlPart,
+    ) -> Result<(u64, Option<CrlHead>), StoreError>;
 
     /// Bumps the CA's CRL generation after a revocation is written, so that
     /// every stored CRL of the CA is rebuilt before it is served again;
     /// returns the new generation.
-    fn bump_crl_generation(&self, ca_id: &str) -> Result<u64, StoreError>;
+    async fn bump_crl_generation(&self, ca_id: &str) -> Result<u64, StoreError>;
 
     /// Stores (replaces) the OCSP responder of a CA (see [`ocsp_responders`]).
-    fn put_ocsp_responder(&self, record: &OcspResponderRecord) -> Result<(), StoreError>;
+    async fn put_ocsp_responder(&self, record: &OcspResponderRecord) -> Result<(), StoreError>;
 
     /// The stored OCSP responder of `ca_id`.
-    fn get_ocsp_responder(&self, ca_id: &str) -> Result<Option<OcspResponderRecord>, StoreError>;
+    async fn get_ocsp_responder(
+        &self,
+        ca_id: &str,
+    ) -> Result<Option<OcspResponderRecord>, StoreError>;
 }
 
 /// A new opaque id: 16 random bytes as unpadded base64url (22 characters,

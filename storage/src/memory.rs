@@ -180,19 +180,23 @@ impl Inner {
     }
 }
 
+#[async_trait::async_trait]
 impl Store for MemoryStore {
-    fn create_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
+    async fn create_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
         let mut g = self.lock();
         g.check_new_account(account)?;
         g.insert_account(account);
         Ok(())
     }
 
-    fn get_account(&self, id: &str) -> Result<Option<AccountRecord>, StoreError> {
+    async fn get_account(&self, id: &str) -> Result<Option<AccountRecord>, StoreError> {
         Ok(self.lock().accounts.get(id).cloned())
     }
 
-    fn account_by_thumbprint(&self, thumbprint: &str) -> Result<Option<AccountRecord>, StoreError> {
+    async fn account_by_thumbprint(
+        &self,
+        thumbprint: &str,
+    ) -> Result<Option<AccountRecord>, StoreError> {
         let g = self.lock();
         Ok(g.thumbprints
             .get(thumbprint)
@@ -200,7 +204,7 @@ impl Store for MemoryStore {
             .cloned())
     }
 
-    fn update_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
+    async fn update_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
         let mut g = self.lock();
         let stored = g.accounts.get(&account.id).ok_or(StoreError::NotFound)?;
         if stored.thumbprint != account.thumbprint {
@@ -215,7 +219,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn change_account_key(
+    async fn change_account_key(
         &self,
         account: &AccountRecord,
         old_thumbprint: &str,
@@ -238,7 +242,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn put_order(&self, order: &OrderRecord) -> Result<(), StoreError> {
+    async fn put_order(&self, order: &OrderRecord) -> Result<(), StoreError> {
         let g = &mut *self.lock();
         let index = &mut g.orders_by_account;
         write_indexed(
@@ -252,11 +256,11 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn get_order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError> {
+    async fn get_order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError> {
         Ok(self.lock().orders.get(id).cloned())
     }
 
-    fn list_orders(
+    async fn list_orders(
         &self,
         account_id: &str,
         after: Option<&str>,
@@ -279,7 +283,7 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn transition_order(
+    async fn transition_order(
         &self,
         order: &OrderRecord,
         expected: OrderStatus,
@@ -297,7 +301,7 @@ impl Store for MemoryStore {
         )
     }
 
-    fn put_authz(&self, authz: &AuthzRecord) -> Result<(), StoreError> {
+    async fn put_authz(&self, authz: &AuthzRecord) -> Result<(), StoreError> {
         let g = &mut *self.lock();
         let index = &mut g.authz_by_identifier;
         write_indexed(
@@ -311,7 +315,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn transition_authz(
+    async fn transition_authz(
         &self,
         authz: &AuthzRecord,
         expected: AuthzStatus,
@@ -329,11 +333,11 @@ impl Store for MemoryStore {
         )
     }
 
-    fn get_authz(&self, id: &str) -> Result<Option<AuthzRecord>, StoreError> {
+    async fn get_authz(&self, id: &str) -> Result<Option<AuthzRecord>, StoreError> {
         Ok(self.lock().authzs.get(id).cloned())
     }
 
-    fn find_reusable_authz(
+    async fn find_reusable_authz(
         &self,
         account_id: &str,
         identifier: &Identifier,
@@ -356,7 +360,7 @@ impl Store for MemoryStore {
         Ok(best)
     }
 
-    fn insert_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
+    async fn insert_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
         let mut g = self.lock();
         let serial = keys::serial_key(&cert.serial);
         if g.certs.contains_key(&serial) {
@@ -372,7 +376,10 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn get_certificate(&self, serial_hex: &str) -> Result<Option<CertificateRecord>, StoreError> {
+    async fn get_certificate(
+        &self,
+        serial_hex: &str,
+    ) -> Result<Option<CertificateRecord>, StoreError> {
         Ok(self
             .lock()
             .certs
@@ -380,7 +387,7 @@ impl Store for MemoryStore {
             .cloned())
     }
 
-    fn update_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
+    async fn update_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
         let mut g = self.lock();
         let serial = keys::serial_key(&cert.serial);
         let stored = g.certs.get(&serial).cloned().ok_or(StoreError::NotFound)?;
@@ -393,7 +400,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn revoke_certificate(
+    async fn revoke_certificate(
         &self,
         serial_hex: &str,
         revocation: RevocationRecord,
@@ -412,7 +419,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn mark_replaced(&self, serial_hex: &str, order_id: &str) -> Result<(), StoreError> {
+    async fn mark_replaced(&self, serial_hex: &str, order_id: &str) -> Result<(), StoreError> {
         let mut g = self.lock();
         let cert = g
             .certs
@@ -425,7 +432,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn revoked_certificates(
+    async fn revoked_certificates(
         &self,
         issuer_id: &str,
     ) -> Result<Vec<(String, RevocationRecord)>, StoreError> {
@@ -438,38 +445,38 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn block_key(&self, public_key_sha256: &str) -> Result<(), StoreError> {
+    async fn block_key(&self, public_key_sha256: &str) -> Result<(), StoreError> {
         self.lock()
             .blocked_keys
             .insert(public_key_sha256.to_ascii_lowercase());
         Ok(())
     }
 
-    fn is_key_blocked(&self, public_key_sha256: &str) -> Result<bool, StoreError> {
+    async fn is_key_blocked(&self, public_key_sha256: &str) -> Result<bool, StoreError> {
         Ok(self
             .lock()
             .blocked_keys
             .contains(&public_key_sha256.to_ascii_lowercase()))
     }
 
-    fn put_ca(&self, ca: &CaRecord) -> Result<(), StoreError> {
+    async fn put_ca(&self, ca: &CaRecord) -> Result<(), StoreError> {
         let mut g = self.lock();
         g.cas.insert(ca.id.clone(), ca.clone());
         self.generations.bump(ChangeKind::Cas);
         Ok(())
     }
 
-    fn get_ca(&self, id: &str) -> Result<Option<CaRecord>, StoreError> {
+    async fn get_ca(&self, id: &str) -> Result<Option<CaRecord>, StoreError> {
         Ok(self.lock().cas.get(id).cloned())
     }
 
-    fn list_cas(&self) -> Result<Vec<CaRecord>, StoreError> {
+    async fn list_cas(&self) -> Result<Vec<CaRecord>, StoreError> {
         let mut cas: Vec<CaRecord> = self.lock().cas.values().cloned().collect();
         cas.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(cas)
     }
 
-    fn next_crl_number(&self, ca_id: &str) -> Result<u64, StoreError> {
+    async fn next_crl_number(&self, ca_id: &str) -> Result<u64, StoreError> {
         let mut g = self.lock();
         let n = g.crl_numbers.entry(ca_id.to_owned()).or_insert(0);
         *n = n
@@ -478,7 +485,7 @@ impl Store for MemoryStore {
         Ok(*n)
     }
 
-    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         let mut g = self.lock();
         if g.api_keys.contains_key(&key.id) {
             return Err(StoreError::Conflict("API key id exists".into()));
@@ -488,17 +495,21 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+    async fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         Ok(self.lock().api_keys.get(id).cloned())
     }
 
-    fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
         let mut keys: Vec<ApiKeyRecord> = self.lock().api_keys.values().cloned().collect();
         keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(keys)
     }
 
-    fn disable_api_key(&self, id: &str, at: OffsetDateTime) -> Result<ApiKeyRecord, StoreError> {
+    async fn disable_api_key(
+        &self,
+        id: &str,
+        at: OffsetDateTime,
+    ) -> Result<ApiKeyRecord, StoreError> {
         let mut g = self.lock();
         let enabled_admins = g
             .api_keys
@@ -517,7 +528,7 @@ impl Store for MemoryStore {
         Ok(key.clone())
     }
 
-    fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
+    async fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
         let mut g = self.lock();
         let head = g.audit.last().map(AuditEntry::head);
         let entry = AuditEntry::next(head.as_ref(), event, g.audit_mac.as_ref())
@@ -526,14 +537,14 @@ impl Store for MemoryStore {
         Ok(entry)
     }
 
-    fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         let g = self.lock();
         // Entries are stored in seq order, seq n at index n - 1.
         let start = usize::try_from(after).unwrap_or(usize::MAX);
         Ok(g.audit.iter().skip(start).take(limit).cloned().collect())
     }
 
-    fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
         Ok(self.lock().audit.last().map(AuditEntry::head))
     }
 
@@ -541,7 +552,7 @@ impl Store for MemoryStore {
         self.lock().audit_mac = Some(key);
     }
 
-    fn create_audit_key(&self, record: &AuditKeyRecord) -> Result<bool, StoreError> {
+    async fn create_audit_key(&self, record: &AuditKeyRecord) -> Result<bool, StoreError> {
         let mut g = self.lock();
         if g.audit_keys.contains_key(&record.name) {
             return Ok(false);
@@ -550,7 +561,7 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    fn get_audit_key(&self, name: &str) -> Result<Option<AuditKeyRecord>, StoreError> {
+    async fn get_audit_key(&self, name: &str) -> Result<Option<AuditKeyRecord>, StoreError> {
         Ok(self.lock().audit_keys.get(name).cloned())
     }
 
@@ -558,7 +569,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn import_audit_entry(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+    async fn import_audit_entry(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         let mut g = self.lock();
         let head = g.audit.last().map(AuditEntry::head);
         entry
@@ -568,7 +579,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn export_records(&self, sink: &mut ExportSink<'_>) -> Result<u64, StoreError> {
+    async fn export_records(&self, sink: &mut ExportSink<'_>) -> Result<u64, StoreError> {
         // A copy, so that `sink` runs without the lock.
         let records = {
             let g = self.lock();
@@ -618,7 +629,7 @@ impl Store for MemoryStore {
         Ok(n)
     }
 
-    fn count_records(&self) -> Result<u64, StoreError> {
+    async fn count_records(&self) -> Result<u64, StoreError> {
         let g = self.lock();
         let n = g.cas.len()
             + g.audit_keys.len()
@@ -639,7 +650,11 @@ impl Store for MemoryStore {
         Ok(n as u64)
     }
 
-    fn purge_expired(&self, before: OffsetDateTime, limit: usize) -> Result<Purged, StoreError> {
+    async fn purge_expired(
+        &self,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Purged, StoreError> {
         let g = &mut *self.lock();
         let orders = purge_map(
             &mut g.orders,
@@ -658,7 +673,7 @@ impl Store for MemoryStore {
         Ok(Purged { orders, authzs })
     }
 
-    fn count_pending(
+    async fn count_pending(
         &self,
         account_id: &str,
         now: OffsetDateTime,
@@ -682,7 +697,7 @@ impl Store for MemoryStore {
         })
     }
 
-    fn rate_bucket(
+    async fn rate_bucket(
         &self,
         key: &str,
         op: BucketOp,
@@ -698,14 +713,14 @@ impl Store for MemoryStore {
         Ok(bucket)
     }
 
-    fn purge_rate_buckets(&self, now_ns: i64) -> Result<u64, StoreError> {
+    async fn purge_rate_buckets(&self, now_ns: i64) -> Result<u64, StoreError> {
         let mut g = self.lock();
         let before = g.rate_buckets.len();
         g.rate_buckets.retain(|_, tat| *tat >= now_ns);
         Ok((before - g.rate_buckets.len()) as u64)
     }
 
-    fn redeem_nonce(&self, id: u128, expires: u64) -> Result<bool, StoreError> {
+    async fn redeem_nonce(&self, id: u128, expires: u64) -> Result<bool, StoreError> {
         let mut g = self.lock();
         if g.used_nonces.contains_key(&id) {
             return Ok(false);
@@ -714,19 +729,19 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    fn purge_nonces(&self, now: u64) -> Result<u64, StoreError> {
+    async fn purge_nonces(&self, now: u64) -> Result<u64, StoreError> {
         let mut g = self.lock();
         let before = g.used_nonces.len();
         g.used_nonces.retain(|_, expires| *expires >= now);
         Ok((before - g.used_nonces.len()) as u64)
     }
 
-    fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError> {
+    async fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError> {
         self.lock().crl_numbers.insert(ca_id.to_owned(), last);
         Ok(())
     }
 
-    fn record_issuance(&self, write: &IssuanceWrite) -> Result<AuditEntry, StoreError> {
+    async fn record_issuance(&self, write: &IssuanceWrite) -> Result<AuditEntry, StoreError> {
         let mut g = self.lock();
         let serial = keys::serial_key(&write.certificate.serial);
         if g.certs.contains_key(&serial) {
@@ -777,7 +792,7 @@ impl Store for MemoryStore {
         Ok(entry)
     }
 
-    fn create_account_bound(
+    async fn create_account_bound(
         &self,
         account: &AccountRecord,
         eab_kid: &str,
@@ -799,7 +814,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn create_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError> {
+    async fn create_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError> {
         let mut g = self.lock();
         if g.tenants.contains_key(&tenant.id) {
             return Err(StoreError::Conflict("tenant id exists".into()));
@@ -809,15 +824,19 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn get_tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError> {
+    async fn get_tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError> {
         Ok(self.lock().tenants.get(id).cloned())
     }
 
-    fn list_tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
+    async fn list_tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
         Ok(self.lock().tenants.values().cloned().collect())
     }
 
-    fn disable_tenant(&self, id: &str, at: OffsetDateTime) -> Result<TenantRecord, StoreError> {
+    async fn disable_tenant(
+        &self,
+        id: &str,
+        at: OffsetDateTime,
+    ) -> Result<TenantRecord, StoreError> {
         let mut g = self.lock();
         let t = g.tenants.get_mut(id).ok_or(StoreError::NotFound)?;
         if t.disabled_at.is_some() {
@@ -828,7 +847,7 @@ impl Store for MemoryStore {
         Ok(t.clone())
     }
 
-    fn create_eab_key(&self, key: &EabKeyRecord) -> Result<(), StoreError> {
+    async fn create_eab_key(&self, key: &EabKeyRecord) -> Result<(), StoreError> {
         let mut g = self.lock();
         if g.eab_keys.contains_key(&key.kid) {
             return Err(StoreError::Conflict("EAB key id exists".into()));
@@ -838,11 +857,14 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn get_eab_key(&self, kid: &str) -> Result<Option<EabKeyRecord>, StoreError> {
+    async fn get_eab_key(&self, kid: &str) -> Result<Option<EabKeyRecord>, StoreError> {
         Ok(self.lock().eab_keys.get(kid).cloned())
     }
 
-    fn list_eab_keys(&self, tenant_id: Option<&str>) -> Result<Vec<EabKeyRecord>, StoreError> {
+    async fn list_eab_keys(
+        &self,
+        tenant_id: Option<&str>,
+    ) -> Result<Vec<EabKeyRecord>, StoreError> {
         Ok(self
             .lock()
             .eab_keys
@@ -852,7 +874,11 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn disable_eab_key(&self, kid: &str, at: OffsetDateTime) -> Result<EabKeyRecord, StoreError> {
+    async fn disable_eab_key(
+        &self,
+        kid: &str,
+        at: OffsetDateTime,
+    ) -> Result<EabKeyRecord, StoreError> {
         let mut g = self.lock();
         let k = g.eab_keys.get_mut(kid).ok_or(StoreError::NotFound)?;
         if k.disabled_at.is_some() {
@@ -863,7 +889,7 @@ impl Store for MemoryStore {
         Ok(k.clone())
     }
 
-    fn create_est_user(&self, user: &EstUserRecord) -> Result<(), StoreError> {
+    async fn create_est_user(&self, user: &EstUserRecord) -> Result<(), StoreError> {
         let mut g = self.lock();
         if g.est_users.contains_key(&user.username) {
             return Err(StoreError::Conflict("EST user exists".into()));
@@ -873,11 +899,14 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn get_est_user(&self, username: &str) -> Result<Option<EstUserRecord>, StoreError> {
+    async fn get_est_user(&self, username: &str) -> Result<Option<EstUserRecord>, StoreError> {
         Ok(self.lock().est_users.get(username).cloned())
     }
 
-    fn list_est_users(&self, tenant_id: Option<&str>) -> Result<Vec<EstUserRecord>, StoreError> {
+    async fn list_est_users(
+        &self,
+        tenant_id: Option<&str>,
+    ) -> Result<Vec<EstUserRecord>, StoreError> {
         Ok(self
             .lock()
             .est_users
@@ -887,7 +916,7 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn disable_est_user(
+    async fn disable_est_user(
         &self,
         username: &str,
         at: OffsetDateTime,
@@ -902,7 +931,7 @@ impl Store for MemoryStore {
         Ok(u.clone())
     }
 
-    fn create_approval(&self, approval: &ApprovalRecord) -> Result<(), StoreError> {
+    async fn create_approval(&self, approval: &ApprovalRecord) -> Result<(), StoreError> {
         let mut g = self.lock();
         if g.approvals.contains_key(&approval.id) {
             return Err(StoreError::Conflict("approval id exists".into()));
@@ -911,11 +940,11 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn get_approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError> {
+    async fn get_approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError> {
         Ok(self.lock().approvals.get(id).cloned())
     }
 
-    fn list_approvals(
+    async fn list_approvals(
         &self,
         status: Option<ApprovalStatus>,
     ) -> Result<Vec<ApprovalRecord>, StoreError> {
@@ -930,7 +959,7 @@ impl Store for MemoryStore {
         Ok(out)
     }
 
-    fn update_approval(
+    async fn update_approval(
         &self,
         approval: &ApprovalRecord,
         expected: ApprovalStatus,
@@ -944,11 +973,14 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    fn get_scep_transaction(&self, id: &str) -> Result<Option<ScepTransactionRecord>, StoreError> {
+    async fn get_scep_transaction(
+        &self,
+        id: &str,
+    ) -> Result<Option<ScepTransactionRecord>, StoreError> {
         Ok(self.lock().scep_transactions.get(id).cloned())
     }
 
-    fn put_scep_transaction(
+    async fn put_scep_transaction(
         &self,
         record: &ScepTransactionRecord,
         expected: Option<&ScepTransactionRecord>,
@@ -962,7 +994,7 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    fn delete_scep_transaction(
+    async fn delete_scep_transaction(
         &self,
         expected: &ScepTransactionRecord,
     ) -> Result<bool, StoreError> {
@@ -974,7 +1006,10 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    fn create_scep_challenge(&self, challenge: &ScepChallengeRecord) -> Result<(), StoreError> {
+    async fn create_scep_challenge(
+        &self,
+        challenge: &ScepChallengeRecord,
+    ) -> Result<(), StoreError> {
         let mut g = self.lock();
         if g.scep_challenges.contains_key(&challenge.challenge_hash) {
             return Err(StoreError::Conflict("SCEP challenge exists".into()));
@@ -984,11 +1019,14 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn get_scep_challenge(&self, hash: &str) -> Result<Option<ScepChallengeRecord>, StoreError> {
+    async fn get_scep_challenge(
+        &self,
+        hash: &str,
+    ) -> Result<Option<ScepChallengeRecord>, StoreError> {
         Ok(self.lock().scep_challenges.get(hash).cloned())
     }
 
-    fn list_scep_challenges(
+    async fn list_scep_challenges(
         &self,
         tenant_id: Option<&str>,
     ) -> Result<Vec<ScepChallengeRecord>, StoreError> {
@@ -1001,7 +1039,7 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn redeem_scep_challenge(
+    async fn redeem_scep_challenge(
         &self,
         hash: &str,
         at: OffsetDateTime,
@@ -1016,11 +1054,11 @@ impl Store for MemoryStore {
         }
     }
 
-    fn remove_scep_challenge(&self, hash: &str) -> Result<bool, StoreError> {
+    async fn remove_scep_challenge(&self, hash: &str) -> Result<bool, StoreError> {
         Ok(self.lock().scep_challenges.remove(hash).is_some())
     }
 
-    fn scep_transactions_before(
+    async fn scep_transactions_before(
         &self,
         before: OffsetDateTime,
         after: Option<&str>,
@@ -1039,15 +1077,15 @@ impl Store for MemoryStore {
         Ok(out)
     }
 
-    fn change_generations(&self) -> Result<Generations, StoreError> {
+    async fn change_generations(&self) -> Result<Generations, StoreError> {
         Ok(self.generations.snapshot())
     }
 
-    fn get_setting(&self, name: &str) -> Result<Option<SettingRecord>, StoreError> {
+    async fn get_setting(&self, name: &str) -> Result<Option<SettingRecord>, StoreError> {
         Ok(self.lock().settings.get(name).cloned())
     }
 
-    fn put_setting(
+    async fn put_setting(
         &self,
         name: &str,
         value: &[u8],
@@ -1070,7 +1108,7 @@ impl Store for MemoryStore {
         Ok(Some(version))
     }
 
-    fn acquire_lease(
+    async fn acquire_lease(
         &self,
         name: &str,
         holder: &str,
@@ -1085,7 +1123,7 @@ impl Store for MemoryStore {
         Ok(next)
     }
 
-    fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
         let mut g = self.lock();
         match leases::release_step(g.leases.get(name), holder) {
             Some(l) => {
@@ -1096,18 +1134,18 @@ impl Store for MemoryStore {
         }
     }
 
-    fn get_lease(&self, name: &str) -> Result<Option<Lease>, StoreError> {
+    async fn get_lease(&self, name: &str) -> Result<Option<Lease>, StoreError> {
         Ok(self.lock().leases.get(name).cloned())
     }
 
-    fn purge_leases(&self, before_ns: i64) -> Result<u64, StoreError> {
+    async fn purge_leases(&self, before_ns: i64) -> Result<u64, StoreError> {
         let mut g = self.lock();
         let before = g.leases.len();
         g.leases.retain(|_, l| l.expires_ns >= before_ns);
         Ok((before - g.leases.len()) as u64)
     }
 
-    fn put_crl(&self, crl: &StoredCrl) -> Result<bool, StoreError> {
+    async fn put_crl(&self, crl: &StoredCrl) -> Result<bool, StoreError> {
         let mut g = self.lock();
         let key = (crl.ca_id.clone(), crl.part);
         if g.crls
@@ -1120,11 +1158,15 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    fn get_crl(&self, ca_id: &str, part: CrlPart) -> Result<Option<StoredCrl>, StoreError> {
+    async fn get_crl(&self, ca_id: &str, part: CrlPart) -> Result<Option<StoredCrl>, StoreError> {
         Ok(self.lock().crls.get(&(ca_id.to_owned(), part)).cloned())
     }
 
-    fn crl_head(&self, ca_id: &str, part: CrlPart) -> Result<(u64, Option<CrlHead>), StoreError> {
+    async fn crl_head(
+        &self,
+        ca_id: &str,
+        part: CrlPart,
+    ) -> Result<(u64, Option<CrlHead>), StoreError> {
         let g = self.lock();
         Ok((
             g.crl_generations.get(ca_id).copied().unwrap_or(0),
@@ -1132,21 +1174,24 @@ impl Store for MemoryStore {
         ))
     }
 
-    fn bump_crl_generation(&self, ca_id: &str) -> Result<u64, StoreError> {
+    async fn bump_crl_generation(&self, ca_id: &str) -> Result<u64, StoreError> {
         let mut g = self.lock();
         let n = g.crl_generations.entry(ca_id.to_owned()).or_insert(0);
         *n = n.saturating_add(1);
         Ok(*n)
     }
 
-    fn put_ocsp_responder(&self, record: &OcspResponderRecord) -> Result<(), StoreError> {
+    async fn put_ocsp_responder(&self, record: &OcspResponderRecord) -> Result<(), StoreError> {
         self.lock()
             .ocsp_responders
             .insert(record.ca_id.clone(), record.clone());
         Ok(())
     }
 
-    fn get_ocsp_responder(&self, ca_id: &str) -> Result<Option<OcspResponderRecord>, StoreError> {
+    async fn get_ocsp_responder(
+        &self,
+        ca_id: &str,
+    ) -> Result<Option<OcspResponderRecord>, StoreError> {
         Ok(self.lock().ocsp_responders.get(ca_id).cloned())
     }
 }
@@ -1155,9 +1200,9 @@ impl Store for MemoryStore {
 mod tests {
     use super::*;
 
-    #[test]
-    fn store_is_object_safe() {
+    #[tokio::test]
+    async fn store_is_object_safe() {
         let s: std::sync::Arc<dyn Store> = std::sync::Arc::new(MemoryStore::new());
-        assert!(s.get_account("x").is_ok_and(|a| a.is_none()));
+        assert!(s.get_account("x").await.is_ok_and(|a| a.is_none()));
     }
 }

@@ -717,8 +717,9 @@ impl SledStore {
     }
 }
 
+#[async_trait::async_trait]
 impl Store for SledStore {
-    fn create_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
+    async fn create_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
         let _writing = self.writing();
         let value = encode(account)?;
         tx_result(
@@ -738,18 +739,21 @@ impl Store for SledStore {
         )
     }
 
-    fn get_account(&self, id: &str) -> Result<Option<AccountRecord>, StoreError> {
+    async fn get_account(&self, id: &str) -> Result<Option<AccountRecord>, StoreError> {
         Self::get_json(&self.accounts, id.as_bytes())
     }
 
-    fn account_by_thumbprint(&self, thumbprint: &str) -> Result<Option<AccountRecord>, StoreError> {
+    async fn account_by_thumbprint(
+        &self,
+        thumbprint: &str,
+    ) -> Result<Option<AccountRecord>, StoreError> {
         match self.thumbprints.get(thumbprint).map_err(backend)? {
             None => Ok(None),
             Some(id) => Self::get_json(&self.accounts, &id),
         }
     }
 
-    fn update_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
+    async fn update_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
         let _writing = self.writing();
         let value = encode(account)?;
         tx_result(self.accounts.transaction(|accounts| {
@@ -770,7 +774,7 @@ impl Store for SledStore {
         }))
     }
 
-    fn change_account_key(
+    async fn change_account_key(
         &self,
         account: &AccountRecord,
         old_thumbprint: &str,
@@ -802,16 +806,16 @@ impl Store for SledStore {
         )
     }
 
-    fn put_order(&self, order: &OrderRecord) -> Result<(), StoreError> {
+    async fn put_order(&self, order: &OrderRecord) -> Result<(), StoreError> {
         let _writing = self.writing();
         self.write_order(order, None).map(|_| ())
     }
 
-    fn get_order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError> {
+    async fn get_order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError> {
         Self::get_json(&self.orders, id.as_bytes())
     }
 
-    fn list_orders(
+    async fn list_orders(
         &self,
         account_id: &str,
         after: Option<&str>,
@@ -820,7 +824,7 @@ impl Store for SledStore {
         let prefix = keys::order_prefix(account_id);
         let start = match after {
             None => Bound::Included(prefix.clone()),
-            Some(cursor) => match self.get_order(cursor)? {
+            Some(cursor) => match self.get_order(cursor).await? {
                 Some(o) if o.account_id == account_id => Bound::Excluded(keys::order_key(&o)),
                 _ => return Err(StoreError::NotFound),
             },
@@ -845,7 +849,7 @@ impl Store for SledStore {
         Ok(ids)
     }
 
-    fn transition_order(
+    async fn transition_order(
         &self,
         order: &OrderRecord,
         expected: OrderStatus,
@@ -854,12 +858,12 @@ impl Store for SledStore {
         self.write_order(order, Some(expected))
     }
 
-    fn put_authz(&self, authz: &AuthzRecord) -> Result<(), StoreError> {
+    async fn put_authz(&self, authz: &AuthzRecord) -> Result<(), StoreError> {
         let _writing = self.writing();
         self.write_authz(authz, None).map(|_| ())
     }
 
-    fn transition_authz(
+    async fn transition_authz(
         &self,
         authz: &AuthzRecord,
         expected: AuthzStatus,
@@ -868,11 +872,11 @@ impl Store for SledStore {
         self.write_authz(authz, Some(expected))
     }
 
-    fn get_authz(&self, id: &str) -> Result<Option<AuthzRecord>, StoreError> {
+    async fn get_authz(&self, id: &str) -> Result<Option<AuthzRecord>, StoreError> {
         Self::get_json(&self.authzs, id.as_bytes())
     }
 
-    fn find_reusable_authz(
+    async fn find_reusable_authz(
         &self,
         account_id: &str,
         identifier: &Identifier,
@@ -891,7 +895,7 @@ impl Store for SledStore {
         Ok(best)
     }
 
-    fn insert_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
+    async fn insert_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
         let _writing = self.writing();
         let r = {
             let serial = keys::serial_key(&cert.serial);
@@ -923,18 +927,21 @@ impl Store for SledStore {
         r
     }
 
-    fn get_certificate(&self, serial_hex: &str) -> Result<Option<CertificateRecord>, StoreError> {
+    async fn get_certificate(
+        &self,
+        serial_hex: &str,
+    ) -> Result<Option<CertificateRecord>, StoreError> {
         Self::get_json(&self.certs, keys::serial_key(serial_hex).as_bytes())
     }
 
-    fn certificate_status(
+    async fn certificate_status(
         &self,
         serial_hex: &str,
     ) -> Result<Option<CertificateStatus>, StoreError> {
         Self::get_json(&self.cert_status, keys::serial_key(serial_hex).as_bytes())
     }
 
-    fn update_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
+    async fn update_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
         let _writing = self.writing();
         let r = {
             self.write_certificate(&cert.serial, |stored| {
@@ -947,7 +954,7 @@ impl Store for SledStore {
         r
     }
 
-    fn revoke_certificate(
+    async fn revoke_certificate(
         &self,
         serial_hex: &str,
         revocation: RevocationRecord,
@@ -968,7 +975,7 @@ impl Store for SledStore {
         r
     }
 
-    fn mark_replaced(&self, serial_hex: &str, order_id: &str) -> Result<(), StoreError> {
+    async fn mark_replaced(&self, serial_hex: &str, order_id: &str) -> Result<(), StoreError> {
         let _writing = self.writing();
         self.write_certificate(serial_hex, |mut stored| {
             if stored.replaced_by.is_some() {
@@ -979,7 +986,7 @@ impl Store for SledStore {
         })
     }
 
-    fn revoked_certificates(
+    async fn revoked_certificates(
         &self,
         issuer_id: &str,
     ) -> Result<Vec<(String, RevocationRecord)>, StoreError> {
@@ -993,7 +1000,7 @@ impl Store for SledStore {
         Ok(out)
     }
 
-    fn block_key(&self, public_key_sha256: &str) -> Result<(), StoreError> {
+    async fn block_key(&self, public_key_sha256: &str) -> Result<(), StoreError> {
         let _writing = self.writing();
         self.blocked_keys
             .insert(public_key_sha256.to_ascii_lowercase(), &[])
@@ -1001,13 +1008,13 @@ impl Store for SledStore {
         Ok(())
     }
 
-    fn is_key_blocked(&self, public_key_sha256: &str) -> Result<bool, StoreError> {
+    async fn is_key_blocked(&self, public_key_sha256: &str) -> Result<bool, StoreError> {
         self.blocked_keys
             .contains_key(public_key_sha256.to_ascii_lowercase())
             .map_err(backend)
     }
 
-    fn put_ca(&self, ca: &CaRecord) -> Result<(), StoreError> {
+    async fn put_ca(&self, ca: &CaRecord) -> Result<(), StoreError> {
         let _writing = self.writing();
         let r = {
             self.cas
@@ -1021,11 +1028,11 @@ impl Store for SledStore {
         r
     }
 
-    fn get_ca(&self, id: &str) -> Result<Option<CaRecord>, StoreError> {
+    async fn get_ca(&self, id: &str) -> Result<Option<CaRecord>, StoreError> {
         Self::get_json(&self.cas, id.as_bytes())
     }
 
-    fn list_cas(&self) -> Result<Vec<CaRecord>, StoreError> {
+    async fn list_cas(&self) -> Result<Vec<CaRecord>, StoreError> {
         let mut cas = Vec::new();
         for item in self.cas.iter() {
             let (_, v) = item.map_err(backend)?;
@@ -1035,7 +1042,7 @@ impl Store for SledStore {
         Ok(cas)
     }
 
-    fn next_crl_number(&self, ca_id: &str) -> Result<u64, StoreError> {
+    async fn next_crl_number(&self, ca_id: &str) -> Result<u64, StoreError> {
         let _writing = self.writing();
         tx_result(self.crl_numbers.transaction(|numbers| {
             let last = match numbers.get(ca_id.as_bytes())? {
@@ -1052,7 +1059,7 @@ impl Store for SledStore {
         }))
     }
 
-    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         let _writing = self.writing();
         let r = {
             let value = encode(key)?;
@@ -1077,11 +1084,11 @@ impl Store for SledStore {
         r
     }
 
-    fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+    async fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         Self::get_json(&self.api_keys, id.as_bytes())
     }
 
-    fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
         let mut out = Vec::new();
         for item in self.api_keys.iter() {
             let (_, v) = item.map_err(backend)?;
@@ -1091,7 +1098,11 @@ impl Store for SledStore {
         Ok(out)
     }
 
-    fn disable_api_key(&self, id: &str, at: OffsetDateTime) -> Result<ApiKeyRecord, StoreError> {
+    async fn disable_api_key(
+        &self,
+        id: &str,
+        at: OffsetDateTime,
+    ) -> Result<ApiKeyRecord, StoreError> {
         let _writing = self.writing();
         let r = {
             tx_result(
@@ -1124,7 +1135,7 @@ impl Store for SledStore {
         r
     }
 
-    fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
+    async fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
         let _writing = self.writing();
         let mac = self.audit_mac();
         tx_result(
@@ -1148,7 +1159,7 @@ impl Store for SledStore {
         )
     }
 
-    fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         let mut out = Vec::new();
         if limit == 0 {
             return Ok(out);
@@ -1167,7 +1178,7 @@ impl Store for SledStore {
         Ok(out)
     }
 
-    fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
         Self::get_json(&self.audit_meta, AUDIT_HEAD)
     }
 
@@ -1178,7 +1189,7 @@ impl Store for SledStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(key);
     }
 
-    fn create_audit_key(&self, record: &AuditKeyRecord) -> Result<bool, StoreError> {
+    async fn create_audit_key(&self, record: &AuditKeyRecord) -> Result<bool, StoreError> {
         let _writing = self.writing();
         let key = format!("{AUDIT_KEY_PREFIX}{}", record.name);
         let swapped = self
@@ -1188,7 +1199,7 @@ impl Store for SledStore {
         Ok(swapped.is_ok())
     }
 
-    fn get_audit_key(&self, name: &str) -> Result<Option<AuditKeyRecord>, StoreError> {
+    async fn get_audit_key(&self, name: &str) -> Result<Option<AuditKeyRecord>, StoreError> {
         Self::get_json(
             &self.audit_meta,
             format!("{AUDIT_KEY_PREFIX}{name}").as_bytes(),
@@ -1204,7 +1215,7 @@ impl Store for SledStore {
         self.write_backup(out, files, progress)
     }
 
-    fn import_audit_entry(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+    async fn import_audit_entry(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         let _writing = self.writing();
         let value = encode(entry)?;
         tx_result(
@@ -1223,7 +1234,7 @@ impl Store for SledStore {
         )
     }
 
-    fn export_records(&self, sink: &mut ExportSink<'_>) -> Result<u64, StoreError> {
+    async fn export_records(&self, sink: &mut ExportSink<'_>) -> Result<u64, StoreError> {
         // Exclusive, like a backup: no write lands between two trees.
         let _exclusive = self
             .gate
@@ -1268,7 +1279,7 @@ impl Store for SledStore {
         Ok(n)
     }
 
-    fn count_records(&self) -> Result<u64, StoreError> {
+    async fn count_records(&self) -> Result<u64, StoreError> {
         let trees = [
             &self.cas,
             &self.tenants,
@@ -1290,7 +1301,11 @@ impl Store for SledStore {
         Ok(trees.iter().map(|t| t.len() as u64).sum::<u64>() + audit_keys)
     }
 
-    fn purge_expired(&self, before: OffsetDateTime, limit: usize) -> Result<Purged, StoreError> {
+    async fn purge_expired(
+        &self,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Purged, StoreError> {
         let orders = Self::purge_tree(
             (&self.orders, &self.orders_by_account),
             keys::order_keys,
@@ -1308,7 +1323,7 @@ impl Store for SledStore {
         Ok(Purged { orders, authzs })
     }
 
-    fn count_pending(
+    async fn count_pending(
         &self,
         account_id: &str,
         now: OffsetDateTime,
@@ -1332,7 +1347,7 @@ impl Store for SledStore {
         })
     }
 
-    fn rate_bucket(
+    async fn rate_bucket(
         &self,
         key: &str,
         op: BucketOp,
@@ -1357,7 +1372,7 @@ impl Store for SledStore {
         }
     }
 
-    fn purge_rate_buckets(&self, now_ns: i64) -> Result<u64, StoreError> {
+    async fn purge_rate_buckets(&self, now_ns: i64) -> Result<u64, StoreError> {
         let mut gone = 0;
         for item in self.rate_buckets.iter() {
             let (k, v) = item.map_err(backend)?;
@@ -1374,7 +1389,7 @@ impl Store for SledStore {
         Ok(gone)
     }
 
-    fn redeem_nonce(&self, id: u128, expires: u64) -> Result<bool, StoreError> {
+    async fn redeem_nonce(&self, id: u128, expires: u64) -> Result<bool, StoreError> {
         let _writing = self.writing();
         let swapped = self
             .used_nonces
@@ -1387,7 +1402,7 @@ impl Store for SledStore {
         Ok(swapped.is_ok())
     }
 
-    fn purge_nonces(&self, now: u64) -> Result<u64, StoreError> {
+    async fn purge_nonces(&self, now: u64) -> Result<u64, StoreError> {
         let mut gone = 0;
         for item in self.used_nonces.iter() {
             let (k, v) = item.map_err(backend)?;
@@ -1403,7 +1418,7 @@ impl Store for SledStore {
         Ok(gone)
     }
 
-    fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError> {
+    async fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError> {
         let _writing = self.writing();
         self.crl_numbers
             .insert(ca_id.as_bytes(), &last.to_be_bytes())
@@ -1416,7 +1431,7 @@ impl Store for SledStore {
         self.syncer.sync()
     }
 
-    fn record_issuance(&self, write: &IssuanceWrite) -> Result<AuditEntry, StoreError> {
+    async fn record_issuance(&self, write: &IssuanceWrite) -> Result<AuditEntry, StoreError> {
         let _writing = self.writing();
         let mac = self.audit_mac();
         let serial = keys::serial_key(&write.certificate.serial);
@@ -1503,7 +1518,7 @@ impl Store for SledStore {
         )
     }
 
-    fn create_account_bound(
+    async fn create_account_bound(
         &self,
         account: &AccountRecord,
         eab_kid: &str,
@@ -1551,7 +1566,7 @@ impl Store for SledStore {
         r
     }
 
-    fn create_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError> {
+    async fn create_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError> {
         let _writing = self.writing();
         let r = { Self::create_json(&self.tenants, &tenant.id, tenant, "tenant") };
         if r.is_ok() {
@@ -1560,15 +1575,19 @@ impl Store for SledStore {
         r
     }
 
-    fn get_tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError> {
+    async fn get_tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError> {
         Self::get_json(&self.tenants, id.as_bytes())
     }
 
-    fn list_tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
+    async fn list_tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
         Self::list_json(&self.tenants)
     }
 
-    fn disable_tenant(&self, id: &str, at: OffsetDateTime) -> Result<TenantRecord, StoreError> {
+    async fn disable_tenant(
+        &self,
+        id: &str,
+        at: OffsetDateTime,
+    ) -> Result<TenantRecord, StoreError> {
         let _writing = self.writing();
         let r = {
             Self::update_json(&self.tenants, id, |mut t: TenantRecord| {
@@ -1585,7 +1604,7 @@ impl Store for SledStore {
         r
     }
 
-    fn create_eab_key(&self, key: &EabKeyRecord) -> Result<(), StoreError> {
+    async fn create_eab_key(&self, key: &EabKeyRecord) -> Result<(), StoreError> {
         let _writing = self.writing();
         let r = { Self::create_json(&self.eab_keys, &key.kid, key, "EAB key") };
         if r.is_ok() {
@@ -1594,11 +1613,14 @@ impl Store for SledStore {
         r
     }
 
-    fn get_eab_key(&self, kid: &str) -> Result<Option<EabKeyRecord>, StoreError> {
+    async fn get_eab_key(&self, kid: &str) -> Result<Option<EabKeyRecord>, StoreError> {
         Self::get_json(&self.eab_keys, kid.as_bytes())
     }
 
-    fn list_eab_keys(&self, tenant_id: Option<&str>) -> Result<Vec<EabKeyRecord>, StoreError> {
+    async fn list_eab_keys(
+        &self,
+        tenant_id: Option<&str>,
+    ) -> Result<Vec<EabKeyRecord>, StoreError> {
         let all: Vec<EabKeyRecord> = Self::list_json(&self.eab_keys)?;
         Ok(all
             .into_iter()
@@ -1606,7 +1628,11 @@ impl Store for SledStore {
             .collect())
     }
 
-    fn disable_eab_key(&self, kid: &str, at: OffsetDateTime) -> Result<EabKeyRecord, StoreError> {
+    async fn disable_eab_key(
+        &self,
+        kid: &str,
+        at: OffsetDateTime,
+    ) -> Result<EabKeyRecord, StoreError> {
         let _writing = self.writing();
         let r = {
             Self::update_json(&self.eab_keys, kid, |mut k: EabKeyRecord| {
@@ -1623,7 +1649,7 @@ impl Store for SledStore {
         r
     }
 
-    fn create_est_user(&self, user: &EstUserRecord) -> Result<(), StoreError> {
+    async fn create_est_user(&self, user: &EstUserRecord) -> Result<(), StoreError> {
         let _writing = self.writing();
         let r = { Self::create_json(&self.est_users, &user.username, user, "EST user") };
         if r.is_ok() {
@@ -1632,11 +1658,14 @@ impl Store for SledStore {
         r
     }
 
-    fn get_est_user(&self, username: &str) -> Result<Option<EstUserRecord>, StoreError> {
+    async fn get_est_user(&self, username: &str) -> Result<Option<EstUserRecord>, StoreError> {
         Self::get_json(&self.est_users, username.as_bytes())
     }
 
-    fn list_est_users(&self, tenant_id: Option<&str>) -> Result<Vec<EstUserRecord>, StoreError> {
+    async fn list_est_users(
+        &self,
+        tenant_id: Option<&str>,
+    ) -> Result<Vec<EstUserRecord>, StoreError> {
         let all: Vec<EstUserRecord> = Self::list_json(&self.est_users)?;
         Ok(all
             .into_iter()
@@ -1644,7 +1673,7 @@ impl Store for SledStore {
             .collect())
     }
 
-    fn disable_est_user(
+    async fn disable_est_user(
         &self,
         username: &str,
         at: OffsetDateTime,
@@ -1665,16 +1694,16 @@ impl Store for SledStore {
         r
     }
 
-    fn create_approval(&self, approval: &ApprovalRecord) -> Result<(), StoreError> {
+    async fn create_approval(&self, approval: &ApprovalRecord) -> Result<(), StoreError> {
         let _writing = self.writing();
         Self::create_json(&self.approvals, &approval.id, approval, "approval")
     }
 
-    fn get_approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError> {
+    async fn get_approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError> {
         Self::get_json(&self.approvals, id.as_bytes())
     }
 
-    fn list_approvals(
+    async fn list_approvals(
         &self,
         status: Option<ApprovalStatus>,
     ) -> Result<Vec<ApprovalRecord>, StoreError> {
@@ -1684,7 +1713,7 @@ impl Store for SledStore {
         Ok(out)
     }
 
-    fn update_approval(
+    async fn update_approval(
         &self,
         approval: &ApprovalRecord,
         expected: ApprovalStatus,
@@ -1698,11 +1727,14 @@ impl Store for SledStore {
         })
     }
 
-    fn get_scep_transaction(&self, id: &str) -> Result<Option<ScepTransactionRecord>, StoreError> {
+    async fn get_scep_transaction(
+        &self,
+        id: &str,
+    ) -> Result<Option<ScepTransactionRecord>, StoreError> {
         Self::get_json(&self.scep_transactions, id.as_bytes())
     }
 
-    fn put_scep_transaction(
+    async fn put_scep_transaction(
         &self,
         record: &ScepTransactionRecord,
         expected: Option<&ScepTransactionRecord>,
@@ -1723,7 +1755,7 @@ impl Store for SledStore {
         }))
     }
 
-    fn delete_scep_transaction(
+    async fn delete_scep_transaction(
         &self,
         expected: &ScepTransactionRecord,
     ) -> Result<bool, StoreError> {
@@ -1742,7 +1774,10 @@ impl Store for SledStore {
         }))
     }
 
-    fn create_scep_challenge(&self, challenge: &ScepChallengeRecord) -> Result<(), StoreError> {
+    async fn create_scep_challenge(
+        &self,
+        challenge: &ScepChallengeRecord,
+    ) -> Result<(), StoreError> {
         let _writing = self.writing();
         Self::create_json(
             &self.scep_challenges,
@@ -1752,11 +1787,14 @@ impl Store for SledStore {
         )
     }
 
-    fn get_scep_challenge(&self, hash: &str) -> Result<Option<ScepChallengeRecord>, StoreError> {
+    async fn get_scep_challenge(
+        &self,
+        hash: &str,
+    ) -> Result<Option<ScepChallengeRecord>, StoreError> {
         Self::get_json(&self.scep_challenges, hash.as_bytes())
     }
 
-    fn list_scep_challenges(
+    async fn list_scep_challenges(
         &self,
         tenant_id: Option<&str>,
     ) -> Result<Vec<ScepChallengeRecord>, StoreError> {
@@ -1767,7 +1805,7 @@ impl Store for SledStore {
             .collect())
     }
 
-    fn redeem_scep_challenge(
+    async fn redeem_scep_challenge(
         &self,
         hash: &str,
         at: OffsetDateTime,
@@ -1790,7 +1828,7 @@ impl Store for SledStore {
         }))
     }
 
-    fn remove_scep_challenge(&self, hash: &str) -> Result<bool, StoreError> {
+    async fn remove_scep_challenge(&self, hash: &str) -> Result<bool, StoreError> {
         let _writing = self.writing();
         Ok(self
             .scep_challenges
@@ -1799,7 +1837,7 @@ impl Store for SledStore {
             .is_some())
     }
 
-    fn scep_transactions_before(
+    async fn scep_transactions_before(
         &self,
         before: OffsetDateTime,
         after: Option<&str>,
@@ -1826,15 +1864,15 @@ impl Store for SledStore {
         }
         Ok(out)
     }
-    fn change_generations(&self) -> Result<Generations, StoreError> {
+    async fn change_generations(&self) -> Result<Generations, StoreError> {
         Ok(self.generations.snapshot())
     }
 
-    fn get_setting(&self, name: &str) -> Result<Option<SettingRecord>, StoreError> {
+    async fn get_setting(&self, name: &str) -> Result<Option<SettingRecord>, StoreError> {
         Self::get_json(&self.settings, name.as_bytes())
     }
 
-    fn put_setting(
+    async fn put_setting(
         &self,
         name: &str,
         value: &[u8],
@@ -1864,7 +1902,7 @@ impl Store for SledStore {
         Ok(Some(version))
     }
 
-    fn acquire_lease(
+    async fn acquire_lease(
         &self,
         name: &str,
         holder: &str,
@@ -1889,7 +1927,7 @@ impl Store for SledStore {
         }
     }
 
-    fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
         let _writing = self.writing();
         loop {
             let old = self.leases.get(name).map_err(backend)?;
@@ -1907,11 +1945,11 @@ impl Store for SledStore {
         }
     }
 
-    fn get_lease(&self, name: &str) -> Result<Option<Lease>, StoreError> {
+    async fn get_lease(&self, name: &str) -> Result<Option<Lease>, StoreError> {
         Self::get_json(&self.leases, name.as_bytes())
     }
 
-    fn purge_leases(&self, before_ns: i64) -> Result<u64, StoreError> {
+    async fn purge_leases(&self, before_ns: i64) -> Result<u64, StoreError> {
         let mut gone = 0;
         for item in self.leases.iter() {
             let (k, v) = item.map_err(backend)?;
@@ -1929,7 +1967,7 @@ impl Store for SledStore {
         Ok(gone)
     }
 
-    fn put_crl(&self, crl: &StoredCrl) -> Result<bool, StoreError> {
+    async fn put_crl(&self, crl: &StoredCrl) -> Result<bool, StoreError> {
         let _writing = self.writing();
         let key = crl_key(&crl.ca_id, crl.part);
         let value = crl_value(crl)?;
@@ -1950,7 +1988,7 @@ impl Store for SledStore {
         }
     }
 
-    fn get_crl(&self, ca_id: &str, part: CrlPart) -> Result<Option<StoredCrl>, StoreError> {
+    async fn get_crl(&self, ca_id: &str, part: CrlPart) -> Result<Option<StoredCrl>, StoreError> {
         let Some(v) = self.crls.get(crl_key(ca_id, part)).map_err(backend)? else {
             return Ok(None);
         };
@@ -1963,7 +2001,11 @@ impl Store for SledStore {
         }))
     }
 
-    fn crl_head(&self, ca_id: &str, part: CrlPart) -> Result<(u64, Option<CrlHead>), StoreError> {
+    async fn crl_head(
+        &self,
+        ca_id: &str,
+        part: CrlPart,
+    ) -> Result<(u64, Option<CrlHead>), StoreError> {
         let generation = self
             .crl_generations
             .get(ca_id)
@@ -1980,7 +2022,7 @@ impl Store for SledStore {
         Ok((generation, head))
     }
 
-    fn bump_crl_generation(&self, ca_id: &str) -> Result<u64, StoreError> {
+    async fn bump_crl_generation(&self, ca_id: &str) -> Result<u64, StoreError> {
         let _writing = self.writing();
         let mut bad = false;
         let new = self
@@ -2005,7 +2047,7 @@ impl Store for SledStore {
             .ok_or_else(|| StoreError::Backend("CRL generation vanished".into()))
     }
 
-    fn put_ocsp_responder(&self, record: &OcspResponderRecord) -> Result<(), StoreError> {
+    async fn put_ocsp_responder(&self, record: &OcspResponderRecord) -> Result<(), StoreError> {
         let _writing = self.writing();
         self.ocsp_responders
             .insert(record.ca_id.as_bytes(), encode(record)?)
@@ -2013,7 +2055,10 @@ impl Store for SledStore {
         Ok(())
     }
 
-    fn get_ocsp_responder(&self, ca_id: &str) -> Result<Option<OcspResponderRecord>, StoreError> {
+    async fn get_ocsp_responder(
+        &self,
+        ca_id: &str,
+    ) -> Result<Option<OcspResponderRecord>, StoreError> {
         Self::get_json(&self.ocsp_responders, ca_id.as_bytes())
     }
 }

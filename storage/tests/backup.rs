@@ -39,14 +39,14 @@ fn account(id: &str) -> AccountRecord {
 }
 
 /// The whole audit log of `s`, checked against its head.
-fn audit_len(s: &dyn Store) -> u64 {
-    let head = s.audit_head().unwrap();
+async fn audit_len(s: &dyn Store) -> u64 {
+    let head = s.audit_head().await.unwrap();
     let mut all = Vec::new();
     loop {
         let after = all
             .last()
             .map_or(0, |e: &ironseal_storage::AuditEntry| e.seq);
-        let page = s.audit_entries(after, 1000).unwrap();
+        let page = s.audit_entries(after, 1000).await.unwrap();
         if page.is_empty() {
             break;
         }
@@ -67,15 +67,15 @@ fn backup_bytes(s: &SledStore, files: &[(String, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
-#[test]
-fn restore_is_the_same_database() {
+#[tokio::test]
+async fn restore_is_the_same_database() {
     let dir = tempfile::tempdir().unwrap();
     let s = SledStore::open(&dir.path().join("db")).unwrap();
     for i in 0..50 {
-        s.append_audit(&event(i)).unwrap();
-        s.create_account(&account(&format!("a{i}"))).unwrap();
+        s.append_audit(&event(i)).await.unwrap();
+        s.create_account(&account(&format!("a{i}"))).await.unwrap();
     }
-    s.block_key("ab12").unwrap();
+    s.block_key("ab12").await.unwrap();
     let files = vec![("issuing-ca".to_string(), b"ca-7\n".to_vec())];
     let bytes = backup_bytes(&s, &files);
 
@@ -91,29 +91,33 @@ fn restore_is_the_same_database() {
     assert_eq!(seen, summary.entries);
     assert_eq!(got_files, files);
     let r = SledStore::open(&target).unwrap();
-    assert_eq!(audit_len(&r), 50);
-    assert_eq!(r.audit_head().unwrap(), s.audit_head().unwrap());
+    assert_eq!(audit_len(&r).await, 50);
+    assert_eq!(r.audit_head().await.unwrap(), s.audit_head().await.unwrap());
     for i in 0..50 {
         let id = format!("a{i}");
-        assert_eq!(r.get_account(&id).unwrap(), s.get_account(&id).unwrap());
+        assert_eq!(
+            r.get_account(&id).await.unwrap(),
+            s.get_account(&id).await.unwrap()
+        );
         assert_eq!(
             r.account_by_thumbprint(&format!("thumb-{id}"))
+                .await
                 .unwrap()
                 .map(|a| a.id),
             Some(id)
         );
     }
-    assert!(r.is_key_blocked("ab12").unwrap());
+    assert!(r.is_key_blocked("ab12").await.unwrap());
     // The restored store goes on: a new audit entry links to the old head.
-    r.append_audit(&event(99)).unwrap();
-    assert_eq!(audit_len(&r), 51);
+    r.append_audit(&event(99)).await.unwrap();
+    assert_eq!(audit_len(&r).await, 51);
     // A second restore into the same place is refused, and leaves it be.
     let e = SledStore::restore(&target, &mut BufReader::new(&bytes[..]), &mut |_| {}).unwrap_err();
     assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
 }
 
-#[test]
-fn backups_taken_under_concurrent_writes_are_consistent() {
+#[tokio::test]
+async fn backups_taken_under_concurrent_writes_are_consistent() {
     let dir = tempfile::tempdir().unwrap();
     let s = SledStore::open(&dir.path().join("db")).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -121,24 +125,33 @@ fn backups_taken_under_concurrent_writes_are_consistent() {
         .map(|w| {
             let s = s.clone();
             let stop = stop.clone();
+            // A thread of its own per writer (sled works inline, so the
+            // writes really run beside the backups), each driving its
+            // calls on a runtime of its own.
             std::thread::spawn(move || {
-                // Bounded: the test copies the whole log each round.
-                for i in 0..600 {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    // Bounded: the test copies the whole log each round.
+                    for i in 0..600 {
+                        if stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        s.append_audit(&event(w * 1_000_000 + i)).await.unwrap();
+                        // Ids spread over the key space, so that inserts land
+                        // behind a running iterator as well as ahead of it.
+                        let id = format!(
+                            "{:016x}",
+                            (i as u64 * 4 + w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                        );
+                        s.create_account(&account(&id)).await.unwrap();
+                        if i % 16 == 0 {
+                            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                        }
                     }
-                    s.append_audit(&event(w * 1_000_000 + i)).unwrap();
-                    // Ids spread over the key space, so that inserts land
-                    // behind a running iterator as well as ahead of it.
-                    let id = format!(
-                        "{:016x}",
-                        (i as u64 * 4 + w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                    );
-                    s.create_account(&account(&id)).unwrap();
-                    if i % 16 == 0 {
-                        std::thread::sleep(std::time::Duration::from_millis(1));
-                    }
-                }
+                })
             })
         })
         .collect();
@@ -162,7 +175,7 @@ fn backups_taken_under_concurrent_writes_are_consistent() {
         }
         // Every entry up to the head, and the head is the last entry: the
         // `audit` and `audit_meta` trees were read at one instant.
-        lens.push(audit_len(&SledStore::open(&target).unwrap()));
+        lens.push(audit_len(&SledStore::open(&target).unwrap()).await);
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     stop.store(true, Ordering::SeqCst);
@@ -179,12 +192,12 @@ fn backups_taken_under_concurrent_writes_are_consistent() {
     );
 }
 
-#[test]
-fn a_damaged_backup_restores_nothing() {
+#[tokio::test]
+async fn a_damaged_backup_restores_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let s = SledStore::open(&dir.path().join("db")).unwrap();
     for i in 0..20 {
-        s.append_audit(&event(i)).unwrap();
+        s.append_audit(&event(i)).await.unwrap();
     }
     let bytes = backup_bytes(&s, &[]);
     let target = dir.path().join("r/db");

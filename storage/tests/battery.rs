@@ -47,21 +47,21 @@ fn reopen(path: &std::path::Path) -> ironseal_storage::SledStore {
     }
 }
 
-#[test]
-fn sled_reopen_after_drop() {
+#[tokio::test]
+async fn sled_reopen_after_drop() {
     let dir = tempfile::tempdir().unwrap();
     {
         let s = ironseal_storage::SledStore::open(dir.path()).unwrap();
-        populate(&s);
+        populate(&s).await;
         s.flush().unwrap();
     }
     let s = reopen(dir.path());
-    verify_populated(&s);
+    verify_populated(&s).await;
     s.flush().unwrap();
     drop(s);
     // And once more: the CRL number written after the first reopen persisted.
     let s = reopen(dir.path());
-    assert_eq!(s.next_crl_number("pica").unwrap(), 4);
+    assert_eq!(s.next_crl_number("pica").await.unwrap(), 4);
 }
 
 #[test]
@@ -79,13 +79,13 @@ fn sled_open_twice_in_one_process_fails_cleanly() {
 /// Tampering with the stored audit log behind the store's back (raw sled
 /// writes on the closed database) is detected by `verify_chain`: a modified
 /// entry, a removed entry (middle and tail) and two swapped entries.
-#[test]
-fn sled_audit_tampering_is_detected() {
-    fn fresh() -> tempfile::TempDir {
+#[tokio::test]
+async fn sled_audit_tampering_is_detected() {
+    async fn fresh() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let s = ironseal_storage::SledStore::open(dir.path()).unwrap();
         for n in 0..6 {
-            s.append_audit(&event(n)).unwrap();
+            s.append_audit(&event(n)).await.unwrap();
         }
         s.flush().unwrap();
         dir
@@ -108,10 +108,10 @@ fn sled_audit_tampering_is_detected() {
         f(&audit, &meta);
         db.flush().unwrap();
     }
-    fn check(dir: &std::path::Path) -> Result<(), ChainError> {
+    async fn check(dir: &std::path::Path) -> Result<(), ChainError> {
         let s = reopen(dir);
-        let all = s.audit_entries(0, 100).unwrap();
-        let head = s.audit_head().unwrap();
+        let all = s.audit_entries(0, 100).await.unwrap();
+        let head = s.audit_head().await.unwrap();
         verify_chain(&all, None, head.as_ref())
     }
     let key = |seq: u64| seq.to_be_bytes();
@@ -120,8 +120,8 @@ fn sled_audit_tampering_is_detected() {
     };
 
     // Untouched: verifies.
-    let dir = fresh();
-    check(dir.path()).unwrap();
+    let dir = fresh().await;
+    check(dir.path()).await.unwrap();
 
     // Modified summary of entry 3.
     tamper(dir.path(), |audit, _| {
@@ -131,15 +131,18 @@ fn sled_audit_tampering_is_detected() {
             .insert(key(3), serde_json::to_vec(&v).unwrap())
             .unwrap();
     });
-    assert_eq!(check(dir.path()), Err(ChainError::Modified { seq: 3 }));
+    assert_eq!(
+        check(dir.path()).await,
+        Err(ChainError::Modified { seq: 3 })
+    );
 
     // Removed entry 2.
-    let dir = fresh();
+    let dir = fresh().await;
     tamper(dir.path(), |audit, _| {
         audit.remove(key(2)).unwrap();
     });
     assert!(matches!(
-        check(dir.path()),
+        check(dir.path()).await,
         Err(ChainError::Sequence {
             expected: 2,
             found: 3
@@ -147,12 +150,12 @@ fn sled_audit_tampering_is_detected() {
     ));
 
     // Removed the last entry (the head still names it).
-    let dir = fresh();
+    let dir = fresh().await;
     tamper(dir.path(), |audit, _| {
         audit.remove(key(6)).unwrap();
     });
     assert!(matches!(
-        check(dir.path()),
+        check(dir.path()).await,
         Err(ChainError::Head {
             last: 5,
             head_seq: 6
@@ -160,7 +163,7 @@ fn sled_audit_tampering_is_detected() {
     ));
 
     // Entries 4 and 5 swapped, seq numbers rewritten to look in order.
-    let dir = fresh();
+    let dir = fresh().await;
     tamper(dir.path(), |audit, _| {
         let mut a = read(audit, 4);
         let mut b = read(audit, 5);
@@ -173,26 +176,26 @@ fn sled_audit_tampering_is_detected() {
             .insert(key(5), serde_json::to_vec(&a).unwrap())
             .unwrap();
     });
-    assert!(check(dir.path()).is_err());
+    assert!(check(dir.path()).await.is_err());
 }
 
 /// Hardening (issue 10 item 14): an entry rewritten with raw sled writes
 /// on the closed database, every later hash and the head recomputed, still
 /// verifies as a bare hash chain but fails the MAC check.
-#[test]
-fn sled_keyed_audit_rewrite_is_detected() {
+#[tokio::test]
+async fn sled_keyed_audit_rewrite_is_detected() {
     let dir = tempfile::tempdir().unwrap();
     let key = mac_key();
     {
         let s = ironseal_storage::SledStore::open(dir.path()).unwrap();
         s.set_audit_mac_key(key.clone());
         for n in 0..6 {
-            s.append_audit(&event(n)).unwrap();
+            s.append_audit(&event(n)).await.unwrap();
         }
         s.flush().unwrap();
-        assert_eq!(verify_keyed(&s, &key, Some(1)), Ok(Some(1)));
+        assert_eq!(verify_keyed(&s, &key, Some(1)).await, Ok(Some(1)));
     }
-    let all = reopen(dir.path()).audit_entries(0, 100).unwrap();
+    let all = reopen(dir.path()).audit_entries(0, 100).await.unwrap();
     let forged = rewrite_from(all, 3);
     {
         let db = loop {
@@ -215,11 +218,11 @@ fn sled_keyed_audit_rewrite_is_detected() {
         db.flush().unwrap();
     }
     let s = reopen(dir.path());
-    let all = s.audit_entries(0, 100).unwrap();
+    let all = s.audit_entries(0, 100).await.unwrap();
     assert_eq!(all[2].summary, "nothing to see");
-    verify_chain(&all, None, s.audit_head().unwrap().as_ref()).unwrap();
+    verify_chain(&all, None, s.audit_head().await.unwrap().as_ref()).unwrap();
     assert_eq!(
-        verify_keyed(&s, &key, Some(1)),
+        verify_keyed(&s, &key, Some(1)).await,
         Err(ChainError::Mac { seq: 3 })
     );
 }
@@ -228,15 +231,15 @@ fn sled_keyed_audit_rewrite_is_detected() {
 /// removing the index and its marker with raw sled writes on the closed
 /// database) is indexed when opened: every certificate's status, revoked
 /// or not, is then answered from the index.
-#[test]
-fn sled_status_index_is_built_for_older_stores() {
+#[tokio::test]
+async fn sled_status_index_is_built_for_older_stores() {
     let dir = tempfile::tempdir().unwrap();
     {
         let s = ironseal_storage::SledStore::open(dir.path()).unwrap();
         for (serial, issuer) in [("a1", "ica"), ("a2", "ica"), ("b1", "icb")] {
-            s.insert_certificate(&cert(serial, issuer)).unwrap();
+            s.insert_certificate(&cert(serial, issuer)).await.unwrap();
         }
-        s.revoke_certificate("a2", rev(1)).unwrap();
+        s.revoke_certificate("a2", rev(1)).await.unwrap();
         s.flush().unwrap();
     }
     {
@@ -252,14 +255,18 @@ fn sled_status_index_is_built_for_older_stores() {
     }
     let s = reopen(dir.path());
     for serial in ["a1", "a2", "b1", "zz"] {
-        assert_status(&s, serial);
+        assert_status(&s, serial).await;
     }
     assert_eq!(
-        s.certificate_status("a2").unwrap().unwrap().revocation,
+        s.certificate_status("a2")
+            .await
+            .unwrap()
+            .unwrap()
+            .revocation,
         Some(rev(1))
     );
     assert_eq!(
-        s.certificate_status("b1").unwrap().unwrap().issuer_id,
+        s.certificate_status("b1").await.unwrap().unwrap().issuer_id,
         "icb"
     );
 }
@@ -268,15 +275,15 @@ fn sled_status_index_is_built_for_older_stores() {
 /// them and their marker with raw sled writes on the closed database) gets
 /// them when opened, so the per-account caps count its unfinished orders
 /// and authorizations from the first request.
-#[test]
-fn sled_pending_index_is_built_for_older_stores() {
+#[tokio::test]
+async fn sled_pending_index_is_built_for_older_stores() {
     let dir = tempfile::tempdir().unwrap();
     {
         let s = ironseal_storage::SledStore::open(dir.path()).unwrap();
-        s.put_order(&order("o1", "acc", T0)).unwrap();
+        s.put_order(&order("o1", "acc", T0)).await.unwrap();
         let mut done = order("o2", "acc", T0);
         done.status = ironseal_storage::OrderStatus::Valid;
-        s.put_order(&done).unwrap();
+        s.put_order(&done).await.unwrap();
         let later = T0 + time::Duration::days(30);
         s.put_authz(&authz(
             "z1",
@@ -286,6 +293,7 @@ fn sled_pending_index_is_built_for_older_stores() {
             ironseal_storage::AuthzStatus::Pending,
             later,
         ))
+        .await
         .unwrap();
         s.flush().unwrap();
     }
@@ -313,7 +321,7 @@ fn sled_pending_index_is_built_for_older_stores() {
         db.flush().unwrap();
     }
     let s = reopen(dir.path());
-    let c = s.count_pending("acc", T0, 10).unwrap();
+    let c = s.count_pending("acc", T0, 10).await.unwrap();
     assert_eq!((c.orders, c.authzs), (1, 1));
-    assert_eq!(s.list_orders("acc", None, 10).unwrap().len(), 2);
+    assert_eq!(s.list_orders("acc", None, 10).await.unwrap().len(), 2);
 }

@@ -54,8 +54,8 @@ fn ack_serial(round: u32, i: u32) -> String {
 }
 
 /// The child's body. A no-op in a normal test run (the env var is unset).
-#[test]
-fn crash_child_writer() {
+#[tokio::test]
+async fn crash_child_writer() {
     let Some(dir) = std::env::var_os(DIR_ENV) else {
         return;
     };
@@ -67,6 +67,9 @@ fn crash_child_writer() {
     // log is busy and the kill lands in the middle of something.
     let bg = store.clone();
     std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let t0 = datetime!(2026-01-01 00:00 UTC);
         for i in 0u64.. {
             let o = OrderRecord {
@@ -85,7 +88,7 @@ fn crash_child_writer() {
                 approval_id: None,
                 created_at: t0 + Duration::seconds(i as i64),
             };
-            if bg.put_order(&o).is_err() {
+            if runtime.block_on(bg.put_order(&o)).is_err() {
                 return;
             }
         }
@@ -97,15 +100,15 @@ fn crash_child_writer() {
             return;
         }
         let serial = ack_serial(round, i);
-        store.insert_certificate(&cert(&serial)).unwrap();
+        store.insert_certificate(&cert(&serial)).await.unwrap();
         store.flush().unwrap();
         writeln!(out, "ACK {serial}").unwrap();
         out.flush().unwrap();
     }
 }
 
-#[test]
-fn sled_survives_sigkill_after_flush() {
+#[tokio::test]
+async fn sled_survives_sigkill_after_flush() {
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut acked: Vec<String> = Vec::new();
@@ -146,21 +149,22 @@ fn sled_survives_sigkill_after_flush() {
         let store = SledStore::open(dir.path()).unwrap();
         let mut missing = Vec::new();
         for serial in &acked {
-            match store.get_certificate(serial) {
+            match store.get_certificate(serial).await {
                 Ok(Some(c)) if c.der == payload(serial) && c == cert(serial) => {}
                 other => missing.push((serial.clone(), format!("{other:?}"))),
             }
         }
         // Unacknowledged writes that made it anyway (informational).
-        let extra = (ACKS_BEFORE_KILL as u32..ACKS_BEFORE_KILL as u32 + 10)
-            .filter(|&i| {
-                store
-                    .get_certificate(&ack_serial(round, i))
-                    .unwrap()
-                    .is_some()
-            })
-            .count();
-        let bg_orders = store.list_orders("bg", None, usize::MAX).unwrap().len();
+        let mut extra = 0;
+        for i in ACKS_BEFORE_KILL as u32..ACKS_BEFORE_KILL as u32 + 10 {
+            let found = store.get_certificate(&ack_serial(round, i)).await;
+            extra += usize::from(found.unwrap().is_some());
+        }
+        let bg_orders = store
+            .list_orders("bg", None, usize::MAX)
+            .await
+            .unwrap()
+            .len();
         eprintln!(
             "crash round {round}: {} acknowledged in total, {} missing or damaged, \
              {extra} unacknowledged certs and {bg_orders} background orders recovered",
@@ -171,6 +175,7 @@ fn sled_survives_sigkill_after_flush() {
         // The recovered database still takes writes.
         store
             .insert_certificate(&cert(&format!("ff{round:08x}")))
+            .await
             .unwrap();
         store.flush().unwrap();
     }

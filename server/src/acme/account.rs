@@ -37,19 +37,22 @@ fn check_contacts(contacts: &[String]) -> Result<(), AcmeError> {
 }
 
 /// Records an account event in the audit log (actor `acme:<account>`).
-fn audit(
+async fn audit(
     state: &AppState,
     account_id: &str,
     action: &str,
     summary: String,
 ) -> Result<(), AcmeError> {
-    state.store.append_audit(&AuditEvent {
-        at: OffsetDateTime::now_utc(),
-        actor: format!("acme:{account_id}"),
-        action: action.into(),
-        summary,
-        outcome: None,
-    })?;
+    state
+        .store
+        .append_audit(&AuditEvent {
+            at: OffsetDateTime::now_utc(),
+            actor: format!("acme:{account_id}"),
+            action: action.into(),
+            summary,
+            outcome: None,
+        })
+        .await?;
     Ok(())
 }
 
@@ -57,7 +60,7 @@ fn audit(
 pub async fn new_account(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<Reply, AcmeError> {
     let req: NewAccountRequest = a.jws.payload_json()?;
     let thumbprint = a.jwk.thumbprint();
-    if let Some(existing) = state.store.account_by_thumbprint(&thumbprint)? {
+    if let Some(existing) = state.store.account_by_thumbprint(&thumbprint).await? {
         // §7.3.6: a deactivated (or revoked) account's key authorizes nothing.
         if existing.status != AccountStatus::Valid {
             return Err(AcmeError::unauthorized(format!(
@@ -79,7 +82,8 @@ pub async fn new_account(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<
     }
     if state
         .store
-        .is_key_blocked(&sha256_hex(&a.jwk.public_key_bits()))?
+        .is_key_blocked(&sha256_hex(&a.jwk.public_key_bits()))
+        .await?
     {
         return Err(AcmeError::new(
             ProblemType::BadPublicKey,
@@ -98,10 +102,12 @@ pub async fn new_account(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<
     let contact = req.contact.unwrap_or_default();
     check_contacts(&contact)?;
     if let Some(ip) = ctx.client_ip {
-        state.check_rate(&[(Limit::NewAccountsPerIp, crate::rate_limits::ip_key(ip))])?;
+        state
+            .check_rate(&[(Limit::NewAccountsPerIp, crate::rate_limits::ip_key(ip))])
+            .await?;
     }
     let binding = match &req.external_account_binding {
-        Some(b) => Some(super::eab::verify(state, b, &a.jwk, &a.jws.header.url)?),
+        Some(b) => Some(super::eab::verify(state, b, &a.jwk, &a.jws.header.url).await?),
         None if state.eab_required() => {
             return Err(AcmeError::new(
                 ProblemType::ExternalAccountRequired,
@@ -122,8 +128,8 @@ pub async fn new_account(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<
         eab_kid: binding.as_ref().map(|b| b.kid.clone()),
     };
     let created = match &binding {
-        Some(b) => state.store.create_account_bound(&record, &b.kid),
-        None => state.store.create_account(&record),
+        Some(b) => state.store.create_account_bound(&record, &b.kid).await,
+        None => state.store.create_account(&record).await,
     };
     match created {
         Ok(()) => {}
@@ -135,7 +141,11 @@ pub async fn new_account(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<
         }
         Err(StoreError::Conflict(_)) => {
             // Lost a race with a concurrent newAccount for the same key.
-            if let Some(existing) = state.store.account_by_thumbprint(&record.thumbprint)? {
+            if let Some(existing) = state
+                .store
+                .account_by_thumbprint(&record.thumbprint)
+                .await?
+            {
                 return Ok(
                     Reply::json(StatusCode::OK, &render::account(ctx, &existing))
                         .location(ctx.account_url(&existing.id)),
@@ -155,7 +165,8 @@ pub async fn new_account(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<
             record.tenant_id.as_deref().unwrap_or("-"),
             record.eab_kid.as_deref().unwrap_or("-")
         ),
-    )?;
+    )
+    .await?;
     state.durable().await?;
     state.metrics.inc("accounts_created");
     tracing::info!(account = %record.id, tenant = ?record.tenant_id, "account created");
@@ -196,9 +207,9 @@ pub async fn account(
             )))
         }
     }
-    state.store.update_account(&updated)?;
+    state.store.update_account(&updated).await?;
     if updated.status == AccountStatus::Deactivated && acct.status != AccountStatus::Deactivated {
-        audit(state, &acct.id, "account.deactivate", String::new())?;
+        audit(state, &acct.id, "account.deactivate", String::new()).await?;
     }
     state.durable().await?;
     if updated.status == AccountStatus::Deactivated {
@@ -252,7 +263,7 @@ pub async fn key_change(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<R
     if new_thumb == acct.thumbprint {
         return Err(AcmeError::malformed("the new key equals the old key"));
     }
-    if let Some(other) = state.store.account_by_thumbprint(&new_thumb)? {
+    if let Some(other) = state.store.account_by_thumbprint(&new_thumb).await? {
         let mut e = AcmeError::malformed("the new key is already in use by another account")
             .with_status(409);
         e.location = Some(ctx.account_url(&other.id));
@@ -260,7 +271,8 @@ pub async fn key_change(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<R
     }
     if state
         .store
-        .is_key_blocked(&sha256_hex(&new_key.public_key_bits()))?
+        .is_key_blocked(&sha256_hex(&new_key.public_key_bits()))
+        .await?
     {
         return Err(AcmeError::new(
             ProblemType::BadPublicKey,
@@ -270,7 +282,11 @@ pub async fn key_change(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<R
     let mut updated = acct.clone();
     updated.jwk = new_key.to_json();
     updated.thumbprint = new_thumb;
-    match state.store.change_account_key(&updated, &acct.thumbprint) {
+    match state
+        .store
+        .change_account_key(&updated, &acct.thumbprint)
+        .await
+    {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
             return Err(
@@ -285,7 +301,8 @@ pub async fn key_change(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<R
         &acct.id,
         "account.key_change",
         format!("old={} new={}", acct.thumbprint, updated.thumbprint),
-    )?;
+    )
+    .await?;
     state.durable().await?;
     tracing::info!(account = %acct.id, "account key rolled over");
     Ok(Reply::json(StatusCode::OK, &render::account(ctx, &updated)))

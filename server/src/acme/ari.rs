@@ -21,7 +21,8 @@ pub async fn renewal_info(state: &Arc<AppState>, cert_id: &str) -> Result<Reply,
     let serial = hex::encode(&id.serial);
     let cert = state
         .store
-        .get_certificate(&serial)?
+        .get_certificate(&serial)
+        .await?
         .filter(|c| state.issuer_key_id_matches(&c.issuer_id, &id.key_identifier))
         .ok_or_else(|| AcmeError::not_found("no certificate with that certID"))?;
     let now = OffsetDateTime::now_utc();

@@ -24,10 +24,15 @@ use crate::validation::{ChallengeKind, Target, ValidationError};
 /// `processing`.
 const CHALLENGE_WAIT: Duration = Duration::from_secs(2);
 
-fn load_authz(state: &AppState, account_id: &str, id: &str) -> Result<AuthzRecord, AcmeError> {
+async fn load_authz(
+    state: &AppState,
+    account_id: &str,
+    id: &str,
+) -> Result<AuthzRecord, AcmeError> {
     let mut az = state
         .store
-        .get_authz(id)?
+        .get_authz(id)
+        .await?
         .ok_or_else(|| AcmeError::not_found(format!("no authorization {id}")))?;
     if az.account_id != account_id {
         return Err(AcmeError::unauthorized(
@@ -53,7 +58,8 @@ async fn recover_interrupted(
         || state.validating.contains(&az.id)
         || state
             .leases
-            .held_elsewhere(&crate::leases::authz_lease(&az.id))?
+            .held_elsewhere(&crate::leases::authz_lease(&az.id))
+            .await?
     {
         // In flight here or on another replica.
         return Ok(az);
@@ -75,9 +81,9 @@ async fn recover_interrupted(
     if az.status == AuthzStatus::Pending {
         az.status = AuthzStatus::Invalid;
     }
-    if !state.store.transition_authz(&az, before)? {
+    if !state.store.transition_authz(&az, before).await? {
         // Changed meanwhile (a deactivation): that state stands.
-        return Ok(state.store.get_authz(&az.id)?.unwrap_or(az));
+        return Ok(state.store.get_authz(&az.id).await?.unwrap_or(az));
     }
     state.durable().await?;
     Ok(az)
@@ -106,7 +112,7 @@ async fn wait_in_flight(
     } else {
         return Ok(());
     }
-    *az = load_authz(state, account_id, &az.id)?;
+    *az = load_authz(state, account_id, &az.id).await?;
     Ok(())
 }
 
@@ -118,7 +124,7 @@ pub async fn authz(
     id: &str,
 ) -> Result<Reply, AcmeError> {
     let acct = a.account()?;
-    let mut az = load_authz(state, &acct.id, id)?;
+    let mut az = load_authz(state, &acct.id, id).await?;
     if a.jws.is_post_as_get() {
         wait_in_flight(state, &mut az, &acct.id).await?;
     }
@@ -141,7 +147,7 @@ pub async fn authz(
                     let before = az.status;
                     let mut next = az.clone();
                     next.status = AuthzStatus::Deactivated;
-                    if state.store.transition_authz(&next, before)? {
+                    if state.store.transition_authz(&next, before).await? {
                         az = next;
                         break;
                     }
@@ -151,7 +157,7 @@ pub async fn authz(
                             "the authorization kept changing; try again",
                         ));
                     }
-                    az = load_authz(state, &acct.id, id)?;
+                    az = load_authz(state, &acct.id, id).await?;
                 }
                 state.durable().await?;
             }
@@ -174,7 +180,7 @@ pub async fn challenge(
     id: &str,
 ) -> Result<Reply, AcmeError> {
     let acct = a.account()?.clone();
-    let az = load_authz(state, &acct.id, authz_id)?;
+    let az = load_authz(state, &acct.id, authz_id).await?;
     let az = recover_interrupted(state, az).await?;
     let idx = az
         .challenges
@@ -197,6 +203,7 @@ pub async fn challenge(
     state
         .rate_limits
         .check_failures(&failure_keys)
+        .await
         .map_err(|r| {
             state.metrics.rate_limited(r.limit.as_str());
             AcmeError::rate_limited(r)
@@ -211,7 +218,7 @@ pub async fn challenge(
     }
     // Claimed in the store too before it turns `processing` (see
     // crate::leases); renewed while the validation runs.
-    let lease = match state.leases.hold(&crate::leases::authz_lease(&az.id)) {
+    let lease = match state.leases.hold(&crate::leases::authz_lease(&az.id)).await {
         Ok(Some(guard)) => guard,
         Ok(None) => {
             // Another replica is starting a validation of it.
@@ -229,11 +236,12 @@ pub async fn challenge(
     processing.challenges[idx].status = ChallengeStatus::Processing;
     if !state
         .store
-        .transition_authz(&processing, AuthzStatus::Pending)?
+        .transition_authz(&processing, AuthzStatus::Pending)
+        .await?
     {
         // Deactivated (or decided) since it was read: report that state.
         state.validating.end(&az.id);
-        let now = load_authz(state, &acct.id, authz_id)?;
+        let now = load_authz(state, &acct.id, authz_id).await?;
         return Ok(Reply::json(
             StatusCode::OK,
             &render::challenge(ctx, &now.id, &now.challenges[idx]),
@@ -241,7 +249,9 @@ pub async fn challenge(
         .link(up, "up"));
     }
     let key_authorization = format!("{}.{}", ch.token, acct.thumbprint);
-    let caa_account = caa_applies(state, &acct)?.then(|| ctx.account_url(&acct.id));
+    let caa_account = caa_applies(state, &acct)
+        .await?
+        .then(|| ctx.account_url(&acct.id));
     let st = state.clone();
     let task_authz = processing.clone();
     let task = tokio::spawn(async move {
@@ -276,14 +286,15 @@ pub async fn challenge(
 
 /// Whether CAA is checked for `acct`'s validations: `[validation] caa`
 /// and, for a tenant's account, the tenant's own switch.
-fn caa_applies(state: &AppState, acct: &AccountRecord) -> Result<bool, AcmeError> {
+async fn caa_applies(state: &AppState, acct: &AccountRecord) -> Result<bool, AcmeError> {
     if !state.config.validation_caa {
         return Ok(false);
     }
     Ok(match &acct.tenant_id {
         Some(t) => !state
             .store
-            .get_tenant(t)?
+            .get_tenant(t)
+            .await?
             .is_some_and(|tenant| tenant.caa_disabled),
         None => true,
     })
@@ -377,7 +388,7 @@ async fn run_validation(
             az.challenges[idx].error = Some(problem.to_json());
             az.status = AuthzStatus::Invalid;
             state.metrics.validation(ch.kind, false);
-            state.rate_limits.record_failure(&failure_keys);
+            state.rate_limits.record_failure(&failure_keys).await;
         }
     }
     tracing::info!(
@@ -396,7 +407,7 @@ async fn run_validation(
         Ok(true) => az,
         Ok(false) => {
             tracing::info!(authz = %az.id, "authorization changed during validation (deactivated?); outcome discarded");
-            match state.store.get_authz(&az.id) {
+            match state.store.get_authz(&az.id).await {
                 Ok(Some(stored)) => stored,
                 _ => az,
             }
@@ -429,7 +440,7 @@ async fn store_outcome(
     let deadline = std::time::Instant::now() + OUTCOME_RETRY_FOR;
     let mut delay = std::time::Duration::from_millis(200);
     loop {
-        match state.store.transition_authz(az, AuthzStatus::Pending) {
+        match state.store.transition_authz(az, AuthzStatus::Pending).await {
             Err(e) if std::time::Instant::now() + delay < deadline => {
                 tracing::warn!(error = %e, authz = %az.id, retry_ms = delay.as_millis() as u64, "validation outcome not stored; retrying");
                 state.metrics.inc("validation_outcome_retries");

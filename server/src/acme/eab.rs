@@ -24,7 +24,7 @@ pub struct Binding {
 /// Verifies `binding` (the `externalAccountBinding` member) for an account
 /// key `jwk` sent to `url`: well formed, for this URL, naming a usable key
 /// of an active tenant, MAC valid under that key, payload equal to `jwk`.
-pub fn verify(
+pub async fn verify(
     state: &AppState,
     binding: &Value,
     jwk: &Jwk,
@@ -44,7 +44,8 @@ pub fn verify(
     };
     let key = state
         .store
-        .get_eab_key(&parsed.kid)?
+        .get_eab_key(&parsed.kid)
+        .await?
         .ok_or_else(|| unauthorized("is not known to this server"))?;
     if key.disabled_at.is_some() {
         return Err(unauthorized("is disabled"));
@@ -54,7 +55,7 @@ pub fn verify(
             "is already bound to an account; each EAB key binds one account",
         ));
     }
-    authority::tenant::load(state.store.as_ref(), &key.tenant_id)?;
+    authority::tenant::load(state.store.as_ref(), &key.tenant_id).await?;
     let hmac_key =
         open(&state.kek, &key.sealed_hmac_key, &eab_aad(&key.kid)).map_err(AcmeError::internal)?;
     parsed.verify(&hmac_key, jwk).map_err(|e| match e {

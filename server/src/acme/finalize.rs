@@ -78,11 +78,11 @@ pub async fn finalize(
         let cas = state.ca_set();
         let actx = authority::Ctx {
             config: &state.config,
-            store: state.store.as_ref(),
+            store: &state.store,
             cas: &cas,
         };
         let profile = authority::resolve_profile(&actx, &req.profile)?;
-        authority::check_request_csr(&actx, &req, &profile)?;
+        authority::check_request_csr(&actx, &req, &profile).await?;
     }
 
     let mut processing = order.clone();
@@ -97,7 +97,11 @@ pub async fn finalize(
     }
     // ... and in the store, so another replica that reads it `processing`
     // sees it in flight here (crate::leases), renewed while it runs.
-    let lease = match state.leases.hold(&crate::leases::order_lease(&order.id)) {
+    let lease = match state
+        .leases
+        .hold(&crate::leases::order_lease(&order.id))
+        .await
+    {
         Ok(Some(guard)) => guard,
         Ok(None) => {
             state.issuing.end(&order.id);
@@ -114,6 +118,7 @@ pub async fn finalize(
     match state
         .store
         .transition_order(&processing, OrderStatus::Ready)
+        .await
     {
         Ok(true) => {}
         Ok(false) => {
@@ -144,7 +149,7 @@ pub async fn finalize(
         Ok(Ok(Err(e))) => Err(e),
         Ok(Err(join)) => Err(AcmeError::internal(join)),
         Err(_elapsed) => {
-            let current = state.store.get_order(id)?.unwrap_or(order);
+            let current = state.store.get_order(id).await?.unwrap_or(order);
             Ok(Reply::json(StatusCode::OK, &render::order(ctx, &current))
                 .location(ctx.order_url(id))
                 .retry_after(1))
@@ -180,7 +185,8 @@ async fn complete_order(state: &AppState, req: &IssuanceRequest) -> Result<Order
             failed.error = Some(e.problem.to_json());
             let _ = state
                 .store
-                .transition_order(&failed, OrderStatus::Processing);
+                .transition_order(&failed, OrderStatus::Processing)
+                .await;
             let _ = state.durable().await;
             Err(e)
         }

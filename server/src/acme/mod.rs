@@ -355,7 +355,7 @@ pub async fn authenticate(
                 "the JWS protected header has no nonce",
             ))
         }
-        Some(n) => match state.nonces.redeem(n) {
+        Some(n) => match state.nonces.redeem(n).await {
             Ok(()) => {}
             Err(e @ nonce::NonceError::Unavailable) => {
                 let mut err =
@@ -397,7 +397,7 @@ pub async fn authenticate(
                     format!("kid {kid:?} is not an account URL of this server"),
                 )
             })?;
-            let acct = state.store.get_account(id)?.ok_or_else(|| {
+            let acct = state.store.get_account(id).await?.ok_or_else(|| {
                 AcmeError::new(ProblemType::AccountDoesNotExist, format!("no account {id}"))
             })?;
             let jwk = Jwk::from_json(&acct.jwk).map_err(AcmeError::internal)?;

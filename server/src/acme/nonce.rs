@@ -75,10 +75,11 @@ pub enum Redeemed {
 /// Where used nonces are recorded until they expire. In memory today
 /// ([`MemoryLedger`]); the shared store can implement it so that replicas
 /// see each other's redemptions.
+#[async_trait::async_trait]
 pub trait NonceLedger: Send + Sync {
     /// Records nonce `id` as used until `expires` (Unix seconds), given the
     /// time `now`.
-    fn redeem(&self, id: u128, expires: u64, now: u64) -> Redeemed;
+    async fn redeem(&self, id: u128, expires: u64, now: u64) -> Redeemed;
 }
 
 /// A bounded in-process [`NonceLedger`].
@@ -97,8 +98,9 @@ impl MemoryLedger {
     }
 }
 
+#[async_trait::async_trait]
 impl NonceLedger for MemoryLedger {
-    fn redeem(&self, id: u128, expires: u64, now: u64) -> Redeemed {
+    async fn redeem(&self, id: u128, expires: u64, now: u64) -> Redeemed {
         let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
         if used.contains_key(&id) {
             return Redeemed::Replayed;
@@ -129,9 +131,10 @@ impl StoreLedger {
     }
 }
 
+#[async_trait::async_trait]
 impl NonceLedger for StoreLedger {
-    fn redeem(&self, id: u128, expires: u64, _now: u64) -> Redeemed {
-        match self.store.redeem_nonce(id, expires) {
+    async fn redeem(&self, id: u128, expires: u64, _now: u64) -> Redeemed {
+        match self.store.redeem_nonce(id, expires).await {
             Ok(true) => Redeemed::Fresh,
             Ok(false) => Redeemed::Replayed,
             Err(e) => {
@@ -229,12 +232,12 @@ impl NonceStore {
 
     /// Redeems a nonce: `Ok` exactly once for each nonce we issued and
     /// that has not expired.
-    pub fn redeem(&self, nonce: &str) -> Result<(), NonceError> {
-        self.redeem_at(nonce, unix_now())
+    pub async fn redeem(&self, nonce: &str) -> Result<(), NonceError> {
+        self.redeem_at(nonce, unix_now()).await
     }
 
     /// Redeems a nonce at Unix time `now`.
-    pub fn redeem_at(&self, nonce: &str, now: u64) -> Result<(), NonceError> {
+    pub async fn redeem_at(&self, nonce: &str, now: u64) -> Result<(), NonceError> {
         if nonce.len() > 2 * TOKEN_LEN {
             return Err(NonceError::Invalid);
         }
@@ -264,7 +267,11 @@ impl NonceStore {
         }
         let mut r = [0u8; 16];
         r.copy_from_slice(random);
-        match self.ledger.redeem(u128::from_be_bytes(r), expires, now) {
+        match self
+            .ledger
+            .redeem(u128::from_be_bytes(r), expires, now)
+            .await
+        {
             Redeemed::Fresh => Ok(()),
             Redeemed::Replayed => Err(NonceError::Replayed),
             Redeemed::Full => Err(NonceError::LedgerFull),
@@ -289,8 +296,8 @@ mod tests {
 
     /// Issue 11: replicas holding one KEK and one store accept each
     /// other's nonces, each once; a replica with another KEK refuses them.
-    #[test]
-    fn replicas_sharing_the_kek_and_store_accept_each_others_nonces_once() {
+    #[tokio::test]
+    async fn replicas_sharing_the_kek_and_store_accept_each_others_nonces_once() {
         use ironseal_ca_core::sealed::Kek;
         use ironseal_storage::{MemoryStore, Store};
         let kek = Kek::from_bytes(&[3u8; 32]).unwrap();
@@ -298,28 +305,29 @@ mod tests {
         let replica = || NonceStore::shared(&kek, Box::new(StoreLedger::new(store.clone())));
         let (a, b) = (replica(), replica());
         let n = a.issue();
-        assert_eq!(b.redeem(&n), Ok(()));
-        assert_eq!(a.redeem(&n), Err(NonceError::Replayed));
-        assert_eq!(b.redeem(&n), Err(NonceError::Replayed));
+        assert_eq!(b.redeem(&n).await, Ok(()));
+        assert_eq!(a.redeem(&n).await, Err(NonceError::Replayed));
+        assert_eq!(b.redeem(&n).await, Err(NonceError::Replayed));
         let other = NonceStore::shared(
             &Kek::from_bytes(&[4u8; 32]).unwrap(),
             Box::new(StoreLedger::new(store.clone())),
         );
-        assert_eq!(other.redeem(&a.issue()), Err(NonceError::Invalid));
+        assert_eq!(other.redeem(&a.issue()).await, Err(NonceError::Invalid));
         // Per-process keys (the embedded store) never accept a replica's.
         assert_eq!(
-            NonceStore::new().redeem(&a.issue()),
+            NonceStore::new().redeem(&a.issue()).await,
             Err(NonceError::Invalid)
         );
     }
 
     /// A ledger that cannot be asked refuses the nonce as Unavailable
     /// (503, retry), never as a replay, and leaves it redeemable.
-    #[test]
-    fn an_unavailable_ledger_is_not_a_replay() {
+    #[tokio::test]
+    async fn an_unavailable_ledger_is_not_a_replay() {
         struct Down(std::sync::atomic::AtomicBool);
+        #[async_trait::async_trait]
         impl NonceLedger for Down {
-            fn redeem(&self, _: u128, _: u64, _: u64) -> Redeemed {
+            async fn redeem(&self, _: u128, _: u64, _: u64) -> Redeemed {
                 if self.0.load(std::sync::atomic::Ordering::SeqCst) {
                     Redeemed::Unavailable
                 } else {
@@ -329,41 +337,45 @@ mod tests {
         }
         let down = std::sync::Arc::new(Down(true.into()));
         struct Shared(std::sync::Arc<Down>);
+        #[async_trait::async_trait]
         impl NonceLedger for Shared {
-            fn redeem(&self, id: u128, e: u64, n: u64) -> Redeemed {
-                self.0.redeem(id, e, n)
+            async fn redeem(&self, id: u128, e: u64, n: u64) -> Redeemed {
+                self.0.redeem(id, e, n).await
             }
         }
         let s = NonceStore::with_ledger(Box::new(Shared(down.clone())));
         let n = s.issue();
-        assert_eq!(s.redeem(&n), Err(NonceError::Unavailable));
+        assert_eq!(s.redeem(&n).await, Err(NonceError::Unavailable));
         down.0.store(false, std::sync::atomic::Ordering::SeqCst);
-        assert_eq!(s.redeem(&n), Ok(()), "the nonce stays good");
+        assert_eq!(s.redeem(&n).await, Ok(()), "the nonce stays good");
     }
 
-    #[test]
-    fn nonce_is_accepted_once() {
+    #[tokio::test]
+    async fn nonce_is_accepted_once() {
         let s = NonceStore::new();
         let n = s.issue();
-        assert_eq!(s.redeem(&n), Ok(()));
-        assert_eq!(s.redeem(&n), Err(NonceError::Replayed));
+        assert_eq!(s.redeem(&n).await, Ok(()));
+        assert_eq!(s.redeem(&n).await, Err(NonceError::Replayed));
     }
 
-    #[test]
-    fn unknown_and_foreign_nonces_are_rejected() {
+    #[tokio::test]
+    async fn unknown_and_foreign_nonces_are_rejected() {
         let a = NonceStore::new();
         let b = NonceStore::new();
         let n = a.issue();
-        assert!(b.redeem(&n).is_err());
-        assert_eq!(a.redeem("bogus"), Err(NonceError::Invalid));
-        assert_eq!(a.redeem(""), Err(NonceError::Invalid));
-        assert_eq!(a.redeem(&"A".repeat(10_000)), Err(NonceError::Invalid));
+        assert!(b.redeem(&n).await.is_err());
+        assert_eq!(a.redeem("bogus").await, Err(NonceError::Invalid));
+        assert_eq!(a.redeem("").await, Err(NonceError::Invalid));
+        assert_eq!(
+            a.redeem(&"A".repeat(10_000)).await,
+            Err(NonceError::Invalid)
+        );
         // Still good with a after b refused it.
-        assert_eq!(a.redeem(&n), Ok(()));
+        assert_eq!(a.redeem(&n).await, Ok(()));
     }
 
-    #[test]
-    fn nonces_are_distinct() {
+    #[tokio::test]
+    async fn nonces_are_distinct() {
         let s = NonceStore::new();
         let set: HashSet<String> = (0..1000).map(|_| s.issue()).collect();
         assert_eq!(set.len(), 1000);
@@ -371,55 +383,55 @@ mod tests {
 
     /// Hardening (issue 10 item 15): a newNonce flood larger than the old
     /// FIFO capacity (200,000) does not evict a valid older nonce.
-    #[test]
-    fn a_new_nonce_flood_does_not_evict_older_nonces() {
+    #[tokio::test]
+    async fn a_new_nonce_flood_does_not_evict_older_nonces() {
         let s = NonceStore::new();
         let old = s.issue();
         for _ in 0..300_000 {
             let _ = s.issue();
         }
-        assert_eq!(s.redeem(&old), Ok(()));
-        assert_eq!(s.redeem(&old), Err(NonceError::Replayed));
+        assert_eq!(s.redeem(&old).await, Ok(()));
+        assert_eq!(s.redeem(&old).await, Err(NonceError::Replayed));
     }
 
-    #[test]
-    fn expired_and_forged_nonces_are_refused() {
+    #[tokio::test]
+    async fn expired_and_forged_nonces_are_refused() {
         let s = NonceStore::new();
         let now = 1_800_000_000;
         let n = s.issue_at(now);
         assert_eq!(
-            s.redeem_at(&n, now + NONCE_LIFETIME_SECS),
+            s.redeem_at(&n, now + NONCE_LIFETIME_SECS).await,
             Err(NonceError::Expired)
         );
-        assert_eq!(s.redeem_at(&n, now + NONCE_LIFETIME_SECS - 1), Ok(()));
+        assert_eq!(s.redeem_at(&n, now + NONCE_LIFETIME_SECS - 1).await, Ok(()));
         // Any flipped bit (key id, IV, ciphertext, tag) fails.
         let raw = URL_SAFE_NO_PAD.decode(s.issue_at(now)).unwrap();
         for i in [0, 1, 1 + NONCE_LEN, TOKEN_LEN - 1] {
             let mut f = raw.clone();
             f[i] ^= 1;
             assert_eq!(
-                s.redeem_at(&URL_SAFE_NO_PAD.encode(&f), now),
+                s.redeem_at(&URL_SAFE_NO_PAD.encode(&f), now).await,
                 Err(NonceError::Invalid),
                 "byte {i}"
             );
         }
         // A token of the right shape made up by a client.
         let made_up = URL_SAFE_NO_PAD.encode([0u8; TOKEN_LEN]);
-        assert_eq!(s.redeem_at(&made_up, now), Err(NonceError::Invalid));
+        assert_eq!(s.redeem_at(&made_up, now).await, Err(NonceError::Invalid));
     }
 
-    #[test]
-    fn a_full_ledger_refuses_rather_than_forgets() {
+    #[tokio::test]
+    async fn a_full_ledger_refuses_rather_than_forgets() {
         let s = NonceStore::with_ledger(Box::new(MemoryLedger::new(2)));
         let now = 1_800_000_000;
         let (a, b, c) = (s.issue_at(now), s.issue_at(now), s.issue_at(now + 10));
-        assert_eq!(s.redeem_at(&a, now), Ok(()));
-        assert_eq!(s.redeem_at(&b, now), Ok(()));
-        assert_eq!(s.redeem_at(&c, now), Err(NonceError::LedgerFull));
+        assert_eq!(s.redeem_at(&a, now).await, Ok(()));
+        assert_eq!(s.redeem_at(&b, now).await, Ok(()));
+        assert_eq!(s.redeem_at(&c, now).await, Err(NonceError::LedgerFull));
         // Replays are still caught when full.
-        assert_eq!(s.redeem_at(&a, now), Err(NonceError::Replayed));
+        assert_eq!(s.redeem_at(&a, now).await, Err(NonceError::Replayed));
         // Once a and b have expired their slots are reused.
         let later = now + NONCE_LIFETIME_SECS;
-        assert_eq!(s.redeem_at(&c, later), Ok(()));
+        assert_eq!(s.redeem_at(&c, later).await, Ok(()));
     }
 }

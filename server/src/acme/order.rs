@@ -43,7 +43,7 @@ pub async fn new_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<Re
     if let Some(ip) = ctx.client_ip {
         limits.push((Limit::NewOrdersPerIp, crate::rate_limits::ip_key(ip)));
     }
-    state.check_rate(&limits)?;
+    state.check_rate(&limits).await?;
     let identifiers = normalize_identifiers(&req.identifiers)?;
     let now = OffsetDateTime::now_utc();
     let profile = match &req.profile {
@@ -65,18 +65,23 @@ pub async fn new_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<Re
         })?,
     };
     let (not_before, not_after) = requested_validity(profile.lifetime, &req, now)?;
-    check_names(state, &acct, profile, &identifiers)?;
+    check_names(state, &acct, profile, &identifiers).await?;
     if let Some(replaces) = &req.replaces {
-        check_replaces(state, &acct, replaces, &identifiers)?;
+        check_replaces(state, &acct, replaces, &identifiers).await?;
     }
 
     let expires = now + state.config.order_lifetime;
     let mut reusable = Vec::with_capacity(identifiers.len());
     for ident in &identifiers {
-        reusable.push(state.store.find_reusable_authz(&acct.id, ident, now)?);
+        reusable.push(
+            state
+                .store
+                .find_reusable_authz(&acct.id, ident, now)
+                .await?,
+        );
     }
     let new_authzs = reusable.iter().filter(|a| a.is_none()).count();
-    check_pending(state, &acct, new_authzs, now)?;
+    check_pending(state, &acct, new_authzs, now).await?;
     let mut authz_ids = Vec::with_capacity(identifiers.len());
     let mut all_valid = true;
     for (ident, existing) in identifiers.iter().zip(reusable) {
@@ -84,7 +89,7 @@ pub async fn new_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<Re
             Some(existing) => existing,
             None => {
                 let authz = new_authz(state, &acct, ident, now);
-                state.store.put_authz(&authz)?;
+                state.store.put_authz(&authz).await?;
                 authz
             }
         };
@@ -113,7 +118,7 @@ pub async fn new_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<Re
         approval_id: None,
         created_at: now,
     };
-    state.store.put_order(&order)?;
+    state.store.put_order(&order).await?;
     state.durable().await?;
     state.metrics.inc("orders_created");
     Ok(
@@ -127,7 +132,7 @@ pub async fn new_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<Re
 /// (RFC 8555 §6.6) before anything is written. Concurrent newOrders of one
 /// account may pass together, so a cap can be exceeded by the requests in
 /// flight at once, never more.
-fn check_pending(
+async fn check_pending(
     state: &AppState,
     acct: &AccountRecord,
     new_authzs: usize,
@@ -136,7 +141,7 @@ fn check_pending(
     let max_orders = u64::from(state.config.max_pending_orders_per_account);
     let max_authzs = u64::from(state.config.max_pending_authzs_per_account);
     let limit = usize::try_from(max_orders.max(max_authzs)).unwrap_or(usize::MAX);
-    let held = state.store.count_pending(&acct.id, now, limit)?;
+    let held = state.store.count_pending(&acct.id, now, limit).await?;
     let refuse = |limit: &'static str, detail: String| {
         state.metrics.rate_limited(limit);
         Err(AcmeError::new(ProblemType::RateLimited, detail))
@@ -284,7 +289,7 @@ pub fn subject_names(idents: &[Identifier]) -> Result<Vec<SubjectName>, AcmeErro
 /// certify (RFC 5280 §4.2.1.10): one `rejectedIdentifier` subproblem per
 /// refused name, naming the rule. The authority checks both again before
 /// it signs.
-fn check_names(
+async fn check_names(
     state: &AppState,
     acct: &AccountRecord,
     profile: &crate::config::Profile,
@@ -294,18 +299,18 @@ fn check_names(
     let cas = state.ca_set();
     let ctx = authority::Ctx {
         config: &state.config,
-        store: state.store.as_ref(),
+        store: &state.store,
         cas: &cas,
     };
     let tenant = match &acct.tenant_id {
         Some(id) => {
-            let t = authority::tenant::load(ctx.store, id)?;
+            let t = authority::tenant::load(ctx.store.as_ref(), id).await?;
             t.check_profile(&profile.name)?;
             Some(t)
         }
         None => None,
     };
-    let issuer = authority::profile_issuer(&ctx, profile, None)?;
+    let issuer = authority::profile_issuer(&ctx, profile, None).await?;
     let mut refused = Vec::new();
     for ident in identifiers {
         let names = subject_names(std::slice::from_ref(ident))?;
@@ -343,7 +348,7 @@ fn check_names(
 
 /// RFC 9773 §5: `replaces` must name an existing certificate of the same
 /// account that shares an identifier and was not replaced already.
-fn check_replaces(
+async fn check_replaces(
     state: &AppState,
     acct: &AccountRecord,
     replaces: &str,
@@ -352,7 +357,7 @@ fn check_replaces(
     let cert_id = CertId::parse(replaces)
         .map_err(|e| AcmeError::malformed(format!("replaces is not a valid ARI certID: {e}")))?;
     let serial = hex::encode(&cert_id.serial);
-    let cert = state.store.get_certificate(&serial)?.ok_or_else(|| {
+    let cert = state.store.get_certificate(&serial).await?.ok_or_else(|| {
         AcmeError::malformed("replaces names a certificate this server did not issue")
             .with_status(404)
     })?;
@@ -438,7 +443,8 @@ pub async fn load_order(
 ) -> Result<OrderRecord, AcmeError> {
     let order = state
         .store
-        .get_order(id)?
+        .get_order(id)
+        .await?
         .ok_or_else(|| AcmeError::not_found(format!("no order {id}")))?;
     if order.account_id != acct.id {
         return Err(AcmeError::unauthorized(
@@ -460,7 +466,7 @@ pub async fn refresh_order(
             let mut all_valid = true;
             let mut failed: Option<(String, AuthzStatus)> = None;
             for id in &order.authz_ids {
-                let az = state.store.get_authz(id)?.ok_or_else(|| {
+                let az = state.store.get_authz(id).await?.ok_or_else(|| {
                     AcmeError::internal(format!("order {} lost authz {id}", order.id))
                 })?;
                 let status = effective_authz_status(&az, now);
@@ -504,7 +510,8 @@ pub async fn refresh_order(
             if !state.issuing.contains(&order.id)
                 && !state
                     .leases
-                    .held_elsewhere(&crate::leases::order_lease(&order.id))? =>
+                    .held_elsewhere(&crate::leases::order_lease(&order.id))
+                    .await? =>
         {
             Some((
                 OrderStatus::Invalid,
@@ -524,13 +531,14 @@ pub async fn refresh_order(
             updated.error = problem.map(|p| p.to_json());
             // Derived state: recomputed from the authorizations on every
             // read, so it needs no flush of its own before we answer.
-            if state.store.transition_order(&updated, order.status)? {
+            if state.store.transition_order(&updated, order.status).await? {
                 Ok(updated)
             } else {
                 // Someone else moved it; read what they wrote.
                 state
                     .store
-                    .get_order(&order.id)?
+                    .get_order(&order.id)
+                    .await?
                     .ok_or_else(|| AcmeError::internal("order vanished"))
             }
         }
@@ -547,7 +555,7 @@ async fn held_order(state: &Arc<AppState>, order: OrderRecord) -> Result<OrderRe
     let Some(id) = order.approval_id.clone() else {
         return Ok(order);
     };
-    let Some(mut approval) = state.store.get_approval(&id)? else {
+    let Some(mut approval) = state.store.get_approval(&id).await? else {
         return Err(AcmeError::internal(format!(
             "order {} lost approval {id}",
             order.id
@@ -579,7 +587,8 @@ async fn held_order(state: &Arc<AppState>, order: OrderRecord) -> Result<OrderRe
             None => {
                 return state
                     .store
-                    .get_order(&order.id)?
+                    .get_order(&order.id)
+                    .await?
                     .ok_or_else(|| AcmeError::internal("order vanished"))
             }
         },
@@ -589,14 +598,16 @@ async fn held_order(state: &Arc<AppState>, order: OrderRecord) -> Result<OrderRe
     failed.error = Some(problem.to_json());
     if state
         .store
-        .transition_order(&failed, OrderStatus::Processing)?
+        .transition_order(&failed, OrderStatus::Processing)
+        .await?
     {
         state.durable().await?;
         Ok(failed)
     } else {
         state
             .store
-            .get_order(&order.id)?
+            .get_order(&order.id)
+            .await?
             .ok_or_else(|| AcmeError::internal("order vanished"))
     }
 }
@@ -663,7 +674,8 @@ pub async fn list_orders(
     let cursor = ctx.query_param("cursor");
     let mut ids = state
         .store
-        .list_orders(id, cursor.as_deref(), ORDERS_PAGE + 1)?;
+        .list_orders(id, cursor.as_deref(), ORDERS_PAGE + 1)
+        .await?;
     let more = ids.len() > ORDERS_PAGE;
     ids.truncate(ORDERS_PAGE);
     let urls: Vec<String> = ids.iter().map(|o| ctx.order_url(o)).collect();
@@ -692,7 +704,8 @@ pub async fn certificate(
     let acct = a.account()?;
     let cert = state
         .store
-        .get_certificate(serial)?
+        .get_certificate(serial)
+        .await?
         .ok_or_else(|| AcmeError::not_found(format!("no certificate {serial}")))?;
     if cert.account_id != acct.id {
         return Err(AcmeError::unauthorized(

@@ -23,12 +23,12 @@ pub const BATCH: usize = 1000;
 pub const MAX_BATCHES: usize = 100;
 
 /// Deletes what expired before `now - purge_after`; returns the totals.
-pub fn run(state: &AppState, now: OffsetDateTime) -> Result<Purged, StoreError> {
+pub async fn run(state: &AppState, now: OffsetDateTime) -> Result<Purged, StoreError> {
     let started = Instant::now();
     let before = now - state.config.purge_after;
     let mut total = Purged::default();
     for _ in 0..MAX_BATCHES {
-        let batch = state.store.purge_expired(before, BATCH)?;
+        let batch = state.store.purge_expired(before, BATCH).await?;
         total.orders += batch.orders;
         total.authzs += batch.authzs;
         state.metrics.add("orders_purged", batch.orders);
@@ -39,10 +39,10 @@ pub fn run(state: &AppState, now: OffsetDateTime) -> Result<Purged, StoreError> 
     }
     // Used nonces in the shared store (PostgreSQL replicas) once expired.
     let unix_now = u64::try_from(now.unix_timestamp()).unwrap_or(0);
-    let nonces = state.store.purge_nonces(unix_now)?;
+    let nonces = state.store.purge_nonces(unix_now).await?;
     state.metrics.add("nonces_purged", nonces);
     if total.total() > 0 {
-        state.store.flush()?;
+        state.durable_store().await?;
         tracing::info!(
             orders = total.orders,
             authorizations = total.authzs,

@@ -44,7 +44,8 @@ pub async fn revoke_cert(state: &Arc<AppState>, a: Authed) -> Result<Reply, Acme
         .map_err(|_| AcmeError::malformed("certificate is not a DER X.509 certificate"))?;
     let record = state
         .store
-        .get_certificate(&serial.to_hex())?
+        .get_certificate(&serial.to_hex())
+        .await?
         .filter(|r| r.der == der)
         .ok_or_else(|| AcmeError::not_found("this server did not issue that certificate"))?;
     match &a.account {

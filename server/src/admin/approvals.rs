@@ -19,7 +19,7 @@ pub(super) fn parse_status(query: Option<&str>) -> Result<Option<ApprovalStatus>
     Ok(ironseal_protocol::admin::parse_status(query)?)
 }
 
-pub(super) fn list(
+pub(super) async fn list(
     state: &AppState,
     caller: &Principal,
     query: Option<&str>,
@@ -27,7 +27,8 @@ pub(super) fn list(
     let status = parse_status(query)?;
     let items: Vec<Value> = state
         .store
-        .list_approvals(status)?
+        .list_approvals(status)
+        .await?
         .iter()
         .filter(|a| caller.may_touch(a.tenant_id.as_deref()))
         .map(approval_json)
@@ -35,20 +36,27 @@ pub(super) fn list(
     Ok(Answer::ok(json!({ "approvals": items })))
 }
 
-fn visible(
+async fn visible(
     state: &AppState,
     caller: &Principal,
     id: &str,
 ) -> Result<ironseal_storage::ApprovalRecord, ApiError> {
     state
         .store
-        .get_approval(id)?
+        .get_approval(id)
+        .await?
         .filter(|a| caller.may_touch(a.tenant_id.as_deref()))
         .ok_or_else(|| ApiError::not_found("no approval with that id"))
 }
 
-pub(super) fn get(state: &AppState, caller: &Principal, id: &str) -> Result<Answer, ApiError> {
-    Ok(Answer::ok(approval_json(&visible(state, caller, id)?)))
+pub(super) async fn get(
+    state: &AppState,
+    caller: &Principal,
+    id: &str,
+) -> Result<Answer, ApiError> {
+    Ok(Answer::ok(approval_json(
+        &visible(state, caller, id).await?,
+    )))
 }
 
 pub(super) async fn decide_one(
@@ -68,7 +76,7 @@ pub(super) async fn decide_one(
             "comment must be at most 512 characters without control characters",
         ));
     }
-    visible(state, caller, id)?;
+    visible(state, caller, id).await?;
     let decided = decide(state, id, &caller.actor(), decision, req.comment).await?;
     crate::scep::intune_flow::after_decision(state, &decided).await;
     Ok(Answer {

@@ -30,20 +30,21 @@ pub(super) fn parse_audit_query(
     Ok(ironseal_protocol::admin::parse_audit_query(query)?)
 }
 
-pub(super) fn audit(state: &AppState, query: Option<&str>) -> Result<Answer, ApiError> {
+pub(super) async fn audit(state: &AppState, query: Option<&str>) -> Result<Answer, ApiError> {
     let q = parse_audit_query(query)?;
     let store = state.store.as_ref();
     // The head first: entries appended while we read are ignored, so a
     // concurrent call never looks like a truncated log.
-    let head = store.audit_head()?;
+    let head = store.audit_head().await?;
     let head_seq = head.as_ref().map_or(0, |h| h.seq);
-    let mut entries = store.audit_entries(q.after, q.limit)?;
+    let mut entries = store.audit_entries(q.after, q.limit).await?;
     entries.retain(|e| e.seq <= head_seq);
     let prev: Option<AuditHead> = if q.after == 0 {
         None
     } else {
         store
-            .audit_entries(q.after - 1, 1)?
+            .audit_entries(q.after - 1, 1)
+            .await?
             .first()
             .filter(|e| e.seq == q.after)
             .map(AuditEntry::head)
@@ -65,7 +66,7 @@ pub(super) fn audit(state: &AppState, query: Option<&str>) -> Result<Answer, Api
             .map_err(|e| e.to_string())
     };
     let (scope, checked, verdict) = if q.full {
-        let (n, r) = verify_full(state, head.as_ref())?;
+        let (n, r) = verify_full(state, head.as_ref()).await?;
         ("full", n, r)
     } else {
         ("page", entries.len() as u64, page)
@@ -91,7 +92,7 @@ pub(super) fn audit(state: &AppState, query: Option<&str>) -> Result<Answer, Api
 
 /// `POST /admin/v1/audit/checkpoints`: signs a checkpoint of the head now,
 /// logs it and appends it to `[audit] checkpoint_file` if set.
-pub(super) fn create_checkpoint(state: &AppState) -> Result<Answer, ApiError> {
+pub(super) async fn create_checkpoint(state: &AppState) -> Result<Answer, ApiError> {
     let cp = state
         .audit_keys
         .checkpoint(
@@ -99,6 +100,7 @@ pub(super) fn create_checkpoint(state: &AppState) -> Result<Answer, ApiError> {
             state.config.audit_checkpoint_file.as_deref(),
             false,
         )
+        .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::conflict("empty_log", "the audit log is empty"))?;
     let mut answer = Answer::ok(serde_json::to_value(&cp).map_err(ApiError::internal)?);
@@ -111,7 +113,7 @@ pub(super) fn create_checkpoint(state: &AppState) -> Result<Answer, ApiError> {
 
 /// Verifies the whole log up to `head`, page by page: hashes, links,
 /// MACs from the key's first entry on.
-pub(super) fn verify_full(
+pub(super) async fn verify_full(
     state: &AppState,
     head: Option<&AuditHead>,
 ) -> Result<(u64, Result<(), String>), ApiError> {
@@ -123,7 +125,7 @@ pub(super) fn verify_full(
     let mut v = ChainVerifier::new(Some(&keys.mac), Some(keys.keyed_from), None);
     loop {
         let after = v.last().map_or(0, |p| p.seq);
-        let mut page = store.audit_entries(after, AUDIT_MAX_LIMIT)?;
+        let mut page = store.audit_entries(after, AUDIT_MAX_LIMIT).await?;
         page.retain(|e| e.seq <= head.seq);
         let last_page =
             page.len() < AUDIT_MAX_LIMIT || page.last().is_some_and(|e| e.seq >= head.seq);

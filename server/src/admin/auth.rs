@@ -202,7 +202,7 @@ fn matches(record: &ApiKeyRecord, token: &str) -> bool {
 }
 
 /// Authenticates a request by its `Authorization` header.
-pub fn authenticate(
+pub async fn authenticate(
     store: &dyn Store,
     header: Option<&HeaderValue>,
 ) -> Result<Principal, AuthError> {
@@ -216,7 +216,7 @@ pub fn authenticate(
     }
     candidates.push(INITIAL_KEY_ID);
     for id in candidates {
-        if let Some(rec) = store.get_api_key(id)? {
+        if let Some(rec) = store.get_api_key(id).await? {
             if matches(&rec, token) {
                 if rec.disabled_at.is_some() {
                     return Err(AuthError::Invalid);
@@ -243,7 +243,7 @@ pub fn authenticate(
 /// certificate (`chain`, leaf first, as the TLS layer received it) decides:
 /// verified against `admin_client_ca` at `now`, refused if ironseal issued
 /// exactly this certificate and has revoked it, then mapped to a role.
-pub fn authenticate_request(
+pub async fn authenticate_request(
     store: &dyn Store,
     header: Option<&HeaderValue>,
     client_certs: Option<&ClientCertAuth>,
@@ -252,14 +252,14 @@ pub fn authenticate_request(
 ) -> Result<Principal, AuthError> {
     match (client_certs, chain) {
         (Some(auth), Some(chain)) if bearer(header).is_none() && !chain.is_empty() => {
-            authenticate_cert(store, auth, chain, now)
+            authenticate_cert(store, auth, chain, now).await
         }
-        _ => authenticate(store, header),
+        _ => authenticate(store, header).await,
     }
 }
 
 /// Client-certificate half of [`authenticate_request`].
-fn authenticate_cert(
+async fn authenticate_cert(
     store: &dyn Store,
     auth: &ClientCertAuth,
     chain: &[CertificateDer<'_>],
@@ -273,7 +273,7 @@ fn authenticate_cert(
         })?;
     // A certificate ironseal issued: its store record (same serial, same
     // DER, hence same issuer) says whether it is revoked (RFC 5280 §3.3).
-    if let Some(record) = store.get_certificate(&cert.serial_hex)? {
+    if let Some(record) = store.get_certificate(&cert.serial_hex).await? {
         let same = chain
             .first()
             .is_some_and(|leaf| leaf.as_ref() == record.der.as_slice());
@@ -295,7 +295,12 @@ fn authenticate_cert(
     // must hold for CAs created or imported since: checked against the
     // store's CAs now.
     if rule.matcher.is_name_based() {
-        let own: Vec<Vec<u8>> = store.list_cas()?.into_iter().map(|c| c.cert_der).collect();
+        let own: Vec<Vec<u8>> = store
+            .list_cas()
+            .await?
+            .into_iter()
+            .map(|c| c.cert_der)
+            .collect();
         if auth.holds_own_ca(&own) {
             tracing::error!(
                 rule = %rule,
@@ -344,45 +349,51 @@ mod tests {
         assert!(!allows(ApiRole::Auditor, Admin));
     }
 
-    #[test]
-    fn generated_keys_parse_and_authenticate() {
+    #[tokio::test]
+    async fn generated_keys_parse_and_authenticate() {
         let store = MemoryStore::new();
         let now = OffsetDateTime::now_utc();
         let k = generate_key("ops", ApiRole::Operator, "system", now);
         assert_eq!(parse_key_id(&k.key), Some(k.record.id.as_str()));
         assert_eq!(k.record.id.len(), 16);
         assert!(!k.record.secret_sha256.contains(&k.key));
-        store.create_api_key(&k.record).unwrap();
-        let p = authenticate(&store, Some(&hv(&format!("Bearer {}", k.key)))).unwrap();
+        store.create_api_key(&k.record).await.unwrap();
+        let p = authenticate(&store, Some(&hv(&format!("Bearer {}", k.key))))
+            .await
+            .unwrap();
         assert_eq!(p.role, ApiRole::Operator);
         assert_eq!(p.actor(), format!("key:{}", k.record.id));
         // Scheme is case-insensitive.
-        assert!(authenticate(&store, Some(&hv(&format!("bearer {}", k.key)))).is_ok());
+        assert!(
+            authenticate(&store, Some(&hv(&format!("bearer {}", k.key))))
+                .await
+                .is_ok()
+        );
         // Wrong secret, same id.
         let wrong = format!("{KEY_PREFIX}{}_AAAA", k.record.id);
         assert!(matches!(
-            authenticate(&store, Some(&hv(&format!("Bearer {wrong}")))),
+            authenticate(&store, Some(&hv(&format!("Bearer {wrong}")))).await,
             Err(AuthError::Invalid)
         ));
         // Missing / other schemes.
         assert!(matches!(
-            authenticate(&store, None),
+            authenticate(&store, None).await,
             Err(AuthError::Missing)
         ));
         assert!(matches!(
-            authenticate(&store, Some(&hv(&format!("Basic {}", k.key)))),
+            authenticate(&store, Some(&hv(&format!("Basic {}", k.key)))).await,
             Err(AuthError::Missing)
         ));
         // Disabled keys stop working.
-        store.disable_api_key(&k.record.id, now).unwrap();
+        store.disable_api_key(&k.record.id, now).await.unwrap();
         assert!(matches!(
-            authenticate(&store, Some(&hv(&format!("Bearer {}", k.key)))),
+            authenticate(&store, Some(&hv(&format!("Bearer {}", k.key)))).await,
             Err(AuthError::Invalid)
         ));
     }
 
-    #[test]
-    fn initial_key_of_any_form() {
+    #[tokio::test]
+    async fn initial_key_of_any_form() {
         let store = MemoryStore::new();
         let now = OffsetDateTime::now_utc();
         for chosen in ["constraints-test-admin-key", "isk_test_abcdefghijklmnop"] {
@@ -398,19 +409,26 @@ mod tests {
                     disabled_at: None,
                     tenant_id: None,
                 })
+                .await
                 .unwrap();
-            let p = authenticate(&store2, Some(&hv(&format!("Bearer {chosen}")))).unwrap();
+            let p = authenticate(&store2, Some(&hv(&format!("Bearer {chosen}"))))
+                .await
+                .unwrap();
             assert_eq!(p.id, INITIAL_KEY_ID);
             assert_eq!(p.role, ApiRole::Admin);
-            assert!(authenticate(&store2, Some(&hv("Bearer constraints-test-admin-kez"))).is_err());
+            assert!(
+                authenticate(&store2, Some(&hv("Bearer constraints-test-admin-kez")))
+                    .await
+                    .is_err()
+            );
         }
         assert!(matches!(
-            authenticate(&store, Some(&hv("Bearer whatever-key-1234"))),
+            authenticate(&store, Some(&hv("Bearer whatever-key-1234"))).await,
             Err(AuthError::Invalid)
         ));
         let long = format!("Bearer {}", "a".repeat(600));
         assert!(matches!(
-            authenticate(&store, Some(&hv(&long))),
+            authenticate(&store, Some(&hv(&long))).await,
             Err(AuthError::Invalid)
         ));
     }
@@ -447,8 +465,8 @@ mod tests {
             }
         }
 
-        #[test]
-        fn certificates_authenticate_without_a_key() {
+        #[tokio::test]
+        async fn certificates_authenticate_without_a_key() {
             let dir = tempfile::tempdir().unwrap();
             let ca = TestCa::new("admin client CA");
             let other = TestCa::new("untrusted");
@@ -464,29 +482,29 @@ mod tests {
             let store = MemoryStore::new();
             let now = OffsetDateTime::now_utc();
             let key = generate_key("k", ApiRole::Admin, "system", now);
-            store.create_api_key(&key.record).unwrap();
+            store.create_api_key(&key.record).await.unwrap();
             let bearer_ok = hv(&format!("Bearer {}", key.key));
             let t = UnixTime::now();
-            let run = |header: Option<&HeaderValue>, der: &[u8]| {
+            let run = async |header: Option<&HeaderValue>, der: &[u8]| {
                 let chain = [CertificateDer::from(der.to_vec())];
-                authenticate_request(&store, header, Some(&auth), Some(&chain), t)
+                authenticate_request(&store, header, Some(&auth), Some(&chain), t).await
             };
 
             // Mapped: the rule's role, a cert: actor naming CN and fingerprint.
             let ops = ca.client("ops");
             let fp = crate::ids::sha256_hex(&ops);
-            let p = run(None, &ops).unwrap();
+            let p = run(None, &ops).await.unwrap();
             assert_eq!(p.role, ApiRole::Operator);
             assert_eq!(p.credential, Credential::ClientCertificate);
             assert_eq!(p.actor(), format!("cert:ops/{}", &fp[..16]));
             assert!(p.name.contains("CN=ops"), "{}", p.name);
             assert_eq!(
-                run(None, &ca.client("audit")).unwrap().role,
+                run(None, &ca.client("audit")).await.unwrap().role,
                 ApiRole::Auditor
             );
 
             // Trusted but unmapped: NoRole (403), naming the certificate.
-            match run(None, &ca.client("intern")) {
+            match run(None, &ca.client("intern")).await {
                 Err(AuthError::NoRole { label, subject }) => {
                     assert!(label.starts_with("intern/"), "{label}");
                     assert!(subject.contains("CN=intern"), "{subject}");
@@ -497,21 +515,27 @@ mod tests {
             // Untrusted: refused without a key, the key decides with one.
             let stranger = other.client("ops");
             assert!(matches!(
-                run(None, &stranger),
+                run(None, &stranger).await,
                 Err(AuthError::CertRejected { .. })
             ));
-            let p = run(Some(&bearer_ok), &stranger).unwrap();
+            let p = run(Some(&bearer_ok), &stranger).await.unwrap();
             assert_eq!((p.credential, p.role), (Credential::ApiKey, ApiRole::Admin));
             // A key always decides: a wrong one is 401 even with a good
             // certificate, a good one wins over the certificate's role.
             assert!(matches!(
-                run(Some(&hv("Bearer isk_0123456789abcdef_nope")), &ops),
+                run(Some(&hv("Bearer isk_0123456789abcdef_nope")), &ops).await,
                 Err(AuthError::Invalid)
             ));
-            assert_eq!(run(Some(&bearer_ok), &ops).unwrap().role, ApiRole::Admin);
+            assert_eq!(
+                run(Some(&bearer_ok), &ops).await.unwrap().role,
+                ApiRole::Admin
+            );
             // A non-bearer Authorization header does not hide the certificate.
             assert_eq!(
-                run(Some(&hv("Basic Zm9vOmJhcg==")), &ops).unwrap().role,
+                run(Some(&hv("Basic Zm9vOmJhcg==")), &ops)
+                    .await
+                    .unwrap()
+                    .role,
                 ApiRole::Operator
             );
 
@@ -519,15 +543,15 @@ mod tests {
             // without a certificate, only keys count.
             let chain = [CertificateDer::from(ops.clone())];
             assert!(matches!(
-                authenticate_request(&store, None, None, Some(&chain), t),
+                authenticate_request(&store, None, None, Some(&chain), t).await,
                 Err(AuthError::Missing)
             ));
             assert!(matches!(
-                authenticate_request(&store, None, Some(&auth), None, t),
+                authenticate_request(&store, None, Some(&auth), None, t).await,
                 Err(AuthError::Missing)
             ));
             assert!(matches!(
-                authenticate_request(&store, None, Some(&auth), Some(&[]), t),
+                authenticate_request(&store, None, Some(&auth), Some(&[]), t).await,
                 Err(AuthError::Missing)
             ));
         }
@@ -536,8 +560,8 @@ mod tests {
         /// runtime (imported with its key) turns the bundle's name rules
         /// off at once; sha256 rules keep working. Without the check the
         /// name rule went on authenticating certificates that CA issues.
-        #[test]
-        fn name_rules_stop_when_the_client_ca_becomes_one_of_ours() {
+        #[tokio::test]
+        async fn name_rules_stop_when_the_client_ca_becomes_one_of_ours() {
             let dir = tempfile::tempdir().unwrap();
             let ca = TestCa::new("admin client CA");
             let pinned = ca.client("pinned");
@@ -555,11 +579,11 @@ mod tests {
             let store = MemoryStore::new();
             let t = UnixTime::now();
             let ops = ca.client("ops");
-            let run = |der: &[u8]| {
+            let run = async |der: &[u8]| {
                 let chain = [CertificateDer::from(der.to_vec())];
-                authenticate_request(&store, None, Some(&auth), Some(&chain), t)
+                authenticate_request(&store, None, Some(&auth), Some(&chain), t).await
             };
-            assert_eq!(run(&ops).unwrap().role, ApiRole::Operator);
+            assert_eq!(run(&ops).await.unwrap().role, ApiRole::Operator);
             store
                 .put_ca(&ironseal_storage::CaRecord {
                     id: "imported".into(),
@@ -574,18 +598,19 @@ mod tests {
                     csr_der: Vec::new(),
                     predecessor_id: None,
                 })
+                .await
                 .unwrap();
-            match run(&ops) {
+            match run(&ops).await {
                 Err(AuthError::CertRejected { reason, .. }) => {
                     assert!(reason.contains("own CAs"), "{reason}")
                 }
                 other => panic!("expected CertRejected, got {other:?}"),
             }
-            assert_eq!(run(&pinned).unwrap().role, ApiRole::Admin);
+            assert_eq!(run(&pinned).await.unwrap().role, ApiRole::Admin);
         }
 
-        #[test]
-        fn certificates_revoked_in_the_store_are_refused() {
+        #[tokio::test]
+        async fn certificates_revoked_in_the_store_are_refused() {
             let dir = tempfile::tempdir().unwrap();
             let ca = TestCa::new("admin client CA");
             let auth = ClientCertAuth::new(
@@ -598,10 +623,14 @@ mod tests {
             let t = UnixTime::now();
             let ops = ca.client("ops");
             let serial = CertInfo::parse(&ops).unwrap().serial_hex;
-            store.insert_certificate(&record(&ops, &serial)).unwrap();
+            store
+                .insert_certificate(&record(&ops, &serial))
+                .await
+                .unwrap();
             let chain = [CertificateDer::from(ops.clone())];
-            let run = || authenticate_request(&store, None, Some(&auth), Some(&chain), t);
-            assert!(run().is_ok(), "issued by us, not revoked");
+            let run =
+                async || authenticate_request(&store, None, Some(&auth), Some(&chain), t).await;
+            assert!(run().await.is_ok(), "issued by us, not revoked");
             store
                 .revoke_certificate(
                     &serial,
@@ -610,8 +639,9 @@ mod tests {
                         reason: RevocationReason::KeyCompromise,
                     },
                 )
+                .await
                 .unwrap();
-            match run() {
+            match run().await {
                 Err(AuthError::CertRejected { reason, .. }) => {
                     assert!(reason.contains("revoked"), "{reason}")
                 }
@@ -627,9 +657,13 @@ mod tests {
                 revoked_at: OffsetDateTime::now_utc(),
                 reason: RevocationReason::Superseded,
             });
-            store.insert_certificate(&rec).unwrap();
+            store.insert_certificate(&rec).await.unwrap();
             let chain = [CertificateDer::from(other)];
-            assert!(authenticate_request(&store, None, Some(&auth), Some(&chain), t).is_ok());
+            assert!(
+                authenticate_request(&store, None, Some(&auth), Some(&chain), t)
+                    .await
+                    .is_ok()
+            );
         }
     }
 }

@@ -63,11 +63,9 @@ fn io_err(what: &Path) -> impl Fn(std::io::Error) -> ApiError + '_ {
     move |e| ApiError::internal(format!("backup: {}: {e}", what.display()))
 }
 
-/// Writes the snapshot; returns its final path.
-fn write(
-    state: &AppState,
-    dir: &Path,
-) -> Result<(PathBuf, ironseal_storage::backup::Summary), ApiError> {
+/// Creates `dir` and opens the partial file of a new backup in it:
+/// (final path, partial path, open file).
+fn open_partial(dir: &Path) -> Result<(PathBuf, PathBuf, fs::File), ApiError> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -81,35 +79,70 @@ fn write(
         .mode(0o600)
         .open(&partial)
         .map_err(io_err(&partial))?;
-    let result = (|| {
-        let mut out = BufWriter::with_capacity(1 << 20, file);
+    Ok((path, partial, file))
+}
+
+/// Flushes and syncs the written backup and gives it its final name.
+fn seal_file(
+    out: BufWriter<fs::File>,
+    partial: &Path,
+    path: &Path,
+    dir: &Path,
+) -> Result<(), ApiError> {
+    let mut out = out;
+    out.flush().map_err(io_err(partial))?;
+    let file = out
+        .into_inner()
+        .map_err(|e| ApiError::internal(format!("backup: {e}")))?;
+    file.sync_all().map_err(io_err(partial))?;
+    fs::rename(partial, path).map_err(io_err(path))?;
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
+
+/// Writes the snapshot; returns its final path. The file work and the
+/// snapshot itself (a synchronous [`ironseal_storage::Store::backup`]) run
+/// on blocking threads.
+async fn write(
+    state: &AppState,
+    dir: &Path,
+) -> Result<(PathBuf, ironseal_storage::backup::Summary), ApiError> {
+    let d = dir.to_path_buf();
+    let (path, partial, file) = tokio::task::spawn_blocking(move || open_partial(&d))
+        .await
+        .map_err(ApiError::internal)??;
+    let result = async {
         // CA changes (which rewrite the issuing-CA file) wait too.
-        let _ca = state.ca_admin.lock().unwrap_or_else(|e| e.into_inner());
+        let ca = state.ca_admin.lock().await;
         let mut files = Vec::new();
         // The issuing-CA pin (in the store, not part of its records)
         // travels as the file older data directories had; a restore
         // writes it there and the next start imports it.
         let issuing = crate::bootstrap::read_issuing(&state.config, state.store.as_ref())
+            .await
             .map_err(ApiError::internal)?;
         if let Some(id) = issuing {
             files.push((ISSUING_FILE.to_string(), format!("{id}\n").into_bytes()));
         }
-        let summary = state
-            .store
-            .backup(&mut out, &files, &mut |_| {})
-            .map_err(|e| ApiError::internal(format!("backup: {e}")))?;
-        drop(_ca);
-        out.flush().map_err(io_err(&partial))?;
-        let file = out
-            .into_inner()
-            .map_err(|e| ApiError::internal(format!("backup: {e}")))?;
-        file.sync_all().map_err(io_err(&partial))?;
-        fs::rename(&partial, &path).map_err(io_err(&path))?;
-        fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(dir))?;
+        let store = state.store.clone();
+        let (out, summary) = tokio::task::spawn_blocking(move || {
+            let mut out = BufWriter::with_capacity(1 << 20, file);
+            let summary = store
+                .backup(&mut out, &files, &mut |_| {})
+                .map_err(|e| ApiError::internal(format!("backup: {e}")))?;
+            Ok::<_, ApiError>((out, summary))
+        })
+        .await
+        .map_err(ApiError::internal)??;
+        drop(ca);
+        let (p, f, d) = (partial.clone(), path.clone(), dir.to_path_buf());
+        tokio::task::spawn_blocking(move || seal_file(out, &p, &f, &d))
+            .await
+            .map_err(ApiError::internal)??;
         Ok(summary)
-    })();
+    }
+    .await;
     match result {
         Ok(summary) => Ok((path, summary)),
         Err(e) => {
@@ -131,9 +164,11 @@ pub async fn create(state: &Arc<AppState>, caller: &Principal) -> Result<Answer,
     let st = state.clone();
     let dir = state.config.backup_dir.clone();
     let started = Instant::now();
-    let written = tokio::task::spawn_blocking(move || {
+    // A task of its own: a client that goes away does not cut the backup
+    // short (nor leave its partial file behind).
+    let written = tokio::spawn(async move {
         let _guard = guard;
-        write(&st, &dir)
+        write(&st, &dir).await
     })
     .await
     .map_err(|e| ApiError::internal(format!("backup: {e}")))?;

@@ -52,10 +52,11 @@ fn certificate(input: &str) -> Result<Vec<u8>, ApiError> {
 }
 
 /// Refuses a certificate already in the store under another record.
-fn refuse_duplicate(state: &AppState, der: &[u8]) -> Result<(), ApiError> {
+async fn refuse_duplicate(state: &AppState, der: &[u8]) -> Result<(), ApiError> {
     if let Some(r) = state
         .store
-        .list_cas()?
+        .list_cas()
+        .await?
         .into_iter()
         .find(|r| r.cert_der == der)
     {
@@ -80,9 +81,12 @@ fn self_issued(der: &[u8]) -> Result<bool, ApiError> {
 /// signature verifies) and the certificates from it up to its root, issuer
 /// first. A retired issuer is refused; 422 `issuer_unknown` when no CA of
 /// the store issued it.
-fn issuer_in_store(state: &AppState, der: &[u8]) -> Result<(CaRecord, Vec<Vec<u8>>), ApiError> {
+async fn issuer_in_store(
+    state: &AppState,
+    der: &[u8],
+) -> Result<(CaRecord, Vec<Vec<u8>>), ApiError> {
     let issuer_name = cert_issuer_der(der).map_err(ca_error)?;
-    let records = state.store.list_cas()?;
+    let records = state.store.list_cas().await?;
     let issuer = records
         .iter()
         .filter(|r| !r.cert_der.is_empty() && r.cert_der != der)
@@ -124,11 +128,14 @@ fn issuer_in_store(state: &AppState, der: &[u8]) -> Result<(CaRecord, Vec<Vec<u8
 /// Where a CA certificate goes in the hierarchy: a self-issued one is a
 /// root (no parent, empty chain); anything else sits under the store CA
 /// that issued it, with that CA's certificates up to its root.
-fn placement(state: &AppState, der: &[u8]) -> Result<(Option<String>, Vec<Vec<u8>>), ApiError> {
+async fn placement(
+    state: &AppState,
+    der: &[u8],
+) -> Result<(Option<String>, Vec<Vec<u8>>), ApiError> {
     if self_issued(der)? {
         return Ok((None, Vec::new()));
     }
-    let (issuer, chain) = issuer_in_store(state, der)?;
+    let (issuer, chain) = issuer_in_store(state, der).await?;
     Ok((Some(issuer.id), chain))
 }
 
@@ -162,7 +169,7 @@ pub(super) async fn create_csr(
     let req: CsrRequest = parse_body(body)?;
     let name = ca_name(&req.name)?;
     let caller = caller.clone();
-    ca_change(state, move |state| {
+    ca_change(state, move |state| async move {
         let now = OffsetDateTime::now_utc();
         let nc = req.name_constraints.unwrap_or_default();
         let mut profile = CaProfile::new(&name, req.algorithm, now, now + time::Duration::days(1));
@@ -171,10 +178,17 @@ pub(super) async fn create_csr(
         profile.policies = req.policies;
         profile.name_constraints.permitted = nc.permitted;
         profile.name_constraints.excluded = nc.excluded;
-        let key = CaKey::generate(req.algorithm).map_err(ApiError::internal)?;
+        // Key generation (slow for RSA) on a blocking thread.
+        let algorithm = req.algorithm;
+        let (key, signed) = tokio::task::spawn_blocking(move || {
+            let key = CaKey::generate(algorithm).map_err(ApiError::internal)?;
+            let signed = ca_ops::sign_ca_request(&profile, &key).map_err(ca_error)?;
+            Ok::<_, ApiError>((key, signed))
+        })
+        .await
+        .map_err(ApiError::internal)??;
         let mut record = new_record(&name, None, CaStatus::Pending);
         let id = record.id.clone();
-        let signed = ca_ops::sign_ca_request(&profile, &key).map_err(ca_error)?;
         record.csr_der = signed.get().clone();
         record.sealed_key = seal_key(state, &key, &id)?;
         record.algorithm = Some(req.algorithm);
@@ -191,6 +205,7 @@ pub(super) async fn create_csr(
                 note: format!("pending CA {id}"),
             },
         )
+        .await
         .map(|(answer, _)| answer)
     })
     .await
@@ -211,8 +226,8 @@ pub(super) async fn import_signed(
     let der = certificate(&req.certificate_pem)?;
     let id = id.to_string();
     let caller = caller.clone();
-    ca_change(state, move |state| {
-        let mut record = load_ca(state, &id)?;
+    ca_change(state, move |state| async move {
+        let mut record = load_ca(state, &id).await?;
         if record.status != CaStatus::Pending {
             return Err(ApiError::conflict(
                 "not_pending",
@@ -222,8 +237,8 @@ pub(super) async fn import_signed(
                 ),
             ));
         }
-        refuse_duplicate(state, &der)?;
-        let (issuer, chain) = issuer_in_store(state, &der)?;
+        refuse_duplicate(state, &der).await?;
+        let (issuer, chain) = issuer_in_store(state, &der).await?;
         let pkcs8 = open(&state.kek, &record.sealed_key, id.as_bytes())
             .map_err(|e| ApiError::internal(format!("cannot unseal the key of CA {id}: {e}")))?;
         let key = CaKey::from_pkcs8_der(&pkcs8).map_err(ApiError::internal)?;
@@ -246,6 +261,7 @@ pub(super) async fn import_signed(
                 note: format!("CA {id} signed by {}", issuer.id),
             },
         )
+        .await
     })
     .await
 }
@@ -263,9 +279,9 @@ pub(super) async fn register_external(
     let name = ca_name(&req.name)?;
     let der = certificate(&req.certificate_pem)?;
     let caller = caller.clone();
-    ca_change(state, move |state| {
-        refuse_duplicate(state, &der)?;
-        let (parent, chain) = placement(state, &der)?;
+    ca_change(state, move |state| async move {
+        refuse_duplicate(state, &der).await?;
+        let (parent, chain) = placement(state, &der).await?;
         let mut record = new_record(&name, parent.clone(), CaStatus::External);
         record.cert_der =
             check_external_ca(&der, &chain, OffsetDateTime::now_utc()).map_err(ca_error)?;
@@ -285,6 +301,7 @@ pub(super) async fn register_external(
                 note: format!("external CA {id}"),
             },
         )
+        .await
     })
     .await
 }
@@ -303,14 +320,14 @@ pub(super) async fn import_existing(
     let req: ImportCaRequest = parse_body(body)?;
     let name = ca_name(&req.name)?;
     let caller = caller.clone();
-    ca_change(state, move |state| {
+    ca_change(state, move |state| async move {
         let (key, der) = import_ca(
             req.certificate_pem.as_bytes(),
             req.private_key_pem.as_bytes(),
         )
         .map_err(ca_error)?;
-        refuse_duplicate(state, &der)?;
-        let (parent, chain) = placement(state, &der)?;
+        refuse_duplicate(state, &der).await?;
+        let (parent, chain) = placement(state, &der).await?;
         let now = OffsetDateTime::now_utc();
         match chain.last() {
             None => check_external_ca(&der, &[], now).map(drop),
@@ -341,6 +358,7 @@ pub(super) async fn import_existing(
                 note: format!("imported CA {id}"),
             },
         )
+        .await
     })
     .await
 }
@@ -373,8 +391,8 @@ pub(super) fn decode_request(op: super::routes::Op, body: &[u8]) -> Result<(), A
 }
 
 /// `GET /admin/v1/cas/{id}`: one CA (with its request while pending).
-pub(super) fn get_ca(state: &AppState, id: &str) -> Result<Answer, ApiError> {
-    let record = load_ca(state, id)?;
+pub(super) async fn get_ca(state: &AppState, id: &str) -> Result<Answer, ApiError> {
+    let record = load_ca(state, id).await?;
     Ok(Answer::ok(ca_json(&record, &state.ca_set())))
 }
 

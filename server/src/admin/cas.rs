@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 use super::auth::Principal;
 use super::{Answer, ApiError};
 use crate::acme::render::ts;
-use crate::authority::ca_ops::{self, CaCertificate, CaChange, Signed};
+use crate::authority::ca_ops::{self, CaChange, Signed};
 use crate::authority::CaSet;
 use crate::bootstrap::{listener_names, read_issuing_pin, write_issuing, BootError};
 use crate::ids::new_id;
@@ -79,11 +79,12 @@ pub(super) fn ca_json(r: &CaRecord, set: &CaSet) -> Value {
     })
 }
 
-pub(super) fn list_cas(state: &AppState) -> Result<Answer, ApiError> {
+pub(super) async fn list_cas(state: &AppState) -> Result<Answer, ApiError> {
     let set = state.ca_set();
     let out: Vec<Value> = state
         .store
-        .list_cas()?
+        .list_cas()
+        .await?
         .iter()
         .map(|r| ca_json(r, &set))
         .collect();
@@ -131,8 +132,10 @@ pub(super) fn boot_error(e: BootError) -> ApiError {
 /// OCSP responders of new CAs. Call with `state.ca_admin` held. The root
 /// served as `/root.pem` stays the one the HTTPS certificate chains to
 /// (it changes at the next start if the issuing CA moved to another root).
-pub(super) fn reload_cas(state: &AppState) -> Result<(), ApiError> {
-    crate::propagate::reload_cas(state).map_err(boot_error)
+pub(super) async fn reload_cas(state: &AppState) -> Result<(), ApiError> {
+    crate::propagate::reload_cas(state)
+        .await
+        .map_err(boot_error)
 }
 
 /// What an admin call answers after a hierarchy change.
@@ -143,26 +146,34 @@ pub(super) struct Reply {
 
 /// Pins the current issuing CA first (older stores may lack the pin): a
 /// new active CA never takes over issuance before it is activated.
-fn pin_issuing(state: &AppState) -> Result<(), ApiError> {
+async fn pin_issuing(state: &AppState) -> Result<(), ApiError> {
     if read_issuing_pin(state.store.as_ref())
+        .await
         .map_err(ApiError::internal)?
         .is_none()
     {
         // Only if still absent: a pin another replica wrote meanwhile stays.
-        state.store.put_setting(
-            ironseal_storage::settings::ISSUING_CA,
-            state.active_issuer().issuer.id().as_bytes(),
-            None,
-        )?;
+        state
+            .store
+            .put_setting(
+                ironseal_storage::settings::ISSUING_CA,
+                state.active_issuer().issuer.id().as_bytes(),
+                None,
+            )
+            .await?;
     }
     Ok(())
 }
 
 /// The common end of a hierarchy change: makes the records and their
 /// audit entry durable, rebuilds the CA set, and answers with `record`.
-fn finish_change(state: &AppState, record: &CaRecord, reply: Reply) -> Result<Answer, ApiError> {
-    state.store.flush()?;
-    reload_cas(state)?;
+async fn finish_change(
+    state: &AppState,
+    record: &CaRecord,
+    reply: Reply,
+) -> Result<Answer, ApiError> {
+    state.durable_store().await?;
+    reload_cas(state).await?;
     Ok(Answer {
         status: reply.status,
         body: ca_json(record, &state.ca_set()),
@@ -173,7 +184,7 @@ fn finish_change(state: &AppState, record: &CaRecord, reply: Reply) -> Result<An
 /// Stores `record` and the audit entry of a change that signed nothing
 /// (see [`ca_ops::record_change`]), then [`finish_change`]. Call inside
 /// [`ca_change`].
-pub(super) fn save_ca(
+pub(super) async fn save_ca(
     state: &AppState,
     caller: &Principal,
     record: &CaRecord,
@@ -181,19 +192,19 @@ pub(super) fn save_ca(
     summary: String,
     reply: Reply,
 ) -> Result<Answer, ApiError> {
-    pin_issuing(state)?;
+    pin_issuing(state).await?;
     let change = CaChange {
         records: std::slice::from_ref(record),
         action,
         summary,
     };
-    ca_ops::record_change(state.store.as_ref(), &caller.actor(), &change)?;
-    finish_change(state, record, reply)
+    ca_ops::record_change(state.store.as_ref(), &caller.actor(), &change).await?;
+    finish_change(state, record, reply).await
 }
 
 /// Like [`save_ca`] for a change that the authority signed: records the
 /// signature with `record`, and hands back the signed value.
-pub(super) fn save_signed_ca<T>(
+pub(super) async fn save_signed_ca<T>(
     state: &AppState,
     caller: &Principal,
     signed: Signed<T>,
@@ -202,30 +213,33 @@ pub(super) fn save_signed_ca<T>(
     summary: String,
     reply: Reply,
 ) -> Result<(Answer, T), ApiError> {
-    pin_issuing(state)?;
+    pin_issuing(state).await?;
     let change = CaChange {
         records: std::slice::from_ref(record),
         action,
         summary,
     };
-    let value = signed.record(state.store.as_ref(), &caller.actor(), &change)?;
-    Ok((finish_change(state, record, reply)?, value))
+    let value = signed
+        .record(state.store.as_ref(), &caller.actor(), &change)
+        .await?;
+    Ok((finish_change(state, record, reply).await?, value))
 }
 
-/// Runs a hierarchy change off the async workers (key generation, store
-/// writes, unsealing every CA) with `state.ca_admin` held, then makes it
-/// durable.
-pub(super) async fn ca_change<F>(state: &Arc<AppState>, f: F) -> Result<Answer, ApiError>
+/// Runs a hierarchy change with `state.ca_admin` held (its key generation
+/// and signatures run on blocking threads, see
+/// [`ca_ops::sign_ca_off_worker`]), then makes it durable.
+pub(super) async fn ca_change<'a, F, Fut>(
+    state: &'a Arc<AppState>,
+    f: F,
+) -> Result<Answer, ApiError>
 where
-    F: FnOnce(&AppState) -> Result<Answer, ApiError> + Send + 'static,
+    F: FnOnce(&'a AppState) -> Fut,
+    Fut: std::future::Future<Output = Result<Answer, ApiError>> + 'a,
 {
-    let st = state.clone();
-    let answer = tokio::task::spawn_blocking(move || {
-        let _guard = st.ca_admin.lock().unwrap_or_else(|e| e.into_inner());
-        f(&st)
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let answer = {
+        let _guard = state.ca_admin.lock().await;
+        f(state.as_ref()).await?
+    };
     state
         .durable()
         .await
@@ -267,10 +281,11 @@ pub(super) fn require_key_and_cert(record: &CaRecord) -> Result<(), ApiError> {
     }
 }
 
-pub(super) fn load_ca(state: &AppState, id: &str) -> Result<CaRecord, ApiError> {
+pub(super) async fn load_ca(state: &AppState, id: &str) -> Result<CaRecord, ApiError> {
     state
         .store
-        .get_ca(id)?
+        .get_ca(id)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("no CA with id {id:?}")))
 }
 
@@ -287,7 +302,7 @@ pub(super) async fn create_ca(
         )));
     }
     let caller = caller.clone();
-    ca_change(state, move |state| {
+    ca_change(state, move |state| async move {
         let set = state.ca_set();
         let now = OffsetDateTime::now_utc();
         let nc = req.name_constraints.unwrap_or(NameConstraintsInput {
@@ -310,12 +325,13 @@ pub(super) async fn create_ca(
         let (id, signed) = match &req.parent {
             None => {
                 let id = format!("root-{}", &new_id()[..8]).to_lowercase();
-                let signed =
-                    ca_ops::sign_ca(CaCertificate::Root { profile: &profile }).map_err(ca_error)?;
+                let signed = ca_ops::sign_ca_off_worker(profile, None)
+                    .await
+                    .map_err(ca_error)?;
                 (id, signed)
             }
             Some(parent_id) => {
-                let parent = load_ca(state, parent_id)?;
+                let parent = load_ca(state, parent_id).await?;
                 require_key_and_cert(&parent)?;
                 if parent.status != CaStatus::Active {
                     return Err(ApiError::conflict(
@@ -336,11 +352,9 @@ pub(super) async fn create_ca(
                 // minutes ago).
                 let mut profile = profile;
                 profile.not_before = profile.not_before.max(issuer.issuer.not_before());
-                let signed = ca_ops::sign_ca(CaCertificate::Subordinate {
-                    profile: &profile,
-                    parent: &issuer.issuer,
-                })
-                .map_err(ca_error)?;
+                let signed = ca_ops::sign_ca_off_worker(profile, Some(issuer.clone()))
+                    .await
+                    .map_err(ca_error)?;
                 (id, signed)
             }
         };
@@ -373,6 +387,7 @@ pub(super) async fn create_ca(
             note: format!("created CA {id}"),
         };
         save_signed_ca(state, &caller, signed, &record, "ca.create", summary, reply)
+            .await
             .map(|(answer, _)| answer)
     })
     .await
@@ -385,18 +400,21 @@ pub(super) async fn activate_ca(
 ) -> Result<Answer, ApiError> {
     let id = id.to_string();
     let caller = caller.clone();
-    ca_change(state, move |state| activate_in(state, &caller, &id)).await
+    ca_change(state, move |state| async move {
+        activate_in(state, &caller, &id).await
+    })
+    .await
 }
 
 /// Makes intermediate `id` the issuing CA; the previous one becomes
 /// `retiring`. Call inside [`ca_change`].
-pub(super) fn activate_in(
+pub(super) async fn activate_in(
     state: &AppState,
     caller: &Principal,
     id: &str,
 ) -> Result<Answer, ApiError> {
     let id = id.to_string();
-    let mut record = load_ca(state, &id)?;
+    let mut record = load_ca(state, &id).await?;
     require_key_and_cert(&record)?;
     if record.parent_id.is_none() {
         return Err(ApiError::conflict(
@@ -433,11 +451,13 @@ pub(super) fn activate_in(
     // The pin first (in the store, so every replica switches): a crash
     // before the records are updated leaves the new CA issuing and the
     // old one still marked active.
-    write_issuing(state.store.as_ref(), &id).map_err(ApiError::internal)?;
+    write_issuing(state.store.as_ref(), &id)
+        .await
+        .map_err(ApiError::internal)?;
     record.status = CaStatus::Active;
     let mut records = vec![record.clone()];
     if previous != id {
-        if let Some(mut prev) = state.store.get_ca(&previous)? {
+        if let Some(mut prev) = state.store.get_ca(&previous).await? {
             if prev.status == CaStatus::Active {
                 prev.status = CaStatus::Retiring;
                 records.push(prev);
@@ -449,7 +469,7 @@ pub(super) fn activate_in(
         action: "ca.activate",
         summary: format!("id={id} previous={previous} (now retiring)"),
     };
-    ca_ops::record_change(state.store.as_ref(), &caller.actor(), &change)?;
+    ca_ops::record_change(state.store.as_ref(), &caller.actor(), &change).await?;
     finish_change(
         state,
         &record,
@@ -458,6 +478,7 @@ pub(super) fn activate_in(
             note: format!("activated CA {id}; {previous} retiring"),
         },
     )
+    .await
 }
 
 pub(super) async fn set_ca_status(
@@ -474,8 +495,8 @@ pub(super) async fn set_ca_status(
     }
     let id = id.to_string();
     let caller = caller.clone();
-    ca_change(state, move |state| {
-        let mut record = load_ca(state, &id)?;
+    ca_change(state, move |state| async move {
+        let mut record = load_ca(state, &id).await?;
         require_key_and_cert(&record)?;
         if state.active_issuer().issuer.id() == id && req.status != CaStatus::Active {
             return Err(ApiError::conflict(
@@ -505,6 +526,7 @@ pub(super) async fn set_ca_status(
                 note: format!("CA {id} {}", req.status.as_str()),
             },
         )
+        .await
     })
     .await
 }
@@ -526,15 +548,15 @@ pub(super) async fn cross_sign_ca(
     }
     let id = id.to_string();
     let caller = caller.clone();
-    ca_change(state, move |state| {
-        let mut record = load_ca(state, &id)?;
+    ca_change(state, move |state| async move {
+        let mut record = load_ca(state, &id).await?;
         if record.status == CaStatus::Pending {
             require_key_and_cert(&record)?;
         }
         if req.by == id {
             return Err(ApiError::bad_request("a CA cannot cross-sign itself"));
         }
-        let by = load_ca(state, &req.by)?;
+        let by = load_ca(state, &req.by).await?;
         require_key_and_cert(&by)?;
         if by.status != CaStatus::Active {
             return Err(ApiError::conflict(
@@ -550,17 +572,17 @@ pub(super) async fn cross_sign_ca(
         let signer = set
             .by_id
             .get(&req.by)
+            .cloned()
             .ok_or_else(|| ApiError::internal(format!("CA {} is not loaded", req.by)))?;
         let now = OffsetDateTime::now_utc();
-        let signed = ca_ops::sign_cross(
-            &record.cert_der,
-            &signer.issuer,
-            // Clamped into the cross-signer's validity.
-            (now - time::Duration::hours(1)).max(signer.issuer.not_before()),
-            (now + time::Duration::days(i64::from(req.validity_days)))
-                .min(signer.issuer.not_after()),
-        )
-        .map_err(ca_error)?;
+        // Clamped into the cross-signer's validity.
+        let not_before = (now - time::Duration::hours(1)).max(signer.issuer.not_before());
+        let not_after = (now + time::Duration::days(i64::from(req.validity_days)))
+            .min(signer.issuer.not_after());
+        let signed =
+            ca_ops::sign_cross_off_worker(record.cert_der.clone(), signer, not_before, not_after)
+                .await
+                .map_err(ca_error)?;
         record.cross_certs.push(CrossCert {
             by: req.by.clone(),
             der: signed.get().clone(),
@@ -576,7 +598,8 @@ pub(super) async fn cross_sign_ca(
                 status: StatusCode::CREATED,
                 note: format!("CA {id} cross-signed by {}", req.by),
             },
-        )?;
+        )
+        .await?;
         answer.body["crossCertificatePem"] =
             json!(ironseal_ca_core::cert::pem_encode("CERTIFICATE", &der));
         Ok(answer)

@@ -45,7 +45,7 @@ pub(super) fn cert_json(c: &CertificateRecord) -> Value {
 /// The certificate `serial` if it exists and the caller may see it (a
 /// tenant-scoped key sees its tenant's certificates only; others are
 /// `not_found`, so scoping reveals nothing).
-pub(super) fn load_certificate(
+pub(super) async fn load_certificate(
     state: &AppState,
     caller: &Principal,
     serial: &str,
@@ -54,29 +54,30 @@ pub(super) fn load_certificate(
     let serial = normalize_serial(serial).ok_or_else(missing)?;
     state
         .store
-        .get_certificate(&serial)?
+        .get_certificate(&serial)
+        .await?
         .filter(|c| caller.may_touch(c.origin.tenant_id.as_deref()))
         .ok_or_else(missing)
 }
 
-pub(super) fn get_certificate(
+pub(super) async fn get_certificate(
     state: &AppState,
     caller: &Principal,
     serial: &str,
 ) -> Result<Answer, ApiError> {
-    Ok(Answer::ok(cert_json(&load_certificate(
-        state, caller, serial,
-    )?)))
+    Ok(Answer::ok(cert_json(
+        &load_certificate(state, caller, serial).await?,
+    )))
 }
 
-pub(super) fn renew_early(
+pub(super) async fn renew_early(
     state: &AppState,
     caller: &Principal,
     serial: &str,
 ) -> Result<Answer, ApiError> {
-    let mut c = load_certificate(state, caller, serial)?;
+    let mut c = load_certificate(state, caller, serial).await?;
     c.renew_early = true;
-    state.store.update_certificate(&c)?;
+    state.store.update_certificate(&c).await?;
     Ok(Answer::ok(cert_json(&c)))
 }
 
@@ -109,7 +110,7 @@ pub(super) async fn revoke_one(
 ) -> Result<Answer, ApiError> {
     let req: RevokeRequest = parse_body(body)?;
     let reason = admin_reason(req.reason)?;
-    let record = load_certificate(state, caller, serial)?;
+    let record = load_certificate(state, caller, serial).await?;
     if record.revocation.is_some() {
         return Err(AuthorityError::new(
             ErrorKind::AlreadyRevoked,
@@ -118,7 +119,7 @@ pub(super) async fn revoke_one(
         .into());
     }
     authority::revoke(state, &record, reason, &caller.actor()).await?;
-    let updated = load_certificate(state, caller, &record.serial)?;
+    let updated = load_certificate(state, caller, &record.serial).await?;
     Ok(Answer {
         status: StatusCode::OK,
         body: cert_json(&updated),
@@ -146,32 +147,33 @@ pub(super) async fn bulk_revoke(
             ),
         ));
     }
-    let st = state.clone();
     let actor = caller.actor();
-    let scope = caller.clone();
-    // Store writes for up to 10,000 certificates: off the async workers.
-    let (results, staged) = tokio::task::spawn_blocking(move || {
+    // Up to 10,000 certificates, each a few store calls, awaited in turn;
+    // one durable flush covers them all.
+    let (results, staged) = {
         let mut results = Vec::with_capacity(req.serials.len());
         let mut staged = Vec::new();
         for given in &req.serials {
             let outcome = match normalize_serial(given) {
                 None => "invalid_serial",
-                Some(serial) => match st.store.get_certificate(&serial) {
+                Some(serial) => match state.store.get_certificate(&serial).await {
                     Ok(None) => "not_found",
-                    Ok(Some(r)) if !scope.may_touch(r.origin.tenant_id.as_deref()) => "not_found",
+                    Ok(Some(r)) if !caller.may_touch(r.origin.tenant_id.as_deref()) => "not_found",
                     Ok(Some(r)) if r.revocation.is_some() => "already_revoked",
-                    Ok(Some(r)) => match authority::revoke_staged(&st, &r, reason, &actor) {
-                        Ok(_) => {
-                            staged.push(r);
-                            "revoked"
+                    Ok(Some(r)) => {
+                        match authority::revoke_staged(state, &r, reason, &actor).await {
+                            Ok(_) => {
+                                staged.push(r);
+                                "revoked"
+                            }
+                            Err(e) if e.kind == ErrorKind::AlreadyRevoked => "already_revoked",
+                            Err(e) if e.kind == ErrorKind::NotFound => "not_found",
+                            Err(e) => {
+                                tracing::error!(serial = %serial, error = %e, "bulk revocation failed");
+                                "error"
+                            }
                         }
-                        Err(e) if e.kind == ErrorKind::AlreadyRevoked => "already_revoked",
-                        Err(e) if e.kind == ErrorKind::NotFound => "not_found",
-                        Err(e) => {
-                            tracing::error!(serial = %serial, error = %e, "bulk revocation failed");
-                            "error"
-                        }
-                    },
+                    }
                     Err(e) => {
                         tracing::error!(serial = %serial, error = %e, "bulk revocation lookup failed");
                         "error"
@@ -181,16 +183,14 @@ pub(super) async fn bulk_revoke(
             results.push(json!({ "serial": given, "outcome": outcome }));
         }
         (results, staged)
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    };
     if !staged.is_empty() {
         state
             .durable()
             .await
             .map_err(|e| ApiError::internal(e.problem.detail))?;
         for r in &staged {
-            authority::publish(state, r, reason);
+            authority::publish(state, r, reason).await;
             state
                 .metrics
                 .certificate_revoked(crate::metrics::Protocol::Admin, reason_name(reason));

@@ -50,7 +50,8 @@ pub(super) async fn create(
     if let Some(t) = &tenant {
         let record = state
             .store
-            .get_tenant(t)?
+            .get_tenant(t)
+            .await?
             .ok_or_else(|| ApiError::not_found("no tenant with that id"))?;
         if !record.is_active() {
             return Err(ApiError::conflict(
@@ -80,7 +81,7 @@ pub(super) async fn create(
         created_by: caller.actor(),
         disabled_at: None,
     };
-    match state.store.create_est_user(&record) {
+    match state.store.create_est_user(&record).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
             return Err(ApiError::conflict(
@@ -111,7 +112,7 @@ pub(super) fn parse_query(query: Option<&str>) -> Result<Option<String>, ApiErro
     Ok(parse_tenant_query(query)?)
 }
 
-pub(super) fn list(
+pub(super) async fn list(
     state: &AppState,
     caller: &Principal,
     query: Option<&str>,
@@ -122,26 +123,28 @@ pub(super) fn list(
     }
     let users: Vec<Value> = state
         .store
-        .list_est_users(tenant.as_deref())?
+        .list_est_users(tenant.as_deref())
+        .await?
         .iter()
         .map(user_json)
         .collect();
     Ok(Answer::ok(json!({ "estUsers": users })))
 }
 
-pub(super) fn disable(
+pub(super) async fn disable(
     state: &AppState,
     caller: &Principal,
     name: &str,
 ) -> Result<Answer, ApiError> {
     let missing = || ApiError::not_found("no EST user with that name");
-    let user = state.store.get_est_user(name)?.ok_or_else(missing)?;
+    let user = state.store.get_est_user(name).await?.ok_or_else(missing)?;
     if !caller.may_touch(user.tenant_id.as_deref()) {
         return Err(missing());
     }
     match state
         .store
         .disable_est_user(name, OffsetDateTime::now_utc())
+        .await
     {
         Ok(u) => Ok(Answer {
             status: StatusCode::OK,

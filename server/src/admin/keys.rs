@@ -25,7 +25,7 @@ pub(super) fn key_json(k: &ApiKeyRecord) -> Value {
     })
 }
 
-pub(super) fn create_key(
+pub(super) async fn create_key(
     state: &AppState,
     caller: &Principal,
     body: &[u8],
@@ -43,7 +43,7 @@ pub(super) fn create_key(
                 "admin keys cannot be scoped to a tenant; use the operator or auditor role",
             ));
         }
-        if state.store.get_tenant(t)?.is_none() {
+        if state.store.get_tenant(t).await?.is_none() {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unknown_tenant",
@@ -53,7 +53,7 @@ pub(super) fn create_key(
     }
     let mut new = generate_key(name, req.role, &caller.actor(), OffsetDateTime::now_utc());
     new.record.tenant_id = req.tenant;
-    state.store.create_api_key(&new.record)?;
+    state.store.create_api_key(&new.record).await?;
     let mut body = key_json(&new.record);
     body["key"] = Value::String(new.key);
     Ok(Answer {
@@ -63,13 +63,19 @@ pub(super) fn create_key(
     })
 }
 
-pub(super) fn list_keys(state: &AppState) -> Result<Answer, ApiError> {
-    let keys: Vec<Value> = state.store.list_api_keys()?.iter().map(key_json).collect();
+pub(super) async fn list_keys(state: &AppState) -> Result<Answer, ApiError> {
+    let keys: Vec<Value> = state
+        .store
+        .list_api_keys()
+        .await?
+        .iter()
+        .map(key_json)
+        .collect();
     Ok(Answer::ok(json!({ "keys": keys })))
 }
 
-pub(super) fn delete_key(state: &AppState, id: &str) -> Result<Answer, ApiError> {
-    let keys = state.store.list_api_keys()?;
+pub(super) async fn delete_key(state: &AppState, id: &str) -> Result<Answer, ApiError> {
+    let keys = state.store.list_api_keys().await?;
     let Some(target) = keys.iter().find(|k| k.id == id) else {
         return Err(ApiError::not_found("no API key with that id"));
     };
@@ -81,7 +87,11 @@ pub(super) fn delete_key(state: &AppState, id: &str) -> Result<Answer, ApiError>
     }
     // The last-admin-key rule is checked by the store, atomically with
     // the write: two concurrent deletes cannot leave no admin key.
-    match state.store.disable_api_key(id, OffsetDateTime::now_utc()) {
+    match state
+        .store
+        .disable_api_key(id, OffsetDateTime::now_utc())
+        .await
+    {
         Ok(k) => Ok(Answer::ok(key_json(&k))),
         Err(StoreError::NotFound) => Err(ApiError::not_found("no API key with that id")),
         Err(StoreError::LastAdminKey) => Err(ApiError::conflict(

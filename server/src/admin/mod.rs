@@ -191,28 +191,20 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
         _ => state.config.max_body_bytes,
     };
 
-    let st = state.clone();
     let header = parts.headers.get(AUTHORIZATION).cloned();
     let peer = parts.extensions.get::<PeerCertificates>().cloned();
     let client = parts
         .extensions
         .get::<crate::http::ClientAddr>()
         .map_or_else(|| "-".to_string(), |c| c.0.ip().to_string());
-    let auth = tokio::task::spawn_blocking(move || {
-        auth::authenticate_request(
-            st.store.as_ref(),
-            header.as_ref(),
-            st.client_certs.as_deref(),
-            peer.as_ref().map(|p| p.0.as_slice()),
-            rustls_pki_types::UnixTime::now(),
-        )
-    })
-    .await
-    .unwrap_or_else(|e| {
-        Err(AuthError::Store(ironseal_storage::StoreError::Backend(
-            e.to_string(),
-        )))
-    });
+    let auth = auth::authenticate_request(
+        state.store.as_ref(),
+        header.as_ref(),
+        state.client_certs.as_deref(),
+        peer.as_ref().map(|p| p.0.as_slice()),
+        rustls_pki_types::UnixTime::now(),
+    )
+    .await;
     // Read the body before answering, even a refusal: an HTTP/2 client
     // still sending it would otherwise see its stream reset.
     let body = read_body(body, limit).await;
@@ -232,7 +224,7 @@ pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<B
             // PostgreSQL: one budget for every replica (issue 11).
             let permit = match state.config.storage {
                 crate::config::StorageBackend::Postgres { .. } => {
-                    REFUSAL_LOG.take_shared(state.store.as_ref())
+                    REFUSAL_LOG.take_shared(state.store.as_ref()).await
                 }
                 crate::config::StorageBackend::Sled => REFUSAL_LOG.take(std::time::Instant::now()),
             };
@@ -336,11 +328,8 @@ async fn finish(
         summary,
         outcome: Some(status.as_u16()),
     };
-    let st = state.clone();
-    let appended = tokio::task::spawn_blocking(move || st.store.append_audit(&event)).await;
-    let durable = match appended {
-        Ok(Ok(_)) => state.durable().await.map_err(|e| e.problem.detail),
-        Ok(Err(e)) => Err(e.to_string()),
+    let durable = match state.store.append_audit(&event).await {
+        Ok(_) => state.durable().await.map_err(|e| e.problem.detail),
         Err(e) => Err(e.to_string()),
     };
     if let Err(e) = durable {

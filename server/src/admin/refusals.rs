@@ -85,21 +85,23 @@ impl LogBudget {
     /// [`WINDOW`] (GCRA). Lines this process dropped are counted here and
     /// reported with its next permitted line. A store error permits the
     /// line (logged): refusals must stay visible.
-    pub fn take_shared(&self, store: &dyn ironseal_storage::Store) -> Permit {
+    pub async fn take_shared(&self, store: &dyn ironseal_storage::Store) -> Permit {
         let gcra = ironseal_storage::Gcra {
             interval_ns: i64::try_from((WINDOW / LINES_PER_WINDOW).as_nanos()).unwrap_or(i64::MAX),
             burst: LINES_PER_WINDOW,
         };
         let now = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos())
             .unwrap_or(i64::MAX);
-        let admitted =
-            match store.rate_bucket(SHARED_BUCKET, ironseal_storage::BucketOp::Take, gcra, now) {
-                Ok(b) => b.admitted,
-                Err(e) => {
-                    tracing::warn!(error = %e, "shared refusal log budget unavailable");
-                    true
-                }
-            };
+        let admitted = match store
+            .rate_bucket(SHARED_BUCKET, ironseal_storage::BucketOp::Take, gcra, now)
+            .await
+        {
+            Ok(b) => b.admitted,
+            Err(e) => {
+                tracing::warn!(error = %e, "shared refusal log budget unavailable");
+                true
+            }
+        };
         let mut w = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if admitted {
             Permit::Log {
@@ -143,20 +145,23 @@ mod tests {
         assert_eq!(b.take(t0 + WINDOW), Permit::Log { suppressed: 0 });
     }
 
-    #[test]
-    fn the_shared_budget_is_one_for_every_process_on_the_store() {
+    #[tokio::test]
+    async fn the_shared_budget_is_one_for_every_process_on_the_store() {
         let store = ironseal_storage::MemoryStore::new();
         let (a, b) = (LogBudget::default(), LogBudget::default());
         for i in 0..LINES_PER_WINDOW {
             let budget = if i % 2 == 0 { &a } else { &b };
-            assert_eq!(budget.take_shared(&store), Permit::Log { suppressed: 0 });
+            assert_eq!(
+                budget.take_shared(&store).await,
+                Permit::Log { suppressed: 0 }
+            );
         }
-        assert_eq!(a.take_shared(&store), Permit::Drop);
-        assert_eq!(b.take_shared(&store), Permit::Drop);
-        assert_eq!(b.take_shared(&store), Permit::Drop);
+        assert_eq!(a.take_shared(&store).await, Permit::Drop);
+        assert_eq!(b.take_shared(&store).await, Permit::Drop);
+        assert_eq!(b.take_shared(&store).await, Permit::Drop);
         // b's drops are b's to report, with its next permitted line.
-        std::thread::sleep(WINDOW / LINES_PER_WINDOW);
-        assert_eq!(b.take_shared(&store), Permit::Log { suppressed: 2 });
+        tokio::time::sleep(WINDOW / LINES_PER_WINDOW).await;
+        assert_eq!(b.take_shared(&store).await, Permit::Log { suppressed: 2 });
     }
 
     #[test]

@@ -22,7 +22,7 @@ use super::cas::{
 };
 use super::handlers::parse_body;
 use super::{Answer, ApiError};
-use crate::authority::ca_ops::{self, CaCertificate};
+use crate::authority::ca_ops;
 use crate::ids::new_id;
 use crate::state::AppState;
 
@@ -40,8 +40,8 @@ pub(super) async fn rollover(
     let req: RolloverRequest = parse_body(body)?;
     let id = id.to_string();
     let caller = caller.clone();
-    ca_change(state, move |state| {
-        let current = load_ca(state, &id)?;
+    ca_change(state, move |state| async move {
+        let current = load_ca(state, &id).await?;
         require_key_and_cert(&current)?;
         let Some(parent_id) = current.parent_id.clone() else {
             return Err(ApiError::conflict(
@@ -55,7 +55,7 @@ pub(super) async fn rollover(
                 format!("CA {id} is retired"),
             ));
         }
-        let parent_record = load_ca(state, &parent_id)?;
+        let parent_record = load_ca(state, &parent_id).await?;
         require_key_and_cert(&parent_record)?;
         if parent_record.status != CaStatus::Active {
             return Err(ApiError::conflict(
@@ -78,11 +78,9 @@ pub(super) async fn rollover(
         let mut profile = rollover_profile(&cur.issuer, now).map_err(ca_error)?;
         profile.not_before = (now - Duration::hours(1)).max(parent.issuer.not_before());
         profile.not_after = profile.not_after.min(parent.issuer.not_after());
-        let signed = ca_ops::sign_ca(CaCertificate::Subordinate {
-            profile: &profile,
-            parent: &parent.issuer,
-        })
-        .map_err(ca_error)?;
+        let signed = ca_ops::sign_ca_off_worker(profile.clone(), Some(parent))
+            .await
+            .map_err(ca_error)?;
         let (key, der) = signed.get();
         let new = format!("int-{}", &new_id()[..8]).to_lowercase();
         let sealed = seal_key(state, key, &new)?;
@@ -111,11 +109,12 @@ pub(super) async fn rollover(
                 status: StatusCode::CREATED,
                 note: format!("CA {new} succeeds {id}"),
             },
-        )?;
+        )
+        .await?;
         if !req.activate {
             return Ok(created);
         }
-        let mut activated = activate_in(state, &caller, &new)?;
+        let mut activated = activate_in(state, &caller, &new).await?;
         activated.status = StatusCode::CREATED;
         Ok(activated)
     })

@@ -31,7 +31,7 @@ fn challenge_json(c: &ScepChallengeRecord) -> Value {
     })
 }
 
-pub(super) fn create(
+pub(super) async fn create(
     state: &AppState,
     caller: &Principal,
     body: &[u8],
@@ -44,7 +44,8 @@ pub(super) fn create(
     if let Some(t) = &tenant {
         let record = state
             .store
-            .get_tenant(t)?
+            .get_tenant(t)
+            .await?
             .ok_or_else(|| ApiError::not_found("no tenant with that id"))?;
         if !record.is_active() {
             return Err(ApiError::conflict(
@@ -92,7 +93,7 @@ pub(super) fn create(
         expires_at: now + Duration::minutes(i64::from(minutes)),
         redeemed_at: None,
     };
-    match state.store.create_scep_challenge(&record) {
+    match state.store.create_scep_challenge(&record).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
             return Err(ApiError::internal(
@@ -117,7 +118,7 @@ pub(super) fn create(
     })
 }
 
-pub(super) fn list(
+pub(super) async fn list(
     state: &AppState,
     caller: &Principal,
     query: Option<&str>,
@@ -126,7 +127,7 @@ pub(super) fn list(
     if !caller.may_touch(tenant.as_deref()) {
         return Err(ApiError::not_found("no tenant with that id"));
     }
-    let mut all = state.store.list_scep_challenges(tenant.as_deref())?;
+    let mut all = state.store.list_scep_challenges(tenant.as_deref()).await?;
     all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     let list: Vec<Value> = all.iter().map(challenge_json).collect();
     Ok(Answer::ok(json!({ "scepChallenges": list })))
@@ -134,14 +135,23 @@ pub(super) fn list(
 
 /// Withdraws challenge `id` (removes it: it can no longer be redeemed).
 /// A key scoped to a tenant finds only that tenant's challenges.
-pub(super) fn delete(state: &AppState, caller: &Principal, id: &str) -> Result<Answer, ApiError> {
+pub(super) async fn delete(
+    state: &AppState,
+    caller: &Principal,
+    id: &str,
+) -> Result<Answer, ApiError> {
     let found = state
         .store
-        .list_scep_challenges(caller.tenant.as_deref())?
+        .list_scep_challenges(caller.tenant.as_deref())
+        .await?
         .into_iter()
         .find(|c| c.id == id && caller.may_touch(c.tenant_id.as_deref()))
         .ok_or_else(|| ApiError::not_found("no SCEP challenge with that id"))?;
-    if !state.store.remove_scep_challenge(&found.challenge_hash)? {
+    if !state
+        .store
+        .remove_scep_challenge(&found.challenge_hash)
+        .await?
+    {
         return Err(ApiError::not_found("no SCEP challenge with that id"));
     }
     let mut body = challenge_json(&found);

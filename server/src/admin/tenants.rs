@@ -58,7 +58,7 @@ fn eab_json(k: &EabKeyRecord) -> Value {
 }
 
 /// `not_found` unless the caller may see tenant `id` and it exists.
-fn visible_tenant(
+async fn visible_tenant(
     state: &AppState,
     caller: &Principal,
     id: &str,
@@ -67,10 +67,10 @@ fn visible_tenant(
     if !caller.may_touch(Some(id)) {
         return Err(missing());
     }
-    state.store.get_tenant(id)?.ok_or_else(missing)
+    state.store.get_tenant(id).await?.ok_or_else(missing)
 }
 
-pub(super) fn create_tenant(
+pub(super) async fn create_tenant(
     state: &AppState,
     caller: &Principal,
     body: &[u8],
@@ -105,7 +105,7 @@ pub(super) fn create_tenant(
         disabled_at: None,
         caa_disabled: !req.caa.unwrap_or(true),
     };
-    match state.store.create_tenant(&tenant) {
+    match state.store.create_tenant(&tenant).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
             return Err(ApiError::conflict(
@@ -122,10 +122,11 @@ pub(super) fn create_tenant(
     })
 }
 
-pub(super) fn list_tenants(state: &AppState, caller: &Principal) -> Result<Answer, ApiError> {
+pub(super) async fn list_tenants(state: &AppState, caller: &Principal) -> Result<Answer, ApiError> {
     let tenants: Vec<Value> = state
         .store
-        .list_tenants()?
+        .list_tenants()
+        .await?
         .iter()
         .filter(|t| caller.may_touch(Some(&t.id)))
         .map(tenant_json)
@@ -133,15 +134,16 @@ pub(super) fn list_tenants(state: &AppState, caller: &Principal) -> Result<Answe
     Ok(Answer::ok(json!({ "tenants": tenants })))
 }
 
-pub(super) fn get_tenant(
+pub(super) async fn get_tenant(
     state: &AppState,
     caller: &Principal,
     id: &str,
 ) -> Result<Answer, ApiError> {
-    let t = visible_tenant(state, caller, id)?;
+    let t = visible_tenant(state, caller, id).await?;
     let keys: Vec<Value> = state
         .store
-        .list_eab_keys(Some(&t.id))?
+        .list_eab_keys(Some(&t.id))
+        .await?
         .iter()
         .map(eab_json)
         .collect();
@@ -150,13 +152,17 @@ pub(super) fn get_tenant(
     Ok(Answer::ok(body))
 }
 
-pub(super) fn disable_tenant(
+pub(super) async fn disable_tenant(
     state: &AppState,
     caller: &Principal,
     id: &str,
 ) -> Result<Answer, ApiError> {
-    visible_tenant(state, caller, id)?;
-    match state.store.disable_tenant(id, OffsetDateTime::now_utc()) {
+    visible_tenant(state, caller, id).await?;
+    match state
+        .store
+        .disable_tenant(id, OffsetDateTime::now_utc())
+        .await
+    {
         Ok(t) => Ok(Answer {
             status: StatusCode::OK,
             body: tenant_json(&t),
@@ -170,12 +176,12 @@ pub(super) fn disable_tenant(
     }
 }
 
-pub(super) fn create_eab_key(
+pub(super) async fn create_eab_key(
     state: &AppState,
     caller: &Principal,
     tenant: &str,
 ) -> Result<Answer, ApiError> {
-    let t = visible_tenant(state, caller, tenant)?;
+    let t = visible_tenant(state, caller, tenant).await?;
     if !t.is_active() {
         return Err(ApiError::conflict(
             "tenant_disabled",
@@ -196,7 +202,7 @@ pub(super) fn create_eab_key(
         bound_account: None,
         disabled_at: None,
     };
-    state.store.create_eab_key(&record)?;
+    state.store.create_eab_key(&record).await?;
     state.eab_created();
     let mut body = eab_json(&record);
     // Shown once; only the sealed form is kept.
@@ -208,32 +214,37 @@ pub(super) fn create_eab_key(
     })
 }
 
-pub(super) fn list_eab_keys(
+pub(super) async fn list_eab_keys(
     state: &AppState,
     caller: &Principal,
     tenant: &str,
 ) -> Result<Answer, ApiError> {
-    let t = visible_tenant(state, caller, tenant)?;
+    let t = visible_tenant(state, caller, tenant).await?;
     let keys: Vec<Value> = state
         .store
-        .list_eab_keys(Some(&t.id))?
+        .list_eab_keys(Some(&t.id))
+        .await?
         .iter()
         .map(eab_json)
         .collect();
     Ok(Answer::ok(json!({ "eabKeys": keys })))
 }
 
-pub(super) fn disable_eab_key(
+pub(super) async fn disable_eab_key(
     state: &AppState,
     caller: &Principal,
     kid: &str,
 ) -> Result<Answer, ApiError> {
     let missing = || ApiError::not_found("no EAB key with that kid");
-    let key = state.store.get_eab_key(kid)?.ok_or_else(missing)?;
+    let key = state.store.get_eab_key(kid).await?.ok_or_else(missing)?;
     if !caller.may_touch(Some(&key.tenant_id)) {
         return Err(missing());
     }
-    match state.store.disable_eab_key(kid, OffsetDateTime::now_utc()) {
+    match state
+        .store
+        .disable_eab_key(kid, OffsetDateTime::now_utc())
+        .await
+    {
         Ok(k) => Ok(Answer {
             status: StatusCode::OK,
             body: eab_json(&k),

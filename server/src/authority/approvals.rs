@@ -26,7 +26,7 @@ use crate::state::AppState;
 /// Queues `req` for approval under `profile` and records who asked. When
 /// the request completes an ACME order, the order (still `processing`)
 /// remembers the approval id.
-pub fn hold(
+pub async fn hold(
     ctx: &Ctx<'_>,
     req: &IssuanceRequest,
     profile: &str,
@@ -57,38 +57,44 @@ pub fn hold(
         cert_serial: None,
         error: None,
     };
-    ctx.store.create_approval(&record)?;
+    ctx.store.create_approval(&record).await?;
     if let Some(order) = &req.order {
         let mut held = order.clone();
         held.approval_id = Some(record.id.clone());
-        if !ctx.store.transition_order(&held, OrderStatus::Processing)? {
+        if !ctx
+            .store
+            .transition_order(&held, OrderStatus::Processing)
+            .await?
+        {
             return Err(AuthorityError::new(
                 ErrorKind::Conflict,
                 "the order left processing",
             ));
         }
     }
-    ctx.store.append_audit(&AuditEvent {
-        at: now,
-        actor: record.requester.clone(),
-        action: "approval.request".into(),
-        summary: format!(
-            "approval={} protocol={} profile={} tenant={} names={}",
-            record.id,
-            record.protocol,
-            record.profile,
-            record.tenant_id.as_deref().unwrap_or("-"),
-            super::names_summary(&req.names)
-        ),
-        outcome: None,
-    })?;
+    ctx.store
+        .append_audit(&AuditEvent {
+            at: now,
+            actor: record.requester.clone(),
+            action: "approval.request".into(),
+            summary: format!(
+                "approval={} protocol={} profile={} tenant={} names={}",
+                record.id,
+                record.protocol,
+                record.profile,
+                record.tenant_id.as_deref().unwrap_or("-"),
+                super::names_summary(&req.names)
+            ),
+            outcome: None,
+        })
+        .await?;
     tracing::info!(approval = %record.id, requester = %record.requester, profile, "issuance held for approval");
     Ok(record)
 }
 
 /// `Unauthorized` unless approval `id` exists and was approved.
-pub fn require_approved(store: &dyn Store, id: &str) -> Result<(), AuthorityError> {
-    match store.get_approval(id)? {
+pub async fn require_approved(store: &dyn Store, id: &str) -> Result<(), AuthorityError> {
+    match store.get_approval(id).await? {
         Some(a) if a.status == ApprovalStatus::Approved => Ok(()),
         Some(a) => Err(AuthorityError::new(
             ErrorKind::Unauthorized,
@@ -131,7 +137,10 @@ fn requester_of(actor: &str) -> Result<Requester, AuthorityError> {
 }
 
 /// Rebuilds the issuance request a held record stands for.
-fn request_of(store: &dyn Store, a: &ApprovalRecord) -> Result<IssuanceRequest, AuthorityError> {
+async fn request_of(
+    store: &dyn Store,
+    a: &ApprovalRecord,
+) -> Result<IssuanceRequest, AuthorityError> {
     let names = a
         .names
         .iter()
@@ -155,7 +164,7 @@ fn request_of(store: &dyn Store, a: &ApprovalRecord) -> Result<IssuanceRequest, 
     req.replaces = a.context["replaces"].as_str().map(str::to_string);
     req.sid = a.context["sid"].as_str().map(str::to_string);
     if let Some(order_id) = a.context["order"].as_str() {
-        let order = store.get_order(order_id)?.ok_or_else(|| {
+        let order = store.get_order(order_id).await?.ok_or_else(|| {
             AuthorityError::new(
                 ErrorKind::Conflict,
                 format!("order {order_id} no longer exists"),
@@ -195,7 +204,8 @@ pub async fn decide(
 ) -> Result<ApprovalRecord, AuthorityError> {
     let store = state.store.as_ref();
     let current = store
-        .get_approval(id)?
+        .get_approval(id)
+        .await?
         .ok_or_else(|| AuthorityError::new(ErrorKind::NotFound, "no approval with that id"))?;
     if current.status != ApprovalStatus::Pending {
         return Err(AuthorityError::new(
@@ -218,25 +228,30 @@ pub async fn decide(
     decided.decided_by = Some(approver.to_string());
     decided.decided_at = Some(now);
     decided.comment = comment;
-    if !store.update_approval(&decided, ApprovalStatus::Pending)? {
+    if !store
+        .update_approval(&decided, ApprovalStatus::Pending)
+        .await?
+    {
         return Err(AuthorityError::new(
             ErrorKind::Conflict,
             "the request was decided concurrently",
         ));
     }
-    store.append_audit(&AuditEvent {
-        at: now,
-        actor: approver.to_string(),
-        action: format!("approval.{}", decided.status.as_str()),
-        summary: format!(
-            "approval={} requester={} profile={} comment={:?}",
-            decided.id,
-            decided.requester,
-            decided.profile,
-            decided.comment.as_deref().unwrap_or("")
-        ),
-        outcome: None,
-    })?;
+    store
+        .append_audit(&AuditEvent {
+            at: now,
+            actor: approver.to_string(),
+            action: format!("approval.{}", decided.status.as_str()),
+            summary: format!(
+                "approval={} requester={} profile={} comment={:?}",
+                decided.id,
+                decided.requester,
+                decided.profile,
+                decided.comment.as_deref().unwrap_or("")
+            ),
+            outcome: None,
+        })
+        .await?;
     match decision {
         Decision::Reject => {
             state
@@ -256,7 +271,7 @@ pub async fn finish(
     state: &AppState,
     approval: ApprovalRecord,
 ) -> Result<ApprovalRecord, AuthorityError> {
-    let outcome = match request_of(state.store.as_ref(), &approval) {
+    let outcome = match request_of(state.store.as_ref(), &approval).await {
         Ok(req) => super::issue(state, &req).await,
         Err(e) => Err(e),
     };
@@ -270,7 +285,11 @@ pub async fn finish(
         }
         Err(e) => done.error = Some(e.to_string()),
     }
-    match state.store.update_approval(&done, ApprovalStatus::Approved) {
+    match state
+        .store
+        .update_approval(&done, ApprovalStatus::Approved)
+        .await
+    {
         Ok(_) => {}
         Err(StoreError::NotFound) => {}
         Err(e) => return Err(e.into()),

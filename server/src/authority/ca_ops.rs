@@ -19,6 +19,8 @@ use ironseal_ca_core::serial::Serial;
 use ironseal_storage::{AuditEvent, CaRecord, Store, StoreError};
 use time::OffsetDateTime;
 
+use super::IssuingCa;
+
 /// The CA certificate to sign.
 pub enum CaCertificate<'a> {
     /// A self-signed root with a fresh key.
@@ -56,13 +58,13 @@ impl<T> Signed<T> {
     /// Stores `change.records`, then the audit entry (the change's summary
     /// plus what was signed), and returns the signed value. The caller
     /// makes both durable (flush or group commit) before answering.
-    pub fn record(
+    pub async fn record(
         self,
         store: &dyn Store,
         actor: &str,
         change: &CaChange<'_>,
     ) -> Result<T, StoreError> {
-        write(store, actor, change, Some(&self.what))?;
+        write(store, actor, change, Some(&self.what)).await?;
         Ok(self.value)
     }
 }
@@ -79,35 +81,37 @@ pub struct CaChange<'a> {
 
 /// Records a change that involved no signature (an import, an activation,
 /// a status change): the records, then its audit entry.
-pub fn record_change(
+pub async fn record_change(
     store: &dyn Store,
     actor: &str,
     change: &CaChange<'_>,
 ) -> Result<(), StoreError> {
-    write(store, actor, change, None)
+    write(store, actor, change, None).await
 }
 
-fn write(
+async fn write(
     store: &dyn Store,
     actor: &str,
     change: &CaChange<'_>,
     signed: Option<&str>,
 ) -> Result<(), StoreError> {
     for r in change.records {
-        store.put_ca(r)?;
+        store.put_ca(r).await?;
     }
     let summary = match signed {
         Some(what) if change.summary.is_empty() => what.to_string(),
         Some(what) => format!("{} signed=[{what}]", change.summary),
         None => change.summary.clone(),
     };
-    store.append_audit(&AuditEvent {
-        at: OffsetDateTime::now_utc(),
-        actor: actor.into(),
-        action: change.action.into(),
-        summary,
-        outcome: None,
-    })?;
+    store
+        .append_audit(&AuditEvent {
+            at: OffsetDateTime::now_utc(),
+            actor: actor.into(),
+            action: change.action.into(),
+            summary,
+            outcome: None,
+        })
+        .await?;
     Ok(())
 }
 
@@ -132,6 +136,24 @@ pub fn sign_ca(cert: CaCertificate<'_>) -> Result<Signed<(CaKey, Vec<u8>)>, CaEr
     })
 }
 
+/// [`sign_ca`] on a blocking thread: key generation (slow for RSA) must
+/// not hold an async worker. `parent`: the certifying CA of a
+/// subordinate; `None` for a root.
+pub async fn sign_ca_off_worker(
+    profile: CaProfile,
+    parent: Option<std::sync::Arc<IssuingCa>>,
+) -> Result<Signed<(CaKey, Vec<u8>)>, CaError> {
+    tokio::task::spawn_blocking(move || match &parent {
+        None => sign_ca(CaCertificate::Root { profile: &profile }),
+        Some(p) => sign_ca(CaCertificate::Subordinate {
+            profile: &profile,
+            parent: &p.issuer,
+        }),
+    })
+    .await
+    .map_err(|e| CaError::Key(format!("the key generation task failed: {e}")))?
+}
+
 /// Signs a cross certificate: CA `by` certifies the subject and key of
 /// `subject_der` for `[not_before, not_after]`.
 pub fn sign_cross(
@@ -150,6 +172,18 @@ pub fn sign_cross(
         ),
         value: der,
     })
+}
+
+/// [`sign_cross`] on a blocking thread.
+pub async fn sign_cross_off_worker(
+    subject_der: Vec<u8>,
+    by: std::sync::Arc<IssuingCa>,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<Signed<Vec<u8>>, CaError> {
+    tokio::task::spawn_blocking(move || sign_cross(&subject_der, &by.issuer, not_before, not_after))
+        .await
+        .map_err(|e| CaError::Encoding(format!("the signing task failed: {e}")))?
 }
 
 /// Signs the PKCS#10 request of a new intermediate with its own key (the
@@ -197,8 +231,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_recorded_signature_leaves_its_records_and_one_audit_entry() {
+    #[tokio::test]
+    async fn a_recorded_signature_leaves_its_records_and_one_audit_entry() {
         let store = MemoryStore::new();
         let p = profile("Test Root", None);
         let signed = sign_ca(CaCertificate::Root { profile: &p }).unwrap();
@@ -213,9 +247,10 @@ mod tests {
                     summary: "id=root-1".into(),
                 },
             )
+            .await
             .unwrap();
-        assert_eq!(store.get_ca("root-1").unwrap().unwrap().cert_der, der);
-        let audit = store.audit_entries(0, 10).unwrap();
+        assert_eq!(store.get_ca("root-1").await.unwrap().unwrap().cert_der, der);
+        let audit = store.audit_entries(0, 10).await.unwrap();
         assert_eq!(audit.len(), 1);
         assert_eq!(audit[0].action, "ca.create");
         assert_eq!(audit[0].actor, "key:k1");
@@ -226,8 +261,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_subordinate_outside_the_parents_path_length_is_not_signed() {
+    #[tokio::test]
+    async fn a_subordinate_outside_the_parents_path_length_is_not_signed() {
         let root_p = profile("Root", Some(0));
         let (key, der) = sign_ca(CaCertificate::Root { profile: &root_p })
             .unwrap()
@@ -240,6 +275,7 @@ mod tests {
                     summary: String::new(),
                 },
             )
+            .await
             .unwrap();
         let parent = Issuer::new("root-1".into(), der, key, Default::default()).unwrap();
         let int_p = profile("Int", Some(0));

@@ -69,7 +69,7 @@ pub fn resolve_profile(ctx: &Ctx<'_>, choice: &ProfileChoice) -> Result<Profile,
 
 /// The CA that signs under `profile`: its configured CA when that is an
 /// active intermediate, else the active issuing CA.
-pub fn profile_issuer(
+pub async fn profile_issuer(
     ctx: &Ctx<'_>,
     profile: &Profile,
     override_ca: Option<&str>,
@@ -89,7 +89,8 @@ pub fn profile_issuer(
     if override_ca.is_none() {
         let record = ctx
             .store
-            .get_ca(id)?
+            .get_ca(id)
+            .await?
             .ok_or_else(|| unusable("does not exist"))?;
         if record.parent_id.is_none() {
             return Err(unusable("is a root, not an intermediate"));
@@ -146,7 +147,7 @@ fn profile_error(profile: &Profile, e: ProfileError) -> AuthorityError {
 /// allows, and every resulting name inside the tenant's policy. ACME
 /// finalize calls this before the order turns `processing`, so a bad CSR
 /// leaves the order `ready`; [`prepare_and_sign`] runs it again.
-pub fn check_request_csr(
+pub async fn check_request_csr(
     ctx: &Ctx<'_>,
     req: &IssuanceRequest,
     profile: &Profile,
@@ -158,7 +159,7 @@ pub fn check_request_csr(
     let csr = check_csr(&req.csr_der, &policy)?;
     let tenant = match &req.tenant {
         Some(id) => {
-            let t = tenant::load(ctx.store, id)?;
+            let t = tenant::load(ctx.store.as_ref(), id).await?;
             t.check_profile(&profile.name)?;
             Some(t)
         }
@@ -197,7 +198,8 @@ pub fn check_request_csr(
     }
     if ctx
         .store
-        .is_key_blocked(&sha256_hex(&csr.public_key_bits))?
+        .is_key_blocked(&sha256_hex(&csr.public_key_bits))
+        .await?
     {
         return Err(AuthorityError::new(
             ErrorKind::ForbiddenKey,
@@ -209,7 +211,7 @@ pub fn check_request_csr(
 
 /// Runs the whole pipeline for `req` at `now` and stores the result; not
 /// yet durable.
-pub fn prepare_and_sign(
+pub async fn prepare_and_sign(
     ctx: &Ctx<'_>,
     req: &IssuanceRequest,
     now: OffsetDateTime,
@@ -232,30 +234,34 @@ pub fn prepare_and_sign(
                     ),
                 ));
             }
-            let (csr_der, key) = super::keygen::rekey_request(&req.csr_der, key_type)?;
+            // Key generation (RSA: a second or more) runs on a blocking
+            // thread, not on an async worker.
+            let template = req.csr_der.clone();
+            let (csr_der, key) = tokio::task::spawn_blocking(move || {
+                super::keygen::rekey_request(&template, key_type)
+            })
+            .await
+            .map_err(|e| AuthorityError::internal(format!("key generation task: {e}")))??;
             let mut r = req.clone();
             r.csr_der = csr_der;
             rekeyed = r;
             (&rekeyed, Some(key))
         }
     };
-    let Prepared { csr, template } = check_request_csr(ctx, req, &profile)?;
+    let Prepared { csr, template } = check_request_csr(ctx, req, &profile).await?;
     // 4. Approval: held until a second person decides.
     if profile.requires_approval {
         match &req.approval {
             None => {
-                return Ok(Outcome::Held(Box::new(super::approvals::hold(
-                    ctx,
-                    req,
-                    &profile.name,
-                    now,
-                )?)))
+                return Ok(Outcome::Held(Box::new(
+                    super::approvals::hold(ctx, req, &profile.name, now).await?,
+                )))
             }
-            Some(id) => super::approvals::require_approved(ctx.store, id)?,
+            Some(id) => super::approvals::require_approved(ctx.store.as_ref(), id).await?,
         }
     }
     // 5. Signing CA and validity.
-    let issuer = profile_issuer(ctx, &profile, req.signing_ca.as_deref())?;
+    let issuer = profile_issuer(ctx, &profile, req.signing_ca.as_deref()).await?;
     let (default_nb, default_na) = profile.to_cert_profile().validity(now, BACKDATE);
     let not_before = req.validity.not_before.unwrap_or(default_nb);
     let not_after = req.validity.not_after.unwrap_or(default_na);
@@ -346,7 +352,7 @@ pub fn prepare_and_sign(
             audit,
             scep_transaction,
         };
-        match ctx.store.record_issuance(&write) {
+        match ctx.store.record_issuance(&write).await {
             Ok(entry) => {
                 return Ok(Outcome::Issued(Box::new(Issued {
                     record: write.certificate,

@@ -2,7 +2,8 @@
 //! revoke (the shape of Boulder's registration authority, inside one
 //! process). ACME finalize, the admin API, the HTTPS listener certificate,
 //! and the SCEP and EST handlers build an [`IssuanceRequest`] and call
-//! [`issue`] (async callers) or [`issue_blocking`] (blocking threads);
+//! [`issue`] (request handlers) or [`issue_own`] (the server's own
+//! certificates);
 //! revocation goes through [`revoke`]. Nothing else signs a leaf with a CA
 //! key, and every signature leaves an entry in the hash-chained audit log,
 //! written in the same store transaction as the certificate.
@@ -20,6 +21,8 @@ mod request;
 pub mod revoke;
 pub mod signing;
 pub mod tenant;
+
+use std::sync::Arc;
 
 use ironseal_ca_core::names::SubjectName;
 use ironseal_storage::{Identifier, Store};
@@ -42,8 +45,8 @@ use crate::state::AppState;
 pub struct Ctx<'a> {
     /// The configuration.
     pub config: &'a Config,
-    /// The store.
-    pub store: &'a dyn Store,
+    /// The store (an `Arc`, so that a flush can run on a blocking thread).
+    pub store: &'a Arc<dyn Store>,
     /// The CAs in force.
     pub cas: &'a CaSet,
 }
@@ -55,10 +58,10 @@ pub async fn issue(state: &AppState, req: &IssuanceRequest) -> Result<Outcome, A
     let cas = state.ca_set();
     let ctx = Ctx {
         config: &state.config,
-        store: state.store.as_ref(),
+        store: &state.store,
         cas: &cas,
     };
-    let outcome = match issue::prepare_and_sign(&ctx, req, OffsetDateTime::now_utc()) {
+    let outcome = match issue::prepare_and_sign(&ctx, req, OffsetDateTime::now_utc()).await {
         Ok(o) => o,
         Err(e) => {
             let profile = match &req.profile {
@@ -80,7 +83,7 @@ pub async fn issue(state: &AppState, req: &IssuanceRequest) -> Result<Outcome, A
         .await
         .map_err(|e| AuthorityError::internal(e.problem.detail))?;
     if let Outcome::Issued(issued) = &outcome {
-        crate::metrics::on_issued(state, &issued.record, req.replaces.as_deref());
+        crate::metrics::on_issued(state, &issued.record, req.replaces.as_deref()).await;
         tracing::info!(
             serial = %issued.record.serial,
             requester = %issued.record.origin.requester,
@@ -91,16 +94,18 @@ pub async fn issue(state: &AppState, req: &IssuanceRequest) -> Result<Outcome, A
     Ok(outcome)
 }
 
-/// Issues from a blocking context (the server's own certificates at start
-/// and from housekeeping): the same pipeline, made durable with a direct
-/// flush. Such requests are never held for approval.
-pub fn issue_blocking(
+/// Issues the server's own certificates (at start, before the server
+/// state exists, and from housekeeping): the same pipeline, made durable
+/// with a direct flush (on a blocking thread, see
+/// [`crate::durability::flush`]). Such requests are never held for
+/// approval.
+pub async fn issue_own(
     ctx: &Ctx<'_>,
     req: &IssuanceRequest,
     now: OffsetDateTime,
 ) -> Result<Issued, AuthorityError> {
-    let outcome = issue::prepare_and_sign(ctx, req, now)?;
-    ctx.store.flush()?;
+    let outcome = issue::prepare_and_sign(ctx, req, now).await?;
+    crate::durability::flush(ctx.store).await?;
     match outcome {
         Outcome::Issued(issued) => Ok(*issued),
         Outcome::Held(a) => Err(AuthorityError::internal(format!(

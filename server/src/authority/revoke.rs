@@ -55,7 +55,7 @@ pub fn parse_reason(s: &str) -> Option<RevocationReason> {
 /// Writes the revocation of `record` (and blocks its key on
 /// keyCompromise) and records it in the audit log as done by `actor`.
 /// Visible at once; durable only after [`AppState::durable`].
-pub fn revoke_staged(
+pub async fn revoke_staged(
     state: &AppState,
     record: &CertificateRecord,
     reason: RevocationReason,
@@ -68,39 +68,43 @@ pub fn revoke_staged(
     state
         .store
         .revoke_certificate(&record.serial, rev)
+        .await
         .map_err(revoke_error)?;
     if reason == RevocationReason::KeyCompromise {
-        state.store.block_key(&record.public_key_sha256)?;
+        state.store.block_key(&record.public_key_sha256).await?;
     }
     // Every replica rebuilds the CA's CRLs before serving them again
     // (crate::crl, freshness).
-    state.store.bump_crl_generation(&record.issuer_id)?;
-    state.store.append_audit(&AuditEvent {
-        at: rev.revoked_at,
-        actor: actor.to_string(),
-        action: "certificate.revoke".into(),
-        summary: format!(
-            "serial={} issuer={} reason={}{}",
-            record.serial,
-            record.issuer_id,
-            reason_name(reason),
-            if reason == RevocationReason::KeyCompromise {
-                " key blocked"
-            } else {
-                ""
-            }
-        ),
-        outcome: None,
-    })?;
+    state.store.bump_crl_generation(&record.issuer_id).await?;
+    state
+        .store
+        .append_audit(&AuditEvent {
+            at: rev.revoked_at,
+            actor: actor.to_string(),
+            action: "certificate.revoke".into(),
+            summary: format!(
+                "serial={} issuer={} reason={}{}",
+                record.serial,
+                record.issuer_id,
+                reason_name(reason),
+                if reason == RevocationReason::KeyCompromise {
+                    " key blocked"
+                } else {
+                    ""
+                }
+            ),
+            outcome: None,
+        })
+        .await?;
     Ok(rev)
 }
 
 /// After the staged writes are durable: drops the cached CRL and OCSP
 /// responses of the certificate so relying parties see the revocation.
-pub fn publish(state: &AppState, record: &CertificateRecord, reason: RevocationReason) {
+pub async fn publish(state: &AppState, record: &CertificateRecord, reason: RevocationReason) {
     state.invalidate_crl(&record.issuer_id);
     state.ocsp.invalidate(&record.issuer_id, &record.serial);
-    crate::metrics::on_revoked(state, record);
+    crate::metrics::on_revoked(state, record).await;
     tracing::info!(serial = %record.serial, reason = ?reason, "certificate revoked");
 }
 
@@ -111,12 +115,12 @@ pub async fn revoke(
     reason: RevocationReason,
     actor: &str,
 ) -> Result<RevocationRecord, AuthorityError> {
-    let rev = revoke_staged(state, record, reason, actor)?;
+    let rev = revoke_staged(state, record, reason, actor).await?;
     state
         .durable()
         .await
         .map_err(|e| AuthorityError::internal(e.problem.detail))?;
-    publish(state, record, reason);
+    publish(state, record, reason).await;
     let protocol = if actor.starts_with("acme:") {
         crate::metrics::Protocol::Acme
     } else {

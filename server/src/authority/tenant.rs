@@ -17,8 +17,8 @@ pub struct TenantPolicy {
 }
 
 /// Loads tenant `id`: `Unauthorized` when it does not exist or is disabled.
-pub fn load(store: &dyn Store, id: &str) -> Result<TenantPolicy, AuthorityError> {
-    let record = store.get_tenant(id)?.ok_or_else(|| {
+pub async fn load(store: &dyn Store, id: &str) -> Result<TenantPolicy, AuthorityError> {
+    let record = store.get_tenant(id).await?.ok_or_else(|| {
         AuthorityError::new(
             ErrorKind::Unauthorized,
             format!("tenant {id:?} does not exist"),

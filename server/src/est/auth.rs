@@ -72,7 +72,7 @@ pub fn bootstrap_verifier(label: &EstLabel) -> Result<Option<Arc<dyn ClientCertV
 
 /// Checks that `leaf` is a certificate ironseal issued, unrevoked and
 /// within its validity at `now` (RFC 7030 §3.3.2, §4.2.2).
-pub fn issued_by_us(
+pub async fn issued_by_us(
     store: &dyn Store,
     leaf_der: &[u8],
     now: OffsetDateTime,
@@ -81,7 +81,7 @@ pub fn issued_by_us(
         EstError::Unauthenticated(format!("client certificate is not valid DER: {e}"))
     })?;
     let serial = hex::encode(cert.tbs_certificate().serial_number().as_bytes());
-    let record = store.get_certificate(&serial)?;
+    let record = store.get_certificate(&serial).await?;
     let Some(record) = record.filter(|r| r.der == leaf_der) else {
         return Err(EstError::Unauthenticated(
             "the client certificate was not issued by this CA".into(),
@@ -160,7 +160,7 @@ fn common_validity(chain: &[CertificateDer<'static>]) -> Option<(OffsetDateTime,
 /// methods in `allowed` (the first that accepts wins). `memo` is the
 /// connection's: a bootstrap verification is remembered there
 /// ([`VerifiedBootstrap`]).
-pub fn authenticate(
+pub async fn authenticate(
     store: &dyn Store,
     label: &EstLabel,
     allowed: &[EstAuth],
@@ -199,7 +199,7 @@ pub fn authenticate(
     let mut last = None;
     for method in allowed {
         let r = match method {
-            EstAuth::ClientCert => issued_by_us(store, leaf.as_ref(), now),
+            EstAuth::ClientCert => issued_by_us(store, leaf.as_ref(), now).await,
             EstAuth::Bootstrap if remembered.is_some() => Ok(()),
             EstAuth::Bootstrap => match bootstrap {
                 Some(v) => {
@@ -390,8 +390,8 @@ mod tests {
         CertificateDer::from(p.signed_by(&key, &ca.issuer).unwrap().der().to_vec())
     }
 
-    #[test]
-    fn bootstrap_chain_is_checked_once_per_connection_within_validity() {
+    #[tokio::test]
+    async fn bootstrap_chain_is_checked_once_per_connection_within_validity() {
         let dir = tempfile::tempdir().unwrap();
         let ca = TestCa::new("Device Maker");
         let ca_path = ca.write(dir.path());
@@ -404,7 +404,7 @@ mod tests {
         let store = ironseal_storage::MemoryStore::new();
         let chain = vec![leaf_until(&ca, at("2027-01-01T00:00:00Z"))];
         let calls = || counting.calls.load(Ordering::SeqCst);
-        let auth = |l: &EstLabel, memo: Option<&ConnMemo>, now: &str| {
+        let auth = async |l: &EstLabel, memo: Option<&ConnMemo>, now: &str| {
             authenticate(
                 &store,
                 l,
@@ -414,33 +414,44 @@ mod tests {
                 memo,
                 at(now),
             )
+            .await
         };
 
         // First request of a connection: verified, and remembered.
         let conn = ConnMemo::default();
-        let first = auth(&bench, Some(&conn), "2026-06-01T00:00:00Z").unwrap();
+        let first = auth(&bench, Some(&conn), "2026-06-01T00:00:00Z")
+            .await
+            .unwrap();
         assert_eq!(calls(), 1);
         // Later requests on it: the same identity, no second chain check.
-        let again = auth(&bench, Some(&conn), "2026-06-01T00:00:05Z").unwrap();
+        let again = auth(&bench, Some(&conn), "2026-06-01T00:00:05Z")
+            .await
+            .unwrap();
         assert_eq!(calls(), 1);
         assert_eq!(again.id, first.id);
         assert_eq!(again.method, EstAuth::Bootstrap);
         assert_eq!(again.leaf.as_deref(), first.leaf.as_deref());
 
         // Another connection, or none (no memo): checked again.
-        auth(&bench, Some(&ConnMemo::default()), "2026-06-01T00:00:05Z").unwrap();
-        auth(&bench, None, "2026-06-01T00:00:05Z").unwrap();
+        auth(&bench, Some(&ConnMemo::default()), "2026-06-01T00:00:05Z")
+            .await
+            .unwrap();
+        auth(&bench, None, "2026-06-01T00:00:05Z").await.unwrap();
         assert_eq!(calls(), 3);
 
         // Another label on the same connection: checked for that label.
         let other = label("other", &ca_path);
-        let o = auth(&other, Some(&conn), "2026-06-01T00:00:06Z").unwrap();
+        let o = auth(&other, Some(&conn), "2026-06-01T00:00:06Z")
+            .await
+            .unwrap();
         assert_eq!(calls(), 4);
         assert!(o.id.starts_with("other:"), "{}", o.id);
 
         // Past the leaf's notAfter the memo no longer applies: the chain is
         // checked again and refused, on the same connection.
-        let late = auth(&other, Some(&conn), "2027-01-01T00:00:01Z").unwrap_err();
+        let late = auth(&other, Some(&conn), "2027-01-01T00:00:01Z")
+            .await
+            .unwrap_err();
         assert_eq!(calls(), 5);
         assert!(
             matches!(late, EstError::Unauthenticated(_)),
@@ -449,8 +460,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_refused_chain_is_not_remembered() {
+    #[tokio::test]
+    async fn a_refused_chain_is_not_remembered() {
         let dir = tempfile::tempdir().unwrap();
         let trusted = TestCa::new("Device Maker");
         let stranger = TestCa::new("Someone Else");
@@ -469,6 +480,7 @@ mod tests {
                 Some(&conn),
                 at("2026-06-01T00:00:00Z"),
             )
+            .await
             .unwrap_err();
             assert!(matches!(e, EstError::Unauthenticated(_)), "{}", e.text());
         }

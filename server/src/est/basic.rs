@@ -160,7 +160,7 @@ impl FailureLimiter {
 
     /// One operation on the shared bucket of `label/username`; `None` when
     /// not shared or the store failed.
-    fn shared_op(
+    async fn shared_op(
         &self,
         label: &str,
         username: &str,
@@ -170,7 +170,7 @@ impl FailureLimiter {
         let now = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos())
             .unwrap_or(i64::MAX);
         let key = format!("est-basic:{}", Self::key(label, username));
-        match store.rate_bucket(&key, op, *gcra, now) {
+        match store.rate_bucket(&key, op, *gcra, now).await {
             Ok(b) => Some((b, *gcra, now)),
             Err(e) => {
                 tracing::warn!(error = %e, "EST Basic failure bucket unavailable; admitting");
@@ -180,10 +180,11 @@ impl FailureLimiter {
     }
 
     /// `Some(wait)` while `username` on `label` is locked out.
-    pub fn locked(&self, label: &str, username: &str) -> Option<Duration> {
+    pub async fn locked(&self, label: &str, username: &str) -> Option<Duration> {
         if self.shared.is_some() {
-            let (b, gcra, now) =
-                self.shared_op(label, username, ironseal_storage::BucketOp::Peek)?;
+            let (b, gcra, now) = self
+                .shared_op(label, username, ironseal_storage::BucketOp::Peek)
+                .await?;
             let over = b.over_ns(gcra, now);
             return (over > 0).then(|| Duration::from_nanos(over.unsigned_abs()));
         }
@@ -202,11 +203,13 @@ impl FailureLimiter {
 
     /// Counts one failed attempt; locks the name out once the burst is
     /// spent.
-    pub fn failed(&self, label: &str, username: &str) {
+    pub async fn failed(&self, label: &str, username: &str) {
         if self.shared.is_some() {
             // Counted even over the budget, at most one interval past it:
             // that is how long the name stays locked out.
-            let _ = self.shared_op(label, username, ironseal_storage::BucketOp::Force);
+            let _ = self
+                .shared_op(label, username, ironseal_storage::BucketOp::Force)
+                .await;
             return;
         }
         let key = Self::key(label, username);
@@ -259,35 +262,36 @@ mod tests {
         }
     }
 
-    #[test]
-    fn failures_lock_out_after_the_burst() {
+    #[tokio::test]
+    async fn failures_lock_out_after_the_burst() {
         let l = FailureLimiter::new(2, Duration::from_secs(3600));
-        assert!(l.locked("iot", "dev1").is_none());
-        l.failed("iot", "dev1");
-        l.failed("iot", "dev1");
-        assert!(l.locked("iot", "dev1").is_none(), "burst of two");
-        l.failed("iot", "dev1");
-        assert!(l.locked("iot", "dev1").is_some());
-        assert!(l.locked("iot", "dev2").is_none(), "per name");
-        assert!(l.locked("other", "dev1").is_none(), "per label");
+        assert!(l.locked("iot", "dev1").await.is_none());
+        l.failed("iot", "dev1").await;
+        l.failed("iot", "dev1").await;
+        assert!(l.locked("iot", "dev1").await.is_none(), "burst of two");
+        l.failed("iot", "dev1").await;
+        assert!(l.locked("iot", "dev1").await.is_some());
+        assert!(l.locked("iot", "dev2").await.is_none(), "per name");
+        assert!(l.locked("other", "dev1").await.is_none(), "per label");
     }
 
-    #[test]
-    fn shared_failures_lock_out_on_every_limiter_of_the_store() {
+    #[tokio::test]
+    async fn shared_failures_lock_out_on_every_limiter_of_the_store() {
         let store: std::sync::Arc<dyn ironseal_storage::Store> =
             std::sync::Arc::new(ironseal_storage::MemoryStore::new());
         let a = FailureLimiter::shared(2, Duration::from_secs(3600), store.clone());
         let b = FailureLimiter::shared(2, Duration::from_secs(3600), store);
-        a.failed("iot", "dev1");
-        b.failed("iot", "dev1");
-        assert!(a.locked("iot", "dev1").is_none(), "burst of two");
-        assert!(b.locked("iot", "dev1").is_none());
-        a.failed("iot", "dev1");
+        a.failed("iot", "dev1").await;
+        b.failed("iot", "dev1").await;
+        assert!(a.locked("iot", "dev1").await.is_none(), "burst of two");
+        assert!(b.locked("iot", "dev1").await.is_none());
+        a.failed("iot", "dev1").await;
         let wait = b
             .locked("iot", "dev1")
+            .await
             .expect("locked on the other replica");
         assert!(wait > Duration::from_secs(3000) && wait <= Duration::from_secs(3600));
-        assert!(b.locked("iot", "dev2").is_none(), "per name");
-        assert!(a.locked("other", "dev1").is_none(), "per label");
+        assert!(b.locked("iot", "dev2").await.is_none(), "per name");
+        assert!(a.locked("other", "dev1").await.is_none(), "per label");
     }
 }

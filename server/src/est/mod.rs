@@ -146,7 +146,7 @@ async fn serve(
     match op {
         Operation::CaCerts => {
             expect(&req, &Method::GET, "GET")?;
-            cacerts(state, label)
+            cacerts(state, label).await
         }
         Operation::CsrAttrs => {
             expect(&req, &Method::GET, "GET")?;
@@ -182,18 +182,18 @@ const PKCS7_CERTS_ONLY: &str = "application/pkcs7-mime; smime-type=certs-only";
 
 /// `/cacerts` (RFC 7030 §4.1): the label's issuing CA, its intermediates
 /// and the root, as a certs-only PKCS#7.
-fn cacerts(state: &AppState, label: &EstLabel) -> Result<Response<Body>, EstError> {
+async fn cacerts(state: &AppState, label: &EstLabel) -> Result<Response<Body>, EstError> {
     let cas = state.ca_set();
     let ctx = authority::Ctx {
         config: &state.config,
-        store: state.store.as_ref(),
+        store: &state.store,
         cas: &cas,
     };
     let profile = authority::resolve_profile(
         &ctx,
         &ProfileChoice::Configured(Some(label.profile.clone())),
     )?;
-    let issuer = authority::profile_issuer(&ctx, &profile, None)?;
+    let issuer = authority::profile_issuer(&ctx, &profile, None).await?;
     let mut certs: Vec<Vec<u8>> = issuer.chain_der.clone();
     if let Ok((_, root)) = der::pem::decode_vec(cas.active_root_pem.as_bytes()) {
         if !certs.contains(&root) {
@@ -285,7 +285,8 @@ async fn enroll(
         peer.as_ref().map(|p| p.0.as_slice()),
         memo,
         now,
-    );
+    )
+    .await;
     let client = match by_cert {
         Ok(c) => c,
         Err(e) if allowed.contains(&EstAuth::Basic) => {
@@ -334,7 +335,7 @@ async fn enroll(
     // A profile that requires approval: the retry with the same CSR picks
     // up the decision on the earlier request (RFC 7030 §4.2.3).
     if profile.requires_approval && !keygen {
-        if let Some(r) = earlier_decision(state, &requester, &csr_der)? {
+        if let Some(r) = earlier_decision(state, &requester, &csr_der).await? {
             return r;
         }
     }
@@ -371,10 +372,10 @@ async fn basic_client(
     label: &EstLabel,
     creds: basic::Credentials,
 ) -> Result<auth::Client, EstError> {
-    if let Some(wait) = est.failures.locked(&label.label, &creds.username) {
+    if let Some(wait) = est.failures.locked(&label.label, &creds.username).await {
         return Err(EstError::TooManyFailures(wait.as_secs().max(1)));
     }
-    let user = state.store.get_est_user(&creds.username)?;
+    let user = state.store.get_est_user(&creds.username).await?;
     let stored = user
         .filter(|u| u.is_active() && u.tenant_id == label.tenant)
         .map(|u| u.password_hash);
@@ -389,7 +390,7 @@ async fn basic_client(
     .await
     .unwrap_or(false);
     if !ok {
-        est.failures.failed(&label.label, &creds.username);
+        est.failures.failed(&label.label, &creds.username).await;
         return Err(EstError::BasicRequired(
             "wrong EST user name or password for this label".into(),
         ));
@@ -524,7 +525,7 @@ fn certs_only_response(leaf: &[u8]) -> Result<Response<Body>, EstError> {
 /// The answer for a CSR this requester already submitted under a profile
 /// that requires approval: 202 while pending, the certificate once
 /// approved and issued, the refusal once rejected. `None`: first time.
-fn earlier_decision(
+async fn earlier_decision(
     state: &AppState,
     requester: &Requester,
     csr_der: &[u8],
@@ -532,7 +533,8 @@ fn earlier_decision(
     let actor = requester.actor();
     let earlier = state
         .store
-        .list_approvals(None)?
+        .list_approvals(None)
+        .await?
         .into_iter()
         .rev()
         .find(|a| a.protocol == "est" && a.requester == actor && a.csr_der == csr_der);
@@ -546,7 +548,7 @@ fn earlier_decision(
             a.comment.as_deref().unwrap_or("no comment")
         ))),
         ApprovalStatus::Approved => match (&a.cert_serial, &a.error) {
-            (Some(serial), _) => match state.store.get_certificate(serial)? {
+            (Some(serial), _) => match state.store.get_certificate(serial).await? {
                 Some(rec) => certs_only_response(&rec.der),
                 None => Err(AuthorityError::internal("approved certificate missing").into()),
             },

@@ -85,7 +85,7 @@ pub async fn after_decision(state: &AppState, approval: &ApprovalRecord) {
     let Some(tx_id) = approval.requester.strip_prefix("scep:") else {
         return;
     };
-    let validated = match state.store.get_scep_transaction(tx_id) {
+    let validated = match state.store.get_scep_transaction(tx_id).await {
         Ok(Some(r)) => matches!(
             &r.state,
             ScepTransactionState::Held { approval_id, intune: true } if *approval_id == approval.id
@@ -100,7 +100,7 @@ pub async fn after_decision(state: &AppState, approval: &ApprovalRecord) {
         return;
     };
     let issued = match &approval.cert_serial {
-        Some(serial) => match state.store.get_certificate(serial) {
+        Some(serial) => match state.store.get_certificate(serial).await {
             Ok(Some(record)) => Some(record),
             Ok(None) => None,
             Err(e) => {

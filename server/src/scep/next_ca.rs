@@ -20,9 +20,9 @@ use crate::http::{full, text, Body};
 use crate::state::AppState;
 
 /// The successor waiting to take over from the active issuing CA.
-fn successor(state: &AppState) -> Result<Option<CaRecord>, StoreError> {
+async fn successor(state: &AppState) -> Result<Option<CaRecord>, StoreError> {
     let active = state.ca_set().active.issuer.id().to_string();
-    Ok(state.store.list_cas()?.into_iter().find(|r| {
+    Ok(state.store.list_cas().await?.into_iter().find(|r| {
         r.predecessor_id.as_deref() == Some(active.as_str())
             && r.id != active
             && r.status == CaStatus::Active
@@ -32,23 +32,17 @@ fn successor(state: &AppState) -> Result<Option<CaRecord>, StoreError> {
 
 /// Whether GetNextCACert has something to say.
 pub(super) async fn successor_waits(state: &Arc<AppState>) -> bool {
-    let st = state.clone();
-    matches!(
-        tokio::task::spawn_blocking(move || successor(&st)).await,
-        Ok(Ok(Some(_)))
-    )
+    matches!(successor(state).await, Ok(Some(_)))
 }
 
 /// GetNextCACert: the successor and its chain, signed by the RA.
 pub(super) async fn get_next_ca_cert(state: &Arc<AppState>) -> Response<Body> {
-    let st = state.clone();
-    let found = match tokio::task::spawn_blocking(move || successor(&st)).await {
-        Ok(Ok(f)) => f,
-        Ok(Err(e)) => {
+    let found = match successor(state).await {
+        Ok(f) => f,
+        Err(e) => {
             tracing::error!(error = %e, "GetNextCACert: store");
             return text(StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n");
         }
-        Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, ""),
     };
     let Some(next) = found else {
         return text(

@@ -134,10 +134,16 @@ pub async fn pki_operation(
     let Some(ra) = state.scep_ra.get() else {
         return text(StatusCode::SERVICE_UNAVAILABLE, "SCEP RA not ready\n");
     };
-    let (st, ra2) = (state.clone(), ra.clone());
-    let decoded = tokio::task::spawn_blocking(move || decode(&st, &ra2, sub.as_deref(), &body))
+    // The RA's private-key operation (decrypting the envelope) runs on a
+    // blocking thread; the checks against the store are awaited here.
+    let ra2 = ra.clone();
+    let opened = tokio::task::spawn_blocking(move || open_message(&ra2, &body))
         .await
         .unwrap_or(None);
+    let decoded = match opened {
+        Some(opened) => Some(check_enrolment(state, sub.as_deref(), opened).await),
+        None => None,
+    };
     let Some(decoded) = decoded else {
         state.metrics.inc("scep_malformed");
         return text(StatusCode::BAD_REQUEST, "not a SCEP PKIMessage\n");
@@ -152,18 +158,18 @@ pub async fn pki_operation(
             renewal_of,
             gate,
         } => enrol(state, msg, csr, cipher, entry, renewal_of, gate).await,
-        Decoded::Poll { msg, cipher } => poll(state, &msg, cipher),
+        Decoded::Poll { msg, cipher } => poll(state, &msg, cipher).await,
         Decoded::GetCert {
             msg,
             cipher,
             serial,
             issuer,
-        } => get_cert(state, &msg, cipher, &serial, &issuer),
+        } => get_cert(state, &msg, cipher, &serial, &issuer).await,
         Decoded::GetCrl {
             msg,
             cipher,
             issuer,
-        } => get_crl(state, &msg, cipher, &issuer),
+        } => get_crl(state, &msg, cipher, &issuer).await,
     };
     let ra3 = ra.clone();
     let encoded = tokio::task::spawn_blocking(move || rep.encode(&ra3)).await;
@@ -227,20 +233,45 @@ impl Answer {
     }
 }
 
-/// Verifies, decrypts and checks the challenge. `None`: not even the
-/// transaction can be read.
-fn decode(state: &AppState, ra: &Ra, sub: Option<&str>, body: &[u8]) -> Option<Decoded> {
+/// A message verified and decrypted by [`open_message`]: decoded, or an
+/// enrolment whose authentication (challenge or renewal) still needs the
+/// store ([`check_enrolment`]).
+enum Opened {
+    /// Nothing more to check.
+    Decoded(Decoded),
+    /// A PKCSReq or RenewalReq: the CSR and the cipher it came under.
+    Enrol {
+        msg: Box<PkiMessage>,
+        csr: Vec<u8>,
+        cipher: ContentCipher,
+        renewal: bool,
+    },
+}
+
+/// Verifies and decrypts (the RA's private key: call on a blocking
+/// thread). `None`: not even the transaction can be read.
+fn open_message(ra: &Ra, body: &[u8]) -> Option<Opened> {
     let msg = match PkiMessage::decode(body) {
         Ok(m) => m,
         Err(e) => {
             tracing::info!(error = %e, "SCEP message refused");
             let attrs = peek_attributes(body)?;
-            return Some(Decoded::Refuse(attrs, DigestAlg::Sha256, e.fail_info()));
+            return Some(Opened::Decoded(Decoded::Refuse(
+                attrs,
+                DigestAlg::Sha256,
+                e.fail_info(),
+            )));
         }
     };
     let attrs = msg.attributes.clone();
     let digest = msg.digest;
-    let refuse = |info| Some(Decoded::Refuse(attrs.clone(), digest, info));
+    let refuse = |info| {
+        Some(Opened::Decoded(Decoded::Refuse(
+            attrs.clone(),
+            digest,
+            info,
+        )))
+    };
     let id_len = msg.attributes.transaction_id.len();
     if id_len == 0 || id_len > MAX_TRANSACTION_ID_LEN {
         tracing::info!(len = id_len, "SCEP transactionID empty or too long");
@@ -266,10 +297,10 @@ fn decode(state: &AppState, ra: &Ra, sub: Option<&str>, body: &[u8]) -> Option<D
                 tracing::info!(error = %e, "SCEP CertPoll content is not an IssuerAndSubject");
                 return refuse(FailInfo::BadRequest);
             }
-            return Some(Decoded::Poll {
+            return Some(Opened::Decoded(Decoded::Poll {
                 msg: Box::new(msg),
                 cipher: opened.cipher,
-            });
+            }));
         }
         MessageType::GetCert | MessageType::GetCrl => {
             let ias = match parse_issuer_and_serial(&opened.content) {
@@ -281,7 +312,7 @@ fn decode(state: &AppState, ra: &Ra, sub: Option<&str>, body: &[u8]) -> Option<D
             };
             let cipher = opened.cipher;
             let msg = Box::new(msg);
-            return Some(match kind {
+            return Some(Opened::Decoded(match kind {
                 MessageType::GetCert => Decoded::GetCert {
                     msg,
                     cipher,
@@ -293,10 +324,31 @@ fn decode(state: &AppState, ra: &Ra, sub: Option<&str>, body: &[u8]) -> Option<D
                     cipher,
                     issuer: ias.issuer,
                 },
-            });
+            }));
         }
         MessageType::CertRep => return refuse(FailInfo::BadRequest),
     };
+    Some(Opened::Enrol {
+        msg: Box::new(msg),
+        csr: opened.content,
+        cipher: opened.cipher,
+        renewal,
+    })
+}
+
+/// Checks what authenticates an enrolment: the path's profile, then the
+/// renewal's signer or the challenge password (looked up in the store).
+async fn check_enrolment(state: &AppState, sub: Option<&str>, opened: Opened) -> Decoded {
+    let (msg, csr, cipher, renewal) = match opened {
+        Opened::Decoded(d) => return d,
+        Opened::Enrol {
+            msg,
+            csr,
+            cipher,
+            renewal,
+        } => (msg, csr, cipher, renewal),
+    };
+    let refuse = |info| Decoded::Refuse(msg.attributes.clone(), msg.digest, info);
     let Some(entry) = state.config.scep.for_path(sub) else {
         tracing::info!("SCEP enrolment on /scep with no [[scep.profiles]] configured");
         return refuse(FailInfo::BadRequest);
@@ -304,26 +356,26 @@ fn decode(state: &AppState, ra: &Ra, sub: Option<&str>, body: &[u8]) -> Option<D
     if renewal {
         // RFC 8894 §3.3.1.2: signed with the existing certificate, which
         // authenticates the client instead of a challenge.
-        return match renewal_check(state, &msg, &opened.content) {
-            Ok(serial) => Some(Decoded::Enrol {
-                msg: Box::new(msg),
-                csr: opened.content,
-                cipher: opened.cipher,
+        return match renewal_check(state, &msg, &csr).await {
+            Ok(serial) => Decoded::Enrol {
+                msg,
+                csr,
+                cipher,
                 entry: entry.clone(),
                 renewal_of: Some(serial),
                 gate: Gate::Open,
-            }),
+            },
             Err(info) => refuse(info),
         };
     }
-    let given = match challenge_password(&opened.content) {
+    let given = match challenge_password(&csr) {
         Ok(c) => c.unwrap_or_default(),
         Err(e) => {
             tracing::info!(error = %e, "SCEP CSR refused");
             return refuse(e.fail_info());
         }
     };
-    let gate = match challenge_gate(state, entry, &given) {
+    let gate = match challenge_gate(state, entry, &given).await {
         Ok(g) => g,
         Err(why) => {
             tracing::info!(path = %entry.path, %why, "SCEP challenge password refused");
@@ -331,20 +383,24 @@ fn decode(state: &AppState, ra: &Ra, sub: Option<&str>, body: &[u8]) -> Option<D
             return refuse(FailInfo::BadRequest);
         }
     };
-    Some(Decoded::Enrol {
-        msg: Box::new(msg),
-        csr: opened.content,
-        cipher: opened.cipher,
+    Decoded::Enrol {
+        msg,
+        csr,
+        cipher,
         entry: entry.clone(),
         renewal_of: None,
         gate,
-    })
+    }
 }
 
 /// Checks a PKCSReq's challenge password against what the path accepts
 /// (`challenge_kind`); a one-time challenge is only looked up here and
 /// redeemed once the transaction is claimed.
-fn challenge_gate(state: &AppState, entry: &ScepProfile, given: &str) -> Result<Gate, String> {
+async fn challenge_gate(
+    state: &AppState,
+    entry: &ScepProfile,
+    given: &str,
+) -> Result<Gate, String> {
     let kind = entry.challenge_kind;
     if kind == ChallengeKind::Intune {
         return match given.is_empty() {
@@ -362,6 +418,7 @@ fn challenge_gate(state: &AppState, entry: &ScepProfile, given: &str) -> Result<
     let record = state
         .store
         .get_scep_challenge(&hash)
+        .await
         .map_err(|e| format!("store: {e}"))?
         .ok_or_else(|| super::dynamic::Refusal::Unknown.to_string())?;
     let tenant = super::dynamic::check(
@@ -379,12 +436,12 @@ fn challenge_gate(state: &AppState, entry: &ScepProfile, given: &str) -> Result<
 /// its subject. Answers the signer's serial (lowercase hex). Refusals:
 /// badCertId for an unknown, expired or revoked certificate, badRequest
 /// for a changed subject.
-fn renewal_check(state: &AppState, msg: &PkiMessage, csr: &[u8]) -> Result<String, FailInfo> {
+async fn renewal_check(state: &AppState, msg: &PkiMessage, csr: &[u8]) -> Result<String, FailInfo> {
     use der::Decode;
     let serial = ironseal_ca_core::cert::cert_serial(&msg.signer_cert_der)
         .map_err(|_| FailInfo::BadCertId)?
         .to_hex();
-    let record = match state.store.get_certificate(&serial) {
+    let record = match state.store.get_certificate(&serial).await {
         Ok(Some(r)) if r.der == msg.signer_cert_der => r,
         Ok(_) => {
             tracing::info!(%serial, "SCEP renewal signed by a certificate we did not issue");
@@ -439,14 +496,14 @@ fn success(msg: &PkiMessage, cipher: ContentCipher, certs: Vec<Vec<u8>>) -> Answ
 
 /// The answer for a transaction that exists: its certificate, PENDING,
 /// or FAILURE (badRequest) with the reason logged.
-fn answer_standing(
+async fn answer_standing(
     state: &Arc<AppState>,
     record: &ironseal_storage::ScepTransactionRecord,
     msg: &PkiMessage,
     cipher: ContentCipher,
 ) -> Answer {
     let (attrs, digest) = (msg.attributes.clone(), msg.digest);
-    match transaction::standing(state, record) {
+    match transaction::standing(state, record).await {
         Ok(Standing::Issued(cert)) => success(msg, cipher, vec![cert]),
         Ok(Standing::Pending) => Answer::Pending(attrs, digest),
         Ok(Standing::Failed(why)) => {
@@ -483,13 +540,14 @@ async fn enrol(
         &key,
         renewal_of.as_deref(),
         now,
-    );
+    )
+    .await;
     let claim = match claimed {
         Ok(Claim::New(c)) => c,
         Ok(Claim::Existing(r)) => {
             state.metrics.inc("scep_retries_answered");
             tracing::info!(transaction = %attrs.transaction_id, "SCEP request retried; answering from the transaction record");
-            return answer_standing(state, &r, &msg, cipher);
+            return answer_standing(state, &r, &msg, cipher).await;
         }
         Ok(Claim::Replayed) => {
             state.metrics.inc("scep_transactions_replayed");
@@ -511,7 +569,7 @@ async fn enrol(
         }
         Ok(GatePassed::Intune(client)) => Some(client),
         Err(info) => {
-            if let Err(e) = transaction::settle(state.store.as_ref(), &claim, None) {
+            if let Err(e) = transaction::settle(state.store.as_ref(), &claim, None).await {
                 tracing::error!(error = %e, "SCEP transaction claim not released");
             }
             return Answer::Fail(attrs, digest, info);
@@ -577,8 +635,8 @@ async fn enrol(
     };
     let settled = match outcome {
         Settle::Done => Ok(()),
-        Settle::To(s) => transaction::settle(state.store.as_ref(), &claim, Some(s)),
-        Settle::Release => transaction::settle(state.store.as_ref(), &claim, None),
+        Settle::To(s) => transaction::settle(state.store.as_ref(), &claim, Some(s)).await,
+        Settle::Release => transaction::settle(state.store.as_ref(), &claim, None).await,
     };
     if let Err(e) = settled {
         tracing::error!(error = %e, "SCEP transaction record not written");
@@ -621,7 +679,7 @@ async fn passed_gate(
         Gate::Open => Ok(GatePassed::Open),
         Gate::Dynamic { hash, tenant } => {
             let now = time::OffsetDateTime::now_utc();
-            match state.store.redeem_scep_challenge(hash, now) {
+            match state.store.redeem_scep_challenge(hash, now).await {
                 Ok(Some(_)) => {
                     state.metrics.inc("scep_challenges_redeemed");
                     Ok(GatePassed::Tenant(tenant.clone()))
@@ -645,11 +703,15 @@ async fn passed_gate(
 
 /// CertPoll (RFC 8894 §3.3.3): the transaction must exist and be polled
 /// with the key that started it; badCertId otherwise.
-fn poll(state: &Arc<AppState>, msg: &PkiMessage, cipher: ContentCipher) -> Answer {
+async fn poll(state: &Arc<AppState>, msg: &PkiMessage, cipher: ContentCipher) -> Answer {
     let (attrs, digest) = (msg.attributes.clone(), msg.digest);
-    match state.store.get_scep_transaction(&attrs.transaction_id) {
+    match state
+        .store
+        .get_scep_transaction(&attrs.transaction_id)
+        .await
+    {
         Ok(Some(r)) if r.signer_key == transaction::signer_key(msg) => {
-            answer_standing(state, &r, msg, cipher)
+            answer_standing(state, &r, msg, cipher).await
         }
         Ok(_) => {
             tracing::info!(transaction = %attrs.transaction_id, "SCEP CertPoll for an unknown transaction or by another key");
@@ -673,7 +735,7 @@ fn ca_named(state: &AppState, issuer: &Name) -> Option<String> {
 
 /// GetCert (RFC 8894 §3.3.4): a certificate we issued, by issuer and
 /// serial; badCertId when there is none.
-fn get_cert(
+async fn get_cert(
     state: &Arc<AppState>,
     msg: &PkiMessage,
     cipher: ContentCipher,
@@ -681,7 +743,7 @@ fn get_cert(
     issuer: &Name,
 ) -> Answer {
     let (attrs, digest) = (msg.attributes.clone(), msg.digest);
-    let record = state.store.get_certificate(serial);
+    let record = state.store.get_certificate(serial).await;
     match (record, ca_named(state, issuer)) {
         (Ok(Some(c)), Some(ca)) if c.issuer_id == ca => success(msg, cipher, vec![c.der]),
         (Err(e), _) => {
@@ -694,7 +756,7 @@ fn get_cert(
 
 /// GetCRL (RFC 8894 §3.3.5): the current full CRL of the named issuer;
 /// badCertId when the issuer is not one of ours.
-fn get_crl(
+async fn get_crl(
     state: &Arc<AppState>,
     msg: &PkiMessage,
     cipher: ContentCipher,
@@ -704,7 +766,7 @@ fn get_crl(
     let Some(ca_id) = ca_named(state, issuer) else {
         return Answer::Fail(attrs, digest, FailInfo::BadCertId);
     };
-    match crate::crl::current(state, &ca_id, crate::crl::Part::Full) {
+    match crate::crl::current(state, &ca_id, crate::crl::Part::Full).await {
         Ok(crl) => Answer::Success {
             attrs,
             digest,

@@ -36,15 +36,15 @@ pub const MAX_BATCHES: usize = 100;
 
 /// Removes the finished transaction records written before
 /// `now - retention`; returns how many.
-pub fn run(state: &AppState, now: OffsetDateTime) -> Result<u64, StoreError> {
+pub async fn run(state: &AppState, now: OffsetDateTime) -> Result<u64, StoreError> {
     let Some(keep) = state.config.scep.transaction_retention else {
         return Ok(0);
     };
     let started = Instant::now();
     let before = now - keep;
-    let purged = purge_finished(state.store.as_ref(), before, now)?;
+    let purged = purge_finished(state.store.as_ref(), before, now).await?;
     state.metrics.add("scep_transactions_purged", purged);
-    let challenges = purge_expired_challenges(state.store.as_ref(), before)?;
+    let challenges = purge_expired_challenges(state.store.as_ref(), before).await?;
     state.metrics.add("scep_challenges_purged", challenges);
     if challenges > 0 {
         tracing::info!(
@@ -54,7 +54,7 @@ pub fn run(state: &AppState, now: OffsetDateTime) -> Result<u64, StoreError> {
         );
     }
     if purged > 0 {
-        state.store.flush()?;
+        state.durable_store().await?;
         tracing::info!(
             transactions = purged,
             written_before = %before,
@@ -67,7 +67,7 @@ pub fn run(state: &AppState, now: OffsetDateTime) -> Result<u64, StoreError> {
 
 /// Removes the records written before `before` whose round is over at
 /// `now`; returns how many.
-pub fn purge_finished(
+pub async fn purge_finished(
     store: &dyn Store,
     before: OffsetDateTime,
     now: OffsetDateTime,
@@ -75,9 +75,13 @@ pub fn purge_finished(
     let mut after: Option<String> = None;
     let mut purged = 0u64;
     for _ in 0..MAX_BATCHES {
-        let page = store.scep_transactions_before(before, after.as_deref(), BATCH)?;
+        let page = store
+            .scep_transactions_before(before, after.as_deref(), BATCH)
+            .await?;
         for r in &page {
-            if transaction::is_finished(store, r, now)? && store.delete_scep_transaction(r)? {
+            if transaction::is_finished(store, r, now).await?
+                && store.delete_scep_transaction(r).await?
+            {
                 purged += 1;
             }
         }
@@ -91,13 +95,13 @@ pub fn purge_finished(
 
 /// Removes the one-time challenges that expired before `before`;
 /// returns how many.
-pub fn purge_expired_challenges(
+pub async fn purge_expired_challenges(
     store: &dyn Store,
     before: OffsetDateTime,
 ) -> Result<u64, StoreError> {
     let mut purged = 0u64;
-    for c in store.list_scep_challenges(None)? {
-        if c.expires_at < before && store.remove_scep_challenge(&c.challenge_hash)? {
+    for c in store.list_scep_challenges(None).await? {
+        if c.expires_at < before && store.remove_scep_challenge(&c.challenge_hash).await? {
             purged += 1;
         }
     }
@@ -116,7 +120,7 @@ mod tests {
 
     const T0: OffsetDateTime = time::macros::datetime!(2026-12-01 00:00 UTC);
 
-    fn tx(store: &MemoryStore, id: &str, state: ScepTransactionState, at: OffsetDateTime) {
+    async fn tx(store: &MemoryStore, id: &str, state: ScepTransactionState, at: OffsetDateTime) {
         let r = ScepTransactionRecord {
             transaction_id: id.into(),
             request: format!("req-{id}"),
@@ -124,10 +128,10 @@ mod tests {
             state,
             updated_at: at,
         };
-        assert!(store.put_scep_transaction(&r, None).unwrap());
+        assert!(store.put_scep_transaction(&r, None).await.unwrap());
     }
 
-    fn cert(store: &MemoryStore, serial: &str, not_after: OffsetDateTime, revoked: bool) {
+    async fn cert(store: &MemoryStore, serial: &str, not_after: OffsetDateTime, revoked: bool) {
         store
             .insert_certificate(&CertificateRecord {
                 serial: serial.into(),
@@ -147,10 +151,11 @@ mod tests {
                 renew_early: false,
                 origin: Default::default(),
             })
+            .await
             .unwrap();
     }
 
-    fn approval(store: &MemoryStore, id: &str, status: ApprovalStatus) {
+    async fn approval(store: &MemoryStore, id: &str, status: ApprovalStatus) {
         store
             .create_approval(&ApprovalRecord {
                 id: id.into(),
@@ -169,11 +174,15 @@ mod tests {
                 cert_serial: None,
                 error: None,
             })
+            .await
             .unwrap();
         if status != ApprovalStatus::Pending {
-            let mut a = store.get_approval(id).unwrap().unwrap();
+            let mut a = store.get_approval(id).await.unwrap().unwrap();
             a.status = status;
-            assert!(store.update_approval(&a, ApprovalStatus::Pending).unwrap());
+            assert!(store
+                .update_approval(&a, ApprovalStatus::Pending)
+                .await
+                .unwrap());
         }
     }
 
@@ -193,59 +202,65 @@ mod tests {
     /// Only old records whose round is over go; an open round stays
     /// however old, because its record is what prevents a second
     /// certificate for the transaction.
-    #[test]
-    fn only_old_finished_rounds_are_purged() {
+    #[tokio::test]
+    async fn only_old_finished_rounds_are_purged() {
         let s = MemoryStore::new();
         let now = T0 + Duration::days(400);
         let old = T0;
-        cert(&s, "0a", now + Duration::days(30), false); // still valid
-        cert(&s, "0b", T0 + Duration::days(30), false); // expired
-        cert(&s, "0c", now + Duration::days(30), true); // revoked
-        approval(&s, "ap-pending", ApprovalStatus::Pending);
-        approval(&s, "ap-rejected", ApprovalStatus::Rejected);
-        tx(&s, "valid", issued("0a"), old);
-        tx(&s, "expired", issued("0b"), old);
-        tx(&s, "revoked", issued("0c"), old);
-        tx(&s, "waiting", held("ap-pending"), old);
-        tx(&s, "rejected", held("ap-rejected"), old);
-        tx(&s, "stale", ScepTransactionState::InFlight, old);
-        tx(&s, "recent", issued("0b"), now - Duration::hours(1));
+        cert(&s, "0a", now + Duration::days(30), false).await; // still valid
+        cert(&s, "0b", T0 + Duration::days(30), false).await; // expired
+        cert(&s, "0c", now + Duration::days(30), true).await; // revoked
+        approval(&s, "ap-pending", ApprovalStatus::Pending).await;
+        approval(&s, "ap-rejected", ApprovalStatus::Rejected).await;
+        tx(&s, "valid", issued("0a"), old).await;
+        tx(&s, "expired", issued("0b"), old).await;
+        tx(&s, "revoked", issued("0c"), old).await;
+        tx(&s, "waiting", held("ap-pending"), old).await;
+        tx(&s, "rejected", held("ap-rejected"), old).await;
+        tx(&s, "stale", ScepTransactionState::InFlight, old).await;
+        tx(&s, "recent", issued("0b"), now - Duration::hours(1)).await;
 
         let before = now - Duration::hours(720);
-        assert_eq!(purge_finished(&s, before, now).unwrap(), 4);
-        let kept = |id: &str| s.get_scep_transaction(id).unwrap().is_some();
-        assert!(kept("valid"), "a valid certificate's transaction stays");
-        assert!(kept("waiting"), "a request waiting for approval stays");
-        assert!(kept("recent"), "younger than the retention");
+        assert_eq!(purge_finished(&s, before, now).await.unwrap(), 4);
+        let kept = async |id: &str| s.get_scep_transaction(id).await.unwrap().is_some();
+        assert!(
+            kept("valid").await,
+            "a valid certificate's transaction stays"
+        );
+        assert!(
+            kept("waiting").await,
+            "a request waiting for approval stays"
+        );
+        assert!(kept("recent").await, "younger than the retention");
         for gone in ["expired", "revoked", "rejected", "stale"] {
-            assert!(!kept(gone), "{gone} should be purged");
+            assert!(!kept(gone).await, "{gone} should be purged");
         }
         // Idempotent.
-        assert_eq!(purge_finished(&s, before, now).unwrap(), 0);
+        assert_eq!(purge_finished(&s, before, now).await.unwrap(), 0);
     }
 
     /// More candidates than one page: the cursor moves past records that
     /// stay, so later pages are reached.
-    #[test]
-    fn pages_continue_past_records_that_stay() {
+    #[tokio::test]
+    async fn pages_continue_past_records_that_stay() {
         let s = MemoryStore::new();
         let now = T0 + Duration::days(400);
-        cert(&s, "0a", now + Duration::days(30), false);
+        cert(&s, "0a", now + Duration::days(30), false).await;
         for i in 0..BATCH {
-            tx(&s, &format!("a{i:05}"), issued("0a"), T0);
+            tx(&s, &format!("a{i:05}"), issued("0a"), T0).await;
         }
-        tx(&s, "z-stale", ScepTransactionState::InFlight, T0);
-        assert_eq!(purge_finished(&s, now, now).unwrap(), 1);
-        assert!(s.get_scep_transaction("z-stale").unwrap().is_none());
+        tx(&s, "z-stale", ScepTransactionState::InFlight, T0).await;
+        assert_eq!(purge_finished(&s, now, now).await.unwrap(), 1);
+        assert!(s.get_scep_transaction("z-stale").await.unwrap().is_none());
     }
 
     /// Challenges that expired before the cutoff go, redeemed or not;
     /// later ones stay.
-    #[test]
-    fn expired_challenges_are_purged() {
+    #[tokio::test]
+    async fn expired_challenges_are_purged() {
         use ironseal_storage::ScepChallengeRecord;
         let s = MemoryStore::new();
-        let add = |hash: &str, expires: OffsetDateTime, redeemed: bool| {
+        let add = async |hash: &str, expires: OffsetDateTime, redeemed: bool| {
             s.create_scep_challenge(&ScepChallengeRecord {
                 challenge_hash: hash.into(),
                 id: format!("sc_{hash}"),
@@ -256,20 +271,22 @@ mod tests {
                 expires_at: expires,
                 redeemed_at: redeemed.then_some(T0),
             })
+            .await
             .unwrap();
         };
-        add("old-unused", T0 + Duration::hours(1), false);
-        add("old-redeemed", T0 + Duration::hours(1), true);
-        add("young", T0 + Duration::days(40), false);
+        add("old-unused", T0 + Duration::hours(1), false).await;
+        add("old-redeemed", T0 + Duration::hours(1), true).await;
+        add("young", T0 + Duration::days(40), false).await;
         let before = T0 + Duration::days(30);
-        assert_eq!(purge_expired_challenges(&s, before).unwrap(), 2);
+        assert_eq!(purge_expired_challenges(&s, before).await.unwrap(), 2);
         let left: Vec<String> = s
             .list_scep_challenges(None)
+            .await
             .unwrap()
             .into_iter()
             .map(|c| c.challenge_hash)
             .collect();
         assert_eq!(left, ["young"]);
-        assert_eq!(purge_expired_challenges(&s, before).unwrap(), 0);
+        assert_eq!(purge_expired_challenges(&s, before).await.unwrap(), 0);
     }
 }

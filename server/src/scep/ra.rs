@@ -114,8 +114,13 @@ fn encode(cert: &[u8], sealed: &[u8]) -> Result<Vec<u8>, RaError> {
 
 /// The RA in the store, if any: `Ok(None)` when there is none,
 /// `Ok(Some(None))` when the stored one is unusable.
-fn load_stored(state: &AppState) -> Result<Option<Option<Ra>>, RaError> {
-    let Some(rec) = state.store.get_setting(settings::SCEP_RA).map_err(err)? else {
+async fn load_stored(state: &AppState) -> Result<Option<Option<Ra>>, RaError> {
+    let Some(rec) = state
+        .store
+        .get_setting(settings::SCEP_RA)
+        .await
+        .map_err(err)?
+    else {
         return Ok(None);
     };
     let stored: StoredRa = serde_json::from_slice(&rec.value).map_err(err)?;
@@ -126,7 +131,7 @@ fn load_stored(state: &AppState) -> Result<Option<Option<Ra>>, RaError> {
 
 /// Imports an older data directory's RA files into the store if it has
 /// no RA yet (another replica's wins), then renames them `*.imported`.
-fn import_files(state: &AppState) -> Result<(), RaError> {
+async fn import_files(state: &AppState) -> Result<(), RaError> {
     let (cert_path, key_path) = paths(&state.config);
     let (Ok(cert), Ok(sealed)) = (std::fs::read(&cert_path), std::fs::read(&key_path)) else {
         return Ok(());
@@ -135,6 +140,7 @@ fn import_files(state: &AppState) -> Result<(), RaError> {
         && state
             .store
             .put_setting(settings::SCEP_RA, &encode(&cert, &sealed)?, None)
+            .await
             .map_err(err)?
             .is_some()
     {
@@ -156,14 +162,14 @@ fn put(state: &AppState, ra: Ra) {
 /// (importing older files first), issues a new one when none is stored or
 /// two thirds of its life have passed. Returns whether this process's
 /// certificate became the stored one.
-pub fn ensure(state: &AppState, now: OffsetDateTime) -> Result<bool, RaError> {
+pub async fn ensure(state: &AppState, now: OffsetDateTime) -> Result<bool, RaError> {
     if !state.config.scep.enabled {
         return Ok(false);
     }
-    let mut stored = load_stored(state)?;
+    let mut stored = load_stored(state).await?;
     if stored.is_none() {
-        import_files(state)?;
-        stored = load_stored(state)?;
+        import_files(state).await?;
+        stored = load_stored(state).await?;
     }
     let expected = match &stored {
         None => None,
@@ -173,6 +179,7 @@ pub fn ensure(state: &AppState, now: OffsetDateTime) -> Result<bool, RaError> {
                 state
                     .store
                     .get_setting(settings::SCEP_RA)
+                    .await
                     .map_err(err)?
                     .map_or(0, |r| r.version),
             )
@@ -195,11 +202,12 @@ pub fn ensure(state: &AppState, now: OffsetDateTime) -> Result<bool, RaError> {
             Some(c.version)
         }
     };
-    let (ra, cert, sealed) = issue(state, now)?;
+    let (ra, cert, sealed) = issue(state, now).await?;
     let issuer = state.ca_set().active.issuer.id().to_string();
     match state
         .store
         .put_setting(settings::SCEP_RA, &encode(&cert, &sealed)?, expected)
+        .await
         .map_err(err)?
     {
         Some(version) => {
@@ -210,7 +218,7 @@ pub fn ensure(state: &AppState, now: OffsetDateTime) -> Result<bool, RaError> {
         None => {
             // Another replica stored its RA first: use that one.
             tracing::info!("another replica stored a new SCEP RA certificate first; using it");
-            reload(state)?;
+            reload(state).await?;
             Ok(false)
         }
     }
@@ -218,11 +226,11 @@ pub fn ensure(state: &AppState, now: OffsetDateTime) -> Result<bool, RaError> {
 
 /// Loads the stored RA if it differs from the one in use (the change poll
 /// calls this when settings changed). Never issues.
-pub fn reload(state: &AppState) -> Result<(), RaError> {
+pub async fn reload(state: &AppState) -> Result<(), RaError> {
     if !state.config.scep.enabled {
         return Ok(());
     }
-    if let Some(Some(ra)) = load_stored(state)? {
+    if let Some(Some(ra)) = load_stored(state).await? {
         if state
             .scep_ra
             .get()
@@ -234,8 +242,9 @@ pub fn reload(state: &AppState) -> Result<(), RaError> {
     Ok(())
 }
 
-/// Issues a new RA certificate; returns it with its DER and sealed key.
-fn issue(state: &AppState, now: OffsetDateTime) -> Result<(Ra, Vec<u8>, Vec<u8>), RaError> {
+/// A new RSA-2048 RA key (PKCS#8, wiped when dropped) and its PKCS#10
+/// request. Slow (RSA key generation): call on a blocking thread.
+fn new_key_and_request() -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), RaError> {
     let key = KeyPair::generate(KeySize::Rsa2048).map_err(err)?;
     // Wiped when dropped (the signer's copy is wiped with it, see below).
     let pkcs8 = zeroize::Zeroizing::new(
@@ -255,12 +264,20 @@ fn issue(state: &AppState, now: OffsetDateTime) -> Result<(Ra, Vec<u8>, Vec<u8>)
         .distinguished_name
         .push(rcgen::DnType::CommonName, "ironseal SCEP RA");
     let csr = params.serialize_request(&signer).map_err(err)?;
+    Ok((pkcs8, csr.der().to_vec()))
+}
+
+/// Issues a new RA certificate; returns it with its DER and sealed key.
+async fn issue(state: &AppState, now: OffsetDateTime) -> Result<(Ra, Vec<u8>, Vec<u8>), RaError> {
+    let (pkcs8, csr_der) = tokio::task::spawn_blocking(new_key_and_request)
+        .await
+        .map_err(err)??;
 
     let cas = state.ca_set();
     let issuer = &cas.active.issuer;
     let mut req = IssuanceRequest::new(
         Requester::Server(ServerPurpose::ScepRa),
-        csr.der().to_vec(),
+        csr_der,
         Vec::new(),
     );
     req.profile = ProfileChoice::Builtin(Box::new(Profile {
@@ -284,10 +301,11 @@ fn issue(state: &AppState, now: OffsetDateTime) -> Result<(Ra, Vec<u8>, Vec<u8>)
     req.signing_ca = Some(issuer.id().to_string());
     let ctx = authority::Ctx {
         config: &state.config,
-        store: state.store.as_ref(),
+        store: &state.store,
         cas: &cas,
     };
-    let issued = authority::issue_blocking(&ctx, &req, now)
+    let issued = authority::issue_own(&ctx, &req, now)
+        .await
         .map_err(err)?
         .record;
 

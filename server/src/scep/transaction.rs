@@ -84,7 +84,7 @@ pub enum Standing {
 /// Claims transactionID `id` for a request with digest `request`.
 /// `renewal_of` is the serial of a RenewalReq's (already checked) signer
 /// certificate.
-pub fn claim(
+pub async fn claim(
     store: &dyn Store,
     id: &str,
     request: &str,
@@ -100,14 +100,14 @@ pub fn claim(
         updated_at: now,
     };
     for _ in 0..CLAIM_ATTEMPTS {
-        let stored = store.get_scep_transaction(id)?;
+        let stored = store.get_scep_transaction(id).await?;
         let take_over = match &stored {
             None => true,
             Some(r) if r.request == request => {
                 r.state == ScepTransactionState::InFlight && now - r.updated_at > STALE_IN_FLIGHT
             }
             Some(r) => {
-                if !round_is_over(store, r, renewal_of, now)? {
+                if !round_is_over(store, r, renewal_of, now).await? {
                     return Ok(Claim::Replayed);
                 }
                 true
@@ -119,7 +119,7 @@ pub fn claim(
                 return Ok(Claim::Existing(r));
             }
         }
-        if store.put_scep_transaction(&fresh, stored.as_ref())? {
+        if store.put_scep_transaction(&fresh, stored.as_ref()).await? {
             return Ok(Claim::New(fresh));
         }
     }
@@ -131,19 +131,19 @@ pub fn claim(
 /// Whether a transaction's round is over, so that its record no longer
 /// stands between a client and a second certificate: what the retention
 /// purge (`scep::purge`) requires before it removes a record.
-pub fn is_finished(
+pub async fn is_finished(
     store: &dyn Store,
     r: &ScepTransactionRecord,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
-    round_is_over(store, r, None, now)
+    round_is_over(store, r, None, now).await
 }
 
 /// Whether a transaction may start a new round with another request:
 /// its certificate is being renewed by a RenewalReq signed with it, has
 /// expired or was revoked; its approval was rejected or failed; or its
 /// in-flight claim went stale.
-fn round_is_over(
+async fn round_is_over(
     store: &dyn Store,
     r: &ScepTransactionRecord,
     renewal_of: Option<&str>,
@@ -153,26 +153,28 @@ fn round_is_over(
         ScepTransactionState::InFlight => now - r.updated_at > STALE_IN_FLIGHT,
         ScepTransactionState::Issued { serial } => {
             renewal_of == Some(serial.as_str())
-                || match store.get_certificate(serial)? {
+                || match store.get_certificate(serial).await? {
                     Some(c) => c.revocation.is_some() || c.not_after <= now,
                     None => true,
                 }
         }
-        ScepTransactionState::Held { approval_id, .. } => match store.get_approval(approval_id)? {
-            Some(a) => match a.status {
-                ApprovalStatus::Pending => false,
-                ApprovalStatus::Rejected => true,
-                ApprovalStatus::Approved => a.error.is_some(),
-            },
-            None => true,
-        },
+        ScepTransactionState::Held { approval_id, .. } => {
+            match store.get_approval(approval_id).await? {
+                Some(a) => match a.status {
+                    ApprovalStatus::Pending => false,
+                    ApprovalStatus::Rejected => true,
+                    ApprovalStatus::Approved => a.error.is_some(),
+                },
+                None => true,
+            }
+        }
     })
 }
 
 /// Records how a claimed transaction ended: issued, held, or (`None`)
 /// failed, which removes the claim so that a corrected request may use
 /// the transactionID.
-pub fn settle(
+pub async fn settle(
     store: &dyn Store,
     claim: &ScepTransactionRecord,
     outcome: Option<ScepTransactionState>,
@@ -182,10 +184,10 @@ pub fn settle(
             let mut done = claim.clone();
             done.state = state;
             done.updated_at = OffsetDateTime::now_utc();
-            store.put_scep_transaction(&done, Some(claim))?;
+            store.put_scep_transaction(&done, Some(claim)).await?;
         }
         None => {
-            store.delete_scep_transaction(claim)?;
+            store.delete_scep_transaction(claim).await?;
         }
     }
     Ok(())
@@ -193,21 +195,16 @@ pub fn settle(
 
 /// Where an existing transaction stands now. A held request whose
 /// approval issued a certificate is recorded as issued.
-pub fn standing(state: &Arc<AppState>, r: &ScepTransactionRecord) -> Result<Standing, StoreError> {
+pub async fn standing(
+    state: &Arc<AppState>,
+    r: &ScepTransactionRecord,
+) -> Result<Standing, StoreError> {
     let store = state.store.as_ref();
-    let issued = |serial: &str| -> Result<Standing, StoreError> {
-        match store.get_certificate(serial)? {
-            Some(c) => Ok(Standing::Issued(c.der)),
-            None => Ok(Standing::Failed(format!(
-                "certificate {serial} is not in the store"
-            ))),
-        }
-    };
     match &r.state {
         ScepTransactionState::InFlight => Ok(Standing::Pending),
-        ScepTransactionState::Issued { serial } => issued(serial),
+        ScepTransactionState::Issued { serial } => issued(store, serial).await,
         ScepTransactionState::Held { approval_id, .. } => {
-            let Some(a) = store.get_approval(approval_id)? else {
+            let Some(a) = store.get_approval(approval_id).await? else {
                 return Ok(Standing::Failed("the approval no longer exists".into()));
             };
             match (a.status, &a.cert_serial, &a.error) {
@@ -225,12 +222,22 @@ pub fn standing(state: &Arc<AppState>, r: &ScepTransactionRecord) -> Result<Stan
                     };
                     done.updated_at = OffsetDateTime::now_utc();
                     // Best effort: a concurrent poll may have done it.
-                    store.put_scep_transaction(&done, Some(r))?;
-                    issued(serial)
+                    store.put_scep_transaction(&done, Some(r)).await?;
+                    issued(store, serial).await
                 }
                 (ApprovalStatus::Approved, None, Some(e)) => Ok(Standing::Failed(e.clone())),
             }
         }
+    }
+}
+
+/// The standing of a transaction that issued `serial`.
+async fn issued(store: &dyn Store, serial: &str) -> Result<Standing, StoreError> {
+    match store.get_certificate(serial).await? {
+        Some(c) => Ok(Standing::Issued(c.der)),
+        None => Ok(Standing::Failed(format!(
+            "certificate {serial} is not in the store"
+        ))),
     }
 }
 
@@ -242,45 +249,45 @@ mod tests {
 
     const T0: OffsetDateTime = time::macros::datetime!(2026-12-01 00:00 UTC);
 
-    #[test]
-    fn the_same_request_is_existing_another_is_replayed() {
+    #[tokio::test]
+    async fn the_same_request_is_existing_another_is_replayed() {
         let s = MemoryStore::new();
-        let Claim::New(c) = claim(&s, "t", "r1", "k", None, T0).unwrap() else {
+        let Claim::New(c) = claim(&s, "t", "r1", "k", None, T0).await.unwrap() else {
             panic!("first claim")
         };
         assert!(matches!(
-            claim(&s, "t", "r1", "k", None, T0).unwrap(),
+            claim(&s, "t", "r1", "k", None, T0).await.unwrap(),
             Claim::Existing(ref e) if *e == c
         ));
         assert!(matches!(
-            claim(&s, "t", "r2", "k", None, T0).unwrap(),
+            claim(&s, "t", "r2", "k", None, T0).await.unwrap(),
             Claim::Replayed
         ));
         // A stale in-flight claim is taken over by either request.
         let later = T0 + Duration::minutes(3);
         assert!(matches!(
-            claim(&s, "t", "r2", "k", None, later).unwrap(),
+            claim(&s, "t", "r2", "k", None, later).await.unwrap(),
             Claim::New(_)
         ));
     }
 
-    #[test]
-    fn a_failed_issuance_frees_the_transaction_id() {
+    #[tokio::test]
+    async fn a_failed_issuance_frees_the_transaction_id() {
         let s = MemoryStore::new();
-        let Claim::New(c) = claim(&s, "t", "r1", "k", None, T0).unwrap() else {
+        let Claim::New(c) = claim(&s, "t", "r1", "k", None, T0).await.unwrap() else {
             panic!("first claim")
         };
-        settle(&s, &c, None).unwrap();
+        settle(&s, &c, None).await.unwrap();
         assert!(matches!(
-            claim(&s, "t", "r2", "k", None, T0).unwrap(),
+            claim(&s, "t", "r2", "k", None, T0).await.unwrap(),
             Claim::New(_)
         ));
     }
 
-    #[test]
-    fn a_renewal_with_the_issued_certificate_reopens_the_round() {
+    #[tokio::test]
+    async fn a_renewal_with_the_issued_certificate_reopens_the_round() {
         let s = MemoryStore::new();
-        let Claim::New(c) = claim(&s, "t", "r1", "k", None, T0).unwrap() else {
+        let Claim::New(c) = claim(&s, "t", "r1", "k", None, T0).await.unwrap() else {
             panic!("first claim")
         };
         settle(
@@ -290,11 +297,12 @@ mod tests {
                 serial: "0a".into(),
             }),
         )
+        .await
         .unwrap();
         // (A different request while the certificate is valid is refused:
         // proved end to end in conformance/tests/scep.rs.)
         assert!(matches!(
-            claim(&s, "t", "r2", "k", Some("0a"), T0).unwrap(),
+            claim(&s, "t", "r2", "k", Some("0a"), T0).await.unwrap(),
             Claim::New(_)
         ));
     }

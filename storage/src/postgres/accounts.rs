@@ -1,10 +1,9 @@
 //! ACME accounts (RFC 8555 §7.3): `accounts`, unique by id and by key
 //! thumbprint; creation bound to an external account binding key.
 
-use deadpool_postgres::Pool;
-use tokio_postgres::Transaction;
+use deadpool_postgres::{Pool, Transaction};
 
-use crate::postgres::sql::{conflict_on_unique, dec, doc_of, enc};
+use crate::postgres::sql::{conflict_on_unique, dec, doc_of, enc, Cached};
 use crate::records::AccountRecord;
 use crate::tenancy::EabKeyRecord;
 use crate::types::AccountStatus;
@@ -15,7 +14,7 @@ use crate::StoreError;
 async fn insert(tx: &Transaction<'_>, account: &AccountRecord) -> Result<(), StoreError> {
     // The unique violation aborts the transaction; the caller returns.
     let exists = tx
-        .query_opt(
+        .query_opt_cached(
             "SELECT 1 FROM accounts WHERE thumbprint = $1",
             &[&account.thumbprint],
         )
@@ -24,7 +23,7 @@ async fn insert(tx: &Transaction<'_>, account: &AccountRecord) -> Result<(), Sto
         return Err(StoreError::Conflict("account key already in use".into()));
     }
     conflict_on_unique(
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO accounts (id, thumbprint, doc) VALUES ($1, $2, $3)",
             &[&account.id, &account.thumbprint, &enc(account)?],
         )
@@ -53,7 +52,7 @@ pub(crate) async fn create_bound(
     // The key row is locked until commit: of two accounts racing for one
     // key, the second sees it bound.
     let row = tx
-        .query_opt(
+        .query_opt_cached(
             "SELECT doc FROM eab_keys WHERE kid = $1 FOR UPDATE",
             &[&eab_kid],
         )
@@ -66,7 +65,7 @@ pub(crate) async fn create_bound(
         return Err(StoreError::Conflict("the EAB key is already bound".into()));
     }
     key.bound_account = Some(account.id.clone());
-    tx.execute(
+    tx.execute_cached(
         "UPDATE eab_keys SET doc = $2 WHERE kid = $1",
         &[&eab_kid, &enc(&key)?],
     )
@@ -78,7 +77,7 @@ pub(crate) async fn create_bound(
 pub(crate) async fn get(pool: &Pool, id: &str) -> Result<Option<AccountRecord>, StoreError> {
     let c = pool.get().await?;
     doc_of(
-        c.query_opt("SELECT doc FROM accounts WHERE id = $1", &[&id])
+        c.query_opt_cached("SELECT doc FROM accounts WHERE id = $1", &[&id])
             .await?,
     )
 }
@@ -89,7 +88,7 @@ pub(crate) async fn by_thumbprint(
 ) -> Result<Option<AccountRecord>, StoreError> {
     let c = pool.get().await?;
     doc_of(
-        c.query_opt(
+        c.query_opt_cached(
             "SELECT doc FROM accounts WHERE thumbprint = $1",
             &[&thumbprint],
         )
@@ -100,7 +99,7 @@ pub(crate) async fn by_thumbprint(
 /// The stored account, locked for the rest of `tx`.
 async fn lock(tx: &Transaction<'_>, id: &str) -> Result<AccountRecord, StoreError> {
     let row = tx
-        .query_opt("SELECT doc FROM accounts WHERE id = $1 FOR UPDATE", &[&id])
+        .query_opt_cached("SELECT doc FROM accounts WHERE id = $1 FOR UPDATE", &[&id])
         .await?
         .ok_or(StoreError::NotFound)?;
     dec(crate::postgres::sql::col(&row, 0)?)
@@ -118,7 +117,7 @@ pub(crate) async fn update(pool: &Pool, account: &AccountRecord) -> Result<(), S
     if stored.status != AccountStatus::Valid && account.status != stored.status {
         return Err(StoreError::AccountNotValid);
     }
-    tx.execute(
+    tx.execute_cached(
         "UPDATE accounts SET doc = $2 WHERE id = $1",
         &[&account.id, &enc(account)?],
     )
@@ -145,7 +144,7 @@ pub(crate) async fn change_key(
         return Err(StoreError::Conflict("new key already in use".into()));
     }
     conflict_on_unique(
-        tx.execute(
+        tx.execute_cached(
             "UPDATE accounts SET thumbprint = $2, doc = $3 WHERE id = $1",
             &[&account.id, &account.thumbprint, &enc(account)?],
         )

@@ -4,13 +4,13 @@
 use deadpool_postgres::Pool;
 
 use crate::approvals::{ApprovalRecord, ApprovalStatus};
-use crate::postgres::sql::{conflict_on_unique, doc_of, docs_of, enc, ns};
+use crate::postgres::sql::{conflict_on_unique, doc_of, docs_of, enc, ns, Cached};
 use crate::StoreError;
 
 pub(crate) async fn create(pool: &Pool, a: &ApprovalRecord) -> Result<(), StoreError> {
     let c = pool.get().await?;
     conflict_on_unique(
-        c.execute(
+        c.execute_cached(
             "INSERT INTO approvals (id, status, requested_ns, doc) VALUES ($1, $2, $3, $4)",
             &[&a.id, &a.status.as_str(), &ns(a.requested_at)?, &enc(a)?],
         )
@@ -23,7 +23,7 @@ pub(crate) async fn create(pool: &Pool, a: &ApprovalRecord) -> Result<(), StoreE
 pub(crate) async fn get(pool: &Pool, id: &str) -> Result<Option<ApprovalRecord>, StoreError> {
     let c = pool.get().await?;
     doc_of(
-        c.query_opt("SELECT doc FROM approvals WHERE id = $1", &[&id])
+        c.query_opt_cached("SELECT doc FROM approvals WHERE id = $1", &[&id])
             .await?,
     )
 }
@@ -35,11 +35,11 @@ pub(crate) async fn list(
     let c = pool.get().await?;
     let rows = match status {
         None => {
-            c.query("SELECT doc FROM approvals ORDER BY requested_ns, id", &[])
+            c.query_cached("SELECT doc FROM approvals ORDER BY requested_ns, id", &[])
                 .await?
         }
         Some(s) => {
-            c.query(
+            c.query_cached(
                 "SELECT doc FROM approvals WHERE status = $1 ORDER BY requested_ns, id",
                 &[&s.as_str()],
             )
@@ -57,7 +57,7 @@ pub(crate) async fn update(
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
     let row = tx
-        .query_opt(
+        .query_opt_cached(
             "SELECT doc FROM approvals WHERE id = $1 FOR UPDATE",
             &[&a.id],
         )
@@ -66,7 +66,7 @@ pub(crate) async fn update(
     if stored.status != expected {
         return Ok(false);
     }
-    tx.execute(
+    tx.execute_cached(
         "UPDATE approvals SET status = $2, requested_ns = $3, doc = $4 WHERE id = $1",
         &[&a.id, &a.status.as_str(), &ns(a.requested_at)?, &enc(a)?],
     )

@@ -4,21 +4,20 @@
 //! replicas are serialised and the chain never forks.
 
 use deadpool_postgres::Pool;
-use tokio_postgres::GenericClient;
 
 use crate::audit::{AuditEntry, AuditEvent, AuditHead, AuditKeyRecord, AuditMacKey};
-use crate::postgres::sql::{big, col, doc_of, docs_of, enc, unbig};
+use crate::postgres::sql::{big, col, doc_of, docs_of, enc, unbig, Cached};
 use crate::StoreError;
 
 /// Appends inside the caller's transaction (the head stays locked until
 /// it commits or rolls back).
-pub(crate) async fn append_in<C: GenericClient + Sync>(
+pub(crate) async fn append_in<C: Cached>(
     c: &C,
     event: &AuditEvent,
     mac: Option<&AuditMacKey>,
 ) -> Result<AuditEntry, StoreError> {
     let row = c
-        .query_one(
+        .query_one_cached(
             "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
             &[],
         )
@@ -26,12 +25,12 @@ pub(crate) async fn append_in<C: GenericClient + Sync>(
     let head = head_of(&row)?;
     let entry = AuditEntry::next(head.as_ref(), event, mac).map_err(StoreError::Backend)?;
     let seq = big(entry.seq)?;
-    c.execute(
+    c.execute_cached(
         "INSERT INTO audit_log (seq, doc) VALUES ($1, $2)",
         &[&seq, &enc(&entry)?],
     )
     .await?;
-    c.execute(
+    c.execute_cached(
         "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
         &[&seq, &entry.entry_hash],
     )
@@ -56,7 +55,7 @@ pub(crate) async fn append(
 ) -> Result<AuditEntry, StoreError> {
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
-    let entry = append_in(&*tx, event, mac).await?;
+    let entry = append_in(&tx, event, mac).await?;
     tx.commit().await?;
     Ok(entry)
 }
@@ -73,7 +72,7 @@ pub(crate) async fn entries(
     };
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     docs_of(
-        c.query(
+        c.query_cached(
             "SELECT doc FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
             &[&after, &limit],
         )
@@ -84,7 +83,7 @@ pub(crate) async fn entries(
 pub(crate) async fn head(pool: &Pool) -> Result<Option<AuditHead>, StoreError> {
     let c = pool.get().await?;
     let row = c
-        .query_one("SELECT seq, hash FROM audit_head WHERE id = 1", &[])
+        .query_one_cached("SELECT seq, hash FROM audit_head WHERE id = 1", &[])
         .await?;
     head_of(&row)
 }
@@ -94,7 +93,7 @@ pub(crate) async fn head(pool: &Pool) -> Result<Option<AuditHead>, StoreError> {
 pub(crate) async fn create_key(pool: &Pool, record: &AuditKeyRecord) -> Result<bool, StoreError> {
     let c = pool.get().await?;
     let n = c
-        .execute(
+        .execute_cached(
             "INSERT INTO audit_keys (name, doc) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
             &[&record.name, &enc(record)?],
         )
@@ -105,7 +104,7 @@ pub(crate) async fn create_key(pool: &Pool, record: &AuditKeyRecord) -> Result<b
 pub(crate) async fn get_key(pool: &Pool, name: &str) -> Result<Option<AuditKeyRecord>, StoreError> {
     let c = pool.get().await?;
     doc_of(
-        c.query_opt("SELECT doc FROM audit_keys WHERE name = $1", &[&name])
+        c.query_opt_cached("SELECT doc FROM audit_keys WHERE name = $1", &[&name])
             .await?,
     )
 }

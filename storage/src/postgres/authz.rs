@@ -2,10 +2,9 @@
 //! normalised identifier for reuse.
 
 use deadpool_postgres::Pool;
-use tokio_postgres::GenericClient;
 
 use crate::keys;
-use crate::postgres::sql::{doc_of, docs_of, enc};
+use crate::postgres::sql::{doc_of, docs_of, enc, Cached};
 use crate::records::AuthzRecord;
 use crate::types::{AuthzStatus, Identifier, IdentifierKind};
 use crate::StoreError;
@@ -31,7 +30,7 @@ fn query_parts(identifier: &Identifier) -> (&'static str, bool, String) {
 
 pub(crate) async fn put(pool: &Pool, authz: &AuthzRecord) -> Result<(), StoreError> {
     let c = pool.get().await?;
-    upsert(&**c, authz).await
+    upsert(&c, authz).await
 }
 
 /// `Store::transition_authz`: the stored row is locked, its status
@@ -44,7 +43,7 @@ pub(crate) async fn transition(
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
     let row = tx
-        .query_opt(
+        .query_opt_cached(
             "SELECT doc FROM authzs WHERE id = $1 FOR UPDATE",
             &[&authz.id],
         )
@@ -54,14 +53,14 @@ pub(crate) async fn transition(
         Some(s) if s.status != expected => return Ok(false),
         Some(_) => {}
     }
-    upsert(&*tx, authz).await?;
+    upsert(&tx, authz).await?;
     tx.commit().await?;
     Ok(true)
 }
 
-async fn upsert<C: GenericClient>(c: &C, authz: &AuthzRecord) -> Result<(), StoreError> {
+async fn upsert<C: Cached>(c: &C, authz: &AuthzRecord) -> Result<(), StoreError> {
     let (kind, wildcard, value) = index_parts(&authz.identifier, authz.wildcard);
-    c.execute(
+    c.execute_cached(
         "INSERT INTO authzs (id, account_id, kind, wildcard, value, doc)
          VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (id) DO UPDATE SET account_id = excluded.account_id,
@@ -83,7 +82,7 @@ async fn upsert<C: GenericClient>(c: &C, authz: &AuthzRecord) -> Result<(), Stor
 pub(crate) async fn get(pool: &Pool, id: &str) -> Result<Option<AuthzRecord>, StoreError> {
     let c = pool.get().await?;
     doc_of(
-        c.query_opt("SELECT doc FROM authzs WHERE id = $1", &[&id])
+        c.query_opt_cached("SELECT doc FROM authzs WHERE id = $1", &[&id])
             .await?,
     )
 }
@@ -97,7 +96,7 @@ pub(crate) async fn find_reusable(
     let c = pool.get().await?;
     let (kind, wildcard, value) = query_parts(identifier);
     let rows = c
-        .query(
+        .query_cached(
             "SELECT doc FROM authzs
              WHERE account_id = $1 AND kind = $2 AND wildcard = $3 AND value = $4",
             &[&account_id, &kind, &wildcard, &value],

@@ -3,23 +3,22 @@
 //! Revocation and replacement are one-way and checked under a row lock.
 
 use deadpool_postgres::Pool;
-use tokio_postgres::GenericClient;
 
 use crate::keys;
-use crate::postgres::sql::{col, dec, doc_of, enc};
+use crate::postgres::sql::{col, dec, doc_of, enc, Cached};
 use crate::records::{CertificateRecord, CertificateStatus, RevocationRecord};
 use crate::StoreError;
 
 /// Inserts a certificate; `DuplicateSerial` if the serial exists (the
 /// primary key decides between concurrent inserts).
-pub(crate) async fn insert_in<C: GenericClient + Sync>(
+pub(crate) async fn insert_in<C: Cached>(
     c: &C,
     cert: &CertificateRecord,
 ) -> Result<(), StoreError> {
     let mut cert = cert.clone();
     cert.serial = keys::serial_key(&cert.serial);
     let n = c
-        .execute(
+        .execute_cached(
             "INSERT INTO certificates (serial, issuer_id, revoked, doc) VALUES ($1, $2, $3, $4)
              ON CONFLICT (serial) DO NOTHING",
             &[
@@ -38,7 +37,7 @@ pub(crate) async fn insert_in<C: GenericClient + Sync>(
 
 pub(crate) async fn insert(pool: &Pool, cert: &CertificateRecord) -> Result<(), StoreError> {
     let c = pool.get().await?;
-    insert_in(&**c, cert).await
+    insert_in(&c, cert).await
 }
 
 pub(crate) async fn get(
@@ -47,7 +46,7 @@ pub(crate) async fn get(
 ) -> Result<Option<CertificateRecord>, StoreError> {
     let c = pool.get().await?;
     doc_of(
-        c.query_opt(
+        c.query_opt_cached(
             "SELECT doc FROM certificates WHERE serial = $1",
             &[&keys::serial_key(serial_hex)],
         )
@@ -66,12 +65,12 @@ pub(crate) async fn status(
 }
 
 /// The stored certificate, locked for the rest of the transaction.
-pub(crate) async fn lock<C: GenericClient + Sync>(
+pub(crate) async fn lock<C: Cached>(
     c: &C,
     serial: &str,
 ) -> Result<Option<CertificateRecord>, StoreError> {
     doc_of(
-        c.query_opt(
+        c.query_opt_cached(
             "SELECT doc FROM certificates WHERE serial = $1 FOR UPDATE",
             &[&serial],
         )
@@ -80,11 +79,8 @@ pub(crate) async fn lock<C: GenericClient + Sync>(
 }
 
 /// Rewrites a locked certificate.
-pub(crate) async fn rewrite<C: GenericClient + Sync>(
-    c: &C,
-    cert: &CertificateRecord,
-) -> Result<(), StoreError> {
-    c.execute(
+pub(crate) async fn rewrite<C: Cached>(c: &C, cert: &CertificateRecord) -> Result<(), StoreError> {
+    c.execute_cached(
         "UPDATE certificates SET issuer_id = $2, revoked = $3, doc = $4 WHERE serial = $1",
         &[
             &cert.serial,
@@ -101,8 +97,8 @@ pub(crate) async fn update(pool: &Pool, cert: &CertificateRecord) -> Result<(), 
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
     let serial = keys::serial_key(&cert.serial);
-    let stored = lock(&*tx, &serial).await?.ok_or(StoreError::NotFound)?;
-    rewrite(&*tx, &keys::merge_certificate(&stored, cert)).await?;
+    let stored = lock(&tx, &serial).await?.ok_or(StoreError::NotFound)?;
+    rewrite(&tx, &keys::merge_certificate(&stored, cert)).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -114,14 +110,14 @@ pub(crate) async fn revoke(
 ) -> Result<(), StoreError> {
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
-    let mut cert = lock(&*tx, &keys::serial_key(serial_hex))
+    let mut cert = lock(&tx, &keys::serial_key(serial_hex))
         .await?
         .ok_or(StoreError::NotFound)?;
     if cert.revocation.is_some() {
         return Err(StoreError::AlreadyRevoked);
     }
     cert.revocation = Some(revocation);
-    rewrite(&*tx, &cert).await?;
+    rewrite(&tx, &cert).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -133,14 +129,14 @@ pub(crate) async fn mark_replaced(
 ) -> Result<(), StoreError> {
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
-    let mut cert = lock(&*tx, &keys::serial_key(serial_hex))
+    let mut cert = lock(&tx, &keys::serial_key(serial_hex))
         .await?
         .ok_or(StoreError::NotFound)?;
     if cert.replaced_by.is_some() {
         return Err(StoreError::AlreadyReplaced);
     }
     cert.replaced_by = Some(order_id.to_owned());
-    rewrite(&*tx, &cert).await?;
+    rewrite(&tx, &cert).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -151,7 +147,7 @@ pub(crate) async fn revoked(
 ) -> Result<Vec<(String, RevocationRecord)>, StoreError> {
     let c = pool.get().await?;
     let rows = c
-        .query(
+        .query_cached(
             "SELECT doc FROM certificates WHERE issuer_id = $1 AND revoked ORDER BY serial",
             &[&issuer_id],
         )
@@ -169,7 +165,7 @@ pub(crate) async fn revoked(
 
 pub(crate) async fn block_key(pool: &Pool, public_key_sha256: &str) -> Result<(), StoreError> {
     let c = pool.get().await?;
-    c.execute(
+    c.execute_cached(
         "INSERT INTO blocked_keys (public_key_sha256) VALUES ($1) ON CONFLICT DO NOTHING",
         &[&public_key_sha256.to_ascii_lowercase()],
     )
@@ -182,7 +178,7 @@ pub(crate) async fn is_key_blocked(
     public_key_sha256: &str,
 ) -> Result<bool, StoreError> {
     let c = pool.get().await?;
-    Ok(c.query_opt(
+    Ok(c.query_opt_cached(
         "SELECT 1 FROM blocked_keys WHERE public_key_sha256 = $1",
         &[&public_key_sha256.to_ascii_lowercase()],
     )

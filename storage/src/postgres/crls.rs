@@ -7,7 +7,7 @@ use tokio_postgres::Row;
 
 use crate::crls::{CrlHead, CrlPart, StoredCrl};
 use crate::ocsp_responders::OcspResponderRecord;
-use crate::postgres::sql::{big, col, doc_of, enc, ns, unbig};
+use crate::postgres::sql::{big, col, doc_of, enc, ns, unbig, Cached};
 use crate::StoreError;
 
 fn time_of(ns: i64) -> Result<OffsetDateTime, StoreError> {
@@ -30,7 +30,7 @@ fn head_of(r: &Row, at: usize) -> Result<CrlHead, StoreError> {
 pub(crate) async fn put(pool: &Pool, crl: &StoredCrl) -> Result<bool, StoreError> {
     let c = pool.get().await?;
     let n = c
-        .execute(
+        .execute_cached(
             "INSERT INTO crls AS c
                  (ca_id, part, number, generation, this_update_ns, next_update_ns, der)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -60,7 +60,7 @@ pub(crate) async fn get(
 ) -> Result<Option<StoredCrl>, StoreError> {
     let c = pool.get().await?;
     let row = c
-        .query_opt(
+        .query_opt_cached(
             "SELECT number, generation, this_update_ns, next_update_ns, der FROM crls
              WHERE ca_id = $1 AND part = $2",
             &[&ca_id, &part.code()],
@@ -85,7 +85,7 @@ pub(crate) async fn head(
 ) -> Result<(u64, Option<CrlHead>), StoreError> {
     let c = pool.get().await?;
     let row = c
-        .query_one(
+        .query_one_cached(
             "SELECT (SELECT generation FROM crl_generations WHERE ca_id = $1),
                     c.number, c.generation, c.this_update_ns, c.next_update_ns
              FROM (SELECT 1) AS one
@@ -105,7 +105,7 @@ pub(crate) async fn head(
 pub(crate) async fn bump_generation(pool: &Pool, ca_id: &str) -> Result<u64, StoreError> {
     let c = pool.get().await?;
     let row = c
-        .query_one(
+        .query_one_cached(
             "INSERT INTO crl_generations AS g (ca_id, generation) VALUES ($1, 1)
              ON CONFLICT (ca_id) DO UPDATE SET generation = g.generation + 1
              RETURNING generation",
@@ -120,7 +120,7 @@ pub(crate) async fn put_responder(
     record: &OcspResponderRecord,
 ) -> Result<(), StoreError> {
     let c = pool.get().await?;
-    c.execute(
+    c.execute_cached(
         "INSERT INTO ocsp_responders (ca_id, doc) VALUES ($1, $2)
          ON CONFLICT (ca_id) DO UPDATE SET doc = excluded.doc",
         &[&record.ca_id, &enc(record)?],
@@ -135,7 +135,7 @@ pub(crate) async fn get_responder(
 ) -> Result<Option<OcspResponderRecord>, StoreError> {
     let c = pool.get().await?;
     doc_of(
-        c.query_opt(
+        c.query_opt_cached(
             "SELECT doc FROM ocsp_responders WHERE ca_id = $1",
             &[&ca_id],
         )

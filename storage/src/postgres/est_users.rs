@@ -4,13 +4,13 @@ use deadpool_postgres::Pool;
 use time::OffsetDateTime;
 
 use crate::est_users::EstUserRecord;
-use crate::postgres::sql::{conflict_on_unique, doc_of, docs_of, enc};
+use crate::postgres::sql::{conflict_on_unique, doc_of, docs_of, enc, Cached};
 use crate::StoreError;
 
 pub(crate) async fn create(pool: &Pool, user: &EstUserRecord) -> Result<(), StoreError> {
     let c = pool.get().await?;
     conflict_on_unique(
-        c.execute(
+        c.execute_cached(
             "INSERT INTO est_users (username, tenant_id, doc) VALUES ($1, $2, $3)",
             &[&user.username, &user.tenant_id, &enc(user)?],
         )
@@ -23,7 +23,7 @@ pub(crate) async fn create(pool: &Pool, user: &EstUserRecord) -> Result<(), Stor
 pub(crate) async fn get(pool: &Pool, username: &str) -> Result<Option<EstUserRecord>, StoreError> {
     let c = pool.get().await?;
     doc_of(
-        c.query_opt(
+        c.query_opt_cached(
             "SELECT doc FROM est_users WHERE username = $1",
             &[&username],
         )
@@ -38,11 +38,11 @@ pub(crate) async fn list(
     let c = pool.get().await?;
     let rows = match tenant_id {
         None => {
-            c.query("SELECT doc FROM est_users ORDER BY username", &[])
+            c.query_cached("SELECT doc FROM est_users ORDER BY username", &[])
                 .await?
         }
         Some(t) => {
-            c.query(
+            c.query_cached(
                 "SELECT doc FROM est_users WHERE tenant_id = $1 ORDER BY username",
                 &[&t],
             )
@@ -60,7 +60,7 @@ pub(crate) async fn disable(
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
     let row = tx
-        .query_opt(
+        .query_opt_cached(
             "SELECT doc FROM est_users WHERE username = $1 FOR UPDATE",
             &[&username],
         )
@@ -70,7 +70,7 @@ pub(crate) async fn disable(
         return Err(StoreError::Conflict("EST user already disabled".into()));
     }
     u.disabled_at = Some(at);
-    tx.execute(
+    tx.execute_cached(
         "UPDATE est_users SET doc = $2 WHERE username = $1",
         &[&username, &enc(&u)?],
     )

@@ -7,15 +7,13 @@
 //! caller's thread over a bounded channel: memory stays bounded however
 //! large the database is.
 
-use std::sync::mpsc::SyncSender;
-
 use deadpool_postgres::Pool;
 use tokio_postgres::IsolationLevel;
 
 use crate::audit::AuditEntry;
-use crate::export::{CrlNumber, ExportRecord};
+use crate::export::{CrlNumber, ExportRecord, ExportSink};
 use crate::postgres::audit::head_of;
-use crate::postgres::sql::{big, col, dec, enc, unbig};
+use crate::postgres::sql::{big, col, dec, enc, unbig, Cached};
 use crate::StoreError;
 
 /// Rows fetched per round trip.
@@ -78,21 +76,11 @@ fn columns(table: &str) -> &'static str {
     }
 }
 
-/// Streams every record to `out` in non-empty batches, then an empty batch
-/// that says the export is complete (a receiver that sees the channel close
-/// without it knows the producer died). Stops early (and rolls back its
-/// read-only transaction) when the receiver is gone.
-pub(crate) async fn stream(pool: Pool, out: SyncSender<Result<Vec<ExportRecord>, StoreError>>) {
-    let send = |batch| tokio::task::block_in_place(|| out.send(batch).is_ok());
-    if let Err(e) = stream_inner(&pool, &send).await {
-        send(Err(e));
-    }
-}
-
-async fn stream_inner(
-    pool: &Pool,
-    send: &(dyn Fn(Result<Vec<ExportRecord>, StoreError>) -> bool + Sync),
-) -> Result<(), StoreError> {
+/// Hands every record to `sink`, table by table in [`TABLES`]'s order,
+/// from one read-only REPEATABLE READ snapshot, fetched in batches of
+/// [`BATCH`] rows through a portal (memory stays bounded); returns how
+/// many. An error from `sink` stops the export.
+pub(crate) async fn export(pool: &Pool, sink: &mut ExportSink<'_>) -> Result<u64, StoreError> {
     let mut c = pool.get().await?;
     let tx = c
         .build_transaction()
@@ -100,7 +88,9 @@ async fn stream_inner(
         .read_only(true)
         .start()
         .await?;
+    let mut n = 0;
     for (table, key) in TABLES {
+        // Built per table and run once per export: not worth a cache entry.
         let stmt = tx
             .prepare(&format!(
                 "SELECT {} FROM {table} ORDER BY {key}",
@@ -113,18 +103,14 @@ async fn stream_inner(
             if rows.is_empty() {
                 break;
             }
-            let batch = rows
-                .iter()
-                .map(|r| record(table, r))
-                .collect::<Result<Vec<_>, _>>()?;
-            if !send(Ok(batch)) {
-                return Ok(());
+            for row in &rows {
+                sink(record(table, row)?)?;
+                n += 1;
             }
         }
     }
     tx.commit().await?;
-    send(Ok(Vec::new()));
-    Ok(())
+    Ok(n)
 }
 
 /// How many rows an export would hand out.
@@ -135,7 +121,9 @@ pub(crate) async fn count(pool: &Pool) -> Result<u64, StoreError> {
         .map(|(t, _)| format!("(SELECT count(*) FROM {t})"))
         .collect::<Vec<_>>()
         .join(" + ");
-    let row = c.query_one(&format!("SELECT ({sum})::bigint"), &[]).await?;
+    let row = c
+        .query_one_cached(&format!("SELECT ({sum})::bigint"), &[])
+        .await?;
     unbig(col(&row, 0)?)
 }
 
@@ -145,7 +133,7 @@ pub(crate) async fn import_audit_entry(pool: &Pool, entry: &AuditEntry) -> Resul
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
     let row = tx
-        .query_one(
+        .query_one_cached(
             "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
             &[],
         )
@@ -154,12 +142,12 @@ pub(crate) async fn import_audit_entry(pool: &Pool, entry: &AuditEntry) -> Resul
         .check_follows(head_of(&row)?.as_ref())
         .map_err(StoreError::Corrupt)?;
     let seq = big(entry.seq)?;
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO audit_log (seq, doc) VALUES ($1, $2)",
         &[&seq, &enc(entry)?],
     )
     .await?;
-    tx.execute(
+    tx.execute_cached(
         "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
         &[&seq, &entry.entry_hash],
     )
@@ -172,7 +160,7 @@ pub(crate) async fn import_audit_entry(pool: &Pool, entry: &AuditEntry) -> Resul
 pub(crate) async fn set_crl_number(pool: &Pool, ca_id: &str, last: u64) -> Result<(), StoreError> {
     let c = pool.get().await?;
     let last = big(last)?;
-    c.execute(
+    c.execute_cached(
         "INSERT INTO crl_numbers (ca_id, last) VALUES ($1, $2)
          ON CONFLICT (ca_id) DO UPDATE SET last = EXCLUDED.last",
         &[&ca_id, &last],

@@ -22,30 +22,30 @@ pub(crate) async fn record(
     // Locks are taken in one order: the new serial, the order row, the
     // replaced certificate, the SCEP transaction, the audit head (appends
     // lock only the head).
-    certificates::insert_in(&*tx, &write.certificate).await?;
+    certificates::insert_in(&tx, &write.certificate).await?;
     if let Some(order) = &write.order {
-        match orders::lock_status(&*tx, &order.id).await? {
+        match orders::lock_status(&tx, &order.id).await? {
             None => return Err(StoreError::NotFound),
             Some(OrderStatus::Processing) => {}
             Some(_) => return Err(StoreError::Conflict("the order left processing".into())),
         }
-        orders::upsert(&*tx, order).await?;
+        orders::upsert(&tx, order).await?;
         if let Some(replaced) = &write.replaces {
             let serial = keys::serial_key(replaced);
-            if let Some(mut old) = certificates::lock(&*tx, &serial).await? {
+            if let Some(mut old) = certificates::lock(&tx, &serial).await? {
                 if old.replaced_by.is_none() {
                     old.replaced_by = Some(order.id.clone());
-                    certificates::rewrite(&*tx, &old).await?;
+                    certificates::rewrite(&tx, &old).await?;
                 }
             }
         }
     }
     if let Some(settle) = &write.scep_transaction {
-        if !scep::replace_in(&*tx, &settle.expected, &settle.settled).await? {
+        if !scep::replace_in(&tx, &settle.expected, &settle.settled).await? {
             return Err(StoreError::Conflict("the SCEP transaction changed".into()));
         }
     }
-    let entry = audit::append_in(&*tx, &write.audit, mac).await?;
+    let entry = audit::append_in(&tx, &write.audit, mac).await?;
     tx.commit().await?;
     Ok(entry)
 }

@@ -6,7 +6,7 @@ use deadpool_postgres::Pool;
 use tokio_postgres::Row;
 
 use crate::leases::{Lease, RELEASED};
-use crate::postgres::sql::{col, unbig};
+use crate::postgres::sql::{col, unbig, Cached};
 use crate::StoreError;
 
 fn lease_of(r: &Row) -> Result<Lease, StoreError> {
@@ -31,7 +31,7 @@ pub(crate) async fn acquire(
     let c = pool.get().await?;
     let expires = now_ns.saturating_add(ttl_ns.max(1));
     let row = c
-        .query_opt(
+        .query_opt_cached(
             "INSERT INTO leases AS l (name, holder, token, expires_ns) VALUES ($1, $2, 1, $4)
              ON CONFLICT (name) DO UPDATE
              SET holder = excluded.holder,
@@ -49,7 +49,7 @@ pub(crate) async fn acquire(
 pub(crate) async fn release(pool: &Pool, name: &str, holder: &str) -> Result<bool, StoreError> {
     let c = pool.get().await?;
     let n = c
-        .execute(
+        .execute_cached(
             "UPDATE leases SET expires_ns = $3
              WHERE name = $1 AND holder = $2 AND expires_ns <> $3",
             &[&name, &holder, &RELEASED],
@@ -61,7 +61,7 @@ pub(crate) async fn release(pool: &Pool, name: &str, holder: &str) -> Result<boo
 pub(crate) async fn get(pool: &Pool, name: &str) -> Result<Option<Lease>, StoreError> {
     let c = pool.get().await?;
     let row = c
-        .query_opt(
+        .query_opt_cached(
             "SELECT name, holder, token, expires_ns FROM leases WHERE name = $1",
             &[&name],
         )
@@ -72,7 +72,7 @@ pub(crate) async fn get(pool: &Pool, name: &str) -> Result<Option<Lease>, StoreE
 pub(crate) async fn purge(pool: &Pool, before_ns: i64) -> Result<u64, StoreError> {
     let c = pool.get().await?;
     Ok(
-        c.execute("DELETE FROM leases WHERE expires_ns < $1", &[&before_ns])
+        c.execute_cached("DELETE FROM leases WHERE expires_ns < $1", &[&before_ns])
             .await?,
     )
 }

@@ -38,6 +38,12 @@ pub(crate) fn latest() -> i32 {
 
 /// Applies the missing migrations; refuses a database newer than this
 /// binary. Returns the schema version.
+///
+/// Its statements are not cached (plain `execute`, unlike the record
+/// families' [`Cached`](crate::postgres::sql::Cached)): they run once per
+/// open, on a pooled connection whose statement cache is still empty, so
+/// every statement the store caches is prepared after the schema is
+/// current.
 pub(crate) async fn migrate(pool: &Pool, schema: Option<&str>) -> Result<i32, StoreError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;

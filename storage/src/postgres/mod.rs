@@ -21,11 +21,6 @@
 //! one-row head, so the chain is serialised across connections and
 //! processes. A commit is durable, so [`Store::flush`] is a no-op.
 //!
-//! # The synchronous bridge (interim)
-//!
-//! The trait is synchronous; the store runs its async queries on a small
-//! runtime of its own ([`bridge`]). The next phase makes the trait async.
-//!
 //! # Shared by replicas
 //!
 //! Besides the records: nonces, rate buckets, settings (issuing-CA pin,
@@ -39,7 +34,6 @@ mod api_keys;
 mod approvals;
 mod audit;
 mod authz;
-mod bridge;
 mod cas;
 mod certificates;
 mod crls;
@@ -59,8 +53,6 @@ mod scep_challenges;
 mod settings;
 mod sql;
 mod tenancy;
-
-use std::future::Future;
 
 use deadpool_postgres::Pool;
 use time::OffsetDateTime;
@@ -91,7 +83,6 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 /// handles (in one process or many) may use one database at once.
 pub struct PgStore {
     pool: Pool,
-    bridge: bridge::Bridge,
     /// The MAC key of new audit entries (see [`Store::set_audit_mac_key`]).
     audit_mac: std::sync::RwLock<Option<AuditMacKey>>,
 }
@@ -108,16 +99,13 @@ impl PgStore {
     /// Connects, applies the missing migrations and returns the store.
     /// Fails if the database is unreachable or its schema is newer than
     /// this binary.
-    pub fn open(options: &PgOptions) -> Result<PgStore, StoreError> {
+    pub async fn open(options: &PgOptions) -> Result<PgStore, StoreError> {
         let pool = pool::build(options)?;
-        let bridge = bridge::Bridge::new(2)?;
         let store = PgStore {
             pool,
-            bridge,
             audit_mac: std::sync::RwLock::new(None),
         };
-        let schema = options.schema.clone();
-        store.run(move |p| async move { migrations::migrate(&p, schema.as_deref()).await })?;
+        migrations::migrate(&store.pool, options.schema.as_deref()).await?;
         Ok(store)
     }
 
@@ -133,222 +121,183 @@ impl PgStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
-
-    /// Runs one operation on the store's runtime with a handle to the pool
-    /// and waits for it (see [`bridge`]).
-    fn run<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(Pool) -> Fut,
-        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
-    {
-        self.bridge.run(f(self.pool.clone()))
-    }
 }
 
+#[async_trait::async_trait]
 impl Store for PgStore {
-    fn create_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
-        let account = account.clone();
-        self.run(move |p| async move { accounts::create(&p, &account).await })
+    async fn create_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
+        accounts::create(&self.pool, account).await
     }
 
-    fn get_account(&self, id: &str) -> Result<Option<AccountRecord>, StoreError> {
-        let id = id.to_owned();
-        self.run(move |p| async move { accounts::get(&p, &id).await })
+    async fn get_account(&self, id: &str) -> Result<Option<AccountRecord>, StoreError> {
+        accounts::get(&self.pool, id).await
     }
 
-    fn account_by_thumbprint(&self, thumbprint: &str) -> Result<Option<AccountRecord>, StoreError> {
-        let thumbprint = thumbprint.to_owned();
-        self.run(move |p| async move { accounts::by_thumbprint(&p, &thumbprint).await })
+    async fn account_by_thumbprint(
+        &self,
+        thumbprint: &str,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        accounts::by_thumbprint(&self.pool, thumbprint).await
     }
 
-    fn update_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
-        let account = account.clone();
-        self.run(move |p| async move { accounts::update(&p, &account).await })
+    async fn update_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
+        accounts::update(&self.pool, account).await
     }
 
-    fn change_account_key(
+    async fn change_account_key(
         &self,
         account: &AccountRecord,
         old_thumbprint: &str,
     ) -> Result<(), StoreError> {
-        let account = account.clone();
-        let old_thumbprint = old_thumbprint.to_owned();
-        self.run(move |p| async move { accounts::change_key(&p, &account, &old_thumbprint).await })
+        accounts::change_key(&self.pool, account, old_thumbprint).await
     }
 
-    fn put_order(&self, order: &OrderRecord) -> Result<(), StoreError> {
-        let order = order.clone();
-        self.run(move |p| async move { orders::put(&p, &order).await })
+    async fn put_order(&self, order: &OrderRecord) -> Result<(), StoreError> {
+        orders::put(&self.pool, order).await
     }
 
-    fn get_order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError> {
-        let id = id.to_owned();
-        self.run(move |p| async move { orders::get(&p, &id).await })
+    async fn get_order(&self, id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        orders::get(&self.pool, id).await
     }
 
-    fn list_orders(
+    async fn list_orders(
         &self,
         account_id: &str,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
-        let account_id = account_id.to_owned();
-        let after = after.map(str::to_owned);
-        self.run(
-            move |p| async move { orders::list(&p, &account_id, after.as_deref(), limit).await },
-        )
+        orders::list(&self.pool, account_id, after, limit).await
     }
 
-    fn transition_order(
+    async fn transition_order(
         &self,
         order: &OrderRecord,
         expected: OrderStatus,
     ) -> Result<bool, StoreError> {
-        let order = order.clone();
-        self.run(move |p| async move { orders::transition(&p, &order, expected).await })
+        orders::transition(&self.pool, order, expected).await
     }
 
-    fn put_authz(&self, authz: &AuthzRecord) -> Result<(), StoreError> {
-        let authz = authz.clone();
-        self.run(move |p| async move { authz::put(&p, &authz).await })
+    async fn put_authz(&self, authz: &AuthzRecord) -> Result<(), StoreError> {
+        authz::put(&self.pool, authz).await
     }
 
-    fn transition_authz(
+    async fn transition_authz(
         &self,
         authz: &AuthzRecord,
         expected: AuthzStatus,
     ) -> Result<bool, StoreError> {
-        let authz = authz.clone();
-        self.run(move |p| async move { authz::transition(&p, &authz, expected).await })
+        authz::transition(&self.pool, authz, expected).await
     }
 
-    fn get_authz(&self, id: &str) -> Result<Option<AuthzRecord>, StoreError> {
-        let id = id.to_owned();
-        self.run(move |p| async move { authz::get(&p, &id).await })
+    async fn get_authz(&self, id: &str) -> Result<Option<AuthzRecord>, StoreError> {
+        authz::get(&self.pool, id).await
     }
 
-    fn find_reusable_authz(
+    async fn find_reusable_authz(
         &self,
         account_id: &str,
         identifier: &Identifier,
         now: OffsetDateTime,
     ) -> Result<Option<AuthzRecord>, StoreError> {
-        let account_id = account_id.to_owned();
-        let identifier = identifier.clone();
-        self.run(
-            move |p| async move { authz::find_reusable(&p, &account_id, &identifier, now).await },
-        )
+        authz::find_reusable(&self.pool, account_id, identifier, now).await
     }
 
-    fn insert_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
-        let cert = cert.clone();
-        self.run(move |p| async move { certificates::insert(&p, &cert).await })
+    async fn insert_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
+        certificates::insert(&self.pool, cert).await
     }
 
-    fn get_certificate(&self, serial_hex: &str) -> Result<Option<CertificateRecord>, StoreError> {
-        let serial_hex = serial_hex.to_owned();
-        self.run(move |p| async move { certificates::get(&p, &serial_hex).await })
+    async fn get_certificate(
+        &self,
+        serial_hex: &str,
+    ) -> Result<Option<CertificateRecord>, StoreError> {
+        certificates::get(&self.pool, serial_hex).await
     }
 
-    fn certificate_status(
+    async fn certificate_status(
         &self,
         serial_hex: &str,
     ) -> Result<Option<CertificateStatus>, StoreError> {
-        let serial_hex = serial_hex.to_owned();
-        self.run(move |p| async move { certificates::status(&p, &serial_hex).await })
+        certificates::status(&self.pool, serial_hex).await
     }
 
-    fn update_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
-        let cert = cert.clone();
-        self.run(move |p| async move { certificates::update(&p, &cert).await })
+    async fn update_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
+        certificates::update(&self.pool, cert).await
     }
 
-    fn revoke_certificate(
+    async fn revoke_certificate(
         &self,
         serial_hex: &str,
         revocation: RevocationRecord,
     ) -> Result<(), StoreError> {
-        let serial_hex = serial_hex.to_owned();
-        self.run(move |p| async move { certificates::revoke(&p, &serial_hex, revocation).await })
+        certificates::revoke(&self.pool, serial_hex, revocation).await
     }
 
-    fn mark_replaced(&self, serial_hex: &str, order_id: &str) -> Result<(), StoreError> {
-        let serial_hex = serial_hex.to_owned();
-        let order_id = order_id.to_owned();
-        self.run(
-            move |p| async move { certificates::mark_replaced(&p, &serial_hex, &order_id).await },
-        )
+    async fn mark_replaced(&self, serial_hex: &str, order_id: &str) -> Result<(), StoreError> {
+        certificates::mark_replaced(&self.pool, serial_hex, order_id).await
     }
 
-    fn revoked_certificates(
+    async fn revoked_certificates(
         &self,
         issuer_id: &str,
     ) -> Result<Vec<(String, RevocationRecord)>, StoreError> {
-        let issuer_id = issuer_id.to_owned();
-        self.run(move |p| async move { certificates::revoked(&p, &issuer_id).await })
+        certificates::revoked(&self.pool, issuer_id).await
     }
 
-    fn block_key(&self, public_key_sha256: &str) -> Result<(), StoreError> {
-        let public_key_sha256 = public_key_sha256.to_owned();
-        self.run(move |p| async move { certificates::block_key(&p, &public_key_sha256).await })
+    async fn block_key(&self, public_key_sha256: &str) -> Result<(), StoreError> {
+        certificates::block_key(&self.pool, public_key_sha256).await
     }
 
-    fn is_key_blocked(&self, public_key_sha256: &str) -> Result<bool, StoreError> {
-        let public_key_sha256 = public_key_sha256.to_owned();
-        self.run(move |p| async move { certificates::is_key_blocked(&p, &public_key_sha256).await })
+    async fn is_key_blocked(&self, public_key_sha256: &str) -> Result<bool, StoreError> {
+        certificates::is_key_blocked(&self.pool, public_key_sha256).await
     }
 
-    fn put_ca(&self, ca: &CaRecord) -> Result<(), StoreError> {
-        let ca = ca.clone();
-        self.run(move |p| async move { cas::put(&p, &ca).await })
+    async fn put_ca(&self, ca: &CaRecord) -> Result<(), StoreError> {
+        cas::put(&self.pool, ca).await
     }
 
-    fn get_ca(&self, id: &str) -> Result<Option<CaRecord>, StoreError> {
-        let id = id.to_owned();
-        self.run(move |p| async move { cas::get(&p, &id).await })
+    async fn get_ca(&self, id: &str) -> Result<Option<CaRecord>, StoreError> {
+        cas::get(&self.pool, id).await
     }
 
-    fn list_cas(&self) -> Result<Vec<CaRecord>, StoreError> {
-        self.run(move |p| async move { cas::list(&p).await })
+    async fn list_cas(&self) -> Result<Vec<CaRecord>, StoreError> {
+        cas::list(&self.pool).await
     }
 
-    fn next_crl_number(&self, ca_id: &str) -> Result<u64, StoreError> {
-        let ca_id = ca_id.to_owned();
-        self.run(move |p| async move { cas::next_crl_number(&p, &ca_id).await })
+    async fn next_crl_number(&self, ca_id: &str) -> Result<u64, StoreError> {
+        cas::next_crl_number(&self.pool, ca_id).await
     }
 
-    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-        let key = key.clone();
-        self.run(move |p| async move { api_keys::create(&p, &key).await })
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        api_keys::create(&self.pool, key).await
     }
 
-    fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let id = id.to_owned();
-        self.run(move |p| async move { api_keys::get(&p, &id).await })
+    async fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        api_keys::get(&self.pool, id).await
     }
 
-    fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        self.run(move |p| async move { api_keys::list(&p).await })
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        api_keys::list(&self.pool).await
     }
 
-    fn disable_api_key(&self, id: &str, at: OffsetDateTime) -> Result<ApiKeyRecord, StoreError> {
-        let id = id.to_owned();
-        self.run(move |p| async move { api_keys::disable(&p, &id, at).await })
+    async fn disable_api_key(
+        &self,
+        id: &str,
+        at: OffsetDateTime,
+    ) -> Result<ApiKeyRecord, StoreError> {
+        api_keys::disable(&self.pool, id, at).await
     }
 
-    fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
-        let event = event.clone();
+    async fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
         let mac = self.audit_mac();
-        self.run(move |p| async move { audit::append(&p, &event, mac.as_ref()).await })
+        audit::append(&self.pool, event, mac.as_ref()).await
     }
 
-    fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
-        self.run(move |p| async move { audit::entries(&p, after, limit).await })
+    async fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        audit::entries(&self.pool, after, limit).await
     }
 
-    fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
-        self.run(move |p| async move { audit::head(&p).await })
+    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+        audit::head(&self.pool).await
     }
 
     fn set_audit_mac_key(&self, key: AuditMacKey) {
@@ -358,14 +307,12 @@ impl Store for PgStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(key);
     }
 
-    fn create_audit_key(&self, record: &AuditKeyRecord) -> Result<bool, StoreError> {
-        let record = record.clone();
-        self.run(move |p| async move { audit::create_key(&p, &record).await })
+    async fn create_audit_key(&self, record: &AuditKeyRecord) -> Result<bool, StoreError> {
+        audit::create_key(&self.pool, record).await
     }
 
-    fn get_audit_key(&self, name: &str) -> Result<Option<AuditKeyRecord>, StoreError> {
-        let name = name.to_owned();
-        self.run(move |p| async move { audit::get_key(&p, &name).await })
+    async fn get_audit_key(&self, name: &str) -> Result<Option<AuditKeyRecord>, StoreError> {
+        audit::get_key(&self.pool, name).await
     }
 
     /// A no-op: every method commits its transaction before it returns,
@@ -375,341 +322,306 @@ impl Store for PgStore {
         Ok(())
     }
 
-    fn import_audit_entry(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        let entry = entry.clone();
-        self.run(move |p| async move { export::import_audit_entry(&p, &entry).await })
+    async fn import_audit_entry(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        export::import_audit_entry(&self.pool, entry).await
     }
 
-    fn export_records(&self, sink: &mut ExportSink<'_>) -> Result<u64, StoreError> {
-        // A few batches in flight at most: memory stays bounded.
-        let (tx, rx) = std::sync::mpsc::sync_channel(4);
-        self.bridge.spawn(export::stream(self.pool.clone(), tx));
-        let mut n = 0;
-        for batch in rx {
-            let batch = batch?;
-            if batch.is_empty() {
-                // The producer's "complete" mark.
-                return Ok(n);
-            }
-            for record in batch {
-                sink(record)?;
-                n += 1;
-            }
-        }
-        Err(StoreError::Backend(
-            "the PostgreSQL export stopped before it was complete".into(),
-        ))
+    async fn export_records(&self, sink: &mut ExportSink<'_>) -> Result<u64, StoreError> {
+        export::export(&self.pool, sink).await
     }
 
-    fn count_records(&self) -> Result<u64, StoreError> {
-        self.run(move |p| async move { export::count(&p).await })
+    async fn count_records(&self) -> Result<u64, StoreError> {
+        export::count(&self.pool).await
     }
 
-    fn purge_expired(
+    async fn purge_expired(
         &self,
         before: OffsetDateTime,
         limit: usize,
     ) -> Result<crate::Purged, StoreError> {
-        self.run(move |p| async move { purge::purge_expired(&p, before, limit).await })
+        purge::purge_expired(&self.pool, before, limit).await
     }
 
-    fn count_pending(
+    async fn count_pending(
         &self,
         account_id: &str,
         now: OffsetDateTime,
         limit: usize,
     ) -> Result<crate::PendingCounts, StoreError> {
-        let account_id = account_id.to_owned();
-        self.run(move |p| async move { pending::count_pending(&p, &account_id, now, limit).await })
+        pending::count_pending(&self.pool, account_id, now, limit).await
     }
 
-    fn rate_bucket(
+    async fn rate_bucket(
         &self,
         key: &str,
         op: crate::BucketOp,
         gcra: crate::Gcra,
         now_ns: i64,
     ) -> Result<crate::Bucket, StoreError> {
-        let key = key.to_owned();
-        self.run(
-            move |p| async move { rate_buckets::rate_bucket(&p, &key, op, gcra, now_ns).await },
-        )
+        rate_buckets::rate_bucket(&self.pool, key, op, gcra, now_ns).await
     }
 
-    fn purge_rate_buckets(&self, now_ns: i64) -> Result<u64, StoreError> {
-        self.run(move |p| async move { rate_buckets::purge_rate_buckets(&p, now_ns).await })
+    async fn purge_rate_buckets(&self, now_ns: i64) -> Result<u64, StoreError> {
+        rate_buckets::purge_rate_buckets(&self.pool, now_ns).await
     }
 
-    fn redeem_nonce(&self, id: u128, expires: u64) -> Result<bool, StoreError> {
-        self.run(move |p| async move { nonces::redeem_nonce(&p, id, expires).await })
+    async fn redeem_nonce(&self, id: u128, expires: u64) -> Result<bool, StoreError> {
+        nonces::redeem_nonce(&self.pool, id, expires).await
     }
 
-    fn purge_nonces(&self, now: u64) -> Result<u64, StoreError> {
-        self.run(move |p| async move { nonces::purge_nonces(&p, now).await })
+    async fn purge_nonces(&self, now: u64) -> Result<u64, StoreError> {
+        nonces::purge_nonces(&self.pool, now).await
     }
 
-    fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError> {
-        let ca_id = ca_id.to_owned();
-        self.run(move |p| async move { export::set_crl_number(&p, &ca_id, last).await })
+    async fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError> {
+        export::set_crl_number(&self.pool, ca_id, last).await
     }
 
-    fn record_issuance(&self, write: &IssuanceWrite) -> Result<AuditEntry, StoreError> {
-        let write = write.clone();
+    async fn record_issuance(&self, write: &IssuanceWrite) -> Result<AuditEntry, StoreError> {
         let mac = self.audit_mac();
-        self.run(move |p| async move { issuance::record(&p, &write, mac.as_ref()).await })
+        issuance::record(&self.pool, write, mac.as_ref()).await
     }
 
-    fn create_account_bound(
+    async fn create_account_bound(
         &self,
         account: &AccountRecord,
         eab_kid: &str,
     ) -> Result<(), StoreError> {
-        let account = account.clone();
-        let eab_kid = eab_kid.to_owned();
-        self.run(move |p| async move { accounts::create_bound(&p, &account, &eab_kid).await })
+        accounts::create_bound(&self.pool, account, eab_kid).await
     }
 
-    fn create_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError> {
-        let tenant = tenant.clone();
-        self.run(move |p| async move { tenancy::create_tenant(&p, &tenant).await })
+    async fn create_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError> {
+        tenancy::create_tenant(&self.pool, tenant).await
     }
 
-    fn get_tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError> {
-        let id = id.to_owned();
-        self.run(move |p| async move { tenancy::get_tenant(&p, &id).await })
+    async fn get_tenant(&self, id: &str) -> Result<Option<TenantRecord>, StoreError> {
+        tenancy::get_tenant(&self.pool, id).await
     }
 
-    fn list_tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
-        self.run(move |p| async move { tenancy::list_tenants(&p).await })
+    async fn list_tenants(&self) -> Result<Vec<TenantRecord>, StoreError> {
+        tenancy::list_tenants(&self.pool).await
     }
 
-    fn disable_tenant(&self, id: &str, at: OffsetDateTime) -> Result<TenantRecord, StoreError> {
-        let id = id.to_owned();
-        self.run(move |p| async move { tenancy::disable_tenant(&p, &id, at).await })
+    async fn disable_tenant(
+        &self,
+        id: &str,
+        at: OffsetDateTime,
+    ) -> Result<TenantRecord, StoreError> {
+        tenancy::disable_tenant(&self.pool, id, at).await
     }
 
-    fn create_eab_key(&self, key: &EabKeyRecord) -> Result<(), StoreError> {
-        let key = key.clone();
-        self.run(move |p| async move { tenancy::create_eab_key(&p, &key).await })
+    async fn create_eab_key(&self, key: &EabKeyRecord) -> Result<(), StoreError> {
+        tenancy::create_eab_key(&self.pool, key).await
     }
 
-    fn get_eab_key(&self, kid: &str) -> Result<Option<EabKeyRecord>, StoreError> {
-        let kid = kid.to_owned();
-        self.run(move |p| async move { tenancy::get_eab_key(&p, &kid).await })
+    async fn get_eab_key(&self, kid: &str) -> Result<Option<EabKeyRecord>, StoreError> {
+        tenancy::get_eab_key(&self.pool, kid).await
     }
 
-    fn list_eab_keys(&self, tenant_id: Option<&str>) -> Result<Vec<EabKeyRecord>, StoreError> {
-        let tenant_id = tenant_id.map(str::to_owned);
-        self.run(move |p| async move { tenancy::list_eab_keys(&p, tenant_id.as_deref()).await })
+    async fn list_eab_keys(
+        &self,
+        tenant_id: Option<&str>,
+    ) -> Result<Vec<EabKeyRecord>, StoreError> {
+        tenancy::list_eab_keys(&self.pool, tenant_id).await
     }
 
-    fn disable_eab_key(&self, kid: &str, at: OffsetDateTime) -> Result<EabKeyRecord, StoreError> {
-        let kid = kid.to_owned();
-        self.run(move |p| async move { tenancy::disable_eab_key(&p, &kid, at).await })
+    async fn disable_eab_key(
+        &self,
+        kid: &str,
+        at: OffsetDateTime,
+    ) -> Result<EabKeyRecord, StoreError> {
+        tenancy::disable_eab_key(&self.pool, kid, at).await
     }
 
-    fn create_est_user(&self, user: &EstUserRecord) -> Result<(), StoreError> {
-        let user = user.clone();
-        self.run(move |p| async move { est_users::create(&p, &user).await })
+    async fn create_est_user(&self, user: &EstUserRecord) -> Result<(), StoreError> {
+        est_users::create(&self.pool, user).await
     }
 
-    fn get_est_user(&self, username: &str) -> Result<Option<EstUserRecord>, StoreError> {
-        let username = username.to_owned();
-        self.run(move |p| async move { est_users::get(&p, &username).await })
+    async fn get_est_user(&self, username: &str) -> Result<Option<EstUserRecord>, StoreError> {
+        est_users::get(&self.pool, username).await
     }
 
-    fn list_est_users(&self, tenant_id: Option<&str>) -> Result<Vec<EstUserRecord>, StoreError> {
-        let tenant_id = tenant_id.map(str::to_owned);
-        self.run(move |p| async move { est_users::list(&p, tenant_id.as_deref()).await })
+    async fn list_est_users(
+        &self,
+        tenant_id: Option<&str>,
+    ) -> Result<Vec<EstUserRecord>, StoreError> {
+        est_users::list(&self.pool, tenant_id).await
     }
 
-    fn disable_est_user(
+    async fn disable_est_user(
         &self,
         username: &str,
         at: OffsetDateTime,
     ) -> Result<EstUserRecord, StoreError> {
-        let username = username.to_owned();
-        self.run(move |p| async move { est_users::disable(&p, &username, at).await })
+        est_users::disable(&self.pool, username, at).await
     }
 
-    fn create_approval(&self, approval: &ApprovalRecord) -> Result<(), StoreError> {
-        let approval = approval.clone();
-        self.run(move |p| async move { approvals::create(&p, &approval).await })
+    async fn create_approval(&self, approval: &ApprovalRecord) -> Result<(), StoreError> {
+        approvals::create(&self.pool, approval).await
     }
 
-    fn get_approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError> {
-        let id = id.to_owned();
-        self.run(move |p| async move { approvals::get(&p, &id).await })
+    async fn get_approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError> {
+        approvals::get(&self.pool, id).await
     }
 
-    fn list_approvals(
+    async fn list_approvals(
         &self,
         status: Option<ApprovalStatus>,
     ) -> Result<Vec<ApprovalRecord>, StoreError> {
-        self.run(move |p| async move { approvals::list(&p, status).await })
+        approvals::list(&self.pool, status).await
     }
 
-    fn update_approval(
+    async fn update_approval(
         &self,
         approval: &ApprovalRecord,
         expected: ApprovalStatus,
     ) -> Result<bool, StoreError> {
-        let approval = approval.clone();
-        self.run(move |p| async move { approvals::update(&p, &approval, expected).await })
+        approvals::update(&self.pool, approval, expected).await
     }
 
-    fn get_scep_transaction(&self, id: &str) -> Result<Option<ScepTransactionRecord>, StoreError> {
-        let id = id.to_owned();
-        self.run(move |p| async move { scep::get(&p, &id).await })
+    async fn get_scep_transaction(
+        &self,
+        id: &str,
+    ) -> Result<Option<ScepTransactionRecord>, StoreError> {
+        scep::get(&self.pool, id).await
     }
 
-    fn put_scep_transaction(
+    async fn put_scep_transaction(
         &self,
         record: &ScepTransactionRecord,
         expected: Option<&ScepTransactionRecord>,
     ) -> Result<bool, StoreError> {
-        let record = record.clone();
-        let expected = expected.cloned();
-        self.run(move |p| async move { scep::put(&p, &record, expected.as_ref()).await })
+        scep::put(&self.pool, record, expected).await
     }
 
-    fn delete_scep_transaction(
+    async fn delete_scep_transaction(
         &self,
         expected: &ScepTransactionRecord,
     ) -> Result<bool, StoreError> {
-        let expected = expected.clone();
-        self.run(move |p| async move { scep::delete(&p, &expected).await })
+        scep::delete(&self.pool, expected).await
     }
 
-    fn create_scep_challenge(&self, challenge: &ScepChallengeRecord) -> Result<(), StoreError> {
-        let challenge = challenge.clone();
-        self.run(move |p| async move { scep_challenges::create(&p, &challenge).await })
+    async fn create_scep_challenge(
+        &self,
+        challenge: &ScepChallengeRecord,
+    ) -> Result<(), StoreError> {
+        scep_challenges::create(&self.pool, challenge).await
     }
 
-    fn get_scep_challenge(&self, hash: &str) -> Result<Option<ScepChallengeRecord>, StoreError> {
-        let hash = hash.to_owned();
-        self.run(move |p| async move { scep_challenges::get(&p, &hash).await })
+    async fn get_scep_challenge(
+        &self,
+        hash: &str,
+    ) -> Result<Option<ScepChallengeRecord>, StoreError> {
+        scep_challenges::get(&self.pool, hash).await
     }
 
-    fn list_scep_challenges(
+    async fn list_scep_challenges(
         &self,
         tenant_id: Option<&str>,
     ) -> Result<Vec<ScepChallengeRecord>, StoreError> {
-        let tenant_id = tenant_id.map(str::to_owned);
-        self.run(move |p| async move { scep_challenges::list(&p, tenant_id.as_deref()).await })
+        scep_challenges::list(&self.pool, tenant_id).await
     }
 
-    fn redeem_scep_challenge(
+    async fn redeem_scep_challenge(
         &self,
         hash: &str,
         at: OffsetDateTime,
     ) -> Result<Option<ScepChallengeRecord>, StoreError> {
-        let hash = hash.to_owned();
-        self.run(move |p| async move { scep_challenges::redeem(&p, &hash, at).await })
+        scep_challenges::redeem(&self.pool, hash, at).await
     }
 
-    fn remove_scep_challenge(&self, hash: &str) -> Result<bool, StoreError> {
-        let hash = hash.to_owned();
-        self.run(move |p| async move { scep_challenges::remove(&p, &hash).await })
+    async fn remove_scep_challenge(&self, hash: &str) -> Result<bool, StoreError> {
+        scep_challenges::remove(&self.pool, hash).await
     }
 
-    fn scep_transactions_before(
+    async fn scep_transactions_before(
         &self,
         before: OffsetDateTime,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ScepTransactionRecord>, StoreError> {
-        let after = after.map(str::to_string);
-        self.run(move |p| async move { scep::before(&p, before, after.as_deref(), limit).await })
+        scep::before(&self.pool, before, after, limit).await
     }
 
-    fn change_generations(&self) -> Result<Generations, StoreError> {
-        self.run(move |p| async move { settings::generations(&p).await })
+    async fn change_generations(&self) -> Result<Generations, StoreError> {
+        settings::generations(&self.pool).await
     }
 
-    fn get_setting(&self, name: &str) -> Result<Option<SettingRecord>, StoreError> {
-        let name = name.to_owned();
-        self.run(move |p| async move { settings::get(&p, &name).await })
+    async fn get_setting(&self, name: &str) -> Result<Option<SettingRecord>, StoreError> {
+        settings::get(&self.pool, name).await
     }
 
-    fn put_setting(
+    async fn put_setting(
         &self,
         name: &str,
         value: &[u8],
         expected: Option<u64>,
     ) -> Result<Option<u64>, StoreError> {
-        let (name, value) = (name.to_owned(), value.to_vec());
-        self.run(move |p| async move { settings::put(&p, &name, &value, expected).await })
+        settings::put(&self.pool, name, value, expected).await
     }
 
-    fn bootstrap_lock(&self) -> Result<StoreLock, StoreError> {
-        let client = self.run(move |p| async move { settings::bootstrap_lock(&p).await })?;
+    async fn bootstrap_lock(&self) -> Result<StoreLock, StoreError> {
+        let client = settings::bootstrap_lock(&self.pool).await?;
         Ok(StoreLock::holding(Box::new(client)))
     }
 
-    fn acquire_lease(
+    async fn acquire_lease(
         &self,
         name: &str,
         holder: &str,
         now_ns: i64,
         ttl_ns: i64,
     ) -> Result<Option<crate::Lease>, StoreError> {
-        let (name, holder) = (name.to_owned(), holder.to_owned());
-        self.run(move |p| async move { leases::acquire(&p, &name, &holder, now_ns, ttl_ns).await })
+        leases::acquire(&self.pool, name, holder, now_ns, ttl_ns).await
     }
 
-    fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
-        let (name, holder) = (name.to_owned(), holder.to_owned());
-        self.run(move |p| async move { leases::release(&p, &name, &holder).await })
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
+        leases::release(&self.pool, name, holder).await
     }
 
-    fn get_lease(&self, name: &str) -> Result<Option<crate::Lease>, StoreError> {
-        let name = name.to_owned();
-        self.run(move |p| async move { leases::get(&p, &name).await })
+    async fn get_lease(&self, name: &str) -> Result<Option<crate::Lease>, StoreError> {
+        leases::get(&self.pool, name).await
     }
 
-    fn purge_leases(&self, before_ns: i64) -> Result<u64, StoreError> {
-        self.run(move |p| async move { leases::purge(&p, before_ns).await })
+    async fn purge_leases(&self, before_ns: i64) -> Result<u64, StoreError> {
+        leases::purge(&self.pool, before_ns).await
     }
 
-    fn put_crl(&self, crl: &crate::StoredCrl) -> Result<bool, StoreError> {
-        let crl = crl.clone();
-        self.run(move |p| async move { crls::put(&p, &crl).await })
+    async fn put_crl(&self, crl: &crate::StoredCrl) -> Result<bool, StoreError> {
+        crls::put(&self.pool, crl).await
     }
 
-    fn get_crl(
+    async fn get_crl(
         &self,
         ca_id: &str,
         part: crate::CrlPart,
     ) -> Result<Option<crate::StoredCrl>, StoreError> {
-        let ca_id = ca_id.to_owned();
-        self.run(move |p| async move { crls::get(&p, &ca_id, part).await })
+        crls::get(&self.pool, ca_id, part).await
     }
 
-    fn crl_head(
+    async fn crl_head(
         &self,
         ca_id: &str,
         part: crate::CrlPart,
     ) -> Result<(u64, Option<crate::CrlHead>), StoreError> {
-        let ca_id = ca_id.to_owned();
-        self.run(move |p| async move { crls::head(&p, &ca_id, part).await })
+        crls::head(&self.pool, ca_id, part).await
     }
 
-    fn bump_crl_generation(&self, ca_id: &str) -> Result<u64, StoreError> {
-        let ca_id = ca_id.to_owned();
-        self.run(move |p| async move { crls::bump_generation(&p, &ca_id).await })
+    async fn bump_crl_generation(&self, ca_id: &str) -> Result<u64, StoreError> {
+        crls::bump_generation(&self.pool, ca_id).await
     }
 
-    fn put_ocsp_responder(&self, record: &crate::OcspResponderRecord) -> Result<(), StoreError> {
-        let record = record.clone();
-        self.run(move |p| async move { crls::put_responder(&p, &record).await })
+    async fn put_ocsp_responder(
+        &self,
+        record: &crate::OcspResponderRecord,
+    ) -> Result<(), StoreError> {
+        crls::put_responder(&self.pool, record).await
     }
 
-    fn get_ocsp_responder(
+    async fn get_ocsp_responder(
         &self,
         ca_id: &str,
     ) -> Result<Option<crate::OcspResponderRecord>, StoreError> {
-        let ca_id = ca_id.to_owned();
-        self.run(move |p| async move { crls::get_responder(&p, &ca_id).await })
+        crls::get_responder(&self.pool, ca_id).await
     }
 }

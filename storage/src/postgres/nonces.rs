@@ -3,7 +3,7 @@
 
 use deadpool_postgres::Pool;
 
-use crate::postgres::sql::big;
+use crate::postgres::sql::{big, Cached};
 use crate::StoreError;
 
 /// Records a used nonce once (`ON CONFLICT DO NOTHING`): `true` if this
@@ -13,7 +13,7 @@ pub(crate) async fn redeem_nonce(pool: &Pool, id: u128, expires: u64) -> Result<
     let id = id.to_be_bytes().to_vec();
     let expires = big(expires)?;
     let n = c
-        .execute(
+        .execute_cached(
             "INSERT INTO used_nonces (id, expires) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
             &[&id, &expires],
         )
@@ -26,7 +26,7 @@ pub(crate) async fn purge_nonces(pool: &Pool, now: u64) -> Result<u64, StoreErro
     let c = pool.get().await?;
     let now = big(now)?;
     Ok(
-        c.execute("DELETE FROM used_nonces WHERE expires < $1", &[&now])
+        c.execute_cached("DELETE FROM used_nonces WHERE expires < $1", &[&now])
             .await?,
     )
 }

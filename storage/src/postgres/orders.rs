@@ -2,16 +2,15 @@
 //! (created_at, id); status moves by compare-and-swap.
 
 use deadpool_postgres::Pool;
-use tokio_postgres::GenericClient;
 
-use crate::postgres::sql::{col, doc_of, enc, ns};
+use crate::postgres::sql::{col, doc_of, enc, ns, Cached};
 use crate::records::OrderRecord;
 use crate::types::OrderStatus;
 use crate::StoreError;
 
 /// Inserts or replaces an order (in a transaction or not).
-pub(crate) async fn upsert<C: GenericClient>(c: &C, order: &OrderRecord) -> Result<(), StoreError> {
-    c.execute(
+pub(crate) async fn upsert<C: Cached>(c: &C, order: &OrderRecord) -> Result<(), StoreError> {
+    c.execute_cached(
         "INSERT INTO orders (id, account_id, created_ns, doc) VALUES ($1, $2, $3, $4)
          ON CONFLICT (id) DO UPDATE
          SET account_id = excluded.account_id, created_ns = excluded.created_ns, doc = excluded.doc",
@@ -23,13 +22,13 @@ pub(crate) async fn upsert<C: GenericClient>(c: &C, order: &OrderRecord) -> Resu
 
 pub(crate) async fn put(pool: &Pool, order: &OrderRecord) -> Result<(), StoreError> {
     let c = pool.get().await?;
-    upsert(&**c, order).await
+    upsert(&c, order).await
 }
 
 pub(crate) async fn get(pool: &Pool, id: &str) -> Result<Option<OrderRecord>, StoreError> {
     let c = pool.get().await?;
     doc_of(
-        c.query_opt("SELECT doc FROM orders WHERE id = $1", &[&id])
+        c.query_opt_cached("SELECT doc FROM orders WHERE id = $1", &[&id])
             .await?,
     )
 }
@@ -44,7 +43,7 @@ pub(crate) async fn list(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = match after {
         None => {
-            c.query(
+            c.query_cached(
                 "SELECT id FROM orders WHERE account_id = $1
                  ORDER BY created_ns, id LIMIT $2",
                 &[&account_id, &limit],
@@ -53,14 +52,14 @@ pub(crate) async fn list(
         }
         Some(cursor) => {
             let row = c
-                .query_opt(
+                .query_opt_cached(
                     "SELECT created_ns FROM orders WHERE id = $1 AND account_id = $2",
                     &[&cursor, &account_id],
                 )
                 .await?
                 .ok_or(StoreError::NotFound)?;
             let created: i64 = col(&row, 0)?;
-            c.query(
+            c.query_cached(
                 "SELECT id FROM orders WHERE account_id = $1 AND (created_ns, id) > ($2, $3)
                  ORDER BY created_ns, id LIMIT $4",
                 &[&account_id, &created, &cursor, &limit],
@@ -73,12 +72,12 @@ pub(crate) async fn list(
 
 /// The stored order's status (read from its document), locked for the
 /// rest of the transaction; `None` if absent.
-pub(crate) async fn lock_status<C: GenericClient>(
+pub(crate) async fn lock_status<C: Cached>(
     c: &C,
     id: &str,
 ) -> Result<Option<OrderStatus>, StoreError> {
     let row = c
-        .query_opt("SELECT doc FROM orders WHERE id = $1 FOR UPDATE", &[&id])
+        .query_opt_cached("SELECT doc FROM orders WHERE id = $1 FOR UPDATE", &[&id])
         .await?;
     Ok(doc_of::<OrderRecord>(row)?.map(|o| o.status))
 }
@@ -90,12 +89,12 @@ pub(crate) async fn transition(
 ) -> Result<bool, StoreError> {
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
-    match lock_status(&*tx, &order.id).await? {
+    match lock_status(&tx, &order.id).await? {
         None => return Err(StoreError::NotFound),
         Some(s) if s != expected => return Ok(false),
         Some(_) => {}
     }
-    upsert(&*tx, order).await?;
+    upsert(&tx, order).await?;
     tx.commit().await?;
     Ok(true)
 }

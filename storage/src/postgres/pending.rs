@@ -7,7 +7,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::pending::PendingCounts;
-use crate::postgres::sql::col;
+use crate::postgres::sql::{col, Cached};
 use crate::StoreError;
 
 pub(crate) async fn count_pending(
@@ -22,7 +22,7 @@ pub(crate) async fn count_pending(
         .map_err(|e| StoreError::Backend(format!("time: {e}")))?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let row = c
-        .query_one(
+        .query_one_cached(
             "SELECT
                (SELECT count(*) FROM (SELECT 1 FROM orders
                   WHERE account_id = $1

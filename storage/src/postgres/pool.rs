@@ -76,6 +76,10 @@ pub(crate) fn build(options: &PgOptions) -> Result<Pool, StoreError> {
         }
         config.options(format!("-c search_path={schema}"));
     }
+    // `Fast` recycling runs nothing between checkouts: a connection keeps
+    // its prepared statements, which the statement cache (`sql::Cached`)
+    // relies on (a `DISCARD ALL` or `DEALLOCATE ALL` would drop them under
+    // it).
     let manager = Manager::from_config(
         config,
         NoTls,

@@ -10,6 +10,7 @@ use deadpool_postgres::Pool;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::postgres::sql::Cached;
 use crate::purge::{Purged, PURGEABLE_ORDER_STATUSES};
 use crate::StoreError;
 
@@ -28,7 +29,7 @@ pub(crate) async fn purge_expired(
         .map(|s| s.to_string())
         .collect();
     let orders = c
-        .execute(
+        .execute_cached(
             "DELETE FROM orders WHERE id IN (
                  SELECT id FROM orders
                  WHERE (doc::jsonb->>'status') = ANY($1)
@@ -40,7 +41,7 @@ pub(crate) async fn purge_expired(
         )
         .await?;
     let authzs = c
-        .execute(
+        .execute_cached(
             "DELETE FROM authzs WHERE id IN (
                  SELECT id FROM authzs
                  WHERE (doc::jsonb->>'expires')::timestamptz < $1::text::timestamptz

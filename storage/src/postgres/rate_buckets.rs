@@ -4,7 +4,7 @@
 
 use deadpool_postgres::Pool;
 
-use crate::postgres::sql::col;
+use crate::postgres::sql::{col, Cached};
 use crate::rate_buckets::{Bucket, BucketOp, Gcra};
 use crate::StoreError;
 
@@ -21,7 +21,7 @@ pub(crate) async fn rate_bucket(
     let row = match op {
         BucketOp::Peek => {
             let tat: Option<i64> = c
-                .query_opt("SELECT tat_ns FROM rate_buckets WHERE key = $1", &[&key])
+                .query_opt_cached("SELECT tat_ns FROM rate_buckets WHERE key = $1", &[&key])
                 .await?
                 .map(|r| col(&r, 0))
                 .transpose()?;
@@ -33,7 +33,7 @@ pub(crate) async fn rate_bucket(
         // Admitted when the new TAT stays within the tolerance; otherwise
         // the WHERE leaves the row alone and nothing is returned.
         BucketOp::Take => {
-            c.query_opt(
+            c.query_opt_cached(
                 "INSERT INTO rate_buckets AS b (key, tat_ns) VALUES ($1, $2::bigint + $3::bigint)
                  ON CONFLICT (key) DO UPDATE SET tat_ns = GREATEST(b.tat_ns, $2) + $3
                  WHERE GREATEST(b.tat_ns, $2::bigint) + $3::bigint - $2::bigint <= $4::bigint
@@ -43,7 +43,7 @@ pub(crate) async fn rate_bucket(
             .await?
         }
         BucketOp::Force => {
-            c.query_opt(
+            c.query_opt_cached(
                 "INSERT INTO rate_buckets AS b (key, tat_ns) VALUES ($1, $2::bigint + $3::bigint)
                  ON CONFLICT (key) DO UPDATE
                  SET tat_ns = LEAST(GREATEST(b.tat_ns, $2) + $3, $2 + $4 + $3)
@@ -60,7 +60,7 @@ pub(crate) async fn rate_bucket(
         }),
         None => {
             let tat: Option<i64> = c
-                .query_opt("SELECT tat_ns FROM rate_buckets WHERE key = $1", &[&key])
+                .query_opt_cached("SELECT tat_ns FROM rate_buckets WHERE key = $1", &[&key])
                 .await?
                 .map(|r| col(&r, 0))
                 .transpose()?;
@@ -75,7 +75,7 @@ pub(crate) async fn rate_bucket(
 pub(crate) async fn purge_rate_buckets(pool: &Pool, now_ns: i64) -> Result<u64, StoreError> {
     let c = pool.get().await?;
     Ok(
-        c.execute("DELETE FROM rate_buckets WHERE tat_ns < $1", &[&now_ns])
+        c.execute_cached("DELETE FROM rate_buckets WHERE tat_ns < $1", &[&now_ns])
             .await?,
     )
 }

@@ -3,11 +3,10 @@
 //! under the row lock (or, for "none expected", by the primary key).
 
 use deadpool_postgres::Pool;
-use tokio_postgres::GenericClient;
 
 use time::OffsetDateTime;
 
-use crate::postgres::sql::{doc_of, docs_of, enc};
+use crate::postgres::sql::{doc_of, docs_of, enc, Cached};
 use crate::scep::ScepTransactionRecord;
 use crate::StoreError;
 
@@ -17,7 +16,7 @@ pub(crate) async fn get(
 ) -> Result<Option<ScepTransactionRecord>, StoreError> {
     let c = pool.get().await?;
     doc_of(
-        c.query_opt(
+        c.query_opt_cached(
             "SELECT doc FROM scep_transactions WHERE transaction_id = $1",
             &[&id],
         )
@@ -33,7 +32,7 @@ pub(crate) async fn put(
     let mut c = pool.get().await?;
     let Some(expected) = expected else {
         let n = c
-            .execute(
+            .execute_cached(
                 "INSERT INTO scep_transactions (transaction_id, doc) VALUES ($1, $2)
                  ON CONFLICT (transaction_id) DO NOTHING",
                 &[&record.transaction_id, &enc(record)?],
@@ -42,7 +41,7 @@ pub(crate) async fn put(
         return Ok(n == 1);
     };
     let tx = c.transaction().await?;
-    if !replace_in(&*tx, expected, record).await? {
+    if !replace_in(&tx, expected, record).await? {
         return Ok(false);
     }
     tx.commit().await?;
@@ -52,13 +51,13 @@ pub(crate) async fn put(
 /// Inside the caller's transaction: locks the row of `expected`'s
 /// transactionID and, if the stored record equals `expected`, replaces it
 /// with `record`. False (nothing written) otherwise.
-pub(crate) async fn replace_in<C: GenericClient + Sync>(
+pub(crate) async fn replace_in<C: Cached>(
     c: &C,
     expected: &ScepTransactionRecord,
     record: &ScepTransactionRecord,
 ) -> Result<bool, StoreError> {
     let row = c
-        .query_opt(
+        .query_opt_cached(
             "SELECT doc FROM scep_transactions WHERE transaction_id = $1 FOR UPDATE",
             &[&expected.transaction_id],
         )
@@ -66,7 +65,7 @@ pub(crate) async fn replace_in<C: GenericClient + Sync>(
     if doc_of::<ScepTransactionRecord>(row)?.as_ref() != Some(expected) {
         return Ok(false);
     }
-    c.execute(
+    c.execute_cached(
         "UPDATE scep_transactions SET doc = $2 WHERE transaction_id = $1",
         &[&record.transaction_id, &enc(record)?],
     )
@@ -81,7 +80,7 @@ pub(crate) async fn delete(
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
     let row = tx
-        .query_opt(
+        .query_opt_cached(
             "SELECT doc FROM scep_transactions WHERE transaction_id = $1 FOR UPDATE",
             &[&expected.transaction_id],
         )
@@ -89,7 +88,7 @@ pub(crate) async fn delete(
     if doc_of::<ScepTransactionRecord>(row)?.as_ref() != Some(expected) {
         return Ok(false);
     }
-    tx.execute(
+    tx.execute_cached(
         "DELETE FROM scep_transactions WHERE transaction_id = $1",
         &[&expected.transaction_id],
     )
@@ -112,7 +111,7 @@ pub(crate) async fn before(
         .map_err(|e| StoreError::Backend(format!("cut-off time: {e}")))?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = c
-        .query(
+        .query_cached(
             "SELECT doc FROM scep_transactions
              WHERE ($1::text IS NULL OR transaction_id > $1)
                AND (doc::jsonb ->> 'updated_at')::timestamptz < $2::text::timestamptz

@@ -3,7 +3,7 @@
 use deadpool_postgres::Pool;
 use time::OffsetDateTime;
 
-use crate::postgres::sql::{conflict_on_unique, doc_of, docs_of, enc};
+use crate::postgres::sql::{conflict_on_unique, doc_of, docs_of, enc, Cached};
 use crate::scep_challenges::ScepChallengeRecord;
 use crate::StoreError;
 
@@ -11,7 +11,7 @@ pub(crate) async fn create(pool: &Pool, c: &ScepChallengeRecord) -> Result<(), S
     let client = pool.get().await?;
     conflict_on_unique(
         client
-            .execute(
+            .execute_cached(
                 "INSERT INTO scep_challenges (challenge_hash, tenant_id, doc) VALUES ($1, $2, $3)",
                 &[&c.challenge_hash, &c.tenant_id, &enc(c)?],
             )
@@ -27,7 +27,7 @@ pub(crate) async fn get(
 ) -> Result<Option<ScepChallengeRecord>, StoreError> {
     let c = pool.get().await?;
     doc_of(
-        c.query_opt(
+        c.query_opt_cached(
             "SELECT doc FROM scep_challenges WHERE challenge_hash = $1",
             &[&hash],
         )
@@ -42,14 +42,14 @@ pub(crate) async fn list(
     let c = pool.get().await?;
     let rows = match tenant_id {
         None => {
-            c.query(
+            c.query_cached(
                 "SELECT doc FROM scep_challenges ORDER BY challenge_hash",
                 &[],
             )
             .await?
         }
         Some(t) => {
-            c.query(
+            c.query_cached(
                 "SELECT doc FROM scep_challenges WHERE tenant_id = $1 ORDER BY challenge_hash",
                 &[&t],
             )
@@ -70,7 +70,7 @@ pub(crate) async fn redeem(
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
     let row = tx
-        .query_opt(
+        .query_opt_cached(
             "SELECT doc FROM scep_challenges WHERE challenge_hash = $1 FOR UPDATE",
             &[&hash],
         )
@@ -82,7 +82,7 @@ pub(crate) async fn redeem(
         return Ok(None);
     }
     record.redeemed_at = Some(at);
-    tx.execute(
+    tx.execute_cached(
         "UPDATE scep_challenges SET doc = $2 WHERE challenge_hash = $1",
         &[&hash, &enc(&record)?],
     )
@@ -94,7 +94,7 @@ pub(crate) async fn redeem(
 pub(crate) async fn remove(pool: &Pool, hash: &str) -> Result<bool, StoreError> {
     let c = pool.get().await?;
     let n = c
-        .execute(
+        .execute_cached(
             "DELETE FROM scep_challenges WHERE challenge_hash = $1",
             &[&hash],
         )

@@ -5,7 +5,7 @@
 use deadpool_postgres::Pool;
 
 use crate::generations::{ChangeKind, Generations};
-use crate::postgres::sql::{big, col, unbig};
+use crate::postgres::sql::{big, col, unbig, Cached};
 use crate::settings::SettingRecord;
 use crate::StoreError;
 
@@ -13,7 +13,7 @@ use crate::StoreError;
 pub(crate) async fn generations(pool: &Pool) -> Result<Generations, StoreError> {
     let c = pool.get().await?;
     let rows = c
-        .query("SELECT kind, generation FROM change_generations", &[])
+        .query_cached("SELECT kind, generation FROM change_generations", &[])
         .await?;
     let mut g = Generations::default();
     for row in &rows {
@@ -29,7 +29,7 @@ pub(crate) async fn generations(pool: &Pool) -> Result<Generations, StoreError> 
 pub(crate) async fn get(pool: &Pool, name: &str) -> Result<Option<SettingRecord>, StoreError> {
     let c = pool.get().await?;
     let row = c
-        .query_opt(
+        .query_opt_cached(
             "SELECT version, value FROM settings WHERE name = $1",
             &[&name],
         )
@@ -55,7 +55,7 @@ pub(crate) async fn put(
     let c = pool.get().await?;
     let n = match expected {
         None => {
-            c.execute(
+            c.execute_cached(
                 "INSERT INTO settings (name, version, value) VALUES ($1, 1, $2)
                  ON CONFLICT (name) DO NOTHING",
                 &[&name, &value],
@@ -63,7 +63,7 @@ pub(crate) async fn put(
             .await?
         }
         Some(v) => {
-            c.execute(
+            c.execute_cached(
                 "UPDATE settings SET version = version + 1, value = $2
                   WHERE name = $1 AND version = $3",
                 &[&name, &value, &big(v)?],
@@ -84,7 +84,7 @@ pub(crate) async fn bootstrap_lock(
     pool: &Pool,
 ) -> Result<deadpool_postgres::ClientWrapper, StoreError> {
     let c = pool.get().await?;
-    c.execute("SELECT pg_advisory_lock($1)", &[&BOOTSTRAP_LOCK_KEY])
+    c.execute_cached("SELECT pg_advisory_lock($1)", &[&BOOTSTRAP_LOCK_KEY])
         .await?;
     Ok(deadpool_postgres::Object::take(c))
 }

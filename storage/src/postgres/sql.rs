@@ -1,14 +1,108 @@
-//! Small helpers shared by the record families: JSON documents in and out,
-//! timestamps as ordering keys, and the mapping of PostgreSQL errors to
-//! [`StoreError`].
+//! Small helpers shared by the record families: statements cached per
+//! connection ([`Cached`]), JSON documents in and out, timestamps as
+//! ordering keys, and the mapping of PostgreSQL errors to [`StoreError`].
 
+use deadpool_postgres::{GenericClient, StatementCache};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use crate::StoreError;
+
+/// Runs fixed SQL as a prepared statement cached on its connection
+/// (deadpool-postgres' per-connection statement cache, decision 0008):
+/// the first use of a text on a connection prepares it (a Parse/Describe
+/// round trip), every later use only binds and executes it (one round
+/// trip), where tokio-postgres' `query(&str)` prepares anew each time.
+/// Implemented for pooled clients and their transactions; the methods
+/// mirror tokio-postgres' and take the SQL text.
+///
+/// # Schema changes
+///
+/// A cached statement outlives schema changes: PostgreSQL re-plans a
+/// prepared statement when a table it uses changes (a column or an index
+/// added, a table rebuilt under its name), so additive migrations leave
+/// it working. Only a change of a result column's type makes it fail
+/// ("cached plan must not change result type"); then the statement is
+/// evicted from this connection's cache, so this one call fails and the
+/// next prepares it afresh (`postgres_cached_statements_survive_a_schema_change`).
+/// This binary's own migrations run at open ([`super::migrations`],
+/// uncached), before any statement is cached.
+pub(crate) trait Cached: GenericClient {
+    /// This connection's statement cache.
+    fn statement_cache(&self) -> &StatementCache;
+
+    async fn query_cached(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let statement = self.prepare_cached(sql).await?;
+        self.evict_if_stale(sql, self.query(&statement, params).await)
+    }
+
+    async fn query_opt_cached(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
+        let statement = self.prepare_cached(sql).await?;
+        self.evict_if_stale(sql, self.query_opt(&statement, params).await)
+    }
+
+    async fn query_one_cached(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, tokio_postgres::Error> {
+        let statement = self.prepare_cached(sql).await?;
+        self.evict_if_stale(sql, self.query_one(&statement, params).await)
+    }
+
+    async fn execute_cached(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error> {
+        let statement = self.prepare_cached(sql).await?;
+        self.evict_if_stale(sql, self.execute(&statement, params).await)
+    }
+
+    /// Drops `sql`'s statement from the cache if `result` says its result
+    /// columns changed type under it (see "Schema changes" above).
+    fn evict_if_stale<T>(
+        &self,
+        sql: &str,
+        result: Result<T, tokio_postgres::Error>,
+    ) -> Result<T, tokio_postgres::Error> {
+        if let Err(e) = &result {
+            let stale = e.code() == Some(&SqlState::FEATURE_NOT_SUPPORTED)
+                && e.as_db_error().is_some_and(|db| {
+                    db.message()
+                        .contains("cached plan must not change result type")
+                });
+            if stale {
+                self.statement_cache().remove(sql, &[]);
+            }
+        }
+        result
+    }
+}
+
+impl Cached for deadpool_postgres::Client {
+    fn statement_cache(&self) -> &StatementCache {
+        &self.statement_cache
+    }
+}
+
+impl Cached for deadpool_postgres::Transaction<'_> {
+    fn statement_cache(&self) -> &StatementCache {
+        &self.statement_cache
+    }
+}
 
 /// A record as its JSON document (the `doc` column).
 pub(crate) fn enc<T: Serialize>(record: &T) -> Result<String, StoreError> {

@@ -20,8 +20,14 @@
 #   KEEP=1             keep the work dir (configs, logs, outputs)
 #   IRONSEAL=path      ironseal binary (default $CARGO_TARGET_DIR/release/ironseal)
 #
-# PostgreSQL is a throwaway cluster (scripts/pg-throwaway.sh: fsync off, on
-# loopback); pg1 and pg3 each get a fresh database on it. Figures are
+#   LB_MODE            http (default: HAProxy terminates TLS and re-encrypts,
+#                      balancing every request) or tcp (TLS passes through,
+#                      balancing connections)
+#   PG_FSYNC           on (default: PostgreSQL's durable defaults, each commit
+#                      flushed, as sled flushes before answering) or off
+#
+# PostgreSQL is a throwaway cluster (scripts/pg-throwaway.sh, on loopback);
+# pg1 and pg3 each get a fresh database on it. Figures are
 # defined in docs/benchmarks.md ("ACME orders"; "Scale-out").
 set -euo pipefail
 
@@ -34,6 +40,8 @@ STALL_SECONDS=${STALL_SECONDS:-20}
 bench_init bench-scale-out
 BENCH=$TARGET/release/bench_acme
 REPLICAS=3
+LB_MODE=${LB_MODE:-http}
+[[ $LB_MODE == http || $LB_MODE == tcp ]] || { echo "bench-scale-out: LB_MODE must be http or tcp" >&2; exit 2; }
 
 bench_need_tools --hint pebble-challtestsrv haproxy openssl curl jq python3 psql
 
@@ -84,9 +92,20 @@ bench_stop "$PID"
 
 # ---------------------------------------------------------------------------
 # PostgreSQL, throwaway.
-PGDIR=$("$ROOT/scripts/pg-throwaway.sh" start)
+PG_FSYNC=${PG_FSYNC:-on}
+[[ $PG_FSYNC == on || $PG_FSYNC == off ]] || { echo "bench-scale-out: PG_FSYNC must be on or off" >&2; exit 2; }
+PGDIR=$(PG_DURABLE=$([[ $PG_FSYNC == on ]] && echo 1 || echo 0) "$ROOT/scripts/pg-throwaway.sh" start)
 PGURL=$("$ROOT/scripts/pg-throwaway.sh" url "$PGDIR")
 PGPID=$(head -n 1 "$PGDIR/data/postmaster.pid")
+# Database work per completed order in database $1 (pg_stat_database of the
+# whole run: transactions, rows read, rows written), printed after the run.
+db_work() { # db label
+  local n
+  n=$(bench_acme_field "$2" .completed)
+  psql "$PGURL" -X -tA -F' ' -c "SELECT xact_commit + xact_rollback, tup_returned + tup_fetched,
+      tup_inserted + tup_updated + tup_deleted FROM pg_stat_database WHERE datname = '$1'" |
+    awk -v n="$n" -v l="$2" '{ if (n > 0) printf "bench-scale-out: %s: database per order: %.1f transactions, %.1f rows read, %.1f rows written\n", l, $1 / n, $2 / n, $3 / n }'
+}
 db_config() { # name -> config file path
   psql "$PGURL" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $1" >/dev/null
   local url=${PGURL%/postgres}/$1
@@ -105,6 +124,7 @@ else
   echo "bench-scale-out: pg1 server not ready:" >&2; tail -n 20 "$WORK/pg1.log" >&2
 fi
 bench_stop "$PID"
+db_work pg1 pg1
 
 # 3) PostgreSQL, three replicas behind HAProxy.
 CONF=$(db_config pg3)
@@ -126,6 +146,40 @@ if [[ $ok == 1 ]]; then
   curl -sf --cacert "$ROOTPEM" -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
     --data-binary @"$WORK/lb.req.json" "https://127.0.0.2:$PORT/admin/v1/certificates" >"$WORK/lb.issued.json"
   { jq -r .certificatePem "$WORK/lb.issued.json"; jq -r .chainPem "$WORK/lb.issued.json"; cat "$WORK/lb.key"; } >"$WORK/lb.pem"
+  if [[ $LB_MODE == tcp ]]; then
+    # Layer 4: TLS passes through to the replicas (each client's kept-alive
+    # connection stays on one replica; connections are spread round robin).
+  {
+    cat <<EOF
+global
+    maxconn 4000
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    retries 2
+    option redispatch 1
+frontend acme
+    bind 127.0.0.1:$PORT
+    default_backend ironseal_https
+backend ironseal_https
+    balance roundrobin
+    default-server check inter 1s fall 2 rise 2
+EOF
+    for ((r = 0; r < REPLICAS; r++)); do echo "    server r$r 127.0.0.$((r + 2)):$PORT"; done
+    cat <<EOF
+frontend pki
+    mode http
+    bind 127.0.0.1:$LB_HTTP
+    default_backend ironseal_http
+backend ironseal_http
+    mode http
+    balance roundrobin
+EOF
+    for ((r = 0; r < REPLICAS; r++)); do echo "    server r$r 127.0.0.1:${HTTPS[$r]}"; done
+  } >"$WORK/haproxy.cfg"
+  else
   {
     cat <<EOF
 global
@@ -158,14 +212,21 @@ backend ironseal_http
 EOF
     for ((r = 0; r < REPLICAS; r++)); do echo "    server r$r 127.0.0.1:${HTTPS[$r]}"; done
   } >"$WORK/haproxy.cfg"
+  fi
   haproxy -c -q -f "$WORK/haproxy.cfg"
   haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
   LB_PID=$!
   bench_cleanup_add "$LB_PID"
   if bench_wait_https "https://localhost:$PORT/directory" "$ROOTPEM" 30 "$LB_PID" "${RPIDS[@]}"; then
     LIST=$(IFS=,; echo "${RPIDS[*]}")
-    echo "bench-scale-out: pg3: replicas $LIST behind haproxy $(haproxy -v | head -n 1 | cut -d' ' -f3) pid $LB_PID (HAProxy's own CPU is not counted)"
+    echo "bench-scale-out: pg3: replicas $LIST behind haproxy $(haproxy -v | head -n 1 | cut -d' ' -f3) pid $LB_PID, $LB_MODE mode (its CPU is printed apart)"
+    lb_ticks() { awk '{print $14 + $15}' "/proc/$LB_PID/stat"; }
+    LB_T0=$(lb_ticks)
     bench_acme_run pg3 "https://localhost:$PORT/directory" "$ROOTPEM" "$H01" "$LIST" "$PGPID"
+    LB_T1=$(lb_ticks)
+    LB_CPU_MS=$(awk -v t="$((LB_T1 - LB_T0))" -v hz="$(getconf CLK_TCK)" -v n="$(bench_acme_field pg3 .completed)" \
+      'BEGIN { if (n > 0) printf "%.2f", t * 1000 / hz / n; else printf "-" }')
+    echo "bench-scale-out: pg3: HAProxy CPU $LB_CPU_MS ms/order ($LB_MODE mode)"
   else
     echo "bench-scale-out: HAProxy not ready:" >&2; tail -n 20 "$WORK/haproxy.log" >&2
   fi
@@ -173,6 +234,7 @@ else
   echo "bench-scale-out: a pg3 replica did not start" >&2
 fi
 for pid in "${RPIDS[@]}"; do bench_stop "$pid"; done
+db_work pg3 pg3
 
 # ---------------------------------------------------------------------------
 ratio() { # a b key
@@ -184,7 +246,7 @@ ratio() { # a b key
     printf -- "-"
   fi
 }
-echo "== Scale-out: N=$N C=$C on $(nproc) cores, load average before $(bench_load_avg) =="
+echo "== Scale-out: N=$N C=$C on $(nproc) cores, PostgreSQL fsync $PG_FSYNC, balancer $LB_MODE mode, load average before $(bench_load_avg) =="
 printf "%-26s %12s %12s %12s %10s %10s\n" "" "sled" "pg 1" "pg 3+lb" "pg1/sled" "pg3/pg1"
 row() { printf "%-26s %12s %12s %12s %10s %10s\n" "$1" "$(bench_acme_num sled "$2" "$3")" "$(bench_acme_num pg1 "$2" "$3")" "$(bench_acme_num pg3 "$2" "$3")" "$(ratio pg1 sled "$2")" "$(ratio pg3 pg1 "$2")"; }
 printf "%-26s %12s %12s %12s\n" "completed/failed" "$(bench_acme_field sled .completed)/$(bench_acme_field sled .failed)" "$(bench_acme_field pg1 .completed)/$(bench_acme_field pg1 .failed)" "$(bench_acme_field pg3 .completed)/$(bench_acme_field pg3 .failed)"
@@ -194,5 +256,6 @@ row "p99 latency ms" p99_ms 1
 row "server CPU ms/order" server_cpu_ms_per_order 2
 row "database CPU ms/order" db_cpu_ms_per_order 2
 row "driver CPU ms/order" driver_cpu_ms_per_order 2
+printf "%-26s %12s %12s %12s\n" "balancer CPU ms/order" "-" "-" "${LB_CPU_MS:--}"
 row "server peak RSS MB (sum)" server_peak_rss_mb 1
 row "requests/order" requests_per_order 1

@@ -235,7 +235,9 @@ if [[ $CRL_REVOKED -gt 0 ]]; then
   # (b) The server: it builds every CA's CRLs as soon as it is up
   # (housekeeping), and GET /crl/<id>.crl waits for that build.
   start_server "$d/data" "$d/serve.log"
-  ISSUING=$(tr -d '[:space:]' <"$d/data/issuing-ca")
+  # The issuing CA's id, as seed_store read it from the store's pin.
+  ISSUING=$(sed -n 's/.*, issuing \([A-Za-z0-9_-]*\)).*/\1/p' "$d/seed.log" | head -n 1)
+  [[ -n $ISSUING ]] || { echo "bench-scale: no issuing CA in $d/seed.log" >&2; exit 1; }
   rss_ready=$(rss_mb "$IS_PID")
   curl -sf -o "$d/crl.der" "http://127.0.0.1:$IS_HTTP/crl/$ISSUING.crl"
   t_done=$(now)

@@ -7,8 +7,9 @@
 #
 # The cluster lives in a fresh temporary directory, listens on 127.0.0.1
 # only (no Unix socket outside its directory), on a free port, with trust
-# authentication for 127.0.0.1 (nobody else can reach it). fsync is off:
-# it is thrown away after the tests, and a test that restarts the cluster
+# authentication for 127.0.0.1 (nobody else can reach it). fsync is off
+# (PG_DURABLE=1 at start keeps PostgreSQL's durable defaults, for
+# benchmarks): it is thrown away after the tests, and a test that restarts the cluster
 # uses `pg_ctl stop -m fast` (a clean shutdown), never a machine crash.
 # PostgreSQL refuses to run as root: as root the server runs as the
 # `postgres` user (created by the Debian package). Installs postgresql-15
@@ -53,10 +54,19 @@ cmd_start() {
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir'
 max_connections = 300
+EOF
+  if [ "${PG_DURABLE:-0}" = 1 ]; then
+    # Durable as a production cluster (the defaults): every commit is
+    # flushed to disk before it is acknowledged. For benchmarks that
+    # compare against sled's durable group commit.
+    echo "# PG_DURABLE=1: fsync, synchronous_commit and full_page_writes stay on" >>"$dir/data/postgresql.conf"
+  else
+    cat >>"$dir/data/postgresql.conf" <<EOF
 fsync = off
 synchronous_commit = off
 full_page_writes = off
 EOF
+  fi
   # Only loopback TCP and the private socket, trusted.
   cat >"$dir/data/pg_hba.conf" <<EOF
 local all all trust

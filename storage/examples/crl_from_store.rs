@@ -26,7 +26,7 @@ use std::time::Instant;
 use ironseal_ca_core::crl::{build_crl, RevokedEntry};
 use ironseal_ca_core::hierarchy::{create_root, CaProfile, Issuer, IssuerUrls};
 use ironseal_ca_core::serial::Serial;
-use ironseal_storage::{SledStore, Store};
+use ironseal_storage::{settings, SledStore, Store};
 use time::{Duration, OffsetDateTime};
 
 fn status_kib(field: &str) -> u64 {
@@ -51,14 +51,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .ok_or("usage: crl_from_store DATA_DIR")?
         .into();
-    let issuing = std::fs::read_to_string(dir.join("issuing-ca"))
-        .map_err(|e| format!("{}: {e}", dir.join("issuing-ca").display()))?
-        .trim()
-        .to_string();
-
     let t_open = Instant::now();
     let store = SledStore::open(&dir.join("db"))?;
     let open_s = t_open.elapsed().as_secs_f64();
+    let issuing = settings::issuing_ca(&store)
+        .await?
+        .ok_or("the store has no issuing-CA pin (start the server on it once)")?;
     let ca = store
         .get_ca(&issuing)
         .await?

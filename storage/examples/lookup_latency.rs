@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::time::{Duration as StdDuration, Instant};
 
 use ironseal_ca_core::serial::Serial;
-use ironseal_storage::{CertificateRecord, Identifier, SledStore, Store};
+use ironseal_storage::{settings, CertificateRecord, Identifier, SledStore, Store};
 use time::{Duration, OffsetDateTime};
 
 fn pct(sorted: &[StdDuration], p: f64) -> f64 {
@@ -52,9 +52,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .transpose()?
         .unwrap_or(200_000);
     let inserts: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(2_000);
-    let issuing = std::fs::read_to_string(dir.join("issuing-ca"))?
-        .trim()
-        .to_string();
     let mut serials: Vec<String> = std::fs::read_to_string(&serials_file)?
         .lines()
         .map(|l| l.trim().to_string())
@@ -71,6 +68,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         serials.swap(i, j);
     }
     let store = SledStore::open(&dir.join("db"))?;
+    let issuing = settings::issuing_ca(&store)
+        .await?
+        .ok_or("the store has no issuing-CA pin (start the server on it once)")?;
 
     let mut lat = Vec::with_capacity(lookups);
     let mut found = 0usize;

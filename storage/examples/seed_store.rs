@@ -12,7 +12,7 @@
 //!
 //! Run it while the server is stopped: sled locks `<DIR>/db` exclusively.
 //! The data directory must have been initialised by one `ironseal serve`
-//! (that creates the CA hierarchy and `<DIR>/issuing-ca`).
+//! (that creates the CA hierarchy and pins its issuing CA in the store).
 //!
 //! Each record goes through [`Store::insert_certificate`], the same call
 //! issuance makes (`server/src/issue.rs`), with one [`Store::flush`] at the
@@ -44,12 +44,10 @@ use std::time::Instant;
 use ironseal_ca_core::cert::pem_encode;
 use ironseal_ca_core::serial::Serial;
 use ironseal_storage::{
-    CertificateRecord, Identifier, RevocationReason, RevocationRecord, SledStore, Store, StoreError,
+    settings, CertificateRecord, Identifier, RevocationReason, RevocationRecord, SledStore, Store,
+    StoreError,
 };
 use time::{Duration, OffsetDateTime};
-
-/// The file in the data directory naming the issuing CA (`server/src/bootstrap.rs`).
-const ISSUING_FILE: &str = "issuing-ca";
 
 struct Args {
     data_dir: PathBuf,
@@ -138,16 +136,6 @@ fn disk_bytes(dir: &Path) -> u64 {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
-    let issuing = std::fs::read_to_string(args.data_dir.join(ISSUING_FILE))
-        .map_err(|e| {
-            format!(
-                "{}: {e} (start `ironseal serve --data-dir {}` once first, then stop it)",
-                args.data_dir.join(ISSUING_FILE).display(),
-                args.data_dir.display()
-            )
-        })?
-        .trim()
-        .to_string();
     let db_dir = args.data_dir.join("db");
     let t_open = Instant::now();
     let store = SledStore::open(&db_dir).map_err(|e| {
@@ -157,6 +145,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
     })?;
     let open_s = t_open.elapsed().as_secs_f64();
+    let issuing = settings::issuing_ca(&store).await?.ok_or_else(|| {
+        format!(
+            "the store has no issuing-CA pin (start `ironseal serve --data-dir {}` once first, then stop it)",
+            args.data_dir.display()
+        )
+    })?;
     let cas = store.list_cas().await?;
     let ca = cas
         .iter()

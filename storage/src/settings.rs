@@ -27,3 +27,13 @@ pub struct SettingRecord {
     /// The value (what it means depends on the name).
     pub value: Vec<u8>,
 }
+
+/// The issuing-CA pin as stored, if set (an empty value counts as unset):
+/// for offline tools that open a stopped server's store.
+pub async fn issuing_ca(store: &dyn crate::Store) -> Result<Option<String>, crate::StoreError> {
+    Ok(store
+        .get_setting(ISSUING_CA)
+        .await?
+        .map(|r| String::from_utf8_lossy(&r.value).trim().to_string())
+        .filter(|id| !id.is_empty()))
+}

@@ -7,12 +7,11 @@
 //! the audit head, so two changes never wait on each other in a cycle.
 
 use deadpool_postgres::Pool;
-use tokio_postgres::GenericClient;
 
 use crate::audit::{AuditEntry, AuditMacKey};
 use crate::domain_writes::{CaExpect, CaUpdate, CaWrite, RevocationWrite};
 use crate::keys;
-use crate::postgres::sql::{doc_of, enc, ns};
+use crate::postgres::sql::{doc_of, enc, ns, Cached};
 use crate::postgres::{audit, certificates};
 use crate::records::CaRecord;
 use crate::StoreError;
@@ -24,28 +23,28 @@ pub(crate) async fn record_revocation(
 ) -> Result<AuditEntry, StoreError> {
     let mut c = pool.get().await?;
     let tx = c.transaction().await?;
-    let mut cert = certificates::lock(&*tx, &keys::serial_key(&write.serial))
+    let mut cert = certificates::lock(&tx, &keys::serial_key(&write.serial))
         .await?
         .ok_or(StoreError::NotFound)?;
     if cert.revocation.is_some() {
         return Err(StoreError::AlreadyRevoked);
     }
     cert.revocation = Some(write.revocation);
-    certificates::rewrite(&*tx, &cert).await?;
+    certificates::rewrite(&tx, &cert).await?;
     if let Some(key) = &write.block_key {
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO blocked_keys (public_key_sha256) VALUES ($1) ON CONFLICT DO NOTHING",
             &[&key.to_ascii_lowercase()],
         )
         .await?;
     }
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO crl_generations AS g (ca_id, generation) VALUES ($1, 1)
          ON CONFLICT (ca_id) DO UPDATE SET generation = g.generation + 1",
         &[&write.issuer_id],
     )
     .await?;
-    let entry = audit::append_in(&*tx, &write.audit, mac).await?;
+    let entry = audit::append_in(&tx, &write.audit, mac).await?;
     tx.commit().await?;
     Ok(entry)
 }
@@ -60,17 +59,17 @@ pub(crate) async fn record_ca_change(
     let mut updates: Vec<&CaUpdate> = write.records.iter().collect();
     updates.sort_by(|a, b| a.record.id.cmp(&b.record.id));
     for update in updates {
-        write_ca(&*tx, update).await?;
+        write_ca(&tx, update).await?;
     }
     if let Some(id) = &write.issuing_pin {
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO settings AS s (name, version, value) VALUES ($1, 1, $2)
              ON CONFLICT (name) DO UPDATE SET version = s.version + 1, value = excluded.value",
             &[&crate::settings::ISSUING_CA, &id.as_bytes()],
         )
         .await?;
     }
-    let entry = audit::append_in(&*tx, &write.audit, mac).await?;
+    let entry = audit::append_in(&tx, &write.audit, mac).await?;
     tx.commit().await?;
     Ok(entry)
 }
@@ -78,12 +77,12 @@ pub(crate) async fn record_ca_change(
 /// Stores one CA record if the stored one is what the update expects:
 /// a new id is inserted only if absent (the primary key decides between
 /// concurrent creators); an existing one is compared under its row lock.
-async fn write_ca<C: GenericClient + Sync>(c: &C, update: &CaUpdate) -> Result<(), StoreError> {
+async fn write_ca<C: Cached>(c: &C, update: &CaUpdate) -> Result<(), StoreError> {
     let r = &update.record;
     match &update.expect {
         CaExpect::Absent => {
             let n = c
-                .execute(
+                .execute_cached(
                     "INSERT INTO cas (id, created_ns, doc) VALUES ($1, $2, $3)
                      ON CONFLICT (id) DO NOTHING",
                     &[&r.id, &ns(r.created_at)?, &enc(r)?],
@@ -95,13 +94,13 @@ async fn write_ca<C: GenericClient + Sync>(c: &C, update: &CaUpdate) -> Result<(
         }
         CaExpect::Is(_) => {
             let stored: Option<CaRecord> = doc_of(
-                c.query_opt("SELECT doc FROM cas WHERE id = $1 FOR UPDATE", &[&r.id])
+                c.query_opt_cached("SELECT doc FROM cas WHERE id = $1 FOR UPDATE", &[&r.id])
                     .await?,
             )?;
             if !update.expects(stored.as_ref()) {
                 return Err(CaWrite::conflict(update));
             }
-            c.execute(
+            c.execute_cached(
                 "UPDATE cas SET created_ns = $2, doc = $3 WHERE id = $1",
                 &[&r.id, &ns(r.created_at)?, &enc(r)?],
             )

@@ -505,6 +505,99 @@ async fn replicas_see_changes_through_each_other() {
         (r.status == 401).then_some(())
     });
 
+    // Two activations racing through different replicas (issue 11:
+    // compare-and-swap on the CA records): each reads the same pinned
+    // issuing CA; the store lets one win and the other is 409 ca_changed,
+    // or, if one ran after the other committed, the second retires the
+    // first. Never two CAs that were pinned left active.
+    let make = |name: &str| {
+        on_a(&[
+            "cas",
+            "create",
+            "--name",
+            name,
+            "--parent",
+            &root_id,
+            "--algorithm",
+            "p256",
+            "--validity-days",
+            "365",
+            "--path-len",
+            "0",
+        ])["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (x, y) = (make("Race X"), make("Race Y"));
+    within_bound("both race CAs on B", || {
+        let list = on_b(&["cas", "list"]).ok("B: cas list");
+        let ids: Vec<&str> = list["cas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["id"].as_str())
+            .collect();
+        (ids.contains(&x.as_str()) && ids.contains(&y.as_str())).then_some(())
+    });
+    let activate = |srv: &Server, id: &str| {
+        srv.call(
+            "POST",
+            &format!("/admin/v1/cas/{id}/activate"),
+            Some(&key),
+            Some("{}"),
+        )
+        .unwrap()
+    };
+    let (rx, ry) = std::thread::scope(|scope| {
+        let tx = scope.spawn(|| activate(a, &x));
+        let ty = scope.spawn(|| activate(&b, &y));
+        (tx.join().unwrap(), ty.join().unwrap())
+    });
+    let body =
+        |r: &ironseal_conformance::client::Response| String::from_utf8_lossy(&r.body).to_string();
+    for r in [&rx, &ry] {
+        assert!(
+            r.status == 200 || (r.status == 409 && body(r).contains("ca_changed")),
+            "activation: {} {}",
+            r.status,
+            body(r)
+        );
+    }
+    assert!(
+        rx.status == 200 || ry.status == 200,
+        "both activations refused"
+    );
+    let pinned = blocking(|| {
+        psql(
+            &db,
+            "SELECT convert_from(value, 'UTF8') FROM settings WHERE name = 'issuing-ca'",
+        )
+    });
+    let status_of = |list: &serde_json::Value, id: &str| {
+        ca_in(list, id)["status"].as_str().unwrap().to_string()
+    };
+    let list = on_a(&["cas", "list"]);
+    match (rx.status, ry.status) {
+        (200, 409) => assert_eq!(pinned, x),
+        (409, 200) => assert_eq!(pinned, y),
+        _ => {
+            // Both applied, one after the other: the first is retiring.
+            let first = if pinned == x { &y } else { &x };
+            assert!(pinned == x || pinned == y, "pin {pinned}");
+            assert_eq!(status_of(&list, first), "retiring", "{list:#}");
+        }
+    }
+    assert_eq!(status_of(&list, &new_id), "retiring", "{list:#}");
+    eprintln!(
+        "racing activations: A {} B {}, pinned {pinned}",
+        rx.status, ry.status
+    );
+    within_bound("B issues from the pinned CA", || {
+        let list = on_b(&["cas", "list"]).ok("B: cas list");
+        (issuing_in(&list)["id"] == pinned.as_str()).then_some(())
+    });
+
     // B counted its reloads.
     let metrics = curl_bytes(&format!("{}/metrics", b.http_base_url()));
     let metrics = String::from_utf8_lossy(&metrics);

@@ -17,8 +17,8 @@ use ironseal_ca_core::hierarchy::{CaProfile, Issuer, IssuerUrls};
 use ironseal_ca_core::keys::CaKey;
 use ironseal_ca_core::sealed::{open, seal, Kek};
 use ironseal_storage::{
-    settings, ApiKeyRecord, ApiRole, AuditEvent, CaRecord, CaStatus, CrossCert, PgOptions, PgStore,
-    SledStore, Store,
+    settings, ApiKeyRecord, ApiRole, AuditEvent, CaRecord, CaStatus, CaUpdate, CrossCert,
+    PgOptions, PgStore, SledStore, Store,
 };
 use time::OffsetDateTime;
 
@@ -276,7 +276,8 @@ pub async fn ensure_hierarchy(
             store.as_ref(),
             BOOTSTRAP_ACTOR,
             &CaChange {
-                records: std::slice::from_ref(&root_record),
+                records: vec![CaUpdate::create(root_record.clone())],
+                issuing_pin: None,
                 action: "ca.create",
                 summary: format!(
                     "id={root_id} name={:?} parent=- algorithm={alg} first start",
@@ -328,7 +329,8 @@ pub async fn ensure_hierarchy(
             store.as_ref(),
             BOOTSTRAP_ACTOR,
             &CaChange {
-                records: std::slice::from_ref(&int_record),
+                records: vec![CaUpdate::create(int_record.clone())],
+                issuing_pin: None,
                 action: "ca.create",
                 summary: format!(
                     "id={int_id} name={:?} parent={root_id} algorithm={alg} first start",

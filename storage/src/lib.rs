@@ -27,6 +27,7 @@ pub mod approvals;
 pub mod audit;
 pub mod audit_checkpoint;
 pub mod crls;
+pub mod domain_writes;
 pub mod est_users;
 pub mod export;
 pub mod generations;
@@ -57,6 +58,7 @@ pub use audit::{
 };
 pub use audit_checkpoint::{Checkpoint, CheckpointError, CheckpointSigner};
 pub use crls::{CrlHead, CrlPart, StoredCrl};
+pub use domain_writes::{CaExpect, CaUpdate, CaWrite, RevocationWrite};
 pub use est_users::EstUserRecord;
 pub use export::{CrlNumber, ExportRecord, ExportSink};
 pub use generations::{ChangeKind, Generations};
@@ -465,6 +467,20 @@ pub trait Store: Send + Sync + 'static {
     /// one), and append the audit entry. Nothing is written when any part
     /// fails. Returns the audit entry.
     async fn record_issuance(&self, write: &IssuanceWrite) -> Result<AuditEntry, StoreError>;
+
+    /// Record one revocation atomically (see [`RevocationWrite`]): mark the
+    /// certificate revoked (`NotFound` if absent, `AlreadyRevoked` if it
+    /// is), block its key if asked, bump the issuer's CRL generation and
+    /// append the audit entry. Nothing is written when any part fails.
+    /// Returns the audit entry.
+    async fn record_revocation(&self, write: &RevocationWrite) -> Result<AuditEntry, StoreError>;
+
+    /// Record one change of the CA hierarchy atomically (see [`CaWrite`]):
+    /// every record only if the stored one is what its update expects
+    /// (`Conflict` otherwise: another request, on this replica or another,
+    /// changed it first), the issuing-CA pin if given, and the audit entry.
+    /// Nothing is written when any part fails. Returns the audit entry.
+    async fn record_ca_change(&self, write: &CaWrite) -> Result<AuditEntry, StoreError>;
 
     /// Create an account bound to an external account binding key, atomically
     /// (RFC 8555 §7.3.4): `NotFound` if the key does not exist, `Conflict`

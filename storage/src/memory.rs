@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use crate::approvals::{ApprovalRecord, ApprovalStatus};
 use crate::audit::{AuditEntry, AuditEvent, AuditHead, AuditKeyRecord, AuditMacKey};
 use crate::crls::{CrlHead, CrlPart, StoredCrl};
+use crate::domain_writes::{CaWrite, RevocationWrite};
 use crate::est_users::EstUserRecord;
 use crate::export::{CrlNumber, ExportRecord, ExportSink};
 use crate::generations::{ChangeKind, Counters, Generations};
@@ -787,6 +788,70 @@ impl Store for MemoryStore {
                 settle.settled.transaction_id.clone(),
                 settle.settled.clone(),
             );
+        }
+        g.audit.push(entry.clone());
+        Ok(entry)
+    }
+
+    async fn record_revocation(&self, write: &RevocationWrite) -> Result<AuditEntry, StoreError> {
+        let mut g = self.lock();
+        let serial = keys::serial_key(&write.serial);
+        let stored = g.certs.get(&serial).cloned().ok_or(StoreError::NotFound)?;
+        if stored.revocation.is_some() {
+            return Err(StoreError::AlreadyRevoked);
+        }
+        let head = g.audit.last().map(AuditEntry::head);
+        let entry = AuditEntry::next(head.as_ref(), &write.audit, g.audit_mac.as_ref())
+            .map_err(StoreError::Backend)?;
+        // Every check passed: apply.
+        let mut cert = stored.clone();
+        cert.revocation = Some(write.revocation);
+        g.index_revocation(Some(&stored), &cert);
+        g.certs.insert(serial, cert);
+        if let Some(k) = &write.block_key {
+            g.blocked_keys.insert(k.to_ascii_lowercase());
+        }
+        let n = g
+            .crl_generations
+            .entry(write.issuer_id.clone())
+            .or_insert(0);
+        *n = n.saturating_add(1);
+        g.audit.push(entry.clone());
+        self.generations.bump(ChangeKind::Revocations);
+        Ok(entry)
+    }
+
+    async fn record_ca_change(&self, write: &CaWrite) -> Result<AuditEntry, StoreError> {
+        let mut g = self.lock();
+        for update in &write.records {
+            if !update.expects(g.cas.get(&update.record.id)) {
+                return Err(CaWrite::conflict(update));
+            }
+        }
+        let head = g.audit.last().map(AuditEntry::head);
+        let entry = AuditEntry::next(head.as_ref(), &write.audit, g.audit_mac.as_ref())
+            .map_err(StoreError::Backend)?;
+        // Every check passed: apply.
+        for update in &write.records {
+            g.cas
+                .insert(update.record.id.clone(), update.record.clone());
+        }
+        if let Some(id) = &write.issuing_pin {
+            let version = g
+                .settings
+                .get(crate::settings::ISSUING_CA)
+                .map_or(0, |r| r.version);
+            g.settings.insert(
+                crate::settings::ISSUING_CA.to_owned(),
+                SettingRecord {
+                    version: version + 1,
+                    value: id.as_bytes().to_vec(),
+                },
+            );
+            self.generations.bump(ChangeKind::Settings);
+        }
+        if !write.records.is_empty() {
+            self.generations.bump(ChangeKind::Cas);
         }
         g.audit.push(entry.clone());
         Ok(entry)

@@ -89,6 +89,7 @@ use time::OffsetDateTime;
 use crate::approvals::{ApprovalRecord, ApprovalStatus};
 use crate::audit::{AuditEntry, AuditEvent, AuditHead, AuditKeyRecord, AuditMacKey};
 use crate::crls::{CrlHead, CrlPart, StoredCrl};
+use crate::domain_writes::{CaWrite, RevocationWrite};
 use crate::est_users::EstUserRecord;
 use crate::export::{CrlNumber, ExportRecord, ExportSink};
 use crate::generations::{ChangeKind, Counters, Generations};
@@ -1516,6 +1517,121 @@ impl Store for SledStore {
                     Ok(entry)
                 }),
         )
+    }
+
+    async fn record_revocation(&self, write: &RevocationWrite) -> Result<AuditEntry, StoreError> {
+        let _writing = self.writing();
+        let mac = self.audit_mac();
+        let serial = keys::serial_key(&write.serial);
+        let blocked = write.block_key.as_deref().map(str::to_ascii_lowercase);
+        let entry = tx_result(
+            (
+                &self.certs,
+                &self.revoked,
+                &self.cert_status,
+                &self.blocked_keys,
+                &self.crl_generations,
+                &self.audit,
+                &self.audit_meta,
+            )
+                .transaction(
+                    |(certs, revoked, status, blocked_keys, crl_gens, audit, meta)| {
+                        let mut cert: CertificateRecord = match certs.get(serial.as_bytes())? {
+                            Some(v) => decode(&v).map_err(abort)?,
+                            None => return Err(abort(StoreError::NotFound)),
+                        };
+                        if cert.revocation.is_some() {
+                            return Err(abort(StoreError::AlreadyRevoked));
+                        }
+                        cert.revocation = Some(write.revocation);
+                        revoked.insert(
+                            keys::revoked_key(&cert),
+                            encode(&write.revocation).map_err(abort)?,
+                        )?;
+                        status.insert(
+                            serial.as_bytes(),
+                            encode(&CertificateStatus::from(&cert)).map_err(abort)?,
+                        )?;
+                        certs.insert(serial.as_bytes(), encode(&cert).map_err(abort)?)?;
+                        if let Some(k) = &blocked {
+                            blocked_keys.insert(k.as_bytes(), &[])?;
+                        }
+                        let generation = match crl_gens.get(write.issuer_id.as_bytes())? {
+                            Some(v) => u64_from(&v).map_err(abort)?,
+                            None => 0,
+                        };
+                        crl_gens.insert(
+                            write.issuer_id.as_bytes(),
+                            &generation.saturating_add(1).to_be_bytes(),
+                        )?;
+                        let head: Option<AuditHead> = match meta.get(AUDIT_HEAD)? {
+                            Some(v) => Some(decode(&v).map_err(abort)?),
+                            None => None,
+                        };
+                        let entry = AuditEntry::next(head.as_ref(), &write.audit, mac.as_ref())
+                            .map_err(|e| abort(StoreError::Backend(e)))?;
+                        audit.insert(&entry.seq.to_be_bytes(), encode(&entry).map_err(abort)?)?;
+                        meta.insert(AUDIT_HEAD, encode(&entry.head()).map_err(abort)?)?;
+                        Ok(entry)
+                    },
+                ),
+        )?;
+        self.generations.bump(ChangeKind::Revocations);
+        Ok(entry)
+    }
+
+    async fn record_ca_change(&self, write: &CaWrite) -> Result<AuditEntry, StoreError> {
+        let _writing = self.writing();
+        let mac = self.audit_mac();
+        let values = write
+            .records
+            .iter()
+            .map(|u| encode(&u.record))
+            .collect::<Result<Vec<_>, _>>()?;
+        let entry = tx_result(
+            (&self.cas, &self.settings, &self.audit, &self.audit_meta).transaction(
+                |(cas, settings, audit, meta)| {
+                    for (update, value) in write.records.iter().zip(&values) {
+                        let stored: Option<CaRecord> = match cas.get(update.record.id.as_bytes())? {
+                            Some(v) => Some(decode(&v).map_err(abort)?),
+                            None => None,
+                        };
+                        if !update.expects(stored.as_ref()) {
+                            return Err(abort(CaWrite::conflict(update)));
+                        }
+                        cas.insert(update.record.id.as_bytes(), value.as_slice())?;
+                    }
+                    if let Some(id) = &write.issuing_pin {
+                        let name = crate::settings::ISSUING_CA.as_bytes();
+                        let version = match settings.get(name)? {
+                            Some(v) => decode::<SettingRecord>(&v).map_err(abort)?.version,
+                            None => 0,
+                        };
+                        let pin = SettingRecord {
+                            version: version + 1,
+                            value: id.as_bytes().to_vec(),
+                        };
+                        settings.insert(name, encode(&pin).map_err(abort)?)?;
+                    }
+                    let head: Option<AuditHead> = match meta.get(AUDIT_HEAD)? {
+                        Some(v) => Some(decode(&v).map_err(abort)?),
+                        None => None,
+                    };
+                    let entry = AuditEntry::next(head.as_ref(), &write.audit, mac.as_ref())
+                        .map_err(|e| abort(StoreError::Backend(e)))?;
+                    audit.insert(&entry.seq.to_be_bytes(), encode(&entry).map_err(abort)?)?;
+                    meta.insert(AUDIT_HEAD, encode(&entry.head()).map_err(abort)?)?;
+                    Ok(entry)
+                },
+            ),
+        )?;
+        if !write.records.is_empty() {
+            self.generations.bump(ChangeKind::Cas);
+        }
+        if write.issuing_pin.is_some() {
+            self.generations.bump(ChangeKind::Settings);
+        }
+        Ok(entry)
     }
 
     async fn create_account_bound(

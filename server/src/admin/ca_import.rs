@@ -22,7 +22,7 @@ use ironseal_ca_core::hierarchy_ops::{
 use ironseal_ca_core::keys::{CaKey, KeyAlgorithm};
 use ironseal_ca_core::sealed::open;
 use ironseal_protocol::admin::{ExternalCaRequest, ImportCaRequest, SignedCertificateRequest};
-use ironseal_storage::{CaRecord, CaStatus};
+use ironseal_storage::{CaRecord, CaStatus, CaUpdate};
 use time::OffsetDateTime;
 
 use super::auth::Principal;
@@ -197,7 +197,7 @@ pub(super) async fn create_csr(
             state,
             &caller,
             signed,
-            &record,
+            CaUpdate::create(record.clone()),
             "ca.csr",
             format!("id={id} name={name:?} algorithm={}", req.algorithm.as_str()),
             Reply {
@@ -228,6 +228,7 @@ pub(super) async fn import_signed(
     let caller = caller.clone();
     ca_change(state, move |state| async move {
         let mut record = load_ca(state, &id).await?;
+        let before = record.clone();
         if record.status != CaStatus::Pending {
             return Err(ApiError::conflict(
                 "not_pending",
@@ -253,7 +254,7 @@ pub(super) async fn import_signed(
         save_ca(
             state,
             &caller,
-            &record,
+            CaUpdate::replace(&before, record.clone()),
             "ca.import-signed",
             format!("id={id} issuer={}", issuer.id),
             Reply {
@@ -290,7 +291,7 @@ pub(super) async fn register_external(
         save_ca(
             state,
             &caller,
-            &record,
+            CaUpdate::create(record.clone()),
             "ca.register-external",
             format!(
                 "id={id} name={name:?} parent={}",
@@ -346,7 +347,7 @@ pub(super) async fn import_existing(
         save_ca(
             state,
             &caller,
-            &record,
+            CaUpdate::create(record.clone()),
             "ca.import",
             format!(
                 "id={id} name={name:?} parent={} algorithm={}",

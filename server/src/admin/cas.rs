@@ -10,7 +10,7 @@ use ironseal_ca_core::hierarchy::CaProfile;
 use ironseal_ca_core::keys::KeyAlgorithm;
 use ironseal_ca_core::sealed::seal;
 use ironseal_protocol::admin::{CaStatusRequest, CrossSignRequest};
-use ironseal_storage::{CaRecord, CaStatus, CrossCert};
+use ironseal_storage::{CaRecord, CaStatus, CaUpdate, CrossCert, StoreError};
 
 /// Name constraints as text subtrees, as the API takes them.
 pub(super) type NameConstraintsInput =
@@ -32,7 +32,7 @@ use super::{Answer, ApiError};
 use crate::acme::render::ts;
 use crate::authority::ca_ops::{self, CaChange, Signed};
 use crate::authority::CaSet;
-use crate::bootstrap::{listener_names, read_issuing_pin, write_issuing, BootError};
+use crate::bootstrap::{listener_names, read_issuing_pin, BootError};
 use crate::ids::new_id;
 use crate::state::AppState;
 
@@ -181,53 +181,71 @@ async fn finish_change(
     })
 }
 
-/// Stores `record` and the audit entry of a change that signed nothing
-/// (see [`ca_ops::record_change`]), then [`finish_change`]. Call inside
-/// [`ca_change`].
+/// A hierarchy change that lost a compare-and-swap to another request
+/// (on this replica or another): 409, the operator reads the CA again.
+/// Any other store failure is internal.
+fn ca_write_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict(why) => ApiError::conflict("ca_changed", why),
+        other => other.into(),
+    }
+}
+
+/// Stores `update` and the audit entry of a change that signed nothing
+/// in one write (see [`ca_ops::record_change`]), then [`finish_change`].
+/// Call inside [`ca_change`].
 pub(super) async fn save_ca(
     state: &AppState,
     caller: &Principal,
-    record: &CaRecord,
+    update: CaUpdate,
     action: &str,
     summary: String,
     reply: Reply,
 ) -> Result<Answer, ApiError> {
     pin_issuing(state).await?;
+    let record = update.record.clone();
     let change = CaChange {
-        records: std::slice::from_ref(record),
+        records: vec![update],
+        issuing_pin: None,
         action,
         summary,
     };
-    ca_ops::record_change(state.store.as_ref(), &caller.actor(), &change).await?;
-    finish_change(state, record, reply).await
+    ca_ops::record_change(state.store.as_ref(), &caller.actor(), &change)
+        .await
+        .map_err(ca_write_error)?;
+    finish_change(state, &record, reply).await
 }
 
 /// Like [`save_ca`] for a change that the authority signed: records the
-/// signature with `record`, and hands back the signed value.
+/// signature with `update`, and hands back the signed value.
 pub(super) async fn save_signed_ca<T>(
     state: &AppState,
     caller: &Principal,
     signed: Signed<T>,
-    record: &CaRecord,
+    update: CaUpdate,
     action: &str,
     summary: String,
     reply: Reply,
 ) -> Result<(Answer, T), ApiError> {
     pin_issuing(state).await?;
+    let record = update.record.clone();
     let change = CaChange {
-        records: std::slice::from_ref(record),
+        records: vec![update],
+        issuing_pin: None,
         action,
         summary,
     };
     let value = signed
         .record(state.store.as_ref(), &caller.actor(), &change)
-        .await?;
-    Ok((finish_change(state, record, reply).await?, value))
+        .await
+        .map_err(ca_write_error)?;
+    Ok((finish_change(state, &record, reply).await?, value))
 }
 
 /// Runs a hierarchy change with `state.ca_admin` held (its key generation
 /// and signatures run on blocking threads, see
-/// [`ca_ops::sign_ca_off_worker`]), then makes it durable.
+/// [`ca_ops::sign_ca_off_worker`]), then makes it durable. On a shared
+/// store, first catches up with changes made through other replicas.
 pub(super) async fn ca_change<'a, F, Fut>(
     state: &'a Arc<AppState>,
     f: F,
@@ -236,6 +254,15 @@ where
     F: FnOnce(&'a AppState) -> Fut,
     Fut: std::future::Future<Output = Result<Answer, ApiError>> + 'a,
 {
+    if matches!(
+        state.config.storage,
+        crate::config::StorageBackend::Postgres { .. }
+    ) {
+        // Start from the hierarchy as the store has it now, not as this
+        // replica last polled it: a CA created or activated through another
+        // replica a moment ago is loaded before this change looks for it.
+        crate::propagate::poll(state.as_ref()).await?;
+    }
     let answer = {
         let _guard = state.ca_admin.lock().await;
         f(state.as_ref()).await?
@@ -386,9 +413,17 @@ pub(super) async fn create_ca(
             status: StatusCode::CREATED,
             note: format!("created CA {id}"),
         };
-        save_signed_ca(state, &caller, signed, &record, "ca.create", summary, reply)
-            .await
-            .map(|(answer, _)| answer)
+        save_signed_ca(
+            state,
+            &caller,
+            signed,
+            CaUpdate::create(record),
+            "ca.create",
+            summary,
+            reply,
+        )
+        .await
+        .map(|(answer, _)| answer)
     })
     .await
 }
@@ -428,7 +463,15 @@ pub(super) async fn activate_in(
             format!("CA {id} is retired"),
         ));
     }
-    let previous = state.active_issuer().issuer.id().to_string();
+    // The issuing CA as the store pins it now, not as this replica last
+    // loaded it: another replica may have moved it a moment ago.
+    let previous = match read_issuing_pin(state.store.as_ref())
+        .await
+        .map_err(ApiError::internal)?
+    {
+        Some((pinned, _)) => pinned,
+        None => state.active_issuer().issuer.id().to_string(),
+    };
     if previous == id && record.status == CaStatus::Active {
         return Ok(Answer::ok(ca_json(&record, &state.ca_set())));
     }
@@ -448,28 +491,33 @@ pub(super) async fn activate_in(
             ),
         ));
     }
-    // The pin first (in the store, so every replica switches): a crash
-    // before the records are updated leaves the new CA issuing and the
-    // old one still marked active.
-    write_issuing(state.store.as_ref(), &id)
-        .await
-        .map_err(ApiError::internal)?;
+    // The pin (in the store, so every replica switches), both records and
+    // the audit entry in one write; each record only if it is still what
+    // was read here, so a concurrent activation through another replica
+    // makes this one a 409 instead of leaving two CAs active.
+    let before = record.clone();
     record.status = CaStatus::Active;
-    let mut records = vec![record.clone()];
+    let mut records = vec![CaUpdate::replace(&before, record.clone())];
     if previous != id {
-        if let Some(mut prev) = state.store.get_ca(&previous).await? {
+        if let Some(prev) = state.store.get_ca(&previous).await? {
+            // Retired if active; either way checked unchanged at the write,
+            // so of two activations that read the same pin one gets 409.
+            let mut after = prev.clone();
             if prev.status == CaStatus::Active {
-                prev.status = CaStatus::Retiring;
-                records.push(prev);
+                after.status = CaStatus::Retiring;
             }
+            records.push(CaUpdate::replace(&prev, after));
         }
     }
     let change = CaChange {
-        records: &records,
+        records,
+        issuing_pin: Some(id.clone()),
         action: "ca.activate",
         summary: format!("id={id} previous={previous} (now retiring)"),
     };
-    ca_ops::record_change(state.store.as_ref(), &caller.actor(), &change).await?;
+    ca_ops::record_change(state.store.as_ref(), &caller.actor(), &change)
+        .await
+        .map_err(ca_write_error)?;
     finish_change(
         state,
         &record,
@@ -497,6 +545,7 @@ pub(super) async fn set_ca_status(
     let caller = caller.clone();
     ca_change(state, move |state| async move {
         let mut record = load_ca(state, &id).await?;
+        let before = record.clone();
         require_key_and_cert(&record)?;
         if state.active_issuer().issuer.id() == id && req.status != CaStatus::Active {
             return Err(ApiError::conflict(
@@ -518,7 +567,7 @@ pub(super) async fn set_ca_status(
         save_ca(
             state,
             &caller,
-            &record,
+            CaUpdate::replace(&before, record.clone()),
             "ca.status",
             format!("id={id} {} -> {}", from.as_str(), req.status.as_str()),
             Reply {
@@ -550,6 +599,7 @@ pub(super) async fn cross_sign_ca(
     let caller = caller.clone();
     ca_change(state, move |state| async move {
         let mut record = load_ca(state, &id).await?;
+        let before = record.clone();
         if record.status == CaStatus::Pending {
             require_key_and_cert(&record)?;
         }
@@ -591,7 +641,7 @@ pub(super) async fn cross_sign_ca(
             state,
             &caller,
             signed,
-            &record,
+            CaUpdate::replace(&before, record.clone()),
             "ca.cross-sign",
             format!("id={id} by={} validityDays={}", req.by, req.validity_days),
             Reply {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use hyper::StatusCode;
 use ironseal_ca_core::hierarchy_ops::rollover_profile;
 use ironseal_protocol::admin::RolloverRequest;
-use ironseal_storage::{CaRecord, CaStatus};
+use ironseal_storage::{CaRecord, CaStatus, CaUpdate};
 use time::{Duration, OffsetDateTime};
 
 use super::auth::Principal;
@@ -102,7 +102,7 @@ pub(super) async fn rollover(
             state,
             &caller,
             signed,
-            &record,
+            CaUpdate::create(record.clone()),
             "ca.rollover",
             format!("id={new} predecessor={id} parent={parent_id}"),
             Reply {

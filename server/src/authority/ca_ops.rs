@@ -16,7 +16,7 @@ use ironseal_ca_core::hierarchy::{self, CaProfile, Issuer};
 use ironseal_ca_core::hierarchy_ops;
 use ironseal_ca_core::keys::CaKey;
 use ironseal_ca_core::serial::Serial;
-use ironseal_storage::{AuditEvent, CaRecord, Store, StoreError};
+use ironseal_storage::{AuditEvent, CaUpdate, CaWrite, Store, StoreError};
 use time::OffsetDateTime;
 
 use super::IssuingCa;
@@ -55,8 +55,8 @@ impl<T> Signed<T> {
         &self.value
     }
 
-    /// Stores `change.records`, then the audit entry (the change's summary
-    /// plus what was signed), and returns the signed value. The caller
+    /// Stores `change` with its audit entry (the change's summary plus
+    /// what was signed) in one atomic write, and returns the signed value. The caller
     /// makes both durable (flush or group commit) before answering.
     pub async fn record(
         self,
@@ -69,10 +69,17 @@ impl<T> Signed<T> {
     }
 }
 
-/// Records that change the hierarchy, and what the audit log says of them.
+/// Records that change the hierarchy, and what the audit log says of them:
+/// stored together with the audit entry in one atomic write
+/// ([`CaWrite`]), each record compare-and-swapped against the version the
+/// change was computed from, so two replicas changing the same CA at once
+/// cannot both win (the loser gets `StoreError::Conflict`).
 pub struct CaChange<'a> {
-    /// The CA records to store (created or updated).
-    pub records: &'a [CaRecord],
+    /// The CA records to store: new ones ([`CaUpdate::create`]) or changed
+    /// ones with the version they were read as ([`CaUpdate::replace`]).
+    pub records: Vec<CaUpdate>,
+    /// The CA that issues from now on, if the change moves issuance.
+    pub issuing_pin: Option<String>,
     /// The audit action (`ca.create`, `ca.cross-sign`, ...).
     pub action: &'a str,
     /// A short, secret-free summary.
@@ -80,7 +87,7 @@ pub struct CaChange<'a> {
 }
 
 /// Records a change that involved no signature (an import, an activation,
-/// a status change): the records, then its audit entry.
+/// a status change): the records and its audit entry, in one write.
 pub async fn record_change(
     store: &dyn Store,
     actor: &str,
@@ -95,21 +102,22 @@ async fn write(
     change: &CaChange<'_>,
     signed: Option<&str>,
 ) -> Result<(), StoreError> {
-    for r in change.records {
-        store.put_ca(r).await?;
-    }
     let summary = match signed {
         Some(what) if change.summary.is_empty() => what.to_string(),
         Some(what) => format!("{} signed=[{what}]", change.summary),
         None => change.summary.clone(),
     };
     store
-        .append_audit(&AuditEvent {
-            at: OffsetDateTime::now_utc(),
-            actor: actor.into(),
-            action: change.action.into(),
-            summary,
-            outcome: None,
+        .record_ca_change(&CaWrite {
+            records: change.records.clone(),
+            issuing_pin: change.issuing_pin.clone(),
+            audit: AuditEvent {
+                at: OffsetDateTime::now_utc(),
+                actor: actor.into(),
+                action: change.action.into(),
+                summary,
+                outcome: None,
+            },
         })
         .await?;
     Ok(())
@@ -201,7 +209,7 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
     use ironseal_ca_core::keys::KeyAlgorithm;
-    use ironseal_storage::{CaStatus, MemoryStore};
+    use ironseal_storage::{CaRecord, CaStatus, MemoryStore};
 
     fn profile(name: &str, path_len: Option<u8>) -> CaProfile {
         let now = OffsetDateTime::now_utc();
@@ -242,7 +250,8 @@ mod tests {
                 &store,
                 "key:k1",
                 &CaChange {
-                    records: std::slice::from_ref(&rec),
+                    records: vec![CaUpdate::create(rec.clone())],
+                    issuing_pin: None,
                     action: "ca.create",
                     summary: "id=root-1".into(),
                 },
@@ -270,7 +279,8 @@ mod tests {
                 &MemoryStore::new(),
                 "system",
                 &CaChange {
-                    records: &[],
+                    records: Vec::new(),
+                    issuing_pin: None,
                     action: "ca.create",
                     summary: String::new(),
                 },

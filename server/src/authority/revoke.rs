@@ -8,7 +8,9 @@
 //! staged record. [`revoke`] does all three for one certificate.
 
 use ironseal_ca_core::revocation::RevocationReason;
-use ironseal_storage::{AuditEvent, CertificateRecord, RevocationRecord, StoreError};
+use ironseal_storage::{
+    AuditEvent, CertificateRecord, RevocationRecord, RevocationWrite, StoreError,
+};
 use time::OffsetDateTime;
 
 use super::error::{AuthorityError, ErrorKind};
@@ -53,8 +55,12 @@ pub fn parse_reason(s: &str) -> Option<RevocationReason> {
 }
 
 /// Writes the revocation of `record` (and blocks its key on
-/// keyCompromise) and records it in the audit log as done by `actor`.
-/// Visible at once; durable only after [`AppState::durable`].
+/// keyCompromise), bumps its issuer's CRL generation (every replica
+/// rebuilds the CA's CRLs before serving them again, `crate::crl`) and
+/// records it in the audit log as done by `actor`: one atomic store write
+/// ([`RevocationWrite`]), so a crash or a racing replica never leaves a
+/// revocation without its audit entry or its blocked key. Visible at
+/// once; durable only after [`AppState::durable`].
 pub async fn revoke_staged(
     state: &AppState,
     record: &CertificateRecord,
@@ -65,20 +71,13 @@ pub async fn revoke_staged(
         revoked_at: OffsetDateTime::now_utc(),
         reason,
     };
-    state
-        .store
-        .revoke_certificate(&record.serial, rev)
-        .await
-        .map_err(revoke_error)?;
-    if reason == RevocationReason::KeyCompromise {
-        state.store.block_key(&record.public_key_sha256).await?;
-    }
-    // Every replica rebuilds the CA's CRLs before serving them again
-    // (crate::crl, freshness).
-    state.store.bump_crl_generation(&record.issuer_id).await?;
-    state
-        .store
-        .append_audit(&AuditEvent {
+    let key_compromise = reason == RevocationReason::KeyCompromise;
+    let write = RevocationWrite {
+        serial: record.serial.clone(),
+        revocation: rev,
+        block_key: key_compromise.then(|| record.public_key_sha256.clone()),
+        issuer_id: record.issuer_id.clone(),
+        audit: AuditEvent {
             at: rev.revoked_at,
             actor: actor.to_string(),
             action: "certificate.revoke".into(),
@@ -87,15 +86,16 @@ pub async fn revoke_staged(
                 record.serial,
                 record.issuer_id,
                 reason_name(reason),
-                if reason == RevocationReason::KeyCompromise {
-                    " key blocked"
-                } else {
-                    ""
-                }
+                if key_compromise { " key blocked" } else { "" }
             ),
             outcome: None,
-        })
-        .await?;
+        },
+    };
+    state
+        .store
+        .record_revocation(&write)
+        .await
+        .map_err(revoke_error)?;
     Ok(rev)
 }
 

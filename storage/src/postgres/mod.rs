@@ -37,6 +37,7 @@ mod authz;
 mod cas;
 mod certificates;
 mod crls;
+mod domain_writes;
 mod est_users;
 mod export;
 mod issuance;
@@ -59,6 +60,7 @@ use time::OffsetDateTime;
 
 use crate::approvals::{ApprovalRecord, ApprovalStatus};
 use crate::audit::{AuditEntry, AuditEvent, AuditHead, AuditKeyRecord, AuditMacKey};
+use crate::domain_writes::{CaWrite, RevocationWrite};
 use crate::est_users::EstUserRecord;
 use crate::export::ExportSink;
 use crate::generations::Generations;
@@ -375,6 +377,14 @@ impl Store for PgStore {
 
     async fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError> {
         export::set_crl_number(&self.pool, ca_id, last).await
+    }
+
+    async fn record_revocation(&self, write: &RevocationWrite) -> Result<AuditEntry, StoreError> {
+        domain_writes::record_revocation(&self.pool, write, self.audit_mac().as_ref()).await
+    }
+
+    async fn record_ca_change(&self, write: &CaWrite) -> Result<AuditEntry, StoreError> {
+        domain_writes::record_ca_change(&self.pool, write, self.audit_mac().as_ref()).await
     }
 
     async fn record_issuance(&self, write: &IssuanceWrite) -> Result<AuditEntry, StoreError> {

@@ -12,13 +12,14 @@ use std::future::Future;
 use std::sync::Barrier;
 
 use ironseal_storage::{
-    audit, backup, export, new_id, verify_chain, AccountRecord, AccountStatus, ApiKeyRecord,
-    ApiRole, ApprovalRecord, ApprovalStatus, AuditEntry, AuditEvent, AuditKeyRecord, AuditMacKey,
-    AuthzRecord, AuthzStatus, CaRecord, CaStatus, CertificateRecord, ChainError, ChainVerifier,
-    ChallengeRecord, ChallengeStatus, ChallengeType, EabKeyRecord, ExportRecord, Identifier,
-    IssuanceWrite, MemoryStore, OrderRecord, OrderStatus, RevocationReason, RevocationRecord,
-    ScepChallengeRecord, ScepSettle, ScepTransactionRecord, ScepTransactionState, Store,
-    StoreError, TenantNames, TenantRecord,
+    audit, backup, export, new_id, settings, verify_chain, AccountRecord, AccountStatus,
+    ApiKeyRecord, ApiRole, ApprovalRecord, ApprovalStatus, AuditEntry, AuditEvent, AuditKeyRecord,
+    AuditMacKey, AuthzRecord, AuthzStatus, CaRecord, CaStatus, CaUpdate, CaWrite,
+    CertificateRecord, ChainError, ChainVerifier, ChallengeRecord, ChallengeStatus, ChallengeType,
+    CrlPart, EabKeyRecord, ExportRecord, Identifier, IssuanceWrite, MemoryStore, OrderRecord,
+    OrderStatus, RevocationReason, RevocationRecord, RevocationWrite, ScepChallengeRecord,
+    ScepSettle, ScepTransactionRecord, ScepTransactionState, Store, StoreError, TenantNames,
+    TenantRecord,
 };
 use serde_json::json;
 use time::macros::datetime;
@@ -1015,6 +1016,239 @@ pub(crate) async fn cert_revoke_race(s: &dyn Store) {
         7
     );
     assert_eq!(s.revoked_certificates("ica").await.unwrap().len(), 1);
+}
+
+/// The write of one revocation of `serial` (issuer `ica`) with `reason`.
+pub(crate) fn revocation(serial: &str, reason: u8, block_key: Option<&str>) -> RevocationWrite {
+    RevocationWrite {
+        serial: serial.into(),
+        revocation: rev(reason),
+        block_key: block_key.map(str::to_owned),
+        issuer_id: "ica".into(),
+        audit: event(1),
+    }
+}
+
+pub(crate) async fn revocation_is_atomic(s: &dyn Store) {
+    let key = "ef".repeat(32);
+    let mut c = cert("0a", "ica");
+    c.public_key_sha256.clone_from(&key);
+    s.insert_certificate(&c).await.unwrap();
+    let (gen0, _) = s.crl_head("ica", CrlPart::Full).await.unwrap();
+    let head0 = s.audit_head().await.unwrap().map(|h| h.seq);
+
+    let entry = s
+        .record_revocation(&revocation("0A", 1, Some(&key)))
+        .await
+        .unwrap();
+    let stored = s.get_certificate("0a").await.unwrap().unwrap();
+    assert_eq!(stored.revocation, Some(rev(1)));
+    assert_eq!(
+        s.certificate_status("0a")
+            .await
+            .unwrap()
+            .unwrap()
+            .revocation,
+        Some(rev(1))
+    );
+    assert_eq!(
+        s.revoked_certificates("ica").await.unwrap(),
+        vec![("0a".to_string(), rev(1))]
+    );
+    assert!(s.is_key_blocked(&key).await.unwrap());
+    let (gen1, _) = s.crl_head("ica", CrlPart::Full).await.unwrap();
+    assert_eq!(gen1, gen0 + 1);
+    assert_eq!(
+        s.audit_head().await.unwrap().map(|h| h.seq),
+        Some(head0.unwrap_or(0) + 1)
+    );
+    assert_eq!(entry.seq, head0.unwrap_or(0) + 1);
+
+    // Revoked already: nothing more is written (no audit entry, no bump).
+    assert_eq!(
+        s.record_revocation(&revocation("0a", 4, None)).await,
+        Err(StoreError::AlreadyRevoked)
+    );
+    // Unknown serial: NotFound, and the key it names is not blocked.
+    let other = "12".repeat(32);
+    assert_eq!(
+        s.record_revocation(&revocation("0b", 1, Some(&other)))
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert!(!s.is_key_blocked(&other).await.unwrap());
+    assert_eq!(s.crl_head("ica", CrlPart::Full).await.unwrap().0, gen1);
+    assert_eq!(
+        s.audit_head().await.unwrap().map(|h| h.seq),
+        Some(entry.seq)
+    );
+    assert_eq!(
+        s.get_certificate("0a").await.unwrap().unwrap().revocation,
+        Some(rev(1))
+    );
+}
+
+pub(crate) async fn revocation_race(s: &dyn Store) {
+    s.insert_certificate(&cert("78", "ica")).await.unwrap();
+    let results: Vec<Result<AuditEntry, StoreError>> = race(8, |i| async move {
+        let reason = if i == 7 { 8 } else { i as u8 };
+        s.record_revocation(&revocation("78", reason, None)).await
+    });
+    let won: Vec<_> = results.iter().filter(|r| r.is_ok()).collect();
+    assert_eq!(won.len(), 1, "{results:?}");
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| matches!(r, Err(StoreError::AlreadyRevoked)))
+            .count(),
+        7
+    );
+    // One audit entry and one CRL generation step for the one revocation.
+    assert_eq!(s.audit_head().await.unwrap().map(|h| h.seq), Some(1));
+    assert_eq!(s.crl_head("ica", CrlPart::Full).await.unwrap().0, 1);
+}
+
+pub(crate) async fn ca_change_is_atomic(s: &dyn Store) {
+    let root = ca("root", T0);
+    let mut a = ca("a", T0 + Duration::hours(1));
+    a.parent_id = Some("root".into());
+    let change = |records, pin: Option<&str>| CaWrite {
+        records,
+        issuing_pin: pin.map(str::to_owned),
+        audit: event(1),
+    };
+    // Create two CAs and pin one, in one write.
+    let e1 = s
+        .record_ca_change(&change(
+            vec![CaUpdate::create(root.clone()), CaUpdate::create(a.clone())],
+            Some("a"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(s.list_cas().await.unwrap(), vec![root.clone(), a.clone()]);
+    let pin = s.get_setting(settings::ISSUING_CA).await.unwrap().unwrap();
+    assert_eq!(pin.value, b"a".to_vec());
+
+    // Creating an id that exists: Conflict, and nothing of the write lands
+    // (not the other new record, not the pin, not the audit entry).
+    let b = ca("b", T0 + Duration::hours(2));
+    assert!(matches!(
+        s.record_ca_change(&change(
+            vec![CaUpdate::create(b.clone()), CaUpdate::create(root.clone())],
+            Some("b"),
+        ))
+        .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.get_ca("b").await.unwrap(), None);
+    assert_eq!(
+        s.get_setting(settings::ISSUING_CA).await.unwrap(),
+        Some(pin.clone())
+    );
+    assert_eq!(s.audit_head().await.unwrap().map(|h| h.seq), Some(e1.seq));
+
+    // Replacing what was read: applied, the pin moves (new version).
+    let mut retiring = a.clone();
+    retiring.status = CaStatus::Retiring;
+    let e2 = s
+        .record_ca_change(&change(
+            vec![
+                CaUpdate::replace(&a, retiring.clone()),
+                CaUpdate::create(b.clone()),
+            ],
+            Some("b"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(e2.seq, e1.seq + 1);
+    assert_eq!(s.get_ca("a").await.unwrap(), Some(retiring.clone()));
+    let pin2 = s.get_setting(settings::ISSUING_CA).await.unwrap().unwrap();
+    assert_eq!(pin2.value, b"b".to_vec());
+    assert!(pin2.version > pin.version);
+
+    // Replacing a stale read (`a` as it was before): Conflict, nothing lands.
+    let mut stale = a.clone();
+    stale.status = CaStatus::Retired;
+    assert!(matches!(
+        s.record_ca_change(&change(vec![CaUpdate::replace(&a, stale)], None))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Replacing one that does not exist: Conflict.
+    let ghost = ca("ghost", T0);
+    assert!(matches!(
+        s.record_ca_change(&change(
+            vec![CaUpdate::replace(&ghost, ghost.clone())],
+            None
+        ))
+        .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.get_ca("a").await.unwrap(), Some(retiring));
+    assert_eq!(s.get_ca("ghost").await.unwrap(), None);
+    assert_eq!(s.audit_head().await.unwrap().map(|h| h.seq), Some(e2.seq));
+    // An audit-only change (no records, no pin) is fine.
+    s.record_ca_change(&change(Vec::new(), None)).await.unwrap();
+}
+
+pub(crate) async fn ca_change_race(s: &dyn Store) {
+    // Eight requests activate eight different CAs from the same read of
+    // the active one: exactly one wins; the pin names the winner.
+    let mut active = ca("active", T0);
+    active.parent_id = Some("root".into());
+    let mut creates = vec![CaUpdate::create(ca("root", T0))];
+    creates.push(CaUpdate::create(active.clone()));
+    for i in 0..8 {
+        let mut n = ca(&format!("n{i}"), T0 + Duration::hours(1));
+        n.parent_id = Some("root".into());
+        n.status = CaStatus::Retiring;
+        creates.push(CaUpdate::create(n));
+    }
+    s.record_ca_change(&CaWrite {
+        records: creates,
+        issuing_pin: Some("active".into()),
+        audit: event(1),
+    })
+    .await
+    .unwrap();
+    let active = &active;
+    let results: Vec<Result<AuditEntry, StoreError>> = race(8, |i| async move {
+        let mut retiring = active.clone();
+        retiring.status = CaStatus::Retiring;
+        let id = format!("n{i}");
+        let mut next = s.get_ca(&id).await.unwrap().unwrap();
+        let before = next.clone();
+        next.status = CaStatus::Active;
+        s.record_ca_change(&CaWrite {
+            records: vec![
+                CaUpdate::replace(active, retiring),
+                CaUpdate::replace(&before, next),
+            ],
+            issuing_pin: Some(id),
+            audit: event(2),
+        })
+        .await
+    });
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(results
+        .iter()
+        .all(|r| r.is_ok() || matches!(r, Err(StoreError::Conflict(_)))));
+    let pin = s.get_setting(settings::ISSUING_CA).await.unwrap().unwrap();
+    let winner = String::from_utf8(pin.value).unwrap();
+    let statuses: Vec<_> = s
+        .list_cas()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.status == CaStatus::Active && c.parent_id.is_some())
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(statuses, vec![winner], "exactly the pinned CA is active");
+    assert_eq!(s.audit_head().await.unwrap().map(|h| h.seq), Some(2));
 }
 
 // ------------------------------------------------------ keys, CAs, CRLs
@@ -2894,7 +3128,8 @@ macro_rules! battery {
             blocked_keys, cas, flush_and_object_safety,
             api_keys, audit_append_read,
             audit_keyed_append,
-            issuance_is_atomic, issuance_settles_scep_transaction, tenants_and_eab, approvals, est_users,
+            issuance_is_atomic, issuance_settles_scep_transaction, revocation_is_atomic,
+            ca_change_is_atomic, tenants_and_eab, approvals, est_users,
             scep_transactions, scep_transactions_before, scep_challenges,
             populate_and_verify, export_round_trip, import_into_backend, purge_expired, pending_counts,
             stored_crls, ocsp_responders,
@@ -2904,7 +3139,7 @@ macro_rules! battery {
             crl_numbers, concurrent_flush, api_key_create_race, last_admin_key_race,
             audit_append_race, audit_keys_created_once, issuance_race, eab_bind_race,
             scep_transaction_race, scep_challenge_redeem_race, nonce_redemption, rate_buckets,
-            change_generations, leases,
+            change_generations, leases, revocation_race, ca_change_race,
         ]);
     };
     (@tests $backend:ident, $make:expr, [$($test:ident),+ $(,)?], [$($race:ident),+ $(,)?]) => {

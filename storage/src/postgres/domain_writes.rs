@@ -1,0 +1,111 @@
+//! A revocation and a change of the CA hierarchy, each as one transaction
+//! (see [`crate::domain_writes`]).
+//!
+//! Locks are taken in the order issuance uses (certificate row, then the
+//! audit head), with the CRL generation row in between for a revocation;
+//! a hierarchy change locks its CA rows in id order, then the pin, then
+//! the audit head, so two changes never wait on each other in a cycle.
+
+use deadpool_postgres::Pool;
+
+use crate::audit::{AuditEntry, AuditMacKey};
+use crate::domain_writes::{CaExpect, CaUpdate, CaWrite, RevocationWrite};
+use crate::keys;
+use crate::postgres::sql::{doc_of, enc, ns, Cached};
+use crate::postgres::{audit, certificates};
+use crate::records::CaRecord;
+use crate::StoreError;
+
+pub(crate) async fn record_revocation(
+    pool: &Pool,
+    write: &RevocationWrite,
+    mac: Option<&AuditMacKey>,
+) -> Result<AuditEntry, StoreError> {
+    let mut c = pool.get().await?;
+    let tx = c.transaction().await?;
+    let mut cert = certificates::lock(&tx, &keys::serial_key(&write.serial))
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    if cert.revocation.is_some() {
+        return Err(StoreError::AlreadyRevoked);
+    }
+    cert.revocation = Some(write.revocation);
+    certificates::rewrite(&tx, &cert).await?;
+    if let Some(key) = &write.block_key {
+        tx.execute_cached(
+            "INSERT INTO blocked_keys (public_key_sha256) VALUES ($1) ON CONFLICT DO NOTHING",
+            &[&key.to_ascii_lowercase()],
+        )
+        .await?;
+    }
+    tx.execute_cached(
+        "INSERT INTO crl_generations AS g (ca_id, generation) VALUES ($1, 1)
+         ON CONFLICT (ca_id) DO UPDATE SET generation = g.generation + 1",
+        &[&write.issuer_id],
+    )
+    .await?;
+    let entry = audit::append_in(&tx, &write.audit, mac).await?;
+    tx.commit().await?;
+    Ok(entry)
+}
+
+pub(crate) async fn record_ca_change(
+    pool: &Pool,
+    write: &CaWrite,
+    mac: Option<&AuditMacKey>,
+) -> Result<AuditEntry, StoreError> {
+    let mut c = pool.get().await?;
+    let tx = c.transaction().await?;
+    let mut updates: Vec<&CaUpdate> = write.records.iter().collect();
+    updates.sort_by(|a, b| a.record.id.cmp(&b.record.id));
+    for update in updates {
+        write_ca(&tx, update).await?;
+    }
+    if let Some(id) = &write.issuing_pin {
+        tx.execute_cached(
+            "INSERT INTO settings AS s (name, version, value) VALUES ($1, 1, $2)
+             ON CONFLICT (name) DO UPDATE SET version = s.version + 1, value = excluded.value",
+            &[&crate::settings::ISSUING_CA, &id.as_bytes()],
+        )
+        .await?;
+    }
+    let entry = audit::append_in(&tx, &write.audit, mac).await?;
+    tx.commit().await?;
+    Ok(entry)
+}
+
+/// Stores one CA record if the stored one is what the update expects:
+/// a new id is inserted only if absent (the primary key decides between
+/// concurrent creators); an existing one is compared under its row lock.
+async fn write_ca<C: Cached>(c: &C, update: &CaUpdate) -> Result<(), StoreError> {
+    let r = &update.record;
+    match &update.expect {
+        CaExpect::Absent => {
+            let n = c
+                .execute_cached(
+                    "INSERT INTO cas (id, created_ns, doc) VALUES ($1, $2, $3)
+                     ON CONFLICT (id) DO NOTHING",
+                    &[&r.id, &ns(r.created_at)?, &enc(r)?],
+                )
+                .await?;
+            if n != 1 {
+                return Err(CaWrite::conflict(update));
+            }
+        }
+        CaExpect::Is(_) => {
+            let stored: Option<CaRecord> = doc_of(
+                c.query_opt_cached("SELECT doc FROM cas WHERE id = $1 FOR UPDATE", &[&r.id])
+                    .await?,
+            )?;
+            if !update.expects(stored.as_ref()) {
+                return Err(CaWrite::conflict(update));
+            }
+            c.execute_cached(
+                "UPDATE cas SET created_ns = $2, doc = $3 WHERE id = $1",
+                &[&r.id, &ns(r.created_at)?, &enc(r)?],
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}

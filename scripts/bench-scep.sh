@@ -47,7 +47,7 @@ bench_cleanup_on_exit
 
 read -r PORT HTTP_PORT MM_PORT <<<"$(bench_free_ports 3)"
 
-# ironseal: an RSA CA (scepclient-compatible, like micromdm's), a device profile.
+# ironseal: the CA of CA_KEY (P-256 by default; rsa3072 is scepclient-compatible, like micromdm's RSA CA), a device profile.
 cat >"$WORK/ironseal.toml" <<TOML
 ca_key_algorithm = "$CA_KEY"
 

@@ -14,6 +14,9 @@ type Waiter = oneshot::Sender<Result<(), String>>;
 /// Handle to the flusher thread.
 pub struct Flusher {
     tx: mpsc::Sender<Waiter>,
+    /// The store's commits are durable on their own (PostgreSQL): nothing
+    /// to wait for, so no hand-off to the thread and back.
+    immediate: bool,
 }
 
 /// Counts kept by the flusher, for metrics.
@@ -26,6 +29,7 @@ pub struct FlushStats {
 impl Flusher {
     /// Starts the flusher thread for `store`.
     pub fn start(store: Arc<dyn Store>, stats: Arc<FlushStats>) -> std::io::Result<Flusher> {
+        let immediate = store.commits_are_durable();
         let (tx, rx) = mpsc::channel::<Waiter>();
         std::thread::Builder::new()
             .name("ironseal-flush".into())
@@ -43,11 +47,14 @@ impl Flusher {
                     }
                 }
             })?;
-        Ok(Flusher { tx })
+        Ok(Flusher { tx, immediate })
     }
 
     /// Resolves once everything written before the call is durable.
     pub async fn durable(&self) -> Result<(), String> {
+        if self.immediate {
+            return Ok(());
+        }
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(tx)
@@ -72,6 +79,25 @@ pub async fn flush(store: &Arc<dyn Store>) -> Result<(), StoreError> {
 mod tests {
     use super::*;
     use ironseal_storage::MemoryStore;
+
+    #[tokio::test]
+    async fn stores_with_durable_commits_are_not_handed_to_the_thread() {
+        // No thread behind this channel: a hand-off would fail.
+        let (tx, rx) = mpsc::channel::<Waiter>();
+        drop(rx);
+        let immediate = Flusher {
+            tx: tx.clone(),
+            immediate: true,
+        };
+        assert_eq!(immediate.durable().await, Ok(()));
+        let waiting = Flusher {
+            tx,
+            immediate: false,
+        };
+        assert!(waiting.durable().await.is_err());
+        let memory = Flusher::start(Arc::new(MemoryStore::new()), Arc::default()).expect("thread");
+        assert!(!memory.immediate, "memory writes wait for flush");
+    }
 
     #[tokio::test]
     async fn concurrent_waiters_share_flushes() {

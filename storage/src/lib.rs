@@ -443,6 +443,14 @@ pub trait Store: Send + Sync + 'static {
     /// one disk sync.
     fn flush(&self) -> Result<(), StoreError>;
 
+    /// Whether every write is durable when its method returns, so that
+    /// [`Store::flush`] has nothing to do and callers need not wait for a
+    /// group commit (PostgreSQL: each method commits). `false` by default
+    /// (sled and memory make writes durable on `flush`).
+    fn commits_are_durable(&self) -> bool {
+        false
+    }
+
     /// Writes a consistent snapshot of the whole store to `out` in the
     /// [`backup`] format, followed by `files` (small files of the data
     /// directory that belong with it). Engines with their own backup tools

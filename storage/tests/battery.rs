@@ -52,6 +52,8 @@ async fn sled_reopen_after_drop() {
     let dir = tempfile::tempdir().unwrap();
     {
         let s = ironseal_storage::SledStore::open(dir.path()).unwrap();
+        // Durable only on flush: the server waits for its group commit.
+        assert!(!s.commits_are_durable());
         populate(&s).await;
         s.flush().unwrap();
     }

@@ -317,6 +317,11 @@ impl Store for PgStore {
         audit::get_key(&self.pool, name).await
     }
 
+    /// Every method commits before it returns: see [`PgStore::flush`].
+    fn commits_are_durable(&self) -> bool {
+        true
+    }
+
     /// A no-op: every method commits its transaction before it returns,
     /// and a PostgreSQL commit is durable (with the server's default
     /// `synchronous_commit = on`), so there is nothing left to sync.

@@ -63,6 +63,18 @@ fn kind_of(line: &str) -> String {
     v["record"]["kind"].as_str().unwrap().to_string()
 }
 
+/// GetCACert's answer (the SCEP RA and issuing CA certificates).
+fn scep_ca_certs(srv: &Server) -> Vec<u8> {
+    let url = format!("{}/scep?operation=GetCACert", srv.http_base_url());
+    let out = Command::new("curl")
+        .args(["-sf", "--max-time", "10", &url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "GetCACert: {out:?}");
+    assert!(!out.stdout.is_empty(), "GetCACert: empty");
+    out.stdout
+}
+
 struct Leaf {
     pem: PathBuf,
     serial: String,
@@ -115,6 +127,9 @@ async fn sled_to_postgres_and_back_keeps_every_record() {
         .as_str()
         .unwrap()
         .to_string();
+    // The SCEP RA certificate (a store setting) travels too: devices that
+    // cached it keep encrypting to a key the new store holds.
+    let ra_before = blocking(|| scep_ca_certs(&env.srv));
     blocking(|| env.srv.stop());
 
     // Export the sled store.
@@ -281,6 +296,11 @@ async fn sled_to_postgres_and_back_keeps_every_record() {
     ));
     blocking(|| env.srv.start());
     let status = |leaf: &Path| blocking(|| ocsp_status(&env.srv, &inter, leaf, &root, &inter));
+    assert_eq!(
+        blocking(|| scep_ca_certs(&env.srv)),
+        ra_before,
+        "GetCACert (RA and issuing CA) changed with the store move"
+    );
     assert_eq!(status(&leaves[0].0.pem), "revoked");
     assert_eq!(status(&leaves[1].0.pem), "good");
     let crl = blocking(|| crl_fetch(&crl_url, &work));

@@ -24,6 +24,7 @@ use crate::records::{
 };
 use crate::scep::ScepTransactionRecord;
 use crate::scep_challenges::ScepChallengeRecord;
+use crate::settings::NamedSetting;
 use crate::tenancy::{EabKeyRecord, TenantRecord};
 use crate::{backup, Store, StoreError};
 
@@ -41,6 +42,8 @@ pub enum ExportRecord {
     /// target server would make new keys and the entries' MACs would no
     /// longer verify.
     AuditKey(AuditKeyRecord),
+    /// A setting (issuing-CA pin, SCEP RA certificate and sealed key).
+    Setting(NamedSetting),
     Tenant(TenantRecord),
     ApiKey(ApiKeyRecord),
     EabKey(EabKeyRecord),
@@ -75,6 +78,7 @@ impl ExportRecord {
         match self {
             ExportRecord::Ca(_) => "ca",
             ExportRecord::AuditKey(_) => "audit_key",
+            ExportRecord::Setting(_) => "setting",
             ExportRecord::Tenant(_) => "tenant",
             ExportRecord::ApiKey(_) => "api_key",
             ExportRecord::EabKey(_) => "eab_key",
@@ -121,6 +125,10 @@ pub async fn import_record(store: &dyn Store, record: &ExportRecord) -> Result<(
                 Err(StoreError::Conflict(format!("audit key {} exists", r.name)))
             }
         }
+        ExportRecord::Setting(r) => match store.put_setting(&r.name, &r.value, None).await? {
+            Some(_) => Ok(()),
+            None => Err(StoreError::Conflict(format!("setting {} exists", r.name))),
+        },
         ExportRecord::Tenant(r) => store.create_tenant(r).await,
         ExportRecord::ApiKey(r) => store.create_api_key(r).await,
         ExportRecord::EabKey(r) => store.create_eab_key(r).await,

@@ -27,7 +27,7 @@ use crate::records::{
 };
 use crate::scep::ScepTransactionRecord;
 use crate::scep_challenges::ScepChallengeRecord;
-use crate::settings::SettingRecord;
+use crate::settings::{NamedSetting, SettingRecord};
 use crate::tenancy::{EabKeyRecord, TenantRecord};
 use crate::types::{AccountStatus, AuthzStatus, Identifier, OrderStatus};
 use crate::{Store, StoreError};
@@ -587,6 +587,12 @@ impl Store for MemoryStore {
             let mut out = Vec::new();
             out.extend(by_key(&g.cas).into_iter().map(ExportRecord::Ca));
             out.extend(g.audit_keys.values().cloned().map(ExportRecord::AuditKey));
+            out.extend(g.settings.iter().map(|(name, r)| {
+                ExportRecord::Setting(NamedSetting {
+                    name: name.clone(),
+                    value: r.value.clone(),
+                })
+            }));
             out.extend(g.tenants.values().cloned().map(ExportRecord::Tenant));
             out.extend(by_key(&g.api_keys).into_iter().map(ExportRecord::ApiKey));
             out.extend(g.eab_keys.values().cloned().map(ExportRecord::EabKey));
@@ -634,6 +640,7 @@ impl Store for MemoryStore {
         let g = self.lock();
         let n = g.cas.len()
             + g.audit_keys.len()
+            + g.settings.len()
             + g.tenants.len()
             + g.api_keys.len()
             + g.eab_keys.len()

@@ -9,8 +9,10 @@
 //! [`Store::put_setting`](crate::Store::put_setting) writes only if the
 //! stored version is the expected one (`None`: only if there is none), so
 //! of two replicas creating or rotating a setting at once exactly one wins
-//! and the other reads the winner's value. Settings are not exported; the
-//! export carries the issuing-CA pin as it always did (a file entry).
+//! and the other reads the winner's value. An export carries every
+//! setting ([`NamedSetting`]; the SCEP RA keeps its sealed key, so the
+//! target needs the same key-encryption key, as for the CA keys) and, for
+//! older importers, the issuing-CA pin as a file entry too.
 
 /// The issuing-CA pin: the CA id in UTF-8.
 pub const ISSUING_CA: &str = "issuing-ca";
@@ -18,6 +20,14 @@ pub const ISSUING_CA: &str = "issuing-ca";
 /// The SCEP RA certificate and sealed key (JSON, see the server's
 /// `scep::ra`).
 pub const SCEP_RA: &str = "scep-ra";
+
+/// A setting as an export carries it: its name and value (an import
+/// writes it as version 1).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NamedSetting {
+    pub name: String,
+    pub value: Vec<u8>,
+}
 
 /// A stored setting.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

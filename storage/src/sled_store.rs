@@ -107,7 +107,7 @@ use crate::records::{
 };
 use crate::scep::ScepTransactionRecord;
 use crate::scep_challenges::ScepChallengeRecord;
-use crate::settings::SettingRecord;
+use crate::settings::{NamedSetting, SettingRecord};
 use crate::tenancy::{EabKeyRecord, TenantRecord};
 use crate::types::{AccountStatus, AuthzStatus, Identifier, OrderStatus};
 use crate::{Store, StoreError};
@@ -1248,6 +1248,15 @@ impl Store for SledStore {
             sink(ExportRecord::AuditKey(decode(&v)?))?;
             n += 1;
         }
+        for item in self.settings.iter() {
+            let (k, v) = item.map_err(backend)?;
+            let stored: SettingRecord = decode(&v)?;
+            sink(ExportRecord::Setting(NamedSetting {
+                name: id_from(&k)?,
+                value: stored.value,
+            }))?;
+            n += 1;
+        }
         n += export_tree(&self.tenants, ExportRecord::Tenant, sink)?;
         n += export_tree(&self.api_keys, ExportRecord::ApiKey, sink)?;
         n += export_tree(&self.eab_keys, ExportRecord::EabKey, sink)?;
@@ -1283,6 +1292,7 @@ impl Store for SledStore {
     async fn count_records(&self) -> Result<u64, StoreError> {
         let trees = [
             &self.cas,
+            &self.settings,
             &self.tenants,
             &self.api_keys,
             &self.eab_keys,

@@ -58,6 +58,13 @@ pub(crate) async fn record_ca_change(
     let tx = c.transaction().await?;
     let mut updates: Vec<&CaUpdate> = write.records.iter().collect();
     updates.sort_by(|a, b| a.record.id.cmp(&b.record.id));
+    // Every row this change replaces is locked and checked before the
+    // first write: a write fires the `cas` change-generation trigger, whose
+    // row lock two changes would otherwise take in opposite order to their
+    // CA rows (a deadlock PostgreSQL breaks by failing one of them).
+    for update in &updates {
+        check_ca(&tx, update).await?;
+    }
     for update in updates {
         write_ca(&tx, update).await?;
     }
@@ -74,9 +81,27 @@ pub(crate) async fn record_ca_change(
     Ok(entry)
 }
 
-/// Stores one CA record if the stored one is what the update expects:
-/// a new id is inserted only if absent (the primary key decides between
-/// concurrent creators); an existing one is compared under its row lock.
+/// Locks the stored record an update replaces and checks it is the one
+/// expected (a new id is checked by its insert in [`write_ca`]).
+async fn check_ca<C: Cached>(c: &C, update: &CaUpdate) -> Result<(), StoreError> {
+    if let CaExpect::Is(_) = &update.expect {
+        let stored: Option<CaRecord> = doc_of(
+            c.query_opt_cached(
+                "SELECT doc FROM cas WHERE id = $1 FOR UPDATE",
+                &[&update.record.id],
+            )
+            .await?,
+        )?;
+        if !update.expects(stored.as_ref()) {
+            return Err(CaWrite::conflict(update));
+        }
+    }
+    Ok(())
+}
+
+/// Stores one CA record: a new id is inserted only if absent (the primary
+/// key decides between concurrent creators); a replaced one was locked and
+/// checked by [`check_ca`].
 async fn write_ca<C: Cached>(c: &C, update: &CaUpdate) -> Result<(), StoreError> {
     let r = &update.record;
     match &update.expect {
@@ -93,13 +118,7 @@ async fn write_ca<C: Cached>(c: &C, update: &CaUpdate) -> Result<(), StoreError>
             }
         }
         CaExpect::Is(_) => {
-            let stored: Option<CaRecord> = doc_of(
-                c.query_opt_cached("SELECT doc FROM cas WHERE id = $1 FOR UPDATE", &[&r.id])
-                    .await?,
-            )?;
-            if !update.expects(stored.as_ref()) {
-                return Err(CaWrite::conflict(update));
-            }
+            // Locked and checked by `check_ca`.
             c.execute_cached(
                 "UPDATE cas SET created_ns = $2, doc = $3 WHERE id = $1",
                 &[&r.id, &ns(r.created_at)?, &enc(r)?],

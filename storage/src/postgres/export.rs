@@ -14,6 +14,7 @@ use crate::audit::AuditEntry;
 use crate::export::{CrlNumber, ExportRecord, ExportSink};
 use crate::postgres::audit::head_of;
 use crate::postgres::sql::{big, col, dec, enc, unbig, Cached};
+use crate::settings::NamedSetting;
 use crate::StoreError;
 
 /// Rows fetched per round trip.
@@ -24,6 +25,7 @@ const BATCH: i32 = 500;
 const TABLES: &[(&str, &str)] = &[
     ("cas", "id"),
     ("audit_keys", "name"),
+    ("settings", "name"),
     ("tenants", "id"),
     ("api_keys", "id"),
     ("eab_keys", "kid"),
@@ -46,6 +48,10 @@ fn record(table: &str, row: &tokio_postgres::Row) -> Result<ExportRecord, StoreE
     Ok(match table {
         "cas" => ExportRecord::Ca(dec(doc()?)?),
         "audit_keys" => ExportRecord::AuditKey(dec(doc()?)?),
+        "settings" => ExportRecord::Setting(NamedSetting {
+            name: col::<String>(row, 0)?,
+            value: col::<Vec<u8>>(row, 1)?,
+        }),
         "tenants" => ExportRecord::Tenant(dec(doc()?)?),
         "api_keys" => ExportRecord::ApiKey(dec(doc()?)?),
         "eab_keys" => ExportRecord::EabKey(dec(doc()?)?),
@@ -72,6 +78,7 @@ fn columns(table: &str) -> &'static str {
     match table {
         "blocked_keys" => "public_key_sha256",
         "crl_numbers" => "ca_id, last",
+        "settings" => "name, value",
         _ => "doc",
     }
 }

@@ -1193,62 +1193,97 @@ pub(crate) async fn ca_change_is_atomic(s: &dyn Store) {
 
 pub(crate) async fn ca_change_race(s: &dyn Store) {
     // Eight requests activate eight different CAs from the same read of
-    // the active one: exactly one wins; the pin names the winner.
-    let mut active = ca("active", T0);
-    active.parent_id = Some("root".into());
-    let mut creates = vec![CaUpdate::create(ca("root", T0))];
-    creates.push(CaUpdate::create(active.clone()));
-    for i in 0..8 {
-        let mut n = ca(&format!("n{i}"), T0 + Duration::hours(1));
-        n.parent_id = Some("root".into());
-        n.status = CaStatus::Retiring;
-        creates.push(CaUpdate::create(n));
-    }
-    s.record_ca_change(&CaWrite {
-        records: creates,
-        issuing_pin: Some("active".into()),
-        audit: event(1),
-    })
-    .await
-    .unwrap();
-    let active = &active;
-    let results: Vec<Result<AuditEntry, StoreError>> = race(8, |i| async move {
-        let mut retiring = active.clone();
-        retiring.status = CaStatus::Retiring;
-        let id = format!("n{i}");
-        let mut next = s.get_ca(&id).await.unwrap().unwrap();
-        let before = next.clone();
-        next.status = CaStatus::Active;
+    // the active one: exactly one wins; the pin names the winner. The
+    // shared record's id sorts between the others' ("a…" < "m…" < "z…"),
+    // so the racers' rows sort on both sides of it; ten rounds.
+    let mut seq = 0;
+    for round in 0..10 {
+        let name = |i: usize| {
+            if i.is_multiple_of(2) {
+                format!("a{round}-{i}")
+            } else {
+                format!("z{round}-{i}")
+            }
+        };
+        let mut active = ca(&format!("m{round}"), T0);
+        active.parent_id = Some("root".into());
+        let mut creates = vec![CaUpdate::create(active.clone())];
+        if round == 0 {
+            creates.push(CaUpdate::create(ca("root", T0)));
+        }
+        for i in 0..8 {
+            let mut n = ca(&name(i), T0 + Duration::hours(1));
+            n.parent_id = Some("root".into());
+            n.status = CaStatus::Retiring;
+            creates.push(CaUpdate::create(n));
+        }
         s.record_ca_change(&CaWrite {
-            records: vec![
-                CaUpdate::replace(active, retiring),
-                CaUpdate::replace(&before, next),
-            ],
-            issuing_pin: Some(id),
-            audit: event(2),
+            records: creates,
+            issuing_pin: Some(active.id.clone()),
+            audit: event(1),
         })
         .await
-    });
-    assert_eq!(
-        results.iter().filter(|r| r.is_ok()).count(),
-        1,
-        "{results:?}"
-    );
-    assert!(results
-        .iter()
-        .all(|r| r.is_ok() || matches!(r, Err(StoreError::Conflict(_)))));
-    let pin = s.get_setting(settings::ISSUING_CA).await.unwrap().unwrap();
-    let winner = String::from_utf8(pin.value).unwrap();
-    let statuses: Vec<_> = s
-        .list_cas()
+        .unwrap();
+        let (active, name) = (&active, &name);
+        let results: Vec<Result<AuditEntry, StoreError>> = race(8, |i| async move {
+            let mut retiring = active.clone();
+            retiring.status = CaStatus::Retiring;
+            let id = name(i);
+            let mut next = s.get_ca(&id).await.unwrap().unwrap();
+            let before = next.clone();
+            next.status = CaStatus::Active;
+            s.record_ca_change(&CaWrite {
+                records: vec![
+                    CaUpdate::replace(active, retiring),
+                    CaUpdate::replace(&before, next),
+                ],
+                issuing_pin: Some(id),
+                audit: event(2),
+            })
+            .await
+        });
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "round {round}: {results:?}"
+        );
+        assert!(
+            results
+                .iter()
+                .all(|r| r.is_ok() || matches!(r, Err(StoreError::Conflict(_)))),
+            "round {round}: {results:?}"
+        );
+        let pin = s.get_setting(settings::ISSUING_CA).await.unwrap().unwrap();
+        let winner = String::from_utf8(pin.value).unwrap();
+        let active_now: Vec<_> = s
+            .list_cas()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.status == CaStatus::Active && c.parent_id.is_some())
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(
+            active_now,
+            vec![winner],
+            "round {round}: only the pinned CA is active"
+        );
+        seq += 2;
+        assert_eq!(s.audit_head().await.unwrap().map(|h| h.seq), Some(seq));
+        // The next round's shared CA becomes the active one; retire this
+        // round's winner so that only one intermediate is ever active.
+        let won = s.get_ca(&active_now[0]).await.unwrap().unwrap();
+        let mut retired = won.clone();
+        retired.status = CaStatus::Retiring;
+        s.record_ca_change(&CaWrite {
+            records: vec![CaUpdate::replace(&won, retired)],
+            issuing_pin: None,
+            audit: event(3),
+        })
         .await
-        .unwrap()
-        .into_iter()
-        .filter(|c| c.status == CaStatus::Active && c.parent_id.is_some())
-        .map(|c| c.id)
-        .collect();
-    assert_eq!(statuses, vec![winner], "exactly the pinned CA is active");
-    assert_eq!(s.audit_head().await.unwrap().map(|h| h.seq), Some(2));
+        .unwrap();
+        seq += 1;
+    }
 }
 
 // ------------------------------------------------------ keys, CAs, CRLs
@@ -2774,6 +2809,17 @@ pub(crate) async fn populate_every_kind(s: &dyn Store) {
     s.create_scep_challenge(&scep_challenge("xch", Some("xt")))
         .await
         .unwrap();
+    // Settings: the issuing-CA pin and an opaque (RA-like) value.
+    assert!(s
+        .put_setting(settings::ISSUING_CA, b"pica", None)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(s
+        .put_setting(settings::SCEP_RA, &[0, 1, 2, 255], None)
+        .await
+        .unwrap()
+        .is_some());
     for n in 0..5 {
         s.append_audit(&event(n)).await.unwrap();
     }
@@ -2843,7 +2889,7 @@ pub(crate) async fn export_round_trip(s: &dyn Store) {
         .iter()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"].to_string())
         .collect();
-    assert_eq!(kinds.len(), 16, "every record kind is exported: {kinds:?}");
+    assert_eq!(kinds.len(), 17, "every record kind is exported: {kinds:?}");
     let target = MemoryStore::new();
     let files = import_file(&target, &export_file(s).await).await.unwrap();
     assert_eq!(files, vec![("issuing-ca".to_string(), b"pica\n".to_vec())]);
@@ -2867,6 +2913,9 @@ pub(crate) async fn import_into_backend(s: &dyn Store) {
     import_file(s, &export_file(&source).await).await.unwrap();
     assert_eq!(sorted(exported(s).await), sorted(exported(&source).await));
     verify_populated(s).await;
+    // Settings arrive as they were, at version 1.
+    let ra = s.get_setting(settings::SCEP_RA).await.unwrap().unwrap();
+    assert_eq!((ra.version, ra.value), (1, vec![0, 1, 2, 255]));
     let next = s.append_audit(&event(9)).await.unwrap();
     assert_eq!(next.seq, 6);
     verify_chain(

@@ -975,3 +975,56 @@ async fn replicas_share_crls_responders_and_processing_leases() {
     });
     assert_ne!(now_holder, holder, "the lease did not move");
 }
+
+/// Issue 11: a validation that a killed replica left `processing` (its
+/// lease gone) ends for a client that polls only the order, and a new
+/// order for the same name does not reuse the stuck authorization.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_validations_end_on_the_order_and_are_not_reused() {
+    let db = fresh_database();
+    let config = format!("[storage]\nbackend = \"postgres\"\nurl = \"{db}\"\npool_size = 4\n");
+    let env = Env::start_with_config("pg-interrupted", &config).await;
+    let (acct, _) = env.account().await;
+    let name = "stuck.pg.test";
+    let mut order = acct
+        .new_order(&instant_acme::NewOrder::new(&[dns(name)]))
+        .await
+        .unwrap();
+    let stuck_url = order.state().authorizations[0].url.clone();
+    let stuck_id = stuck_url.rsplit('/').next().unwrap().to_string();
+    // What a replica killed mid-validation leaves behind: the challenge
+    // `processing`, and no live lease for it.
+    let changed = blocking(|| {
+        psql(
+            &db,
+            &format!(
+                "UPDATE authzs SET doc = jsonb_set(doc::jsonb, '{{challenges,0,status}}', \
+                 '\"processing\"')::text WHERE id = '{stuck_id}'; \
+                 SELECT count(*) FROM authzs WHERE id = '{stuck_id}' AND doc LIKE '%processing%'"
+            ),
+        )
+    });
+    assert!(
+        changed.ends_with('1'),
+        "authz not set processing: {changed}"
+    );
+    let st = order.refresh().await.map(|s| s.status);
+    assert!(
+        matches!(st, Ok(instant_acme::OrderStatus::Invalid)),
+        "order over an interrupted validation: {st:?}"
+    );
+    // A new order for the name gets a new authorization and completes.
+    let c = issue(&acct, &env.h01, None, &[dns(name)], None)
+        .await
+        .unwrap_or_else(|e| panic!("issue after the interruption: {e}\n{}", env.srv.log_tail()));
+    let fresh = blocking(|| {
+        psql(
+            &db,
+            &format!(
+                "SELECT count(*) FROM authzs WHERE doc LIKE '%{name}%' AND id <> '{stuck_id}'"
+            ),
+        )
+    });
+    assert_eq!(fresh, "1", "the new order reused the stuck authorization");
+    assert!(!c.leaf_der.is_empty());
+}

@@ -44,9 +44,11 @@ async fn load_authz(
 }
 
 /// A challenge left `processing` with no validation running in this process
-/// was interrupted by a restart: record it as failed so the client sees a
-/// final state instead of polling forever.
-async fn recover_interrupted(
+/// and no live lease of another replica was interrupted (a restart, a
+/// killed replica): record it as failed so the client sees a final state
+/// instead of polling forever. Called wherever an authorization is read
+/// for a client: its own URL, and every order that holds it.
+pub(crate) async fn recover_interrupted(
     state: &AppState,
     mut az: AuthzRecord,
 ) -> Result<AuthzRecord, AcmeError> {

@@ -73,12 +73,18 @@ pub async fn new_order(state: &Arc<AppState>, ctx: &Ctx, a: Authed) -> Result<Re
     let expires = now + state.config.order_lifetime;
     let mut reusable = Vec::with_capacity(identifiers.len());
     for ident in &identifiers {
-        reusable.push(
-            state
-                .store
-                .find_reusable_authz(&acct.id, ident, now)
-                .await?,
-        );
+        let found = match state
+            .store
+            .find_reusable_authz(&acct.id, ident, now)
+            .await?
+        {
+            // One whose validation was interrupted fails now instead of
+            // failing the new order later.
+            Some(az) => Some(super::authz::recover_interrupted(state, az).await?)
+                .filter(|az| matches!(az.status, AuthzStatus::Pending | AuthzStatus::Valid)),
+            None => None,
+        };
+        reusable.push(found);
     }
     let new_authzs = reusable.iter().filter(|a| a.is_none()).count();
     check_pending(state, &acct, new_authzs, now).await?;
@@ -469,6 +475,9 @@ pub async fn refresh_order(
                 let az = state.store.get_authz(id).await?.ok_or_else(|| {
                     AcmeError::internal(format!("order {} lost authz {id}", order.id))
                 })?;
+                // A validation a killed replica left `processing` fails
+                // here too, so a client polling only the order sees it end.
+                let az = super::authz::recover_interrupted(state, az).await?;
                 let status = effective_authz_status(&az, now);
                 if status != AuthzStatus::Valid {
                     all_valid = false;

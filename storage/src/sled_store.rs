@@ -303,6 +303,39 @@ fn tx_result<T>(r: TransactionResult<T, StoreError>) -> Result<T, StoreError> {
     })
 }
 
+/// The audit head, read inside a transaction.
+fn audit_head_in(
+    meta: &sled::transaction::TransactionalTree,
+) -> Result<Option<AuditHead>, ConflictableTransactionError<StoreError>> {
+    match meta.get(AUDIT_HEAD)? {
+        Some(v) => Ok(Some(decode(&v).map_err(abort)?)),
+        None => Ok(None),
+    }
+}
+
+/// Appends `event` after the head inside a transaction (the audit entry
+/// of a domain write, or a plain append): chained and MAC'd as
+/// [`AuditEntry::next`] makes it, the head moved along.
+fn append_audit_in(
+    audit: &sled::transaction::TransactionalTree,
+    meta: &sled::transaction::TransactionalTree,
+    event: &AuditEvent,
+    mac: Option<&AuditMacKey>,
+) -> Result<AuditEntry, ConflictableTransactionError<StoreError>> {
+    let head = audit_head_in(meta)?;
+    let entry =
+        AuditEntry::next(head.as_ref(), event, mac).map_err(|e| abort(StoreError::Backend(e)))?;
+    if audit.get(entry.seq.to_be_bytes())?.is_some() {
+        return Err(abort(StoreError::Corrupt(format!(
+            "audit entry {} exists beyond the head",
+            entry.seq
+        ))));
+    }
+    audit.insert(&entry.seq.to_be_bytes(), encode(&entry).map_err(abort)?)?;
+    meta.insert(AUDIT_HEAD, encode(&entry.head()).map_err(abort)?)?;
+    Ok(entry)
+}
+
 /// Key of the enabled-admin-key count in the `api_key_meta` tree.
 const ENABLED_ADMINS: &[u8] = b"enabled_admins";
 
@@ -1140,23 +1173,8 @@ impl Store for SledStore {
         let _writing = self.writing();
         let mac = self.audit_mac();
         tx_result(
-            (&self.audit, &self.audit_meta).transaction(|(audit, meta)| {
-                let head: Option<AuditHead> = match meta.get(AUDIT_HEAD)? {
-                    Some(v) => Some(decode(&v).map_err(abort)?),
-                    None => None,
-                };
-                let entry = AuditEntry::next(head.as_ref(), event, mac.as_ref())
-                    .map_err(|e| abort(StoreError::Backend(e)))?;
-                if audit.get(entry.seq.to_be_bytes())?.is_some() {
-                    return Err(abort(StoreError::Corrupt(format!(
-                        "audit entry {} exists beyond the head",
-                        entry.seq
-                    ))));
-                }
-                audit.insert(&entry.seq.to_be_bytes(), encode(&entry).map_err(abort)?)?;
-                meta.insert(AUDIT_HEAD, encode(&entry.head()).map_err(abort)?)?;
-                Ok(entry)
-            }),
+            (&self.audit, &self.audit_meta)
+                .transaction(|(audit, meta)| append_audit_in(audit, meta, event, mac.as_ref())),
         )
     }
 
@@ -1221,12 +1239,8 @@ impl Store for SledStore {
         let value = encode(entry)?;
         tx_result(
             (&self.audit, &self.audit_meta).transaction(|(audit, meta)| {
-                let head: Option<AuditHead> = match meta.get(AUDIT_HEAD)? {
-                    Some(v) => Some(decode(&v).map_err(abort)?),
-                    None => None,
-                };
                 entry
-                    .check_follows(head.as_ref())
+                    .check_follows(audit_head_in(meta)?.as_ref())
                     .map_err(|e| abort(StoreError::Corrupt(e)))?;
                 audit.insert(&entry.seq.to_be_bytes(), value.as_slice())?;
                 meta.insert(AUDIT_HEAD, encode(&entry.head()).map_err(abort)?)?;
@@ -1516,15 +1530,7 @@ impl Store for SledStore {
                     }
                     status.insert(serial.as_bytes(), status_value.as_slice())?;
                     certs.insert(serial.as_bytes(), cert_value.as_slice())?;
-                    let head: Option<AuditHead> = match meta.get(AUDIT_HEAD)? {
-                        Some(v) => Some(decode(&v).map_err(abort)?),
-                        None => None,
-                    };
-                    let entry = AuditEntry::next(head.as_ref(), &write.audit, mac.as_ref())
-                        .map_err(|e| abort(StoreError::Backend(e)))?;
-                    audit.insert(&entry.seq.to_be_bytes(), encode(&entry).map_err(abort)?)?;
-                    meta.insert(AUDIT_HEAD, encode(&entry.head()).map_err(abort)?)?;
-                    Ok(entry)
+                    append_audit_in(audit, meta, &write.audit, mac.as_ref())
                 }),
         )
     }
@@ -1574,15 +1580,7 @@ impl Store for SledStore {
                             write.issuer_id.as_bytes(),
                             &generation.saturating_add(1).to_be_bytes(),
                         )?;
-                        let head: Option<AuditHead> = match meta.get(AUDIT_HEAD)? {
-                            Some(v) => Some(decode(&v).map_err(abort)?),
-                            None => None,
-                        };
-                        let entry = AuditEntry::next(head.as_ref(), &write.audit, mac.as_ref())
-                            .map_err(|e| abort(StoreError::Backend(e)))?;
-                        audit.insert(&entry.seq.to_be_bytes(), encode(&entry).map_err(abort)?)?;
-                        meta.insert(AUDIT_HEAD, encode(&entry.head()).map_err(abort)?)?;
-                        Ok(entry)
+                        append_audit_in(audit, meta, &write.audit, mac.as_ref())
                     },
                 ),
         )?;
@@ -1623,15 +1621,7 @@ impl Store for SledStore {
                         };
                         settings.insert(name, encode(&pin).map_err(abort)?)?;
                     }
-                    let head: Option<AuditHead> = match meta.get(AUDIT_HEAD)? {
-                        Some(v) => Some(decode(&v).map_err(abort)?),
-                        None => None,
-                    };
-                    let entry = AuditEntry::next(head.as_ref(), &write.audit, mac.as_ref())
-                        .map_err(|e| abort(StoreError::Backend(e)))?;
-                    audit.insert(&entry.seq.to_be_bytes(), encode(&entry).map_err(abort)?)?;
-                    meta.insert(AUDIT_HEAD, encode(&entry.head()).map_err(abort)?)?;
-                    Ok(entry)
+                    append_audit_in(audit, meta, &write.audit, mac.as_ref())
                 },
             ),
         )?;

@@ -750,6 +750,17 @@ pub fn listener_names(config: &Config) -> Vec<ironseal_ca_core::names::SubjectNa
         .collect()
 }
 
+/// The certificates (DER) of every CA in the store: what the admin
+/// client-certificate rules compare the client CA bundle against.
+pub async fn own_ca_certs(store: &dyn Store) -> Result<Vec<Vec<u8>>, ironseal_storage::StoreError> {
+    Ok(store
+        .list_cas()
+        .await?
+        .into_iter()
+        .map(|c| c.cert_der)
+        .collect())
+}
+
 /// Admin client-certificate authentication, when `admin_client_ca` is
 /// configured. Checked against every CA in the store (see
 /// [`ClientCertAuth::new`]).
@@ -760,12 +771,7 @@ pub async fn client_cert_auth(
     let Some(ca_file) = &config.admin_client_ca else {
         return Ok(None);
     };
-    let own: Vec<Vec<u8>> = store
-        .list_cas()
-        .await?
-        .into_iter()
-        .map(|c| c.cert_der)
-        .collect();
+    let own = own_ca_certs(store).await?;
     let auth = ClientCertAuth::new(ca_file, config.admin_client_certs.clone(), &own)
         .map_err(BootError::Tls)?;
     Ok(Some(Arc::new(auth)))

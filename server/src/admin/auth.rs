@@ -295,12 +295,7 @@ async fn authenticate_cert(
     // must hold for CAs created or imported since: checked against the
     // store's CAs now.
     if rule.matcher.is_name_based() {
-        let own: Vec<Vec<u8>> = store
-            .list_cas()
-            .await?
-            .into_iter()
-            .map(|c| c.cert_der)
-            .collect();
+        let own = crate::bootstrap::own_ca_certs(store).await?;
         if auth.holds_own_ca(&own) {
             tracing::error!(
                 rule = %rule,

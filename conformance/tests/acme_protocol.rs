@@ -1554,6 +1554,49 @@ async fn kid_must_be_this_servers_account_url() {
     );
 }
 
+/// The URLs a response names use the authority the client asked for, over
+/// HTTP/1.1 (Host) and over HTTP/2 (`:authority`, RFC 9113 §8.3.1): a client
+/// that reached the server as 127.0.0.1 (not its first name, localhost)
+/// must not be sent to localhost, which may resolve elsewhere (a balancer
+/// in front of other servers did in the scale-out benchmark).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_urls_follow_the_requested_authority_on_http1_and_http2() {
+    let env = Env::start("authority").await;
+    let port = env.srv.port;
+    let root = env.srv.root();
+    for version in ["--http1.1", "--http2"] {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-sS",
+                "--fail",
+                version,
+                "-w",
+                "\n%{http_version}",
+                "--cacert",
+            ])
+            .arg(&root)
+            .arg(format!("https://127.0.0.1:{port}/directory"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "curl {version}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (body, used) = text.rsplit_once('\n').unwrap();
+        let expected_version = if version == "--http2" { "2" } else { "1.1" };
+        assert_eq!(used, expected_version, "curl {version} spoke HTTP/{used}");
+        let dir: Value = serde_json::from_str(body).unwrap();
+        let new_nonce = dir["newNonce"].as_str().unwrap();
+        assert_eq!(
+            new_nonce,
+            format!("https://127.0.0.1:{port}/acme/new-nonce"),
+            "HTTP/{used}: {body}"
+        );
+    }
+}
+
 /// Issue 10 item 4: expired orders and authorizations are purged (at start
 /// and then every `[acme] purge_interval_minutes`), so nobody grows the
 /// store without bound; certificates stay. With lifetimes of 0 every new

@@ -4,7 +4,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use hyper::header::HeaderValue;
 use ironseal_ca_core::sealed::Kek;
 use ironseal_storage::Store;
 
@@ -234,10 +233,11 @@ impl AppState {
             .is_some_and(|c| c.issuer.key_identifier() == key_id)
     }
 
-    /// The https base URL to put in responses: the request's Host when it is
-    /// one of our names, else the first configured hostname.
-    pub fn base_url_for(&self, host: Option<&HeaderValue>) -> String {
-        if let Some(h) = host.and_then(|h| h.to_str().ok()) {
+    /// The https base URL to put in responses: the request's authority
+    /// (HTTP/1.1 Host, HTTP/2 `:authority`) when it is one of our names,
+    /// else the first configured hostname.
+    pub fn base_url_for(&self, host: Option<&str>) -> String {
+        if let Some(h) = host {
             if self.is_our_authority(h) {
                 return format!("https://{h}");
             }

@@ -165,7 +165,14 @@ pub enum KeyMode {
 /// /directory, and the Pebble-compatible helpers.
 pub async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Response<Body> {
     let ctx = Ctx {
-        base: state.base_url_for(req.headers().get(HOST)),
+        // HTTP/1.1 names the server in Host; HTTP/2 in :authority, which
+        // hyper puts in the request URI (RFC 9113 §8.3.1).
+        base: state.base_url_for(
+            req.headers()
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| req.uri().authority().map(|a| a.as_str())),
+        ),
         path: req.uri().path().to_string(),
         query: req.uri().query().map(str::to_string),
         client_ip: req

@@ -401,6 +401,22 @@ pub trait Store: Send + Sync + 'static {
     /// it first. Atomic against concurrent callers on the same store.
     async fn redeem_nonce(&self, id: u128, expires: u64) -> Result<bool, StoreError>;
 
+    /// [`Store::redeem_nonce`] and [`Store::get_account`] of the account
+    /// that signed the request, in one call: every kid-signed ACME request
+    /// does both (RFC 8555 §6.2, §6.5). The account is read whether or not
+    /// the nonce was fresh. PostgreSQL answers both in one statement (one
+    /// round trip instead of two, issue 11); the default calls the two in
+    /// turn.
+    async fn redeem_nonce_reading_account(
+        &self,
+        id: u128,
+        expires: u64,
+        account_id: &str,
+    ) -> Result<(bool, Option<AccountRecord>), StoreError> {
+        let fresh = self.redeem_nonce(id, expires).await?;
+        Ok((fresh, self.get_account(account_id).await?))
+    }
+
     /// Forgets used nonces that expired before `now` (Unix seconds);
     /// returns how many.
     async fn purge_nonces(&self, now: u64) -> Result<u64, StoreError>;

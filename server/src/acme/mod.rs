@@ -30,6 +30,7 @@ use serde_json::Value;
 use crate::http::{full, Body};
 use crate::state::AppState;
 use error::AcmeError;
+use nonce::AccountLookup;
 
 /// Per-request context: the externally visible base URL (from the Host
 /// header when it names one of our hostnames) and the request path.
@@ -355,29 +356,41 @@ pub async fn authenticate(
 ) -> Result<Authed, AcmeError> {
     let unverified = jws::parse(body)?;
     let header = &unverified.header;
-    match &header.nonce {
-        None => {
+    // A kid-signed request's account is read with its nonce's redemption
+    // where the store records nonces (one round trip, issue 11).
+    let kid_account = match (&header.key, mode) {
+        (KeyRef::Kid(kid), KeyMode::Kid | KeyMode::Either) => account_id_from_kid(kid, state),
+        _ => None,
+    };
+    let Some(n) = &header.nonce else {
+        return Err(AcmeError::new(
+            ProblemType::BadNonce,
+            "the JWS protected header has no nonce",
+        ));
+    };
+    let redeemed = match kid_account {
+        Some(id) => state.nonces.redeem_reading_account(n, id).await,
+        None => state
+            .nonces
+            .redeem(n)
+            .await
+            .map(|()| AccountLookup::NotRead),
+    };
+    let prefetched = match redeemed {
+        Ok(lookup) => lookup,
+        Err(e @ nonce::NonceError::Unavailable) => {
+            let mut err =
+                AcmeError::new(ProblemType::ServerInternal, e.to_string()).with_status(503);
+            err.retry_after = Some(1);
+            return Err(err);
+        }
+        Err(e) => {
             return Err(AcmeError::new(
                 ProblemType::BadNonce,
-                "the JWS protected header has no nonce",
+                format!("{e}; retry with the Replay-Nonce of this response"),
             ))
         }
-        Some(n) => match state.nonces.redeem(n).await {
-            Ok(()) => {}
-            Err(e @ nonce::NonceError::Unavailable) => {
-                let mut err =
-                    AcmeError::new(ProblemType::ServerInternal, e.to_string()).with_status(503);
-                err.retry_after = Some(1);
-                return Err(err);
-            }
-            Err(e) => {
-                return Err(AcmeError::new(
-                    ProblemType::BadNonce,
-                    format!("{e}; retry with the Replay-Nonce of this response"),
-                ))
-            }
-        },
-    }
+    };
     let expected = ctx.request_url();
     if !urls_match(&header.url, &expected, state) {
         return Err(AcmeError::unauthorized(format!(
@@ -404,7 +417,11 @@ pub async fn authenticate(
                     format!("kid {kid:?} is not an account URL of this server"),
                 )
             })?;
-            let acct = state.store.get_account(id).await?.ok_or_else(|| {
+            let acct = match prefetched {
+                AccountLookup::Read(acct) => acct.map(|a| *a),
+                AccountLookup::NotRead => state.store.get_account(id).await?,
+            }
+            .ok_or_else(|| {
                 AcmeError::new(ProblemType::AccountDoesNotExist, format!("no account {id}"))
             })?;
             let jwk = Jwk::from_json(&acct.jwk).map_err(AcmeError::internal)?;

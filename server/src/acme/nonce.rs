@@ -28,6 +28,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce as Iv, UnboundKey, AES_256_GCM, NONCE_LEN};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use ironseal_storage::AccountRecord;
 
 /// How long an issued nonce can be redeemed.
 pub const NONCE_LIFETIME_SECS: u64 = 3600;
@@ -80,6 +81,30 @@ pub trait NonceLedger: Send + Sync {
     /// Records nonce `id` as used until `expires` (Unix seconds), given the
     /// time `now`.
     async fn redeem(&self, id: u128, expires: u64, now: u64) -> Redeemed;
+
+    /// [`NonceLedger::redeem`] for a request signed by account
+    /// `account_id`: a ledger in the store reads the account in the same
+    /// call ([`ironseal_storage::Store::redeem_nonce_reading_account`]);
+    /// others leave it [`AccountLookup::NotRead`].
+    async fn redeem_reading_account(
+        &self,
+        id: u128,
+        expires: u64,
+        now: u64,
+        account_id: &str,
+    ) -> (Redeemed, AccountLookup) {
+        let _ = account_id;
+        (self.redeem(id, expires, now).await, AccountLookup::NotRead)
+    }
+}
+
+/// The signing account as read together with its request's nonce.
+#[derive(Debug)]
+pub enum AccountLookup {
+    /// Not read: the caller asks the store.
+    NotRead,
+    /// Read in the redemption's store call (`None`: no such account).
+    Read(Option<Box<AccountRecord>>),
 }
 
 /// A bounded in-process [`NonceLedger`].
@@ -140,6 +165,27 @@ impl NonceLedger for StoreLedger {
             Err(e) => {
                 tracing::warn!(error = %e, "nonce ledger: the store refused a redemption");
                 Redeemed::Unavailable
+            }
+        }
+    }
+
+    async fn redeem_reading_account(
+        &self,
+        id: u128,
+        expires: u64,
+        _now: u64,
+        account_id: &str,
+    ) -> (Redeemed, AccountLookup) {
+        match self
+            .store
+            .redeem_nonce_reading_account(id, expires, account_id)
+            .await
+        {
+            Ok((true, account)) => (Redeemed::Fresh, AccountLookup::Read(account.map(Box::new))),
+            Ok((false, _)) => (Redeemed::Replayed, AccountLookup::NotRead),
+            Err(e) => {
+                tracing::warn!(error = %e, "nonce ledger: the store refused a redemption");
+                (Redeemed::Unavailable, AccountLookup::NotRead)
             }
         }
     }
@@ -238,6 +284,30 @@ impl NonceStore {
 
     /// Redeems a nonce at Unix time `now`.
     pub async fn redeem_at(&self, nonce: &str, now: u64) -> Result<(), NonceError> {
+        let (id, expires) = self.open_at(nonce, now)?;
+        redeemed(self.ledger.redeem(id, expires, now).await)
+    }
+
+    /// [`NonceStore::redeem`] for a request signed by account `account_id`
+    /// (a kid): where the ledger is the store, the account is read in the
+    /// same store call.
+    pub async fn redeem_reading_account(
+        &self,
+        nonce: &str,
+        account_id: &str,
+    ) -> Result<AccountLookup, NonceError> {
+        let now = unix_now();
+        let (id, expires) = self.open_at(nonce, now)?;
+        let (r, account) = self
+            .ledger
+            .redeem_reading_account(id, expires, now, account_id)
+            .await;
+        redeemed(r).map(|()| account)
+    }
+
+    /// Opens a nonce we issued that has not expired at `now`: its random
+    /// part (the ledger key) and its expiry.
+    fn open_at(&self, nonce: &str, now: u64) -> Result<(u128, u64), NonceError> {
         if nonce.len() > 2 * TOKEN_LEN {
             return Err(NonceError::Invalid);
         }
@@ -267,16 +337,17 @@ impl NonceStore {
         }
         let mut r = [0u8; 16];
         r.copy_from_slice(random);
-        match self
-            .ledger
-            .redeem(u128::from_be_bytes(r), expires, now)
-            .await
-        {
-            Redeemed::Fresh => Ok(()),
-            Redeemed::Replayed => Err(NonceError::Replayed),
-            Redeemed::Full => Err(NonceError::LedgerFull),
-            Redeemed::Unavailable => Err(NonceError::Unavailable),
-        }
+        Ok((u128::from_be_bytes(r), expires))
+    }
+}
+
+/// A ledger's answer as the redemption's result.
+fn redeemed(r: Redeemed) -> Result<(), NonceError> {
+    match r {
+        Redeemed::Fresh => Ok(()),
+        Redeemed::Replayed => Err(NonceError::Replayed),
+        Redeemed::Full => Err(NonceError::LedgerFull),
+        Redeemed::Unavailable => Err(NonceError::Unavailable),
     }
 }
 

@@ -25,14 +25,11 @@ pub(crate) async fn append_in<C: Cached>(
     let head = head_of(&row)?;
     let entry = AuditEntry::next(head.as_ref(), event, mac).map_err(StoreError::Backend)?;
     let seq = big(entry.seq)?;
+    // The entry and the new head in one statement (one round trip).
     c.execute_cached(
-        "INSERT INTO audit_log (seq, doc) VALUES ($1, $2)",
-        &[&seq, &enc(&entry)?],
-    )
-    .await?;
-    c.execute_cached(
-        "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
-        &[&seq, &entry.entry_hash],
+        "WITH entry AS (INSERT INTO audit_log (seq, doc) VALUES ($1, $2))
+         UPDATE audit_head SET seq = $1, hash = $3 WHERE id = 1",
+        &[&seq, &enc(&entry)?, &entry.entry_hash],
     )
     .await?;
     Ok(entry)

@@ -4,7 +4,7 @@
 use deadpool_postgres::Pool;
 
 use crate::keys;
-use crate::postgres::sql::{doc_of, docs_of, enc, Cached};
+use crate::postgres::sql::{doc_of, docs_of, enc, status_text, Cached};
 use crate::records::AuthzRecord;
 use crate::types::{AuthzStatus, Identifier, IdentifierKind};
 use crate::StoreError;
@@ -33,29 +33,41 @@ pub(crate) async fn put(pool: &Pool, authz: &AuthzRecord) -> Result<(), StoreErr
     upsert(&c, authz).await
 }
 
-/// `Store::transition_authz`: the stored row is locked, its status
-/// compared, and the new document written in one transaction.
+/// `Store::transition_authz`: one compare-and-swap statement (the row
+/// lock of the `UPDATE` re-checks the status against a concurrent writer's
+/// change); a miss is told apart from an absent row only on that path.
 pub(crate) async fn transition(
     pool: &Pool,
     authz: &AuthzRecord,
     expected: AuthzStatus,
 ) -> Result<bool, StoreError> {
-    let mut c = pool.get().await?;
-    let tx = c.transaction().await?;
-    let row = tx
-        .query_opt_cached(
-            "SELECT doc FROM authzs WHERE id = $1 FOR UPDATE",
-            &[&authz.id],
+    let c = pool.get().await?;
+    let (kind, wildcard, value) = index_parts(&authz.identifier, authz.wildcard);
+    let n = c
+        .execute_cached(
+            "UPDATE authzs SET account_id = $2, kind = $3, wildcard = $4, value = $5, doc = $6
+             WHERE id = $1 AND (doc::jsonb->>'status') = $7",
+            &[
+                &authz.id,
+                &authz.account_id,
+                &kind,
+                &wildcard,
+                &value,
+                &enc(authz)?,
+                &status_text(&expected)?,
+            ],
         )
         .await?;
-    match doc_of::<AuthzRecord>(row)? {
-        None => return Err(StoreError::NotFound),
-        Some(s) if s.status != expected => return Ok(false),
-        Some(_) => {}
+    if n == 1 {
+        return Ok(true);
     }
-    upsert(&tx, authz).await?;
-    tx.commit().await?;
-    Ok(true)
+    match c
+        .query_opt_cached("SELECT 1 FROM authzs WHERE id = $1", &[&authz.id])
+        .await?
+    {
+        Some(_) => Ok(false),
+        None => Err(StoreError::NotFound),
+    }
 }
 
 async fn upsert<C: Cached>(c: &C, authz: &AuthzRecord) -> Result<(), StoreError> {

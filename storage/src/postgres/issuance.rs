@@ -24,12 +24,11 @@ pub(crate) async fn record(
     // lock only the head).
     certificates::insert_in(&tx, &write.certificate).await?;
     if let Some(order) = &write.order {
-        match orders::lock_status(&tx, &order.id).await? {
+        match orders::replace_if_status(&tx, order, OrderStatus::Processing).await? {
             None => return Err(StoreError::NotFound),
-            Some(OrderStatus::Processing) => {}
-            Some(_) => return Err(StoreError::Conflict("the order left processing".into())),
+            Some(true) => {}
+            Some(false) => return Err(StoreError::Conflict("the order left processing".into())),
         }
-        orders::upsert(&tx, order).await?;
         if let Some(replaced) = &write.replaces {
             let serial = keys::serial_key(replaced);
             if let Some(mut old) = certificates::lock(&tx, &serial).await? {

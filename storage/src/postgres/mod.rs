@@ -376,6 +376,15 @@ impl Store for PgStore {
         nonces::redeem_nonce(&self.pool, id, expires).await
     }
 
+    async fn redeem_nonce_reading_account(
+        &self,
+        id: u128,
+        expires: u64,
+        account_id: &str,
+    ) -> Result<(bool, Option<AccountRecord>), StoreError> {
+        nonces::redeem_nonce_reading_account(&self.pool, id, expires, account_id).await
+    }
+
     async fn purge_nonces(&self, now: u64) -> Result<u64, StoreError> {
         nonces::purge_nonces(&self.pool, now).await
     }

@@ -3,7 +3,7 @@
 
 use deadpool_postgres::Pool;
 
-use crate::postgres::sql::{col, doc_of, enc, ns, Cached};
+use crate::postgres::sql::{col, doc_of, enc, ns, status_text, Cached};
 use crate::records::OrderRecord;
 use crate::types::OrderStatus;
 use crate::StoreError;
@@ -70,31 +70,47 @@ pub(crate) async fn list(
     rows.iter().map(|r| col::<String>(r, 0)).collect()
 }
 
-/// The stored order's status (read from its document), locked for the
-/// rest of the transaction; `None` if absent.
-pub(crate) async fn lock_status<C: Cached>(
+/// Replaces the stored order with `order` if its stored status is
+/// `expected`, in one statement (the row lock of the `UPDATE` is the
+/// compare-and-swap: a concurrent writer's change is re-checked against the
+/// condition before this one applies). `None` if there is no such order,
+/// `Some(false)` if its status differs.
+pub(crate) async fn replace_if_status<C: Cached>(
     c: &C,
-    id: &str,
-) -> Result<Option<OrderStatus>, StoreError> {
-    let row = c
-        .query_opt_cached("SELECT doc FROM orders WHERE id = $1 FOR UPDATE", &[&id])
+    order: &OrderRecord,
+    expected: OrderStatus,
+) -> Result<Option<bool>, StoreError> {
+    let n = c
+        .execute_cached(
+            "UPDATE orders SET account_id = $2, created_ns = $3, doc = $4
+             WHERE id = $1 AND (doc::jsonb->>'status') = $5",
+            &[
+                &order.id,
+                &order.account_id,
+                &ns(order.created_at)?,
+                &enc(order)?,
+                &status_text(&expected)?,
+            ],
+        )
         .await?;
-    Ok(doc_of::<OrderRecord>(row)?.map(|o| o.status))
+    if n == 1 {
+        return Ok(Some(true));
+    }
+    let exists = c
+        .query_opt_cached("SELECT 1 FROM orders WHERE id = $1", &[&order.id])
+        .await?
+        .is_some();
+    Ok(exists.then_some(false))
 }
 
+/// `Store::transition_order`: one compare-and-swap statement.
 pub(crate) async fn transition(
     pool: &Pool,
     order: &OrderRecord,
     expected: OrderStatus,
 ) -> Result<bool, StoreError> {
-    let mut c = pool.get().await?;
-    let tx = c.transaction().await?;
-    match lock_status(&tx, &order.id).await? {
-        None => return Err(StoreError::NotFound),
-        Some(s) if s != expected => return Ok(false),
-        Some(_) => {}
-    }
-    upsert(&tx, order).await?;
-    tx.commit().await?;
-    Ok(true)
+    let c = pool.get().await?;
+    replace_if_status(&c, order, expected)
+        .await?
+        .ok_or(StoreError::NotFound)
 }

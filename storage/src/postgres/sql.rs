@@ -109,6 +109,16 @@ pub(crate) fn enc<T: Serialize>(record: &T) -> Result<String, StoreError> {
     serde_json::to_string(record).map_err(|e| StoreError::Backend(format!("encode: {e}")))
 }
 
+/// A status enum's wire form (`"pending"`, `"valid"`, ...), the text a
+/// compare-and-swap statement matches against `doc::jsonb->>'status'`.
+pub(crate) fn status_text<T: Serialize>(status: &T) -> Result<String, StoreError> {
+    match serde_json::to_value(status) {
+        Ok(serde_json::Value::String(s)) => Ok(s),
+        Ok(v) => Err(StoreError::Backend(format!("status {v} is not a string"))),
+        Err(e) => Err(StoreError::Backend(format!("encode status: {e}"))),
+    }
+}
+
 /// A `doc` column back into its record; a bad document is `Corrupt`.
 pub(crate) fn dec<T: DeserializeOwned>(doc: &str) -> Result<T, StoreError> {
     serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(e.to_string()))

@@ -2300,6 +2300,51 @@ pub(crate) async fn nonce_redemption(s: &dyn Store) {
     assert_eq!(wins, 1);
 }
 
+/// A nonce redeemed together with the signing account's read (one call
+/// per kid-signed ACME request): the same verdicts as `redeem_nonce`
+/// (shared with it: a nonce redeemed one way is a replay the other), the
+/// account read either way, `None` for an unknown account; of concurrent
+/// redemptions of one nonce exactly one wins.
+pub(crate) async fn nonce_redemption_reading_account(s: &dyn Store) {
+    s.create_account(&account("acct-n", "thumb-n"))
+        .await
+        .unwrap();
+    let (fresh, acct) = s
+        .redeem_nonce_reading_account(11, 1_000, "acct-n")
+        .await
+        .unwrap();
+    assert!(fresh);
+    assert_eq!(acct.unwrap().id, "acct-n");
+    let (fresh, acct) = s
+        .redeem_nonce_reading_account(11, 1_000, "acct-n")
+        .await
+        .unwrap();
+    assert!(!fresh, "a replay");
+    assert_eq!(acct.map(|a| a.id).as_deref(), Some("acct-n"));
+    assert!(!s.redeem_nonce(11, 1_000).await.unwrap(), "one ledger");
+    assert!(s.redeem_nonce(12, 1_000).await.unwrap());
+    let (fresh, _) = s
+        .redeem_nonce_reading_account(12, 1_000, "acct-n")
+        .await
+        .unwrap();
+    assert!(!fresh, "redeemed by redeem_nonce");
+    let (fresh, acct) = s
+        .redeem_nonce_reading_account(13, 1_000, "no-such-account")
+        .await
+        .unwrap();
+    assert!(fresh);
+    assert!(acct.is_none());
+    let wins = count(race(8, |_| async move {
+        let (fresh, acct) = s
+            .redeem_nonce_reading_account(14, 9_000, "acct-n")
+            .await
+            .unwrap();
+        assert!(acct.is_some());
+        fresh
+    }));
+    assert_eq!(wins, 1);
+}
+
 /// Rate-limit buckets: a burst, refusal with the time to wait, refill,
 /// forced events past the budget, purge; and of concurrent takes on one
 /// bucket exactly `burst` are admitted (replicas on one database share it).
@@ -3187,7 +3232,8 @@ macro_rules! battery {
             account_create_race, order_transition_race, cert_insert_race, cert_revoke_race,
             crl_numbers, concurrent_flush, api_key_create_race, last_admin_key_race,
             audit_append_race, audit_keys_created_once, issuance_race, eab_bind_race,
-            scep_transaction_race, scep_challenge_redeem_race, nonce_redemption, rate_buckets,
+            scep_transaction_race, scep_challenge_redeem_race, nonce_redemption,
+            nonce_redemption_reading_account, rate_buckets,
             change_generations, leases, revocation_race, ca_change_race,
         ]);
     };

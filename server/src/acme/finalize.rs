@@ -89,58 +89,31 @@ pub async fn finalize(
     processing.status = OrderStatus::Processing;
     // Claim the order in memory before it turns `processing` in the store,
     // so a concurrent read never mistakes it for an interrupted issuance.
-    if !state.issuing.begin(&order.id) {
-        return Err(AcmeError::new(
-            ProblemType::OrderNotReady,
-            "the order is already being finalized",
-        ));
-    }
+    let Some(claim) = IssuingClaim::take(state, &order.id) else {
+        return Err(already_finalizing());
+    };
     // ... and in the store, so another replica that reads it `processing`
     // sees it in flight here (crate::leases), renewed while it runs.
-    let lease = match state
+    let Some(lease) = state
         .leases
         .hold(&crate::leases::order_lease(&order.id))
-        .await
-    {
-        Ok(Some(guard)) => guard,
-        Ok(None) => {
-            state.issuing.end(&order.id);
-            return Err(AcmeError::new(
-                ProblemType::OrderNotReady,
-                "the order is already being finalized",
-            ));
-        }
-        Err(e) => {
-            state.issuing.end(&order.id);
-            return Err(e.into());
-        }
+        .await?
+    else {
+        return Err(already_finalizing());
     };
-    match state
+    if !state
         .store
         .transition_order(&processing, OrderStatus::Ready)
-        .await
+        .await?
     {
-        Ok(true) => {}
-        Ok(false) => {
-            state.issuing.end(&order.id);
-            return Err(AcmeError::new(
-                ProblemType::OrderNotReady,
-                "the order is already being finalized",
-            ));
-        }
-        Err(e) => {
-            state.issuing.end(&order.id);
-            return Err(e.into());
-        }
+        return Err(already_finalizing());
     }
     req.order = Some(processing);
     let st = state.clone();
     let task = tokio::spawn(async move {
         let r = complete_order(&st, &req).await;
         drop(lease);
-        if let Some(o) = &req.order {
-            st.issuing.end(&o.id);
-        }
+        drop(claim);
         r
     });
     match tokio::time::timeout(FINALIZE_WAIT, task).await {
@@ -154,6 +127,39 @@ pub async fn finalize(
                 .location(ctx.order_url(id))
                 .retry_after(1))
         }
+    }
+}
+
+/// The answer to a finalize that finds its order already being finalized
+/// (here or on another replica).
+fn already_finalizing() -> AcmeError {
+    AcmeError::new(
+        ProblemType::OrderNotReady,
+        "the order is already being finalized",
+    )
+}
+
+/// This process's in-memory claim on an order being finalized
+/// (`AppState::issuing`), released when dropped: on every early return and
+/// when the issuance task ends.
+struct IssuingClaim {
+    state: Arc<AppState>,
+    order_id: String,
+}
+
+impl IssuingClaim {
+    /// The claim on `order_id`; `None` if this process holds it already.
+    fn take(state: &Arc<AppState>, order_id: &str) -> Option<IssuingClaim> {
+        state.issuing.begin(order_id).then(|| IssuingClaim {
+            state: state.clone(),
+            order_id: order_id.to_string(),
+        })
+    }
+}
+
+impl Drop for IssuingClaim {
+    fn drop(&mut self) {
+        self.state.issuing.end(&self.order_id);
     }
 }
 

@@ -10,7 +10,6 @@
 
 use std::io::{BufRead, Write};
 use std::path::Path;
-use std::sync::PoisonError;
 
 use crate::backup::{self, BackupError, Entry, Progress, Summary};
 use crate::{SledStore, StoreError};
@@ -41,7 +40,9 @@ impl SledStore {
         files: &[(String, Vec<u8>)],
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Summary, StoreError> {
-        let _exclusive = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+        // Called on a thread outside the runtime (a blocking task, the
+        // offline command line), so it may block for the lock.
+        let _exclusive = self.gate.blocking_write();
         let mut w = backup::Writer::new(out, ENGINE)?;
         let mut names = self.db.tree_names();
         names.sort();

@@ -76,7 +76,7 @@ use std::fs::File;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -229,7 +229,11 @@ pub struct SledStore {
     pub(crate) db: Db,
     /// Every write holds this shared; a backup holds it exclusively, so
     /// the snapshot it reads across trees is consistent (see `backup`).
-    pub(crate) gate: Arc<RwLock<()>>,
+    /// An async lock: a write waiting for a backup to end waits as a
+    /// task, not by blocking a runtime worker (with a blocking lock two
+    /// such writes stalled every request of a two-worker server, reads
+    /// and OCSP included, until the backup ended).
+    pub(crate) gate: Arc<tokio::sync::RwLock<()>>,
     syncer: Arc<Syncer>,
     accounts: Tree,
     thumbprints: Tree,
@@ -533,7 +537,7 @@ impl SledStore {
             crl_generations: tree("crl_generations")?,
             ocsp_responders: tree("ocsp_responders")?,
             db,
-            gate: Arc::new(RwLock::new(())),
+            gate: Arc::new(tokio::sync::RwLock::new(())),
             syncer: Arc::new(syncer),
         })
     }
@@ -547,10 +551,8 @@ impl SledStore {
     }
 
     /// Held (shared) by every write method; see [`SledStore::gate`].
-    fn writing(&self) -> RwLockReadGuard<'_, ()> {
-        self.gate
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    async fn writing(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.gate.read().await
     }
 
     fn get_json<T: DeserializeOwned>(tree: &Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
@@ -635,12 +637,12 @@ impl SledStore {
     /// with their `index` entries: found by a scan, each deleted in its own
     /// transaction that re-reads it (a record changed meanwhile and no
     /// longer admitted stays). Returns how many went.
-    fn purge_tree<'a, T: DeserializeOwned>(
+    async fn purge_tree<T: DeserializeOwned>(
         (records, index): (&Tree, &Tree),
         index_keys: fn(&T) -> Vec<Vec<u8>>,
         purgeable: impl Fn(&T) -> bool,
         limit: usize,
-        writing: impl Fn() -> RwLockReadGuard<'a, ()>,
+        gate: &tokio::sync::RwLock<()>,
     ) -> Result<u64, StoreError> {
         let mut candidates = Vec::new();
         for item in records.iter() {
@@ -654,7 +656,7 @@ impl SledStore {
         }
         let mut purged = 0;
         for k in candidates {
-            let _writing = writing();
+            let _writing = gate.read().await;
             let gone = tx_result((records, index).transaction(|(records, index)| {
                 let Some(v) = records.get(&k)? else {
                     return Ok(false);
@@ -754,7 +756,7 @@ impl SledStore {
 #[async_trait::async_trait]
 impl Store for SledStore {
     async fn create_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let value = encode(account)?;
         tx_result(
             (&self.accounts, &self.thumbprints).transaction(|(accounts, thumbs)| {
@@ -788,7 +790,7 @@ impl Store for SledStore {
     }
 
     async fn update_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let value = encode(account)?;
         tx_result(self.accounts.transaction(|accounts| {
             let stored: AccountRecord = match accounts.get(account.id.as_bytes())? {
@@ -813,7 +815,7 @@ impl Store for SledStore {
         account: &AccountRecord,
         old_thumbprint: &str,
     ) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let value = encode(account)?;
         tx_result(
             (&self.accounts, &self.thumbprints).transaction(|(accounts, thumbs)| {
@@ -841,7 +843,7 @@ impl Store for SledStore {
     }
 
     async fn put_order(&self, order: &OrderRecord) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         self.write_order(order, None).map(|_| ())
     }
 
@@ -888,12 +890,12 @@ impl Store for SledStore {
         order: &OrderRecord,
         expected: OrderStatus,
     ) -> Result<bool, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         self.write_order(order, Some(expected))
     }
 
     async fn put_authz(&self, authz: &AuthzRecord) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         self.write_authz(authz, None).map(|_| ())
     }
 
@@ -902,7 +904,7 @@ impl Store for SledStore {
         authz: &AuthzRecord,
         expected: AuthzStatus,
     ) -> Result<bool, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         self.write_authz(authz, Some(expected))
     }
 
@@ -930,7 +932,7 @@ impl Store for SledStore {
     }
 
     async fn insert_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let r = {
             let serial = keys::serial_key(&cert.serial);
             let mut cert = cert.clone();
@@ -976,7 +978,7 @@ impl Store for SledStore {
     }
 
     async fn update_certificate(&self, cert: &CertificateRecord) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let r = {
             self.write_certificate(&cert.serial, |stored| {
                 Ok(keys::merge_certificate(&stored, cert))
@@ -993,7 +995,7 @@ impl Store for SledStore {
         serial_hex: &str,
         revocation: RevocationRecord,
     ) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let r = {
             self.write_certificate(serial_hex, |mut stored| {
                 if stored.revocation.is_some() {
@@ -1010,7 +1012,7 @@ impl Store for SledStore {
     }
 
     async fn mark_replaced(&self, serial_hex: &str, order_id: &str) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         self.write_certificate(serial_hex, |mut stored| {
             if stored.replaced_by.is_some() {
                 return Err(StoreError::AlreadyReplaced);
@@ -1035,7 +1037,7 @@ impl Store for SledStore {
     }
 
     async fn block_key(&self, public_key_sha256: &str) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         self.blocked_keys
             .insert(public_key_sha256.to_ascii_lowercase(), &[])
             .map_err(backend)?;
@@ -1049,7 +1051,7 @@ impl Store for SledStore {
     }
 
     async fn put_ca(&self, ca: &CaRecord) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let r = {
             self.cas
                 .insert(ca.id.as_bytes(), encode(ca)?)
@@ -1077,7 +1079,7 @@ impl Store for SledStore {
     }
 
     async fn next_crl_number(&self, ca_id: &str) -> Result<u64, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         tx_result(self.crl_numbers.transaction(|numbers| {
             let last = match numbers.get(ca_id.as_bytes())? {
                 None => 0,
@@ -1094,7 +1096,7 @@ impl Store for SledStore {
     }
 
     async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let r = {
             let value = encode(key)?;
             let counts = key.role == ApiRole::Admin && key.disabled_at.is_none();
@@ -1137,7 +1139,7 @@ impl Store for SledStore {
         id: &str,
         at: OffsetDateTime,
     ) -> Result<ApiKeyRecord, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let r = {
             tx_result(
                 (&self.api_keys, &self.api_key_meta).transaction(|(keys, meta)| {
@@ -1170,7 +1172,7 @@ impl Store for SledStore {
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<AuditEntry, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let mac = self.audit_mac();
         tx_result(
             (&self.audit, &self.audit_meta)
@@ -1209,7 +1211,7 @@ impl Store for SledStore {
     }
 
     async fn create_audit_key(&self, record: &AuditKeyRecord) -> Result<bool, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let key = format!("{AUDIT_KEY_PREFIX}{}", record.name);
         let swapped = self
             .audit_meta
@@ -1235,7 +1237,7 @@ impl Store for SledStore {
     }
 
     async fn import_audit_entry(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let value = encode(entry)?;
         tx_result(
             (&self.audit, &self.audit_meta).transaction(|(audit, meta)| {
@@ -1251,10 +1253,7 @@ impl Store for SledStore {
 
     async fn export_records(&self, sink: &mut ExportSink<'_>) -> Result<u64, StoreError> {
         // Exclusive, like a backup: no write lands between two trees.
-        let _exclusive = self
-            .gate
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _exclusive = self.gate.write().await;
         let mut n = 0;
         n += export_tree(&self.cas, ExportRecord::Ca, sink)?;
         for item in self.audit_meta.scan_prefix(AUDIT_KEY_PREFIX) {
@@ -1336,15 +1335,17 @@ impl Store for SledStore {
             keys::order_keys,
             |o: &OrderRecord| purge::order_purgeable(o, before),
             limit,
-            || self.writing(),
-        )?;
+            &self.gate,
+        )
+        .await?;
         let authzs = Self::purge_tree(
             (&self.authzs, &self.authz_by_identifier),
             keys::authz_keys,
             |a: &AuthzRecord| purge::authz_purgeable(a, before),
             limit,
-            || self.writing(),
-        )?;
+            &self.gate,
+        )
+        .await?;
         Ok(Purged { orders, authzs })
     }
 
@@ -1379,7 +1380,7 @@ impl Store for SledStore {
         gcra: Gcra,
         now_ns: i64,
     ) -> Result<Bucket, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         loop {
             let old = self.rate_buckets.get(key).map_err(backend)?;
             let stored = old.as_deref().map(tat_from).transpose()?;
@@ -1402,7 +1403,7 @@ impl Store for SledStore {
         for item in self.rate_buckets.iter() {
             let (k, v) = item.map_err(backend)?;
             if tat_from(&v)? < now_ns {
-                let _writing = self.writing();
+                let _writing = self.writing().await;
                 // Only if unchanged since read: a concurrent take wins.
                 let removed = self
                     .rate_buckets
@@ -1415,7 +1416,7 @@ impl Store for SledStore {
     }
 
     async fn redeem_nonce(&self, id: u128, expires: u64) -> Result<bool, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let swapped = self
             .used_nonces
             .compare_and_swap(
@@ -1435,7 +1436,7 @@ impl Store for SledStore {
                 .map(u64::from_be_bytes)
                 .map_err(|_| StoreError::Corrupt("used nonce expiry".into()))?;
             if expires < now {
-                let _writing = self.writing();
+                let _writing = self.writing().await;
                 self.used_nonces.remove(k).map_err(backend)?;
                 gone += 1;
             }
@@ -1444,7 +1445,7 @@ impl Store for SledStore {
     }
 
     async fn set_crl_number(&self, ca_id: &str, last: u64) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         self.crl_numbers
             .insert(ca_id.as_bytes(), &last.to_be_bytes())
             .map_err(backend)?;
@@ -1457,7 +1458,7 @@ impl Store for SledStore {
     }
 
     async fn record_issuance(&self, write: &IssuanceWrite) -> Result<AuditEntry, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let mac = self.audit_mac();
         let serial = keys::serial_key(&write.certificate.serial);
         let mut cert = write.certificate.clone();
@@ -1536,7 +1537,7 @@ impl Store for SledStore {
     }
 
     async fn record_revocation(&self, write: &RevocationWrite) -> Result<AuditEntry, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let mac = self.audit_mac();
         let serial = keys::serial_key(&write.serial);
         let blocked = write.block_key.as_deref().map(str::to_ascii_lowercase);
@@ -1589,7 +1590,7 @@ impl Store for SledStore {
     }
 
     async fn record_ca_change(&self, write: &CaWrite) -> Result<AuditEntry, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let mac = self.audit_mac();
         let values = write
             .records
@@ -1639,7 +1640,7 @@ impl Store for SledStore {
         account: &AccountRecord,
         eab_kid: &str,
     ) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let r = {
             let value = encode(account)?;
             tx_result(
@@ -1683,7 +1684,7 @@ impl Store for SledStore {
     }
 
     async fn create_tenant(&self, tenant: &TenantRecord) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let r = { Self::create_json(&self.tenants, &tenant.id, tenant, "tenant") };
         if r.is_ok() {
             self.generations.bump(ChangeKind::Tenants);
@@ -1704,7 +1705,7 @@ impl Store for SledStore {
         id: &str,
         at: OffsetDateTime,
     ) -> Result<TenantRecord, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let r = {
             Self::update_json(&self.tenants, id, |mut t: TenantRecord| {
                 if t.disabled_at.is_some() {
@@ -1721,7 +1722,7 @@ impl Store for SledStore {
     }
 
     async fn create_eab_key(&self, key: &EabKeyRecord) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let r = { Self::create_json(&self.eab_keys, &key.kid, key, "EAB key") };
         if r.is_ok() {
             self.generations.bump(ChangeKind::EabKeys);
@@ -1749,7 +1750,7 @@ impl Store for SledStore {
         kid: &str,
         at: OffsetDateTime,
     ) -> Result<EabKeyRecord, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let r = {
             Self::update_json(&self.eab_keys, kid, |mut k: EabKeyRecord| {
                 if k.disabled_at.is_some() {
@@ -1766,7 +1767,7 @@ impl Store for SledStore {
     }
 
     async fn create_est_user(&self, user: &EstUserRecord) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let r = { Self::create_json(&self.est_users, &user.username, user, "EST user") };
         if r.is_ok() {
             self.generations.bump(ChangeKind::EstUsers);
@@ -1794,7 +1795,7 @@ impl Store for SledStore {
         username: &str,
         at: OffsetDateTime,
     ) -> Result<EstUserRecord, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let r = {
             Self::update_json(&self.est_users, username, |mut u: EstUserRecord| {
                 if u.disabled_at.is_some() {
@@ -1811,7 +1812,7 @@ impl Store for SledStore {
     }
 
     async fn create_approval(&self, approval: &ApprovalRecord) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         Self::create_json(&self.approvals, &approval.id, approval, "approval")
     }
 
@@ -1834,7 +1835,7 @@ impl Store for SledStore {
         approval: &ApprovalRecord,
         expected: ApprovalStatus,
     ) -> Result<bool, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         Self::update_json(&self.approvals, &approval.id, |stored: ApprovalRecord| {
             if stored.status != expected {
                 return Ok((None, false));
@@ -1855,7 +1856,7 @@ impl Store for SledStore {
         record: &ScepTransactionRecord,
         expected: Option<&ScepTransactionRecord>,
     ) -> Result<bool, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let value = encode(record)?;
         let key = record.transaction_id.as_bytes();
         tx_result(self.scep_transactions.transaction(|t| {
@@ -1875,7 +1876,7 @@ impl Store for SledStore {
         &self,
         expected: &ScepTransactionRecord,
     ) -> Result<bool, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let key = expected.transaction_id.as_bytes();
         tx_result(self.scep_transactions.transaction(|t| {
             let stored: Option<ScepTransactionRecord> = match t.get(key)? {
@@ -1894,7 +1895,7 @@ impl Store for SledStore {
         &self,
         challenge: &ScepChallengeRecord,
     ) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         Self::create_json(
             &self.scep_challenges,
             &challenge.challenge_hash,
@@ -1926,7 +1927,7 @@ impl Store for SledStore {
         hash: &str,
         at: OffsetDateTime,
     ) -> Result<Option<ScepChallengeRecord>, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let key = hash.as_bytes();
         // One sled transaction: of concurrent redemptions exactly one sees
         // the challenge unredeemed.
@@ -1945,7 +1946,7 @@ impl Store for SledStore {
     }
 
     async fn remove_scep_challenge(&self, hash: &str) -> Result<bool, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         Ok(self
             .scep_challenges
             .remove(hash.as_bytes())
@@ -1994,7 +1995,7 @@ impl Store for SledStore {
         value: &[u8],
         expected: Option<u64>,
     ) -> Result<Option<u64>, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let version = expected.map_or(1, |v| v + 1);
         let new = encode(&SettingRecord {
             version,
@@ -2025,7 +2026,7 @@ impl Store for SledStore {
         now_ns: i64,
         ttl_ns: i64,
     ) -> Result<Option<Lease>, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         loop {
             let old = self.leases.get(name).map_err(backend)?;
             let stored: Option<Lease> = old.as_deref().map(decode).transpose()?;
@@ -2044,7 +2045,7 @@ impl Store for SledStore {
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         loop {
             let old = self.leases.get(name).map_err(backend)?;
             let stored: Option<Lease> = old.as_deref().map(decode).transpose()?;
@@ -2071,7 +2072,7 @@ impl Store for SledStore {
             let (k, v) = item.map_err(backend)?;
             let l: Lease = decode(&v)?;
             if l.expires_ns < before_ns {
-                let _writing = self.writing();
+                let _writing = self.writing().await;
                 // Only if unchanged since read: a concurrent acquire wins.
                 let removed = self
                     .leases
@@ -2084,7 +2085,7 @@ impl Store for SledStore {
     }
 
     async fn put_crl(&self, crl: &StoredCrl) -> Result<bool, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let key = crl_key(&crl.ca_id, crl.part);
         let value = crl_value(crl)?;
         loop {
@@ -2139,7 +2140,7 @@ impl Store for SledStore {
     }
 
     async fn bump_crl_generation(&self, ca_id: &str) -> Result<u64, StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         let mut bad = false;
         let new = self
             .crl_generations
@@ -2164,7 +2165,7 @@ impl Store for SledStore {
     }
 
     async fn put_ocsp_responder(&self, record: &OcspResponderRecord) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        let _writing = self.writing().await;
         self.ocsp_responders
             .insert(record.ca_id.as_bytes(), encode(record)?)
             .map_err(backend)?;

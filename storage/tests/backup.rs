@@ -1,7 +1,7 @@
 //! Backup and restore of the embedded store (`SledStore::write_backup` /
 //! `SledStore::restore`): a restore is the same database, a backup taken
-//! while writers run is a consistent snapshot, and a damaged backup restores
-//! nothing.
+//! while writers run is a consistent snapshot, a write waiting for a backup
+//! does not hold up the runtime, and a damaged backup restores nothing.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, reason = "tests: a panic is a test failure")]
 
@@ -61,10 +61,17 @@ async fn audit_len(s: &dyn Store) -> u64 {
     all.len() as u64
 }
 
-fn backup_bytes(s: &SledStore, files: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    s.write_backup(&mut out, files, &mut |_| {}).unwrap();
-    out
+/// A backup to memory, on a blocking thread as the server takes one (the
+/// backup may block for the store's write gate).
+async fn backup_bytes(s: &SledStore, files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let (s, files) = (s.clone(), files.to_vec());
+    tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        s.write_backup(&mut out, &files, &mut |_| {}).unwrap();
+        out
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -77,7 +84,7 @@ async fn restore_is_the_same_database() {
     }
     s.block_key("ab12").await.unwrap();
     let files = vec![("issuing-ca".to_string(), b"ca-7\n".to_vec())];
-    let bytes = backup_bytes(&s, &files);
+    let bytes = backup_bytes(&s, &files).await;
 
     let target = dir.path().join("restored/db");
     std::fs::create_dir_all(target.parent().unwrap()).unwrap();
@@ -158,7 +165,7 @@ async fn backups_taken_under_concurrent_writes_are_consistent() {
     std::thread::sleep(std::time::Duration::from_millis(20));
     let mut lens = Vec::new();
     for round in 0..4 {
-        let bytes = backup_bytes(&s, &[]);
+        let bytes = backup_bytes(&s, &[]).await;
         let target = dir.path().join(format!("r{round}/db"));
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
         SledStore::restore(&target, &mut BufReader::new(&bytes[..]), &mut |_| {}).unwrap();
@@ -199,7 +206,7 @@ async fn a_damaged_backup_restores_nothing() {
     for i in 0..20 {
         s.append_audit(&event(i)).await.unwrap();
     }
-    let bytes = backup_bytes(&s, &[]);
+    let bytes = backup_bytes(&s, &[]).await;
     let target = dir.path().join("r/db");
     std::fs::create_dir_all(target.parent().unwrap()).unwrap();
     for bad in [&bytes[..bytes.len() - 40], &bytes[..bytes.len() / 2]] {
@@ -207,4 +214,98 @@ async fn a_damaged_backup_restores_nothing() {
         assert!(matches!(e, StoreError::Corrupt(_)), "{e:?}");
         assert!(!target.exists(), "a partial database was left behind");
     }
+}
+
+/// A backup output that blocks its first write until released: a backup
+/// paused while it holds the store's write gate.
+struct PausedOutput {
+    entered: Option<std::sync::mpsc::Sender<()>>,
+    release: std::sync::mpsc::Receiver<()>,
+    bytes: Vec<u8>,
+}
+
+impl std::io::Write for PausedOutput {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if let Some(entered) = self.entered.take() {
+            entered.send(()).unwrap();
+            self.release.recv().unwrap();
+        }
+        self.bytes.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// While a backup holds the write gate, a write waits for it as a task:
+/// on a runtime with a single worker, a read spawned after that write is
+/// still answered, and the write lands once the backup ends (not in it).
+/// With a blocking gate the waiting write held the only worker, so the
+/// read (and every other request of a server) waited for the backup.
+#[test]
+fn a_write_waiting_for_a_backup_does_not_hold_up_the_runtime() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(&dir.path().join("db")).unwrap();
+    runtime
+        .block_on(s.create_account(&account("before")))
+        .unwrap();
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel();
+    let backup = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            let mut out = PausedOutput {
+                entered: Some(entered_tx),
+                release: release_rx,
+                bytes: Vec::new(),
+            };
+            s.write_backup(&mut out, &[], &mut |_| {}).unwrap();
+            out.bytes
+        })
+    };
+    entered.recv().unwrap();
+    let write = {
+        let s = s.clone();
+        runtime.spawn(async move { s.create_account(&account("during")).await })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let read = {
+        let s = s.clone();
+        runtime.spawn(async move { s.get_account("before").await })
+    };
+    // Waited for on this thread with std's clock: a blocked worker would
+    // also stop the runtime's timers.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !read.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let answered = read.is_finished();
+    let write_waited = !write.is_finished();
+    release.send(()).unwrap();
+    let bytes = backup.join().unwrap();
+    runtime.block_on(write).unwrap().unwrap();
+    assert!(answered, "the read waited for the backup");
+    let read = runtime.block_on(read).unwrap().unwrap().unwrap();
+    assert_eq!(read.id, "before");
+    assert!(
+        write_waited,
+        "a write landed while the backup held the gate"
+    );
+    // The backup is the store before the write; the store has it now.
+    let target = dir.path().join("restored/db");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    SledStore::restore(&target, &mut BufReader::new(&bytes[..]), &mut |_| {}).unwrap();
+    let restored = SledStore::open(&target).unwrap();
+    runtime.block_on(async {
+        assert!(restored.get_account("before").await.unwrap().is_some());
+        assert!(restored.get_account("during").await.unwrap().is_none());
+        assert!(s.get_account("during").await.unwrap().is_some());
+    });
 }

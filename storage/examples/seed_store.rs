@@ -254,6 +254,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         w.flush()?;
     }
     let insert_s = t0.elapsed().as_secs_f64();
+    if args.revoked > 0 {
+        // Revocations written as records bypass `record_revocation`, which
+        // bumps the CA's CRL generation: bump it here, or a server that
+        // stored a CRL before the seeding would keep serving that one as
+        // current (and never build the seeded revocations into a CRL).
+        store.bump_crl_generation(&issuing).await?;
+    }
     let t_flush = Instant::now();
     store.flush()?;
     let flush_s = t_flush.elapsed().as_secs_f64();

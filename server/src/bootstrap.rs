@@ -228,14 +228,69 @@ pub const BOOTSTRAP_ACTOR: &str = "server:bootstrap";
 /// Creates a root and an issuing intermediate (pathLen 0) when the store has
 /// no CA yet. Keys are sealed with the KEK, bound to the CA id. The keys
 /// are generated on a blocking thread.
+///
+/// The root and the intermediate are two store writes (the intermediate
+/// is signed with the recorded root). A first start that ended between
+/// them (killed while the intermediate's key was generated) left a store
+/// with a lone root and no issuing CA, on which no later start could run;
+/// such a store now gets its issuing CA under that root
+/// ([`lone_first_start_root`]).
 pub async fn ensure_hierarchy(
     config: &Config,
     store: &Arc<dyn Store>,
     kek: &Kek,
 ) -> Result<bool, BootError> {
-    if !store.list_cas().await?.is_empty() {
-        return Ok(false);
-    }
+    let existing = store.list_cas().await?;
+    let root_issuer = match existing.as_slice() {
+        [] => create_root(config, store, kek).await?,
+        [root] if lone_first_start_root(root) => {
+            tracing::warn!(
+                root = %root.id,
+                "the first start ended after creating the root CA and before the issuing CA; creating the issuing CA now"
+            );
+            unsealed_root(config, kek, root)?
+        }
+        _ => return Ok(false),
+    };
+    let root_id = root_issuer.issuer.id().to_string();
+    let int_id = create_issuing(config, store, kek, root_issuer).await?;
+    crate::durability::flush(store).await?;
+    tracing::info!(root = %root_id, issuing = %int_id, algorithm = %config.ca_key_algorithm, "created CA hierarchy");
+    Ok(true)
+}
+
+/// Whether `ca`, the store's only CA, is a root left by an interrupted
+/// first start: an active root whose key ironseal holds. (An imported
+/// external root has no key here; a store with any other CA is not a
+/// first start.)
+fn lone_first_start_root(ca: &CaRecord) -> bool {
+    ca.parent_id.is_none() && ca.status == CaStatus::Active && ca.status.has_key_and_cert()
+}
+
+/// The stored root `ca` as an issuer, its key unsealed.
+fn unsealed_root(config: &Config, kek: &Kek, ca: &CaRecord) -> Result<Arc<IssuingCa>, BootError> {
+    let pkcs8 = open(kek, &ca.sealed_key, ca.id.as_bytes()).map_err(|e| BootError::CaRecord {
+        id: ca.id.clone(),
+        why: format!("cannot unseal the key ({e}); is this the right key-encryption key?"),
+    })?;
+    Ok(Arc::new(IssuingCa {
+        issuer: Issuer::new(
+            ca.id.clone(),
+            ca.cert_der.clone(),
+            CaKey::from_pkcs8_der(&pkcs8)?,
+            urls_for(config, &ca.id),
+        )?,
+        chain_der: Vec::new(),
+        chains: Vec::new(),
+    }))
+}
+
+/// Signs and records the first start's root CA; returns it as an issuer.
+async fn create_root(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    kek: &Kek,
+) -> Result<Arc<IssuingCa>, BootError> {
     let now = OffsetDateTime::now_utc();
     let alg = config.ca_key_algorithm;
     let root_id = format!("root-{}", &new_id()[..8]).to_lowercase();
@@ -248,8 +303,9 @@ pub async fn ensure_hierarchy(
         path_len: None,
         ..Default::default()
     };
-    // Both signatures go through the authority and are recorded (records
-    // plus one audit entry each) before the hierarchy is used.
+    // Both signatures (this and the issuing CA's) go through the authority
+    // and are recorded (records plus one audit entry each) before the
+    // hierarchy is used.
     let root_signed = ca_ops::sign_ca_off_worker(root_profile.clone(), None).await?;
     let (root_key, root_der) = root_signed.get();
     let root_sealed = seal(
@@ -286,7 +342,7 @@ pub async fn ensure_hierarchy(
             },
         )
         .await?;
-    let root_issuer = Arc::new(IssuingCa {
+    Ok(Arc::new(IssuingCa {
         issuer: Issuer::new(
             root_id.clone(),
             root_der,
@@ -295,8 +351,20 @@ pub async fn ensure_hierarchy(
         )?,
         chain_der: Vec::new(),
         chains: Vec::new(),
-    });
+    }))
+}
 
+/// Signs the first start's issuing CA under `root_issuer` and records it;
+/// returns its id.
+async fn create_issuing(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    kek: &Kek,
+    root_issuer: Arc<IssuingCa>,
+) -> Result<String, BootError> {
+    let now = OffsetDateTime::now_utc();
+    let alg = config.ca_key_algorithm;
+    let root_id = root_issuer.issuer.id().to_string();
     let int_id = format!("int-{}", &new_id()[..8]).to_lowercase();
     let int_profile = CaProfile {
         common_name: format!("ironseal Issuing CA {}", &int_id[4..]),
@@ -339,9 +407,7 @@ pub async fn ensure_hierarchy(
             },
         )
         .await?;
-    crate::durability::flush(store).await?;
-    tracing::info!(root = %root_id, issuing = %int_id, algorithm = %alg, "created CA hierarchy");
-    Ok(true)
+    Ok(int_id)
 }
 
 /// Name of the file in older data directories that named the issuing CA
@@ -845,6 +911,35 @@ mod tests {
             .map(|r| r.id)
             .collect();
         (ints[0].clone(), ints[1].clone())
+    }
+
+    /// A first start killed after recording the root and before the
+    /// issuing CA left a lone root, on which no start could load an issuing
+    /// CA; the next start creates the issuing CA under that root. A
+    /// complete hierarchy is left alone.
+    #[tokio::test]
+    async fn an_interrupted_first_start_is_completed_at_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        let kek = Kek::from_bytes(&[7u8; 32]).unwrap();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let root = create_root(&cfg, &store, &kek).await.unwrap();
+        let root_id = root.issuer.id().to_string();
+        assert!(
+            load_cas(&cfg, store.as_ref(), &kek, true).await.is_err(),
+            "a lone root has no issuing CA"
+        );
+        assert!(ensure_hierarchy(&cfg, &store, &kek).await.unwrap());
+        let cas = load_cas(&cfg, store.as_ref(), &kek, true).await.unwrap();
+        let records = store.list_cas().await.unwrap();
+        assert_eq!(records.len(), 2);
+        let issuing = records
+            .iter()
+            .find(|r| r.id == cas.active.issuer.id())
+            .unwrap();
+        assert_eq!(issuing.parent_id.as_deref(), Some(root_id.as_str()));
+        assert!(!ensure_hierarchy(&cfg, &store, &kek).await.unwrap());
+        assert_eq!(store.list_cas().await.unwrap().len(), 2);
     }
 
     #[tokio::test]

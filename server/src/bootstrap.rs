@@ -242,7 +242,7 @@ pub async fn ensure_hierarchy(
 ) -> Result<bool, BootError> {
     let existing = store.list_cas().await?;
     let root_issuer = match existing.as_slice() {
-        [] => create_root(config, store, kek).await?,
+        [] => record_first_root(config, store, kek).await?,
         [root] if lone_first_start_root(root) => {
             tracing::warn!(
                 root = %root.id,
@@ -253,7 +253,7 @@ pub async fn ensure_hierarchy(
         _ => return Ok(false),
     };
     let root_id = root_issuer.issuer.id().to_string();
-    let int_id = create_issuing(config, store, kek, root_issuer).await?;
+    let int_id = record_first_issuing(config, store, kek, root_issuer).await?;
     crate::durability::flush(store).await?;
     tracing::info!(root = %root_id, issuing = %int_id, algorithm = %config.ca_key_algorithm, "created CA hierarchy");
     Ok(true)
@@ -286,7 +286,7 @@ fn unsealed_root(config: &Config, kek: &Kek, ca: &CaRecord) -> Result<Arc<Issuin
 }
 
 /// Signs and records the first start's root CA; returns it as an issuer.
-async fn create_root(
+async fn record_first_root(
     config: &Config,
     store: &Arc<dyn Store>,
     kek: &Kek,
@@ -356,7 +356,7 @@ async fn create_root(
 
 /// Signs the first start's issuing CA under `root_issuer` and records it;
 /// returns its id.
-async fn create_issuing(
+async fn record_first_issuing(
     config: &Config,
     store: &Arc<dyn Store>,
     kek: &Kek,
@@ -923,7 +923,7 @@ mod tests {
         let cfg = config(dir.path());
         let kek = Kek::from_bytes(&[7u8; 32]).unwrap();
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let root = create_root(&cfg, &store, &kek).await.unwrap();
+        let root = record_first_root(&cfg, &store, &kek).await.unwrap();
         let root_id = root.issuer.id().to_string();
         assert!(
             load_cas(&cfg, store.as_ref(), &kek, true).await.is_err(),

@@ -267,17 +267,22 @@ fn lone_first_start_root(ca: &CaRecord) -> bool {
     ca.parent_id.is_none() && ca.status == CaStatus::Active && ca.status.has_key_and_cert()
 }
 
-/// The stored root `ca` as an issuer, its key unsealed.
-fn unsealed_root(config: &Config, kek: &Kek, ca: &CaRecord) -> Result<Arc<IssuingCa>, BootError> {
+/// The key of CA record `ca`, unsealed with the KEK it is bound to.
+fn unseal_ca_key(kek: &Kek, ca: &CaRecord) -> Result<CaKey, BootError> {
     let pkcs8 = open(kek, &ca.sealed_key, ca.id.as_bytes()).map_err(|e| BootError::CaRecord {
         id: ca.id.clone(),
         why: format!("cannot unseal the key ({e}); is this the right key-encryption key?"),
     })?;
+    Ok(CaKey::from_pkcs8_der(&pkcs8)?)
+}
+
+/// The stored root `ca` as an issuer, its key unsealed.
+fn unsealed_root(config: &Config, kek: &Kek, ca: &CaRecord) -> Result<Arc<IssuingCa>, BootError> {
     Ok(Arc::new(IssuingCa {
         issuer: Issuer::new(
             ca.id.clone(),
             ca.cert_der.clone(),
-            CaKey::from_pkcs8_der(&pkcs8)?,
+            unseal_ca_key(kek, ca)?,
             urls_for(config, &ca.id),
         )?,
         chain_der: Vec::new(),
@@ -534,11 +539,7 @@ pub async fn load_cas(
         if !r.status.has_key_and_cert() {
             continue;
         }
-        let pkcs8 = open(kek, &r.sealed_key, r.id.as_bytes()).map_err(|e| BootError::CaRecord {
-            id: r.id.clone(),
-            why: format!("cannot unseal the key ({e}); is this the right key-encryption key?"),
-        })?;
-        let key = CaKey::from_pkcs8_der(&pkcs8)?;
+        let key = unseal_ca_key(kek, r)?;
         // Ancestors (parent first, root last) so issuance enforces every
         // CA's name constraints and path length (RFC 5280 §6.1).
         let mut ancestors = Vec::new();

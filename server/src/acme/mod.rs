@@ -411,7 +411,8 @@ pub async fn authenticate(
         }
         (KeyRef::Jwk(jwk), _) => (jwk.clone(), None),
         (KeyRef::Kid(kid), _) => {
-            let id = account_id_from_kid(kid, state).ok_or_else(|| {
+            // The kid's account id, read once above.
+            let id = kid_account.ok_or_else(|| {
                 AcmeError::new(
                     ProblemType::AccountDoesNotExist,
                     format!("kid {kid:?} is not an account URL of this server"),
